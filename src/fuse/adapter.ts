@@ -1,0 +1,173 @@
+import { constants as fsConstants } from 'node:fs';
+import createDebug from 'debug';
+import type Fuse from 'fuse-native';
+import { ProcError, type FileHandle, type ProcTree } from '../procfs/types';
+import { EBADF, toErrno } from './errno';
+
+// A thin adapter from a ProcTree to fuse-native's ops. It owns the open handles (each one a
+// snapshot or stream made by procfs at open) and nothing else: paths, modes and content all
+// come from the tree. Every op goes through guard(), which replies exactly once.
+
+const log = createDebug('kscrubfs:fuse');
+
+const { S_IFDIR, S_IFREG, O_RDONLY } = fsConstants;
+/** The access-mode bits of open(2) flags (Linux; Node does not export it). */
+const O_ACCMODE = 0o3;
+/** Directories are r-x for everyone, as /proc's are. */
+const DIR_MODE = 0o555;
+const MAX_FD = 0xffff_ffff;
+
+/** The ops fuse-native lets us see (lookups are folded into getattr by libfuse). */
+export const OP_NAMES = [
+  'getattr', 'readdir', 'opendir', 'releasedir', 'open', 'read', 'write',
+  'truncate', 'ftruncate', 'flush', 'release', 'statfs',
+] as const;
+export type OpName = (typeof OP_NAMES)[number];
+
+/** Requests per op since mount, plus how many were answered with an errno. */
+export type OpCounts = Record<OpName | 'failed', number>;
+
+export interface Adapter {
+  readonly ops: Fuse.Operations;
+  readonly counts: OpCounts;
+  /** Handles opened and not yet released. */
+  openHandles(): number;
+}
+
+/** A reply is the callback's arguments: a code (0, a byte count, or a negative errno) and values. */
+type Reply = readonly [code: number, ...values: unknown[]];
+type Callback = (...reply: unknown[]) => void;
+
+export interface AdapterOptions {
+  /** mtime/ctime/atime of every entry (default: now). */
+  mountTime?: Date;
+}
+
+export function createAdapter(tree: ProcTree, opts: AdapterOptions = {}): Adapter {
+  const mountTime = opts.mountTime ?? new Date();
+  const counts = Object.fromEntries([...OP_NAMES, 'failed'].map((name) => [name, 0])) as OpCounts;
+  const handles = new Map<number, FileHandle>();
+  let lastFd = 0;
+
+  /**
+   * Run `handler` and reply with its result. A throw becomes an errno (ProcError → its code,
+   * anything else → EIO) so a bug answers one request with EIO instead of killing the daemon.
+   */
+  function guard<A extends unknown[]>(name: OpName, handler: (...args: A) => Reply) {
+    return (...args: [...A, Callback]): void => {
+      const cb = args[args.length - 1] as Callback;
+      const input = args.slice(0, -1) as unknown[] as A;
+      counts[name]++;
+      let reply: Reply;
+      try {
+        reply = handler(...input);
+      } catch (err) {
+        reply = [toErrno(err)];
+        if (err instanceof ProcError) log('%s %s: %s %s', name, input[0], err.code, err.message);
+        else log('%s %s: unexpected error, replying EIO: %O', name, input[0], err);
+      }
+      if (reply[0] < 0) counts.failed++;
+      if (log.enabled) log('%s %s → %d', name, describe(input), reply[0]);
+      cb(...reply);
+    };
+  }
+
+  function stat(path: string): Fuse.Stat {
+    const times = { atime: mountTime, mtime: mountTime, ctime: mountTime };
+    const children = tree.dirs.get(path);
+    if (children) {
+      const subdirs = children.filter((name) => tree.dirs.has(join(path, name))).length;
+      return { mode: S_IFDIR | DIR_MODE, nlink: 2 + subdirs, size: 0, uid: 0, gid: 0, ...times };
+    }
+    const file = tree.files.get(path);
+    // st_size 0, as procfs reports: readers go on until read returns 0 (direct_io).
+    if (file) return { mode: S_IFREG | file.mode, nlink: 1, size: 0, uid: 0, gid: 0, ...times };
+    throw new ProcError('ENOENT', `no such entry: ${path}`);
+  }
+
+  function fileAt(path: string) {
+    const file = tree.files.get(path);
+    if (file) return file;
+    if (tree.dirs.has(path)) throw new ProcError('EISDIR', `${path} is a directory`);
+    throw new ProcError('ENOENT', `no such file: ${path}`);
+  }
+
+  function dirAt(path: string): readonly string[] {
+    const children = tree.dirs.get(path);
+    if (children) return children;
+    if (tree.files.has(path)) throw new ProcError('ENOTDIR', `${path} is not a directory`);
+    throw new ProcError('ENOENT', `no such directory: ${path}`);
+  }
+
+  function allocFd(): number {
+    do lastFd = lastFd >= MAX_FD ? 1 : lastFd + 1;
+    while (handles.has(lastFd));
+    return lastFd;
+  }
+
+  const ops: Fuse.Operations = {
+    getattr: guard('getattr', (path: string) => [0, stat(path)]),
+
+    readdir: guard('readdir', (path: string) => [0, ['.', '..', ...dirAt(path)]]),
+    // fh 0 = "no handle": directories keep no per-open state.
+    opendir: guard('opendir', (path: string, _fh: number) => (dirAt(path), [0, 0])),
+    releasedir: guard('releasedir', (_path: string, _fd: number) => [0]),
+
+    open: guard('open', (path: string, flags: number) => {
+      const file = fileAt(path);
+      // Root passes default_permissions on a 0444 file; refuse here, as read-only sysctls do.
+      if ((flags & O_ACCMODE) !== O_RDONLY && !file.writable) {
+        throw new ProcError('EACCES', `${path} is read-only`);
+      }
+      const fd = allocFd();
+      handles.set(fd, file.open(flags));
+      return [0, fd];
+    }),
+
+    read: guard('read', (_path: string, fd: number, buffer: Buffer, length: number, position: number) => {
+      const handle = handles.get(fd);
+      if (!handle) return [EBADF];
+      const data = handle.read(position, length);
+      return [data.copy(buffer, 0, 0, Math.min(length, data.length))];
+    }),
+
+    write: guard('write', (_path: string, fd: number, buffer: Buffer, length: number, position: number) => {
+      const handle = handles.get(fd);
+      if (!handle?.write) return [EBADF];
+      // fuse-native's buffer is the kernel's memory and goes away after the reply: copy it.
+      return [handle.write(Buffer.from(buffer.subarray(0, length)), position)];
+    }),
+
+    // Accepted no-ops, so that `echo 5 > file` (open with O_TRUNC) works on writable files.
+    truncate: guard('truncate', (path: string, _size: number) => {
+      if (!fileAt(path).writable) throw new ProcError('EACCES', `${path} is read-only`);
+      return [0];
+    }),
+    ftruncate: guard('ftruncate', (_path: string, fd: number, _size: number) => [handles.has(fd) ? 0 : EBADF]),
+
+    flush: guard('flush', (_path: string, _fd: number) => [0]),
+    release: guard('release', (_path: string, fd: number) => {
+      const handle = handles.get(fd);
+      handles.delete(fd);
+      handle?.release?.();
+      return [0];
+    }),
+
+    // What procfs reports (`stat -f /proc`): no blocks, names up to 255 bytes.
+    statfs: guard('statfs', (_path: string) => [0, {
+      bsize: 4096, frsize: 4096, blocks: 0, bfree: 0, bavail: 0,
+      files: tree.files.size + tree.dirs.size, ffree: 0, favail: 0, fsid: 0, flag: 0, namemax: 255,
+    } satisfies Fuse.StatFs]),
+  };
+
+  return { ops, counts, openHandles: () => handles.size };
+}
+
+function join(dir: string, name: string): string {
+  return dir === '/' ? `/${name}` : `${dir}/${name}`;
+}
+
+/** Path, fd, length, offset — never the buffer. */
+function describe(input: readonly unknown[]): string {
+  return input.filter((arg) => typeof arg !== 'object').join(' ');
+}

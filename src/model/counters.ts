@@ -1,0 +1,27 @@
+/**
+ * Event counters, named as /proc/vmstat names them where the kernel has the event, and with
+ * the prezeroing patch's own where it does not. procfs prints them; the model only counts.
+ */
+export class VmEvents {
+  pgfree = 0;
+  pgfault = 0;
+  /** Allocations that failed on every allowed zone (the model never overcommits). */
+  allocFail = 0;
+  /** __GFP_ZERO allocations served from a ZEROED list: the zeroing was done ahead. */
+  allocPrezeroed = 0;
+  /** __GFP_ZERO allocations that had to zero a dirty page in the fault path. */
+  allocHotZeroed = 0;
+  /** Ordinary allocations that had to take zeroed pages: kscrubd's work thrown away. */
+  allocZeroWasted = 0;
+  /** Pages moved buddy → per-cpu lists and back. */
+  pcpRefillPages = 0;
+  pcpDrainPages = 0;
+  /** Fault outcomes (the fault model adds to these). */
+  faultPrezeroed = 0;
+  faultHotZeroed = 0;
+  faultZeroPage = 0;
+  faultCow = 0;
+  faultOom = 0;
+  prefaultPages = 0;
+  prefaultReleased = 0;
+}

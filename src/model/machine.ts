@@ -1,0 +1,449 @@
+import debugFactory from 'debug';
+import { Clock, Cpus, LOAD_FREQ_NS, LoadAvg } from './clock';
+import { CostModel } from './cost';
+import { VmEvents } from './counters';
+import { ModelError, assert } from './errors';
+import { FreeClass, KIND_ALLOC, NOT_ZEROED, ZEROED, classOf, pageFlags } from './page';
+import { MachineConfig, MachineOptions, resolveConfig } from './presets';
+import { Rng } from './rng';
+import { SysctlName, SysctlSpec, checkSysctl, sysctlSpecs } from './sysctl';
+import { BteZeroDriver, CpuZeroDriver, ZeroDriver, makeZeroDrivers } from './zero-drivers';
+import { Kscrubd } from './kscrubd';
+import { PCP_COLD, PCP_HOT, PCP_ZEROED, Zone, ZoneName } from './zone';
+
+const log = debugFactory('kscrubfs:model');
+
+/** What the last allocPages() did, for the caller's accounting (one record, reused). */
+export interface AllocInfo {
+  zone: Zone | null;
+  /** __GFP_ZERO satisfied by a page that was already zero. */
+  prezeroed: boolean;
+  /** __GFP_ZERO satisfied by zeroing a dirty page now (the caller prices it). */
+  hotZeroed: boolean;
+  /** Pages moved under zone->lock (a per-cpu refill, or the block itself). */
+  lockedPages: number;
+}
+
+/** A raw allocation made by the control file's `alloc` (for shaping fragmentation). */
+export interface RawBlock {
+  readonly pfn: number;
+  readonly order: number;
+  readonly zone: Zone;
+}
+
+/** Something that maps pages (a process's page table): check() asks it what it holds. */
+export interface PageOwner {
+  readonly label: string;
+  forEachPage(fn: (pfn: number) => void): void;
+}
+
+/** Modern kernels drain idle CPUs' lists from vmstat_update (every few seconds). */
+export const PCP_DRAIN_INTERVAL_NS = 3e9;
+
+/**
+ * The simulated machine: nodes, zones, CPUs, the allocator, kscrubd, time. Pure and
+ * deterministic: it does no I/O and reads no clock; the same seed and calls give the same state.
+ */
+export class Machine {
+  readonly config: MachineConfig;
+  readonly cost: CostModel;
+  readonly zones: Zone[] = [];
+  readonly nodeZones: Zone[][] = [];
+  /** Per node: the zones an allocation on that node tries, in order (local first). */
+  readonly zonelists: Zone[][] = [];
+  readonly cpus: Cpus;
+  readonly clock: Clock;
+  readonly loadavg = new LoadAvg();
+  readonly kscrubd: Kscrubd[] = [];
+  readonly zeroDrivers: ZeroDriver[];
+  readonly cpuZero: CpuZeroDriver;
+  readonly specs: Readonly<Record<SysctlName, SysctlSpec>>;
+  readonly sysctl: Record<SysctlName, number>;
+  readonly vm = new VmEvents();
+  readonly rng: Rng;
+  readonly lastAlloc: AllocInfo = { zone: null, prezeroed: false, hotZeroed: false, lockedPages: 0 };
+  readonly raw = new Map<number, RawBlock>();
+  private nextHandle = 1;
+  /** Page owners besides raw blocks (processes register here). */
+  readonly owners = new Set<PageOwner>();
+  /** Tasks running right now besides kscrubd (the fault simulation sets it), for loadavg. */
+  runningTasks = 0;
+  /** Per CPU: is a workload thread on it now (its per-cpu lists are not drained then)? */
+  readonly cpuInUse: Uint8Array;
+  private nextDrain = PCP_DRAIN_INTERVAL_NS;
+  readonly minFreeKbytes: number;
+  readonly totalPages: number;
+
+  constructor(opts: MachineOptions = {}) {
+    const cfg = resolveConfig(opts);
+    this.config = cfg;
+    this.cost = cfg.cost;
+    this.rng = new Rng(cfg.seed);
+    this.clock = new Clock(cfg.clock, cfg.speed);
+    this.cpus = new Cpus(cfg.cpus, cfg.nodes);
+    this.cpuInUse = new Uint8Array(cfg.cpus);
+    this.specs = sysctlSpecs(cfg.maxOrder);
+    this.sysctl = {
+      scrub_start: this.specs.scrub_start.initial,
+      scrub_stop: this.specs.scrub_stop.initial,
+      scrub_load: this.specs.scrub_load.initial,
+      max_prealloc_order: this.specs.max_prealloc_order.initial,
+    };
+    this.zeroDrivers = makeZeroDrivers(cfg.zeroDrivers.filter((d) => d !== 'cpu'), cfg.cost);
+    this.cpuZero = new CpuZeroDriver(cfg.cost);
+    this.totalPages = cfg.memBytes / cfg.pageSize;
+    this.buildZones();
+    this.reserveBootMemory();
+    this.minFreeKbytes = this.setupWatermarks();
+    for (const z of this.zones) z.setupPagesets(cfg.pageSize, cfg.cpus);
+    for (let n = 0; n < cfg.nodes; n++) this.kscrubd.push(new Kscrubd(n));
+    this.buildZonelists();
+    log('booted %s: %d pages, %d zones', cfg.preset, this.totalPages, this.zones.length);
+  }
+
+  get now(): number {
+    return this.clock.now;
+  }
+  get pageSize(): number {
+    return this.config.pageSize;
+  }
+  get maxOrder(): number {
+    return this.config.maxOrder;
+  }
+
+  // ---- boot -----------------------------------------------------------------------------------
+
+  /** Zone boundaries as pfns, rounded to whole sections (the model's unit of memory). */
+  private zoneBounds(): { name: ZoneName; end: number }[] {
+    const cfg = this.config;
+    const sec = 2 ** (cfg.maxOrder - 1);
+    const roundUp = (bytes: number): number => Math.ceil(bytes / cfg.pageSize / sec) * sec;
+    if (cfg.zoneLayout === 'ia64') return [{ name: 'DMA', end: Number.POSITIVE_INFINITY }];
+    return [
+      { name: 'DMA', end: roundUp(16 * 2 ** 20) },
+      { name: 'DMA32', end: roundUp(4 * 2 ** 30) },
+      { name: 'Normal', end: Number.POSITIVE_INFINITY },
+    ];
+  }
+
+  private buildZones(): void {
+    const cfg = this.config;
+    const perNode = this.totalPages / cfg.nodes;
+    const bounds = this.zoneBounds();
+    for (let n = 0; n < cfg.nodes; n++) {
+      const start = n * perNode;
+      const end = start + perNode;
+      const mine: Zone[] = [];
+      let lo = 0;
+      for (const b of bounds) {
+        const zs = Math.max(start, lo);
+        const ze = Math.min(end, b.end);
+        lo = b.end;
+        if (ze <= zs) continue;
+        const z = new Zone({ id: this.zones.length, node: n, name: b.name, startPfn: zs, endPfn: ze, maxOrder: cfg.maxOrder, cpus: cfg.cpus });
+        this.zones.push(z);
+        mine.push(z);
+      }
+      this.nodeZones.push(mine);
+    }
+  }
+
+  /** mem_map at the start of each node's highest zone, plus the kernel image on node 0. */
+  private reserveBootMemory(): void {
+    const cfg = this.config;
+    const perNode = this.totalPages / cfg.nodes;
+    for (let n = 0; n < cfg.nodes; n++) {
+      let pages = Math.ceil((perNode * cfg.structPageBytes) / cfg.pageSize) + 3; // + pgdat, a few boot pages
+      if (n === 0) pages += Math.ceil(cfg.kernelBytes / cfg.pageSize);
+      const z = this.nodeZones[n]![this.nodeZones[n]!.length - 1]!;
+      z.reserveRange(z.startPfn, Math.min(pages, z.spannedPages - z.secPages));
+    }
+  }
+
+  /** min_free_kbytes = sqrt(lowmem kB × 16), shared out by zone size; low/high as 2.6.11. */
+  private setupWatermarks(): number {
+    const managed = this.zones.reduce((s, z) => s + z.managedPages, 0);
+    const kb = (managed * this.pageSize) / 1024;
+    const minFree = Math.min(65536, Math.max(128, Math.floor(Math.sqrt(kb * 16))));
+    const minPages = Math.floor((minFree * 1024) / this.pageSize);
+    for (const z of this.zones) {
+      const tmp = Math.floor((minPages * z.managedPages) / managed);
+      z.watermarkMin = tmp;
+      z.watermarkLow = tmp + Math.floor(tmp / 4);
+      z.watermarkHigh = tmp + Math.floor(tmp / 2);
+    }
+    return minFree;
+  }
+
+  /** Local zones highest first, then each other node in turn (nearest first by id distance). */
+  private buildZonelists(): void {
+    const nodes = this.config.nodes;
+    for (let n = 0; n < nodes; n++) {
+      const list: Zone[] = [];
+      for (let k = 0; k < nodes; k++) list.push(...[...this.nodeZones[(n + k) % nodes]!].reverse());
+      this.zonelists.push(list);
+    }
+  }
+
+  zoneOf(pfn: number): Zone {
+    for (const z of this.zones) if (z.contains(pfn)) return z;
+    throw new ModelError('KSCRUB_BAD_ADDRESS', `pfn ${pfn} is outside memory`);
+  }
+
+  /** SLIT-style node distance: 10 local, 20 remote. */
+  nodeDistance(a: number, b: number): number {
+    return a === b ? 10 : 20;
+  }
+
+  // ---- allocation -----------------------------------------------------------------------------
+
+  /**
+   * __alloc_pages: try the node's zonelist above the low watermark, then above min; fail
+   * rather than go below min anywhere. `zero` is __GFP_ZERO. Returns the head pfn or -1;
+   * `lastAlloc` says how it was served.
+   */
+  allocPages(order: number, zero: boolean, node: number, cpu: number, cold = false): number {
+    const zl = this.zonelists[node]!;
+    for (let pass = 0; pass < 2; pass++) {
+      for (const z of zl) {
+        if (!z.watermarkOk(order, pass === 0 ? z.watermarkLow : z.watermarkMin)) continue;
+        const pfn = this.bufferedRmqueue(z, order, zero, cpu, cold);
+        if (pfn >= 0) return pfn;
+      }
+    }
+    this.vm.allocFail++;
+    return -1;
+  }
+
+  /**
+   * buffered_rmqueue with the prezeroing policy:
+   *   order 0, __GFP_ZERO   zeroed per-cpu list (refilled from ZEROED only) → hot list + hot zeroing
+   *   order 0               hot/cold list, refilled from NOT_ZEROED, then ZEROED (wasted)
+   *   order > 0, __GFP_ZERO ZEROED if zero_pages ≥ 2^order and a block is there → NOT_ZEROED + hot zeroing
+   *   order > 0             NOT_ZEROED → ZEROED (wasted)
+   */
+  private bufferedRmqueue(z: Zone, order: number, zero: boolean, cpu: number, cold: boolean): number {
+    const info = this.lastAlloc;
+    info.lockedPages = 0;
+    let pfn = -1;
+    let cls: FreeClass = NOT_ZEROED;
+    if (order === 0) {
+      const sets = z.pageset[cpu]!;
+      if (zero) {
+        const pz = sets[PCP_ZEROED]!;
+        if (pz.list.length <= pz.low && z.zeroPages >= 1) info.lockedPages += z.rmqueueBulk(pz, pz.batch, ZEROED, false);
+        pfn = z.pcpPop(pz);
+      }
+      if (pfn < 0) {
+        const p = sets[cold ? PCP_COLD : PCP_HOT]!;
+        if (p.list.length <= p.low) info.lockedPages += z.rmqueueBulk(p, p.batch, NOT_ZEROED, true);
+        pfn = z.pcpPop(p);
+      }
+      if (pfn < 0) return -1;
+      cls = classOf(z.pageFlagsAt(pfn));
+      this.vm.pcpRefillPages += info.lockedPages;
+    } else {
+      const allocated = pageFlags(KIND_ALLOC, order, NOT_ZEROED);
+      if (zero && z.zeroPages >= 2 ** order) {
+        pfn = z.takeBlock(order, ZEROED, allocated);
+        cls = ZEROED;
+      }
+      if (pfn < 0) { pfn = z.takeBlock(order, NOT_ZEROED, allocated); cls = NOT_ZEROED; }
+      if (pfn < 0) { pfn = z.takeBlock(order, ZEROED, allocated); cls = ZEROED; }
+      if (pfn < 0) return -1;
+      info.lockedPages = 1;
+    }
+    z.setHead(pfn, pageFlags(KIND_ALLOC, order, NOT_ZEROED));
+    z.pgalloc += 2 ** order;
+    info.zone = z;
+    info.prezeroed = zero && cls === ZEROED;
+    info.hotZeroed = zero && cls === NOT_ZEROED;
+    if (info.prezeroed) this.vm.allocPrezeroed++;
+    else if (info.hotZeroed) this.vm.allocHotZeroed++;
+    else if (cls === ZEROED) this.vm.allocZeroWasted++;
+    return pfn;
+  }
+
+  /**
+   * Free an allocated block: order 0 goes to the CPU's hot list (drained in batches above
+   * `high`), bigger blocks straight to the buddy lists. Freed memory is dirty: NOT_ZEROED.
+   * Precondition: `pfn` heads an allocated block of `order` that its owner has let go of.
+   */
+  freePages(pfn: number, order: number, cpu: number): void {
+    const z = this.zoneOf(pfn);
+    assert(z.pageFlagsAt(pfn) === pageFlags(KIND_ALLOC, order, NOT_ZEROED), `free of pfn ${pfn} order ${order}: ${z.describe(pfn)}`);
+    this.vm.pgfree += 2 ** order;
+    if (order === 0) {
+      const hot = z.pageset[cpu]![PCP_HOT]!;
+      z.pcpPush(hot, pfn, NOT_ZEROED);
+      if (hot.list.length >= hot.high) this.vm.pcpDrainPages += z.freePagesBulk(hot, hot.batch, (o, c) => this.coalesced(z, o, c));
+      return;
+    }
+    this.coalesced(z, z.freeBlock(pfn, order, NOT_ZEROED), NOT_ZEROED);
+  }
+
+  /** A free ended in a block of `order`: big enough and dirty wakes the node's kscrubd. */
+  private coalesced(z: Zone, order: number, cls: FreeClass): void {
+    const start = this.sysctl.scrub_start;
+    if (cls !== NOT_ZEROED || order < start || start >= this.maxOrder) return;
+    const k = this.kscrubd[z.node]!;
+    if (k.awake || this.loadavg.one() >= this.sysctl.scrub_load) return;
+    if (k.wake(this.now, this.cost.wakeupNs)) log('kscrubd%d woken by an order-%d block in %s', z.node, order, z.name);
+  }
+
+  /** Return every per-cpu list of the given CPUs (all when omitted) to the buddy lists. */
+  drainPcp(onlyIdle = false): number {
+    let n = 0;
+    for (const z of this.zones) {
+      for (let cpu = 0; cpu < this.config.cpus; cpu++) {
+        if (onlyIdle && this.cpuInUse[cpu]) continue;
+        for (const p of z.pageset[cpu]!) n += z.freePagesBulk(p, p.list.length, (o, c) => this.coalesced(z, o, c));
+      }
+    }
+    this.vm.pcpDrainPages += n;
+    return n;
+  }
+
+  // ---- raw allocations (control `alloc` / `free`) ------------------------------------------------
+
+  /** Allocate `count` blocks, all or nothing. Returns their handles. */
+  allocRaw(order: number, zero: boolean, node: number, count: number): number[] {
+    if (!Number.isInteger(order) || order < 0 || order >= this.maxOrder) {
+      throw new ModelError('KSCRUB_BAD_OPTION', `order=${order} is out of range 0..${this.maxOrder - 1}`);
+    }
+    if (!Number.isInteger(node) || node < 0 || node >= this.config.nodes) {
+      throw new ModelError('KSCRUB_BAD_OPTION', `node=${node} is out of range 0..${this.config.nodes - 1}`);
+    }
+    const cpu = this.firstCpuOf(node);
+    const got: number[] = [];
+    for (let i = 0; i < count; i++) {
+      const pfn = this.allocPages(order, zero, node, cpu);
+      if (pfn < 0) {
+        for (const h of got) this.freeRawOne(h);
+        throw new ModelError('KSCRUB_NOMEM', `alloc: out of memory after ${i} of ${count} order-${order} blocks (nothing kept)`);
+      }
+      const h = this.nextHandle++;
+      this.raw.set(h, { pfn, order, zone: this.lastAlloc.zone! });
+      got.push(h);
+    }
+    return got;
+  }
+
+  /** Free raw blocks by handle, all or nothing. Returns pages freed. */
+  freeRaw(handles: readonly number[]): number {
+    const seen = new Set<number>();
+    for (const h of handles) {
+      if (!this.raw.has(h)) throw new ModelError('KSCRUB_BAD_HANDLE', `free: no block has handle ${h}`);
+      if (seen.has(h)) throw new ModelError('KSCRUB_BAD_HANDLE', `free: handle ${h} is named twice`);
+      seen.add(h);
+    }
+    let pages = 0;
+    for (const h of handles) pages += this.freeRawOne(h);
+    return pages;
+  }
+
+  private freeRawOne(h: number): number {
+    const b = this.raw.get(h)!;
+    this.raw.delete(h);
+    this.freePages(b.pfn, b.order, this.firstCpuOf(b.zone.node));
+    return 2 ** b.order;
+  }
+
+  firstCpuOf(node: number): number {
+    return (node * this.config.cpus) / this.config.nodes;
+  }
+
+  // ---- time -----------------------------------------------------------------------------------
+
+  /**
+   * Run everything in the background (kscrubd, load sampling, per-cpu drains) up to virtual
+   * time t, in time order, and make t the present. Time never goes back.
+   */
+  advanceTo(t: number): void {
+    if (t < this.clock.now) return;
+    for (;;) {
+      let next = Math.min(this.loadavg.nextSample, this.nextDrain);
+      let who = -1;
+      for (let n = 0; n < this.kscrubd.length; n++) {
+        const at = this.kscrubd[n]!.nextAt;
+        if (at < next) { next = at; who = n; }
+      }
+      if (next > t) break;
+      this.clock.now = Math.max(this.clock.now, next);
+      if (who >= 0) this.kscrubd[who]!.advance(this, next);
+      else if (next === this.loadavg.nextSample) {
+        this.loadavg.sample(this.runningTasks + this.kscrubd.filter((k) => k.awake).length);
+        this.loadavg.nextSample += LOAD_FREQ_NS;
+      } else {
+        this.drainPcp(true);
+        this.nextDrain += PCP_DRAIN_INTERVAL_NS;
+      }
+    }
+    this.clock.now = t;
+  }
+
+  /** The control file's `tick`: manual clock only. Returns the new time. */
+  tick(ns: number): number {
+    if (this.clock.mode !== 'manual') {
+      throw new ModelError('KSCRUB_CLOCK_MODE', 'tick: the clock is live (mount with --clock manual to step it)');
+    }
+    this.advanceTo(this.clock.now + ns);
+    return this.clock.now;
+  }
+
+  /** Live mode: catch virtual time up with the wall clock the caller read. */
+  syncWall(wallMs: number): void {
+    if (this.clock.mode === 'live') this.advanceTo(this.clock.liveTarget(wallMs));
+  }
+
+  /** Is any kscrubd running a burst? */
+  scrubbing(): boolean {
+    return this.kscrubd.some((k) => k.awake);
+  }
+
+  // ---- sysctls --------------------------------------------------------------------------------
+
+  /** Set a sysctl after a range check; scrub_start below MAX_ORDER wakes every node's kscrubd. */
+  setSysctl(name: SysctlName, value: number): void {
+    checkSysctl(this.specs[name], value);
+    this.sysctl[name] = value;
+    log('sysctl vm.%s = %d', name, value);
+    if (name === 'scrub_start' && value < this.maxOrder) {
+      for (const k of this.kscrubd) if (k.wake(this.now, this.cost.wakeupNs)) log('kscrubd%d woken by vm.scrub_start', k.node);
+    }
+  }
+
+  /** Inject `count` failures into the next BTE transfers (robustness tests). */
+  injectBteFailures(count: number): void {
+    for (const d of this.zeroDrivers) if (d instanceof BteZeroDriver) d.failNext += count;
+  }
+
+  // ---- totals ---------------------------------------------------------------------------------
+
+  freePagesTotal(): number {
+    return this.zones.reduce((s, z) => s + z.freePages, 0);
+  }
+  zeroPagesTotal(): number {
+    return this.zones.reduce((s, z) => s + z.zeroPages, 0);
+  }
+  managedPagesTotal(): number {
+    return this.zones.reduce((s, z) => s + z.managedPages, 0);
+  }
+  pcpPagesTotal(): number {
+    return this.zones.reduce((s, z) => s + z.pcpPages, 0);
+  }
+  /** Pages held by raw allocations. */
+  rawPages(): number {
+    let n = 0;
+    for (const b of this.raw.values()) n += 2 ** b.order;
+    return n;
+  }
+  /** Materialized sections (memory the model spends per-page records on). */
+  materializedSections(): number {
+    return this.zones.reduce((s, z) => s + z.sections.size, 0);
+  }
+}
+
+export function createMachine(opts: MachineOptions = {}): Machine {
+  return new Machine(opts);
+}

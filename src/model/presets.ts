@@ -1,0 +1,116 @@
+import { ALTIX_COST, CostModel, X86_64_COST } from './cost';
+import { ModelError } from './errors';
+import { isPowerOfTwo, parseSize } from './units';
+
+export const PRESETS = ['altix', 'x86_64'] as const;
+export type PresetName = (typeof PRESETS)[number];
+export const ZERO_DRIVERS = ['bte', 'cpu'] as const;
+export type ZeroDriverName = (typeof ZERO_DRIVERS)[number];
+export type ClockMode = 'live' | 'manual';
+/** How physical memory is cut into zones: ia64 puts everything in ZONE_DMA. */
+export type ZoneLayout = 'ia64' | 'x86_64';
+
+/** What a caller may say; everything is optional and overrides the preset. */
+export interface MachineOptions {
+  preset?: string;
+  mem?: string;
+  nodes?: number;
+  cpus?: number;
+  pageSize?: string;
+  lineSize?: number;
+  maxOrder?: number;
+  seed?: number;
+  clock?: ClockMode;
+  speed?: number;
+  zeroDrivers?: readonly string[];
+  cost?: Partial<CostModel>;
+}
+
+/** A fully resolved machine description. */
+export interface MachineConfig {
+  readonly preset: PresetName;
+  readonly pageSize: number;
+  readonly lineSize: number;
+  readonly nodes: number;
+  readonly cpus: number;
+  readonly memBytes: number;
+  readonly maxOrder: number;
+  readonly seed: number;
+  readonly clock: ClockMode;
+  readonly speed: number;
+  readonly zeroDrivers: readonly ZeroDriverName[];
+  readonly zoneLayout: ZoneLayout;
+  /** Kernel image and boot allocations on node 0. */
+  readonly kernelBytes: number;
+  /** sizeof(struct page): mem_map costs this per page, on each node. */
+  readonly structPageBytes: number;
+  readonly cost: CostModel;
+}
+
+const BASE: Readonly<Record<PresetName, MachineConfig>> = {
+  // The seeds' machine: 8-way SGI Altix (ia64), 4 nodes × 2 CPUs, 6 GiB, 16 KiB pages.
+  altix: {
+    preset: 'altix', pageSize: 16384, lineSize: 128, nodes: 4, cpus: 8, memBytes: 6 * 2 ** 30,
+    maxOrder: 11, seed: 1, clock: 'live', speed: 1, zeroDrivers: ['bte', 'cpu'], zoneLayout: 'ia64',
+    kernelBytes: 16 * 2 ** 20, structPageBytes: 56, cost: ALTIX_COST,
+  },
+  x86_64: {
+    preset: 'x86_64', pageSize: 4096, lineSize: 64, nodes: 1, cpus: 4, memBytes: 4 * 2 ** 30,
+    maxOrder: 11, seed: 1, clock: 'live', speed: 1, zeroDrivers: ['cpu'], zoneLayout: 'x86_64',
+    kernelBytes: 16 * 2 ** 20, structPageBytes: 64, cost: X86_64_COST,
+  },
+};
+
+function bad(message: string): never {
+  throw new ModelError('KSCRUB_BAD_OPTION', message);
+}
+
+function intIn(v: number | undefined, name: string, min: number, max: number): number | undefined {
+  if (v === undefined) return undefined;
+  if (!Number.isInteger(v) || v < min || v > max) bad(`${name}: ${v} is not an integer in ${min}..${max}`);
+  return v;
+}
+
+/** Resolve options against a preset; every refusal names the option and the value. */
+export function resolveConfig(opts: MachineOptions = {}): MachineConfig {
+  const presetName = opts.preset ?? 'altix';
+  if (!(PRESETS as readonly string[]).includes(presetName)) {
+    bad(`preset: "${presetName}" is not one of ${PRESETS.join(', ')}`);
+  }
+  const base = BASE[presetName as PresetName];
+  const pageSize = opts.pageSize === undefined ? base.pageSize : parseSize(opts.pageSize, 'page size');
+  if (!isPowerOfTwo(pageSize) || pageSize < 4096 || pageSize > 2 ** 21) {
+    bad(`page size: ${pageSize} must be a power of two from 4K to 2M`);
+  }
+  const maxOrder = intIn(opts.maxOrder, 'max order', 2, 20) ?? base.maxOrder;
+  const nodes = intIn(opts.nodes, 'nodes', 1, 64) ?? base.nodes;
+  const cpus = intIn(opts.cpus, 'cpus', 1, 1024) ?? (opts.nodes !== undefined ? nodes * Math.max(1, base.cpus / base.nodes) : base.cpus);
+  if (cpus < nodes) bad(`cpus: ${cpus} is fewer than nodes (${nodes}); every node needs a CPU for its kscrubd`);
+  if (cpus % nodes !== 0) bad(`cpus: ${cpus} do not spread evenly over ${nodes} nodes`);
+  const lineSize = intIn(opts.lineSize, 'line size', 16, 1024) ?? base.lineSize;
+  if (!isPowerOfTwo(lineSize) || lineSize > pageSize) bad(`line size: ${lineSize} must be a power of two ≤ the page size`);
+  const memBytes = opts.mem === undefined ? base.memBytes : parseSize(opts.mem, 'mem');
+  const blockBytes = pageSize * 2 ** (maxOrder - 1);
+  // Each node is a whole number of top-order blocks (the model's sections) and big enough to boot.
+  const perNode = Math.floor(memBytes / nodes / blockBytes) * blockBytes;
+  if (perNode < 4 * blockBytes || perNode < 64 * 2 ** 20) {
+    bad(`mem: ${opts.mem ?? memBytes} is too small: each of ${nodes} nodes needs at least 64 MiB and 4 blocks of ${blockBytes} bytes`);
+  }
+  if (memBytes / pageSize > 2 ** 44) bad(`mem: ${opts.mem} is more pages than the model addresses (2^44)`);
+  const seed = intIn(opts.seed, 'seed', 0, 2 ** 32 - 1) ?? base.seed;
+  const clock = opts.clock ?? base.clock;
+  if (clock !== 'live' && clock !== 'manual') bad(`clock: "${String(clock)}" is not live or manual`);
+  const speed = opts.speed ?? base.speed;
+  if (!Number.isFinite(speed) || speed <= 0 || speed > 1e6) bad(`speed: ${speed} must be a number in (0, 1e6]`);
+  const zeroDrivers = opts.zeroDrivers ?? base.zeroDrivers;
+  for (const d of zeroDrivers) {
+    if (!(ZERO_DRIVERS as readonly string[]).includes(d)) bad(`zero drivers: "${d}" is not one of ${ZERO_DRIVERS.join(', ')}`);
+  }
+  if (new Set(zeroDrivers).size !== zeroDrivers.length) bad(`zero drivers: "${zeroDrivers.join(',')}" names a driver twice`);
+  return {
+    ...base,
+    pageSize, lineSize, nodes, cpus, memBytes: perNode * nodes, maxOrder, seed, clock, speed,
+    zeroDrivers: zeroDrivers as readonly ZeroDriverName[],
+    cost: { ...base.cost, ...opts.cost },
+  };
+}

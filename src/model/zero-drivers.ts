@@ -1,0 +1,63 @@
+import { CostModel } from './cost';
+import { ZeroDriverName } from './presets';
+
+/**
+ * Zero drivers (V6's struct zero_driver): kscrubd offers each block to the registered
+ * drivers, newest first; the first that accepts zeroes it. The CPU's clear_pages() takes
+ * anything and is always there as the last resort.
+ */
+export interface ZeroResult {
+  /** Virtual time the block is busy being zeroed. */
+  readonly wallNs: number;
+  /** CPU time kscrubd spends on it (system time of its CPU). */
+  readonly cpuNs: number;
+}
+
+export interface ZeroDriver {
+  readonly name: ZeroDriverName;
+  /** Will the driver take a block of this many bytes? */
+  accepts(bytes: number): boolean;
+  /** Zero it; null when the transfer failed and the caller must fall back to the CPU. */
+  zero(bytes: number, remote: boolean): ZeroResult | null;
+}
+
+/** clear_pages(page, order): the CPU writes every line, at the zeroing bandwidth. */
+export class CpuZeroDriver implements ZeroDriver {
+  readonly name = 'cpu' as const;
+  constructor(private readonly cost: CostModel) {}
+  accepts(): boolean {
+    return true;
+  }
+  zero(bytes: number, remote: boolean): ZeroResult {
+    const ns = (bytes / this.cost.zeroBytesPerNs) * (remote ? this.cost.remoteFactor : 1);
+    return { wallNs: ns, cpuNs: ns };
+  }
+}
+
+/**
+ * The SGI SN2 block-transfer engine: zeroes memory without the CPU's caches, synchronously
+ * (kscrubd waits for it) at ~500 MB/s. Small transfers are not worth its setup, so it refuses
+ * blocks under 60,000 bytes. `failNext` injects transfer failures (timeouts in V6's driver).
+ */
+export class BteZeroDriver implements ZeroDriver {
+  readonly name = 'bte' as const;
+  failNext = 0;
+  failures = 0;
+  constructor(private readonly cost: CostModel) {}
+  accepts(bytes: number): boolean {
+    return bytes >= this.cost.bteMinBytes && bytes < this.cost.bteMaxBytes;
+  }
+  zero(bytes: number): ZeroResult | null {
+    if (this.failNext > 0) {
+      this.failNext--;
+      this.failures++;
+      return null;
+    }
+    return { wallNs: this.cost.bteSetupNs + bytes / this.cost.bteBytesPerNs, cpuNs: this.cost.bteSetupNs };
+  }
+}
+
+/** Drivers in the order kscrubd tries them: the configured list, newest (first named) first. */
+export function makeZeroDrivers(names: readonly ZeroDriverName[], cost: CostModel): ZeroDriver[] {
+  return names.map((n) => (n === 'bte' ? new BteZeroDriver(cost) : new CpuZeroDriver(cost)));
+}

@@ -1,0 +1,478 @@
+import { assert } from './errors';
+import {
+  FreeClass, KIND_ALLOC, KIND_FREE, KIND_PCP, KIND_RESERVED, KIND_SCRUB, NOT_ZEROED, PG_ORDER, ZEROED,
+  buddyOffset, classOf, combinedOffset, kindOf, orderOf, pageFlags,
+} from './page';
+
+export type ZoneName = 'DMA' | 'DMA32' | 'Normal';
+
+/**
+ * Section states. A section is exactly one top-order block (2^(MAX_ORDER-1) pages). Memory
+ * nobody has split stays a section state byte — "pristine" — and costs no per-page record,
+ * as SPARSEMEM with deferred struct-page init would have it. A section is materialized (a
+ * Uint8Array of page flags) only while something inside it is smaller than the whole block.
+ */
+export const SEC_FREE = 0; // pristine free top-order block, NOT_ZEROED (value = its class)
+export const SEC_FREE_ZEROED = 1; // pristine free top-order block, ZEROED
+export const SEC_MAPPED = 2; // materialized: see `sections`
+export const SEC_RESERVED = 3; // wholly reserved at boot
+
+/** One per-cpu page list (struct per_cpu_pages in 2.6.11). */
+export interface PerCpuPages {
+  /** Pfns; the end of the array is the list head (LIFO, cache-hot first). */
+  readonly list: number[];
+  readonly low: number;
+  readonly high: number;
+  readonly batch: number;
+}
+export const PCP_HOT = 0;
+export const PCP_COLD = 1;
+/** The prezeroing patch's third list: cold pages known to be zero. */
+export const PCP_ZEROED = 2;
+export const PCP_NAMES = ['hot', 'cold', 'zeroed'] as const;
+
+export interface ZoneInit {
+  readonly id: number;
+  readonly node: number;
+  readonly name: ZoneName;
+  readonly startPfn: number;
+  readonly endPfn: number;
+  readonly maxOrder: number;
+  readonly cpus: number;
+}
+
+/**
+ * A zone: its buddy allocator with two classes of free blocks (struct zone, free_area[2][MAX_ORDER]).
+ * Callers hold "the zone lock" simply by being the one JS thread; the fault simulation prices
+ * the lock separately (lockFreeAt).
+ */
+export class Zone {
+  readonly id: number;
+  readonly node: number;
+  readonly name: ZoneName;
+  readonly startPfn: number;
+  readonly endPfn: number;
+  readonly maxOrder: number;
+  /** Pages per section = pages in a top-order block. */
+  readonly secPages: number;
+  readonly topOrder: number;
+  readonly firstSec: number;
+  readonly nrSecs: number;
+  /** One byte per section of this zone: SEC_*. */
+  readonly secState: Uint8Array;
+  /** Materialized sections, by global section number: one flag byte per page (page.ts). */
+  readonly sections = new Map<number, Uint8Array>();
+  /**
+   * free_area[class][order] for order < topOrder: block head pfns, list head at the array's end.
+   * Removal of a block from the middle (a buddy merging) is lazy: the entry stays until it is
+   * popped or compacted, and a popped entry counts only if the page still says it is that free
+   * block. The newest entry for a pfn is the live one, so stale ones are never mistaken for it.
+   * Top-order blocks are pristine sections, found by `pristineCursor`.
+   */
+  readonly freeList: number[][][];
+  /** nr_free: blocks per [class][order], including top order (= pristine sections of that class). */
+  readonly nrFree: Float64Array[];
+  /** Lowest section index (zone-relative) that may be pristine of each class. */
+  private readonly pristineCursor = [0, 0];
+
+  spannedPages: number;
+  presentPages: number;
+  managedPages = 0;
+  reservedPages = 0;
+  /** Pages in free blocks, on the lists or held off-list by kscrubd (zone->free_pages). */
+  freePages = 0;
+  /** Pages on ZEROED lists (zone->zero_pages). Blocks kscrubd holds are not zeroed yet. */
+  zeroPages = 0;
+  /** Pages kscrubd holds off-list while it zeroes them (part of freePages). */
+  scrubPages = 0;
+  /** Pages on this zone's per-cpu lists (not in freePages, not in buddyinfo). */
+  pcpPages = 0;
+  watermarkMin = 0;
+  watermarkLow = 0;
+  watermarkHigh = 0;
+  /** Per-cpu lists: pageset[cpu][PCP_HOT|PCP_COLD|PCP_ZEROED]. */
+  pageset: PerCpuPages[][] = [];
+  /** Virtual time at which zone->lock is next free (priced by the fault simulation). */
+  lockFreeAt = 0;
+  /** Allocations served from this zone (vmstat pgalloc_<zone>). */
+  pgalloc = 0;
+
+  constructor(init: ZoneInit) {
+    this.id = init.id;
+    this.node = init.node;
+    this.name = init.name;
+    this.startPfn = init.startPfn;
+    this.endPfn = init.endPfn;
+    this.maxOrder = init.maxOrder;
+    this.topOrder = init.maxOrder - 1;
+    this.secPages = 2 ** this.topOrder;
+    assert(init.startPfn % this.secPages === 0 && init.endPfn % this.secPages === 0, 'zones are whole sections');
+    this.firstSec = init.startPfn / this.secPages;
+    this.nrSecs = (init.endPfn - init.startPfn) / this.secPages;
+    this.spannedPages = init.endPfn - init.startPfn;
+    this.presentPages = this.spannedPages;
+    this.secState = new Uint8Array(this.nrSecs); // all SEC_FREE: boot memory is dirty
+    this.freeList = [[], []];
+    this.nrFree = [new Float64Array(init.maxOrder), new Float64Array(init.maxOrder)];
+    for (let o = 0; o < this.topOrder; o++) {
+      this.freeList[0]!.push([]);
+      this.freeList[1]!.push([]);
+    }
+    this.nrFree[NOT_ZEROED]![this.topOrder] = this.nrSecs;
+    this.freePages = this.spannedPages;
+    this.managedPages = this.spannedPages;
+  }
+
+  // ---- page flags ---------------------------------------------------------------------------
+
+  /** Flag array of a materialized section, or undefined for a pristine/reserved one. */
+  flagsOf(pfn: number): Uint8Array | undefined {
+    return this.sections.get(Math.floor(pfn / this.secPages));
+  }
+
+  /** The flag byte of `pfn`, or -1 when its section is not materialized. */
+  pageFlagsAt(pfn: number): number {
+    const f = this.flagsOf(pfn);
+    return f ? f[pfn % this.secPages]! : -1;
+  }
+
+  setHead(pfn: number, flags: number): void {
+    const f = this.flagsOf(pfn);
+    assert(f, `pfn ${pfn} is in a materialized section`);
+    f[pfn % this.secPages] = flags;
+  }
+
+  private materialize(sec: number): Uint8Array {
+    const flags = new Uint8Array(this.secPages);
+    this.sections.set(sec, flags);
+    this.secState[sec - this.firstSec] = SEC_MAPPED;
+    return flags;
+  }
+
+  /** The section holds one free top-order block again: forget its pages. */
+  private makePristine(sec: number, cls: FreeClass): void {
+    this.sections.delete(sec);
+    const rel = sec - this.firstSec;
+    this.secState[rel] = cls;
+    if (rel < this.pristineCursor[cls]!) this.pristineCursor[cls] = rel;
+  }
+
+  /** Lowest pristine section of `cls`, or -1. */
+  private findPristine(cls: FreeClass): number {
+    if (this.nrFree[cls]![this.topOrder] === 0) return -1;
+    const st = this.secState;
+    for (let rel = this.pristineCursor[cls]!; rel < this.nrSecs; rel++) {
+      if (st[rel] === cls) {
+        this.pristineCursor[cls] = rel;
+        return rel;
+      }
+    }
+    assert(false, `nr_free[${cls}][top] says a pristine section exists`);
+  }
+
+  // ---- free lists -----------------------------------------------------------------------------
+
+  /** Is `pfn` the head of a listed free block of this order and class? */
+  isFreeHead(pfn: number, order: number, cls: FreeClass): boolean {
+    const f = this.flagsOf(pfn);
+    return f !== undefined && f[pfn % this.secPages] === pageFlags(KIND_FREE, order, cls);
+  }
+
+  private listAdd(pfn: number, order: number, cls: FreeClass): void {
+    this.setHead(pfn, pageFlags(KIND_FREE, order, cls));
+    const list = this.freeList[cls]![order]!;
+    list.push(pfn);
+    this.nrFree[cls]![order]!++;
+    // Lazy deletion leaves stale entries; compact when they outnumber the live ones.
+    if (list.length > 64 && list.length > 4 * this.nrFree[cls]![order]!) this.compact(cls, order);
+  }
+
+  /** Unlink a block that is known to be listed (a buddy about to merge). */
+  private listDel(pfn: number, order: number, cls: FreeClass): void {
+    this.setHead(pfn, 0);
+    this.nrFree[cls]![order]!--;
+  }
+
+  /** Pop the list head, skipping stale entries. */
+  private listPop(order: number, cls: FreeClass): number {
+    const list = this.freeList[cls]![order]!;
+    while (list.length > 0) {
+      const pfn = list.pop()!;
+      // The newest entry of a pfn is its live one, and popping meets the newest first: an
+      // older duplicate is only reached after the live one was taken, when it reads stale.
+      if (this.isFreeHead(pfn, order, cls)) {
+        this.listDel(pfn, order, cls);
+        return pfn;
+      }
+    }
+    return -1;
+  }
+
+  /** Live entries of a list, list head first, without duplicates. */
+  listEntries(order: number, cls: FreeClass): number[] {
+    const list = this.freeList[cls]![order]!;
+    const seen = new Set<number>();
+    const out: number[] = [];
+    for (let i = list.length - 1; i >= 0; i--) {
+      const pfn = list[i]!;
+      if (!seen.has(pfn) && this.isFreeHead(pfn, order, cls)) out.push(pfn);
+      seen.add(pfn);
+    }
+    return out;
+  }
+
+  private compact(cls: FreeClass, order: number): void {
+    const live = this.listEntries(order, cls).reverse();
+    const list = this.freeList[cls]![order]!;
+    list.length = 0;
+    for (const pfn of live) list.push(pfn);
+  }
+
+  // ---- the buddy allocator --------------------------------------------------------------------
+
+  /**
+   * __rmqueue for one class: the smallest block of `cls` with order ≥ `order`, split down by
+   * expand(). Returns the head pfn (marked with `headFlags`) or -1. Not accounted in
+   * freePages/zeroPages yet: the caller says where the block goes (takeBlock).
+   */
+  private rmqueueSmallest(order: number, cls: FreeClass, headFlags: number): number {
+    for (let current = order; current < this.maxOrder; current++) {
+      let pfn: number;
+      if (current === this.topOrder) {
+        const rel = this.findPristine(cls);
+        if (rel < 0) continue;
+        this.nrFree[cls]![current]!--;
+        const sec = this.firstSec + rel;
+        this.materialize(sec);
+        pfn = sec * this.secPages;
+      } else {
+        pfn = this.listPop(current, cls);
+        if (pfn < 0) continue;
+      }
+      this.expand(pfn, order, current, cls);
+      this.setHead(pfn, headFlags);
+      return pfn;
+    }
+    return -1;
+  }
+
+  /**
+   * expand(): a block of order `high` at `pfn` is being cut down to order `low`; the upper
+   * halves go back on the same class's lists (a zeroed block splits into zeroed halves).
+   */
+  private expand(pfn: number, low: number, high: number, cls: FreeClass): void {
+    while (high > low) {
+      high--;
+      this.listAdd(pfn + 2 ** high, high, cls);
+    }
+  }
+
+  /**
+   * Take a block of `order` from class `cls` for an allocation, a per-cpu list, or kscrubd.
+   * Returns the pfn or -1; free/zero page counts drop as the block leaves the lists.
+   */
+  takeBlock(order: number, cls: FreeClass, headFlags: number): number {
+    const pfn = this.rmqueueSmallest(order, cls, headFlags);
+    if (pfn >= 0) {
+      const n = 2 ** order;
+      this.freePages -= n;
+      if (cls === ZEROED) this.zeroPages -= n;
+    }
+    return pfn;
+  }
+
+  /**
+   * __free_one_page: put a block back on `cls`'s lists, merging with free buddies of the same
+   * class only — a dirty block never merges with a zeroed buddy (V4+). Returns the final order
+   * (the caller wakes kscrubd on big enough not-zeroed blocks).
+   * Precondition: the block is off every list and its head says so (any kind but FREE).
+   */
+  freeBlock(pfn: number, order: number, cls: FreeClass): number {
+    const size = 2 ** order;
+    this.freePages += size;
+    if (cls === ZEROED) this.zeroPages += size;
+    const sec = Math.floor(pfn / this.secPages);
+    const base = sec * this.secPages;
+    let off = pfn - base;
+    while (order < this.topOrder) {
+      const buddy = buddyOffset(off, order);
+      if (!this.isFreeHead(base + buddy, order, cls)) break;
+      this.listDel(base + buddy, order, cls);
+      this.setHead(base + off, 0);
+      off = combinedOffset(off, order);
+      order++;
+    }
+    if (order === this.topOrder) {
+      this.nrFree[cls]![order]!++;
+      this.makePristine(sec, cls);
+    } else {
+      this.listAdd(base + off, order, cls);
+    }
+    return order;
+  }
+
+  /**
+   * kscrubd's pick: the highest-order NOT_ZEROED block of order ≥ minOrder, from the head of
+   * its list, taken off-list (it stays in freePages while it is zeroed). Null if none.
+   */
+  takeForScrub(minOrder: number): { pfn: number; order: number } | null {
+    for (let order = this.topOrder; order >= minOrder; order--) {
+      if (this.nrFree[NOT_ZEROED]![order] === 0) continue;
+      const pfn = this.rmqueueSmallest(order, NOT_ZEROED, pageFlags(KIND_SCRUB, order, NOT_ZEROED));
+      assert(pfn >= 0, 'nr_free promised a block');
+      this.scrubPages += 2 ** order;
+      return { pfn, order };
+    }
+    return null;
+  }
+
+  /** end_zero_page: the zeroed block returns to the ZEROED lists, coalescing there. */
+  endScrub(pfn: number, order: number): number {
+    const size = 2 ** order;
+    this.scrubPages -= size;
+    this.freePages -= size; // freeBlock adds it back
+    return this.freeBlock(pfn, order, ZEROED);
+  }
+
+  /** Reserve `count` pages from `pfn` at boot (kernel image, mem_map): off the free lists for good. */
+  reserveRange(pfn: number, count: number): void {
+    let p = pfn;
+    const end = pfn + count;
+    while (p < end) {
+      const sec = Math.floor(p / this.secPages);
+      const rel = sec - this.firstSec;
+      assert(this.secState[rel] === SEC_FREE, 'boot reserves only untouched memory');
+      const secEnd = (sec + 1) * this.secPages;
+      this.nrFree[NOT_ZEROED]![this.topOrder]!--;
+      if (end >= secEnd && p === sec * this.secPages) {
+        this.secState[rel] = SEC_RESERVED;
+        this.freePages -= this.secPages;
+        p = secEnd;
+        continue;
+      }
+      // A partly reserved section: reserved pages one by one, the rest freed as buddy blocks.
+      const flags = this.materialize(sec);
+      this.freePages -= this.secPages;
+      const stop = Math.min(end, secEnd);
+      for (let q = sec * this.secPages; q < secEnd; q++) {
+        if (q >= p && q < stop) flags[q - sec * this.secPages] = pageFlags(KIND_RESERVED, 0, NOT_ZEROED);
+      }
+      for (let q = sec * this.secPages; q < secEnd; q++) {
+        if (q < p || q >= stop) {
+          flags[q - sec * this.secPages] = pageFlags(KIND_ALLOC, 0, NOT_ZEROED);
+          this.freeBlock(q, 0, NOT_ZEROED);
+        }
+      }
+      p = stop;
+    }
+    this.reservedPages += count;
+    this.managedPages -= count;
+  }
+
+  // ---- per-cpu lists --------------------------------------------------------------------------
+
+  /** 2.6.11 zone_batchsize(): about 1/1000 of the zone, at most 512 KiB, rounded to 2^n - 1. */
+  static batchSize(managedPages: number, pageSize: number): number {
+    let batch = Math.floor(managedPages / 1024);
+    if (batch * pageSize > 512 * 1024) batch = Math.floor((512 * 1024) / pageSize);
+    batch = Math.floor(batch / 4);
+    if (batch < 1) batch = 1;
+    // (1 << fls(batch + batch/2)) - 1
+    return 2 ** (Math.floor(Math.log2(batch + Math.floor(batch / 2))) + 1) - 1;
+  }
+
+  setupPagesets(pageSize: number, cpus: number): void {
+    const batch = Zone.batchSize(this.managedPages, pageSize);
+    const cold = Math.max(1, Math.floor(batch / 2));
+    this.pageset = [];
+    for (let cpu = 0; cpu < cpus; cpu++) {
+      this.pageset.push([
+        { list: [], low: 2 * batch, high: 6 * batch, batch },
+        { list: [], low: 0, high: 2 * batch, batch: cold },
+        { list: [], low: 0, high: 2 * batch, batch: cold },
+      ]);
+    }
+  }
+
+  /**
+   * rmqueue_bulk: move up to `count` order-0 pages of `cls` onto a per-cpu list; when
+   * `fallback`, take the other class once `cls` runs out. Returns pages moved.
+   */
+  rmqueueBulk(pcp: PerCpuPages, count: number, cls: FreeClass, fallback: boolean): number {
+    let moved = 0;
+    for (; moved < count; moved++) {
+      let c = cls;
+      let pfn = this.takeBlock(0, c, pageFlags(KIND_PCP, 0, c));
+      if (pfn < 0 && fallback) {
+        c = cls === ZEROED ? NOT_ZEROED : ZEROED;
+        pfn = this.takeBlock(0, c, pageFlags(KIND_PCP, 0, c));
+      }
+      if (pfn < 0) break;
+      pcp.list.push(pfn);
+    }
+    this.pcpPages += moved;
+    return moved;
+  }
+
+  /** free_pages_bulk: return up to `count` pages from the list's cold end to the buddy lists. */
+  freePagesBulk(pcp: PerCpuPages, count: number, onFreed: (order: number, cls: FreeClass) => void): number {
+    const n = Math.min(count, pcp.list.length);
+    const taken = pcp.list.splice(0, n);
+    for (const pfn of taken) {
+      const cls = classOf(this.pageFlagsAt(pfn));
+      this.setHead(pfn, pageFlags(KIND_ALLOC, 0, cls));
+      onFreed(this.freeBlock(pfn, 0, cls), cls);
+    }
+    this.pcpPages -= n;
+    return n;
+  }
+
+  /** Pop a page from a per-cpu list; its flags keep the class it came with. */
+  pcpPop(pcp: PerCpuPages): number {
+    const pfn = pcp.list.pop();
+    if (pfn === undefined) return -1;
+    this.pcpPages--;
+    return pfn;
+  }
+
+  /** Push a (dirty or clean) page onto a per-cpu list. */
+  pcpPush(pcp: PerCpuPages, pfn: number, cls: FreeClass): void {
+    this.setHead(pfn, pageFlags(KIND_PCP, 0, cls));
+    pcp.list.push(pfn);
+    this.pcpPages++;
+  }
+
+  // ---- watermarks -----------------------------------------------------------------------------
+
+  /** zone_watermark_ok(): enough free pages above `mark`, also counting only blocks ≥ order. */
+  watermarkOk(order: number, mark: number): boolean {
+    let free = this.freePages - this.scrubPages - 2 ** order + 1;
+    let min = mark;
+    if (free <= min) return false;
+    for (let o = 0; o < order; o++) {
+      free -= (this.nrFree[0]![o]! + this.nrFree[1]![o]!) * 2 ** o;
+      min = Math.floor(min / 2);
+      if (free <= min) return false;
+    }
+    return true;
+  }
+
+  /** Free blocks of `order` in `cls` (buddyinfo). */
+  blocks(cls: FreeClass, order: number): number {
+    return this.nrFree[cls]![order]!;
+  }
+
+  contains(pfn: number): boolean {
+    return pfn >= this.startPfn && pfn < this.endPfn;
+  }
+
+  /** Kind/order/class of the block that owns pfn's head, for diagnostics and check(). */
+  describe(pfn: number): string {
+    const f = this.pageFlagsAt(pfn);
+    if (f < 0) return `pfn ${pfn} (section ${SEC_NAMES[this.secState[Math.floor(pfn / this.secPages) - this.firstSec]!]})`;
+    return `pfn ${pfn} (kind ${kindOf(f)}, order ${orderOf(f)}, ${classOf(f) ? 'zeroed' : 'not zeroed'})`;
+  }
+}
+
+export const SEC_NAMES = ['pristine not-zeroed', 'pristine zeroed', 'materialized', 'reserved'] as const;
+export { PG_ORDER };

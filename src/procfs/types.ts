@@ -1,0 +1,48 @@
+// The contract between the procfs layer (text in, text out) and the FUSE adapter.
+// procfs knows nothing of FUSE: it hands the adapter a table of entries, and each open
+// returns a handle that owns whatever per-open state the file needs (a rendered snapshot,
+// or the control file's result queue).
+
+/** Errors a file can raise; the FUSE adapter maps `code` to an errno in one table. */
+export type ProcErrorCode = 'EINVAL' | 'EACCES' | 'ENOENT' | 'EISDIR' | 'ENOTDIR' | 'EIO' | 'EBUSY' | 'ENOMEM';
+
+export class ProcError extends Error {
+  readonly code: ProcErrorCode;
+  constructor(code: ProcErrorCode, message: string) {
+    super(message);
+    this.name = 'ProcError';
+    this.code = code;
+  }
+}
+
+/** One open file. */
+export interface FileHandle {
+  /**
+   * Bytes at `offset`, at most `length`; an empty buffer is EOF. Snapshot files serve every
+   * offset from the text rendered at open. Stream files (control) ignore the offset and hand
+   * out the next unread bytes, like a character device.
+   */
+  read(offset: number, length: number): Buffer;
+  /** Absent on read-only files. Returns the number of bytes accepted; throws ProcError. */
+  write?(data: Buffer, offset: number): number;
+  /** Called once when the last reference goes away. */
+  release?(): void;
+}
+
+export interface FileEntry {
+  /** Absolute inside the mount, no trailing slash: '/buddyinfo', '/sys/vm/scrub_start'. */
+  readonly path: string;
+  /** Permission bits only: 0o444, 0o644, 0o600. */
+  readonly mode: number;
+  /** Does this file accept writes at all (sysctls, control)? */
+  readonly writable: boolean;
+  /** Make a handle; `flags` are open(2) flags. Read-only files opened for writing throw EACCES. */
+  open(flags: number): FileHandle;
+}
+
+/** The whole tree the adapter serves: files plus the directories implied by their paths. */
+export interface ProcTree {
+  readonly files: ReadonlyMap<string, FileEntry>;
+  /** Directory path ('/', '/sys', '/sys/vm') → child names in listing order. */
+  readonly dirs: ReadonlyMap<string, readonly string[]>;
+}
