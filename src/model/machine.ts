@@ -66,6 +66,13 @@ export class Machine {
   private nextHandle = 1;
   /** Page owners besides raw blocks (processes register here). */
   readonly owners = new Set<PageOwner>();
+  /** Anonymous pages mapped by processes (meminfo AnonPages), kept by the fault model. */
+  nrAnonPages = 0;
+  /** Page-table pages processes use (meminfo PageTables). */
+  nrPageTablePages = 0;
+  /** Processes (mm) alive, and threads (tasks) they ever ran: loadavg's nr_threads/last_pid. */
+  nrMms = 0;
+  lastPid = 1;
   /** Tasks running right now besides kscrubd (the fault simulation sets it), for loadavg. */
   runningTasks = 0;
   /** Per CPU: is a workload thread on it now (its per-cpu lists are not drained then)? */
