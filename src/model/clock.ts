@@ -59,12 +59,19 @@ export class Cpus {
     return Math.max(0, now - this.userNs[cpu]! - this.systemNs[cpu]!);
   }
 
-  /** The node's most idle CPU at time t: free soonest, then least busy overall, then lowest id. */
-  mostIdle(node: number, t: number): number {
+  /**
+   * The node's most idle CPU at time t: one no workload thread is bound to, then the one free
+   * soonest, then the least busy overall, then the lowest id.
+   */
+  mostIdle(node: number, t: number, inUse: Uint8Array): number {
     let best = -1;
     for (let c = 0; c < this.count; c++) {
       if (this.nodeOf[c] !== node) continue;
       if (best < 0) { best = c; continue; }
+      if (inUse[c] !== inUse[best]) {
+        if (inUse[c]! < inUse[best]!) best = c;
+        continue;
+      }
       const a = Math.max(t, this.freeAt[c]!);
       const b = Math.max(t, this.freeAt[best]!);
       if (a < b || (a === b && this.userNs[c]! + this.systemNs[c]! < this.userNs[best]! + this.systemNs[best]!)) best = c;

@@ -15,17 +15,34 @@ export interface CostModel {
   readonly ptlCheckNs: number;
   /** page_table_lock held to install one pte, update rss and the LRU (second section). */
   readonly ptlSetNs: number;
+  /**
+   * A lock or counter cacheline last written by another CPU must be fetched from it first
+   * (mmap_sem, page_table_lock, zone->lock): the cost of one such transfer on the same node;
+   * from another node it costs remoteFactor more. This is what makes threads of one process
+   * slow each other down even when nobody waits for a lock.
+   */
+  readonly lineBounceNs: number;
+  /** Cachelines of struct page the fault path writes (count, flags, LRU, rmap) — misses. */
+  readonly structPageLines: number;
   /** Taking one page off a per-cpu list (irq off, no zone lock). */
   readonly pcpAllocNs: number;
   /** zone->lock held per page moved between the buddy lists and a per-cpu list. */
   readonly buddyPerPageNs: number;
   /** clear_page() bandwidth to local memory, bytes per ns (= GB/s). */
   readonly zeroBytesPerNs: number;
+  /**
+   * Last-level cache and the bandwidth for writing dirty lines back to memory. Zeroing one
+   * page in the fault path leaves its lines dirty in cache (the program uses them next); a
+   * bulk clear_pages() of a block bigger than the cache must also push the excess out to
+   * memory, so kscrubd zeroes at a lower rate than the fault path's clear_page().
+   */
+  readonly cacheBytes: number;
+  readonly writebackBytesPerNs: number;
   /** Zeroing or touching another node's memory is this much slower (NUMAlink round trips). */
   readonly remoteFactor: number;
   /** A store to a line that is not in cache: read-for-ownership from local memory. */
   readonly lineMissNs: number;
-  /** A store to a line that is in cache (hot zeroing just wrote it). */
+  /** A store to a line that is in cache (hot zeroing just wrote it; L2/L3 plus the TLB walk). */
   readonly lineHitNs: number;
   /** The benchmark's own loop per page (address arithmetic, branch), user time. */
   readonly userPageNs: number;
@@ -41,19 +58,24 @@ export interface CostModel {
 }
 
 export const ALTIX_COST: CostModel = {
-  trapNs: 900,
-  handlerNs: 380,
+  trapNs: 850,
+  handlerNs: 200,
+  lineBounceNs: 250,
+  structPageLines: 3,
   ptlCheckNs: 120,
   ptlSetNs: 150,
   pcpAllocNs: 130,
   buddyPerPageNs: 60,
   // 16 KiB in ~10.5 µs: Itanium 2 store bandwidth to local SN2 memory, ≈ 1.56 GB/s.
   zeroBytesPerNs: 1.56,
+  // Itanium 2 (Madison 9M) has a 6 MiB L3; SN2 sustains ~4 GB/s of writeback per node.
+  cacheBytes: 6 * 2 ** 20,
+  writebackBytesPerNs: 4.0,
   remoteFactor: 1.3,
   // Streaming RFO of a 128-byte line: 128 B / ~2 GB/s.
   lineMissNs: 62,
-  lineHitNs: 16,
-  userPageNs: 170,
+  lineHitNs: 26,
+  userPageNs: 160,
   freePageNs: 250,
   // The SN2 BTE: ~500 MB/s, synchronous, refuses transfers under 60,000 bytes.
   bteBytesPerNs: 0.5,
@@ -66,12 +88,16 @@ export const ALTIX_COST: CostModel = {
 /** A 2005 dual-core Opteron-class box: faster traps, 4 KiB pages, 64-byte lines, no BTE. */
 export const X86_64_COST: CostModel = {
   trapNs: 250,
-  handlerNs: 150,
+  handlerNs: 100,
+  lineBounceNs: 120,
+  structPageLines: 3,
   ptlCheckNs: 40,
   ptlSetNs: 60,
   pcpAllocNs: 50,
   buddyPerPageNs: 30,
   zeroBytesPerNs: 3.2,
+  cacheBytes: 1 * 2 ** 20,
+  writebackBytesPerNs: 3.0,
   remoteFactor: 1.4,
   lineMissNs: 70,
   lineHitNs: 3,

@@ -9,6 +9,8 @@ import { Rng } from './rng';
 import { SysctlName, SysctlSpec, checkSysctl, sysctlSpecs } from './sysctl';
 import { BteZeroDriver, CpuZeroDriver, ZeroDriver, makeZeroDrivers } from './zero-drivers';
 import { Kscrubd } from './kscrubd';
+import { TouchOptions, TouchResult, touch } from './fault';
+import { Processes } from './mm';
 import { PCP_COLD, PCP_HOT, PCP_ZEROED, Zone, ZoneName } from './zone';
 
 const log = debugFactory('kscrubfs:model');
@@ -80,6 +82,8 @@ export class Machine {
   private nextDrain = PCP_DRAIN_INTERVAL_NS;
   readonly minFreeKbytes: number;
   readonly totalPages: number;
+  /** Processes (mm) and their page tables. */
+  readonly procs: Processes;
 
   constructor(opts: MachineOptions = {}) {
     const cfg = resolveConfig(opts);
@@ -105,6 +109,7 @@ export class Machine {
     for (const z of this.zones) z.setupPagesets(cfg.pageSize, cfg.cpus);
     for (let n = 0; n < cfg.nodes; n++) this.kscrubd.push(new Kscrubd(n));
     this.buildZonelists();
+    this.procs = new Processes(this);
     log('booted %s: %d pages, %d zones', cfg.preset, this.totalPages, this.zones.length);
   }
 
@@ -358,6 +363,42 @@ export class Machine {
 
   firstCpuOf(node: number): number {
     return (node * this.config.cpus) / this.config.nodes;
+  }
+
+  // ---- processes and faults (control: mm, mmap, munmap, touch, fault) ----------------------------
+
+  /** A new process (pft forks one per repetition). Returns its mm id. */
+  mmNew(): number {
+    return this.procs.create().id;
+  }
+
+  /** exit_mmap: the process's pages go back to the allocator. Returns pages freed. */
+  mmExit(id: number): number {
+    return this.procs.exit(id, this.firstCpuOf(0));
+  }
+
+  /** Anonymous mmap of `bytes` (page-rounded). `random` is MADV_RANDOM (no prefault). */
+  mmap(id: number, bytes: number, random = false): { addr: number; size: number } {
+    const v = this.procs.mmap(id, bytes, random);
+    return { addr: v.start, size: v.end - v.start };
+  }
+
+  /** munmap a page-aligned range inside one mapping. Returns pages freed. */
+  munmap(id: number, addr: number, bytes: number): number {
+    return this.procs.munmap(id, addr, bytes, this.firstCpuOf(0));
+  }
+
+  /** Touch a range with `threads` threads; faults are simulated in time order. */
+  touch(id: number, opts: Partial<TouchOptions> & { addr: number; size: number }): TouchResult {
+    const mm = this.procs.get(id);
+    return touch(this, this.procs, mm, {
+      threads: 1, lines: 1, write: true, stride: this.pageSize, ...opts,
+    });
+  }
+
+  /** One access at `addr` by the process's first thread (faults if the pte says so). */
+  fault(id: number, addr: number, write = true): TouchResult {
+    return this.touch(id, { addr, size: this.pageSize, write });
   }
 
   // ---- time -----------------------------------------------------------------------------------

@@ -29,7 +29,10 @@ export class CpuZeroDriver implements ZeroDriver {
     return true;
   }
   zero(bytes: number, remote: boolean): ZeroResult {
-    const ns = (bytes / this.cost.zeroBytesPerNs) * (remote ? this.cost.remoteFactor : 1);
+    const c = this.cost;
+    // Stores at the zeroing bandwidth, plus writeback of whatever the cache cannot hold.
+    const store = bytes / c.zeroBytesPerNs + Math.max(0, bytes - c.cacheBytes) / c.writebackBytesPerNs;
+    const ns = store * (remote ? c.remoteFactor : 1);
     return { wallNs: ns, cpuNs: ns };
   }
 }

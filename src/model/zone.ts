@@ -94,6 +94,8 @@ export class Zone {
   pageset: PerCpuPages[][] = [];
   /** Virtual time at which zone->lock is next free (priced by the fault simulation). */
   lockFreeAt = 0;
+  /** CPU that last held zone->lock (its cacheline lives there). */
+  lockCpu = -1;
   /** Allocations served from this zone (vmstat pgalloc_<zone>). */
   pgalloc = 0;
 
