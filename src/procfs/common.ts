@@ -1,0 +1,64 @@
+import type { Machine, Zone, ZoneName } from '../model';
+
+// Small helpers the renderers share. Everything here reads zone and machine counters only:
+// nothing walks pages, sections or lists, so rendering costs the same on a 64 TiB machine.
+
+/** pages → kB, as the kernel's `pages << (PAGE_SHIFT - 10)`. */
+export function kb(m: Machine, pages: number): number {
+  return pages * (m.pageSize / 1024);
+}
+
+/**
+ * The zone types of the machine's architecture, in kernel order: the length of every zone's
+ * lowmem_reserve[] (zoneinfo's `protection:`), whether or not memory reaches them all (a 4 GiB
+ * x86_64 machine has no Normal memory and still three entries).
+ */
+export function zoneTypes(m: Machine): ZoneName[] {
+  return m.config.zoneLayout === 'ia64' ? ['DMA'] : ['DMA', 'DMA32', 'Normal'];
+}
+
+// The model counts anonymous and page-table pages machine-wide only (Machine.nrAnonPages,
+// nrPageTablePages), not per node or zone. Machine-wide files (meminfo, vmstat's node items)
+// show the totals; zoneinfo's per-node and per-zone items show them only where there is a
+// single node / zone to give them to, and 0 otherwise, so that no page is placed on a node
+// the model cannot vouch for.
+
+/** Anonymous pages on `node` (0 when the model cannot place them). */
+export function nodeAnonPages(m: Machine, node: number): number {
+  return m.config.nodes === 1 && node === 0 ? m.nrAnonPages : 0;
+}
+
+/** Page-table pages on `node` (0 when the model cannot place them). */
+export function nodePageTablePages(m: Machine, node: number): number {
+  return m.config.nodes === 1 && node === 0 ? m.nrPageTablePages : 0;
+}
+
+/** Anonymous pages in zone `z` (0 when the model cannot place them). */
+export function zoneAnonPages(m: Machine, z: Zone): number {
+  return m.zones.length === 1 && m.zones[0] === z ? m.nrAnonPages : 0;
+}
+
+/** Runnable tasks now: the workload threads on a CPU plus every kscrubd in a burst. */
+export function runningTasks(m: Machine): number {
+  let n = m.runningTasks;
+  for (const k of m.kscrubd) if (k.awake) n++;
+  return n;
+}
+
+/** Tasks alive: init, one kscrubd per node, and one per process (mm). */
+export function liveTasks(m: Machine): number {
+  return 1 + m.kscrubd.length + m.nrMms;
+}
+
+/** Sum of `f` over the machine's zones. */
+export function sumZones(m: Machine, f: (z: Zone) => number): number {
+  let n = 0;
+  for (const z of m.zones) n += f(z);
+  return n;
+}
+
+/** Virtual nanoseconds as the kernel prints a timespec with "%lu.%02lu" (truncated, not rounded). */
+export function secondsCentis(ns: number): string {
+  const centis = Math.floor(ns / 1e7);
+  return `${Math.floor(centis / 100)}.${String(centis % 100).padStart(2, '0')}`;
+}

@@ -1,0 +1,46 @@
+import { SYSCTL_NAMES, type Machine } from '../model';
+import * as buddyinfo from './buddyinfo';
+import * as loadavg from './loadavg';
+import * as meminfo from './meminfo';
+import * as stat from './stat';
+import * as sysctl from './sysctl';
+import * as uptime from './uptime';
+import * as vmstat from './vmstat';
+import * as zoneinfo from './zoneinfo';
+
+/** What a renderer may depend on besides the machine (mount options). */
+export interface RenderOptions {
+  readonly buddyinfo: buddyinfo.BuddyinfoFormat;
+}
+
+/**
+ * One mounted file. `render` makes its text (snapshot at open); `write` takes one write(2) at
+ * offset 0 and returns the bytes consumed. A row with neither is supplied by the caller
+ * (`/control`, whose handle lives in src/control).
+ */
+export interface ProcFile {
+  /** Absolute inside the mount: '/buddyinfo', '/sys/vm/scrub_start'. */
+  readonly path: string;
+  /** Permission bits: 0o444 read-only, 0o644 sysctl, 0o600 control. */
+  readonly mode: number;
+  readonly render?: (m: Machine, opts: RenderOptions) => string;
+  readonly write?: (m: Machine, data: Buffer) => number;
+}
+
+/** The only list of paths: getattr, readdir, open and write all come from it (via buildProcTree). */
+export const FILES: readonly ProcFile[] = [
+  { path: '/buddyinfo', mode: 0o444, render: (m, o) => buddyinfo.render(m, o.buddyinfo) },
+  { path: '/meminfo', mode: 0o444, render: meminfo.render },
+  { path: '/vmstat', mode: 0o444, render: vmstat.render },
+  { path: '/zoneinfo', mode: 0o444, render: zoneinfo.render },
+  { path: '/stat', mode: 0o444, render: stat.render },
+  { path: '/loadavg', mode: 0o444, render: loadavg.render },
+  { path: '/uptime', mode: 0o444, render: uptime.render },
+  { path: '/control', mode: 0o600 },
+  ...SYSCTL_NAMES.map((name): ProcFile => ({
+    path: `/sys/vm/${name}`,
+    mode: 0o644,
+    render: (m) => sysctl.render(m, name),
+    write: (m, data) => sysctl.write(m, name, data),
+  })),
+];

@@ -1,0 +1,93 @@
+import type { Machine } from '../model';
+import { kb, sumZones } from './common';
+
+/**
+ * /proc/meminfo with a 6.18 kernel's fields in its order (fs/proc/meminfo.c), plus the
+ * prezeroing patch's `MemZero:` right after `MemFree:`. Layout as show_val_kb() prints it: the
+ * label padded to 16 columns (colon included), the value right-aligned in 8, then " kB"; the
+ * HugePages_* counts have no unit. Fields the model has no meaning for read 0.
+ *
+ *   MemTotal      managed pages (boot reservations excluded)
+ *   MemFree       free pages: the buddy lists plus blocks kscrubd holds while zeroing them
+ *                 (per-cpu lists are not free, as in the kernel)
+ *   MemZero       free pages on ZEROED lists
+ *   MemAvailable  MemFree − Σ zones' high watermarks (totalreserve_pages; lowmem_reserve is 0
+ *                 and there is no page cache to reclaim), never below 0
+ *   Active(anon), Active, AnonPages
+ *                 anonymous pages mapped by processes (2.6.11 put them on the active list)
+ *   PageTables    page-table pages of processes
+ *   CommitLimit   MemTotal × vm.overcommit_ratio (50) / 100 + swap (none)
+ *   Committed_AS  anonymous pages: the model never overcommits, so what is committed is mapped
+ */
+type Field = readonly [label: string, kB: number];
+
+export function render(m: Machine): string {
+  const managed = m.managedPagesTotal();
+  const free = m.freePagesTotal();
+  const reserve = sumZones(m, (z) => z.watermarkHigh);
+  const anon = kb(m, m.nrAnonPages);
+  const fields: Field[] = [
+    ['MemTotal', kb(m, managed)],
+    ['MemFree', kb(m, free)],
+    ['MemZero', kb(m, m.zeroPagesTotal())],
+    ['MemAvailable', kb(m, Math.max(0, free - reserve))],
+    ['Buffers', 0],
+    ['Cached', 0],
+    ['SwapCached', 0],
+    ['Active', anon],
+    ['Inactive', 0],
+    ['Active(anon)', anon],
+    ['Inactive(anon)', 0],
+    ['Active(file)', 0],
+    ['Inactive(file)', 0],
+    ['Unevictable', 0],
+    ['Mlocked', 0],
+    ['SwapTotal', 0],
+    ['SwapFree', 0],
+    ['Zswap', 0],
+    ['Zswapped', 0],
+    ['Dirty', 0],
+    ['Writeback', 0],
+    ['AnonPages', anon],
+    ['Mapped', 0],
+    ['Shmem', 0],
+    ['KReclaimable', 0],
+    ['Slab', 0],
+    ['SReclaimable', 0],
+    ['SUnreclaim', 0],
+    ['KernelStack', 0],
+    ['PageTables', kb(m, m.nrPageTablePages)],
+    ['SecPageTables', 0],
+    ['NFS_Unstable', 0],
+    ['Bounce', 0],
+    ['WritebackTmp', 0],
+    ['CommitLimit', kb(m, Math.floor((managed * OVERCOMMIT_RATIO) / 100))],
+    ['Committed_AS', anon],
+    ['VmallocTotal', 0],
+    ['VmallocUsed', 0],
+    ['VmallocChunk', 0],
+    ['Percpu', 0],
+    ['AnonHugePages', 0],
+    ['ShmemHugePages', 0],
+    ['ShmemPmdMapped', 0],
+    ['FileHugePages', 0],
+    ['FilePmdMapped', 0],
+    ['Balloon', 0],
+  ];
+  let out = '';
+  for (const [label, value] of fields) out += valKb(label, value);
+  // hugetlb_report_meminfo(): counts without a unit, then the page size and total in kB.
+  for (const label of ['HugePages_Total', 'HugePages_Free', 'HugePages_Rsvd', 'HugePages_Surp']) {
+    out += `${`${label}:`.padEnd(16)}${'0'.padStart(8)}\n`;
+  }
+  for (const label of ['Hugepagesize', 'Hugetlb', 'DirectMap4k', 'DirectMap2M', 'DirectMap1G']) out += valKb(label, 0);
+  return out;
+}
+
+/** vm.overcommit_ratio's default. */
+const OVERCOMMIT_RATIO = 50;
+
+/** show_val_kb(): "%-16s%8lu kB" with the colon inside the 16 columns. */
+function valKb(label: string, kB: number): string {
+  return `${`${label}:`.padEnd(16)}${String(kB).padStart(8)} kB\n`;
+}

@@ -1,0 +1,57 @@
+import type { Machine } from '../model';
+import { runningTasks } from './common';
+
+/**
+ * /proc/stat as fs/proc/stat.c show_stat() prints it. CPU times are the simulated CPUs' (user,
+ * system — kscrubd's zeroing included —, idle = the rest) in USER_HZ ticks; the other seven
+ * columns, interrupts, context switches and softirqs are 0: the model has none of them.
+ *
+ *   btime          a fixed boot time: 2005-02-07 00:00 UTC (the V6 posting day) plus the seed's
+ *                  second of that day, so that same seed ⇒ same bytes
+ *   processes      pids handed out (Machine.lastPid: init and one per process)
+ *   procs_running  workload threads on a CPU plus kscrubds in a burst
+ */
+const USER_HZ = 100;
+const BTIME_EPOCH = 1107734400;
+/** NR_SOFTIRQS: HI, TIMER, NET_TX, NET_RX, BLOCK, IRQ_POLL, TASKLET, SCHED, HRTIMER, RCU. */
+const NR_SOFTIRQS = 10;
+
+/** nsec_to_clock_t(). */
+function clockT(ns: number): number {
+  return Math.floor(ns / (1e9 / USER_HZ));
+}
+
+/** One cpu line: user nice system idle iowait irq softirq steal guest guest_nice. */
+function cpuLine(label: string, userNs: number, systemNs: number, idleNs: number): string {
+  return `${label} ${clockT(userNs)} 0 ${clockT(systemNs)} ${clockT(idleNs)} 0 0 0 0 0 0\n`;
+}
+
+export function render(m: Machine): string {
+  const cpus = m.cpus;
+  const now = m.now;
+  let user = 0;
+  let system = 0;
+  let idle = 0;
+  let lines = '';
+  for (let i = 0; i < cpus.count; i++) {
+    const u = cpus.userNs[i]!;
+    const s = cpus.systemNs[i]!;
+    const d = cpus.idleNs(i, now);
+    user += u;
+    system += s;
+    idle += d;
+    lines += cpuLine(`cpu${i}`, u, s, d);
+  }
+  // The kernel sums nanoseconds and converts once: the total is not the sum of the rows.
+  return (
+    cpuLine('cpu ', user, system, idle) +
+    lines +
+    'intr 0\n' +
+    'ctxt 0\n' +
+    `btime ${BTIME_EPOCH + (m.config.seed % 86400)}\n` +
+    `processes ${m.lastPid}\n` +
+    `procs_running ${runningTasks(m)}\n` +
+    'procs_blocked 0\n' +
+    `softirq 0${' 0'.repeat(NR_SOFTIRQS)}\n`
+  );
+}

@@ -1,0 +1,136 @@
+import assert from 'node:assert/strict';
+import { constants } from 'node:fs';
+import { describe, test } from 'node:test';
+import { createMachine, type Machine } from '../../src/model';
+import { FILES, ProcError, buildProcTree, type FileEntry } from '../../src/procfs';
+
+const { O_RDONLY, O_WRONLY, O_RDWR, O_TRUNC } = constants;
+
+const READ_ONLY = ['/buddyinfo', '/meminfo', '/vmstat', '/zoneinfo', '/stat', '/loadavg', '/uptime'];
+const SYSCTLS = ['/sys/vm/scrub_start', '/sys/vm/scrub_stop', '/sys/vm/scrub_load', '/sys/vm/max_prealloc_order'];
+
+const control: FileEntry = {
+  path: '/control',
+  mode: 0o600,
+  writable: true,
+  open: () => ({ read: () => Buffer.alloc(0), write: (data) => data.length }),
+};
+
+function manual(): Machine {
+  return createMachine({ preset: 'x86_64', clock: 'manual' });
+}
+
+describe('the tree', () => {
+  test('when built with a control entry then files and directories are exactly the FILES table\'s', () => {
+    const tree = buildProcTree(manual(), { buddyinfo: 'v6', wallClockMs: () => 0, control });
+    assert.deepEqual([...tree.files.keys()], FILES.map((f) => f.path));
+    assert.deepEqual([...tree.files.keys()].sort(), [...READ_ONLY, '/control', ...SYSCTLS].sort());
+    assert.deepEqual(Object.fromEntries(tree.dirs), {
+      '/': ['buddyinfo', 'meminfo', 'vmstat', 'zoneinfo', 'stat', 'loadavg', 'uptime', 'control', 'sys'],
+      '/sys': ['vm'],
+      '/sys/vm': ['scrub_start', 'scrub_stop', 'scrub_load', 'max_prealloc_order'],
+    });
+    assert.equal(tree.files.get('/control'), control);
+  });
+
+  test('when built without a control entry then there is no /control anywhere', () => {
+    const tree = buildProcTree(manual(), { buddyinfo: 'v6', wallClockMs: () => 0 });
+    assert.equal(tree.files.has('/control'), false);
+    assert.ok(!tree.dirs.get('/')!.includes('control'));
+  });
+
+  test('when a control entry has another path or mode then the build refuses it', () => {
+    const m = manual();
+    assert.throws(() => buildProcTree(m, { buddyinfo: 'v6', wallClockMs: () => 0, control: { ...control, mode: 0o666 } }), /mode 0600/);
+    assert.throws(() => buildProcTree(m, { buddyinfo: 'v6', wallClockMs: () => 0, control: { ...control, path: '/ctl' } }), /\/control/);
+  });
+
+  test('when entries are listed then modes and writability follow the table', () => {
+    const tree = buildProcTree(manual(), { buddyinfo: 'v6', wallClockMs: () => 0 });
+    for (const p of READ_ONLY) assert.deepEqual([tree.files.get(p)!.mode, tree.files.get(p)!.writable], [0o444, false], p);
+    for (const p of SYSCTLS) assert.deepEqual([tree.files.get(p)!.mode, tree.files.get(p)!.writable], [0o644, true], p);
+  });
+});
+
+describe('opening files', () => {
+  for (const flags of [O_WRONLY, O_RDWR, O_WRONLY | O_TRUNC]) {
+    test(`when a 0444 file is opened with flags 0${flags.toString(8)} then EACCES`, () => {
+      const tree = buildProcTree(manual(), { buddyinfo: 'v6', wallClockMs: () => 0 });
+      for (const p of READ_ONLY) {
+        assert.throws(() => tree.files.get(p)!.open(flags), (err: unknown) => err instanceof ProcError && err.code === 'EACCES', p);
+      }
+    });
+  }
+
+  test('when a read-only file is opened then its handle has no write', () => {
+    const tree = buildProcTree(manual(), { buddyinfo: 'v6', wallClockMs: () => 0 });
+    assert.equal(tree.files.get('/meminfo')!.open(O_RDONLY).write, undefined);
+  });
+
+  test('when the model changes after open then the handle still serves the snapshot taken at open', () => {
+    const m = manual();
+    const tree = buildProcTree(m, { buddyinfo: 'v6', wallClockMs: () => 0 });
+    const handle = tree.files.get('/meminfo')!.open(O_RDONLY);
+    const before = handle.read(0, 1 << 20).toString();
+    m.allocRaw(5, false, 0, 10);
+    assert.equal(handle.read(0, 1 << 20).toString(), before);
+    assert.notEqual(tree.files.get('/meminfo')!.open(O_RDONLY).read(0, 1 << 20).toString(), before);
+  });
+
+  test('when a snapshot is read in odd chunks then the pieces are its bytes and the end reads empty', () => {
+    const tree = buildProcTree(manual(), { buddyinfo: 'v6', wallClockMs: () => 0 });
+    const handle = tree.files.get('/zoneinfo')!.open(O_RDONLY);
+    const whole = handle.read(0, 1 << 20);
+    const pieces: Buffer[] = [];
+    for (let off = 0; ; off += 7) {
+      const piece = handle.read(off, 7);
+      if (piece.length === 0) break;
+      pieces.push(piece);
+    }
+    assert.deepEqual(Buffer.concat(pieces), whole);
+    assert.equal(handle.read(whole.length + 100, 10).length, 0);
+  });
+
+  test('when a sysctl is read past its text then it is EOF', () => {
+    const tree = buildProcTree(manual(), { buddyinfo: 'v6', wallClockMs: () => 0 });
+    const handle = tree.files.get('/sys/vm/scrub_stop')!.open(O_RDONLY);
+    assert.equal(handle.read(0, 100).toString(), '4\n');
+    assert.equal(handle.read(2, 100).length, 0);
+  });
+
+  test('when the clock is live then each open catches the model up with the wall clock', () => {
+    const m = createMachine({ preset: 'x86_64', clock: 'live' });
+    let wall = 1_000;
+    const tree = buildProcTree(m, { buddyinfo: 'v6', wallClockMs: () => wall });
+    assert.equal(tree.files.get('/uptime')!.open(O_RDONLY).read(0, 100).toString(), '0.00 0.00\n');
+    wall += 2_500;
+    assert.equal(tree.files.get('/uptime')!.open(O_RDONLY).read(0, 100).toString(), '2.50 10.00\n');
+  });
+
+  test('when the buddyinfo option is stock then the file has one line per zone', () => {
+    const m = manual();
+    const text = buildProcTree(m, { buddyinfo: 'stock', wallClockMs: () => 0 }).files.get('/buddyinfo')!.open(O_RDONLY).read(0, 1 << 20).toString();
+    assert.equal(text.split('\n').length - 1, m.zones.length);
+    assert.ok(!text.includes('Zeroed'));
+  });
+});
+
+describe('rendering cost', () => {
+  test('when a 64 TiB x86_64 machine renders every file then each takes well under a millisecond', () => {
+    const m = createMachine({ preset: 'x86_64', mem: '64T', clock: 'manual' });
+    m.allocRaw(0, false, 0, 1000);
+    m.setSysctl('scrub_start', 5);
+    m.tick(1e8);
+    for (const file of FILES) {
+      if (!file.render) continue;
+      const times: number[] = [];
+      for (let i = 0; i < 101; i++) {
+        const t0 = performance.now();
+        file.render(m, { buddyinfo: 'v6' });
+        times.push(performance.now() - t0);
+      }
+      times.sort((a, b) => a - b);
+      assert.ok(times[50]! < 1, `${file.path}: median ${times[50]!.toFixed(3)} ms`);
+    }
+  });
+});

@@ -1,0 +1,384 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, test } from 'node:test';
+import { createMachine, type Machine, type MachineOptions } from '../../src/model';
+import { buildProcTree, type BuddyinfoFormat } from '../../src/procfs';
+
+// The rendered files, checked the way their consumers read them: strict parsers written here
+// after prometheus/procfs's rules (buddyinfo.go, meminfo.go, stat.go), run on the real 6.18
+// kernel's files too so the parsers themselves are known to accept the kernel's format; and
+// sums that must agree with the model's counters.
+
+/** Copies of ../shared/fixtures/proc-6.18 (a real 6.18 kernel, x86_64), kept in the repo for CI. */
+const FIXTURES = path.resolve(__dirname, '../../../test/golden/kernel-6.18');
+const fixture = (name: string): string => readFileSync(path.join(FIXTURES, name), 'utf8');
+
+/** Render `file` through the tree, as a reader at offset 0 would get it. */
+function read(m: Machine, file: string, buddyinfo: BuddyinfoFormat = 'v6'): string {
+  const tree = buildProcTree(m, { buddyinfo, wallClockMs: () => 0 });
+  return tree.files.get(file)!.open(0).read(0, 1 << 24).toString('utf8');
+}
+
+/** Lines of a procfs file: it ends with one newline and has no blank lines. */
+function lines(text: string): string[] {
+  assert.ok(text.endsWith('\n'), 'the file ends with a newline');
+  const out = text.slice(0, -1).split('\n');
+  assert.ok(out.every((l) => l !== ''), 'no blank lines');
+  return out;
+}
+
+// ---- parsers ----------------------------------------------------------------------------------
+
+interface BuddyZone {
+  node: number;
+  zone: string;
+  counts: number[];
+  zeroed?: number[];
+}
+
+/** `"%6lu "` per order, exactly, and the numbers. */
+function parseCounts(rest: string, what: string): number[] {
+  assert.match(rest, /^( {0,5}\d+ )+$/, `${what}: "%6lu " columns`);
+  const counts = rest.trim().split(/\s+/).map(Number);
+  assert.equal(counts.map((c) => `${String(c).padStart(6)} `).join(''), rest, `${what}: "%6lu " columns`);
+  return counts;
+}
+
+/** One `Node N, zone NAME` line, by prometheus/procfs buddyinfo.go rules and the kernel's padding. */
+function parseBuddyLine(line: string, buckets: { n: number }): BuddyZone {
+  const fields = line.trim().split(/\s+/);
+  assert.ok(fields.length >= 4, `invalid number of fields: ${line}`);
+  assert.equal(fields[0], 'Node');
+  assert.equal(fields[2], 'zone');
+  const node = Number(fields[1]!.replace(/,$/, ''));
+  const zone = fields[3]!.replace(/,$/, '');
+  assert.ok(Number.isInteger(node), `node number in ${line}`);
+  const prefix = `Node ${node}, zone ${zone.padStart(8)} `;
+  assert.ok(line.startsWith(prefix), `"Node %d, zone %8s " prefix in ${JSON.stringify(line)}`);
+  const counts = parseCounts(line.slice(prefix.length), line);
+  if (buckets.n < 0) buckets.n = counts.length;
+  assert.equal(counts.length, buckets.n, 'mismatch in number of buddyinfo buckets');
+  return { node, zone, counts };
+}
+
+/** Stock buddyinfo: one line per zone, every line the same number of buckets. */
+function parseBuddyinfoStock(text: string): BuddyZone[] {
+  const buckets = { n: -1 };
+  return lines(text).map((l) => parseBuddyLine(l, buckets));
+}
+
+/** V6 buddyinfo: each zone line followed by its "Zeroed Pages" line, same bucket count. */
+function parseBuddyinfoV6(text: string): BuddyZone[] {
+  const all = lines(text);
+  assert.equal(all.length % 2, 0, 'zone lines come in pairs');
+  const buckets = { n: -1 };
+  const zones: BuddyZone[] = [];
+  for (let i = 0; i < all.length; i += 2) {
+    const z = parseBuddyLine(all[i]!, buckets);
+    const label = '        Zeroed Pages  ';
+    assert.ok(all[i + 1]!.startsWith(label), `zeroed line after ${all[i]}`);
+    z.zeroed = parseCounts(all[i + 1]!.slice(label.length), all[i + 1]!);
+    assert.equal(z.zeroed.length, buckets.n, 'mismatch in number of buddyinfo buckets');
+    zones.push(z);
+  }
+  return zones;
+}
+
+/** meminfo.go rules (`Key: value kB`, HugePages_* without a unit) plus the kernel's 16/8 layout. */
+function parseMeminfo(text: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const line of lines(text)) {
+    const m = /^([A-Za-z0-9_()]+):( +)(\d+)( kB)?$/.exec(line);
+    assert.ok(m, `malformed meminfo line ${JSON.stringify(line)}`);
+    const [, key, , value, unit] = m;
+    assert.equal(unit === undefined, key!.startsWith('HugePages_'), `unit of ${key}`);
+    assert.equal(line.slice(0, 16), `${key}:`.padEnd(16), `16-wide label: ${line}`);
+    assert.equal(line.slice(16, 16 + Math.max(8, value!.length)), value!.padStart(8), `8-wide value: ${line}`);
+    assert.ok(!out.has(key!), `${key} appears once`);
+    out.set(key!, Number(value));
+  }
+  return out;
+}
+
+/** `name value` lines, names unique. */
+function parseVmstat(text: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const line of lines(text)) {
+    const m = /^([a-z0-9_]+) (\d+)$/.exec(line);
+    assert.ok(m, `malformed vmstat line ${JSON.stringify(line)}`);
+    assert.ok(!out.has(m[1]!), `${m[1]} appears once`);
+    out.set(m[1]!, Number(m[2]));
+  }
+  return out;
+}
+
+interface Stat {
+  cpus: Map<string, number[]>;
+  keys: string[];
+  values: Map<string, number[]>;
+}
+
+/** stat.go rules: `cpu` then `cpuN` lines of 10 numeric columns, then keyed lines. */
+function parseStat(text: string): Stat {
+  const st: Stat = { cpus: new Map(), keys: [], values: new Map() };
+  for (const line of lines(text)) {
+    const fields = line.split(' ');
+    if (line.startsWith('cpu')) {
+      const label = line.startsWith('cpu  ') ? 'cpu' : fields[0]!;
+      assert.match(label, /^cpu\d*$/);
+      const cols = line.slice(label === 'cpu' ? 5 : label.length + 1).split(' ');
+      assert.equal(cols.length, 10, `10 columns in ${line}`);
+      assert.ok(cols.every((c) => /^\d+$/.test(c)), `numeric columns in ${line}`);
+      st.cpus.set(label, cols.map(Number));
+      continue;
+    }
+    assert.ok(fields.length >= 2 && fields.slice(1).every((f) => /^\d+$/.test(f)), `malformed stat line ${line}`);
+    st.keys.push(fields[0]!);
+    st.values.set(fields[0]!, fields.slice(1).map(Number));
+  }
+  return st;
+}
+
+// ---- machines ---------------------------------------------------------------------------------
+
+/**
+ * A machine with fragmentation in both classes and kscrubd caught in the middle of a block
+ * (so off-list pages exist): allocations, frees that coalesce, scrub_start 5, time.
+ */
+function busyMachine(opts: MachineOptions = {}): Machine {
+  const m = createMachine({ clock: 'manual', seed: 7, ...opts });
+  const last = m.config.nodes - 1;
+  const small = m.allocRaw(0, false, 0, 300);
+  m.allocRaw(3, true, 0, 40);
+  const big = m.allocRaw(6, false, last, 12);
+  m.freeRaw(small.filter((_, i) => i % 3 !== 0));
+  m.freeRaw(big.slice(0, 8));
+  m.setSysctl('scrub_start', 5);
+  const caught = (): boolean => m.zeroPagesTotal() > 0 && m.zones.some((z) => z.scrubPages > 0);
+  for (let i = 0; i < 5000 && !caught(); i++) m.tick(1e5);
+  assert.ok(caught(), 'kscrubd has zeroed blocks and holds one off-list');
+  return m;
+}
+
+const PRESETS = ['altix', 'x86_64'] as const;
+
+// ---- buddyinfo --------------------------------------------------------------------------------
+
+describe('buddyinfo', () => {
+  test('when the real kernel file is parsed then the stock parser accepts it', () => {
+    assert.equal(parseBuddyinfoStock(fixture('buddyinfo')).length, 3);
+  });
+
+  for (const preset of PRESETS) {
+    test(`when ${preset} renders v6 then both lines sum to the zone's free pages minus kscrubd's off-list pages`, () => {
+      const m = busyMachine({ preset });
+      const zones = parseBuddyinfoV6(read(m, '/buddyinfo'));
+      assert.equal(zones.length, m.zones.length);
+      zones.forEach((b, i) => {
+        const z = m.zones[i]!;
+        assert.equal(b.node, z.node);
+        assert.equal(b.zone, z.name);
+        assert.equal(b.counts.length, m.maxOrder);
+        const pages = (counts: number[]): number => counts.reduce((s, c, order) => s + c * 2 ** order, 0);
+        assert.equal(pages(b.counts) + pages(b.zeroed!), z.freePages - z.scrubPages, `${z.name} on node ${z.node}`);
+        assert.equal(pages(b.zeroed!), z.zeroPages, `zeroed line = zone zero pages on node ${z.node}`);
+      });
+      assert.ok(zones.some((b) => b.zeroed!.some((c) => c > 0)), 'kscrubd zeroed something');
+    });
+
+    test(`when ${preset} renders stock then each line is the v6 pair summed, one line per zone`, () => {
+      const m = busyMachine({ preset });
+      const v6 = parseBuddyinfoV6(read(m, '/buddyinfo', 'v6'));
+      const stock = parseBuddyinfoStock(read(m, '/buddyinfo', 'stock'));
+      assert.deepEqual(
+        stock,
+        v6.map((b) => ({ node: b.node, zone: b.zone, counts: b.counts.map((c, o) => c + b.zeroed![o]!) })),
+      );
+    });
+  }
+
+  test('when a fresh machine renders v6 then the first line has only not-zeroed blocks', () => {
+    const m = createMachine({ preset: 'x86_64', clock: 'manual' });
+    const [dma] = parseBuddyinfoV6(read(m, '/buddyinfo'));
+    assert.ok(dma!.counts.some((c) => c > 0));
+    assert.ok(dma!.zeroed!.every((c) => c === 0));
+  });
+});
+
+// ---- meminfo ----------------------------------------------------------------------------------
+
+describe('meminfo', () => {
+  test('when rendered then the fields are the 6.18 kernel\'s, in order, with MemZero right after MemFree', () => {
+    const kernel = [...parseMeminfo(fixture('meminfo')).keys()];
+    const ours = [...parseMeminfo(read(createMachine({ clock: 'manual' }), '/meminfo')).keys()];
+    const expected = [...kernel];
+    expected.splice(kernel.indexOf('MemFree') + 1, 0, 'MemZero');
+    assert.deepEqual(ours, expected);
+  });
+
+  for (const preset of PRESETS) {
+    test(`when ${preset} is busy then MemTotal, MemFree, MemZero and MemAvailable agree with the zones`, () => {
+      const m = busyMachine({ preset });
+      const kB = m.pageSize / 1024;
+      const mi = parseMeminfo(read(m, '/meminfo'));
+      const sum = (f: (z: Machine['zones'][number]) => number): number => m.zones.reduce((s, z) => s + f(z), 0);
+      assert.equal(mi.get('MemTotal'), sum((z) => z.managedPages) * kB);
+      assert.equal(mi.get('MemFree'), sum((z) => z.freePages) * kB);
+      assert.equal(mi.get('MemZero'), sum((z) => z.zeroPages) * kB);
+      assert.ok(mi.get('MemZero')! > 0);
+      assert.equal(mi.get('MemAvailable'), (sum((z) => z.freePages) - sum((z) => z.watermarkHigh)) * kB);
+      assert.ok(mi.get('MemFree')! < mi.get('MemTotal')!, 'boot reservations and allocations are not free');
+      assert.equal(mi.get('CommitLimit'), Math.floor(sum((z) => z.managedPages) / 2) * kB);
+    });
+  }
+
+  test('when processes map pages then AnonPages, Active(anon), Committed_AS and PageTables show them', () => {
+    const m = createMachine({ preset: 'x86_64', clock: 'manual' });
+    m.nrAnonPages = 1234;
+    m.nrPageTablePages = 5;
+    const mi = parseMeminfo(read(m, '/meminfo'));
+    for (const key of ['AnonPages', 'Active(anon)', 'Active', 'Committed_AS']) assert.equal(mi.get(key), 1234 * 4, key);
+    assert.equal(mi.get('PageTables'), 5 * 4);
+  });
+
+  test('when free memory is all below the high watermarks then MemAvailable is 0, not negative', () => {
+    const m = createMachine({ preset: 'x86_64', clock: 'manual' });
+    for (const z of m.zones) z.watermarkHigh = z.freePages + 100;
+    assert.equal(parseMeminfo(read(m, '/meminfo')).get('MemAvailable'), 0);
+  });
+});
+
+// ---- vmstat -----------------------------------------------------------------------------------
+
+const MODEL_COUNTERS = [
+  'nr_zero_pages', 'nr_scrub_pages', 'nr_pcp_pages', 'pgalloc_prezeroed', 'pgalloc_hot_zeroed',
+  'pgalloc_zero_wasted', 'pgalloc_fail', 'kscrubd_wakes', 'kscrubd_bursts', 'kscrubd_blocks',
+  'kscrubd_pages', 'kscrubd_cpu_us', 'kscrubd_bte_blocks', 'kscrubd_bte_fallbacks',
+  'pgfault_prezeroed', 'pgfault_hot_zeroed', 'pgfault_zero_page', 'pgfault_cow', 'pgfault_oom',
+  'prefault_pages', 'prefault_released', 'pcp_refill_pages', 'pcp_drain_pages',
+];
+
+describe('vmstat', () => {
+  test('when rendered then the names are the 6.18 kernel\'s in order, then the model\'s counters', () => {
+    const kernel = [...parseVmstat(fixture('vmstat')).keys()];
+    const ours = [...parseVmstat(read(createMachine({ clock: 'manual' }), '/vmstat')).keys()];
+    assert.deepEqual(ours, [...kernel, ...MODEL_COUNTERS]);
+  });
+
+  for (const preset of PRESETS) {
+    test(`when ${preset} is busy then the page counts agree with the zones and kscrubd`, () => {
+      const m = busyMachine({ preset });
+      const vm = parseVmstat(read(m, '/vmstat'));
+      const sum = (f: (z: Machine['zones'][number]) => number): number => m.zones.reduce((s, z) => s + f(z), 0);
+      assert.equal(vm.get('nr_free_pages'), sum((z) => z.freePages));
+      assert.equal(vm.get('nr_zero_pages'), sum((z) => z.zeroPages));
+      assert.equal(vm.get('nr_scrub_pages'), sum((z) => z.scrubPages));
+      assert.equal(vm.get('nr_pcp_pages'), sum((z) => z.pcpPages));
+      for (const name of ['DMA', 'DMA32', 'Normal']) {
+        assert.equal(vm.get(`pgalloc_${name.toLowerCase()}`), sum((z) => (z.name === name ? z.pgalloc : 0)), name);
+      }
+      assert.ok(vm.get('pgalloc_dma')! + vm.get('pgalloc_dma32')! + vm.get('pgalloc_normal')! > 0);
+      assert.equal(vm.get('pgfree'), m.vm.pgfree);
+      assert.equal(vm.get('pgalloc_hot_zeroed'), m.vm.allocHotZeroed);
+      assert.equal(vm.get('kscrubd_pages'), m.kscrubd.reduce((s, k) => s + k.pages, 0));
+      assert.ok(vm.get('kscrubd_pages')! > 0 && vm.get('kscrubd_wakes')! > 0);
+    });
+  }
+});
+
+// ---- zoneinfo ---------------------------------------------------------------------------------
+
+/** A zoneinfo block with every number replaced by N, and protection's length normalized. */
+function shape(text: string): string {
+  return text.replace(/protection: \([^)]*\)/g, 'protection: (…)').replace(/\d+/g, 'N');
+}
+
+/** Split zoneinfo into blocks, one per "Node N, zone NAME" header. */
+function zoneBlocks(text: string): string[] {
+  return text.split(/(?=^Node \d+, zone )/m);
+}
+
+describe('zoneinfo', () => {
+  test('when an 8 GiB 2-CPU x86_64 machine renders then each zone has the layout of the 6.18 kernel\'s', () => {
+    const kernel = zoneBlocks(fixture('zoneinfo')).slice(0, 3);
+    const ours = zoneBlocks(read(createMachine({ preset: 'x86_64', mem: '8G', cpus: 2, clock: 'manual' }), '/zoneinfo'));
+    assert.equal(ours.length, 3);
+    ours.forEach((block, i) => assert.equal(shape(block), shape(kernel[i]!), `zone ${i}`));
+  });
+
+  test('when altix renders then every node has its per-node stats under its zone and the numbers are the zone\'s', () => {
+    const m = busyMachine({ preset: 'altix' });
+    const blocks = zoneBlocks(read(m, '/zoneinfo'));
+    assert.equal(blocks.length, m.zones.length);
+    blocks.forEach((block, i) => {
+      const z = m.zones[i]!;
+      const value = (label: string): number => Number(new RegExp(`^ +${label} +(\\d+)$`, 'm').exec(block)![1]);
+      assert.ok(block.startsWith(`Node ${z.node}, zone ${z.name.padStart(8)}\n  per-node stats\n`));
+      assert.equal(value('pages free'), z.freePages);
+      assert.equal(value('nr_free_pages'), z.freePages);
+      assert.equal(value('min'), z.watermarkMin);
+      assert.equal(value('high'), z.watermarkHigh);
+      assert.equal(value('managed'), z.managedPages);
+      assert.equal(value('spanned'), z.spannedPages);
+      assert.equal(value('start_pfn:'), z.startPfn);
+      assert.match(block, /protection: \(0\)\n/);
+      const counts = [...block.matchAll(/^ +count: +(\d+)$/gm)].map((c) => Number(c[1]));
+      assert.equal(counts.length, m.config.cpus);
+      assert.equal(counts.reduce((s, c) => s + c, 0), z.pcpPages, 'pageset counts = all three per-cpu lists');
+    });
+  });
+});
+
+// ---- stat, loadavg, uptime ----------------------------------------------------------------------
+
+describe('stat', () => {
+  test('when the real kernel file is parsed then the parser accepts it', () => {
+    assert.equal(parseStat(fixture('stat')).cpus.size, 3);
+  });
+
+  test('when altix has run kscrubd then cpu lines carry user/system/idle in USER_HZ and the keys follow the kernel\'s', () => {
+    const m = busyMachine({ preset: 'altix', zeroDrivers: ['cpu'] });
+    m.tick(2e9);
+    const st = parseStat(read(m, '/stat'));
+    assert.deepEqual([...st.cpus.keys()], ['cpu', ...Array.from({ length: m.config.cpus }, (_, i) => `cpu${i}`)]);
+    assert.deepEqual(st.keys, parseStat(fixture('stat')).keys);
+    const ticks = (ns: number): number => Math.floor(ns / 1e7);
+    let system = 0;
+    for (let i = 0; i < m.config.cpus; i++) {
+      const cols = st.cpus.get(`cpu${i}`)!;
+      assert.equal(cols[0], ticks(m.cpus.userNs[i]!));
+      assert.equal(cols[2], ticks(m.cpus.systemNs[i]!));
+      assert.equal(cols[3], ticks(m.cpus.idleNs(i, m.now)));
+      system += m.cpus.systemNs[i]!;
+    }
+    assert.ok(system >= 1e7, 'kscrubd zeroing with the CPU shows as system time');
+    assert.equal(st.cpus.get('cpu')![2], ticks(system));
+    assert.equal(st.values.get('softirq')!.length, 11);
+    assert.deepEqual(st.values.get('btime'), [1107734400 + 7]);
+  });
+});
+
+describe('loadavg and uptime', () => {
+  test('when 1.5 s have passed then uptime reads 1.50 and idle is summed over the CPUs', () => {
+    const m = createMachine({ preset: 'x86_64', clock: 'manual' });
+    m.tick(1.5e9);
+    assert.equal(read(m, '/uptime'), '1.50 6.00\n');
+  });
+
+  test('when kscrubd is in a burst then loadavg counts it as running, and the format is the kernel\'s', () => {
+    const m = createMachine({ preset: 'altix', clock: 'manual' });
+    m.setSysctl('scrub_start', 5);
+    assert.match(fixture('loadavg'), /^\d+\.\d\d \d+\.\d\d \d+\.\d\d \d+\/\d+ \d+\n$/);
+    assert.equal(read(m, '/loadavg'), '0.00 0.00 0.00 4/5 1\n');
+  });
+
+  test('when the load average has samples then loadavg prints the model\'s own formatting', () => {
+    const m = createMachine({ preset: 'x86_64', clock: 'manual' });
+    m.runningTasks = 3;
+    m.tick(60e9);
+    const [one, five, fifteen] = read(m, '/loadavg').split(' ');
+    assert.deepEqual([one, five, fifteen], [m.loadavg.format(0), m.loadavg.format(1), m.loadavg.format(2)]);
+    assert.notEqual(one, '0.00');
+  });
+});
