@@ -7,11 +7,11 @@ export class VmEvents {
   pgfault = 0;
   /** Allocations that failed on every allowed zone (the model never overcommits). */
   allocFail = 0;
-  /** __GFP_ZERO allocations served from a ZEROED list: the zeroing was done ahead. */
+  /** Pages of __GFP_ZERO allocations served from a ZEROED list: the zeroing was done ahead. */
   allocPrezeroed = 0;
-  /** __GFP_ZERO allocations that had to zero a dirty page in the fault path. */
+  /** Pages of __GFP_ZERO allocations that had to be zeroed in the fault path (hot zeroing). */
   allocHotZeroed = 0;
-  /** Ordinary allocations that had to take zeroed pages: kscrubd's work thrown away. */
+  /** Pages of ordinary allocations that had to take zeroed pages: kscrubd's work thrown away. */
   allocZeroWasted = 0;
   /** Pages moved buddy → per-cpu lists and back. */
   pcpRefillPages = 0;

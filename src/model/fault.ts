@@ -141,9 +141,14 @@ class FaultSim {
   /** Run one event of runner r at r.t. */
   step(r: Runner): void {
     const m = this.m;
-    // Wait for the CPU (kscrubd or another thread may hold it), then catch the world up.
-    if (m.cpus.freeAt[r.cpu]! > r.t) r.t = m.cpus.freeAt[r.cpu]!;
-    if (r.t > m.now) m.advanceTo(r.t);
+    // Catch the world up, then wait for the CPU if kscrubd (or another thread) took it
+    // meanwhile; catching up again may hand it to kscrubd once more, so repeat.
+    for (;;) {
+      if (r.t > m.now) m.advanceTo(r.t);
+      const free = m.cpus.freeAt[r.cpu]!;
+      if (free <= r.t) break;
+      r.t = free;
+    }
     if (r.phase === 1) this.install(r);
     else this.nextPage(r);
     m.cpus.freeAt[r.cpu] = r.t;

@@ -96,7 +96,6 @@ export class Kscrubd {
       driver = m.cpuZero;
       result = m.cpuZero.zero(bytes, false);
     }
-    if (driver.name === 'bte') this.bteBlocks++;
     // kscrubd's CPU time is system time of its CPU; a synchronous BTE wait leaves it free.
     m.cpus.freeAt[cpu] = begin + result.cpuNs;
     this.cpu = cpu;
@@ -111,6 +110,7 @@ export class Kscrubd {
     m.cpus.systemNs[this.cpu]! += b.cpuNs;
     this.cpuNs += b.cpuNs;
     this.blocks++;
+    if (b.driver === 'bte') this.bteBlocks++;
     this.pages += 2 ** b.order;
     b.zone.endScrub(b.pfn, b.order);
   }

@@ -270,9 +270,10 @@ export class Machine {
     info.zone = z;
     info.prezeroed = zero && cls === ZEROED;
     info.hotZeroed = zero && cls === NOT_ZEROED;
-    if (info.prezeroed) this.vm.allocPrezeroed++;
-    else if (info.hotZeroed) this.vm.allocHotZeroed++;
-    else if (cls === ZEROED) this.vm.allocZeroWasted++;
+    const pages = 2 ** order;
+    if (info.prezeroed) this.vm.allocPrezeroed += pages;
+    else if (info.hotZeroed) this.vm.allocHotZeroed += pages;
+    else if (cls === ZEROED) this.vm.allocZeroWasted += pages;
     return pfn;
   }
 

@@ -82,7 +82,8 @@ export function resolveConfig(opts: MachineOptions = {}): MachineConfig {
   if (!isPowerOfTwo(pageSize) || pageSize < 4096 || pageSize > 2 ** 21) {
     bad(`page size: ${pageSize} must be a power of two from 4K to 2M`);
   }
-  const maxOrder = intIn(opts.maxOrder, 'max order', 2, 20) ?? base.maxOrder;
+  // Orders 0 … MAX_ORDER-1 must fit the page flag byte's 4-bit order field.
+  const maxOrder = intIn(opts.maxOrder, 'max order', 2, 16) ?? base.maxOrder;
   const nodes = intIn(opts.nodes, 'nodes', 1, 64) ?? base.nodes;
   const cpus = intIn(opts.cpus, 'cpus', 1, 1024) ?? (opts.nodes !== undefined ? nodes * Math.max(1, base.cpus / base.nodes) : base.cpus);
   if (cpus < nodes) bad(`cpus: ${cpus} is fewer than nodes (${nodes}); every node needs a CPU for its kscrubd`);

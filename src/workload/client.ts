@@ -1,0 +1,118 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import debugFactory from 'debug';
+
+const log = debugFactory('kscrubfs:workload');
+
+/** An error the workload reports to its user as one clear line (and exit code). */
+export class WorkloadError extends Error {
+  readonly code = 'KSCRUB_WORKLOAD';
+  constructor(message: string) {
+    super(message);
+    this.name = 'WorkloadError';
+  }
+}
+
+/** errno codes meaning "the daemon is gone": a clear message instead of a stack. */
+const GONE = new Set(['ENOTCONN', 'ECONNABORTED', 'ENODEV', 'EIO']);
+
+function explain(err: unknown, dir: string, what: string): WorkloadError {
+  const code = (err as NodeJS.ErrnoException).code ?? '';
+  if (code === 'ENOENT') return new WorkloadError(`nothing is mounted at ${dir} (start one with 'kscrubfs mount ${dir}')`);
+  if (GONE.has(code)) return new WorkloadError(`the kscrubfs daemon at ${dir} went away during ${what} (${code})`);
+  return new WorkloadError(`${what} on ${dir}: ${(err as Error).message}`);
+}
+
+/**
+ * The workload's only channel to the model: the mount's `control` file, opened read-write
+ * once, one command line written and one result line read per call, like a character device.
+ */
+export class ControlClient {
+  readonly dir: string;
+  private fd: number;
+  private pending = '';
+  private readonly buf = Buffer.alloc(64 * 1024);
+
+  constructor(dir: string) {
+    this.dir = dir;
+    const file = path.join(dir, 'control');
+    try {
+      if (!fs.statSync(file).isFile()) throw Object.assign(new Error('not a file'), { code: 'ENOENT' });
+      this.fd = fs.openSync(file, 'r+');
+    } catch (err) {
+      throw explain(err, dir, 'open control');
+    }
+  }
+
+  /** Run one command; returns the text after `ok`, throws WorkloadError with the `err` reason. */
+  call(line: string): string {
+    log('> %s', line);
+    let rejected = false;
+    try {
+      fs.writeSync(this.fd, `${line}\n`);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EINVAL') throw explain(err, this.dir, `'${line}'`);
+      rejected = true; // its err line is queued for us to read
+    }
+    const result = this.readLine(line);
+    log('< %s', result);
+    if (result.startsWith('ok')) {
+      if (rejected) throw new WorkloadError(`'${line}': write rejected but result says ok`);
+      return result.slice(2).trim();
+    }
+    throw new WorkloadError(`'${line}': ${result.replace(/^err\s*/, '')}`);
+  }
+
+  /** Key=value pairs of an `ok` line. */
+  callKv(line: string): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (const tok of this.call(line).split(/\s+/)) {
+      const eq = tok.indexOf('=');
+      if (eq > 0) out[tok.slice(0, eq)] = tok.slice(eq + 1);
+    }
+    return out;
+  }
+
+  private readLine(line: string): string {
+    for (;;) {
+      const nl = this.pending.indexOf('\n');
+      if (nl >= 0) {
+        const out = this.pending.slice(0, nl);
+        this.pending = this.pending.slice(nl + 1);
+        return out;
+      }
+      let n: number;
+      try {
+        n = fs.readSync(this.fd, this.buf, 0, this.buf.length, null);
+      } catch (err) {
+        throw explain(err, this.dir, `'${line}'`);
+      }
+      if (n === 0) throw new WorkloadError(`'${line}': the control file gave no result line`);
+      this.pending += this.buf.toString('utf8', 0, n);
+    }
+  }
+
+  readSysctl(name: string): number {
+    try {
+      return Number.parseInt(fs.readFileSync(path.join(this.dir, 'sys/vm', name), 'utf8'), 10);
+    } catch (err) {
+      throw explain(err, this.dir, `read vm.${name}`);
+    }
+  }
+
+  writeSysctl(name: string, value: number): void {
+    try {
+      fs.writeFileSync(path.join(this.dir, 'sys/vm', name), `${value}\n`);
+    } catch (err) {
+      throw explain(err, this.dir, `write vm.${name}=${value}`);
+    }
+  }
+
+  close(): void {
+    try {
+      fs.closeSync(this.fd);
+    } catch {
+      // the daemon may be gone; nothing left to release
+    }
+  }
+}

@@ -1,0 +1,154 @@
+import { formatCommand } from '../control';
+import { ControlClient, WorkloadError } from './client';
+
+/**
+ * pft, after Christoph Lameter's page fault test: each repetition is a new process (an mm)
+ * with `threads` threads that map their share of `bytes` as fresh anonymous memory and write
+ * `cachelines` lines at the start of every page, in address order; then the process exits.
+ * Everything goes through the mount's control file; the times are the model's virtual CPU
+ * and wall times, so the table is the simulated machine's, not this host's.
+ */
+export interface PftOptions {
+  bytes: number;
+  reps: number;
+  threads: readonly number[];
+  cachelines: number;
+  /** 'off': scrub_start = MAX_ORDER; 'on': scrub_start/scrub_stop below; undefined: leave as is. */
+  scrub?: 'on' | 'off';
+  scrubStart?: number;
+  scrubStop?: number;
+  /** vm.max_prealloc_order for the run (anticipatory prefault), when given. */
+  prealloc?: number;
+  /** Wait until kscrubd sleeps before each row. */
+  settle: boolean;
+  /** Called now and then with a progress message (the CLI shows it on a terminal). */
+  progress?: (msg: string) => void;
+}
+
+export interface PftRow {
+  gb: number;
+  rep: number;
+  threads: number;
+  cachelines: number;
+  userS: number;
+  systemS: number;
+  wallS: number;
+  fltPerCpuS: number;
+  faultPerWsec: number;
+  /** pages = bytes × repetitions ÷ page size (computed, as pft does). */
+  pages: number;
+  faults: number;
+  prezeroed: number;
+  hotZeroed: number;
+  prefaulted: number;
+  oom: number;
+}
+
+const SETTLE_STEP_NS = 100e6;
+const SETTLE_MAX_STEPS = 6000; // 10 virtual minutes, or as long in live mode
+
+/** Run pft against the mount at `dir`; sysctls it changed are restored, whatever happens. */
+export async function runPft(dir: string, o: PftOptions): Promise<PftRow[]> {
+  const ctl = new ControlClient(dir);
+  const saved = new Map<string, number>();
+  const set = (name: string, v: number): void => {
+    if (!saved.has(name)) saved.set(name, ctl.readSysctl(name));
+    ctl.writeSysctl(name, v);
+  };
+  try {
+    const maxOrder = Number(ctl.callKv(formatCommand({ verb: 'stats' })).max_order ?? 11);
+    if (o.scrub === 'off') set('scrub_start', maxOrder);
+    if (o.scrub === 'on') {
+      set('scrub_stop', o.scrubStop ?? 2);
+      set('scrub_start', o.scrubStart ?? 5);
+    }
+    if (o.prealloc !== undefined) set('max_prealloc_order', o.prealloc);
+    const pageSize = Number(ctl.callKv(formatCommand({ verb: 'stats' })).page_size);
+    if (!Number.isFinite(pageSize) || pageSize <= 0) throw new WorkloadError('control stats did not report page_size');
+    const rows: PftRow[] = [];
+    for (const threads of o.threads) {
+      if (o.settle) await settle(ctl, o.progress);
+      rows.push(runRow(ctl, o, threads, pageSize));
+    }
+    return rows;
+  } finally {
+    try {
+      for (const [name, v] of [...saved].reverse()) ctl.writeSysctl(name, v);
+    } finally {
+      ctl.close();
+    }
+  }
+}
+
+function runRow(ctl: ControlClient, o: PftOptions, threads: number, pageSize: number): PftRow {
+  let user = 0;
+  let sys = 0;
+  let wall = 0;
+  const row = { faults: 0, prezeroed: 0, hotZeroed: 0, prefaulted: 0, oom: 0 };
+  for (let r = 0; r < o.reps; r++) {
+    o.progress?.(`threads ${threads}: repetition ${r + 1} of ${o.reps}`);
+    const mm = Number(ctl.callKv(formatCommand({ verb: 'mm new' })).mm);
+    try {
+      const map = ctl.callKv(formatCommand({ verb: 'mmap', mm, size: o.bytes }));
+      const addr = Number.parseInt(map.addr ?? '', 16);
+      const t = ctl.callKv(formatCommand({
+        verb: 'touch', mm, addr, size: o.bytes, threads, lines: o.cachelines, access: 'write',
+      }));
+      user += Number(t.user_ns);
+      sys += Number(t.sys_ns);
+      wall += Number(t.wall_ns);
+      row.faults += Number(t.faults);
+      row.prezeroed += Number(t.prezeroed);
+      row.hotZeroed += Number(t.hot_zeroed);
+      row.prefaulted += Number(t.prefaulted);
+      row.oom += Number(t.oom);
+    } finally {
+      ctl.call(formatCommand({ verb: 'mm exit', mm }));
+    }
+  }
+  const pages = (o.bytes * o.reps) / pageSize;
+  return {
+    gb: o.bytes / 2 ** 30, rep: o.reps, threads, cachelines: o.cachelines,
+    userS: user / 1e9, systemS: sys / 1e9, wallS: wall / 1e9,
+    fltPerCpuS: pages / ((user + sys) / 1e9), faultPerWsec: pages / (wall / 1e9),
+    pages, ...row,
+  };
+}
+
+/** Until kscrubd sleeps: tick a manual clock, or wait for a live one. */
+async function settle(ctl: ControlClient, progress?: (msg: string) => void): Promise<void> {
+  let manual = true;
+  for (let i = 0; i < SETTLE_MAX_STEPS; i++) {
+    if (Number(ctl.callKv(formatCommand({ verb: 'stats' })).kscrubd_awake) === 0) return;
+    progress?.('settling: waiting for kscrubd to finish zeroing');
+    if (manual) {
+      try {
+        ctl.call(formatCommand({ verb: 'tick', ns: SETTLE_STEP_NS }));
+        continue;
+      } catch (err) {
+        if (!(err instanceof WorkloadError) || !/live/.test(err.message)) throw err;
+        manual = false;
+      }
+    }
+    await new Promise((resolve) => setTimeout(resolve, SETTLE_STEP_NS / 1e6));
+  }
+  throw new WorkloadError('kscrubd did not go to sleep within 10 minutes; not starting the run');
+}
+
+/** The table as pft prints it, columns aligned. */
+export function formatPftTable(rows: readonly PftRow[]): string {
+  const head = [' Gb', 'Rep', 'Threads', 'User', 'System', 'Wall', 'flt/cpu/s', 'fault/wsec'];
+  const body = rows.map((r) => [
+    Number.isInteger(r.gb) ? String(r.gb) : r.gb.toFixed(2),
+    String(r.rep),
+    String(r.threads),
+    `${r.userS.toFixed(3)}s`,
+    `${r.systemS.toFixed(3)}s`,
+    `${r.wallS.toFixed(3)}s`,
+    r.fltPerCpuS.toFixed(3),
+    r.faultPerWsec.toFixed(3),
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
+  const line = (cells: readonly string[]): string => cells.map((c, i) => c.padStart(widths[i]!)).join(' ');
+  return [line(head), ...body.map(line)].join('\n') + '\n';
+}

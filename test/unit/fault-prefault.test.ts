@@ -1,0 +1,164 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import type { Machine } from '../../src/model';
+import { accountedPages, assertChecked, prefaultRun, ptesOf, tiny } from '../helpers/model';
+
+// Anticipatory prefault (vm.max_prealloc_order, default 3) on the TINY machine (4 KiB pages,
+// one pte page = 4096 / 8 = 512 ptes = 2 MiB; mmap places mappings PMD-aligned).
+const PAGE = 4096;
+const PTRS_PER_PTE = PAGE / 8;
+
+function proc(m: Machine, pages: number, random = false): { id: number; addr: number } {
+  const id = m.mmNew();
+  const { addr } = m.mmap(id, pages * PAGE, random);
+  assert.equal(addr % (PTRS_PER_PTE * PAGE), 0, 'mappings start on a PMD boundary');
+  return { id, addr };
+}
+
+describe('fault: anticipatory prefault', () => {
+  test('when 23 pages are written in order then faults map 1, 2, 4, 8, 8 pages', () => {
+    const m = tiny();
+    const { id, addr } = proc(m, 64);
+    const free = accountedPages(m);
+    const r = m.touch(id, { addr, size: 23 * PAGE });
+    assert.equal(r.pages, 23);
+    assert.equal(r.faults, 5);
+    assert.equal(r.prefaulted, 23 - 5);
+    assert.equal(r.hotZeroed, 23);
+    assert.equal(m.vm.prefaultPages, 18);
+    assert.equal(m.nrAnonPages, 23);
+    assert.equal(accountedPages(m), free - 23);
+    assertChecked(m);
+  });
+
+  test('when single faults follow the prediction then each maps 1, 2, 4, 8, 8, 8 pages', () => {
+    const m = tiny();
+    const { id, addr } = proc(m, 64);
+    assert.deepEqual(prefaultRun(m, id, addr, 6), [1, 2, 4, 8, 8, 8]);
+    assert.equal(m.nrAnonPages, 31);
+    assert.equal(m.vm.pgfault, 6);
+    assertChecked(m);
+  });
+
+  test('when max_prealloc_order is 1 then faults map 1, 2, 2, …', () => {
+    const m = tiny();
+    m.setSysctl('max_prealloc_order', 1);
+    const { id, addr } = proc(m, 64);
+    const r = m.touch(id, { addr, size: 23 * PAGE });
+    assert.equal(r.faults, 1 + 11);
+    assert.equal(r.prefaulted, 11);
+  });
+
+  test('when a fault misses the prediction then prefault starts again from one page', () => {
+    const m = tiny();
+    const { id, addr } = proc(m, 64);
+    // Out of order: every fault is a miss.
+    for (const p of [30, 20, 0]) {
+      const r = m.fault(id, addr + p * PAGE);
+      assert.equal(r.faults, 1);
+      assert.equal(r.prefaulted, 0, `fault at page ${p} maps one page`);
+    }
+    assert.deepEqual(prefaultRun(m, id, addr + PAGE, 2), [2, 4], 'page 1 was predicted: the run grows');
+    // A miss in the middle of a run resets it.
+    assert.deepEqual(prefaultRun(m, id, addr + 10 * PAGE, 3), [1, 2, 4]);
+    assert.equal(m.nrAnonPages, 3 + 6 + 7);
+    assert.equal(m.vm.prefaultReleased, 0);
+    assertChecked(m);
+  });
+
+  test('when the mapping is MADV_RANDOM then no fault prefaults', () => {
+    const m = tiny();
+    const { id, addr } = proc(m, 64, true);
+    const r = m.touch(id, { addr, size: 23 * PAGE });
+    assert.equal(r.faults, 23);
+    assert.equal(r.prefaulted, 0);
+    assert.equal(m.vm.prefaultPages, 0);
+    assert.equal(m.nrAnonPages, 23);
+  });
+
+  test('when max_prealloc_order is 0 then no fault prefaults', () => {
+    const m = tiny();
+    m.setSysctl('max_prealloc_order', 0);
+    const { id, addr } = proc(m, 64);
+    const r = m.touch(id, { addr, size: 23 * PAGE });
+    assert.equal(r.faults, 23);
+    assert.equal(r.prefaulted, 0);
+    assert.deepEqual(prefaultRun(m, id, addr + 23 * PAGE, 3), [1, 1, 1]);
+  });
+
+  test('when a 3-page mapping is written then no 4th page is mapped', () => {
+    const m = tiny();
+    const { id, addr } = proc(m, 3);
+    const free = accountedPages(m);
+    const r = m.touch(id, { addr, size: 3 * PAGE });
+    assert.equal(r.faults, 2, '1 + 2');
+    assert.equal(r.pages, 3);
+    assert.equal(m.nrAnonPages, 3);
+    assert.deepEqual(ptesOf(m, id), { anon: 3, zero: 0 });
+    assert.equal(accountedPages(m), free - 3, 'free pages drop by exactly 3');
+    assert.equal(m.vm.allocHotZeroed, 3, 'nothing was allocated and given back');
+    assertChecked(m);
+  });
+
+  test('when a prefault run reaches the VMA end then it is clipped there', () => {
+    const m = tiny();
+    const { id, addr } = proc(m, 5);
+    const free = accountedPages(m);
+    assert.deepEqual(prefaultRun(m, id, addr, 3), [1, 2, 2], 'the 4-page run at page 3 keeps 2');
+    assert.equal(accountedPages(m), free - 5);
+    assert.equal(m.vm.prefaultReleased, 0);
+    assertChecked(m);
+  });
+
+  test('when a prefault run reaches the end of a pte page then it is clipped there and goes on in the next', () => {
+    const m = tiny();
+    const { id, addr } = proc(m, 600);
+    // From page 500: 500 | 501-502 | 503-506 | 507-511 (8 clipped to 5 at 512) | 512-519 | 520-527.
+    assert.deepEqual(prefaultRun(m, id, addr + 500 * PAGE, 6), [1, 2, 4, 5, 8, 8]);
+    assert.equal(m.nrPageTablePages, 2);
+    assert.equal(m.nrAnonPages, 28);
+    assertChecked(m);
+  });
+
+  test('when a sequential touch crosses a pte page then the counts follow the clipping', () => {
+    const m = tiny();
+    const { id, addr } = proc(m, 530);
+    // 1+2+4 = 7, then 8-page runs 7..510 (63 of them), 511 alone (PMD end), 512-519, 520-527, 528-529.
+    const r = m.touch(id, { addr, size: 530 * PAGE });
+    assert.equal(r.faults, 3 + 63 + 1 + 1 + 1 + 1);
+    assert.equal(r.pages, 530);
+    assert.equal(m.nrAnonPages, 530);
+    assertChecked(m);
+  });
+
+  test('when a prefault run covers a page that is already mapped then its spare page goes back', () => {
+    const m = tiny();
+    const { id, addr } = proc(m, 64);
+    m.fault(id, addr + 5 * PAGE);
+    const free = accountedPages(m);
+    assert.deepEqual(prefaultRun(m, id, addr, 2), [1, 2]);
+    const r = m.fault(id, addr + 3 * PAGE); // run of 4: pages 3, 4, (5 mapped), 6
+    assert.equal(r.faults, 1);
+    assert.equal(r.prefaulted, 2);
+    assert.equal(m.vm.prefaultReleased, 1);
+    assert.equal(accountedPages(m), free - 3 - 3, 'the released page is free again');
+    assert.equal(m.nrAnonPages, 1 + 3 + 3);
+    assert.deepEqual(ptesOf(m, id), { anon: 7, zero: 0 });
+    assertChecked(m);
+  });
+
+  test('when several threads prefault into each other\'s shares then every page is mapped once', () => {
+    const m = tiny({ cpus: 4 });
+    const { id, addr } = proc(m, 1000);
+    const free = accountedPages(m);
+    const r = m.touch(id, { addr, size: 1000 * PAGE, threads: 4 });
+    assert.equal(r.pages, 1000);
+    assert.equal(m.nrAnonPages, 1000);
+    assert.deepEqual(ptesOf(m, id), { anon: 1000, zero: 0 });
+    assert.equal(accountedPages(m), free - 1000);
+    assert.equal(m.vm.pgfault, r.faults);
+    assert.equal(m.vm.prefaultPages, r.prefaulted);
+    assert.equal(r.faults + r.prefaulted, 1000, 'every mapped page was mapped by exactly one fault');
+    assertChecked(m);
+  });
+});
