@@ -20,6 +20,7 @@ export class Clock {
 
   /** Virtual time that wall time `wallMs` maps to (live mode). */
   liveTarget(wallMs: number): number {
+    if (!Number.isFinite(wallMs)) return this.now;
     if (this.wallAnchorMs === null) {
       this.wallAnchorMs = wallMs;
       this.virtAnchorNs = this.now;

@@ -327,6 +327,9 @@ export class Machine {
     if (!Number.isInteger(node) || node < 0 || node >= this.config.nodes) {
       throw new ModelError('KSCRUB_BAD_OPTION', `node=${node} is out of range 0..${this.config.nodes - 1}`);
     }
+    if (!Number.isSafeInteger(count) || count < 1) {
+      throw new ModelError('KSCRUB_BAD_OPTION', `count=${count} is not a whole number of blocks ≥ 1`);
+    }
     const cpu = this.firstCpuOf(node);
     const got: number[] = [];
     for (let i = 0; i < count; i++) {
@@ -409,6 +412,7 @@ export class Machine {
    * time t, in time order, and make t the present. Time never goes back.
    */
   advanceTo(t: number): void {
+    assert(Number.isFinite(t), `advanceTo(${t}): time must be finite`);
     if (t < this.clock.now) return;
     for (;;) {
       let next = Math.min(this.loadavg.nextSample, this.nextDrain);
@@ -435,6 +439,9 @@ export class Machine {
   tick(ns: number): number {
     if (this.clock.mode !== 'manual') {
       throw new ModelError('KSCRUB_CLOCK_MODE', 'tick: the clock is live (mount with --clock manual to step it)');
+    }
+    if (!Number.isFinite(ns) || ns < 0) {
+      throw new ModelError('KSCRUB_BAD_DURATION', `tick: ${ns} is not a duration (a finite number of ns ≥ 0)`);
     }
     this.advanceTo(this.clock.now + ns);
     return this.clock.now;

@@ -401,8 +401,8 @@ export class Zone {
    * `fallback`, take the other class once `cls` runs out. Returns pages moved.
    */
   rmqueueBulk(pcp: PerCpuPages, count: number, cls: FreeClass, fallback: boolean): number {
-    let moved = 0;
-    for (; moved < count; moved++) {
+    const got: number[] = [];
+    while (got.length < count) {
       let c = cls;
       let pfn = this.takeBlock(0, c, pageFlags(KIND_PCP, 0, c));
       if (pfn < 0 && fallback) {
@@ -410,10 +410,13 @@ export class Zone {
         pfn = this.takeBlock(0, c, pageFlags(KIND_PCP, 0, c));
       }
       if (pfn < 0) break;
-      pcp.list.push(pfn);
+      got.push(pfn);
     }
-    this.pcpPages += moved;
-    return moved;
+    // list_add_tail: refilled pages go to the cold end, so a page just freed to the hot end
+    // is the next one handed out (it is still in cache).
+    pcp.list.unshift(...got.reverse());
+    this.pcpPages += got.length;
+    return got.length;
   }
 
   /** free_pages_bulk: return up to `count` pages from the list's cold end to the buddy lists. */

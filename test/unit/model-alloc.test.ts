@@ -1,0 +1,310 @@
+// Allocation policy through the Machine API: __GFP_ZERO, class fallback, per-cpu lists,
+// watermarks and NUMA zonelists. Hand-worked on the tiny machine (TINY in test/helpers/model.ts)
+// unless a test says otherwise.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ModelError, NOT_ZEROED, ZEROED, createMachine } from '../../src/model';
+import { Holder, accountedPages, assertChecked, tiny, zeroEverything, zoneNamed } from '../helpers/model';
+
+describe('model: __GFP_ZERO and class fallback', () => {
+  it('when a zeroed block is there then a __GFP_ZERO order-1 allocation takes it prezeroed', () => {
+    const m = tiny();
+    const dma32 = zoneNamed(m, 0, 'DMA32');
+    const h = new Holder(m);
+    h.free(dma32, h.take(dma32, 3, NOT_ZEROED), 3, ZEROED); // section 1057 (pfn 8456) becomes zeroed
+    assert.equal(dma32.zeroPages, 8);
+    const pfn = m.allocPages(1, true, 0, 0);
+    assert.equal(pfn, 8456);
+    assert.equal(m.lastAlloc.zone, dma32);
+    assert.equal(m.lastAlloc.prezeroed, true);
+    assert.equal(m.lastAlloc.hotZeroed, false);
+    assert.deepEqual([m.vm.allocPrezeroed, m.vm.allocHotZeroed, m.vm.allocZeroWasted], [2, 0, 0]); // counted in pages
+    assert.equal(dma32.zeroPages, 6);
+    assert.deepEqual(Array.from(dma32.nrFree[ZEROED]!), [0, 1, 1, 0]);
+    h.pfns.add(pfn);
+    assertChecked(m);
+  });
+
+  it('when no zeroed pages exist then a __GFP_ZERO allocation is hot zeroed from a dirty block', () => {
+    const m = tiny();
+    const pfn = m.allocPages(1, true, 0, 0);
+    assert.equal(pfn, 8452); // no order-1 dirty block: the order-2 block at 8452 splits
+    assert.equal(m.lastAlloc.prezeroed, false);
+    assert.equal(m.lastAlloc.hotZeroed, true);
+    assert.deepEqual([m.vm.allocPrezeroed, m.vm.allocHotZeroed, m.vm.allocZeroWasted], [0, 2, 0]);
+  });
+
+  it('when zero_pages is below 2^order then __GFP_ZERO does not take the zeroed block', () => {
+    const m = tiny();
+    const dma32 = zoneNamed(m, 0, 'DMA32');
+    const h = new Holder(m);
+    h.take(dma32, 0, NOT_ZEROED); // 8451
+    h.free(dma32, 8451, 0, ZEROED); // one zeroed page: zero_pages 1 < 2
+    m.allocPages(1, true, 0, 0);
+    assert.equal(m.lastAlloc.hotZeroed, true);
+    assert.equal(dma32.zeroPages, 1);
+  });
+
+  it('when an order-0 __GFP_ZERO allocation finds zeroed pages then the zeroed per-cpu list is refilled from ZEROED only', () => {
+    const m = tiny();
+    const dma32 = zoneNamed(m, 0, 'DMA32');
+    const h = new Holder(m);
+    h.free(dma32, h.take(dma32, 3, NOT_ZEROED), 3, ZEROED);
+    const pfn = m.allocPages(0, true, 0, 0);
+    assert.equal(pfn, 8456);
+    assert.equal(m.lastAlloc.prezeroed, true);
+    assert.equal(m.lastAlloc.lockedPages, 1); // batch 1
+    assert.equal(m.vm.pcpRefillPages, 1);
+    assert.equal(dma32.zeroPages, 7);
+    // The dirty order-0 page at 8451 was not touched.
+    assert.deepEqual(dma32.listEntries(0, NOT_ZEROED), [8451]);
+  });
+
+  it('when an order-0 __GFP_ZERO allocation finds no zeroed page then it hot zeroes a page from the hot list', () => {
+    const m = tiny();
+    const pfn = m.allocPages(0, true, 0, 0);
+    assert.equal(pfn, 8451);
+    assert.equal(m.lastAlloc.hotZeroed, true);
+    assert.equal(m.vm.allocHotZeroed, 1);
+  });
+
+  it('when only zeroed blocks are big enough then an ordinary allocation takes one and counts the zeroing wasted', () => {
+    const m = tiny();
+    const dma32 = zoneNamed(m, 0, 'DMA32');
+    zeroEverything(dma32);
+    assert.equal(dma32.zeroPages, 7933);
+    const z0 = m.zeroPagesTotal();
+    const pfn = m.allocPages(3, false, 0, 0);
+    assert.equal(pfn, 8456);
+    assert.equal(m.lastAlloc.zone, dma32);
+    assert.equal(m.lastAlloc.prezeroed, false);
+    assert.equal(m.lastAlloc.hotZeroed, false);
+    assert.deepEqual([m.vm.allocPrezeroed, m.vm.allocHotZeroed, m.vm.allocZeroWasted], [0, 0, 8]);
+    assert.equal(m.zeroPagesTotal(), z0 - 8);
+    m.raw.set(999, { pfn, order: 3, zone: dma32 });
+    assertChecked(m);
+    // Freed, the block is dirty again: not zeroed, and it does not merge with zeroed neighbours.
+    m.freeRaw([999]);
+    assert.equal(dma32.blocks(NOT_ZEROED, 3), 1);
+    assert.equal(dma32.zeroPages, 7933 - 8);
+    assertChecked(m);
+  });
+  it('when only zeroed order-0 pages are left then the hot list refill falls back to them and counts the waste', () => {
+    const m = tiny();
+    zeroEverything(zoneNamed(m, 0, 'DMA32'));
+    const [h] = m.allocRaw(0, false, 0, 1);
+    assert.equal(m.raw.get(h!)!.pfn, 8451);
+    assert.equal(m.lastAlloc.prezeroed, false);
+    assert.deepEqual([m.vm.allocPrezeroed, m.vm.allocHotZeroed, m.vm.allocZeroWasted], [0, 0, 1]);
+    assertChecked(m);
+  });
+
+  it('when allocRaw is given a count that is not a whole number of blocks then KSCRUB_BAD_OPTION and nothing is taken', () => {
+    for (const count of [1.5, -1, Number.NaN]) {
+      const m = tiny();
+      assert.throws(() => m.allocRaw(0, false, 0, count), (e: unknown) => {
+        assert.ok(e instanceof ModelError, `count ${count}: ${String(e)}`);
+        assert.equal(e.code, 'KSCRUB_BAD_OPTION');
+        assert.match(e.message, /count/);
+        return true;
+      }, `count ${count}`);
+      assert.equal(m.raw.size, 0);
+    }
+  });
+});
+
+describe('model: per-cpu lists', () => {
+  // x86_64, 96 MiB, MAX_ORDER 4: DMA32 manages 20480 − 4483 = 15997 pages, so zone_batchsize
+  // = (1 << fls(3 + 1)) − 1 = 7: hot list low 14, high 42, batch 7.
+  const PCP = { preset: 'x86_64', mem: '96M', cpus: 1, nodes: 1, maxOrder: 4, clock: 'manual', seed: 1 } as const;
+
+  it('when the machine boots then the hot list has the 2.6.11 batch, low and high', () => {
+    const m = createMachine(PCP);
+    const hot = zoneNamed(m, 0, 'DMA32').pageset[0]![0]!;
+    assert.deepEqual([hot.batch, hot.low, hot.high], [7, 14, 42]);
+    const cold = zoneNamed(m, 0, 'DMA32').pageset[0]![1]!;
+    assert.deepEqual([cold.batch, cold.low, cold.high], [3, 0, 14]);
+  });
+
+  it('when order-0 pages are allocated then the hot list refills a batch at a time while at or below low', () => {
+    const m = createMachine(PCP);
+    const z = zoneNamed(m, 0, 'DMA32');
+    const f0 = m.freePagesTotal();
+    const steps: [number, number, number][] = [];
+    for (let i = 0; i < 4; i++) {
+      m.allocRaw(0, false, 0, 1);
+      steps.push([f0 - m.freePagesTotal(), z.pcpPages, m.lastAlloc.lockedPages]);
+    }
+    // 0 → +7 → 6; 6 → +7 → 12; 12 → +7 → 18; 18 > 14: no refill → 17.
+    assert.deepEqual(steps, [[7, 6, 7], [14, 12, 7], [21, 18, 7], [21, 17, 0]]);
+    assert.equal(m.vm.pcpRefillPages, 21);
+    assertChecked(m);
+  });
+
+  it('when frees push the hot list to high then a batch drains from its cold end, and drainPcp returns the rest', () => {
+    const m = createMachine(PCP);
+    const z = zoneNamed(m, 0, 'DMA32');
+    const f0 = m.freePagesTotal();
+    const handles = m.allocRaw(0, false, 0, 30);
+    // Refills at allocations 1, 2, 3, 8, 15, 22, 29: 49 pages, 30 handed out, 19 left listed.
+    assert.equal(m.vm.pcpRefillPages, 49);
+    assert.equal(z.pcpPages, 19);
+    assert.equal(m.freePagesTotal(), f0 - 49);
+    const oldest = z.pageset[0]![0]!.list.slice(0, 7);
+    m.freeRaw(handles);
+    // The 23rd and 30th frees reach 42: two batches of 7 go back to the buddy lists.
+    assert.equal(m.vm.pcpDrainPages, 14);
+    assert.equal(z.pcpPages, 35);
+    assert.equal(m.freePagesTotal(), f0 - 35);
+    for (const pfn of oldest) assert.equal(z.pageset[0]![0]!.list.includes(pfn), false, `cold-end pfn ${pfn} was drained`);
+    assertChecked(m);
+    assert.equal(m.drainPcp(), 35);
+    assert.equal(m.pcpPagesTotal(), 0);
+    assert.equal(m.freePagesTotal(), f0);
+    assert.equal(m.vm.pcpDrainPages, 49);
+    assertChecked(m);
+  });
+
+  it('when a page is freed and allocated again then the hot list hands back the page just freed', () => {
+    // 2.6.11 rmqueue_bulk adds refilled pages at the list tail (cold end) with list_add_tail;
+    // the allocation takes list.next, the hot page free_hot_cold_page put at the head. Here
+    // the list holds 7 (≤ low 14) after the free, so the allocation refills first.
+    const m = createMachine(PCP);
+    const [a] = m.allocRaw(0, false, 0, 1);
+    const pfn = m.raw.get(a!)!.pfn;
+    m.freeRaw([a!]);
+    const [b] = m.allocRaw(0, false, 0, 1);
+    assert.equal(m.raw.get(b!)!.pfn, pfn);
+  });
+
+  it('when idle CPUs sit for the drain interval then their per-cpu lists go back to the buddy lists', () => {
+    const m = createMachine(PCP);
+    const f0 = m.freePagesTotal();
+    m.freeRaw(m.allocRaw(0, false, 0, 3));
+    assert.ok(m.pcpPagesTotal() > 0);
+    m.tick(3e9);
+    assert.equal(m.pcpPagesTotal(), 0);
+    assert.equal(m.freePagesTotal(), f0);
+    assertChecked(m);
+  });
+
+  it('when the per-cpu lists hold pages then MemFree leaves them out and the page count still adds up', () => {
+    const m = tiny();
+    const managed = m.managedPagesTotal();
+    assert.equal(managed, 4096 + 7933);
+    m.allocRaw(0, false, 0, 5);
+    assert.equal(accountedPages(m), managed);
+  });
+});
+
+describe('model: watermarks', () => {
+  it('when order-0 pages are allocated until refusal then each zone stops exactly at its min', () => {
+    // Batch 1: each allocation moves exactly one page. Pass 1 (above low) drains DMA32 to 180
+    // then DMA to 92; pass 2 (above min) DMA32 to 144, DMA to 74: 7789 + 4022 pages in all.
+    const m = tiny();
+    const dma = zoneNamed(m, 0, 'DMA');
+    const dma32 = zoneNamed(m, 0, 'DMA32');
+    let n = 0;
+    let lowest = Number.POSITIVE_INFINITY;
+    for (;;) {
+      const pfn = m.allocPages(0, false, 0, 0);
+      if (pfn < 0) break;
+      n++;
+      lowest = Math.min(lowest, dma.freePages - dma.watermarkMin, dma32.freePages - dma32.watermarkMin);
+      if (n === 7933 - 180) assert.deepEqual([dma32.freePages, dma.freePages], [180, 4096]);
+      if (n === 7933 - 180 + 4096 - 92) assert.deepEqual([dma32.freePages, dma.freePages], [180, 92]);
+    }
+    assert.equal(n, 11811);
+    assert.equal(lowest, 0);
+    assert.deepEqual([dma32.freePages, dma.freePages], [144, 74]);
+    assert.equal(m.vm.allocFail, 1);
+    assert.equal(m.allocPages(0, true, 0, 0), -1);
+    assert.equal(m.vm.allocFail, 2);
+  });
+
+  it('when order-1 blocks are allocated until refusal then no zone goes below min and the refusal is counted', () => {
+    // zone_watermark_ok(1): free − 1 > mark. DMA32 (odd, 7933) stops at 181 above low, 145 above
+    // min; DMA (even) at 92, then 74: (7933 − 145 + 4096 − 74) / 2 = 5905 blocks.
+    const m = tiny();
+    const dma = zoneNamed(m, 0, 'DMA');
+    const dma32 = zoneNamed(m, 0, 'DMA32');
+    let n = 0;
+    while (m.allocPages(1, false, 0, 0) >= 0) {
+      n++;
+      assert.ok(dma.freePages >= dma.watermarkMin && dma32.freePages >= dma32.watermarkMin, `after ${n}`);
+    }
+    assert.equal(n, 5905);
+    assert.deepEqual([dma32.freePages, dma.freePages], [145, 74]);
+    assert.equal(m.vm.allocFail, 1);
+  });
+
+  it('when allocRaw runs out part way then it keeps nothing and says how far it got', () => {
+    const m = tiny();
+    const f0 = accountedPages(m);
+    assert.throws(() => m.allocRaw(1, false, 0, 6000), (e: Error & { code?: string }) => {
+      assert.equal(e.code, 'KSCRUB_NOMEM');
+      assert.match(e.message, /after 5905 of 6000 order-1 blocks/);
+      return true;
+    });
+    assert.equal(m.raw.size, 0);
+    assert.equal(m.rawPages(), 0);
+    assert.equal(accountedPages(m), f0);
+    assertChecked(m);
+  });
+
+  it('when the per-cpu batch is bigger than one then a refill may dip below min by less than a batch', () => {
+    // 2.6.11 checks the watermark for the one page asked for, then rmqueue_bulk moves a batch.
+    const m = createMachine({ preset: 'x86_64', mem: '96M', cpus: 1, nodes: 1, maxOrder: 4, clock: 'manual' });
+    let lowest = 0;
+    while (m.allocPages(0, false, 0, 0) >= 0) {
+      for (const z of m.zones) lowest = Math.min(lowest, z.freePages - z.watermarkMin);
+    }
+    const batch = zoneNamed(m, 0, 'DMA32').pageset[0]![0]!.batch;
+    assert.ok(lowest > -batch, `free pages went ${-lowest} below min with batch ${batch}`);
+  });
+});
+
+describe('model: NUMA zonelists', () => {
+  // x86_64, 256 MiB, 2 nodes, MAX_ORDER 4. Node 1 is one DMA32 zone, pfn 32768…65536, with
+  // 515 pages of mem_map reserved: 32253 free. min_free_kbytes 1966 → 491 pages; node 1's
+  // share: min 262, low 327.
+  const NUMA = { preset: 'x86_64', mem: '256M', cpus: 2, nodes: 2, maxOrder: 4, clock: 'manual', seed: 1 } as const;
+
+  it('when the 2-node machine boots then each node tries its own zones first', () => {
+    const m = createMachine(NUMA);
+    assert.deepEqual(m.zonelists.map((l) => l.map((z) => `${z.name}@${z.node}`)), [
+      ['DMA32@0', 'DMA@0', 'DMA32@1'],
+      ['DMA32@1', 'DMA32@0', 'DMA@0'],
+    ]);
+    const z1 = zoneNamed(m, 1, 'DMA32');
+    assert.deepEqual([z1.freePages, z1.watermarkMin, z1.watermarkLow], [32253, 262, 327]);
+  });
+
+  it('when node 1 runs low then its allocations fall back to node 0', () => {
+    // Order 2: watermark_ok needs free − 3 > 327, so node 1 (free ≡ 1 mod 4) serves down to 329:
+    // (32253 − 329) / 4 = 7981 blocks, and the 7982nd comes from node 0's DMA32.
+    const m = createMachine(NUMA);
+    const z1 = zoneNamed(m, 1, 'DMA32');
+    let local = 0;
+    for (;;) {
+      const pfn = m.allocPages(2, false, 1, m.firstCpuOf(1));
+      assert.ok(pfn >= 0);
+      if (m.lastAlloc.zone !== z1) break;
+      assert.ok(pfn >= 32768 && pfn < 65536);
+      local++;
+    }
+    assert.equal(local, 7981);
+    assert.equal(z1.freePages, 329);
+    assert.equal(m.lastAlloc.zone, zoneNamed(m, 0, 'DMA32'));
+    assert.equal(m.vm.allocFail, 0);
+  });
+
+  it('when node 0 allocates then its pages come from node 0', () => {
+    const m = createMachine(NUMA);
+    const [h] = m.allocRaw(0, false, 0, 1);
+    assert.equal(m.raw.get(h!)!.zone.node, 0);
+    const [g] = m.allocRaw(3, true, 1, 1);
+    assert.equal(m.raw.get(g!)!.zone.node, 1);
+    assertChecked(m);
+  });
+});
