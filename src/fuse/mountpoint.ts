@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { readFileSync, readdirSync, readlinkSync, realpathSync } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { stat, statfs } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import createDebug from 'debug';
@@ -115,13 +115,27 @@ function safeReadlink(link: string): string | undefined {
   }
 }
 
-/** stat() the mount point with a deadline: 'dead' on ENOTCONN, 'hung' if no answer in time. */
-export async function probe(absDir: string, timeoutMs = 2000): Promise<'ok' | 'dead' | 'hung' | 'error'> {
+/** Does `file` on a mount answer stat()? 'hung' if not within `timeoutMs`. */
+export function probe(file: string, timeoutMs = 2000): Promise<Probe> {
+  return withDeadline(stat(file), timeoutMs);
+}
+
+/**
+ * Does anyone answer for the mount on `absDir`? statfs is never served from the kernel's
+ * attribute cache, so a mount whose daemon just died reads 'dead' (ENOTCONN) at once.
+ */
+export function probeMount(absDir: string, timeoutMs = 2000): Promise<Probe> {
+  return withDeadline(statfs(absDir), timeoutMs);
+}
+
+export type Probe = 'ok' | 'dead' | 'hung' | 'error';
+
+async function withDeadline(request: Promise<unknown>, timeoutMs: number): Promise<Probe> {
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<'hung'>((resolve) => {
     timer = setTimeout(resolve, timeoutMs, 'hung');
   });
-  const answer = stat(absDir).then(
+  const answer = request.then(
     () => 'ok' as const,
     (err: NodeJS.ErrnoException) => (err.code === 'ENOTCONN' || err.code === 'ECONNABORTED' ? 'dead' as const : 'error' as const),
   );
@@ -140,7 +154,7 @@ export async function inspect(absDir: string): Promise<MountState> {
   const pid = kscrubfs ? daemonPid(mount) : undefined;
   // A live daemon is not probed: a stopped one (SIGSTOP) would hang the stat.
   if (pid !== undefined && daemonAlive(pid)) return { state: 'live', mount, pid, kscrubfs };
-  if (mount.fsType.startsWith('fuse') && (await probe(absDir)) === 'dead') return { state: 'dead', mount };
+  if (mount.fsType.startsWith('fuse') && (await probeMount(absDir)) === 'dead') return { state: 'dead', mount };
   return { state: 'live', mount, pid, kscrubfs };
 }
 

@@ -22,7 +22,7 @@ export interface PftOptions {
   /** Wait until kscrubd sleeps before each row. */
   settle: boolean;
   /** Called now and then with a progress message (the CLI shows it on a terminal). */
-  progress?: (msg: string) => void;
+  progress?: ((msg: string) => void) | undefined;
 }
 
 export interface PftRow {

@@ -1,0 +1,38 @@
+import { InvalidArgumentError } from 'commander';
+
+// Option parsers for commander: syntax only ("a positive integer"). Whether 6 nodes fit the
+// machine is the model's call (ModelError, exit 2), so the limits live in one place.
+
+/** A decimal integer ≥ `min`; rejects 1.5, 1e3, 0x10, " 4". */
+export function integer(min: number): (value: string) => number {
+  return (value) => {
+    const n = Number(value);
+    if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n < min) {
+      throw new InvalidArgumentError(`expected an integer ≥ ${min}, got "${value}"`);
+    }
+    return n;
+  };
+}
+
+/** A finite number > 0: 1, 0.25, 10. */
+export function positiveNumber(value: string): number {
+  const n = Number(value);
+  if (!/^\d+(\.\d+)?$/.test(value) || !(n > 0)) {
+    throw new InvalidArgumentError(`expected a number > 0, got "${value}"`);
+  }
+  return n;
+}
+
+/** A comma-separated list of distinct names, each one of `allowed`: "bte,cpu". */
+export function nameList(allowed: readonly string[]): (value: string) => string[] {
+  return (value) => {
+    const names = value.split(',').map((name) => name.trim());
+    for (const name of names) {
+      if (!allowed.includes(name)) {
+        throw new InvalidArgumentError(`"${name}" is not one of ${allowed.join(', ')}`);
+      }
+    }
+    if (new Set(names).size !== names.length) throw new InvalidArgumentError(`"${value}" names a driver twice`);
+    return names;
+  };
+}

@@ -1,0 +1,107 @@
+import type { Command } from 'commander';
+import { InvalidArgumentError, Option } from 'commander';
+import { parseSize } from '../model';
+import { PftOptions, PftRow, formatPftTable, runPft } from '../workload/pft';
+import { action } from './errors';
+import { integer } from './options';
+
+/** "1,2,4,8" → [1, 2, 4, 8]: each a thread count ≥ 1. */
+function threadList(value: string): number[] {
+  const parse = integer(1);
+  return value.split(',').map((t) => parse(t.trim()));
+}
+
+function size(value: string): number {
+  try {
+    const n = parseSize(value, 'bytes');
+    if (n <= 0) throw new Error('must be > 0');
+    return n;
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
+}
+
+function gigabytes(value: string): number {
+  const n = Number(value);
+  if (!/^\d+(\.\d+)?$/.test(value) || !(n > 0)) throw new InvalidArgumentError(`expected a number of GiB > 0, got "${value}"`);
+  return Math.round(n * 2 ** 30);
+}
+
+interface PftCliOptions {
+  mount: string;
+  gb?: number;
+  bytes?: number;
+  rep: number;
+  threads: number[];
+  cachelines: number;
+  json?: boolean;
+  scrub?: 'on' | 'off';
+  scrubStart?: number;
+  scrubStop?: number;
+  prealloc?: number;
+  settle?: boolean;
+}
+
+/** `kscrubfs pft`: Lameter's page fault test against a running mount, through its control file. */
+export function registerPft(program: Command): void {
+  program
+    .command('pft')
+    .description("page fault test after Lameter's pft: each repetition a new process maps and writes fresh anonymous memory")
+    .option('-m, --mount <dir>', 'the kscrubfs mount to drive', './mount')
+    .option('-g, --gb <n>', 'GiB to map per repetition (default 1)', gigabytes)
+    .option('-b, --bytes <size>', 'bytes to map per repetition (4096, 256M, 1G), instead of --gb', size)
+    .option('-r, --rep <n>', 'repetitions, a new process each', integer(1), 1)
+    .option('-t, --threads <list>', 'thread counts, one table row each (1,2,4,8)', threadList, [1])
+    .option('-c, --cachelines <n>', 'cachelines written per page', integer(1), 1)
+    .addOption(new Option('--scrub <mode>', 'off: kscrubd off (scrub_start = MAX_ORDER); on: scrub_start 5, scrub_stop 2').choices(['on', 'off']))
+    .option('--scrub-start <order>', 'scrub_start for --scrub on', integer(0))
+    .option('--scrub-stop <order>', 'scrub_stop for --scrub on', integer(0))
+    .option('--prealloc <order>', 'vm.max_prealloc_order for the run (0 = no anticipatory prefault)', integer(0))
+    .option('--settle', 'before each row, wait (or tick a manual clock) until kscrubd sleeps')
+    .option('--json', 'print the rows as JSON, with the model-side counts')
+    .addHelpText('after', `
+Columns are pft's: pages = bytes × rep ÷ page size; flt/cpu/s = pages ÷ (User + System);
+fault/wsec = pages ÷ Wall. Times are the simulated machine's. Sysctls changed by --scrub and
+--prealloc are restored afterwards.
+
+Example:
+  kscrubfs pft -g 1 -r 2 -t 1,2,4 --scrub on --settle`)
+    .action(action(async (o: PftCliOptions) => {
+      if (o.gb !== undefined && o.bytes !== undefined) throw new InvalidArgumentError('give --gb or --bytes, not both');
+      if ((o.scrubStart !== undefined || o.scrubStop !== undefined) && o.scrub !== 'on') {
+        throw new InvalidArgumentError('--scrub-start/--scrub-stop go with --scrub on');
+      }
+      const opts: PftOptions = {
+        bytes: o.bytes ?? o.gb ?? 2 ** 30, reps: o.rep, threads: o.threads, cachelines: o.cachelines,
+        settle: o.settle ?? false, progress: progressLine(),
+        ...(o.scrub ? { scrub: o.scrub } : {}),
+        ...(o.scrubStart !== undefined ? { scrubStart: o.scrubStart } : {}),
+        ...(o.scrubStop !== undefined ? { scrubStop: o.scrubStop } : {}),
+        ...(o.prealloc !== undefined ? { prealloc: o.prealloc } : {}),
+      };
+      const rows = await runPft(o.mount, opts);
+      clearProgress();
+      process.stdout.write(o.json ? `${JSON.stringify(rows.map(jsonRow), null, 2)}\n` : formatPftTable(rows));
+    }));
+}
+
+function jsonRow(r: PftRow): Record<string, number> {
+  return { ...r };
+}
+
+let shown = false;
+/** A progress line on stderr, only on a terminal and only once the run is past a second. */
+export function progressLine(): ((msg: string) => void) | undefined {
+  if (!process.stderr.isTTY) return undefined;
+  const start = Date.now();
+  return (msg) => {
+    if (Date.now() - start < 1000) return;
+    shown = true;
+    process.stderr.write(`\r\x1b[K${msg}`);
+  };
+}
+
+export function clearProgress(): void {
+  if (shown) process.stderr.write('\r\x1b[K');
+  shown = false;
+}

@@ -1,0 +1,47 @@
+import type { Command } from 'commander';
+import createDebug from 'debug';
+import { daemonAlive, daemonPid, findMount, fusermountUnmount, isKscrubfs, mountPointPath } from '../fuse/mountpoint';
+import { action, CliError } from './errors';
+import { pollUntil } from './poll';
+
+const log = createDebug('kscrubfs:cli');
+
+/** How long a signalled daemon gets to unmount itself before fusermount does it. */
+const DAEMON_STOP_MS = 5_000;
+
+export function registerUmount(program: Command): void {
+  program
+    .command('umount')
+    .description("stop the daemon serving DIR and unmount it (also a mount whose daemon died)")
+    .argument('[dir]', 'mount point', './mount')
+    .action(action(umount));
+}
+
+async function umount(dir: string): Promise<void> {
+  const abs = mountPointPath(dir);
+  const mount = findMount(abs);
+  if (!mount) throw new CliError(`${abs} is not mounted`);
+  if (!isKscrubfs(mount)) {
+    throw new CliError(`${abs} is not a kscrubfs mount (${mount.fsType} from ${mount.source}); leaving it alone`);
+  }
+
+  const pid = daemonPid(mount);
+  if (pid !== undefined && daemonAlive(pid)) {
+    // The daemon unmounts itself on SIGTERM; fusermount is only the fallback.
+    process.kill(pid, 'SIGTERM');
+    const stopped = await pollUntil(() => (findMount(abs) || daemonAlive(pid) ? undefined : true), { timeoutMs: DAEMON_STOP_MS });
+    if (stopped) {
+      process.stdout.write(`kscrubfs: unmounted ${abs} (daemon pid ${pid} stopped)\n`);
+      return;
+    }
+    log('daemon %d did not stop within %d ms', pid, DAEMON_STOP_MS);
+  }
+
+  if (findMount(abs) && !(await fusermountUnmount(abs))) {
+    throw new CliError(`cannot unmount ${abs}: fusermount -u and -u -z both failed (try DEBUG=kscrubfs:fuse)`);
+  }
+  const daemon = pid === undefined ? 'daemon unknown'
+    : daemonAlive(pid) ? `daemon pid ${pid} did not exit on SIGTERM and is still running`
+      : `daemon pid ${pid} was not running`;
+  process.stdout.write(`kscrubfs: unmounted ${abs} (${daemon})\n`);
+}

@@ -1,0 +1,221 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { chmod, mkdir, mkdtemp, realpath, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { pollUntil } from '../../src/cli/poll';
+import { daemonPid, findMount, fusermountUnmount, probe } from '../../src/fuse/mountpoint';
+
+// Helpers for tests that drive the real daemon (`node dist/src/cli/main.js mount …`) as a
+// child process and check it with real tools. Never read a mount from the process serving it:
+// the daemon is always a child, the test process is only a client.
+
+/** The repository root: tests run compiled, from dist/test/helpers/. */
+export const REPO_ROOT = path.resolve(__dirname, '../../..');
+export const CLI = path.join(REPO_ROOT, 'dist/src/cli/main.js');
+
+/** A file every tree has; the mount "answers" once it can be stat'ed. */
+const READY_FILE = 'buddyinfo';
+const MOUNT_TIMEOUT_MS = 15_000;
+const STOP_TIMEOUT_MS = 5_000;
+
+export interface RunResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface RunOptions {
+  cwd?: string;
+  env?: NodeJS.ProcessEnv;
+  /** Written to stdin, which is then closed. */
+  input?: string;
+  /** Kill the command (SIGKILL) and reject after this long; default 20 s. */
+  timeoutMs?: number;
+  /** Run as nobody:nogroup with no supplementary groups (setpriv), cwd '/' unless given. */
+  asNobody?: boolean;
+}
+
+/** Run a program to completion; resolves with its exit status and output (never rejects on exit code). */
+export function run(file: string, args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
+  const [cmd, argv] = opts.asNobody
+    ? ['setpriv', ['--reuid=nobody', '--regid=nogroup', '--clear-groups', file, ...args]]
+    : [file, [...args]];
+  const cwd = opts.cwd ?? (opts.asNobody ? '/' : REPO_ROOT);
+  return new Promise((resolve, reject) => {
+    const stdin = opts.input === undefined ? 'ignore' : 'pipe';
+    const child = spawn(cmd, argv, { cwd, env: opts.env ?? process.env, stdio: [stdin, 'pipe', 'pipe'] });
+    const out = collect(child);
+    const timeoutMs = opts.timeoutMs ?? 20_000;
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`timed out after ${timeoutMs} ms: ${[file, ...args].join(' ')}\n${out.stderr()}`));
+    }, timeoutMs);
+    child.on('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout: out.stdout(), stderr: out.stderr() });
+    });
+    // A command may exit without reading its input: that is its business, not an error here.
+    child.stdin?.on('error', () => undefined).end(opts.input);
+  });
+}
+
+/** A real shell command line: `sh -c cmd`. */
+export function sh(cmd: string, opts: RunOptions = {}): Promise<RunResult> {
+  return run('sh', ['-c', cmd], opts);
+}
+
+/** The kscrubfs CLI as a user runs it: `node dist/src/cli/main.js …args`. */
+export function kscrubfs(args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
+  return run(process.execPath, [CLI, ...args], opts);
+}
+
+/** Quote for sh: 'it'\''s'. */
+export function q(text: string): string {
+  return `'${text.replaceAll("'", `'\\''`)}'`;
+}
+
+export interface Daemon {
+  readonly pid: number;
+  readonly child: ChildProcess;
+  /** Resolves when the daemon has exited. */
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  stdout(): string;
+  stderr(): string;
+}
+
+/** Start `kscrubfs mount DIR …args` in the foreground, as a child of the test. */
+export function startDaemon(dir: string, args: readonly string[] = []): Daemon {
+  const child = spawn(process.execPath, [CLI, 'mount', dir, ...args], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  if (child.pid === undefined) throw new Error(`could not start ${CLI}`);
+  const out = collect(child);
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    child.on('exit', (code, signal) => resolve({ code, signal }));
+  });
+  return { pid: child.pid, child, exited, stdout: out.stdout, stderr: out.stderr };
+}
+
+/** Has the daemon exited? (A child of ours has its exit code or signal set once it has.) */
+function hasExited(daemon: Daemon): boolean {
+  return daemon.child.exitCode !== null || daemon.child.signalCode !== null;
+}
+
+/** Wait (bounded polling) until `daemon` serves `dir`: its mount is listed and answers a stat. */
+export async function waitForMount(dir: string, daemon: Daemon, timeoutMs = MOUNT_TIMEOUT_MS): Promise<void> {
+  const outcome = await pollUntil(async () => {
+    if (hasExited(daemon)) return 'exited';
+    const mount = findMount(dir);
+    if (mount && daemonPid(mount) === daemon.pid && (await probe(path.join(dir, READY_FILE), 1000)) === 'ok') return 'ready';
+    return undefined;
+  }, { timeoutMs });
+  if (outcome === 'ready') return;
+  const why = outcome === 'exited' ? `exited (${daemon.child.exitCode ?? daemon.child.signalCode})` : `did not answer within ${timeoutMs} ms`;
+  throw new Error(`kscrubfs daemon on ${dir} ${why}\n--- daemon stderr ---\n${daemon.stderr()}`);
+}
+
+/** SIGTERM the daemon and wait for it; SIGKILL if it hangs; clear any mount left on `dir`. */
+export async function stopDaemon(daemon: Daemon, dir: string): Promise<void> {
+  if (!hasExited(daemon)) {
+    daemon.child.kill('SIGTERM');
+    if (!(await within(daemon.exited, STOP_TIMEOUT_MS))) {
+      daemon.child.kill('SIGKILL');
+      await daemon.exited;
+    }
+  }
+  await clearMount(dir);
+}
+
+/** Last resort after a test: no mount may outlive it. */
+export async function clearMount(dir: string): Promise<void> {
+  if (findMount(dir) && !(await fusermountUnmount(dir))) throw new Error(`could not unmount ${dir}`);
+}
+
+/**
+ * A temporary directory that nobody can traverse (for the non-root tests), with `mnt` inside
+ * as the mount point. Removed afterwards — but never while something is mounted in it.
+ */
+export async function withTempDir(fn: (tmp: string, dir: string) => Promise<void>): Promise<void> {
+  // realpath: mountinfo lists canonical paths.
+  const tmp = await realpath(await mkdtemp(path.join(os.tmpdir(), 'kscrubfs-test-')));
+  const dir = path.join(tmp, 'mnt');
+  try {
+    await chmod(tmp, 0o755);
+    await mkdir(dir, { mode: 0o755 });
+    await fn(tmp, dir);
+  } finally {
+    await clearMount(dir);
+    await rm(tmp, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Mount a daemon started with `args` on a fresh temporary directory, run `fn`, then stop the
+ * daemon and clean up. A failure carries the daemon's stderr.
+ */
+export async function withMount(args: readonly string[], fn: (dir: string, daemon: Daemon) => Promise<void>): Promise<void> {
+  await withTempDir(async (_tmp, dir) => {
+    const daemon = startDaemon(dir, args);
+    try {
+      await waitForMount(dir, daemon);
+      await fn(dir, daemon);
+    } catch (err) {
+      if (err instanceof Error && !err.message.includes('--- daemon stderr ---')) {
+        err.message += `\n--- daemon stderr ---\n${daemon.stderr()}`;
+      }
+      throw err;
+    } finally {
+      await stopDaemon(daemon, dir);
+    }
+  });
+}
+
+/** Pids whose parent is `pid` (from /proc; no pgrep needed). */
+export function childPids(pid: number): number[] {
+  const children: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === pid) children.push(Number(entry));
+    } catch {
+      // The process went away while we looked.
+    }
+  }
+  return children;
+}
+
+/** Is `pid` a live process (not a zombie)? */
+export function processAlive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat[stat.lastIndexOf(')') + 2] !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+function collect(child: ChildProcess): { stdout: () => string; stderr: () => string } {
+  const out: Buffer[] = [];
+  const err: Buffer[] = [];
+  child.stdout?.on('data', (chunk: Buffer) => out.push(chunk));
+  child.stderr?.on('data', (chunk: Buffer) => err.push(chunk));
+  return { stdout: () => Buffer.concat(out).toString(), stderr: () => Buffer.concat(err).toString() };
+}
+
+async function within(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((resolve) => {
+    timer = setTimeout(resolve, ms, false);
+  });
+  try {
+    return await Promise.race([promise.then(() => true as const), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

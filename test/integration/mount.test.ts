@@ -1,0 +1,285 @@
+import assert from 'node:assert/strict';
+import { readFileSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { describe, test } from 'node:test';
+import { pollUntil } from '../../src/cli/poll';
+import { daemonPid, findMount } from '../../src/fuse/mountpoint';
+import {
+  childPids, kscrubfs, processAlive, q, sh, startDaemon, stopDaemon, waitForMount, withMount, withTempDir,
+  type Daemon,
+} from '../helpers/mount';
+
+// The real daemon (a child process) on a temporary directory, checked with real tools.
+// `--clock manual` keeps the bytes of every file stable between reads.
+const MANUAL = ['--clock', 'manual'];
+
+/** Kill the daemon without letting anything unmount: its auto_unmount watchdog first. */
+async function leaveDeadMount(daemon: Daemon): Promise<void> {
+  const watchdogs = childPids(daemon.pid).filter((pid) => readComm(pid) === 'fusermount');
+  assert.equal(watchdogs.length, 1, 'the daemon has one fusermount auto_unmount watchdog');
+  for (const pid of watchdogs) process.kill(pid, 'SIGKILL');
+  await pollUntil(() => (watchdogs.some(processAlive) ? undefined : true), { timeoutMs: 5000 });
+  daemon.child.kill('SIGKILL');
+  await daemon.exited;
+}
+
+function readComm(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+  } catch {
+    return '';
+  }
+}
+
+describe('mounted files', () => {
+  test('when the root is listed unsorted then . and .. come first, then the files', async () => {
+    await withMount(MANUAL, async (dir) => {
+      const ls = await sh(`ls -a -U ${q(dir)}`);
+      assert.equal(ls.code, 0, ls.stderr);
+      const names = ls.stdout.split('\n').filter(Boolean);
+      assert.deepEqual(names.slice(0, 2), ['.', '..']);
+      for (const name of ['buddyinfo', 'meminfo', 'sys']) assert.ok(names.includes(name), `${name} in ${names.join(' ')}`);
+    });
+  });
+
+  test('when buddyinfo is read with cat and in 7-byte chunks then both give the same zone lines', async () => {
+    await withMount(MANUAL, async (dir) => {
+      const file = q(path.join(dir, 'buddyinfo'));
+      const cat = await sh(`cat ${file}`);
+      assert.equal(cat.code, 0, cat.stderr);
+      assert.match(cat.stdout, /^Node 0, zone +\w+ /m);
+      const dd = await sh(`dd if=${file} bs=7 status=none`);
+      assert.equal(dd.stdout, cat.stdout);
+    });
+  });
+
+  test('when st_size is 0 (as procfs) then cat still reads every byte (direct_io)', async () => {
+    await withMount(MANUAL, async (dir) => {
+      const r = await sh(`cd ${q(dir)} && stat -c %s buddyinfo meminfo sys/vm/scrub_start && wc -c < meminfo`);
+      assert.equal(r.code, 0, r.stderr);
+      const [sizes, bytes] = [r.stdout.split('\n').slice(0, 3), Number(r.stdout.split('\n')[3])];
+      assert.deepEqual(sizes, ['0', '0', '0']);
+      assert.ok(bytes > 100, `meminfo has ${bytes} bytes`);
+    });
+  });
+
+  test('when stat is asked for modes then files keep theirs and directories are 555', async () => {
+    await withMount(MANUAL, async (dir) => {
+      const r = await sh(`cd ${q(dir)} && stat -c '%a %U %F %n' . sys sys/vm buddyinfo sys/vm/scrub_start control`);
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(r.stdout.split('\n').filter(Boolean), [
+        '555 root directory .',
+        '555 root directory sys',
+        '555 root directory sys/vm',
+        '444 root regular empty file buddyinfo',
+        '644 root regular empty file sys/vm/scrub_start',
+        '600 root regular empty file control',
+      ]);
+    });
+  });
+
+  test('when echo 5 > sys/vm/scrub_start then the open with O_TRUNC is accepted and it reads back 5', async () => {
+    await withMount(MANUAL, async (dir) => {
+      const file = q(path.join(dir, 'sys/vm/scrub_start'));
+      const r = await sh(`echo 5 > ${file} && cat ${file}`);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout, '5\n');
+    });
+  });
+
+  test('when root opens a 0444 file for writing then it gets Permission denied', async () => {
+    await withMount(MANUAL, async (dir) => {
+      const r = await sh(`echo x > ${q(path.join(dir, 'buddyinfo'))}`);
+      assert.notEqual(r.code, 0);
+      assert.match(r.stderr, /Permission denied/);
+    });
+  });
+
+  test('when nobody reads 0444 and 0644 files then it can, and when it writes a 0644 file then EACCES', async () => {
+    await withMount(MANUAL, async (dir) => {
+      const read = await sh(`cat ${q(path.join(dir, 'buddyinfo'))} ${q(path.join(dir, 'sys/vm/scrub_start'))}`, { asNobody: true });
+      assert.equal(read.code, 0, read.stderr);
+      assert.match(read.stdout, /^Node 0, zone/m);
+
+      const before = (await sh(`cat ${q(path.join(dir, 'sys/vm/scrub_start'))}`)).stdout;
+      const write = await sh(`echo 3 > ${q(path.join(dir, 'sys/vm/scrub_start'))}`, { asNobody: true });
+      assert.notEqual(write.code, 0);
+      assert.match(write.stderr, /Permission denied/);
+      assert.equal((await sh(`cat ${q(path.join(dir, 'sys/vm/scrub_start'))}`)).stdout, before);
+    });
+  });
+
+  test('when /proc/mounts is read then the mount names kscrubfs, its daemon pid and the permission options', async () => {
+    await withMount(MANUAL, async (dir, daemon) => {
+      const line = readFileSync('/proc/mounts', 'utf8').split('\n').find((l) => l.split(' ')[1] === dir);
+      assert.ok(line, `${dir} in /proc/mounts`);
+      const [source, , fstype, options] = line.split(' ');
+      assert.equal(source, `kscrubfs@${daemon.pid}`);
+      assert.equal(fstype, 'fuse.kscrubfs');
+      const opts = options?.split(',') ?? [];
+      for (const opt of ['default_permissions', 'allow_other']) assert.ok(opts.includes(opt), `${opt} in ${options}`);
+    });
+  });
+});
+
+describe('daemon lifecycle', () => {
+  test('when the daemon starts then it prints one line naming the machine and the mount point', async () => {
+    await withMount(MANUAL, async (dir, daemon) => {
+      assert.equal(
+        daemon.stdout(),
+        `kscrubfs: altix machine (6 GiB, 4 nodes, 8 CPUs) mounted on ${dir} — Ctrl-C or 'kscrubfs umount ${dir}' to stop\n`,
+      );
+    });
+  });
+
+  for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
+    test(`when the daemon gets ${signal} then it unmounts and exits 0`, async () => {
+      await withTempDir(async (_tmp, dir) => {
+        const daemon = startDaemon(dir, MANUAL);
+        try {
+          await waitForMount(dir, daemon);
+          daemon.child.kill(signal);
+          assert.deepEqual(await daemon.exited, { code: 0, signal: null }, daemon.stderr());
+          assert.equal(findMount(dir), undefined);
+        } finally {
+          await stopDaemon(daemon, dir);
+        }
+      });
+    });
+  }
+
+  test('when the daemon was SIGKILLed then the next mount on the same dir works', async () => {
+    await withTempDir(async (_tmp, dir) => {
+      const first = startDaemon(dir, MANUAL);
+      try {
+        await waitForMount(dir, first);
+        first.child.kill('SIGKILL');
+        await first.exited;
+      } finally {
+        await stopDaemon(first, dir).catch(() => undefined);
+      }
+      const second = startDaemon(dir, MANUAL);
+      try {
+        await waitForMount(dir, second);
+        assert.equal((await sh(`cat ${q(path.join(dir, 'buddyinfo'))}`)).code, 0);
+      } finally {
+        await stopDaemon(second, dir);
+      }
+    });
+  });
+
+  test('when a dead mount is left (Transport endpoint is not connected) then mount clears it and serves', async () => {
+    await withTempDir(async (_tmp, dir) => {
+      const first = startDaemon(dir, MANUAL);
+      await waitForMount(dir, first);
+      await leaveDeadMount(first);
+      const dead = await sh(`ls ${q(dir)}`);
+      assert.match(dead.stderr, /Transport endpoint is not connected/);
+
+      const second = startDaemon(dir, MANUAL);
+      try {
+        await waitForMount(dir, second);
+        assert.equal((await sh(`cat ${q(path.join(dir, 'buddyinfo'))}`)).code, 0);
+      } finally {
+        await stopDaemon(second, dir);
+      }
+    });
+  });
+
+  test('when a live daemon holds the dir then a second mount is refused with exit 1 and the first keeps serving', async () => {
+    await withMount(MANUAL, async (dir, daemon) => {
+      const second = await kscrubfs(['mount', dir, ...MANUAL]);
+      assert.equal(second.code, 1);
+      assert.equal(
+        second.stderr,
+        `kscrubfs: ${dir} is already mounted by a running daemon (pid ${daemon.pid}) — run 'kscrubfs umount ${dir}' first\n`,
+      );
+      assert.equal(daemonPid(findMount(dir)!), daemon.pid);
+      assert.equal((await sh(`cat ${q(path.join(dir, 'buddyinfo'))}`)).code, 0);
+    });
+  });
+
+  test('when kscrubfs umount is run on a live mount then the daemon exits 0 and the mount is gone', async () => {
+    await withTempDir(async (_tmp, dir) => {
+      const daemon = startDaemon(dir, MANUAL);
+      try {
+        await waitForMount(dir, daemon);
+        const r = await kscrubfs(['umount', dir]);
+        assert.equal(r.code, 0, r.stderr);
+        assert.equal(r.stdout, `kscrubfs: unmounted ${dir} (daemon pid ${daemon.pid} stopped)\n`);
+        assert.deepEqual(await daemon.exited, { code: 0, signal: null });
+        assert.equal(findMount(dir), undefined);
+      } finally {
+        await stopDaemon(daemon, dir);
+      }
+    });
+  });
+
+  test('when kscrubfs umount is run on a dead mount then fusermount clears it', async () => {
+    await withTempDir(async (_tmp, dir) => {
+      const daemon = startDaemon(dir, MANUAL);
+      await waitForMount(dir, daemon);
+      await leaveDeadMount(daemon);
+      const r = await kscrubfs(['umount', dir]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout, `kscrubfs: unmounted ${dir} (daemon pid ${daemon.pid} was not running)\n`);
+      assert.equal(findMount(dir), undefined);
+    });
+  });
+
+  test('when kscrubfs umount is run on a dir that is not mounted then it says so and exits 1', async () => {
+    await withTempDir(async (_tmp, dir) => {
+      const r = await kscrubfs(['umount', dir]);
+      assert.equal(r.code, 1);
+      assert.equal(r.stderr, `kscrubfs: ${dir} is not mounted\n`);
+    });
+  });
+
+  test('when mount --background is run then it prints the daemon pid, the mount answers, and umount stops it', async () => {
+    await withTempDir(async (_tmp, dir) => {
+      const r = await kscrubfs(['mount', dir, '--background', ...MANUAL]);
+      const pid = Number(/daemon pid (\d+)/.exec(r.stdout)?.[1]);
+      const log = /\(log (\S+)\)/.exec(r.stdout)?.[1];
+      try {
+        assert.equal(r.code, 0, r.stderr);
+        assert.ok(pid > 0, r.stdout);
+        assert.equal(daemonPid(findMount(dir)!), pid);
+        assert.match((await sh(`cat ${q(path.join(dir, 'buddyinfo'))}`)).stdout, /^Node 0, zone/m);
+        const stop = await kscrubfs(['umount', dir]);
+        assert.equal(stop.code, 0, stop.stderr);
+        assert.equal(findMount(dir), undefined);
+        assert.equal(processAlive(pid), false);
+      } finally {
+        if (pid > 0 && processAlive(pid)) process.kill(pid, 'SIGTERM');
+        if (log) rmSync(log, { force: true });
+      }
+    });
+  });
+
+  test('when mount --background gets a size the model refuses then it fails with the daemon\'s message and exit 2', async () => {
+    await withTempDir(async (_tmp, dir) => {
+      const r = await kscrubfs(['mount', dir, '--background', '--mem', 'lots']);
+      assert.equal(r.code, 2, r.stderr);
+      assert.match(r.stderr, /^kscrubfs: .*"lots"/);
+      assert.equal(findMount(dir), undefined);
+    });
+  });
+
+  test('when the model refuses an option then mount prints kscrubfs: <message> and exits 2 without mounting', async () => {
+    await withTempDir(async (_tmp, dir) => {
+      const r = await kscrubfs(['mount', dir, '--mem', 'lots']);
+      assert.equal(r.code, 2);
+      assert.match(r.stderr, /^kscrubfs: .*"lots"/);
+      assert.equal(findMount(dir), undefined);
+    });
+  });
+
+  test('when an integer option gets 1.5 then commander refuses it and exits 1', async () => {
+    await withTempDir(async (_tmp, dir) => {
+      const r = await kscrubfs(['mount', dir, '--nodes', '1.5']);
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /--nodes <n>.*expected an integer ≥ 1, got "1\.5"/);
+      assert.equal(findMount(dir), undefined);
+    });
+  });
+});
