@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { InvalidArgumentError, Option } from 'commander';
 import { parseSize } from '../model';
 import { PftOptions, PftRow, formatPftTable, runPft } from '../workload/pft';
-import { action } from './errors';
+import { CliError, action } from './errors';
 import { integer } from './options';
 
 /** "1,2,4,8" → [1, 2, 4, 8]: each a thread count ≥ 1. */
@@ -67,9 +67,9 @@ fault/wsec = pages ÷ Wall. Times are the simulated machine's. Sysctls changed b
 Example:
   kscrubfs pft -g 1 -r 2 -t 1,2,4 --scrub on --settle`)
     .action(action(async (o: PftCliOptions) => {
-      if (o.gb !== undefined && o.bytes !== undefined) throw new InvalidArgumentError('give --gb or --bytes, not both');
+      if (o.gb !== undefined && o.bytes !== undefined) throw new CliError('pft: give --gb or --bytes, not both');
       if ((o.scrubStart !== undefined || o.scrubStop !== undefined) && o.scrub !== 'on') {
-        throw new InvalidArgumentError('--scrub-start/--scrub-stop go with --scrub on');
+        throw new CliError('pft: --scrub-start/--scrub-stop go with --scrub on');
       }
       const opts: PftOptions = {
         bytes: o.bytes ?? o.gb ?? 2 ** 30, reps: o.rep, threads: o.threads, cachelines: o.cachelines,
