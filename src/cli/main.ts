@@ -4,11 +4,12 @@ import path from 'node:path';
 import { Command } from 'commander';
 import { report } from './errors';
 import { registerMount } from './mount';
+import { registerCalibrate } from './calibrate';
 import { registerPft } from './pft';
 import { registerUmount } from './umount';
 
 // Only wiring: each command lives in its own file and registers itself here.
-const COMMANDS: ReadonlyArray<(program: Command) => void> = [registerMount, registerUmount, registerPft];
+const COMMANDS: ReadonlyArray<(program: Command) => void> = [registerMount, registerUmount, registerPft, registerCalibrate];
 
 const { version } = JSON.parse(readFileSync(path.join(__dirname, '../../../package.json'), 'utf8')) as { version: string };
 

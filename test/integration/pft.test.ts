@@ -1,0 +1,92 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, test } from 'node:test';
+import { kscrubfs, sh, withMount } from '../helpers/mount';
+
+// End to end: a real mount, the real `kscrubfs pft` process talking to it through `control`.
+
+const MANUAL = ['--clock', 'manual'];
+
+interface Row { gb: number; rep: number; threads: number; userS: number; systemS: number; wallS: number; fltPerCpuS: number; faultPerWsec: number }
+
+/** Parse pft's table strictly: the header, then one row of 8 numeric columns per thread count. */
+function parseTable(text: string): Row[] {
+  const lines = text.trimEnd().split('\n');
+  assert.match(lines[0]!, /^\s*Gb\s+Rep\s+Threads\s+User\s+System\s+Wall\s+flt\/cpu\/s\s+fault\/wsec$/);
+  return lines.slice(1).map((line) => {
+    const m = /^\s*([\d.]+)\s+(\d+)\s+(\d+)\s+([\d.]+)s\s+([\d.]+)s\s+([\d.]+)s\s+([\d.]+)\s+([\d.]+)$/.exec(line);
+    assert.ok(m, `pft row: ${JSON.stringify(line)}`);
+    const n = m.slice(1).map(Number);
+    return { gb: n[0]!, rep: n[1]!, threads: n[2]!, userS: n[3]!, systemS: n[4]!, wallS: n[5]!, fltPerCpuS: n[6]!, faultPerWsec: n[7]! };
+  });
+}
+
+const vmstat = (dir: string): Map<string, number> =>
+  new Map(readFileSync(path.join(dir, 'vmstat'), 'utf8').trim().split('\n').map((l) => {
+    const [k, v] = l.split(' ');
+    return [k!, Number(v)];
+  }));
+
+describe('kscrubfs pft against a mount', () => {
+  test('when pft -g 1 -r 2 -t 1,2 runs with scrubbing on then the table is pft\'s and faults were prezeroed', async () => {
+    await withMount(MANUAL, async (dir) => {
+      const r = await kscrubfs(['pft', '-m', dir, '-g', '1', '-r', '2', '-t', '1,2', '--scrub', 'on', '--settle', '--prealloc', '0']);
+      assert.equal(r.code, 0, r.stderr);
+      const rows = parseTable(r.stdout);
+      assert.deepEqual(rows.map((x) => [x.gb, x.rep, x.threads]), [[1, 2, 1], [1, 2, 2]]);
+      for (const row of rows) {
+        const pages = (2 ** 30 * 2) / 16384;
+        // flt/cpu/s = pages ÷ (User + System), to the printed precision.
+        assert.ok(Math.abs(row.fltPerCpuS * (row.userS + row.systemS) - pages) < pages * 0.01, `pages from flt/cpu/s: ${JSON.stringify(row)}`);
+        assert.ok(Math.abs(row.faultPerWsec * row.wallS - pages) < pages * 0.01, `pages from fault/wsec: ${JSON.stringify(row)}`);
+      }
+      assert.ok(rows[1]!.faultPerWsec > rows[0]!.faultPerWsec, 'two threads fault faster by the wall clock');
+
+      const json = await kscrubfs(['pft', '-m', dir, '-b', '256M', '-t', '1', '--scrub', 'on', '--settle', '--prealloc', '0', '--json']);
+      assert.equal(json.code, 0, json.stderr);
+      const [row] = JSON.parse(json.stdout) as { pages: number; faults: number; prezeroed: number; hotZeroed: number }[];
+      assert.equal(row!.pages, 2 ** 28 / 16384);
+      assert.equal(row!.faults, row!.pages);
+      assert.ok(row!.prezeroed > 0, 'scrubbing on: some faults took prezeroed pages');
+      assert.equal(row!.prezeroed + row!.hotZeroed, row!.pages);
+      // pft restored the sysctls it changed.
+      assert.equal(readFileSync(path.join(dir, 'sys/vm/scrub_start'), 'utf8'), '11\n');
+      assert.equal(readFileSync(path.join(dir, 'sys/vm/max_prealloc_order'), 'utf8'), '3\n');
+    });
+  });
+
+  test('when scrubbing is off then no fault is prezeroed and vmstat counts every fault', async () => {
+    await withMount(MANUAL, async (dir) => {
+      const before = vmstat(dir);
+      const r = await kscrubfs(['pft', '-m', dir, '-b', '256M', '-t', '1,2', '--scrub', 'off', '--json']);
+      assert.equal(r.code, 0, r.stderr);
+      const rows = JSON.parse(r.stdout) as { faults: number; prezeroed: number; hotZeroed: number; prefaulted: number; pages: number }[];
+      for (const row of rows) {
+        assert.equal(row.prezeroed, 0);
+        assert.ok(row.hotZeroed > 0);
+        // Anticipatory prefault is on by default (max_prealloc_order 3): fewer faults than pages.
+        assert.ok(row.faults < row.pages && row.faults + row.prefaulted === row.pages, JSON.stringify(row));
+      }
+      const after = vmstat(dir);
+      const faults = rows.reduce((s, x) => s + x.faults, 0);
+      assert.equal(after.get('pgfault')! - before.get('pgfault')!, faults);
+      const check = await sh(`exec 3<>${dir}/control; echo check >&3; read -r line <&3; echo "$line"`);
+      assert.equal(check.stdout.trim(), 'ok');
+    });
+  });
+
+  test('when nothing is mounted then pft says so and exits non-zero', async () => {
+    const r = await kscrubfs(['pft', '-m', '/nonexistent-kscrubfs', '-b', '1M']);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /nothing is mounted at \/nonexistent-kscrubfs/);
+  });
+
+  test('when calibrate runs then every published column is within ±10 %', async () => {
+    const r = await kscrubfs(['calibrate', '--json'], { timeoutMs: 120_000 });
+    assert.equal(r.code, 0, r.stderr);
+    const { comparisons } = JSON.parse(r.stdout) as { comparisons: { label: string; column: string; ratio: number; ok: boolean }[] };
+    assert.ok(comparisons.length >= 15);
+    for (const c of comparisons) assert.ok(c.ok && Math.abs(c.ratio - 1) <= 0.1, `${c.label} ${c.column}: ratio ${c.ratio}`);
+  });
+});
