@@ -1,3 +1,4 @@
+import debugFactory from 'debug';
 import type { Machine } from './machine';
 import type { ZeroDriver } from './zero-drivers';
 import type { Zone } from './zone';
@@ -11,6 +12,8 @@ import type { Zone } from './zone';
  * It is an actor on the shared virtual clock: a block is taken off its list when kscrubd
  * picks it, and returns to the ZEROED lists when its driver finishes (`doneAt`).
  */
+const log = debugFactory('kscrubfs:model');
+
 export class Kscrubd {
   readonly node: number;
   awake = false;
@@ -119,6 +122,7 @@ export class Kscrubd {
     this.awake = false;
     this.nextAt = Number.POSITIVE_INFINITY;
     this.lastBurstEnd = at;
+    log('kscrubd%d: burst over after %d ms of virtual time, %d pages zeroed so far', this.node, (at - this.lastBurstStart) / 1e6, this.pages);
   }
 }
 
