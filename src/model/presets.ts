@@ -24,6 +24,11 @@ export interface MachineOptions {
   speed?: number;
   zeroDrivers?: readonly string[];
   cost?: Partial<CostModel>;
+  /**
+   * The kernel's own boot-time allocations (slab) taken from the buddy lists (default true).
+   * Hand-worked tests turn them off to reason about an allocator nobody has used yet.
+   */
+  bootAllocations?: boolean;
 }
 
 /** A fully resolved machine description. */
@@ -45,6 +50,7 @@ export interface MachineConfig {
   /** sizeof(struct page): mem_map costs this per page, on each node. */
   readonly structPageBytes: number;
   readonly cost: CostModel;
+  readonly bootAllocations: boolean;
 }
 
 const BASE: Readonly<Record<PresetName, MachineConfig>> = {
@@ -52,12 +58,12 @@ const BASE: Readonly<Record<PresetName, MachineConfig>> = {
   altix: {
     preset: 'altix', pageSize: 16384, lineSize: 128, nodes: 4, cpus: 8, memBytes: 6 * 2 ** 30,
     maxOrder: 11, seed: 1, clock: 'live', speed: 1, zeroDrivers: ['bte', 'cpu'], zoneLayout: 'ia64',
-    kernelBytes: 16 * 2 ** 20, structPageBytes: 56, cost: ALTIX_COST,
+    kernelBytes: 16 * 2 ** 20, structPageBytes: 56, cost: ALTIX_COST, bootAllocations: true,
   },
   x86_64: {
     preset: 'x86_64', pageSize: 4096, lineSize: 64, nodes: 1, cpus: 4, memBytes: 4 * 2 ** 30,
     maxOrder: 11, seed: 1, clock: 'live', speed: 1, zeroDrivers: ['cpu'], zoneLayout: 'x86_64',
-    kernelBytes: 16 * 2 ** 20, structPageBytes: 64, cost: X86_64_COST,
+    kernelBytes: 16 * 2 ** 20, structPageBytes: 64, cost: X86_64_COST, bootAllocations: true,
   },
 };
 
@@ -113,5 +119,6 @@ export function resolveConfig(opts: MachineOptions = {}): MachineConfig {
     pageSize, lineSize, nodes, cpus, memBytes: perNode * nodes, maxOrder, seed, clock, speed,
     zeroDrivers: zeroDrivers as readonly ZeroDriverName[],
     cost: { ...base.cost, ...opts.cost },
+    bootAllocations: opts.bootAllocations ?? true,
   };
 }

@@ -25,7 +25,7 @@ export const ALTIX_PINNED: Partial<CostModel> = {
  * The costs kscrubd's timing depends on are pinned, so hand-worked times survive recalibration.
  */
 export const TINY: MachineOptions = {
-  preset: 'x86_64', mem: '64M', cpus: 1, nodes: 1, maxOrder: 4, clock: 'manual', seed: 1, cost: X86_64_PINNED,
+  preset: 'x86_64', mem: '64M', cpus: 1, nodes: 1, maxOrder: 4, clock: 'manual', seed: 1, cost: X86_64_PINNED, bootAllocations: false,
 };
 
 export function tiny(extra: MachineOptions = {}): Machine {
@@ -116,7 +116,7 @@ export function fingerprint(m: Machine): string {
 
 /** Pages that are free, on per-cpu lists or held raw: with no other owner, all managed pages. */
 export function accountedPages(m: Machine): number {
-  return m.freePagesTotal() + m.pcpPagesTotal() + m.rawPages();
+  return m.freePagesTotal() + m.pcpPagesTotal() + m.rawPages() + m.slab.pages;
 }
 
 // ---- the fault model (test/unit/fault*.test.ts) ----------------------------------------------

@@ -117,7 +117,7 @@ describe('model: kscrubd burst', () => {
     // below scrub_stop 4) in the partly reserved section. BTE: 2 µs setup + bytes / 0.5 B/ns.
     // 20000 + 97 × 2000 + 2 × (94 × 2^24 + 672 × 2^14) = 3 176 350 704 ns. Nodes 1–3 reserve
     // only mem_map: 95 sections, 98 blocks → 3 209 907 136 ns.
-    const m = createMachine({ clock: 'manual', cost: ALTIX_PINNED });
+    const m = createMachine({ clock: 'manual', cost: ALTIX_PINNED, bootAllocations: false });
     m.setSysctl('scrub_start', 10);
     m.tick(1e9);
     assert.equal(m.kscrubd.every((k) => k.awake), true, 'still zeroing after 1 s');
@@ -228,7 +228,7 @@ describe('model: kscrubd wake rule', () => {
   });
 
   it('when scrub_start is written below MAX_ORDER then every node wakes', () => {
-    const m = createMachine({ preset: 'x86_64', mem: '256M', cpus: 2, nodes: 2, maxOrder: 4, clock: 'manual', cost: X86_64_PINNED });
+    const m = createMachine({ preset: 'x86_64', mem: '256M', cpus: 2, nodes: 2, maxOrder: 4, clock: 'manual', cost: X86_64_PINNED, bootAllocations: false });
     m.setSysctl('scrub_start', 3);
     assert.deepEqual(m.kscrubd.map((k) => [k.awake, k.wakes]), [[true, 1], [true, 1]]);
     m.setSysctl('scrub_start', 2); // already awake: not woken twice
@@ -241,7 +241,7 @@ describe('model: zero drivers', () => {
   // on node 0. Node 0 reserves 1055 pages (pfn 0…1054), so pristine sections start at 1056.
   // Not-zeroed blocks: 1056 (order 3, 128 KiB), 1064 (order 2, 64 KiB), 1068 (order 1, 32 KiB).
   function bteMachine(): Machine {
-    const m = createMachine({ preset: 'altix', mem: '256M', nodes: 2, maxOrder: 4, clock: 'manual', cost: ALTIX_PINNED });
+    const m = createMachine({ preset: 'altix', mem: '256M', nodes: 2, maxOrder: 4, clock: 'manual', cost: ALTIX_PINNED, bootAllocations: false });
     for (const z of m.zones) zeroEverything(z);
     const z = zoneNamed(m, 0, 'DMA');
     const h = new Holder(m);
