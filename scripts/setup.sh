@@ -32,11 +32,32 @@ if [ "${#need[@]}" -gt 0 ]; then
   fi
   log "installing Debian packages: ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq >&2
-  # node_exporter/collectd would start services; policy-rc.d keeps them from running here.
-  apt-get install -y -qq --no-install-recommends "${need[@]}" >&2
+  # Another apt may be running (unattended upgrades, a second setup): wait for its lock.
+  apt_opts=(-o DPkg::Lock::Timeout=300)
+  # prometheus-node-exporter and collectd-core ship services that their postinst starts
+  # (invoke-rc.d / deb-systemd-invoke). The tests run their own instances on their own ports:
+  # a policy-rc.d that says 101 ("action forbidden") keeps every service from starting. Ours
+  # is temporary; a machine that already has one (containers do) keeps it untouched.
+  policy=/usr/sbin/policy-rc.d
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\n# kscrubfs setup.sh: no service starts during this install\nexit 101\n' > "$policy"
+    chmod 755 "$policy"
+    trap 'rm -f "$policy"' EXIT
+  fi
+  apt-get "${apt_opts[@]}" update -qq >&2
+  apt-get "${apt_opts[@]}" install -y -qq --no-install-recommends "${need[@]}" >&2
 fi
-# A package's postinst may have started a system node_exporter on :9100; tests pick their own port.
+if [ "$with_clients" = 1 ]; then
+  # A machine where a service did start before (no policy-rc.d then) may run a system
+  # node_exporter on :9100 or a collectd: harmless, the tests choose a free port and their own
+  # collectd.conf. Say so, so that nobody mistakes it for ours.
+  if pgrep -f '^/usr/bin/prometheus-node-exporter( |$)' >/dev/null; then
+    log "note: a system prometheus-node-exporter is running (not ours; the tests use their own port)"
+  fi
+  if pgrep -f '^/usr/sbin/collectd( |$)' >/dev/null; then
+    log "note: a system collectd is running (not ours; the tests run their own with their own config)"
+  fi
+fi
 
 # node_modules: reinstall when missing or older than the lock file.
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then

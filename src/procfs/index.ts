@@ -35,10 +35,13 @@ export function buildProcTree(machine: Machine, opts: ProcTreeOptions): ProcTree
 }
 
 /**
- * A file rendered once at open: every read is served from that snapshot's bytes, so a reader
- * that comes back for the rest at any offset sees one consistent text. Writable rows (sysctls)
- * take writes at offset 0; later offsets are ignored and reported written, as the kernel's
- * sysctl_writes_strict does.
+ * A file rendered at open: reads are served from that snapshot's bytes, so a reader that comes
+ * back for the rest at any offset sees one consistent text. A read at offset 0 on a handle that
+ * has already been read renders a fresh snapshot, as seq_file does (its traverse() restarts the
+ * show() when a read is not where the last one stopped): procps' vmstat, top and `free -s` open
+ * /proc/stat, meminfo and vmstat once and lseek(fd, 0) + read every interval. Writable rows
+ * (sysctls) take writes at offset 0; later offsets are ignored and reported written, as the
+ * kernel's sysctl_writes_strict does.
  */
 function snapshotEntry(machine: Machine, file: ProcFile, render: NonNullable<ProcFile['render']>, opts: ProcTreeOptions): FileEntry {
   const { path, mode, write } = file;
@@ -49,9 +52,17 @@ function snapshotEntry(machine: Machine, file: ProcFile, render: NonNullable<Pro
     writable: write !== undefined,
     open(flags: number): FileHandle {
       if (!write && (flags & O_ACCMODE) !== fsConstants.O_RDONLY) throw new ProcError('EACCES', `${path} is read-only`);
-      machine.syncWall(opts.wallClockMs());
-      const snapshot = Buffer.from(render(machine, renderOpts), 'utf8');
-      const read = (offset: number, length: number): Buffer => snapshot.subarray(offset, offset + length);
+      const take = (): Buffer => {
+        machine.syncWall(opts.wallClockMs());
+        return Buffer.from(render(machine, renderOpts), 'utf8');
+      };
+      let snapshot = take();
+      let served = false;
+      const read = (offset: number, length: number): Buffer => {
+        if (offset === 0 && served) snapshot = take();
+        served = true;
+        return snapshot.subarray(offset, offset + length);
+      };
       if (!write) return { read };
       return {
         read,

@@ -67,14 +67,28 @@ describe('opening files', () => {
     assert.equal(tree.files.get('/meminfo')!.open(O_RDONLY).write, undefined);
   });
 
-  test('when the model changes after open then the handle still serves the snapshot taken at open', () => {
+  test('when the model changes after open then reads past 0 still serve the snapshot taken at open', () => {
+    const m = manual();
+    const tree = buildProcTree(m, { buddyinfo: 'v6', wallClockMs: () => 0 });
+    const handle = tree.files.get('/meminfo')!.open(O_RDONLY);
+    const atOpen = tree.files.get('/meminfo')!.open(O_RDONLY).read(0, 1 << 20).toString();
+    m.allocRaw(5, false, 0, 10);
+    const first = handle.read(0, 40).toString();
+    const rest = handle.read(40, 1 << 20).toString();
+    assert.equal(first + rest, atOpen);
+    assert.notEqual(tree.files.get('/meminfo')!.open(O_RDONLY).read(0, 1 << 20).toString(), atOpen);
+  });
+
+  test('when a handle is read again from offset 0 (lseek 0, as vmstat and top do) then it renders anew, as seq_file does', () => {
     const m = manual();
     const tree = buildProcTree(m, { buddyinfo: 'v6', wallClockMs: () => 0 });
     const handle = tree.files.get('/meminfo')!.open(O_RDONLY);
     const before = handle.read(0, 1 << 20).toString();
+    assert.equal(handle.read(before.length, 100).length, 0);
     m.allocRaw(5, false, 0, 10);
-    assert.equal(handle.read(0, 1 << 20).toString(), before);
-    assert.notEqual(tree.files.get('/meminfo')!.open(O_RDONLY).read(0, 1 << 20).toString(), before);
+    const again = handle.read(0, 1 << 20).toString();
+    assert.notEqual(again, before);
+    assert.equal(again, tree.files.get('/meminfo')!.open(O_RDONLY).read(0, 1 << 20).toString());
   });
 
   test('when a snapshot is read in odd chunks then the pieces are its bytes and the end reads empty', () => {
