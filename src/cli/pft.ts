@@ -1,7 +1,9 @@
+import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { InvalidArgumentError, Option } from 'commander';
-import { parseSize } from '../model';
+import { formatSize, parseSize } from '../model';
 import { PftOptions, PftRow, formatPftTable, runPft } from '../workload/pft';
+import { renderPftSvg } from '../workload/plot';
 import { CliError, action } from './errors';
 import { integer } from './options';
 
@@ -40,6 +42,7 @@ interface PftCliOptions {
   scrubStop?: number;
   prealloc?: number;
   settle?: boolean;
+  plot?: string;
 }
 
 /** `kscrubfs pft`: Lameter's page fault test against a running mount, through its control file. */
@@ -59,13 +62,17 @@ export function registerPft(program: Command): void {
     .option('--prealloc <order>', 'vm.max_prealloc_order for the run (0 = no anticipatory prefault)', integer(0))
     .option('--settle', 'before each row, wait (or tick a manual clock) until kscrubd sleeps')
     .option('--json', 'print the rows as JSON, with the model-side counts')
+    .option('--plot <file>', 'also write an SVG: flt/cpu/s and fault/wsec against threads, labelled by --scrub')
     .addHelpText('after', `
 Columns are pft's: pages = bytes × rep ÷ page size; flt/cpu/s = pages ÷ (User + System);
 fault/wsec = pages ÷ Wall. Times are the simulated machine's. Sysctls changed by --scrub and
 --prealloc are restored afterwards.
 
+--plot writes the rows as an SVG, one series labelled by --scrub.
+
 Example:
-  kscrubfs pft -g 1 -r 2 -t 1,2,4 --scrub on --settle`)
+  kscrubfs pft -g 1 -r 2 -t 1,2,4 --scrub on --settle
+  kscrubfs pft -g 1 -t 1,2,4,8 --scrub on --settle --plot pft.svg`)
     .action(action(async (o: PftCliOptions) => {
       if (o.gb !== undefined && o.bytes !== undefined) throw new CliError('pft: give --gb or --bytes, not both');
       if ((o.scrubStart !== undefined || o.scrubStop !== undefined) && o.scrub !== 'on') {
@@ -82,7 +89,27 @@ Example:
       const rows = await runPft(o.mount, opts);
       clearProgress();
       process.stdout.write(o.json ? `${JSON.stringify(rows.map(jsonRow), null, 2)}\n` : formatPftTable(rows));
+      if (o.plot !== undefined) writePlot(o.plot, rows, o);
     }));
+}
+
+/** `--plot`: this run's rows as one series, named by its scrub mode. */
+function writePlot(file: string, rows: readonly PftRow[], o: PftCliOptions): void {
+  const r = rows[0];
+  const plural = (n: number, what: string): string => `${n} ${what}${n === 1 ? '' : 's'}`;
+  const subtitle = r && [
+    `${formatSize(r.gb * 2 ** 30)} × ${plural(r.rep, 'repetition')}`,
+    `${plural(r.cachelines, 'cacheline')} per page`,
+    ...(o.prealloc !== undefined ? [`max_prealloc_order ${o.prealloc}`] : []),
+  ].join(', ');
+  const svg = renderPftSvg([{ label: o.scrub ? `scrub ${o.scrub}` : 'scrub as mounted', points: rows }], {
+    title: 'pft: page faults against threads', ...(subtitle ? { subtitle } : {}),
+  });
+  try {
+    writeFileSync(file, svg);
+  } catch (err) {
+    throw new CliError(`pft --plot: cannot write ${file}: ${(err as Error).message}`);
+  }
 }
 
 function jsonRow(r: PftRow): Record<string, number> {

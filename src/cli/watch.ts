@@ -1,0 +1,171 @@
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Command } from 'commander';
+import { renderFrame, summarize, type FrameOptions } from '../workload/watch';
+import { readPageKb, readSample, type Sample } from '../workload/watch-files';
+import { action } from './errors';
+import { positiveNumber } from './options';
+
+interface WatchCliOptions {
+  interval: number;
+  once?: boolean;
+  color: boolean;
+}
+
+/** Width of a plain-text frame (--once, or stdout not a terminal). */
+const PLAIN_COLUMNS = 80;
+/** After Ctrl-C, how long a read stuck on a dead daemon may hold the exit. */
+const EXIT_GRACE_MS = 2000;
+
+/** `kscrubfs watch`: a live view of a mount, from its files only (a client, like cat). */
+export function registerWatch(program: Command): void {
+  program
+    .command('watch')
+    .description('live view of a mount from its files: free blocks per order (zeroed / not zeroed), MemFree / MemZero, kscrubd, faults')
+    .argument('[dir]', 'the kscrubfs mount to read', './mount')
+    .option('-n, --interval <s>', 'seconds between refreshes (--once: between its two samples)', positiveNumber, 1)
+    .option('--once', 'print one plain-text frame and exit: two samples --interval apart, so the rates are there')
+    .option('--no-color', 'no ANSI colours on a terminal (NO_COLOR=1 does the same)')
+    .addHelpText('after', `
+Everything comes from the mounted files: buddyinfo (bars: each order's share of the zone's
+free pages, # zeroed, = not zeroed; a --buddyinfo stock mount has no split and shows totals),
+meminfo (MemFree, MemZero), vmstat (kscrubd_*, nr_scrub_pages, pgfault*), loadavg, uptime,
+sys/vm/scrub_start and scrub_stop. Rates are per second of the machine's clock (uptime), over
+the last refresh; "-" where there is no previous sample or the clock stood still (a manual
+clock between ticks). kscrubd is "awake" when a block is in flight (nr_scrub_pages), a task is
+runnable in loadavg, or kscrubd_pages / kscrubd_bursts grew since the last refresh; "off" when
+asleep with scrub_start = MAX_ORDER. "prezeroed" is the share of the pages write faults took
+that came prezeroed: pgfault_prezeroed / (pgfault_prezeroed + pgfault_hot_zeroed).
+
+On a terminal the view redraws in place (alternate screen; Ctrl-C quits and restores it);
+when stdout is not a terminal it prints a plain frame per refresh.
+
+Examples:
+  kscrubfs watch                      # ./mount, refreshed every second
+  kscrubfs watch /tmp/k -n 0.5
+  kscrubfs watch /tmp/k --once        # one frame, rates over 1 s`)
+    .action(action(async (dir: string, o: WatchCliOptions) => {
+      const pageKb = await readPageKb(dir);
+      const plain: FrameOptions = {
+        dir, intervalS: o.interval, columns: PLAIN_COLUMNS, rows: Infinity, color: false, layout: 'stack', pageKb,
+      };
+      if (o.once) {
+        await once(dir, o.interval, plain);
+        return;
+      }
+      const stop = stopOnSignals();
+      try {
+        if (process.stdout.isTTY) await live(dir, o, { ...plain, color: o.color && !process.env.NO_COLOR }, stop.signal);
+        else await stream(dir, o.interval, plain, stop.signal);
+      } finally {
+        stop.dispose();
+      }
+    }));
+}
+
+/** --once: two samples `intervalS` apart, one plain frame. */
+async function once(dir: string, intervalS: number, opts: FrameOptions): Promise<void> {
+  const first = await readSample(dir);
+  await sleep(intervalS * 1000);
+  const cur = await readSample(dir);
+  process.stdout.write(`${renderFrame(summarize(first, cur), cur, opts).join('\n')}\n`);
+}
+
+/** Sample every `intervalS` (from the start of the last sample) until `signal` fires. */
+async function everyInterval(dir: string, intervalS: number, signal: AbortSignal, show: (prev: Sample | undefined, cur: Sample) => void): Promise<void> {
+  let prev: Sample | undefined;
+  while (!signal.aborted) {
+    const cur = await readSample(dir);
+    if (signal.aborted) return;
+    show(prev, cur);
+    prev = cur;
+    const wait = intervalS * 1000 - (performance.now() - cur.wallMs);
+    await sleep(Math.max(0, wait), undefined, { signal }).catch(() => undefined);
+  }
+}
+
+/** stdout is a pipe or a file: a plain frame per refresh, a blank line between them. */
+async function stream(dir: string, intervalS: number, opts: FrameOptions, signal: AbortSignal): Promise<void> {
+  // A reader that goes away (`| head`) ends the watch, quietly.
+  process.stdout.on('error', () => process.exit(0));
+  let first = true;
+  await everyInterval(dir, intervalS, signal, (prev, cur) => {
+    process.stdout.write(`${first ? '' : '\n'}${renderFrame(summarize(prev, cur), cur, opts).join('\n')}\n`);
+    first = false;
+  });
+}
+
+/** A terminal: the frame redrawn in place on the alternate screen, fitted to the window. */
+async function live(dir: string, o: WatchCliOptions, base: FrameOptions, signal: AbortSignal): Promise<void> {
+  const out = process.stdout;
+  const screen = new Screen(out);
+  let last: [Sample | undefined, Sample] | undefined;
+  const draw = (): void => {
+    if (!last) return;
+    const [prev, cur] = last;
+    screen.draw(renderFrame(summarize(prev, cur), cur, {
+      ...base, layout: 'grid', columns: out.columns || PLAIN_COLUMNS, rows: out.rows || 24, footer: 'Ctrl-C quits',
+    }));
+  };
+  screen.enter();
+  out.on('resize', draw);
+  try {
+    await everyInterval(dir, o.interval, signal, (prev, cur) => {
+      last = [prev, cur];
+      draw();
+    });
+  } finally {
+    out.off('resize', draw);
+    screen.leave();
+  }
+}
+
+/**
+ * The terminal, with plain ANSI (no terminal library): the alternate screen and a hidden
+ * cursor while the view runs; each frame is drawn from the home position, every line erased
+ * to its end and the rest of the screen below the frame cleared (a clear without flicker).
+ * leave() restores both, also from an 'exit' handler should anything end the process early.
+ */
+class Screen {
+  private entered = false;
+  private readonly restore = (): void => this.leave();
+
+  constructor(private readonly out: NodeJS.WriteStream) {}
+
+  enter(): void {
+    this.entered = true;
+    process.on('exit', this.restore);
+    this.out.write('\x1b[?1049h\x1b[?25l');
+  }
+
+  draw(lines: readonly string[]): void {
+    this.out.write(`\x1b[H${lines.map((l) => `${l}\x1b[K`).join('\n')}\x1b[J`);
+  }
+
+  leave(): void {
+    if (!this.entered) return;
+    this.entered = false;
+    process.off('exit', this.restore);
+    this.out.write('\x1b[?25h\x1b[?1049l');
+  }
+}
+
+/**
+ * SIGINT (Ctrl-C), SIGTERM, SIGHUP end the watch normally (exit 0) through the signal; should
+ * a read hang on a dead daemon, the process exits anyway after a grace period.
+ */
+function stopOnSignals(): { signal: AbortSignal; dispose: () => void } {
+  const controller = new AbortController();
+  const stop = (): void => {
+    controller.abort();
+    setTimeout(() => process.exit(0), EXIT_GRACE_MS).unref();
+  };
+  const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+  for (const s of signals) process.on(s, stop);
+  return {
+    signal: controller.signal,
+    dispose: () => {
+      for (const s of signals) process.off(s, stop);
+    },
+  };
+}

@@ -1,0 +1,285 @@
+import type { PublishedRow } from './calibration';
+
+// pft results as an SVG: two panels side by side, flt/cpu/s and fault/wsec against the thread
+// count, one line per series (a run, a scrub mode) and hollow markers for published figures.
+// Plain SVG 1.1 text, no library, no fonts embedded: rsvg-convert and browsers render it.
+// Deterministic: the same series give the same bytes (coordinates rounded to 0.1 px, no
+// dates, no random ids). Every data point is one element with class "point" per panel.
+
+/** One pft row, as far as the plot cares (a PftRow is one). */
+export interface PftPoint {
+  readonly threads: number;
+  readonly fltPerCpuS: number;
+  readonly faultPerWsec: number;
+}
+
+export type Marker = 'circle' | 'square' | 'triangle' | 'diamond';
+
+export interface SeriesStyle {
+  /** Any SVG colour; default: the next of a colour-blind-safe palette. */
+  readonly color?: string;
+  /** Default: the next of circle, square, triangle, diamond. */
+  readonly marker?: Marker;
+  /** 'none' for scattered points (published figures); default 'solid'. */
+  readonly line?: 'solid' | 'dashed' | 'none';
+  /** Outlined markers (white inside); default false. */
+  readonly hollow?: boolean;
+}
+
+export interface PlotSeries {
+  /** In the legend and in each point's tooltip: "scrub on", "published (patched)". */
+  readonly label: string;
+  /** Points with a non-finite or negative value are left out. */
+  readonly points: readonly PftPoint[];
+  readonly style?: SeriesStyle;
+}
+
+export interface PlotOptions {
+  readonly title?: string;
+  /** A second, smaller line: the run's parameters. */
+  readonly subtitle?: string;
+  /** Pixels; default 960 × 440. */
+  readonly width?: number;
+  readonly height?: number;
+}
+
+/** Okabe & Ito's palette, minus yellow and black (black is the published figures'). */
+const PALETTE = ['#0072B2', '#D55E00', '#009E73', '#CC79A7', '#E69F00', '#56B4E9'] as const;
+const MARKERS: readonly Marker[] = ['circle', 'square', 'triangle', 'diamond'];
+
+/** How published figures are drawn unless told otherwise: black hollow diamonds, no line. */
+export const PUBLISHED_STYLE: SeriesStyle = { color: '#000000', marker: 'diamond', line: 'none', hollow: true };
+
+/**
+ * Published rows as one series: a point per published measurement (the 1 GiB row was posted
+ * twice: two points at 1 thread). The caller picks the rows that match its run.
+ */
+export function publishedSeries(rows: readonly PublishedRow[], label = 'published', style: SeriesStyle = PUBLISHED_STYLE): PlotSeries {
+  const points: PftPoint[] = [];
+  for (const r of rows) {
+    const n = Math.max(r.fltPerCpuS.length, r.faultPerWsec.length);
+    for (let i = 0; i < n; i++) {
+      // A row with fewer measurements of one column repeats its last one.
+      const flt = r.fltPerCpuS[Math.min(i, r.fltPerCpuS.length - 1)];
+      const wsec = r.faultPerWsec[Math.min(i, r.faultPerWsec.length - 1)];
+      if (flt !== undefined && wsec !== undefined) points.push({ threads: r.threads, fltPerCpuS: flt, faultPerWsec: wsec });
+    }
+  }
+  return { label, points, style };
+}
+
+// ---- scales ---------------------------------------------------------------------------------
+
+interface Scale {
+  /** Data value → pixel. */
+  readonly at: (v: number) => number;
+  readonly ticks: readonly number[];
+}
+
+/** 1, 2, 2.5, 5 × 10^k: the smallest such step that gives at most `count` intervals over [0, max]. */
+function niceStep(max: number, count: number): number {
+  const raw = max / count;
+  const mag = 10 ** Math.floor(Math.log10(raw));
+  for (const m of [1, 2, 2.5, 5, 10]) if (m * mag >= raw) return m * mag;
+  return 10 * mag;
+}
+
+/** Linear from 0 to a round number above `max` (throughputs: 0 is the honest baseline). */
+function yScale(max: number, top: number, bottom: number): Scale {
+  const step = niceStep(max > 0 ? max : 1, 5);
+  const hi = Math.max(step, Math.ceil(max / step - 1e-9) * step);
+  const ticks: number[] = [];
+  for (let v = 0; v <= hi + step / 2; v += step) ticks.push(Number(v.toPrecision(12)));
+  return { at: (v) => bottom - (v / hi) * (bottom - top), ticks };
+}
+
+/**
+ * Threads: log2 when they span 4× or more (1, 2, 4, 8 … evenly spaced), linear otherwise;
+ * padded half a step either side so the end points are not on the frame.
+ */
+function xScale(values: readonly number[], left: number, right: number): Scale {
+  const lo = Math.min(...values);
+  const hi = Math.max(...values);
+  if (lo > 0 && hi / lo >= 4) {
+    const a = Math.log2(lo) - 0.5;
+    const b = Math.log2(hi) + 0.5;
+    const ticks: number[] = [];
+    for (let e = Math.ceil(a); e <= Math.floor(b); e++) ticks.push(2 ** e);
+    return { at: (v) => left + ((Math.log2(v) - a) / (b - a)) * (right - left), ticks };
+  }
+  const step = Math.max(1, niceStep(Math.max(1, hi - lo), 6));
+  const a = lo - Math.max(0.5, step / 2);
+  const b = hi + Math.max(0.5, step / 2);
+  const ticks: number[] = [];
+  for (let v = Math.ceil(a / step) * step; v <= b; v += step) if (v >= 1) ticks.push(v);
+  return { at: (v) => left + ((v - a) / (b - a)) * (right - left), ticks };
+}
+
+/** 0, 250k, 1.5M: tick labels short enough for the axis. */
+export function formatCount(v: number): string {
+  const trim = (x: number): string => String(Number(x.toFixed(2)));
+  if (Math.abs(v) >= 1e6) return `${trim(v / 1e6)}M`;
+  if (Math.abs(v) >= 1e3) return `${trim(v / 1e3)}k`;
+  return trim(v);
+}
+
+// ---- SVG text ---------------------------------------------------------------------------------
+
+const px = (v: number): string => String(Math.round(v * 10) / 10);
+
+export function escapeXml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+}
+
+function text(x: number, y: number, body: string, attrs = ''): string {
+  return `<text x="${px(x)}" y="${px(y)}"${attrs ? ` ${attrs}` : ''}>${escapeXml(body)}</text>`;
+}
+
+/** A marker centred on (x, y), with its tooltip. */
+function marker(kind: Marker, x: number, y: number, color: string, hollow: boolean, cls: string, tip: string): string {
+  const paint = `fill="${hollow ? '#ffffff' : color}" stroke="${color}" stroke-width="${hollow ? 1.8 : 1}"`;
+  const title = tip ? `<title>${escapeXml(tip)}</title>` : '';
+  const r = 4.5;
+  switch (kind) {
+    case 'circle':
+      return `<circle class="${cls}" cx="${px(x)}" cy="${px(y)}" r="${r}" ${paint}>${title}</circle>`;
+    case 'square':
+      return `<rect class="${cls}" x="${px(x - r)}" y="${px(y - r)}" width="${2 * r}" height="${2 * r}" ${paint}>${title}</rect>`;
+    case 'triangle':
+      return `<path class="${cls}" d="M${px(x)} ${px(y - r - 1)}L${px(x + r + 1)} ${px(y + r)}L${px(x - r - 1)} ${px(y + r)}Z" ${paint}>${title}</path>`;
+    case 'diamond':
+      return `<path class="${cls}" d="M${px(x)} ${px(y - r - 1)}L${px(x + r + 1)} ${px(y)}L${px(x)} ${px(y + r + 1)}L${px(x - r - 1)} ${px(y)}Z" ${paint}>${title}</path>`;
+  }
+}
+
+interface Resolved {
+  readonly label: string;
+  readonly points: readonly PftPoint[];
+  readonly color: string;
+  readonly marker: Marker;
+  readonly line: 'solid' | 'dashed' | 'none';
+  readonly hollow: boolean;
+}
+
+const usable = (p: PftPoint): boolean =>
+  [p.threads, p.fltPerCpuS, p.faultPerWsec].every((v) => Number.isFinite(v) && v >= 0) && p.threads > 0;
+
+function resolve(series: readonly PlotSeries[]): Resolved[] {
+  // Series that take a default colour or marker take the next ones, in order.
+  let next = 0;
+  return series.map((s) => {
+    const i = s.style?.color === undefined || s.style.marker === undefined ? next++ : 0;
+    return {
+      label: s.label,
+      points: s.points.filter(usable),
+      color: s.style?.color ?? PALETTE[i % PALETTE.length]!,
+      marker: s.style?.marker ?? MARKERS[i % MARKERS.length]!,
+      line: s.style?.line ?? 'solid',
+      hollow: s.style?.hollow ?? false,
+    };
+  });
+}
+
+const PANELS = [
+  { key: 'fltPerCpuS', title: 'flt/cpu/s: faults per CPU second (user + system)' },
+  { key: 'faultPerWsec', title: 'fault/wsec: faults per wall second' },
+] as const;
+
+/** Approximate width of `s` in 12 px sans-serif, for laying out the legend. */
+const textWidth = (s: string): number => s.length * 6.8;
+
+/**
+ * The SVG document for `series` (a run per scrub mode, published figures …): flt/cpu/s and
+ * fault/wsec against threads, in two panels with a shared legend.
+ */
+export function renderPftSvg(series: readonly PlotSeries[], opts: PlotOptions = {}): string {
+  const width = opts.width ?? 960;
+  const height = opts.height ?? 440;
+  const all = resolve(series);
+  const out: string[] = [];
+  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="DejaVu Sans, Helvetica, Arial, sans-serif" font-size="12">`);
+  out.push(`<rect width="${width}" height="${height}" fill="#ffffff"/>`);
+  let top = 20;
+  if (opts.title) out.push(text(width / 2, (top += 8), opts.title, 'text-anchor="middle" font-size="16" font-weight="bold"'));
+  if (opts.subtitle) out.push(text(width / 2, (top += 20), opts.subtitle, 'text-anchor="middle" fill="#444444"'));
+  top += 36;
+
+  const legend = legendRows(all, width - 80);
+  const bottom = height - 62 - legend.length * 20;
+  const gap = 90;
+  const panelW = (width - 80 - 20 - gap) / 2;
+  const threads = all.flatMap((s) => s.points.map((p) => p.threads));
+  for (let i = 0; i < PANELS.length; i++) {
+    const left = 80 + i * (panelW + gap);
+    out.push(panel(all, PANELS[i]!, threads, left, left + panelW, top, bottom));
+  }
+  legend.forEach((row, r) => out.push(...legendItems(row, 80, height - 14 - (legend.length - 1 - r) * 20)));
+  out.push('</svg>');
+  return `${out.join('\n')}\n`;
+}
+
+function panel(all: readonly Resolved[], p: (typeof PANELS)[number], threads: readonly number[], left: number, right: number, top: number, bottom: number): string {
+  const out: string[] = [`<g class="panel" data-value="${p.key}">`];
+  out.push(text(left, top - 12, p.title, 'font-weight="bold"'));
+  if (threads.length === 0) {
+    out.push(`<rect x="${px(left)}" y="${px(top)}" width="${px(right - left)}" height="${px(bottom - top)}" fill="none" stroke="#888888"/>`);
+    out.push(text((left + right) / 2, (top + bottom) / 2, 'no data', 'text-anchor="middle" fill="#888888"'));
+    out.push('</g>');
+    return out.join('\n');
+  }
+  const x = xScale(threads, left, right);
+  const y = yScale(Math.max(...all.flatMap((s) => s.points.map((pt) => pt[p.key]))), top, bottom);
+  for (const v of y.ticks) {
+    const yy = y.at(v);
+    out.push(`<line class="grid" x1="${px(left)}" y1="${px(yy)}" x2="${px(right)}" y2="${px(yy)}" stroke="#e4e4e4"/>`);
+    out.push(text(left - 8, yy + 4, formatCount(v), 'text-anchor="end" fill="#333333"'));
+  }
+  for (const v of x.ticks) {
+    const xx = x.at(v);
+    out.push(`<line class="tick" x1="${px(xx)}" y1="${px(bottom)}" x2="${px(xx)}" y2="${px(bottom + 5)}" stroke="#333333"/>`);
+    out.push(text(xx, bottom + 19, String(v), 'text-anchor="middle" fill="#333333"'));
+  }
+  out.push(`<rect x="${px(left)}" y="${px(top)}" width="${px(right - left)}" height="${px(bottom - top)}" fill="none" stroke="#333333"/>`);
+  out.push(text((left + right) / 2, bottom + 36, 'threads', 'text-anchor="middle"'));
+  for (const s of all) {
+    const pts = [...s.points].sort((a, b) => a.threads - b.threads);
+    if (s.line !== 'none' && pts.length > 1) {
+      const d = pts.map((pt, i) => `${i === 0 ? 'M' : 'L'}${px(x.at(pt.threads))} ${px(y.at(pt[p.key]))}`).join('');
+      const dash = s.line === 'dashed' ? ' stroke-dasharray="6 4"' : '';
+      out.push(`<path class="series-line" d="${d}" fill="none" stroke="${s.color}" stroke-width="2"${dash}/>`);
+    }
+    for (const pt of pts) {
+      const tip = `${s.label}: ${pt.threads} thread${pt.threads === 1 ? '' : 's'}, ${p.key === 'fltPerCpuS' ? 'flt/cpu/s' : 'fault/wsec'} ${pt[p.key].toFixed(0)}`;
+      out.push(marker(s.marker, x.at(pt.threads), y.at(pt[p.key]), s.color, s.hollow, 'point', tip));
+    }
+  }
+  out.push('</g>');
+  return out.join('\n');
+}
+
+/** Legend entries in rows that fit `width`. */
+function legendRows(all: readonly Resolved[], width: number): Resolved[][] {
+  const rows: Resolved[][] = [];
+  let used = Infinity;
+  for (const s of all) {
+    const w = 40 + textWidth(s.label) + 24;
+    if (used + w > width) {
+      rows.push([]);
+      used = 0;
+    }
+    rows.at(-1)!.push(s);
+    used += w;
+  }
+  return rows;
+}
+
+function legendItems(row: readonly Resolved[], left: number, y: number): string[] {
+  const out: string[] = [];
+  let x = left;
+  for (const s of row) {
+    const line = s.line === 'none' ? '' : `<line x1="${px(x)}" y1="${px(y - 4)}" x2="${px(x + 30)}" y2="${px(y - 4)}" stroke="${s.color}" stroke-width="2"${s.line === 'dashed' ? ' stroke-dasharray="6 4"' : ''}/>`;
+    out.push(`<g class="legend-item">${line}${marker(s.marker, x + 15, y - 4, s.color, s.hollow, 'legend-marker', '')}${text(x + 40, y, s.label)}</g>`);
+    x += 40 + textWidth(s.label) + 24;
+  }
+  return out;
+}

@@ -1,0 +1,41 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, test } from 'node:test';
+import { kscrubfs, withMount, withTempDir } from '../helpers/mount';
+import { decodePng, inkPixels, pixelsOfColor } from '../helpers/png';
+
+// `kscrubfs pft --plot`: the run's rows as an SVG, against a real mount, rendered by
+// rsvg-convert (Debian librsvg2-bin, installed by scripts/setup.sh --with-clients).
+
+describe('pft --plot', () => {
+  test('when pft runs three thread counts with --plot then the SVG has their six points, labelled by the scrub mode, and renders', async () => {
+    await withTempDir(async (tmp) => {
+      await withMount(['--clock', 'manual'], async (dir) => {
+        const svgFile = path.join(tmp, 'pft.svg');
+        const r = await kscrubfs(['pft', '-m', dir, '-b', '16M', '-t', '1,2,4', '--scrub', 'on', '--settle', '--plot', svgFile], { timeoutMs: 60_000 });
+        assert.equal(r.code, 0, r.stderr);
+        assert.equal(r.stdout.trimEnd().split('\n').length, 4, 'the table is printed as without --plot');
+        const svg = readFileSync(svgFile, 'utf8');
+        assert.equal(svg.match(/class="point"/g)?.length, 6);
+        assert.match(svg, />scrub on<\/text>/);
+        assert.match(svg, />16 MiB × 1 repetition, 1 cacheline per page<\/text>/);
+        const png = path.join(tmp, 'pft.png');
+        execFileSync('rsvg-convert', ['-o', png, svgFile]);
+        const img = decodePng(readFileSync(png));
+        assert.ok(inkPixels(img) > 5000, 'not blank');
+        assert.ok(pixelsOfColor(img, '#0072B2', 0, img.width / 2) > 100 && pixelsOfColor(img, '#0072B2', img.width / 2) > 100, 'the series in both panels');
+      });
+    });
+  });
+
+  test('when the plot cannot be written then pft still prints its table and exits 1 naming the file', async () => {
+    await withMount(['--clock', 'manual'], async (dir) => {
+      const r = await kscrubfs(['pft', '-m', dir, '-b', '1M', '--plot', '/nonexistent/dir/pft.svg']);
+      assert.equal(r.code, 1);
+      assert.match(r.stdout, /flt\/cpu\/s/);
+      assert.match(r.stderr, /^kscrubfs: pft --plot: cannot write \/nonexistent\/dir\/pft\.svg: ENOENT/);
+    });
+  });
+});

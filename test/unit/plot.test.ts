@@ -1,0 +1,96 @@
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, describe, test } from 'node:test';
+import { PUBLISHED } from '../../src/workload/calibration';
+import { formatCount, publishedSeries, renderPftSvg, type PlotSeries } from '../../src/workload/plot';
+import { decodePng, inkPixels, pixelsOfColor } from '../helpers/png';
+
+// The pft plot: its SVG text (points, legend, escaping, determinism) and its rendering by a
+// real SVG renderer, rsvg-convert (Debian librsvg2-bin; scripts/setup.sh --with-clients).
+
+const ON: PlotSeries = {
+  label: 'scrub on',
+  points: [
+    { threads: 1, fltPerCpuS: 520_000, faultPerWsec: 515_000 },
+    { threads: 2, fltPerCpuS: 345_000, faultPerWsec: 690_000 },
+    { threads: 4, fltPerCpuS: 243_000, faultPerWsec: 970_000 },
+    { threads: 8, fltPerCpuS: 135_000, faultPerWsec: 1_080_000 },
+  ],
+};
+const OFF: PlotSeries = {
+  label: 'scrub off',
+  points: ON.points.map((p) => ({ threads: p.threads, fltPerCpuS: p.fltPerCpuS / 4, faultPerWsec: p.faultPerWsec / 4 })),
+};
+const PATCHED = publishedSeries(PUBLISHED.filter((r) => r.scrub === 'on' && r.cachelines === 1), 'published, patched');
+
+const count = (svg: string, re: RegExp): number => svg.match(re)?.length ?? 0;
+
+const tmp = mkdtempSync(path.join(os.tmpdir(), 'kscrubfs-plot-'));
+after(() => rmSync(tmp, { recursive: true, force: true }));
+
+/** SVG → PNG with rsvg-convert, decoded. */
+function rasterize(svg: string, name: string): ReturnType<typeof decodePng> {
+  const have = spawnSync('rsvg-convert', ['--version'], { encoding: 'utf8' });
+  assert.equal(have.error, undefined, 'rsvg-convert is missing: run scripts/setup.sh --with-clients (Debian librsvg2-bin)');
+  const file = path.join(tmp, `${name}.svg`);
+  writeFileSync(file, svg);
+  execFileSync('rsvg-convert', ['-o', path.join(tmp, `${name}.png`), file]);
+  return decodePng(readFileSync(path.join(tmp, `${name}.png`)));
+}
+
+describe('pft plot', () => {
+  test('when two runs and the published points are plotted then every point has one marker per panel', () => {
+    const svg = renderPftSvg([ON, OFF, PATCHED], { title: 'pft', subtitle: '1 GiB × 1' });
+    assert.equal(PATCHED.points.length, 3, 'the 4G×3 row, and the 1G×1 row posted twice');
+    assert.equal(count(svg, /class="point"/g), 2 * (4 + 4 + 3));
+    assert.equal(count(svg, /class="panel"/g), 2);
+    assert.equal(count(svg, /class="series-line"/g), 4, 'the runs have lines, the published points none');
+    assert.equal(count(svg, /class="legend-item"/g), 3);
+    for (const label of ['scrub on', 'scrub off', 'published, patched', 'flt/cpu/s', 'fault/wsec', 'threads']) assert.ok(svg.includes(label), label);
+  });
+
+  test('when the same series are plotted twice then the bytes are the same', () => {
+    assert.equal(renderPftSvg([ON, PATCHED]), renderPftSvg([ON, PATCHED]));
+  });
+
+  test('when threads span 1 to 8 then the axis is log2 with a tick per power of two', () => {
+    const svg = renderPftSvg([ON]);
+    const ticks = [...svg.matchAll(/<text x="([\d.]+)" y="[\d.]+" text-anchor="middle" fill="#333333">(\d+)<\/text>/g)].slice(0, 4);
+    assert.deepEqual(ticks.map((m) => m[2]), ['1', '2', '4', '8']);
+    const xs = ticks.map((m) => Number(m[1]));
+    assert.ok(Math.abs((xs[1]! - xs[0]!) - (xs[3]! - xs[2]!)) < 0.2, `evenly spaced: ${xs.join(', ')}`);
+  });
+
+  test('when a label has markup characters or a value is not finite then the label is escaped and the point left out', () => {
+    const svg = renderPftSvg([{ label: 'a<b & "c"', points: [...ON.points, { threads: 16, fltPerCpuS: Infinity, faultPerWsec: 1 }] }]);
+    assert.ok(svg.includes('a&lt;b &amp; &quot;c&quot;'));
+    assert.ok(!svg.includes('a<b'));
+    assert.equal(count(svg, /class="point"/g), 8);
+    assert.ok(!/NaN|Infinity/.test(svg));
+  });
+
+  test('when tick values are formatted then they are short', () => {
+    assert.deepEqual([0, 250, 2500, 250_000, 1_250_000].map(formatCount), ['0', '250', '2.5k', '250k', '1.25M']);
+  });
+
+  test('when rsvg-convert renders the plot then both panels have ink, in each series\' colour', () => {
+    const img = rasterize(renderPftSvg([ON, OFF, PATCHED], { title: 'pft' }), 'three');
+    assert.equal(img.width, 960);
+    assert.equal(img.height, 440);
+    const half = img.width / 2;
+    assert.ok(inkPixels(img) > 5000, `not blank: ${inkPixels(img)} dark pixels`);
+    for (const [x0, x1] of [[0, half], [half, img.width]] as const) {
+      assert.ok(pixelsOfColor(img, '#0072B2', x0, x1) > 100, 'the first series, blue');
+      assert.ok(pixelsOfColor(img, '#D55E00', x0, x1) > 100, 'the second series, vermillion');
+    }
+  });
+
+  test('when there are no points then the plot still renders, saying so', () => {
+    const svg = renderPftSvg([]);
+    assert.equal(count(svg, /no data/g), 2);
+    assert.ok(inkPixels(rasterize(svg, 'empty')) > 100);
+  });
+});

@@ -1,0 +1,166 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, test } from 'node:test';
+import { barCells, renderFrame, summarize, type FrameOptions } from '../../src/workload/watch';
+import { parseBuddyinfo, parseLoadavg, parseMeminfo, parseUptime, parseVmstat, readSample, type Sample } from '../../src/workload/watch-files';
+
+// The watch view without a mount: its parsers on the golden files (ours, v6 and stock) and on a
+// real 6.18 kernel's, its summary on hand-made samples, its frame's numbers and layout.
+
+const GOLDEN = path.resolve(__dirname, '../../../test/golden');
+const golden = (dir: string, file: string): string => readFileSync(path.join(GOLDEN, dir, file), 'utf8');
+
+const PLAIN: FrameOptions = { dir: '/m', intervalS: 1, columns: 80, rows: Infinity, color: false, layout: 'stack', pageKb: 16 };
+
+/** A sample with the given vmstat counters (and a two-zone v6 buddyinfo). */
+function sample(over: { uptimeS?: number; wallMs?: number; vmstat?: Record<string, number>; runnable?: number | null; scrubStart?: number } = {}): Sample {
+  return {
+    wallMs: over.wallMs ?? 0,
+    uptimeS: over.uptimeS ?? 10,
+    buddy: parseBuddyinfo(
+      'Node 0, zone      DMA      1      0      0 \n        Zeroed Pages       0      2      1 \n' +
+      'Node 1, zone      DMA      0      0      3 \n        Zeroed Pages       0      0      0 \n',
+    ),
+    meminfo: new Map([['MemFree', 1000], ['MemZero', 250]]),
+    vmstat: new Map(Object.entries({ kscrubd_pages: 0, kscrubd_bursts: 0, nr_scrub_pages: 0, pgfault: 0, pgfault_prezeroed: 0, pgfault_hot_zeroed: 0, ...over.vmstat })),
+    runnable: over.runnable === undefined ? 0 : over.runnable,
+    sysctl: new Map([['scrub_start', over.scrubStart ?? 2], ['scrub_stop', 1]]),
+  };
+}
+
+describe('watch: parsing the files', () => {
+  for (const preset of ['altix', 'x86_64']) {
+    test(`when ${preset}'s v6 and stock buddyinfo are parsed then the totals agree and only v6 has a split`, () => {
+      const v6 = parseBuddyinfo(golden(preset, 'buddyinfo'));
+      const stock = parseBuddyinfo(golden(preset, 'buddyinfo.stock'));
+      assert.ok(v6.length > 0);
+      assert.deepEqual(v6.map((z) => [z.node, z.zone, z.total]), stock.map((z) => [z.node, z.zone, z.total]));
+      assert.ok(v6.every((z) => z.zeroed !== null && z.zeroed.length === z.total.length));
+      assert.ok(stock.every((z) => z.zeroed === null));
+    });
+  }
+
+  test('when a v6 zone is parsed then the first line is its not-zeroed blocks and total adds the zeroed ones', () => {
+    const [z] = parseBuddyinfo('Node 2, zone   Normal      5      0      1 \n        Zeroed Pages       1      4      0 \n');
+    assert.deepEqual(z, { node: 2, zone: 'Normal', total: [6, 4, 1], zeroed: [1, 4, 0] });
+  });
+
+  test('when buddyinfo has a stray line or mixes formats then the error quotes it', () => {
+    assert.throws(() => parseBuddyinfo('Node 0, zone DMA 1 2\nbogus\n'), /buddyinfo line 2 .*"bogus"/);
+    assert.throws(
+      () => parseBuddyinfo('Node 0, zone DMA 1 2\n        Zeroed Pages  0 0\nNode 1, zone DMA 1 2\n'),
+      /some zones have a "Zeroed Pages" line and some do not/,
+    );
+  });
+
+  test("when a real 6.18 kernel's files are read then nothing is missing but MemZero, kscrubd and sys/vm", async () => {
+    const s = await readSample(path.join(GOLDEN, 'kernel-6.18'));
+    assert.deepEqual(s.buddy.map((z) => z.zone), ['DMA', 'DMA32', 'Normal']);
+    assert.equal(s.uptimeS, 1685.14);
+    assert.equal(s.runnable, 1);
+    assert.equal(s.meminfo.get('MemZero'), undefined);
+    assert.ok(s.meminfo.get('MemFree')! > 0);
+    assert.equal(s.sysctl.size, 0);
+    const frame = renderFrame(summarize(undefined, s), s, PLAIN).join('\n');
+    assert.match(frame, /MemZero n\/a/);
+    assert.match(frame, /kscrubd   n\/a: vmstat has no kscrubd_\* counters/);
+    assert.match(frame, /buddyinfo stock format: no zeroed \/ not-zeroed split/);
+  });
+
+  test('when meminfo, vmstat, uptime and loadavg lines are parsed then units and odd lines are handled', () => {
+    assert.deepEqual([...parseMeminfo('MemFree:         6236368 kB\nHugePages_Total:       0\n')], [['MemFree', 6236368], ['HugePages_Total', 0]]);
+    assert.deepEqual([...parseVmstat('pgfault 12\nnot a pair\nkscrubd_pages 3\n')], [['pgfault', 12], ['kscrubd_pages', 3]]);
+    assert.equal(parseUptime('12.34 98.76\n'), 12.34);
+    assert.deepEqual(parseLoadavg('0.00 0.01 0.05 4/9 17\n'), { runnable: 4, tasks: 9 });
+    assert.throws(() => parseUptime('soon\n'), /uptime is not/);
+  });
+});
+
+describe('watch: what the view says', () => {
+  test('when kscrubd holds a block, is runnable, or zeroed pages since the last sample then it is awake', () => {
+    assert.equal(summarize(undefined, sample({ vmstat: { nr_scrub_pages: 16 } })).kscrubd.state, 'awake');
+    assert.equal(summarize(undefined, sample({ runnable: 2 })).kscrubd.state, 'awake');
+    const grew = summarize(sample({ vmstat: { kscrubd_pages: 100 } }), sample({ vmstat: { kscrubd_pages: 164 } }));
+    assert.equal(grew.kscrubd.state, 'awake');
+    assert.equal(summarize(undefined, sample()).kscrubd.state, 'asleep');
+  });
+
+  test('when kscrubd sleeps and scrub_start is MAX_ORDER then it is off; without kscrubd counters n/a', () => {
+    assert.equal(summarize(undefined, sample({ scrubStart: 3 })).kscrubd.state, 'off', 'three orders in buddyinfo: MAX_ORDER 3');
+    assert.equal(summarize(undefined, sample({ scrubStart: 3, runnable: 1 })).kscrubd.state, 'awake');
+    const none = sample();
+    (none.vmstat as Map<string, number>).delete('kscrubd_pages');
+    assert.equal(summarize(undefined, none).kscrubd.state, 'n/a');
+  });
+
+  test('when two samples are 2 virtual seconds apart then rates are per virtual second, not per wall second', () => {
+    const s = summarize(
+      sample({ uptimeS: 10, wallMs: 0, vmstat: { kscrubd_pages: 1000, pgfault: 50, pgfault_prezeroed: 10, pgfault_hot_zeroed: 10 } }),
+      sample({ uptimeS: 12, wallMs: 500, vmstat: { kscrubd_pages: 5000, pgfault: 250, pgfault_prezeroed: 310, pgfault_hot_zeroed: 110 } }),
+    );
+    assert.equal(s.virtualDtS, 2);
+    assert.equal(s.wallDtS, 0.5);
+    assert.equal(s.kscrubd.pagesPerS, 2000);
+    assert.equal(s.faults!.perS, 100);
+    assert.equal(s.faults!.prezeroedShare, 0.75, '300 of the 400 pages faults took since the last sample');
+    assert.equal(s.faults!.sinceBoot.prezeroedShare, 310 / 420);
+  });
+
+  test('when there is one sample or the clock stood still then the rates are "-"', () => {
+    const still = summarize(sample({ vmstat: { pgfault: 5 } }), sample({ vmstat: { pgfault: 9 } }));
+    assert.equal(still.faults!.perS, null);
+    assert.equal(summarize(undefined, sample()).kscrubd.pagesPerS, null);
+    const frame = renderFrame(still, sample(), PLAIN).join('\n');
+    assert.match(frame, /^faults {4}-\/s, - of pages prezeroed$/m);
+    assert.match(frame, /^kscrubd {3}asleep: - pages\/s$/m);
+    assert.match(frame, /^ {10}since boot: 0 pages zeroed in 0 bursts; scrub_start 2, scrub_stop 1$/m);
+  });
+});
+
+describe('watch: the frame', () => {
+  test('when a bar is drawn then its cells follow the pages, a lone page still shows, and both classes keep a cell', () => {
+    assert.deepEqual(barCells(0, 0, 100, 20), { zeroed: 0, notZeroed: 0 });
+    assert.deepEqual(barCells(50, 50, 100, 20), { zeroed: 10, notZeroed: 10 });
+    assert.deepEqual(barCells(0, 100, 100, 20), { zeroed: 20, notZeroed: 0 });
+    assert.deepEqual(barCells(1, 0, 1_000_000, 20), { zeroed: 0, notZeroed: 1 });
+    assert.deepEqual(barCells(99, 1, 100, 20), { zeroed: 1, notZeroed: 19 });
+    assert.deepEqual(barCells(1, 3, 1_000_000, 20), { zeroed: 1, notZeroed: 0 }, 'one cell: the larger class');
+  });
+
+  test('when the frame is plain text then each order shows its buddyinfo counts and a bar of its pages', () => {
+    const cur = sample();
+    const lines = renderFrame(summarize(undefined, cur), cur, PLAIN);
+    assert.ok(lines.every((l) => !l.includes('\x1b')), 'no escape codes');
+    const n0 = lines.indexOf('Node 0, zone DMA: 9 pages free');
+    assert.ok(n0 > 0, lines.join('\n'));
+    // zone 0: order 0: 1 not zeroed; order 1: 2 zeroed (4 pages); order 2: 1 zeroed (4 pages). 9 pages, 8 zeroed.
+    assert.match(lines[n0 + 1]!, /^order not zeroed zeroed 88\.9% zeroed$/);
+    const barW = 80 - 24;
+    assert.equal(lines[n0 + 2], `    0          1      0 ${'='.repeat(Math.round((1 / 9) * barW))}`);
+    assert.equal(lines[n0 + 3], `    1          0      2 ${'#'.repeat(Math.round((4 / 9) * barW))}`);
+    assert.equal(lines[n0 + 4], `    2          0      1 ${'#'.repeat(Math.round((4 / 9) * barW))}`);
+    assert.equal(lines[n0 + 10], `    2          3      0 ${'='.repeat(barW)}`, 'node 1: all its 12 pages at order 2');
+    assert.match(lines.join('\n'), /^MemFree {3}1000 kB {3}MemZero 250 kB \(25\.0% of free\)$/m);
+  });
+
+  test('when the terminal is 120 × 40 then zones sit side by side and no line is wider than the screen', () => {
+    const altix = parseBuddyinfo(golden('altix', 'buddyinfo'));
+    const cur = { ...sample(), buddy: altix };
+    const opts: FrameOptions = { ...PLAIN, layout: 'grid', columns: 120, rows: 40, color: true, footer: 'Ctrl-C quits' };
+    const lines = renderFrame(summarize(undefined, cur), cur, opts);
+    const visible = lines.map((l) => l.replace(/\x1b\[[0-9;]*m/g, ''));
+    assert.ok(visible.every((l) => l.length <= 120), visible.find((l) => l.length > 120));
+    assert.ok(lines.length <= 40);
+    assert.ok(visible.some((l) => /^Node 0, zone DMA: .* Node 1, zone DMA: /.test(l)), 'two zones on one row');
+    assert.equal(visible.at(-1), 'Ctrl-C quits');
+    assert.ok(lines.some((l) => l.includes('\x1b[32m#')), 'zeroed cells in green');
+  });
+
+  test('when the terminal is too short then the frame is cut with a note', () => {
+    const cur = { ...sample(), buddy: parseBuddyinfo(golden('altix', 'buddyinfo')) };
+    const lines = renderFrame(summarize(undefined, cur), cur, { ...PLAIN, layout: 'grid', rows: 24 });
+    assert.equal(lines.length, 24);
+    assert.match(lines.at(-1)!, /^\.\.\. \d+ more lines: enlarge the window$/);
+  });
+});
