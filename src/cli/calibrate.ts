@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
@@ -7,6 +7,7 @@ import { findMount, fusermountUnmount, probe } from '../fuse/mountpoint';
 import { PUBLISHED, compare, formatComparisons, pftOptionsFor } from '../workload/calibration';
 import type { Comparison } from '../workload/calibration';
 import { formatPftTable, runPft } from '../workload/pft';
+import { publishedSeries, renderPftSvg } from '../workload/plot';
 import type { PftRow } from '../workload/pft';
 import { CliError, action } from './errors';
 import { pollUntil } from './poll';
@@ -26,7 +27,8 @@ export function registerCalibrate(program: Command): void {
     .command('calibrate')
     .description('run the published pft rows (shared/calibration.md) on a private altix mount and compare')
     .option('--json', 'print the comparisons as JSON')
-    .action(action(async (o: { json?: boolean }) => {
+    .option('--plot <file>', 'also sweep 1, 2, 4, 8 threads (1 GiB) with kscrubd off and on, and plot them with the published points')
+    .action(action(async (o: { json?: boolean; plot?: string }) => {
       const rows: { label: string; row: PftRow }[] = [];
       const comparisons: Comparison[] = [];
       for (const pub of PUBLISHED) {
@@ -41,9 +43,32 @@ export function registerCalibrate(program: Command): void {
         for (const r of rows) process.stdout.write(`${r.label}\n${formatPftTable([r.row])}\n`);
         process.stdout.write(formatComparisons(comparisons));
       }
+      if (o.plot !== undefined) await plotSweep(o.plot);
       const off = comparisons.filter((c) => !c.ok);
       if (off.length > 0) throw new CliError(`${off.length} column(s) are off by more than ±10 %`);
     }));
+}
+
+/** Threads 1, 2, 4, 8 on 1 GiB, kscrubd off and on (settled), each on a fresh machine. */
+async function plotSweep(file: string): Promise<void> {
+  const sweep = async (scrub: 'on' | 'off') => withPrivateMount((dir) => runPft(dir, {
+    bytes: 2 ** 30, reps: 1, threads: [1, 2, 4, 8], cachelines: 1, scrub, prealloc: 0, settle: scrub === 'on',
+    progress: progressLine(),
+  }));
+  const off = await sweep('off');
+  const on = await sweep('on');
+  clearProgress();
+  const svg = renderPftSvg([
+    { label: 'kscrubd off (hot zeroing)', points: off },
+    { label: 'kscrubd on, settled', points: on },
+    // Only the published runs this sweep repeats: 1 GiB, one line a page, kscrubd on.
+    publishedSeries(PUBLISHED.filter((r) => r.gb === 1 && r.cachelines === 1), 'published, kscrubd on'),
+  ], { title: 'pft on the altix model: 1 GiB, CPU zeroing, no prefault', subtitle: 'published: Lameter, Dec 2004 (single thread)' });
+  try {
+    writeFileSync(file, svg);
+  } catch (err) {
+    throw new CliError(`calibrate --plot: cannot write ${file}: ${(err as Error).message}`);
+  }
 }
 
 /** Mount a fresh daemon in a temporary directory for `fn`, and always take it down again. */

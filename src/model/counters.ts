@@ -16,7 +16,7 @@ export class VmEvents {
   /** Pages moved buddy → per-cpu lists and back. */
   pcpRefillPages = 0;
   pcpDrainPages = 0;
-  /** Fault outcomes (the fault model adds to these). */
+  /** Fault outcomes (the fault model adds to these); prezeroed/hot-zeroed count pages, prefaulted ones too. */
   faultPrezeroed = 0;
   faultHotZeroed = 0;
   faultZeroPage = 0;

@@ -102,9 +102,9 @@ export function nodeStats(m: Machine, node: number): Partial<Record<NodeStatItem
  *   nr_zero_pages          free pages on ZEROED lists (MemZero)
  *   nr_scrub_pages         free pages kscrubd holds off-list while zeroing them
  *   nr_pcp_pages           pages on per-cpu lists (hot, cold and cold-zeroed)
- *   pgalloc_prezeroed      __GFP_ZERO allocations served already zero (allocations, not pages)
- *   pgalloc_hot_zeroed     __GFP_ZERO allocations that zeroed a dirty block on the spot (allocations)
- *   pgalloc_zero_wasted    ordinary allocations that had to take zeroed memory (allocations)
+ *   pgalloc_prezeroed      pages of __GFP_ZERO allocations served already zero
+ *   pgalloc_hot_zeroed     pages of __GFP_ZERO allocations zeroed on the spot (hot zeroing)
+ *   pgalloc_zero_wasted    pages of ordinary allocations that had to take zeroed memory
  *   pgalloc_fail           allocations that failed on every allowed zone
  *   kscrubd_wakes          kscrubd wake-ups (all nodes)
  *   kscrubd_bursts         kscrubd bursts started
@@ -113,8 +113,8 @@ export function nodeStats(m: Machine, node: number): Partial<Record<NodeStatItem
  *   kscrubd_cpu_us         CPU time kscrubd spent, in microseconds (system time in stat)
  *   kscrubd_bte_blocks     blocks the Altix BTE zeroed
  *   kscrubd_bte_fallbacks  BTE transfers that failed and fell back to the CPU
- *   pgfault_prezeroed      write faults that got a prezeroed page
- *   pgfault_hot_zeroed     write faults that zeroed their page in the fault path
+ *   pgfault_prezeroed      pages write faults mapped that were prezeroed (prefaulted pages included)
+ *   pgfault_hot_zeroed     pages write faults had to zero in the fault path (prefaulted pages included)
  *   pgfault_zero_page      read faults that mapped the shared ZERO_PAGE
  *   pgfault_cow            write faults on the ZERO_PAGE (COW without a copy)
  *   pgfault_oom            faults that found no memory
