@@ -63,9 +63,10 @@ interface Runner {
 
 export const MAX_THREADS = 1024;
 
-export function touch(m: Machine, procs: Processes, mm: Mm, o: TouchOptions): TouchResult {
+/** `what` names the command in error messages: touch, or fault (one page). */
+export function touch(m: Machine, procs: Processes, mm: Mm, o: TouchOptions, what: 'touch' | 'fault' = 'touch'): TouchResult {
   const ps = m.pageSize;
-  const { vma, size } = procs.range(mm, o.addr, o.size, 'touch');
+  const { vma, size } = procs.range(mm, o.addr, o.size, what);
   if (!Number.isInteger(o.threads) || o.threads < 1 || o.threads > MAX_THREADS) {
     throw new ModelError('KSCRUB_BAD_OPTION', `touch: threads=${o.threads} must be 1..${MAX_THREADS}`);
   }

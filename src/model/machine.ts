@@ -203,10 +203,12 @@ export class Machine {
     const blocks: number[] = [];
     const perNode = this.totalPages / this.config.nodes;
     const count = this.config.bootAllocations ? Math.min(256, Math.ceil(perNode / 2048)) : 0;
+    // With MAX_ORDER 2 (orders 0 and 1) there are no order-2 blocks: take the largest there is.
+    const order = Math.min(SLAB_ORDER, this.maxOrder - 1);
     for (let n = 0; n < this.config.nodes; n++) {
       const cpu = this.firstCpuOf(n);
       for (let i = 0; i < count; i++) {
-        const pfn = this.allocPages(SLAB_ORDER, false, n, cpu);
+        const pfn = this.allocPages(order, false, n, cpu);
         assert(pfn >= 0, 'boot allocations fit');
         blocks.push(pfn);
       }
@@ -216,7 +218,7 @@ export class Machine {
     const owner = {
       label: 'kernel (slab)',
       blocks,
-      pages: blocks.length * 2 ** SLAB_ORDER,
+      pages: blocks.length * 2 ** order,
       forEachPage: (fn: (pfn: number) => void): void => blocks.forEach(fn),
     };
     this.owners.add(owner);
@@ -438,7 +440,8 @@ export class Machine {
 
   /** One access at `addr` by the process's first thread (faults if the pte says so). */
   fault(id: number, addr: number, write = true): TouchResult {
-    return this.touch(id, { addr, size: this.pageSize, write });
+    const ps = this.pageSize;
+    return touch(this, this.procs, this.procs.get(id), { addr, size: ps, write, threads: 1, lines: 1, stride: ps }, 'fault');
   }
 
   // ---- time -----------------------------------------------------------------------------------

@@ -55,6 +55,10 @@ export async function runPft(dir: string, o: PftOptions): Promise<PftRow[]> {
     if (!saved.has(name)) saved.set(name, ctl.readSysctl(name));
     ctl.writeSysctl(name, v);
   };
+  const restore = (): void => {
+    for (const [name, v] of [...saved].reverse()) ctl.writeSysctl(name, v);
+  };
+  const rows: PftRow[] = [];
   try {
     const maxOrder = Number(ctl.callKv(formatCommand({ verb: 'stats' })).max_order ?? 11);
     if (o.scrub === 'off') set('scrub_start', maxOrder);
@@ -65,19 +69,27 @@ export async function runPft(dir: string, o: PftOptions): Promise<PftRow[]> {
     if (o.prealloc !== undefined) set('max_prealloc_order', o.prealloc);
     const pageSize = Number(ctl.callKv(formatCommand({ verb: 'stats' })).page_size);
     if (!Number.isFinite(pageSize) || pageSize <= 0) throw new WorkloadError('control stats did not report page_size');
-    const rows: PftRow[] = [];
     for (const threads of o.threads) {
       if (o.settle) await settle(ctl, o.progress);
       rows.push(runRow(ctl, o, threads, pageSize));
     }
-    return rows;
-  } finally {
+  } catch (err) {
+    // Restore what can be restored, but report the first failure: when the daemon went away
+    // mid-run, the restore fails too, and its message ("nothing is mounted") would hide why.
     try {
-      for (const [name, v] of [...saved].reverse()) ctl.writeSysctl(name, v);
-    } finally {
-      ctl.close();
+      restore();
+    } catch {
+      // already failing
     }
+    ctl.close();
+    throw err;
   }
+  try {
+    restore();
+  } finally {
+    ctl.close();
+  }
+  return rows;
 }
 
 function runRow(ctl: ControlClient, o: PftOptions, threads: number, pageSize: number): PftRow {
@@ -102,9 +114,16 @@ function runRow(ctl: ControlClient, o: PftOptions, threads: number, pageSize: nu
       row.hotZeroed += Number(t.hot_zeroed);
       row.prefaulted += Number(t.prefaulted);
       row.oom += Number(t.oom);
-    } finally {
-      ctl.call(formatCommand({ verb: 'mm exit', mm }));
+    } catch (err) {
+      // The process exits either way; if that fails too (the daemon is gone), the first error tells why.
+      try {
+        ctl.call(formatCommand({ verb: 'mm exit', mm }));
+      } catch {
+        // already failing
+      }
+      throw err;
     }
+    ctl.call(formatCommand({ verb: 'mm exit', mm }));
   }
   const pages = (o.bytes * o.reps) / pageSize;
   return {

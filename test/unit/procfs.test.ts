@@ -4,11 +4,15 @@ import path from 'node:path';
 import { describe, test } from 'node:test';
 import { createMachine, type Machine, type MachineOptions } from '../../src/model';
 import { buildProcTree, type BuddyinfoFormat } from '../../src/procfs';
+import {
+  READABLE_FILES, parseBuddyinfoStock, parseBuddyinfoV6, parseLoadavg, parseMeminfo, parseProcFile, parseStat, parseUptime,
+  parseVmstat, parseZoneinfo,
+} from '../helpers/strict-parsers';
 
-// The rendered files, checked the way their consumers read them: strict parsers written here
-// after prometheus/procfs's rules (buddyinfo.go, meminfo.go, stat.go), run on the real 6.18
-// kernel's files too so the parsers themselves are known to accept the kernel's format; and
-// sums that must agree with the model's counters.
+// The rendered files, checked the way their consumers read them: the strict parsers of
+// test/helpers/strict-parsers.ts (prometheus/procfs's rules), run on the real 6.18 kernel's files
+// too so the parsers themselves are known to accept the kernel's format; and sums that must
+// agree with the model's counters.
 
 /** Copies of ../shared/fixtures/proc-6.18 (a real 6.18 kernel, x86_64), kept in the repo for CI. */
 const FIXTURES = path.resolve(__dirname, '../../../test/golden/kernel-6.18');
@@ -18,126 +22,6 @@ const fixture = (name: string): string => readFileSync(path.join(FIXTURES, name)
 function read(m: Machine, file: string, buddyinfo: BuddyinfoFormat = 'v6'): string {
   const tree = buildProcTree(m, { buddyinfo, wallClockMs: () => 0 });
   return tree.files.get(file)!.open(0).read(0, 1 << 24).toString('utf8');
-}
-
-/** Lines of a procfs file: it ends with one newline and has no blank lines. */
-function lines(text: string): string[] {
-  assert.ok(text.endsWith('\n'), 'the file ends with a newline');
-  const out = text.slice(0, -1).split('\n');
-  assert.ok(out.every((l) => l !== ''), 'no blank lines');
-  return out;
-}
-
-// ---- parsers ----------------------------------------------------------------------------------
-
-interface BuddyZone {
-  node: number;
-  zone: string;
-  counts: number[];
-  zeroed?: number[];
-}
-
-/** `"%6lu "` per order, exactly, and the numbers. */
-function parseCounts(rest: string, what: string): number[] {
-  assert.match(rest, /^( {0,5}\d+ )+$/, `${what}: "%6lu " columns`);
-  const counts = rest.trim().split(/\s+/).map(Number);
-  assert.equal(counts.map((c) => `${String(c).padStart(6)} `).join(''), rest, `${what}: "%6lu " columns`);
-  return counts;
-}
-
-/** One `Node N, zone NAME` line, by prometheus/procfs buddyinfo.go rules and the kernel's padding. */
-function parseBuddyLine(line: string, buckets: { n: number }): BuddyZone {
-  const fields = line.trim().split(/\s+/);
-  assert.ok(fields.length >= 4, `invalid number of fields: ${line}`);
-  assert.equal(fields[0], 'Node');
-  assert.equal(fields[2], 'zone');
-  const node = Number(fields[1]!.replace(/,$/, ''));
-  const zone = fields[3]!.replace(/,$/, '');
-  assert.ok(Number.isInteger(node), `node number in ${line}`);
-  const prefix = `Node ${node}, zone ${zone.padStart(8)} `;
-  assert.ok(line.startsWith(prefix), `"Node %d, zone %8s " prefix in ${JSON.stringify(line)}`);
-  const counts = parseCounts(line.slice(prefix.length), line);
-  if (buckets.n < 0) buckets.n = counts.length;
-  assert.equal(counts.length, buckets.n, 'mismatch in number of buddyinfo buckets');
-  return { node, zone, counts };
-}
-
-/** Stock buddyinfo: one line per zone, every line the same number of buckets. */
-function parseBuddyinfoStock(text: string): BuddyZone[] {
-  const buckets = { n: -1 };
-  return lines(text).map((l) => parseBuddyLine(l, buckets));
-}
-
-/** V6 buddyinfo: each zone line followed by its "Zeroed Pages" line, same bucket count. */
-function parseBuddyinfoV6(text: string): BuddyZone[] {
-  const all = lines(text);
-  assert.equal(all.length % 2, 0, 'zone lines come in pairs');
-  const buckets = { n: -1 };
-  const zones: BuddyZone[] = [];
-  for (let i = 0; i < all.length; i += 2) {
-    const z = parseBuddyLine(all[i]!, buckets);
-    const label = '        Zeroed Pages  ';
-    assert.ok(all[i + 1]!.startsWith(label), `zeroed line after ${all[i]}`);
-    z.zeroed = parseCounts(all[i + 1]!.slice(label.length), all[i + 1]!);
-    assert.equal(z.zeroed.length, buckets.n, 'mismatch in number of buddyinfo buckets');
-    zones.push(z);
-  }
-  return zones;
-}
-
-/** meminfo.go rules (`Key: value kB`, HugePages_* without a unit) plus the kernel's 16/8 layout. */
-function parseMeminfo(text: string): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const line of lines(text)) {
-    const m = /^([A-Za-z0-9_()]+):( +)(\d+)( kB)?$/.exec(line);
-    assert.ok(m, `malformed meminfo line ${JSON.stringify(line)}`);
-    const [, key, , value, unit] = m;
-    assert.equal(unit === undefined, key!.startsWith('HugePages_'), `unit of ${key}`);
-    assert.equal(line.slice(0, 16), `${key}:`.padEnd(16), `16-wide label: ${line}`);
-    assert.equal(line.slice(16, 16 + Math.max(8, value!.length)), value!.padStart(8), `8-wide value: ${line}`);
-    assert.ok(!out.has(key!), `${key} appears once`);
-    out.set(key!, Number(value));
-  }
-  return out;
-}
-
-/** `name value` lines, names unique. */
-function parseVmstat(text: string): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const line of lines(text)) {
-    const m = /^([a-z0-9_]+) (\d+)$/.exec(line);
-    assert.ok(m, `malformed vmstat line ${JSON.stringify(line)}`);
-    assert.ok(!out.has(m[1]!), `${m[1]} appears once`);
-    out.set(m[1]!, Number(m[2]));
-  }
-  return out;
-}
-
-interface Stat {
-  cpus: Map<string, number[]>;
-  keys: string[];
-  values: Map<string, number[]>;
-}
-
-/** stat.go rules: `cpu` then `cpuN` lines of 10 numeric columns, then keyed lines. */
-function parseStat(text: string): Stat {
-  const st: Stat = { cpus: new Map(), keys: [], values: new Map() };
-  for (const line of lines(text)) {
-    const fields = line.split(' ');
-    if (line.startsWith('cpu')) {
-      const label = line.startsWith('cpu  ') ? 'cpu' : fields[0]!;
-      assert.match(label, /^cpu\d*$/);
-      const cols = line.slice(label === 'cpu' ? 5 : label.length + 1).split(' ');
-      assert.equal(cols.length, 10, `10 columns in ${line}`);
-      assert.ok(cols.every((c) => /^\d+$/.test(c)), `numeric columns in ${line}`);
-      st.cpus.set(label, cols.map(Number));
-      continue;
-    }
-    assert.ok(fields.length >= 2 && fields.slice(1).every((f) => /^\d+$/.test(f)), `malformed stat line ${line}`);
-    st.keys.push(fields[0]!);
-    st.values.set(fields[0]!, fields.slice(1).map(Number));
-  }
-  return st;
 }
 
 // ---- machines ---------------------------------------------------------------------------------
@@ -380,5 +264,50 @@ describe('loadavg and uptime', () => {
     const [one, five, fifteen] = read(m, '/loadavg').split(' ');
     assert.deepEqual([one, five, fifteen], [m.loadavg.format(0), m.loadavg.format(1), m.loadavg.format(2)]);
     assert.notEqual(one, '0.00');
+  });
+});
+
+// ---- the strict parsers themselves (test/helpers/strict-parsers.ts) ------------------------------
+
+describe('strict parsers', () => {
+  test('when the real kernel\'s zoneinfo, loadavg and uptime are parsed then the strict parsers accept them', () => {
+    const zones = parseZoneinfo(fixture('zoneinfo'));
+    assert.deepEqual(zones.map((z) => z.zone), ['DMA', 'DMA32', 'Normal', 'Movable', 'Device']);
+    assert.deepEqual(zones.map((z) => z.pagesets.length), [2, 2, 2, 0, 0]);
+    assert.equal(parseLoadavg(fixture('loadavg')).threads, 78);
+    assert.equal(parseUptime(fixture('uptime')).uptime, 1685.14);
+  });
+
+  for (const preset of PRESETS) {
+    test(`when ${preset} is busy then every file it renders passes its strict parser`, () => {
+      const m = busyMachine({ preset });
+      for (const rel of READABLE_FILES) assert.doesNotThrow(() => parseProcFile(rel, read(m, `/${rel}`)), rel);
+      const zones = parseZoneinfo(read(m, '/zoneinfo'));
+      assert.equal(zones.length, m.zones.length);
+      assert.ok(zones.every((z) => z.pagesets.length === m.config.cpus));
+    });
+  }
+
+  test('when a file is torn (a line cut, a blank line, a bucket missing, no kB) then its parser refuses it', () => {
+    const m = busyMachine({ preset: 'x86_64' });
+    const buddy = read(m, '/buddyinfo');
+    const meminfo = read(m, '/meminfo');
+    const zoneinfo = read(m, '/zoneinfo');
+    const torn: [string, string][] = [
+      ['buddyinfo', buddy.slice(0, buddy.length - 9)],
+      ['buddyinfo', buddy.replace(/ +\d+ \n/, ' \n')],
+      ['buddyinfo', `${buddy}\n`],
+      ['meminfo', meminfo.replace('MemFree:', 'MemFree: ')],
+      ['meminfo', meminfo.replace(/(MemTotal: +\d+) kB/, '$1')],
+      ['meminfo', meminfo.slice(0, meminfo.indexOf('\n', 200))],
+      ['zoneinfo', zoneinfo.slice(0, zoneinfo.indexOf('  pagesets'))],
+      ['zoneinfo', zoneinfo.replace('        min ', '        min')],
+      ['stat', read(m, '/stat').replace('cpu0 ', 'cpu0  ')],
+      ['loadavg', read(m, '/loadavg').replace(' ', '  ')],
+      ['uptime', '1.5 6.00\n'],
+      ['sys/vm/scrub_start', '011\n'],
+      ['sys/vm/scrub_start', ''],
+    ];
+    for (const [rel, text] of torn) assert.throws(() => parseProcFile(rel, text), { name: 'AssertionError' }, `${rel}: ${JSON.stringify(text.slice(-60))}`);
   });
 });
