@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
-import { chmod, mkdir, mkdtemp, realpath, rm } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, open, realpath, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { pollUntil } from '../../src/cli/poll';
@@ -217,5 +217,22 @@ async function within(promise: Promise<unknown>, ms: number): Promise<boolean> {
     return await Promise.race([promise.then(() => true as const), timeout]);
   } finally {
     clearTimeout(timer);
+  }
+}
+
+/** One batch written to a fresh `control` handle; its result lines, read to EOF. */
+export async function controlBatch(dir: string, text: string): Promise<string[]> {
+  const fh = await open(path.join(dir, 'control'), 'r+');
+  try {
+    await fh.write(text);
+    const parts: Buffer[] = [];
+    for (;;) {
+      const { bytesRead, buffer } = await fh.read(Buffer.alloc(65536), 0, 65536, null);
+      if (bytesRead === 0) break;
+      parts.push(buffer.subarray(0, bytesRead));
+    }
+    return Buffer.concat(parts).toString().split('\n').slice(0, -1);
+  } finally {
+    await fh.close();
   }
 }

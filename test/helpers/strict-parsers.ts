@@ -10,6 +10,7 @@
 // files in a loop and parse every read strictly (test/integration/robust-*.test.ts).
 import assert from 'node:assert/strict';
 import { closeSync, openSync, readSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { FILES } from '../../src/procfs';
@@ -480,4 +481,15 @@ function readWhole(file: string, buf: Buffer): string {
 
 if (!isMainThread && (workerData as Partial<ReaderWorkerData> | null)?.kscrubfsReader === true) {
   parentPort!.postMessage(runReader(workerData as ReaderWorkerData));
+}
+
+/** Every readable file's text, each parsed strictly on the way (a torn file throws). */
+export async function snapshotFiles(dir: string): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  for (const rel of READABLE_FILES) {
+    const text = await readFile(path.join(dir, rel), 'utf8');
+    parseProcFile(rel, text);
+    out.set(rel, text);
+  }
+  return out;
 }

@@ -4,12 +4,11 @@
 // through open(2), truncate(2) and the shell alike — and nothing changes.
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { FILES } from '../../src/procfs';
 import { q, sh, withMount } from '../helpers/mount';
-import { READABLE_FILES, parseProcFile } from '../helpers/strict-parsers';
+import { READABLE_FILES, parseProcFile, snapshotFiles } from '../helpers/strict-parsers';
 
 const MANUAL = ['--clock', 'manual'];
 const PYTHON = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
@@ -75,11 +74,7 @@ interface Probe {
   dirs: Record<string, string[] | string>;
 }
 
-async function snapshot(dir: string): Promise<Map<string, string>> {
-  const out = new Map<string, string>();
-  for (const rel of READABLE_FILES) out.set(rel, await readFile(path.join(dir, rel), 'utf8'));
-  return out;
-}
+const snapshot = snapshotFiles;
 
 describe('robust: access as a non-root user', () => {
   test('when nobody opens every file in every mode then reads of 0444/0644 work and every write or control access is EACCES', { timeout: 60_000 }, async (t) => {

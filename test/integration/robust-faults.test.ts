@@ -10,29 +10,14 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { pollUntil } from '../../src/cli/poll';
 import { findMount } from '../../src/fuse/mountpoint';
 import {
-  type Daemon, kscrubfs, startDaemon, stopDaemon, waitForMount, withMount, withTempDir,
+  type Daemon, kscrubfs, startDaemon, stopDaemon, waitForMount, withMount, withTempDir, controlBatch,
 } from '../helpers/mount';
 import { type BuddyZone, parseBuddyinfoV6, parseMeminfo, parseVmstat, startReaders } from '../helpers/strict-parsers';
 
 const MANUAL = ['--clock', 'manual'];
 const KILLS = 10;
 
-/** One batch on a fresh control handle; the result lines. */
-async function control(dir: string, text: string): Promise<string[]> {
-  const fh = await open(path.join(dir, 'control'), 'r+');
-  try {
-    await fh.write(text);
-    const parts: Buffer[] = [];
-    for (;;) {
-      const { bytesRead, buffer } = await fh.read(Buffer.alloc(65536), 0, 65536, null);
-      if (bytesRead === 0) break;
-      parts.push(buffer.subarray(0, bytesRead));
-    }
-    return Buffer.concat(parts).toString().split('\n').slice(0, -1);
-  } finally {
-    await fh.close();
-  }
-}
+const control = controlBatch;
 
 async function stats(dir: string): Promise<Record<string, number>> {
   const [line] = await control(dir, 'stats\n');

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { describe, test } from 'node:test';
 import { Rng } from '../../src/model/rng';
 import { q, run, withMount } from '../helpers/mount';
-import { READABLE_FILES, SYSCTL_FILES, parseMeminfo, parseProcFile } from '../helpers/strict-parsers';
+import { READABLE_FILES, SYSCTL_FILES, parseMeminfo, parseProcFile, snapshotFiles } from '../helpers/strict-parsers';
 
 const MANUAL = ['--clock', 'manual'];
 /** Debian's python3 (also reachable as nobody); else whatever is on PATH. */
@@ -101,16 +101,7 @@ function junk(seed: number, n: number): Buffer {
 
 // ---- the machine's whole visible state ------------------------------------------------------------
 
-/** Every readable file's text (each parsed strictly on the way). */
-async function snapshot(dir: string): Promise<Map<string, string>> {
-  const out = new Map<string, string>();
-  for (const rel of READABLE_FILES) {
-    const text = await readFile(path.join(dir, rel), 'utf8');
-    parseProcFile(rel, text);
-    out.set(rel, text);
-  }
-  return out;
-}
+const snapshot = snapshotFiles;
 
 function assertSameState(before: Map<string, string>, after: Map<string, string>): void {
   for (const [rel, text] of before) assert.equal(after.get(rel), text, `${rel} changed`);

@@ -17,7 +17,7 @@ import path from 'node:path';
 import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Rng } from '../../src/model/rng';
-import { kscrubfs, startDaemon, stopDaemon, waitForMount, withTempDir, type Daemon, type RunResult } from '../helpers/mount';
+import { kscrubfs, startDaemon, stopDaemon, waitForMount, withTempDir, type Daemon, type RunResult, controlBatch } from '../helpers/mount';
 import { READABLE_FILES, parseMeminfo, parseSysctl, startReaders, type ReaderReport } from '../helpers/strict-parsers';
 
 const CI = process.env.CI === 'true';
@@ -27,22 +27,7 @@ const READERS = 8;
 /** Debug namespaces the daemon logs under (cheap: a line per control command, sysctl write, kscrubd burst). */
 const DEBUG = 'kscrubfs:control,kscrubfs:model';
 
-/** One batch on a fresh control handle; the result lines. */
-async function control(dir: string, text: string): Promise<string[]> {
-  const fh = await open(path.join(dir, 'control'), 'r+');
-  try {
-    await fh.write(text);
-    const parts: Buffer[] = [];
-    for (;;) {
-      const { bytesRead, buffer } = await fh.read(Buffer.alloc(65536), 0, 65536, null);
-      if (bytesRead === 0) break;
-      parts.push(buffer.subarray(0, bytesRead));
-    }
-    return Buffer.concat(parts).toString().split('\n').slice(0, -1);
-  } finally {
-    await fh.close();
-  }
-}
+const control = controlBatch;
 
 function statsOf(line: string): Record<string, number> {
   assert.match(line, /^ok /);
