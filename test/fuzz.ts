@@ -109,9 +109,9 @@ function fingerprint(m: Machine): string {
 
 /** Invariants beyond check(): pages add up; process bookkeeping agrees with the page tables. */
 export function invariants(m: Machine, deep: boolean): string | null {
-  const held = m.freePagesTotal() + m.pcpPagesTotal() + m.rawPages() + m.slab.pages + m.nrAnonPages;
+  const held = m.freePagesTotal() + m.pcpPagesTotal() + m.rawPages() + m.slab.pages + m.nrAnonPages + m.nrPageTablePages;
   if (held !== m.managedPagesTotal()) {
-    return `free ${m.freePagesTotal()} + per-cpu ${m.pcpPagesTotal()} + raw ${m.rawPages()} + slab ${m.slab.pages} + anon ${m.nrAnonPages} ≠ managed ${m.managedPagesTotal()}`;
+    return `free ${m.freePagesTotal()} + per-cpu ${m.pcpPagesTotal()} + raw ${m.rawPages()} + slab ${m.slab.pages} + anon ${m.nrAnonPages} + pte pages ${m.nrPageTablePages} ≠ managed ${m.managedPagesTotal()}`;
   }
   let rss = 0;
   let tables = 0;

@@ -159,11 +159,11 @@ class FaultSim {
   private nextPage(r: Runner): void {
     const o = this.o;
     while (r.addr < r.end) {
-      const table = this.procs.pteTable(this.mm, r.addr);
+      const table = this.procs.ptePeek(this.mm, r.addr);
       const idx = (r.addr % this.procs.pmdBytes) / this.ps;
-      const pte = table[idx]!;
+      const pte = table ? table[idx]! : PTE_NONE;
       const present = o.write ? pte >= 2 : pte !== PTE_NONE;
-      if (!present) return this.faultBegin(r, pte);
+      if (!present || !table) return this.faultBegin(r, pte);
       // No fault: the program just writes its lines.
       this.userTouch(r, pte >= 2 && pteCacheHot(pte), pte >= 2 ? ptePfn(pte) : -1);
       if (pte >= 2) table[idx] = mkPte(ptePfn(pte), false);
@@ -183,6 +183,10 @@ class FaultSim {
     // down_read(mmap_sem) writes the semaphore's count: its line moves to this CPU.
     this.sys(r, this.bounce(r, this.mm.semCpu));
     this.mm.semCpu = r.cpu;
+    // A PMD with no pte page yet gets one first: a __GFP_ZERO allocation like any other.
+    const pt = this.procs.pteAlloc(this.mm, r.addr, r.node, r.cpu);
+    if (!pt) return this.oom(r);
+    if (pt.fresh) this.priceAlloc(r);
     this.lockPtl(r, c.ptlCheckNs);
     r.faultAddr = r.addr;
     r.pfns.length = 0;
@@ -199,17 +203,27 @@ class FaultSim {
       for (let i = 0; i < n; i++) {
         const pfn = m.allocPages(0, true, r.node, r.cpu);
         if (pfn < 0) break;
-        this.priceAlloc(r, pfn);
+        const hot = this.priceAlloc(r);
+        if (hot) {
+          this.res.hotZeroed++;
+          m.vm.faultHotZeroed++;
+        } else {
+          this.res.prezeroed++;
+          m.vm.faultPrezeroed++;
+        }
+        r.pfns.push(pfn);
+        r.hot.push(hot);
       }
-      if (r.pfns.length === 0) {
-        // Out of memory: the thread stops here, as the OOM killer would stop it.
-        this.res.oom++;
-        m.vm.faultOom++;
-        r.done = true;
-        return;
-      }
+      if (r.pfns.length === 0) return this.oom(r);
     }
     r.phase = 1;
+  }
+
+  /** Out of memory: the thread stops here, as the OOM killer would stop it. */
+  private oom(r: Runner): void {
+    this.res.oom++;
+    this.m.vm.faultOom++;
+    r.done = true;
   }
 
   /**
@@ -229,11 +243,13 @@ class FaultSim {
     return n;
   }
 
-  /** Price one allocated page: per-cpu list, zone->lock for refills, hot zeroing. */
-  private priceAlloc(r: Runner, pfn: number): void {
-    const m = this.m;
+  /**
+   * Price the page allocPages() just handed out (m.lastAlloc): the per-cpu list, struct page,
+   * zone->lock on a refill, and hot zeroing when no prezeroed page came. Returns hot-zeroed.
+   */
+  private priceAlloc(r: Runner): boolean {
     const c = this.c;
-    const info = m.lastAlloc;
+    const info = this.m.lastAlloc;
     const zone = info.zone!;
     const remote = zone.node !== r.node ? c.remoteFactor : 1;
     // struct page of the new page: count, flags, LRU links — misses, dearer on another node.
@@ -244,16 +260,8 @@ class FaultSim {
       zone.lockFreeAt = r.t;
       zone.lockCpu = r.cpu;
     }
-    if (info.hotZeroed) {
-      this.sys(r, (this.ps / c.zeroBytesPerNs) * remote);
-      this.res.hotZeroed++;
-      m.vm.faultHotZeroed++;
-    } else {
-      this.res.prezeroed++;
-      m.vm.faultPrezeroed++;
-    }
-    r.pfns.push(pfn);
-    r.hot.push(info.hotZeroed);
+    if (info.hotZeroed) this.sys(r, (this.ps / c.zeroBytesPerNs) * remote);
+    return info.hotZeroed;
   }
 
   /** Phase B: second page_table_lock section; install ptes; back to user; touch the page. */
@@ -263,7 +271,7 @@ class FaultSim {
     r.phase = 0;
     if (r.zeroPage) {
       this.lockPtl(r, this.c.ptlSetNs);
-      const table = procs.pteTable(this.mm, r.faultAddr);
+      const table = procs.ptePeek(this.mm, r.faultAddr)!;
       const idx = (r.faultAddr % procs.pmdBytes) / this.ps;
       if (table[idx] === PTE_NONE) table[idx] = PTE_ZERO_PAGE;
       this.userTouch(r, false, -1);
@@ -272,7 +280,7 @@ class FaultSim {
       let mapped = 0;
       for (let i = 0; i < r.pfns.length; i++) {
         const addr = r.faultAddr + i * this.ps;
-        const table = procs.pteTable(this.mm, addr);
+        const table = procs.ptePeek(this.mm, addr)!;
         const idx = (addr % procs.pmdBytes) / this.ps;
         const old = table[idx]!;
         // A pte another thread filled meanwhile keeps its page; ours goes back.

@@ -1,5 +1,6 @@
 import debugFactory from 'debug';
 import type { Machine } from './machine';
+import { orderPages } from './page';
 import type { ZeroDriver } from './zero-drivers';
 import type { Zone } from './zone';
 
@@ -83,7 +84,7 @@ export class Kscrubd {
   }
 
   private start(m: Machine, zone: Zone, pfn: number, order: number, at: number): void {
-    const bytes = 2 ** order * m.config.pageSize;
+    const bytes = orderPages(order) * m.config.pageSize;
     const cpu = m.cpus.mostIdle(this.node, at, m.cpuInUse);
     const begin = Math.max(at, m.cpus.freeAt[cpu]!);
     let driver: ZeroDriver | undefined;
@@ -114,7 +115,7 @@ export class Kscrubd {
     this.cpuNs += b.cpuNs;
     this.blocks++;
     if (b.driver === 'bte') this.bteBlocks++;
-    this.pages += 2 ** b.order;
+    this.pages += orderPages(b.order);
     b.zone.endScrub(b.pfn, b.order);
   }
 

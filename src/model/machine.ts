@@ -3,7 +3,7 @@ import { Clock, Cpus, LOAD_FREQ_NS, LoadAvg } from './clock';
 import { CostModel } from './cost';
 import { VmEvents } from './counters';
 import { ModelError, assert } from './errors';
-import { FreeClass, KIND_ALLOC, NOT_ZEROED, ZEROED, classOf, pageFlags } from './page';
+import { FreeClass, KIND_ALLOC, NOT_ZEROED, ZEROED, classOf, orderPages, pageFlags } from './page';
 import { MachineConfig, MachineOptions, resolveConfig } from './presets';
 import { Rng } from './rng';
 import { SysctlName, SysctlSpec, checkSysctl, sysctlSpecs } from './sysctl';
@@ -91,6 +91,8 @@ export class Machine {
   readonly totalPages: number;
   /** Processes (mm) and their page tables. */
   readonly procs: Processes;
+  /** zoneOf()'s last answer. */
+  private lastZone: Zone | undefined;
 
   constructor(opts: MachineOptions = {}) {
     const cfg = resolveConfig(opts);
@@ -236,7 +238,14 @@ export class Machine {
   }
 
   zoneOf(pfn: number): Zone {
-    for (const z of this.zones) if (z.contains(pfn)) return z;
+    // Frees and faults come in runs from one zone: try the last answer first.
+    if (this.lastZone?.contains(pfn)) return this.lastZone;
+    for (const z of this.zones) {
+      if (z.contains(pfn)) {
+        this.lastZone = z;
+        return z;
+      }
+    }
     throw new ModelError('KSCRUB_BAD_ADDRESS', `pfn ${pfn} is outside memory`);
   }
 
@@ -294,7 +303,7 @@ export class Machine {
       this.vm.pcpRefillPages += info.lockedPages;
     } else {
       const allocated = pageFlags(KIND_ALLOC, order, NOT_ZEROED);
-      if (zero && z.zeroPages >= 2 ** order) {
+      if (zero && z.zeroPages >= orderPages(order)) {
         pfn = z.takeBlock(order, ZEROED, allocated);
         cls = ZEROED;
       }
@@ -304,11 +313,11 @@ export class Machine {
       info.lockedPages = 1;
     }
     z.setHead(pfn, pageFlags(KIND_ALLOC, order, NOT_ZEROED));
-    z.pgalloc += 2 ** order;
+    z.pgalloc += orderPages(order);
     info.zone = z;
     info.prezeroed = zero && cls === ZEROED;
     info.hotZeroed = zero && cls === NOT_ZEROED;
-    const pages = 2 ** order;
+    const pages = orderPages(order);
     if (info.prezeroed) this.vm.allocPrezeroed += pages;
     else if (info.hotZeroed) this.vm.allocHotZeroed += pages;
     else if (cls === ZEROED) this.vm.allocZeroWasted += pages;
@@ -322,8 +331,9 @@ export class Machine {
    */
   freePages(pfn: number, order: number, cpu: number): void {
     const z = this.zoneOf(pfn);
-    assert(z.pageFlagsAt(pfn) === pageFlags(KIND_ALLOC, order, NOT_ZEROED), `free of pfn ${pfn} order ${order}: ${z.describe(pfn)}`);
-    this.vm.pgfree += 2 ** order;
+    // The message is built only on failure: describe() is dear and this is every free.
+    if (z.pageFlagsAt(pfn) !== pageFlags(KIND_ALLOC, order, NOT_ZEROED)) assert(false, `free of pfn ${pfn} order ${order}: ${z.describe(pfn)}`);
+    this.vm.pgfree += orderPages(order);
     if (order === 0) {
       const hot = z.pageset[cpu]![PCP_HOT]!;
       z.pcpPush(hot, pfn, NOT_ZEROED);
@@ -451,7 +461,7 @@ export class Machine {
    * time t, in time order, and make t the present. Time never goes back.
    */
   advanceTo(t: number): void {
-    assert(Number.isFinite(t), `advanceTo(${t}): time must be finite`);
+    if (!Number.isFinite(t)) assert(false, `advanceTo(${t}): time must be finite`);
     if (t < this.clock.now) return;
     for (;;) {
       let next = Math.min(this.loadavg.nextSample, this.nextDrain);

@@ -48,8 +48,9 @@ export class Mm implements PageOwner {
   readonly id: number;
   readonly label: string;
   readonly vmas: Vma[] = [];
-  /** PMD index → pte page. */
+  /** PMD index → pte page (its entries), and the physical page that holds it. */
   readonly ptes = new Map<number, Float64Array>();
+  readonly ptePfns = new Map<number, number>();
   readonly tasks: Task[] = [];
   /** Virtual time at which mm->page_table_lock is next free. */
   ptlFreeAt = 0;
@@ -89,6 +90,7 @@ export class Mm implements PageOwner {
   }
 
   forEachPage(fn: (pfn: number) => void): void {
+    this.ptePfns.forEach((pfn) => fn(pfn));
     for (const table of this.ptes.values()) {
       for (let i = 0; i < table.length; i++) {
         const pte = table[i]!;
@@ -175,8 +177,11 @@ export class Processes {
     let freed = 0;
     for (const v of [...mm.vmas]) freed += this.zap(mm, v.start, v.end, cpu);
     mm.vmas.length = 0;
+    // free_pgtables: the pte pages go back too (counted apart from the anonymous pages).
+    for (const pfn of mm.ptePfns.values()) this.m.freePages(pfn, 0, cpu);
     this.m.nrPageTablePages -= mm.ptes.size;
     mm.ptes.clear();
+    mm.ptePfns.clear();
     this.mms.delete(id);
     this.m.owners.delete(mm);
     this.m.nrMms--;
@@ -208,15 +213,26 @@ export class Processes {
     return freed;
   }
 
-  /** The pte page for addr, allocated on first use. */
-  pteTable(mm: Mm, addr: number): Float64Array {
+  /** The pte page covering addr, if there is one yet. */
+  ptePeek(mm: Mm, addr: number): Float64Array | undefined {
+    return mm.ptes.get(Math.floor(addr / this.pmdBytes));
+  }
+
+  /**
+   * __pte_alloc: a pte page for addr, allocated as a __GFP_ZERO page on the faulting CPU's
+   * node when the PMD has none. Returns null when memory is exhausted (the fault is an OOM);
+   * `m.lastAlloc` says how a new page was served, for the caller's pricing.
+   */
+  pteAlloc(mm: Mm, addr: number, node: number, cpu: number): { table: Float64Array; fresh: boolean } | null {
     const pmd = Math.floor(addr / this.pmdBytes);
-    let table = mm.ptes.get(pmd);
-    if (!table) {
-      table = new Float64Array(this.ptrsPerPte);
-      mm.ptes.set(pmd, table);
-      this.m.nrPageTablePages++;
-    }
-    return table;
+    const have = mm.ptes.get(pmd);
+    if (have) return { table: have, fresh: false };
+    const pfn = this.m.allocPages(0, true, node, cpu);
+    if (pfn < 0) return null;
+    const table = new Float64Array(this.ptrsPerPte);
+    mm.ptes.set(pmd, table);
+    mm.ptePfns.set(pmd, pfn);
+    this.m.nrPageTablePages++;
+    return { table, fresh: true };
   }
 }

@@ -27,7 +27,8 @@ describe('fault: anticipatory prefault', () => {
     assert.equal(r.hotZeroed, 23);
     assert.equal(m.vm.prefaultPages, 18);
     assert.equal(m.nrAnonPages, 23);
-    assert.equal(accountedPages(m), free - 23);
+    assert.equal(accountedPages(m), free - 23 - 1, 'the 23 pages and their one pte page');
+    assert.equal(m.nrPageTablePages, 1);
     assertChecked(m);
   });
 
@@ -95,8 +96,8 @@ describe('fault: anticipatory prefault', () => {
     assert.equal(r.pages, 3);
     assert.equal(m.nrAnonPages, 3);
     assert.deepEqual(ptesOf(m, id), { anon: 3, zero: 0 });
-    assert.equal(accountedPages(m), free - 3, 'free pages drop by exactly 3');
-    assert.equal(m.vm.allocHotZeroed, 3, 'nothing was allocated and given back');
+    assert.equal(accountedPages(m), free - 3 - 1, 'free pages drop by exactly 3 and the pte page');
+    assert.equal(m.vm.allocHotZeroed, 3 + 1, 'the 3 pages and the pte page: nothing was allocated and given back');
     assertChecked(m);
   });
 
@@ -105,7 +106,7 @@ describe('fault: anticipatory prefault', () => {
     const { id, addr } = proc(m, 5);
     const free = accountedPages(m);
     assert.deepEqual(prefaultRun(m, id, addr, 3), [1, 2, 2], 'the 4-page run at page 3 keeps 2');
-    assert.equal(accountedPages(m), free - 5);
+    assert.equal(accountedPages(m), free - 5 - 1, 'five pages and their pte page');
     assert.equal(m.vm.prefaultReleased, 0);
     assertChecked(m);
   });
@@ -155,7 +156,8 @@ describe('fault: anticipatory prefault', () => {
     assert.equal(r.pages, 1000);
     assert.equal(m.nrAnonPages, 1000);
     assert.deepEqual(ptesOf(m, id), { anon: 1000, zero: 0 });
-    assert.equal(accountedPages(m), free - 1000);
+    assert.equal(accountedPages(m), free - 1000 - m.nrPageTablePages, 'the pages and their pte pages');
+    assert.equal(m.nrPageTablePages, 2, '1000 pages from a PMD boundary span two pte pages');
     assert.equal(m.vm.pgfault, r.faults);
     assert.equal(m.vm.prefaultPages, r.prefaulted);
     assert.equal(r.faults + r.prefaulted, 1000, 'every mapped page was mapped by exactly one fault');
