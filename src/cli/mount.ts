@@ -9,7 +9,7 @@ import createDebug from 'debug';
 import { controlEntry } from '../control';
 import { mountProcTree, type MountedTree } from '../fuse/mount';
 import { daemonPid, findMount, mountPointPath, probe } from '../fuse/mountpoint';
-import { createMachine, formatSize, PRESETS, ZERO_DRIVERS, type Machine, type MachineOptions } from '../model';
+import { createMachine, formatSize, parseCostOverrides, PRESETS, ZERO_DRIVERS, type Machine, type MachineOptions } from '../model';
 import { buildProcTree } from '../procfs';
 import { action, CliError } from './errors';
 import { integer, nameList, positiveNumber } from './options';
@@ -36,6 +36,7 @@ interface MountFlags {
   speed?: number;
   buddyinfo: 'v6' | 'stock';
   zeroDrivers?: string[];
+  cost?: string;
   background?: boolean;
 }
 
@@ -55,6 +56,7 @@ export function registerMount(program: Command): void {
     .option('--speed <x>', 'live clock: virtual seconds per wall second', positiveNumber)
     .addOption(new Option('--buddyinfo <format>', 'v6: zeroed and not-zeroed lines (the patch); stock: one line per zone').choices(['v6', 'stock']).default('v6'))
     .option('--zero-drivers <list>', `zero drivers, newest first (comma list of ${ZERO_DRIVERS.join(', ')})`, nameList(ZERO_DRIVERS))
+    .option('--cost <list>', 'override cost figures of src/model/cost-<preset>.ts, e.g. zeroBytesPerNs=2,remoteFactor=1.5')
     .option('--background', 'start the daemon detached, wait until the mount answers, print its pid')
     .action(action(async (dir: string, flags: MountFlags) => {
       if (flags.background) await mountInBackground(dir);
@@ -74,6 +76,7 @@ async function mountInForeground(dir: string, flags: MountFlags): Promise<void> 
   });
   const mounted = await mountProcTree(dir, tree);
   stopOnSignals(mounted, exitWhenUnmounted(mounted));
+  reportRequestsOnSignal(mounted);
   process.stdout.write(`kscrubfs: ${describe(machine)} mounted on ${mounted.dir} — Ctrl-C or 'kscrubfs umount ${dir}' to stop\n`);
 }
 
@@ -81,7 +84,9 @@ function machineOptions(flags: MountFlags): MachineOptions {
   const { preset, mem, nodes, cpus, pageSize, maxOrder, seed, clock, speed, zeroDrivers } = flags;
   const all = { preset, mem, nodes, cpus, pageSize, maxOrder, seed, clock, speed, zeroDrivers };
   // Only what the user said: the preset fills in the rest.
-  return Object.fromEntries(Object.entries(all).filter(([, value]) => value !== undefined)) as MachineOptions;
+  const opts = Object.fromEntries(Object.entries(all).filter(([, value]) => value !== undefined)) as MachineOptions;
+  if (flags.cost !== undefined) opts.cost = parseCostOverrides(flags.cost);
+  return opts;
 }
 
 function describe(machine: Machine): string {
@@ -111,6 +116,15 @@ function stopOnSignals(mounted: MountedTree, watcher: NodeJS.Timeout): void {
     );
   };
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, stop);
+}
+
+/**
+ * `kill -USR2 <pid>`: one line on stderr (the log file, for --background) with the FUSE
+ * requests served since mount, per op, as JSON — `kscrubfs: requests {"getattr":12,…}`;
+ * getattr includes lookups (libfuse folds them together). test/bench counts with it.
+ */
+function reportRequestsOnSignal(mounted: MountedTree): void {
+  process.on('SIGUSR2', () => process.stderr.write(`kscrubfs: requests ${JSON.stringify(mounted.counts)}\n`));
 }
 
 /**

@@ -57,55 +57,16 @@ export interface CostModel {
   readonly wakeupNs: number;
 }
 
-export const ALTIX_COST: CostModel = {
-  trapNs: 850,
-  handlerNs: 200,
-  lineBounceNs: 250,
-  structPageLines: 3,
-  ptlCheckNs: 120,
-  ptlSetNs: 150,
-  pcpAllocNs: 130,
-  buddyPerPageNs: 60,
-  // 16 KiB in ~10.5 µs: Itanium 2 store bandwidth to local SN2 memory, ≈ 1.56 GB/s.
-  zeroBytesPerNs: 1.56,
-  // Itanium 2 (Madison 9M) has a 6 MiB L3; SN2 sustains ~4 GB/s of writeback per node.
-  cacheBytes: 6 * 2 ** 20,
-  writebackBytesPerNs: 4.0,
-  remoteFactor: 1.3,
-  // Streaming RFO of a 128-byte line: 128 B / ~2 GB/s.
-  lineMissNs: 62,
-  lineHitNs: 26,
-  userPageNs: 160,
-  freePageNs: 250,
-  // The SN2 BTE: ~500 MB/s, synchronous, refuses transfers under 60,000 bytes.
-  bteBytesPerNs: 0.5,
-  bteSetupNs: 2_000,
-  bteMinBytes: 60_000,
-  bteMaxBytes: 2 ** 30,
-  wakeupNs: 20_000,
-};
+export { ALTIX_COST } from './cost-altix';
+export { X86_64_COST } from './cost-x86_64';
 
-/** A 2005 dual-core Opteron-class box: faster traps, 4 KiB pages, 64-byte lines, no BTE. */
-export const X86_64_COST: CostModel = {
-  trapNs: 250,
-  handlerNs: 100,
-  lineBounceNs: 120,
-  structPageLines: 3,
-  ptlCheckNs: 40,
-  ptlSetNs: 60,
-  pcpAllocNs: 50,
-  buddyPerPageNs: 30,
-  zeroBytesPerNs: 3.2,
-  cacheBytes: 1 * 2 ** 20,
-  writebackBytesPerNs: 3.0,
-  remoteFactor: 1.4,
-  lineMissNs: 70,
-  lineHitNs: 3,
-  userPageNs: 20,
-  freePageNs: 120,
-  bteBytesPerNs: 0.5,
-  bteSetupNs: 2_000,
-  bteMinBytes: 60_000,
-  bteMaxBytes: 2 ** 30,
-  wakeupNs: 10_000,
-};
+/** Cost figures by name, for overrides from the command line (`--cost zeroBytesPerNs=2`). */
+export const COST_NAMES = [
+  'trapNs', 'handlerNs', 'lineBounceNs', 'structPageLines', 'ptlCheckNs', 'ptlSetNs', 'pcpAllocNs',
+  'buddyPerPageNs', 'zeroBytesPerNs', 'cacheBytes', 'writebackBytesPerNs', 'remoteFactor', 'lineMissNs',
+  'lineHitNs', 'userPageNs', 'freePageNs', 'bteBytesPerNs', 'bteSetupNs', 'bteMinBytes', 'bteMaxBytes', 'wakeupNs',
+] as const satisfies readonly (keyof CostModel)[];
+
+// Every figure is overridable: a name missing from COST_NAMES fails to compile here.
+const everyName: Record<Exclude<keyof CostModel, (typeof COST_NAMES)[number]>, never> = {};
+void everyName;

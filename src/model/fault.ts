@@ -1,5 +1,6 @@
 import { ModelError } from './errors';
 import type { Machine } from './machine';
+import { orderPages } from './page';
 import { Mm, PTE_NONE, PTE_ZERO_PAGE, Processes, Task, Vma, mkPte, ptePfn, pteCacheHot } from './mm';
 
 /**
@@ -54,8 +55,9 @@ interface Runner {
   done: boolean;
   userNs: number;
   sysNs: number;
-  /** The fault in flight between phases A and B. */
+  /** The fault in flight between phases A and B: its pages are pfns[0 … nPages-1]. */
   faultAddr: number;
+  nPages: number;
   pfns: number[];
   hot: boolean[];
   zeroPage: boolean;
@@ -90,7 +92,7 @@ export function touch(m: Machine, procs: Processes, mm: Mm, o: TouchOptions, wha
     runners.push({
       task: mm.task(i), cpu, node: m.cpus.nodeOf[cpu]!, addr: o.addr + first * o.stride,
       end: Math.min(o.addr + size, o.addr + last * o.stride), t: start, phase: 0, done: false,
-      userNs: 0, sysNs: 0, faultAddr: 0, pfns: [], hot: [], zeroPage: false,
+      userNs: 0, sysNs: 0, faultAddr: 0, nPages: 0, pfns: [], hot: [], zeroPage: false,
     });
   }
   for (const r of runners) m.cpuInUse[r.cpu] = 1;
@@ -126,6 +128,9 @@ export function touch(m: Machine, procs: Processes, mm: Mm, o: TouchOptions, wha
 class FaultSim {
   private readonly ps: number;
   private readonly c: Machine['cost'];
+  /** ptePeek()'s last pte page and its PMD: runners walk addresses in order, a PMD at a time. */
+  private lastPmd = -1;
+  private lastTable: Float64Array | undefined;
 
   constructor(
     private readonly m: Machine,
@@ -137,6 +142,27 @@ class FaultSim {
   ) {
     this.ps = m.pageSize;
     this.c = m.cost;
+  }
+
+  /**
+   * The pte page covering `addr`, if there is one yet. A page found is remembered: pte pages
+   * live as long as the mm, and nothing unmaps during a touch.
+   */
+  private ptePeek(addr: number): Float64Array | undefined {
+    const pmd = Math.floor(addr / this.procs.pmdBytes);
+    if (pmd === this.lastPmd) return this.lastTable;
+    const table = this.procs.ptePeek(this.mm, addr);
+    if (table) {
+      this.lastPmd = pmd;
+      this.lastTable = table;
+    }
+    return table;
+  }
+
+  /** Index of `addr`'s pte in its pte page. Not `%`: addresses pass 2^31, and V8's double `%` is a libm fmod call. */
+  private pteIndex(addr: number): number {
+    const pmdBytes = this.procs.pmdBytes;
+    return (addr - Math.floor(addr / pmdBytes) * pmdBytes) / this.ps;
   }
 
   /** Run one event of runner r at r.t. */
@@ -159,8 +185,8 @@ class FaultSim {
   private nextPage(r: Runner): void {
     const o = this.o;
     while (r.addr < r.end) {
-      const table = this.procs.ptePeek(this.mm, r.addr);
-      const idx = (r.addr % this.procs.pmdBytes) / this.ps;
+      const table = this.ptePeek(r.addr);
+      const idx = this.pteIndex(r.addr);
       const pte = table ? table[idx]! : PTE_NONE;
       const present = o.write ? pte >= 2 : pte !== PTE_NONE;
       if (!present || !table) return this.faultBegin(r, pte);
@@ -184,13 +210,14 @@ class FaultSim {
     this.sys(r, this.bounce(r, this.mm.semCpu));
     this.mm.semCpu = r.cpu;
     // A PMD with no pte page yet gets one first: a __GFP_ZERO allocation like any other.
-    const pt = this.procs.pteAlloc(this.mm, r.addr, r.node, r.cpu);
-    if (!pt) return this.oom(r);
-    if (pt.fresh) this.priceAlloc(r);
+    if (!this.ptePeek(r.addr)) {
+      const pt = this.procs.pteAlloc(this.mm, r.addr, r.node, r.cpu);
+      if (!pt) return this.oom(r);
+      if (pt.fresh) this.priceAlloc(r);
+    }
     this.lockPtl(r, c.ptlCheckNs);
     r.faultAddr = r.addr;
-    r.pfns.length = 0;
-    r.hot.length = 0;
+    r.nPages = 0;
     r.zeroPage = false;
     if (!this.o.write) {
       // Read of an empty pte: map the shared ZERO_PAGE, allocate nothing.
@@ -211,10 +238,11 @@ class FaultSim {
           this.res.prezeroed++;
           m.vm.faultPrezeroed++;
         }
-        r.pfns.push(pfn);
-        r.hot.push(hot);
+        r.pfns[r.nPages] = pfn;
+        r.hot[r.nPages] = hot;
+        r.nPages++;
       }
-      if (r.pfns.length === 0) return this.oom(r);
+      if (r.nPages === 0) return this.oom(r);
     }
     r.phase = 1;
   }
@@ -238,7 +266,7 @@ class FaultSim {
     else task.order = Math.min(task.order + 1, max);
     const pmdEnd = (Math.floor(r.addr / this.procs.pmdBytes) + 1) * this.procs.pmdBytes;
     const limit = Math.min(this.vma.end, pmdEnd);
-    const n = Math.max(1, Math.min(2 ** task.order, (limit - r.addr) / this.ps));
+    const n = Math.max(1, Math.min(orderPages(task.order), (limit - r.addr) / this.ps));
     task.nextAddr = r.addr + n * this.ps;
     return n;
   }
@@ -267,21 +295,20 @@ class FaultSim {
   /** Phase B: second page_table_lock section; install ptes; back to user; touch the page. */
   private install(r: Runner): void {
     const m = this.m;
-    const procs = this.procs;
     r.phase = 0;
     if (r.zeroPage) {
       this.lockPtl(r, this.c.ptlSetNs);
-      const table = procs.ptePeek(this.mm, r.faultAddr)!;
-      const idx = (r.faultAddr % procs.pmdBytes) / this.ps;
+      const table = this.ptePeek(r.faultAddr)!;
+      const idx = this.pteIndex(r.faultAddr);
       if (table[idx] === PTE_NONE) table[idx] = PTE_ZERO_PAGE;
       this.userTouch(r, false, -1);
     } else {
-      this.lockPtl(r, this.c.ptlSetNs * r.pfns.length);
+      this.lockPtl(r, this.c.ptlSetNs * r.nPages);
       let mapped = 0;
-      for (let i = 0; i < r.pfns.length; i++) {
+      for (let i = 0; i < r.nPages; i++) {
         const addr = r.faultAddr + i * this.ps;
-        const table = procs.ptePeek(this.mm, addr)!;
-        const idx = (addr % procs.pmdBytes) / this.ps;
+        const table = this.ptePeek(addr)!;
+        const idx = this.pteIndex(addr);
         const old = table[idx]!;
         // A pte another thread filled meanwhile keeps its page; ours goes back.
         const cow = i === 0 && old === PTE_ZERO_PAGE;

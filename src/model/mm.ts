@@ -21,7 +21,8 @@ export function ptePfn(pte: number): number {
   return Math.floor((pte - 2) / 2);
 }
 export function pteCacheHot(pte: number): boolean {
-  return pte >= 2 && pte % 2 === 1;
+  // Not `pte % 2`: ptes are doubles, and V8's double `%` is a libm fmod call.
+  return pte >= 2 && pte - 2 * Math.floor(pte / 2) === 1;
 }
 
 /** Where mmap places the first mapping; later ones follow, a PMD apart. */

@@ -1,4 +1,4 @@
-import { ALTIX_COST, CostModel, X86_64_COST } from './cost';
+import { ALTIX_COST, COST_NAMES, CostModel, X86_64_COST } from './cost';
 import { ModelError } from './errors';
 import { isPowerOfTwo, parseSize } from './units';
 
@@ -121,4 +121,23 @@ export function resolveConfig(opts: MachineOptions = {}): MachineConfig {
     cost: { ...base.cost, ...opts.cost },
     bootAllocations: opts.bootAllocations ?? true,
   };
+}
+
+/**
+ * `--cost trapNs=900,zeroBytesPerNs=2`: cost figures by name. Bandwidths and factors must be
+ * > 0 (they divide or multiply everything); the rest ≥ 0.
+ */
+export function parseCostOverrides(text: string): Partial<CostModel> {
+  const out: Partial<Record<keyof CostModel, number>> = {};
+  for (const item of text.split(',')) {
+    const m = /^\s*([A-Za-z]+)\s*=\s*(\d+(?:\.\d+)?)\s*$/.exec(item);
+    if (!m) bad(`cost: "${item}" is not name=number (names: ${COST_NAMES.join(', ')})`);
+    const name = m[1] as keyof CostModel;
+    if (!(COST_NAMES as readonly string[]).includes(name)) bad(`cost: "${m[1]}" is not a cost figure (names: ${COST_NAMES.join(', ')})`);
+    if (out[name] !== undefined) bad(`cost: "${name}" is given twice`);
+    const v = Number(m[2]);
+    if (!Number.isFinite(v) || (/BytesPerNs$|Factor$/.test(name) && v <= 0)) bad(`cost: ${name}=${m[2]} must be a number > 0`);
+    out[name] = v;
+  }
+  return out;
 }

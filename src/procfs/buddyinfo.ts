@@ -1,4 +1,5 @@
 import { NOT_ZEROED, ZEROED, type Machine, type Zone } from '../model';
+import { flatString } from './common';
 
 /**
  * /proc/buddyinfo, as mm/vmstat.c frag_show_print() prints it:
@@ -42,6 +43,15 @@ export function render(m: Machine, format: BuddyinfoFormat = 'v6'): string {
 /** `"%6lu "` per order, then the newline. */
 function counts(z: Zone, nrFree: (order: number) => number): string {
   let line = '';
-  for (let order = 0; order < z.maxOrder; order++) line += `${String(nrFree(order)).padStart(6)} `;
+  for (let order = 0; order < z.maxOrder; order++) line += count6(nrFree(order));
   return `${line}\n`;
 }
+
+/**
+ * `"%6lu "` of one count. Counts under 1000 — most of a buddyinfo — come made (and flat), so a
+ * render joins one piece per column instead of three (see flatString in common.ts).
+ */
+function count6(n: number): string {
+  return Number.isInteger(n) && n >= 0 && n < SMALL_COUNTS.length ? SMALL_COUNTS[n]! : `${String(n).padStart(6)} `;
+}
+const SMALL_COUNTS = Array.from({ length: 1000 }, (_, n) => flatString(`${String(n).padStart(6)} `));

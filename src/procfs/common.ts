@@ -62,3 +62,13 @@ export function secondsCentis(ns: number): string {
   const centis = Math.floor(ns / 1e7);
   return `${Math.floor(centis / 100)}.${String(centis % 100).padStart(2, '0')}`;
 }
+
+/**
+ * `parts` as one flat string, for text made once and reused by every render. V8 keeps `a + b`
+ * as a rope, and a rope's pieces are copied again each time a render that contains it is
+ * flattened into the snapshot's Buffer; a flat string is copied as one piece. (join() with two
+ * or more parts copies into a new flat string; with one it may hand back the rope itself.)
+ */
+export function flatString(...parts: string[]): string {
+  return [...parts, ''].join('');
+}

@@ -23,6 +23,12 @@ export interface FileHandle {
    * out the next unread bytes, like a character device.
    */
   read(offset: number, length: number): Buffer;
+  /**
+   * The same bytes as read(), copied into `target` (at most `length`); returns the count, 0 at
+   * EOF. Optional: the adapter uses it when present, so that a snapshot can encode its text
+   * straight into the FUSE reply buffer instead of into a Buffer of its own per open.
+   */
+  readInto?(target: Buffer, offset: number, length: number): number;
   /** Absent on read-only files. Returns the number of bytes accepted; throws ProcError. */
   write?(data: Buffer, offset: number): number;
   /** Called once when the last reference goes away. */

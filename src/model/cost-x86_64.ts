@@ -1,0 +1,26 @@
+import type { CostModel } from './cost';
+
+/** A 2005 dual-core Opteron-class box: faster traps, 4 KiB pages, 64-byte lines, no BTE. */
+export const X86_64_COST: CostModel = {
+  trapNs: 250,
+  handlerNs: 100,
+  lineBounceNs: 120,
+  structPageLines: 3,
+  ptlCheckNs: 40,
+  ptlSetNs: 60,
+  pcpAllocNs: 50,
+  buddyPerPageNs: 30,
+  zeroBytesPerNs: 3.2,
+  cacheBytes: 1 * 2 ** 20,
+  writebackBytesPerNs: 3.0,
+  remoteFactor: 1.4,
+  lineMissNs: 70,
+  lineHitNs: 3,
+  userPageNs: 20,
+  freePageNs: 120,
+  bteBytesPerNs: 0.5,
+  bteSetupNs: 2_000,
+  bteMinBytes: 60_000,
+  bteMaxBytes: 2 ** 30,
+  wakeupNs: 10_000,
+};
