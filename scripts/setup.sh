@@ -3,13 +3,16 @@
 #   scripts/setup.sh                 fuse + libfuse2, npm ci when stale, tsc
 #   scripts/setup.sh --with-clients  also the real client tools the tests drive
 #                                    (procps, node_exporter, psutil, collectd, librsvg2-bin, tmux)
+#   scripts/setup.sh --with-bench    also what npm run bench compares against (lxcfs, taskset, cc)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 with_clients=0
+with_bench=0
 for arg in "$@"; do
   case "$arg" in
     --with-clients) with_clients=1 ;;
+    --with-bench) with_bench=1 ;;
     *) echo "setup.sh: unknown option '$arg'" >&2; exit 2 ;;
   esac
 done
@@ -24,6 +27,11 @@ want fuse
 want libfuse2
 if [ "$with_clients" = 1 ]; then
   for p in procps prometheus-node-exporter python3-psutil collectd-core librsvg2-bin tmux util-linux curl; do want "$p"; done
+fi
+if [ "$with_bench" = 1 ]; then
+  # LXCFS is the reference FUSE procfs the read benchmark compares with; its service is kept
+  # from starting like the others (the bench runs its own instance on its own directory).
+  for p in lxcfs util-linux gcc libc6-dev; do want "$p"; done
 fi
 if [ "${#need[@]}" -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
