@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { describe, test, type TestContext } from 'node:test';
+import { describe, test } from 'node:test';
 import { q, run, sh, withMount, type RunResult } from '../helpers/mount';
 
 // /control over the real mount, driven by bash, cat, head and dd as a user would. The daemon
@@ -12,21 +12,18 @@ function bash(script: string): Promise<RunResult> {
   return run('bash', ['-c', script]);
 }
 
-/** Mount, and skip (rather than fail) while the daemon does not serve /control at all. */
-async function withControl(t: TestContext, fn: (dir: string, control: string) => Promise<void>): Promise<void> {
+/** Mount a manual-clock machine and hand over its control file (which must be served). */
+async function withControl(fn: (dir: string, control: string) => Promise<void>): Promise<void> {
   await withMount(MANUAL, async (dir) => {
     const control = path.join(dir, 'control');
-    if (!existsSync(control)) {
-      t.skip('this build does not serve /control (src/cli/mount.ts passes no control entry)');
-      return;
-    }
+    assert.ok(existsSync(control), 'the daemon serves /control');
     await fn(dir, control);
   });
 }
 
 describe('control over the mount', () => {
-  test('when control is cat without a write then it prints the help, and its mode is 0600', async (t) => {
-    await withControl(t, async (_dir, control) => {
+  test('when control is cat without a write then it prints the help, and its mode is 0600', async () => {
+    await withControl(async (_dir, control) => {
       const cat = await sh(`cat ${q(control)}`);
       assert.equal(cat.code, 0, cat.stderr);
       assert.match(cat.stdout, /^kscrubfs control: /);
@@ -36,8 +33,8 @@ describe('control over the mount', () => {
     });
   });
 
-  test("when bash writes a batch and reads it back with read (which seeks back over its read-ahead) then every line arrives", async (t) => {
-    await withControl(t, async (_dir, control) => {
+  test("when bash writes a batch and reads it back with read (which seeks back over its read-ahead) then every line arrives", async () => {
+    await withControl(async (_dir, control) => {
       const r = await bash(`exec 3<>${q(control)}
         printf 'alloc order=10 count=2\\n# a comment\\ncheck\\ntick 1500ms\\nfree handles=1,2\\n' >&3 || exit 9
         while read -r line <&3; do echo "$line"; done`);
@@ -46,8 +43,8 @@ describe('control over the mount', () => {
     });
   });
 
-  test('when head -n1 reads one result at a time then it gets each line once, in order', async (t) => {
-    await withControl(t, async (_dir, control) => {
+  test('when head -n1 reads one result at a time then it gets each line once, in order', async () => {
+    await withControl(async (_dir, control) => {
       const r = await bash(`exec 3<>${q(control)}
         printf 'tick 1s\\ntick 2s\\ntick 3s\\n' >&3
         head -n1 <&3; head -n1 <&3; head -n1 <&3; head -n1 <&3`);
@@ -56,8 +53,8 @@ describe('control over the mount', () => {
     });
   });
 
-  test('when results are read with dd in 7-byte blocks then they arrive whole', async (t) => {
-    await withControl(t, async (_dir, control) => {
+  test('when results are read with dd in 7-byte blocks then they arrive whole', async () => {
+    await withControl(async (_dir, control) => {
       const r = await bash(`exec 3<>${q(control)}
         printf 'alloc order=0 count=5\\nstats\\ncheck\\n' >&3
         dd bs=7 status=none <&3`);
@@ -69,8 +66,8 @@ describe('control over the mount', () => {
     });
   });
 
-  test('when one write(2) has a bad line then it fails with Invalid argument, nothing runs, and the err lines are readable', async (t) => {
-    await withControl(t, async (_dir, control) => {
+  test('when one write(2) has a bad line then it fails with Invalid argument, nothing runs, and the err lines are readable', async () => {
+    await withControl(async (_dir, control) => {
       // bash's printf and echo builtins write line by line (one batch each): cat writes the whole batch at once.
       const r = await bash(`exec 3<>${q(control)}
         printf 'alloc order=1\\nalloc ordr=1\\n' | cat >&3 && exit 9
@@ -87,8 +84,8 @@ describe('control over the mount', () => {
     });
   });
 
-  test("when bash's echo sends one command per open then its exit status tells success from failure", async (t) => {
-    await withControl(t, async (_dir, control) => {
+  test("when bash's echo sends one command per open then its exit status tells success from failure", async () => {
+    await withControl(async (_dir, control) => {
       assert.equal((await bash(`echo 'alloc order=2' > ${q(control)}`)).code, 0);
       const bad = await bash(`echo 'free handles=99' > ${q(control)}`);
       assert.notEqual(bad.code, 0);
@@ -98,8 +95,8 @@ describe('control over the mount', () => {
     });
   });
 
-  test('when a shell script runs a process (mm new, mmap, touch, mm exit) then it can parse each result', async (t) => {
-    await withControl(t, async (_dir, control) => {
+  test('when a shell script runs a process (mm new, mmap, touch, mm exit) then it can parse each result', async () => {
+    await withControl(async (_dir, control) => {
       const r = await bash(`exec 3<>${q(control)}
         echo 'mm new' >&3; read -r ok mm <&3; id=\${mm#mm=}
         echo "mmap mm=$id size=1M" >&3; read -r ok addr size <&3; addr=\${addr#addr=}
@@ -112,8 +109,8 @@ describe('control over the mount', () => {
     });
   });
 
-  test('when two descriptors are open then each reads only its own results', async (t) => {
-    await withControl(t, async (_dir, control) => {
+  test('when two descriptors are open then each reads only its own results', async () => {
+    await withControl(async (_dir, control) => {
       const r = await bash(`exec 3<>${q(control)} 4<>${q(control)}
         echo 'alloc order=1' >&3; echo 'alloc order=2' >&4; echo check >&3
         echo "3: $(cat <&3 | tr '\\n' ' ')"; echo "4: $(cat <&4 | tr '\\n' ' ')"`);
@@ -122,9 +119,9 @@ describe('control over the mount', () => {
     });
   });
 
-  test('when a user other than root opens control then permission is denied (mode 0600)', async (t) => {
-    if (process.getuid?.() !== 0) return t.skip('needs root to switch to nobody');
-    await withControl(t, async (_dir, control) => {
+  test('when a user other than root opens control then permission is denied (mode 0600)', async () => {
+    assert.equal(process.getuid?.(), 0, 'this test switches to nobody, so it runs as root (as CI does)');
+    await withControl(async (_dir, control) => {
       const r = await sh(`cat ${q(control)}`, { asNobody: true });
       assert.notEqual(r.code, 0);
       assert.match(r.stderr, /Permission denied/);
