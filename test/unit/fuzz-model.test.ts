@@ -31,7 +31,7 @@ describe('model fuzz: processes, faults and the allocator together', () => {
     });
   });
 
-  it('when all shapes have run then together they took the paths that matter (COW, OOM, both zeroed-fault kinds)', () => {
+  it('when all shapes have run then together they took the paths that matter (COW, OOM, both zeroed-fault kinds)', (t) => {
     assert.equal(all.length, shapes.length, 'every shape ran to the end (a failed shape is reported above)');
     const sum = (f: (s: FuzzStats) => number): number => all.reduce((n, s) => n + f(s), 0);
     const totals = {
