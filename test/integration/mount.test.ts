@@ -134,16 +134,10 @@ describe('daemon lifecycle', () => {
 
   for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
     test(`when the daemon gets ${signal} then it unmounts and exits 0`, async () => {
-      await withTempDir(async (_tmp, dir) => {
-        const daemon = startDaemon(dir, MANUAL);
-        try {
-          await waitForMount(dir, daemon);
-          daemon.child.kill(signal);
-          assert.deepEqual(await daemon.exited, { code: 0, signal: null }, daemon.stderr());
-          assert.equal(findMount(dir), undefined);
-        } finally {
-          await stopDaemon(daemon, dir);
-        }
+      await withMount(MANUAL, async (dir, daemon) => {
+        daemon.child.kill(signal);
+        assert.deepEqual(await daemon.exited, { code: 0, signal: null }, daemon.stderr());
+        assert.equal(findMount(dir), undefined);
       });
     });
   }
@@ -200,18 +194,12 @@ describe('daemon lifecycle', () => {
   });
 
   test('when kscrubfs umount is run on a live mount then the daemon exits 0 and the mount is gone', async () => {
-    await withTempDir(async (_tmp, dir) => {
-      const daemon = startDaemon(dir, MANUAL);
-      try {
-        await waitForMount(dir, daemon);
-        const r = await kscrubfs(['umount', dir]);
-        assert.equal(r.code, 0, r.stderr);
-        assert.equal(r.stdout, `kscrubfs: unmounted ${dir} (daemon pid ${daemon.pid} stopped)\n`);
-        assert.deepEqual(await daemon.exited, { code: 0, signal: null });
-        assert.equal(findMount(dir), undefined);
-      } finally {
-        await stopDaemon(daemon, dir);
-      }
+    await withMount(MANUAL, async (dir, daemon) => {
+      const r = await kscrubfs(['umount', dir]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout, `kscrubfs: unmounted ${dir} (daemon pid ${daemon.pid} stopped)\n`);
+      assert.deepEqual(await daemon.exited, { code: 0, signal: null });
+      assert.equal(findMount(dir), undefined);
     });
   });
 
