@@ -42,25 +42,56 @@ export interface TouchResult {
   wallNs: number;
 }
 
-interface Runner {
-  task: Task;
-  cpu: number;
-  node: number;
-  addr: number;
-  end: number;
+/**
+ * One thread of a touch: an actor on the virtual clock. A class, so every runner has one
+ * shape; every number field has a number initializer (an ES2022 field declared without one
+ * starts undefined, and V8 then keeps it tagged: each double stored would be a new heap box).
+ */
+class Runner {
+  readonly task: Task;
+  readonly cpu: number = 0;
+  readonly node: number = 0;
+  addr = 0;
+  readonly end: number = 0;
   /** Time of this runner's next event. */
-  t: number;
+  t = 0;
   /** 0: next page; 1: a fault waiting to install its ptes. */
-  phase: 0 | 1;
-  done: boolean;
-  userNs: number;
-  sysNs: number;
+  phase = 0;
+  done = false;
+  userNs = 0;
+  sysNs = 0;
+  /**
+   * The system time of this runner's CPU (cpus.systemNs) during one of its events: step()
+   * loads it before the event and stores it after; nothing else adds to it meanwhile.
+   */
+  cpuSys = 0;
   /** The fault in flight between phases A and B: its pages are pfns[0 … nPages-1]. */
-  faultAddr: number;
-  nPages: number;
-  pfns: number[];
-  hot: boolean[];
-  zeroPage: boolean;
+  faultAddr = 0;
+  nPages = 0;
+  pfns: Float64Array;
+  /** 1: pfns[i] was hot-zeroed (its lines are in this CPU's cache). */
+  hot: Uint8Array;
+  /** Node of the zone pfns[0] came from (the program's first touch misses there). */
+  firstNode = 0;
+  zeroPage = false;
+  /**
+   * The pte page this runner walks, covering addresses [tableStart, tableEnd): a runner goes
+   * through its share in address order, a PMD at a time, and pte pages live as long as the mm.
+   */
+  table: Float64Array | null = null;
+  tableStart = -1;
+  tableEnd = -1;
+
+  constructor(task: Task, cpu: number, node: number, addr: number, end: number, t: number, maxPages: number) {
+    this.task = task;
+    this.cpu = cpu;
+    this.node = node;
+    this.addr = addr;
+    this.end = end;
+    this.t = t;
+    this.pfns = new Float64Array(maxPages);
+    this.hot = new Uint8Array(maxPages);
+  }
 }
 
 export const MAX_THREADS = 1024;
@@ -79,58 +110,68 @@ export function touch(m: Machine, procs: Processes, mm: Mm, o: TouchOptions, wha
   if (!Number.isSafeInteger(o.stride) || o.stride < ps || o.stride % ps !== 0) {
     throw new ModelError('KSCRUB_BAD_OPTION', `touch: stride=${o.stride} must be a multiple of the page size (${ps})`);
   }
-  const res: TouchResult = { pages: 0, faults: 0, prezeroed: 0, hotZeroed: 0, prefaulted: 0, oom: 0, userNs: 0, sysNs: 0, wallNs: 0 };
   // The range is split evenly among the threads (in whole strides), each in address order.
   const strides = Math.ceil(size / o.stride);
   const start = m.now;
   const runners: Runner[] = [];
+  // A fault maps at most 2^vm.max_prealloc_order pages (a COW or read fault, one); the
+  // sysctl does not change during a touch (allocRun() grows the arrays all the same).
+  const maxPages = orderPages(m.sysctl.max_prealloc_order);
   for (let i = 0; i < o.threads; i++) {
     const first = Math.floor((strides * i) / o.threads);
     const last = Math.floor((strides * (i + 1)) / o.threads);
     if (last <= first) continue;
     const cpu = i % m.config.cpus;
-    runners.push({
-      task: mm.task(i), cpu, node: m.cpus.nodeOf[cpu]!, addr: o.addr + first * o.stride,
-      end: Math.min(o.addr + size, o.addr + last * o.stride), t: start, phase: 0, done: false,
-      userNs: 0, sysNs: 0, faultAddr: 0, nPages: 0, pfns: [], hot: [], zeroPage: false,
-    });
+    runners.push(new Runner(
+      mm.task(i), cpu, m.cpus.nodeOf[cpu]!, o.addr + first * o.stride,
+      Math.min(o.addr + size, o.addr + last * o.stride), start, maxPages,
+    ));
   }
   for (const r of runners) m.cpuInUse[r.cpu] = 1;
   m.runningTasks += runners.length;
   try {
-    const sim = new FaultSim(m, procs, mm, vma, o, res);
-    let live = runners.length;
-    while (live > 0) {
-      // The runner whose event comes first (few threads: a scan beats a heap).
-      let r = runners[0]!;
-      for (const x of runners) if (!x.done && (r.done || x.t < r.t)) r = x;
-      sim.step(r);
-      if (r.done) {
-        live--;
-        m.cpuInUse[r.cpu] = 0;
-      }
-    }
+    const sim = new FaultSim(m, procs, mm, vma, o);
+    sim.run(runners);
     let end = start;
+    let userNs = 0;
+    let sysNs = 0;
     for (const r of runners) {
       end = Math.max(end, r.t);
-      res.userNs += r.userNs;
-      res.sysNs += r.sysNs;
+      userNs += r.userNs;
+      sysNs += r.sysNs;
     }
-    res.wallNs = end - start;
     m.advanceTo(end);
+    // Made here, whole: a literal whose fields change type after it is made (0, then a
+    // double) costs optimized code a map check failure per touch.
+    return {
+      pages: sim.pages, faults: sim.faults, prezeroed: sim.prezeroed, hotZeroed: sim.hotZeroed,
+      prefaulted: sim.prefaulted, oom: sim.oom, userNs, sysNs, wallNs: end - start,
+    };
   } finally {
     for (const r of runners) m.cpuInUse[r.cpu] = 0;
     m.runningTasks -= runners.length;
   }
-  return res;
 }
 
 class FaultSim {
-  private readonly ps: number;
+  private readonly ps: number = 0;
+  private readonly pmdBytes: number = 0;
   private readonly c: Machine['cost'];
-  /** ptePeek()'s last pte page and its PMD: runners walk addresses in order, a PMD at a time. */
-  private lastPmd = -1;
-  private lastTable: Float64Array | undefined;
+  /**
+   * When the machine's next background event (kscrubd, load sample, per-cpu drain) is due:
+   * until then, catching the world up to a runner's time only moves the clock. Only
+   * advanceTo() and a free (which may wake kscrubd) change it. It starts unknown (-∞), so
+   * that every touch's first catch-up goes through advanceTo(): optimized code then never
+   * meets that call for the first time when a background event comes due mid-run.
+   */
+  private bgAt = Number.NEGATIVE_INFINITY;
+  /** The touch's counts (TouchResult). */
+  pages = 0;
+  faults = 0;
+  prezeroed = 0;
+  hotZeroed = 0;
+  prefaulted = 0;
+  oom = 0;
 
   constructor(
     private readonly m: Machine,
@@ -138,62 +179,105 @@ class FaultSim {
     private readonly mm: Mm,
     private readonly vma: Vma,
     private readonly o: TouchOptions,
-    private readonly res: TouchResult,
   ) {
     this.ps = m.pageSize;
+    this.pmdBytes = procs.pmdBytes;
     this.c = m.cost;
   }
 
-  /**
-   * The pte page covering `addr`, if there is one yet. A page found is remembered: pte pages
-   * live as long as the mm, and nothing unmaps during a touch.
-   */
-  private ptePeek(addr: number): Float64Array | undefined {
-    const pmd = Math.floor(addr / this.procs.pmdBytes);
-    if (pmd === this.lastPmd) return this.lastTable;
+  /** The pte page covering `addr`, if there is one yet; one found is remembered by the runner. */
+  private ptePeek(r: Runner, addr: number): Float64Array | null {
+    if (addr >= r.tableStart && addr < r.tableEnd) return r.table;
     const table = this.procs.ptePeek(this.mm, addr);
-    if (table) {
-      this.lastPmd = pmd;
-      this.lastTable = table;
-    }
+    if (!table) return null;
+    this.remember(r, addr, table);
     return table;
   }
 
-  /** Index of `addr`'s pte in its pte page. Not `%`: addresses pass 2^31, and V8's double `%` is a libm fmod call. */
-  private pteIndex(addr: number): number {
-    const pmdBytes = this.procs.pmdBytes;
-    return (addr - Math.floor(addr / pmdBytes) * pmdBytes) / this.ps;
+  private remember(r: Runner, addr: number, table: Float64Array): void {
+    const pmdBytes = this.pmdBytes;
+    r.table = table;
+    r.tableStart = Math.floor(addr / pmdBytes) * pmdBytes;
+    r.tableEnd = r.tableStart + pmdBytes;
+  }
+
+  /**
+   * Index of `addr`'s pte in the runner's pte page (ptePeek found it). Not `%`: addresses
+   * pass 2^31, and V8's double `%` is a libm fmod call.
+   */
+  private pteIndex(r: Runner, addr: number): number {
+    return (addr - r.tableStart) / this.ps;
+  }
+
+  /**
+   * Run the runners' events in time order until every runner is done. The hot loop lives
+   * here, apart from touch()'s once-a-call code: optimized code for it then survives from
+   * one touch to the next (touch() meets new values once a call and may be deoptimized).
+   */
+  run(runners: Runner[]): void {
+    const inUse = this.m.cpuInUse;
+    if (runners.length === 1) {
+      // One thread: its events are the only ones (besides the background, which step() runs).
+      const r = runners[0]!;
+      while (!r.done) this.step(r);
+      inUse[r.cpu] = 0;
+      return;
+    }
+    let live = runners.length;
+    while (live > 0) {
+      // The runner whose event comes first (few threads: a scan beats a heap).
+      let r = runners[0]!;
+      for (let i = 1; i < runners.length; i++) {
+        const x = runners[i]!;
+        if (!x.done && (r.done || x.t < r.t)) r = x;
+      }
+      this.step(r);
+      if (r.done) {
+        live--;
+        inUse[r.cpu] = 0;
+      }
+    }
   }
 
   /** Run one event of runner r at r.t. */
   step(r: Runner): void {
     const m = this.m;
+    const freeAt = m.cpus.freeAt;
     // Catch the world up, then wait for the CPU if kscrubd (or another thread) took it
     // meanwhile; catching up again may hand it to kscrubd once more, so repeat.
     for (;;) {
-      if (r.t > m.now) m.advanceTo(r.t);
-      const free = m.cpus.freeAt[r.cpu]!;
+      if (r.t > m.clock.now) {
+        if (r.t < this.bgAt) m.clock.now = r.t; // nothing runs before r.t: advanceTo would only move the clock
+        else {
+          m.advanceTo(r.t);
+          this.bgAt = m.nextBackgroundAt();
+        }
+      }
+      const free = freeAt[r.cpu]!;
       if (free <= r.t) break;
       r.t = free;
     }
+    const systemNs = m.cpus.systemNs;
+    r.cpuSys = systemNs[r.cpu]!;
     if (r.phase === 1) this.install(r);
     else this.nextPage(r);
-    m.cpus.freeAt[r.cpu] = r.t;
+    systemNs[r.cpu] = r.cpuSys;
+    freeAt[r.cpu] = r.t;
   }
 
   /** Touch pages until one faults (phase A runs) or the runner's share is done. */
   private nextPage(r: Runner): void {
     const o = this.o;
     while (r.addr < r.end) {
-      const table = this.ptePeek(r.addr);
-      const idx = this.pteIndex(r.addr);
+      const table = this.ptePeek(r, r.addr);
+      const idx = table ? this.pteIndex(r, r.addr) : 0;
       const pte = table ? table[idx]! : PTE_NONE;
       const present = o.write ? pte >= 2 : pte !== PTE_NONE;
       if (!present || !table) return this.faultBegin(r, pte);
       // No fault: the program just writes its lines.
       this.userTouch(r, pte >= 2 && pteCacheHot(pte), pte >= 2 ? ptePfn(pte) : -1);
       if (pte >= 2) table[idx] = mkPte(ptePfn(pte), false);
-      this.res.pages++;
+      this.pages++;
       r.addr += o.stride;
     }
     r.done = true;
@@ -203,18 +287,14 @@ class FaultSim {
   private faultBegin(r: Runner, pte: number): void {
     const m = this.m;
     const c = this.c;
-    this.res.faults++;
+    this.faults++;
     m.vm.pgfault++;
     this.sys(r, c.trapNs + c.handlerNs);
     // down_read(mmap_sem) writes the semaphore's count: its line moves to this CPU.
     this.sys(r, this.bounce(r, this.mm.semCpu));
     this.mm.semCpu = r.cpu;
     // A PMD with no pte page yet gets one first: a __GFP_ZERO allocation like any other.
-    if (!this.ptePeek(r.addr)) {
-      const pt = this.procs.pteAlloc(this.mm, r.addr, r.node, r.cpu);
-      if (!pt) return this.oom(r);
-      if (pt.fresh) this.priceAlloc(r);
-    }
+    if (!this.ptePeek(r, r.addr) && !this.pteAlloc(r)) return this.outOfMemory(r);
     this.lockPtl(r, c.ptlCheckNs);
     r.faultAddr = r.addr;
     r.nPages = 0;
@@ -226,30 +306,49 @@ class FaultSim {
     } else {
       const cow = pte === PTE_ZERO_PAGE;
       if (cow) m.vm.faultCow++;
-      const n = cow ? 1 : this.prefaultPages(r);
-      for (let i = 0; i < n; i++) {
-        const pfn = m.allocPages(0, true, r.node, r.cpu);
-        if (pfn < 0) break;
-        const hot = this.priceAlloc(r);
-        if (hot) {
-          this.res.hotZeroed++;
-          m.vm.faultHotZeroed++;
-        } else {
-          this.res.prezeroed++;
-          m.vm.faultPrezeroed++;
-        }
-        r.pfns[r.nPages] = pfn;
-        r.hot[r.nPages] = hot;
-        r.nPages++;
-      }
-      if (r.nPages === 0) return this.oom(r);
+      this.allocRun(r, cow ? 1 : this.prefaultPages(r));
+      if (r.nPages === 0) return this.outOfMemory(r);
     }
     r.phase = 1;
   }
 
+  /** __pte_alloc for r.addr's PMD (it has no pte page): false when memory is exhausted. */
+  private pteAlloc(r: Runner): boolean {
+    const pt = this.procs.pteAlloc(this.mm, r.addr, r.node, r.cpu);
+    if (!pt) return false;
+    this.remember(r, r.addr, pt.table);
+    if (pt.fresh) this.priceAlloc(r);
+    return true;
+  }
+
+  /** Allocate (and price) the fault's n pages into r.pfns, stopping at the first failure. */
+  private allocRun(r: Runner, n: number): void {
+    const m = this.m;
+    if (n > r.pfns.length) {
+      r.pfns = new Float64Array(n);
+      r.hot = new Uint8Array(n);
+    }
+    for (let i = 0; i < n; i++) {
+      const pfn = m.allocPages(0, true, r.node, r.cpu);
+      if (pfn < 0) break;
+      const hot = this.priceAlloc(r);
+      if (hot) {
+        this.hotZeroed++;
+        m.vm.faultHotZeroed++;
+      } else {
+        this.prezeroed++;
+        m.vm.faultPrezeroed++;
+      }
+      if (i === 0) r.firstNode = m.lastAlloc.zone!.node;
+      r.pfns[i] = pfn;
+      r.hot[i] = hot ? 1 : 0;
+      r.nPages++;
+    }
+  }
+
   /** Out of memory: the thread stops here, as the OOM killer would stop it. */
-  private oom(r: Runner): void {
-    this.res.oom++;
+  private outOfMemory(r: Runner): void {
+    this.oom++;
     this.m.vm.faultOom++;
     r.done = true;
   }
@@ -264,8 +363,8 @@ class FaultSim {
     const max = this.m.sysctl.max_prealloc_order;
     if (max === 0 || this.vma.random || r.addr !== task.nextAddr) task.order = 0;
     else task.order = Math.min(task.order + 1, max);
-    const pmdEnd = (Math.floor(r.addr / this.procs.pmdBytes) + 1) * this.procs.pmdBytes;
-    const limit = Math.min(this.vma.end, pmdEnd);
+    // The runner's pte page is r.addr's (faultBegin made sure): its end is the PMD's.
+    const limit = Math.min(this.vma.end, r.tableEnd);
     const n = Math.max(1, Math.min(orderPages(task.order), (limit - r.addr) / this.ps));
     task.nextAddr = r.addr + n * this.ps;
     return n;
@@ -296,46 +395,55 @@ class FaultSim {
   private install(r: Runner): void {
     const m = this.m;
     r.phase = 0;
+    // Every page of the fault is in faultAddr's pte page (prefault stops at the PMD's end).
+    const table = this.ptePeek(r, r.faultAddr)!;
+    const idx0 = this.pteIndex(r, r.faultAddr);
     if (r.zeroPage) {
       this.lockPtl(r, this.c.ptlSetNs);
-      const table = this.ptePeek(r.faultAddr)!;
-      const idx = this.pteIndex(r.faultAddr);
-      if (table[idx] === PTE_NONE) table[idx] = PTE_ZERO_PAGE;
+      if (table[idx0] === PTE_NONE) table[idx0] = PTE_ZERO_PAGE;
       this.userTouch(r, false, -1);
     } else {
-      this.lockPtl(r, this.c.ptlSetNs * r.nPages);
+      const n = r.nPages;
+      this.lockPtl(r, this.c.ptlSetNs * n);
       let mapped = 0;
-      for (let i = 0; i < r.nPages; i++) {
-        const addr = r.faultAddr + i * this.ps;
-        const table = this.ptePeek(addr)!;
-        const idx = this.pteIndex(addr);
+      let freed = false;
+      for (let i = 0; i < n; i++) {
+        const idx = idx0 + i;
         const old = table[idx]!;
         // A pte another thread filled meanwhile keeps its page; ours goes back.
         const cow = i === 0 && old === PTE_ZERO_PAGE;
         if (old !== PTE_NONE && !cow) {
           m.freePages(r.pfns[i]!, 0, r.cpu);
           m.vm.prefaultReleased++;
+          freed = true;
           continue;
         }
-        table[idx] = mkPte(r.pfns[i]!, r.hot[i]! && i > 0);
+        table[idx] = mkPte(r.pfns[i]!, r.hot[i] === 1 && i > 0);
         mapped++;
-        if (i > 0) this.res.prefaulted++;
+        if (i > 0) this.prefaulted++;
       }
+      // A free may have woken kscrubd.
+      if (freed) this.bgAt = m.nextBackgroundAt();
       this.mm.rss += mapped;
       m.nrAnonPages += mapped;
       m.vm.prefaultPages += Math.max(0, mapped - 1);
-      this.userTouch(r, r.hot[0]!, r.pfns[0]!);
+      this.touchLines(r, r.hot[0] === 1, r.firstNode);
     }
-    this.res.pages++;
+    this.pages++;
     r.addr += this.o.stride;
   }
 
   /** The program writes `lines` cachelines: hits if the CPU just zeroed the page, else misses. */
   private userTouch(r: Runner, cacheHot: boolean, pfn: number): void {
+    this.touchLines(r, cacheHot, !cacheHot && pfn >= 0 ? this.m.zoneOf(pfn).node : -1);
+  }
+
+  /** userTouch() of a page on `node` (-1: a line miss is not possible, it always hits). */
+  private touchLines(r: Runner, cacheHot: boolean, node: number): void {
     const c = this.c;
     let line = c.lineHitNs;
-    if (!cacheHot && pfn >= 0) {
-      const remote = this.m.zoneOf(pfn).node !== r.node ? c.remoteFactor : 1;
+    if (!cacheHot && node >= 0) {
+      const remote = node !== r.node ? c.remoteFactor : 1;
       line = c.lineMissNs * remote;
     }
     const ns = c.userPageNs + this.o.lines * line;
@@ -346,7 +454,7 @@ class FaultSim {
 
   private sys(r: Runner, ns: number): void {
     r.sysNs += ns;
-    this.m.cpus.systemNs[r.cpu]! += ns;
+    r.cpuSys += ns;
     r.t += ns;
   }
 

@@ -264,8 +264,11 @@ export class Machine {
   allocPages(order: number, zero: boolean, node: number, cpu: number, cold = false): number {
     const zl = this.zonelists[node]!;
     for (let pass = 0; pass < 2; pass++) {
-      for (const z of zl) {
-        if (!z.watermarkOk(order, pass === 0 ? z.watermarkLow : z.watermarkMin)) continue;
+      for (let i = 0; i < zl.length; i++) {
+        const z = zl[i]!;
+        const mark = pass === 0 ? z.watermarkLow : z.watermarkMin;
+        // zone_watermark_ok() for order 0 is the one comparison (every fault comes here).
+        if (order === 0 ? z.freePages - z.scrubPages <= mark : !z.watermarkOk(order, mark)) continue;
         const pfn = this.bufferedRmqueue(z, order, zero, cpu, cold);
         if (pfn >= 0) return pfn;
       }
@@ -299,8 +302,9 @@ export class Machine {
         pfn = z.pcpPop(p);
       }
       if (pfn < 0) return -1;
-      cls = classOf(z.pageFlagsAt(pfn));
       this.vm.pcpRefillPages += info.lockedPages;
+      // The page's flags say which class it came with; it is allocated from now on.
+      cls = classOf(z.swapHead(pfn, pageFlags(KIND_ALLOC, 0, NOT_ZEROED)));
     } else {
       const allocated = pageFlags(KIND_ALLOC, order, NOT_ZEROED);
       if (zero && z.zeroPages >= orderPages(order)) {
@@ -311,8 +315,8 @@ export class Machine {
       if (pfn < 0) { pfn = z.takeBlock(order, ZEROED, allocated); cls = ZEROED; }
       if (pfn < 0) return -1;
       info.lockedPages = 1;
+      z.setHead(pfn, pageFlags(KIND_ALLOC, order, NOT_ZEROED));
     }
-    z.setHead(pfn, pageFlags(KIND_ALLOC, order, NOT_ZEROED));
     z.pgalloc += orderPages(order);
     info.zone = z;
     info.prezeroed = zero && cls === ZEROED;
@@ -482,6 +486,20 @@ export class Machine {
       }
     }
     this.clock.now = t;
+  }
+
+  /**
+   * When the next background event is due: advanceTo(t) for any t before it only moves the
+   * clock. The fault simulation asks once and again after whatever may change it (advanceTo,
+   * a free that may wake kscrubd).
+   */
+  nextBackgroundAt(): number {
+    let next = Math.min(this.loadavg.nextSample, this.nextDrain);
+    for (let n = 0; n < this.kscrubd.length; n++) {
+      const at = this.kscrubd[n]!.nextAt;
+      if (at < next) next = at;
+    }
+    return next;
   }
 
   /** The control file's `tick`: manual clock only. Returns the new time. */

@@ -27,6 +27,8 @@ export function pteCacheHot(pte: number): boolean {
 
 /** Where mmap places the first mapping; later ones follow, a PMD apart. */
 const MMAP_BASE = 0x10000000000; // 1 TiB: well inside 2^53, far from 0
+/** At most this much of exited processes' pte-page arrays is kept for reuse. */
+const TABLE_POOL_BYTES = 4 * 2 ** 20;
 /** The largest single mapping (and address) the model accepts. */
 export const MAX_MAP_BYTES = 2 ** 46;
 
@@ -43,6 +45,16 @@ export interface Task {
   nextAddr: number;
   /** Current prefault order: the next predicted fault maps 2^order pages. */
   order: number;
+}
+
+/**
+ * A class, not a literal: nextAddr starts at -1 and becomes an address (a double), and a
+ * literal's objects would each be made with the outdated shape and fail optimized code's
+ * map checks.
+ */
+class TaskState implements Task {
+  nextAddr = -1;
+  order = 0;
 }
 
 export class Mm implements PageOwner {
@@ -68,7 +80,7 @@ export class Mm implements PageOwner {
   }
 
   task(i: number): Task {
-    while (this.tasks.length <= i) this.tasks.push({ nextAddr: -1, order: 0 });
+    while (this.tasks.length <= i) this.tasks.push(new TaskState());
     return this.tasks[i]!;
   }
 
@@ -107,9 +119,17 @@ export class Processes {
   private nextId = 1;
   readonly ptrsPerPte: number;
   readonly pmdBytes: number;
+  /**
+   * Entry arrays of exited processes' pte pages, cleared, for the next pte pages: a new
+   * Float64Array is an off-heap allocation (and later a finalization) per pte page. At most
+   * tablePoolMax of them (TABLE_POOL_BYTES).
+   */
+  private readonly tablePool: Float64Array[] = [];
+  private readonly tablePoolMax: number = 0;
 
   constructor(private readonly m: Machine) {
     this.ptrsPerPte = m.pageSize / 8;
+    this.tablePoolMax = TABLE_POOL_BYTES / m.pageSize;
     this.pmdBytes = this.ptrsPerPte * m.pageSize;
   }
 
@@ -181,6 +201,10 @@ export class Processes {
     // free_pgtables: the pte pages go back too (counted apart from the anonymous pages).
     for (const pfn of mm.ptePfns.values()) this.m.freePages(pfn, 0, cpu);
     this.m.nrPageTablePages -= mm.ptes.size;
+    for (const table of mm.ptes.values()) {
+      if (this.tablePool.length >= this.tablePoolMax) break;
+      this.tablePool.push(table.fill(PTE_NONE));
+    }
     mm.ptes.clear();
     mm.ptePfns.clear();
     this.mms.delete(id);
@@ -230,7 +254,7 @@ export class Processes {
     if (have) return { table: have, fresh: false };
     const pfn = this.m.allocPages(0, true, node, cpu);
     if (pfn < 0) return null;
-    const table = new Float64Array(this.ptrsPerPte);
+    const table = this.tablePool.pop() ?? new Float64Array(this.ptrsPerPte);
     mm.ptes.set(pmd, table);
     mm.ptePfns.set(pmd, pfn);
     this.m.nrPageTablePages++;

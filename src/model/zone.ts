@@ -1,6 +1,6 @@
 import { assert } from './errors';
 import {
-  FreeClass, KIND_ALLOC, KIND_FREE, KIND_PCP, KIND_RESERVED, KIND_SCRUB, NOT_ZEROED, PG_ORDER, ZEROED,
+  FreeClass, KIND_ALLOC, KIND_FREE, KIND_PCP, KIND_RESERVED, KIND_SCRUB, NOT_ZEROED, PG_ORDER as ORDER_MASK, ZEROED,
   buddyOffset, classOf, combinedOffset, kindOf, orderOf, orderPages, pageFlags,
 } from './page';
 
@@ -16,6 +16,19 @@ export const SEC_FREE = 0; // pristine free top-order block, NOT_ZEROED (value =
 export const SEC_FREE_ZEROED = 1; // pristine free top-order block, ZEROED
 export const SEC_MAPPED = 2; // materialized: see `sections`
 export const SEC_RESERVED = 3; // wholly reserved at boot
+
+/**
+ * An empty list of pfns whose elements are doubles from the start. V8 keeps an array of small
+ * integers apart from one of doubles, and a pfn computed in optimized code may arrive as either:
+ * lists that started as the one kind and turned into the other make every access to them
+ * polymorphic (the buddy and per-cpu lists are the allocator's hottest loads and stores).
+ * Pfns are integers below 2^53, exact as doubles; the values are the same either way.
+ */
+export function pfnList(): number[] {
+  const list = [0.5];
+  list.pop();
+  return list;
+}
 
 /** One per-cpu page list (struct per_cpu_pages in 2.6.11). */
 export interface PerCpuPages {
@@ -74,11 +87,17 @@ export class Zone {
   readonly nrFree: Float64Array[];
   /** Lowest section index (zone-relative) that may be pristine of each class. */
   private readonly pristineCursor = [0, 0];
-  /** flagsOf()'s one-entry cache: the section last looked up and its flags (undefined: pristine). */
-  private lastSec = -1;
+  /**
+   * flagsOf()'s one-entry cache: the pfns [lastStart, lastEnd) of the section last looked up
+   * and its flags (undefined: pristine). A range, so a hit costs two compares, not a division.
+   */
+  private lastStart = -1;
+  private lastEnd = -1;
   private lastFlags: Uint8Array | undefined = undefined;
+  /** Order of the block rmqueueSmallest() last took its block from (before splitting it). */
+  private splitOrder = 0;
   /** rmqueueBulk()'s pages in the order taken (reused: refills happen every batch). */
-  private readonly bulkScratch: number[] = [];
+  private readonly bulkScratch: number[] = pfnList();
 
   spannedPages: number;
   presentPages: number;
@@ -122,8 +141,8 @@ export class Zone {
     this.freeList = [[], []];
     this.nrFree = [new Float64Array(init.maxOrder), new Float64Array(init.maxOrder)];
     for (let o = 0; o < this.topOrder; o++) {
-      this.freeList[0]!.push([]);
-      this.freeList[1]!.push([]);
+      this.freeList[0]!.push(pfnList());
+      this.freeList[1]!.push(pfnList());
     }
     this.nrFree[NOT_ZEROED]![this.topOrder] = this.nrSecs;
     this.freePages = this.spannedPages;
@@ -135,21 +154,22 @@ export class Zone {
   /** Flag array of a materialized section, or undefined for a pristine/reserved one. */
   flagsOf(pfn: number): Uint8Array | undefined {
     // Faults, refills and frees walk one section at a time: remember the last one looked up.
+    if (pfn >= this.lastStart && pfn < this.lastEnd) return this.lastFlags;
     const sec = Math.floor(pfn / this.secPages);
-    if (sec === this.lastSec) return this.lastFlags;
     const flags = this.sections.get(sec);
-    this.lastSec = sec;
+    this.lastStart = sec * this.secPages;
+    this.lastEnd = this.lastStart + this.secPages;
     this.lastFlags = flags;
     return flags;
   }
 
   /**
-   * pfn mod secPages: the page's index in its section. Not `%`: pfns are doubles (they pass
-   * 2^31 on big machines) and V8 computes a double `%` with a libm fmod call; dividing by a
-   * power of two, flooring and multiplying back are exact and cheap.
+   * pfn mod secPages: the page's index in its section, right after flagsOf(pfn) (which left
+   * the section's first pfn in lastStart). Not `%`: pfns are doubles (they pass 2^31 on big
+   * machines) and V8 computes a double `%` with a libm fmod call.
    */
   private offsetOf(pfn: number): number {
-    return pfn - Math.floor(pfn / this.secPages) * this.secPages;
+    return pfn - this.lastStart;
   }
 
   /** The flag byte of `pfn`, or -1 when its section is not materialized. */
@@ -162,6 +182,16 @@ export class Zone {
     const f = this.flagsOf(pfn);
     if (!f) assert(false, `pfn ${pfn} is in a materialized section`);
     f[this.offsetOf(pfn)] = flags;
+  }
+
+  /** setHead(pfn, flags) of a page in a materialized section; returns the flags it had. */
+  swapHead(pfn: number, flags: number): number {
+    const f = this.flagsOf(pfn);
+    if (!f) assert(false, `pfn ${pfn} is in a materialized section`);
+    const i = this.offsetOf(pfn);
+    const old = f[i]!;
+    f[i] = flags;
+    return old;
   }
 
   private materialize(sec: number): Uint8Array {
@@ -182,7 +212,8 @@ export class Zone {
   }
 
   private forgetLastSection(): void {
-    this.lastSec = -1;
+    this.lastStart = -1;
+    this.lastEnd = -1;
     this.lastFlags = undefined;
   }
 
@@ -225,14 +256,19 @@ export class Zone {
   /** Pop the list head, skipping stale entries. */
   private listPop(order: number, cls: FreeClass): number {
     const list = this.freeList[cls]![order]!;
+    const head = pageFlags(KIND_FREE, order, cls);
     while (list.length > 0) {
       const pfn = list.pop()!;
       // The newest entry of a pfn is its live one, and popping meets the newest first: an
       // older duplicate is only reached after the live one was taken, when it reads stale.
-      if (this.isFreeHead(pfn, order, cls)) {
-        this.listDel(pfn, order, cls);
-        return pfn;
-      }
+      // (isFreeHead and listDel in one look at the flags.)
+      const f = this.flagsOf(pfn);
+      if (f === undefined) continue;
+      const i = this.offsetOf(pfn);
+      if (f[i] !== head) continue;
+      f[i] = 0;
+      this.nrFree[cls]![order]!--;
+      return pfn;
     }
     return -1;
   }
@@ -291,6 +327,7 @@ export class Zone {
         pfn = this.listPop(current, cls);
         if (pfn < 0) continue;
       }
+      this.splitOrder = current;
       this.expand(pfn, order, current, cls);
       this.setHead(pfn, headFlags);
       return pfn;
@@ -429,9 +466,9 @@ export class Zone {
     this.pageset = [];
     for (let cpu = 0; cpu < cpus; cpu++) {
       this.pageset.push([
-        { list: [], low: 2 * batch, high: 6 * batch, batch },
-        { list: [], low: 0, high: 2 * batch, batch: cold },
-        { list: [], low: 0, high: 2 * batch, batch: cold },
+        { list: pfnList(), low: 2 * batch, high: 6 * batch, batch },
+        { list: pfnList(), low: 0, high: 2 * batch, batch: cold },
+        { list: pfnList(), low: 0, high: 2 * batch, batch: cold },
       ]);
     }
   }
@@ -452,6 +489,8 @@ export class Zone {
       }
       if (pfn < 0) break;
       got[n++] = pfn;
+      // A page split off a bigger block: the next ones come from the rest of that block.
+      if (c === cls && this.splitOrder > 0 && n < count) n = this.takeSplitRest(pfn, this.splitOrder, cls, got, n, count);
     }
     // list_add_tail: refilled pages go to the cold end, so a page just freed to the hot end
     // is the next one handed out (it is still in cache). The cold end is index 0, so the
@@ -465,6 +504,46 @@ export class Zone {
     for (let i = old - 1; i >= 0; i--) list[i + n] = list[i]!;
     for (let i = 0; i < n; i++) list[i] = got[n - 1 - i]!;
     this.pcpPages += n;
+    return n;
+  }
+
+  /**
+   * rmqueueBulk() just took `head`, the first page of a block of `order` > 0 that
+   * rmqueueSmallest() split: expand() left the rest on this class's lists as one block of each
+   * order below, head + 2^o for order o, and those lists held nothing else (the search for the
+   * smallest block emptied them). Single-page takes from here would take head + 1, head + 2, …
+   * in address order — each the smallest block left, split as it goes — touching these lists
+   * only. This takes up to count - n of them at once and leaves the lists, counts and page
+   * flags exactly as those takes would: taken pages marked for the per-cpu list, and the free
+   * rest of the block as its buddy blocks (at offset `off`, one of order ctz(off)).
+   * Returns the new n.
+   */
+  private takeSplitRest(head: number, order: number, cls: FreeClass, got: number[], n: number, count: number): number {
+    const size = orderPages(order);
+    const k = Math.min(size - 1, count - n);
+    const f = this.flagsOf(head)!;
+    const base = this.offsetOf(head);
+    const taken = pageFlags(KIND_PCP, 0, cls);
+    for (let i = 1; i <= k; i++) {
+      f[base + i] = taken;
+      got[n++] = head + i;
+    }
+    this.freePages -= k;
+    if (cls === ZEROED) this.zeroPages -= k;
+    const lists = this.freeList[cls]!;
+    const nr = this.nrFree[cls]!;
+    for (let o = 0; o < order; o++) {
+      const list = lists[o]!;
+      while (list.length > 0) list.pop(); // (pop, not `length = 0`: that is a runtime call)
+      nr[o] = 0;
+    }
+    for (let off = k + 1; off < size;) {
+      const o = Math.clz32(off & -off) ^ 31; // ctz: the biggest aligned block at off
+      f[base + off] = pageFlags(KIND_FREE, o, cls);
+      lists[o]!.push(head + off);
+      nr[o] = 1;
+      off += orderPages(o);
+    }
     return n;
   }
 
@@ -533,5 +612,10 @@ export class Zone {
 }
 
 export const SEC_NAMES = ['pristine not-zeroed', 'pristine zeroed', 'materialized', 'reserved'] as const;
-export { PG_ORDER };
+/**
+ * A value, not `export { PG_ORDER }`: a re-export compiles to a getter redefined over the
+ * exports object's first (data) property, which turns this module's exports into a dictionary,
+ * and every load of PCP_HOT & co. from optimized code then goes through the generic IC.
+ */
+export const PG_ORDER = ORDER_MASK;
 
