@@ -157,6 +157,11 @@ class FaultSim {
   private readonly ps: number = 0;
   private readonly pmdBytes: number = 0;
   private readonly c: Machine['cost'];
+  /** priceAlloc()'s figures for a page from the runner's node and from another, worked out once. */
+  private readonly allocNs: number = 0;
+  private readonly allocRemoteNs: number = 0;
+  private readonly zeroNs: number = 0;
+  private readonly zeroRemoteNs: number = 0;
   /**
    * When the machine's next background event (kscrubd, load sample, per-cpu drain) is due:
    * until then, catching the world up to a runner's time only moves the clock. Only
@@ -183,6 +188,13 @@ class FaultSim {
     this.ps = m.pageSize;
     this.pmdBytes = procs.pmdBytes;
     this.c = m.cost;
+    const c = this.c;
+    // The same operations in the same order as pricing each page would do (× 1 for a local
+    // page changes no bit), so the sums are the same to the last bit.
+    this.allocNs = c.pcpAllocNs + c.structPageLines * c.lineMissNs;
+    this.allocRemoteNs = c.pcpAllocNs + c.structPageLines * c.lineMissNs * c.remoteFactor;
+    this.zeroNs = this.ps / c.zeroBytesPerNs;
+    this.zeroRemoteNs = (this.ps / c.zeroBytesPerNs) * c.remoteFactor;
   }
 
   /** The pte page covering `addr`, if there is one yet; one found is remembered by the runner. */
@@ -378,16 +390,16 @@ class FaultSim {
     const c = this.c;
     const info = this.m.lastAlloc;
     const zone = info.zone!;
-    const remote = zone.node !== r.node ? c.remoteFactor : 1;
+    const local = zone.node === r.node;
     // struct page of the new page: count, flags, LRU links — misses, dearer on another node.
-    this.sys(r, c.pcpAllocNs + c.structPageLines * c.lineMissNs * remote);
+    this.sys(r, local ? this.allocNs : this.allocRemoteNs);
     if (info.lockedPages > 0) {
       const begin = Math.max(r.t, zone.lockFreeAt);
       this.sys(r, begin - r.t + this.bounce(r, zone.lockCpu) + info.lockedPages * c.buddyPerPageNs);
       zone.lockFreeAt = r.t;
       zone.lockCpu = r.cpu;
     }
-    if (info.hotZeroed) this.sys(r, (this.ps / c.zeroBytesPerNs) * remote);
+    if (info.hotZeroed) this.sys(r, local ? this.zeroNs : this.zeroRemoteNs);
     return info.hotZeroed;
   }
 
