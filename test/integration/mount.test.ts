@@ -23,6 +23,17 @@ async function leaveDeadMount(daemon: Daemon): Promise<void> {
   await daemon.exited;
 }
 
+/** A fresh daemon mounts `dir` (stale or not) and serves it; it is stopped again after. */
+async function assertMountServes(dir: string): Promise<void> {
+  const daemon = startDaemon(dir, MANUAL);
+  try {
+    await waitForMount(dir, daemon);
+    assert.equal((await sh(`cat ${q(path.join(dir, 'buddyinfo'))}`)).code, 0);
+  } finally {
+    await stopDaemon(daemon, dir);
+  }
+}
+
 function readComm(pid: number): string {
   try {
     return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
@@ -152,13 +163,7 @@ describe('daemon lifecycle', () => {
       } finally {
         await stopDaemon(first, dir).catch(() => undefined);
       }
-      const second = startDaemon(dir, MANUAL);
-      try {
-        await waitForMount(dir, second);
-        assert.equal((await sh(`cat ${q(path.join(dir, 'buddyinfo'))}`)).code, 0);
-      } finally {
-        await stopDaemon(second, dir);
-      }
+      await assertMountServes(dir);
     });
   });
 
@@ -170,13 +175,7 @@ describe('daemon lifecycle', () => {
       const dead = await sh(`ls ${q(dir)}`);
       assert.match(dead.stderr, /Transport endpoint is not connected/);
 
-      const second = startDaemon(dir, MANUAL);
-      try {
-        await waitForMount(dir, second);
-        assert.equal((await sh(`cat ${q(path.join(dir, 'buddyinfo'))}`)).code, 0);
-      } finally {
-        await stopDaemon(second, dir);
-      }
+      await assertMountServes(dir);
     });
   });
 
