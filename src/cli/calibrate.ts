@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { findMount, fusermountUnmount, probe } from '../fuse/mountpoint';
+import { findMount, fusermountUnmount, servedBy } from '../fuse/mountpoint';
 import { PUBLISHED, compare, formatComparisons, pftOptionsFor } from '../workload/calibration';
 import type { Comparison } from '../workload/calibration';
 import { formatPftTable, runPft } from '../workload/pft';
@@ -89,7 +89,7 @@ async function withPrivateMount<T>(fn: (dir: string) => Promise<T>): Promise<T> 
   try {
     const ready = await pollUntil(async () => {
       if (exited) return false;
-      return findMount(dir) && (await probe(path.join(dir, 'buddyinfo'), 1000)) === 'ok' ? true : undefined;
+      return (await servedBy(dir, daemon.pid)) ? true : undefined;
     }, { timeoutMs: READY_MS, intervalMs: 50 });
     if (!ready) throw new CliError(`the calibration daemon did not mount ${dir}`);
     return await fn(dir);

@@ -8,7 +8,7 @@ import { Option, type Command } from 'commander';
 import createDebug from 'debug';
 import { controlEntry } from '../control';
 import { mountProcTree, type MountedTree } from '../fuse/mount';
-import { daemonPid, findMount, mountPointPath, probe } from '../fuse/mountpoint';
+import { findMount, mountPointPath, servedBy } from '../fuse/mountpoint';
 import { createMachine, formatSize, parseCostOverrides, PRESETS, ZERO_DRIVERS, type Machine, type MachineOptions } from '../model';
 import { buildProcTree } from '../procfs';
 import { action, CliError } from './errors';
@@ -20,7 +20,6 @@ const log = createDebug('kscrubfs:cli');
 /** How long `--background` waits for the daemon's mount to answer. */
 const BACKGROUND_READY_MS = 30_000;
 /** A file every tree has: the mount "answers" once it can be stat'ed. */
-const READY_FILE = 'buddyinfo';
 /** How long a stopping daemon may take to unmount before it exits anyway. */
 const UNMOUNT_GRACE_MS = 5_000;
 
@@ -172,9 +171,7 @@ async function mountInBackground(dir: string): Promise<void> {
 
   const outcome = await pollUntil(async () => {
     if (exit) return 'exited';
-    const mount = findMount(abs);
-    if (mount && daemonPid(mount) === pid && (await probe(path.join(abs, READY_FILE), 1000)) === 'ok') return 'ready';
-    return undefined;
+    return (await servedBy(abs, pid)) ? 'ready' : undefined;
   }, { timeoutMs: BACKGROUND_READY_MS, intervalMs: 50 });
 
   if (outcome === 'ready') {

@@ -88,7 +88,7 @@ Example:
       };
       const rows = await runPft(o.mount, opts);
       clearProgress();
-      process.stdout.write(o.json ? `${JSON.stringify(rows.map(jsonRow), null, 2)}\n` : formatPftTable(rows));
+      process.stdout.write(o.json ? `${JSON.stringify(rows, null, 2)}\n` : formatPftTable(rows));
       if (o.plot !== undefined) writePlot(o.plot, rows, o);
     }));
 }
@@ -110,10 +110,6 @@ function writePlot(file: string, rows: readonly PftRow[], o: PftCliOptions): voi
   } catch (err) {
     throw new CliError(`pft --plot: cannot write ${file}: ${(err as Error).message}`);
   }
-}
-
-function jsonRow(r: PftRow): Record<string, number> {
-  return { ...r };
 }
 
 let shown = false;

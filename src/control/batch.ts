@@ -1,7 +1,7 @@
 import debugFactory from 'debug';
 import type { Machine } from '../model';
 import { ProcError } from '../procfs/types';
-import { isAvailable, runCommand, unavailableReason } from './execute';
+import { runCommand } from './execute';
 import { type Command, ControlSyntaxError, decodeLine, parseLine } from './grammar';
 
 const log = debugFactory('kscrubfs:control');
@@ -51,7 +51,7 @@ function parseAll(data: Buffer): Parsed[] {
       text = decodeLine(bytes);
       const cmd = parseLine(text);
       if (cmd === null) return;
-      out.push(isAvailable(cmd.verb) ? { lineNo, text, cmd } : { lineNo, text, reason: unavailableReason(cmd.verb) });
+      out.push({ lineNo, text, cmd });
     } catch (err) {
       if (!(err instanceof ControlSyntaxError)) throw err;
       out.push({ lineNo, text, reason: err.message });

@@ -1,5 +1,5 @@
 import debugFactory from 'debug';
-import { type Machine, ModelError, type TouchOptions, type TouchResult, check } from '../model';
+import { type Machine, ModelError, type TouchResult, check } from '../model';
 import type { Command, CommandOf, Verb } from './grammar';
 
 const log = debugFactory('kscrubfs:control');
@@ -16,24 +16,6 @@ export interface Outcome {
 
 type Executor<M, V extends Verb> = (m: M, cmd: CommandOf<V>) => string;
 type Executors<M, V extends Verb> = { readonly [K in V]: Executor<M, K> };
-
-/** Verbs of the process model (the next issue). */
-export type MmVerb = 'mm new' | 'mm exit' | 'mmap' | 'munmap' | 'touch' | 'fault';
-type BaseVerb = Exclude<Verb, MmVerb>;
-
-/**
- * What the process verbs need of the model. Machine provides it (EXECUTORS below makes the
- * compiler check that); tests can run the executors against a stand-in.
- */
-export interface MmApi {
-  readonly pageSize: number;
-  mmNew(): number;
-  mmExit(id: number): number;
-  mmap(id: number, bytes: number, random: boolean): { addr: number; size: number };
-  munmap(id: number, addr: number, bytes: number): number;
-  touch(id: number, opts: TouchOptions): TouchResult;
-  fault(id: number, addr: number, write: boolean): TouchResult;
-}
 
 /** Plain decimal for the result line (virtual times may carry fractions of a ns). */
 function n(v: number): string {
@@ -83,7 +65,8 @@ export function statsPairs(m: Machine): [string, number][] {
   ];
 }
 
-const BASE_EXECUTORS: Executors<Machine, BaseVerb> = {
+/** One executor per verb: the compiler checks that every verb of the grammar has one. */
+const EXECUTORS: Executors<Machine, Verb> = {
   tick: (m, c) => `ok now_ns=${n(m.tick(c.ns))}`,
   alloc: (m, c) => `ok handles=${m.allocRaw(c.order, c.zero === true, c.node ?? 0, c.count ?? 1).join(',')}`,
   free: (m, c) => `ok freed_pages=${n(m.freeRaw(c.handles))}`,
@@ -94,15 +77,8 @@ const BASE_EXECUTORS: Executors<Machine, BaseVerb> = {
     return broken === null ? 'ok' : `err check: ${broken}`;
   },
   stats: (m) => `ok ${statsPairs(m).map(([k, v]) => `${k}=${n(v)}`).join(' ')}`,
-};
-
-function touchLine(r: TouchResult): string {
-  return `ok pages=${n(r.pages)} faults=${n(r.faults)} prezeroed=${n(r.prezeroed)} hot_zeroed=${n(r.hotZeroed)} `
-    + `prefaulted=${n(r.prefaulted)} oom=${n(r.oom)} user_ns=${n(r.userNs)} sys_ns=${n(r.sysNs)} wall_ns=${n(r.wallNs)}`;
-}
-
-/** The process verbs. touch defaults: write, 1 thread, 1 line per page, stride one page. */
-export const MM_EXECUTORS: Executors<MmApi, MmVerb> = {
+  // The process verbs; touch leaves what the line does not give to Machine.touch's defaults
+  // (write, 1 thread, 1 line a page, a page's stride).
   'mm new': (m) => `ok mm=${n(m.mmNew())}`,
   'mm exit': (m, c) => `ok freed_pages=${n(m.mmExit(c.mm))}`,
   mmap: (m, c) => {
@@ -111,25 +87,17 @@ export const MM_EXECUTORS: Executors<MmApi, MmVerb> = {
   },
   munmap: (m, c) => `ok freed_pages=${n(m.munmap(c.mm, c.addr, c.size))}`,
   touch: (m, c) => touchLine(m.touch(c.mm, {
-    addr: c.addr, size: c.size, threads: c.threads ?? 1, lines: c.lines ?? 1,
-    write: c.access !== 'read', stride: c.stride ?? m.pageSize,
+    addr: c.addr, size: c.size, write: c.access !== 'read',
+    ...(c.threads !== undefined && { threads: c.threads }),
+    ...(c.lines !== undefined && { lines: c.lines }),
+    ...(c.stride !== undefined && { stride: c.stride }),
   })),
   fault: (m, c) => touchLine(m.fault(c.mm, c.addr, c.access !== 'read')),
 };
 
-/**
- * The verbs this build runs. Partial on purpose: a verb can enter the grammar before the model
- * has it; it then parses, but a batch that holds it is refused whole ("not available yet").
- */
-const EXECUTORS: Partial<Executors<Machine, Verb>> = { ...BASE_EXECUTORS, ...MM_EXECUTORS };
-
-/** Does this build run `verb`? (The grammar may know verbs the model does not implement yet.) */
-export function isAvailable(verb: Verb): boolean {
-  return EXECUTORS[verb] !== undefined;
-}
-
-export function unavailableReason(verb: Verb): string {
-  return `${verb}: not available yet (this model does not implement it)`;
+function touchLine(r: TouchResult): string {
+  return `ok pages=${n(r.pages)} faults=${n(r.faults)} prezeroed=${n(r.prezeroed)} hot_zeroed=${n(r.hotZeroed)} `
+    + `prefaulted=${n(r.prefaulted)} oom=${n(r.oom)} user_ns=${n(r.userNs)} sys_ns=${n(r.sysNs)} wall_ns=${n(r.wallNs)}`;
 }
 
 /** A model message with the verb in front, unless it already names it. */
@@ -151,8 +119,7 @@ const CONTROL_CHARS = /[\u0000-\u001f\u007f]/;
 const CONTROL_CHARS_G = /[\u0000-\u001f\u007f]/g;
 
 function runUnchecked(machine: Machine, cmd: Command): Outcome {
-  const exec = EXECUTORS[cmd.verb] as Executor<Machine, Verb> | undefined;
-  if (!exec) return { line: `err ${unavailableReason(cmd.verb)}`, failed: 'EINVAL' };
+  const exec = EXECUTORS[cmd.verb] as Executor<Machine, Verb>;
   try {
     const line = exec(machine, cmd as CommandOf<Verb>);
     return { line, failed: line.startsWith('err') ? 'EIO' : null };

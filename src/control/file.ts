@@ -1,7 +1,6 @@
 import type { Machine } from '../model';
 import { type FileEntry, type FileHandle, ProcError } from '../procfs/types';
 import { runBatch } from './batch';
-import { isAvailable } from './execute';
 import { MAX_LINE_BYTES, SPECS, usageOf } from './grammar';
 
 // /control as a file. Each open gets its own result queue: two processes never see each
@@ -24,8 +23,6 @@ const EMPTY = Buffer.alloc(0);
 
 /** The text a fresh handle reads when nothing has been written to it. */
 export function helpText(): string {
-  const available = SPECS.filter((s) => isAvailable(s.verb));
-  const missing = SPECS.filter((s) => !isAvailable(s.verb));
   const out = [
     'kscrubfs control: write command lines, then read one result line per command, on the',
     'same open file (exec 3<>control; echo stats >&3; read -r r <&3). Each open file has its',
@@ -48,8 +45,7 @@ export function helpText(): string {
     'are 4096, 16K, 2M, 1G; durations 250ms, 2s, 100us.',
     '',
   ];
-  for (const s of available) out.push(`  ${usageOf(s)}`, `      ${s.summary}`, `      -> ${s.result}`);
-  if (missing.length > 0) out.push('', `Not available yet: ${missing.map((s) => s.verb).join(', ')}.`);
+  for (const s of SPECS) out.push(`  ${usageOf(s)}`, `      ${s.summary}`, `      -> ${s.result}`);
   return `${out.join('\n')}\n`;
 }
 

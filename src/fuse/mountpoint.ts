@@ -120,6 +120,16 @@ export function probe(file: string, timeoutMs = 2000): Promise<Probe> {
   return withDeadline(stat(file), timeoutMs);
 }
 
+/** A file every kscrubfs tree has: a mount "answers" once it can be stat'ed. */
+const READY_FILE = 'buddyinfo';
+
+/** Is `absDir` mounted by the daemon `pid`, and does that mount answer? */
+export async function servedBy(absDir: string, pid: number | undefined): Promise<boolean> {
+  const mount = findMount(absDir);
+  return mount !== undefined && pid !== undefined && daemonPid(mount) === pid
+    && (await probe(path.join(absDir, READY_FILE), 1000)) === 'ok';
+}
+
 /**
  * Does anyone answer for the mount on `absDir`? statfs is never served from the kernel's
  * attribute cache, so a mount whose daemon just died reads 'dead' (ENOTCONN) at once.

@@ -193,8 +193,9 @@ class FaultSim {
     // page changes no bit), so the sums are the same to the last bit.
     this.allocNs = c.pcpAllocNs + c.structPageLines * c.lineMissNs;
     this.allocRemoteNs = c.pcpAllocNs + c.structPageLines * c.lineMissNs * c.remoteFactor;
-    this.zeroNs = this.ps / c.zeroBytesPerNs;
-    this.zeroRemoteNs = (this.ps / c.zeroBytesPerNs) * c.remoteFactor;
+    // Hot zeroing is clear_page() on the faulting CPU: the CPU zero driver's price for a page.
+    this.zeroNs = m.cpuZero.zero(this.ps, false).cpuNs;
+    this.zeroRemoteNs = m.cpuZero.zero(this.ps, true).cpuNs;
   }
 
   /** The pte page covering `addr`, if there is one yet; one found is remembered by the runner. */

@@ -130,15 +130,10 @@ export function parseSysctlWrite(data: Uint8Array, file: string): SysctlWrite {
 
 /**
  * The value one sysctl write sets (the rules above); text after the value and whitespace is
- * ignored, as the kernel leaves it to a retry it then ignores. With `range`, also the min/max
- * check: `write vm.scrub_start: "12" is out of range 0..11`.
+ * ignored, as the kernel leaves it to a retry it then ignores. Ranges are the model's to check.
  */
-export function parseSysctlInt(text: string, file: string, range?: { readonly min: number; readonly max: number }): number {
-  const { value } = parseSysctlWrite(Buffer.from(text, 'utf8'), file);
-  if (range && (value < range.min || value > range.max)) {
-    throw new ProcError('EINVAL', `write ${file}: "${value}" is out of range ${range.min}..${range.max}`);
-  }
-  return value;
+export function parseSysctlInt(text: string, file: string): number {
+  return parseSysctlWrite(Buffer.from(text, 'utf8'), file).value;
 }
 
 /** The offending token, quoted: from `p` to the next whitespace, or everything if that is empty. */

@@ -13,14 +13,22 @@ export class WorkloadError extends Error {
   }
 }
 
-/** errno codes meaning "the daemon is gone": a clear message instead of a stack. */
-const GONE = new Set(['ENOTCONN', 'ECONNABORTED', 'ENODEV', 'EIO']);
+/** errno codes that mean the daemon is gone but its mount is still there. */
+const GONE = new Set(['ENOTCONN', 'ECONNABORTED', 'ENODEV']);
 
-function explain(err: unknown, dir: string, what: string): WorkloadError {
+/**
+ * A failed access to `file` of the mount at `dir`, as one line a user can act on. Every client
+ * of the mount (pft's control file, watch's files) explains its errors here.
+ */
+export function explainMountError(err: unknown, dir: string, file: string, what = `read ${file}`): WorkloadError {
   const code = (err as NodeJS.ErrnoException).code ?? '';
-  if (code === 'ENOENT') return new WorkloadError(`nothing is mounted at ${dir} (start one with 'kscrubfs mount ${dir}')`);
-  if (GONE.has(code)) return new WorkloadError(`the kscrubfs daemon at ${dir} went away during ${what} (${code})`);
-  return new WorkloadError(`${what} on ${dir}: ${(err as Error).message}`);
+  if (code === 'ENOENT') {
+    return new WorkloadError(`nothing is mounted at ${dir} (no ${path.join(dir, file)}; start one with 'kscrubfs mount ${dir}')`);
+  }
+  if (GONE.has(code)) {
+    return new WorkloadError(`the kscrubfs mount at ${dir} does not answer (${code}) during ${what}: its daemon is gone; 'kscrubfs umount ${dir}' clears it`);
+  }
+  return new WorkloadError(`${what} on the kscrubfs mount at ${dir}: ${(err as Error).message}`);
 }
 
 /**
@@ -40,7 +48,7 @@ export class ControlClient {
       if (!fs.statSync(file).isFile()) throw Object.assign(new Error('not a file'), { code: 'ENOENT' });
       this.fd = fs.openSync(file, 'r+');
     } catch (err) {
-      throw explain(err, dir, 'open control');
+      throw explainMountError(err, dir, 'control', 'open control');
     }
   }
 
@@ -51,7 +59,7 @@ export class ControlClient {
     try {
       fs.writeSync(this.fd, `${line}\n`);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EINVAL') throw explain(err, this.dir, `'${line}'`);
+      if ((err as NodeJS.ErrnoException).code !== 'EINVAL') throw explainMountError(err, this.dir, 'control', `'${line}'`);
       rejected = true; // its err line is queued for us to read
     }
     const result = this.readLine(line);
@@ -85,7 +93,7 @@ export class ControlClient {
       try {
         n = fs.readSync(this.fd, this.buf, 0, this.buf.length, null);
       } catch (err) {
-        throw explain(err, this.dir, `'${line}'`);
+        throw explainMountError(err, this.dir, 'control', `'${line}'`);
       }
       if (n === 0) throw new WorkloadError(`'${line}': the control file gave no result line`);
       this.pending += this.buf.toString('utf8', 0, n);
@@ -96,7 +104,7 @@ export class ControlClient {
     try {
       return Number.parseInt(fs.readFileSync(path.join(this.dir, 'sys/vm', name), 'utf8'), 10);
     } catch (err) {
-      throw explain(err, this.dir, `read vm.${name}`);
+      throw explainMountError(err, this.dir, `sys/vm/${name}`, `read vm.${name}`);
     }
   }
 
@@ -104,7 +112,7 @@ export class ControlClient {
     try {
       fs.writeFileSync(path.join(this.dir, 'sys/vm', name), `${value}\n`);
     } catch (err) {
-      throw explain(err, this.dir, `write vm.${name}=${value}`);
+      throw explainMountError(err, this.dir, `sys/vm/${name}`, `write vm.${name}=${value}`);
     }
   }
 

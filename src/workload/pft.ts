@@ -60,15 +60,17 @@ export async function runPft(dir: string, o: PftOptions): Promise<PftRow[]> {
   };
   const rows: PftRow[] = [];
   try {
-    const maxOrder = Number(ctl.callKv(formatCommand({ verb: 'stats' })).max_order ?? 11);
+    // The machine's shape, once: MAX_ORDER (scrub_start's "off") and the page size.
+    const machine = ctl.callKv(formatCommand({ verb: 'stats' }));
+    const maxOrder = Number(machine.max_order);
+    const pageSize = Number(machine.page_size);
+    if (!(pageSize > 0) || !(maxOrder > 0)) throw new WorkloadError('control stats did not report page_size and max_order');
     if (o.scrub === 'off') set('scrub_start', maxOrder);
     if (o.scrub === 'on') {
       set('scrub_stop', o.scrubStop ?? 2);
       set('scrub_start', o.scrubStart ?? 5);
     }
     if (o.prealloc !== undefined) set('max_prealloc_order', o.prealloc);
-    const pageSize = Number(ctl.callKv(formatCommand({ verb: 'stats' })).page_size);
-    if (!Number.isFinite(pageSize) || pageSize <= 0) throw new WorkloadError('control stats did not report page_size');
     for (const threads of o.threads) {
       if (o.settle) await settle(ctl, o.progress);
       rows.push(runRow(ctl, o, threads, pageSize));

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { WorkloadError } from './client';
+import { WorkloadError, explainMountError } from './client';
 
 // What `kscrubfs watch` reads: the mounted files' text, parsed. A client like cat or vmstat:
 // nothing here knows the model, so the same parsers read a real kernel's /proc (stock
@@ -105,23 +105,11 @@ export interface Sample {
   readonly sysctl: ReadonlyMap<WatchedSysctl, number>;
 }
 
-/** errno codes that mean the daemon is gone but its mount is still there. */
-const GONE = new Set(['ENOTCONN', 'ECONNABORTED', 'ENODEV']);
-
-function explain(err: unknown, dir: string, file: string): WorkloadError {
-  const code = (err as NodeJS.ErrnoException).code ?? '';
-  if (code === 'ENOENT' && file === 'buddyinfo') {
-    return new WorkloadError(`nothing is mounted at ${dir} (no ${path.join(dir, file)}; start one with 'kscrubfs mount ${dir}')`);
-  }
-  if (GONE.has(code)) return new WorkloadError(`the kscrubfs mount at ${dir} does not answer (${code}): its daemon is gone; 'kscrubfs umount ${dir}' clears it`);
-  return new WorkloadError(`read ${path.join(dir, file)}: ${(err as Error).message}`);
-}
-
 async function read(dir: string, file: string): Promise<string> {
   try {
     return await readFile(path.join(dir, file), 'utf8');
   } catch (err) {
-    throw explain(err, dir, file);
+    throw explainMountError(err, dir, file);
   }
 }
 
@@ -130,7 +118,7 @@ async function readOptional(dir: string, file: string): Promise<string | null> {
     return await readFile(path.join(dir, file), 'utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw explain(err, dir, file);
+    throw explainMountError(err, dir, file);
   }
 }
 

@@ -4,7 +4,7 @@ import { chmod, mkdir, mkdtemp, open, realpath, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { pollUntil } from '../../src/cli/poll';
-import { daemonPid, findMount, fusermountUnmount, probe } from '../../src/fuse/mountpoint';
+import { findMount, fusermountUnmount, servedBy } from '../../src/fuse/mountpoint';
 
 // Helpers for tests that drive the real daemon (`node dist/src/cli/main.js mount …`) as a
 // child process and check it with real tools. Never read a mount from the process serving it:
@@ -14,8 +14,6 @@ import { daemonPid, findMount, fusermountUnmount, probe } from '../../src/fuse/m
 export const REPO_ROOT = path.resolve(__dirname, '../../..');
 export const CLI = path.join(REPO_ROOT, 'dist/src/cli/main.js');
 
-/** A file every tree has; the mount "answers" once it can be stat'ed. */
-const READY_FILE = 'buddyinfo';
 const MOUNT_TIMEOUT_MS = 15_000;
 const STOP_TIMEOUT_MS = 5_000;
 
@@ -109,9 +107,7 @@ function hasExited(daemon: Daemon): boolean {
 export async function waitForMount(dir: string, daemon: Daemon, timeoutMs = MOUNT_TIMEOUT_MS): Promise<void> {
   const outcome = await pollUntil(async () => {
     if (hasExited(daemon)) return 'exited';
-    const mount = findMount(dir);
-    if (mount && daemonPid(mount) === daemon.pid && (await probe(path.join(dir, READY_FILE), 1000)) === 'ok') return 'ready';
-    return undefined;
+    return (await servedBy(dir, daemon.pid)) ? 'ready' : undefined;
   }, { timeoutMs });
   if (outcome === 'ready') return;
   const why = outcome === 'exited' ? `exited (${daemon.child.exitCode ?? daemon.child.signalCode})` : `did not answer within ${timeoutMs} ms`;

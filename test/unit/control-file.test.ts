@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { MM_EXECUTORS, type MmApi, OUTPUT_LIMIT, controlEntry, execute, helpText, statsPairs } from '../../src/control';
+import { OUTPUT_LIMIT, controlEntry, execute, helpText, statsPairs } from '../../src/control';
 import { type Machine, check, createMachine } from '../../src/model';
 import { type FileHandle, ProcError } from '../../src/procfs/types';
 
@@ -412,34 +412,35 @@ describe('control file: execute and stats', () => {
     assert.deepEqual(c.lines(), ['ok mm=1', 'err munmap: addr=0x123 is not page aligned (page size 16384)', 'err skipped: line 2 of this write failed']);
   });
 
-  it('when the process executors run against a model with processes then they print the documented lines', () => {
-    const calls: unknown[] = [];
-    const touched = { pages: 64, faults: 20, prezeroed: 12, hotZeroed: 8, prefaulted: 44, oom: 0, userNs: 1000.4, sysNs: 52000, wallNs: 60000 };
-    const fake: MmApi = {
-      pageSize: 16384,
-      mmNew: () => 3,
-      mmExit: (id) => (calls.push(['exit', id]), 64),
-      mmap: (id, bytes, random) => (calls.push(['mmap', id, bytes, random]), { addr: 0x2000000000, size: bytes }),
-      munmap: (id, addr, bytes) => (calls.push(['munmap', id, addr, bytes]), 16),
-      touch: (id, opts) => (calls.push(['touch', id, opts]), touched),
-      fault: (id, addr, write) => (calls.push(['fault', id, addr, write]), { ...touched, pages: 1, faults: 1 }),
-    };
-    assert.equal(MM_EXECUTORS['mm new'](fake, { verb: 'mm new' }), 'ok mm=3');
-    assert.equal(MM_EXECUTORS['mm exit'](fake, { verb: 'mm exit', mm: 3 }), 'ok freed_pages=64');
-    assert.equal(MM_EXECUTORS.mmap(fake, { verb: 'mmap', mm: 3, size: 1 << 20, random: true }), 'ok addr=0x2000000000 size=1048576');
-    assert.equal(MM_EXECUTORS.munmap(fake, { verb: 'munmap', mm: 3, addr: 0x2000000000, size: 262144 }), 'ok freed_pages=16');
-    assert.equal(
-      MM_EXECUTORS.touch(fake, { verb: 'touch', mm: 3, addr: 0x2000000000, size: 1 << 20 }),
-      'ok pages=64 faults=20 prezeroed=12 hot_zeroed=8 prefaulted=44 oom=0 user_ns=1000 sys_ns=52000 wall_ns=60000',
-    );
-    assert.match(MM_EXECUTORS.fault(fake, { verb: 'fault', mm: 3, addr: 0x4000, access: 'read' }), /^ok pages=1 faults=1 /);
-    assert.deepEqual(calls, [
-      ['exit', 3],
-      ['mmap', 3, 1 << 20, true],
-      ['munmap', 3, 0x2000000000, 262144],
-      ['touch', 3, { addr: 0x2000000000, size: 1 << 20, threads: 1, lines: 1, write: true, stride: 16384 }],
-      ['fault', 3, 0x4000, false],
+  it('when the process verbs run then each prints the documented line with what the model returned', () => {
+    // The same calls on a twin machine (same seed, manual clock) give the numbers to expect.
+    const { open } = setup();
+    const twin = createMachine({ clock: 'manual' });
+    const c = open();
+    const line = (r: { pages: number; faults: number; prezeroed: number; hotZeroed: number; prefaulted: number; oom: number; userNs: number; sysNs: number; wallNs: number }): string =>
+      `ok pages=${r.pages} faults=${r.faults} prezeroed=${r.prezeroed} hot_zeroed=${r.hotZeroed} prefaulted=${r.prefaulted} oom=${r.oom} `
+      + `user_ns=${Math.round(r.userNs)} sys_ns=${Math.round(r.sysNs)} wall_ns=${Math.round(r.wallNs)}`;
+    const id = twin.mmNew();
+    const map = twin.mmap(id, 1 << 20, true);
+    const addr = `0x${map.addr.toString(16)}`;
+    const touched = twin.touch(id, { addr: map.addr, size: 1 << 20 });
+    const faulted = twin.fault(id, map.addr + (1 << 20) - 16384, false);
+    const unmapped = twin.munmap(id, map.addr, 262144);
+    const exited = twin.mmExit(id);
+    for (const batch of [
+      `mm new\nmmap mm=1 size=1M random\ntouch mm=1 addr=${addr} size=1M\n`,
+      `fault mm=1 addr=0x${(map.addr + (1 << 20) - 16384).toString(16)} read\nmunmap mm=1 addr=${addr} size=256K\nmm exit mm=1\n`,
+    ]) assert.equal(c.write(batch), batch.length);
+    assert.deepEqual(c.lines(), [
+      'ok mm=1',
+      `ok addr=${addr} size=1048576`,
+      line(touched),
+      line(faulted),
+      `ok freed_pages=${unmapped}`,
+      `ok freed_pages=${exited}`,
     ]);
+    assert.equal(touched.pages, 64);
+    assert.equal(unmapped, 16);
   });
 });
 
