@@ -1,5 +1,5 @@
 import { ModelError } from './errors';
-import type { Machine } from './machine';
+import { AllocResult, type Machine } from './machine';
 import { orderPages } from './page';
 import { Mm, PTE_NONE, PTE_ZERO_PAGE, Processes, Task, Vma, mkPte, ptePfn, pteCacheHot } from './mm';
 
@@ -97,8 +97,9 @@ class Runner {
 export const MAX_THREADS = 1024;
 
 /** `what` names the command in error messages: touch, or fault (one page). */
-export function touch(m: Machine, procs: Processes, mm: Mm, o: TouchOptions, what: 'touch' | 'fault' = 'touch'): TouchResult {
+export function touch(m: Machine, mm: Mm, o: TouchOptions, what: 'touch' | 'fault' = 'touch'): TouchResult {
   const ps = m.pageSize;
+  const procs = m.procs;
   const { vma, size } = procs.range(mm, o.addr, o.size, what);
   if (!Number.isInteger(o.threads) || o.threads < 1 || o.threads > MAX_THREADS) {
     throw new ModelError('KSCRUB_BAD_OPTION', `touch: threads=${o.threads} must be 1..${MAX_THREADS}`);
@@ -127,8 +128,8 @@ export function touch(m: Machine, procs: Processes, mm: Mm, o: TouchOptions, wha
       Math.min(o.addr + size, o.addr + last * o.stride), start, maxPages,
     ));
   }
-  for (const r of runners) m.cpuInUse[r.cpu] = 1;
-  m.runningTasks += runners.length;
+  for (const r of runners) procs.cpuInUse[r.cpu] = 1;
+  procs.runningTasks += runners.length;
   try {
     const sim = new FaultSim(m, procs, mm, vma, o);
     sim.run(runners);
@@ -148,8 +149,8 @@ export function touch(m: Machine, procs: Processes, mm: Mm, o: TouchOptions, wha
       prefaulted: sim.prefaulted, oom: sim.oom, userNs, sysNs, wallNs: end - start,
     };
   } finally {
-    for (const r of runners) m.cpuInUse[r.cpu] = 0;
-    m.runningTasks -= runners.length;
+    for (const r of runners) procs.cpuInUse[r.cpu] = 0;
+    procs.runningTasks -= runners.length;
   }
 }
 
@@ -170,6 +171,8 @@ class FaultSim {
    * meets that call for the first time when a background event comes due mid-run.
    */
   private bgAt = Number.NEGATIVE_INFINITY;
+  /** How allocPages() served the page just allocated (priceAlloc() reads it). */
+  private readonly served = new AllocResult();
   /** The touch's counts (TouchResult). */
   pages = 0;
   faults = 0;
@@ -228,7 +231,7 @@ class FaultSim {
    * one touch to the next (touch() meets new values once a call and may be deoptimized).
    */
   run(runners: Runner[]): void {
-    const inUse = this.m.cpuInUse;
+    const inUse = this.procs.cpuInUse;
     if (runners.length === 1) {
       // One thread: its events are the only ones (besides the background, which step() runs).
       const r = runners[0]!;
@@ -327,7 +330,7 @@ class FaultSim {
 
   /** __pte_alloc for r.addr's PMD (it has no pte page): false when memory is exhausted. */
   private pteAlloc(r: Runner): boolean {
-    const pt = this.procs.pteAlloc(this.mm, r.addr, r.node, r.cpu);
+    const pt = this.procs.pteAlloc(this.mm, r.addr, r.node, r.cpu, this.served);
     if (!pt) return false;
     this.remember(r, r.addr, pt.table);
     if (pt.fresh) this.priceAlloc(r);
@@ -342,7 +345,7 @@ class FaultSim {
       r.hot = new Uint8Array(n);
     }
     for (let i = 0; i < n; i++) {
-      const pfn = m.allocPages(0, true, r.node, r.cpu);
+      const pfn = m.allocPages(0, true, r.node, r.cpu, this.served);
       if (pfn < 0) break;
       const hot = this.priceAlloc(r);
       if (hot) {
@@ -352,7 +355,7 @@ class FaultSim {
         this.prezeroed++;
         m.vm.faultPrezeroed++;
       }
-      if (i === 0) r.firstNode = m.lastAlloc.zone!.node;
+      if (i === 0) r.firstNode = this.served.zone!.node;
       r.pfns[i] = pfn;
       r.hot[i] = hot ? 1 : 0;
       r.nPages++;
@@ -384,12 +387,12 @@ class FaultSim {
   }
 
   /**
-   * Price the page allocPages() just handed out (m.lastAlloc): the per-cpu list, struct page,
+   * Price the page allocPages() just handed out (this.served): the per-cpu list, struct page,
    * zone->lock on a refill, and hot zeroing when no prezeroed page came. Returns hot-zeroed.
    */
   private priceAlloc(r: Runner): boolean {
     const c = this.c;
-    const info = this.m.lastAlloc;
+    const info = this.served;
     const zone = info.zone!;
     const local = zone.node === r.node;
     // struct page of the new page: count, flags, LRU links — misses, dearer on another node.
@@ -438,7 +441,7 @@ class FaultSim {
       // A free may have woken kscrubd.
       if (freed) this.bgAt = m.nextBackgroundAt();
       this.mm.rss += mapped;
-      m.nrAnonPages += mapped;
+      this.procs.nrAnonPages += mapped;
       m.vm.prefaultPages += Math.max(0, mapped - 1);
       this.touchLines(r, r.hot[0] === 1, r.firstNode);
     }
