@@ -1,5 +1,5 @@
 import { ModelError } from './errors';
-import { type TouchOptions, type TouchResult, touch } from './fault';
+import { TouchJob, type TouchOptions, type TouchResult, touch } from './fault';
 import type { AllocResult, Machine, PageOwner } from './machine';
 
 /**
@@ -175,7 +175,14 @@ export class Processes {
 
   /** Touch a range with `threads` threads; faults are simulated in time order. */
   touch(id: number, opts: Partial<TouchOptions> & { addr: number; size: number }): TouchResult {
-    return touch(this.m, this.get(id), { threads: 1, lines: 1, write: true, stride: this.m.pageSize, ...opts });
+    const job = this.touchJob(id, opts);
+    job.run();
+    return job.result;
+  }
+
+  /** touch() to run a few events at a time (job.run(budget)), with the same outcome. */
+  touchJob(id: number, opts: Partial<TouchOptions> & { addr: number; size: number }): TouchJob {
+    return new TouchJob(this.m, this.get(id), { threads: 1, lines: 1, write: true, stride: this.m.pageSize, ...opts });
   }
 
   /** One access at `addr` by the process's first thread (faults if the pte says so). */
