@@ -145,7 +145,7 @@ export class Processes {
 
   constructor(private readonly m: Machine) {
     this.cpuInUse = new Uint8Array(m.config.cpus);
-    this.ptrsPerPte = m.pageSize / 8;
+    this.ptrsPerPte = m.pageSize / m.config.pteBytes;
     this.tablePoolMax = TABLE_POOL_BYTES / m.pageSize;
     this.pmdBytes = this.ptrsPerPte * m.pageSize;
   }
