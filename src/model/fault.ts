@@ -96,61 +96,109 @@ class Runner {
 
 export const MAX_THREADS = 1024;
 
-/** `what` names the command in error messages: touch, or fault (one page). */
-export function touch(m: Machine, procs: Processes, mm: Mm, o: TouchOptions, what: 'touch' | 'fault' = 'touch'): TouchResult {
-  const ps = m.pageSize;
-  const { vma, size } = procs.range(mm, o.addr, o.size, what);
-  if (!Number.isInteger(o.threads) || o.threads < 1 || o.threads > MAX_THREADS) {
-    throw new ModelError('KSCRUB_BAD_OPTION', `touch: threads=${o.threads} must be 1..${MAX_THREADS}`);
+/**
+ * A touch that can run a few events at a time (DESIGN §5: the daemon slices long commands so
+ * it can answer readers in between). `run(budget)` runs at most `budget` events and says
+ * whether the touch is complete; the events run are the same, in the same order, however the
+ * budget splits them, so the result and the machine's state are the same to the last bit.
+ * While a touch is in progress its runners' CPUs are marked in use; nothing else may run
+ * events on this machine meanwhile (the caller serializes commands).
+ * `what` names the command in error messages: touch, or fault (one page).
+ */
+export class TouchJob {
+  private readonly sim: FaultSim;
+  private readonly runners: Runner[] = [];
+  private readonly start: number;
+  private outcome: TouchResult | null = null;
+  private failed = false;
+
+  constructor(private readonly m: Machine, procs: Processes, mm: Mm, o: TouchOptions, what: 'touch' | 'fault' = 'touch') {
+    const ps = m.pageSize;
+    const { vma, size } = procs.range(mm, o.addr, o.size, what);
+    if (!Number.isInteger(o.threads) || o.threads < 1 || o.threads > MAX_THREADS) {
+      throw new ModelError('KSCRUB_BAD_OPTION', `touch: threads=${o.threads} must be 1..${MAX_THREADS}`);
+    }
+    const maxLines = ps / m.config.lineSize;
+    if (!Number.isInteger(o.lines) || o.lines < 1 || o.lines > maxLines) {
+      throw new ModelError('KSCRUB_BAD_OPTION', `touch: lines=${o.lines} must be 1..${maxLines} (${m.config.lineSize}-byte lines in a ${ps}-byte page)`);
+    }
+    if (!Number.isSafeInteger(o.stride) || o.stride < ps || o.stride % ps !== 0) {
+      throw new ModelError('KSCRUB_BAD_OPTION', `touch: stride=${o.stride} must be a multiple of the page size (${ps})`);
+    }
+    // The range is split evenly among the threads (in whole strides), each in address order.
+    const strides = Math.ceil(size / o.stride);
+    this.start = m.now;
+    // A fault maps at most 2^vm.max_prealloc_order pages (a COW or read fault, one); allocRun()
+    // grows the arrays should the sysctl rise while the touch is in progress.
+    const maxPages = orderPages(m.sysctl.max_prealloc_order);
+    for (let i = 0; i < o.threads; i++) {
+      const first = Math.floor((strides * i) / o.threads);
+      const last = Math.floor((strides * (i + 1)) / o.threads);
+      if (last <= first) continue;
+      const cpu = i % m.config.cpus;
+      this.runners.push(new Runner(
+        mm.task(i), cpu, m.cpus.nodeOf[cpu]!, o.addr + first * o.stride,
+        Math.min(o.addr + size, o.addr + last * o.stride), this.start, maxPages,
+      ));
+    }
+    this.sim = new FaultSim(m, procs, mm, vma, o);
+    for (const r of this.runners) m.cpuInUse[r.cpu] = 1;
+    m.runningTasks += this.runners.length;
   }
-  const maxLines = ps / m.config.lineSize;
-  if (!Number.isInteger(o.lines) || o.lines < 1 || o.lines > maxLines) {
-    throw new ModelError('KSCRUB_BAD_OPTION', `touch: lines=${o.lines} must be 1..${maxLines} (${m.config.lineSize}-byte lines in a ${ps}-byte page)`);
+
+  /** Run at most `budget` events (≥ 1); true once the touch is complete (see result). */
+  run(budget = Number.POSITIVE_INFINITY): boolean {
+    if (this.outcome) return true;
+    if (this.failed) throw new Error('touch: run() after the touch failed');
+    let done: boolean;
+    try {
+      done = this.sim.run(this.runners, Math.max(1, budget));
+    } catch (err) {
+      this.failed = true;
+      this.release();
+      throw err;
+    }
+    if (done) this.finish();
+    return done;
   }
-  if (!Number.isSafeInteger(o.stride) || o.stride < ps || o.stride % ps !== 0) {
-    throw new ModelError('KSCRUB_BAD_OPTION', `touch: stride=${o.stride} must be a multiple of the page size (${ps})`);
+
+  /** The touch's result; only once run() has returned true. */
+  get result(): TouchResult {
+    if (!this.outcome) throw new Error('touch: result read before the touch completed');
+    return this.outcome;
   }
-  // The range is split evenly among the threads (in whole strides), each in address order.
-  const strides = Math.ceil(size / o.stride);
-  const start = m.now;
-  const runners: Runner[] = [];
-  // A fault maps at most 2^vm.max_prealloc_order pages (a COW or read fault, one); the
-  // sysctl does not change during a touch (allocRun() grows the arrays all the same).
-  const maxPages = orderPages(m.sysctl.max_prealloc_order);
-  for (let i = 0; i < o.threads; i++) {
-    const first = Math.floor((strides * i) / o.threads);
-    const last = Math.floor((strides * (i + 1)) / o.threads);
-    if (last <= first) continue;
-    const cpu = i % m.config.cpus;
-    runners.push(new Runner(
-      mm.task(i), cpu, m.cpus.nodeOf[cpu]!, o.addr + first * o.stride,
-      Math.min(o.addr + size, o.addr + last * o.stride), start, maxPages,
-    ));
-  }
-  for (const r of runners) m.cpuInUse[r.cpu] = 1;
-  m.runningTasks += runners.length;
-  try {
-    const sim = new FaultSim(m, procs, mm, vma, o);
-    sim.run(runners);
-    let end = start;
+
+  private finish(): void {
+    let end = this.start;
     let userNs = 0;
     let sysNs = 0;
-    for (const r of runners) {
+    for (const r of this.runners) {
       end = Math.max(end, r.t);
       userNs += r.userNs;
       sysNs += r.sysNs;
     }
-    m.advanceTo(end);
+    this.release();
+    this.m.advanceTo(end);
+    const sim = this.sim;
     // Made here, whole: a literal whose fields change type after it is made (0, then a
     // double) costs optimized code a map check failure per touch.
-    return {
+    this.outcome = {
       pages: sim.pages, faults: sim.faults, prezeroed: sim.prezeroed, hotZeroed: sim.hotZeroed,
-      prefaulted: sim.prefaulted, oom: sim.oom, userNs, sysNs, wallNs: end - start,
+      prefaulted: sim.prefaulted, oom: sim.oom, userNs, sysNs, wallNs: end - this.start,
     };
-  } finally {
-    for (const r of runners) m.cpuInUse[r.cpu] = 0;
-    m.runningTasks -= runners.length;
   }
+
+  private release(): void {
+    for (const r of this.runners) this.m.cpuInUse[r.cpu] = 0;
+    this.m.runningTasks -= this.runners.length;
+  }
+}
+
+/** A whole touch at once (what the model's callers and tests use). */
+export function touch(m: Machine, procs: Processes, mm: Mm, o: TouchOptions, what: 'touch' | 'fault' = 'touch'): TouchResult {
+  const job = new TouchJob(m, procs, mm, o, what);
+  job.run();
+  return job.result;
 }
 
 class FaultSim {
@@ -223,21 +271,23 @@ class FaultSim {
   }
 
   /**
-   * Run the runners' events in time order until every runner is done. The hot loop lives
-   * here, apart from touch()'s once-a-call code: optimized code for it then survives from
-   * one touch to the next (touch() meets new values once a call and may be deoptimized).
+   * Run the runners' events in time order until every runner is done or `budget` events have
+   * run; true when every runner is done. The hot loop lives here, apart from touch()'s
+   * once-a-call code: optimized code for it then survives from one touch to the next
+   * (touch() meets new values once a call and may be deoptimized).
    */
-  run(runners: Runner[]): void {
+  run(runners: Runner[], budget: number): boolean {
     const inUse = this.m.cpuInUse;
     if (runners.length === 1) {
       // One thread: its events are the only ones (besides the background, which step() runs).
       const r = runners[0]!;
-      while (!r.done) this.step(r);
-      inUse[r.cpu] = 0;
-      return;
+      for (let n = 0; !r.done && n < budget; n++) this.step(r);
+      if (r.done) inUse[r.cpu] = 0;
+      return r.done;
     }
-    let live = runners.length;
-    while (live > 0) {
+    let live = 0;
+    for (const x of runners) if (!x.done) live++;
+    for (let n = 0; live > 0 && n < budget; n++) {
       // The runner whose event comes first (few threads: a scan beats a heap).
       let r = runners[0]!;
       for (let i = 1; i < runners.length; i++) {
@@ -250,6 +300,7 @@ class FaultSim {
         inUse[r.cpu] = 0;
       }
     }
+    return live === 0;
   }
 
   /** Run one event of runner r at r.t. */

@@ -18,5 +18,5 @@ export { Kscrubd } from './kscrubd';
 export { FIXED_1, FSHIFT, LoadAvg } from './clock';
 export { formatSize, parseDuration, parseSize } from './units';
 export type { TouchOptions, TouchResult } from './fault';
-export { MAX_THREADS } from './fault';
+export { MAX_THREADS, TouchJob } from './fault';
 export { Mm, MAX_MAP_BYTES } from './mm';

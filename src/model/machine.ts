@@ -9,7 +9,7 @@ import { Rng } from './rng';
 import { SysctlName, SysctlSpec, checkSysctl, sysctlSpecs } from './sysctl';
 import { BteZeroDriver, CpuZeroDriver, ZeroDriver, makeZeroDrivers } from './zero-drivers';
 import { Kscrubd } from './kscrubd';
-import { TouchOptions, TouchResult, touch } from './fault';
+import { TouchJob, TouchOptions, TouchResult, touch } from './fault';
 import { Processes } from './mm';
 import { PCP_COLD, PCP_HOT, PCP_ZEROED, Zone, ZoneName } from './zone';
 
@@ -446,8 +446,14 @@ export class Machine {
 
   /** Touch a range with `threads` threads; faults are simulated in time order. */
   touch(id: number, opts: Partial<TouchOptions> & { addr: number; size: number }): TouchResult {
-    const mm = this.procs.get(id);
-    return touch(this, this.procs, mm, {
+    const job = this.touchJob(id, opts);
+    job.run();
+    return job.result;
+  }
+
+  /** touch() to run a few events at a time (job.run(budget)), with the same outcome. */
+  touchJob(id: number, opts: Partial<TouchOptions> & { addr: number; size: number }): TouchJob {
+    return new TouchJob(this, this.procs, this.procs.get(id), {
       threads: 1, lines: 1, write: true, stride: this.pageSize, ...opts,
     });
   }
