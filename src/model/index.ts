@@ -7,7 +7,7 @@ export type { ModelErrorCode } from './errors';
 export { PRESETS, ZERO_DRIVERS, parseCostOverrides, resolveConfig } from './presets';
 export type { ClockMode, MachineConfig, MachineOptions, PresetName, ZeroDriverName } from './presets';
 export type { CostModel } from './cost';
-export { ALTIX_COST, COST_NAMES, X86_64_COST } from './cost';
+export { ALTIX_COST, COST_NAMES, EPYC_COST, I386_COST, I386_MHZ, X86_64_COST, i386Cost } from './cost';
 export { SYSCTL_NAMES, isSysctlName } from './sysctl';
 export type { SysctlName, SysctlSpec } from './sysctl';
 export { NOT_ZEROED, ZEROED, CLASS_NAMES } from './page';

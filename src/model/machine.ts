@@ -109,8 +109,8 @@ export class Machine {
       scrub_load: this.specs.scrub_load.initial,
       max_prealloc_order: this.specs.max_prealloc_order.initial,
     };
-    this.zeroDrivers = makeZeroDrivers(cfg.zeroDrivers.filter((d) => d !== 'cpu'), cfg.cost);
-    this.cpuZero = new CpuZeroDriver(cfg.cost);
+    this.zeroDrivers = makeZeroDrivers(cfg.zeroDrivers.filter((d) => d !== 'cpu'), cfg.cost, cfg.pageSize);
+    this.cpuZero = new CpuZeroDriver(cfg.cost, cfg.pageSize);
     this.totalPages = cfg.memBytes / cfg.pageSize;
     this.buildZones();
     this.reserveBootMemory();
@@ -141,6 +141,14 @@ export class Machine {
     const sec = 2 ** (cfg.maxOrder - 1);
     const roundUp = (bytes: number): number => Math.ceil(bytes / cfg.pageSize / sec) * sec;
     if (cfg.zoneLayout === 'ia64') return [{ name: 'DMA', end: Number.POSITIVE_INFINITY }];
+    // i386 without PAE: the kernel maps only the first 896 MiB (lowmem); the rest is HighMem.
+    if (cfg.zoneLayout === 'i386') {
+      return [
+        { name: 'DMA', end: roundUp(16 * 2 ** 20) },
+        { name: 'Normal', end: roundUp(896 * 2 ** 20) },
+        { name: 'HighMem', end: Number.POSITIVE_INFINITY },
+      ];
+    }
     return [
       { name: 'DMA', end: roundUp(16 * 2 ** 20) },
       { name: 'DMA32', end: roundUp(4 * 2 ** 30) },

@@ -128,7 +128,7 @@ export class Processes {
   private readonly tablePoolMax: number = 0;
 
   constructor(private readonly m: Machine) {
-    this.ptrsPerPte = m.pageSize / 8;
+    this.ptrsPerPte = m.pageSize / m.config.pteBytes;
     this.tablePoolMax = TABLE_POOL_BYTES / m.pageSize;
     this.pmdBytes = this.ptrsPerPte * m.pageSize;
   }

@@ -14,8 +14,12 @@ export function kb(m: Machine, pages: number): number {
  * x86_64 machine has no Normal memory and still three entries).
  */
 export function zoneTypes(m: Machine): ZoneName[] {
-  return m.config.zoneLayout === 'ia64' ? ['DMA'] : ['DMA', 'DMA32', 'Normal'];
+  return ZONE_TYPES[m.config.zoneLayout];
 }
+
+const ZONE_TYPES: Readonly<Record<Machine['config']['zoneLayout'], ZoneName[]>> = {
+  ia64: ['DMA'], x86_64: ['DMA', 'DMA32', 'Normal'], i386: ['DMA', 'Normal', 'HighMem'],
+};
 
 // The model counts anonymous and page-table pages machine-wide only (Machine.nrAnonPages,
 // nrPageTablePages), not per node or zone. Machine-wide files (meminfo, vmstat's node items)

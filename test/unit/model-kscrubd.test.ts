@@ -321,7 +321,7 @@ describe('model: zero drivers', () => {
 
   it('when the CPU zeroes a block bigger than its cache then the excess pays writeback', () => {
     // x86_64: 4 MiB / 3.2 B/ns + (4 MiB − 1 MiB) / 3 B/ns = 1 310 720 + 1 048 576 ns; remote × 1.4.
-    const cpu = new CpuZeroDriver({ ...X86_64_COST, ...X86_64_PINNED });
+    const cpu = new CpuZeroDriver({ ...X86_64_COST, ...X86_64_PINNED }, 4096);
     assert.deepEqual(cpu.zero(4 * 2 ** 20, false), { wallNs: 2_359_296, cpuNs: 2_359_296 });
     assert.deepEqual(cpu.zero(16384, false), { wallNs: 5_120, cpuNs: 5_120 });
     assert.equal(cpu.zero(16384, true).wallNs, 5_120 * X86_64_COST.remoteFactor);

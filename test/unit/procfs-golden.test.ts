@@ -13,7 +13,7 @@ import { FILES, buildProcTree, type BuddyinfoFormat } from '../../src/procfs';
 
 const GOLDEN = path.resolve(__dirname, '../../../test/golden');
 const UPDATE = process.argv.includes('--update');
-const PRESETS: readonly PresetName[] = ['altix', 'x86_64'];
+const PRESETS: readonly PresetName[] = ['altix', 'x86_64', 'i386', 'epyc'];
 
 /**
  * The fixed sequence: fragment node 0 with small allocations (some of them __GFP_ZERO, which
