@@ -5,7 +5,7 @@ import type { Machine, MachineOptions, TouchResult } from '../../src/model';
 import { ptePfn } from '../../src/model/mm';
 import { assertChecked, tickUntilScrubbed, zoneNamed } from '../helpers/model';
 
-// Model outputs that shared/calibration.md and DESIGN §1 (Time and cost) promise. Everything
+// Model outputs that docs/calibration.md and DESIGN §1 (Time and cost) promise. Everything
 // runs on the manual clock, so these are exact and deterministic; no wall-clock timing.
 const GIB = 2 ** 30;
 
@@ -58,7 +58,7 @@ function settled(): Machine {
   return m;
 }
 
-describe('fault cost: calibration rows of shared/calibration.md (altix, cpu zeroing, no prefault)', () => {
+describe('fault cost: calibration rows of docs/calibration.md (altix, cpu zeroing, no prefault)', () => {
   test('when kscrubd is off (base, 4 GiB × 3) then flt/cpu/s ≈ 69,585 and every fault zeroes hot', () => {
     const r = pftReps(pftMachine(), 4 * GIB, 3);
     assert.equal(r.hot, r.pages);
