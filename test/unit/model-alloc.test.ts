@@ -123,7 +123,7 @@ describe('model: __GFP_ZERO and class fallback', () => {
 describe('model: per-cpu lists', () => {
   // x86_64, 96 MiB, MAX_ORDER 4: DMA32 manages 20480 − 4483 = 15997 pages, so zone_batchsize
   // = (1 << fls(3 + 1)) − 1 = 7: hot list low 14, high 42, batch 7.
-  const PCP = { preset: 'x86_64', mem: '96M', cpus: 1, nodes: 1, maxOrder: 4, clock: 'manual', seed: 1, bootAllocations: false } as const;
+  const PCP = { preset: 'x86_64', mem: '96M', cpus: 1, nodes: 1, maxOrder: 4, clock: 'manual', bootAllocations: false } as const;
 
   it('when the machine boots then the hot list has the 2.6.11 batch, low and high', () => {
     const m = createMachine(PCP);
@@ -278,7 +278,7 @@ describe('model: NUMA zonelists', () => {
   // x86_64, 256 MiB, 2 nodes, MAX_ORDER 4. Node 1 is one DMA32 zone, pfn 32768…65536, with
   // 515 pages of mem_map reserved: 32253 free. min_free_kbytes 1966 → 491 pages; node 1's
   // share: min 262, low 327.
-  const NUMA = { preset: 'x86_64', mem: '256M', cpus: 2, nodes: 2, maxOrder: 4, clock: 'manual', seed: 1, bootAllocations: false } as const;
+  const NUMA = { preset: 'x86_64', mem: '256M', cpus: 2, nodes: 2, maxOrder: 4, clock: 'manual', bootAllocations: false } as const;
 
   it('when the 2-node machine boots then each node tries its own zones first', () => {
     const m = createMachine(NUMA);

@@ -21,7 +21,7 @@ const PRESETS: readonly PresetName[] = ['altix', 'x86_64', 'i386', 'epyc'];
  * kscrubd on (scrub_start 5 wakes every node) and let 1 s pass.
  */
 function goldenMachine(preset: PresetName): Machine {
-  const m = createMachine({ preset, seed: 42, clock: 'manual' });
+  const m = createMachine({ preset, clock: 'manual' });
   const last = m.config.nodes - 1;
   const small = m.raw.alloc(0, false, 0, 100);
   m.raw.alloc(3, true, 0, 20);
