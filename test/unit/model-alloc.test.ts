@@ -48,6 +48,21 @@ describe('model: __GFP_ZERO and class fallback', () => {
     assert.equal(dma32.zeroPages, 1);
   });
 
+  it('when zero_pages is exactly 2^order then __GFP_ZERO takes the zeroed block', () => {
+    const m = tiny();
+    const dma32 = zoneNamed(m, 0, 'DMA32');
+    const h = new Holder(m);
+    // Split the order-2 block at 8452: take 8452 as order 1, give it back zeroed (8454 stays dirty).
+    h.free(dma32, h.take(dma32, 1, NOT_ZEROED), 1, ZEROED);
+    assert.equal(dma32.zeroPages, 2);
+    const pfn = m.allocPages(1, true, 0, 0, served);
+    assert.equal(pfn, 8452);
+    assert.deepEqual([served.prezeroed, served.hotZeroed], [true, false]);
+    assert.equal(dma32.zeroPages, 0);
+    h.pfns.add(pfn);
+    assertChecked(m);
+  });
+
   it('when an order-0 __GFP_ZERO allocation finds zeroed pages then the zeroed per-cpu list is refilled from ZEROED only', () => {
     const m = tiny();
     const dma32 = zoneNamed(m, 0, 'DMA32');
