@@ -30,6 +30,21 @@ export interface TouchOptions {
   stride: number;
 }
 
+/**
+ * A list of single-page accesses, each by one task of the mm (a replayed trace's faults):
+ * entry i is addrs[i], by task tasks[i], a write when writes[i] is 1. Each task's entries run
+ * in list order on its own runner; the tasks overlap in time as touch's threads do.
+ */
+export interface FaultList {
+  readonly addrs: readonly number[];
+  readonly tasks: readonly number[];
+  readonly writes: readonly (0 | 1)[];
+  /** CPU of each task (index = task), else task mod the machine's CPUs. */
+  readonly cpus?: readonly number[];
+  /** Cachelines written after each access. */
+  readonly lines: number;
+}
+
 export interface TouchResult {
   pages: number;
   faults: number;
@@ -40,6 +55,8 @@ export interface TouchResult {
   userNs: number;
   sysNs: number;
   wallNs: number;
+  /** Of sysNs, the time spent hot-zeroing pages in the fault path. */
+  zeroNs: number;
 }
 
 /**
@@ -53,6 +70,13 @@ class Runner {
   readonly node: number = 0;
   addr = 0;
   readonly end: number = 0;
+  /** The access at addr writes; and the VMA addr is in. */
+  write = true;
+  vma: Vma;
+  /** A fault list's runner: its addresses and writes, and the entry at addr (else null: a range). */
+  list: Float64Array | null = null;
+  writes: Uint8Array | null = null;
+  li = 0;
   /** Time of this runner's next event. */
   t = 0;
   /** 0: next page; 1: a fault waiting to install its ptes. */
@@ -82,8 +106,10 @@ class Runner {
   tableStart = -1;
   tableEnd = -1;
 
-  constructor(task: Task, cpu: number, node: number, addr: number, end: number, t: number, maxPages: number) {
+  constructor(task: Task, cpu: number, node: number, addr: number, end: number, t: number, maxPages: number, vma: Vma, write: boolean) {
     this.task = task;
+    this.vma = vma;
+    this.write = write;
     this.cpu = cpu;
     this.node = node;
     this.addr = addr;
@@ -124,13 +150,58 @@ export function touch(m: Machine, procs: Processes, mm: Mm, o: TouchOptions, wha
     const cpu = i % m.config.cpus;
     runners.push(new Runner(
       mm.task(i), cpu, m.cpus.nodeOf[cpu]!, o.addr + first * o.stride,
-      Math.min(o.addr + size, o.addr + last * o.stride), start, maxPages,
+      Math.min(o.addr + size, o.addr + last * o.stride), start, maxPages, vma, o.write,
     ));
   }
+  return runTouch(m, procs, mm, o, runners);
+}
+
+/**
+ * The accesses of a fault list, each task's in list order on its own runner, all starting
+ * now. Every entry is checked (page aligned, mapped) before anything runs.
+ */
+export function faultList(m: Machine, procs: Processes, mm: Mm, l: FaultList): TouchResult {
+  const ps = m.pageSize;
+  const maxLines = ps / m.config.lineSize;
+  if (!Number.isInteger(l.lines) || l.lines < 1 || l.lines > maxLines) {
+    throw new ModelError('KSCRUB_BAD_OPTION', `faults: lines=${l.lines} must be 1..${maxLines} (${m.config.lineSize}-byte lines in a ${ps}-byte page)`);
+  }
+  const byTask = new Map<number, number[]>();
+  l.addrs.forEach((addr, i) => {
+    procs.range(mm, addr, ps, 'faults');
+    const task = l.tasks[i]!;
+    if (!Number.isInteger(task) || task < 0 || task >= MAX_THREADS) {
+      throw new ModelError('KSCRUB_BAD_OPTION', `faults: task ${task} must be 0..${MAX_THREADS - 1}`);
+    }
+    const mine = byTask.get(task) ?? [];
+    mine.push(i);
+    byTask.set(task, mine);
+  });
+  const runners: Runner[] = [];
+  const maxPages = orderPages(m.sysctl.max_prealloc_order);
+  for (const [task, entries] of byTask) {
+    const cpu = l.cpus?.[task] ?? task % m.config.cpus;
+    if (!Number.isInteger(cpu) || cpu < 0 || cpu >= m.config.cpus) {
+      throw new ModelError('KSCRUB_BAD_OPTION', `faults: cpu ${cpu} of task ${task} must be 0..${m.config.cpus - 1}`);
+    }
+    const first = l.addrs[entries[0]!]!;
+    const r = new Runner(mm.task(task), cpu, m.cpus.nodeOf[cpu]!, first, Number.POSITIVE_INFINITY, m.now, maxPages,
+      mm.findVma(first)!, l.writes[entries[0]!] === 1);
+    r.list = Float64Array.from(entries, (i) => l.addrs[i]!);
+    r.writes = Uint8Array.from(entries, (i) => l.writes[i]!);
+    runners.push(r);
+  }
+  // Two runners on one CPU take turns on it (step() waits for the CPU), as tasks would.
+  const o: TouchOptions = { addr: 0, size: ps, threads: runners.length, lines: l.lines, write: true, stride: ps };
+  return runTouch(m, procs, mm, o, runners);
+}
+
+function runTouch(m: Machine, procs: Processes, mm: Mm, o: TouchOptions, runners: Runner[]): TouchResult {
+  const start = m.now;
   for (const r of runners) m.cpuInUse[r.cpu] = 1;
   m.runningTasks += runners.length;
   try {
-    const sim = new FaultSim(m, procs, mm, vma, o);
+    const sim = new FaultSim(m, procs, mm, o);
     sim.run(runners);
     let end = start;
     let userNs = 0;
@@ -145,7 +216,7 @@ export function touch(m: Machine, procs: Processes, mm: Mm, o: TouchOptions, wha
     // double) costs optimized code a map check failure per touch.
     return {
       pages: sim.pages, faults: sim.faults, prezeroed: sim.prezeroed, hotZeroed: sim.hotZeroed,
-      prefaulted: sim.prefaulted, oom: sim.oom, userNs, sysNs, wallNs: end - start,
+      prefaulted: sim.prefaulted, oom: sim.oom, userNs, sysNs, wallNs: end - start, zeroNs: sim.zeroedNs,
     };
   } finally {
     for (const r of runners) m.cpuInUse[r.cpu] = 0;
@@ -177,12 +248,13 @@ class FaultSim {
   hotZeroed = 0;
   prefaulted = 0;
   oom = 0;
+  /** Hot zeroing's share of the system time. */
+  zeroedNs = 0;
 
   constructor(
     private readonly m: Machine,
     private readonly procs: Processes,
     private readonly mm: Mm,
-    private readonly vma: Vma,
     private readonly o: TouchOptions,
   ) {
     this.ps = m.pageSize;
@@ -285,15 +357,32 @@ class FaultSim {
       const table = this.ptePeek(r, r.addr);
       const idx = table ? this.pteIndex(r, r.addr) : 0;
       const pte = table ? table[idx]! : PTE_NONE;
-      const present = o.write ? pte >= 2 : pte !== PTE_NONE;
+      const present = r.write ? pte >= 2 : pte !== PTE_NONE;
       if (!present || !table) return this.faultBegin(r, pte);
       // No fault: the program just writes its lines.
       this.userTouch(r, pte >= 2 && pteCacheHot(pte), pte >= 2 ? ptePfn(pte) : -1);
       if (pte >= 2) table[idx] = mkPte(ptePfn(pte), false);
       this.pages++;
-      r.addr += o.stride;
+      this.advance(r);
     }
     r.done = true;
+  }
+
+  /** On to the runner's next address: a stride on in a range, the next entry in a list. */
+  private advance(r: Runner): void {
+    const list = r.list;
+    if (list === null) {
+      r.addr += this.o.stride;
+      return;
+    }
+    const i = ++r.li;
+    if (i >= list.length) {
+      r.addr = r.end;
+      return;
+    }
+    r.addr = list[i]!;
+    r.write = r.writes![i] === 1;
+    if (r.addr < r.vma.start || r.addr >= r.vma.end) r.vma = this.mm.findVma(r.addr)!;
   }
 
   /** Phase A: trap, first page_table_lock section, allocation (+ hot zeroing). */
@@ -312,7 +401,7 @@ class FaultSim {
     r.faultAddr = r.addr;
     r.nPages = 0;
     r.zeroPage = false;
-    if (!this.o.write) {
+    if (!r.write) {
       // Read of an empty pte: map the shared ZERO_PAGE, allocate nothing.
       r.zeroPage = true;
       m.vm.faultZeroPage++;
@@ -374,10 +463,10 @@ class FaultSim {
   private prefaultPages(r: Runner): number {
     const task = r.task;
     const max = this.m.sysctl.max_prealloc_order;
-    if (max === 0 || this.vma.random || r.addr !== task.nextAddr) task.order = 0;
+    if (max === 0 || r.vma.random || r.addr !== task.nextAddr) task.order = 0;
     else task.order = Math.min(task.order + 1, max);
     // The runner's pte page is r.addr's (faultBegin made sure): its end is the PMD's.
-    const limit = Math.min(this.vma.end, r.tableEnd);
+    const limit = Math.min(r.vma.end, r.tableEnd);
     const n = Math.max(1, Math.min(orderPages(task.order), (limit - r.addr) / this.ps));
     task.nextAddr = r.addr + n * this.ps;
     return n;
@@ -400,7 +489,11 @@ class FaultSim {
       zone.lockFreeAt = r.t;
       zone.lockCpu = r.cpu;
     }
-    if (info.hotZeroed) this.sys(r, local ? this.zeroNs : this.zeroRemoteNs);
+    if (info.hotZeroed) {
+      const ns = local ? this.zeroNs : this.zeroRemoteNs;
+      this.sys(r, ns);
+      this.zeroedNs += ns;
+    }
     return info.hotZeroed;
   }
 
@@ -443,7 +536,7 @@ class FaultSim {
       this.touchLines(r, r.hot[0] === 1, r.firstNode);
     }
     this.pages++;
-    r.addr += this.o.stride;
+    this.advance(r);
   }
 
   /** The program writes `lines` cachelines: hits if the CPU just zeroed the page, else misses. */

@@ -9,7 +9,7 @@ import { Rng } from './rng';
 import { SysctlName, SysctlSpec, checkSysctl, sysctlSpecs } from './sysctl';
 import { BteZeroDriver, CpuZeroDriver, ZeroDriver, makeZeroDrivers } from './zero-drivers';
 import { Kscrubd } from './kscrubd';
-import { TouchOptions, TouchResult, touch } from './fault';
+import { FaultList, TouchOptions, TouchResult, faultList, touch } from './fault';
 import { Processes } from './mm';
 import { PCP_COLD, PCP_HOT, PCP_ZEROED, Zone, ZoneName } from './zone';
 
@@ -433,9 +433,9 @@ export class Machine {
     return this.procs.exit(id, this.firstCpuOf(0));
   }
 
-  /** Anonymous mmap of `bytes` (page-rounded). `random` is MADV_RANDOM (no prefault). */
-  mmap(id: number, bytes: number, random = false): { addr: number; size: number } {
-    const v = this.procs.mmap(id, bytes, random);
+  /** Anonymous mmap of `bytes` (page-rounded), at `addr` if given. `random` is MADV_RANDOM (no prefault). */
+  mmap(id: number, bytes: number, random = false, addr?: number): { addr: number; size: number } {
+    const v = this.procs.mmap(id, bytes, random, addr);
     return { addr: v.start, size: v.end - v.start };
   }
 
@@ -456,6 +456,11 @@ export class Machine {
   fault(id: number, addr: number, write = true): TouchResult {
     const ps = this.pageSize;
     return touch(this, this.procs, this.procs.get(id), { addr, size: ps, write, threads: 1, lines: 1, stride: ps }, 'fault');
+  }
+
+  /** A list of single-page accesses by the process's tasks (a replayed trace): see FaultList. */
+  faults(id: number, list: FaultList): TouchResult {
+    return faultList(this, this.procs, this.procs.get(id), list);
   }
 
   // ---- time -----------------------------------------------------------------------------------

@@ -31,6 +31,8 @@ const MMAP_BASE = 0x10000000000; // 1 TiB: well inside 2^53, far from 0
 const TABLE_POOL_BYTES = 4 * 2 ** 20;
 /** The largest single mapping (and address) the model accepts. */
 export const MAX_MAP_BYTES = 2 ** 46;
+/** A fixed mapping ends below this: far past x86_64's 47-bit user space, inside 2^53. */
+export const MAX_ADDRESS = 2 ** 52;
 
 export interface Vma {
   start: number;
@@ -89,9 +91,12 @@ export class Mm implements PageOwner {
     return undefined;
   }
 
-  /** Reserve address space: page-rounded, PMD-aligned, a PMD of guard gap after. */
+  /** Reserve address space: page-rounded, PMD-aligned, a PMD of guard gap after; skips fixed mappings. */
   placeMapping(bytes: number, pmdBytes: number, random: boolean): Vma {
-    const start = this.nextMap;
+    let start = this.nextMap;
+    for (let v = this.overlap(start, start + bytes); v; v = this.overlap(start, start + bytes)) {
+      start = Math.ceil(v.end / pmdBytes) * pmdBytes + pmdBytes;
+    }
     const vma = { start, end: start + bytes, random };
     this.nextMap = Math.ceil((start + bytes) / pmdBytes) * pmdBytes + pmdBytes;
     if (this.nextMap + MAX_MAP_BYTES > Number.MAX_SAFE_INTEGER) {
@@ -100,6 +105,36 @@ export class Mm implements PageOwner {
     this.vmas.push(vma);
     this.vmas.sort((a, b) => a.start - b.start);
     return vma;
+  }
+
+  /**
+   * mmap at a caller's address (a replayed trace's): [start, end) must be free. Like the
+   * kernel's vma_merge, it joins a neighbour it touches with the same flags, so a heap grown
+   * by brk stays one VMA. Returns the VMA that holds the range.
+   */
+  placeFixed(start: number, end: number, random: boolean): Vma {
+    const v = this.overlap(start, end);
+    if (v) {
+      throw new ModelError('KSCRUB_BAD_ADDRESS', `mmap: 0x${start.toString(16)}-0x${end.toString(16)} overlaps the mapping 0x${v.start.toString(16)}-0x${v.end.toString(16)} of ${this.label}`);
+    }
+    const before = this.vmas.find((x) => x.end === start && x.random === random);
+    const after = this.vmas.find((x) => x.start === end && x.random === random);
+    if (before && after) {
+      before.end = after.end;
+      this.vmas.splice(this.vmas.indexOf(after), 1);
+      return before;
+    }
+    if (before) return Object.assign(before, { end });
+    if (after) return Object.assign(after, { start });
+    const vma = { start, end, random };
+    this.vmas.push(vma);
+    this.vmas.sort((a, b) => a.start - b.start);
+    return vma;
+  }
+
+  /** The first VMA that intersects [start, end), if any. */
+  private overlap(start: number, end: number): Vma | undefined {
+    return this.vmas.find((v) => v.start < end && start < v.end);
   }
 
   forEachPage(fn: (pfn: number) => void): void {
@@ -148,10 +183,16 @@ export class Processes {
     return mm;
   }
 
-  mmap(id: number, bytes: number, random: boolean): Vma {
+  /** Anonymous mmap; at `addr` (page aligned) when given, else where the model places it. */
+  mmap(id: number, bytes: number, random: boolean, addr?: number): Vma {
     const mm = this.get(id);
     const size = this.pageRound(bytes, 'mmap');
-    return mm.placeMapping(size, this.pmdBytes, random);
+    if (addr === undefined) return mm.placeMapping(size, this.pmdBytes, random);
+    if (!Number.isSafeInteger(addr) || addr % this.m.pageSize !== 0 || addr + size > MAX_ADDRESS) {
+      throw new ModelError('KSCRUB_BAD_ADDRESS', `mmap: addr=0x${addr.toString(16)} must be page aligned (page size ${this.m.pageSize}) with addr+size below 0x${MAX_ADDRESS.toString(16)}`);
+    }
+    mm.placeFixed(addr, addr + size, random);
+    return { start: addr, end: addr + size, random };
   }
 
   /** Validate a page-aligned [addr, addr+bytes) inside one VMA; returns the VMA and rounded size. */
