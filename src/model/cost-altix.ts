@@ -3,7 +3,7 @@ import type { CostModel } from './cost';
 /**
  * The `altix` preset's costs: the 1.5 GHz Itanium 2 SGI Altix (SN2) of Lameter's
  * measurements — 16 KiB pages, 128-byte lines, NUMAlink between nodes. Fitted once to the
- * single-thread rows of shared/calibration.md (run `npm run calibrate`); everything else the
+ * single-thread rows of docs/calibration.md (run `npm run calibrate`); everything else the
  * preset does (threads, NUMA, kscrubd) follows from the same figures.
  */
 export const ALTIX_COST: CostModel = {
@@ -17,6 +17,9 @@ export const ALTIX_COST: CostModel = {
   buddyPerPageNs: 60,
   // 16 KiB in ~10.5 µs: Itanium 2 store bandwidth to local SN2 memory, ≈ 1.56 GB/s.
   zeroBytesPerNs: 1.56,
+  // No extent-dependent mode: clear_pages() of any size runs at the one rate.
+  zeroHugeBytesPerNs: 1.56,
+  zeroGiantBytesPerNs: 1.56,
   // Itanium 2 (Madison 9M) has a 6 MiB L3; SN2 sustains ~4 GB/s of writeback per node.
   cacheBytes: 6 * 2 ** 20,
   writebackBytesPerNs: 4.0,

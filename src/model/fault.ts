@@ -1,5 +1,5 @@
 import { ModelError } from './errors';
-import type { Machine } from './machine';
+import { AllocResult, type Machine } from './machine';
 import { orderPages } from './page';
 import { Mm, PTE_NONE, PTE_ZERO_PAGE, Processes, Task, Vma, mkPte, ptePfn, pteCacheHot } from './mm';
 
@@ -122,106 +122,156 @@ class Runner {
 
 export const MAX_THREADS = 1024;
 
-/** `what` names the command in error messages: touch, or fault (one page). */
-export function touch(m: Machine, procs: Processes, mm: Mm, o: TouchOptions, what: 'touch' | 'fault' = 'touch'): TouchResult {
-  const ps = m.pageSize;
-  const { vma, size } = procs.range(mm, o.addr, o.size, what);
-  if (!Number.isInteger(o.threads) || o.threads < 1 || o.threads > MAX_THREADS) {
-    throw new ModelError('KSCRUB_BAD_OPTION', `touch: threads=${o.threads} must be 1..${MAX_THREADS}`);
-  }
-  const maxLines = ps / m.config.lineSize;
-  if (!Number.isInteger(o.lines) || o.lines < 1 || o.lines > maxLines) {
-    throw new ModelError('KSCRUB_BAD_OPTION', `touch: lines=${o.lines} must be 1..${maxLines} (${m.config.lineSize}-byte lines in a ${ps}-byte page)`);
-  }
-  if (!Number.isSafeInteger(o.stride) || o.stride < ps || o.stride % ps !== 0) {
-    throw new ModelError('KSCRUB_BAD_OPTION', `touch: stride=${o.stride} must be a multiple of the page size (${ps})`);
-  }
-  // The range is split evenly among the threads (in whole strides), each in address order.
-  const strides = Math.ceil(size / o.stride);
-  const start = m.now;
-  const runners: Runner[] = [];
-  // A fault maps at most 2^vm.max_prealloc_order pages (a COW or read fault, one); the
-  // sysctl does not change during a touch (allocRun() grows the arrays all the same).
-  const maxPages = orderPages(m.sysctl.max_prealloc_order);
-  for (let i = 0; i < o.threads; i++) {
-    const first = Math.floor((strides * i) / o.threads);
-    const last = Math.floor((strides * (i + 1)) / o.threads);
-    if (last <= first) continue;
-    const cpu = i % m.config.cpus;
-    runners.push(new Runner(
-      mm.task(i), cpu, m.cpus.nodeOf[cpu]!, o.addr + first * o.stride,
-      Math.min(o.addr + size, o.addr + last * o.stride), start, maxPages, vma, o.write,
-    ));
-  }
-  return runTouch(m, procs, mm, o, runners);
-}
-
 /**
- * The accesses of a fault list, each task's in list order on its own runner, all starting
- * now. Every entry is checked (page aligned, mapped) before anything runs.
+ * A touch that can run a few events at a time (DESIGN §5: the daemon slices long commands so
+ * it can answer readers in between). `run(budget)` runs at most `budget` events and says
+ * whether the touch is complete; the events run are the same, in the same order, however the
+ * budget splits them, so the result and the machine's state are the same to the last bit.
+ * While a touch is in progress its runners' CPUs are marked in use; nothing else may run
+ * events on this machine meanwhile (the caller serializes commands).
+ * `what` names the command in error messages: touch, or fault (one page).
  */
-export function faultList(m: Machine, procs: Processes, mm: Mm, l: FaultList): TouchResult {
-  const ps = m.pageSize;
-  const maxLines = ps / m.config.lineSize;
-  if (!Number.isInteger(l.lines) || l.lines < 1 || l.lines > maxLines) {
-    throw new ModelError('KSCRUB_BAD_OPTION', `faults: lines=${l.lines} must be 1..${maxLines} (${m.config.lineSize}-byte lines in a ${ps}-byte page)`);
-  }
-  const byTask = new Map<number, number[]>();
-  l.addrs.forEach((addr, i) => {
-    procs.range(mm, addr, ps, 'faults');
-    const task = l.tasks[i]!;
-    if (!Number.isInteger(task) || task < 0 || task >= MAX_THREADS) {
-      throw new ModelError('KSCRUB_BAD_OPTION', `faults: task ${task} must be 0..${MAX_THREADS - 1}`);
-    }
-    const mine = byTask.get(task) ?? [];
-    mine.push(i);
-    byTask.set(task, mine);
-  });
-  const runners: Runner[] = [];
-  const maxPages = orderPages(m.sysctl.max_prealloc_order);
-  for (const [task, entries] of byTask) {
-    const cpu = l.cpus?.[task] ?? task % m.config.cpus;
-    if (!Number.isInteger(cpu) || cpu < 0 || cpu >= m.config.cpus) {
-      throw new ModelError('KSCRUB_BAD_OPTION', `faults: cpu ${cpu} of task ${task} must be 0..${m.config.cpus - 1}`);
-    }
-    const first = l.addrs[entries[0]!]!;
-    const r = new Runner(mm.task(task), cpu, m.cpus.nodeOf[cpu]!, first, Number.POSITIVE_INFINITY, m.now, maxPages,
-      mm.findVma(first)!, l.writes[entries[0]!] === 1);
-    r.list = Float64Array.from(entries, (i) => l.addrs[i]!);
-    r.writes = Uint8Array.from(entries, (i) => l.writes[i]!);
-    runners.push(r);
-  }
-  // Two runners on one CPU take turns on it (step() waits for the CPU), as tasks would.
-  const o: TouchOptions = { addr: 0, size: ps, threads: runners.length, lines: l.lines, write: true, stride: ps };
-  return runTouch(m, procs, mm, o, runners);
-}
+export class TouchJob {
+  private readonly sim: FaultSim;
+  private readonly runners: Runner[] = [];
+  private readonly start: number;
+  private outcome: TouchResult | null = null;
+  private failed = false;
 
-function runTouch(m: Machine, procs: Processes, mm: Mm, o: TouchOptions, runners: Runner[]): TouchResult {
-  const start = m.now;
-  for (const r of runners) m.cpuInUse[r.cpu] = 1;
-  m.runningTasks += runners.length;
-  try {
-    const sim = new FaultSim(m, procs, mm, o);
-    sim.run(runners);
-    let end = start;
+  /** A range (touch, fault) or a list of accesses (faults). */
+  constructor(private readonly m: Machine, mm: Mm, o: TouchOptions | FaultList, what: 'touch' | 'fault' = 'touch') {
+    const procs = m.procs;
+    this.start = m.now;
+    const opts = 'addrs' in o ? this.listRunners(mm, o) : this.rangeRunners(mm, o, what);
+    this.sim = new FaultSim(m, procs, mm, opts);
+    for (const r of this.runners) procs.cpuInUse[r.cpu] = 1;
+    procs.runningTasks += this.runners.length;
+  }
+
+  private rangeRunners(mm: Mm, o: TouchOptions, what: 'touch' | 'fault'): TouchOptions {
+    const m = this.m;
+    const ps = m.pageSize;
+    const { vma, size } = m.procs.range(mm, o.addr, o.size, what);
+    if (!Number.isInteger(o.threads) || o.threads < 1 || o.threads > MAX_THREADS) {
+      throw new ModelError('KSCRUB_BAD_OPTION', `touch: threads=${o.threads} must be 1..${MAX_THREADS}`);
+    }
+    const maxLines = ps / m.config.lineSize;
+    if (!Number.isInteger(o.lines) || o.lines < 1 || o.lines > maxLines) {
+      throw new ModelError('KSCRUB_BAD_OPTION', `touch: lines=${o.lines} must be 1..${maxLines} (${m.config.lineSize}-byte lines in a ${ps}-byte page)`);
+    }
+    if (!Number.isSafeInteger(o.stride) || o.stride < ps || o.stride % ps !== 0) {
+      throw new ModelError('KSCRUB_BAD_OPTION', `touch: stride=${o.stride} must be a multiple of the page size (${ps})`);
+    }
+    // The range is split evenly among the threads (in whole strides), each in address order.
+    const strides = Math.ceil(size / o.stride);
+    // A fault maps at most 2^vm.max_prealloc_order pages (a COW or read fault, one); allocRun()
+    // grows the arrays should the sysctl rise while the touch is in progress.
+    const maxPages = orderPages(m.sysctl.max_prealloc_order);
+    for (let i = 0; i < o.threads; i++) {
+      const first = Math.floor((strides * i) / o.threads);
+      const last = Math.floor((strides * (i + 1)) / o.threads);
+      if (last <= first) continue;
+      const cpu = i % m.config.cpus;
+      this.runners.push(new Runner(
+        mm.task(i), cpu, m.cpus.nodeOf[cpu]!, o.addr + first * o.stride,
+        Math.min(o.addr + size, o.addr + last * o.stride), this.start, maxPages, vma, o.write,
+      ));
+    }
+    return o;
+  }
+
+  /**
+   * A fault list: one runner per task, walking its entries in list order, all starting now.
+   * Every entry is checked (page aligned, mapped) before anything runs.
+   */
+  private listRunners(mm: Mm, l: FaultList): TouchOptions {
+    const m = this.m;
+    const ps = m.pageSize;
+    const maxLines = ps / m.config.lineSize;
+    if (!Number.isInteger(l.lines) || l.lines < 1 || l.lines > maxLines) {
+      throw new ModelError('KSCRUB_BAD_OPTION', `faults: lines=${l.lines} must be 1..${maxLines} (${m.config.lineSize}-byte lines in a ${ps}-byte page)`);
+    }
+    const byTask = new Map<number, number[]>();
+    l.addrs.forEach((addr, i) => {
+      m.procs.range(mm, addr, ps, 'faults');
+      const task = l.tasks[i]!;
+      if (!Number.isInteger(task) || task < 0 || task >= MAX_THREADS) {
+        throw new ModelError('KSCRUB_BAD_OPTION', `faults: task ${task} must be 0..${MAX_THREADS - 1}`);
+      }
+      const mine = byTask.get(task) ?? [];
+      mine.push(i);
+      byTask.set(task, mine);
+    });
+    const maxPages = orderPages(m.sysctl.max_prealloc_order);
+    for (const [task, entries] of byTask) {
+      const cpu = l.cpus?.[task] ?? task % m.config.cpus;
+      if (!Number.isInteger(cpu) || cpu < 0 || cpu >= m.config.cpus) {
+        throw new ModelError('KSCRUB_BAD_OPTION', `faults: cpu ${cpu} of task ${task} must be 0..${m.config.cpus - 1}`);
+      }
+      const first = l.addrs[entries[0]!]!;
+      const r = new Runner(mm.task(task), cpu, m.cpus.nodeOf[cpu]!, first, Number.POSITIVE_INFINITY, this.start, maxPages,
+        mm.findVma(first)!, l.writes[entries[0]!] === 1);
+      r.list = Float64Array.from(entries, (i) => l.addrs[i]!);
+      r.writes = Uint8Array.from(entries, (i) => l.writes[i]!);
+      this.runners.push(r);
+    }
+    // Two tasks on one CPU take turns on it (step() waits for the CPU), as tasks would.
+    return { addr: 0, size: ps, threads: this.runners.length, lines: l.lines, write: true, stride: ps };
+  }
+
+  /** Run at most `budget` events (≥ 1); true once the touch is complete (see result). */
+  run(budget = Number.POSITIVE_INFINITY): boolean {
+    if (this.outcome) return true;
+    if (this.failed) throw new Error('touch: run() after the touch failed');
+    let done: boolean;
+    try {
+      done = this.sim.run(this.runners, Math.max(1, budget));
+    } catch (err) {
+      this.failed = true;
+      this.release();
+      throw err;
+    }
+    if (done) this.finish();
+    return done;
+  }
+
+  /** The touch's result; only once run() has returned true. */
+  get result(): TouchResult {
+    if (!this.outcome) throw new Error('touch: result read before the touch completed');
+    return this.outcome;
+  }
+
+  private finish(): void {
+    let end = this.start;
     let userNs = 0;
     let sysNs = 0;
-    for (const r of runners) {
+    for (const r of this.runners) {
       end = Math.max(end, r.t);
       userNs += r.userNs;
       sysNs += r.sysNs;
     }
-    m.advanceTo(end);
+    this.release();
+    this.m.advanceTo(end);
+    const sim = this.sim;
     // Made here, whole: a literal whose fields change type after it is made (0, then a
     // double) costs optimized code a map check failure per touch.
-    return {
+    this.outcome = {
       pages: sim.pages, faults: sim.faults, prezeroed: sim.prezeroed, hotZeroed: sim.hotZeroed,
-      prefaulted: sim.prefaulted, oom: sim.oom, userNs, sysNs, wallNs: end - start, zeroNs: sim.zeroedNs,
+      prefaulted: sim.prefaulted, oom: sim.oom, userNs, sysNs, wallNs: end - this.start, zeroNs: sim.zeroedNs,
     };
-  } finally {
-    for (const r of runners) m.cpuInUse[r.cpu] = 0;
-    m.runningTasks -= runners.length;
   }
+
+  private release(): void {
+    for (const r of this.runners) this.m.procs.cpuInUse[r.cpu] = 0;
+    this.m.procs.runningTasks -= this.runners.length;
+  }
+}
+
+/** A whole touch at once (what the model's callers and tests use). */
+export function touch(m: Machine, mm: Mm, o: TouchOptions, what: 'touch' | 'fault' = 'touch'): TouchResult {
+  const job = new TouchJob(m, mm, o, what);
+  job.run();
+  return job.result;
 }
 
 class FaultSim {
@@ -241,6 +291,8 @@ class FaultSim {
    * meets that call for the first time when a background event comes due mid-run.
    */
   private bgAt = Number.NEGATIVE_INFINITY;
+  /** How allocPages() served the page just allocated (priceAlloc() reads it). */
+  private readonly served = new AllocResult();
   /** The touch's counts (TouchResult). */
   pages = 0;
   faults = 0;
@@ -295,21 +347,23 @@ class FaultSim {
   }
 
   /**
-   * Run the runners' events in time order until every runner is done. The hot loop lives
-   * here, apart from touch()'s once-a-call code: optimized code for it then survives from
-   * one touch to the next (touch() meets new values once a call and may be deoptimized).
+   * Run the runners' events in time order until every runner is done or `budget` events have
+   * run; true when every runner is done. The hot loop lives here, apart from touch()'s
+   * once-a-call code: optimized code for it then survives from one touch to the next
+   * (touch() meets new values once a call and may be deoptimized).
    */
-  run(runners: Runner[]): void {
-    const inUse = this.m.cpuInUse;
+  run(runners: Runner[], budget: number): boolean {
+    const inUse = this.procs.cpuInUse;
     if (runners.length === 1) {
       // One thread: its events are the only ones (besides the background, which step() runs).
       const r = runners[0]!;
-      while (!r.done) this.step(r);
-      inUse[r.cpu] = 0;
-      return;
+      for (let n = 0; !r.done && n < budget; n++) this.step(r);
+      if (r.done) inUse[r.cpu] = 0;
+      return r.done;
     }
-    let live = runners.length;
-    while (live > 0) {
+    let live = 0;
+    for (const x of runners) if (!x.done) live++;
+    for (let n = 0; live > 0 && n < budget; n++) {
       // The runner whose event comes first (few threads: a scan beats a heap).
       let r = runners[0]!;
       for (let i = 1; i < runners.length; i++) {
@@ -322,6 +376,7 @@ class FaultSim {
         inUse[r.cpu] = 0;
       }
     }
+    return live === 0;
   }
 
   /** Run one event of runner r at r.t. */
@@ -352,7 +407,6 @@ class FaultSim {
 
   /** Touch pages until one faults (phase A runs) or the runner's share is done. */
   private nextPage(r: Runner): void {
-    const o = this.o;
     while (r.addr < r.end) {
       const table = this.ptePeek(r, r.addr);
       const idx = table ? this.pteIndex(r, r.addr) : 0;
@@ -416,7 +470,7 @@ class FaultSim {
 
   /** __pte_alloc for r.addr's PMD (it has no pte page): false when memory is exhausted. */
   private pteAlloc(r: Runner): boolean {
-    const pt = this.procs.pteAlloc(this.mm, r.addr, r.node, r.cpu);
+    const pt = this.procs.pteAlloc(this.mm, r.addr, r.node, r.cpu, this.served);
     if (!pt) return false;
     this.remember(r, r.addr, pt.table);
     if (pt.fresh) this.priceAlloc(r);
@@ -431,7 +485,7 @@ class FaultSim {
       r.hot = new Uint8Array(n);
     }
     for (let i = 0; i < n; i++) {
-      const pfn = m.allocPages(0, true, r.node, r.cpu);
+      const pfn = m.allocPages(0, true, r.node, r.cpu, this.served);
       if (pfn < 0) break;
       const hot = this.priceAlloc(r);
       if (hot) {
@@ -441,7 +495,7 @@ class FaultSim {
         this.prezeroed++;
         m.vm.faultPrezeroed++;
       }
-      if (i === 0) r.firstNode = m.lastAlloc.zone!.node;
+      if (i === 0) r.firstNode = this.served.zone!.node;
       r.pfns[i] = pfn;
       r.hot[i] = hot ? 1 : 0;
       r.nPages++;
@@ -473,12 +527,12 @@ class FaultSim {
   }
 
   /**
-   * Price the page allocPages() just handed out (m.lastAlloc): the per-cpu list, struct page,
+   * Price the page allocPages() just handed out (this.served): the per-cpu list, struct page,
    * zone->lock on a refill, and hot zeroing when no prezeroed page came. Returns hot-zeroed.
    */
   private priceAlloc(r: Runner): boolean {
     const c = this.c;
-    const info = this.m.lastAlloc;
+    const info = this.served;
     const zone = info.zone!;
     const local = zone.node === r.node;
     // struct page of the new page: count, flags, LRU links — misses, dearer on another node.
@@ -531,7 +585,7 @@ class FaultSim {
       // A free may have woken kscrubd.
       if (freed) this.bgAt = m.nextBackgroundAt();
       this.mm.rss += mapped;
-      m.nrAnonPages += mapped;
+      this.procs.nrAnonPages += mapped;
       m.vm.prefaultPages += Math.max(0, mapped - 1);
       this.touchLines(r, r.hot[0] === 1, r.firstNode);
     }

@@ -1,13 +1,16 @@
 // The model's public surface: procfs and control import from here, never from inner files.
 export { Machine, createMachine, PCP_DRAIN_INTERVAL_NS } from './machine';
-export type { AllocInfo, PageOwner, RawBlock } from './machine';
+export { AllocResult } from './machine';
+export type { PageOwner } from './machine';
+export { RawBlocks } from './raw';
+export type { RawBlock } from './raw';
 export { check } from './check';
 export { ModelError } from './errors';
 export type { ModelErrorCode } from './errors';
 export { PRESETS, ZERO_DRIVERS, parseCostOverrides, resolveConfig } from './presets';
 export type { ClockMode, MachineConfig, MachineOptions, PresetName, ZeroDriverName } from './presets';
 export type { CostModel } from './cost';
-export { ALTIX_COST, COST_NAMES, X86_64_COST } from './cost';
+export { ALTIX_COST, COST_NAMES, EPYC_COST, I386_COST, I386_MHZ, X86_64_COST, i386Cost } from './cost';
 export { SYSCTL_NAMES, isSysctlName } from './sysctl';
 export type { SysctlName, SysctlSpec } from './sysctl';
 export { NOT_ZEROED, ZEROED, CLASS_NAMES } from './page';
@@ -18,5 +21,5 @@ export { Kscrubd } from './kscrubd';
 export { FIXED_1, FSHIFT, LoadAvg } from './clock';
 export { formatSize, parseDuration, parseSize } from './units';
 export type { FaultList, TouchOptions, TouchResult } from './fault';
-export { MAX_THREADS } from './fault';
-export { Mm, MAX_MAP_BYTES } from './mm';
+export { MAX_THREADS, TouchJob } from './fault';
+export { Mm, MAX_MAP_BYTES, Processes } from './mm';

@@ -21,17 +21,35 @@ export interface ZeroDriver {
   zero(bytes: number, remote: boolean): ZeroResult | null;
 }
 
-/** clear_pages(page, order): the CPU writes every line, at the zeroing bandwidth. */
+const HUGE_EXTENT = 2 ** 21;
+
+/**
+ * The rate of one clear_pages() call over `bytes` (bytes per ns). A page clears at
+ * zeroBytesPerNs and a 2 MiB extent at zeroHugeBytesPerNs, in between following log2 of the
+ * extent; up to the cache's size the 2 MiB rate holds, past it zeroGiantBytesPerNs (the CPU
+ * stops allocating lines for a store stream it knows outgrows the cache).
+ */
+export function clearBytesPerNs(c: CostModel, pageSize: number, bytes: number): number {
+  if (bytes <= pageSize) return c.zeroBytesPerNs;
+  if (bytes > c.cacheBytes && bytes > HUGE_EXTENT) return c.zeroGiantBytesPerNs;
+  if (bytes >= HUGE_EXTENT) return c.zeroHugeBytesPerNs;
+  const f = Math.log2(bytes / pageSize) / Math.log2(HUGE_EXTENT / pageSize);
+  return c.zeroBytesPerNs + f * (c.zeroHugeBytesPerNs - c.zeroBytesPerNs);
+}
+
+/** clear_pages(page, order): the CPU writes every line, at the extent's zeroing bandwidth. */
 export class CpuZeroDriver implements ZeroDriver {
   readonly name = 'cpu' as const;
-  constructor(private readonly cost: CostModel) {}
+  constructor(private readonly cost: CostModel, private readonly pageSize: number) {}
   accepts(): boolean {
     return true;
   }
   zero(bytes: number, remote: boolean): ZeroResult {
     const c = this.cost;
-    // Stores at the zeroing bandwidth, plus writeback of whatever the cache cannot hold.
-    const store = bytes / c.zeroBytesPerNs + Math.max(0, bytes - c.cacheBytes) / c.writebackBytesPerNs;
+    // Stores at the zeroing bandwidth, plus writeback of whatever the cache cannot hold
+    // (none to add when the bandwidth was measured with the write-back in it).
+    const writeback = c.writebackBytesPerNs > 0 ? Math.max(0, bytes - c.cacheBytes) / c.writebackBytesPerNs : 0;
+    const store = bytes / clearBytesPerNs(c, this.pageSize, bytes) + writeback;
     const ns = store * (remote ? c.remoteFactor : 1);
     return { wallNs: ns, cpuNs: ns };
   }
@@ -61,6 +79,6 @@ export class BteZeroDriver implements ZeroDriver {
 }
 
 /** Drivers in the order kscrubd tries them: the configured list, newest (first named) first. */
-export function makeZeroDrivers(names: readonly ZeroDriverName[], cost: CostModel): ZeroDriver[] {
-  return names.map((n) => (n === 'bte' ? new BteZeroDriver(cost) : new CpuZeroDriver(cost)));
+export function makeZeroDrivers(names: readonly ZeroDriverName[], cost: CostModel, pageSize: number): ZeroDriver[] {
+  return names.map((n) => (n === 'bte' ? new BteZeroDriver(cost) : new CpuZeroDriver(cost, pageSize)));
 }

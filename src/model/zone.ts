@@ -4,7 +4,7 @@ import {
   buddyOffset, classOf, combinedOffset, kindOf, orderOf, orderPages, pageFlags,
 } from './page';
 
-export type ZoneName = 'DMA' | 'DMA32' | 'Normal';
+export type ZoneName = 'DMA' | 'DMA32' | 'Normal' | 'HighMem';
 
 /**
  * Section states. A section is exactly one top-order block (2^(MAX_ORDER-1) pages). Memory
