@@ -4,12 +4,13 @@ import { report } from './errors';
 import { registerMount } from './mount';
 import { registerCalibrate } from './calibrate';
 import { registerPft } from './pft';
+import { registerTrace } from './trace';
 import { registerUmount } from './umount';
 import { registerWatch } from './watch';
 import { VERSION } from './version';
 
 // Only wiring: each command lives in its own file and registers itself here.
-const COMMANDS: ReadonlyArray<(program: Command) => void> = [registerMount, registerUmount, registerPft, registerCalibrate, registerWatch];
+const COMMANDS: ReadonlyArray<(program: Command) => void> = [registerMount, registerUmount, registerPft, registerCalibrate, registerWatch, registerTrace];
 
 
 const program = new Command()
