@@ -186,7 +186,7 @@ async function mountInBackground(dir: string): Promise<void> {
     return;
   }
   if (pid !== undefined) process.kill(pid, 'SIGTERM');
-  throw new CliError(`the daemon (pid ${pid}) did not answer on ${abs} within ${BACKGROUND_READY_MS / 1000} s; stopped it — see ${logPath}`);
+  throw new CliError('KSCRUB_DAEMON_DOWN', `the daemon (pid ${pid}) did not answer on ${abs} within ${BACKGROUND_READY_MS / 1000} s; stopped it — see ${logPath}`);
 }
 
 /** One log per mount point, so a restart replaces the last run's log. */

@@ -74,7 +74,7 @@ host page lands in the model page that holds its address (altix: 16 KiB, 4 host 
 Example:
   kscrubfs trace replay sort.trace --preset x86_64`)
     .action(action(async (file: string, o: ReplayCliOptions) => {
-      if (o.json && o.csv) throw new CliError('trace replay: give --json or --csv, not both');
+      if (o.json && o.csv) throw new CliError('KSCRUB_USAGE', 'trace replay: give --json or --csv, not both');
       const t = readTrace(file);
       if (t.summary === null) process.stderr.write(`kscrubfs trace: ${file} has no end record (the recorder was killed): replaying what it holds\n`);
       const sides = o.scrub ? [o.scrub] : (['off', 'on'] as const);

@@ -1,4 +1,4 @@
-import { MAX_THREADS, ModelError, parseDuration, parseSize } from '../model';
+import { KscrubError, MAX_THREADS, ModelError, parseDuration, parseSize } from '../model';
 
 // The control protocol's grammar: one line → one Command, and back. Pure: no machine, no I/O.
 //
@@ -60,11 +60,9 @@ export type Verb = Command['verb'];
 export type CommandOf<V extends Verb> = Extract<Command, { verb: V }>;
 
 /** A line the grammar refuses; `message` is the reason as the `err` line shows it. */
-export class ControlSyntaxError extends Error {
-  readonly code = 'KSCRUB_CONTROL_SYNTAX';
+export class ControlSyntaxError extends KscrubError<'KSCRUB_CONTROL_SYNTAX'> {
   constructor(message: string) {
-    super(message);
-    this.name = 'ControlSyntaxError';
+    super('KSCRUB_CONTROL_SYNTAX', message);
   }
 }
 

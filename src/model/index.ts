@@ -5,7 +5,7 @@ export type { PageOwner } from './machine';
 export { RawBlocks } from './raw';
 export type { RawBlock } from './raw';
 export { CHECK_SECTIONS_PER_STEP, check, checkSteps } from './check';
-export { ModelError } from './errors';
+export { KscrubError, ModelError } from './errors';
 export type { ModelErrorCode } from './errors';
 export { PRESETS, ZERO_DRIVERS, parseCostOverrides, resolveConfig } from './presets';
 export type { ClockMode, MachineConfig, MachineOptions, PresetName, ZeroDriverName } from './presets';
