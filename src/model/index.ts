@@ -21,5 +21,6 @@ export { Kscrubd } from './kscrubd';
 export { FIXED_1, FSHIFT, LoadAvg } from './clock';
 export { formatSize, parseDuration, parseSize } from './units';
 export type { FaultList, TouchOptions, TouchResult } from './fault';
-export { MAX_THREADS, TouchJob } from './fault';
-export { Mm, MAX_MAP_BYTES, Processes } from './mm';
+export { TouchJob } from './fault';
+export { Mm, Processes } from './mm';
+export * from './limits';
