@@ -37,7 +37,8 @@ export type Command =
   | { readonly verb: 'bte'; readonly fail: number }
   | { readonly verb: 'check' }
   | { readonly verb: 'stats' }
-  | { readonly verb: 'mm new' }
+  | { readonly verb: 'mm new'; readonly keep?: boolean }
+  | { readonly verb: 'mm list' }
   | { readonly verb: 'mm exit'; readonly mm: number }
   | { readonly verb: 'mmap'; readonly mm: number; readonly size: number; readonly random?: boolean }
   | { readonly verb: 'munmap'; readonly mm: number; readonly addr: number; readonly size: number }
@@ -123,7 +124,11 @@ export const SPECS: readonly VerbSpec[] = [
   },
   { verb: 'check', args: [], flags: [], summary: "verify the allocator's invariants", result: 'ok | err <first broken invariant>' },
   { verb: 'stats', args: [], flags: [], summary: 'page_size, max_order, nodes, cpus and the main counters (pages, kscrubd, allocs, faults) on one line', result: 'ok now_ns=<n> page_size=<n> ...' },
-  { verb: 'mm new', args: [], flags: [], summary: 'create a process', result: 'ok mm=<id>' },
+  {
+    verb: 'mm new', args: [], flags: [{ field: 'keep', names: ['keep'] }],
+    summary: 'create a process; it exits when this open control file is closed, unless keep', result: 'ok mm=<id>',
+  },
+  { verb: 'mm list', args: [], flags: [], summary: 'the processes alive, and those kept past their control file', result: 'ok mms=<id,...> kept=<id,...>' },
   { verb: 'mm exit', args: [MM], flags: [], summary: 'end a process, freeing its memory', result: 'ok freed_pages=<n>' },
   {
     verb: 'mmap', args: [MM, SIZE], flags: [{ field: 'random', names: ['random'] }],
