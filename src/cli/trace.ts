@@ -95,6 +95,9 @@ Example:
       else if (o.csv) process.stdout.write(formatReplayCsv(rows));
       else {
         const r = rows[0]!;
+        const traced = t.summary ? `${t.summary.faults.anon + t.summary.faults.file + t.summary.faults.unknown} faults traced` : 'trace cut short';
+        process.stdout.write(`${t.header.command.join(' ')}: ${traced} (${t.header.page_size / 1024} KiB pages), `
+          + `replayed on a model with ${r.pageSize / 1024} KiB pages and ${r.cpus} CPUs\n`);
         process.stdout.write(formatReplayTable(rows));
         if (r.fileFaults + r.unknownFaults > 0) {
           process.stdout.write(`(not replayed: ${r.fileFaults} faults on file-backed memory, ${r.unknownFaults} on memory of unknown kind)\n`);
