@@ -1,6 +1,7 @@
 import { MAX_LINE_BYTES, formatCommand } from '../control';
 import { ControlClient, WorkloadError } from './client';
 import { settle } from './pft';
+import { type ConfigPairs, readConfig } from './provenance';
 import { Trace } from './trace-format';
 import { PageRanges } from './trace-ranges';
 
@@ -79,7 +80,11 @@ const MAX_TASKS = 1024;
 /** Records between yields to the event loop. */
 const YIELD_EVERY = 20_000;
 
-export async function replay(dir: string, trace: Trace, o: ReplayOptions): Promise<ReplayRow[]> {
+/**
+ * Replay `trace` on the mount at `dir`, one row per side; `configs` is the daemon's `config`
+ * as each side started (after its sysctl settings): how each row was made.
+ */
+export async function replay(dir: string, trace: Trace, o: ReplayOptions): Promise<{ rows: ReplayRow[]; configs: ConfigPairs[] }> {
   const ctl = new ControlClient(dir);
   const saved = new Map<string, number>();
   const set = (name: string, v: number): void => {
@@ -87,6 +92,7 @@ export async function replay(dir: string, trace: Trace, o: ReplayOptions): Promi
     ctl.writeSysctl(name, v);
   };
   const rows: ReplayRow[] = [];
+  const configs: ConfigPairs[] = [];
   try {
     const stats = ctl.callKv(formatCommand({ verb: 'stats' }));
     const maxOrder = Number(stats.max_order);
@@ -98,6 +104,7 @@ export async function replay(dir: string, trace: Trace, o: ReplayOptions): Promi
         set('scrub_start', 5);
         await settle(ctl, o.progress);
       }
+      configs.push(readConfig(ctl));
       o.progress?.(`replaying with kscrubd ${side}`);
       rows.push(await new Replayer(ctl, trace, o, side).run());
     }
@@ -108,7 +115,7 @@ export async function replay(dir: string, trace: Trace, o: ReplayOptions): Promi
       ctl.close();
     }
   }
-  return rows;
+  return { rows, configs };
 }
 
 class Replayer {
@@ -364,11 +371,8 @@ export function formatReplayTable(rows: readonly ReplayRow[]): string {
   return [line(head), ...body.map(line)].join('\n') + '\n';
 }
 
-const CSV_FIELDS: readonly (keyof ReplayRow)[] = [
+/** The ReplayRow fields in table order, for CSV and JSON readers. */
+export const REPLAY_COLUMNS: readonly (keyof ReplayRow)[] = [
   'scrub', 'faults', 'modelFaults', 'pages', 'userS', 'systemS', 'wallS', 'fltPerCpuS', 'faultPerWsec', 'prezeroed', 'hotZeroed',
   'prezeroedShare', 'zeroingS', 'kscrubdS', 'prefaulted', 'oom', 'fileFaults', 'unknownFaults', 'processes', 'hostPageSize', 'pageSize', 'cpus',
 ];
-
-export function formatReplayCsv(rows: readonly ReplayRow[]): string {
-  return [CSV_FIELDS.join(','), ...rows.map((r) => CSV_FIELDS.map((f) => String(r[f])).join(','))].join('\n') + '\n';
-}
