@@ -85,7 +85,6 @@ export function configPairs(m: Machine): [string, string][] {
     ['line_size', String(c.lineSize)],
     ['max_order', String(c.maxOrder)],
     ['cpu_mhz', String(c.cpuMhz)],
-    ['seed', String(c.seed)],
     ['zero_drivers', c.zeroDrivers.join(',')],
     ['clock', m.clock.mode],
     ['speed', String(m.clock.speed)],

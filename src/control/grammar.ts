@@ -174,10 +174,6 @@ for (const s of SPECS) {
 }
 const VERB_NAMES = [...new Set(SPECS.map((s) => s.verb.split(' ')[0]!))];
 
-export function specOf(verb: Verb): VerbSpec {
-  return SPEC_BY_VERB.get(verb)!;
-}
-
 /** `tick 250ms`, `alloc order=<n> [node=<n>] [count=<n>] [zero]`, … */
 export function usageOf(spec: VerbSpec): string {
   const parts: string[] = [spec.verb];

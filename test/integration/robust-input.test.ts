@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, test } from 'node:test';
-import { Rng } from '../../src/model/rng';
+import { Rng } from '../helpers/rng';
 import { q, run, withMount } from '../helpers/mount';
 import { READABLE_FILES, SYSCTL_FILES, parseMeminfo, parseProcFile, snapshotFiles } from '../helpers/strict-parsers';
 
