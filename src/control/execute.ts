@@ -1,13 +1,13 @@
 import debugFactory from 'debug';
 import { performance } from 'node:perf_hooks';
-import { type Machine, ModelError, type TouchJob, type TouchResult, check } from '../model';
+import { type Machine, ModelError, SYSCTL_NAMES, type TouchJob, type TouchResult, check, resolveConfig } from '../model';
 import type { Command, CommandOf, Verb } from './grammar';
 import { type Job, runToEnd } from './scheduler';
 
 const log = debugFactory('kscrubfs:control');
 
 // Running one parsed command against the machine: one result line, `ok …` or `err …`.
-// Each command is atomic because the model validates before it mutates (allocRaw and freeRaw
+// Each command is atomic because the model validates before it mutates (raw alloc and free
 // are all or nothing); a ModelError becomes the `err` line, quoting the model's message.
 
 /** How a command ended: its result line, and the errno its write fails with (null: it did not fail). */
@@ -39,9 +39,9 @@ export function statsPairs(m: Machine): [string, number][] {
     ['zero_pages', m.zeroPagesTotal()],
     ['pcp_pages', m.pcpPagesTotal()],
     ['scrub_pages', sum(m.zones, (z) => z.scrubPages)],
-    ['raw_pages', m.rawPages()],
-    ['anon_pages', m.nrAnonPages],
-    ['mms', m.nrMms],
+    ['raw_pages', m.raw.pages],
+    ['anon_pages', m.procs.nrAnonPages],
+    ['mms', m.procs.nrMms],
     ['kscrubd_awake', sum(m.kscrubd, (k) => (k.awake ? 1 : 0))],
     ['kscrubd_bursts', sum(m.kscrubd, (k) => k.bursts)],
     ['kscrubd_blocks', sum(m.kscrubd, (k) => k.blocks)],
@@ -88,11 +88,40 @@ type Result = string | Job<string>;
 type Executor<V extends Verb> = (m: Machine, cmd: CommandOf<V>, s: Session) => Result;
 type Executors<V extends Verb> = { readonly [K in V]: Executor<K> };
 
+/**
+ * `config`: how the machine was made, for a result to say so (provenance). Values are single
+ * tokens; the cost figures listed are only those that differ from the preset's (the
+ * `--cost` overrides), so a result names exactly what a reader must pass to remake it.
+ */
+export function configPairs(m: Machine): [string, string][] {
+  const c = m.config;
+  const preset = resolveConfig({ preset: c.preset, ...(c.preset === 'i386' ? { cpuMhz: c.cpuMhz } : {}) }).cost;
+  const overrides = (Object.keys(m.cost) as (keyof typeof m.cost)[])
+    .filter((k) => m.cost[k] !== preset[k])
+    .map((k): [string, string] => [`cost.${k}`, String(m.cost[k])]);
+  return [
+    ['preset', c.preset],
+    ['mem_bytes', String(c.memBytes)],
+    ['nodes', String(c.nodes)],
+    ['cpus', String(c.cpus)],
+    ['page_size', String(c.pageSize)],
+    ['line_size', String(c.lineSize)],
+    ['max_order', String(c.maxOrder)],
+    ['cpu_mhz', String(c.cpuMhz)],
+    ['zero_drivers', c.zeroDrivers.join(',')],
+    ['clock', m.clock.mode],
+    ['speed', String(m.clock.speed)],
+    ['now_ns', n(m.now)],
+    ...SYSCTL_NAMES.map((k): [string, string] => [`sysctl.${k}`, String(m.sysctl[k])]),
+    ...overrides,
+  ];
+}
+
 /** One executor per verb: the compiler checks that every verb of the grammar has one. */
 const EXECUTORS: Executors<Verb> = {
   tick: (m, c) => tickJob(m, c.ns),
-  alloc: (m, c) => `ok handles=${m.allocRaw(c.order, c.zero === true, c.node ?? 0, c.count ?? 1).join(',')}`,
-  free: (m, c) => `ok freed_pages=${n(m.freeRaw(c.handles))}`,
+  alloc: (m, c) => `ok handles=${m.raw.alloc(c.order, c.zero === true, c.node ?? 0, c.count ?? 1).join(',')}`,
+  free: (m, c) => `ok freed_pages=${n(m.raw.free(c.handles))}`,
   drain: (m) => `ok drained_pages=${n(m.drainPcp())}`,
   bte: (m, c) => (m.injectBteFailures(c.fail), 'ok'),
   check: (m) => {
@@ -100,10 +129,11 @@ const EXECUTORS: Executors<Verb> = {
     return broken === null ? 'ok' : `err check: ${broken}`;
   },
   stats: (m) => `ok ${statsPairs(m).map(([k, v]) => `${k}=${n(v)}`).join(' ')}`,
-  // The process verbs; touch leaves what the line does not give to Machine.touch's defaults
+  config: (m) => `ok ${configPairs(m).map(([k, v]) => `${k}=${v}`).join(' ')}`,
+  // The process verbs; touch leaves what the line does not give to Processes.touch's defaults
   // (write, 1 thread, 1 line a page, a page's stride).
   'mm new': (m, c, s) => {
-    const id = m.mmNew();
+    const id = m.procs.create().id;
     if (c.keep !== true) s.owned.add(id);
     return `ok mm=${n(id)}`;
   },
@@ -112,22 +142,26 @@ const EXECUTORS: Executors<Verb> = {
     return `ok mms=${ids.join(',')} kept=${ids.filter((id) => !s.tied(id)).join(',')}`;
   },
   'mm exit': (m, c, s) => {
-    const freed = m.mmExit(c.mm);
+    const freed = m.procs.exit(c.mm);
     s.owned.delete(c.mm);
     return `ok freed_pages=${n(freed)}`;
   },
   mmap: (m, c) => {
-    const r = m.mmap(c.mm, c.size, c.random === true);
+    const r = m.procs.mmap(c.mm, c.size, c.random === true, c.addr);
     return `ok addr=${hex(r.addr)} size=${n(r.size)}`;
   },
-  munmap: (m, c) => `ok freed_pages=${n(m.munmap(c.mm, c.addr, c.size))}`,
-  touch: (m, c) => touchJob(m.touchJob(c.mm, {
+  munmap: (m, c) => `ok freed_pages=${n(m.procs.munmap(c.mm, c.addr, c.size))}`,
+  touch: (m, c) => touchJob(m.procs.touchJob(c.mm, {
     addr: c.addr, size: c.size, write: c.access !== 'read',
     ...(c.threads !== undefined && { threads: c.threads }),
     ...(c.lines !== undefined && { lines: c.lines }),
     ...(c.stride !== undefined && { stride: c.stride }),
   })),
-  fault: (m, c) => touchLine(m.fault(c.mm, c.addr, c.access !== 'read')),
+  fault: (m, c) => touchLine(m.procs.fault(c.mm, c.addr, c.access !== 'read')),
+  faults: (m, c) => {
+    const r = m.procs.faults(c.mm, { ...c.at, lines: c.lines ?? 1, ...(c.cpus !== undefined && { cpus: c.cpus }) });
+    return `${touchLine(r)} zero_ns=${n(r.zeroNs)}`;
+  },
 };
 
 function* touchJob(job: TouchJob): Job<string> {

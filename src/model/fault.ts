@@ -1,5 +1,5 @@
 import { ModelError } from './errors';
-import type { Machine } from './machine';
+import { AllocResult, type Machine } from './machine';
 import { orderPages } from './page';
 import { Mm, PTE_NONE, PTE_ZERO_PAGE, Processes, Task, Vma, mkPte, ptePfn, pteCacheHot } from './mm';
 
@@ -30,6 +30,21 @@ export interface TouchOptions {
   stride: number;
 }
 
+/**
+ * A list of single-page accesses, each by one task of the mm (a replayed trace's faults):
+ * entry i is addrs[i], by task tasks[i], a write when writes[i] is 1. Each task's entries run
+ * in list order on its own runner; the tasks overlap in time as touch's threads do.
+ */
+export interface FaultList {
+  readonly addrs: readonly number[];
+  readonly tasks: readonly number[];
+  readonly writes: readonly (0 | 1)[];
+  /** CPU of each task (index = task), else task mod the machine's CPUs. */
+  readonly cpus?: readonly number[];
+  /** Cachelines written after each access. */
+  readonly lines: number;
+}
+
 export interface TouchResult {
   pages: number;
   faults: number;
@@ -40,6 +55,8 @@ export interface TouchResult {
   userNs: number;
   sysNs: number;
   wallNs: number;
+  /** Of sysNs, the time spent hot-zeroing pages in the fault path. */
+  zeroNs: number;
 }
 
 /**
@@ -53,6 +70,13 @@ class Runner {
   readonly node: number = 0;
   addr = 0;
   readonly end: number = 0;
+  /** The access at addr writes; and the VMA addr is in. */
+  write = true;
+  vma: Vma;
+  /** A fault list's runner: its addresses and writes, and the entry at addr (else null: a range). */
+  list: Float64Array | null = null;
+  writes: Uint8Array | null = null;
+  li = 0;
   /** Time of this runner's next event. */
   t = 0;
   /** 0: next page; 1: a fault waiting to install its ptes. */
@@ -82,8 +106,10 @@ class Runner {
   tableStart = -1;
   tableEnd = -1;
 
-  constructor(task: Task, cpu: number, node: number, addr: number, end: number, t: number, maxPages: number) {
+  constructor(task: Task, cpu: number, node: number, addr: number, end: number, t: number, maxPages: number, vma: Vma, write: boolean) {
     this.task = task;
+    this.vma = vma;
+    this.write = write;
     this.cpu = cpu;
     this.node = node;
     this.addr = addr;
@@ -112,9 +138,20 @@ export class TouchJob {
   private outcome: TouchResult | null = null;
   private failed = false;
 
-  constructor(private readonly m: Machine, procs: Processes, mm: Mm, o: TouchOptions, what: 'touch' | 'fault' = 'touch') {
+  /** A range (touch, fault) or a list of accesses (faults). */
+  constructor(private readonly m: Machine, mm: Mm, o: TouchOptions | FaultList, what: 'touch' | 'fault' = 'touch') {
+    const procs = m.procs;
+    this.start = m.now;
+    const opts = 'addrs' in o ? this.listRunners(mm, o) : this.rangeRunners(mm, o, what);
+    this.sim = new FaultSim(m, procs, mm, opts);
+    for (const r of this.runners) procs.cpuInUse[r.cpu] = 1;
+    procs.runningTasks += this.runners.length;
+  }
+
+  private rangeRunners(mm: Mm, o: TouchOptions, what: 'touch' | 'fault'): TouchOptions {
+    const m = this.m;
     const ps = m.pageSize;
-    const { vma, size } = procs.range(mm, o.addr, o.size, what);
+    const { vma, size } = m.procs.range(mm, o.addr, o.size, what);
     if (!Number.isInteger(o.threads) || o.threads < 1 || o.threads > MAX_THREADS) {
       throw new ModelError('KSCRUB_BAD_OPTION', `touch: threads=${o.threads} must be 1..${MAX_THREADS}`);
     }
@@ -127,7 +164,6 @@ export class TouchJob {
     }
     // The range is split evenly among the threads (in whole strides), each in address order.
     const strides = Math.ceil(size / o.stride);
-    this.start = m.now;
     // A fault maps at most 2^vm.max_prealloc_order pages (a COW or read fault, one); allocRun()
     // grows the arrays should the sysctl rise while the touch is in progress.
     const maxPages = orderPages(m.sysctl.max_prealloc_order);
@@ -138,12 +174,49 @@ export class TouchJob {
       const cpu = i % m.config.cpus;
       this.runners.push(new Runner(
         mm.task(i), cpu, m.cpus.nodeOf[cpu]!, o.addr + first * o.stride,
-        Math.min(o.addr + size, o.addr + last * o.stride), this.start, maxPages,
+        Math.min(o.addr + size, o.addr + last * o.stride), this.start, maxPages, vma, o.write,
       ));
     }
-    this.sim = new FaultSim(m, procs, mm, vma, o);
-    for (const r of this.runners) m.cpuInUse[r.cpu] = 1;
-    m.runningTasks += this.runners.length;
+    return o;
+  }
+
+  /**
+   * A fault list: one runner per task, walking its entries in list order, all starting now.
+   * Every entry is checked (page aligned, mapped) before anything runs.
+   */
+  private listRunners(mm: Mm, l: FaultList): TouchOptions {
+    const m = this.m;
+    const ps = m.pageSize;
+    const maxLines = ps / m.config.lineSize;
+    if (!Number.isInteger(l.lines) || l.lines < 1 || l.lines > maxLines) {
+      throw new ModelError('KSCRUB_BAD_OPTION', `faults: lines=${l.lines} must be 1..${maxLines} (${m.config.lineSize}-byte lines in a ${ps}-byte page)`);
+    }
+    const byTask = new Map<number, number[]>();
+    l.addrs.forEach((addr, i) => {
+      m.procs.range(mm, addr, ps, 'faults');
+      const task = l.tasks[i]!;
+      if (!Number.isInteger(task) || task < 0 || task >= MAX_THREADS) {
+        throw new ModelError('KSCRUB_BAD_OPTION', `faults: task ${task} must be 0..${MAX_THREADS - 1}`);
+      }
+      const mine = byTask.get(task) ?? [];
+      mine.push(i);
+      byTask.set(task, mine);
+    });
+    const maxPages = orderPages(m.sysctl.max_prealloc_order);
+    for (const [task, entries] of byTask) {
+      const cpu = l.cpus?.[task] ?? task % m.config.cpus;
+      if (!Number.isInteger(cpu) || cpu < 0 || cpu >= m.config.cpus) {
+        throw new ModelError('KSCRUB_BAD_OPTION', `faults: cpu ${cpu} of task ${task} must be 0..${m.config.cpus - 1}`);
+      }
+      const first = l.addrs[entries[0]!]!;
+      const r = new Runner(mm.task(task), cpu, m.cpus.nodeOf[cpu]!, first, Number.POSITIVE_INFINITY, this.start, maxPages,
+        mm.findVma(first)!, l.writes[entries[0]!] === 1);
+      r.list = Float64Array.from(entries, (i) => l.addrs[i]!);
+      r.writes = Uint8Array.from(entries, (i) => l.writes[i]!);
+      this.runners.push(r);
+    }
+    // Two tasks on one CPU take turns on it (step() waits for the CPU), as tasks would.
+    return { addr: 0, size: ps, threads: this.runners.length, lines: l.lines, write: true, stride: ps };
   }
 
   /** Run at most `budget` events (≥ 1); true once the touch is complete (see result). */
@@ -184,19 +257,19 @@ export class TouchJob {
     // double) costs optimized code a map check failure per touch.
     this.outcome = {
       pages: sim.pages, faults: sim.faults, prezeroed: sim.prezeroed, hotZeroed: sim.hotZeroed,
-      prefaulted: sim.prefaulted, oom: sim.oom, userNs, sysNs, wallNs: end - this.start,
+      prefaulted: sim.prefaulted, oom: sim.oom, userNs, sysNs, wallNs: end - this.start, zeroNs: sim.zeroedNs,
     };
   }
 
   private release(): void {
-    for (const r of this.runners) this.m.cpuInUse[r.cpu] = 0;
-    this.m.runningTasks -= this.runners.length;
+    for (const r of this.runners) this.m.procs.cpuInUse[r.cpu] = 0;
+    this.m.procs.runningTasks -= this.runners.length;
   }
 }
 
 /** A whole touch at once (what the model's callers and tests use). */
-export function touch(m: Machine, procs: Processes, mm: Mm, o: TouchOptions, what: 'touch' | 'fault' = 'touch'): TouchResult {
-  const job = new TouchJob(m, procs, mm, o, what);
+export function touch(m: Machine, mm: Mm, o: TouchOptions, what: 'touch' | 'fault' = 'touch'): TouchResult {
+  const job = new TouchJob(m, mm, o, what);
   job.run();
   return job.result;
 }
@@ -218,6 +291,8 @@ class FaultSim {
    * meets that call for the first time when a background event comes due mid-run.
    */
   private bgAt = Number.NEGATIVE_INFINITY;
+  /** How allocPages() served the page just allocated (priceAlloc() reads it). */
+  private readonly served = new AllocResult();
   /** The touch's counts (TouchResult). */
   pages = 0;
   faults = 0;
@@ -225,12 +300,13 @@ class FaultSim {
   hotZeroed = 0;
   prefaulted = 0;
   oom = 0;
+  /** Hot zeroing's share of the system time. */
+  zeroedNs = 0;
 
   constructor(
     private readonly m: Machine,
     private readonly procs: Processes,
     private readonly mm: Mm,
-    private readonly vma: Vma,
     private readonly o: TouchOptions,
   ) {
     this.ps = m.pageSize;
@@ -277,7 +353,7 @@ class FaultSim {
    * (touch() meets new values once a call and may be deoptimized).
    */
   run(runners: Runner[], budget: number): boolean {
-    const inUse = this.m.cpuInUse;
+    const inUse = this.procs.cpuInUse;
     if (runners.length === 1) {
       // One thread: its events are the only ones (besides the background, which step() runs).
       const r = runners[0]!;
@@ -331,20 +407,36 @@ class FaultSim {
 
   /** Touch pages until one faults (phase A runs) or the runner's share is done. */
   private nextPage(r: Runner): void {
-    const o = this.o;
     while (r.addr < r.end) {
       const table = this.ptePeek(r, r.addr);
       const idx = table ? this.pteIndex(r, r.addr) : 0;
       const pte = table ? table[idx]! : PTE_NONE;
-      const present = o.write ? pte >= 2 : pte !== PTE_NONE;
+      const present = r.write ? pte >= 2 : pte !== PTE_NONE;
       if (!present || !table) return this.faultBegin(r, pte);
       // No fault: the program just writes its lines.
       this.userTouch(r, pte >= 2 && pteCacheHot(pte), pte >= 2 ? ptePfn(pte) : -1);
       if (pte >= 2) table[idx] = mkPte(ptePfn(pte), false);
       this.pages++;
-      r.addr += o.stride;
+      this.advance(r);
     }
     r.done = true;
+  }
+
+  /** On to the runner's next address: a stride on in a range, the next entry in a list. */
+  private advance(r: Runner): void {
+    const list = r.list;
+    if (list === null) {
+      r.addr += this.o.stride;
+      return;
+    }
+    const i = ++r.li;
+    if (i >= list.length) {
+      r.addr = r.end;
+      return;
+    }
+    r.addr = list[i]!;
+    r.write = r.writes![i] === 1;
+    if (r.addr < r.vma.start || r.addr >= r.vma.end) r.vma = this.mm.findVma(r.addr)!;
   }
 
   /** Phase A: trap, first page_table_lock section, allocation (+ hot zeroing). */
@@ -363,7 +455,7 @@ class FaultSim {
     r.faultAddr = r.addr;
     r.nPages = 0;
     r.zeroPage = false;
-    if (!this.o.write) {
+    if (!r.write) {
       // Read of an empty pte: map the shared ZERO_PAGE, allocate nothing.
       r.zeroPage = true;
       m.vm.faultZeroPage++;
@@ -378,7 +470,7 @@ class FaultSim {
 
   /** __pte_alloc for r.addr's PMD (it has no pte page): false when memory is exhausted. */
   private pteAlloc(r: Runner): boolean {
-    const pt = this.procs.pteAlloc(this.mm, r.addr, r.node, r.cpu);
+    const pt = this.procs.pteAlloc(this.mm, r.addr, r.node, r.cpu, this.served);
     if (!pt) return false;
     this.remember(r, r.addr, pt.table);
     if (pt.fresh) this.priceAlloc(r);
@@ -393,7 +485,7 @@ class FaultSim {
       r.hot = new Uint8Array(n);
     }
     for (let i = 0; i < n; i++) {
-      const pfn = m.allocPages(0, true, r.node, r.cpu);
+      const pfn = m.allocPages(0, true, r.node, r.cpu, this.served);
       if (pfn < 0) break;
       const hot = this.priceAlloc(r);
       if (hot) {
@@ -403,7 +495,7 @@ class FaultSim {
         this.prezeroed++;
         m.vm.faultPrezeroed++;
       }
-      if (i === 0) r.firstNode = m.lastAlloc.zone!.node;
+      if (i === 0) r.firstNode = this.served.zone!.node;
       r.pfns[i] = pfn;
       r.hot[i] = hot ? 1 : 0;
       r.nPages++;
@@ -425,22 +517,22 @@ class FaultSim {
   private prefaultPages(r: Runner): number {
     const task = r.task;
     const max = this.m.sysctl.max_prealloc_order;
-    if (max === 0 || this.vma.random || r.addr !== task.nextAddr) task.order = 0;
+    if (max === 0 || r.vma.random || r.addr !== task.nextAddr) task.order = 0;
     else task.order = Math.min(task.order + 1, max);
     // The runner's pte page is r.addr's (faultBegin made sure): its end is the PMD's.
-    const limit = Math.min(this.vma.end, r.tableEnd);
+    const limit = Math.min(r.vma.end, r.tableEnd);
     const n = Math.max(1, Math.min(orderPages(task.order), (limit - r.addr) / this.ps));
     task.nextAddr = r.addr + n * this.ps;
     return n;
   }
 
   /**
-   * Price the page allocPages() just handed out (m.lastAlloc): the per-cpu list, struct page,
+   * Price the page allocPages() just handed out (this.served): the per-cpu list, struct page,
    * zone->lock on a refill, and hot zeroing when no prezeroed page came. Returns hot-zeroed.
    */
   private priceAlloc(r: Runner): boolean {
     const c = this.c;
-    const info = this.m.lastAlloc;
+    const info = this.served;
     const zone = info.zone!;
     const local = zone.node === r.node;
     // struct page of the new page: count, flags, LRU links — misses, dearer on another node.
@@ -451,7 +543,11 @@ class FaultSim {
       zone.lockFreeAt = r.t;
       zone.lockCpu = r.cpu;
     }
-    if (info.hotZeroed) this.sys(r, local ? this.zeroNs : this.zeroRemoteNs);
+    if (info.hotZeroed) {
+      const ns = local ? this.zeroNs : this.zeroRemoteNs;
+      this.sys(r, ns);
+      this.zeroedNs += ns;
+    }
     return info.hotZeroed;
   }
 
@@ -489,12 +585,12 @@ class FaultSim {
       // A free may have woken kscrubd.
       if (freed) this.bgAt = m.nextBackgroundAt();
       this.mm.rss += mapped;
-      m.nrAnonPages += mapped;
+      this.procs.nrAnonPages += mapped;
       m.vm.prefaultPages += Math.max(0, mapped - 1);
       this.touchLines(r, r.hot[0] === 1, r.firstNode);
     }
     this.pages++;
-    r.addr += this.o.stride;
+    this.advance(r);
   }
 
   /** The program writes `lines` cachelines: hits if the CPU just zeroed the page, else misses. */

@@ -1,5 +1,6 @@
 import { ModelError } from './errors';
-import type { Machine, PageOwner } from './machine';
+import { type FaultList, TouchJob, type TouchOptions, type TouchResult, touch } from './fault';
+import type { AllocResult, Machine, PageOwner } from './machine';
 
 /**
  * Processes and their anonymous memory: mm_struct, VMAs, page tables, and the tasks (threads)
@@ -31,6 +32,8 @@ const MMAP_BASE = 0x10000000000; // 1 TiB: well inside 2^53, far from 0
 const TABLE_POOL_BYTES = 4 * 2 ** 20;
 /** The largest single mapping (and address) the model accepts. */
 export const MAX_MAP_BYTES = 2 ** 46;
+/** A fixed mapping ends below this: far past x86_64's 47-bit user space, inside 2^53. */
+export const MAX_ADDRESS = 2 ** 52;
 
 export interface Vma {
   start: number;
@@ -91,7 +94,11 @@ export class Mm implements PageOwner {
 
   /** Reserve address space: page-rounded, PMD-aligned, a PMD of guard gap after. */
   placeMapping(bytes: number, pmdBytes: number, random: boolean): Vma {
-    const start = this.nextMap;
+    let start = this.nextMap;
+    // Past any fixed mapping (a replayed trace's) in the way.
+    for (let v = this.overlap(start, start + bytes); v; v = this.overlap(start, start + bytes)) {
+      start = Math.ceil(v.end / pmdBytes) * pmdBytes + pmdBytes;
+    }
     const vma = { start, end: start + bytes, random };
     this.nextMap = Math.ceil((start + bytes) / pmdBytes) * pmdBytes + pmdBytes;
     if (this.nextMap + MAX_MAP_BYTES > Number.MAX_SAFE_INTEGER) {
@@ -101,6 +108,34 @@ export class Mm implements PageOwner {
     this.vmas.sort((a, b) => a.start - b.start);
     return vma;
   }
+  /**
+   * mmap at a caller's address (a replayed trace's): [start, end) must be free. Like the
+   * kernel's vma_merge, it joins a neighbour it touches with the same flags, so a heap grown
+   * by brk stays one VMA.
+   */
+  placeFixed(start: number, end: number, random: boolean): void {
+    const v = this.overlap(start, end);
+    if (v) {
+      throw new ModelError('KSCRUB_BAD_ADDRESS', `mmap: 0x${start.toString(16)}-0x${end.toString(16)} overlaps the mapping 0x${v.start.toString(16)}-0x${v.end.toString(16)} of ${this.label}`);
+    }
+    const before = this.vmas.find((x) => x.end === start && x.random === random);
+    const after = this.vmas.find((x) => x.start === end && x.random === random);
+    if (before && after) {
+      before.end = after.end;
+      this.vmas.splice(this.vmas.indexOf(after), 1);
+    } else if (before) before.end = end;
+    else if (after) after.start = start;
+    else {
+      this.vmas.push({ start, end, random });
+      this.vmas.sort((a, b) => a.start - b.start);
+    }
+  }
+
+  /** The first VMA that intersects [start, end), if any. */
+  private overlap(start: number, end: number): Vma | undefined {
+    return this.vmas.find((v) => v.start < end && start < v.end);
+  }
+
 
   forEachPage(fn: (pfn: number) => void): void {
     this.ptePfns.forEach((pfn) => fn(pfn));
@@ -113,10 +148,25 @@ export class Mm implements PageOwner {
   }
 }
 
-/** The process table: what the control file's mm/mmap/munmap commands act on. */
+/**
+ * The process table: what the control file's mm/mmap/munmap/touch/fault commands act on, and
+ * the counters that are the processes' own (the kernel keeps them in mm_struct, task_struct
+ * and the run queues, not in the allocator).
+ */
 export class Processes {
   readonly mms = new Map<number, Mm>();
   private nextId = 1;
+  /** Anonymous pages mapped by processes (meminfo AnonPages): the sum of every mm's rss. */
+  nrAnonPages = 0;
+  /** Page-table pages processes use (meminfo PageTables). */
+  nrPageTablePages = 0;
+  /** Processes (mm) alive, and pids handed out (init and one per process): loadavg's nr_threads/last_pid. */
+  nrMms = 0;
+  lastPid = 1;
+  /** Tasks running right now besides kscrubd (the fault simulation sets it), for loadavg. */
+  runningTasks = 0;
+  /** Per CPU: is a workload thread on it now (its per-cpu lists are not drained then)? */
+  readonly cpuInUse: Uint8Array;
   readonly ptrsPerPte: number;
   readonly pmdBytes: number;
   /**
@@ -128,6 +178,7 @@ export class Processes {
   private readonly tablePoolMax: number = 0;
 
   constructor(private readonly m: Machine) {
+    this.cpuInUse = new Uint8Array(m.config.cpus);
     this.ptrsPerPte = m.pageSize / m.config.pteBytes;
     this.tablePoolMax = TABLE_POOL_BYTES / m.pageSize;
     this.pmdBytes = this.ptrsPerPte * m.pageSize;
@@ -143,15 +194,49 @@ export class Processes {
     const mm = new Mm(this.nextId++);
     this.mms.set(mm.id, mm);
     this.m.owners.add(mm);
-    this.m.nrMms++;
-    this.m.lastPid++;
+    this.nrMms++;
+    this.lastPid++;
     return mm;
   }
 
-  mmap(id: number, bytes: number, random: boolean): Vma {
+  /** Anonymous mmap of `bytes` (page-rounded). `random` is MADV_RANDOM (no prefault). */
+  mmap(id: number, bytes: number, random = false, addr?: number): { addr: number; size: number } {
     const mm = this.get(id);
     const size = this.pageRound(bytes, 'mmap');
-    return mm.placeMapping(size, this.pmdBytes, random);
+    if (addr !== undefined) {
+      if (!Number.isSafeInteger(addr) || addr % this.m.pageSize !== 0 || addr + size > MAX_ADDRESS) {
+        throw new ModelError('KSCRUB_BAD_ADDRESS', `mmap: addr=0x${addr.toString(16)} must be page aligned (page size ${this.m.pageSize}) with addr+size below 0x${MAX_ADDRESS.toString(16)}`);
+      }
+      mm.placeFixed(addr, addr + size, random);
+      return { addr, size };
+    }
+    const v = mm.placeMapping(size, this.pmdBytes, random);
+    return { addr: v.start, size: v.end - v.start };
+  }
+
+  /** Touch a range with `threads` threads; faults are simulated in time order. */
+  touch(id: number, opts: Partial<TouchOptions> & { addr: number; size: number }): TouchResult {
+    const job = this.touchJob(id, opts);
+    job.run();
+    return job.result;
+  }
+
+  /** touch() to run a few events at a time (job.run(budget)), with the same outcome. */
+  touchJob(id: number, opts: Partial<TouchOptions> & { addr: number; size: number }): TouchJob {
+    return new TouchJob(this.m, this.get(id), { threads: 1, lines: 1, write: true, stride: this.m.pageSize, ...opts });
+  }
+
+  /** Single-page accesses by the process's tasks (a replayed trace): see FaultList. */
+  faults(id: number, list: FaultList): TouchResult {
+    const job = new TouchJob(this.m, this.get(id), list);
+    job.run();
+    return job.result;
+  }
+
+  /** One access at `addr` by the process's first thread (faults if the pte says so). */
+  fault(id: number, addr: number, write = true): TouchResult {
+    const ps = this.m.pageSize;
+    return touch(this.m, this.get(id), { addr, size: ps, write, threads: 1, lines: 1, stride: ps }, 'fault');
   }
 
   /** Validate a page-aligned [addr, addr+bytes) inside one VMA; returns the VMA and rounded size. */
@@ -175,8 +260,11 @@ export class Processes {
     return Math.ceil(bytes / this.m.pageSize) * this.m.pageSize;
   }
 
-  /** zap_page_range + unmap: free every page in the range; split or shrink the VMA. */
-  munmap(id: number, addr: number, bytes: number, cpu: number): number {
+  /**
+   * zap_page_range + unmap: free every page in the range; split or shrink the VMA. Returns
+   * pages freed. The pages go to `cpu`'s lists (by default node 0's first CPU).
+   */
+  munmap(id: number, addr: number, bytes: number, cpu = this.m.firstCpuOf(0)): number {
     const mm = this.get(id);
     const { vma, size } = this.range(mm, addr, bytes, 'munmap');
     const freed = this.zap(mm, addr, addr + size, cpu);
@@ -192,15 +280,15 @@ export class Processes {
     return freed;
   }
 
-  /** exit_mmap: free everything the process maps. */
-  exit(id: number, cpu: number): number {
+  /** exit_mmap: free everything the process maps. Returns pages freed. */
+  exit(id: number, cpu = this.m.firstCpuOf(0)): number {
     const mm = this.get(id);
     let freed = 0;
     for (const v of [...mm.vmas]) freed += this.zap(mm, v.start, v.end, cpu);
     mm.vmas.length = 0;
     // free_pgtables: the pte pages go back too (counted apart from the anonymous pages).
     for (const pfn of mm.ptePfns.values()) this.m.freePages(pfn, 0, cpu);
-    this.m.nrPageTablePages -= mm.ptes.size;
+    this.nrPageTablePages -= mm.ptes.size;
     for (const table of mm.ptes.values()) {
       if (this.tablePool.length >= this.tablePoolMax) break;
       this.tablePool.push(table.fill(PTE_NONE));
@@ -209,7 +297,7 @@ export class Processes {
     mm.ptePfns.clear();
     this.mms.delete(id);
     this.m.owners.delete(mm);
-    this.m.nrMms--;
+    this.nrMms--;
     return freed;
   }
 
@@ -234,7 +322,7 @@ export class Processes {
       a = pmdEnd;
     }
     mm.rss -= freed;
-    this.m.nrAnonPages -= freed;
+    this.nrAnonPages -= freed;
     return freed;
   }
 
@@ -246,18 +334,18 @@ export class Processes {
   /**
    * __pte_alloc: a pte page for addr, allocated as a __GFP_ZERO page on the faulting CPU's
    * node when the PMD has none. Returns null when memory is exhausted (the fault is an OOM);
-   * `m.lastAlloc` says how a new page was served, for the caller's pricing.
+   * a new page's `served` says how it was served, for the caller's pricing.
    */
-  pteAlloc(mm: Mm, addr: number, node: number, cpu: number): { table: Float64Array; fresh: boolean } | null {
+  pteAlloc(mm: Mm, addr: number, node: number, cpu: number, served: AllocResult): { table: Float64Array; fresh: boolean } | null {
     const pmd = Math.floor(addr / this.pmdBytes);
     const have = mm.ptes.get(pmd);
     if (have) return { table: have, fresh: false };
-    const pfn = this.m.allocPages(0, true, node, cpu);
+    const pfn = this.m.allocPages(0, true, node, cpu, served);
     if (pfn < 0) return null;
     const table = this.tablePool.pop() ?? new Float64Array(this.ptrsPerPte);
     mm.ptes.set(pmd, table);
     mm.ptePfns.set(pmd, pfn);
-    this.m.nrPageTablePages++;
+    this.nrPageTablePages++;
     return { table, fresh: true };
   }
 }

@@ -25,7 +25,7 @@ export function render(m: Machine): string {
   const managed = m.managedPagesTotal();
   const free = m.freePagesTotal();
   const reserve = sumZones(m, (z) => z.watermarkHigh);
-  const anon = kb(m, m.nrAnonPages);
+  const anon = kb(m, m.procs.nrAnonPages);
   const fields: Field[] = [
     ['MemTotal', kb(m, managed)],
     ['MemFree', kb(m, free)],
@@ -56,7 +56,7 @@ export function render(m: Machine): string {
     ['SReclaimable', 0],
     ['SUnreclaim', kb(m, m.slab.pages)],
     ['KernelStack', 0],
-    ['PageTables', kb(m, m.nrPageTablePages)],
+    ['PageTables', kb(m, m.procs.nrPageTablePages)],
     ['SecPageTables', 0],
     ['NFS_Unstable', 0],
     ['Bounce', 0],

@@ -166,8 +166,8 @@ export function render(m: Machine): string {
   // Machine-wide sums, as global_zone_page_state()/global_node_page_state() give them (the
   // anon and page-table totals even where zoneinfo cannot place them on a node).
   const values = new Map<string, number>([
-    ...Object.entries(zoneItems(m.freePagesTotal(), m.nrAnonPages)),
-    ...Object.entries(nodeItems(m.nrAnonPages, m.nrPageTablePages)),
+    ...Object.entries(zoneItems(m.freePagesTotal(), m.procs.nrAnonPages)),
+    ...Object.entries(nodeItems(m.procs.nrAnonPages, m.procs.nrPageTablePages)),
     ['pgfree', m.vm.pgfree],
     ['pgfault', m.vm.pgfault],
   ]);

@@ -96,8 +96,9 @@ describe('control file: the entry and help', () => {
     assert.match(text, /^kscrubfs control: /);
     for (const usage of [
       'tick <duration>', 'alloc order=<n> [node=<n>] [count=<n>] [zero]', 'free handles=<h1,h2,...>', 'drain', 'bte fail=<n>', 'check', 'stats',
-      'mm new [keep]', 'mm list', 'mm exit mm=<id>', 'mmap mm=<id> size=<size> [random]', 'munmap mm=<id> addr=0x<hex> size=<size>',
+      'mm new [keep]', 'mm list', 'mm exit mm=<id>', 'mmap mm=<id> size=<size> [addr=0x<hex>] [random]', 'munmap mm=<id> addr=0x<hex> size=<size>',
       'touch mm=<id> addr=0x<hex> size=<size> [threads=<n>] [lines=<n>] [stride=<size>] [read|write]', 'fault mm=<id> addr=0x<hex> [read|write]',
+      'faults mm=<id> at=<task><r|w><hex>,... [cpus=<c0,c1,...>] [lines=<n>]',
     ]) {
       assert.ok(text.includes(`\n  ${usage}\n`), usage);
     }
@@ -448,20 +449,20 @@ describe('control file: execute and stats', () => {
   });
 
   it('when the process verbs run then each prints the documented line with what the model returned', () => {
-    // The same calls on a twin machine (same seed, manual clock) give the numbers to expect.
+    // The same calls on a twin machine (manual clock) give the numbers to expect.
     const { open } = setup();
     const twin = createMachine({ clock: 'manual' });
     const c = open();
     const line = (r: { pages: number; faults: number; prezeroed: number; hotZeroed: number; prefaulted: number; oom: number; userNs: number; sysNs: number; wallNs: number }): string =>
       `ok pages=${r.pages} faults=${r.faults} prezeroed=${r.prezeroed} hot_zeroed=${r.hotZeroed} prefaulted=${r.prefaulted} oom=${r.oom} `
       + `user_ns=${Math.round(r.userNs)} sys_ns=${Math.round(r.sysNs)} wall_ns=${Math.round(r.wallNs)}`;
-    const id = twin.mmNew();
-    const map = twin.mmap(id, 1 << 20, true);
+    const id = twin.procs.create().id;
+    const map = twin.procs.mmap(id, 1 << 20, true);
     const addr = `0x${map.addr.toString(16)}`;
-    const touched = twin.touch(id, { addr: map.addr, size: 1 << 20 });
-    const faulted = twin.fault(id, map.addr + (1 << 20) - 16384, false);
-    const unmapped = twin.munmap(id, map.addr, 262144);
-    const exited = twin.mmExit(id);
+    const touched = twin.procs.touch(id, { addr: map.addr, size: 1 << 20 });
+    const faulted = twin.procs.fault(id, map.addr + (1 << 20) - 16384, false);
+    const unmapped = twin.procs.munmap(id, map.addr, 262144);
+    const exited = twin.procs.exit(id);
     for (const batch of [
       `mm new\nmmap mm=1 size=1M random\ntouch mm=1 addr=${addr} size=1M\n`,
       `fault mm=1 addr=0x${(map.addr + (1 << 20) - 16384).toString(16)} read\nmunmap mm=1 addr=${addr} size=256K\nmm exit mm=1\n`,
@@ -481,7 +482,7 @@ describe('control file: execute and stats', () => {
 
 describe('control file: a manual-clock scenario', () => {
   it('when echo-style writes shape memory and kscrubd zeroes it then every line is the documented one', () => {
-    const { machine, open } = setup({ clock: 'manual', seed: 7 });
+    const { machine, open } = setup({ clock: 'manual' });
     const c = open();
     const echo = (line: string): string[] => {
       const r = c.write(`${line}\n`);
@@ -537,11 +538,11 @@ describe('control file: the stream of writes', () => {
       const { machine, open } = setup();
       const c = open();
       assert.equal(c.write(text.slice(0, cut)), cut);
-      assert.equal(machine.rawPages(), 0, `nothing ran after the first ${cut} bytes`);
+      assert.equal(machine.raw.pages, 0, `nothing ran after the first ${cut} bytes`);
       assert.equal(c.read(100).length, 0);
       assert.equal(c.write(text.slice(cut)), text.length - cut);
       assert.deepEqual(c.lines(), ['ok handles=1,2,3'], `cut at ${cut}`);
-      assert.equal(machine.rawPages(), 3 * 1024);
+      assert.equal(machine.raw.pages, 3 * 1024);
     }
   });
 
@@ -600,7 +601,7 @@ describe('control file: the stream of writes', () => {
     assert.ok(r instanceof ProcError && r.code === 'EINVAL');
     const lines = c.lines();
     assert.match(lines[0]!, /^err line is \d+ bytes long \(at most 4096\)$/);
-    assert.equal(machine.rawPages(), 0);
+    assert.equal(machine.raw.pages, 0);
     assert.equal(c.write('alloc order=1\n'), 14);
     assert.deepEqual(c.lines(), ['ok handles=1']);
   });
