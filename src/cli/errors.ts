@@ -15,7 +15,8 @@ export type CliErrorCode =
   | 'KSCRUB_DAEMON_DOWN'
   | 'KSCRUB_NOT_MOUNTED'
   | 'KSCRUB_NOT_KSCRUBFS'
-  | 'KSCRUB_UMOUNT_FAILED';
+  | 'KSCRUB_UMOUNT_FAILED'
+  | MountErrorCode;
 
 /** A refusal the user can act on: printed as `kscrubfs: <message>`, exit status from EXIT_STATUS. */
 export class CliError extends KscrubError<CliErrorCode> {}
