@@ -22,7 +22,7 @@ export interface SweepRow {
 
 /**
  * Run one point on a fresh machine in this process: the model behind the control grammar,
- * no FUSE. Deterministic: a manual clock and the point's own seed, so the row depends on the
+ * no FUSE. Deterministic: a manual clock, so the row depends on the
  * point alone (not on the worker, the order or the number of jobs).
  */
 export async function runPoint(spec: Pick<SweepSpec, 'dims' | 'name'>, p: Point): Promise<SweepRow> {

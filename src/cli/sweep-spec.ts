@@ -21,13 +21,13 @@ import { CliError } from './errors';
 // record of every dimension's value; its key is a hash of that record (sorted keys), so the key
 // does not change when the spec is reordered or another dimension is added around it.
 //
-//   machine:  preset, mem, nodes, cpus, pageSize, maxOrder, cpuMhz, seed, zeroDrivers ("bte,cpu"), cost ({name: value})
+//   machine:  preset, mem, nodes, cpus, pageSize, maxOrder, cpuMhz, zeroDrivers ("bte,cpu"), cost ({name: value})
 //   sysctl:   scrub_start, scrub_stop, scrub_load, max_prealloc_order
 //   workload: bytes (size), reps, threads, cachelines, scrub ("on"|"off"), scrubStart, scrubStop,
 //             prealloc (vm.max_prealloc_order for the run), settle (true: wait until kscrubd sleeps)
 // Every point runs on a fresh machine with a manual clock: results depend on the point only.
 
-const MACHINE_KEYS = ['preset', 'mem', 'nodes', 'cpus', 'pageSize', 'maxOrder', 'cpuMhz', 'seed', 'zeroDrivers', 'cost'] as const;
+const MACHINE_KEYS = ['preset', 'mem', 'nodes', 'cpus', 'pageSize', 'maxOrder', 'cpuMhz', 'zeroDrivers', 'cost'] as const;
 const WORKLOAD_KEYS = ['bytes', 'reps', 'threads', 'cachelines', 'scrub', 'scrubStart', 'scrubStop', 'prealloc', 'settle'] as const;
 const SECTIONS = { machine: MACHINE_KEYS, sysctl: SYSCTL_NAMES, workload: WORKLOAD_KEYS } as const;
 type Section = keyof typeof SECTIONS;

@@ -5,3 +5,5 @@ export type { Access, Command, CommandOf, Verb } from './grammar';
 export { configPairs, execute, statsPairs } from './execute';
 export { controlEntry, helpText, OUTPUT_LIMIT } from './file';
 export { LocalControl } from './local';
+export { Scheduler, SLICE_MS } from './scheduler';
+export { LiveClock, CATCH_UP_MS } from './live-clock';

@@ -22,7 +22,6 @@ export interface Provenance {
     readonly lineSize: number;
     readonly maxOrder: number;
     readonly cpuMhz: number;
-    readonly seed: number;
     readonly zeroDrivers: readonly string[];
     /** Cost figures that differ from the preset's (mount --cost). */
     readonly costOverrides: Readonly<Record<string, number>>;
@@ -62,7 +61,6 @@ export function provenance(config: ConfigPairs, version: string, command: string
       lineSize: num('line_size'),
       maxOrder: num('max_order'),
       cpuMhz: num('cpu_mhz'),
-      seed: num('seed'),
       zeroDrivers: (config.zero_drivers ?? '').split(',').filter(Boolean),
       costOverrides: prefixed('cost.'),
     },
