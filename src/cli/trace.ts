@@ -104,7 +104,7 @@ Example:
         const r = rows[0]!;
         const traced = t.summary ? `${t.summary.faults.anon + t.summary.faults.file + t.summary.faults.unknown} faults traced` : 'trace cut short';
         const out = [
-          `${t.header.command.join(' ')}: ${traced} (${t.header.page_size / 1024} KiB pages), `
+          `${shownCommand(t.header.command)}: ${traced} (${t.header.page_size / 1024} KiB pages), `
             + `replayed on a model with ${r.pageSize / 1024} KiB pages and ${r.cpus} CPUs\n`,
           formatReplayTable(rows),
         ];
@@ -121,4 +121,10 @@ Example:
         json: { trace: { header: t.header, summary: t.summary }, rows: rows.map((r, i) => ({ ...r, sysctl: provs[i]!.sysctl })) },
       }));
     }));
+}
+
+/** The traced command on one line: whitespace runs as one space, at most 60 characters. */
+function shownCommand(argv: readonly string[]): string {
+  const line = argv.join(' ').replace(/\s+/g, ' ').trim();
+  return line.length > 60 ? `${line.slice(0, 59)}…` : line;
 }
