@@ -143,6 +143,13 @@ describe('trace record and replay (root, the host kernel\'s tracepoints)', () =>
       assert.ok(Math.abs(r.pages - minflt) <= MINFLT_TOLERANCE * minflt, `${r.scrub}: ${r.pages} pages vs ru_minflt ${minflt}`);
     }
     assert.ok(rows[1]!.prezeroedShare > 0.5, 'kscrubd on: most pages prezeroed');
+    assert.equal(rows[0]!.idleS, 0, 'back to back without --gaps');
+    // --gaps: python's own time between faults passes on the model's clock as idle time.
+    const gaps = await kscrubfs(['trace', 'replay', file, '--preset', 'x86_64', '--scrub', 'on', '--gaps', '--json'], { timeoutMs: 120_000 });
+    assert.equal(gaps.code, 0, gaps.stderr);
+    const [g] = (JSON.parse(gaps.stdout) as { rows: ReplayRow[] }).rows;
+    assert.ok(g && g.idleS > 0, `idle ${g?.idleS} s`);
+    assert.equal(g.pages, rows[1]!.pages, 'the same faults');
   });
 
   it('when CMD runs children then each is a process of its own, and replay on a running mount gives each an mm', async () => {
