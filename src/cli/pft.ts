@@ -41,6 +41,7 @@ interface PftCliOptions {
   scrubStart?: number;
   scrubStop?: number;
   prealloc?: number;
+  thp?: boolean;
   settle?: boolean;
   plot?: string;
 }
@@ -60,6 +61,7 @@ export function registerPft(program: Command): void {
     .option('--scrub-start <order>', 'scrub_start for --scrub on', integer(0))
     .option('--scrub-stop <order>', 'scrub_stop for --scrub on', integer(0))
     .option('--prealloc <order>', 'vm.max_prealloc_order for the run (0 = no anticipatory prefault)', integer(0))
+    .option('--thp', 'map with MADV_HUGEPAGE: 2 MiB-aligned ranges fault as transparent huge pages (4 KiB-page presets)')
     .option('--settle', 'before each row, wait (or tick a manual clock) until kscrubd sleeps')
     .option('--json', 'print the rows as JSON, with the model-side counts')
     .option('--plot <file>', 'also write an SVG: flt/cpu/s and fault/wsec against threads, labelled by --scrub')
@@ -85,6 +87,7 @@ Example:
         ...(o.scrubStart !== undefined ? { scrubStart: o.scrubStart } : {}),
         ...(o.scrubStop !== undefined ? { scrubStop: o.scrubStop } : {}),
         ...(o.prealloc !== undefined ? { prealloc: o.prealloc } : {}),
+        ...(o.thp ? { thp: true } : {}),
       };
       const rows = await runPft(o.mount, opts);
       clearProgress();

@@ -82,7 +82,7 @@ const EXECUTORS: Executors<Machine, Verb> = {
   'mm new': (m) => `ok mm=${n(m.mmNew())}`,
   'mm exit': (m, c) => `ok freed_pages=${n(m.mmExit(c.mm))}`,
   mmap: (m, c) => {
-    const r = m.mmap(c.mm, c.size, c.random === true);
+    const r = m.mmap(c.mm, c.size, c.random === true, c.thp === true);
     return `ok addr=${hex(r.addr)} size=${n(r.size)}`;
   },
   munmap: (m, c) => `ok freed_pages=${n(m.munmap(c.mm, c.addr, c.size))}`,
@@ -91,6 +91,7 @@ const EXECUTORS: Executors<Machine, Verb> = {
     ...(c.threads !== undefined && { threads: c.threads }),
     ...(c.lines !== undefined && { lines: c.lines }),
     ...(c.stride !== undefined && { stride: c.stride }),
+    ...(c.thp === true && { thp: true }),
   })),
   fault: (m, c) => touchLine(m.fault(c.mm, c.addr, c.access !== 'read')),
 };

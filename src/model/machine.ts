@@ -11,6 +11,7 @@ import { BteZeroDriver, CpuZeroDriver, ZeroDriver, makeZeroDrivers } from './zer
 import { Kscrubd } from './kscrubd';
 import { TouchJob, TouchOptions, TouchResult, touch } from './fault';
 import { Processes } from './mm';
+import { assertThpSupported, madviseHugepage } from './thp';
 import { PCP_COLD, PCP_HOT, PCP_ZEROED, Zone, ZoneName } from './zone';
 
 const log = debugFactory('kscrubfs:model');
@@ -77,6 +78,8 @@ export class Machine {
   readonly slab: PageOwner & { readonly blocks: number[]; pages: number };
   /** Anonymous pages mapped by processes (meminfo AnonPages), kept by the fault model. */
   nrAnonPages = 0;
+  /** Of those, huge pages mapped by a PMD (meminfo AnonHugePages, in huge pages; thp.ts). */
+  nrAnonThps = 0;
   /** Page-table pages processes use (meminfo PageTables). */
   nrPageTablePages = 0;
   /** Processes (mm) alive, and threads (tasks) they ever ran: loadavg's nr_threads/last_pid. */
@@ -441,9 +444,14 @@ export class Machine {
     return this.procs.exit(id, this.firstCpuOf(0));
   }
 
-  /** Anonymous mmap of `bytes` (page-rounded). `random` is MADV_RANDOM (no prefault). */
-  mmap(id: number, bytes: number, random = false): { addr: number; size: number } {
-    const v = this.procs.mmap(id, bytes, random);
+  /**
+   * Anonymous mmap of `bytes` (page-rounded). `random` is MADV_RANDOM (no prefault); `thp`
+   * is MADV_HUGEPAGE (aligned ranges fault in huge pages; refused where THP cannot work).
+   */
+  mmap(id: number, bytes: number, random = false, thp = false): { addr: number; size: number } {
+    this.procs.get(id);
+    if (thp) assertThpSupported(this, this.procs, 'mmap');
+    const v = this.procs.mmap(id, bytes, random, thp);
     return { addr: v.start, size: v.end - v.start };
   }
 
@@ -453,17 +461,30 @@ export class Machine {
   }
 
   /** Touch a range with `threads` threads; faults are simulated in time order. */
-  touch(id: number, opts: Partial<TouchOptions> & { addr: number; size: number }): TouchResult {
+  touch(id: number, opts: Partial<TouchOptions> & { addr: number; size: number; thp?: boolean }): TouchResult {
     const job = this.touchJob(id, opts);
     job.run();
     return job.result;
   }
 
-  /** touch() to run a few events at a time (job.run(budget)), with the same outcome. */
-  touchJob(id: number, opts: Partial<TouchOptions> & { addr: number; size: number }): TouchJob {
-    return new TouchJob(this, this.procs, this.procs.get(id), {
-      threads: 1, lines: 1, write: true, stride: this.pageSize, ...opts,
-    });
+  /**
+   * touch() to run a few events at a time (job.run(budget)), with the same outcome. `thp`
+   * first marks the range's VMA MADV_HUGEPAGE (kept only if the touch is accepted).
+   */
+  touchJob(id: number, opts: Partial<TouchOptions> & { addr: number; size: number; thp?: boolean }): TouchJob {
+    const mm = this.procs.get(id);
+    const { thp, ...rest } = opts;
+    const o = { threads: 1, lines: 1, write: true, stride: this.pageSize, ...rest };
+    if (!thp) return new TouchJob(this, this.procs, mm, o);
+    const { vma } = this.procs.range(mm, o.addr, o.size, 'touch');
+    const was = vma.thp;
+    madviseHugepage(this, this.procs, vma, 'touch');
+    try {
+      return new TouchJob(this, this.procs, mm, o);
+    } catch (err) {
+      vma.thp = was;
+      throw err;
+    }
   }
 
   /** One access at `addr` by the process's first thread (faults if the pte says so). */

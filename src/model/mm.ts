@@ -1,5 +1,6 @@
 import { ModelError } from './errors';
 import type { Machine, PageOwner } from './machine';
+import { zapHugePmd } from './thp';
 
 /**
  * Processes and their anonymous memory: mm_struct, VMAs, page tables, and the tasks (threads)
@@ -37,6 +38,8 @@ export interface Vma {
   end: number;
   /** MADV_RANDOM: no anticipatory prefault. */
   readonly random: boolean;
+  /** VM_HUGEPAGE (madvise MADV_HUGEPAGE): aligned ranges fault in huge pages (thp.ts). */
+  thp: boolean;
 }
 
 /** Per-task prefault state (Lameter's anticipatory prefault kept it in task_struct). */
@@ -64,6 +67,9 @@ export class Mm implements PageOwner {
   /** PMD index → pte page (its entries), and the physical page that holds it. */
   readonly ptes = new Map<number, Float64Array>();
   readonly ptePfns = new Map<number, number>();
+  /** PMD index → a huge page's pte-format entry, and the pte page deposited with it (thp.ts). */
+  readonly hugePtes = new Map<number, number>();
+  readonly hugeDeposits = new Map<number, number>();
   readonly tasks: Task[] = [];
   /** Virtual time at which mm->page_table_lock is next free. */
   ptlFreeAt = 0;
@@ -90,9 +96,9 @@ export class Mm implements PageOwner {
   }
 
   /** Reserve address space: page-rounded, PMD-aligned, a PMD of guard gap after. */
-  placeMapping(bytes: number, pmdBytes: number, random: boolean): Vma {
+  placeMapping(bytes: number, pmdBytes: number, random: boolean, thp = false): Vma {
     const start = this.nextMap;
-    const vma = { start, end: start + bytes, random };
+    const vma = { start, end: start + bytes, random, thp };
     this.nextMap = Math.ceil((start + bytes) / pmdBytes) * pmdBytes + pmdBytes;
     if (this.nextMap + MAX_MAP_BYTES > Number.MAX_SAFE_INTEGER) {
       throw new ModelError('KSCRUB_NOMEM', `mmap: ${this.label} has run out of address space`);
@@ -104,6 +110,8 @@ export class Mm implements PageOwner {
 
   forEachPage(fn: (pfn: number) => void): void {
     this.ptePfns.forEach((pfn) => fn(pfn));
+    this.hugeDeposits.forEach((pfn) => fn(pfn));
+    this.hugePtes.forEach((pte) => fn(ptePfn(pte)));
     for (const table of this.ptes.values()) {
       for (let i = 0; i < table.length; i++) {
         const pte = table[i]!;
@@ -148,10 +156,10 @@ export class Processes {
     return mm;
   }
 
-  mmap(id: number, bytes: number, random: boolean): Vma {
+  mmap(id: number, bytes: number, random: boolean, thp = false): Vma {
     const mm = this.get(id);
     const size = this.pageRound(bytes, 'mmap');
-    return mm.placeMapping(size, this.pmdBytes, random);
+    return mm.placeMapping(size, this.pmdBytes, random, thp);
   }
 
   /** Validate a page-aligned [addr, addr+bytes) inside one VMA; returns the VMA and rounded size. */
@@ -186,7 +194,7 @@ export class Processes {
     else if (addr === vma.start) vma.start = end;
     else if (end === vma.end) vma.end = addr;
     else {
-      mm.vmas.splice(i + 1, 0, { start: end, end: vma.end, random: vma.random });
+      mm.vmas.splice(i + 1, 0, { start: end, end: vma.end, random: vma.random, thp: vma.thp });
       vma.end = addr;
     }
     return freed;
@@ -219,8 +227,9 @@ export class Processes {
     let freed = 0;
     for (let a = start; a < end;) {
       const pmd = Math.floor(a / this.pmdBytes);
-      const table = mm.ptes.get(pmd);
       const pmdEnd = Math.min(end, (pmd + 1) * this.pmdBytes);
+      if (mm.hugePtes.size > 0 && mm.hugePtes.has(pmd)) freed += zapHugePmd(this.m, this, mm, pmd, a, pmdEnd, cpu);
+      const table = mm.ptes.get(pmd);
       if (table) {
         for (let i = (a % this.pmdBytes) / ps, stop = i + (pmdEnd - a) / ps; i < stop; i++) {
           const pte = table[i]!;
@@ -236,6 +245,11 @@ export class Processes {
     mm.rss -= freed;
     this.m.nrAnonPages -= freed;
     return freed;
+  }
+
+  /** A cleared entry array for a new pte page (from the pool when it has one). */
+  takeTable(): Float64Array {
+    return this.tablePool.pop() ?? new Float64Array(this.ptrsPerPte);
   }
 
   /** The pte page covering addr, if there is one yet. */
@@ -254,7 +268,7 @@ export class Processes {
     if (have) return { table: have, fresh: false };
     const pfn = this.m.allocPages(0, true, node, cpu);
     if (pfn < 0) return null;
-    const table = this.tablePool.pop() ?? new Float64Array(this.ptrsPerPte);
+    const table = this.takeTable();
     mm.ptes.set(pmd, table);
     mm.ptePfns.set(pmd, pfn);
     this.m.nrPageTablePages++;
