@@ -13,7 +13,7 @@ import { CliError, action } from './errors';
 import { pollUntil } from './poll';
 import { clearProgress, progressLine } from './pft';
 
-/** The machine of calibration.md: the altix preset, CPU zeroing only, a manual clock. */
+/** The machine of docs/calibration.md: the altix preset, CPU zeroing only, a manual clock. */
 const DAEMON_ARGS = ['--preset', 'altix', '--zero-drivers', 'cpu', '--clock', 'manual'];
 const READY_MS = 30_000;
 
@@ -25,7 +25,7 @@ const READY_MS = 30_000;
 export function registerCalibrate(program: Command): void {
   program
     .command('calibrate')
-    .description('run the published pft rows (shared/calibration.md) on a private altix mount and compare')
+    .description('run the published pft rows (docs/calibration.md) on a private altix mount and compare')
     .option('--json', 'print the comparisons as JSON')
     .option('--plot <file>', 'also sweep 1, 2, 4, 8 threads (1 GiB) with kscrubd off and on, and plot them with the published points')
     .action(action(async (o: { json?: boolean; plot?: string }) => {

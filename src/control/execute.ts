@@ -5,7 +5,7 @@ import type { Command, CommandOf, Verb } from './grammar';
 const log = debugFactory('kscrubfs:control');
 
 // Running one parsed command against the machine: one result line, `ok …` or `err …`.
-// Each command is atomic because the model validates before it mutates (allocRaw and freeRaw
+// Each command is atomic because the model validates before it mutates (raw alloc and free
 // are all or nothing); a ModelError becomes the `err` line, quoting the model's message.
 
 /** How a command ended: its result line, and the errno its write fails with (null: it did not fail). */
@@ -39,9 +39,9 @@ export function statsPairs(m: Machine): [string, number][] {
     ['zero_pages', m.zeroPagesTotal()],
     ['pcp_pages', m.pcpPagesTotal()],
     ['scrub_pages', sum(m.zones, (z) => z.scrubPages)],
-    ['raw_pages', m.rawPages()],
-    ['anon_pages', m.nrAnonPages],
-    ['mms', m.nrMms],
+    ['raw_pages', m.raw.pages],
+    ['anon_pages', m.procs.nrAnonPages],
+    ['mms', m.procs.nrMms],
     ['kscrubd_awake', sum(m.kscrubd, (k) => (k.awake ? 1 : 0))],
     ['kscrubd_bursts', sum(m.kscrubd, (k) => k.bursts)],
     ['kscrubd_blocks', sum(m.kscrubd, (k) => k.blocks)],
@@ -68,8 +68,8 @@ export function statsPairs(m: Machine): [string, number][] {
 /** One executor per verb: the compiler checks that every verb of the grammar has one. */
 const EXECUTORS: Executors<Machine, Verb> = {
   tick: (m, c) => `ok now_ns=${n(m.tick(c.ns))}`,
-  alloc: (m, c) => `ok handles=${m.allocRaw(c.order, c.zero === true, c.node ?? 0, c.count ?? 1).join(',')}`,
-  free: (m, c) => `ok freed_pages=${n(m.freeRaw(c.handles))}`,
+  alloc: (m, c) => `ok handles=${m.raw.alloc(c.order, c.zero === true, c.node ?? 0, c.count ?? 1).join(',')}`,
+  free: (m, c) => `ok freed_pages=${n(m.raw.free(c.handles))}`,
   drain: (m) => `ok drained_pages=${n(m.drainPcp())}`,
   bte: (m, c) => (m.injectBteFailures(c.fail), 'ok'),
   check: (m) => {
@@ -77,23 +77,23 @@ const EXECUTORS: Executors<Machine, Verb> = {
     return broken === null ? 'ok' : `err check: ${broken}`;
   },
   stats: (m) => `ok ${statsPairs(m).map(([k, v]) => `${k}=${n(v)}`).join(' ')}`,
-  // The process verbs; touch leaves what the line does not give to Machine.touch's defaults
+  // The process verbs; touch leaves what the line does not give to Processes.touch's defaults
   // (write, 1 thread, 1 line a page, a page's stride).
-  'mm new': (m) => `ok mm=${n(m.mmNew())}`,
-  'mm exit': (m, c) => `ok freed_pages=${n(m.mmExit(c.mm))}`,
+  'mm new': (m) => `ok mm=${n(m.procs.create().id)}`,
+  'mm exit': (m, c) => `ok freed_pages=${n(m.procs.exit(c.mm))}`,
   mmap: (m, c) => {
-    const r = m.mmap(c.mm, c.size, c.random === true, c.thp === true);
+    const r = m.procs.mmap(c.mm, c.size, c.random === true, c.thp === true);
     return `ok addr=${hex(r.addr)} size=${n(r.size)}`;
   },
-  munmap: (m, c) => `ok freed_pages=${n(m.munmap(c.mm, c.addr, c.size))}`,
-  touch: (m, c) => touchLine(m.touch(c.mm, {
+  munmap: (m, c) => `ok freed_pages=${n(m.procs.munmap(c.mm, c.addr, c.size))}`,
+  touch: (m, c) => touchLine(m.procs.touch(c.mm, {
     addr: c.addr, size: c.size, write: c.access !== 'read',
     ...(c.threads !== undefined && { threads: c.threads }),
     ...(c.lines !== undefined && { lines: c.lines }),
     ...(c.stride !== undefined && { stride: c.stride }),
     ...(c.thp === true && { thp: true }),
   })),
-  fault: (m, c) => touchLine(m.fault(c.mm, c.addr, c.access !== 'read')),
+  fault: (m, c) => touchLine(m.procs.fault(c.mm, c.addr, c.access !== 'read')),
 };
 
 function touchLine(r: TouchResult): string {

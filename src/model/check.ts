@@ -14,9 +14,8 @@ import { SEC_FREE, SEC_FREE_ZEROED, SEC_MAPPED, SEC_RESERVED, Zone } from './zon
  * Cost is proportional to materialized memory, not machine size.
  */
 export function check(m: Machine): string | null {
-  // Who holds allocated blocks: raw handles and page owners (processes).
+  // Who holds allocated blocks: the page owners (processes, raw blocks, boot slab).
   const held = new Map<number, string>();
-  for (const [h, b] of m.raw) held.set(b.pfn, `raw handle ${h}`);
   let dup: string | null = null;
   for (const o of m.owners) {
     o.forEachPage((pfn) => {

@@ -3,7 +3,7 @@ import type { CostModel } from './cost';
 /**
  * The `altix` preset's costs: the 1.5 GHz Itanium 2 SGI Altix (SN2) of Lameter's
  * measurements — 16 KiB pages, 128-byte lines, NUMAlink between nodes. Fitted once to the
- * single-thread rows of shared/calibration.md (run `npm run calibrate`); everything else the
+ * single-thread rows of docs/calibration.md (run `npm run calibrate`); everything else the
  * preset does (threads, NUMA, kscrubd) follows from the same figures.
  */
 export const ALTIX_COST: CostModel = {

@@ -3,7 +3,7 @@
  * time) with the reason it has its value. Faults, kscrubd and the CPU clocks are all priced
  * from these and nothing else — no run is special-cased. The `altix` figures are for the
  * 1.5 GHz Itanium 2 SGI Altix that Lameter measured (16 KiB pages, 128-byte lines); they were
- * fitted once to the single-thread rows in shared/calibration.md, and the multi-thread, NUMA
+ * fitted once to the single-thread rows in docs/calibration.md, and the multi-thread, NUMA
  * and kscrubd behaviour follows from the same numbers.
  */
 export interface CostModel {

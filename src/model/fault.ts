@@ -1,5 +1,5 @@
 import { ModelError } from './errors';
-import type { Machine } from './machine';
+import { AllocResult, type Machine } from './machine';
 import { orderPages } from './page';
 import { Mm, PTE_NONE, PTE_ZERO_PAGE, Processes, Task, Vma, mkPte, ptePfn, pteCacheHot } from './mm';
 import { HugeFault, PHASE_THP, ThpFaults, ThpPricing } from './thp';
@@ -115,8 +115,9 @@ export class TouchJob {
   private outcome: TouchResult | null = null;
   private failed = false;
 
-  constructor(private readonly m: Machine, procs: Processes, mm: Mm, o: TouchOptions, what: 'touch' | 'fault' = 'touch') {
+  constructor(private readonly m: Machine, mm: Mm, o: TouchOptions, what: 'touch' | 'fault' = 'touch') {
     const ps = m.pageSize;
+    const procs = m.procs;
     const { vma, size } = procs.range(mm, o.addr, o.size, what);
     if (!Number.isInteger(o.threads) || o.threads < 1 || o.threads > MAX_THREADS) {
       throw new ModelError('KSCRUB_BAD_OPTION', `touch: threads=${o.threads} must be 1..${MAX_THREADS}`);
@@ -145,8 +146,8 @@ export class TouchJob {
       ));
     }
     this.sim = new FaultSim(m, procs, mm, vma, o);
-    for (const r of this.runners) m.cpuInUse[r.cpu] = 1;
-    m.runningTasks += this.runners.length;
+    for (const r of this.runners) procs.cpuInUse[r.cpu] = 1;
+    procs.runningTasks += this.runners.length;
   }
 
   /** Run at most `budget` events (≥ 1); true once the touch is complete (see result). */
@@ -192,14 +193,14 @@ export class TouchJob {
   }
 
   private release(): void {
-    for (const r of this.runners) this.m.cpuInUse[r.cpu] = 0;
-    this.m.runningTasks -= this.runners.length;
+    for (const r of this.runners) this.m.procs.cpuInUse[r.cpu] = 0;
+    this.m.procs.runningTasks -= this.runners.length;
   }
 }
 
 /** A whole touch at once (what the model's callers and tests use). */
-export function touch(m: Machine, procs: Processes, mm: Mm, o: TouchOptions, what: 'touch' | 'fault' = 'touch'): TouchResult {
-  const job = new TouchJob(m, procs, mm, o, what);
+export function touch(m: Machine, mm: Mm, o: TouchOptions, what: 'touch' | 'fault' = 'touch'): TouchResult {
+  const job = new TouchJob(m, mm, o, what);
   job.run();
   return job.result;
 }
@@ -223,6 +224,8 @@ class FaultSim implements ThpPricing<Runner> {
   private bgAt = Number.NEGATIVE_INFINITY;
   /** Huge-page faults, when the VMA is MADV_HUGEPAGE (thp.ts). */
   private readonly thp: ThpFaults<Runner> | null = null;
+  /** How allocPages() served the page just allocated (priceAlloc() reads it). */
+  readonly served = new AllocResult();
   /** The touch's counts (TouchResult). */
   pages = 0;
   faults = 0;
@@ -283,7 +286,7 @@ class FaultSim implements ThpPricing<Runner> {
    * (touch() meets new values once a call and may be deoptimized).
    */
   run(runners: Runner[], budget: number): boolean {
-    const inUse = this.m.cpuInUse;
+    const inUse = this.procs.cpuInUse;
     if (runners.length === 1) {
       // One thread: its events are the only ones (besides the background, which step() runs).
       const r = runners[0]!;
@@ -397,7 +400,7 @@ class FaultSim implements ThpPricing<Runner> {
 
   /** __pte_alloc for r.addr's PMD (it has no pte page): false when memory is exhausted. */
   private pteAlloc(r: Runner): boolean {
-    const pt = this.procs.pteAlloc(this.mm, r.addr, r.node, r.cpu);
+    const pt = this.procs.pteAlloc(this.mm, r.addr, r.node, r.cpu, this.served);
     if (!pt) return false;
     this.remember(r, r.addr, pt.table);
     if (pt.fresh) this.priceAlloc(r);
@@ -412,7 +415,7 @@ class FaultSim implements ThpPricing<Runner> {
       r.hot = new Uint8Array(n);
     }
     for (let i = 0; i < n; i++) {
-      const pfn = m.allocPages(0, true, r.node, r.cpu);
+      const pfn = m.allocPages(0, true, r.node, r.cpu, this.served);
       if (pfn < 0) break;
       const hot = this.priceAlloc(r);
       if (hot) {
@@ -422,7 +425,7 @@ class FaultSim implements ThpPricing<Runner> {
         this.prezeroed++;
         m.vm.faultPrezeroed++;
       }
-      if (i === 0) r.firstNode = m.lastAlloc.zone!.node;
+      if (i === 0) r.firstNode = this.served.zone!.node;
       r.pfns[i] = pfn;
       r.hot[i] = hot ? 1 : 0;
       r.nPages++;
@@ -454,12 +457,12 @@ class FaultSim implements ThpPricing<Runner> {
   }
 
   /**
-   * Price the page allocPages() just handed out (m.lastAlloc): the per-cpu list, struct page,
+   * Price the page allocPages() just handed out (this.served): the per-cpu list, struct page,
    * zone->lock on a refill, and hot zeroing when no prezeroed page came. Returns hot-zeroed.
    */
   priceAlloc(r: Runner, zeroNs = this.zeroNs, zeroRemoteNs = this.zeroRemoteNs): boolean {
     const c = this.c;
-    const info = this.m.lastAlloc;
+    const info = this.served;
     const zone = info.zone!;
     const local = zone.node === r.node;
     // struct page of the new page: count, flags, LRU links — misses, dearer on another node.
@@ -522,7 +525,7 @@ class FaultSim implements ThpPricing<Runner> {
       // A free may have woken kscrubd.
       if (freed) this.bgAt = m.nextBackgroundAt();
       this.mm.rss += mapped;
-      m.nrAnonPages += mapped;
+      this.procs.nrAnonPages += mapped;
       m.vm.prefaultPages += Math.max(0, mapped - 1);
       this.touchLines(r, r.hot[0] === 1, r.firstNode);
     }

@@ -1,6 +1,9 @@
 // The model's public surface: procfs and control import from here, never from inner files.
 export { Machine, createMachine, PCP_DRAIN_INTERVAL_NS } from './machine';
-export type { AllocInfo, PageOwner, RawBlock } from './machine';
+export { AllocResult } from './machine';
+export type { PageOwner } from './machine';
+export { RawBlocks } from './raw';
+export type { RawBlock } from './raw';
 export { check } from './check';
 export { ModelError } from './errors';
 export type { ModelErrorCode } from './errors';
@@ -19,4 +22,4 @@ export { FIXED_1, FSHIFT, LoadAvg } from './clock';
 export { formatSize, parseDuration, parseSize } from './units';
 export type { TouchOptions, TouchResult } from './fault';
 export { MAX_THREADS, TouchJob } from './fault';
-export { Mm, MAX_MAP_BYTES } from './mm';
+export { Mm, MAX_MAP_BYTES, Processes } from './mm';

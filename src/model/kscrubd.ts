@@ -85,7 +85,7 @@ export class Kscrubd {
 
   private start(m: Machine, zone: Zone, pfn: number, order: number, at: number): void {
     const bytes = orderPages(order) * m.config.pageSize;
-    const cpu = m.cpus.mostIdle(this.node, at, m.cpuInUse);
+    const cpu = m.cpus.mostIdle(this.node, at, m.procs.cpuInUse);
     const begin = Math.max(at, m.cpus.freeAt[cpu]!);
     let driver: ZeroDriver | undefined;
     let result = null;

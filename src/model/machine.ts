@@ -9,29 +9,28 @@ import { Rng } from './rng';
 import { SysctlName, SysctlSpec, checkSysctl, sysctlSpecs } from './sysctl';
 import { BteZeroDriver, CpuZeroDriver, ZeroDriver, makeZeroDrivers } from './zero-drivers';
 import { Kscrubd } from './kscrubd';
-import { TouchJob, TouchOptions, TouchResult, touch } from './fault';
 import { Processes } from './mm';
-import { assertThpSupported, madviseHugepage } from './thp';
+import { RawBlocks } from './raw';
 import { PCP_COLD, PCP_HOT, PCP_ZEROED, Zone, ZoneName } from './zone';
 
 const log = debugFactory('kscrubfs:model');
 
-/** What the last allocPages() did, for the caller's accounting (one record, reused). */
-export interface AllocInfo {
-  zone: Zone | null;
+/**
+ * How allocPages() served one request, written into a record the caller owns and passes in
+ * (the kernel returns the page and leaves the rest to flags; a JS return of an object per
+ * page would cost an allocation on every fault). A class, so every record has one shape.
+ */
+export class AllocResult {
+  /** The zone the block came from (null until an allocation succeeds). */
+  zone: Zone | null = null;
   /** __GFP_ZERO satisfied by a page that was already zero. */
-  prezeroed: boolean;
+  prezeroed = false;
   /** __GFP_ZERO satisfied by zeroing a dirty page now (the caller prices it). */
-  hotZeroed: boolean;
+  hotZeroed = false;
+  /** An ordinary request that had to take zeroed pages: kscrubd's work thrown away. */
+  wasted = false;
   /** Pages moved under zone->lock (a per-cpu refill, or the block itself). */
-  lockedPages: number;
-}
-
-/** A raw allocation made by the control file's `alloc` (for shaping fragmentation). */
-export interface RawBlock {
-  readonly pfn: number;
-  readonly order: number;
-  readonly zone: Zone;
+  lockedPages = 0;
 }
 
 /** Something that maps pages (a process's page table): check() asks it what it holds. */
@@ -66,34 +65,20 @@ export class Machine {
   readonly sysctl: Record<SysctlName, number>;
   readonly vm = new VmEvents();
   readonly rng: Rng;
-  readonly lastAlloc: AllocInfo = { zone: null, prezeroed: false, hotZeroed: false, lockedPages: 0 };
-  readonly raw = new Map<number, RawBlock>();
-  private nextHandle = 1;
-  /** Page owners besides raw blocks (processes register here). */
+  /** Whoever holds allocated blocks (processes, raw blocks, boot slab): check() asks each. */
   readonly owners = new Set<PageOwner>();
   /**
    * Memory the kernel allocated from the buddy lists while booting (slab caches, per-cpu
    * areas, init's page tables): why MemFree < MemTotal on a machine that has run nothing.
    */
   readonly slab: PageOwner & { readonly blocks: number[]; pages: number };
-  /** Anonymous pages mapped by processes (meminfo AnonPages), kept by the fault model. */
-  nrAnonPages = 0;
-  /** Of those, huge pages mapped by a PMD (meminfo AnonHugePages, in huge pages; thp.ts). */
-  nrAnonThps = 0;
-  /** Page-table pages processes use (meminfo PageTables). */
-  nrPageTablePages = 0;
-  /** Processes (mm) alive, and threads (tasks) they ever ran: loadavg's nr_threads/last_pid. */
-  nrMms = 0;
-  lastPid = 1;
-  /** Tasks running right now besides kscrubd (the fault simulation sets it), for loadavg. */
-  runningTasks = 0;
-  /** Per CPU: is a workload thread on it now (its per-cpu lists are not drained then)? */
-  readonly cpuInUse: Uint8Array;
   private nextDrain = PCP_DRAIN_INTERVAL_NS;
   readonly minFreeKbytes: number;
   readonly totalPages: number;
-  /** Processes (mm) and their page tables. */
+  /** Processes (mm), their page tables and tasks, and their counters. */
   readonly procs: Processes;
+  /** The control file's raw blocks (`alloc`, `free`). */
+  readonly raw: RawBlocks;
   /** zoneOf()'s last answer. */
   private lastZone: Zone | undefined;
 
@@ -104,7 +89,6 @@ export class Machine {
     this.rng = new Rng(cfg.seed);
     this.clock = new Clock(cfg.clock, cfg.speed);
     this.cpus = new Cpus(cfg.cpus, cfg.nodes);
-    this.cpuInUse = new Uint8Array(cfg.cpus);
     this.specs = sysctlSpecs(cfg.maxOrder);
     this.sysctl = {
       scrub_start: this.specs.scrub_start.initial,
@@ -122,6 +106,7 @@ export class Machine {
     for (let n = 0; n < cfg.nodes; n++) this.kscrubd.push(new Kscrubd(n));
     this.buildZonelists();
     this.procs = new Processes(this);
+    this.raw = new RawBlocks(this);
     this.slab = this.bootAllocations();
     log('booted %s: %d pages, %d zones', cfg.preset, this.totalPages, this.zones.length);
   }
@@ -260,19 +245,14 @@ export class Machine {
     throw new ModelError('KSCRUB_BAD_ADDRESS', `pfn ${pfn} is outside memory`);
   }
 
-  /** SLIT-style node distance: 10 local, 20 remote. */
-  nodeDistance(a: number, b: number): number {
-    return a === b ? 10 : 20;
-  }
-
   // ---- allocation -----------------------------------------------------------------------------
 
   /**
    * __alloc_pages: try the node's zonelist above the low watermark, then above min; fail
    * rather than go below min anywhere. `zero` is __GFP_ZERO. Returns the head pfn or -1;
-   * `lastAlloc` says how it was served.
+   * when it succeeds, `served` (if given) says how.
    */
-  allocPages(order: number, zero: boolean, node: number, cpu: number, cold = false): number {
+  allocPages(order: number, zero: boolean, node: number, cpu: number, served?: AllocResult, cold = false): number {
     const zl = this.zonelists[node]!;
     for (let pass = 0; pass < 2; pass++) {
       for (let i = 0; i < zl.length; i++) {
@@ -280,7 +260,7 @@ export class Machine {
         const mark = pass === 0 ? z.watermarkLow : z.watermarkMin;
         // zone_watermark_ok() for order 0 is the one comparison (every fault comes here).
         if (order === 0 ? z.freePages - z.scrubPages <= mark : !z.watermarkOk(order, mark)) continue;
-        const pfn = this.bufferedRmqueue(z, order, zero, cpu, cold);
+        const pfn = this.bufferedRmqueue(z, order, zero, cpu, cold, served);
         if (pfn >= 0) return pfn;
       }
     }
@@ -295,25 +275,24 @@ export class Machine {
    *   order > 0, __GFP_ZERO ZEROED if zero_pages ≥ 2^order and a block is there → NOT_ZEROED + hot zeroing
    *   order > 0             NOT_ZEROED → ZEROED (wasted)
    */
-  private bufferedRmqueue(z: Zone, order: number, zero: boolean, cpu: number, cold: boolean): number {
-    const info = this.lastAlloc;
-    info.lockedPages = 0;
+  private bufferedRmqueue(z: Zone, order: number, zero: boolean, cpu: number, cold: boolean, served: AllocResult | undefined): number {
+    let locked = 0;
     let pfn = -1;
     let cls: FreeClass = NOT_ZEROED;
     if (order === 0) {
       const sets = z.pageset[cpu]!;
       if (zero) {
         const pz = sets[PCP_ZEROED]!;
-        if (pz.list.length <= pz.low && z.zeroPages >= 1) info.lockedPages += z.rmqueueBulk(pz, pz.batch, ZEROED, false);
+        if (pz.list.length <= pz.low && z.zeroPages >= 1) locked += z.rmqueueBulk(pz, pz.batch, ZEROED, false);
         pfn = z.pcpPop(pz);
       }
       if (pfn < 0) {
         const p = sets[cold ? PCP_COLD : PCP_HOT]!;
-        if (p.list.length <= p.low) info.lockedPages += z.rmqueueBulk(p, p.batch, NOT_ZEROED, true);
+        if (p.list.length <= p.low) locked += z.rmqueueBulk(p, p.batch, NOT_ZEROED, true);
         pfn = z.pcpPop(p);
       }
       if (pfn < 0) return -1;
-      this.vm.pcpRefillPages += info.lockedPages;
+      this.vm.pcpRefillPages += locked;
       // The page's flags say which class it came with; it is allocated from now on.
       cls = classOf(z.swapHead(pfn, pageFlags(KIND_ALLOC, 0, NOT_ZEROED)));
     } else {
@@ -325,17 +304,24 @@ export class Machine {
       if (pfn < 0) { pfn = z.takeBlock(order, NOT_ZEROED, allocated); cls = NOT_ZEROED; }
       if (pfn < 0) { pfn = z.takeBlock(order, ZEROED, allocated); cls = ZEROED; }
       if (pfn < 0) return -1;
-      info.lockedPages = 1;
+      locked = 1;
       z.setHead(pfn, pageFlags(KIND_ALLOC, order, NOT_ZEROED));
     }
-    z.pgalloc += orderPages(order);
-    info.zone = z;
-    info.prezeroed = zero && cls === ZEROED;
-    info.hotZeroed = zero && cls === NOT_ZEROED;
     const pages = orderPages(order);
-    if (info.prezeroed) this.vm.allocPrezeroed += pages;
-    else if (info.hotZeroed) this.vm.allocHotZeroed += pages;
-    else if (cls === ZEROED) this.vm.allocZeroWasted += pages;
+    z.pgalloc += pages;
+    const prezeroed = zero && cls === ZEROED;
+    const hotZeroed = zero && cls === NOT_ZEROED;
+    const wasted = !zero && cls === ZEROED;
+    if (prezeroed) this.vm.allocPrezeroed += pages;
+    else if (hotZeroed) this.vm.allocHotZeroed += pages;
+    else if (wasted) this.vm.allocZeroWasted += pages;
+    if (served) {
+      served.zone = z;
+      served.prezeroed = prezeroed;
+      served.hotZeroed = hotZeroed;
+      served.wasted = wasted;
+      served.lockedPages = locked;
+    }
     return pfn;
   }
 
@@ -372,7 +358,7 @@ export class Machine {
     let n = 0;
     for (const z of this.zones) {
       for (let cpu = 0; cpu < this.config.cpus; cpu++) {
-        if (onlyIdle && this.cpuInUse[cpu]) continue;
+        if (onlyIdle && this.procs.cpuInUse[cpu]) continue;
         for (const p of z.pageset[cpu]!) n += z.freePagesBulk(p, p.list.length, (o, c) => this.coalesced(z, o, c));
       }
     }
@@ -380,117 +366,9 @@ export class Machine {
     return n;
   }
 
-  // ---- raw allocations (control `alloc` / `free`) ------------------------------------------------
-
-  /** Allocate `count` blocks, all or nothing. Returns their handles. */
-  allocRaw(order: number, zero: boolean, node: number, count: number): number[] {
-    if (!Number.isInteger(order) || order < 0 || order >= this.maxOrder) {
-      throw new ModelError('KSCRUB_BAD_OPTION', `order=${order} is out of range 0..${this.maxOrder - 1}`);
-    }
-    if (!Number.isInteger(node) || node < 0 || node >= this.config.nodes) {
-      throw new ModelError('KSCRUB_BAD_OPTION', `node=${node} is out of range 0..${this.config.nodes - 1}`);
-    }
-    if (!Number.isSafeInteger(count) || count < 1) {
-      throw new ModelError('KSCRUB_BAD_OPTION', `count=${count} is not a whole number of blocks ≥ 1`);
-    }
-    const cpu = this.firstCpuOf(node);
-    const got: number[] = [];
-    for (let i = 0; i < count; i++) {
-      const pfn = this.allocPages(order, zero, node, cpu);
-      if (pfn < 0) {
-        for (const h of got) this.freeRawOne(h);
-        throw new ModelError('KSCRUB_NOMEM', `alloc: out of memory after ${i} of ${count} order-${order} blocks (nothing kept)`);
-      }
-      const h = this.nextHandle++;
-      this.raw.set(h, { pfn, order, zone: this.lastAlloc.zone! });
-      got.push(h);
-    }
-    return got;
-  }
-
-  /** Free raw blocks by handle, all or nothing. Returns pages freed. */
-  freeRaw(handles: readonly number[]): number {
-    const seen = new Set<number>();
-    for (const h of handles) {
-      if (!this.raw.has(h)) throw new ModelError('KSCRUB_BAD_HANDLE', `free: no block has handle ${h}`);
-      if (seen.has(h)) throw new ModelError('KSCRUB_BAD_HANDLE', `free: handle ${h} is named twice`);
-      seen.add(h);
-    }
-    let pages = 0;
-    for (const h of handles) pages += this.freeRawOne(h);
-    return pages;
-  }
-
-  private freeRawOne(h: number): number {
-    const b = this.raw.get(h)!;
-    this.raw.delete(h);
-    this.freePages(b.pfn, b.order, this.firstCpuOf(b.zone.node));
-    return 2 ** b.order;
-  }
-
+  /** The CPU a request made on no CPU of its own (the control file, boot) runs on: the node's first. */
   firstCpuOf(node: number): number {
     return (node * this.config.cpus) / this.config.nodes;
-  }
-
-  // ---- processes and faults (control: mm, mmap, munmap, touch, fault) ----------------------------
-
-  /** A new process (pft forks one per repetition). Returns its mm id. */
-  mmNew(): number {
-    return this.procs.create().id;
-  }
-
-  /** exit_mmap: the process's pages go back to the allocator. Returns pages freed. */
-  mmExit(id: number): number {
-    return this.procs.exit(id, this.firstCpuOf(0));
-  }
-
-  /**
-   * Anonymous mmap of `bytes` (page-rounded). `random` is MADV_RANDOM (no prefault); `thp`
-   * is MADV_HUGEPAGE (aligned ranges fault in huge pages; refused where THP cannot work).
-   */
-  mmap(id: number, bytes: number, random = false, thp = false): { addr: number; size: number } {
-    this.procs.get(id);
-    if (thp) assertThpSupported(this, this.procs, 'mmap');
-    const v = this.procs.mmap(id, bytes, random, thp);
-    return { addr: v.start, size: v.end - v.start };
-  }
-
-  /** munmap a page-aligned range inside one mapping. Returns pages freed. */
-  munmap(id: number, addr: number, bytes: number): number {
-    return this.procs.munmap(id, addr, bytes, this.firstCpuOf(0));
-  }
-
-  /** Touch a range with `threads` threads; faults are simulated in time order. */
-  touch(id: number, opts: Partial<TouchOptions> & { addr: number; size: number; thp?: boolean }): TouchResult {
-    const job = this.touchJob(id, opts);
-    job.run();
-    return job.result;
-  }
-
-  /**
-   * touch() to run a few events at a time (job.run(budget)), with the same outcome. `thp`
-   * first marks the range's VMA MADV_HUGEPAGE (kept only if the touch is accepted).
-   */
-  touchJob(id: number, opts: Partial<TouchOptions> & { addr: number; size: number; thp?: boolean }): TouchJob {
-    const mm = this.procs.get(id);
-    const { thp, ...rest } = opts;
-    const o = { threads: 1, lines: 1, write: true, stride: this.pageSize, ...rest };
-    if (!thp) return new TouchJob(this, this.procs, mm, o);
-    const { vma } = this.procs.range(mm, o.addr, o.size, 'touch');
-    const was = vma.thp;
-    madviseHugepage(this, this.procs, vma, 'touch');
-    try {
-      return new TouchJob(this, this.procs, mm, o);
-    } catch (err) {
-      vma.thp = was;
-      throw err;
-    }
-  }
-
-  /** One access at `addr` by the process's first thread (faults if the pte says so). */
-  fault(id: number, addr: number, write = true): TouchResult {
-    const ps = this.pageSize;
-    return touch(this, this.procs, this.procs.get(id), { addr, size: ps, write, threads: 1, lines: 1, stride: ps }, 'fault');
   }
 
   // ---- time -----------------------------------------------------------------------------------
@@ -513,7 +391,7 @@ export class Machine {
       this.clock.now = Math.max(this.clock.now, next);
       if (who >= 0) this.kscrubd[who]!.advance(this, next);
       else if (next === this.loadavg.nextSample) {
-        this.loadavg.sample(this.runningTasks + this.kscrubd.filter((k) => k.awake).length);
+        this.loadavg.sample(this.procs.runningTasks + this.kscrubd.filter((k) => k.awake).length);
         this.loadavg.nextSample += LOAD_FREQ_NS;
       } else {
         this.drainPcp(true);
@@ -589,12 +467,6 @@ export class Machine {
   }
   pcpPagesTotal(): number {
     return this.zones.reduce((s, z) => s + z.pcpPages, 0);
-  }
-  /** Pages held by raw allocations. */
-  rawPages(): number {
-    let n = 0;
-    for (const b of this.raw.values()) n += 2 ** b.order;
-    return n;
   }
   /** Materialized sections (memory the model spends per-page records on). */
   materializedSections(): number {

@@ -1,6 +1,7 @@
 import { ModelError } from './errors';
-import type { Machine, PageOwner } from './machine';
-import { zapHugePmd } from './thp';
+import { TouchJob, type TouchOptions, type TouchResult, touch } from './fault';
+import type { AllocResult, Machine, PageOwner } from './machine';
+import { assertThpSupported, madviseHugepage, zapHugePmd } from './thp';
 
 /**
  * Processes and their anonymous memory: mm_struct, VMAs, page tables, and the tasks (threads)
@@ -121,10 +122,27 @@ export class Mm implements PageOwner {
   }
 }
 
-/** The process table: what the control file's mm/mmap/munmap commands act on. */
+/**
+ * The process table: what the control file's mm/mmap/munmap/touch/fault commands act on, and
+ * the counters that are the processes' own (the kernel keeps them in mm_struct, task_struct
+ * and the run queues, not in the allocator).
+ */
 export class Processes {
   readonly mms = new Map<number, Mm>();
   private nextId = 1;
+  /** Anonymous pages mapped by processes (meminfo AnonPages): the sum of every mm's rss. */
+  nrAnonPages = 0;
+  /** Of those, huge pages mapped by a PMD (meminfo AnonHugePages, in huge pages; thp.ts). */
+  nrAnonThps = 0;
+  /** Page-table pages processes use (meminfo PageTables). */
+  nrPageTablePages = 0;
+  /** Processes (mm) alive, and pids handed out (init and one per process): loadavg's nr_threads/last_pid. */
+  nrMms = 0;
+  lastPid = 1;
+  /** Tasks running right now besides kscrubd (the fault simulation sets it), for loadavg. */
+  runningTasks = 0;
+  /** Per CPU: is a workload thread on it now (its per-cpu lists are not drained then)? */
+  readonly cpuInUse: Uint8Array;
   readonly ptrsPerPte: number;
   readonly pmdBytes: number;
   /**
@@ -136,6 +154,7 @@ export class Processes {
   private readonly tablePoolMax: number = 0;
 
   constructor(private readonly m: Machine) {
+    this.cpuInUse = new Uint8Array(m.config.cpus);
     this.ptrsPerPte = m.pageSize / m.config.pteBytes;
     this.tablePoolMax = TABLE_POOL_BYTES / m.pageSize;
     this.pmdBytes = this.ptrsPerPte * m.pageSize;
@@ -151,15 +170,54 @@ export class Processes {
     const mm = new Mm(this.nextId++);
     this.mms.set(mm.id, mm);
     this.m.owners.add(mm);
-    this.m.nrMms++;
-    this.m.lastPid++;
+    this.nrMms++;
+    this.lastPid++;
     return mm;
   }
 
-  mmap(id: number, bytes: number, random: boolean, thp = false): Vma {
+  /**
+   * Anonymous mmap of `bytes` (page-rounded). `random` is MADV_RANDOM (no prefault); `thp`
+   * is MADV_HUGEPAGE (aligned ranges fault in huge pages; refused where THP cannot work).
+   */
+  mmap(id: number, bytes: number, random = false, thp = false): { addr: number; size: number } {
     const mm = this.get(id);
     const size = this.pageRound(bytes, 'mmap');
-    return mm.placeMapping(size, this.pmdBytes, random, thp);
+    if (thp) assertThpSupported(this.m, this, 'mmap');
+    const v = mm.placeMapping(size, this.pmdBytes, random, thp);
+    return { addr: v.start, size: v.end - v.start };
+  }
+
+  /** Touch a range with `threads` threads; faults are simulated in time order. */
+  touch(id: number, opts: Partial<TouchOptions> & { addr: number; size: number; thp?: boolean }): TouchResult {
+    const job = this.touchJob(id, opts);
+    job.run();
+    return job.result;
+  }
+
+  /**
+   * touch() to run a few events at a time (job.run(budget)), with the same outcome. `thp`
+   * first marks the range's VMA MADV_HUGEPAGE (kept only if the touch is accepted).
+   */
+  touchJob(id: number, opts: Partial<TouchOptions> & { addr: number; size: number; thp?: boolean }): TouchJob {
+    const mm = this.get(id);
+    const { thp, ...rest } = opts;
+    const o = { threads: 1, lines: 1, write: true, stride: this.m.pageSize, ...rest };
+    if (!thp) return new TouchJob(this.m, mm, o);
+    const { vma } = this.range(mm, o.addr, o.size, 'touch');
+    const was = vma.thp;
+    madviseHugepage(this.m, this, vma, 'touch');
+    try {
+      return new TouchJob(this.m, mm, o);
+    } catch (err) {
+      vma.thp = was;
+      throw err;
+    }
+  }
+
+  /** One access at `addr` by the process's first thread (faults if the pte says so). */
+  fault(id: number, addr: number, write = true): TouchResult {
+    const ps = this.m.pageSize;
+    return touch(this.m, this.get(id), { addr, size: ps, write, threads: 1, lines: 1, stride: ps }, 'fault');
   }
 
   /** Validate a page-aligned [addr, addr+bytes) inside one VMA; returns the VMA and rounded size. */
@@ -183,8 +241,11 @@ export class Processes {
     return Math.ceil(bytes / this.m.pageSize) * this.m.pageSize;
   }
 
-  /** zap_page_range + unmap: free every page in the range; split or shrink the VMA. */
-  munmap(id: number, addr: number, bytes: number, cpu: number): number {
+  /**
+   * zap_page_range + unmap: free every page in the range; split or shrink the VMA. Returns
+   * pages freed. The pages go to `cpu`'s lists (by default node 0's first CPU).
+   */
+  munmap(id: number, addr: number, bytes: number, cpu = this.m.firstCpuOf(0)): number {
     const mm = this.get(id);
     const { vma, size } = this.range(mm, addr, bytes, 'munmap');
     const freed = this.zap(mm, addr, addr + size, cpu);
@@ -200,15 +261,15 @@ export class Processes {
     return freed;
   }
 
-  /** exit_mmap: free everything the process maps. */
-  exit(id: number, cpu: number): number {
+  /** exit_mmap: free everything the process maps. Returns pages freed. */
+  exit(id: number, cpu = this.m.firstCpuOf(0)): number {
     const mm = this.get(id);
     let freed = 0;
     for (const v of [...mm.vmas]) freed += this.zap(mm, v.start, v.end, cpu);
     mm.vmas.length = 0;
     // free_pgtables: the pte pages go back too (counted apart from the anonymous pages).
     for (const pfn of mm.ptePfns.values()) this.m.freePages(pfn, 0, cpu);
-    this.m.nrPageTablePages -= mm.ptes.size;
+    this.nrPageTablePages -= mm.ptes.size;
     for (const table of mm.ptes.values()) {
       if (this.tablePool.length >= this.tablePoolMax) break;
       this.tablePool.push(table.fill(PTE_NONE));
@@ -217,7 +278,7 @@ export class Processes {
     mm.ptePfns.clear();
     this.mms.delete(id);
     this.m.owners.delete(mm);
-    this.m.nrMms--;
+    this.nrMms--;
     return freed;
   }
 
@@ -243,7 +304,7 @@ export class Processes {
       a = pmdEnd;
     }
     mm.rss -= freed;
-    this.m.nrAnonPages -= freed;
+    this.nrAnonPages -= freed;
     return freed;
   }
 
@@ -260,18 +321,18 @@ export class Processes {
   /**
    * __pte_alloc: a pte page for addr, allocated as a __GFP_ZERO page on the faulting CPU's
    * node when the PMD has none. Returns null when memory is exhausted (the fault is an OOM);
-   * `m.lastAlloc` says how a new page was served, for the caller's pricing.
+   * a new page's `served` says how it was served, for the caller's pricing.
    */
-  pteAlloc(mm: Mm, addr: number, node: number, cpu: number): { table: Float64Array; fresh: boolean } | null {
+  pteAlloc(mm: Mm, addr: number, node: number, cpu: number, served: AllocResult): { table: Float64Array; fresh: boolean } | null {
     const pmd = Math.floor(addr / this.pmdBytes);
     const have = mm.ptes.get(pmd);
     if (have) return { table: have, fresh: false };
-    const pfn = this.m.allocPages(0, true, node, cpu);
+    const pfn = this.m.allocPages(0, true, node, cpu, served);
     if (pfn < 0) return null;
     const table = this.takeTable();
     mm.ptes.set(pmd, table);
     mm.ptePfns.set(pmd, pfn);
-    this.m.nrPageTablePages++;
+    this.nrPageTablePages++;
     return { table, fresh: true };
   }
 }

@@ -1,5 +1,5 @@
 import { ModelError } from './errors';
-import type { Machine } from './machine';
+import type { AllocResult, Machine } from './machine';
 import { Mm, PTE_NONE, Processes, Vma, mkPte, ptePfn, pteCacheHot } from './mm';
 import { KIND_ALLOC, NOT_ZEROED, orderPages, pageFlags } from './page';
 
@@ -23,9 +23,11 @@ import { KIND_ALLOC, NOT_ZEROED, orderPages, pageFlags } from './page';
 
 /** The fault path's operations THP faults are priced with (FaultSim provides them). */
 export interface ThpPricing<R> {
+  /** Where allocPages() reports how it served the fault's allocations (priceAlloc reads it). */
+  readonly served: AllocResult;
   sys(r: R, ns: number): void;
   lockPtl(r: R, hold: number): void;
-  /** Price m.lastAlloc's page; a hot-zeroed one costs zeroNs (zeroRemoteNs from another node). */
+  /** Price the page `served` describes; a hot-zeroed one costs zeroNs (zeroRemoteNs from another node). */
   priceAlloc(r: R, zeroNs?: number, zeroRemoteNs?: number): boolean;
   touchLines(r: R, cacheHot: boolean, node: number): void;
 }
@@ -119,16 +121,16 @@ export class ThpFaults<R extends ThpRunner> {
     const start = Math.floor(r.addr / this.pmdBytes) * this.pmdBytes;
     if (start < this.vma.start || start + this.pmdBytes > this.vma.end) return false;
     const m = this.m;
-    const pfn = m.allocPages(this.order, true, r.node, r.cpu);
+    const pfn = m.allocPages(this.order, true, r.node, r.cpu, this.p.served);
     if (pfn < 0) {
       m.vm.thpFaultFallback++;
       return false;
     }
-    const node = m.lastAlloc.zone!.node;
+    const node = this.p.served.zone!.node;
     const hot = this.p.priceAlloc(r, this.zeroNs, this.zeroRemoteNs);
     this.p.sys(r, node === r.node ? this.compoundNs : this.compoundNs * m.cost.remoteFactor);
     // pte_alloc_one: the page table deposited for a later split (GFP_PGTABLE_USER is __GFP_ZERO).
-    const deposit = m.allocPages(0, true, r.node, r.cpu);
+    const deposit = m.allocPages(0, true, r.node, r.cpu, this.p.served);
     if (deposit < 0) {
       m.freePages(pfn, this.order, r.cpu);
       m.vm.thpFaultFallback++;
@@ -162,9 +164,9 @@ export class ThpFaults<R extends ThpRunner> {
     mm.hugePtes.set(pmd, mkPte(h.pfn, h.hot));
     mm.hugeDeposits.set(pmd, h.deposit);
     mm.rss += pages;
-    m.nrAnonPages += pages;
-    m.nrAnonThps++;
-    m.nrPageTablePages++;
+    m.procs.nrAnonPages += pages;
+    m.procs.nrAnonThps++;
+    m.procs.nrPageTablePages++;
     const vm = m.vm;
     vm.thpFaultAlloc++;
     if (h.hot) {
@@ -192,11 +194,11 @@ export function zapHugePmd(m: Machine, procs: Processes, mm: Mm, pmd: number, st
   const pages = orderPages(order);
   mm.hugePtes.delete(pmd);
   mm.hugeDeposits.delete(pmd);
-  m.nrAnonThps--;
+  procs.nrAnonThps--;
   if (end - start === procs.pmdBytes) {
     m.freePages(pfn, order, cpu);
     m.freePages(deposit, 0, cpu);
-    m.nrPageTablePages--;
+    procs.nrPageTablePages--;
     return pages;
   }
   // split_huge_pmd + split_page: each page becomes an order-0 allocation with its own pte.

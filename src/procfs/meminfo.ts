@@ -26,7 +26,7 @@ export function render(m: Machine): string {
   const managed = m.managedPagesTotal();
   const free = m.freePagesTotal();
   const reserve = sumZones(m, (z) => z.watermarkHigh);
-  const anon = kb(m, m.nrAnonPages);
+  const anon = kb(m, m.procs.nrAnonPages);
   const fields: Field[] = [
     ['MemTotal', kb(m, managed)],
     ['MemFree', kb(m, free)],
@@ -57,7 +57,7 @@ export function render(m: Machine): string {
     ['SReclaimable', 0],
     ['SUnreclaim', kb(m, m.slab.pages)],
     ['KernelStack', 0],
-    ['PageTables', kb(m, m.nrPageTablePages)],
+    ['PageTables', kb(m, m.procs.nrPageTablePages)],
     ['SecPageTables', 0],
     ['NFS_Unstable', 0],
     ['Bounce', 0],
@@ -69,7 +69,7 @@ export function render(m: Machine): string {
     ['VmallocChunk', 0],
     ['Percpu', 0],
     // Huge pages are counted in AnonPages too, as the kernel does; here in kB of whole PMDs.
-    ['AnonHugePages', kb(m, m.nrAnonThps * (m.procs.ptrsPerPte))],
+    ['AnonHugePages', kb(m, m.procs.nrAnonThps * (m.procs.ptrsPerPte))],
     ['ShmemHugePages', 0],
     ['ShmemPmdMapped', 0],
     ['FileHugePages', 0],

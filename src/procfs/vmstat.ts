@@ -170,12 +170,12 @@ export function render(m: Machine): string {
   // Machine-wide sums, as global_zone_page_state()/global_node_page_state() give them (the
   // anon and page-table totals even where zoneinfo cannot place them on a node).
   const values = new Map<string, number>([
-    ...Object.entries(zoneItems(m.freePagesTotal(), m.nrAnonPages)),
-    ...Object.entries(nodeItems(m.nrAnonPages, m.nrPageTablePages)),
+    ...Object.entries(zoneItems(m.freePagesTotal(), m.procs.nrAnonPages)),
+    ...Object.entries(nodeItems(m.procs.nrAnonPages, m.procs.nrPageTablePages)),
     ['pgfree', m.vm.pgfree],
     ['pgfault', m.vm.pgfault],
     // Huge pages mapped, counted in huge pages as vmstat shows NR_ANON_THPS.
-    ['nr_anon_transparent_hugepages', m.nrAnonThps],
+    ['nr_anon_transparent_hugepages', m.procs.nrAnonThps],
     ['thp_fault_alloc', m.vm.thpFaultAlloc],
     ['thp_fault_fallback', m.vm.thpFaultFallback],
   ]);

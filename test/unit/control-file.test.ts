@@ -420,13 +420,13 @@ describe('control file: execute and stats', () => {
     const line = (r: { pages: number; faults: number; prezeroed: number; hotZeroed: number; prefaulted: number; oom: number; userNs: number; sysNs: number; wallNs: number }): string =>
       `ok pages=${r.pages} faults=${r.faults} prezeroed=${r.prezeroed} hot_zeroed=${r.hotZeroed} prefaulted=${r.prefaulted} oom=${r.oom} `
       + `user_ns=${Math.round(r.userNs)} sys_ns=${Math.round(r.sysNs)} wall_ns=${Math.round(r.wallNs)}`;
-    const id = twin.mmNew();
-    const map = twin.mmap(id, 1 << 20, true);
+    const id = twin.procs.create().id;
+    const map = twin.procs.mmap(id, 1 << 20, true);
     const addr = `0x${map.addr.toString(16)}`;
-    const touched = twin.touch(id, { addr: map.addr, size: 1 << 20 });
-    const faulted = twin.fault(id, map.addr + (1 << 20) - 16384, false);
-    const unmapped = twin.munmap(id, map.addr, 262144);
-    const exited = twin.mmExit(id);
+    const touched = twin.procs.touch(id, { addr: map.addr, size: 1 << 20 });
+    const faulted = twin.procs.fault(id, map.addr + (1 << 20) - 16384, false);
+    const unmapped = twin.procs.munmap(id, map.addr, 262144);
+    const exited = twin.procs.exit(id);
     for (const batch of [
       `mm new\nmmap mm=1 size=1M random\ntouch mm=1 addr=${addr} size=1M\n`,
       `fault mm=1 addr=0x${(map.addr + (1 << 20) - 16384).toString(16)} read\nmunmap mm=1 addr=${addr} size=256K\nmm exit mm=1\n`,

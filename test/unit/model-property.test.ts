@@ -40,7 +40,7 @@ function randomStep(m: Machine, rng: Rng): string {
     const count = everything ? Math.ceil(m.managedPagesTotal() / 2 ** order) : 1 + (rng.next() < 0.9 ? rng.int(8) : rng.int(400));
     const op = `allocRaw(${order}, ${zero}, ${node}, ${count})`;
     try {
-      m.allocRaw(order, zero, node, count);
+      m.raw.alloc(order, zero, node, count);
     } catch (e) {
       if (!(e instanceof ModelError && e.code === 'KSCRUB_NOMEM')) throw e;
       return `${op} → NOMEM`;
@@ -51,7 +51,7 @@ function randomStep(m: Machine, rng: Rng): string {
     const n = 1 + rng.int(Math.min(handles.length, handles.length > 300 ? 200 : 16));
     const pick: number[] = [];
     for (let i = 0; i < n; i++) pick.push(handles.splice(rng.int(handles.length), 1)[0]!);
-    m.freeRaw(pick);
+    m.raw.free(pick);
     return `freeRaw([${pick.join(',')}])`;
   }
   if (r < 0.8) {
@@ -74,7 +74,7 @@ function randomStep(m: Machine, rng: Rng): string {
 /** Invariants beyond check(): pages add up, kscrubd holds a block only while awake. */
 function extraInvariants(m: Machine): string | null {
   if (accountedPages(m) !== m.managedPagesTotal()) {
-    return `free ${m.freePagesTotal()} + per-cpu ${m.pcpPagesTotal()} + raw ${m.rawPages()} ≠ managed ${m.managedPagesTotal()}`;
+    return `free ${m.freePagesTotal()} + per-cpu ${m.pcpPagesTotal()} + raw ${m.raw.pages} ≠ managed ${m.managedPagesTotal()}`;
   }
   for (const k of m.kscrubd) {
     if (!k.awake && k.inFlight()) return `kscrubd${k.node} sleeps holding a block`;

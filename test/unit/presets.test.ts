@@ -75,11 +75,11 @@ describe('presets i386 and epyc', () => {
         m.setSysctl('scrub_start', 5);
         m.tick(5e9);
       }
-      const mm = m.mmNew();
-      const { addr, size } = m.mmap(mm, 64 * MiB, false, thp);
-      const r = m.touch(mm, { addr, size, threads: m.config.cpus });
+      const mm = m.procs.create().id;
+      const { addr, size } = m.procs.mmap(mm, 64 * MiB, false, thp);
+      const r = m.procs.touch(mm, { addr, size, threads: m.config.cpus });
       out.push(JSON.stringify(r));
-      m.mmExit(mm);
+      m.procs.exit(mm);
       m.tick(1e9);
     }
     assert.equal(check(m), null);

@@ -23,11 +23,11 @@ const PRESETS: readonly PresetName[] = ['altix', 'x86_64', 'i386', 'epyc'];
 function goldenMachine(preset: PresetName): Machine {
   const m = createMachine({ preset, seed: 42, clock: 'manual' });
   const last = m.config.nodes - 1;
-  const small = m.allocRaw(0, false, 0, 100);
-  m.allocRaw(3, true, 0, 20);
-  const big = m.allocRaw(5, false, last, 8);
-  m.freeRaw(small.filter((_, i) => i % 2 === 0));
-  m.freeRaw(big);
+  const small = m.raw.alloc(0, false, 0, 100);
+  m.raw.alloc(3, true, 0, 20);
+  const big = m.raw.alloc(5, false, last, 8);
+  m.raw.free(small.filter((_, i) => i % 2 === 0));
+  m.raw.free(big);
   m.setSysctl('scrub_start', 5);
   m.tick(1e9);
   return m;

@@ -35,7 +35,7 @@ function exhaustHugeBlocks(m: Machine): void {
   for (let order = m.maxOrder - 1; order >= 9; order--) {
     for (;;) {
       try {
-        m.allocRaw(order, false, 0, 1);
+        m.raw.alloc(order, false, 0, 1);
       } catch (err) {
         if (err instanceof ModelError) break;
         throw err;
@@ -47,10 +47,10 @@ function exhaustHugeBlocks(m: Machine): void {
 describe('transparent huge pages', () => {
   test('when a thp mapping is 3 MiB then its aligned first 2 MiB fault as one huge page and the tail as 4 KiB pages', () => {
     const m = thpMachine();
-    const mm = m.mmNew();
-    const { addr, size } = m.mmap(mm, 3 * 2 ** 20, false, true);
+    const mm = m.procs.create().id;
+    const { addr, size } = m.procs.mmap(mm, 3 * 2 ** 20, false, true);
     assert.equal(addr % PMD, 0);
-    const r = m.touch(mm, { addr, size });
+    const r = m.procs.touch(mm, { addr, size });
     assert.equal(r.pages, 768);
     assert.equal(r.faults, 1 + 256);
     const v = vmstat(m);
@@ -64,23 +64,23 @@ describe('transparent huge pages', () => {
 
   test('when one page in the middle of an aligned range faults then the whole PMD is mapped at once', () => {
     const m = thpMachine();
-    const mm = m.mmNew();
-    const { addr } = m.mmap(mm, 2 * PMD, false, true);
-    const one = m.fault(mm, addr + PMD / 2);
+    const mm = m.procs.create().id;
+    const { addr } = m.procs.mmap(mm, 2 * PMD, false, true);
+    const one = m.procs.fault(mm, addr + PMD / 2);
     assert.equal(one.faults, 1);
-    assert.equal(m.nrAnonPages, HUGE_PAGES);
+    assert.equal(m.procs.nrAnonPages, HUGE_PAGES);
     // Every other page of that PMD is already mapped: touching it takes no fault.
-    assert.equal(m.touch(mm, { addr, size: PMD }).faults, 0);
-    assert.equal(m.touch(mm, { addr, size: 2 * PMD }).faults, 1);
+    assert.equal(m.procs.touch(mm, { addr, size: PMD }).faults, 0);
+    assert.equal(m.procs.touch(mm, { addr, size: 2 * PMD }).faults, 1);
     assert.equal(vmstat(m).get('thp_fault_alloc'), 2);
   });
 
   test('when no order-9 block is free then the fault falls back to 4 KiB pages and counts it', () => {
     const m = thpMachine();
     exhaustHugeBlocks(m);
-    const mm = m.mmNew();
-    const { addr } = m.mmap(mm, PMD, false, true);
-    const r = m.touch(mm, { addr, size: 8 * 4096 });
+    const mm = m.procs.create().id;
+    const { addr } = m.procs.mmap(mm, PMD, false, true);
+    const r = m.procs.touch(mm, { addr, size: 8 * 4096 });
     assert.equal(r.faults, 8);
     const v = vmstat(m);
     assert.equal(v.get('thp_fault_alloc'), 0);
@@ -92,18 +92,18 @@ describe('transparent huge pages', () => {
 
   test('when kscrubd has zeroed order-9 blocks then a huge fault is prezeroed and saves the 2 MiB clear', () => {
     const hot = thpMachine();
-    const mmHot = hot.mmNew();
-    const a = hot.mmap(mmHot, PMD, false, true);
-    const rHot = hot.touch(mmHot, { addr: a.addr, size: PMD });
+    const mmHot = hot.procs.create().id;
+    const a = hot.procs.mmap(mmHot, PMD, false, true);
+    const rHot = hot.procs.touch(mmHot, { addr: a.addr, size: PMD });
 
     const pre = thpMachine();
     pre.setSysctl('scrub_stop', 0);
     pre.setSysctl('scrub_start', 9);
     pre.tick(10e9);
     assert.equal(pre.scrubbing(), false);
-    const mmPre = pre.mmNew();
-    const b = pre.mmap(mmPre, PMD, false, true);
-    const rPre = pre.touch(mmPre, { addr: b.addr, size: PMD });
+    const mmPre = pre.procs.create().id;
+    const b = pre.procs.mmap(mmPre, PMD, false, true);
+    const rPre = pre.procs.touch(mmPre, { addr: b.addr, size: PMD });
 
     assert.equal(rHot.hotZeroed, HUGE_PAGES);
     assert.equal(rPre.prezeroed, HUGE_PAGES);
@@ -119,67 +119,67 @@ describe('transparent huge pages', () => {
 
   test('when part of a huge PMD is unmapped then it splits: the rest stays mapped as 4 KiB pages', () => {
     const m = thpMachine();
-    const mm = m.mmNew();
-    const { addr } = m.mmap(mm, PMD, false, true);
-    m.touch(mm, { addr, size: PMD });
+    const mm = m.procs.create().id;
+    const { addr } = m.procs.mmap(mm, PMD, false, true);
+    m.procs.touch(mm, { addr, size: PMD });
     const free0 = m.freePagesTotal() + m.pcpPagesTotal();
-    assert.equal(m.munmap(mm, addr + 4096 * 10, 4096 * 2), 2);
+    assert.equal(m.procs.munmap(mm, addr + 4096 * 10, 4096 * 2), 2);
     assert.equal(check(m), null);
-    assert.equal(m.nrAnonThps, 0);
-    assert.equal(m.nrAnonPages, HUGE_PAGES - 2);
+    assert.equal(m.procs.nrAnonThps, 0);
+    assert.equal(m.procs.nrAnonPages, HUGE_PAGES - 2);
     assert.equal(m.freePagesTotal() + m.pcpPagesTotal(), free0 + 2);
     // Pages around the hole are still mapped: no faults.
-    assert.equal(m.touch(mm, { addr, size: 4096 * 10 }).faults, 0);
-    assert.equal(m.touch(mm, { addr: addr + 4096 * 12, size: PMD - 4096 * 12 }).faults, 0);
-    assert.equal(m.mmExit(mm), HUGE_PAGES - 2);
-    assert.equal(m.nrAnonPages, 0);
-    assert.equal(m.nrPageTablePages, 0);
+    assert.equal(m.procs.touch(mm, { addr, size: 4096 * 10 }).faults, 0);
+    assert.equal(m.procs.touch(mm, { addr: addr + 4096 * 12, size: PMD - 4096 * 12 }).faults, 0);
+    assert.equal(m.procs.exit(mm), HUGE_PAGES - 2);
+    assert.equal(m.procs.nrAnonPages, 0);
+    assert.equal(m.procs.nrPageTablePages, 0);
     assert.equal(check(m), null);
   });
 
   test('when the whole mapping is unmapped then the huge block and its deposited pte page go back', () => {
     const m = thpMachine();
     const before = m.freePagesTotal() + m.pcpPagesTotal();
-    const mm = m.mmNew();
-    const { addr } = m.mmap(mm, PMD, false, true);
-    m.touch(mm, { addr, size: PMD });
-    assert.equal(m.nrPageTablePages, 1);
-    assert.equal(m.munmap(mm, addr, PMD), HUGE_PAGES);
-    assert.equal(m.nrPageTablePages, 0);
+    const mm = m.procs.create().id;
+    const { addr } = m.procs.mmap(mm, PMD, false, true);
+    m.procs.touch(mm, { addr, size: PMD });
+    assert.equal(m.procs.nrPageTablePages, 1);
+    assert.equal(m.procs.munmap(mm, addr, PMD), HUGE_PAGES);
+    assert.equal(m.procs.nrPageTablePages, 0);
     assert.equal(m.freePagesTotal() + m.pcpPagesTotal(), before);
     assert.equal(check(m), null);
   });
 
   test('when threads share a huge range then each PMD is mapped once and nothing is lost', () => {
     const m = thpMachine();
-    const mm = m.mmNew();
-    const { addr } = m.mmap(mm, 4 * PMD, false, true);
-    const r = m.touch(mm, { addr, size: 4 * PMD, threads: 3 });
+    const mm = m.procs.create().id;
+    const { addr } = m.procs.mmap(mm, 4 * PMD, false, true);
+    const r = m.procs.touch(mm, { addr, size: 4 * PMD, threads: 3 });
     assert.equal(r.pages, 4 * HUGE_PAGES);
-    assert.equal(m.nrAnonThps, 4);
-    assert.equal(m.nrAnonPages, 4 * HUGE_PAGES);
+    assert.equal(m.procs.nrAnonThps, 4);
+    assert.equal(m.procs.nrAnonPages, 4 * HUGE_PAGES);
     assert.equal(check(m), null);
   });
 
   test('when THP is asked of a machine that cannot map a huge PMD then it is refused and nothing changes', () => {
     const altix = createMachine({ preset: 'altix', clock: 'manual' });
-    assert.throws(() => altix.mmap(altix.mmNew(), PMD, false, true), (e: unknown) => e instanceof ModelError && /largest block/.test(e.message));
+    assert.throws(() => altix.procs.mmap(altix.procs.create().id, PMD, false, true), (e: unknown) => e instanceof ModelError && /largest block/.test(e.message));
     const i386 = createMachine({ preset: 'i386', clock: 'manual' });
-    assert.throws(() => i386.mmap(i386.mmNew(), PMD, false, true), (e: unknown) => e instanceof ModelError && /4-byte ptes/.test(e.message));
+    assert.throws(() => i386.procs.mmap(i386.procs.create().id, PMD, false, true), (e: unknown) => e instanceof ModelError && /4-byte ptes/.test(e.message));
     const m = thpMachine();
-    const mm = m.mmNew();
-    const { addr } = m.mmap(mm, PMD);
-    assert.throws(() => m.touch(mm, { addr, size: PMD, thp: true, threads: 0 }), ModelError);
+    const mm = m.procs.create().id;
+    const { addr } = m.procs.mmap(mm, PMD);
+    assert.throws(() => m.procs.touch(mm, { addr, size: PMD, thp: true, threads: 0 }), ModelError);
     // The refused touch left the mapping as it was: a later plain touch faults 4 KiB pages.
-    assert.equal(m.touch(mm, { addr, size: PMD }).faults, HUGE_PAGES);
-    assert.equal(m.nrAnonThps, 0);
+    assert.equal(m.procs.touch(mm, { addr, size: PMD }).faults, HUGE_PAGES);
+    assert.equal(m.procs.nrAnonThps, 0);
   });
 
   test('when touch is given thp then it marks the mapping and faults huge pages', () => {
     const m = thpMachine();
-    const mm = m.mmNew();
-    const { addr } = m.mmap(mm, PMD);
-    assert.equal(m.touch(mm, { addr, size: PMD, thp: true }).faults, 1);
-    assert.equal(m.nrAnonThps, 1);
+    const mm = m.procs.create().id;
+    const { addr } = m.procs.mmap(mm, PMD);
+    assert.equal(m.procs.touch(mm, { addr, size: PMD, thp: true }).faults, 1);
+    assert.equal(m.procs.nrAnonThps, 1);
   });
 });
