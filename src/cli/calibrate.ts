@@ -71,10 +71,10 @@ async function plotSweep(file: string): Promise<void> {
   }
 }
 
-/** Mount a fresh daemon in a temporary directory for `fn`, and always take it down again. */
-async function withPrivateMount<T>(fn: (dir: string) => Promise<T>): Promise<T> {
+/** Mount a fresh daemon (`mount` with `args`) in a temporary directory for `fn`, and always take it down again. */
+export async function withPrivateMount<T>(fn: (dir: string) => Promise<T>, args: readonly string[] = DAEMON_ARGS): Promise<T> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'kscrubfs-calibrate-'));
-  const daemon = spawn(process.execPath, [path.join(__dirname, 'main.js'), 'mount', dir, ...DAEMON_ARGS], {
+  const daemon = spawn(process.execPath, [path.join(__dirname, 'main.js'), 'mount', dir, ...args], {
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   let exited = false;

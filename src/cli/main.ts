@@ -6,11 +6,12 @@ import { report } from './errors';
 import { registerMount } from './mount';
 import { registerCalibrate } from './calibrate';
 import { registerPft } from './pft';
+import { registerTrace } from './trace';
 import { registerUmount } from './umount';
 import { registerWatch } from './watch';
 
 // Only wiring: each command lives in its own file and registers itself here.
-const COMMANDS: ReadonlyArray<(program: Command) => void> = [registerMount, registerUmount, registerPft, registerCalibrate, registerWatch];
+const COMMANDS: ReadonlyArray<(program: Command) => void> = [registerMount, registerUmount, registerPft, registerCalibrate, registerWatch, registerTrace];
 
 const { version } = JSON.parse(readFileSync(path.join(__dirname, '../../../package.json'), 'utf8')) as { version: string };
 

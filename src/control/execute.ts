@@ -82,7 +82,7 @@ const EXECUTORS: Executors<Machine, Verb> = {
   'mm new': (m) => `ok mm=${n(m.procs.create().id)}`,
   'mm exit': (m, c) => `ok freed_pages=${n(m.procs.exit(c.mm))}`,
   mmap: (m, c) => {
-    const r = m.procs.mmap(c.mm, c.size, c.random === true, c.thp === true);
+    const r = m.procs.mmap(c.mm, c.size, c.random === true, c.addr, c.thp === true);
     return `ok addr=${hex(r.addr)} size=${n(r.size)}`;
   },
   munmap: (m, c) => `ok freed_pages=${n(m.procs.munmap(c.mm, c.addr, c.size))}`,
@@ -94,6 +94,10 @@ const EXECUTORS: Executors<Machine, Verb> = {
     ...(c.thp === true && { thp: true }),
   })),
   fault: (m, c) => touchLine(m.procs.fault(c.mm, c.addr, c.access !== 'read')),
+  faults: (m, c) => {
+    const r = m.procs.faults(c.mm, { ...c.at, lines: c.lines ?? 1, ...(c.cpus !== undefined && { cpus: c.cpus }) });
+    return `${touchLine(r)} zero_ns=${n(r.zeroNs)}`;
+  },
 };
 
 function touchLine(r: TouchResult): string {

@@ -1,4 +1,4 @@
-import { ModelError, parseDuration, parseSize } from '../model';
+import { MAX_THREADS, ModelError, parseDuration, parseSize } from '../model';
 
 // The control protocol's grammar: one line → one Command, and back. Pure: no machine, no I/O.
 //
@@ -28,6 +28,13 @@ export const MAX_TICK_NS = 24 * 3600e9;
 
 export type Access = 'read' | 'write';
 
+/** `faults`' list, as parallel arrays (entry i: task tasks[i] writes (1) or reads (0) addrs[i]). */
+export interface FaultEntries {
+  readonly addrs: readonly number[];
+  readonly tasks: readonly number[];
+  readonly writes: readonly (0 | 1)[];
+}
+
 /** A parsed command. Optional fields are absent when the line did not give them. */
 export type Command =
   | { readonly verb: 'tick'; readonly ns: number }
@@ -39,14 +46,15 @@ export type Command =
   | { readonly verb: 'stats' }
   | { readonly verb: 'mm new' }
   | { readonly verb: 'mm exit'; readonly mm: number }
-  | { readonly verb: 'mmap'; readonly mm: number; readonly size: number; readonly random?: boolean; readonly thp?: boolean }
+  | { readonly verb: 'mmap'; readonly mm: number; readonly size: number; readonly addr?: number; readonly random?: boolean; readonly thp?: boolean }
   | { readonly verb: 'munmap'; readonly mm: number; readonly addr: number; readonly size: number }
   | {
     readonly verb: 'touch'; readonly mm: number; readonly addr: number; readonly size: number;
     readonly threads?: number; readonly lines?: number; readonly access?: Access; readonly stride?: number;
     readonly thp?: boolean;
   }
-  | { readonly verb: 'fault'; readonly mm: number; readonly addr: number; readonly access?: Access };
+  | { readonly verb: 'fault'; readonly mm: number; readonly addr: number; readonly access?: Access }
+  | { readonly verb: 'faults'; readonly mm: number; readonly at: FaultEntries; readonly cpus?: readonly number[]; readonly lines?: number };
 
 export type Verb = Command['verb'];
 export type CommandOf<V extends Verb> = Extract<Command, { verb: V }>;
@@ -60,7 +68,7 @@ export class ControlSyntaxError extends Error {
   }
 }
 
-type ValueKind = 'int' | 'addr' | 'size' | 'duration' | 'handles';
+type ValueKind = 'int' | 'addr' | 'size' | 'duration' | 'handles' | 'faults';
 
 interface ArgSpec {
   /** The key on the line, and the Command field it fills. */
@@ -128,8 +136,8 @@ export const SPECS: readonly VerbSpec[] = [
   { verb: 'mm new', args: [], flags: [], summary: 'create a process', result: 'ok mm=<id>' },
   { verb: 'mm exit', args: [MM], flags: [], summary: 'end a process, freeing its memory', result: 'ok freed_pages=<n>' },
   {
-    verb: 'mmap', args: [MM, SIZE], flags: [{ field: 'random', names: ['random'] }, THP],
-    summary: 'map anonymous memory (random = MADV_RANDOM: no prefault; thp = MADV_HUGEPAGE: huge pages where aligned)',
+    verb: 'mmap', args: [MM, SIZE, { ...ADDR, required: false }], flags: [{ field: 'random', names: ['random'] }, THP],
+    summary: 'map anonymous memory, at addr if given (it must be free; joins a neighbour as vma_merge does; random = MADV_RANDOM: no prefault; thp = MADV_HUGEPAGE: huge pages where aligned)',
     result: 'ok addr=0x<hex> size=<bytes>',
   },
   { verb: 'munmap', args: [MM, ADDR, SIZE], flags: [], summary: 'unmap, freeing the pages', result: 'ok freed_pages=<n>' },
@@ -143,6 +151,13 @@ export const SPECS: readonly VerbSpec[] = [
   {
     verb: 'fault', args: [MM, ADDR], flags: [ACCESS],
     summary: 'one page fault at addr, write (default) or read', result: 'ok pages=<n> faults=<n> ... (as touch)',
+  },
+  {
+    verb: 'faults',
+    args: [MM, arg('at', 'faults', true, 0, MAX_THREADS - 1, '<task><r|w><hex>,...'), arg('cpus', 'handles', false, 0, 1023, '<c0,c1,...>'), arg('lines', 'int', false, 1, 65536, '<n>')],
+    flags: [],
+    summary: 'one access per entry (task 0 writes 0x7f0000: 0w7f0000), each task in list order on cpus[task] (task mod cpus), tasks overlapping as touch threads',
+    result: 'ok pages=<n> faults=<n> ... (as touch) zero_ns=<n> (hot zeroing, of sys_ns)',
   },
 ];
 
@@ -174,7 +189,7 @@ function fail(message: string): never {
   throw new ControlSyntaxError(message);
 }
 
-const EXAMPLES: Readonly<Record<ValueKind, string>> = { int: '1', addr: '0x4000', size: '16K', duration: '250ms', handles: '1,2' };
+const EXAMPLES: Readonly<Record<ValueKind, string>> = { int: '1', addr: '0x4000', size: '16K', duration: '250ms', handles: '1,2', faults: '0w4000,1r8000' };
 
 /** What the verb takes, for error messages: "keys: order, node, count; flags: zero". */
 function takes(spec: VerbSpec): string {
@@ -201,7 +216,7 @@ function parseInt10(verb: string, what: string, text: string, a: ArgSpec): numbe
   return inRange(verb, what, text, Number(text), a);
 }
 
-function parseValue(verb: string, a: ArgSpec, text: string): number | number[] {
+function parseValue(verb: string, a: ArgSpec, text: string): number | number[] | FaultEntries {
   switch (a.kind) {
     case 'int':
       return parseInt10(verb, a.key, text, a);
@@ -216,10 +231,30 @@ function parseValue(verb: string, a: ArgSpec, text: string): number | number[] {
       if (text === '') fail(`${verb}: ${a.key} is empty`);
       return text.split(',').map((h) => {
         if (h === '') fail(`${verb}: ${a.key} ${q(text)} has an empty entry`);
-        return parseInt10(verb, 'handle', h, a);
+        return parseInt10(verb, a.key.replace(/s$/, ''), h, a);
       });
     }
+    case 'faults':
+      return parseFaults(verb, a, text);
   }
+}
+
+const FAULT_ENTRY = /^(0|[1-9][0-9]*)([rw])([0-9a-fA-F]+)$/;
+
+/** `0w7f0000,1r7f4000`: task, r or w, hex address (no 0x: the list is long). */
+function parseFaults(verb: string, a: ArgSpec, text: string): FaultEntries {
+  const addrs: number[] = [];
+  const tasks: number[] = [];
+  const writes: (0 | 1)[] = [];
+  if (text === '') fail(`${verb}: ${a.key} is empty`);
+  for (const e of text.split(',')) {
+    const m = FAULT_ENTRY.exec(e);
+    if (!m) fail(`${verb}: ${a.key} entry ${q(e)} is not <task><r|w><hex address> (0w7f0000)`);
+    tasks.push(inRange(verb, 'task', e, Number(m[1]), a));
+    writes.push(m[2] === 'w' ? 1 : 0);
+    addrs.push(inRange(verb, 'address', e, Number.parseInt(m[3]!, 16), { ...a, min: 0, max: SAFE }));
+  }
+  return { addrs, tasks, writes };
 }
 
 /** The model's own parsers (sizes, durations), with our message on refusal. */
@@ -244,6 +279,10 @@ function formatValue(a: ArgSpec, v: unknown): string {
       return typeof v === 'number' ? withUnit(v, [[1e9, 's'], [1e6, 'ms'], [1e3, 'us']], 'ns') : String(v);
     case 'handles':
       return Array.isArray(v) ? v.join(',') : String(v);
+    case 'faults': {
+      const f = v as FaultEntries;
+      return f.addrs.map((addr, i) => `${f.tasks[i]}${f.writes[i] === 1 ? 'w' : 'r'}${addr.toString(16)}`).join(',');
+    }
   }
 }
 

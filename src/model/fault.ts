@@ -31,6 +31,21 @@ export interface TouchOptions {
   stride: number;
 }
 
+/**
+ * A list of single-page accesses, each by one task of the mm (a replayed trace's faults):
+ * entry i is addrs[i], by task tasks[i], a write when writes[i] is 1. Each task's entries run
+ * in list order on its own runner; the tasks overlap in time as touch's threads do.
+ */
+export interface FaultList {
+  readonly addrs: readonly number[];
+  readonly tasks: readonly number[];
+  readonly writes: readonly (0 | 1)[];
+  /** CPU of each task (index = task), else task mod the machine's CPUs. */
+  readonly cpus?: readonly number[];
+  /** Cachelines written after each access. */
+  readonly lines: number;
+}
+
 export interface TouchResult {
   pages: number;
   faults: number;
@@ -41,6 +56,8 @@ export interface TouchResult {
   userNs: number;
   sysNs: number;
   wallNs: number;
+  /** Of sysNs, the time spent hot-zeroing pages in the fault path. */
+  zeroNs: number;
 }
 
 /**
@@ -54,6 +71,13 @@ class Runner {
   readonly node: number = 0;
   addr = 0;
   readonly end: number = 0;
+  /** The access at addr writes; and the VMA addr is in. */
+  write = true;
+  vma: Vma;
+  /** A fault list's runner: its addresses and writes, and the entry at addr (else null: a range). */
+  list: Float64Array | null = null;
+  writes: Uint8Array | null = null;
+  li = 0;
   /** Time of this runner's next event. */
   t = 0;
   /** 0: next page; 1: a fault waiting to install its ptes. */
@@ -85,8 +109,10 @@ class Runner {
   tableStart = -1;
   tableEnd = -1;
 
-  constructor(task: Task, cpu: number, node: number, addr: number, end: number, t: number, maxPages: number) {
+  constructor(task: Task, cpu: number, node: number, addr: number, end: number, t: number, maxPages: number, vma: Vma, write: boolean) {
     this.task = task;
+    this.vma = vma;
+    this.write = write;
     this.cpu = cpu;
     this.node = node;
     this.addr = addr;
@@ -115,10 +141,20 @@ export class TouchJob {
   private outcome: TouchResult | null = null;
   private failed = false;
 
-  constructor(private readonly m: Machine, mm: Mm, o: TouchOptions, what: 'touch' | 'fault' = 'touch') {
-    const ps = m.pageSize;
+  /** A range (touch, fault) or a list of accesses (faults). */
+  constructor(private readonly m: Machine, mm: Mm, o: TouchOptions | FaultList, what: 'touch' | 'fault' = 'touch') {
     const procs = m.procs;
-    const { vma, size } = procs.range(mm, o.addr, o.size, what);
+    this.start = m.now;
+    const opts = 'addrs' in o ? this.listRunners(mm, o) : this.rangeRunners(mm, o, what);
+    this.sim = new FaultSim(m, procs, mm, opts);
+    for (const r of this.runners) procs.cpuInUse[r.cpu] = 1;
+    procs.runningTasks += this.runners.length;
+  }
+
+  private rangeRunners(mm: Mm, o: TouchOptions, what: 'touch' | 'fault'): TouchOptions {
+    const m = this.m;
+    const ps = m.pageSize;
+    const { vma, size } = m.procs.range(mm, o.addr, o.size, what);
     if (!Number.isInteger(o.threads) || o.threads < 1 || o.threads > MAX_THREADS) {
       throw new ModelError('KSCRUB_BAD_OPTION', `touch: threads=${o.threads} must be 1..${MAX_THREADS}`);
     }
@@ -131,7 +167,6 @@ export class TouchJob {
     }
     // The range is split evenly among the threads (in whole strides), each in address order.
     const strides = Math.ceil(size / o.stride);
-    this.start = m.now;
     // A fault maps at most 2^vm.max_prealloc_order pages (a COW or read fault, one); allocRun()
     // grows the arrays should the sysctl rise while the touch is in progress.
     const maxPages = orderPages(m.sysctl.max_prealloc_order);
@@ -142,12 +177,49 @@ export class TouchJob {
       const cpu = i % m.config.cpus;
       this.runners.push(new Runner(
         mm.task(i), cpu, m.cpus.nodeOf[cpu]!, o.addr + first * o.stride,
-        Math.min(o.addr + size, o.addr + last * o.stride), this.start, maxPages,
+        Math.min(o.addr + size, o.addr + last * o.stride), this.start, maxPages, vma, o.write,
       ));
     }
-    this.sim = new FaultSim(m, procs, mm, vma, o);
-    for (const r of this.runners) procs.cpuInUse[r.cpu] = 1;
-    procs.runningTasks += this.runners.length;
+    return o;
+  }
+
+  /**
+   * A fault list: one runner per task, walking its entries in list order, all starting now.
+   * Every entry is checked (page aligned, mapped) before anything runs.
+   */
+  private listRunners(mm: Mm, l: FaultList): TouchOptions {
+    const m = this.m;
+    const ps = m.pageSize;
+    const maxLines = ps / m.config.lineSize;
+    if (!Number.isInteger(l.lines) || l.lines < 1 || l.lines > maxLines) {
+      throw new ModelError('KSCRUB_BAD_OPTION', `faults: lines=${l.lines} must be 1..${maxLines} (${m.config.lineSize}-byte lines in a ${ps}-byte page)`);
+    }
+    const byTask = new Map<number, number[]>();
+    l.addrs.forEach((addr, i) => {
+      m.procs.range(mm, addr, ps, 'faults');
+      const task = l.tasks[i]!;
+      if (!Number.isInteger(task) || task < 0 || task >= MAX_THREADS) {
+        throw new ModelError('KSCRUB_BAD_OPTION', `faults: task ${task} must be 0..${MAX_THREADS - 1}`);
+      }
+      const mine = byTask.get(task) ?? [];
+      mine.push(i);
+      byTask.set(task, mine);
+    });
+    const maxPages = orderPages(m.sysctl.max_prealloc_order);
+    for (const [task, entries] of byTask) {
+      const cpu = l.cpus?.[task] ?? task % m.config.cpus;
+      if (!Number.isInteger(cpu) || cpu < 0 || cpu >= m.config.cpus) {
+        throw new ModelError('KSCRUB_BAD_OPTION', `faults: cpu ${cpu} of task ${task} must be 0..${m.config.cpus - 1}`);
+      }
+      const first = l.addrs[entries[0]!]!;
+      const r = new Runner(mm.task(task), cpu, m.cpus.nodeOf[cpu]!, first, Number.POSITIVE_INFINITY, this.start, maxPages,
+        mm.findVma(first)!, l.writes[entries[0]!] === 1);
+      r.list = Float64Array.from(entries, (i) => l.addrs[i]!);
+      r.writes = Uint8Array.from(entries, (i) => l.writes[i]!);
+      this.runners.push(r);
+    }
+    // Two tasks on one CPU take turns on it (step() waits for the CPU), as tasks would.
+    return { addr: 0, size: ps, threads: this.runners.length, lines: l.lines, write: true, stride: ps };
   }
 
   /** Run at most `budget` events (≥ 1); true once the touch is complete (see result). */
@@ -188,7 +260,7 @@ export class TouchJob {
     // double) costs optimized code a map check failure per touch.
     this.outcome = {
       pages: sim.pages, faults: sim.faults, prezeroed: sim.prezeroed, hotZeroed: sim.hotZeroed,
-      prefaulted: sim.prefaulted, oom: sim.oom, userNs, sysNs, wallNs: end - this.start,
+      prefaulted: sim.prefaulted, oom: sim.oom, userNs, sysNs, wallNs: end - this.start, zeroNs: sim.zeroedNs,
     };
   }
 
@@ -233,12 +305,13 @@ class FaultSim implements ThpPricing<Runner> {
   hotZeroed = 0;
   prefaulted = 0;
   oom = 0;
+  /** Hot zeroing's share of the system time. */
+  zeroedNs = 0;
 
   constructor(
     private readonly m: Machine,
     private readonly procs: Processes,
     private readonly mm: Mm,
-    private readonly vma: Vma,
     private readonly o: TouchOptions,
   ) {
     this.ps = m.pageSize;
@@ -252,7 +325,7 @@ class FaultSim implements ThpPricing<Runner> {
     // Hot zeroing is clear_page() on the faulting CPU: the CPU zero driver's price for a page.
     this.zeroNs = m.cpuZero.zero(this.ps, false).cpuNs;
     this.zeroRemoteNs = m.cpuZero.zero(this.ps, true).cpuNs;
-    if (vma.thp) this.thp = new ThpFaults(m, procs, mm, vma, this);
+    if (mm.vmas.some((v) => v.thp)) this.thp = new ThpFaults(m, procs, mm, this);
   }
 
   /** The pte page covering `addr`, if there is one yet; one found is remembered by the runner. */
@@ -341,7 +414,6 @@ class FaultSim implements ThpPricing<Runner> {
 
   /** Touch pages until one faults (phase A runs) or the runner's share is done. */
   private nextPage(r: Runner): void {
-    const o = this.o;
     while (r.addr < r.end) {
       const table = this.ptePeek(r, r.addr);
       if (!table && this.thp !== null) {
@@ -350,21 +422,38 @@ class FaultSim implements ThpPricing<Runner> {
         if (huge !== PTE_NONE) {
           this.thp.touchMapped(r, huge);
           this.pages++;
-          r.addr += o.stride;
+          this.advance(r);
           continue;
         }
       }
       const idx = table ? this.pteIndex(r, r.addr) : 0;
       const pte = table ? table[idx]! : PTE_NONE;
-      const present = o.write ? pte >= 2 : pte !== PTE_NONE;
+      const present = r.write ? pte >= 2 : pte !== PTE_NONE;
       if (!present || !table) return this.faultBegin(r, pte);
       // No fault: the program just writes its lines.
       this.userTouch(r, pte >= 2 && pteCacheHot(pte), pte >= 2 ? ptePfn(pte) : -1);
       if (pte >= 2) table[idx] = mkPte(ptePfn(pte), false);
       this.pages++;
-      r.addr += o.stride;
+      this.advance(r);
     }
     r.done = true;
+  }
+
+  /** On to the runner's next address: a stride on in a range, the next entry in a list. */
+  private advance(r: Runner): void {
+    const list = r.list;
+    if (list === null) {
+      r.addr += this.o.stride;
+      return;
+    }
+    const i = ++r.li;
+    if (i >= list.length) {
+      r.addr = r.end;
+      return;
+    }
+    r.addr = list[i]!;
+    r.write = r.writes![i] === 1;
+    if (r.addr < r.vma.start || r.addr >= r.vma.end) r.vma = this.mm.findVma(r.addr)!;
   }
 
   /** Phase A: trap, first page_table_lock section, allocation (+ hot zeroing). */
@@ -378,14 +467,14 @@ class FaultSim implements ThpPricing<Runner> {
     this.sys(r, this.bounce(r, this.mm.semCpu));
     this.mm.semCpu = r.cpu;
     // An empty PMD of a MADV_HUGEPAGE range takes a huge page if it can (thp.ts).
-    if (this.thp !== null && this.o.write && !this.ptePeek(r, r.addr) && this.thp.begin(r)) return;
+    if (this.thp !== null && r.write && !this.ptePeek(r, r.addr) && this.thp.begin(r)) return;
     // A PMD with no pte page yet gets one first: a __GFP_ZERO allocation like any other.
     if (!this.ptePeek(r, r.addr) && !this.pteAlloc(r)) return this.outOfMemory(r);
     this.lockPtl(r, c.ptlCheckNs);
     r.faultAddr = r.addr;
     r.nPages = 0;
     r.zeroPage = false;
-    if (!this.o.write) {
+    if (!r.write) {
       // Read of an empty pte: map the shared ZERO_PAGE, allocate nothing.
       r.zeroPage = true;
       m.vm.faultZeroPage++;
@@ -447,10 +536,10 @@ class FaultSim implements ThpPricing<Runner> {
   private prefaultPages(r: Runner): number {
     const task = r.task;
     const max = this.m.sysctl.max_prealloc_order;
-    if (max === 0 || this.vma.random || r.addr !== task.nextAddr) task.order = 0;
+    if (max === 0 || r.vma.random || r.addr !== task.nextAddr) task.order = 0;
     else task.order = Math.min(task.order + 1, max);
     // The runner's pte page is r.addr's (faultBegin made sure): its end is the PMD's.
-    const limit = Math.min(this.vma.end, r.tableEnd);
+    const limit = Math.min(r.vma.end, r.tableEnd);
     const n = Math.max(1, Math.min(orderPages(task.order), (limit - r.addr) / this.ps));
     task.nextAddr = r.addr + n * this.ps;
     return n;
@@ -473,7 +562,11 @@ class FaultSim implements ThpPricing<Runner> {
       zone.lockFreeAt = r.t;
       zone.lockCpu = r.cpu;
     }
-    if (info.hotZeroed) this.sys(r, local ? zeroNs : zeroRemoteNs);
+    if (info.hotZeroed) {
+      const ns = local ? zeroNs : zeroRemoteNs;
+      this.sys(r, ns);
+      this.zeroedNs += ns;
+    }
     return info.hotZeroed;
   }
 
@@ -488,7 +581,7 @@ class FaultSim implements ThpPricing<Runner> {
     if (h.hot) this.hotZeroed += pages;
     else this.prezeroed += pages;
     this.pages++;
-    r.addr += this.o.stride;
+    this.advance(r);
   }
 
   /** Phase B: second page_table_lock section; install ptes; back to user; touch the page. */
@@ -530,7 +623,7 @@ class FaultSim implements ThpPricing<Runner> {
       this.touchLines(r, r.hot[0] === 1, r.firstNode);
     }
     this.pages++;
-    r.addr += this.o.stride;
+    this.advance(r);
   }
 
   /** The program writes `lines` cachelines: hits if the CPU just zeroed the page, else misses. */

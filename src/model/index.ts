@@ -20,6 +20,6 @@ export type { ZoneName, PerCpuPages } from './zone';
 export { Kscrubd } from './kscrubd';
 export { FIXED_1, FSHIFT, LoadAvg } from './clock';
 export { formatSize, parseDuration, parseSize } from './units';
-export type { TouchOptions, TouchResult } from './fault';
+export type { FaultList, TouchOptions, TouchResult } from './fault';
 export { MAX_THREADS, TouchJob } from './fault';
 export { Mm, MAX_MAP_BYTES, Processes } from './mm';

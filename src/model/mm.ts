@@ -1,5 +1,5 @@
 import { ModelError } from './errors';
-import { TouchJob, type TouchOptions, type TouchResult, touch } from './fault';
+import { type FaultList, TouchJob, type TouchOptions, type TouchResult, touch } from './fault';
 import type { AllocResult, Machine, PageOwner } from './machine';
 import { assertThpSupported, madviseHugepage, zapHugePmd } from './thp';
 
@@ -33,6 +33,8 @@ const MMAP_BASE = 0x10000000000; // 1 TiB: well inside 2^53, far from 0
 const TABLE_POOL_BYTES = 4 * 2 ** 20;
 /** The largest single mapping (and address) the model accepts. */
 export const MAX_MAP_BYTES = 2 ** 46;
+/** A fixed mapping ends below this: far past x86_64's 47-bit user space, inside 2^53. */
+export const MAX_ADDRESS = 2 ** 52;
 
 export interface Vma {
   start: number;
@@ -98,7 +100,11 @@ export class Mm implements PageOwner {
 
   /** Reserve address space: page-rounded, PMD-aligned, a PMD of guard gap after. */
   placeMapping(bytes: number, pmdBytes: number, random: boolean, thp = false): Vma {
-    const start = this.nextMap;
+    let start = this.nextMap;
+    // Past any fixed mapping (a replayed trace's) in the way.
+    for (let v = this.overlap(start, start + bytes); v; v = this.overlap(start, start + bytes)) {
+      start = Math.ceil(v.end / pmdBytes) * pmdBytes + pmdBytes;
+    }
     const vma = { start, end: start + bytes, random, thp };
     this.nextMap = Math.ceil((start + bytes) / pmdBytes) * pmdBytes + pmdBytes;
     if (this.nextMap + MAX_MAP_BYTES > Number.MAX_SAFE_INTEGER) {
@@ -108,6 +114,34 @@ export class Mm implements PageOwner {
     this.vmas.sort((a, b) => a.start - b.start);
     return vma;
   }
+  /**
+   * mmap at a caller's address (a replayed trace's): [start, end) must be free. Like the
+   * kernel's vma_merge, it joins a neighbour it touches with the same flags, so a heap grown
+   * by brk stays one VMA.
+   */
+  placeFixed(start: number, end: number, random: boolean, thp = false): void {
+    const v = this.overlap(start, end);
+    if (v) {
+      throw new ModelError('KSCRUB_BAD_ADDRESS', `mmap: 0x${start.toString(16)}-0x${end.toString(16)} overlaps the mapping 0x${v.start.toString(16)}-0x${v.end.toString(16)} of ${this.label}`);
+    }
+    const before = this.vmas.find((x) => x.end === start && x.random === random && x.thp === thp);
+    const after = this.vmas.find((x) => x.start === end && x.random === random && x.thp === thp);
+    if (before && after) {
+      before.end = after.end;
+      this.vmas.splice(this.vmas.indexOf(after), 1);
+    } else if (before) before.end = end;
+    else if (after) after.start = start;
+    else {
+      this.vmas.push({ start, end, random, thp });
+      this.vmas.sort((a, b) => a.start - b.start);
+    }
+  }
+
+  /** The first VMA that intersects [start, end), if any. */
+  private overlap(start: number, end: number): Vma | undefined {
+    return this.vmas.find((v) => v.start < end && start < v.end);
+  }
+
 
   forEachPage(fn: (pfn: number) => void): void {
     this.ptePfns.forEach((pfn) => fn(pfn));
@@ -176,13 +210,21 @@ export class Processes {
   }
 
   /**
-   * Anonymous mmap of `bytes` (page-rounded). `random` is MADV_RANDOM (no prefault); `thp`
-   * is MADV_HUGEPAGE (aligned ranges fault in huge pages; refused where THP cannot work).
+   * Anonymous mmap of `bytes` (page-rounded), at `addr` when given. `random` is MADV_RANDOM
+   * (no prefault); `thp` is MADV_HUGEPAGE (aligned ranges fault in huge pages; refused where
+   * THP cannot work).
    */
-  mmap(id: number, bytes: number, random = false, thp = false): { addr: number; size: number } {
+  mmap(id: number, bytes: number, random = false, addr?: number, thp = false): { addr: number; size: number } {
     const mm = this.get(id);
     const size = this.pageRound(bytes, 'mmap');
     if (thp) assertThpSupported(this.m, this, 'mmap');
+    if (addr !== undefined) {
+      if (!Number.isSafeInteger(addr) || addr % this.m.pageSize !== 0 || addr + size > MAX_ADDRESS) {
+        throw new ModelError('KSCRUB_BAD_ADDRESS', `mmap: addr=0x${addr.toString(16)} must be page aligned (page size ${this.m.pageSize}) with addr+size below 0x${MAX_ADDRESS.toString(16)}`);
+      }
+      mm.placeFixed(addr, addr + size, random, thp);
+      return { addr, size };
+    }
     const v = mm.placeMapping(size, this.pmdBytes, random, thp);
     return { addr: v.start, size: v.end - v.start };
   }
@@ -212,6 +254,13 @@ export class Processes {
       vma.thp = was;
       throw err;
     }
+  }
+
+  /** Single-page accesses by the process's tasks (a replayed trace): see FaultList. */
+  faults(id: number, list: FaultList): TouchResult {
+    const job = new TouchJob(this.m, this.get(id), list);
+    job.run();
+    return job.result;
   }
 
   /** One access at `addr` by the process's first thread (faults if the pte says so). */

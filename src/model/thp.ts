@@ -35,6 +35,8 @@ export interface ThpPricing<R> {
 /** What a runner carries between the two phases of a huge fault. */
 export interface ThpRunner {
   readonly cpu: number;
+  /** The VMA of the runner's address. */
+  readonly vma: Vma;
   readonly node: number;
   addr: number;
   phase: number;
@@ -78,7 +80,7 @@ export function madviseHugepage(m: Machine, procs: Processes, vma: Vma, what: st
   vma.thp = true;
 }
 
-/** One FaultSim's huge faults, for a VM_HUGEPAGE VMA. */
+/** One FaultSim's huge faults (its mm has a VM_HUGEPAGE VMA). */
 export class ThpFaults<R extends ThpRunner> {
   readonly order: number;
   private readonly pmdBytes: number;
@@ -91,7 +93,6 @@ export class ThpFaults<R extends ThpRunner> {
     private readonly m: Machine,
     procs: Processes,
     private readonly mm: Mm,
-    private readonly vma: Vma,
     private readonly p: ThpPricing<R>,
   ) {
     this.order = hpageOrder(procs);
@@ -118,8 +119,9 @@ export class ThpFaults<R extends ThpRunner> {
    * false sends the fault down the 4 KiB path (not eligible, or no block: a fallback).
    */
   begin(r: R): boolean {
+    const vma = r.vma;
     const start = Math.floor(r.addr / this.pmdBytes) * this.pmdBytes;
-    if (start < this.vma.start || start + this.pmdBytes > this.vma.end) return false;
+    if (!vma.thp || start < vma.start || start + this.pmdBytes > vma.end) return false;
     const m = this.m;
     const pfn = m.allocPages(this.order, true, r.node, r.cpu, this.p.served);
     if (pfn < 0) {

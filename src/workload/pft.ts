@@ -139,7 +139,7 @@ function runRow(ctl: ControlClient, o: PftOptions, threads: number, pageSize: nu
 }
 
 /** Until kscrubd sleeps: tick a manual clock, or wait for a live one. */
-async function settle(ctl: ControlClient, progress?: (msg: string) => void): Promise<void> {
+export async function settle(ctl: ControlClient, progress?: (msg: string) => void): Promise<void> {
   let manual = true;
   for (let i = 0; i < SETTLE_MAX_STEPS; i++) {
     if (Number(ctl.callKv(formatCommand({ verb: 'stats' })).kscrubd_awake) === 0) return;

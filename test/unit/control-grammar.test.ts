@@ -21,7 +21,7 @@ const NUMBER = 'is not a decimal number (no sign, leading zeros or hex)';
 // [class, line, the exact reason, or a pattern it must match]
 const REJECTED: readonly (readonly [string, string, string | RegExp])[] = [
   // unknown verbs and subverbs
-  ['verb', 'allc order=1', /^unknown command "allc" \(commands: tick, alloc, free, drain, bte, check, stats, mm, mmap, munmap, touch, fault\)$/],
+  ['verb', 'allc order=1', /^unknown command "allc" \(commands: tick, alloc, free, drain, bte, check, stats, mm, mmap, munmap, touch, fault, faults\)$/],
   ['verb', 'ALLOC order=1', /^unknown command "ALLOC"/],
   ['verb', 'sysctl scrub_start=5', /^unknown command "sysctl"/],
   ['verb', 'help', /^unknown command "help"/],
@@ -49,7 +49,7 @@ const REJECTED: readonly (readonly [string, string, string | RegExp])[] = [
   ['flag', 'check now', 'check: unknown flag "now" (check takes no arguments)'],
   ['flag', 'drain all', 'drain: unknown flag "all" (drain takes no arguments)'],
   ['flag', 'mm new extra', 'mm new: unknown flag "extra" (mm new takes no arguments)'],
-  ['flag', 'mmap mm=1 size=4K rand', 'mmap: unknown flag "rand" (keys: mm, size; flags: random, thp)'],
+  ['flag', 'mmap mm=1 size=4K rand', 'mmap: unknown flag "rand" (keys: mm, size, addr; flags: random, thp)'],
   ['flag', `${T} writes`, /^touch: unknown flag "writes"/],
   ['flag', 'alloc 3', `alloc: unknown flag "3" ${ALLOC_TAKES}`],
   ['flag', 'tick 2s 3s', 'tick: unexpected "3s" (tick takes one duration: tick 250ms)'],
@@ -70,7 +70,7 @@ const REJECTED: readonly (readonly [string, string, string | RegExp])[] = [
   ['missing', 'bte', 'bte: missing key "fail" (usage: bte fail=<n>)'],
   ['missing', 'tick', 'tick: missing duration (tick takes one duration: tick 250ms)'],
   ['missing', 'mm exit', 'mm exit: missing key "mm" (usage: mm exit mm=<id>)'],
-  ['missing', 'mmap mm=1', 'mmap: missing key "size" (usage: mmap mm=<id> size=<size> [random] [thp])'],
+  ['missing', 'mmap mm=1', 'mmap: missing key "size" (usage: mmap mm=<id> size=<size> [addr=0x<hex>] [random] [thp])'],
   ['missing', 'mmap size=4K', /^mmap: missing key "mm"/],
   ['missing', 'munmap mm=1 size=4K', /^munmap: missing key "addr"/],
   ['missing', 'touch mm=1 addr=0x0', /^touch: missing key "size" \(usage: touch mm=<id> addr=0x<hex> size=<size> \[threads=<n>\] \[lines=<n>\] \[stride=<size>\] \[read\|write\] \[thp\]\)$/],

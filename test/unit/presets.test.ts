@@ -76,7 +76,7 @@ describe('presets i386 and epyc', () => {
         m.tick(5e9);
       }
       const mm = m.procs.create().id;
-      const { addr, size } = m.procs.mmap(mm, 64 * MiB, false, thp);
+      const { addr, size } = m.procs.mmap(mm, 64 * MiB, false, undefined, thp);
       const r = m.procs.touch(mm, { addr, size, threads: m.config.cpus });
       out.push(JSON.stringify(r));
       m.procs.exit(mm);

@@ -48,7 +48,7 @@ describe('transparent huge pages', () => {
   test('when a thp mapping is 3 MiB then its aligned first 2 MiB fault as one huge page and the tail as 4 KiB pages', () => {
     const m = thpMachine();
     const mm = m.procs.create().id;
-    const { addr, size } = m.procs.mmap(mm, 3 * 2 ** 20, false, true);
+    const { addr, size } = m.procs.mmap(mm, 3 * 2 ** 20, false, undefined, true);
     assert.equal(addr % PMD, 0);
     const r = m.procs.touch(mm, { addr, size });
     assert.equal(r.pages, 768);
@@ -65,7 +65,7 @@ describe('transparent huge pages', () => {
   test('when one page in the middle of an aligned range faults then the whole PMD is mapped at once', () => {
     const m = thpMachine();
     const mm = m.procs.create().id;
-    const { addr } = m.procs.mmap(mm, 2 * PMD, false, true);
+    const { addr } = m.procs.mmap(mm, 2 * PMD, false, undefined, true);
     const one = m.procs.fault(mm, addr + PMD / 2);
     assert.equal(one.faults, 1);
     assert.equal(m.procs.nrAnonPages, HUGE_PAGES);
@@ -79,7 +79,7 @@ describe('transparent huge pages', () => {
     const m = thpMachine();
     exhaustHugeBlocks(m);
     const mm = m.procs.create().id;
-    const { addr } = m.procs.mmap(mm, PMD, false, true);
+    const { addr } = m.procs.mmap(mm, PMD, false, undefined, true);
     const r = m.procs.touch(mm, { addr, size: 8 * 4096 });
     assert.equal(r.faults, 8);
     const v = vmstat(m);
@@ -93,7 +93,7 @@ describe('transparent huge pages', () => {
   test('when kscrubd has zeroed order-9 blocks then a huge fault is prezeroed and saves the 2 MiB clear', () => {
     const hot = thpMachine();
     const mmHot = hot.procs.create().id;
-    const a = hot.procs.mmap(mmHot, PMD, false, true);
+    const a = hot.procs.mmap(mmHot, PMD, false, undefined, true);
     const rHot = hot.procs.touch(mmHot, { addr: a.addr, size: PMD });
 
     const pre = thpMachine();
@@ -102,7 +102,7 @@ describe('transparent huge pages', () => {
     pre.tick(10e9);
     assert.equal(pre.scrubbing(), false);
     const mmPre = pre.procs.create().id;
-    const b = pre.procs.mmap(mmPre, PMD, false, true);
+    const b = pre.procs.mmap(mmPre, PMD, false, undefined, true);
     const rPre = pre.procs.touch(mmPre, { addr: b.addr, size: PMD });
 
     assert.equal(rHot.hotZeroed, HUGE_PAGES);
@@ -120,7 +120,7 @@ describe('transparent huge pages', () => {
   test('when part of a huge PMD is unmapped then it splits: the rest stays mapped as 4 KiB pages', () => {
     const m = thpMachine();
     const mm = m.procs.create().id;
-    const { addr } = m.procs.mmap(mm, PMD, false, true);
+    const { addr } = m.procs.mmap(mm, PMD, false, undefined, true);
     m.procs.touch(mm, { addr, size: PMD });
     const free0 = m.freePagesTotal() + m.pcpPagesTotal();
     assert.equal(m.procs.munmap(mm, addr + 4096 * 10, 4096 * 2), 2);
@@ -141,7 +141,7 @@ describe('transparent huge pages', () => {
     const m = thpMachine();
     const before = m.freePagesTotal() + m.pcpPagesTotal();
     const mm = m.procs.create().id;
-    const { addr } = m.procs.mmap(mm, PMD, false, true);
+    const { addr } = m.procs.mmap(mm, PMD, false, undefined, true);
     m.procs.touch(mm, { addr, size: PMD });
     assert.equal(m.procs.nrPageTablePages, 1);
     assert.equal(m.procs.munmap(mm, addr, PMD), HUGE_PAGES);
@@ -153,7 +153,7 @@ describe('transparent huge pages', () => {
   test('when threads share a huge range then each PMD is mapped once and nothing is lost', () => {
     const m = thpMachine();
     const mm = m.procs.create().id;
-    const { addr } = m.procs.mmap(mm, 4 * PMD, false, true);
+    const { addr } = m.procs.mmap(mm, 4 * PMD, false, undefined, true);
     const r = m.procs.touch(mm, { addr, size: 4 * PMD, threads: 3 });
     assert.equal(r.pages, 4 * HUGE_PAGES);
     assert.equal(m.procs.nrAnonThps, 4);
@@ -163,9 +163,9 @@ describe('transparent huge pages', () => {
 
   test('when THP is asked of a machine that cannot map a huge PMD then it is refused and nothing changes', () => {
     const altix = createMachine({ preset: 'altix', clock: 'manual' });
-    assert.throws(() => altix.procs.mmap(altix.procs.create().id, PMD, false, true), (e: unknown) => e instanceof ModelError && /largest block/.test(e.message));
+    assert.throws(() => altix.procs.mmap(altix.procs.create().id, PMD, false, undefined, true), (e: unknown) => e instanceof ModelError && /largest block/.test(e.message));
     const i386 = createMachine({ preset: 'i386', clock: 'manual' });
-    assert.throws(() => i386.procs.mmap(i386.procs.create().id, PMD, false, true), (e: unknown) => e instanceof ModelError && /4-byte ptes/.test(e.message));
+    assert.throws(() => i386.procs.mmap(i386.procs.create().id, PMD, false, undefined, true), (e: unknown) => e instanceof ModelError && /4-byte ptes/.test(e.message));
     const m = thpMachine();
     const mm = m.procs.create().id;
     const { addr } = m.procs.mmap(mm, PMD);

@@ -1,0 +1,107 @@
+import { type Command, Option } from 'commander';
+import { PRESETS } from '../model';
+import { readTrace } from '../workload/trace-format';
+import { record } from '../workload/trace-record';
+import { ReplayRow, formatReplayCsv, formatReplayTable, replay } from '../workload/trace-replay';
+import { withPrivateMount } from './calibrate';
+import { CliError, action } from './errors';
+import { integer } from './options';
+import { clearProgress, progressLine } from './pft';
+
+interface ReplayCliOptions {
+  mount?: string;
+  preset: string;
+  scrub?: 'on' | 'off';
+  threadsAsCpus?: boolean;
+  lines: number;
+  prealloc?: number;
+  json?: boolean;
+  csv?: boolean;
+}
+
+/** `kscrubfs trace record|replay`: a real program's page faults, and the model's answer to them. */
+export function registerTrace(program: Command): void {
+  const trace = program
+    .command('trace')
+    .description("record a real program's page faults (root, tracefs), and replay them on the model")
+    .enablePositionalOptions();
+
+  trace
+    .command('record')
+    .description('run CMD and record its user page faults and anonymous mappings (needs root)')
+    .requiredOption('-o, --output <file>', 'the trace file to write')
+    .argument('<cmd>', 'the program to run')
+    .argument('[args...]', 'its arguments (after --)')
+    .passThroughOptions()
+    .addHelpText('after', `
+CMD runs as a child of the recorder, under a private ftrace instance that is removed afterwards
+(tracefs is mounted on a temporary directory if it is not mounted); the global tracing state
+is never touched. The recorder exits with CMD's exit status. The trace format is described in
+src/workload/trace-format.ts and the README.
+
+Example:
+  sudo kscrubfs trace record -o sort.trace -- sort -o /dev/null big.txt`)
+    .action(action(async (cmd: string, args: string[], o: { output: string }) => {
+      const r = await record({ out: o.output, command: cmd, args });
+      const f = r.summary.faults;
+      process.stderr.write(
+        `kscrubfs trace: ${f.anon + f.file + f.unknown} faults (${f.anon} anonymous, ${f.file} file-backed, `
+        + `${f.unknown} unknown) from ${r.summary.processes} process(es), ${r.summary.tasks} task(s); `
+        + `${r.summary.lost_events} events lost; ${o.output}: ${r.bytes} bytes\n`,
+      );
+      if (r.summary.lost_events > 0) process.stderr.write('kscrubfs trace: the kernel dropped events: the trace is incomplete\n');
+      process.exitCode = r.summary.exit_status;
+    }));
+
+  trace
+    .command('replay')
+    .description('replay a trace on the model: kscrubd off and on side by side')
+    .argument('<file>', 'a trace from trace record')
+    .option('-m, --mount <dir>', 'replay on this running mount (default: a private manual-clock machine per side)')
+    .addOption(new Option('--preset <name>', 'the private machine (without -m)').choices(PRESETS).default('altix'))
+    .addOption(new Option('--scrub <mode>', 'only this side: off (scrub_start = MAX_ORDER) or on (scrub_start 5, scrub_stop 2, settled)').choices(['on', 'off']))
+    .option('--threads-as-cpus', 'every traced thread on its own simulated CPU (as pft); default: the host CPU it ran on, mod the CPUs')
+    .option('--lines <n>', 'cachelines the program writes after each fault (not in a fault trace)', integer(1), 1)
+    .option('--prealloc <order>', 'vm.max_prealloc_order for the run (0 = no anticipatory prefault)', integer(0))
+    .option('--json', 'print the rows as JSON')
+    .option('--csv', 'print the rows as CSV')
+    .addHelpText('after', `
+faults = the trace's anonymous faults; pages = pages they allocated on the model (prezeroed +
+hot zeroed); flt/cpu/s = pages ÷ (User + System); fault/wsec = pages ÷ Wall; zeroing = hot
+zeroing in the fault path. Faults on file-backed memory are counted, not replayed. A 4 KiB
+host page lands in the model page that holds its address (altix: 16 KiB, 4 host pages).
+
+Example:
+  kscrubfs trace replay sort.trace --preset x86_64`)
+    .action(action(async (file: string, o: ReplayCliOptions) => {
+      if (o.json && o.csv) throw new CliError('trace replay: give --json or --csv, not both');
+      const t = readTrace(file);
+      if (t.summary === null) process.stderr.write(`kscrubfs trace: ${file} has no end record (the recorder was killed): replaying what it holds\n`);
+      const sides = o.scrub ? [o.scrub] : (['off', 'on'] as const);
+      const opts = {
+        lines: o.lines, threadsAsCpus: o.threadsAsCpus === true, progress: progressLine(),
+        ...(o.prealloc !== undefined && { prealloc: o.prealloc }),
+      };
+      const rows: ReplayRow[] = [];
+      if (o.mount !== undefined) rows.push(...await replay(o.mount, t, { ...opts, sides }));
+      else {
+        // A fresh machine per side, as each would be a freshly booted box.
+        for (const side of sides) {
+          rows.push(...await withPrivateMount((dir) => replay(dir, t, { ...opts, sides: [side] }), ['--preset', o.preset, '--clock', 'manual']));
+        }
+      }
+      clearProgress();
+      if (o.json) process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
+      else if (o.csv) process.stdout.write(formatReplayCsv(rows));
+      else {
+        const r = rows[0]!;
+        process.stdout.write(formatReplayTable(rows));
+        if (r.fileFaults + r.unknownFaults > 0) {
+          process.stdout.write(`(not replayed: ${r.fileFaults} faults on file-backed memory, ${r.unknownFaults} on memory of unknown kind)\n`);
+        }
+        if (r.hostPageSize !== r.pageSize) {
+          process.stdout.write(`(host pages of ${r.hostPageSize / 1024} KiB on model pages of ${r.pageSize / 1024} KiB: ${r.faults} host faults made ${r.modelFaults} model faults)\n`);
+        }
+      }
+    }));
+}
