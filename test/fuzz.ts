@@ -12,7 +12,7 @@
 // that replays it, and exits 1 (2 for a usage error).
 import { ModelError, check, createMachine } from '../src/model';
 import type { Machine, MachineOptions, SysctlName } from '../src/model';
-import { Rng } from '../src/model/rng';
+import { Rng } from './helpers/rng';
 import { TINY } from './helpers/model';
 
 export interface Shape {
@@ -153,7 +153,7 @@ export function fuzzRun(shape: Shape, seed: number, steps: number): FuzzStats {
   const history: string[] = [];
   let m: Machine;
   try {
-    m = createMachine({ ...shape.opts, clock: 'manual', seed: seed >>> 0 });
+    m = createMachine({ ...shape.opts, clock: 'manual' });
   } catch (e) {
     throw new FuzzFailure(seed, shape, 0, '(boot)', history, `createMachine threw: ${(e as Error).stack}`);
   }

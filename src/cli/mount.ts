@@ -31,7 +31,6 @@ interface MountFlags {
   pageSize?: string;
   maxOrder?: number;
   cpuMhz?: number;
-  seed?: number;
   clock?: 'live' | 'manual';
   speed?: number;
   buddyinfo: 'v6' | 'stock';
@@ -52,7 +51,6 @@ export function registerMount(program: Command): void {
     .option('--page-size <size>', 'page size, e.g. 4K, 16K')
     .option('--max-order <n>', 'MAX_ORDER (orders 0 … n-1)', integer(1))
     .option('--cpu-mhz <n>', 'core clock for presets whose costs are in cycles (i386: 450, or 500)', integer(1))
-    .option('--seed <n>', 'random seed', integer(0))
     .addOption(new Option('--clock <mode>', 'live: virtual time follows the wall; manual: only faults and tick move it').choices(['live', 'manual']))
     .option('--speed <x>', 'live clock: virtual seconds per wall second', positiveNumber)
     .addOption(new Option('--buddyinfo <format>', 'v6: zeroed and not-zeroed lines (the patch); stock: one line per zone').choices(['v6', 'stock']).default('v6'))
@@ -82,8 +80,8 @@ async function mountInForeground(dir: string, flags: MountFlags): Promise<void> 
 }
 
 function machineOptions(flags: MountFlags): MachineOptions {
-  const { preset, mem, nodes, cpus, pageSize, maxOrder, cpuMhz, seed, clock, speed, zeroDrivers } = flags;
-  const all = { preset, mem, nodes, cpus, pageSize, maxOrder, cpuMhz, seed, clock, speed, zeroDrivers };
+  const { preset, mem, nodes, cpus, pageSize, maxOrder, cpuMhz, clock, speed, zeroDrivers } = flags;
+  const all = { preset, mem, nodes, cpus, pageSize, maxOrder, cpuMhz, clock, speed, zeroDrivers };
   // Only what the user said: the preset fills in the rest.
   const opts = Object.fromEntries(Object.entries(all).filter(([, value]) => value !== undefined)) as MachineOptions;
   if (flags.cost !== undefined) opts.cost = parseCostOverrides(flags.cost);

@@ -1,5 +1,5 @@
 import debugFactory from 'debug';
-import { type Machine, ModelError, type TouchResult, check } from '../model';
+import { type Machine, ModelError, SYSCTL_NAMES, type TouchResult, check, resolveConfig } from '../model';
 import type { Command, CommandOf, Verb } from './grammar';
 
 const log = debugFactory('kscrubfs:control');
@@ -65,6 +65,35 @@ export function statsPairs(m: Machine): [string, number][] {
   ];
 }
 
+/**
+ * `config`: how the machine was made, for a result to say so (provenance). Values are single
+ * tokens; the cost figures listed are only those that differ from the preset's (the
+ * `--cost` overrides), so a result names exactly what a reader must pass to remake it.
+ */
+export function configPairs(m: Machine): [string, string][] {
+  const c = m.config;
+  const preset = resolveConfig({ preset: c.preset, ...(c.preset === 'i386' ? { cpuMhz: c.cpuMhz } : {}) }).cost;
+  const overrides = (Object.keys(m.cost) as (keyof typeof m.cost)[])
+    .filter((k) => m.cost[k] !== preset[k])
+    .map((k): [string, string] => [`cost.${k}`, String(m.cost[k])]);
+  return [
+    ['preset', c.preset],
+    ['mem_bytes', String(c.memBytes)],
+    ['nodes', String(c.nodes)],
+    ['cpus', String(c.cpus)],
+    ['page_size', String(c.pageSize)],
+    ['line_size', String(c.lineSize)],
+    ['max_order', String(c.maxOrder)],
+    ['cpu_mhz', String(c.cpuMhz)],
+    ['zero_drivers', c.zeroDrivers.join(',')],
+    ['clock', m.clock.mode],
+    ['speed', String(m.clock.speed)],
+    ['now_ns', n(m.now)],
+    ...SYSCTL_NAMES.map((k): [string, string] => [`sysctl.${k}`, String(m.sysctl[k])]),
+    ...overrides,
+  ];
+}
+
 /** One executor per verb: the compiler checks that every verb of the grammar has one. */
 const EXECUTORS: Executors<Machine, Verb> = {
   tick: (m, c) => `ok now_ns=${n(m.tick(c.ns))}`,
@@ -77,6 +106,7 @@ const EXECUTORS: Executors<Machine, Verb> = {
     return broken === null ? 'ok' : `err check: ${broken}`;
   },
   stats: (m) => `ok ${statsPairs(m).map(([k, v]) => `${k}=${n(v)}`).join(' ')}`,
+  config: (m) => `ok ${configPairs(m).map(([k, v]) => `${k}=${v}`).join(' ')}`,
   // The process verbs; touch leaves what the line does not give to Processes.touch's defaults
   // (write, 1 thread, 1 line a page, a page's stride).
   'mm new': (m) => `ok mm=${n(m.procs.create().id)}`,

@@ -44,6 +44,7 @@ export type Command =
   | { readonly verb: 'bte'; readonly fail: number }
   | { readonly verb: 'check' }
   | { readonly verb: 'stats' }
+  | { readonly verb: 'config' }
   | { readonly verb: 'mm new' }
   | { readonly verb: 'mm exit'; readonly mm: number }
   | { readonly verb: 'mmap'; readonly mm: number; readonly size: number; readonly addr?: number; readonly random?: boolean; readonly thp?: boolean }
@@ -133,6 +134,11 @@ export const SPECS: readonly VerbSpec[] = [
   },
   { verb: 'check', args: [], flags: [], summary: "verify the allocator's invariants", result: 'ok | err <first broken invariant>' },
   { verb: 'stats', args: [], flags: [], summary: 'page_size, max_order, nodes, cpus and the main counters (pages, kscrubd, allocs, faults) on one line', result: 'ok now_ns=<n> page_size=<n> ...' },
+  {
+    verb: 'config', args: [], flags: [],
+    summary: 'how this machine was made (preset, memory, zero drivers, clock, cost overrides) and the sysctls now, for provenance',
+    result: 'ok preset=<name> mem_bytes=<n> ... zero_drivers=<a,b> clock=<mode> speed=<x> sysctl.<name>=<n> ... cost.<name>=<x> ...',
+  },
   { verb: 'mm new', args: [], flags: [], summary: 'create a process', result: 'ok mm=<id>' },
   { verb: 'mm exit', args: [MM], flags: [], summary: 'end a process, freeing its memory', result: 'ok freed_pages=<n>' },
   {
@@ -169,10 +175,6 @@ for (const s of SPECS) {
   if (sub !== undefined) SUBVERBS.set(head!, [...(SUBVERBS.get(head!) ?? []), sub]);
 }
 const VERB_NAMES = [...new Set(SPECS.map((s) => s.verb.split(' ')[0]!))];
-
-export function specOf(verb: Verb): VerbSpec {
-  return SPEC_BY_VERB.get(verb)!;
-}
 
 /** `tick 250ms`, `alloc order=<n> [node=<n>] [count=<n>] [zero]`, … */
 export function usageOf(spec: VerbSpec): string {

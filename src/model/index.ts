@@ -4,7 +4,7 @@ export { AllocResult } from './machine';
 export type { PageOwner } from './machine';
 export { RawBlocks } from './raw';
 export type { RawBlock } from './raw';
-export { check } from './check';
+export { CHECK_SECTIONS_PER_STEP, check, checkSteps } from './check';
 export { ModelError } from './errors';
 export type { ModelErrorCode } from './errors';
 export { PRESETS, ZERO_DRIVERS, parseCostOverrides, resolveConfig } from './presets';

@@ -5,7 +5,6 @@ import { VmEvents } from './counters';
 import { ModelError, assert } from './errors';
 import { FreeClass, KIND_ALLOC, NOT_ZEROED, ZEROED, classOf, orderPages, pageFlags } from './page';
 import { MachineConfig, MachineOptions, resolveConfig } from './presets';
-import { Rng } from './rng';
 import { SysctlName, SysctlSpec, checkSysctl, sysctlSpecs } from './sysctl';
 import { BteZeroDriver, CpuZeroDriver, ZeroDriver, makeZeroDrivers } from './zero-drivers';
 import { Kscrubd } from './kscrubd';
@@ -46,7 +45,8 @@ export const PCP_DRAIN_INTERVAL_NS = 3e9;
 
 /**
  * The simulated machine: nodes, zones, CPUs, the allocator, kscrubd, time. Pure and
- * deterministic: it does no I/O and reads no clock; the same seed and calls give the same state.
+ * deterministic: it does no I/O, reads no clock and draws no random numbers: the same calls give
+ * the same state.
  */
 export class Machine {
   readonly config: MachineConfig;
@@ -64,7 +64,6 @@ export class Machine {
   readonly specs: Readonly<Record<SysctlName, SysctlSpec>>;
   readonly sysctl: Record<SysctlName, number>;
   readonly vm = new VmEvents();
-  readonly rng: Rng;
   /** Whoever holds allocated blocks (processes, raw blocks, boot slab): check() asks each. */
   readonly owners = new Set<PageOwner>();
   /**
@@ -86,7 +85,6 @@ export class Machine {
     const cfg = resolveConfig(opts);
     this.config = cfg;
     this.cost = cfg.cost;
-    this.rng = new Rng(cfg.seed);
     this.clock = new Clock(cfg.clock, cfg.speed);
     this.cpus = new Cpus(cfg.cpus, cfg.nodes);
     this.specs = sysctlSpecs(cfg.maxOrder);
@@ -158,7 +156,7 @@ export class Machine {
         const ze = Math.min(end, b.end);
         lo = b.end;
         if (ze <= zs) continue;
-        const z = new Zone({ id: this.zones.length, node: n, name: b.name, startPfn: zs, endPfn: ze, maxOrder: cfg.maxOrder, cpus: cfg.cpus });
+        const z = new Zone({ id: this.zones.length, node: n, name: b.name, startPfn: zs, endPfn: ze, maxOrder: cfg.maxOrder });
         this.zones.push(z);
         mine.push(z);
       }

@@ -1,5 +1,6 @@
 import { formatCommand } from '../control';
 import { ControlClient, WorkloadError } from './client';
+import { type ConfigPairs, readConfig } from './provenance';
 
 /**
  * pft, after Christoph Lameter's page fault test: each repetition is a new process (an mm)
@@ -51,6 +52,20 @@ const SETTLE_MAX_STEPS = 6000; // 10 virtual minutes, or as long in live mode
 
 /** Run pft against the mount at `dir`; sysctls it changed are restored, whatever happens. */
 export async function runPft(dir: string, o: PftOptions): Promise<PftRow[]> {
+  return (await runPftWithConfig(dir, o)).rows;
+}
+
+/** The PftRow fields in table order, for CSV and JSON readers. */
+export const PFT_COLUMNS = [
+  'gb', 'rep', 'threads', 'cachelines', 'userS', 'systemS', 'wallS', 'fltPerCpuS', 'faultPerWsec',
+  'pages', 'faults', 'prezeroed', 'hotZeroed', 'prefaulted', 'oom',
+] as const satisfies readonly (keyof PftRow)[];
+
+/**
+ * runPft, also returning the daemon's `config` as the run started (after pft's own sysctl
+ * settings): what a result needs to say how it was made.
+ */
+export async function runPftWithConfig(dir: string, o: PftOptions): Promise<{ config: ConfigPairs; rows: PftRow[] }> {
   const ctl = new ControlClient(dir);
   const saved = new Map<string, number>();
   const set = (name: string, v: number): void => {
@@ -61,6 +76,7 @@ export async function runPft(dir: string, o: PftOptions): Promise<PftRow[]> {
     for (const [name, v] of [...saved].reverse()) ctl.writeSysctl(name, v);
   };
   const rows: PftRow[] = [];
+  let config: ConfigPairs = {};
   try {
     // The machine's shape, once: MAX_ORDER (scrub_start's "off") and the page size.
     const machine = ctl.callKv(formatCommand({ verb: 'stats' }));
@@ -73,6 +89,7 @@ export async function runPft(dir: string, o: PftOptions): Promise<PftRow[]> {
       set('scrub_start', o.scrubStart ?? 5);
     }
     if (o.prealloc !== undefined) set('max_prealloc_order', o.prealloc);
+    config = readConfig(ctl);
     for (const threads of o.threads) {
       if (o.settle) await settle(ctl, o.progress);
       rows.push(runRow(ctl, o, threads, pageSize));
@@ -93,7 +110,7 @@ export async function runPft(dir: string, o: PftOptions): Promise<PftRow[]> {
   } finally {
     ctl.close();
   }
-  return rows;
+  return { config, rows };
 }
 
 function runRow(ctl: ControlClient, o: PftOptions, threads: number, pageSize: number): PftRow {

@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, test } from 'node:test';
-import { Rng } from '../../src/model/rng';
+import { Rng } from '../helpers/rng';
 import { q, run, withMount } from '../helpers/mount';
 import { READABLE_FILES, SYSCTL_FILES, parseMeminfo, parseProcFile, snapshotFiles } from '../helpers/strict-parsers';
 
@@ -217,7 +217,7 @@ function controlCases(A: number): ControlCase[] {
     const data = Buffer.concat([bytes(text), Buffer.from('\n')]);
     cases.push({ name, writes: [{ data }], flags: 'rw', expect: ['EINVAL'], reason });
   };
-  const unknown = (cmd: string): RegExp => new RegExp(`^err unknown command ${escape(JSON.stringify(cmd))} \\(commands: tick, alloc, free, drain, bte, check, stats, mm, mmap, munmap, touch, fault, faults\\)$`);
+  const unknown = (cmd: string): RegExp => new RegExp(`^err unknown command ${escape(JSON.stringify(cmd))} \\(commands: tick, alloc, free, drain, bte, check, stats, config, mm, mmap, munmap, touch, fault, faults\\)$`);
   const notDecimal = (verb: string, what: string, v: string): RegExp =>
     new RegExp(`^err ${verb}: ${what} ${escape(JSON.stringify(v))} is not a decimal number \\(no sign, leading zeros or hex\\)$`);
   const outOfRange = (verb: string, what: string, v: string): RegExp => new RegExp(`^err ${verb}: ${what} ${escape(JSON.stringify(v))} is out of range \\d+\\.\\.\\d+$`);

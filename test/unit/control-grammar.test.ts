@@ -21,7 +21,7 @@ const NUMBER = 'is not a decimal number (no sign, leading zeros or hex)';
 // [class, line, the exact reason, or a pattern it must match]
 const REJECTED: readonly (readonly [string, string, string | RegExp])[] = [
   // unknown verbs and subverbs
-  ['verb', 'allc order=1', /^unknown command "allc" \(commands: tick, alloc, free, drain, bte, check, stats, mm, mmap, munmap, touch, fault, faults\)$/],
+  ['verb', 'allc order=1', /^unknown command "allc" \(commands: tick, alloc, free, drain, bte, check, stats, config, mm, mmap, munmap, touch, fault, faults\)$/],
   ['verb', 'ALLOC order=1', /^unknown command "ALLOC"/],
   ['verb', 'sysctl scrub_start=5', /^unknown command "sysctl"/],
   ['verb', 'help', /^unknown command "help"/],

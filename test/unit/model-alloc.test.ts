@@ -48,6 +48,21 @@ describe('model: __GFP_ZERO and class fallback', () => {
     assert.equal(dma32.zeroPages, 1);
   });
 
+  it('when zero_pages is exactly 2^order then __GFP_ZERO takes the zeroed block', () => {
+    const m = tiny();
+    const dma32 = zoneNamed(m, 0, 'DMA32');
+    const h = new Holder(m);
+    // Split the order-2 block at 8452: take 8452 as order 1, give it back zeroed (8454 stays dirty).
+    h.free(dma32, h.take(dma32, 1, NOT_ZEROED), 1, ZEROED);
+    assert.equal(dma32.zeroPages, 2);
+    const pfn = m.allocPages(1, true, 0, 0, served);
+    assert.equal(pfn, 8452);
+    assert.deepEqual([served.prezeroed, served.hotZeroed], [true, false]);
+    assert.equal(dma32.zeroPages, 0);
+    h.pfns.add(pfn);
+    assertChecked(m);
+  });
+
   it('when an order-0 __GFP_ZERO allocation finds zeroed pages then the zeroed per-cpu list is refilled from ZEROED only', () => {
     const m = tiny();
     const dma32 = zoneNamed(m, 0, 'DMA32');
@@ -123,7 +138,7 @@ describe('model: __GFP_ZERO and class fallback', () => {
 describe('model: per-cpu lists', () => {
   // x86_64, 96 MiB, MAX_ORDER 4: DMA32 manages 20480 − 4483 = 15997 pages, so zone_batchsize
   // = (1 << fls(3 + 1)) − 1 = 7: hot list low 14, high 42, batch 7.
-  const PCP = { preset: 'x86_64', mem: '96M', cpus: 1, nodes: 1, maxOrder: 4, clock: 'manual', seed: 1, bootAllocations: false } as const;
+  const PCP = { preset: 'x86_64', mem: '96M', cpus: 1, nodes: 1, maxOrder: 4, clock: 'manual', bootAllocations: false } as const;
 
   it('when the machine boots then the hot list has the 2.6.11 batch, low and high', () => {
     const m = createMachine(PCP);
@@ -278,7 +293,7 @@ describe('model: NUMA zonelists', () => {
   // x86_64, 256 MiB, 2 nodes, MAX_ORDER 4. Node 1 is one DMA32 zone, pfn 32768…65536, with
   // 515 pages of mem_map reserved: 32253 free. min_free_kbytes 1966 → 491 pages; node 1's
   // share: min 262, low 327.
-  const NUMA = { preset: 'x86_64', mem: '256M', cpus: 2, nodes: 2, maxOrder: 4, clock: 'manual', seed: 1, bootAllocations: false } as const;
+  const NUMA = { preset: 'x86_64', mem: '256M', cpus: 2, nodes: 2, maxOrder: 4, clock: 'manual', bootAllocations: false } as const;
 
   it('when the 2-node machine boots then each node tries its own zones first', () => {
     const m = createMachine(NUMA);

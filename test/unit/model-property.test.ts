@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ModelError, check, createMachine } from '../../src/model';
 import type { Machine, MachineOptions, SysctlName } from '../../src/model';
-import { Rng } from '../../src/model/rng';
+import { Rng } from '../helpers/rng';
 import { TINY, accountedPages, fingerprint } from '../helpers/model';
 
 const SEED = process.env.KSCRUB_SEED !== undefined ? Number(process.env.KSCRUB_SEED) : 20050208;
@@ -86,7 +86,7 @@ function extraInvariants(m: Machine): string | null {
 }
 
 function run(opts: MachineOptions, seed: number, steps: number, onStep: (m: Machine, i: number, op: string, log: string[]) => void): Machine {
-  const m = createMachine({ ...opts, seed });
+  const m = createMachine(opts);
   const rng = new Rng(seed);
   const log: string[] = [];
   for (let i = 0; i < steps; i++) {

@@ -52,6 +52,36 @@ describe('pft plot', () => {
     for (const label of ['scrub on', 'scrub off', 'published, patched', 'flt/cpu/s', 'fault/wsec', 'threads']) assert.ok(svg.includes(label), label);
   });
 
+  test('when published points are plotted with a run then they are hollow and drawn before (under) the run', () => {
+    const svg = renderPftSvg([ON, PATCHED]);
+    const published = [...svg.matchAll(/<path class="point"[^>]*>/g)].map((m) => m[0]);
+    assert.equal(published.length, 2 * 3, 'diamonds: the published points, in both panels');
+    for (const d of published) assert.match(d, /fill="none"/);
+    const panels = svg.split('<g class="panel"').slice(1);
+    for (const p of panels) assert.ok(p.indexOf('<path class="point"') < p.indexOf('<circle class="point"'), 'published first, model on top');
+  });
+
+  test('when a run is plotted then fault/wsec has its ideal-scaling line from the 1-thread point, flt/cpu/s none', () => {
+    const svg = renderPftSvg([ON, OFF, PATCHED]);
+    const [flt, wsec] = svg.split('<g class="panel"').slice(1);
+    assert.equal(count(flt!, /class="ideal"/g), 0);
+    assert.equal(count(wsec!, /class="ideal"/g), 2, 'one per run, none for the published points');
+    assert.match(wsec!, /clip-path="url\(#clip-faultPerWsec\)"/);
+  });
+
+  test('when a run names a published reference then a ratio panel per column shows model ÷ published with the ±10 % band', () => {
+    const svg = renderPftSvg([{ ...ON, reference: 'published, patched' }, OFF, PATCHED]);
+    assert.equal(count(svg, /class="ratio-panel"/g), 2);
+    assert.equal(count(svg, /class="band"/g), 2);
+    // ON has 1 and 4… published has 1 thread twice (and the 4G row at 1 thread): 3 ratios per column.
+    assert.equal(count(svg, /class="ratio-point"/g), 2 * 3);
+    assert.match(svg, /scrub on ÷ published, patched: 1 thread, 1\.0\d\d/);
+    assert.equal(count(renderPftSvg([ON, OFF, PATCHED]), /class="ratio-panel"/g), 0, 'no reference, no ratio panel');
+    const img = rasterize(svg, 'ratio');
+    assert.equal(img.height, 590);
+    assert.ok(pixelsOfColor(img, '#dff0df', 0, img.width) > 1000, 'the band is drawn');
+  });
+
   test('when the same series are plotted twice then the bytes are the same', () => {
     assert.equal(renderPftSvg([ON, PATCHED]), renderPftSvg([ON, PATCHED]));
   });

@@ -38,9 +38,9 @@ function script(m: Machine, budget: number): { results: TouchResult[]; slices: n
 
 describe('slicing: a touch in slices', () => {
   test('when a touch runs one event at a time or 7 at a time then results and state equal a whole touch', () => {
-    const whole = tiny({ seed: 7 });
-    const one = tiny({ seed: 7 });
-    const seven = tiny({ seed: 7 });
+    const whole = tiny();
+    const one = tiny();
+    const seven = tiny();
     const w = script(whole, Number.POSITIVE_INFINITY);
     const o = script(one, 1);
     const s = script(seven, 7);
