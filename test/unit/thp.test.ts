@@ -12,7 +12,7 @@ const PMD = 2 ** 21;
 const HUGE_PAGES = 512;
 
 function thpMachine(): Machine {
-  const m = createMachine({ preset: 'x86_64', mem: '64M', cpus: 1, nodes: 1, clock: 'manual', seed: 1, bootAllocations: false });
+  const m = createMachine({ preset: 'x86_64', mem: '64M', cpus: 1, nodes: 1, clock: 'manual', bootAllocations: false });
   m.setSysctl('max_prealloc_order', 0);
   return m;
 }
