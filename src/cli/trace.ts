@@ -2,11 +2,14 @@ import { type Command, Option } from 'commander';
 import { PRESETS } from '../model';
 import { readTrace } from '../workload/trace-format';
 import { record } from '../workload/trace-record';
-import { ReplayRow, formatReplayCsv, formatReplayTable, replay } from '../workload/trace-replay';
+import { type ConfigPairs, provenance } from '../workload/provenance';
+import { REPLAY_COLUMNS, type ReplayRow, formatReplayTable, replay } from '../workload/trace-replay';
 import { withPrivateMount } from './calibrate';
-import { CliError, action } from './errors';
+import { action } from './errors';
 import { integer } from './options';
+import { checkFormat, formatResult } from './output';
 import { clearProgress, progressLine } from './pft';
+import { VERSION, commandLine } from './version';
 
 interface ReplayCliOptions {
   mount?: string;
@@ -63,8 +66,8 @@ Example:
     .option('--threads-as-cpus', 'every traced thread on its own simulated CPU (as pft); default: the host CPU it ran on, mod the CPUs')
     .option('--lines <n>', 'cachelines the program writes after each fault (not in a fault trace)', integer(1), 1)
     .option('--prealloc <order>', 'vm.max_prealloc_order for the run (0 = no anticipatory prefault)', integer(0))
-    .option('--json', 'print the rows as JSON')
-    .option('--csv', 'print the rows as CSV')
+    .option('--json', 'print one JSON object: how the run was made (version, machine, clock, sysctls), the trace\'s header and summary, and the rows (each with its side\'s sysctls)')
+    .option('--csv', 'print CSV: the same provenance as # comment lines, a header row, one line per row')
     .addHelpText('after', `
 faults = the trace's anonymous faults; pages = pages they allocated on the model (prezeroed +
 hot zeroed); flt/cpu/s = pages ÷ (User + System); fault/wsec = pages ÷ Wall; zeroing = hot
@@ -74,7 +77,7 @@ host page lands in the model page that holds its address (altix: 16 KiB, 4 host 
 Example:
   kscrubfs trace replay sort.trace --preset x86_64`)
     .action(action(async (file: string, o: ReplayCliOptions) => {
-      if (o.json && o.csv) throw new CliError('trace replay: give --json or --csv, not both');
+      checkFormat('trace replay', o);
       const t = readTrace(file);
       if (t.summary === null) process.stderr.write(`kscrubfs trace: ${file} has no end record (the recorder was killed): replaying what it holds\n`);
       const sides = o.scrub ? [o.scrub] : (['off', 'on'] as const);
@@ -83,25 +86,39 @@ Example:
         ...(o.prealloc !== undefined && { prealloc: o.prealloc }),
       };
       const rows: ReplayRow[] = [];
-      if (o.mount !== undefined) rows.push(...await replay(o.mount, t, { ...opts, sides }));
+      const configs: ConfigPairs[] = [];
+      const add = (r: { rows: ReplayRow[]; configs: ConfigPairs[] }): void => {
+        rows.push(...r.rows);
+        configs.push(...r.configs);
+      };
+      if (o.mount !== undefined) add(await replay(o.mount, t, { ...opts, sides }));
       else {
         // A fresh machine per side, as each would be a freshly booted box.
         for (const side of sides) {
-          rows.push(...await withPrivateMount((dir) => replay(dir, t, { ...opts, sides: [side] }), ['--preset', o.preset, '--clock', 'manual']));
+          add(await withPrivateMount((dir) => replay(dir, t, { ...opts, sides: [side] }), ['--preset', o.preset, '--clock', 'manual']));
         }
       }
       clearProgress();
-      if (o.json) process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
-      else if (o.csv) process.stdout.write(formatReplayCsv(rows));
-      else {
+      const provs = configs.map((c) => provenance(c, VERSION, commandLine()));
+      const table = (): string => {
         const r = rows[0]!;
-        process.stdout.write(formatReplayTable(rows));
+        const traced = t.summary ? `${t.summary.faults.anon + t.summary.faults.file + t.summary.faults.unknown} faults traced` : 'trace cut short';
+        const out = [
+          `${t.header.command.join(' ')}: ${traced} (${t.header.page_size / 1024} KiB pages), `
+            + `replayed on a model with ${r.pageSize / 1024} KiB pages and ${r.cpus} CPUs\n`,
+          formatReplayTable(rows),
+        ];
         if (r.fileFaults + r.unknownFaults > 0) {
-          process.stdout.write(`(not replayed: ${r.fileFaults} faults on file-backed memory, ${r.unknownFaults} on memory of unknown kind)\n`);
+          out.push(`(not replayed: ${r.fileFaults} faults on file-backed memory, ${r.unknownFaults} on memory of unknown kind)\n`);
         }
         if (r.hostPageSize !== r.pageSize) {
-          process.stdout.write(`(host pages of ${r.hostPageSize / 1024} KiB on model pages of ${r.pageSize / 1024} KiB: ${r.faults} host faults made ${r.modelFaults} model faults)\n`);
+          out.push(`(host pages of ${r.hostPageSize / 1024} KiB on model pages of ${r.pageSize / 1024} KiB: ${r.faults} host faults made ${r.modelFaults} model faults)\n`);
         }
-      }
+        return out.join('');
+      };
+      process.stdout.write(formatResult(o, {
+        provenance: provs[0]!, table, columns: REPLAY_COLUMNS, rows,
+        json: { trace: { header: t.header, summary: t.summary }, rows: rows.map((r, i) => ({ ...r, sysctl: provs[i]!.sysctl })) },
+      }));
     }));
 }

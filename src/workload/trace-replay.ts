@@ -1,6 +1,7 @@
 import { MAX_LINE_BYTES, formatCommand } from '../control';
 import { ControlClient, WorkloadError } from './client';
 import { settle } from './pft';
+import { type ConfigPairs, readConfig } from './provenance';
 import { Trace } from './trace-format';
 import { PageRanges } from './trace-ranges';
 
@@ -60,6 +61,7 @@ export interface ReplayRow {
   processes: number;
   hostPageSize: number;
   pageSize: number;
+  cpus: number;
 }
 
 interface Proc {
@@ -75,8 +77,14 @@ interface Proc {
 /** Leave room for "faults mm=<id> at=" and the cpus and lines keys. */
 const LINE_BUDGET = MAX_LINE_BYTES - 600;
 const MAX_TASKS = 1024;
+/** Records between yields to the event loop. */
+const YIELD_EVERY = 20_000;
 
-export async function replay(dir: string, trace: Trace, o: ReplayOptions): Promise<ReplayRow[]> {
+/**
+ * Replay `trace` on the mount at `dir`, one row per side; `configs` is the daemon's `config`
+ * as each side started (after its sysctl settings): how each row was made.
+ */
+export async function replay(dir: string, trace: Trace, o: ReplayOptions): Promise<{ rows: ReplayRow[]; configs: ConfigPairs[] }> {
   const ctl = new ControlClient(dir);
   const saved = new Map<string, number>();
   const set = (name: string, v: number): void => {
@@ -84,6 +92,7 @@ export async function replay(dir: string, trace: Trace, o: ReplayOptions): Promi
     ctl.writeSysctl(name, v);
   };
   const rows: ReplayRow[] = [];
+  const configs: ConfigPairs[] = [];
   try {
     const stats = ctl.callKv(formatCommand({ verb: 'stats' }));
     const maxOrder = Number(stats.max_order);
@@ -95,8 +104,9 @@ export async function replay(dir: string, trace: Trace, o: ReplayOptions): Promi
         set('scrub_start', 5);
         await settle(ctl, o.progress);
       }
+      configs.push(readConfig(ctl));
       o.progress?.(`replaying with kscrubd ${side}`);
-      rows.push(new Replayer(ctl, trace, o, side).run());
+      rows.push(await new Replayer(ctl, trace, o, side).run());
     }
   } finally {
     try {
@@ -105,7 +115,7 @@ export async function replay(dir: string, trace: Trace, o: ReplayOptions): Promi
       ctl.close();
     }
   }
-  return rows;
+  return { rows, configs };
 }
 
 class Replayer {
@@ -138,10 +148,16 @@ class Replayer {
     this.cpus = Number(stats.cpus);
   }
 
-  run(): ReplayRow {
+  async run(): Promise<ReplayRow> {
     const kscrubd0 = Number(this.ctl.callKv(formatCommand({ verb: 'stats' })).kscrubd_cpu_ns);
+    let n = 0;
     try {
       for (const r of this.trace.records()) {
+        // Now and then let the event loop run: a signal's handler (Ctrl-C) must get its turn.
+        if (++n % YIELD_EVERY === 0) {
+          await new Promise((resolve) => setImmediate(resolve));
+          this.o.progress?.(`replaying with kscrubd ${this.side}: ${this.sum.faults} faults`);
+        }
         switch (r.type) {
           case 'task': {
             this.tid = r.tid;
@@ -189,7 +205,7 @@ class Replayer {
       prezeroed: s.prezeroed, hotZeroed: s.hotZeroed, prezeroedShare: pages > 0 ? s.prezeroed / pages : 0,
       zeroingS: s.zero / 1e9, kscrubdS: kscrubdNs / 1e9, prefaulted: s.prefaulted, oom: s.oom,
       fileFaults: this.file, unknownFaults: this.unknown, processes: this.processes,
-      hostPageSize: this.hps, pageSize: this.mps,
+      hostPageSize: this.hps, pageSize: this.mps, cpus: this.cpus,
     };
   }
 
@@ -305,17 +321,19 @@ class Replayer {
     }
   }
 
-  /** MADV_DONTNEED: the pages go, the mapping stays; a model page goes when all its host pages do. */
+  /**
+   * MADV_DONTNEED: the pages go, the mapping stays (munmap + mmap of the same range). A model
+   * page goes only when all its host pages do: the model pages wholly inside [s, e).
+   */
   private zap(s: number, e: number): void {
     const p = this.current();
     this.flush();
-    const [ms, me] = this.modelRange(s, e);
-    for (let mp = ms; mp < me; mp++) {
-      const [hs, he] = this.hostRange(mp);
-      if (hs < s || he > e || !p.model.has(mp)) continue;
-      const addr = mp * this.mps;
-      this.ctl.call(formatCommand({ verb: 'munmap', mm: p.mm, addr, size: this.mps }));
-      this.ctl.call(formatCommand({ verb: 'mmap', mm: p.mm, addr, size: this.mps }));
+    const inner = [Math.ceil((s * this.hps) / this.mps), Math.floor((e * this.hps) / this.mps)] as const;
+    for (const [a, b] of p.model.intersect(inner[0], inner[1])) {
+      const addr = a * this.mps;
+      const size = (b - a) * this.mps;
+      this.ctl.call(formatCommand({ verb: 'munmap', mm: p.mm, addr, size }));
+      this.ctl.call(formatCommand({ verb: 'mmap', mm: p.mm, addr, size }));
     }
   }
 
@@ -353,11 +371,8 @@ export function formatReplayTable(rows: readonly ReplayRow[]): string {
   return [line(head), ...body.map(line)].join('\n') + '\n';
 }
 
-const CSV_FIELDS: readonly (keyof ReplayRow)[] = [
+/** The ReplayRow fields in table order, for CSV and JSON readers. */
+export const REPLAY_COLUMNS: readonly (keyof ReplayRow)[] = [
   'scrub', 'faults', 'modelFaults', 'pages', 'userS', 'systemS', 'wallS', 'fltPerCpuS', 'faultPerWsec', 'prezeroed', 'hotZeroed',
-  'prezeroedShare', 'zeroingS', 'kscrubdS', 'prefaulted', 'oom', 'fileFaults', 'unknownFaults', 'processes', 'hostPageSize', 'pageSize',
+  'prezeroedShare', 'zeroingS', 'kscrubdS', 'prefaulted', 'oom', 'fileFaults', 'unknownFaults', 'processes', 'hostPageSize', 'pageSize', 'cpus',
 ];
-
-export function formatReplayCsv(rows: readonly ReplayRow[]): string {
-  return [CSV_FIELDS.join(','), ...rows.map((r) => CSV_FIELDS.map((f) => String(r[f])).join(','))].join('\n') + '\n';
-}

@@ -102,10 +102,15 @@ describe('trace record and replay (root, the host kernel\'s tracepoints)', () =>
 
     const replay = await kscrubfs(['trace', 'replay', file, '--preset', 'x86_64', '--json'], { timeoutMs: 120_000 });
     assert.equal(replay.code, 0, replay.stderr);
-    const [off, on] = JSON.parse(replay.stdout) as ReplayRow[];
+    const result = JSON.parse(replay.stdout) as { machine: { preset: string }; trace: { summary: { exit_status: number } }; rows: (ReplayRow & { sysctl: Record<string, number> })[] };
+    assert.equal(result.machine.preset, 'x86_64', 'the result says which machine');
+    assert.equal(result.trace.summary.exit_status, 3, 'and which trace');
+    const [off, on] = result.rows;
     assert.ok(off && on);
     assert.equal(off.scrub, 'off');
     assert.equal(on.scrub, 'on');
+    assert.equal(off.sysctl.scrub_start, 11, 'off: scrub_start = MAX_ORDER');
+    assert.equal(on.sysctl.scrub_start, 5);
     for (const r of [off, on]) {
       assert.ok(r.pages >= PAGES_64M && r.pages <= PAGES_64M + 100, `${r.scrub}: ${r.pages} pages (the mapping's, and a few of the stack and libc)`);
       assert.equal(r.oom, 0);
@@ -118,7 +123,7 @@ describe('trace record and replay (root, the host kernel\'s tracepoints)', () =>
     // The same trace on the altix model (16 KiB pages): four host pages a model page.
     const altix = await kscrubfs(['trace', 'replay', file, '--scrub', 'off'], { timeoutMs: 120_000 });
     assert.equal(altix.code, 0, altix.stderr);
-    assert.match(altix.stdout, /^scrub +faults +pages +User +System +Wall +flt\/cpu\/s +fault\/wsec +prezeroed +hot-zeroed +zeroing\n/);
+    assert.match(altix.stdout, /^\S+touch64: \d+ faults traced \(4 KiB pages\), replayed on a model with 16 KiB pages and 8 CPUs\nscrub +faults +pages +User +System +Wall +flt\/cpu\/s +fault\/wsec +prezeroed +hot-zeroed +zeroing\n/);
     const row = /^off +(\d+) +(\d+) /m.exec(altix.stdout);
     assert.ok(row, altix.stdout);
     assert.ok(Math.abs(Number(row[2]) - PAGES_64M / 4) <= 40, `${row[2]} altix pages for 64 MiB`);
@@ -133,7 +138,7 @@ describe('trace record and replay (root, the host kernel\'s tracepoints)', () =>
     assert.ok(minflt > 10_000, `python reported ${rec.stdout}`);
     const replay = await kscrubfs(['trace', 'replay', file, '--preset', 'x86_64', '--json'], { timeoutMs: 120_000 });
     assert.equal(replay.code, 0, replay.stderr);
-    const rows = JSON.parse(replay.stdout) as ReplayRow[];
+    const { rows } = JSON.parse(replay.stdout) as { rows: ReplayRow[] };
     for (const r of rows) {
       assert.ok(Math.abs(r.pages - minflt) <= MINFLT_TOLERANCE * minflt, `${r.scrub}: ${r.pages} pages vs ru_minflt ${minflt}`);
     }
