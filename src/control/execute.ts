@@ -1,6 +1,8 @@
 import debugFactory from 'debug';
-import { type Machine, ModelError, SYSCTL_NAMES, type TouchResult, check, resolveConfig } from '../model';
+import { performance } from 'node:perf_hooks';
+import { type Machine, ModelError, SYSCTL_NAMES, type TouchJob, type TouchResult, check, resolveConfig } from '../model';
 import type { Command, CommandOf, Verb } from './grammar';
+import { type Job, runToEnd } from './scheduler';
 
 const log = debugFactory('kscrubfs:control');
 
@@ -14,8 +16,6 @@ export interface Outcome {
   readonly failed: null | 'EINVAL' | 'EIO';
 }
 
-type Executor<M, V extends Verb> = (m: M, cmd: CommandOf<V>) => string;
-type Executors<M, V extends Verb> = { readonly [K in V]: Executor<M, K> };
 
 /** Plain decimal for the result line (virtual times may carry fractions of a ns). */
 function n(v: number): string {
@@ -66,6 +66,29 @@ export function statsPairs(m: Machine): [string, number][] {
 }
 
 /**
+ * Who a command runs for: the open control file that sent it. A process (mm) made with
+ * `mm new` belongs to it and exits when it is closed, unless made with `keep`.
+ */
+export interface Session {
+  /** mm ids this session made (without keep) that are still alive. */
+  readonly owned: Set<number>;
+  /** Is mm `id` owned by some open session? (`mm list` shows the others as kept.) */
+  tied(id: number): boolean;
+}
+
+/** A session that owns nothing and ties nothing (a caller without open files: tests). */
+export function detachedSession(): Session {
+  return { owned: new Set(), tied: () => false };
+}
+
+/** Events a touch runs between two yields (well under a millisecond of work). */
+const TOUCH_EVENTS_PER_STEP = 4096;
+
+type Result = string | Job<string>;
+type Executor<V extends Verb> = (m: Machine, cmd: CommandOf<V>, s: Session) => Result;
+type Executors<V extends Verb> = { readonly [K in V]: Executor<K> };
+
+/**
  * `config`: how the machine was made, for a result to say so (provenance). Values are single
  * tokens; the cost figures listed are only those that differ from the preset's (the
  * `--cost` overrides), so a result names exactly what a reader must pass to remake it.
@@ -95,8 +118,8 @@ export function configPairs(m: Machine): [string, string][] {
 }
 
 /** One executor per verb: the compiler checks that every verb of the grammar has one. */
-const EXECUTORS: Executors<Machine, Verb> = {
-  tick: (m, c) => `ok now_ns=${n(m.tick(c.ns))}`,
+const EXECUTORS: Executors<Verb> = {
+  tick: (m, c) => tickJob(m, c.ns),
   alloc: (m, c) => `ok handles=${m.raw.alloc(c.order, c.zero === true, c.node ?? 0, c.count ?? 1).join(',')}`,
   free: (m, c) => `ok freed_pages=${n(m.raw.free(c.handles))}`,
   drain: (m) => `ok drained_pages=${n(m.drainPcp())}`,
@@ -109,14 +132,26 @@ const EXECUTORS: Executors<Machine, Verb> = {
   config: (m) => `ok ${configPairs(m).map(([k, v]) => `${k}=${v}`).join(' ')}`,
   // The process verbs; touch leaves what the line does not give to Processes.touch's defaults
   // (write, 1 thread, 1 line a page, a page's stride).
-  'mm new': (m) => `ok mm=${n(m.procs.create().id)}`,
-  'mm exit': (m, c) => `ok freed_pages=${n(m.procs.exit(c.mm))}`,
+  'mm new': (m, c, s) => {
+    const id = m.procs.create().id;
+    if (c.keep !== true) s.owned.add(id);
+    return `ok mm=${n(id)}`;
+  },
+  'mm list': (m, _c, s) => {
+    const ids = [...m.procs.mms.keys()].sort((a, b) => a - b);
+    return `ok mms=${ids.join(',')} kept=${ids.filter((id) => !s.tied(id)).join(',')}`;
+  },
+  'mm exit': (m, c, s) => {
+    const freed = m.procs.exit(c.mm);
+    s.owned.delete(c.mm);
+    return `ok freed_pages=${n(freed)}`;
+  },
   mmap: (m, c) => {
     const r = m.procs.mmap(c.mm, c.size, c.random === true, c.addr, c.thp === true);
     return `ok addr=${hex(r.addr)} size=${n(r.size)}`;
   },
   munmap: (m, c) => `ok freed_pages=${n(m.procs.munmap(c.mm, c.addr, c.size))}`,
-  touch: (m, c) => touchLine(m.procs.touch(c.mm, {
+  touch: (m, c) => touchJob(m.procs.touchJob(c.mm, {
     addr: c.addr, size: c.size, write: c.access !== 'read',
     ...(c.threads !== undefined && { threads: c.threads }),
     ...(c.lines !== undefined && { lines: c.lines }),
@@ -130,6 +165,31 @@ const EXECUTORS: Executors<Machine, Verb> = {
   },
 };
 
+function* touchJob(job: TouchJob): Job<string> {
+  while (!job.run(TOUCH_EVENTS_PER_STEP)) yield;
+  return touchLine(job.result);
+}
+
+/**
+ * `tick`: advance the clock in steps of virtual time, each about a millisecond of work (the
+ * step doubles while steps are quick and halves when one is slow). advanceTo runs every
+ * background event at its own time, so the steps never change what happens.
+ */
+function* tickJob(m: Machine, ns: number): Job<string> {
+  m.tick(0); // refuses a live clock or a bad duration before anything runs
+  const target = m.now + ns;
+  let step = 1e6;
+  while (m.now < target) {
+    const t0 = performance.now();
+    m.advanceTo(Math.min(target, m.now + step));
+    const ms = performance.now() - t0;
+    if (ms < 0.5) step *= 2;
+    else if (ms > 4) step = Math.max(1, step / 2);
+    if (m.now < target) yield;
+  }
+  return `ok now_ns=${n(m.now)}`;
+}
+
 function touchLine(r: TouchResult): string {
   return `ok pages=${n(r.pages)} faults=${n(r.faults)} prezeroed=${n(r.prezeroed)} hot_zeroed=${n(r.hotZeroed)} `
     + `prefaulted=${n(r.prefaulted)} oom=${n(r.oom)} user_ns=${n(r.userNs)} sys_ns=${n(r.sysNs)} wall_ns=${n(r.wallNs)}`;
@@ -141,11 +201,12 @@ function withVerb(verb: Verb, message: string): string {
 }
 
 /**
- * Run one command. A ModelError (refused before anything changed) is an `err` line and
- * EINVAL; a broken invariant from `check` is EIO; anything else is a bug: EIO, logged.
+ * One command as a job (run it through a Scheduler, or runToEnd). A ModelError (refused
+ * before anything changed) is an `err` line and EINVAL; a broken invariant from `check` is
+ * EIO; anything else is a bug: EIO, logged.
  */
-export function runCommand(machine: Machine, cmd: Command): Outcome {
-  const o = runUnchecked(machine, cmd);
+export function* commandJob(machine: Machine, cmd: Command, session: Session): Job<Outcome> {
+  const o = yield* runUnchecked(machine, cmd, session);
   // One command, one line: a stray newline in a message must not split the result.
   return CONTROL_CHARS.test(o.line) ? { line: o.line.replace(CONTROL_CHARS_G, ' '), failed: o.failed } : o;
 }
@@ -153,10 +214,11 @@ export function runCommand(machine: Machine, cmd: Command): Outcome {
 const CONTROL_CHARS = /[\u0000-\u001f\u007f]/;
 const CONTROL_CHARS_G = /[\u0000-\u001f\u007f]/g;
 
-function runUnchecked(machine: Machine, cmd: Command): Outcome {
-  const exec = EXECUTORS[cmd.verb] as Executor<Machine, Verb>;
+function* runUnchecked(machine: Machine, cmd: Command, session: Session): Job<Outcome> {
+  const exec = EXECUTORS[cmd.verb] as Executor<Verb>;
   try {
-    const line = exec(machine, cmd as CommandOf<Verb>);
+    const r = exec(machine, cmd as CommandOf<Verb>, session);
+    const line = typeof r === 'string' ? r : yield* r;
     return { line, failed: line.startsWith('err') ? 'EIO' : null };
   } catch (err) {
     if (err instanceof ModelError) return { line: `err ${withVerb(cmd.verb, err.message)}`, failed: 'EINVAL' };
@@ -164,6 +226,11 @@ function runUnchecked(machine: Machine, cmd: Command): Outcome {
     log('%s: internal error: %O', cmd.verb, err);
     return { line: `err ${cmd.verb}: internal error: ${message}`, failed: 'EIO' };
   }
+}
+
+/** Run one command to the end, now; its outcome. */
+export function runCommand(machine: Machine, cmd: Command, session: Session = detachedSession()): Outcome {
+  return runToEnd(commandJob(machine, cmd, session));
 }
 
 /** Run one command; its result line (`ok …` or `err …`, no newline). */

@@ -45,7 +45,8 @@ export type Command =
   | { readonly verb: 'check' }
   | { readonly verb: 'stats' }
   | { readonly verb: 'config' }
-  | { readonly verb: 'mm new' }
+  | { readonly verb: 'mm new'; readonly keep?: boolean }
+  | { readonly verb: 'mm list' }
   | { readonly verb: 'mm exit'; readonly mm: number }
   | { readonly verb: 'mmap'; readonly mm: number; readonly size: number; readonly addr?: number; readonly random?: boolean; readonly thp?: boolean }
   | { readonly verb: 'munmap'; readonly mm: number; readonly addr: number; readonly size: number }
@@ -139,7 +140,11 @@ export const SPECS: readonly VerbSpec[] = [
     summary: 'how this machine was made (preset, memory, zero drivers, clock, cost overrides) and the sysctls now, for provenance',
     result: 'ok preset=<name> mem_bytes=<n> ... zero_drivers=<a,b> clock=<mode> speed=<x> sysctl.<name>=<n> ... cost.<name>=<x> ...',
   },
-  { verb: 'mm new', args: [], flags: [], summary: 'create a process', result: 'ok mm=<id>' },
+  {
+    verb: 'mm new', args: [], flags: [{ field: 'keep', names: ['keep'] }],
+    summary: 'create a process; it exits when this open control file is closed, unless keep', result: 'ok mm=<id>',
+  },
+  { verb: 'mm list', args: [], flags: [], summary: 'the processes alive, and those kept past their control file', result: 'ok mms=<id,...> kept=<id,...>' },
   { verb: 'mm exit', args: [MM], flags: [], summary: 'end a process, freeing its memory', result: 'ok freed_pages=<n>' },
   {
     verb: 'mmap', args: [MM, SIZE, { ...ADDR, required: false }], flags: [{ field: 'random', names: ['random'] }, THP],
