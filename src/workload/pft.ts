@@ -20,6 +20,8 @@ export interface PftOptions {
   scrubStop?: number;
   /** vm.max_prealloc_order for the run (anticipatory prefault), when given. */
   prealloc?: number;
+  /** Map with MADV_HUGEPAGE: aligned 2 MiB ranges fault as transparent huge pages. */
+  thp?: boolean;
   /** Wait until kscrubd sleeps before each row. */
   settle: boolean;
   /** Called now and then with a progress message (the CLI shows it on a terminal). */
@@ -124,7 +126,7 @@ function runRow(ctl: Control, o: PftOptions, threads: number, pageSize: number):
     o.progress?.(`threads ${threads}: repetition ${r + 1} of ${o.reps}`);
     const mm = Number(ctl.callKv(formatCommand({ verb: 'mm new' })).mm);
     try {
-      const map = ctl.callKv(formatCommand({ verb: 'mmap', mm, size: o.bytes }));
+      const map = ctl.callKv(formatCommand({ verb: 'mmap', mm, size: o.bytes, ...(o.thp === true && { thp: true }) }));
       const addr = Number.parseInt(map.addr ?? '', 16);
       const t = ctl.callKv(formatCommand({
         verb: 'touch', mm, addr, size: o.bytes, threads, lines: o.cachelines, access: 'write',
