@@ -45,6 +45,7 @@ interface PftCliOptions {
   scrubStart?: number;
   scrubStop?: number;
   prealloc?: number;
+  thp?: boolean;
   settle?: boolean;
   plot?: string;
 }
@@ -64,6 +65,7 @@ export function registerPft(program: Command): void {
     .option('--scrub-start <order>', 'scrub_start for --scrub on', integer(0))
     .option('--scrub-stop <order>', 'scrub_stop for --scrub on', integer(0))
     .option('--prealloc <order>', 'vm.max_prealloc_order for the run (0 = no anticipatory prefault)', integer(0))
+    .option('--thp', 'map with MADV_HUGEPAGE: 2 MiB-aligned ranges fault as transparent huge pages (4 KiB-page presets)')
     .option('--settle', 'before each row, wait (or tick a manual clock) until kscrubd sleeps')
     .option('--json', 'print one JSON object: how the run was made (version, machine, clock, sysctls) and the rows, with the model-side counts')
     .option('--csv', 'print CSV: the same provenance as # comment lines, a header row, one line per row')
@@ -91,6 +93,7 @@ Example:
         ...(o.scrubStart !== undefined ? { scrubStart: o.scrubStart } : {}),
         ...(o.scrubStop !== undefined ? { scrubStop: o.scrubStop } : {}),
         ...(o.prealloc !== undefined ? { prealloc: o.prealloc } : {}),
+        ...(o.thp ? { thp: true } : {}),
       };
       const { config, rows } = await runPftWithConfig(o.mount, opts);
       clearProgress();

@@ -147,7 +147,7 @@ const EXECUTORS: Executors<Verb> = {
     return `ok freed_pages=${n(freed)}`;
   },
   mmap: (m, c) => {
-    const r = m.procs.mmap(c.mm, c.size, c.random === true, c.addr);
+    const r = m.procs.mmap(c.mm, c.size, c.random === true, c.addr, c.thp === true);
     return `ok addr=${hex(r.addr)} size=${n(r.size)}`;
   },
   munmap: (m, c) => `ok freed_pages=${n(m.procs.munmap(c.mm, c.addr, c.size))}`,
@@ -156,6 +156,7 @@ const EXECUTORS: Executors<Verb> = {
     ...(c.threads !== undefined && { threads: c.threads }),
     ...(c.lines !== undefined && { lines: c.lines }),
     ...(c.stride !== undefined && { stride: c.stride }),
+    ...(c.thp === true && { thp: true }),
   })),
   fault: (m, c) => touchLine(m.procs.fault(c.mm, c.addr, c.access !== 'read')),
   faults: (m, c) => {

@@ -53,11 +53,12 @@ export type Command =
   | { readonly verb: 'mm new'; readonly keep?: boolean }
   | { readonly verb: 'mm list' }
   | { readonly verb: 'mm exit'; readonly mm: number }
-  | { readonly verb: 'mmap'; readonly mm: number; readonly size: number; readonly addr?: number; readonly random?: boolean }
+  | { readonly verb: 'mmap'; readonly mm: number; readonly size: number; readonly addr?: number; readonly random?: boolean; readonly thp?: boolean }
   | { readonly verb: 'munmap'; readonly mm: number; readonly addr: number; readonly size: number }
   | {
     readonly verb: 'touch'; readonly mm: number; readonly addr: number; readonly size: number;
     readonly threads?: number; readonly lines?: number; readonly access?: Access; readonly stride?: number;
+    readonly thp?: boolean;
   }
   | { readonly verb: 'fault'; readonly mm: number; readonly addr: number; readonly access?: Access }
   | { readonly verb: 'faults'; readonly mm: number; readonly at: FaultEntries; readonly cpus?: readonly number[]; readonly lines?: number };
@@ -112,6 +113,7 @@ const ADDR = arg('addr', 'addr', true, 0, SAFE, '0x<hex>');
 const SIZE = arg('size', 'size', true, 1, MAX_MAP_BYTES, '<size>');
 const LINES = arg('lines', 'int', false, 1, MAX_LINES_PER_PAGE, '<n>');
 const ACCESS: FlagSpec = { field: 'access', names: ['read', 'write'] };
+const THP: FlagSpec = { field: 'thp', names: ['thp'] };
 
 /** The grammar, one row per verb, in help order. */
 export const SPECS: readonly VerbSpec[] = [
@@ -149,16 +151,16 @@ export const SPECS: readonly VerbSpec[] = [
   { verb: 'mm list', args: [], flags: [], summary: 'the processes alive, and those kept past their control file', result: 'ok mms=<id,...> kept=<id,...>' },
   { verb: 'mm exit', args: [MM], flags: [], summary: 'end a process, freeing its memory', result: 'ok freed_pages=<n>' },
   {
-    verb: 'mmap', args: [MM, SIZE, { ...ADDR, required: false }], flags: [{ field: 'random', names: ['random'] }],
-    summary: 'map anonymous memory, at addr if given (it must be free; joins a neighbour as vma_merge does; random = MADV_RANDOM: no prefault)',
+    verb: 'mmap', args: [MM, SIZE, { ...ADDR, required: false }], flags: [{ field: 'random', names: ['random'] }, THP],
+    summary: 'map anonymous memory, at addr if given (it must be free; joins a neighbour as vma_merge does; random = MADV_RANDOM: no prefault; thp = MADV_HUGEPAGE: huge pages where aligned)',
     result: 'ok addr=0x<hex> size=<bytes>',
   },
   { verb: 'munmap', args: [MM, ADDR, SIZE], flags: [], summary: 'unmap, freeing the pages', result: 'ok freed_pages=<n>' },
   {
     verb: 'touch',
     args: [MM, ADDR, SIZE, arg('threads', 'int', false, 1, MAX_THREADS, '<n>'), LINES, arg('stride', 'size', false, 1, MAX_MAP_BYTES, '<size>')],
-    flags: [ACCESS],
-    summary: 'touch the range with threads (1), lines (1) cachelines per page every stride (a page), write (default) or read',
+    flags: [ACCESS, THP],
+    summary: 'touch the range with threads (1), lines (1) cachelines per page every stride (a page), write (default) or read; thp first marks its mapping MADV_HUGEPAGE',
     result: 'ok pages=<n> faults=<n> prezeroed=<n> hot_zeroed=<n> prefaulted=<n> oom=<n> user_ns=<n> sys_ns=<n> wall_ns=<n>',
   },
   {

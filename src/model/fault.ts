@@ -3,6 +3,7 @@ import { MAX_THREADS } from './limits';
 import { AllocResult, type Machine } from './machine';
 import { orderPages } from './page';
 import { Mm, PTE_NONE, PTE_ZERO_PAGE, Processes, Task, Vma, mkPte, ptePfn, pteCacheHot } from './mm';
+import { HugeFault, PHASE_THP, ThpFaults, ThpPricing } from './thp';
 
 /**
  * The anonymous fault path as a discrete-event simulation. Each thread of a `touch` is an
@@ -99,6 +100,8 @@ class Runner {
   /** Node of the zone pfns[0] came from (the program's first touch misses there). */
   firstNode = 0;
   zeroPage = false;
+  /** A huge fault between its phases (thp.ts; phase PHASE_THP). */
+  huge: HugeFault | null = null;
   /**
    * The pte page this runner walks, covering addresses [tableStart, tableEnd): a runner goes
    * through its share in address order, a PMD at a time, and pte pages live as long as the mm.
@@ -274,7 +277,7 @@ export function touch(m: Machine, mm: Mm, o: TouchOptions, what: 'touch' | 'faul
   return job.result;
 }
 
-class FaultSim {
+class FaultSim implements ThpPricing<Runner> {
   private readonly ps: number = 0;
   private readonly pmdBytes: number = 0;
   private readonly c: Machine['cost'];
@@ -291,8 +294,10 @@ class FaultSim {
    * meets that call for the first time when a background event comes due mid-run.
    */
   private bgAt = Number.NEGATIVE_INFINITY;
+  /** Huge-page faults, when the VMA is MADV_HUGEPAGE (thp.ts). */
+  private readonly thp: ThpFaults<Runner> | null = null;
   /** How allocPages() served the page just allocated (priceAlloc() reads it). */
-  private readonly served = new AllocResult();
+  readonly served = new AllocResult();
   /** The touch's counts (TouchResult). */
   pages = 0;
   faults = 0;
@@ -320,6 +325,7 @@ class FaultSim {
     // Hot zeroing is clear_page() on the faulting CPU: the CPU zero driver's price for a page.
     this.zeroNs = m.cpuZero.zero(this.ps, false).cpuNs;
     this.zeroRemoteNs = m.cpuZero.zero(this.ps, true).cpuNs;
+    if (mm.vmas.some((v) => v.thp)) this.thp = new ThpFaults(m, procs, mm, this);
   }
 
   /** The pte page covering `addr`, if there is one yet; one found is remembered by the runner. */
@@ -400,6 +406,7 @@ class FaultSim {
     const systemNs = m.cpus.systemNs;
     r.cpuSys = systemNs[r.cpu]!;
     if (r.phase === 1) this.install(r);
+    else if (r.phase === PHASE_THP) this.thpInstall(r);
     else this.nextPage(r);
     systemNs[r.cpu] = r.cpuSys;
     freeAt[r.cpu] = r.t;
@@ -409,6 +416,16 @@ class FaultSim {
   private nextPage(r: Runner): void {
     while (r.addr < r.end) {
       const table = this.ptePeek(r, r.addr);
+      if (!table && this.thp !== null) {
+        // Inside a huge PMD: no fault, the program writes its lines.
+        const huge = this.thp.hugePte(r.addr);
+        if (huge !== PTE_NONE) {
+          this.thp.touchMapped(r, huge);
+          this.pages++;
+          this.advance(r);
+          continue;
+        }
+      }
       const idx = table ? this.pteIndex(r, r.addr) : 0;
       const pte = table ? table[idx]! : PTE_NONE;
       const present = r.write ? pte >= 2 : pte !== PTE_NONE;
@@ -449,6 +466,8 @@ class FaultSim {
     // down_read(mmap_sem) writes the semaphore's count: its line moves to this CPU.
     this.sys(r, this.bounce(r, this.mm.semCpu));
     this.mm.semCpu = r.cpu;
+    // An empty PMD of a MADV_HUGEPAGE range takes a huge page if it can (thp.ts).
+    if (this.thp !== null && r.write && !this.ptePeek(r, r.addr) && this.thp.begin(r)) return;
     // A PMD with no pte page yet gets one first: a __GFP_ZERO allocation like any other.
     if (!this.ptePeek(r, r.addr) && !this.pteAlloc(r)) return this.outOfMemory(r);
     this.lockPtl(r, c.ptlCheckNs);
@@ -530,7 +549,7 @@ class FaultSim {
    * Price the page allocPages() just handed out (this.served): the per-cpu list, struct page,
    * zone->lock on a refill, and hot zeroing when no prezeroed page came. Returns hot-zeroed.
    */
-  private priceAlloc(r: Runner): boolean {
+  priceAlloc(r: Runner, zeroNs = this.zeroNs, zeroRemoteNs = this.zeroRemoteNs): boolean {
     const c = this.c;
     const info = this.served;
     const zone = info.zone!;
@@ -544,11 +563,25 @@ class FaultSim {
       zone.lockCpu = r.cpu;
     }
     if (info.hotZeroed) {
-      const ns = local ? this.zeroNs : this.zeroRemoteNs;
+      const ns = local ? zeroNs : zeroRemoteNs;
       this.sys(r, ns);
       this.zeroedNs += ns;
     }
     return info.hotZeroed;
+  }
+
+  /** Phase B of a huge fault: the PMD mapped (its pages counted), or ours released and retried. */
+  private thpInstall(r: Runner): void {
+    const h = this.thp!.install(r);
+    if (h === null) {
+      this.bgAt = this.m.nextBackgroundAt(); // the release may have woken kscrubd
+      return;
+    }
+    const pages = orderPages(this.thp!.order);
+    if (h.hot) this.hotZeroed += pages;
+    else this.prezeroed += pages;
+    this.pages++;
+    this.advance(r);
   }
 
   /** Phase B: second page_table_lock section; install ptes; back to user; touch the page. */
@@ -599,7 +632,7 @@ class FaultSim {
   }
 
   /** userTouch() of a page on `node` (-1: a line miss is not possible, it always hits). */
-  private touchLines(r: Runner, cacheHot: boolean, node: number): void {
+  touchLines(r: Runner, cacheHot: boolean, node: number): void {
     const c = this.c;
     let line = c.lineHitNs;
     if (!cacheHot && node >= 0) {
@@ -612,14 +645,14 @@ class FaultSim {
     r.t += ns;
   }
 
-  private sys(r: Runner, ns: number): void {
+  sys(r: Runner, ns: number): void {
     r.sysNs += ns;
     r.cpuSys += ns;
     r.t += ns;
   }
 
   /** Take mm->page_table_lock for `hold` ns, spinning (system time) while another holds it. */
-  private lockPtl(r: Runner, hold: number): void {
+  lockPtl(r: Runner, hold: number): void {
     const mm = this.mm;
     if (mm.ptlFreeAt > r.t) this.sys(r, mm.ptlFreeAt - r.t);
     this.sys(r, this.bounce(r, mm.ptlCpu) + hold);

@@ -2,6 +2,7 @@ import { ModelError } from './errors';
 import { MAX_MAP_BYTES } from './limits';
 import { type FaultList, TouchJob, type TouchOptions, type TouchResult, touch } from './fault';
 import type { AllocResult, Machine, PageOwner } from './machine';
+import { assertThpSupported, madviseHugepage, zapHugePmd } from './thp';
 
 /**
  * Processes and their anonymous memory: mm_struct, VMAs, page tables, and the tasks (threads)
@@ -39,6 +40,8 @@ export interface Vma {
   end: number;
   /** MADV_RANDOM: no anticipatory prefault. */
   readonly random: boolean;
+  /** VM_HUGEPAGE (madvise MADV_HUGEPAGE): aligned ranges fault in huge pages (thp.ts). */
+  thp: boolean;
 }
 
 /** Per-task prefault state (Lameter's anticipatory prefault kept it in task_struct). */
@@ -66,6 +69,9 @@ export class Mm implements PageOwner {
   /** PMD index → pte page (its entries), and the physical page that holds it. */
   readonly ptes = new Map<number, Float64Array>();
   readonly ptePfns = new Map<number, number>();
+  /** PMD index → a huge page's pte-format entry, and the pte page deposited with it (thp.ts). */
+  readonly hugePtes = new Map<number, number>();
+  readonly hugeDeposits = new Map<number, number>();
   readonly tasks: Task[] = [];
   /** Virtual time at which mm->page_table_lock is next free. */
   ptlFreeAt = 0;
@@ -92,13 +98,13 @@ export class Mm implements PageOwner {
   }
 
   /** Reserve address space: page-rounded, PMD-aligned, a PMD of guard gap after. */
-  placeMapping(bytes: number, pmdBytes: number, random: boolean): Vma {
+  placeMapping(bytes: number, pmdBytes: number, random: boolean, thp = false): Vma {
     let start = this.nextMap;
     // Past any fixed mapping (a replayed trace's) in the way.
     for (let v = this.overlap(start, start + bytes); v; v = this.overlap(start, start + bytes)) {
       start = Math.ceil(v.end / pmdBytes) * pmdBytes + pmdBytes;
     }
-    const vma = { start, end: start + bytes, random };
+    const vma = { start, end: start + bytes, random, thp };
     this.nextMap = Math.ceil((start + bytes) / pmdBytes) * pmdBytes + pmdBytes;
     if (this.nextMap + MAX_MAP_BYTES > Number.MAX_SAFE_INTEGER) {
       throw new ModelError('KSCRUB_NOMEM', `mmap: ${this.label} has run out of address space`);
@@ -112,20 +118,20 @@ export class Mm implements PageOwner {
    * kernel's vma_merge, it joins a neighbour it touches with the same flags, so a heap grown
    * by brk stays one VMA.
    */
-  placeFixed(start: number, end: number, random: boolean): void {
+  placeFixed(start: number, end: number, random: boolean, thp = false): void {
     const v = this.overlap(start, end);
     if (v) {
       throw new ModelError('KSCRUB_BAD_ADDRESS', `mmap: 0x${start.toString(16)}-0x${end.toString(16)} overlaps the mapping 0x${v.start.toString(16)}-0x${v.end.toString(16)} of ${this.label}`);
     }
-    const before = this.vmas.find((x) => x.end === start && x.random === random);
-    const after = this.vmas.find((x) => x.start === end && x.random === random);
+    const before = this.vmas.find((x) => x.end === start && x.random === random && x.thp === thp);
+    const after = this.vmas.find((x) => x.start === end && x.random === random && x.thp === thp);
     if (before && after) {
       before.end = after.end;
       this.vmas.splice(this.vmas.indexOf(after), 1);
     } else if (before) before.end = end;
     else if (after) after.start = start;
     else {
-      this.vmas.push({ start, end, random });
+      this.vmas.push({ start, end, random, thp });
       this.vmas.sort((a, b) => a.start - b.start);
     }
   }
@@ -138,6 +144,8 @@ export class Mm implements PageOwner {
 
   forEachPage(fn: (pfn: number) => void): void {
     this.ptePfns.forEach((pfn) => fn(pfn));
+    this.hugeDeposits.forEach((pfn) => fn(pfn));
+    this.hugePtes.forEach((pte) => fn(ptePfn(pte)));
     for (const table of this.ptes.values()) {
       for (let i = 0; i < table.length; i++) {
         const pte = table[i]!;
@@ -157,6 +165,8 @@ export class Processes {
   private nextId = 1;
   /** Anonymous pages mapped by processes (meminfo AnonPages): the sum of every mm's rss. */
   nrAnonPages = 0;
+  /** Of those, huge pages mapped by a PMD (meminfo AnonHugePages, in huge pages; thp.ts). */
+  nrAnonThps = 0;
   /** Page-table pages processes use (meminfo PageTables). */
   nrPageTablePages = 0;
   /** Processes (mm) alive, and pids handed out (init and one per process): loadavg's nr_threads/last_pid. */
@@ -198,31 +208,51 @@ export class Processes {
     return mm;
   }
 
-  /** Anonymous mmap of `bytes` (page-rounded). `random` is MADV_RANDOM (no prefault). */
-  mmap(id: number, bytes: number, random = false, addr?: number): { addr: number; size: number } {
+  /**
+   * Anonymous mmap of `bytes` (page-rounded), at `addr` when given. `random` is MADV_RANDOM
+   * (no prefault); `thp` is MADV_HUGEPAGE (aligned ranges fault in huge pages; refused where
+   * THP cannot work).
+   */
+  mmap(id: number, bytes: number, random = false, addr?: number, thp = false): { addr: number; size: number } {
     const mm = this.get(id);
     const size = this.pageRound(bytes, 'mmap');
+    if (thp) assertThpSupported(this.m, this, 'mmap');
     if (addr !== undefined) {
       if (!Number.isSafeInteger(addr) || addr % this.m.pageSize !== 0 || addr + size > MAX_ADDRESS) {
         throw new ModelError('KSCRUB_BAD_ADDRESS', `mmap: addr=0x${addr.toString(16)} must be page aligned (page size ${this.m.pageSize}) with addr+size below 0x${MAX_ADDRESS.toString(16)}`);
       }
-      mm.placeFixed(addr, addr + size, random);
+      mm.placeFixed(addr, addr + size, random, thp);
       return { addr, size };
     }
-    const v = mm.placeMapping(size, this.pmdBytes, random);
+    const v = mm.placeMapping(size, this.pmdBytes, random, thp);
     return { addr: v.start, size: v.end - v.start };
   }
 
   /** Touch a range with `threads` threads; faults are simulated in time order. */
-  touch(id: number, opts: Partial<TouchOptions> & { addr: number; size: number }): TouchResult {
+  touch(id: number, opts: Partial<TouchOptions> & { addr: number; size: number; thp?: boolean }): TouchResult {
     const job = this.touchJob(id, opts);
     job.run();
     return job.result;
   }
 
-  /** touch() to run a few events at a time (job.run(budget)), with the same outcome. */
-  touchJob(id: number, opts: Partial<TouchOptions> & { addr: number; size: number }): TouchJob {
-    return new TouchJob(this.m, this.get(id), { threads: 1, lines: 1, write: true, stride: this.m.pageSize, ...opts });
+  /**
+   * touch() to run a few events at a time (job.run(budget)), with the same outcome. `thp`
+   * first marks the range's VMA MADV_HUGEPAGE (kept only if the touch is accepted).
+   */
+  touchJob(id: number, opts: Partial<TouchOptions> & { addr: number; size: number; thp?: boolean }): TouchJob {
+    const mm = this.get(id);
+    const { thp, ...rest } = opts;
+    const o = { threads: 1, lines: 1, write: true, stride: this.m.pageSize, ...rest };
+    if (!thp) return new TouchJob(this.m, mm, o);
+    const { vma } = this.range(mm, o.addr, o.size, 'touch');
+    const was = vma.thp;
+    madviseHugepage(this.m, this, vma, 'touch');
+    try {
+      return new TouchJob(this.m, mm, o);
+    } catch (err) {
+      vma.thp = was;
+      throw err;
+    }
   }
 
   /** Single-page accesses by the process's tasks (a replayed trace): see FaultList. */
@@ -273,7 +303,7 @@ export class Processes {
     else if (addr === vma.start) vma.start = end;
     else if (end === vma.end) vma.end = addr;
     else {
-      mm.vmas.splice(i + 1, 0, { start: end, end: vma.end, random: vma.random });
+      mm.vmas.splice(i + 1, 0, { start: end, end: vma.end, random: vma.random, thp: vma.thp });
       vma.end = addr;
     }
     return freed;
@@ -306,8 +336,9 @@ export class Processes {
     let freed = 0;
     for (let a = start; a < end;) {
       const pmd = Math.floor(a / this.pmdBytes);
-      const table = mm.ptes.get(pmd);
       const pmdEnd = Math.min(end, (pmd + 1) * this.pmdBytes);
+      if (mm.hugePtes.size > 0 && mm.hugePtes.has(pmd)) freed += zapHugePmd(this.m, this, mm, pmd, a, pmdEnd, cpu);
+      const table = mm.ptes.get(pmd);
       if (table) {
         for (let i = (a % this.pmdBytes) / ps, stop = i + (pmdEnd - a) / ps; i < stop; i++) {
           const pte = table[i]!;
@@ -323,6 +354,11 @@ export class Processes {
     mm.rss -= freed;
     this.nrAnonPages -= freed;
     return freed;
+  }
+
+  /** A cleared entry array for a new pte page (from the pool when it has one). */
+  takeTable(): Float64Array {
+    return this.tablePool.pop() ?? new Float64Array(this.ptrsPerPte);
   }
 
   /** The pte page covering addr, if there is one yet. */
@@ -341,7 +377,7 @@ export class Processes {
     if (have) return { table: have, fresh: false };
     const pfn = this.m.allocPages(0, true, node, cpu, served);
     if (pfn < 0) return null;
-    const table = this.tablePool.pop() ?? new Float64Array(this.ptrsPerPte);
+    const table = this.takeTable();
     mm.ptes.set(pmd, table);
     mm.ptePfns.set(pmd, pfn);
     this.nrPageTablePages++;

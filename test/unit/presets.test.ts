@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { EPYC_COST, ModelError, check, createMachine, i386Cost } from '../../src/model';
 import { clearBytesPerNs } from '../../src/model/zero-drivers';
+import { render as renderVmstat } from '../../src/procfs/vmstat';
+import { statsPairs } from '../../src/control/execute';
 
 // The other machines (issue 13): Lameter's Pentium III box and a 2-socket EPYC of today.
 // They boot with the zones, sizes and figures the issue names; their costs follow the
@@ -62,4 +64,34 @@ describe('presets i386 and epyc', () => {
     const mid = clearBytesPerNs(c, 4096, 64 * 1024);
     assert.ok(mid > 13.7 && mid < 15.1, `64 KiB clears in between (${mid})`);
   });
+
+  /** A pft-like run on a manual clock: base, then kscrubd on, settle, and again (THP where it can). */
+  function run(preset: string, mem: string, thp: boolean): string {
+    const m = createMachine({ preset, mem, clock: 'manual' });
+    const out: string[] = [];
+    for (const scrub of [false, true]) {
+      if (scrub) {
+        m.setSysctl('scrub_stop', 2);
+        m.setSysctl('scrub_start', 5);
+        m.tick(5e9);
+      }
+      const mm = m.procs.create().id;
+      const { addr, size } = m.procs.mmap(mm, 64 * MiB, false, undefined, thp);
+      const r = m.procs.touch(mm, { addr, size, threads: m.config.cpus });
+      out.push(JSON.stringify(r));
+      m.procs.exit(mm);
+      m.tick(1e9);
+    }
+    assert.equal(check(m), null);
+    return `${out.join('\n')}\n${renderVmstat(m)}${statsPairs(m).join(' ')}`;
+  }
+
+  for (const [preset, mem, thp] of [['i386', '384M', false], ['epyc', '8G', false], ['epyc', '8G', true]] as const) {
+    test(`when ${preset}${thp ? ' with THP' : ''} runs the same commands twice on a manual clock then every byte is the same`, () => {
+      const a = run(preset, mem, thp);
+      assert.equal(run(preset, mem, thp), a);
+      assert.match(a, /"faults":[1-9]/);
+      if (thp) assert.match(a, /thp_fault_alloc [1-9]/);
+    });
+  }
 });

@@ -140,7 +140,7 @@ const MODEL_COUNTERS = [
   'pgalloc_zero_wasted', 'pgalloc_fail', 'kscrubd_wakes', 'kscrubd_bursts', 'kscrubd_blocks',
   'kscrubd_pages', 'kscrubd_cpu_us', 'kscrubd_bte_blocks', 'kscrubd_bte_fallbacks',
   'pgfault_prezeroed', 'pgfault_hot_zeroed', 'pgfault_zero_page', 'pgfault_cow', 'pgfault_oom',
-  'prefault_pages', 'prefault_released', 'pcp_refill_pages', 'pcp_drain_pages',
+  'prefault_pages', 'prefault_released', 'thp_fault_prezeroed', 'thp_fault_hot_zeroed', 'pcp_refill_pages', 'pcp_drain_pages',
 ];
 
 describe('vmstat', () => {
