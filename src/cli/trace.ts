@@ -18,6 +18,7 @@ interface ReplayCliOptions {
   threadsAsCpus?: boolean;
   lines: number;
   prealloc?: number;
+  gaps?: boolean;
   json?: boolean;
   csv?: boolean;
 }
@@ -66,6 +67,7 @@ Example:
     .option('--threads-as-cpus', 'every traced thread on its own simulated CPU (as pft); default: the host CPU it ran on, mod the CPUs')
     .option('--lines <n>', 'cachelines the program writes after each fault (not in a fault trace)', integer(1), 1)
     .option('--prealloc <order>', 'vm.max_prealloc_order for the run (0 = no anticipatory prefault)', integer(0))
+    .option('--gaps', "replay the program's time between faults as idle time (manual clock), so kscrubd can zero meanwhile")
     .option('--json', 'print one JSON object: how the run was made (version, machine, clock, sysctls), the trace\'s header and summary, and the rows (each with its side\'s sysctls)')
     .option('--csv', 'print CSV: the same provenance as # comment lines, a header row, one line per row')
     .addHelpText('after', `
@@ -84,6 +86,7 @@ Example:
       const opts = {
         lines: o.lines, threadsAsCpus: o.threadsAsCpus === true, progress: progressLine(),
         ...(o.prealloc !== undefined && { prealloc: o.prealloc }),
+        ...(o.gaps === true && { gaps: true }),
       };
       const rows: ReplayRow[] = [];
       const configs: ConfigPairs[] = [];
@@ -104,7 +107,7 @@ Example:
         const r = rows[0]!;
         const traced = t.summary ? `${t.summary.faults.anon + t.summary.faults.file + t.summary.faults.unknown} faults traced` : 'trace cut short';
         const out = [
-          `${t.header.command.join(' ')}: ${traced} (${t.header.page_size / 1024} KiB pages), `
+          `${shownCommand(t.header.command)}: ${traced} (${t.header.page_size / 1024} KiB pages), `
             + `replayed on a model with ${r.pageSize / 1024} KiB pages and ${r.cpus} CPUs\n`,
           formatReplayTable(rows),
         ];
@@ -121,4 +124,10 @@ Example:
         json: { trace: { header: t.header, summary: t.summary }, rows: rows.map((r, i) => ({ ...r, sysctl: provs[i]!.sysctl })) },
       }));
     }));
+}
+
+/** The traced command on one line: whitespace runs as one space, at most 60 characters. */
+function shownCommand(argv: readonly string[]): string {
+  const line = argv.join(' ').replace(/\s+/g, ' ').trim();
+  return line.length > 60 ? `${line.slice(0, 59)}…` : line;
 }

@@ -4,5 +4,6 @@ export { parseCommand, formatCommand, ControlSyntaxError, MAX_LINE_BYTES, MAX_CO
 export type { Access, Command, CommandOf, Verb } from './grammar';
 export { configPairs, execute, statsPairs } from './execute';
 export { controlEntry, helpText, OUTPUT_LIMIT } from './file';
+export { LocalControl } from './local';
 export { Scheduler, SLICE_MS } from './scheduler';
 export { LiveClock, CATCH_UP_MS } from './live-clock';

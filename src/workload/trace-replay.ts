@@ -30,6 +30,12 @@ export interface ReplayOptions {
   threadsAsCpus: boolean;
   /** vm.max_prealloc_order for the run, when given. */
   prealloc?: number;
+  /**
+   * Replay the program's own time between faults as idle time (a manual clock's `tick`), so
+   * kscrubd can zero meanwhile: no fault runs earlier, after the replay's start, than it
+   * came after the trace's.
+   */
+  gaps?: boolean;
   progress?: ((msg: string) => void) | undefined;
 }
 
@@ -53,6 +59,8 @@ export interface ReplayRow {
   /** Hot zeroing in the fault path, and kscrubd's CPU time during the run. */
   zeroingS: number;
   kscrubdS: number;
+  /** Idle time ticked between faults (--gaps), not in Wall. */
+  idleS: number;
   prefaulted: number;
   oom: number;
   /** Faults counted but not replayed. */
@@ -131,6 +139,10 @@ class Replayer {
   private batchBytes = 0;
   private batchProc: Proc | null = null;
   private readonly batchCpus = new Map<number, number>();
+  /** Trace time (µs) of the batch's first fault, and the model's clock when the run began. */
+  private batchUs = 0;
+  private startNs = 0;
+  private idleNs = 0;
   private readonly sum = { faults: 0, modelFaults: 0, prezeroed: 0, hotZeroed: 0, prefaulted: 0, oom: 0, user: 0, sys: 0, wall: 0, zero: 0 };
   private file = 0;
   private unknown = 0;
@@ -149,7 +161,9 @@ class Replayer {
   }
 
   async run(): Promise<ReplayRow> {
-    const kscrubd0 = Number(this.ctl.callKv(formatCommand({ verb: 'stats' })).kscrubd_cpu_ns);
+    const stats0 = this.ctl.callKv(formatCommand({ verb: 'stats' }));
+    const kscrubd0 = Number(stats0.kscrubd_cpu_ns);
+    this.startNs = Number(stats0.now_ns);
     let n = 0;
     try {
       for (const r of this.trace.records()) {
@@ -169,7 +183,7 @@ class Replayer {
             this.cpuOf.set(this.tid, r.cpu);
             break;
           case 'fault':
-            this.fault(r.page, r.write, r.cls);
+            this.fault(r.t, r.page, r.write, r.cls);
             break;
           case 'map':
             this.map(r.page, r.page + r.pages);
@@ -203,7 +217,7 @@ class Replayer {
       fltPerCpuS: s.user + s.sys > 0 ? pages / ((s.user + s.sys) / 1e9) : 0,
       faultPerWsec: s.wall > 0 ? pages / (s.wall / 1e9) : 0,
       prezeroed: s.prezeroed, hotZeroed: s.hotZeroed, prezeroedShare: pages > 0 ? s.prezeroed / pages : 0,
-      zeroingS: s.zero / 1e9, kscrubdS: kscrubdNs / 1e9, prefaulted: s.prefaulted, oom: s.oom,
+      zeroingS: s.zero / 1e9, kscrubdS: kscrubdNs / 1e9, idleS: this.idleNs / 1e9, prefaulted: s.prefaulted, oom: s.oom,
       fileFaults: this.file, unknownFaults: this.unknown, processes: this.processes,
       hostPageSize: this.hps, pageSize: this.mps, cpus: this.cpus,
     };
@@ -235,7 +249,7 @@ class Replayer {
     return [Math.floor((mp * this.mps) / this.hps), Math.ceil(((mp + 1) * this.mps) / this.hps)];
   }
 
-  private fault(page: number, write: boolean, cls: 'anon' | 'file' | 'unknown'): void {
+  private fault(us: number, page: number, write: boolean, cls: 'anon' | 'file' | 'unknown'): void {
     if (cls === 'file') return void this.file++;
     if (cls === 'unknown') return void this.unknown++;
     const p = this.current();
@@ -249,6 +263,7 @@ class Replayer {
     const bytes = String(task).length + 2 + addr.toString(16).length;
     if (this.batchBytes + bytes > LINE_BUDGET) this.flush();
     this.batchProc = p;
+    if (this.batch.addrs.length === 0) this.batchUs = us;
     this.batch.addrs.push(addr);
     this.batch.tasks.push(task);
     this.batch.writes.push(write ? 1 : 0);
@@ -270,6 +285,7 @@ class Replayer {
     this.batch = { addrs: [], tasks: [], writes: [] };
     this.batchBytes = 0;
     this.batchCpus.clear();
+    if (this.o.gaps) this.idleUntil(this.startNs + this.batchUs * 1000);
     const r = this.ctl.callKv(formatCommand({ verb: 'faults', mm: p.mm, at, lines: this.o.lines, ...(cpus && { cpus }) }));
     const s = this.sum;
     s.modelFaults += Number(r.faults);
@@ -281,6 +297,22 @@ class Replayer {
     s.sys += Number(r.sys_ns);
     s.wall += Number(r.wall_ns);
     s.zero += Number(r.zero_ns);
+  }
+
+  /** --gaps: tick the manual clock up to `ns` if it is not there yet. */
+  private idleUntil(ns: number): void {
+    const now = Number(this.ctl.callKv(formatCommand({ verb: 'stats' })).now_ns);
+    const gap = Math.round(ns - now);
+    if (gap <= 0) return;
+    try {
+      this.ctl.call(formatCommand({ verb: 'tick', ns: gap }));
+    } catch (err) {
+      if (err instanceof WorkloadError && /live/.test(err.message)) {
+        throw new WorkloadError('trace replay --gaps needs a manual clock (the private machine has one; a mount needs --clock manual)');
+      }
+      throw err;
+    }
+    this.idleNs += gap;
   }
 
   private map(s: number, e: number): void {
@@ -374,5 +406,5 @@ export function formatReplayTable(rows: readonly ReplayRow[]): string {
 /** The ReplayRow fields in table order, for CSV and JSON readers. */
 export const REPLAY_COLUMNS: readonly (keyof ReplayRow)[] = [
   'scrub', 'faults', 'modelFaults', 'pages', 'userS', 'systemS', 'wallS', 'fltPerCpuS', 'faultPerWsec', 'prezeroed', 'hotZeroed',
-  'prezeroedShare', 'zeroingS', 'kscrubdS', 'prefaulted', 'oom', 'fileFaults', 'unknownFaults', 'processes', 'hostPageSize', 'pageSize', 'cpus',
+  'prezeroedShare', 'zeroingS', 'kscrubdS', 'idleS', 'prefaulted', 'oom', 'fileFaults', 'unknownFaults', 'processes', 'hostPageSize', 'pageSize', 'cpus',
 ];

@@ -8,7 +8,7 @@ import { pollUntil } from '../../src/cli/poll';
 import { readTrace } from '../../src/workload/trace-format';
 import type { ReplayRow } from '../../src/workload/trace-replay';
 import { findTracefs } from '../../src/workload/trace-tracefs';
-import { CLI, kscrubfs, run } from '../helpers/mount';
+import { CLI, kscrubfs, run, withMount } from '../helpers/mount';
 
 // `trace record` on real programs through the host kernel's tracepoints (root, tracefs), and
 // `trace replay` of what it recorded on private model machines. Not root, no tracefs or no
@@ -143,6 +143,39 @@ describe('trace record and replay (root, the host kernel\'s tracepoints)', () =>
       assert.ok(Math.abs(r.pages - minflt) <= MINFLT_TOLERANCE * minflt, `${r.scrub}: ${r.pages} pages vs ru_minflt ${minflt}`);
     }
     assert.ok(rows[1]!.prezeroedShare > 0.5, 'kscrubd on: most pages prezeroed');
+    assert.equal(rows[0]!.idleS, 0, 'back to back without --gaps');
+    // --gaps: python's own time between faults passes on the model's clock as idle time.
+    const gaps = await kscrubfs(['trace', 'replay', file, '--preset', 'x86_64', '--scrub', 'on', '--gaps', '--json'], { timeoutMs: 120_000 });
+    assert.equal(gaps.code, 0, gaps.stderr);
+    const [g] = (JSON.parse(gaps.stdout) as { rows: ReplayRow[] }).rows;
+    assert.ok(g && g.idleS > 0, `idle ${g?.idleS} s`);
+    assert.equal(g.pages, rows[1]!.pages, 'the same faults');
+  });
+
+  it('when CMD runs children then each is a process of its own, and replay on a running mount gives each an mm', async () => {
+    const file = path.join(tmp, 'children.trace');
+    const child = "/usr/bin/python3 -c 'x = b\"a\" * (8 << 20)'";
+    const rec = await kscrubfs(['trace', 'record', '-o', file, '--', 'sh', '-c', `${child}; ${child}`], { timeoutMs: 60_000 });
+    assert.equal(rec.code, 0, rec.stderr);
+    const t = readTrace(file);
+    assert.equal(t.summary?.processes, 3, 'sh and its two pythons');
+    await withMount(['--preset', 'x86_64', '--clock', 'manual'], async (dir) => {
+      const replay = await kscrubfs(['trace', 'replay', file, '-m', dir, '--scrub', 'off', '--threads-as-cpus', '--json'], { timeoutMs: 120_000 });
+      assert.equal(replay.code, 0, replay.stderr);
+      const { rows } = JSON.parse(replay.stdout) as { rows: ReplayRow[] };
+      assert.equal(rows.length, 1);
+      assert.equal(rows[0]!.processes, 3);
+      assert.ok(rows[0]!.pages >= 2 * 2048, `two 8 MiB strings: ${rows[0]!.pages} pages`);
+      const stats = await run('sh', ['-c', `exec 3<>${dir}/control; echo stats >&3; head -1 <&3`]);
+      assert.match(stats.stdout, / mms=0 /, 'every replayed process has exited');
+      assert.match(stats.stdout, / anon_pages=0 /, 'and its pages are back');
+    });
+  });
+
+  it('when the recorder is not root then it says so and traces nothing', async () => {
+    const r = await kscrubfs(['trace', 'record', '-o', '/dev/null', '--', 'true'], { asNobody: true });
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /^kscrubfs: trace record needs root: it reads the kernel's tracepoints through tracefs \(run it with sudo\)\n$/);
   });
 
   it('when a recording is interrupted then CMD gets the signal, the trace ends cleanly and the tracing state is as before', async () => {
