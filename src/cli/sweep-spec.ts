@@ -53,7 +53,7 @@ export interface SweepSpec {
 }
 
 function bad(file: string, why: string): never {
-  throw new CliError(`sweep spec ${file}: ${why}`);
+  throw new CliError('KSCRUB_BAD_INPUT', `sweep spec ${file}: ${why}`);
 }
 
 /** Read and check a spec file; every point of its grid, in order. */
@@ -111,7 +111,7 @@ function grid(dims: ReadonlyArray<readonly [string, Section, readonly Value[]]>)
   const seen = new Map<string, number>();
   return rows.map((values, index) => {
     const key = pointKey(values);
-    if (seen.has(key)) throw new CliError(`sweep spec: points ${seen.get(key)! + 1} and ${index + 1} are the same (a dimension lists a value twice)`);
+    if (seen.has(key)) throw new CliError('KSCRUB_BAD_INPUT', `sweep spec: points ${seen.get(key)! + 1} and ${index + 1} are the same (a dimension lists a value twice)`);
     seen.set(key, index);
     return { key, index, values };
   });
@@ -149,7 +149,7 @@ export function pointRun(spec: Pick<SweepSpec, 'dims'>, p: Point): PointRun {
     else w[name] = v;
   }
   const bytes = w.bytes === undefined ? 2 ** 28 : typeof w.bytes === 'number' ? w.bytes : parseSize(w.bytes as string, 'bytes');
-  if (w.scrub !== undefined && w.scrub !== 'on' && w.scrub !== 'off') throw new CliError(`sweep: scrub must be "on" or "off", not ${JSON.stringify(w.scrub)}`);
+  if (w.scrub !== undefined && w.scrub !== 'on' && w.scrub !== 'off') throw new CliError('KSCRUB_BAD_INPUT', `sweep: scrub must be "on" or "off", not ${JSON.stringify(w.scrub)}`);
   const pft: PftOptions = {
     bytes, reps: (w.reps as number | undefined) ?? 1, threads: [(w.threads as number | undefined) ?? 1],
     cachelines: (w.cachelines as number | undefined) ?? 1, settle: (w.settle as boolean | undefined) ?? false,

@@ -48,8 +48,8 @@ Across machines (GNU parallel):
   kscrubfs sweep spec.json --list | parallel --sshlogin … '{} > piece.{#}.jsonl'
   kscrubfs sweep spec.json --merge piece.*.jsonl`)
     .action(action(async (file: string, pieces: string[], o: SweepFlags) => {
-      if (o.out !== undefined && o.csv !== undefined) throw new CliError('sweep: give --out or --csv, not both');
-      if (pieces.length > 0 && !o.merge) throw new CliError('sweep: extra arguments are pieces for --merge');
+      if (o.out !== undefined && o.csv !== undefined) throw new CliError('KSCRUB_USAGE', 'sweep: give --out or --csv, not both');
+      if (pieces.length > 0 && !o.merge) throw new CliError('KSCRUB_USAGE', 'sweep: extra arguments are pieces for --merge');
       const spec = loadSpec(file);
       if (o.list) {
         for (const p of spec.points) process.stdout.write(`kscrubfs sweep ${shellQuote(file)} --point ${p.key}\n`);
@@ -57,7 +57,7 @@ Across machines (GNU parallel):
       }
       if (o.point !== undefined) {
         const p = spec.points.find((x) => x.key === o.point);
-        if (!p) throw new CliError(`sweep: ${file} has no point ${o.point} (--list shows them)`);
+        if (!p) throw new CliError('KSCRUB_BAD_INPUT', `sweep: ${file} has no point ${o.point} (--list shows them)`);
         process.stdout.write(`${JSON.stringify(await runPoint(spec, p))}\n`);
         return;
       }
@@ -95,7 +95,7 @@ function rowsFromJsonl(text: string, file: string): SweepRow[] {
     try {
       return JSON.parse(l) as SweepRow;
     } catch {
-      throw new CliError(`sweep: ${file} line ${i + 1} is not JSON`);
+      throw new CliError('KSCRUB_BAD_INPUT', `sweep: ${file} line ${i + 1} is not JSON`);
     }
   });
 }
@@ -201,7 +201,7 @@ function merge(spec: SweepSpec, out: Output, pieces: readonly string[]): void {
   const byKey = new Map<string, SweepRow>();
   for (const r of readRows(spec, out)) byKey.set(r.key, r);
   for (const file of pieces) {
-    if (!existsSync(file)) throw new CliError(`sweep --merge: no file ${file}`);
+    if (!existsSync(file)) throw new CliError('KSCRUB_BAD_INPUT', `sweep --merge: no file ${file}`);
     for (const r of rowsFromJsonl(readFileSync(file, 'utf8'), file)) byKey.set(r.key, r);
   }
   const rows = spec.points.map((p) => byKey.get(p.key)).filter((r): r is SweepRow => r !== undefined);
@@ -215,7 +215,7 @@ function merge(spec: SweepSpec, out: Output, pieces: readonly string[]): void {
 
 /** One series per combination of the spec's plot.series dimensions, x = plot.x. */
 function writePlot(spec: SweepSpec, out: Output, file: string): void {
-  if (!spec.plot) throw new CliError(`sweep --plot: ${spec.file} has no plot section`);
+  if (!spec.plot) throw new CliError('KSCRUB_BAD_INPUT', `sweep --plot: ${spec.file} has no plot section`);
   const { x, series } = spec.plot;
   const groups = new Map<string, PlotSeries['points'][number][]>();
   const keyOf = new Set(spec.points.map((p) => p.key));
@@ -234,6 +234,6 @@ function writePlot(spec: SweepSpec, out: Output, file: string): void {
   try {
     writeFileSync(file, svg);
   } catch (err) {
-    throw new CliError(`sweep --plot: cannot write ${file}: ${(err as Error).message}`);
+    throw new CliError('KSCRUB_OUTPUT_FAILED', `sweep --plot: cannot write ${file}: ${(err as Error).message}`);
   }
 }

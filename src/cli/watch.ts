@@ -54,9 +54,9 @@ Examples:
   kscrubfs watch /tmp/k --once        # one frame, rates over 1 s`)
     .action(action(async (dir: string, o: WatchCliOptions) => {
       checkFormat('watch', o);
-      if ((o.json || o.csv) && !o.once) throw new CliError('watch: --json and --csv go with --once');
+      if ((o.json || o.csv) && !o.once) throw new CliError('KSCRUB_USAGE', 'watch: --json and --csv go with --once');
       if (o.textfile !== undefined) {
-        if (o.json || o.csv) throw new CliError('watch: --textfile writes its own format; leave out --json and --csv');
+        if (o.json || o.csv) throw new CliError('KSCRUB_USAGE', 'watch: --textfile writes its own format; leave out --json and --csv');
         await textfile(dir, o.textfile, o.interval, o.once === true);
         return;
       }

@@ -1,15 +1,14 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import debugFactory from 'debug';
+import { KscrubError } from '../model';
 
 const log = debugFactory('kscrubfs:workload');
 
 /** An error the workload reports to its user as one clear line (and exit code). */
-export class WorkloadError extends Error {
-  readonly code = 'KSCRUB_WORKLOAD';
+export class WorkloadError extends KscrubError<'KSCRUB_WORKLOAD'> {
   constructor(message: string) {
-    super(message);
-    this.name = 'WorkloadError';
+    super('KSCRUB_WORKLOAD', message);
   }
 }
 
