@@ -332,6 +332,15 @@ function hostPageSize(): number {
   return Number.isInteger(n) && n > 0 ? n : 4096;
 }
 
+/** The host's THP mode, the bracketed word of transparent_hugepage/enabled. */
+function hostThp(): string {
+  try {
+    return /\[(\w+)\]/.exec(fs.readFileSync('/sys/kernel/mm/transparent_hugepage/enabled', 'utf8'))?.[1] ?? '';
+  } catch {
+    return '';
+  }
+}
+
 const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
 /**
@@ -363,7 +372,7 @@ export async function record(o: RecordOptions): Promise<RecordResult> {
     // The file first: a path we cannot write fails before CMD runs.
     writer = new TraceWriter(o.out, {
       page_size: ps, command: [o.command, ...o.args], kernel: os.release(), host_cpus: os.cpus().length,
-      started: new Date().toISOString(), source: 'ftrace instance, trace_pipe text',
+      started: new Date().toISOString(), source: 'ftrace instance, trace_pipe text', thp: hostThp(),
     }, -1);
     // The gate: a shell that waits for one line on fd 3, then becomes CMD.
     child = spawn('/bin/sh', ['-c', 'read _ <&3; exec 3<&-; exec "$0" "$@"', o.command, ...o.args], {
