@@ -29,24 +29,40 @@ const OWN_MOUNT_PREFIX = 'kscrubfs-tracefs-';
 const BUFFER_KB_PER_CPU = 16384;
 const BUFFER_KB_TOTAL_MAX = 1 << 20;
 
-/** Where tracefs is mounted, from mountinfo (tracefs itself, or debugfs's tracing directory). */
-export function findTracefs(): string | null {
-  let info: string;
+/** tracefs mount points, from mountinfo (octal escapes undone). */
+function tracefsMounts(): { tracefs: string[]; debugfsTracing: string | null } {
+  let info = '';
   try {
     info = fs.readFileSync('/proc/self/mountinfo', 'utf8');
   } catch {
-    return null;
+    // no mountinfo: nothing is known to be mounted
   }
-  let viaDebugfs: string | null = null;
+  const tracefs: string[] = [];
+  let debugfsTracing: string | null = null;
   for (const line of info.split('\n')) {
     const sep = line.indexOf(' - ');
     if (sep < 0) continue;
     const fstype = line.slice(sep + 3).split(' ')[0];
     const mp = (line.slice(0, sep).split(' ')[4] ?? '').replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
-    if (fstype === 'tracefs') return mp;
-    if (fstype === 'debugfs' && fs.existsSync(path.join(mp, 'tracing/events'))) viaDebugfs = path.join(mp, 'tracing');
+    if (fstype === 'tracefs') tracefs.push(mp);
+    if (fstype === 'debugfs' && fs.existsSync(path.join(mp, 'tracing/events'))) debugfsTracing = path.join(mp, 'tracing');
   }
-  return viaDebugfs;
+  return { tracefs, debugfsTracing };
+}
+
+/** The pid of the recorder that mounted `mp` for itself (kscrubfs-tracefs-<pid>-…), else null. */
+export function recorderOf(mp: string): number | null {
+  const m = new RegExp(`^${OWN_MOUNT_PREFIX}(\\d+)-`).exec(path.basename(mp));
+  return m ? Number(m[1]) : null;
+}
+
+/**
+ * Where tracefs is mounted for everyone (tracefs itself, or debugfs's tracing directory).
+ * Another recorder's private mount is not used (it unmounts it when done) unless `any`.
+ */
+export function findTracefs(any = false): string | null {
+  const { tracefs, debugfsTracing } = tracefsMounts();
+  return tracefs.find((mp) => any || recorderOf(mp) === null) ?? debugfsTracing;
 }
 
 function alive(pid: number): boolean {
@@ -55,6 +71,21 @@ function alive(pid: number): boolean {
     return true;
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Unmount tracefs mounts left by recorders that were killed (their pid is gone). */
+function clearStaleMounts(): void {
+  for (const mp of tracefsMounts().tracefs) {
+    const pid = recorderOf(mp);
+    if (pid === null || alive(pid)) continue;
+    log('unmounting %s, left by recorder %d', mp, pid);
+    if (spawnSync('umount', [mp]).status !== 0) continue;
+    try {
+      fs.rmdirSync(mp);
+    } catch {
+      // not empty or gone: the mount is what mattered
+    }
   }
 }
 
@@ -77,11 +108,12 @@ export class TraceInstance {
     if (process.getuid?.() !== 0) {
       throw new WorkloadError('trace record needs root: it reads the kernel\'s tracepoints through tracefs (run it with sudo)');
     }
+    clearStaleMounts();
     let root = findTracefs();
     let own: string | null = null;
-    if (root !== null && path.basename(root).startsWith(OWN_MOUNT_PREFIX)) own = root; // left by a recorder that was killed
     if (root === null) {
-      own = fs.mkdtempSync(path.join(os.tmpdir(), OWN_MOUNT_PREFIX));
+      // Our own mount point, named by our pid: a recorder running beside us leaves it alone.
+      own = fs.mkdtempSync(path.join(os.tmpdir(), `${OWN_MOUNT_PREFIX}${process.pid}-`));
       const r = spawnSync('mount', ['-t', 'tracefs', 'nodev', own], { encoding: 'utf8' });
       if (r.status !== 0) {
         fs.rmdirSync(own);

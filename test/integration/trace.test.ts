@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import { pollUntil } from '../../src/cli/poll';
 import { readTrace } from '../../src/workload/trace-format';
 import type { ReplayRow } from '../../src/workload/trace-replay';
-import { findTracefs } from '../../src/workload/trace-tracefs';
+import { findTracefs, recorderOf } from '../../src/workload/trace-tracefs';
 import { CLI, kscrubfs, run, withMount } from '../helpers/mount';
 
 // `trace record` on real programs through the host kernel's tracepoints (root, tracefs), and
@@ -44,17 +44,40 @@ const MINFLT_TOLERANCE = 0.1;
 /** Global tracing files a recording must leave as they were (it works in its own instance). */
 const GLOBAL_FILES = ['tracing_on', 'current_tracer', 'set_event', 'set_event_pid', 'trace_clock', 'buffer_size_kb', 'options/event-fork', 'options/record-tgid', 'events/exceptions/page_fault_user/enable'];
 
-function tracefsMounts(): string[] {
-  return fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => / - tracefs /.test(l)).map((l) => l.split(' ')[4]!).sort();
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
-/** What a recording may change, as it stands: tracefs mounts, and the global tracing files and instances. */
+/**
+ * What a recording may change, as it stands: tracefs mounts, the global tracing files and the
+ * instances. Another recorder running meanwhile (this machine is shared) is left out: its
+ * mount and instance carry its live pid. The global files are read through a tracefs mount
+ * of the test's own, made and removed around the reading.
+ */
 function tracingState(): Record<string, string> {
-  const state: Record<string, string> = { mounts: tracefsMounts().join(',') };
-  const root = findTracefs();
-  if (root === null) return state;
-  for (const f of GLOBAL_FILES) state[f] = fs.readFileSync(path.join(root, f), 'utf8');
-  state.instances = fs.readdirSync(path.join(root, 'instances')).sort().join(',');
+  const mounts = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => / - tracefs /.test(l)).map((l) => l.split(' ')[4]!);
+  const state: Record<string, string> = {
+    mounts: mounts.filter((mp) => { const pid = recorderOf(mp); return pid === null || !alive(pid); }).sort().join(','),
+  };
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kscrubfs-test-tracefs-'));
+  try {
+    const m = spawnSync('mount', ['-t', 'tracefs', 'nodev', dir], { encoding: 'utf8' });
+    assert.equal(m.status, 0, `mount tracefs to look at it: ${m.stderr}`);
+    try {
+      for (const f of GLOBAL_FILES) state[f] = fs.readFileSync(path.join(dir, f), 'utf8');
+      state.instances = fs.readdirSync(path.join(dir, 'instances'))
+        .filter((name) => { const m2 = /^kscrubfs-trace-(\d+)$/.exec(name); return !m2 || !alive(Number(m2[1])); }).sort().join(',');
+    } finally {
+      spawnSync('umount', [dir]);
+    }
+  } finally {
+    fs.rmdirSync(dir);
+  }
   return state;
 }
 
@@ -187,7 +210,7 @@ describe('trace record and replay (root, the host kernel\'s tracepoints)', () =>
     const exited = new Promise<number | null>((resolve) => rec.on('exit', (code) => resolve(code)));
     const instance = `kscrubfs-trace-${rec.pid}`;
     const started = await pollUntil(() => {
-      const root = findTracefs();
+      const root = findTracefs(true);
       return root !== null && fs.existsSync(path.join(root, 'instances', instance)) ? true : undefined;
     }, { timeoutMs: 20_000, intervalMs: 20 });
     assert.ok(started, `the recorder made its instance ${instance}\n${stderr}`);
