@@ -1,6 +1,6 @@
 import debugFactory from 'debug';
 import { performance } from 'node:perf_hooks';
-import { type Machine, ModelError, SYSCTL_NAMES, type TouchJob, type TouchResult, check, resolveConfig } from '../model';
+import { type Machine, ModelError, SYSCTL_NAMES, type TouchJob, type TouchResult, checkSteps, resolveConfig } from '../model';
 import type { Command, CommandOf, Verb } from './grammar';
 import { type Job, runToEnd } from './scheduler';
 
@@ -124,10 +124,7 @@ const EXECUTORS: Executors<Verb> = {
   free: (m, c) => `ok freed_pages=${n(m.raw.free(c.handles))}`,
   drain: (m) => `ok drained_pages=${n(m.drainPcp())}`,
   bte: (m, c) => (m.injectBteFailures(c.fail), 'ok'),
-  check: (m) => {
-    const broken = check(m);
-    return broken === null ? 'ok' : `err check: ${broken}`;
-  },
+  check: (m) => checkJob(m),
   stats: (m) => `ok ${statsPairs(m).map(([k, v]) => `${k}=${n(v)}`).join(' ')}`,
   config: (m) => `ok ${configPairs(m).map(([k, v]) => `${k}=${v}`).join(' ')}`,
   // The process verbs; touch leaves what the line does not give to Processes.touch's defaults
@@ -141,16 +138,12 @@ const EXECUTORS: Executors<Verb> = {
     const ids = [...m.procs.mms.keys()].sort((a, b) => a - b);
     return `ok mms=${ids.join(',')} kept=${ids.filter((id) => !s.tied(id)).join(',')}`;
   },
-  'mm exit': (m, c, s) => {
-    const freed = m.procs.exit(c.mm);
-    s.owned.delete(c.mm);
-    return `ok freed_pages=${n(freed)}`;
-  },
+  'mm exit': (m, c, s) => exitJob(m, c.mm, s),
   mmap: (m, c) => {
     const r = m.procs.mmap(c.mm, c.size, c.random === true, c.addr, c.thp === true);
     return `ok addr=${hex(r.addr)} size=${n(r.size)}`;
   },
-  munmap: (m, c) => `ok freed_pages=${n(m.procs.munmap(c.mm, c.addr, c.size))}`,
+  munmap: (m, c) => freedJob(m.procs.munmapSteps(c.mm, c.addr, c.size)),
   touch: (m, c) => touchJob(m.procs.touchJob(c.mm, {
     addr: c.addr, size: c.size, write: c.access !== 'read',
     ...(c.threads !== undefined && { threads: c.threads }),
@@ -164,6 +157,21 @@ const EXECUTORS: Executors<Verb> = {
     return `${touchLine(r)} zero_ns=${n(r.zeroNs)}`;
   },
 };
+
+function* checkJob(m: Machine): Job<string> {
+  const broken = yield* checkSteps(m);
+  return broken === null ? 'ok' : `err check: ${broken}`;
+}
+
+function* exitJob(m: Machine, id: number, s: Session): Job<string> {
+  const line = yield* freedJob(m.procs.exitSteps(id));
+  s.owned.delete(id);
+  return line;
+}
+
+function* freedJob(steps: Job<number>): Job<string> {
+  return `ok freed_pages=${n(yield* steps)}`;
+}
 
 function* touchJob(job: TouchJob): Job<string> {
   while (!job.run(TOUCH_EVENTS_PER_STEP)) yield;
