@@ -23,8 +23,14 @@ export const TRACE_EVENTS = [
   ...['mmap', 'munmap', 'brk', 'mremap', 'madvise'].flatMap((s) => [`syscalls/sys_enter_${s}`, `syscalls/sys_exit_${s}`]),
 ] as const;
 
+// A recorder names its instance and its private mount point by its pid and start time:
+// kscrubfs-trace-<pid>-<unix seconds>, kscrubfs-tracefs-<pid>-<unix seconds>-XXXXXX. One left
+// behind is cleared by the next recorder when its pid is gone and it is over an hour old: a
+// recorder in another pid namespace (sharing the mount table) looks gone while it runs.
 const INSTANCE_PREFIX = 'kscrubfs-trace-';
 const OWN_MOUNT_PREFIX = 'kscrubfs-tracefs-';
+const STALE_AFTER_S = 3600;
+const STARTED_S = Math.floor(Date.now() / 1000);
 /** Per-CPU buffer: big enough that a reader polling every few ms never falls behind a fault storm. */
 const BUFFER_KB_PER_CPU = 16384;
 const BUFFER_KB_TOTAL_MAX = 1 << 20;
@@ -50,10 +56,16 @@ function tracefsMounts(): { tracefs: string[]; debugfsTracing: string | null } {
   return { tracefs, debugfsTracing };
 }
 
-/** The pid of the recorder that mounted `mp` for itself (kscrubfs-tracefs-<pid>-…), else null. */
+/** The pid of the recorder that mounted `mp` or made instance `mp` for itself, else null. */
 export function recorderOf(mp: string): number | null {
-  const m = new RegExp(`^${OWN_MOUNT_PREFIX}(\\d+)-`).exec(path.basename(mp));
+  const m = new RegExp(`^(?:${OWN_MOUNT_PREFIX}|${INSTANCE_PREFIX})(\\d+)-`).exec(path.basename(mp));
   return m ? Number(m[1]) : null;
+}
+
+/** A recorder's mount or instance that its owner left: pid gone and over an hour old. */
+function stale(name: string): boolean {
+  const m = new RegExp(`^(?:${OWN_MOUNT_PREFIX}|${INSTANCE_PREFIX})(\\d+)-(\\d+)`).exec(path.basename(name));
+  return m !== null && !alive(Number(m[1])) && STARTED_S - Number(m[2]) > STALE_AFTER_S;
 }
 
 /**
@@ -77,9 +89,8 @@ function alive(pid: number): boolean {
 /** Unmount tracefs mounts left by recorders that were killed (their pid is gone). */
 function clearStaleMounts(): void {
   for (const mp of tracefsMounts().tracefs) {
-    const pid = recorderOf(mp);
-    if (pid === null || alive(pid)) continue;
-    log('unmounting %s, left by recorder %d', mp, pid);
+    if (!stale(mp)) continue;
+    log('unmounting %s, left by a recorder', mp);
     if (spawnSync('umount', [mp]).status !== 0) continue;
     try {
       fs.rmdirSync(mp);
@@ -100,7 +111,7 @@ export class TraceInstance {
   private constructor(root: string, ownMount: string | null) {
     this.root = root;
     this.ownMount = ownMount;
-    this.dir = path.join(root, 'instances', `${INSTANCE_PREFIX}${process.pid}`);
+    this.dir = path.join(root, 'instances', `${INSTANCE_PREFIX}${process.pid}-${STARTED_S}`);
   }
 
   /** Mount tracefs if needed, clear instances left by dead recorders, make ours. */
@@ -113,7 +124,7 @@ export class TraceInstance {
     let own: string | null = null;
     if (root === null) {
       // Our own mount point, named by our pid: a recorder running beside us leaves it alone.
-      own = fs.mkdtempSync(path.join(os.tmpdir(), `${OWN_MOUNT_PREFIX}${process.pid}-`));
+      own = fs.mkdtempSync(path.join(os.tmpdir(), `${OWN_MOUNT_PREFIX}${process.pid}-${STARTED_S}-`));
       const r = spawnSync('mount', ['-t', 'tracefs', 'nodev', own], { encoding: 'utf8' });
       if (r.status !== 0) {
         fs.rmdirSync(own);
@@ -137,8 +148,7 @@ export class TraceInstance {
     const dir = path.join(this.root, 'instances');
     if (!fs.existsSync(dir)) throw new WorkloadError(`trace record: ${this.root} has no instances/ directory (the kernel is too old for ftrace instances)`);
     for (const name of fs.readdirSync(dir)) {
-      const m = new RegExp(`^${INSTANCE_PREFIX}(\\d+)$`).exec(name);
-      if (m && !alive(Number(m[1]))) {
+      if (stale(name)) {
         log('removing stale instance %s', name);
         fs.rmdirSync(path.join(dir, name));
       }
