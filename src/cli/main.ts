@@ -7,11 +7,12 @@ import { registerPft } from './pft';
 import { registerTrace } from './trace';
 import { registerUmount } from './umount';
 import { registerSweep } from './sweep';
+import { registerReplay } from './replay';
 import { registerWatch } from './watch';
 import { VERSION } from './version';
 
 // Only wiring: each command lives in its own file and registers itself here.
-const COMMANDS: ReadonlyArray<(program: Command) => void> = [registerMount, registerUmount, registerPft, registerCalibrate, registerWatch, registerTrace, registerSweep];
+const COMMANDS: ReadonlyArray<(program: Command) => void> = [registerMount, registerUmount, registerPft, registerCalibrate, registerWatch, registerTrace, registerSweep, registerReplay];
 
 
 const program = new Command()

@@ -14,6 +14,7 @@ import { buildProcTree } from '../procfs';
 import { action, CliError } from './errors';
 import { integer, nameList, positiveNumber } from './options';
 import { pollUntil } from './poll';
+import { startRecording, type Recording } from './record-file';
 
 const log = createDebug('kscrubfs:cli');
 
@@ -39,6 +40,7 @@ interface MountFlags {
   background?: boolean;
   keepLog?: boolean;
   fuseDebug?: boolean;
+  record?: string;
 }
 
 export function registerMount(program: Command): void {
@@ -60,6 +62,7 @@ export function registerMount(program: Command): void {
     .option('--cost <list>', 'override cost figures of src/model/cost-<preset>.ts, e.g. zeroBytesPerNs=2,remoteFactor=1.5')
     .option('--background', 'start the daemon detached, wait until the mount answers, print its pid')
     .option('--keep-log', '--background: keep the daemon\'s log after it stops (default: removed at umount)')
+    .option('--record <file>', 'record every control command, sysctl write and clock advance (JSONL), and at umount a digest of every file, for kscrubfs replay FILE')
     .option('--fuse-debug', "libfuse's dump of every FUSE request, on stderr (DEBUG=kscrubfs:* does not turn it on)")
     .action(action(async (dir: string, flags: MountFlags) => {
       if (flags.background) await mountInBackground(dir);
@@ -74,15 +77,18 @@ async function mountInForeground(dir: string, flags: MountFlags): Promise<void> 
   const wall = (): number => performance.timeOrigin + performance.now();
   const scheduler = new Scheduler();
   const clock = new LiveClock(machine, wall, scheduler);
+  // --record: the recorder sees every sync of the clock and every write to the tree.
+  const recording = flags.record === undefined ? undefined : startRecording(flags.record, machine, machineOptions(flags), flags.buddyinfo, clock.wallClockMs);
+  const wallClockMs = recording?.wallClockMs ?? clock.wallClockMs;
   const tree = buildProcTree(machine, {
     buddyinfo: flags.buddyinfo,
-    wallClockMs: clock.wallClockMs,
-    control: controlEntry(machine, clock.wallClockMs, scheduler),
+    wallClockMs,
+    control: controlEntry(machine, wallClockMs, scheduler),
   });
-  const mounted = await mountProcTree(dir, tree, { fuseDebug: flags.fuseDebug === true });
+  const mounted = await mountProcTree(dir, recording ? recording.tree(tree) : tree, { fuseDebug: flags.fuseDebug === true });
   clock.start();
   const logFile = takeLogFile(flags.keepLog === true);
-  stopOnSignals(mounted, exitWhenUnmounted(mounted, logFile), scheduler, logFile);
+  stopOnSignals(mounted, exitWhenUnmounted(mounted, logFile, recording), scheduler, logFile, recording);
   reportRequestsOnSignal(mounted);
   process.stdout.write(`kscrubfs: ${describe(machine)} mounted on ${mounted.dir} — Ctrl-C or 'kscrubfs umount ${dir}' to stop\n`);
 }
@@ -122,12 +128,14 @@ function removeLog(file: string | undefined): void {
 }
 
 /** SIGINT, SIGTERM, SIGHUP: unmount cleanly and exit 0 (1 if the unmount fails). */
-function stopOnSignals(mounted: MountedTree, watcher: NodeJS.Timeout, scheduler: Scheduler, logFile: string | undefined): void {
+function stopOnSignals(mounted: MountedTree, watcher: NodeJS.Timeout, scheduler: Scheduler, logFile: string | undefined, recording?: Recording): void {
   let stopping = false;
   const stop = (signal: NodeJS.Signals): void => {
     if (stopping) return;
     stopping = true;
     clearInterval(watcher);
+    // The digests of the machine as it stands, before anything can change it.
+    recording?.finish();
     // A command in progress fails (its write answers EIO): the unmount must not wait for it.
     scheduler.stop(`the daemon is stopping (${signal})`);
     log('%s: unmounting %s', signal, mounted.dir);
@@ -162,9 +170,10 @@ function reportRequestsOnSignal(mounted: MountedTree): void {
  * `fusermount -u DIR` behind our back ends the FUSE session but not the process: notice it
  * (mountinfo, once a second) and exit instead of lingering with nothing to serve.
  */
-function exitWhenUnmounted(mounted: MountedTree, logFile: string | undefined): NodeJS.Timeout {
+function exitWhenUnmounted(mounted: MountedTree, logFile: string | undefined, recording?: Recording): NodeJS.Timeout {
   const timer = setInterval(() => {
     if (findMount(mounted.dir)) return;
+    recording?.finish();
     process.stderr.write(`kscrubfs: ${mounted.dir} was unmounted from outside; exiting\n`);
     removeLog(logFile);
     process.exit(0);

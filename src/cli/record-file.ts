@@ -1,0 +1,179 @@
+import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
+import path from 'node:path';
+import { configPairs, digestFiles, RecordingSession, type Digests, type RecordEvent, type Recorder } from '../control';
+import type { Machine, MachineOptions } from '../model';
+import { FILES, type BuddyinfoFormat, type ProcTree } from '../procfs';
+import { provenance, type Provenance } from '../workload/provenance';
+import { CliError } from './errors';
+import { commandLine, VERSION } from './version';
+
+// The record file of `mount --record FILE`, JSONL:
+//   line 1    {"ev":"header","format":"kscrubfs-record","version":1, options, buddyinfo, config, provenance}
+//   then      one event per line, in order (src/control/record.ts: open, write, close, advance)
+//   last      {"ev":"digest","t":…,"files":{"/buddyinfo":"<sha256>",…}} — written at umount
+// `options` are the machine options the mount was given (replay builds the machine from them);
+// `config` is the control `config` verb's pairs, which the rebuilt machine must match.
+
+export const RECORD_FORMAT = 'kscrubfs-record';
+export const RECORD_VERSION = 1;
+
+export interface RecordHeader {
+  readonly ev: 'header';
+  readonly format: typeof RECORD_FORMAT;
+  readonly version: typeof RECORD_VERSION;
+  readonly options: MachineOptions;
+  readonly buddyinfo: BuddyinfoFormat;
+  readonly config: Readonly<Record<string, string>>;
+  readonly provenance: Provenance;
+}
+
+export interface DigestLine {
+  readonly ev: 'digest';
+  /** Virtual time the digests were taken at. */
+  readonly t: number;
+  readonly files: Digests;
+}
+
+export interface SessionRecord {
+  readonly header: RecordHeader;
+  readonly events: readonly RecordEvent[];
+  readonly digest: DigestLine;
+}
+
+/** A mount's recording: the wrapped clock and tree, and finish() for the digests at umount. */
+export interface Recording {
+  readonly wallClockMs: () => number;
+  tree(tree: ProcTree): ProcTree;
+  /** Write the digests and close the file (once; later calls do nothing). */
+  finish(): void;
+}
+
+/** Start recording `machine` into `file` (truncated): the header now, events as they come. */
+export function startRecording(file: string, machine: Machine, options: MachineOptions, buddyinfo: BuddyinfoFormat, wallClockMs: () => number): Recording {
+  const abs = path.resolve(file);
+  let fd: number | undefined;
+  try {
+    fd = openSync(abs, 'w', 0o644);
+  } catch (err) {
+    throw new CliError('KSCRUB_OUTPUT_FAILED', `cannot write the record ${abs}: ${(err as Error).message}`);
+  }
+  const line = (obj: unknown): void => {
+    if (fd !== undefined) writeSync(fd, `${JSON.stringify(obj)}\n`);
+  };
+  const config = Object.fromEntries(configPairs(machine));
+  const header: RecordHeader = {
+    ev: 'header', format: RECORD_FORMAT, version: RECORD_VERSION, options, buddyinfo, config,
+    provenance: provenance(config, VERSION, commandLine()),
+  };
+  line(header);
+  const recorder: Recorder = { event: line };
+  const session = new RecordingSession(machine, wallClockMs, recorder);
+  return {
+    wallClockMs: session.wallClockMs,
+    tree: (t) => session.tree(t),
+    finish: () => {
+      if (fd === undefined) return;
+      const digest: DigestLine = { ev: 'digest', t: machine.now, files: digestFiles(machine, buddyinfo) };
+      line(digest);
+      closeSync(fd);
+      fd = undefined;
+    },
+  };
+}
+
+// ---- reading: every field checked, so that a bad record is refused with where and why --------
+
+const WRITABLE = new Set(FILES.filter((f) => f.write !== undefined || f.path === '/control').map((f) => f.path));
+const PATHS = new Set(FILES.map((f) => f.path));
+
+type Obj = { readonly [k: string]: unknown };
+
+/** Read and check a record file; a CliError (usage) naming the line for anything wrong. */
+export function readRecord(file: string): SessionRecord {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw bad(`cannot read the record ${file}: ${(err as Error).message}`);
+  }
+  const lines = text.split('\n');
+  if (lines.at(-1) === '') lines.pop();
+  if (lines.length === 0) throw bad(`${file} is empty: not a kscrubfs record (mount --record FILE writes one)`);
+  const parsed = lines.map((l, i): Obj => {
+    let v: unknown;
+    try {
+      v = JSON.parse(l);
+    } catch (err) {
+      throw bad(`${file}:${i + 1}: not JSON (${(err as Error).message})`);
+    }
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) throw bad(`${file}:${i + 1}: not a JSON object`);
+    return v as Obj;
+  });
+  const header = checkHeader(parsed[0]!, `${file}:1`);
+  const last = parsed.at(-1)!;
+  if (parsed.length < 2 || last.ev !== 'digest') {
+    throw bad(`${file} has no digest line at its end: the mount did not stop cleanly (umount or Ctrl-C writes it), or the file was cut`);
+  }
+  const digest = checkDigest(last, `${file}:${parsed.length}`);
+  const events: RecordEvent[] = [];
+  for (let i = 1; i < parsed.length - 1; i++) events.push(checkEvent(parsed[i]!, `${file}:${i + 1}`, events.at(-1)?.n ?? 0));
+  return { header, events, digest };
+}
+
+function bad(message: string): CliError {
+  return new CliError('KSCRUB_USAGE', message);
+}
+
+function checkHeader(o: Obj, where: string): RecordHeader {
+  if (o.ev !== 'header' || o.format !== RECORD_FORMAT) throw bad(`${where}: not a kscrubfs record header (expected {"ev":"header","format":"${RECORD_FORMAT}",…})`);
+  if (o.version !== RECORD_VERSION) throw bad(`${where}: record version ${String(o.version)}; this kscrubfs reads version ${RECORD_VERSION}`);
+  if (typeof o.options !== 'object' || o.options === null || Array.isArray(o.options)) throw bad(`${where}: header.options must be an object (the machine options)`);
+  if (o.buddyinfo !== 'v6' && o.buddyinfo !== 'stock') throw bad(`${where}: header.buddyinfo must be "v6" or "stock"`);
+  if (!isStringRecord(o.config)) throw bad(`${where}: header.config must be an object of strings (the control config pairs)`);
+  return o as unknown as RecordHeader;
+}
+
+function checkDigest(o: Obj, where: string): DigestLine {
+  if (!isTime(o.t)) throw bad(`${where}: digest.t must be a virtual time (ns, ≥ 0)`);
+  if (!isStringRecord(o.files)) throw bad(`${where}: digest.files must map each file to its sha256`);
+  return o as unknown as DigestLine;
+}
+
+function checkEvent(o: Obj, where: string, prev: number): RecordEvent {
+  const keys = ['ev', 'n', 't', 'fd', 'path', 'offset', 'data', 'b64', 'during'];
+  const extra = Object.keys(o).find((k) => !keys.includes(k));
+  if (extra !== undefined) throw bad(`${where}: unknown field "${extra}"`);
+  if (!Number.isSafeInteger(o.n) || (o.n as number) <= prev) throw bad(`${where}: n must be an integer above the previous event's (${prev})`);
+  if (!isTime(o.t)) throw bad(`${where}: t must be a virtual time (ns, ≥ 0)`);
+  const fd = (): void => {
+    if (!Number.isSafeInteger(o.fd) || (o.fd as number) < 1) throw bad(`${where}: fd must be a positive integer`);
+  };
+  switch (o.ev) {
+    case 'open':
+    case 'close':
+      fd();
+      break;
+    case 'advance':
+      if (o.during !== undefined && (!Number.isSafeInteger(o.during) || (o.during as number) > prev)) throw bad(`${where}: during must name an earlier event`);
+      break;
+    case 'write':
+      if (typeof o.path !== 'string' || !PATHS.has(o.path)) throw bad(`${where}: no file ${JSON.stringify(o.path)} (write.path must be one of the mount's files)`);
+      if (!WRITABLE.has(o.path)) throw bad(`${where}: ${o.path} is read-only: it cannot have been written`);
+      if (o.path === '/control') fd();
+      else if (o.fd !== undefined) throw bad(`${where}: only /control writes carry an fd`);
+      if (!Number.isSafeInteger(o.offset) || (o.offset as number) < 0) throw bad(`${where}: offset must be an integer ≥ 0`);
+      if ((typeof o.data === 'string') === (typeof o.b64 === 'string')) throw bad(`${where}: a write carries its bytes as exactly one of "data" (text) or "b64"`);
+      break;
+    default:
+      throw bad(`${where}: unknown event ${JSON.stringify(o.ev)} (open, close, write, advance)`);
+  }
+  return o as unknown as RecordEvent;
+}
+
+function isTime(v: unknown): v is number {
+  return typeof v === 'number' && Number.isFinite(v) && v >= 0;
+}
+
+function isStringRecord(v: unknown): v is Readonly<Record<string, string>> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && Object.values(v).every((x) => typeof x === 'string');
+}

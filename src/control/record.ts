@@ -1,0 +1,189 @@
+import { createHash } from 'node:crypto';
+import type { Machine } from '../model';
+import { FILES, buildProcTree, type BuddyinfoFormat, type FileEntry, type FileHandle, type ProcTree } from '../procfs';
+import { execute } from './execute';
+import { controlEntry } from './file';
+import { Scheduler } from './scheduler';
+
+// Record and replay (mount --record, kscrubfs replay). A session is what changed the machine,
+// in order: the bytes of every write to /control and /sys/vm/*, which control file they went
+// to (a process made by `mm new` dies with its file, so opens and closes count), and the
+// virtual time after every wall-clock sync that moved it (a live clock). The model is
+// deterministic, so replaying those on a fresh machine of the same config must render every
+// file of FILES byte for byte as the mount did when it stopped: the record ends with one
+// sha256 per file, and replay compares.
+//
+// Events are recorded at the procfs entries (what the FUSE adapter calls), so replay drives
+// the very same entries in process, batches, partial lines and sessions included.
+
+/** One thing that changed the machine. `n` counts events from 1; `t` is the model's now when it happened. */
+export type RecordEvent =
+  | { readonly ev: 'open'; readonly n: number; readonly t: number; readonly fd: number }
+  | { readonly ev: 'close'; readonly n: number; readonly t: number; readonly fd: number }
+  /** A write(2): `fd` for /control (its open), absent for a sysctl; bytes as `data` (UTF-8) or `b64`. */
+  | { readonly ev: 'write'; readonly n: number; readonly t: number; readonly path: string; readonly fd?: number; readonly offset: number; readonly data?: string; readonly b64?: string }
+  /**
+   * A wall-clock sync moved virtual time to `t`. `during`: it happened inside event `during`
+   * (a write syncs before its commands run), so replay applies it there, not after.
+   */
+  | { readonly ev: 'advance'; readonly n: number; readonly t: number; readonly during?: number };
+
+/** Where recorded events go (the CLI appends them to the record file). */
+export interface Recorder {
+  event(e: RecordEvent): void;
+}
+
+/** Path → sha256 (hex) of what the file shows: every row of FILES, in table order. */
+export type Digests = Readonly<Record<string, string>>;
+
+const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
+
+/**
+ * What every file shows now, as digests, without syncing the clock (a digest must not move
+ * the time it digests). /control has no text of its own: its row digests the `stats` line.
+ */
+export function digestFiles(machine: Machine, buddyinfo: BuddyinfoFormat): Digests {
+  const out: Record<string, string> = {};
+  for (const f of FILES) {
+    out[f.path] = sha256(f.render ? f.render(machine, { buddyinfo }) : execute(machine, { verb: 'stats' }));
+  }
+  return out;
+}
+
+/** Encode a write's bytes: as text when they are UTF-8 (readable, editable), else base64. */
+function bytesField(data: Buffer): { data: string } | { b64: string } {
+  const text = data.toString('utf8');
+  return Buffer.from(text, 'utf8').equals(data) ? { data: text } : { b64: data.toString('base64') };
+}
+
+/**
+ * A session being recorded: wraps a mount's wall clock and tree so that every change reaches
+ * `rec`. Build the tree with `wallClockMs` (the wrapped clock), then pass it through `tree()`.
+ */
+export class RecordingSession {
+  private n = 0;
+  private fds = 0;
+  /** The event whose handler is running (a sync then belongs to it), 0 when none. */
+  private inside = 0;
+  readonly wallClockMs: () => number;
+
+  constructor(private readonly machine: Machine, wallClockMs: () => number, private readonly rec: Recorder) {
+    this.wallClockMs = (): number => {
+      const before = this.machine.now;
+      const r = wallClockMs();
+      const t = this.machine.now;
+      if (t !== before) this.rec.event({ ev: 'advance', n: ++this.n, t, ...(this.inside ? { during: this.inside } : {}) });
+      return r;
+    };
+  }
+
+  /** The same tree, with the writable entries (control, sysctls) reporting to the recorder. */
+  tree(tree: ProcTree): ProcTree {
+    const files = new Map<string, FileEntry>();
+    for (const [path, entry] of tree.files) files.set(path, entry.writable ? this.entry(entry) : entry);
+    return { files, dirs: tree.dirs };
+  }
+
+  private entry(entry: FileEntry): FileEntry {
+    const control = entry.path === '/control';
+    return {
+      path: entry.path,
+      mode: entry.mode,
+      writable: entry.writable,
+      open: (flags: number): FileHandle => {
+        const h = entry.open(flags);
+        const fd = control ? ++this.fds : undefined;
+        if (fd !== undefined) this.rec.event({ ev: 'open', n: ++this.n, t: this.machine.now, fd });
+        const wrapped: FileHandle = { read: (o, l) => h.read(o, l) };
+        if (h.readInto) wrapped.readInto = (b, o, l) => h.readInto!(b, o, l);
+        if (h.write) {
+          wrapped.write = (data, offset) => this.within({ ev: 'write', path: entry.path, ...(fd !== undefined ? { fd } : {}), offset, ...bytesField(data) }, () => h.write!(data, offset));
+        }
+        wrapped.release = () => {
+          if (fd !== undefined) this.within({ ev: 'close', fd }, () => h.release?.());
+          else h.release?.();
+        };
+        return wrapped;
+      },
+    };
+  }
+
+  /** Record `e` (numbered, timed now), then run its handler; syncs inside it are marked as its own. */
+  private within<T>(e: Omit<Extract<RecordEvent, { ev: 'write' }>, 'n' | 't'> | Omit<Extract<RecordEvent, { ev: 'close' }>, 'n' | 't'>, run: () => T): T {
+    const n = ++this.n;
+    const { ev, ...rest } = e;
+    this.rec.event({ ev, n, t: this.machine.now, ...rest } as RecordEvent);
+    const outer = this.inside;
+    this.inside = n;
+    try {
+      return run();
+    } finally {
+      this.inside = outer;
+    }
+  }
+}
+
+/** How a replay ended: the digests of the replayed machine, and where its clock stood. */
+export interface ReplayOutcome {
+  readonly digests: Digests;
+  readonly now: number;
+}
+
+/**
+ * Replay `events` on `machine` (fresh, of the recorded config): the same tree as a mount's,
+ * driven in process in the recorded order; each write waits for its commands, as the
+ * recording client did. Virtual time moves only where the record says: a write or close
+ * applies the advances recorded inside it, the rest at their place.
+ */
+export async function replayEvents(machine: Machine, buddyinfo: BuddyinfoFormat, events: readonly RecordEvent[]): Promise<ReplayOutcome> {
+  const scheduler = new Scheduler();
+  let current = 0;
+  let next = 0;
+  /** The advances recorded inside event `current` that follow it in the record. */
+  const wallClockMs = (): number => {
+    while (next < events.length) {
+      const e = events[next]!;
+      if (e.ev !== 'advance' || e.during === undefined || e.during !== current) break;
+      machine.advanceTo(e.t);
+      next++;
+    }
+    return Number.NaN;
+  };
+  const tree = buildProcTree(machine, { buddyinfo, wallClockMs, control: controlEntry(machine, wallClockMs, scheduler) });
+  const control = tree.files.get('/control')!;
+  const open = new Map<number, FileHandle>();
+  while (next < events.length) {
+    const e = events[next++]!;
+    machine.advanceTo(e.t);
+    if (e.ev === 'advance') continue;
+    current = e.n;
+    try {
+      switch (e.ev) {
+        case 'open':
+          open.set(e.fd, control.open(2 /* O_RDWR */));
+          break;
+        case 'close':
+          open.get(e.fd)?.release?.();
+          open.delete(e.fd);
+          break;
+        case 'write': {
+          const bytes = e.b64 !== undefined ? Buffer.from(e.b64, 'base64') : Buffer.from(e.data ?? '', 'utf8');
+          const h = e.fd !== undefined ? open.get(e.fd) : tree.files.get(e.path)?.open(1 /* O_WRONLY */);
+          if (!h?.write) break;
+          // A refused write (EINVAL, EBUSY) refused the same way when recorded: it is part of the session.
+          try {
+            await h.write(bytes, e.offset);
+          } catch {
+            /* as recorded */
+          }
+          break;
+        }
+      }
+    } finally {
+      current = 0;
+    }
+  }
+  // Processes of files closed last exit through the scheduler: wait for them.
+  await scheduler.run((function* () { /* after everything queued */ })());
+  return { digests: digestFiles(machine, buddyinfo), now: machine.now };
+}
