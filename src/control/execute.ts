@@ -1,5 +1,5 @@
 import debugFactory from 'debug';
-import { type Machine, ModelError, type TouchResult, check } from '../model';
+import { type Machine, ModelError, type TouchResult, type ZapResult, check } from '../model';
 import type { Command, CommandOf, Verb } from './grammar';
 
 const log = debugFactory('kscrubfs:control');
@@ -24,6 +24,9 @@ function n(v: number): string {
 }
 
 const hex = (v: number): string => `0x${Math.round(v).toString(16)}`;
+
+/** munmap / mm exit: the pages freed and what the zap cost (pft times a process's whole life). */
+const zapLine = (z: ZapResult): string => `ok freed_pages=${n(z.freed)} sys_ns=${n(z.sysNs)} wall_ns=${n(z.wallNs)}`;
 
 /** `stats`: the machine's shape (clients need page_size, max_order), then the main counters, in this order. */
 export function statsPairs(m: Machine): [string, number][] {
@@ -80,12 +83,12 @@ const EXECUTORS: Executors<Machine, Verb> = {
   // The process verbs; touch leaves what the line does not give to Machine.touch's defaults
   // (write, 1 thread, 1 line a page, a page's stride).
   'mm new': (m) => `ok mm=${n(m.mmNew())}`,
-  'mm exit': (m, c) => `ok freed_pages=${n(m.mmExit(c.mm))}`,
+  'mm exit': (m, c) => zapLine(m.mmExitTimed(c.mm)),
   mmap: (m, c) => {
     const r = m.mmap(c.mm, c.size, c.random === true);
     return `ok addr=${hex(r.addr)} size=${n(r.size)}`;
   },
-  munmap: (m, c) => `ok freed_pages=${n(m.munmap(c.mm, c.addr, c.size))}`,
+  munmap: (m, c) => zapLine(m.munmapTimed(c.mm, c.addr, c.size)),
   touch: (m, c) => touchLine(m.touch(c.mm, {
     addr: c.addr, size: c.size, write: c.access !== 'read',
     ...(c.threads !== undefined && { threads: c.threads }),

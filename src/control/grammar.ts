@@ -124,12 +124,12 @@ export const SPECS: readonly VerbSpec[] = [
   { verb: 'check', args: [], flags: [], summary: "verify the allocator's invariants", result: 'ok | err <first broken invariant>' },
   { verb: 'stats', args: [], flags: [], summary: 'page_size, max_order, nodes, cpus and the main counters (pages, kscrubd, allocs, faults) on one line', result: 'ok now_ns=<n> page_size=<n> ...' },
   { verb: 'mm new', args: [], flags: [], summary: 'create a process', result: 'ok mm=<id>' },
-  { verb: 'mm exit', args: [MM], flags: [], summary: 'end a process, freeing its memory', result: 'ok freed_pages=<n>' },
+  { verb: 'mm exit', args: [MM], flags: [], summary: 'end a process, freeing its memory', result: 'ok freed_pages=<n> sys_ns=<ns> wall_ns=<ns>' },
   {
     verb: 'mmap', args: [MM, SIZE], flags: [{ field: 'random', names: ['random'] }],
     summary: 'map anonymous memory (random = MADV_RANDOM: no prefault)', result: 'ok addr=0x<hex> size=<bytes>',
   },
-  { verb: 'munmap', args: [MM, ADDR, SIZE], flags: [], summary: 'unmap, freeing the pages', result: 'ok freed_pages=<n>' },
+  { verb: 'munmap', args: [MM, ADDR, SIZE], flags: [], summary: 'unmap, freeing the pages', result: 'ok freed_pages=<n> sys_ns=<ns> wall_ns=<ns>' },
   {
     verb: 'touch',
     args: [MM, ADDR, SIZE, arg('threads', 'int', false, 1, 1024, '<n>'), arg('lines', 'int', false, 0, 65536, '<n>'), arg('stride', 'size', false, 1, MAX_SIZE, '<size>')],

@@ -1,5 +1,6 @@
 // The model's public surface: procfs and control import from here, never from inner files.
-export { Machine, createMachine, PCP_DRAIN_INTERVAL_NS } from './machine';
+export { Machine, createMachine } from './machine';
+export type { ZapResult } from './machine';
 export type { AllocInfo, PageOwner, RawBlock } from './machine';
 export { check } from './check';
 export { ModelError } from './errors';

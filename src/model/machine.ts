@@ -9,7 +9,7 @@ import { Rng } from './rng';
 import { SysctlName, SysctlSpec, checkSysctl, sysctlSpecs } from './sysctl';
 import { BteZeroDriver, CpuZeroDriver, ZeroDriver, makeZeroDrivers } from './zero-drivers';
 import { Kscrubd } from './kscrubd';
-import { TouchJob, TouchOptions, TouchResult, touch } from './fault';
+import { TouchJob, TouchOptions, TouchResult, touch, zapCostNs } from './fault';
 import { Processes } from './mm';
 import { PCP_COLD, PCP_HOT, PCP_ZEROED, Zone, ZoneName } from './zone';
 
@@ -26,6 +26,13 @@ export interface AllocInfo {
   lockedPages: number;
 }
 
+/** What a munmap or an exit did: pages freed, the system time it took, the time that passed. */
+export interface ZapResult {
+  readonly freed: number;
+  readonly sysNs: number;
+  readonly wallNs: number;
+}
+
 /** A raw allocation made by the control file's `alloc` (for shaping fragmentation). */
 export interface RawBlock {
   readonly pfn: number;
@@ -40,9 +47,6 @@ export interface PageOwner {
 }
 
 const SLAB_ORDER = 2;
-
-/** Modern kernels drain idle CPUs' lists from vmstat_update (every few seconds). */
-export const PCP_DRAIN_INTERVAL_NS = 3e9;
 
 /**
  * The simulated machine: nodes, zones, CPUs, the allocator, kscrubd, time. Pure and
@@ -84,9 +88,10 @@ export class Machine {
   lastPid = 1;
   /** Tasks running right now besides kscrubd (the fault simulation sets it), for loadavg. */
   runningTasks = 0;
-  /** Per CPU: is a workload thread on it now (its per-cpu lists are not drained then)? */
+  /** Per CPU: is a workload thread on it now (kscrubd prefers a CPU without one)? */
   readonly cpuInUse: Uint8Array;
-  private nextDrain = PCP_DRAIN_INTERVAL_NS;
+  /** kscrubd threads holding a block while they wait for a CPU of their node (kscrubd.ts). */
+  kscrubdWaiting = 0;
   readonly minFreeKbytes: number;
   readonly totalPages: number;
   /** Processes (mm) and their page tables. */
@@ -428,9 +433,18 @@ export class Machine {
     return this.procs.create().id;
   }
 
-  /** exit_mmap: the process's pages go back to the allocator. Returns pages freed. */
+  /**
+   * exit_mmap: the process's pages go back to the allocator, on CPU 0, which spends
+   * zapCostNs() of system time doing it; the clock moves on by as much (kscrubd, woken by the
+   * frees, runs meanwhile). Returns pages freed.
+   */
   mmExit(id: number): number {
-    return this.procs.exit(id, this.firstCpuOf(0));
+    return this.mmExitTimed(id).freed;
+  }
+
+  /** mmExit(), saying also what it cost: CPU 0's system time and the time that passed. */
+  mmExitTimed(id: number): ZapResult {
+    return this.zapTimed(() => this.procs.exit(id, this.firstCpuOf(0)));
   }
 
   /** Anonymous mmap of `bytes` (page-rounded). `random` is MADV_RANDOM (no prefault). */
@@ -441,7 +455,37 @@ export class Machine {
 
   /** munmap a page-aligned range inside one mapping. Returns pages freed. */
   munmap(id: number, addr: number, bytes: number): number {
-    return this.procs.munmap(id, addr, bytes, this.firstCpuOf(0));
+    return this.munmapTimed(id, addr, bytes).freed;
+  }
+
+  /** munmap(), saying also what it cost. */
+  munmapTimed(id: number, addr: number, bytes: number): ZapResult {
+    return this.zapTimed(() => this.procs.munmap(id, addr, bytes, this.firstCpuOf(0)));
+  }
+
+  /** Run a zap (munmap, exit) on CPU 0 and charge it: system time there, and the clock moves on. */
+  private zapTimed(zap: () => number): ZapResult {
+    const cpu = this.firstCpuOf(0);
+    const start = this.now;
+    const pgfree = this.vm.pgfree;
+    const drained = this.vm.pcpDrainPages;
+    const freed = zap();
+    const ns = zapCostNs(this, this.vm.pgfree - pgfree, this.vm.pcpDrainPages - drained);
+    const begin = Math.max(this.now, this.cpus.freeAt[cpu]!);
+    this.cpus.systemNs[cpu]! += ns;
+    this.cpus.freeAt[cpu] = begin + ns;
+    this.advanceTo(begin + ns);
+    return { freed, sysNs: ns, wallNs: this.now - start };
+  }
+
+  /** A touch's threads left their CPUs at time t: a kscrubd waiting for one takes it. */
+  cpusReleased(t: number): void {
+    if (this.kscrubdWaiting === 0) return;
+    for (const k of this.kscrubd) {
+      if (!k.waiting) continue;
+      const cpu = this.cpus.mostIdle(k.node, t, this.cpuInUse);
+      if (!this.cpuInUse[cpu]) k.runOn(this, cpu, t);
+    }
   }
 
   /** Touch a range with `threads` threads; faults are simulated in time order. */
@@ -467,14 +511,15 @@ export class Machine {
   // ---- time -----------------------------------------------------------------------------------
 
   /**
-   * Run everything in the background (kscrubd, load sampling, per-cpu drains) up to virtual
-   * time t, in time order, and make t the present. Time never goes back.
+   * Run everything in the background (kscrubd, load sampling) up to virtual time t, in time
+   * order, and make t the present. Time never goes back. (2.6.11 has no periodic drain of the
+   * per-cpu lists: they drain when they pass `high`, or by `drainPcp`.)
    */
   advanceTo(t: number): void {
     if (!Number.isFinite(t)) assert(false, `advanceTo(${t}): time must be finite`);
     if (t < this.clock.now) return;
     for (;;) {
-      let next = Math.min(this.loadavg.nextSample, this.nextDrain);
+      let next = this.loadavg.nextSample;
       let who = -1;
       for (let n = 0; n < this.kscrubd.length; n++) {
         const at = this.kscrubd[n]!.nextAt;
@@ -483,12 +528,9 @@ export class Machine {
       if (next > t) break;
       this.clock.now = Math.max(this.clock.now, next);
       if (who >= 0) this.kscrubd[who]!.advance(this, next);
-      else if (next === this.loadavg.nextSample) {
+      else {
         this.loadavg.sample(this.runningTasks + this.kscrubd.filter((k) => k.awake).length);
         this.loadavg.nextSample += LOAD_FREQ_NS;
-      } else {
-        this.drainPcp(true);
-        this.nextDrain += PCP_DRAIN_INTERVAL_NS;
       }
     }
     this.clock.now = t;
@@ -500,7 +542,7 @@ export class Machine {
    * a free that may wake kscrubd).
    */
   nextBackgroundAt(): number {
-    let next = Math.min(this.loadavg.nextSample, this.nextDrain);
+    let next = this.loadavg.nextSample;
     for (let n = 0; n < this.kscrubd.length; n++) {
       const at = this.kscrubd[n]!.nextAt;
       if (at < next) next = at;

@@ -67,9 +67,15 @@ export class Mm implements PageOwner {
   readonly tasks: Task[] = [];
   /** Virtual time at which mm->page_table_lock is next free. */
   ptlFreeAt = 0;
-  /** CPUs that last wrote the page_table_lock and mmap_sem lines (-1: none yet). */
+  /** CPU that holds (or last held) page_table_lock (-1: none yet). */
   ptlCpu = -1;
+  /**
+   * CPU that last wrote mm_struct's first cacheline — mmap_sem's count and page_table_lock
+   * share it (2.6.11 layout, 128-byte lines) — and the one that last wrote its counters' line
+   * (rss, hiwater_rss); -1: none yet. The fault model prices their transfers (fault.ts).
+   */
   semCpu = -1;
+  rssCpu = -1;
   /** Anonymous pages mapped (rss). */
   rss = 0;
   private nextMap = MMAP_BASE;

@@ -125,7 +125,10 @@ function runRow(ctl: ControlClient, o: PftOptions, threads: number, pageSize: nu
       }
       throw err;
     }
-    ctl.call(formatCommand({ verb: 'mm exit', mm }));
+    // pft times each process from fork to wait: its exit (exit_mmap on one CPU) counts too.
+    const exit = ctl.callKv(formatCommand({ verb: 'mm exit', mm }));
+    sys += Number(exit.sys_ns);
+    wall += Number(exit.wall_ns);
   }
   const pages = (o.bytes * o.reps) / pageSize;
   return {
