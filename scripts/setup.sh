@@ -26,7 +26,8 @@ want() { have_pkg "$1" || need+=("$1"); }
 want fuse
 want libfuse2
 if [ "$with_clients" = 1 ]; then
-  for p in procps prometheus-node-exporter python3-psutil collectd-core librsvg2-bin tmux util-linux curl; do want "$p"; done
+  # gcc, libc6-dev: the trace tests build a small C program with a known fault pattern.
+  for p in procps prometheus-node-exporter python3-psutil collectd-core librsvg2-bin tmux util-linux curl gcc libc6-dev; do want "$p"; done
 fi
 if [ "$with_bench" = 1 ]; then
   # LXCFS is the reference FUSE procfs the read benchmark compares with; its service is kept

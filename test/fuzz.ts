@@ -12,7 +12,7 @@
 // that replays it, and exits 1 (2 for a usage error).
 import { ModelError, check, createMachine } from '../src/model';
 import type { Machine, MachineOptions, SysctlName } from '../src/model';
-import { Rng } from '../src/model/rng';
+import { Rng } from './helpers/rng';
 import { TINY } from './helpers/model';
 
 export interface Shape {
@@ -99,9 +99,9 @@ function fingerprint(m: Machine): string {
       z.pageset.map((sets) => sets.map((p) => p.list.join(',')))]),
     vm: { ...m.vm },
     kscrubd: m.kscrubd.map((k) => [k.awake, k.nextAt, k.blocks, k.pages, k.inFlight()?.pfn ?? -1]),
-    raw: [...m.raw].map(([h, b]) => [h, b.pfn, b.order]),
+    raw: m.raw.keys().map((h) => [h, m.raw.get(h)!.pfn, m.raw.get(h)!.order]),
     sysctl: m.sysctl,
-    anon: m.nrAnonPages, pt: m.nrPageTablePages, mms: m.nrMms, pid: m.lastPid,
+    anon: m.procs.nrAnonPages, pt: m.procs.nrPageTablePages, mms: m.procs.nrMms, pid: m.procs.lastPid,
     procs: [...m.procs.mms.values()].map((mm) => [mm.id, mm.rss, mm.vmas.map((v) => [v.start, v.end, v.random]), mm.tasks.map((t) => [t.nextAddr, t.order]),
       [...mm.ptes].map(([pmd, t]) => [pmd, Array.from(t).join(',')])]),
   });
@@ -109,9 +109,9 @@ function fingerprint(m: Machine): string {
 
 /** Invariants beyond check(): pages add up; process bookkeeping agrees with the page tables. */
 export function invariants(m: Machine, deep: boolean): string | null {
-  const held = m.freePagesTotal() + m.pcpPagesTotal() + m.rawPages() + m.slab.pages + m.nrAnonPages + m.nrPageTablePages;
+  const held = m.freePagesTotal() + m.pcpPagesTotal() + m.raw.pages + m.slab.pages + m.procs.nrAnonPages + m.procs.nrPageTablePages;
   if (held !== m.managedPagesTotal()) {
-    return `free ${m.freePagesTotal()} + per-cpu ${m.pcpPagesTotal()} + raw ${m.rawPages()} + slab ${m.slab.pages} + anon ${m.nrAnonPages} + pte pages ${m.nrPageTablePages} ≠ managed ${m.managedPagesTotal()}`;
+    return `free ${m.freePagesTotal()} + per-cpu ${m.pcpPagesTotal()} + raw ${m.raw.pages} + slab ${m.slab.pages} + anon ${m.procs.nrAnonPages} + pte pages ${m.procs.nrPageTablePages} ≠ managed ${m.managedPagesTotal()}`;
   }
   let rss = 0;
   let tables = 0;
@@ -137,10 +137,10 @@ export function invariants(m: Machine, deep: boolean): string | null {
       if (anon !== mm.rss) return `${mm.label}: rss ${mm.rss} but ${anon} anonymous ptes`;
     }
   }
-  if (rss !== m.nrAnonPages) return `processes' rss sum to ${rss}, nr_anon_pages is ${m.nrAnonPages}`;
-  if (tables !== m.nrPageTablePages) return `processes hold ${tables} pte pages, nr_page_table_pages is ${m.nrPageTablePages}`;
-  if (m.procs.mms.size !== m.nrMms) return `${m.procs.mms.size} processes but nr_mms is ${m.nrMms}`;
-  if (m.runningTasks !== 0 || m.cpuInUse.some((c) => c !== 0)) return `after a step, ${m.runningTasks} tasks still run`;
+  if (rss !== m.procs.nrAnonPages) return `processes' rss sum to ${rss}, nr_anon_pages is ${m.procs.nrAnonPages}`;
+  if (tables !== m.procs.nrPageTablePages) return `processes hold ${tables} pte pages, nr_page_table_pages is ${m.procs.nrPageTablePages}`;
+  if (m.procs.mms.size !== m.procs.nrMms) return `${m.procs.mms.size} processes but nr_mms is ${m.procs.nrMms}`;
+  if (m.procs.runningTasks !== 0 || m.procs.cpuInUse.some((c) => c !== 0)) return `after a step, ${m.procs.runningTasks} tasks still run`;
   for (const k of m.kscrubd) if (!k.awake && k.inFlight()) return `kscrubd${k.node} sleeps holding a block`;
   for (const z of m.zones) {
     if (z.zeroPages < 0 || z.zeroPages > z.freePages - z.scrubPages) return `zone ${z.name}@${z.node}: zero_pages ${z.zeroPages} of ${z.freePages}`;
@@ -153,7 +153,7 @@ export function fuzzRun(shape: Shape, seed: number, steps: number): FuzzStats {
   const history: string[] = [];
   let m: Machine;
   try {
-    m = createMachine({ ...shape.opts, clock: 'manual', seed: seed >>> 0 });
+    m = createMachine({ ...shape.opts, clock: 'manual' });
   } catch (e) {
     throw new FuzzFailure(seed, shape, 0, '(boot)', history, `createMachine threw: ${(e as Error).stack}`);
   }
@@ -180,7 +180,7 @@ export function fuzzRun(shape: Shape, seed: number, steps: number): FuzzStats {
     const n = 1 + rng.int(Math.min(pages - first, maxPages));
     return { id, addr: v.start + first * ps, size: n * ps };
   };
-  const touchResult = (r: ReturnType<Machine['touch']>): string => {
+  const touchResult = (r: ReturnType<Machine['procs']['touch']>): string => {
     st.faults += r.faults;
     st.prefaulted += r.prefaulted;
     st.oom += r.oom;
@@ -196,31 +196,31 @@ export function fuzzRun(shape: Shape, seed: number, steps: number): FuzzStats {
     const ids = mmIds();
     const unknownMm = (ids.length ? Math.max(...ids) : 0) + 1 + rng.int(5);
     const calls: [string, () => unknown][] = [
-      [`mmExit(${unknownMm})`, () => m.mmExit(unknownMm)],
-      [`mmap(${unknownMm}, ${ps})`, () => m.mmap(unknownMm, ps)],
-      [`freeRaw([0])`, () => m.freeRaw([0])],
-      [`allocRaw(${m.maxOrder}, …)`, () => m.allocRaw(m.maxOrder, false, 0, 1)],
-      [`allocRaw(0, false, ${m.config.nodes}, 1)`, () => m.allocRaw(0, false, m.config.nodes, 1)],
+      [`mmExit(${unknownMm})`, () => m.procs.exit(unknownMm)],
+      [`mmap(${unknownMm}, ${ps})`, () => m.procs.mmap(unknownMm, ps)],
+      [`freeRaw([0])`, () => m.raw.free([0])],
+      [`allocRaw(${m.maxOrder}, …)`, () => m.raw.alloc(m.maxOrder, false, 0, 1)],
+      [`allocRaw(0, false, ${m.config.nodes}, 1)`, () => m.raw.alloc(0, false, m.config.nodes, 1)],
       [`tick(-1)`, () => m.tick(-1)],
       [`setSysctl(scrub_stop, ${m.maxOrder + 1})`, () => m.setSysctl('scrub_stop', m.maxOrder + 1)],
       [`setSysctl(scrub_load, -1)`, () => m.setSysctl('scrub_load', -1)],
     ];
     if (m.raw.size > 0) {
       const h = [...m.raw.keys()][0]!;
-      calls.push([`freeRaw([${h}, ${h}])`, () => m.freeRaw([h, h])], [`freeRaw([${h}, 0])`, () => m.freeRaw([h, 0])]);
+      calls.push([`freeRaw([${h}, ${h}])`, () => m.raw.free([h, h])], [`freeRaw([${h}, 0])`, () => m.raw.free([h, 0])]);
     }
-    if (ids.length > 0) calls.push([`mmap(${ids[0]}, 0)`, () => m.mmap(ids[0]!, 0)]);
+    if (ids.length > 0) calls.push([`mmap(${ids[0]}, 0)`, () => m.procs.mmap(ids[0]!, 0)]);
     if (r) {
       const vma = m.procs.mms.get(r.id)!.findVma(r.addr)!;
       calls.push(
-        [`touch(${r.id}, unaligned 0x${(r.addr + 1).toString(16)})`, () => m.touch(r.id, { addr: r.addr + 1, size: ps })],
-        [`touch(${r.id}, past the end 0x${vma.end.toString(16)})`, () => m.touch(r.id, { addr: vma.start, size: vma.end - vma.start + ps })],
-        [`touch(${r.id}, threads 0)`, () => m.touch(r.id, { addr: r.addr, size: r.size, threads: 0 })],
-        [`touch(${r.id}, lines ${maxLines + 1})`, () => m.touch(r.id, { addr: r.addr, size: r.size, lines: maxLines + 1 })],
-        [`touch(${r.id}, stride ${ps / 2})`, () => m.touch(r.id, { addr: r.addr, size: r.size, stride: ps / 2 })],
-        [`fault(${r.id}, unmapped 0x${vma.end.toString(16)})`, () => m.fault(r.id, vma.end)],
-        [`munmap(${r.id}, past the end)`, () => m.munmap(r.id, vma.start, vma.end - vma.start + ps)],
-        [`munmap(${r.id}, unaligned)`, () => m.munmap(r.id, r.addr + 8, ps)],
+        [`touch(${r.id}, unaligned 0x${(r.addr + 1).toString(16)})`, () => m.procs.touch(r.id, { addr: r.addr + 1, size: ps })],
+        [`touch(${r.id}, past the end 0x${vma.end.toString(16)})`, () => m.procs.touch(r.id, { addr: vma.start, size: vma.end - vma.start + ps })],
+        [`touch(${r.id}, threads 0)`, () => m.procs.touch(r.id, { addr: r.addr, size: r.size, threads: 0 })],
+        [`touch(${r.id}, lines ${maxLines + 1})`, () => m.procs.touch(r.id, { addr: r.addr, size: r.size, lines: maxLines + 1 })],
+        [`touch(${r.id}, stride ${ps / 2})`, () => m.procs.touch(r.id, { addr: r.addr, size: r.size, stride: ps / 2 })],
+        [`fault(${r.id}, unmapped 0x${vma.end.toString(16)})`, () => m.procs.fault(r.id, vma.end)],
+        [`munmap(${r.id}, past the end)`, () => m.procs.munmap(r.id, vma.start, vma.end - vma.start + ps)],
+        [`munmap(${r.id}, unaligned)`, () => m.procs.munmap(r.id, r.addr + 8, ps)],
       );
     }
     const [what, call] = pick(calls);
@@ -240,15 +240,15 @@ export function fuzzRun(shape: Shape, seed: number, steps: number): FuzzStats {
     const r = rng.next();
     const ids = mmIds();
     if (r < 0.06 || ids.length === 0) {
-      if (ids.length >= 8) return `mmExit(${ids[0]}) → ${(st.exits++, m.mmExit(ids[0]!))}`;
-      return `mmNew() → ${m.mmNew()}`;
+      if (ids.length >= 8) return `mmExit(${ids[0]}) → ${(st.exits++, m.procs.exit(ids[0]!))}`;
+      return `mmNew() → ${m.procs.create().id}`;
     }
     if (r < 0.16) {
       const id = pick(ids);
       const pages = rng.next() < 0.9 ? 1 + rng.int(256) : 1 + rng.int(small ? 4096 : 16384);
       const bytes = pages * ps - (rng.next() < 0.2 ? rng.int(ps) : 0);
       const random = rng.next() < 0.2;
-      const v = m.mmap(id, bytes, random);
+      const v = m.procs.mmap(id, bytes, random);
       return `mmap(${id}, ${bytes}${random ? ', random' : ''}) → 0x${v.addr.toString(16)}+${v.size}`;
     }
     if (r < 0.38) {
@@ -260,7 +260,7 @@ export function fuzzRun(shape: Shape, seed: number, steps: number): FuzzStats {
       const stride = ps * (rng.next() < 0.8 ? 1 : 2 + rng.int(2));
       const zeroPtesBefore = m.vm.faultZeroPage;
       const cowBefore = m.vm.faultCow;
-      const res = m.touch(g.id, { addr: g.addr, size: g.size, threads, lines, write, stride });
+      const res = m.procs.touch(g.id, { addr: g.addr, size: g.size, threads, lines, write, stride });
       st.zeroPageMaps += m.vm.faultZeroPage - zeroPtesBefore;
       st.cow += m.vm.faultCow - cowBefore;
       return `touch(${g.id}, 0x${g.addr.toString(16)}+${g.size}, threads=${threads} lines=${lines} ${write ? 'write' : 'read'} stride=${stride}) → ${touchResult(res)}`;
@@ -270,7 +270,7 @@ export function fuzzRun(shape: Shape, seed: number, steps: number): FuzzStats {
       if (!g) return 'fault: nothing mapped';
       const write = rng.next() < 0.7;
       const cowBefore = m.vm.faultCow;
-      const res = m.fault(g.id, g.addr, write);
+      const res = m.procs.fault(g.id, g.addr, write);
       st.cow += m.vm.faultCow - cowBefore;
       return `fault(${g.id}, 0x${g.addr.toString(16)}, ${write ? 'write' : 'read'}) → ${touchResult(res)}`;
     }
@@ -279,12 +279,12 @@ export function fuzzRun(shape: Shape, seed: number, steps: number): FuzzStats {
       if (!g) return 'munmap: nothing mapped';
       const bytes = g.size - (rng.next() < 0.2 ? rng.int(ps) : 0);
       st.munmaps++;
-      return `munmap(${g.id}, 0x${g.addr.toString(16)}, ${bytes}) → ${m.munmap(g.id, g.addr, bytes)}`;
+      return `munmap(${g.id}, 0x${g.addr.toString(16)}, ${bytes}) → ${m.procs.munmap(g.id, g.addr, bytes)}`;
     }
     if (r < 0.56) {
       const id = pick(ids);
       st.exits++;
-      return `mmExit(${id}) → ${m.mmExit(id)}`;
+      return `mmExit(${id}) → ${m.procs.exit(id)}`;
     }
     const handles = [...m.raw.keys()];
     if (r < 0.65) {
@@ -294,7 +294,7 @@ export function fuzzRun(shape: Shape, seed: number, steps: number): FuzzStats {
       const count = small && rng.next() < 0.05 ? Math.ceil(m.managedPagesTotal() / 2 ** order / 2) : 1 + rng.int(8);
       const op = `allocRaw(${order}, ${zero}, ${node}, ${count})`;
       try {
-        return `${op} → ${m.allocRaw(order, zero, node, count).length} handles`;
+        return `${op} → ${m.raw.alloc(order, zero, node, count).length} handles`;
       } catch (e) {
         if (!(e instanceof ModelError && e.code === 'KSCRUB_NOMEM')) throw e;
         st.nomem++;
@@ -305,7 +305,7 @@ export function fuzzRun(shape: Shape, seed: number, steps: number): FuzzStats {
       const n = 1 + rng.int(Math.min(handles.length, 16));
       const chosen: number[] = [];
       for (let i = 0; i < n; i++) chosen.push(handles.splice(rng.int(handles.length), 1)[0]!);
-      return `freeRaw([${chosen.join(',')}]) → ${m.freeRaw(chosen)}`;
+      return `freeRaw([${chosen.join(',')}]) → ${m.raw.free(chosen)}`;
     }
     if (r < 0.82) {
       const ns = pick(TICKS) + rng.int(1000);
@@ -349,14 +349,14 @@ export function fuzzRun(shape: Shape, seed: number, steps: number): FuzzStats {
     history.push(op);
     if (history.length > 50) history.shift();
     st.steps++;
-    st.maxMms = Math.max(st.maxMms, m.nrMms);
+    st.maxMms = Math.max(st.maxMms, m.procs.nrMms);
     verify(i, op, i % 25 === 24);
   }
 
   // The end: every process exits, every raw block is freed, the lists drain and kscrubd finishes.
   try {
-    for (const id of mmIds()) m.mmExit(id);
-    if (m.raw.size > 0) m.freeRaw([...m.raw.keys()]);
+    for (const id of mmIds()) m.procs.exit(id);
+    if (m.raw.size > 0) m.raw.free([...m.raw.keys()]);
     m.drainPcp();
     for (let i = 0; m.scrubbing(); i++) {
       if (i >= 100_000) throw new Error('kscrubd never went back to sleep');
@@ -366,9 +366,9 @@ export function fuzzRun(shape: Shape, seed: number, steps: number): FuzzStats {
     throw new FuzzFailure(seed, shape, steps, '(releasing everything)', history, `threw: ${(e as Error).stack}`);
   }
   verify(steps, '(everything released)', true);
-  if (m.freePagesTotal() + m.slab.pages !== m.managedPagesTotal() || m.pcpPagesTotal() !== 0 || m.nrAnonPages !== 0 || m.nrPageTablePages !== 0) {
+  if (m.freePagesTotal() + m.slab.pages !== m.managedPagesTotal() || m.pcpPagesTotal() !== 0 || m.procs.nrAnonPages !== 0 || m.procs.nrPageTablePages !== 0) {
     throw new FuzzFailure(seed, shape, steps, '(everything released)', history,
-      `free ${m.freePagesTotal()} + slab ${m.slab.pages} ≠ managed ${m.managedPagesTotal()} (per-cpu ${m.pcpPagesTotal()}, anon ${m.nrAnonPages}, pte pages ${m.nrPageTablePages})`);
+      `free ${m.freePagesTotal()} + slab ${m.slab.pages} ≠ managed ${m.managedPagesTotal()} (per-cpu ${m.pcpPagesTotal()}, anon ${m.procs.nrAnonPages}, pte pages ${m.procs.nrPageTablePages})`);
   }
   st.kscrubdBlocks = m.kscrubd.reduce((s, k) => s + k.blocks, 0);
   st.bteFallbacks = m.kscrubd.reduce((s, k) => s + k.bteFallbacks, 0);

@@ -6,14 +6,17 @@ import type { Command } from 'commander';
 import { findMount, fusermountUnmount, servedBy } from '../fuse/mountpoint';
 import { PUBLISHED, compare, formatComparisons, pftOptionsFor } from '../workload/calibration';
 import type { Comparison } from '../workload/calibration';
-import { formatPftTable, runPft } from '../workload/pft';
+import { formatPftTable, runPftWithConfig } from '../workload/pft';
 import { publishedSeries, renderPftSvg } from '../workload/plot';
 import type { PftRow } from '../workload/pft';
+import { type ConfigPairs, type Provenance, provenance, scrubFact, subtitleFacts } from '../workload/provenance';
 import { CliError, action } from './errors';
+import { type FormatFlags, checkFormat, formatResult } from './output';
+import { VERSION, commandLine } from './version';
 import { pollUntil } from './poll';
 import { clearProgress, progressLine } from './pft';
 
-/** The machine of calibration.md: the altix preset, CPU zeroing only, a manual clock. */
+/** The machine of docs/calibration.md: the altix preset, CPU zeroing only, a manual clock. */
 const DAEMON_ARGS = ['--preset', 'altix', '--zero-drivers', 'cpu', '--clock', 'manual'];
 const READY_MS = 30_000;
 
@@ -25,24 +28,34 @@ const READY_MS = 30_000;
 export function registerCalibrate(program: Command): void {
   program
     .command('calibrate')
-    .description('run the published pft rows (shared/calibration.md) on a private altix mount and compare')
-    .option('--json', 'print the comparisons as JSON')
+    .description('run the published pft rows (docs/calibration.md) on a private altix mount and compare')
+    .option('--json', 'print one JSON object: how the runs were made (version, machine, clock, sysctls), the rows and the comparisons')
+    .option('--csv', 'print the comparisons as CSV, with the same provenance as # comment lines')
     .option('--plot <file>', 'also sweep 1, 2, 4, 8 threads (1 GiB) with kscrubd off and on, and plot them with the published points')
-    .action(action(async (o: { json?: boolean; plot?: string }) => {
+    .addHelpText('after', `
+The published figures and how pft computes its columns: docs/calibration.md in the
+repository. Exit status 1 when a column is off by more than ±10 %.`)
+    .action(action(async (o: FormatFlags & { plot?: string }) => {
+      checkFormat('calibrate', o);
       const rows: { label: string; row: PftRow }[] = [];
       const comparisons: Comparison[] = [];
+      let config: ConfigPairs | undefined;
       for (const pub of PUBLISHED) {
-        const row = await withPrivateMount((dir) => runPft(dir, { ...pftOptionsFor(pub), progress: progressLine() }));
+        const run = await withPrivateMount((dir) => runPftWithConfig(dir, { ...pftOptionsFor(pub), progress: progressLine() }));
         clearProgress();
-        rows.push({ label: pub.label, row: row[0]! });
-        comparisons.push(...compare(pub, row[0]!));
+        // Each row runs on a fresh machine of one make; its sysctls are the row's own (in rows).
+        config ??= run.config;
+        rows.push({ label: pub.label, row: run.rows[0]! });
+        comparisons.push(...compare(pub, run.rows[0]!));
       }
-      if (o.json) {
-        process.stdout.write(`${JSON.stringify({ rows, comparisons }, null, 2)}\n`);
-      } else {
-        for (const r of rows) process.stdout.write(`${r.label}\n${formatPftTable([r.row])}\n`);
-        process.stdout.write(formatComparisons(comparisons));
-      }
+      const prov = provenance(config ?? {}, VERSION, commandLine());
+      process.stdout.write(formatResult(o, {
+        provenance: prov,
+        table: () => rows.map((r) => `${r.label}\n${formatPftTable([r.row])}\n`).join('') + formatComparisons(comparisons),
+        json: { rows, comparisons },
+        columns: ['label', 'column', 'model', 'published', 'ratio', 'ok'],
+        rows: comparisons,
+      }));
       if (o.plot !== undefined) await plotSweep(o.plot);
       const off = comparisons.filter((c) => !c.ok);
       if (off.length > 0) throw new CliError(`${off.length} column(s) are off by more than ±10 %`);
@@ -51,19 +64,23 @@ export function registerCalibrate(program: Command): void {
 
 /** Threads 1, 2, 4, 8 on 1 GiB, kscrubd off and on (settled), each on a fresh machine. */
 async function plotSweep(file: string): Promise<void> {
-  const sweep = async (scrub: 'on' | 'off') => withPrivateMount((dir) => runPft(dir, {
+  const sweep = async (scrub: 'on' | 'off') => withPrivateMount((dir) => runPftWithConfig(dir, {
     bytes: 2 ** 30, reps: 1, threads: [1, 2, 4, 8], cachelines: 1, scrub, prealloc: 0, settle: scrub === 'on',
     progress: progressLine(),
   }));
   const off = await sweep('off');
   const on = await sweep('on');
   clearProgress();
+  const prov = (c: ConfigPairs): Provenance => provenance(c, VERSION, commandLine());
   const svg = renderPftSvg([
-    { label: 'kscrubd off (hot zeroing)', points: off },
-    { label: 'kscrubd on, settled', points: on },
+    { label: 'kscrubd off (hot zeroing)', points: off.rows },
+    { label: 'kscrubd on, settled', points: on.rows, reference: 'published, kscrubd on' },
     // Only the published runs this sweep repeats: 1 GiB, one line a page, kscrubd on.
     publishedSeries(PUBLISHED.filter((r) => r.gb === 1 && r.cachelines === 1), 'published, kscrubd on'),
-  ], { title: 'pft on the altix model: 1 GiB, CPU zeroing, no prefault', subtitle: 'published: Lameter, Dec 2004 (single thread)' });
+  ], {
+    title: 'pft on the altix model: 1 GiB, no prefault; published: Lameter, Dec 2004 (single thread)',
+    subtitle: `${subtitleFacts(prov(off.config), false)}; kscrubd on: ${scrubFact(prov(on.config))}`,
+  });
   try {
     writeFileSync(file, svg);
   } catch (err) {
@@ -71,10 +88,10 @@ async function plotSweep(file: string): Promise<void> {
   }
 }
 
-/** Mount a fresh daemon in a temporary directory for `fn`, and always take it down again. */
-async function withPrivateMount<T>(fn: (dir: string) => Promise<T>): Promise<T> {
+/** Mount a fresh daemon (`mount` with `args`) in a temporary directory for `fn`, and always take it down again. */
+export async function withPrivateMount<T>(fn: (dir: string) => Promise<T>, args: readonly string[] = DAEMON_ARGS): Promise<T> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'kscrubfs-calibrate-'));
-  const daemon = spawn(process.execPath, [path.join(__dirname, 'main.js'), 'mount', dir, ...DAEMON_ARGS], {
+  const daemon = spawn(process.execPath, [path.join(__dirname, 'main.js'), 'mount', dir, ...args], {
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   let exited = false;

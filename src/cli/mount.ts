@@ -1,14 +1,14 @@
 import { spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { closeSync, constants, openSync, readFileSync, unlinkSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { closeSync, constants, lstatSync, mkdirSync, openSync, readFileSync, unlinkSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Option, type Command } from 'commander';
 import createDebug from 'debug';
-import { controlEntry } from '../control';
+import { LiveClock, Scheduler, controlEntry } from '../control';
 import { mountProcTree, type MountedTree } from '../fuse/mount';
-import { findMount, mountPointPath, servedBy } from '../fuse/mountpoint';
+import { findMount, inspect, mountPointPath, servedBy } from '../fuse/mountpoint';
 import { createMachine, formatSize, parseCostOverrides, PRESETS, ZERO_DRIVERS, type Machine, type MachineOptions } from '../model';
 import { buildProcTree } from '../procfs';
 import { action, CliError } from './errors';
@@ -30,13 +30,15 @@ interface MountFlags {
   cpus?: number;
   pageSize?: string;
   maxOrder?: number;
-  seed?: number;
+  cpuMhz?: number;
   clock?: 'live' | 'manual';
   speed?: number;
   buddyinfo: 'v6' | 'stock';
   zeroDrivers?: string[];
   cost?: string;
   background?: boolean;
+  keepLog?: boolean;
+  fuseDebug?: boolean;
 }
 
 export function registerMount(program: Command): void {
@@ -50,13 +52,15 @@ export function registerMount(program: Command): void {
     .option('--cpus <n>', 'CPUs, spread evenly over the nodes', integer(1))
     .option('--page-size <size>', 'page size, e.g. 4K, 16K')
     .option('--max-order <n>', 'MAX_ORDER (orders 0 … n-1)', integer(1))
-    .option('--seed <n>', 'random seed', integer(0))
+    .option('--cpu-mhz <n>', 'core clock for presets whose costs are in cycles (i386: 450, or 500)', integer(1))
     .addOption(new Option('--clock <mode>', 'live: virtual time follows the wall; manual: only faults and tick move it').choices(['live', 'manual']))
     .option('--speed <x>', 'live clock: virtual seconds per wall second', positiveNumber)
     .addOption(new Option('--buddyinfo <format>', 'v6: zeroed and not-zeroed lines (the patch); stock: one line per zone').choices(['v6', 'stock']).default('v6'))
     .option('--zero-drivers <list>', `zero drivers, newest first (comma list of ${ZERO_DRIVERS.join(', ')})`, nameList(ZERO_DRIVERS))
     .option('--cost <list>', 'override cost figures of src/model/cost-<preset>.ts, e.g. zeroBytesPerNs=2,remoteFactor=1.5')
     .option('--background', 'start the daemon detached, wait until the mount answers, print its pid')
+    .option('--keep-log', '--background: keep the daemon\'s log after it stops (default: removed at umount)')
+    .option('--fuse-debug', "libfuse's dump of every FUSE request, on stderr (DEBUG=kscrubfs:* does not turn it on)")
     .action(action(async (dir: string, flags: MountFlags) => {
       if (flags.background) await mountInBackground(dir);
       else await mountInForeground(dir, flags);
@@ -67,21 +71,25 @@ export function registerMount(program: Command): void {
 async function mountInForeground(dir: string, flags: MountFlags): Promise<void> {
   const machine = createMachine(machineOptions(flags));
   // Monotonic, on the epoch scale: live virtual time must never step back with the wall.
-  const wallClockMs = (): number => performance.timeOrigin + performance.now();
+  const wall = (): number => performance.timeOrigin + performance.now();
+  const scheduler = new Scheduler();
+  const clock = new LiveClock(machine, wall, scheduler);
   const tree = buildProcTree(machine, {
     buddyinfo: flags.buddyinfo,
-    wallClockMs,
-    control: controlEntry(machine, wallClockMs),
+    wallClockMs: clock.wallClockMs,
+    control: controlEntry(machine, clock.wallClockMs, scheduler),
   });
-  const mounted = await mountProcTree(dir, tree);
-  stopOnSignals(mounted, exitWhenUnmounted(mounted));
+  const mounted = await mountProcTree(dir, tree, { fuseDebug: flags.fuseDebug === true });
+  clock.start();
+  const logFile = takeLogFile(flags.keepLog === true);
+  stopOnSignals(mounted, exitWhenUnmounted(mounted, logFile), scheduler, logFile);
   reportRequestsOnSignal(mounted);
   process.stdout.write(`kscrubfs: ${describe(machine)} mounted on ${mounted.dir} — Ctrl-C or 'kscrubfs umount ${dir}' to stop\n`);
 }
 
 function machineOptions(flags: MountFlags): MachineOptions {
-  const { preset, mem, nodes, cpus, pageSize, maxOrder, seed, clock, speed, zeroDrivers } = flags;
-  const all = { preset, mem, nodes, cpus, pageSize, maxOrder, seed, clock, speed, zeroDrivers };
+  const { preset, mem, nodes, cpus, pageSize, maxOrder, cpuMhz, clock, speed, zeroDrivers } = flags;
+  const all = { preset, mem, nodes, cpus, pageSize, maxOrder, cpuMhz, clock, speed, zeroDrivers };
   // Only what the user said: the preset fills in the rest.
   const opts = Object.fromEntries(Object.entries(all).filter(([, value]) => value !== undefined)) as MachineOptions;
   if (flags.cost !== undefined) opts.cost = parseCostOverrides(flags.cost);
@@ -94,20 +102,44 @@ function describe(machine: Machine): string {
   return `${preset} machine (${formatSize(memBytes)}, ${plural(nodes, 'node')}, ${plural(cpus, 'CPU')})`;
 }
 
+/**
+ * The log --background made for this daemon (KSCRUBFS_LOG), to remove when it stops cleanly
+ * unless --keep-log; undefined in the foreground. Children never inherit the variable.
+ */
+function takeLogFile(keep: boolean): string | undefined {
+  const file = process.env.KSCRUBFS_LOG;
+  delete process.env.KSCRUBFS_LOG;
+  return keep ? undefined : file;
+}
+
+function removeLog(file: string | undefined): void {
+  if (file === undefined) return;
+  try {
+    unlinkSync(file);
+  } catch (err) {
+    log('removing %s: %s', file, (err as Error).message);
+  }
+}
+
 /** SIGINT, SIGTERM, SIGHUP: unmount cleanly and exit 0 (1 if the unmount fails). */
-function stopOnSignals(mounted: MountedTree, watcher: NodeJS.Timeout): void {
+function stopOnSignals(mounted: MountedTree, watcher: NodeJS.Timeout, scheduler: Scheduler, logFile: string | undefined): void {
   let stopping = false;
   const stop = (signal: NodeJS.Signals): void => {
     if (stopping) return;
     stopping = true;
     clearInterval(watcher);
+    // A command in progress fails (its write answers EIO): the unmount must not wait for it.
+    scheduler.stop(`the daemon is stopping (${signal})`);
     log('%s: unmounting %s', signal, mounted.dir);
     setTimeout(() => {
       process.stderr.write(`kscrubfs: unmounting ${mounted.dir} took over ${UNMOUNT_GRACE_MS / 1000} s; exiting anyway\n`);
       process.exit(1);
     }, UNMOUNT_GRACE_MS).unref();
     mounted.unmount().then(
-      () => process.exit(0),
+      () => {
+        removeLog(logFile);
+        process.exit(0);
+      },
       (err: Error) => {
         process.stderr.write(`kscrubfs: ${err.message}\n`);
         process.exit(1);
@@ -130,10 +162,11 @@ function reportRequestsOnSignal(mounted: MountedTree): void {
  * `fusermount -u DIR` behind our back ends the FUSE session but not the process: notice it
  * (mountinfo, once a second) and exit instead of lingering with nothing to serve.
  */
-function exitWhenUnmounted(mounted: MountedTree): NodeJS.Timeout {
+function exitWhenUnmounted(mounted: MountedTree, logFile: string | undefined): NodeJS.Timeout {
   const timer = setInterval(() => {
     if (findMount(mounted.dir)) return;
     process.stderr.write(`kscrubfs: ${mounted.dir} was unmounted from outside; exiting\n`);
+    removeLog(logFile);
     process.exit(0);
   }, 1000);
   timer.unref();
@@ -146,13 +179,18 @@ function exitWhenUnmounted(mounted: MountedTree): NodeJS.Timeout {
  */
 async function mountInBackground(dir: string): Promise<void> {
   const abs = mountPointPath(dir);
-  const logPath = daemonLogPath(abs);
+  // Refuse a live mount before making anything (a second mount never touches the first's log).
+  const found = await inspect(abs);
+  if (found.state === 'live') {
+    throw new CliError(found.kscrubfs
+      ? `${abs} is already mounted by a running daemon (pid ${found.pid ?? 'unknown'}) — run 'kscrubfs umount ${abs}' first`
+      : `${abs} is already a mount point (${found.mount.fsType} from ${found.mount.source}) — choose another directory`);
+  }
+  const { logPath, fd } = createLog(abs);
   const argv = [...process.execArgv, ...process.argv.slice(1).filter((arg) => arg !== '--background')];
-  // O_NOFOLLOW: we may be root writing in a shared /tmp.
-  const fd = openSync(logPath, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW, 0o600);
   const child = (() => {
     try {
-      return spawn(process.execPath, argv, { detached: true, stdio: ['ignore', fd, fd] });
+      return spawn(process.execPath, argv, { detached: true, stdio: ['ignore', fd, fd], env: { ...process.env, KSCRUBFS_LOG: logPath } });
     } finally {
       closeSync(fd);
     }
@@ -189,8 +227,36 @@ async function mountInBackground(dir: string): Promise<void> {
   throw new CliError(`the daemon (pid ${pid}) did not answer on ${abs} within ${BACKGROUND_READY_MS / 1000} s; stopped it — see ${logPath}`);
 }
 
-/** One log per mount point, so a restart replaces the last run's log. */
-function daemonLogPath(abs: string): string {
+/**
+ * A new log for one daemon, in a directory only this user can write (runtimeDir), under a
+ * name nobody else has: created O_EXCL | O_NOFOLLOW, so no planted file, link or fifo is
+ * ever opened and no other daemon's log is truncated.
+ */
+function createLog(abs: string): { logPath: string; fd: number } {
+  const dir = runtimeDir();
   const key = createHash('sha256').update(abs).digest('hex').slice(0, 12);
-  return path.join(os.tmpdir(), `kscrubfs-${key}.log`);
+  const logPath = path.join(dir, `mount-${key}-${randomBytes(6).toString('hex')}.log`);
+  const fd = openSync(logPath, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+  return { logPath, fd };
+}
+
+/**
+ * Where daemons' logs go: $XDG_RUNTIME_DIR/kscrubfs, else /run/kscrubfs for root, else
+ * /tmp/kscrubfs-<uid>; made 0700 if missing, and refused unless it is a real directory of
+ * ours that nobody else can write (a shared /tmp is where the attacks are).
+ */
+export function runtimeDir(): string {
+  const uid = process.getuid?.() ?? 0;
+  const xdg = process.env.XDG_RUNTIME_DIR;
+  const dir = xdg ? path.join(xdg, 'kscrubfs') : uid === 0 ? '/run/kscrubfs' : path.join(os.tmpdir(), `kscrubfs-${uid}`);
+  try {
+    mkdirSync(dir, { mode: 0o700 });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw new CliError(`cannot make the log directory ${dir}: ${(err as Error).message}`);
+  }
+  const st = lstatSync(dir);
+  if (!st.isDirectory() || st.uid !== uid || (st.mode & 0o077) !== 0) {
+    throw new CliError(`${dir} is not a private directory of uid ${uid} (a directory, owned by it, mode 0700); remove it or set XDG_RUNTIME_DIR`);
+  }
+  return dir;
 }

@@ -2,10 +2,13 @@ import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { InvalidArgumentError, Option } from 'commander';
 import { formatSize, parseSize } from '../model';
-import { PftOptions, PftRow, formatPftTable, runPft } from '../workload/pft';
+import { PFT_COLUMNS, PftOptions, PftRow, formatPftTable, runPftWithConfig } from '../workload/pft';
 import { renderPftSvg } from '../workload/plot';
+import { type Provenance, provenance, subtitleFacts } from '../workload/provenance';
 import { CliError, action } from './errors';
 import { integer } from './options';
+import { checkFormat, formatResult } from './output';
+import { VERSION, commandLine } from './version';
 
 /** "1,2,4,8" → [1, 2, 4, 8]: each a thread count ≥ 1. */
 function threadList(value: string): number[] {
@@ -37,10 +40,12 @@ interface PftCliOptions {
   threads: number[];
   cachelines: number;
   json?: boolean;
+  csv?: boolean;
   scrub?: 'on' | 'off';
   scrubStart?: number;
   scrubStop?: number;
   prealloc?: number;
+  thp?: boolean;
   settle?: boolean;
   plot?: string;
 }
@@ -60,8 +65,10 @@ export function registerPft(program: Command): void {
     .option('--scrub-start <order>', 'scrub_start for --scrub on', integer(0))
     .option('--scrub-stop <order>', 'scrub_stop for --scrub on', integer(0))
     .option('--prealloc <order>', 'vm.max_prealloc_order for the run (0 = no anticipatory prefault)', integer(0))
+    .option('--thp', 'map with MADV_HUGEPAGE: 2 MiB-aligned ranges fault as transparent huge pages (4 KiB-page presets)')
     .option('--settle', 'before each row, wait (or tick a manual clock) until kscrubd sleeps')
-    .option('--json', 'print the rows as JSON, with the model-side counts')
+    .option('--json', 'print one JSON object: how the run was made (version, machine, clock, sysctls) and the rows, with the model-side counts')
+    .option('--csv', 'print CSV: the same provenance as # comment lines, a header row, one line per row')
     .option('--plot <file>', 'also write an SVG: flt/cpu/s and fault/wsec against threads, labelled by --scrub')
     .addHelpText('after', `
 Columns are pft's: pages = bytes × rep ÷ page size; flt/cpu/s = pages ÷ (User + System);
@@ -75,6 +82,7 @@ Example:
   kscrubfs pft -g 1 -t 1,2,4,8 --scrub on --settle --plot pft.svg`)
     .action(action(async (o: PftCliOptions) => {
       if (o.gb !== undefined && o.bytes !== undefined) throw new CliError('pft: give --gb or --bytes, not both');
+      checkFormat('pft', o);
       if ((o.scrubStart !== undefined || o.scrubStop !== undefined) && o.scrub !== 'on') {
         throw new CliError('pft: --scrub-start/--scrub-stop go with --scrub on');
       }
@@ -85,25 +93,28 @@ Example:
         ...(o.scrubStart !== undefined ? { scrubStart: o.scrubStart } : {}),
         ...(o.scrubStop !== undefined ? { scrubStop: o.scrubStop } : {}),
         ...(o.prealloc !== undefined ? { prealloc: o.prealloc } : {}),
+        ...(o.thp ? { thp: true } : {}),
       };
-      const rows = await runPft(o.mount, opts);
+      const { config, rows } = await runPftWithConfig(o.mount, opts);
       clearProgress();
-      process.stdout.write(o.json ? `${JSON.stringify(rows, null, 2)}\n` : formatPftTable(rows));
-      if (o.plot !== undefined) writePlot(o.plot, rows, o);
+      const prov = provenance(config, VERSION, commandLine());
+      process.stdout.write(formatResult(o, {
+        provenance: prov, table: () => formatPftTable(rows), json: { rows }, columns: PFT_COLUMNS, rows,
+      }));
+      if (o.plot !== undefined) writePlot(o.plot, rows, o, prov);
     }));
 }
 
 /** `--plot`: this run's rows as one series, named by its scrub mode. */
-function writePlot(file: string, rows: readonly PftRow[], o: PftCliOptions): void {
+function writePlot(file: string, rows: readonly PftRow[], o: PftCliOptions, prov: Provenance): void {
   const r = rows[0];
   const plural = (n: number, what: string): string => `${n} ${what}${n === 1 ? '' : 's'}`;
-  const subtitle = r && [
-    `${formatSize(r.gb * 2 ** 30)} × ${plural(r.rep, 'repetition')}`,
-    `${plural(r.cachelines, 'cacheline')} per page`,
-    ...(o.prealloc !== undefined ? [`max_prealloc_order ${o.prealloc}`] : []),
+  const subtitle = [
+    ...(r ? [`${formatSize(r.gb * 2 ** 30)} × ${plural(r.rep, 'repetition')}`, `${plural(r.cachelines, 'cacheline')} per page`] : []),
+    subtitleFacts(prov),
   ].join(', ');
   const svg = renderPftSvg([{ label: o.scrub ? `scrub ${o.scrub}` : 'scrub as mounted', points: rows }], {
-    title: 'pft: page faults against threads', ...(subtitle ? { subtitle } : {}),
+    title: 'pft: page faults against threads', subtitle,
   });
   try {
     writeFileSync(file, svg);

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import createDebug from 'debug';
-import { daemonAlive, daemonPid, findMount, fusermountUnmount, isKscrubfs, mountPointPath } from '../fuse/mountpoint';
+import { daemonAlive, daemonPid, findMount, fusermountUnmount, isDaemonProcess, isKscrubfs, mountPointPath } from '../fuse/mountpoint';
 import { action, CliError } from './errors';
 import { pollUntil } from './poll';
 
@@ -26,6 +26,9 @@ async function umount(dir: string): Promise<void> {
   }
 
   const pid = daemonPid(mount);
+  if (pid !== undefined && daemonAlive(pid) && !isDaemonProcess(pid)) {
+    throw new CliError(`${abs} names pid ${pid} as its daemon, but that process is not a kscrubfs daemon; leaving both alone`);
+  }
   if (pid !== undefined && daemonAlive(pid)) {
     // The daemon unmounts itself on SIGTERM; fusermount is only the fallback.
     process.kill(pid, 'SIGTERM');

@@ -1,12 +1,15 @@
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Command } from 'commander';
-import { renderFrame, summarize, type FrameOptions } from '../workload/watch';
+import { mountProvenance } from '../workload/provenance';
+import { renderFrame, summarize, zonePages, type FrameOptions, type WatchSummary } from '../workload/watch';
 import { readPageKb, readSample, type Sample } from '../workload/watch-files';
-import { action } from './errors';
+import { CliError, action } from './errors';
 import { positiveNumber } from './options';
+import { type FormatFlags, checkFormat, formatResult } from './output';
+import { VERSION, commandLine } from './version';
 
-interface WatchCliOptions {
+interface WatchCliOptions extends FormatFlags {
   interval: number;
   once?: boolean;
   color: boolean;
@@ -26,6 +29,8 @@ export function registerWatch(program: Command): void {
     .option('-n, --interval <s>', 'seconds between refreshes (--once: between its two samples)', positiveNumber, 1)
     .option('--once', 'print one plain-text frame and exit: two samples --interval apart, so the rates are there')
     .option('--no-color', 'no ANSI colours on a terminal (NO_COLOR=1 does the same)')
+    .option('--json', "with --once: one JSON object instead of the frame: how the machine was made (through its control file, when readable), the summary, and one row per node, zone and order")
+    .option('--csv', 'with --once: the rows as CSV (node, zone, order, free blocks not zeroed and zeroed), provenance as # comment lines')
     .addHelpText('after', `
 Everything comes from the mounted files: buddyinfo (bars: each order's share of the zone's
 free pages, # zeroed, = not zeroed; a --buddyinfo stock mount has no split and shows totals),
@@ -45,12 +50,14 @@ Examples:
   kscrubfs watch /tmp/k -n 0.5
   kscrubfs watch /tmp/k --once        # one frame, rates over 1 s`)
     .action(action(async (dir: string, o: WatchCliOptions) => {
+      checkFormat('watch', o);
+      if ((o.json || o.csv) && !o.once) throw new CliError('watch: --json and --csv go with --once');
       const pageKb = await readPageKb(dir);
       const plain: FrameOptions = {
         dir, intervalS: o.interval, columns: PLAIN_COLUMNS, rows: Infinity, color: false, layout: 'stack', pageKb,
       };
       if (o.once) {
-        await once(dir, o.interval, plain);
+        await once(dir, o.interval, plain, o);
         return;
       }
       const stop = stopOnSignals();
@@ -64,11 +71,43 @@ Examples:
 }
 
 /** --once: two samples `intervalS` apart, one plain frame. */
-async function once(dir: string, intervalS: number, opts: FrameOptions): Promise<void> {
+async function once(dir: string, intervalS: number, opts: FrameOptions, format: FormatFlags): Promise<void> {
   const first = await readSample(dir);
   await sleep(intervalS * 1000);
   const cur = await readSample(dir);
-  process.stdout.write(`${renderFrame(summarize(first, cur), cur, opts).join('\n')}\n`);
+  const summary = summarize(first, cur);
+  if (!format.json && !format.csv) {
+    process.stdout.write(`${renderFrame(summary, cur, opts).join('\n')}\n`);
+    return;
+  }
+  const got = mountProvenance(dir, VERSION, commandLine());
+  const rows = blockRows(cur);
+  process.stdout.write(formatResult(format, {
+    provenance: got.provenance ?? { kscrubfs: VERSION, command: commandLine(), unknown: got.why ?? 'no control file' },
+    table: () => '',
+    json: { summary: jsonSummary(summary), rows },
+    columns: ['node', 'zone', 'order', 'notZeroedBlocks', 'zeroedBlocks', 'notZeroedPages', 'zeroedPages'],
+    rows,
+  }));
+}
+
+/** One row per node, zone and order: buddyinfo's blocks (zeroed null on a stock buddyinfo). */
+function blockRows(cur: Sample): object[] {
+  return cur.buddy.flatMap((z) => {
+    const pages = zonePages(z);
+    return z.total.map((total, order) => ({
+      node: z.node, zone: z.zone, order,
+      notZeroedBlocks: z.zeroed ? total - z.zeroed[order]! : total,
+      zeroedBlocks: z.zeroed ? z.zeroed[order]! : null,
+      notZeroedPages: pages.notZeroed[order]!,
+      zeroedPages: z.zeroed ? pages.zeroed[order]! : null,
+    }));
+  });
+}
+
+/** The summary without wall-clock figures that differ on every run, for a result file. */
+function jsonSummary(s: WatchSummary): object {
+  return { ...s, wallDtS: undefined };
 }
 
 /** Sample every `intervalS` (from the start of the last sample) until `signal` fires. */

@@ -1,12 +1,15 @@
 import debugFactory from 'debug';
 import type { Machine } from '../model';
 import { ProcError } from '../procfs/types';
-import { runCommand } from './execute';
+import { type Session, commandJob, statsPairs } from './execute';
+import { OUTPUT_LIMIT } from './limits';
 import { type Command, ControlSyntaxError, decodeLine, parseLine } from './grammar';
+import type { Job } from './scheduler';
 
 const log = debugFactory('kscrubfs:control');
 
-// One write(2) to the control file is one batch:
+// The whole lines of one write(2) to the control file are one batch (file.ts holds a line
+// that has not seen its newline yet until it does):
 //   phase 1  parse every line; if any is refused, nothing runs: each refused line reads
 //            "err <reason>", each good one "err skipped: line N of this write was rejected"
 //            (N = the first refused line), and the write fails EINVAL;
@@ -28,7 +31,7 @@ type Parsed = { readonly lineNo: number; readonly text: string } & (
   | { readonly cmd?: undefined; readonly reason: string }
 );
 
-/** Split on newlines; a last line without one is still a line. */
+/** Split on newlines; a last line without one is still a line (the caller passes whole lines). */
 function splitLines(data: Buffer): Buffer[] {
   const lines: Buffer[] = [];
   let start = 0;
@@ -60,18 +63,55 @@ function parseAll(data: Buffer): Parsed[] {
   return out;
 }
 
-/** Parse and run one write's worth of command lines. */
-export function runBatch(machine: Machine, wallClockMs: () => number, data: Buffer): BatchResult {
+/** Digits of the largest safe integer, the widest number a result prints. */
+const NUMBER_BYTES = 16;
+/** Every result line but stats, alloc and mm list is short: a few numbers, or an err message. */
+const SHORT_RESULT_BYTES = 512;
+
+/** The most bytes a command's result line (with its newline) can take. */
+export function resultBound(m: Machine, cmd: Command): number {
+  switch (cmd.verb) {
+    case 'alloc':
+      return 16 + (cmd.count ?? 1) * (NUMBER_BYTES + 1);
+    case 'stats':
+      return 4 + statsPairs(m).reduce((s, [k]) => s + k.length + 2 + NUMBER_BYTES, 0);
+    case 'mm list':
+      return 32 + 2 * m.procs.mms.size * (NUMBER_BYTES + 1);
+    default:
+      return SHORT_RESULT_BYTES;
+  }
+}
+
+/** Where a batch's results go: how many bytes they may take, and who runs the commands. */
+export interface BatchTarget {
+  readonly session: Session;
+  /** Bytes of results this write may add before the handle passes its unread limit. */
+  readonly room: number;
+  /** Nothing is unread: one command alone may print more than `room` (a big alloc's handles). */
+  readonly empty: boolean;
+}
+
+/**
+ * Parse and run one write's worth of whole command lines, as a job (it yields inside long
+ * commands). Results that could pass the unread limit are refused before anything runs.
+ */
+export function* batchJob(machine: Machine, wallClockMs: () => number, data: Buffer, target: BatchTarget): Job<BatchResult> {
   const parsed = parseAll(data);
   const bad = parsed.find((p) => p.reason !== undefined);
   if (bad) {
     log('write rejected: line %d: %s', bad.lineNo, bad.reason);
+    const lines = parsed.map((p) => (p.reason !== undefined ? `err ${p.reason}` : `err skipped: line ${bad.lineNo} of this write was rejected`));
     return {
-      lines: parsed.map((p) => (p.reason !== undefined ? `err ${p.reason}` : `err skipped: line ${bad.lineNo} of this write was rejected`)),
+      lines: fits(lines, target) ? lines : [`err ${bad.reason}`],
       error: new ProcError('EINVAL', `control: line ${bad.lineNo}: ${bad.reason}`),
     };
   }
   if (parsed.length === 0) return { lines: [], error: null };
+  const bound = parsed.reduce((s, p) => s + resultBound(machine, p.cmd!), 0);
+  if (bound > target.room && !(target.empty && parsed.length === 1)) {
+    const why = `control: the results of this write could take ${bound} bytes, more than the ${target.room} left of the ${OUTPUT_LIMIT}-byte unread limit; nothing ran (read the results, or write fewer commands at a time)`;
+    return { lines: [`err ${why}`], error: new ProcError('EBUSY', why) };
+  }
   machine.syncWall(wallClockMs());
   const lines: string[] = [];
   let failed: { lineNo: number; error: ProcError } | null = null;
@@ -80,10 +120,14 @@ export function runBatch(machine: Machine, wallClockMs: () => number, data: Buff
       lines.push(`err skipped: line ${failed.lineNo} of this write failed`);
       continue;
     }
-    const o = runCommand(machine, p.cmd!);
+    const o = yield* commandJob(machine, p.cmd!, target.session);
     log('%s → %s', p.text, o.line);
     lines.push(o.line);
     if (o.failed) failed = { lineNo: p.lineNo, error: new ProcError(o.failed, `control: line ${p.lineNo}: ${o.line.slice(4)}`) };
   }
   return { lines, error: failed?.error ?? null };
+}
+
+function fits(lines: readonly string[], target: BatchTarget): boolean {
+  return lines.reduce((s, l) => s + Buffer.byteLength(l) + 1, 0) <= target.room;
 }

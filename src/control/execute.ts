@@ -1,11 +1,13 @@
 import debugFactory from 'debug';
-import { type Machine, ModelError, type TouchResult, type ZapResult, check } from '../model';
+import { performance } from 'node:perf_hooks';
+import { type Machine, ModelError, SYSCTL_NAMES, type TouchJob, type TouchResult, type ZapResult, check, resolveConfig } from '../model';
 import type { Command, CommandOf, Verb } from './grammar';
+import { type Job, runToEnd } from './scheduler';
 
 const log = debugFactory('kscrubfs:control');
 
 // Running one parsed command against the machine: one result line, `ok …` or `err …`.
-// Each command is atomic because the model validates before it mutates (allocRaw and freeRaw
+// Each command is atomic because the model validates before it mutates (raw alloc and free
 // are all or nothing); a ModelError becomes the `err` line, quoting the model's message.
 
 /** How a command ended: its result line, and the errno its write fails with (null: it did not fail). */
@@ -14,8 +16,6 @@ export interface Outcome {
   readonly failed: null | 'EINVAL' | 'EIO';
 }
 
-type Executor<M, V extends Verb> = (m: M, cmd: CommandOf<V>) => string;
-type Executors<M, V extends Verb> = { readonly [K in V]: Executor<M, K> };
 
 /** Plain decimal for the result line (virtual times may carry fractions of a ns). */
 function n(v: number): string {
@@ -42,9 +42,9 @@ export function statsPairs(m: Machine): [string, number][] {
     ['zero_pages', m.zeroPagesTotal()],
     ['pcp_pages', m.pcpPagesTotal()],
     ['scrub_pages', sum(m.zones, (z) => z.scrubPages)],
-    ['raw_pages', m.rawPages()],
-    ['anon_pages', m.nrAnonPages],
-    ['mms', m.nrMms],
+    ['raw_pages', m.raw.pages],
+    ['anon_pages', m.procs.nrAnonPages],
+    ['mms', m.procs.nrMms],
     ['kscrubd_awake', sum(m.kscrubd, (k) => (k.awake ? 1 : 0))],
     ['kscrubd_bursts', sum(m.kscrubd, (k) => k.bursts)],
     ['kscrubd_blocks', sum(m.kscrubd, (k) => k.blocks)],
@@ -68,11 +68,63 @@ export function statsPairs(m: Machine): [string, number][] {
   ];
 }
 
+/**
+ * Who a command runs for: the open control file that sent it. A process (mm) made with
+ * `mm new` belongs to it and exits when it is closed, unless made with `keep`.
+ */
+export interface Session {
+  /** mm ids this session made (without keep) that are still alive. */
+  readonly owned: Set<number>;
+  /** Is mm `id` owned by some open session? (`mm list` shows the others as kept.) */
+  tied(id: number): boolean;
+}
+
+/** A session that owns nothing and ties nothing (a caller without open files: tests). */
+export function detachedSession(): Session {
+  return { owned: new Set(), tied: () => false };
+}
+
+/** Events a touch runs between two yields (well under a millisecond of work). */
+const TOUCH_EVENTS_PER_STEP = 4096;
+
+type Result = string | Job<string>;
+type Executor<V extends Verb> = (m: Machine, cmd: CommandOf<V>, s: Session) => Result;
+type Executors<V extends Verb> = { readonly [K in V]: Executor<K> };
+
+/**
+ * `config`: how the machine was made, for a result to say so (provenance). Values are single
+ * tokens; the cost figures listed are only those that differ from the preset's (the
+ * `--cost` overrides), so a result names exactly what a reader must pass to remake it.
+ */
+export function configPairs(m: Machine): [string, string][] {
+  const c = m.config;
+  const preset = resolveConfig({ preset: c.preset, ...(c.preset === 'i386' ? { cpuMhz: c.cpuMhz } : {}) }).cost;
+  const overrides = (Object.keys(m.cost) as (keyof typeof m.cost)[])
+    .filter((k) => m.cost[k] !== preset[k])
+    .map((k): [string, string] => [`cost.${k}`, String(m.cost[k])]);
+  return [
+    ['preset', c.preset],
+    ['mem_bytes', String(c.memBytes)],
+    ['nodes', String(c.nodes)],
+    ['cpus', String(c.cpus)],
+    ['page_size', String(c.pageSize)],
+    ['line_size', String(c.lineSize)],
+    ['max_order', String(c.maxOrder)],
+    ['cpu_mhz', String(c.cpuMhz)],
+    ['zero_drivers', c.zeroDrivers.join(',')],
+    ['clock', m.clock.mode],
+    ['speed', String(m.clock.speed)],
+    ['now_ns', n(m.now)],
+    ...SYSCTL_NAMES.map((k): [string, string] => [`sysctl.${k}`, String(m.sysctl[k])]),
+    ...overrides,
+  ];
+}
+
 /** One executor per verb: the compiler checks that every verb of the grammar has one. */
-const EXECUTORS: Executors<Machine, Verb> = {
-  tick: (m, c) => `ok now_ns=${n(m.tick(c.ns))}`,
-  alloc: (m, c) => `ok handles=${m.allocRaw(c.order, c.zero === true, c.node ?? 0, c.count ?? 1).join(',')}`,
-  free: (m, c) => `ok freed_pages=${n(m.freeRaw(c.handles))}`,
+const EXECUTORS: Executors<Verb> = {
+  tick: (m, c) => tickJob(m, c.ns),
+  alloc: (m, c) => `ok handles=${m.raw.alloc(c.order, c.zero === true, c.node ?? 0, c.count ?? 1).join(',')}`,
+  free: (m, c) => `ok freed_pages=${n(m.raw.free(c.handles))}`,
   drain: (m) => `ok drained_pages=${n(m.drainPcp())}`,
   bte: (m, c) => (m.injectBteFailures(c.fail), 'ok'),
   check: (m) => {
@@ -80,23 +132,66 @@ const EXECUTORS: Executors<Machine, Verb> = {
     return broken === null ? 'ok' : `err check: ${broken}`;
   },
   stats: (m) => `ok ${statsPairs(m).map(([k, v]) => `${k}=${n(v)}`).join(' ')}`,
-  // The process verbs; touch leaves what the line does not give to Machine.touch's defaults
+  config: (m) => `ok ${configPairs(m).map(([k, v]) => `${k}=${v}`).join(' ')}`,
+  // The process verbs; touch leaves what the line does not give to Processes.touch's defaults
   // (write, 1 thread, 1 line a page, a page's stride).
-  'mm new': (m) => `ok mm=${n(m.mmNew())}`,
-  'mm exit': (m, c) => zapLine(m.mmExitTimed(c.mm)),
+  'mm new': (m, c, s) => {
+    const id = m.procs.create().id;
+    if (c.keep !== true) s.owned.add(id);
+    return `ok mm=${n(id)}`;
+  },
+  'mm list': (m, _c, s) => {
+    const ids = [...m.procs.mms.keys()].sort((a, b) => a - b);
+    return `ok mms=${ids.join(',')} kept=${ids.filter((id) => !s.tied(id)).join(',')}`;
+  },
+  'mm exit': (m, c, s) => {
+    const z = m.procs.exitTimed(c.mm);
+    s.owned.delete(c.mm);
+    return zapLine(z);
+  },
   mmap: (m, c) => {
-    const r = m.mmap(c.mm, c.size, c.random === true);
+    const r = m.procs.mmap(c.mm, c.size, c.random === true, c.addr, c.thp === true);
     return `ok addr=${hex(r.addr)} size=${n(r.size)}`;
   },
-  munmap: (m, c) => zapLine(m.munmapTimed(c.mm, c.addr, c.size)),
-  touch: (m, c) => touchLine(m.touch(c.mm, {
+  munmap: (m, c) => zapLine(m.procs.munmapTimed(c.mm, c.addr, c.size)),
+  touch: (m, c) => touchJob(m.procs.touchJob(c.mm, {
     addr: c.addr, size: c.size, write: c.access !== 'read',
     ...(c.threads !== undefined && { threads: c.threads }),
     ...(c.lines !== undefined && { lines: c.lines }),
     ...(c.stride !== undefined && { stride: c.stride }),
+    ...(c.thp === true && { thp: true }),
   })),
-  fault: (m, c) => touchLine(m.fault(c.mm, c.addr, c.access !== 'read')),
+  fault: (m, c) => touchLine(m.procs.fault(c.mm, c.addr, c.access !== 'read')),
+  faults: (m, c) => {
+    const r = m.procs.faults(c.mm, { ...c.at, lines: c.lines ?? 1, ...(c.cpus !== undefined && { cpus: c.cpus }) });
+    return `${touchLine(r)} zero_ns=${n(r.zeroNs)}`;
+  },
 };
+
+function* touchJob(job: TouchJob): Job<string> {
+  while (!job.run(TOUCH_EVENTS_PER_STEP)) yield;
+  return touchLine(job.result);
+}
+
+/**
+ * `tick`: advance the clock in steps of virtual time, each about a millisecond of work (the
+ * step doubles while steps are quick and halves when one is slow). advanceTo runs every
+ * background event at its own time, so the steps never change what happens.
+ */
+function* tickJob(m: Machine, ns: number): Job<string> {
+  m.tick(0); // refuses a live clock or a bad duration before anything runs
+  const target = m.now + ns;
+  let step = 1e6;
+  while (m.now < target) {
+    const t0 = performance.now();
+    m.advanceTo(Math.min(target, m.now + step));
+    const ms = performance.now() - t0;
+    if (ms < 0.5) step *= 2;
+    else if (ms > 4) step = Math.max(1, step / 2);
+    if (m.now < target) yield;
+  }
+  return `ok now_ns=${n(m.now)}`;
+}
 
 function touchLine(r: TouchResult): string {
   return `ok pages=${n(r.pages)} faults=${n(r.faults)} prezeroed=${n(r.prezeroed)} hot_zeroed=${n(r.hotZeroed)} `
@@ -109,11 +204,12 @@ function withVerb(verb: Verb, message: string): string {
 }
 
 /**
- * Run one command. A ModelError (refused before anything changed) is an `err` line and
- * EINVAL; a broken invariant from `check` is EIO; anything else is a bug: EIO, logged.
+ * One command as a job (run it through a Scheduler, or runToEnd). A ModelError (refused
+ * before anything changed) is an `err` line and EINVAL; a broken invariant from `check` is
+ * EIO; anything else is a bug: EIO, logged.
  */
-export function runCommand(machine: Machine, cmd: Command): Outcome {
-  const o = runUnchecked(machine, cmd);
+export function* commandJob(machine: Machine, cmd: Command, session: Session): Job<Outcome> {
+  const o = yield* runUnchecked(machine, cmd, session);
   // One command, one line: a stray newline in a message must not split the result.
   return CONTROL_CHARS.test(o.line) ? { line: o.line.replace(CONTROL_CHARS_G, ' '), failed: o.failed } : o;
 }
@@ -121,10 +217,11 @@ export function runCommand(machine: Machine, cmd: Command): Outcome {
 const CONTROL_CHARS = /[\u0000-\u001f\u007f]/;
 const CONTROL_CHARS_G = /[\u0000-\u001f\u007f]/g;
 
-function runUnchecked(machine: Machine, cmd: Command): Outcome {
-  const exec = EXECUTORS[cmd.verb] as Executor<Machine, Verb>;
+function* runUnchecked(machine: Machine, cmd: Command, session: Session): Job<Outcome> {
+  const exec = EXECUTORS[cmd.verb] as Executor<Verb>;
   try {
-    const line = exec(machine, cmd as CommandOf<Verb>);
+    const r = exec(machine, cmd as CommandOf<Verb>, session);
+    const line = typeof r === 'string' ? r : yield* r;
     return { line, failed: line.startsWith('err') ? 'EIO' : null };
   } catch (err) {
     if (err instanceof ModelError) return { line: `err ${withVerb(cmd.verb, err.message)}`, failed: 'EINVAL' };
@@ -132,6 +229,11 @@ function runUnchecked(machine: Machine, cmd: Command): Outcome {
     log('%s: internal error: %O', cmd.verb, err);
     return { line: `err ${cmd.verb}: internal error: ${message}`, failed: 'EIO' };
   }
+}
+
+/** Run one command to the end, now; its outcome. */
+export function runCommand(machine: Machine, cmd: Command, session: Session = detachedSession()): Outcome {
+  return runToEnd(commandJob(machine, cmd, session));
 }
 
 /** Run one command; its result line (`ok …` or `err …`, no newline). */

@@ -1,4 +1,4 @@
-import { ModelError, parseDuration, parseSize } from '../model';
+import { MAX_THREADS, ModelError, parseDuration, parseSize } from '../model';
 
 // The control protocol's grammar: one line → one Command, and back. Pure: no machine, no I/O.
 //
@@ -28,6 +28,13 @@ export const MAX_TICK_NS = 24 * 3600e9;
 
 export type Access = 'read' | 'write';
 
+/** `faults`' list, as parallel arrays (entry i: task tasks[i] writes (1) or reads (0) addrs[i]). */
+export interface FaultEntries {
+  readonly addrs: readonly number[];
+  readonly tasks: readonly number[];
+  readonly writes: readonly (0 | 1)[];
+}
+
 /** A parsed command. Optional fields are absent when the line did not give them. */
 export type Command =
   | { readonly verb: 'tick'; readonly ns: number }
@@ -37,15 +44,19 @@ export type Command =
   | { readonly verb: 'bte'; readonly fail: number }
   | { readonly verb: 'check' }
   | { readonly verb: 'stats' }
-  | { readonly verb: 'mm new' }
+  | { readonly verb: 'config' }
+  | { readonly verb: 'mm new'; readonly keep?: boolean }
+  | { readonly verb: 'mm list' }
   | { readonly verb: 'mm exit'; readonly mm: number }
-  | { readonly verb: 'mmap'; readonly mm: number; readonly size: number; readonly random?: boolean }
+  | { readonly verb: 'mmap'; readonly mm: number; readonly size: number; readonly addr?: number; readonly random?: boolean; readonly thp?: boolean }
   | { readonly verb: 'munmap'; readonly mm: number; readonly addr: number; readonly size: number }
   | {
     readonly verb: 'touch'; readonly mm: number; readonly addr: number; readonly size: number;
     readonly threads?: number; readonly lines?: number; readonly access?: Access; readonly stride?: number;
+    readonly thp?: boolean;
   }
-  | { readonly verb: 'fault'; readonly mm: number; readonly addr: number; readonly access?: Access };
+  | { readonly verb: 'fault'; readonly mm: number; readonly addr: number; readonly access?: Access }
+  | { readonly verb: 'faults'; readonly mm: number; readonly at: FaultEntries; readonly cpus?: readonly number[]; readonly lines?: number };
 
 export type Verb = Command['verb'];
 export type CommandOf<V extends Verb> = Extract<Command, { verb: V }>;
@@ -59,7 +70,7 @@ export class ControlSyntaxError extends Error {
   }
 }
 
-type ValueKind = 'int' | 'addr' | 'size' | 'duration' | 'handles';
+type ValueKind = 'int' | 'addr' | 'size' | 'duration' | 'handles' | 'faults';
 
 interface ArgSpec {
   /** The key on the line, and the Command field it fills. */
@@ -98,6 +109,7 @@ const MM = arg('mm', 'int', true, 0, SAFE, '<id>');
 const ADDR = arg('addr', 'addr', true, 0, SAFE, '0x<hex>');
 const SIZE = arg('size', 'size', true, 1, MAX_SIZE, '<size>');
 const ACCESS: FlagSpec = { field: 'access', names: ['read', 'write'] };
+const THP: FlagSpec = { field: 'thp', names: ['thp'] };
 
 /** The grammar, one row per verb, in help order. */
 export const SPECS: readonly VerbSpec[] = [
@@ -123,23 +135,40 @@ export const SPECS: readonly VerbSpec[] = [
   },
   { verb: 'check', args: [], flags: [], summary: "verify the allocator's invariants", result: 'ok | err <first broken invariant>' },
   { verb: 'stats', args: [], flags: [], summary: 'page_size, max_order, nodes, cpus and the main counters (pages, kscrubd, allocs, faults) on one line', result: 'ok now_ns=<n> page_size=<n> ...' },
-  { verb: 'mm new', args: [], flags: [], summary: 'create a process', result: 'ok mm=<id>' },
+  {
+    verb: 'config', args: [], flags: [],
+    summary: 'how this machine was made (preset, memory, zero drivers, clock, cost overrides) and the sysctls now, for provenance',
+    result: 'ok preset=<name> mem_bytes=<n> ... zero_drivers=<a,b> clock=<mode> speed=<x> sysctl.<name>=<n> ... cost.<name>=<x> ...',
+  },
+  {
+    verb: 'mm new', args: [], flags: [{ field: 'keep', names: ['keep'] }],
+    summary: 'create a process; it exits when this open control file is closed, unless keep', result: 'ok mm=<id>',
+  },
+  { verb: 'mm list', args: [], flags: [], summary: 'the processes alive, and those kept past their control file', result: 'ok mms=<id,...> kept=<id,...>' },
   { verb: 'mm exit', args: [MM], flags: [], summary: 'end a process, freeing its memory', result: 'ok freed_pages=<n> sys_ns=<ns> wall_ns=<ns>' },
   {
-    verb: 'mmap', args: [MM, SIZE], flags: [{ field: 'random', names: ['random'] }],
-    summary: 'map anonymous memory (random = MADV_RANDOM: no prefault)', result: 'ok addr=0x<hex> size=<bytes>',
+    verb: 'mmap', args: [MM, SIZE, { ...ADDR, required: false }], flags: [{ field: 'random', names: ['random'] }, THP],
+    summary: 'map anonymous memory, at addr if given (it must be free; joins a neighbour as vma_merge does; random = MADV_RANDOM: no prefault; thp = MADV_HUGEPAGE: huge pages where aligned)',
+    result: 'ok addr=0x<hex> size=<bytes>',
   },
   { verb: 'munmap', args: [MM, ADDR, SIZE], flags: [], summary: 'unmap, freeing the pages', result: 'ok freed_pages=<n> sys_ns=<ns> wall_ns=<ns>' },
   {
     verb: 'touch',
     args: [MM, ADDR, SIZE, arg('threads', 'int', false, 1, 1024, '<n>'), arg('lines', 'int', false, 0, 65536, '<n>'), arg('stride', 'size', false, 1, MAX_SIZE, '<size>')],
-    flags: [ACCESS],
-    summary: 'touch the range with threads (1), lines (1) cachelines per page every stride (a page), write (default) or read',
+    flags: [ACCESS, THP],
+    summary: 'touch the range with threads (1), lines (1) cachelines per page every stride (a page), write (default) or read; thp first marks its mapping MADV_HUGEPAGE',
     result: 'ok pages=<n> faults=<n> prezeroed=<n> hot_zeroed=<n> prefaulted=<n> oom=<n> user_ns=<n> sys_ns=<n> wall_ns=<n>',
   },
   {
     verb: 'fault', args: [MM, ADDR], flags: [ACCESS],
     summary: 'one page fault at addr, write (default) or read', result: 'ok pages=<n> faults=<n> ... (as touch)',
+  },
+  {
+    verb: 'faults',
+    args: [MM, arg('at', 'faults', true, 0, MAX_THREADS - 1, '<task><r|w><hex>,...'), arg('cpus', 'handles', false, 0, 1023, '<c0,c1,...>'), arg('lines', 'int', false, 1, 65536, '<n>')],
+    flags: [],
+    summary: 'one access per entry (task 0 writes 0x7f0000: 0w7f0000), each task in list order on cpus[task] (task mod cpus), tasks overlapping as touch threads',
+    result: 'ok pages=<n> faults=<n> ... (as touch) zero_ns=<n> (hot zeroing, of sys_ns)',
   },
 ];
 
@@ -151,10 +180,6 @@ for (const s of SPECS) {
   if (sub !== undefined) SUBVERBS.set(head!, [...(SUBVERBS.get(head!) ?? []), sub]);
 }
 const VERB_NAMES = [...new Set(SPECS.map((s) => s.verb.split(' ')[0]!))];
-
-export function specOf(verb: Verb): VerbSpec {
-  return SPEC_BY_VERB.get(verb)!;
-}
 
 /** `tick 250ms`, `alloc order=<n> [node=<n>] [count=<n>] [zero]`, … */
 export function usageOf(spec: VerbSpec): string {
@@ -171,7 +196,7 @@ function fail(message: string): never {
   throw new ControlSyntaxError(message);
 }
 
-const EXAMPLES: Readonly<Record<ValueKind, string>> = { int: '1', addr: '0x4000', size: '16K', duration: '250ms', handles: '1,2' };
+const EXAMPLES: Readonly<Record<ValueKind, string>> = { int: '1', addr: '0x4000', size: '16K', duration: '250ms', handles: '1,2', faults: '0w4000,1r8000' };
 
 /** What the verb takes, for error messages: "keys: order, node, count; flags: zero". */
 function takes(spec: VerbSpec): string {
@@ -198,7 +223,7 @@ function parseInt10(verb: string, what: string, text: string, a: ArgSpec): numbe
   return inRange(verb, what, text, Number(text), a);
 }
 
-function parseValue(verb: string, a: ArgSpec, text: string): number | number[] {
+function parseValue(verb: string, a: ArgSpec, text: string): number | number[] | FaultEntries {
   switch (a.kind) {
     case 'int':
       return parseInt10(verb, a.key, text, a);
@@ -213,10 +238,30 @@ function parseValue(verb: string, a: ArgSpec, text: string): number | number[] {
       if (text === '') fail(`${verb}: ${a.key} is empty`);
       return text.split(',').map((h) => {
         if (h === '') fail(`${verb}: ${a.key} ${q(text)} has an empty entry`);
-        return parseInt10(verb, 'handle', h, a);
+        return parseInt10(verb, a.key.replace(/s$/, ''), h, a);
       });
     }
+    case 'faults':
+      return parseFaults(verb, a, text);
   }
+}
+
+const FAULT_ENTRY = /^(0|[1-9][0-9]*)([rw])([0-9a-fA-F]+)$/;
+
+/** `0w7f0000,1r7f4000`: task, r or w, hex address (no 0x: the list is long). */
+function parseFaults(verb: string, a: ArgSpec, text: string): FaultEntries {
+  const addrs: number[] = [];
+  const tasks: number[] = [];
+  const writes: (0 | 1)[] = [];
+  if (text === '') fail(`${verb}: ${a.key} is empty`);
+  for (const e of text.split(',')) {
+    const m = FAULT_ENTRY.exec(e);
+    if (!m) fail(`${verb}: ${a.key} entry ${q(e)} is not <task><r|w><hex address> (0w7f0000)`);
+    tasks.push(inRange(verb, 'task', e, Number(m[1]), a));
+    writes.push(m[2] === 'w' ? 1 : 0);
+    addrs.push(inRange(verb, 'address', e, Number.parseInt(m[3]!, 16), { ...a, min: 0, max: SAFE }));
+  }
+  return { addrs, tasks, writes };
 }
 
 /** The model's own parsers (sizes, durations), with our message on refusal. */
@@ -241,6 +286,10 @@ function formatValue(a: ArgSpec, v: unknown): string {
       return typeof v === 'number' ? withUnit(v, [[1e9, 's'], [1e6, 'ms'], [1e3, 'us']], 'ns') : String(v);
     case 'handles':
       return Array.isArray(v) ? v.join(',') : String(v);
+    case 'faults': {
+      const f = v as FaultEntries;
+      return f.addrs.map((addr, i) => `${f.tasks[i]}${f.writes[i] === 1 ? 'w' : 'r'}${addr.toString(16)}`).join(',');
+    }
   }
 }
 

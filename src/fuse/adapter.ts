@@ -2,7 +2,7 @@ import { constants as fsConstants } from 'node:fs';
 import createDebug from 'debug';
 import type Fuse from 'fuse-native';
 import { ProcError, type FileHandle, type ProcTree } from '../procfs/types';
-import { EBADF, toErrno } from './errno';
+import { EACCES, EBADF, ENOENT, EPERM, toErrno } from './errno';
 
 // A thin adapter from a ProcTree to fuse-native's ops. It owns the open handles (each one a
 // snapshot or stream made by procfs at open) and nothing else: paths, modes and content all
@@ -16,6 +16,8 @@ const O_ACCMODE = 0o3;
 /** Directories are r-x for everyone, as /proc's are. */
 const DIR_MODE = 0o555;
 const MAX_FD = 0xffff_ffff;
+/** Entries below this directory answer as /proc/sys's do (see the ops that change names). */
+const SYSCTL_DIR = '/sys';
 
 /**
  * The ops we implement, each counted. libfuse's high-level API folds the kernel's LOOKUP into
@@ -24,6 +26,7 @@ const MAX_FD = 0xffff_ffff;
 export const OP_NAMES = [
   'getattr', 'readdir', 'opendir', 'releasedir', 'open', 'read', 'write',
   'truncate', 'ftruncate', 'release', 'statfs',
+  'create', 'mknod', 'mkdir', 'symlink', 'link', 'rename', 'unlink', 'rmdir', 'chmod', 'chown', 'utimens',
 ] as const;
 export type OpName = (typeof OP_NAMES)[number];
 
@@ -56,22 +59,31 @@ export function createAdapter(tree: ProcTree, opts: AdapterOptions = {}): Adapte
    * Run `handler` and reply with its result. A throw becomes an errno (ProcError → its code,
    * anything else → EIO) so a bug answers one request with EIO instead of killing the daemon.
    */
-  function guard<A extends unknown[]>(name: OpName, handler: (...args: A) => Reply) {
+  function guard<A extends unknown[]>(name: OpName, handler: (...args: A) => Reply | Promise<Reply>) {
     return (...args: [...A, Callback]): void => {
       const cb = args[args.length - 1] as Callback;
       const input = args.slice(0, -1) as unknown[] as A;
       counts[name]++;
-      let reply: Reply;
-      try {
-        reply = handler(...input);
-      } catch (err) {
-        reply = [toErrno(err)];
+      const reply = (r: Reply): void => {
+        if (r[0] < 0) counts.failed++;
+        if (log.enabled) log('%s %s → %d', name, describe(input), r[0]);
+        cb(...r);
+      };
+      const refuse = (err: unknown): void => {
         if (err instanceof ProcError) log('%s %s: %s %s', name, input[0], err.code, err.message);
         else log('%s %s: unexpected error, replying EIO: %O', name, input[0], err);
+        reply([toErrno(err)]);
+      };
+      let r: Reply | Promise<Reply>;
+      try {
+        r = handler(...input);
+      } catch (err) {
+        refuse(err);
+        return;
       }
-      if (reply[0] < 0) counts.failed++;
-      if (log.enabled) log('%s %s → %d', name, describe(input), reply[0]);
-      cb(...reply);
+      // A command that runs in slices answers later; other requests are served meanwhile.
+      if (r instanceof Promise) r.then(reply, refuse);
+      else reply(r);
     };
   }
 
@@ -86,6 +98,15 @@ export function createAdapter(tree: ProcTree, opts: AdapterOptions = {}): Adapte
     // st_size 0, as procfs reports: readers go on until read returns 0 (direct_io).
     if (file) return { mode: S_IFREG | file.mode, nlink: 1, size: 0, uid: 0, gid: 0, ...times };
     throw new ProcError('ENOENT', `no such entry: ${path}`);
+  }
+
+  function exists(path: string): boolean {
+    return tree.files.has(path) || tree.dirs.has(path);
+  }
+
+  /** unlink, rmdir, rename of an entry that exists: see the ops below. */
+  function removeErrno(path: string): number {
+    return path.startsWith(`${SYSCTL_DIR}/`) ? EACCES : EPERM;
   }
 
   function fileAt(path: string) {
@@ -135,11 +156,12 @@ export function createAdapter(tree: ProcTree, opts: AdapterOptions = {}): Adapte
       return [data.copy(buffer, 0, 0, Math.min(length, data.length))];
     }),
 
-    write: guard('write', (_path: string, fd: number, buffer: Buffer, length: number, position: number) => {
+    write: guard('write', (_path: string, fd: number, buffer: Buffer, length: number, position: number): Reply | Promise<Reply> => {
       const handle = handles.get(fd);
       if (!handle?.write) return [EBADF];
       // fuse-native's buffer is the kernel's memory and goes away after the reply: copy it.
-      return [handle.write(Buffer.from(buffer.subarray(0, length)), position)];
+      const n = handle.write(Buffer.from(buffer.subarray(0, length)), position);
+      return n instanceof Promise ? n.then((written) => [written] as const) : [n];
     }),
 
     // Accepted no-ops, so that `echo 5 > file` (open with O_TRUNC) works on writable files.
@@ -148,6 +170,24 @@ export function createAdapter(tree: ProcTree, opts: AdapterOptions = {}): Adapte
       return [0];
     }),
     ftruncate: guard('ftruncate', (_path: string, fd: number, _size: number) => [handles.has(fd) ? 0 : EBADF]),
+
+    // What the host's /proc answers (measured; test/integration/errnos.test.ts compares).
+    // procfs finds no name it does not serve, so making one fails ENOENT; the kernel itself
+    // answers EEXIST for a name that exists. Removing or renaming an entry: EPERM in the
+    // top directory, EACCES below sys/ (proc_sys_permission refuses writes to its
+    // directories, even root's). Modes and owners are fixed: EPERM, as /proc/sys says.
+    create: guard('create', (_path: string, _mode: number) => [ENOENT]),
+    mknod: guard('mknod', (_path: string, _mode: number, _dev: number) => [ENOENT]),
+    mkdir: guard('mkdir', (_path: string, _mode: number) => [ENOENT]),
+    symlink: guard('symlink', (_target: string, _path: string) => [ENOENT]),
+    link: guard('link', (_target: string, _path: string) => [ENOENT]),
+    rename: guard('rename', (src: string, dest: string) => [exists(dest) ? removeErrno(src) : ENOENT]),
+    unlink: guard('unlink', (path: string) => [removeErrno(path)]),
+    rmdir: guard('rmdir', (path: string) => [removeErrno(path)]),
+    chmod: guard('chmod', (_path: string, _mode: number) => [EPERM]),
+    chown: guard('chown', (_path: string, _uid: number, _gid: number) => [EPERM]),
+    // touch(1) on a /proc file succeeds and changes nothing: so here.
+    utimens: guard('utimens', (path: string, _atime: unknown, _mtime: unknown) => (stat(path), [0])),
 
     // No flush op, on purpose. The kernel sends FLUSH on every close(2) and waits for the
     // reply; we have nothing to flush (writes take effect in write). Unimplemented, libfuse

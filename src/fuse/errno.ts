@@ -16,8 +16,9 @@ export const PROC_ERRNO = {
   ENOMEM: Fuse.ENOMEM,
 } as const satisfies Record<ProcErrorCode, number>;
 
-/** Errno values the adapter raises itself (a handle the kernel should not have sent us). */
+/** Errno values the adapter answers itself: a handle the kernel should not have sent us, and what /proc answers to changes of names, modes and owners. */
 export const EBADF = Fuse.EBADF;
+export const { ENOENT, EPERM, EACCES } = Fuse;
 
 /** A ProcError's errno; anything else (a bug, not a refusal) is EIO. */
 export function toErrno(err: unknown): number {

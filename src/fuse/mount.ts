@@ -2,7 +2,7 @@ import createDebug from 'debug';
 import Fuse from 'fuse-native';
 import type { ProcTree } from '../procfs/types';
 import { createAdapter, type OpCounts } from './adapter';
-import { findMount, fsnameFor, fusermountUnmount, inspect, mountPointPath } from './mountpoint';
+import { daemonAlive, daemonPid, findMount, fsnameFor, fusermountUnmount, inspect, isKscrubfs, mountPointPath, readMountInfo } from './mountpoint';
 
 const log = createDebug('kscrubfs:fuse');
 
@@ -27,6 +27,8 @@ export interface MountOptions {
    */
   entryTimeout?: number | string;
   attrTimeout?: number | string;
+  /** libfuse's own dump of every request (-o debug), apart from DEBUG=kscrubfs:*. */
+  fuseDebug?: boolean;
 }
 
 export interface MountedTree {
@@ -48,6 +50,10 @@ export async function mountProcTree(dir: string, tree: ProcTree, opts: MountOpti
 
   const adapter = createAdapter(tree);
   const fuse = new Fuse(abs, adapter.ops, {
+    // A write to control returns when its batch is done, which may take longer than 15 s
+    // (other requests are served meanwhile): no time limit on writes; 15 s on the rest.
+    timeout: { default: 15_000, write: false },
+    debug: opts.fuseDebug === true,
     force: true,
     mkdir: true,
     autoUnmount: true,
@@ -61,11 +67,18 @@ export async function mountProcTree(dir: string, tree: ProcTree, opts: MountOpti
     attrTimeout: String(opts.attrTimeout ?? 0.5),
   });
   try {
-    await new Promise<void>((resolve, reject) => fuse.mount((err) => (err ? reject(err) : resolve())));
+    await withoutFuseBindingsDebug(() => new Promise<void>((resolve, reject) => fuse.mount((err) => (err ? reject(err) : resolve()))));
   } catch (err) {
     throw new MountError('KSCRUBFS_MOUNT_FAILED', `cannot mount on ${abs}: ${(err as Error).message}`, { cause: err });
   }
   log('mounted on %s', abs);
+  // Two daemons started at once both find the directory free and both mount, one over the
+  // other. The lower one (mounted first) wins; the upper one unmounts itself and says why.
+  const below = lowerDaemon(abs, process.pid);
+  if (below !== undefined) {
+    await new Promise<void>((resolve) => fuse.unmount(() => resolve()));
+    throw new MountError('KSCRUBFS_MOUNT_BUSY', `${abs} was mounted by another daemon (pid ${below}) at the same moment; it keeps the mount — run 'kscrubfs umount ${abs}' first`);
+  }
 
   let unmounting: Promise<void> | undefined;
   const unmount = async (): Promise<void> => {
@@ -84,6 +97,32 @@ export async function mountProcTree(dir: string, tree: ProcTree, opts: MountOpti
     counts: adapter.counts,
     unmount: () => (unmounting ??= unmount()),
   };
+}
+
+/**
+ * fuse-native turns on libfuse's request dump (-o debug) whenever DEBUG holds a `*`, so
+ * DEBUG=kscrubfs:* would print every raw request too. It reads DEBUG while mounting: hide it
+ * meanwhile (the debug module read it at startup already); libfuse's dump has its own switch.
+ */
+async function withoutFuseBindingsDebug<T>(mount: () => Promise<T>): Promise<T> {
+  const saved = process.env.DEBUG;
+  delete process.env.DEBUG;
+  try {
+    return await mount();
+  } finally {
+    if (saved !== undefined) process.env.DEBUG = saved;
+  }
+}
+
+/** The pid of a live kscrubfs daemon whose mount on `abs` lies under ours, if any. */
+function lowerDaemon(abs: string, ourPid: number): number | undefined {
+  const mounts = readMountInfo().filter((m) => m.mountPoint === abs && isKscrubfs(m));
+  const ours = mounts.findIndex((m) => daemonPid(m) === ourPid);
+  for (const m of mounts.slice(0, Math.max(0, ours))) {
+    const pid = daemonPid(m);
+    if (pid !== undefined && pid !== ourPid && daemonAlive(pid)) return pid;
+  }
+  return undefined;
 }
 
 /** Make `abs` free to mount on: clear a dead mount, refuse a live one. */

@@ -76,8 +76,23 @@ export function findMount(absDir: string, mounts = readMountInfo()): MountInfo |
   return mounts.filter((m) => m.mountPoint === absDir).at(-1);
 }
 
+/** A FUSE mount of type fuse.kscrubfs (a source alone proves nothing: any mount can claim one). */
 export function isKscrubfs(mount: MountInfo): boolean {
-  return mount.fsType === FSTYPE || SOURCE.test(mount.source);
+  return mount.fsType === FSTYPE;
+}
+
+/**
+ * Is `pid` a kscrubfs daemon (a process running our CLI's mount that holds /dev/fuse)?
+ * What umount checks before it signals anything.
+ */
+export function isDaemonProcess(pid: number): boolean {
+  if (!daemonAlive(pid)) return false;
+  try {
+    const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    return argv.includes('mount') && argv.some((a) => a === 'kscrubfs' || a.endsWith('/kscrubfs') || a.endsWith('cli/main.js'));
+  } catch {
+    return false;
+  }
 }
 
 /** The daemon pid a kscrubfs mount records in its source, if it does. */
@@ -126,8 +141,11 @@ const READY_FILE = 'buddyinfo';
 /** Is `absDir` mounted by the daemon `pid`, and does that mount answer? */
 export async function servedBy(absDir: string, pid: number | undefined): Promise<boolean> {
   const mount = findMount(absDir);
-  return mount !== undefined && pid !== undefined && daemonPid(mount) === pid
-    && (await probe(path.join(absDir, READY_FILE), 1000)) === 'ok';
+  if (mount === undefined || pid === undefined || daemonPid(mount) !== pid) return false;
+  // Two daemons mounted at once, one over the other: the lower wins, the upper one leaves.
+  const live = readMountInfo().filter((m) => m.mountPoint === absDir && isKscrubfs(m) && daemonPid(m) !== undefined && daemonAlive(daemonPid(m)!));
+  if (live.length > 1) return false;
+  return (await probe(path.join(absDir, READY_FILE), 1000)) === 'ok';
 }
 
 /**

@@ -3,77 +3,198 @@ import {
   CLASS_NAMES, KIND_ALLOC, KIND_FREE, KIND_NAMES, KIND_PCP, KIND_RESERVED, KIND_SCRUB, KIND_TAIL,
   NOT_ZEROED, ZEROED, buddyOffset, classOf, kindOf, orderOf, FreeClass,
 } from './page';
-import { SEC_FREE, SEC_FREE_ZEROED, SEC_MAPPED, SEC_RESERVED, Zone } from './zone';
+import { PCP_NAMES, PCP_ZEROED, SEC_FREE, SEC_FREE_ZEROED, SEC_MAPPED, SEC_RESERVED, Zone } from './zone';
 
 /**
  * Verify every invariant of the allocator; return the first broken one in words, or null.
- *   - every page is in exactly one place: a free block, a per-cpu list, a mapping or raw
- *     block, kernel-reserved, or off-list with kscrubd;
- *   - list contents equal nr_free; free_pages and zero_pages agree with the lists;
+ *   - every page is in exactly one place: a free block on its list, a per-cpu list, an
+ *     owner's block (a process, a raw block, boot slab), kernel-reserved, or off-list with
+ *     kscrubd;
+ *   - list contents equal nr_free; free_pages, zero_pages, pcp and reserved counts agree with
+ *     the pages; pages on a zeroed per-cpu list are zeroed;
  *   - no two free buddies of one order and one class (they would have merged).
- * Cost is proportional to materialized memory, not machine size.
+ * Linear in materialized memory plus held blocks, not in machine size, and with no per-page
+ * Map or Set: whoever refers to a page (an owner, a per-cpu list, a free list) marks it in a
+ * byte array per materialized section, and the walk over the pages then asks each page that
+ * needs a referrer whether it was marked.
  */
 export function check(m: Machine): string | null {
-  // Who holds allocated blocks: raw handles and page owners (processes).
-  const held = new Map<number, string>();
-  for (const [h, b] of m.raw) held.set(b.pfn, `raw handle ${h}`);
-  let dup: string | null = null;
-  for (const o of m.owners) {
-    o.forEachPage((pfn) => {
-      if (held.has(pfn) && dup === null) dup = `pfn ${pfn} is held by both ${held.get(pfn)} and ${o.label}`;
-      held.set(pfn, o.label);
-    });
+  const steps = checkSteps(m);
+  for (;;) {
+    const r = steps.next();
+    if (r.done) return r.value;
   }
-  if (dup) return dup;
-  const scrubbing = new Map<number, number>();
+}
+
+/** Sections of a zone walked between two yields of checkSteps(). */
+export const CHECK_SECTIONS_PER_STEP = 256;
+
+/**
+ * check() in steps, for a caller that must not hold its thread for the whole walk (DESIGN §5):
+ * it yields after each owner, each zone's per-cpu and free lists, and every
+ * CHECK_SECTIONS_PER_STEP sections; it returns what check() returns. The machine must not
+ * change between steps (the caller runs nothing else on it until the generator is done).
+ */
+export function* checkSteps(m: Machine): Generator<void, string | null, void> {
+  const marks = new Marks(m.zones[0]!.secPages);
+  const zoneOf = zoneFinder(m);
+  for (const o of m.owners) {
+    let err: string | null = null;
+    o.forEachPage((pfn) => {
+      if (err === null) err = markHeld(m, marks, zoneOf(pfn), pfn, o.label);
+    });
+    if (err !== null) return err;
+    yield;
+  }
   for (const k of m.kscrubd) {
     const b = k.inFlight();
-    if (b) scrubbing.set(b.pfn, b.order);
-  }
-  const onPcp = new Map<number, string>();
-  for (const z of m.zones) {
-    for (let cpu = 0; cpu < z.pageset.length; cpu++) {
-      for (const p of z.pageset[cpu]!) {
-        for (const pfn of p.list) {
-          if (onPcp.has(pfn)) return `pfn ${pfn} is on two per-cpu lists`;
-          onPcp.set(pfn, `${z.name} cpu${cpu}`);
-        }
-      }
+    if (b && b.zone.pageFlagsAt(b.pfn) !== scrubFlags(b.zone, b.pfn, b.order)) {
+      return `kscrubd${k.node} holds the order-${b.order} block at pfn ${b.pfn}, but the page says ${b.zone.describe(b.pfn)}`;
     }
   }
-  const seenHeld = new Set<number>();
-  const seenPcp = new Set<number>();
   for (const z of m.zones) {
-    const err = checkZone(m, z, held, seenHeld, onPcp, seenPcp, scrubbing);
+    const err = markPcpLists(z, marks) ?? markFreeLists(z, marks);
     if (err) return `zone ${z.name} (node ${z.node}): ${err}`;
+    yield;
+    const walk = new ZoneWalk(m, z, marks);
+    for (let rel = 0; rel < z.nrSecs; rel += CHECK_SECTIONS_PER_STEP) {
+      const broken = walk.sections(rel, Math.min(z.nrSecs, rel + CHECK_SECTIONS_PER_STEP));
+      if (broken) return `zone ${z.name} (node ${z.node}): ${broken}`;
+      yield;
+    }
+    const broken = walk.totals();
+    if (broken) return `zone ${z.name} (node ${z.node}): ${broken}`;
   }
-  for (const [pfn, who] of held) if (!seenHeld.has(pfn)) return `${who} holds pfn ${pfn}, which is not an allocated block head`;
-  for (const pfn of onPcp.keys()) if (!seenPcp.has(pfn)) return `pfn ${pfn} is on a per-cpu list but its page says otherwise`;
   return null;
 }
 
-function checkZone(
-  m: Machine, z: Zone, held: Map<number, string>, seenHeld: Set<number>,
-  onPcp: Map<number, string>, seenPcp: Set<number>, scrubbing: Map<number, number>,
-): string | null {
-  const blocks = [new Float64Array(z.maxOrder), new Float64Array(z.maxOrder)];
-  let free = 0;
-  let zero = 0;
-  let pcp = 0;
-  let reserved = 0;
-  let scrub = 0;
-  for (let rel = 0; rel < z.nrSecs; rel++) {
-    const sec = z.firstSec + rel;
-    const st = z.secState[rel]!;
-    if (st === SEC_FREE || st === SEC_FREE_ZEROED) {
-      if (z.sections.has(sec)) return `section ${sec} is pristine but has page records`;
-      blocks[st]![z.topOrder]!++;
-      free += z.secPages;
-      if (st === SEC_FREE_ZEROED) zero += z.secPages;
-      continue;
+/** One mark byte per page of each materialized section that something refers to. */
+class Marks {
+  private readonly secs = new Map<number, Uint8Array>();
+  constructor(private readonly secPages: number) {}
+
+  /** Mark pfn; false if it was marked already. */
+  mark(pfn: number): boolean {
+    const sec = Math.floor(pfn / this.secPages);
+    let a = this.secs.get(sec);
+    if (!a) this.secs.set(sec, (a = new Uint8Array(this.secPages)));
+    const i = pfn - sec * this.secPages;
+    if (a[i]) return false;
+    a[i] = 1;
+    return true;
+  }
+
+  has(pfn: number): boolean {
+    const sec = Math.floor(pfn / this.secPages);
+    return this.secs.get(sec)?.[pfn - sec * this.secPages] === 1;
+  }
+}
+
+/** The zone holding pfn, or null; remembers the last answer (owners list pages in runs). */
+function zoneFinder(m: Machine): (pfn: number) => Zone | null {
+  let last: Zone | null = null;
+  return (pfn) => {
+    if (last?.contains(pfn)) return last;
+    last = m.zones.find((z) => z.contains(pfn)) ?? null;
+    return last;
+  };
+}
+
+function scrubFlags(z: Zone, pfn: number, order: number): number {
+  const f = z.pageFlagsAt(pfn);
+  return kindOf(f) === KIND_SCRUB && orderOf(f) === order ? f : -2;
+}
+
+/** An owner's block: its head must say allocated, and nobody else may hold it. */
+function markHeld(m: Machine, marks: Marks, z: Zone | null, pfn: number, label: string): string | null {
+  const f = z ? z.pageFlagsAt(pfn) : -1;
+  if (f < 0 || kindOf(f) !== KIND_ALLOC) {
+    return `${label} holds pfn ${pfn}, which is not an allocated block head (${z ? z.describe(pfn) : 'outside memory'})`;
+  }
+  if (!marks.mark(pfn)) return `pfn ${pfn} is held by both ${firstHolder(m, pfn)} and ${label}`;
+  return null;
+}
+
+/** Error path only: the first owner that lists pfn. */
+function firstHolder(m: Machine, pfn: number): string {
+  for (const o of m.owners) {
+    let found = false;
+    o.forEachPage((p) => { found ||= p === pfn; });
+    if (found) return o.label;
+  }
+  return 'nobody';
+}
+
+/** Each per-cpu list entry is an order-0 per-cpu page of this zone, on one list only. */
+function markPcpLists(z: Zone, marks: Marks): string | null {
+  for (let cpu = 0; cpu < z.pageset.length; cpu++) {
+    const sets = z.pageset[cpu]!;
+    for (let li = 0; li < sets.length; li++) {
+      const where = `cpu${cpu}'s ${PCP_NAMES[li]} list`;
+      for (const pfn of sets[li]!.list) {
+        if (!z.contains(pfn)) return `pfn ${pfn} is on ${where} but outside the zone`;
+        const f = z.pageFlagsAt(pfn);
+        if (f < 0 || kindOf(f) !== KIND_PCP || orderOf(f) !== 0) return `pfn ${pfn} is on ${where} but its page says otherwise (${z.describe(pfn)})`;
+        if (li === PCP_ZEROED && classOf(f) !== ZEROED) return `pfn ${pfn} is on ${where} but is not zeroed`;
+        if (!marks.mark(pfn)) return `pfn ${pfn} is on two per-cpu lists`;
+      }
     }
-    if (st === SEC_RESERVED) { reserved += z.secPages; continue; }
-    if (st !== SEC_MAPPED) return `section ${sec} has unknown state ${st}`;
+  }
+  return null;
+}
+
+/**
+ * Each listed free block (order below the top; top-order blocks are pristine sections) is
+ * counted once: lists delete lazily, so an entry whose page no longer says "free, this order,
+ * this class" is stale, and an older entry of a live block is a duplicate.
+ */
+function markFreeLists(z: Zone, marks: Marks): string | null {
+  for (const cls of [NOT_ZEROED, ZEROED] as const) {
+    for (let o = 0; o < z.topOrder; o++) {
+      let listed = 0;
+      for (const pfn of z.freeList[cls]![o]!) if (z.isFreeHead(pfn, o, cls) && marks.mark(pfn)) listed++;
+      if (listed !== z.nrFree[cls]![o]) return `the ${CLASS_NAMES[cls]} order-${o} list has ${listed} blocks, nr_free ${z.nrFree[cls]![o]}`;
+    }
+  }
+  return null;
+}
+
+/** The walk over one zone's pages, section by section, and its totals at the end. */
+class ZoneWalk {
+  private readonly blocks: Float64Array[];
+  private free = 0;
+  private zero = 0;
+  private pcp = 0;
+  private reserved = 0;
+  private scrub = 0;
+
+  constructor(private readonly m: Machine, private readonly z: Zone, private readonly marks: Marks) {
+    this.blocks = [new Float64Array(z.maxOrder), new Float64Array(z.maxOrder)];
+  }
+
+  /** Zone-relative sections [from, to). */
+  sections(from: number, to: number): string | null {
+    const z = this.z;
+    for (let rel = from; rel < to; rel++) {
+      const sec = z.firstSec + rel;
+      const st = z.secState[rel]!;
+      if (st === SEC_FREE || st === SEC_FREE_ZEROED) {
+        if (z.sections.has(sec)) return `section ${sec} is pristine but has page records`;
+        this.blocks[st]![z.topOrder]!++;
+        this.free += z.secPages;
+        if (st === SEC_FREE_ZEROED) this.zero += z.secPages;
+        continue;
+      }
+      if (st === SEC_RESERVED) { this.reserved += z.secPages; continue; }
+      if (st !== SEC_MAPPED) return `section ${sec} has unknown state ${st}`;
+      const err = this.section(sec);
+      if (err) return err;
+    }
+    return null;
+  }
+
+  private section(sec: number): string | null {
+    const z = this.z;
     const flags = z.sections.get(sec);
     if (!flags) return `section ${sec} is materialized but has no page records`;
     const base = sec * z.secPages;
@@ -92,56 +213,60 @@ function checkZone(
       for (let i = 1; i < size; i++) {
         if (flags[off + i] !== 0) return `pfn ${pfn + i} is inside the order-${order} block at ${pfn} but is marked as a head`;
       }
-      const cls: FreeClass = classOf(f);
-      switch (kind) {
-        case KIND_FREE: {
-          blocks[cls]![order]!++;
-          free += size;
-          if (cls === ZEROED) zero += size;
-          if (order < z.topOrder && z.isFreeHead(base + buddyOffset(off, order), order, cls)) {
-            return `free buddies at pfn ${pfn} and ${base + buddyOffset(off, order)} (order ${order}, ${CLASS_NAMES[cls]}) were not merged`;
-          }
-          break;
-        }
-        case KIND_PCP:
-          if (order !== 0) return `pfn ${pfn} is on a per-cpu list with order ${order}`;
-          if (!onPcp.has(pfn)) return `pfn ${pfn} says per-cpu but is on no per-cpu list`;
-          seenPcp.add(pfn);
-          pcp++;
-          break;
-        case KIND_ALLOC:
-          if (!held.has(pfn)) return `pfn ${pfn} is an allocated order-${order} block that nobody holds (leaked)`;
-          if (cls !== NOT_ZEROED) return `pfn ${pfn} is allocated but still tagged zeroed`;
-          seenHeld.add(pfn);
-          break;
-        case KIND_RESERVED:
-          reserved += size;
-          break;
-        case KIND_SCRUB:
-          if (scrubbing.get(pfn) !== order) return `pfn ${pfn} says kscrubd holds it, but no kscrubd does`;
-          free += size;
-          scrub += size;
-          break;
-      }
+      const err = this.block(pfn, off, base, kind, order, classOf(f));
+      if (err) return err;
       off += size;
     }
+    return null;
   }
-  for (const cls of [NOT_ZEROED, ZEROED] as const) {
-    for (let o = 0; o < z.maxOrder; o++) {
-      if (blocks[cls]![o] !== z.nrFree[cls]![o]) {
-        return `nr_free[${CLASS_NAMES[cls]}][${o}] is ${z.nrFree[cls]![o]} but ${blocks[cls]![o]} blocks are free`;
-      }
-      if (o < z.topOrder) {
-        const listed = z.listEntries(o, cls).length;
-        if (listed !== blocks[cls]![o]) return `the ${CLASS_NAMES[cls]} order-${o} list has ${listed} blocks, nr_free ${blocks[cls]![o]}`;
-      }
+
+  private block(pfn: number, off: number, base: number, kind: number, order: number, cls: FreeClass): string | null {
+    const z = this.z;
+    const size = 2 ** order;
+    switch (kind) {
+      case KIND_FREE:
+        this.blocks[cls]![order]!++;
+        this.free += size;
+        if (cls === ZEROED) this.zero += size;
+        if (!this.marks.has(pfn)) return `the free ${CLASS_NAMES[cls]} order-${order} block at pfn ${pfn} is on no free list`;
+        if (order < z.topOrder && z.isFreeHead(base + buddyOffset(off, order), order, cls)) {
+          return `free buddies at pfn ${pfn} and ${base + buddyOffset(off, order)} (order ${order}, ${CLASS_NAMES[cls]}) were not merged`;
+        }
+        return null;
+      case KIND_PCP:
+        if (order !== 0) return `pfn ${pfn} is on a per-cpu list with order ${order}`;
+        if (!this.marks.has(pfn)) return `pfn ${pfn} says per-cpu but is on no per-cpu list`;
+        this.pcp++;
+        return null;
+      case KIND_ALLOC:
+        if (!this.marks.has(pfn)) return `pfn ${pfn} is an allocated order-${order} block that nobody holds (leaked)`;
+        if (cls !== NOT_ZEROED) return `pfn ${pfn} is allocated but still tagged zeroed`;
+        return null;
+      case KIND_RESERVED:
+        this.reserved += size;
+        return null;
+      default: // KIND_SCRUB
+        if (!this.m.kscrubd.some((k) => k.inFlight()?.pfn === pfn)) return `pfn ${pfn} says kscrubd holds it, but no kscrubd does`;
+        this.free += size;
+        this.scrub += size;
+        return null;
     }
   }
-  if (free !== z.freePages) return `free_pages is ${z.freePages} but the free blocks hold ${free}`;
-  if (zero !== z.zeroPages) return `zero_pages is ${z.zeroPages} but the zeroed lists hold ${zero}`;
-  if (scrub !== z.scrubPages) return `kscrubd holds ${scrub} pages but the zone counts ${z.scrubPages}`;
-  if (pcp !== z.pcpPages) return `per-cpu lists hold ${pcp} pages but the zone counts ${z.pcpPages}`;
-  if (reserved !== z.reservedPages) return `reserved pages are ${reserved} but the zone counts ${z.reservedPages}`;
-  void m;
-  return null;
+
+  totals(): string | null {
+    const z = this.z;
+    for (const cls of [NOT_ZEROED, ZEROED] as const) {
+      for (let o = 0; o < z.maxOrder; o++) {
+        if (this.blocks[cls]![o] !== z.nrFree[cls]![o]) {
+          return `nr_free[${CLASS_NAMES[cls]}][${o}] is ${z.nrFree[cls]![o]} but ${this.blocks[cls]![o]} blocks are free`;
+        }
+      }
+    }
+    if (this.free !== z.freePages) return `free_pages is ${z.freePages} but the free blocks hold ${this.free}`;
+    if (this.zero !== z.zeroPages) return `zero_pages is ${z.zeroPages} but the zeroed lists hold ${this.zero}`;
+    if (this.scrub !== z.scrubPages) return `kscrubd holds ${this.scrub} pages but the zone counts ${z.scrubPages}`;
+    if (this.pcp !== z.pcpPages) return `per-cpu lists hold ${this.pcp} pages but the zone counts ${z.pcpPages}`;
+    if (this.reserved !== z.reservedPages) return `reserved pages are ${this.reserved} but the zone counts ${z.reservedPages}`;
+    return null;
+  }
 }

@@ -18,6 +18,15 @@ export class Clock {
     this.speed = speed;
   }
 
+  /**
+   * Live mode: from wall time `wallMs` on, virtual time follows the wall from where it stands
+   * now (the daemon calls this when catching up would take too long: the clock then lags).
+   */
+  reanchor(wallMs: number): void {
+    this.wallAnchorMs = wallMs;
+    this.virtAnchorNs = this.now;
+  }
+
   /** Virtual time that wall time `wallMs` maps to (live mode). */
   liveTarget(wallMs: number): number {
     if (!Number.isFinite(wallMs)) return this.now;

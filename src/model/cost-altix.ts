@@ -4,7 +4,7 @@ import type { CostModel } from './cost';
  * The `altix` preset's costs: the 1.5 GHz Itanium 2 (Madison) SGI Altix (SN2) of Lameter's
  * measurements — 16 KiB pages, 128-byte lines, two CPUs on each node's front-side bus, SHub
  * and NUMAlink between nodes. The single-CPU figures (trap, handler, zeroing, line misses)
- * were fitted to the single-thread rows of shared/calibration.md; the shared-resource figures
+ * were fitted to the single-thread rows of docs/calibration.md; the shared-resource figures
  * (bus, line transfers) are the hardware's published ones, and nothing is fitted to a row with
  * more than one thread: what threads do to each other follows from the mechanisms in fault.ts.
  */
@@ -29,6 +29,9 @@ export const ALTIX_COST: CostModel = {
   lruPerPageNs: 40,
   // 16 KiB in ~10.5 µs: Itanium 2 store bandwidth to local SN2 memory, ≈ 1.56 GB/s.
   zeroBytesPerNs: 1.56,
+  // No extent-dependent mode: clear_pages() of any size runs at the one rate.
+  zeroHugeBytesPerNs: 1.56,
+  zeroGiantBytesPerNs: 1.56,
   // Itanium 2 (Madison 9M) has a 6 MiB L3; SN2 sustains ~4 GB/s of writeback per node.
   cacheBytes: 6 * 2 ** 20,
   writebackBytesPerNs: 4.0,

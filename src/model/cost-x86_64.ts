@@ -14,6 +14,9 @@ export const X86_64_COST: CostModel = {
   buddyPerPageNs: 30,
   lruPerPageNs: 20,
   zeroBytesPerNs: 3.2,
+  // No extent-dependent mode: clear_pages() of any size runs at the one rate.
+  zeroHugeBytesPerNs: 3.2,
+  zeroGiantBytesPerNs: 3.2,
   cacheBytes: 1 * 2 ** 20,
   writebackBytesPerNs: 3.0,
   remoteFactor: 1.4,

@@ -40,13 +40,24 @@ export interface CostModel {
   readonly buddyPerPageNs: number;
   /** zone->lru_lock held per page when a CPU's LRU pagevec (16 pages) drains onto the active list. */
   readonly lruPerPageNs: number;
-  /** clear_page() bandwidth to local memory, bytes per ns (= GB/s). */
+  /** clear_page() bandwidth to local memory, bytes per ns (= GB/s), clearing one page. */
   readonly zeroBytesPerNs: number;
+  /**
+   * clear_pages() of a 2 MiB extent, and of an extent larger than the cache (measured at
+   * 1 GiB): a string store that sees the whole extent runs faster on some CPUs (Zen elides
+   * line allocation past the L3). Between a page and 2 MiB the rate follows log2(extent);
+   * from 2 MiB up to cacheBytes it stays at the 2 MiB rate. Equal to zeroBytesPerNs where the
+   * CPU has no such mode.
+   */
+  readonly zeroHugeBytesPerNs: number;
+  readonly zeroGiantBytesPerNs: number;
   /**
    * Last-level cache and the bandwidth for writing dirty lines back to memory. Zeroing one
    * page in the fault path leaves its lines dirty in cache (the program uses them next); a
    * bulk clear_pages() of a block bigger than the cache must also push the excess out to
-   * memory, so kscrubd zeroes at a lower rate than the fault path's clear_page().
+   * memory, so kscrubd zeroes at a lower rate than the fault path's clear_page(). 0: the
+   * zeroing rates were measured over buffers far larger than the cache, so they already
+   * include the write-back (no extra term).
    */
   readonly cacheBytes: number;
   readonly writebackBytesPerNs: number;
@@ -85,11 +96,14 @@ export interface CostModel {
 
 export { ALTIX_COST } from './cost-altix';
 export { X86_64_COST } from './cost-x86_64';
+export { I386_COST, I386_MHZ, i386Cost } from './cost-i386';
+export { EPYC_COST } from './cost-epyc';
 
 /** Cost figures by name, for overrides from the command line (`--cost zeroBytesPerNs=2`). */
 export const COST_NAMES = [
   'trapNs', 'handlerNs', 'lineBounceNs', 'lineRemoteNs', 'structPageLines', 'ptlCheckNs', 'ptlSetNs', 'pcpAllocNs',
-  'buddyPerPageNs', 'lruPerPageNs', 'zeroBytesPerNs', 'cacheBytes', 'writebackBytesPerNs', 'remoteFactor', 'fsbBytesPerNs', 'lineMissNs',
+  'buddyPerPageNs', 'lruPerPageNs', 'zeroBytesPerNs', 'zeroHugeBytesPerNs', 'zeroGiantBytesPerNs', 'cacheBytes', 'writebackBytesPerNs',
+  'remoteFactor', 'fsbBytesPerNs', 'lineMissNs',
   'lineHitNs', 'userPageNs', 'freePageNs', 'bteBytesPerNs', 'bteSetupNs', 'bteMinBytes', 'bteMaxBytes', 'wakeupNs',
 ] as const satisfies readonly (keyof CostModel)[];
 

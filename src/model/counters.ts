@@ -24,4 +24,9 @@ export class VmEvents {
   faultOom = 0;
   prefaultPages = 0;
   prefaultReleased = 0;
+  /** Huge-page faults (thp.ts): mapped, fallen back to 4 KiB, and how mapped ones were zeroed. */
+  thpFaultAlloc = 0;
+  thpFaultFallback = 0;
+  thpFaultPrezeroed = 0;
+  thpFaultHotZeroed = 0;
 }

@@ -1,7 +1,8 @@
 import { ModelError, assert } from './errors';
-import type { Machine } from './machine';
+import { AllocResult, type Machine } from './machine';
 import { orderPages } from './page';
 import { Mm, PTE_NONE, PTE_ZERO_PAGE, Processes, Task, Vma, mkPte, ptePfn, pteCacheHot } from './mm';
+import { HugeFault, PHASE_THP, ThpFaults, ThpPricing } from './thp';
 
 /**
  * The anonymous fault path of 2.6.11 as a discrete-event simulation. Each thread of a `touch`
@@ -36,6 +37,21 @@ export interface TouchOptions {
   stride: number;
 }
 
+/**
+ * A list of single-page accesses, each by one task of the mm (a replayed trace's faults):
+ * entry i is addrs[i], by task tasks[i], a write when writes[i] is 1. Each task's entries run
+ * in list order on its own runner; the tasks overlap in time as touch's threads do.
+ */
+export interface FaultList {
+  readonly addrs: readonly number[];
+  readonly tasks: readonly number[];
+  readonly writes: readonly (0 | 1)[];
+  /** CPU of each task (index = task), else task mod the machine's CPUs. */
+  readonly cpus?: readonly number[];
+  /** Cachelines written after each access. */
+  readonly lines: number;
+}
+
 export interface TouchResult {
   pages: number;
   faults: number;
@@ -46,6 +62,8 @@ export interface TouchResult {
   userNs: number;
   sysNs: number;
   wallNs: number;
+  /** Of sysNs, the time spent hot-zeroing pages in the fault path. */
+  zeroNs: number;
 }
 
 /**
@@ -59,9 +77,16 @@ class Runner {
   readonly node: number = 0;
   addr = 0;
   readonly end: number = 0;
+  /** The access at addr writes; and the VMA addr is in. */
+  write = true;
+  vma: Vma;
+  /** A fault list's runner: its addresses and writes, and the entry at addr (else null: a range). */
+  list: Float64Array | null = null;
+  writes: Uint8Array | null = null;
+  li = 0;
   /** Time of this runner's next event. */
   t = 0;
-  /** What the next event does: PH_PAGE, PH_CS1, PH_INSTALL or PH_CS2. */
+  /** What the next event does: PH_PAGE, PH_INSTALL, PHASE_THP, PH_CS1 or PH_CS2. */
   phase = 0;
   /** Spinning on page_table_lock since spinFrom (not scheduled; the lock's release grants it). */
   parked = false;
@@ -83,6 +108,8 @@ class Runner {
   /** Node of the zone pfns[0] came from (the program's first touch misses there). */
   firstNode = 0;
   zeroPage = false;
+  /** A huge fault between its phases (thp.ts; phase PHASE_THP). */
+  huge: HugeFault | null = null;
   /**
    * The pte page this runner walks, covering addresses [tableStart, tableEnd): a runner goes
    * through its share in address order, a PMD at a time, and pte pages live as long as the mm.
@@ -91,8 +118,10 @@ class Runner {
   tableStart = -1;
   tableEnd = -1;
 
-  constructor(task: Task, cpu: number, node: number, addr: number, end: number, t: number, maxPages: number) {
+  constructor(task: Task, cpu: number, node: number, addr: number, end: number, t: number, maxPages: number, vma: Vma, write: boolean) {
     this.task = task;
+    this.vma = vma;
+    this.write = write;
     this.cpu = cpu;
     this.node = node;
     this.addr = addr;
@@ -121,9 +150,20 @@ export class TouchJob {
   private outcome: TouchResult | null = null;
   private failed = false;
 
-  constructor(private readonly m: Machine, procs: Processes, mm: Mm, o: TouchOptions, what: 'touch' | 'fault' = 'touch') {
+  /** A range (touch, fault) or a list of accesses (faults). */
+  constructor(private readonly m: Machine, mm: Mm, o: TouchOptions | FaultList, what: 'touch' | 'fault' = 'touch') {
+    const procs = m.procs;
+    this.start = m.now;
+    const opts = 'addrs' in o ? this.listRunners(mm, o) : this.rangeRunners(mm, o, what);
+    this.sim = new FaultSim(m, procs, mm, opts, this.runners.map((r) => r.cpu));
+    for (const r of this.runners) procs.cpuInUse[r.cpu] = 1;
+    procs.runningTasks += this.runners.length;
+  }
+
+  private rangeRunners(mm: Mm, o: TouchOptions, what: 'touch' | 'fault'): TouchOptions {
+    const m = this.m;
     const ps = m.pageSize;
-    const { vma, size } = procs.range(mm, o.addr, o.size, what);
+    const { vma, size } = m.procs.range(mm, o.addr, o.size, what);
     if (!Number.isInteger(o.threads) || o.threads < 1 || o.threads > MAX_THREADS) {
       throw new ModelError('KSCRUB_BAD_OPTION', `touch: threads=${o.threads} must be 1..${MAX_THREADS}`);
     }
@@ -136,7 +176,6 @@ export class TouchJob {
     }
     // The range is split evenly among the threads (in whole strides), each in address order.
     const strides = Math.ceil(size / o.stride);
-    this.start = m.now;
     // A fault maps at most 2^vm.max_prealloc_order pages (a COW or read fault, one); allocRun()
     // grows the arrays should the sysctl rise while the touch is in progress.
     const maxPages = orderPages(m.sysctl.max_prealloc_order);
@@ -147,12 +186,49 @@ export class TouchJob {
       const cpu = i % m.config.cpus;
       this.runners.push(new Runner(
         mm.task(i), cpu, m.cpus.nodeOf[cpu]!, o.addr + first * o.stride,
-        Math.min(o.addr + size, o.addr + last * o.stride), this.start, maxPages,
+        Math.min(o.addr + size, o.addr + last * o.stride), this.start, maxPages, vma, o.write,
       ));
     }
-    this.sim = new FaultSim(m, procs, mm, vma, o, this.runners.map((r) => r.cpu));
-    for (const r of this.runners) m.cpuInUse[r.cpu] = 1;
-    m.runningTasks += this.runners.length;
+    return o;
+  }
+
+  /**
+   * A fault list: one runner per task, walking its entries in list order, all starting now.
+   * Every entry is checked (page aligned, mapped) before anything runs.
+   */
+  private listRunners(mm: Mm, l: FaultList): TouchOptions {
+    const m = this.m;
+    const ps = m.pageSize;
+    const maxLines = ps / m.config.lineSize;
+    if (!Number.isInteger(l.lines) || l.lines < 1 || l.lines > maxLines) {
+      throw new ModelError('KSCRUB_BAD_OPTION', `faults: lines=${l.lines} must be 1..${maxLines} (${m.config.lineSize}-byte lines in a ${ps}-byte page)`);
+    }
+    const byTask = new Map<number, number[]>();
+    l.addrs.forEach((addr, i) => {
+      m.procs.range(mm, addr, ps, 'faults');
+      const task = l.tasks[i]!;
+      if (!Number.isInteger(task) || task < 0 || task >= MAX_THREADS) {
+        throw new ModelError('KSCRUB_BAD_OPTION', `faults: task ${task} must be 0..${MAX_THREADS - 1}`);
+      }
+      const mine = byTask.get(task) ?? [];
+      mine.push(i);
+      byTask.set(task, mine);
+    });
+    const maxPages = orderPages(m.sysctl.max_prealloc_order);
+    for (const [task, entries] of byTask) {
+      const cpu = l.cpus?.[task] ?? task % m.config.cpus;
+      if (!Number.isInteger(cpu) || cpu < 0 || cpu >= m.config.cpus) {
+        throw new ModelError('KSCRUB_BAD_OPTION', `faults: cpu ${cpu} of task ${task} must be 0..${m.config.cpus - 1}`);
+      }
+      const first = l.addrs[entries[0]!]!;
+      const r = new Runner(mm.task(task), cpu, m.cpus.nodeOf[cpu]!, first, Number.POSITIVE_INFINITY, this.start, maxPages,
+        mm.findVma(first)!, l.writes[entries[0]!] === 1);
+      r.list = Float64Array.from(entries, (i) => l.addrs[i]!);
+      r.writes = Uint8Array.from(entries, (i) => l.writes[i]!);
+      this.runners.push(r);
+    }
+    // Two tasks on one CPU take turns on it (step() waits for the CPU), as tasks would.
+    return { addr: 0, size: ps, threads: this.runners.length, lines: l.lines, write: true, stride: ps };
   }
 
   /** Run at most `budget` events (≥ 1); true once the touch is complete (see result). */
@@ -193,35 +269,35 @@ export class TouchJob {
     // double) costs optimized code a map check failure per touch.
     this.outcome = {
       pages: sim.pages, faults: sim.faults, prezeroed: sim.prezeroed, hotZeroed: sim.hotZeroed,
-      prefaulted: sim.prefaulted, oom: sim.oom, userNs, sysNs, wallNs: end - this.start,
+      prefaulted: sim.prefaulted, oom: sim.oom, userNs, sysNs, wallNs: end - this.start, zeroNs: sim.zeroedNs,
     };
   }
 
   private release(): void {
-    for (const r of this.runners) this.m.cpuInUse[r.cpu] = 0;
-    this.m.runningTasks -= this.runners.length;
+    for (const r of this.runners) this.m.procs.cpuInUse[r.cpu] = 0;
+    this.m.procs.runningTasks -= this.runners.length;
   }
 }
 
 /** A whole touch at once (what the model's callers and tests use). */
-export function touch(m: Machine, procs: Processes, mm: Mm, o: TouchOptions, what: 'touch' | 'fault' = 'touch'): TouchResult {
-  const job = new TouchJob(m, procs, mm, o, what);
+export function touch(m: Machine, mm: Mm, o: TouchOptions, what: 'touch' | 'fault' = 'touch'): TouchResult {
+  const job = new TouchJob(m, mm, o, what);
   job.run();
   return job.result;
 }
 
 /** A runner's next event: user code up to the next fault; then the fault's pieces around page_table_lock. */
 const PH_PAGE = 0;
+/** Page in hand: take page_table_lock again to install it. (PHASE_THP, 2, is a huge fault's.) */
+const PH_INSTALL = 1;
 /** Holding page_table_lock for handle_mm_fault's walk (section 1); then allocate and zero. */
-const PH_CS1 = 1;
-/** Page in hand: take page_table_lock again to install it. */
-const PH_INSTALL = 2;
+const PH_CS1 = 3;
 /** Holding page_table_lock for do_anonymous_page's second section; then back to user. */
-const PH_CS2 = 3;
+const PH_CS2 = 4;
 /** lru_cache_add_active's per-CPU pagevec holds PAGEVEC_SIZE pages before it drains. */
 export const PAGEVEC_SIZE = 16;
 
-class FaultSim {
+class FaultSim implements ThpPricing<Runner> {
   private readonly ps: number = 0;
   private readonly pmdBytes: number = 0;
   private readonly c: Machine['cost'];
@@ -239,6 +315,10 @@ class FaultSim {
    * meets that call for the first time when a background event comes due mid-run.
    */
   private bgAt = Number.NEGATIVE_INFINITY;
+  /** Huge-page faults, when the VMA is MADV_HUGEPAGE (thp.ts). */
+  private readonly thp: ThpFaults<Runner> | null = null;
+  /** How allocPages() served the page just allocated (priceAlloc() reads it). */
+  readonly served = new AllocResult();
   /** Runners spinning on mm->page_table_lock, in the order they began (granted at its release). */
   private readonly spinners: Runner[] = [];
   /**
@@ -254,12 +334,13 @@ class FaultSim {
   hotZeroed = 0;
   prefaulted = 0;
   oom = 0;
+  /** Hot zeroing's share of the system time. */
+  zeroedNs = 0;
 
   constructor(
     private readonly m: Machine,
     private readonly procs: Processes,
     private readonly mm: Mm,
-    private readonly vma: Vma,
     private readonly o: TouchOptions,
     runnerCpus: readonly number[],
   ) {
@@ -275,6 +356,7 @@ class FaultSim {
     // Hot zeroing is clear_page() on the faulting CPU: the CPU zero driver's price for a page.
     this.zeroNs = m.cpuZero.zero(this.ps, false).cpuNs;
     this.zeroRemoteNs = m.cpuZero.zero(this.ps, true).cpuNs;
+    if (mm.vmas.some((v) => v.thp)) this.thp = new ThpFaults(m, procs, mm, this);
   }
 
   /** The pte page covering `addr`, if there is one yet; one found is remembered by the runner. */
@@ -343,7 +425,7 @@ class FaultSim {
 
   /** A runner is done: its CPU is idle from r.t (a kscrubd waiting for one takes it). */
   private leave(r: Runner): void {
-    this.m.cpuInUse[r.cpu] = 0;
+    this.procs.cpuInUse[r.cpu] = 0;
     this.m.cpusReleased(r.t);
     this.bgAt = this.m.nextBackgroundAt();
   }
@@ -376,7 +458,8 @@ class FaultSim {
     switch (r.phase) {
       case PH_PAGE: this.nextPage(r); break;
       case PH_CS1: this.section1(r); break;
-      case PH_INSTALL: if (this.lockPtl(r, PH_CS2)) this.section2(r); break;
+      case PH_INSTALL: if (this.spinLock(r, PH_CS2)) this.section2(r); break;
+      case PHASE_THP: this.thpInstall(r); break;
       default: this.section2(r);
     }
     systemNs[r.cpu] = r.cpuSys;
@@ -386,20 +469,46 @@ class FaultSim {
 
   /** Touch pages until one faults (its first piece runs) or the runner's share is done. */
   private nextPage(r: Runner): void {
-    const o = this.o;
     while (r.addr < r.end) {
       const table = this.ptePeek(r, r.addr);
+      if (!table && this.thp !== null) {
+        // Inside a huge PMD: no fault, the program writes its lines.
+        const huge = this.thp.hugePte(r.addr);
+        if (huge !== PTE_NONE) {
+          this.thp.touchMapped(r, huge);
+          this.pages++;
+          this.advance(r);
+          continue;
+        }
+      }
       const idx = table ? this.pteIndex(r, r.addr) : 0;
       const pte = table ? table[idx]! : PTE_NONE;
-      const present = o.write ? pte >= 2 : pte !== PTE_NONE;
+      const present = r.write ? pte >= 2 : pte !== PTE_NONE;
       if (!present || !table) return this.faultBegin(r);
       // No fault: the program just writes its lines.
       this.userTouch(r, pte >= 2 && pteCacheHot(pte), pte >= 2 ? ptePfn(pte) : -1);
       if (pte >= 2) table[idx] = mkPte(ptePfn(pte), false);
       this.pages++;
-      r.addr += o.stride;
+      this.advance(r);
     }
     r.done = true;
+  }
+
+  /** On to the runner's next address: a stride on in a range, the next entry in a list. */
+  private advance(r: Runner): void {
+    const list = r.list;
+    if (list === null) {
+      r.addr += this.o.stride;
+      return;
+    }
+    const i = ++r.li;
+    if (i >= list.length) {
+      r.addr = r.end;
+      return;
+    }
+    r.addr = list[i]!;
+    r.write = r.writes![i] === 1;
+    if (r.addr < r.vma.start || r.addr >= r.vma.end) r.vma = this.mm.findVma(r.addr)!;
   }
 
   /**
@@ -414,9 +523,11 @@ class FaultSim {
     m.vm.pgfault++;
     this.sys(r, c.trapNs + c.handlerNs);
     this.writeMmLine(r);
+    // An empty PMD of a MADV_HUGEPAGE range takes a huge page if it can (thp.ts).
+    if (this.thp !== null && r.write && !this.ptePeek(r, r.addr) && this.thp.begin(r)) return;
     if (!this.ptePeek(r, r.addr) && !this.pteAlloc(r)) return this.outOfMemory(r);
     r.faultAddr = r.addr;
-    if (this.lockPtl(r, PH_CS1)) this.section1(r);
+    if (this.spinLock(r, PH_CS1)) this.section1(r);
   }
 
   /**
@@ -432,7 +543,7 @@ class FaultSim {
     const pte = table[idx]!;
     r.nPages = 0;
     r.zeroPage = false;
-    if (!this.o.write) {
+    if (!r.write) {
       m.vm.faultZeroPage++;
       this.sys(r, this.c.ptlSetNs);
       if (pte === PTE_NONE) table[idx] = PTE_ZERO_PAGE;
@@ -440,7 +551,7 @@ class FaultSim {
       this.faultEnd(r);
       this.userTouch(r, false, -1);
       this.pages++;
-      r.addr += this.o.stride;
+      this.advance(r);
       r.phase = PH_PAGE;
       return;
     }
@@ -490,13 +601,13 @@ class FaultSim {
     // A free may have woken kscrubd.
     if (freed) this.bgAt = m.nextBackgroundAt();
     mm.rss += mapped;
-    m.nrAnonPages += mapped;
+    this.procs.nrAnonPages += mapped;
     m.vm.prefaultPages += Math.max(0, mapped - 1);
     this.unlockPtl(r);
     this.faultEnd(r);
     this.touchLines(r, r.hot[0] === 1, r.firstNode);
     this.pages++;
-    r.addr += this.o.stride;
+    this.advance(r);
     r.phase = PH_PAGE;
   }
 
@@ -528,7 +639,7 @@ class FaultSim {
 
   /** __pte_alloc for r.addr's PMD (it has no pte page): false when memory is exhausted. */
   private pteAlloc(r: Runner): boolean {
-    const pt = this.procs.pteAlloc(this.mm, r.addr, r.node, r.cpu);
+    const pt = this.procs.pteAlloc(this.mm, r.addr, r.node, r.cpu, this.served);
     if (!pt) return false;
     this.remember(r, r.addr, pt.table);
     if (pt.fresh) this.priceAlloc(r);
@@ -543,7 +654,7 @@ class FaultSim {
       r.hot = new Uint8Array(n);
     }
     for (let i = 0; i < n; i++) {
-      const pfn = m.allocPages(0, true, r.node, r.cpu);
+      const pfn = m.allocPages(0, true, r.node, r.cpu, this.served);
       if (pfn < 0) break;
       const hot = this.priceAlloc(r);
       if (hot) {
@@ -553,7 +664,7 @@ class FaultSim {
         this.prezeroed++;
         m.vm.faultPrezeroed++;
       }
-      if (i === 0) r.firstNode = m.lastAlloc.zone!.node;
+      if (i === 0) r.firstNode = this.served.zone!.node;
       r.pfns[i] = pfn;
       r.hot[i] = hot ? 1 : 0;
       r.nPages++;
@@ -575,22 +686,23 @@ class FaultSim {
   private prefaultPages(r: Runner): number {
     const task = r.task;
     const max = this.m.sysctl.max_prealloc_order;
-    if (max === 0 || this.vma.random || r.faultAddr !== task.nextAddr) task.order = 0;
+    if (max === 0 || r.vma.random || r.faultAddr !== task.nextAddr) task.order = 0;
     else task.order = Math.min(task.order + 1, max);
     // The runner's pte page is faultAddr's (faultBegin made sure): its end is the PMD's.
-    const limit = Math.min(this.vma.end, r.tableEnd);
+    const limit = Math.min(r.vma.end, r.tableEnd);
     const n = Math.max(1, Math.min(orderPages(task.order), (limit - r.faultAddr) / this.ps));
     task.nextAddr = r.faultAddr + n * this.ps;
     return n;
   }
 
   /**
-   * Price the page allocPages() just handed out (m.lastAlloc): the per-cpu list, struct page,
+   * Price the page allocPages() just handed out (this.served): the per-cpu list, struct page,
    * zone->lock on a refill, and hot zeroing when no prezeroed page came. Returns hot-zeroed.
+   * A huge page (thp.ts) passes its own zeroing price.
    */
-  private priceAlloc(r: Runner): boolean {
+  priceAlloc(r: Runner, zeroNs?: number, zeroRemoteNs?: number): boolean {
     const c = this.c;
-    const info = this.m.lastAlloc;
+    const info = this.served;
     const zone = info.zone!;
     const local = zone.node === r.node;
     // struct page of the new page: count, flags, LRU links — misses, dearer on another node.
@@ -602,8 +714,29 @@ class FaultSim {
       zone.lockFreeAt = r.t;
       zone.lockCpu = r.cpu;
     }
-    if (info.hotZeroed) this.hotZero(r, local);
+    if (info.hotZeroed) {
+      if (zeroNs === undefined) this.hotZero(r, local);
+      else {
+        const ns = local ? zeroNs : zeroRemoteNs ?? zeroNs;
+        this.sys(r, ns);
+        this.zeroedNs += ns;
+      }
+    }
     return info.hotZeroed;
+  }
+
+  /** Phase B of a huge fault: the PMD mapped (its pages counted), or ours released and retried. */
+  private thpInstall(r: Runner): void {
+    const h = this.thp!.install(r);
+    if (h === null) {
+      this.bgAt = this.m.nextBackgroundAt(); // the release may have woken kscrubd
+      return;
+    }
+    const pages = orderPages(this.thp!.order);
+    if (h.hot) this.hotZeroed += pages;
+    else this.prezeroed += pages;
+    this.pages++;
+    this.advance(r);
   }
 
   /**
@@ -616,6 +749,7 @@ class FaultSim {
     const ns = sharers === 1 ? (local ? this.zeroNs : this.zeroRemoteNs) : this.m.cpuZero.zero(this.ps, !local, sharers).cpuNs;
     cpus.zeroUntil[r.cpu] = r.t + ns;
     this.sys(r, ns);
+    this.zeroedNs += ns;
   }
 
   /** The program writes `lines` cachelines: hits if the CPU just zeroed the page, else misses. */
@@ -624,7 +758,7 @@ class FaultSim {
   }
 
   /** userTouch() of a page on `node` (-1: a line miss is not possible, it always hits). */
-  private touchLines(r: Runner, cacheHot: boolean, node: number): void {
+  touchLines(r: Runner, cacheHot: boolean, node: number): void {
     const c = this.c;
     let line = c.lineHitNs;
     if (!cacheHot && node >= 0) {
@@ -637,7 +771,7 @@ class FaultSim {
     r.t += ns;
   }
 
-  private sys(r: Runner, ns: number): void {
+  sys(r: Runner, ns: number): void {
     r.sysNs += ns;
     r.cpuSys += ns;
     r.t += ns;
@@ -651,10 +785,25 @@ class FaultSim {
   }
 
   /**
+   * page_table_lock held for `hold` ns within the runner's event (a huge fault's install,
+   * thp.ts): spin until the last release if the lock is busy, take it, hold it. A holder whose
+   * section is still to come (a granted spinner) is not waited for: an approximation, for the
+   * THP path only.
+   */
+  lockPtl(r: Runner, hold: number): void {
+    const mm = this.mm;
+    if (Number.isFinite(mm.ptlFreeAt) && mm.ptlFreeAt > r.t) this.sys(r, mm.ptlFreeAt - r.t);
+    this.writeMmLine(r);
+    this.sys(r, hold);
+    mm.ptlCpu = r.cpu;
+    if (Number.isFinite(mm.ptlFreeAt)) mm.ptlFreeAt = r.t;
+  }
+
+  /**
    * spin_lock(&mm->page_table_lock): take it if it is free and nobody spins; else spin — the
    * runner parks until a release grants it, and its next event is `then`. True: taken now.
    */
-  private lockPtl(r: Runner, then: number): boolean {
+  private spinLock(r: Runner, then: number): boolean {
     const mm = this.mm;
     if (mm.ptlFreeAt <= r.t && this.spinners.length === 0) {
       this.writeMmLine(r);

@@ -105,12 +105,12 @@ export class Kscrubd {
    */
   private start(m: Machine, zone: Zone, pfn: number, order: number, at: number): void {
     this.block = { zone, pfn, order, cpuNs: 0, driver: 'cpu' };
-    const cpu = m.cpus.mostIdle(this.node, at, m.cpuInUse);
-    if (!m.cpuInUse[cpu]) return this.zeroOn(m, cpu, at);
+    const cpu = m.cpus.mostIdle(this.node, at, m.procs.cpuInUse);
+    if (!m.procs.cpuInUse[cpu]) return this.zeroOn(m, cpu, at);
     // Within its timeslice on a CPU it took from a thread, it goes on there.
     // (Not while its thread spins on a lock there: that CPU is not to be had.)
     const slice = this.sliceCpu;
-    if (slice >= 0 && at < this.sliceEnd && m.cpuInUse[slice] && Number.isFinite(m.cpus.freeAt[slice]!)) return this.zeroOn(m, slice, at);
+    if (slice >= 0 && at < this.sliceEnd && m.procs.cpuInUse[slice] && Number.isFinite(m.cpus.freeAt[slice]!)) return this.zeroOn(m, slice, at);
     this.sliceCpu = -1;
     this.waiting = true;
     m.kscrubdWaiting++;
@@ -124,7 +124,7 @@ export class Kscrubd {
    */
   runOn(m: Machine, cpu: number, t: number): boolean {
     if (!this.waiting) return false;
-    if (m.cpuInUse[cpu]) {
+    if (m.procs.cpuInUse[cpu]) {
       if (t < m.cpus.preemptAt[cpu]!) return false;
       this.sliceCpu = cpu;
       this.sliceEnd = t + SCHED_TIMESLICE_NS;

@@ -5,39 +5,31 @@ import { VmEvents } from './counters';
 import { ModelError, assert } from './errors';
 import { FreeClass, KIND_ALLOC, NOT_ZEROED, ZEROED, classOf, orderPages, pageFlags } from './page';
 import { MachineConfig, MachineOptions, resolveConfig } from './presets';
-import { Rng } from './rng';
 import { SysctlName, SysctlSpec, checkSysctl, sysctlSpecs } from './sysctl';
 import { BteZeroDriver, CpuZeroDriver, ZeroDriver, makeZeroDrivers } from './zero-drivers';
 import { Kscrubd } from './kscrubd';
-import { TouchJob, TouchOptions, TouchResult, touch, zapCostNs } from './fault';
 import { Processes } from './mm';
+import { RawBlocks } from './raw';
 import { PCP_COLD, PCP_HOT, PCP_ZEROED, Zone, ZoneName } from './zone';
 
 const log = debugFactory('kscrubfs:model');
 
-/** What the last allocPages() did, for the caller's accounting (one record, reused). */
-export interface AllocInfo {
-  zone: Zone | null;
+/**
+ * How allocPages() served one request, written into a record the caller owns and passes in
+ * (the kernel returns the page and leaves the rest to flags; a JS return of an object per
+ * page would cost an allocation on every fault). A class, so every record has one shape.
+ */
+export class AllocResult {
+  /** The zone the block came from (null until an allocation succeeds). */
+  zone: Zone | null = null;
   /** __GFP_ZERO satisfied by a page that was already zero. */
-  prezeroed: boolean;
+  prezeroed = false;
   /** __GFP_ZERO satisfied by zeroing a dirty page now (the caller prices it). */
-  hotZeroed: boolean;
+  hotZeroed = false;
+  /** An ordinary request that had to take zeroed pages: kscrubd's work thrown away. */
+  wasted = false;
   /** Pages moved under zone->lock (a per-cpu refill, or the block itself). */
-  lockedPages: number;
-}
-
-/** What a munmap or an exit did: pages freed, the system time it took, the time that passed. */
-export interface ZapResult {
-  readonly freed: number;
-  readonly sysNs: number;
-  readonly wallNs: number;
-}
-
-/** A raw allocation made by the control file's `alloc` (for shaping fragmentation). */
-export interface RawBlock {
-  readonly pfn: number;
-  readonly order: number;
-  readonly zone: Zone;
+  lockedPages = 0;
 }
 
 /** Something that maps pages (a process's page table): check() asks it what it holds. */
@@ -50,7 +42,8 @@ const SLAB_ORDER = 2;
 
 /**
  * The simulated machine: nodes, zones, CPUs, the allocator, kscrubd, time. Pure and
- * deterministic: it does no I/O and reads no clock; the same seed and calls give the same state.
+ * deterministic: it does no I/O, reads no clock and draws no random numbers: the same calls give
+ * the same state.
  */
 export class Machine {
   readonly config: MachineConfig;
@@ -68,34 +61,21 @@ export class Machine {
   readonly specs: Readonly<Record<SysctlName, SysctlSpec>>;
   readonly sysctl: Record<SysctlName, number>;
   readonly vm = new VmEvents();
-  readonly rng: Rng;
-  readonly lastAlloc: AllocInfo = { zone: null, prezeroed: false, hotZeroed: false, lockedPages: 0 };
-  readonly raw = new Map<number, RawBlock>();
-  private nextHandle = 1;
-  /** Page owners besides raw blocks (processes register here). */
+  /** Whoever holds allocated blocks (processes, raw blocks, boot slab): check() asks each. */
   readonly owners = new Set<PageOwner>();
   /**
    * Memory the kernel allocated from the buddy lists while booting (slab caches, per-cpu
    * areas, init's page tables): why MemFree < MemTotal on a machine that has run nothing.
    */
   readonly slab: PageOwner & { readonly blocks: number[]; pages: number };
-  /** Anonymous pages mapped by processes (meminfo AnonPages), kept by the fault model. */
-  nrAnonPages = 0;
-  /** Page-table pages processes use (meminfo PageTables). */
-  nrPageTablePages = 0;
-  /** Processes (mm) alive, and threads (tasks) they ever ran: loadavg's nr_threads/last_pid. */
-  nrMms = 0;
-  lastPid = 1;
-  /** Tasks running right now besides kscrubd (the fault simulation sets it), for loadavg. */
-  runningTasks = 0;
-  /** Per CPU: is a workload thread on it now (kscrubd prefers a CPU without one)? */
-  readonly cpuInUse: Uint8Array;
   /** kscrubd threads holding a block while they wait for a CPU of their node (kscrubd.ts). */
   kscrubdWaiting = 0;
   readonly minFreeKbytes: number;
   readonly totalPages: number;
-  /** Processes (mm) and their page tables. */
+  /** Processes (mm), their page tables and tasks, and their counters. */
   readonly procs: Processes;
+  /** The control file's raw blocks (`alloc`, `free`). */
+  readonly raw: RawBlocks;
   /** zoneOf()'s last answer. */
   private lastZone: Zone | undefined;
 
@@ -103,10 +83,8 @@ export class Machine {
     const cfg = resolveConfig(opts);
     this.config = cfg;
     this.cost = cfg.cost;
-    this.rng = new Rng(cfg.seed);
     this.clock = new Clock(cfg.clock, cfg.speed);
     this.cpus = new Cpus(cfg.cpus, cfg.nodes);
-    this.cpuInUse = new Uint8Array(cfg.cpus);
     this.specs = sysctlSpecs(cfg.maxOrder);
     this.sysctl = {
       scrub_start: this.specs.scrub_start.initial,
@@ -114,8 +92,8 @@ export class Machine {
       scrub_load: this.specs.scrub_load.initial,
       max_prealloc_order: this.specs.max_prealloc_order.initial,
     };
-    this.zeroDrivers = makeZeroDrivers(cfg.zeroDrivers.filter((d) => d !== 'cpu'), cfg.cost);
-    this.cpuZero = new CpuZeroDriver(cfg.cost);
+    this.zeroDrivers = makeZeroDrivers(cfg.zeroDrivers.filter((d) => d !== 'cpu'), cfg.cost, cfg.pageSize);
+    this.cpuZero = new CpuZeroDriver(cfg.cost, cfg.pageSize);
     this.totalPages = cfg.memBytes / cfg.pageSize;
     this.buildZones();
     this.reserveBootMemory();
@@ -124,6 +102,7 @@ export class Machine {
     for (let n = 0; n < cfg.nodes; n++) this.kscrubd.push(new Kscrubd(n));
     this.buildZonelists();
     this.procs = new Processes(this);
+    this.raw = new RawBlocks(this);
     this.slab = this.bootAllocations();
     log('booted %s: %d pages, %d zones', cfg.preset, this.totalPages, this.zones.length);
   }
@@ -146,6 +125,14 @@ export class Machine {
     const sec = 2 ** (cfg.maxOrder - 1);
     const roundUp = (bytes: number): number => Math.ceil(bytes / cfg.pageSize / sec) * sec;
     if (cfg.zoneLayout === 'ia64') return [{ name: 'DMA', end: Number.POSITIVE_INFINITY }];
+    // i386 without PAE: the kernel maps only the first 896 MiB (lowmem); the rest is HighMem.
+    if (cfg.zoneLayout === 'i386') {
+      return [
+        { name: 'DMA', end: roundUp(16 * 2 ** 20) },
+        { name: 'Normal', end: roundUp(896 * 2 ** 20) },
+        { name: 'HighMem', end: Number.POSITIVE_INFINITY },
+      ];
+    }
     return [
       { name: 'DMA', end: roundUp(16 * 2 ** 20) },
       { name: 'DMA32', end: roundUp(4 * 2 ** 30) },
@@ -167,7 +154,7 @@ export class Machine {
         const ze = Math.min(end, b.end);
         lo = b.end;
         if (ze <= zs) continue;
-        const z = new Zone({ id: this.zones.length, node: n, name: b.name, startPfn: zs, endPfn: ze, maxOrder: cfg.maxOrder, cpus: cfg.cpus });
+        const z = new Zone({ id: this.zones.length, node: n, name: b.name, startPfn: zs, endPfn: ze, maxOrder: cfg.maxOrder });
         this.zones.push(z);
         mine.push(z);
       }
@@ -254,19 +241,14 @@ export class Machine {
     throw new ModelError('KSCRUB_BAD_ADDRESS', `pfn ${pfn} is outside memory`);
   }
 
-  /** SLIT-style node distance: 10 local, 20 remote. */
-  nodeDistance(a: number, b: number): number {
-    return a === b ? 10 : 20;
-  }
-
   // ---- allocation -----------------------------------------------------------------------------
 
   /**
    * __alloc_pages: try the node's zonelist above the low watermark, then above min; fail
    * rather than go below min anywhere. `zero` is __GFP_ZERO. Returns the head pfn or -1;
-   * `lastAlloc` says how it was served.
+   * when it succeeds, `served` (if given) says how.
    */
-  allocPages(order: number, zero: boolean, node: number, cpu: number, cold = false): number {
+  allocPages(order: number, zero: boolean, node: number, cpu: number, served?: AllocResult, cold = false): number {
     const zl = this.zonelists[node]!;
     for (let pass = 0; pass < 2; pass++) {
       for (let i = 0; i < zl.length; i++) {
@@ -274,7 +256,7 @@ export class Machine {
         const mark = pass === 0 ? z.watermarkLow : z.watermarkMin;
         // zone_watermark_ok() for order 0 is the one comparison (every fault comes here).
         if (order === 0 ? z.freePages - z.scrubPages <= mark : !z.watermarkOk(order, mark)) continue;
-        const pfn = this.bufferedRmqueue(z, order, zero, cpu, cold);
+        const pfn = this.bufferedRmqueue(z, order, zero, cpu, cold, served);
         if (pfn >= 0) return pfn;
       }
     }
@@ -289,25 +271,24 @@ export class Machine {
    *   order > 0, __GFP_ZERO ZEROED if zero_pages ≥ 2^order and a block is there → NOT_ZEROED + hot zeroing
    *   order > 0             NOT_ZEROED → ZEROED (wasted)
    */
-  private bufferedRmqueue(z: Zone, order: number, zero: boolean, cpu: number, cold: boolean): number {
-    const info = this.lastAlloc;
-    info.lockedPages = 0;
+  private bufferedRmqueue(z: Zone, order: number, zero: boolean, cpu: number, cold: boolean, served: AllocResult | undefined): number {
+    let locked = 0;
     let pfn = -1;
     let cls: FreeClass = NOT_ZEROED;
     if (order === 0) {
       const sets = z.pageset[cpu]!;
       if (zero) {
         const pz = sets[PCP_ZEROED]!;
-        if (pz.list.length <= pz.low && z.zeroPages >= 1) info.lockedPages += z.rmqueueBulk(pz, pz.batch, ZEROED, false);
+        if (pz.list.length <= pz.low && z.zeroPages >= 1) locked += z.rmqueueBulk(pz, pz.batch, ZEROED, false);
         pfn = z.pcpPop(pz);
       }
       if (pfn < 0) {
         const p = sets[cold ? PCP_COLD : PCP_HOT]!;
-        if (p.list.length <= p.low) info.lockedPages += z.rmqueueBulk(p, p.batch, NOT_ZEROED, true);
+        if (p.list.length <= p.low) locked += z.rmqueueBulk(p, p.batch, NOT_ZEROED, true);
         pfn = z.pcpPop(p);
       }
       if (pfn < 0) return -1;
-      this.vm.pcpRefillPages += info.lockedPages;
+      this.vm.pcpRefillPages += locked;
       // The page's flags say which class it came with; it is allocated from now on.
       cls = classOf(z.swapHead(pfn, pageFlags(KIND_ALLOC, 0, NOT_ZEROED)));
     } else {
@@ -319,17 +300,24 @@ export class Machine {
       if (pfn < 0) { pfn = z.takeBlock(order, NOT_ZEROED, allocated); cls = NOT_ZEROED; }
       if (pfn < 0) { pfn = z.takeBlock(order, ZEROED, allocated); cls = ZEROED; }
       if (pfn < 0) return -1;
-      info.lockedPages = 1;
+      locked = 1;
       z.setHead(pfn, pageFlags(KIND_ALLOC, order, NOT_ZEROED));
     }
-    z.pgalloc += orderPages(order);
-    info.zone = z;
-    info.prezeroed = zero && cls === ZEROED;
-    info.hotZeroed = zero && cls === NOT_ZEROED;
     const pages = orderPages(order);
-    if (info.prezeroed) this.vm.allocPrezeroed += pages;
-    else if (info.hotZeroed) this.vm.allocHotZeroed += pages;
-    else if (cls === ZEROED) this.vm.allocZeroWasted += pages;
+    z.pgalloc += pages;
+    const prezeroed = zero && cls === ZEROED;
+    const hotZeroed = zero && cls === NOT_ZEROED;
+    const wasted = !zero && cls === ZEROED;
+    if (prezeroed) this.vm.allocPrezeroed += pages;
+    else if (hotZeroed) this.vm.allocHotZeroed += pages;
+    else if (wasted) this.vm.allocZeroWasted += pages;
+    if (served) {
+      served.zone = z;
+      served.prezeroed = prezeroed;
+      served.hotZeroed = hotZeroed;
+      served.wasted = wasted;
+      served.lockedPages = locked;
+    }
     return pfn;
   }
 
@@ -366,7 +354,7 @@ export class Machine {
     let n = 0;
     for (const z of this.zones) {
       for (let cpu = 0; cpu < this.config.cpus; cpu++) {
-        if (onlyIdle && this.cpuInUse[cpu]) continue;
+        if (onlyIdle && this.procs.cpuInUse[cpu]) continue;
         for (const p of z.pageset[cpu]!) n += z.freePagesBulk(p, p.list.length, (o, c) => this.coalesced(z, o, c));
       }
     }
@@ -374,108 +362,9 @@ export class Machine {
     return n;
   }
 
-  // ---- raw allocations (control `alloc` / `free`) ------------------------------------------------
-
-  /** Allocate `count` blocks, all or nothing. Returns their handles. */
-  allocRaw(order: number, zero: boolean, node: number, count: number): number[] {
-    if (!Number.isInteger(order) || order < 0 || order >= this.maxOrder) {
-      throw new ModelError('KSCRUB_BAD_OPTION', `order=${order} is out of range 0..${this.maxOrder - 1}`);
-    }
-    if (!Number.isInteger(node) || node < 0 || node >= this.config.nodes) {
-      throw new ModelError('KSCRUB_BAD_OPTION', `node=${node} is out of range 0..${this.config.nodes - 1}`);
-    }
-    if (!Number.isSafeInteger(count) || count < 1) {
-      throw new ModelError('KSCRUB_BAD_OPTION', `count=${count} is not a whole number of blocks ≥ 1`);
-    }
-    const cpu = this.firstCpuOf(node);
-    const got: number[] = [];
-    for (let i = 0; i < count; i++) {
-      const pfn = this.allocPages(order, zero, node, cpu);
-      if (pfn < 0) {
-        for (const h of got) this.freeRawOne(h);
-        throw new ModelError('KSCRUB_NOMEM', `alloc: out of memory after ${i} of ${count} order-${order} blocks (nothing kept)`);
-      }
-      const h = this.nextHandle++;
-      this.raw.set(h, { pfn, order, zone: this.lastAlloc.zone! });
-      got.push(h);
-    }
-    return got;
-  }
-
-  /** Free raw blocks by handle, all or nothing. Returns pages freed. */
-  freeRaw(handles: readonly number[]): number {
-    const seen = new Set<number>();
-    for (const h of handles) {
-      if (!this.raw.has(h)) throw new ModelError('KSCRUB_BAD_HANDLE', `free: no block has handle ${h}`);
-      if (seen.has(h)) throw new ModelError('KSCRUB_BAD_HANDLE', `free: handle ${h} is named twice`);
-      seen.add(h);
-    }
-    let pages = 0;
-    for (const h of handles) pages += this.freeRawOne(h);
-    return pages;
-  }
-
-  private freeRawOne(h: number): number {
-    const b = this.raw.get(h)!;
-    this.raw.delete(h);
-    this.freePages(b.pfn, b.order, this.firstCpuOf(b.zone.node));
-    return 2 ** b.order;
-  }
-
+  /** The CPU a request made on no CPU of its own (the control file, boot) runs on: the node's first. */
   firstCpuOf(node: number): number {
     return (node * this.config.cpus) / this.config.nodes;
-  }
-
-  // ---- processes and faults (control: mm, mmap, munmap, touch, fault) ----------------------------
-
-  /** A new process (pft forks one per repetition). Returns its mm id. */
-  mmNew(): number {
-    return this.procs.create().id;
-  }
-
-  /**
-   * exit_mmap: the process's pages go back to the allocator, on CPU 0, which spends
-   * zapCostNs() of system time doing it; the clock moves on by as much (kscrubd, woken by the
-   * frees, runs meanwhile). Returns pages freed.
-   */
-  mmExit(id: number): number {
-    return this.mmExitTimed(id).freed;
-  }
-
-  /** mmExit(), saying also what it cost: CPU 0's system time and the time that passed. */
-  mmExitTimed(id: number): ZapResult {
-    return this.zapTimed(() => this.procs.exit(id, this.firstCpuOf(0)));
-  }
-
-  /** Anonymous mmap of `bytes` (page-rounded). `random` is MADV_RANDOM (no prefault). */
-  mmap(id: number, bytes: number, random = false): { addr: number; size: number } {
-    const v = this.procs.mmap(id, bytes, random);
-    return { addr: v.start, size: v.end - v.start };
-  }
-
-  /** munmap a page-aligned range inside one mapping. Returns pages freed. */
-  munmap(id: number, addr: number, bytes: number): number {
-    return this.munmapTimed(id, addr, bytes).freed;
-  }
-
-  /** munmap(), saying also what it cost. */
-  munmapTimed(id: number, addr: number, bytes: number): ZapResult {
-    return this.zapTimed(() => this.procs.munmap(id, addr, bytes, this.firstCpuOf(0)));
-  }
-
-  /** Run a zap (munmap, exit) on CPU 0 and charge it: system time there, and the clock moves on. */
-  private zapTimed(zap: () => number): ZapResult {
-    const cpu = this.firstCpuOf(0);
-    const start = this.now;
-    const pgfree = this.vm.pgfree;
-    const drained = this.vm.pcpDrainPages;
-    const freed = zap();
-    const ns = zapCostNs(this, this.vm.pgfree - pgfree, this.vm.pcpDrainPages - drained);
-    const begin = Math.max(this.now, this.cpus.freeAt[cpu]!);
-    this.cpus.systemNs[cpu]! += ns;
-    this.cpus.freeAt[cpu] = begin + ns;
-    this.advanceTo(begin + ns);
-    return { freed, sysNs: ns, wallNs: this.now - start };
   }
 
   /** A touch's threads left their CPUs at time t: a kscrubd waiting for one takes it. */
@@ -483,29 +372,9 @@ export class Machine {
     if (this.kscrubdWaiting === 0) return;
     for (const k of this.kscrubd) {
       if (!k.waiting) continue;
-      const cpu = this.cpus.mostIdle(k.node, t, this.cpuInUse);
-      if (!this.cpuInUse[cpu]) k.runOn(this, cpu, t);
+      const cpu = this.cpus.mostIdle(k.node, t, this.procs.cpuInUse);
+      if (!this.procs.cpuInUse[cpu]) k.runOn(this, cpu, t);
     }
-  }
-
-  /** Touch a range with `threads` threads; faults are simulated in time order. */
-  touch(id: number, opts: Partial<TouchOptions> & { addr: number; size: number }): TouchResult {
-    const job = this.touchJob(id, opts);
-    job.run();
-    return job.result;
-  }
-
-  /** touch() to run a few events at a time (job.run(budget)), with the same outcome. */
-  touchJob(id: number, opts: Partial<TouchOptions> & { addr: number; size: number }): TouchJob {
-    return new TouchJob(this, this.procs, this.procs.get(id), {
-      threads: 1, lines: 1, write: true, stride: this.pageSize, ...opts,
-    });
-  }
-
-  /** One access at `addr` by the process's first thread (faults if the pte says so). */
-  fault(id: number, addr: number, write = true): TouchResult {
-    const ps = this.pageSize;
-    return touch(this, this.procs, this.procs.get(id), { addr, size: ps, write, threads: 1, lines: 1, stride: ps }, 'fault');
   }
 
   // ---- time -----------------------------------------------------------------------------------
@@ -529,7 +398,7 @@ export class Machine {
       this.clock.now = Math.max(this.clock.now, next);
       if (who >= 0) this.kscrubd[who]!.advance(this, next);
       else {
-        this.loadavg.sample(this.runningTasks + this.kscrubd.filter((k) => k.awake).length);
+        this.loadavg.sample(this.procs.runningTasks + this.kscrubd.filter((k) => k.awake).length);
         this.loadavg.nextSample += LOAD_FREQ_NS;
       }
     }
@@ -602,12 +471,6 @@ export class Machine {
   }
   pcpPagesTotal(): number {
     return this.zones.reduce((s, z) => s + z.pcpPages, 0);
-  }
-  /** Pages held by raw allocations. */
-  rawPages(): number {
-    let n = 0;
-    for (const b of this.raw.values()) n += 2 ** b.order;
-    return n;
   }
   /** Materialized sections (memory the model spends per-page records on). */
   materializedSections(): number {

@@ -1,5 +1,7 @@
 import { ModelError } from './errors';
-import type { Machine, PageOwner } from './machine';
+import { type FaultList, TouchJob, type TouchOptions, type TouchResult, touch, zapCostNs } from './fault';
+import type { AllocResult, Machine, PageOwner } from './machine';
+import { assertThpSupported, madviseHugepage, zapHugePmd } from './thp';
 
 /**
  * Processes and their anonymous memory: mm_struct, VMAs, page tables, and the tasks (threads)
@@ -25,18 +27,29 @@ export function pteCacheHot(pte: number): boolean {
   return pte >= 2 && pte - 2 * Math.floor(pte / 2) === 1;
 }
 
+/** What a munmap or an exit did: pages freed, the system time it took, the time that passed. */
+export interface ZapResult {
+  readonly freed: number;
+  readonly sysNs: number;
+  readonly wallNs: number;
+}
+
 /** Where mmap places the first mapping; later ones follow, a PMD apart. */
 const MMAP_BASE = 0x10000000000; // 1 TiB: well inside 2^53, far from 0
 /** At most this much of exited processes' pte-page arrays is kept for reuse. */
 const TABLE_POOL_BYTES = 4 * 2 ** 20;
 /** The largest single mapping (and address) the model accepts. */
 export const MAX_MAP_BYTES = 2 ** 46;
+/** A fixed mapping ends below this: far past x86_64's 47-bit user space, inside 2^53. */
+export const MAX_ADDRESS = 2 ** 52;
 
 export interface Vma {
   start: number;
   end: number;
   /** MADV_RANDOM: no anticipatory prefault. */
   readonly random: boolean;
+  /** VM_HUGEPAGE (madvise MADV_HUGEPAGE): aligned ranges fault in huge pages (thp.ts). */
+  thp: boolean;
 }
 
 /** Per-task prefault state (Lameter's anticipatory prefault kept it in task_struct). */
@@ -64,6 +77,9 @@ export class Mm implements PageOwner {
   /** PMD index → pte page (its entries), and the physical page that holds it. */
   readonly ptes = new Map<number, Float64Array>();
   readonly ptePfns = new Map<number, number>();
+  /** PMD index → a huge page's pte-format entry, and the pte page deposited with it (thp.ts). */
+  readonly hugePtes = new Map<number, number>();
+  readonly hugeDeposits = new Map<number, number>();
   readonly tasks: Task[] = [];
   /** Virtual time at which mm->page_table_lock is next free. */
   ptlFreeAt = 0;
@@ -96,9 +112,13 @@ export class Mm implements PageOwner {
   }
 
   /** Reserve address space: page-rounded, PMD-aligned, a PMD of guard gap after. */
-  placeMapping(bytes: number, pmdBytes: number, random: boolean): Vma {
-    const start = this.nextMap;
-    const vma = { start, end: start + bytes, random };
+  placeMapping(bytes: number, pmdBytes: number, random: boolean, thp = false): Vma {
+    let start = this.nextMap;
+    // Past any fixed mapping (a replayed trace's) in the way.
+    for (let v = this.overlap(start, start + bytes); v; v = this.overlap(start, start + bytes)) {
+      start = Math.ceil(v.end / pmdBytes) * pmdBytes + pmdBytes;
+    }
+    const vma = { start, end: start + bytes, random, thp };
     this.nextMap = Math.ceil((start + bytes) / pmdBytes) * pmdBytes + pmdBytes;
     if (this.nextMap + MAX_MAP_BYTES > Number.MAX_SAFE_INTEGER) {
       throw new ModelError('KSCRUB_NOMEM', `mmap: ${this.label} has run out of address space`);
@@ -107,9 +127,39 @@ export class Mm implements PageOwner {
     this.vmas.sort((a, b) => a.start - b.start);
     return vma;
   }
+  /**
+   * mmap at a caller's address (a replayed trace's): [start, end) must be free. Like the
+   * kernel's vma_merge, it joins a neighbour it touches with the same flags, so a heap grown
+   * by brk stays one VMA.
+   */
+  placeFixed(start: number, end: number, random: boolean, thp = false): void {
+    const v = this.overlap(start, end);
+    if (v) {
+      throw new ModelError('KSCRUB_BAD_ADDRESS', `mmap: 0x${start.toString(16)}-0x${end.toString(16)} overlaps the mapping 0x${v.start.toString(16)}-0x${v.end.toString(16)} of ${this.label}`);
+    }
+    const before = this.vmas.find((x) => x.end === start && x.random === random && x.thp === thp);
+    const after = this.vmas.find((x) => x.start === end && x.random === random && x.thp === thp);
+    if (before && after) {
+      before.end = after.end;
+      this.vmas.splice(this.vmas.indexOf(after), 1);
+    } else if (before) before.end = end;
+    else if (after) after.start = start;
+    else {
+      this.vmas.push({ start, end, random, thp });
+      this.vmas.sort((a, b) => a.start - b.start);
+    }
+  }
+
+  /** The first VMA that intersects [start, end), if any. */
+  private overlap(start: number, end: number): Vma | undefined {
+    return this.vmas.find((v) => v.start < end && start < v.end);
+  }
+
 
   forEachPage(fn: (pfn: number) => void): void {
     this.ptePfns.forEach((pfn) => fn(pfn));
+    this.hugeDeposits.forEach((pfn) => fn(pfn));
+    this.hugePtes.forEach((pte) => fn(ptePfn(pte)));
     for (const table of this.ptes.values()) {
       for (let i = 0; i < table.length; i++) {
         const pte = table[i]!;
@@ -119,10 +169,27 @@ export class Mm implements PageOwner {
   }
 }
 
-/** The process table: what the control file's mm/mmap/munmap commands act on. */
+/**
+ * The process table: what the control file's mm/mmap/munmap/touch/fault commands act on, and
+ * the counters that are the processes' own (the kernel keeps them in mm_struct, task_struct
+ * and the run queues, not in the allocator).
+ */
 export class Processes {
   readonly mms = new Map<number, Mm>();
   private nextId = 1;
+  /** Anonymous pages mapped by processes (meminfo AnonPages): the sum of every mm's rss. */
+  nrAnonPages = 0;
+  /** Of those, huge pages mapped by a PMD (meminfo AnonHugePages, in huge pages; thp.ts). */
+  nrAnonThps = 0;
+  /** Page-table pages processes use (meminfo PageTables). */
+  nrPageTablePages = 0;
+  /** Processes (mm) alive, and pids handed out (init and one per process): loadavg's nr_threads/last_pid. */
+  nrMms = 0;
+  lastPid = 1;
+  /** Tasks running right now besides kscrubd (the fault simulation sets it), for loadavg. */
+  runningTasks = 0;
+  /** Per CPU: is a workload thread on it now (kscrubd prefers a CPU without one)? */
+  readonly cpuInUse: Uint8Array;
   readonly ptrsPerPte: number;
   readonly pmdBytes: number;
   /**
@@ -134,7 +201,8 @@ export class Processes {
   private readonly tablePoolMax: number = 0;
 
   constructor(private readonly m: Machine) {
-    this.ptrsPerPte = m.pageSize / 8;
+    this.cpuInUse = new Uint8Array(m.config.cpus);
+    this.ptrsPerPte = m.pageSize / m.config.pteBytes;
     this.tablePoolMax = TABLE_POOL_BYTES / m.pageSize;
     this.pmdBytes = this.ptrsPerPte * m.pageSize;
   }
@@ -149,15 +217,69 @@ export class Processes {
     const mm = new Mm(this.nextId++);
     this.mms.set(mm.id, mm);
     this.m.owners.add(mm);
-    this.m.nrMms++;
-    this.m.lastPid++;
+    this.nrMms++;
+    this.lastPid++;
     return mm;
   }
 
-  mmap(id: number, bytes: number, random: boolean): Vma {
+  /**
+   * Anonymous mmap of `bytes` (page-rounded), at `addr` when given. `random` is MADV_RANDOM
+   * (no prefault); `thp` is MADV_HUGEPAGE (aligned ranges fault in huge pages; refused where
+   * THP cannot work).
+   */
+  mmap(id: number, bytes: number, random = false, addr?: number, thp = false): { addr: number; size: number } {
     const mm = this.get(id);
     const size = this.pageRound(bytes, 'mmap');
-    return mm.placeMapping(size, this.pmdBytes, random);
+    if (thp) assertThpSupported(this.m, this, 'mmap');
+    if (addr !== undefined) {
+      if (!Number.isSafeInteger(addr) || addr % this.m.pageSize !== 0 || addr + size > MAX_ADDRESS) {
+        throw new ModelError('KSCRUB_BAD_ADDRESS', `mmap: addr=0x${addr.toString(16)} must be page aligned (page size ${this.m.pageSize}) with addr+size below 0x${MAX_ADDRESS.toString(16)}`);
+      }
+      mm.placeFixed(addr, addr + size, random, thp);
+      return { addr, size };
+    }
+    const v = mm.placeMapping(size, this.pmdBytes, random, thp);
+    return { addr: v.start, size: v.end - v.start };
+  }
+
+  /** Touch a range with `threads` threads; faults are simulated in time order. */
+  touch(id: number, opts: Partial<TouchOptions> & { addr: number; size: number; thp?: boolean }): TouchResult {
+    const job = this.touchJob(id, opts);
+    job.run();
+    return job.result;
+  }
+
+  /**
+   * touch() to run a few events at a time (job.run(budget)), with the same outcome. `thp`
+   * first marks the range's VMA MADV_HUGEPAGE (kept only if the touch is accepted).
+   */
+  touchJob(id: number, opts: Partial<TouchOptions> & { addr: number; size: number; thp?: boolean }): TouchJob {
+    const mm = this.get(id);
+    const { thp, ...rest } = opts;
+    const o = { threads: 1, lines: 1, write: true, stride: this.m.pageSize, ...rest };
+    if (!thp) return new TouchJob(this.m, mm, o);
+    const { vma } = this.range(mm, o.addr, o.size, 'touch');
+    const was = vma.thp;
+    madviseHugepage(this.m, this, vma, 'touch');
+    try {
+      return new TouchJob(this.m, mm, o);
+    } catch (err) {
+      vma.thp = was;
+      throw err;
+    }
+  }
+
+  /** Single-page accesses by the process's tasks (a replayed trace): see FaultList. */
+  faults(id: number, list: FaultList): TouchResult {
+    const job = new TouchJob(this.m, this.get(id), list);
+    job.run();
+    return job.result;
+  }
+
+  /** One access at `addr` by the process's first thread (faults if the pte says so). */
+  fault(id: number, addr: number, write = true): TouchResult {
+    const ps = this.m.pageSize;
+    return touch(this.m, this.get(id), { addr, size: ps, write, threads: 1, lines: 1, stride: ps }, 'fault');
   }
 
   /** Validate a page-aligned [addr, addr+bytes) inside one VMA; returns the VMA and rounded size. */
@@ -181,8 +303,11 @@ export class Processes {
     return Math.ceil(bytes / this.m.pageSize) * this.m.pageSize;
   }
 
-  /** zap_page_range + unmap: free every page in the range; split or shrink the VMA. */
-  munmap(id: number, addr: number, bytes: number, cpu: number): number {
+  /**
+   * zap_page_range + unmap: free every page in the range; split or shrink the VMA. Returns
+   * pages freed. The pages go to `cpu`'s lists (by default node 0's first CPU).
+   */
+  munmap(id: number, addr: number, bytes: number, cpu = this.m.firstCpuOf(0)): number {
     const mm = this.get(id);
     const { vma, size } = this.range(mm, addr, bytes, 'munmap');
     const freed = this.zap(mm, addr, addr + size, cpu);
@@ -192,21 +317,49 @@ export class Processes {
     else if (addr === vma.start) vma.start = end;
     else if (end === vma.end) vma.end = addr;
     else {
-      mm.vmas.splice(i + 1, 0, { start: end, end: vma.end, random: vma.random });
+      mm.vmas.splice(i + 1, 0, { start: end, end: vma.end, random: vma.random, thp: vma.thp });
       vma.end = addr;
     }
     return freed;
   }
 
-  /** exit_mmap: free everything the process maps. */
-  exit(id: number, cpu: number): number {
+  /** munmap(), saying also what it cost (zapTimed). */
+  munmapTimed(id: number, addr: number, bytes: number, cpu = this.m.firstCpuOf(0)): ZapResult {
+    return this.zapTimed(cpu, () => this.munmap(id, addr, bytes, cpu));
+  }
+
+  /**
+   * exit(), saying also what it cost: the exiting CPU spends zapCostNs() of system time on it
+   * and the clock moves on by as much (kscrubd, woken by the frees, runs meanwhile). pft times
+   * a process from fork to wait, so its exit counts.
+   */
+  exitTimed(id: number, cpu = this.m.firstCpuOf(0)): ZapResult {
+    return this.zapTimed(cpu, () => this.exit(id, cpu));
+  }
+
+  private zapTimed(cpu: number, zap: () => number): ZapResult {
+    const m = this.m;
+    const start = m.now;
+    const pgfree = m.vm.pgfree;
+    const drained = m.vm.pcpDrainPages;
+    const freed = zap();
+    const ns = zapCostNs(m, m.vm.pgfree - pgfree, m.vm.pcpDrainPages - drained);
+    const begin = Math.max(m.now, m.cpus.freeAt[cpu]!);
+    m.cpus.systemNs[cpu]! += ns;
+    m.cpus.freeAt[cpu] = begin + ns;
+    m.advanceTo(begin + ns);
+    return { freed, sysNs: ns, wallNs: m.now - start };
+  }
+
+  /** exit_mmap: free everything the process maps. Returns pages freed. */
+  exit(id: number, cpu = this.m.firstCpuOf(0)): number {
     const mm = this.get(id);
     let freed = 0;
     for (const v of [...mm.vmas]) freed += this.zap(mm, v.start, v.end, cpu);
     mm.vmas.length = 0;
     // free_pgtables: the pte pages go back too (counted apart from the anonymous pages).
     for (const pfn of mm.ptePfns.values()) this.m.freePages(pfn, 0, cpu);
-    this.m.nrPageTablePages -= mm.ptes.size;
+    this.nrPageTablePages -= mm.ptes.size;
     for (const table of mm.ptes.values()) {
       if (this.tablePool.length >= this.tablePoolMax) break;
       this.tablePool.push(table.fill(PTE_NONE));
@@ -215,7 +368,7 @@ export class Processes {
     mm.ptePfns.clear();
     this.mms.delete(id);
     this.m.owners.delete(mm);
-    this.m.nrMms--;
+    this.nrMms--;
     return freed;
   }
 
@@ -225,8 +378,9 @@ export class Processes {
     let freed = 0;
     for (let a = start; a < end;) {
       const pmd = Math.floor(a / this.pmdBytes);
-      const table = mm.ptes.get(pmd);
       const pmdEnd = Math.min(end, (pmd + 1) * this.pmdBytes);
+      if (mm.hugePtes.size > 0 && mm.hugePtes.has(pmd)) freed += zapHugePmd(this.m, this, mm, pmd, a, pmdEnd, cpu);
+      const table = mm.ptes.get(pmd);
       if (table) {
         for (let i = (a % this.pmdBytes) / ps, stop = i + (pmdEnd - a) / ps; i < stop; i++) {
           const pte = table[i]!;
@@ -240,8 +394,13 @@ export class Processes {
       a = pmdEnd;
     }
     mm.rss -= freed;
-    this.m.nrAnonPages -= freed;
+    this.nrAnonPages -= freed;
     return freed;
+  }
+
+  /** A cleared entry array for a new pte page (from the pool when it has one). */
+  takeTable(): Float64Array {
+    return this.tablePool.pop() ?? new Float64Array(this.ptrsPerPte);
   }
 
   /** The pte page covering addr, if there is one yet. */
@@ -252,18 +411,18 @@ export class Processes {
   /**
    * __pte_alloc: a pte page for addr, allocated as a __GFP_ZERO page on the faulting CPU's
    * node when the PMD has none. Returns null when memory is exhausted (the fault is an OOM);
-   * `m.lastAlloc` says how a new page was served, for the caller's pricing.
+   * a new page's `served` says how it was served, for the caller's pricing.
    */
-  pteAlloc(mm: Mm, addr: number, node: number, cpu: number): { table: Float64Array; fresh: boolean } | null {
+  pteAlloc(mm: Mm, addr: number, node: number, cpu: number, served: AllocResult): { table: Float64Array; fresh: boolean } | null {
     const pmd = Math.floor(addr / this.pmdBytes);
     const have = mm.ptes.get(pmd);
     if (have) return { table: have, fresh: false };
-    const pfn = this.m.allocPages(0, true, node, cpu);
+    const pfn = this.m.allocPages(0, true, node, cpu, served);
     if (pfn < 0) return null;
-    const table = this.tablePool.pop() ?? new Float64Array(this.ptrsPerPte);
+    const table = this.takeTable();
     mm.ptes.set(pmd, table);
     mm.ptePfns.set(pmd, pfn);
-    this.m.nrPageTablePages++;
+    this.nrPageTablePages++;
     return { table, fresh: true };
   }
 }

@@ -1,14 +1,17 @@
-import { ALTIX_COST, COST_NAMES, CostModel, X86_64_COST } from './cost';
+import { ALTIX_COST, COST_NAMES, CostModel, EPYC_COST, X86_64_COST, i386Cost } from './cost';
 import { ModelError } from './errors';
 import { isPowerOfTwo, parseSize } from './units';
 
-export const PRESETS = ['altix', 'x86_64'] as const;
+export const PRESETS = ['altix', 'x86_64', 'i386', 'epyc'] as const;
 export type PresetName = (typeof PRESETS)[number];
 export const ZERO_DRIVERS = ['bte', 'cpu'] as const;
 export type ZeroDriverName = (typeof ZERO_DRIVERS)[number];
 export type ClockMode = 'live' | 'manual';
-/** How physical memory is cut into zones: ia64 puts everything in ZONE_DMA. */
-export type ZoneLayout = 'ia64' | 'x86_64';
+/**
+ * How physical memory is cut into zones: ia64 puts everything in ZONE_DMA; x86_64 has DMA
+ * (< 16 MiB), DMA32 (< 4 GiB) and Normal; i386 has DMA, Normal (lowmem, < 896 MiB) and HighMem.
+ */
+export type ZoneLayout = 'ia64' | 'x86_64' | 'i386';
 
 /** What a caller may say; everything is optional and overrides the preset. */
 export interface MachineOptions {
@@ -19,7 +22,8 @@ export interface MachineOptions {
   pageSize?: string;
   lineSize?: number;
   maxOrder?: number;
-  seed?: number;
+  /** Core clock in MHz, for presets whose costs are stated in core cycles (i386). */
+  cpuMhz?: number;
   clock?: ClockMode;
   speed?: number;
   zeroDrivers?: readonly string[];
@@ -40,7 +44,10 @@ export interface MachineConfig {
   readonly cpus: number;
   readonly memBytes: number;
   readonly maxOrder: number;
-  readonly seed: number;
+  /** Core clock the cost figures were worked out for (MHz). */
+  readonly cpuMhz: number;
+  /** Bytes per pte: 8 (x86_64, ia64, i386 PAE), 4 (i386 without PAE: 1024 ptes a page). */
+  readonly pteBytes: number;
   readonly clock: ClockMode;
   readonly speed: number;
   readonly zeroDrivers: readonly ZeroDriverName[];
@@ -57,13 +64,26 @@ const BASE: Readonly<Record<PresetName, MachineConfig>> = {
   // The seeds' machine: 8-way SGI Altix (ia64), 4 nodes × 2 CPUs, 6 GiB, 16 KiB pages.
   altix: {
     preset: 'altix', pageSize: 16384, lineSize: 128, nodes: 4, cpus: 8, memBytes: 6 * 2 ** 30,
-    maxOrder: 11, seed: 1, clock: 'live', speed: 1, zeroDrivers: ['bte', 'cpu'], zoneLayout: 'ia64',
+    maxOrder: 11, cpuMhz: 1500, pteBytes: 8, clock: 'live', speed: 1, zeroDrivers: ['bte', 'cpu'], zoneLayout: 'ia64',
     kernelBytes: 16 * 2 ** 20, structPageBytes: 56, cost: ALTIX_COST, bootAllocations: true,
   },
   x86_64: {
     preset: 'x86_64', pageSize: 4096, lineSize: 64, nodes: 1, cpus: 4, memBytes: 4 * 2 ** 30,
-    maxOrder: 11, seed: 1, clock: 'live', speed: 1, zeroDrivers: ['cpu'], zoneLayout: 'x86_64',
+    maxOrder: 11, cpuMhz: 2000, pteBytes: 8, clock: 'live', speed: 1, zeroDrivers: ['cpu'], zoneLayout: 'x86_64',
     kernelBytes: 16 * 2 ** 20, structPageBytes: 64, cost: X86_64_COST, bootAllocations: true,
+  },
+  // Lameter's other machine: 2 × Pentium III 450 MHz, 384 MiB, 440BX; 2.6.11 i386 without
+  // PAE (4-byte ptes), a 4 MiB kernel image, 32-byte struct page (src/model/cost-i386.ts).
+  i386: {
+    preset: 'i386', pageSize: 4096, lineSize: 32, nodes: 1, cpus: 2, memBytes: 384 * 2 ** 20,
+    maxOrder: 11, cpuMhz: 450, pteBytes: 4, clock: 'live', speed: 1, zeroDrivers: ['cpu'], zoneLayout: 'i386',
+    kernelBytes: 4 * 2 ** 20, structPageBytes: 32, cost: i386Cost(450), bootAllocations: true,
+  },
+  // A machine of today: 2-socket AMD EPYC Milan, 2 × 64 cores, 2 × 64 GiB (src/model/cost-epyc.ts).
+  epyc: {
+    preset: 'epyc', pageSize: 4096, lineSize: 64, nodes: 2, cpus: 128, memBytes: 128 * 2 ** 30,
+    maxOrder: 11, cpuMhz: 3000, pteBytes: 8, clock: 'live', speed: 1, zeroDrivers: ['cpu'], zoneLayout: 'x86_64',
+    kernelBytes: 32 * 2 ** 20, structPageBytes: 64, cost: EPYC_COST, bootAllocations: true,
   },
 };
 
@@ -104,7 +124,10 @@ export function resolveConfig(opts: MachineOptions = {}): MachineConfig {
     bad(`mem: ${opts.mem ?? memBytes} is too small: each of ${nodes} nodes needs at least 64 MiB and 4 blocks of ${blockBytes} bytes`);
   }
   if (memBytes / pageSize > 2 ** 44) bad(`mem: ${opts.mem} is more pages than the model addresses (2^44)`);
-  const seed = intIn(opts.seed, 'seed', 0, 2 ** 32 - 1) ?? base.seed;
+  const cpuMhz = intIn(opts.cpuMhz, 'cpu MHz', 50, 10_000) ?? base.cpuMhz;
+  // Only i386's figures are stated in core cycles; elsewhere a clock would change nothing.
+  if (opts.cpuMhz !== undefined && presetName !== 'i386') bad(`cpu MHz: the ${presetName} preset's costs are not stated in core cycles (only i386's are)`);
+  const presetCost = presetName === 'i386' ? i386Cost(cpuMhz) : base.cost;
   const clock = opts.clock ?? base.clock;
   if (clock !== 'live' && clock !== 'manual') bad(`clock: "${String(clock)}" is not live or manual`);
   const speed = opts.speed ?? base.speed;
@@ -116,9 +139,9 @@ export function resolveConfig(opts: MachineOptions = {}): MachineConfig {
   if (new Set(zeroDrivers).size !== zeroDrivers.length) bad(`zero drivers: "${zeroDrivers.join(',')}" names a driver twice`);
   return {
     ...base,
-    pageSize, lineSize, nodes, cpus, memBytes: perNode * nodes, maxOrder, seed, clock, speed,
+    pageSize, lineSize, nodes, cpus, memBytes: perNode * nodes, maxOrder, cpuMhz, clock, speed,
     zeroDrivers: zeroDrivers as readonly ZeroDriverName[],
-    cost: { ...base.cost, ...opts.cost },
+    cost: { ...presetCost, ...opts.cost },
     bootAllocations: opts.bootAllocations ?? true,
   };
 }

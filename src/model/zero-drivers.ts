@@ -24,26 +24,46 @@ export interface ZeroDriver {
   zero(bytes: number, remote: boolean, sharers?: number): ZeroResult | null;
 }
 
+const HUGE_EXTENT = 2 ** 21;
+
 /**
- * clear_pages(page, order): the CPU writes every line, at its own store rate (bound by the
- * misses it can keep in flight, so remote memory is remoteFactor slower), or at its share of
- * the node's bus when other CPUs of the node zero too: every byte stored crosses the bus
- * twice, as a read for ownership and later as a writeback. Alone, one CPU cannot fill the
+ * The rate of one clear_pages() call over `bytes` (bytes per ns). A page clears at
+ * zeroBytesPerNs and a 2 MiB extent at zeroHugeBytesPerNs, in between following log2 of the
+ * extent; up to the cache's size the 2 MiB rate holds, past it zeroGiantBytesPerNs (the CPU
+ * stops allocating lines for a store stream it knows outgrows the cache).
+ */
+export function clearBytesPerNs(c: CostModel, pageSize: number, bytes: number): number {
+  if (bytes <= pageSize) return c.zeroBytesPerNs;
+  if (bytes > c.cacheBytes && bytes > HUGE_EXTENT) return c.zeroGiantBytesPerNs;
+  if (bytes >= HUGE_EXTENT) return c.zeroHugeBytesPerNs;
+  const f = Math.log2(bytes / pageSize) / Math.log2(HUGE_EXTENT / pageSize);
+  return c.zeroBytesPerNs + f * (c.zeroHugeBytesPerNs - c.zeroBytesPerNs);
+}
+
+/**
+ * clear_pages(page, order): the CPU writes every line, at the extent's zeroing bandwidth (bound
+ * by the misses it can keep in flight, so remote memory is remoteFactor slower), or at its
+ * share of the node's bus when other CPUs of the node zero too: every byte stored crosses the
+ * bus twice, as a read for ownership and later as a writeback. Alone, one CPU cannot fill the
  * bus; two can.
  */
 export class CpuZeroDriver implements ZeroDriver {
   readonly name = 'cpu' as const;
-  constructor(private readonly cost: CostModel) {}
+  constructor(private readonly cost: CostModel, private readonly pageSize: number) {}
   accepts(): boolean {
     return true;
   }
   zero(bytes: number, remote: boolean, sharers = 1): ZeroResult {
     const c = this.cost;
-    const f = remote ? c.remoteFactor : 1;
+    // Stores at the zeroing bandwidth, plus writeback of whatever the cache cannot hold
+    // (none to add when the bandwidth was measured with the write-back in it).
+    const writeback = c.writebackBytesPerNs > 0 ? Math.max(0, bytes - c.cacheBytes) / c.writebackBytesPerNs : 0;
     // The CPU's own store time, or its share of the bus (2 bytes moved per byte zeroed),
-    // whichever is longer; plus the writeback of whatever the cache cannot hold.
+    // whichever is longer.
+    const f = remote ? c.remoteFactor : 1;
     const bus = (2 * sharers * bytes) / c.fsbBytesPerNs;
-    const ns = (Math.max(bytes / c.zeroBytesPerNs, bus / f) + Math.max(0, bytes - c.cacheBytes) / c.writebackBytesPerNs) * f;
+    const store = Math.max(bytes / clearBytesPerNs(c, this.pageSize, bytes), bus / f) + writeback;
+    const ns = store * f;
     return { wallNs: ns, cpuNs: ns };
   }
 }
@@ -76,6 +96,6 @@ export class BteZeroDriver implements ZeroDriver {
 }
 
 /** Drivers in the order kscrubd tries them: the configured list, newest (first named) first. */
-export function makeZeroDrivers(names: readonly ZeroDriverName[], cost: CostModel): ZeroDriver[] {
-  return names.map((n) => (n === 'bte' ? new BteZeroDriver(cost) : new CpuZeroDriver(cost)));
+export function makeZeroDrivers(names: readonly ZeroDriverName[], cost: CostModel, pageSize: number): ZeroDriver[] {
+  return names.map((n) => (n === 'bte' ? new BteZeroDriver(cost) : new CpuZeroDriver(cost, pageSize)));
 }

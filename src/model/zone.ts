@@ -1,10 +1,10 @@
 import { assert } from './errors';
 import {
-  FreeClass, KIND_ALLOC, KIND_FREE, KIND_PCP, KIND_RESERVED, KIND_SCRUB, NOT_ZEROED, PG_ORDER as ORDER_MASK, ZEROED,
+  FreeClass, KIND_ALLOC, KIND_FREE, KIND_PCP, KIND_RESERVED, KIND_SCRUB, NOT_ZEROED, ZEROED,
   buddyOffset, classOf, combinedOffset, kindOf, orderOf, orderPages, pageFlags,
 } from './page';
 
-export type ZoneName = 'DMA' | 'DMA32' | 'Normal';
+export type ZoneName = 'DMA' | 'DMA32' | 'Normal' | 'HighMem';
 
 /**
  * Section states. A section is exactly one top-order block (2^(MAX_ORDER-1) pages). Memory
@@ -51,7 +51,6 @@ export interface ZoneInit {
   readonly startPfn: number;
   readonly endPfn: number;
   readonly maxOrder: number;
-  readonly cpus: number;
 }
 
 /**
@@ -621,10 +620,3 @@ export class Zone {
 }
 
 export const SEC_NAMES = ['pristine not-zeroed', 'pristine zeroed', 'materialized', 'reserved'] as const;
-/**
- * A value, not `export { PG_ORDER }`: a re-export compiles to a getter redefined over the
- * exports object's first (data) property, which turns this module's exports into a dictionary,
- * and every load of PCP_HOT & co. from optimized code then goes through the generic IC.
- */
-export const PG_ORDER = ORDER_MASK;
-

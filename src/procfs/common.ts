@@ -14,10 +14,14 @@ export function kb(m: Machine, pages: number): number {
  * x86_64 machine has no Normal memory and still three entries).
  */
 export function zoneTypes(m: Machine): ZoneName[] {
-  return m.config.zoneLayout === 'ia64' ? ['DMA'] : ['DMA', 'DMA32', 'Normal'];
+  return ZONE_TYPES[m.config.zoneLayout];
 }
 
-// The model counts anonymous and page-table pages machine-wide only (Machine.nrAnonPages,
+const ZONE_TYPES: Readonly<Record<Machine['config']['zoneLayout'], ZoneName[]>> = {
+  ia64: ['DMA'], x86_64: ['DMA', 'DMA32', 'Normal'], i386: ['DMA', 'Normal', 'HighMem'],
+};
+
+// The model counts anonymous and page-table pages machine-wide only (Processes.nrAnonPages,
 // nrPageTablePages), not per node or zone. Machine-wide files (meminfo, vmstat's node items)
 // show the totals; zoneinfo's per-node and per-zone items show them only where there is a
 // single node / zone to give them to, and 0 otherwise, so that no page is placed on a node
@@ -25,29 +29,29 @@ export function zoneTypes(m: Machine): ZoneName[] {
 
 /** Anonymous pages on `node` (0 when the model cannot place them). */
 export function nodeAnonPages(m: Machine, node: number): number {
-  return m.config.nodes === 1 && node === 0 ? m.nrAnonPages : 0;
+  return m.config.nodes === 1 && node === 0 ? m.procs.nrAnonPages : 0;
 }
 
 /** Page-table pages on `node` (0 when the model cannot place them). */
 export function nodePageTablePages(m: Machine, node: number): number {
-  return m.config.nodes === 1 && node === 0 ? m.nrPageTablePages : 0;
+  return m.config.nodes === 1 && node === 0 ? m.procs.nrPageTablePages : 0;
 }
 
 /** Anonymous pages in zone `z` (0 when the model cannot place them). */
 export function zoneAnonPages(m: Machine, z: Zone): number {
-  return m.zones.length === 1 && m.zones[0] === z ? m.nrAnonPages : 0;
+  return m.zones.length === 1 && m.zones[0] === z ? m.procs.nrAnonPages : 0;
 }
 
 /** Runnable tasks now: the workload threads on a CPU plus every kscrubd in a burst. */
 export function runningTasks(m: Machine): number {
-  let n = m.runningTasks;
+  let n = m.procs.runningTasks;
   for (const k of m.kscrubd) if (k.awake) n++;
   return n;
 }
 
 /** Tasks alive: init, one kscrubd per node, and one per process (mm). */
 export function liveTasks(m: Machine): number {
-  return 1 + m.kscrubd.length + m.nrMms;
+  return 1 + m.kscrubd.length + m.procs.nrMms;
 }
 
 /** Sum of `f` over the machine's zones. */

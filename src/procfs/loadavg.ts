@@ -7,5 +7,5 @@ import { liveTasks, runningTasks } from './common';
  */
 export function render(m: Machine): string {
   const avg = m.loadavg;
-  return `${avg.format(0)} ${avg.format(1)} ${avg.format(2)} ${runningTasks(m)}/${liveTasks(m)} ${m.lastPid}\n`;
+  return `${avg.format(0)} ${avg.format(1)} ${avg.format(2)} ${runningTasks(m)}/${liveTasks(m)} ${m.procs.lastPid}\n`;
 }

@@ -15,7 +15,8 @@ import { flatString, kb, sumZones } from './common';
  *                 and there is no page cache to reclaim), never below 0
  *   Active(anon), Active, AnonPages
  *                 anonymous pages mapped by processes (2.6.11 put them on the active list)
- *   PageTables    page-table pages of processes
+ *   AnonHugePages anonymous pages mapped by huge PMDs (THP; they are in AnonPages too)
+ *   PageTables    page-table pages of processes (with the ones deposited for huge PMDs)
  *   CommitLimit   MemTotal × vm.overcommit_ratio (50) / 100 + swap (none)
  *   Committed_AS  anonymous pages: the model never overcommits, so what is committed is mapped
  */
@@ -25,7 +26,7 @@ export function render(m: Machine): string {
   const managed = m.managedPagesTotal();
   const free = m.freePagesTotal();
   const reserve = sumZones(m, (z) => z.watermarkHigh);
-  const anon = kb(m, m.nrAnonPages);
+  const anon = kb(m, m.procs.nrAnonPages);
   const fields: Field[] = [
     ['MemTotal', kb(m, managed)],
     ['MemFree', kb(m, free)],
@@ -56,7 +57,7 @@ export function render(m: Machine): string {
     ['SReclaimable', 0],
     ['SUnreclaim', kb(m, m.slab.pages)],
     ['KernelStack', 0],
-    ['PageTables', kb(m, m.nrPageTablePages)],
+    ['PageTables', kb(m, m.procs.nrPageTablePages)],
     ['SecPageTables', 0],
     ['NFS_Unstable', 0],
     ['Bounce', 0],
@@ -67,7 +68,8 @@ export function render(m: Machine): string {
     ['VmallocUsed', 0],
     ['VmallocChunk', 0],
     ['Percpu', 0],
-    ['AnonHugePages', 0],
+    // Huge pages are counted in AnonPages too, as the kernel does; here in kB of whole PMDs.
+    ['AnonHugePages', kb(m, m.procs.nrAnonThps * (m.procs.ptrsPerPte))],
     ['ShmemHugePages', 0],
     ['ShmemPmdMapped', 0],
     ['FileHugePages', 0],

@@ -6,9 +6,9 @@ import { runningTasks } from './common';
  * system — kscrubd's zeroing included —, idle = the rest) in USER_HZ ticks; the other seven
  * columns, interrupts, context switches and softirqs are 0: the model has none of them.
  *
- *   btime          a fixed boot time: 2005-02-07 00:00 UTC (the V6 posting day) plus the seed's
- *                  second of that day, so that same seed ⇒ same bytes
- *   processes      pids handed out (Machine.lastPid: init and one per process)
+ *   btime          a fixed boot time: 2005-02-07 00:00 UTC (the V6 posting day), so that the
+ *                  same commands on a manual clock give the same bytes
+ *   processes      pids handed out (Processes.lastPid: init and one per process)
  *   procs_running  workload threads on a CPU plus kscrubds in a burst
  */
 const USER_HZ = 100;
@@ -48,8 +48,8 @@ export function render(m: Machine): string {
     lines +
     'intr 0\n' +
     'ctxt 0\n' +
-    `btime ${BTIME_EPOCH + (m.config.seed % 86400)}\n` +
-    `processes ${m.lastPid}\n` +
+    `btime ${BTIME_EPOCH}\n` +
+    `processes ${m.procs.lastPid}\n` +
     `procs_running ${runningTasks(m)}\n` +
     'procs_blocked 0\n' +
     `softirq 0${' 0'.repeat(NR_SOFTIRQS)}\n`

@@ -29,8 +29,11 @@ export interface FileHandle {
    * straight into the FUSE reply buffer instead of into a Buffer of its own per open.
    */
   readInto?(target: Buffer, offset: number, length: number): number;
-  /** Absent on read-only files. Returns the number of bytes accepted; throws ProcError. */
-  write?(data: Buffer, offset: number): number;
+  /**
+   * Absent on read-only files. Returns the number of bytes accepted (or a promise of it, for
+   * a command that runs in slices); throws (or rejects with) ProcError.
+   */
+  write?(data: Buffer, offset: number): number | Promise<number>;
   /** Called once when the last reference goes away. */
   release?(): void;
 }

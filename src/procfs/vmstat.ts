@@ -120,6 +120,8 @@ export function nodeStats(m: Machine, node: number): Partial<Record<NodeStatItem
  *   pgfault_oom            faults that found no memory
  *   prefault_pages         pages mapped ahead of the faulting address (anticipatory prefault)
  *   prefault_released      prefaulted pages freed again because their pte was filled meanwhile
+ *   thp_fault_prezeroed    huge-page faults (thp_fault_alloc) served by a block kscrubd had zeroed
+ *   thp_fault_hot_zeroed   huge-page faults that cleared their 2 MiB in the fault
  *   pcp_refill_pages       pages moved buddy lists → per-cpu lists
  *   pcp_drain_pages        pages moved per-cpu lists → buddy lists
  */
@@ -157,6 +159,8 @@ export function modelCounters(m: Machine): ReadonlyArray<readonly [string, numbe
     ['pgfault_oom', vm.faultOom],
     ['prefault_pages', vm.prefaultPages],
     ['prefault_released', vm.prefaultReleased],
+    ['thp_fault_prezeroed', vm.thpFaultPrezeroed],
+    ['thp_fault_hot_zeroed', vm.thpFaultHotZeroed],
     ['pcp_refill_pages', vm.pcpRefillPages],
     ['pcp_drain_pages', vm.pcpDrainPages],
   ];
@@ -166,10 +170,14 @@ export function render(m: Machine): string {
   // Machine-wide sums, as global_zone_page_state()/global_node_page_state() give them (the
   // anon and page-table totals even where zoneinfo cannot place them on a node).
   const values = new Map<string, number>([
-    ...Object.entries(zoneItems(m.freePagesTotal(), m.nrAnonPages)),
-    ...Object.entries(nodeItems(m.nrAnonPages, m.nrPageTablePages)),
+    ...Object.entries(zoneItems(m.freePagesTotal(), m.procs.nrAnonPages)),
+    ...Object.entries(nodeItems(m.procs.nrAnonPages, m.procs.nrPageTablePages)),
     ['pgfree', m.vm.pgfree],
     ['pgfault', m.vm.pgfault],
+    // Huge pages mapped, counted in huge pages as vmstat shows NR_ANON_THPS.
+    ['nr_anon_transparent_hugepages', m.procs.nrAnonThps],
+    ['thp_fault_alloc', m.vm.thpFaultAlloc],
+    ['thp_fault_fallback', m.vm.thpFaultFallback],
   ]);
   for (const z of m.zones) {
     const name = `pgalloc_${z.name.toLowerCase()}`;

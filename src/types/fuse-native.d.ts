@@ -60,11 +60,26 @@ declare module 'fuse-native' {
       release?(path: string, fd: number, cb: DoneCallback): void;
       releasedir?(path: string, fd: number, cb: DoneCallback): void;
       statfs?(path: string, cb: (code: Code, statfs?: StatFs) => void): void;
+      create?(path: string, mode: number, cb: (code: Code, fd?: number) => void): void;
+      mknod?(path: string, mode: number, dev: number, cb: DoneCallback): void;
+      mkdir?(path: string, mode: number, cb: DoneCallback): void;
+      /** `target` is the link's text, `path` the new name. */
+      symlink?(target: string, path: string, cb: DoneCallback): void;
+      link?(target: string, path: string, cb: DoneCallback): void;
+      rename?(src: string, dest: string, cb: DoneCallback): void;
+      unlink?(path: string, cb: DoneCallback): void;
+      rmdir?(path: string, cb: DoneCallback): void;
+      chmod?(path: string, mode: number, cb: DoneCallback): void;
+      chown?(path: string, uid: number, gid: number, cb: DoneCallback): void;
+      utimens?(path: string, atime: unknown, mtime: unknown, cb: DoneCallback): void;
     }
 
     interface Options {
-      /** ms before an unanswered op is failed with ETIMEDOUT (default 15000); false disables. */
-      timeout?: number | false;
+      /**
+       * ms before an unanswered op is failed with ETIMEDOUT (default 15000); false disables;
+       * per op: { default: 15000, write: false }.
+       */
+      timeout?: number | false | { readonly default?: number; readonly [op: string]: number | false | undefined };
       /** Clear a dead mount ("Transport endpoint is not connected") before mounting. */
       force?: boolean;
       /** Create the mount point if missing. */

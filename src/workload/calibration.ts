@@ -1,7 +1,7 @@
 import type { PftOptions, PftRow } from './pft';
 
 /**
- * The published pft rows the `altix` preset must reproduce (shared/calibration.md): Lameter's
+ * The published pft rows the `altix` preset must reproduce (docs/calibration.md): Lameter's
  * 8-way Altix, 6 GB, 16 KiB pages, CPU zeroing only, no anticipatory prefault. "base" runs
  * with kscrubd off; "patched" with kscrubd on after the machine settled.
  */

@@ -1,5 +1,6 @@
 import { formatCommand } from '../control';
 import { ControlClient, WorkloadError } from './client';
+import { type ConfigPairs, readConfig } from './provenance';
 
 /**
  * pft, after Christoph Lameter's page fault test: each repetition is a new process (an mm)
@@ -19,6 +20,8 @@ export interface PftOptions {
   scrubStop?: number;
   /** vm.max_prealloc_order for the run (anticipatory prefault), when given. */
   prealloc?: number;
+  /** Map with MADV_HUGEPAGE: aligned 2 MiB ranges fault as transparent huge pages. */
+  thp?: boolean;
   /** Wait until kscrubd sleeps before each row. */
   settle: boolean;
   /** Called now and then with a progress message (the CLI shows it on a terminal). */
@@ -49,6 +52,20 @@ const SETTLE_MAX_STEPS = 6000; // 10 virtual minutes, or as long in live mode
 
 /** Run pft against the mount at `dir`; sysctls it changed are restored, whatever happens. */
 export async function runPft(dir: string, o: PftOptions): Promise<PftRow[]> {
+  return (await runPftWithConfig(dir, o)).rows;
+}
+
+/** The PftRow fields in table order, for CSV and JSON readers. */
+export const PFT_COLUMNS = [
+  'gb', 'rep', 'threads', 'cachelines', 'userS', 'systemS', 'wallS', 'fltPerCpuS', 'faultPerWsec',
+  'pages', 'faults', 'prezeroed', 'hotZeroed', 'prefaulted', 'oom',
+] as const satisfies readonly (keyof PftRow)[];
+
+/**
+ * runPft, also returning the daemon's `config` as the run started (after pft's own sysctl
+ * settings): what a result needs to say how it was made.
+ */
+export async function runPftWithConfig(dir: string, o: PftOptions): Promise<{ config: ConfigPairs; rows: PftRow[] }> {
   const ctl = new ControlClient(dir);
   const saved = new Map<string, number>();
   const set = (name: string, v: number): void => {
@@ -59,6 +76,7 @@ export async function runPft(dir: string, o: PftOptions): Promise<PftRow[]> {
     for (const [name, v] of [...saved].reverse()) ctl.writeSysctl(name, v);
   };
   const rows: PftRow[] = [];
+  let config: ConfigPairs = {};
   try {
     // The machine's shape, once: MAX_ORDER (scrub_start's "off") and the page size.
     const machine = ctl.callKv(formatCommand({ verb: 'stats' }));
@@ -71,6 +89,7 @@ export async function runPft(dir: string, o: PftOptions): Promise<PftRow[]> {
       set('scrub_start', o.scrubStart ?? 5);
     }
     if (o.prealloc !== undefined) set('max_prealloc_order', o.prealloc);
+    config = readConfig(ctl);
     for (const threads of o.threads) {
       if (o.settle) await settle(ctl, o.progress);
       rows.push(runRow(ctl, o, threads, pageSize));
@@ -91,7 +110,7 @@ export async function runPft(dir: string, o: PftOptions): Promise<PftRow[]> {
   } finally {
     ctl.close();
   }
-  return rows;
+  return { config, rows };
 }
 
 function runRow(ctl: ControlClient, o: PftOptions, threads: number, pageSize: number): PftRow {
@@ -103,7 +122,7 @@ function runRow(ctl: ControlClient, o: PftOptions, threads: number, pageSize: nu
     o.progress?.(`threads ${threads}: repetition ${r + 1} of ${o.reps}`);
     const mm = Number(ctl.callKv(formatCommand({ verb: 'mm new' })).mm);
     try {
-      const map = ctl.callKv(formatCommand({ verb: 'mmap', mm, size: o.bytes }));
+      const map = ctl.callKv(formatCommand({ verb: 'mmap', mm, size: o.bytes, ...(o.thp === true && { thp: true }) }));
       const addr = Number.parseInt(map.addr ?? '', 16);
       const t = ctl.callKv(formatCommand({
         verb: 'touch', mm, addr, size: o.bytes, threads, lines: o.cachelines, access: 'write',
@@ -140,7 +159,7 @@ function runRow(ctl: ControlClient, o: PftOptions, threads: number, pageSize: nu
 }
 
 /** Until kscrubd sleeps: tick a manual clock, or wait for a live one. */
-async function settle(ctl: ControlClient, progress?: (msg: string) => void): Promise<void> {
+export async function settle(ctl: ControlClient, progress?: (msg: string) => void): Promise<void> {
   let manual = true;
   for (let i = 0; i < SETTLE_MAX_STEPS; i++) {
     if (Number(ctl.callKv(formatCommand({ verb: 'stats' })).kscrubd_awake) === 0) return;

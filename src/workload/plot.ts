@@ -1,7 +1,11 @@
 import type { PublishedRow } from './calibration';
 
 // pft results as an SVG: two panels side by side, flt/cpu/s and fault/wsec against the thread
-// count, one line per series (a run, a scrub mode) and hollow markers for published figures.
+// count, one line per series (a run, a scrub mode) and hollow markers for published figures,
+// drawn first so that a model point on top of one stays visible. fault/wsec carries each
+// run's ideal scaling (its first point × threads), dotted. A series with a `reference` (the
+// label of a published series) gets a panel of model ÷ published under each panel, with the
+// ±10 % band calibration holds it to.
 // Plain SVG 1.1 text, no library, no fonts embedded: rsvg-convert and browsers render it.
 // Deterministic: the same series give the same bytes (coordinates rounded to 0.1 px, no
 // dates, no random ids). Every data point is one element with class "point" per panel.
@@ -22,7 +26,7 @@ export interface SeriesStyle {
   readonly marker?: Marker;
   /** 'none' for scattered points (published figures); default 'solid'. */
   readonly line?: 'solid' | 'dashed' | 'none';
-  /** Outlined markers (white inside); default false. */
+  /** Outlined markers (fill="none": what is under them shows); default false. */
   readonly hollow?: boolean;
 }
 
@@ -32,13 +36,15 @@ export interface PlotSeries {
   /** Points with a non-finite or negative value are left out. */
   readonly points: readonly PftPoint[];
   readonly style?: SeriesStyle;
+  /** The label of a (published) series to divide this one by, point by point at equal threads. */
+  readonly reference?: string;
 }
 
 export interface PlotOptions {
   readonly title?: string;
   /** A second, smaller line: the run's parameters. */
   readonly subtitle?: string;
-  /** Pixels; default 960 × 440. */
+  /** Pixels; default 960 × 440, and 150 more when there are ratio panels. */
   readonly width?: number;
   readonly height?: number;
 }
@@ -137,7 +143,7 @@ function text(x: number, y: number, body: string, attrs = ''): string {
 
 /** A marker centred on (x, y), with its tooltip. */
 function marker(kind: Marker, x: number, y: number, color: string, hollow: boolean, cls: string, tip: string): string {
-  const paint = `fill="${hollow ? '#ffffff' : color}" stroke="${color}" stroke-width="${hollow ? 1.8 : 1}"`;
+  const paint = `fill="${hollow ? 'none' : color}" stroke="${color}" stroke-width="${hollow ? 1.8 : 1}"`;
   const title = tip ? `<title>${escapeXml(tip)}</title>` : '';
   const r = 4.5;
   switch (kind) {
@@ -159,6 +165,7 @@ interface Resolved {
   readonly marker: Marker;
   readonly line: 'solid' | 'dashed' | 'none';
   readonly hollow: boolean;
+  readonly reference: string | undefined;
 }
 
 const usable = (p: PftPoint): boolean =>
@@ -176,8 +183,35 @@ function resolve(series: readonly PlotSeries[]): Resolved[] {
       marker: s.style?.marker ?? MARKERS[i % MARKERS.length]!,
       line: s.style?.line ?? 'solid',
       hollow: s.style?.hollow ?? false,
+      reference: s.reference,
     };
   });
+}
+
+/** Hollow (published) series first: drawn under the model's points. */
+const drawOrder = (all: readonly Resolved[]): Resolved[] => [...all.filter((s) => s.hollow), ...all.filter((s) => !s.hollow)];
+
+type Key = (typeof PANELS)[number]['key'];
+
+interface RatioPoint {
+  readonly series: Resolved;
+  readonly threads: number;
+  readonly ratio: number;
+}
+
+/** model ÷ published for every series with a reference, at each thread count both have. */
+function ratios(all: readonly Resolved[], key: Key): RatioPoint[] {
+  const out: RatioPoint[] = [];
+  for (const s of all) {
+    const ref = all.find((r) => r.label === s.reference);
+    if (!ref || ref === s) continue;
+    for (const pt of s.points) {
+      for (const pub of ref.points) {
+        if (pub.threads === pt.threads && pub[key] > 0) out.push({ series: s, threads: pt.threads, ratio: pt[key] / pub[key] });
+      }
+    }
+  }
+  return out;
 }
 
 const PANELS = [
@@ -193,9 +227,11 @@ const textWidth = (s: string): number => s.length * 6.8;
  * fault/wsec against threads, in two panels with a shared legend.
  */
 export function renderPftSvg(series: readonly PlotSeries[], opts: PlotOptions = {}): string {
-  const width = opts.width ?? 960;
-  const height = opts.height ?? 440;
   const all = resolve(series);
+  const hasRatios = PANELS.some((p) => ratios(all, p.key).length > 0);
+  const ratioH = hasRatios ? 150 : 0;
+  const width = opts.width ?? 960;
+  const height = opts.height ?? 440 + ratioH;
   const out: string[] = [];
   out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="DejaVu Sans, Helvetica, Arial, sans-serif" font-size="12">`);
   out.push(`<rect width="${width}" height="${height}" fill="#ffffff"/>`);
@@ -205,13 +241,14 @@ export function renderPftSvg(series: readonly PlotSeries[], opts: PlotOptions = 
   top += 36;
 
   const legend = legendRows(all, width - 80);
-  const bottom = height - 62 - legend.length * 20;
+  const bottom = height - 62 - legend.length * 20 - ratioH;
   const gap = 90;
   const panelW = (width - 80 - 20 - gap) / 2;
   const threads = all.flatMap((s) => s.points.map((p) => p.threads));
   for (let i = 0; i < PANELS.length; i++) {
     const left = 80 + i * (panelW + gap);
     out.push(panel(all, PANELS[i]!, threads, left, left + panelW, top, bottom));
+    if (hasRatios) out.push(ratioPanel(all, PANELS[i]!.key, threads, left, left + panelW, bottom + 62, bottom + ratioH + 10));
   }
   legend.forEach((row, r) => out.push(...legendItems(row, 80, height - 14 - (legend.length - 1 - r) * 20)));
   out.push('</svg>');
@@ -241,7 +278,9 @@ function panel(all: readonly Resolved[], p: (typeof PANELS)[number], threads: re
   }
   out.push(`<rect x="${px(left)}" y="${px(top)}" width="${px(right - left)}" height="${px(bottom - top)}" fill="none" stroke="#333333"/>`);
   out.push(text((left + right) / 2, bottom + 36, 'threads', 'text-anchor="middle"'));
-  for (const s of all) {
+  const ideal = p.key === 'faultPerWsec' ? idealLines(all, p.key, x, y, left, right, top, bottom) : [];
+  if (ideal.length > 0) out.push(text(right, top - 12, 'dotted: ideal scaling', 'text-anchor="end" fill="#444444"'), ...ideal);
+  for (const s of drawOrder(all)) {
     const pts = [...s.points].sort((a, b) => a.threads - b.threads);
     if (s.line !== 'none' && pts.length > 1) {
       const d = pts.map((pt, i) => `${i === 0 ? 'M' : 'L'}${px(x.at(pt.threads))} ${px(y.at(pt[p.key]))}`).join('');
@@ -252,6 +291,45 @@ function panel(all: readonly Resolved[], p: (typeof PANELS)[number], threads: re
       const tip = `${s.label}: ${pt.threads} thread${pt.threads === 1 ? '' : 's'}, ${p.key === 'fltPerCpuS' ? 'flt/cpu/s' : 'fault/wsec'} ${pt[p.key].toFixed(0)}`;
       out.push(marker(s.marker, x.at(pt.threads), y.at(pt[p.key]), s.color, s.hollow, 'point', tip));
     }
+  }
+  out.push('</g>');
+  return out.join('\n');
+}
+
+/**
+ * Ideal scaling for each run: its fewest-threads point × threads ÷ those threads, dotted in
+ * the run's colour and clipped to the panel (perfect scaling soon leaves the frame).
+ */
+function idealLines(all: readonly Resolved[], key: Key, x: Scale, y: Scale, left: number, right: number, top: number, bottom: number): string[] {
+  const id = `clip-${key}`;
+  const out = [`<clipPath id="${id}"><rect x="${px(left)}" y="${px(top)}" width="${px(right - left)}" height="${px(bottom - top)}"/></clipPath>`];
+  for (const s of all) {
+    if (s.hollow || s.points.length < 2) continue;
+    const pts = [...s.points].sort((a, b) => a.threads - b.threads);
+    const first = pts[0]!;
+    const d = pts.map((pt, i) => `${i === 0 ? 'M' : 'L'}${px(x.at(pt.threads))} ${px(y.at((first[key] * pt.threads) / first.threads))}`).join('');
+    out.push(`<path class="ideal" d="${d}" fill="none" stroke="${s.color}" stroke-width="1.2" stroke-dasharray="2 3" clip-path="url(#${id})"><title>${escapeXml(`${s.label}: ideal scaling from ${first.threads} thread${first.threads === 1 ? '' : 's'}`)}</title></path>`);
+  }
+  return out.length > 1 ? out : [];
+}
+
+/** model ÷ published under a panel: a line at 1, the ±10 % band, a marker per ratio. */
+function ratioPanel(all: readonly Resolved[], key: Key, threads: readonly number[], left: number, right: number, top: number, bottom: number): string {
+  const pts = ratios(all, key);
+  const out: string[] = [`<g class="ratio-panel" data-value="${key}">`];
+  out.push(text(left, top - 8, 'model ÷ published (band: ±10 %)', 'fill="#333333"'));
+  const lo = Math.min(0.8, ...pts.map((r) => r.ratio));
+  const hi = Math.max(1.2, ...pts.map((r) => r.ratio));
+  const at = (v: number): number => bottom - ((v - lo) / (hi - lo)) * (bottom - top);
+  const x = xScale(threads, left, right);
+  out.push(`<rect class="band" x="${px(left)}" y="${px(at(1.1))}" width="${px(right - left)}" height="${px(at(0.9) - at(1.1))}" fill="#dff0df"/>`);
+  out.push(`<line x1="${px(left)}" y1="${px(at(1))}" x2="${px(right)}" y2="${px(at(1))}" stroke="#333333" stroke-dasharray="4 3"/>`);
+  for (const v of [0.9, 1, 1.1]) out.push(text(left - 8, at(v) + 4, v.toFixed(1), 'text-anchor="end" fill="#333333"'));
+  out.push(`<rect x="${px(left)}" y="${px(top)}" width="${px(right - left)}" height="${px(bottom - top)}" fill="none" stroke="#333333"/>`);
+  if (pts.length === 0) out.push(text((left + right) / 2, (top + bottom) / 2, 'no published point at these threads', 'text-anchor="middle" fill="#888888"'));
+  for (const r of pts) {
+    const tip = `${r.series.label} ÷ ${r.series.reference}: ${r.threads} thread${r.threads === 1 ? '' : 's'}, ${r.ratio.toFixed(3)}`;
+    out.push(marker(r.series.marker, x.at(r.threads), at(r.ratio), r.series.color, false, 'ratio-point', tip));
   }
   out.push('</g>');
   return out.join('\n');

@@ -65,15 +65,15 @@ async function faults(args: Args): Promise<undefined> {
   process.stdout.write('{"ready":true}\n');
   for await (const line of lines) {
     if (line.trim() !== 'rep') throw new Error(`model-child faults: expected "rep", got ${JSON.stringify(line)}`);
-    const id = m.mmNew();
-    const { addr, size } = m.mmap(id, bytes);
+    const id = m.procs.create().id;
+    const { addr, size } = m.procs.mmap(id, bytes);
     const t0 = performance.now();
     const c0 = cpuMs();
-    const r = m.touch(id, { addr, size, threads });
+    const r = m.procs.touch(id, { addr, size, threads });
     const wallMs = performance.now() - t0;
     const cpu = cpuMs() - c0;
     const e0 = performance.now();
-    m.mmExit(id);
+    m.procs.exit(id);
     const exitMs = performance.now() - e0;
     process.stdout.write(`${JSON.stringify({ pages: r.pages, faults: r.faults, wallMs, cpuMs: cpu, exitMs })}\n`);
   }
@@ -93,13 +93,13 @@ function rss(args: Args): unknown {
   const m = createMachine(machineOptions(args));
   m.setSysctl('max_prealloc_order', Number(args.prealloc ?? 3));
   const gib = Number(args.gb ?? 8);
-  const id = m.mmNew();
-  const { addr, size } = m.mmap(id, (gib + 1) * 2 ** 30);
+  const id = m.procs.create().id;
+  const { addr, size } = m.procs.mmap(id, (gib + 1) * 2 ** 30);
   // The first GiB warms the JIT and sizes the heap; the measured GiBs follow it.
-  m.touch(id, { addr, size: 2 ** 30, threads: 1 });
+  m.procs.touch(id, { addr, size: 2 ** 30, threads: 1 });
   gc();
   const before = process.memoryUsage();
-  const r = m.touch(id, { addr: addr + 2 ** 30, size: size - 2 ** 30, threads: 1 });
+  const r = m.procs.touch(id, { addr: addr + 2 ** 30, size: size - 2 ** 30, threads: 1 });
   gc();
   const after = process.memoryUsage();
   return {

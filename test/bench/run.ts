@@ -1,7 +1,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { VERSION } from '../../src/cli/version';
 import { findMount } from '../../src/fuse/mountpoint';
+import { toCsv } from '../../src/workload/provenance';
 import { hostInfo, type BenchOptions, type SectionResult, type Table, type Target } from './common';
 import { faultsBench } from './faults';
 import { hotPathsBench } from './hot-paths';
@@ -13,9 +15,11 @@ import { scaleBench } from './scale';
 // after another, then a table per section and the issue's targets, met or not. Not part of
 // npm test. Results and method: test/bench/RESULTS.md.
 //
-//   node dist/test/bench/run.js [--json] [--quick] [--only reads,faults,scale,kscrubd,hot]
+//   node dist/test/bench/run.js [--json|--csv] [--quick] [--only reads,faults,scale,kscrubd,hot]
 //
-// --json   one JSON document on stdout (host, tables, targets and the raw numbers)
+// --json   one JSON document on stdout (version, command, host, tables, targets and the raw numbers)
+// --csv    every table cell as one CSV line (section, table, row, column, value), the version,
+//          command and host as # comment lines first
 // --quick  fewer rounds: a smoke run whose numbers are not for publishing
 // Progress goes to stderr.
 
@@ -29,15 +33,17 @@ const SECTIONS: Record<string, (o: BenchOptions) => Promise<SectionResult>> = {
 
 interface Flags {
   json: boolean;
+  csv: boolean;
   quick: boolean;
   only: string[];
 }
 
 function parseFlags(argv: readonly string[]): Flags {
-  const flags: Flags = { json: false, quick: false, only: Object.keys(SECTIONS) };
+  const flags: Flags = { json: false, csv: false, quick: false, only: Object.keys(SECTIONS) };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (arg === '--json') flags.json = true;
+    else if (arg === '--csv') flags.csv = true;
     else if (arg === '--quick') flags.quick = true;
     else if (arg === '--only' || arg.startsWith('--only=')) {
       const list = arg.includes('=') ? arg.slice('--only='.length) : argv[++i] ?? '';
@@ -48,11 +54,12 @@ function parseFlags(argv: readonly string[]): Flags {
       usage(`unknown option ${arg}`);
     }
   }
+  if (flags.json && flags.csv) usage('give --json or --csv, not both');
   return flags;
 }
 
 function usage(why: string): never {
-  process.stderr.write(`bench: ${why}\nusage: node dist/test/bench/run.js [--json] [--quick] [--only ${Object.keys(SECTIONS).join(',')}]\n`);
+  process.stderr.write(`bench: ${why}\nusage: node dist/test/bench/run.js [--json|--csv] [--quick] [--only ${Object.keys(SECTIONS).join(',')}]\n`);
   process.exit(2);
 }
 
@@ -80,8 +87,20 @@ async function main(): Promise<void> {
     cleanUp(tmp);
   }
   const end = { seconds: Math.round((Date.now() - started) / 1000), loadavg: os.loadavg().map((l) => Math.round(l * 100) / 100) };
+  const command = ['bench', ...process.argv.slice(2)].join(' ');
   if (flags.json) {
-    process.stdout.write(`${JSON.stringify({ host, end, quick: flags.quick, sections: results, failures }, null, 2)}\n`);
+    process.stdout.write(`${JSON.stringify({ kscrubfs: VERSION, command, host, end, quick: flags.quick, sections: results, failures }, null, 2)}\n`);
+  } else if (flags.csv) {
+    const cells = results.flatMap((r) => r.tables.flatMap((t) => t.rows.flatMap((row, i) => t.columns.map((column, c) => ({
+      section: r.name, table: t.title, row: i + 1, column, value: row[c] ?? '',
+    })))));
+    const comments = [
+      `# kscrubfs ${VERSION}`, `# command: ${command}`,
+      `# host: ${Object.entries(host).map(([k, v]) => `${k}=${Array.isArray(v) ? v.join(',') : String(v)}`).join(' ')}`,
+      `# end: seconds=${end.seconds} loadavg=${end.loadavg.join(',')} quick=${flags.quick}`,
+      ...failures.map((f) => `# FAILED ${f}`),
+    ];
+    process.stdout.write(`${comments.join('\n')}\n${toCsv(null, ['section', 'table', 'row', 'column', 'value'], cells)}`);
   } else {
     process.stdout.write(report(host, end, results, failures));
   }

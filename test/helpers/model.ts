@@ -25,7 +25,7 @@ export const ALTIX_PINNED: Partial<CostModel> = {
  * The costs kscrubd's timing depends on are pinned, so hand-worked times survive recalibration.
  */
 export const TINY: MachineOptions = {
-  preset: 'x86_64', mem: '64M', cpus: 1, nodes: 1, maxOrder: 4, clock: 'manual', seed: 1, cost: X86_64_PINNED, bootAllocations: false,
+  preset: 'x86_64', mem: '64M', cpus: 1, nodes: 1, maxOrder: 4, clock: 'manual', cost: X86_64_PINNED, bootAllocations: false,
 };
 
 export function tiny(extra: MachineOptions = {}): Machine {
@@ -109,14 +109,14 @@ export function fingerprint(m: Machine): string {
     })),
     cpus: { sys: Array.from(m.cpus.systemNs), user: Array.from(m.cpus.userNs), freeAt: Array.from(m.cpus.freeAt) },
     load: m.loadavg.avenrun,
-    raw: [...m.raw].map(([h, b]) => [h, b.pfn, b.order]),
+    raw: m.raw.keys().map((h) => [h, m.raw.get(h)!.pfn, m.raw.get(h)!.order]),
     sysctl: m.sysctl,
   });
 }
 
 /** Pages that are free, on per-cpu lists or held raw: with no other owner, all managed pages. */
 export function accountedPages(m: Machine): number {
-  return m.freePagesTotal() + m.pcpPagesTotal() + m.rawPages() + m.slab.pages;
+  return m.freePagesTotal() + m.pcpPagesTotal() + m.raw.pages + m.slab.pages;
 }
 
 // ---- the fault model (test/unit/fault*.test.ts) ----------------------------------------------
@@ -138,7 +138,7 @@ export function ptesOf(m: Machine, id: number): { anon: number; zero: number } {
 export function faultFingerprint(m: Machine): string {
   return JSON.stringify({
     machine: fingerprint(m),
-    anon: m.nrAnonPages, pageTables: m.nrPageTablePages, mms: m.nrMms, lastPid: m.lastPid,
+    anon: m.procs.nrAnonPages, pageTables: m.procs.nrPageTablePages, mms: m.procs.nrMms, lastPid: m.procs.lastPid,
     procs: [...m.procs.mms.values()].map((mm) => ({
       id: mm.id, rss: mm.rss, ptl: [mm.ptlFreeAt, mm.ptlCpu, mm.semCpu],
       vmas: mm.vmas.map((v) => [v.start, v.end, v.random]),
@@ -156,7 +156,7 @@ export function prefaultRun(m: Machine, id: number, addr: number, faults: number
   const got: number[] = [];
   let a = addr;
   for (let i = 0; i < faults; i++) {
-    const r = m.fault(id, a);
+    const r = m.procs.fault(id, a);
     assert.equal(r.faults, 1, `fault ${i} at 0x${a.toString(16)} faulted`);
     got.push(r.prefaulted + 1);
     a += (r.prefaulted + 1) * m.pageSize;

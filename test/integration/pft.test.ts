@@ -47,7 +47,17 @@ describe('kscrubfs pft against a mount', () => {
 
       const json = await kscrubfs(['pft', '-m', dir, '-b', '256M', '-t', '1', '--scrub', 'on', '--settle', '--prealloc', '0', '--json']);
       assert.equal(json.code, 0, json.stderr);
-      const [row] = JSON.parse(json.stdout) as { pages: number; faults: number; prezeroed: number; hotZeroed: number }[];
+      const result = JSON.parse(json.stdout) as {
+        kscrubfs: string; machine: { preset: string; zeroDrivers: string[]; pageSize: number; costOverrides: object };
+        clock: { mode: string }; sysctl: Record<string, number>;
+        rows: { pages: number; faults: number; prezeroed: number; hotZeroed: number }[];
+      };
+      // Provenance: what made the numbers, with the sysctls the run itself set.
+      assert.match(result.kscrubfs, /^\d+\.\d+\.\d+/);
+      assert.deepEqual([result.machine.preset, result.machine.zeroDrivers, result.machine.pageSize, result.clock.mode], ['altix', ['bte', 'cpu'], 16384, 'manual']);
+      assert.deepEqual(result.sysctl, { scrub_start: 5, scrub_stop: 2, scrub_load: 999, max_prealloc_order: 0 });
+      assert.deepEqual(result.machine.costOverrides, {});
+      const [row] = result.rows;
       assert.equal(row!.pages, 2 ** 28 / 16384);
       assert.equal(row!.faults, row!.pages);
       assert.ok(row!.prezeroed > 0, 'scrubbing on: some faults took prezeroed pages');
@@ -63,7 +73,7 @@ describe('kscrubfs pft against a mount', () => {
       const before = vmstat(dir);
       const r = await kscrubfs(['pft', '-m', dir, '-b', '256M', '-t', '1,2', '--scrub', 'off', '--json']);
       assert.equal(r.code, 0, r.stderr);
-      const rows = JSON.parse(r.stdout) as { faults: number; prezeroed: number; hotZeroed: number; prefaulted: number; pages: number }[];
+      const { rows } = JSON.parse(r.stdout) as { rows: { faults: number; prezeroed: number; hotZeroed: number; prefaulted: number; pages: number }[] };
       for (const row of rows) {
         assert.equal(row.prezeroed, 0);
         assert.ok(row.hotZeroed > 0);
@@ -75,6 +85,25 @@ describe('kscrubfs pft against a mount', () => {
       assert.equal(after.get('pgfault')! - before.get('pgfault')!, faults);
       const check = await sh(`exec 3<>${dir}/control; echo check >&3; read -r line <&3; echo "$line"`);
       assert.equal(check.stdout.trim(), 'ok');
+    });
+  });
+
+  test('when pft --csv runs on a mount with a cost override then the CSV starts with # provenance lines naming it, then a header row', async () => {
+    await withMount([...MANUAL, '--cost', 'trapNs=900', '--zero-drivers', 'cpu'], async (dir) => {
+      const r = await kscrubfs(['pft', '-m', dir, '-b', '16M', '-t', '1,2', '--csv']);
+      assert.equal(r.code, 0, r.stderr);
+      const lines = r.stdout.trimEnd().split('\n');
+      const comments = lines.filter((l) => l.startsWith('#'));
+      assert.deepEqual(lines.slice(0, comments.length), comments, 'comments first');
+      assert.match(comments.join('\n'), /^# machine: preset=altix .*zeroDrivers=cpu costOverrides=\{trapNs=900\}$/m);
+      assert.match(comments.join('\n'), /^# sysctl: scrub_start=11 scrub_stop=4 scrub_load=999 max_prealloc_order=3$/m);
+      assert.match(comments.join('\n'), /^# clock: mode=manual speed=1 /m);
+      const [header, ...rows] = lines.slice(comments.length);
+      assert.equal(header!.split(',')[2], 'threads');
+      assert.deepEqual(rows.map((l) => l.split(',')[2]), ['1', '2']);
+      const both = await kscrubfs(['pft', '-m', dir, '-b', '16M', '--csv', '--json']);
+      assert.equal(both.code, 1);
+      assert.match(both.stderr, /give --json or --csv, not both/);
     });
   });
 

@@ -16,7 +16,7 @@ import { open, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Rng } from '../../src/model/rng';
+import { Rng } from '../helpers/rng';
 import { kscrubfs, startDaemon, stopDaemon, waitForMount, withTempDir, type Daemon, type RunResult, controlBatch } from '../helpers/mount';
 import { READABLE_FILES, parseMeminfo, parseSysctl, startReaders, type ReaderReport } from '../helpers/strict-parsers';
 

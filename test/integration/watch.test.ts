@@ -144,7 +144,7 @@ describe('kscrubfs watch', () => {
     await withMount(MANUAL, async (dir) => {
       await sysctl(dir, 'scrub_start', 5);
       await control(dir, ['tick 10s']);
-      const [, map] = await control(dir, ['mm new', 'mmap mm=1 size=4M']);
+      const [, map] = await control(dir, ['mm new keep', 'mmap mm=1 size=4M']);
       const addr = /addr=(0x[0-9a-f]+)/.exec(map!)![1];
       await control(dir, [`touch mm=1 addr=${addr} size=4M`]);
       const v = vmstat(dir);

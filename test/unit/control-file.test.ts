@@ -1,6 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { OUTPUT_LIMIT, controlEntry, execute, helpText, statsPairs } from '../../src/control';
+import { Scheduler } from '../../src/control/scheduler';
 import { type Machine, check, createMachine } from '../../src/model';
 import { type FileHandle, ProcError } from '../../src/procfs/types';
 
@@ -19,6 +20,8 @@ class Client {
     const data = typeof text === 'string' ? Buffer.from(text) : text;
     try {
       const n = this.h.write!(data, this.pos);
+      // Every batch here is short: it completes within its first slice, at once.
+      if (typeof n !== 'number') throw new Error('write did not complete at once');
       this.pos += n;
       return n;
     } catch (err) {
@@ -52,7 +55,8 @@ class Client {
 
 function setup(opts: Parameters<typeof createMachine>[0] = { clock: 'manual' }, wall = (): number => 0) {
   const machine = createMachine(opts);
-  const entry = controlEntry(machine, wall);
+  // Slices without end: every write here completes at once (the slicing has its own tests).
+  const entry = controlEntry(machine, wall, new Scheduler(Number.POSITIVE_INFINITY));
   return { machine, entry, open: () => new Client(entry.open(O_RDWR)) };
 }
 
@@ -92,8 +96,9 @@ describe('control file: the entry and help', () => {
     assert.match(text, /^kscrubfs control: /);
     for (const usage of [
       'tick <duration>', 'alloc order=<n> [node=<n>] [count=<n>] [zero]', 'free handles=<h1,h2,...>', 'drain', 'bte fail=<n>', 'check', 'stats',
-      'mm new', 'mm exit mm=<id>', 'mmap mm=<id> size=<size> [random]', 'munmap mm=<id> addr=0x<hex> size=<size>',
-      'touch mm=<id> addr=0x<hex> size=<size> [threads=<n>] [lines=<n>] [stride=<size>] [read|write]', 'fault mm=<id> addr=0x<hex> [read|write]',
+      'mm new [keep]', 'mm list', 'mm exit mm=<id>', 'mmap mm=<id> size=<size> [addr=0x<hex>] [random] [thp]', 'munmap mm=<id> addr=0x<hex> size=<size>',
+      'touch mm=<id> addr=0x<hex> size=<size> [threads=<n>] [lines=<n>] [stride=<size>] [read|write] [thp]', 'fault mm=<id> addr=0x<hex> [read|write]',
+      'faults mm=<id> at=<task><r|w><hex>,... [cpus=<c0,c1,...>] [lines=<n>]',
     ]) {
       assert.ok(text.includes(`\n  ${usage}\n`), usage);
     }
@@ -137,7 +142,9 @@ describe('control file: batches', () => {
     const c = setup().open();
     const batch = '# shape memory\nalloc order=10 count=2\n\nfree handles=1\ntick 250ms\ncheck\nfree handles=2'; // last line unterminated
     assert.equal(c.write(batch), Buffer.byteLength(batch));
-    assert.deepEqual(c.lines(), ['ok handles=1,2', 'ok freed_pages=1024', 'ok now_ns=250000000', 'ok', 'ok freed_pages=1024']);
+    assert.deepEqual(c.lines(), ['ok handles=1,2', 'ok freed_pages=1024', 'ok now_ns=250000000', 'ok'], 'the unterminated line waits for its newline');
+    assert.equal(c.write('\n'), 1);
+    assert.deepEqual(c.lines(), ['ok freed_pages=1024']);
   });
 
   it('when one line does not parse then nothing runs, every command gets an err line and the write fails EINVAL', () => {
@@ -357,21 +364,50 @@ describe('control file: reading results', () => {
     assert.equal(c.read(100).length, 0);
   });
 
-  it(`when ${OUTPUT_LIMIT} bytes of results are unread then a write fails EBUSY without running, and works again once read`, () => {
+  it(`when the results of a write would pass ${OUTPUT_LIMIT} unread bytes then it fails EBUSY without running, and works again once read`, () => {
     const { machine, open } = setup();
     const c = open();
-    const statsLen = execute(machine, { verb: 'stats' }).length + 1;
-    const n = Math.ceil(OUTPUT_LIMIT / statsLen);
-    assert.equal(c.write('stats\n'.repeat(n)), 6 * n);
-    const before = state(machine);
-    const r = c.write('tick 1s\n');
-    assert.ok(r instanceof ProcError && r.code === 'EBUSY');
-    assert.match(r.message, /bytes of results are unread/);
-    assert.deepEqual(state(machine), before);
-    assert.equal(c.lines().length, n);
+    // Writes of 100 stats lines each until one is refused: its results might not fit.
+    let writes = 0;
+    let before = state(machine);
+    let r: number | ProcError;
+    while ((r = c.write('stats\n'.repeat(100))) === 600) {
+      writes++;
+      before = state(machine);
+    }
+    assert.ok(r instanceof ProcError && r.code === 'EBUSY', String(r));
+    assert.ok(writes >= 3, `${writes} writes of 100 stats fitted`);
+    assert.deepEqual(state(machine), before, 'the refused write ran nothing');
+    const lines = c.lines();
+    assert.equal(lines.length, writes * 100 + 1, "the results, then the refused write's one err line");
+    assert.match(lines.at(-1)!, /^err control: the results of this write could take \d+ bytes, more than the \d+ left/);
     assert.equal(c.write('tick 1s\n'), 8);
     assert.deepEqual(c.lines(), ['ok now_ns=1000000000']);
   });
+
+  it('when one write holds 20,000 stats lines then it fails EBUSY before anything runs and queues one line, not 10 MB', () => {
+    const { machine, open } = setup();
+    const c = open();
+    const before = state(machine);
+    const r = c.write('stats\n'.repeat(20_000));
+    assert.ok(r instanceof ProcError && r.code === 'EBUSY', String(r));
+    assert.deepEqual(state(machine), before);
+    const lines = c.lines();
+    assert.equal(lines.length, 1);
+    assert.match(lines[0]!, /^err control: the results of this write could take \d+ bytes, more than the 1048576 left/);
+  });
+
+  it('when one alloc alone prints more than 1 MiB of handles on an empty queue then it runs, and the next write waits until they are read', () => {
+    const { open } = setup({ clock: 'manual', preset: 'x86_64', mem: '4G' });
+    const c = open();
+    assert.equal(c.write('alloc order=0 count=200000\n'), 27);
+    const r = c.write('stats\n');
+    assert.ok(r instanceof ProcError && r.code === 'EBUSY');
+    assert.match(r.message, /bytes of results are unread/);
+    const [line] = c.lines();
+    assert.match(line!, /^ok handles=1,2,3,.*,200000$/);
+  });
+
 });
 
 describe('control file: execute and stats', () => {
@@ -417,20 +453,20 @@ describe('control file: execute and stats', () => {
   });
 
   it('when the process verbs run then each prints the documented line with what the model returned', () => {
-    // The same calls on a twin machine (same seed, manual clock) give the numbers to expect.
+    // The same calls on a twin machine (manual clock) give the numbers to expect.
     const { open } = setup();
     const twin = createMachine({ clock: 'manual' });
     const c = open();
     const line = (r: { pages: number; faults: number; prezeroed: number; hotZeroed: number; prefaulted: number; oom: number; userNs: number; sysNs: number; wallNs: number }): string =>
       `ok pages=${r.pages} faults=${r.faults} prezeroed=${r.prezeroed} hot_zeroed=${r.hotZeroed} prefaulted=${r.prefaulted} oom=${r.oom} `
       + `user_ns=${Math.round(r.userNs)} sys_ns=${Math.round(r.sysNs)} wall_ns=${Math.round(r.wallNs)}`;
-    const id = twin.mmNew();
-    const map = twin.mmap(id, 1 << 20, true);
+    const id = twin.procs.create().id;
+    const map = twin.procs.mmap(id, 1 << 20, true);
     const addr = `0x${map.addr.toString(16)}`;
-    const touched = twin.touch(id, { addr: map.addr, size: 1 << 20 });
-    const faulted = twin.fault(id, map.addr + (1 << 20) - 16384, false);
-    const unmapped = twin.munmapTimed(id, map.addr, 262144);
-    const exited = twin.mmExitTimed(id);
+    const touched = twin.procs.touch(id, { addr: map.addr, size: 1 << 20 });
+    const faulted = twin.procs.fault(id, map.addr + (1 << 20) - 16384, false);
+    const unmapped = twin.procs.munmapTimed(id, map.addr, 262144);
+    const exited = twin.procs.exitTimed(id);
     const zap = (z: typeof exited): string => `ok freed_pages=${z.freed} sys_ns=${Math.round(z.sysNs)} wall_ns=${Math.round(z.wallNs)}`;
     for (const batch of [
       `mm new\nmmap mm=1 size=1M random\ntouch mm=1 addr=${addr} size=1M\n`,
@@ -452,7 +488,7 @@ describe('control file: execute and stats', () => {
 
 describe('control file: a manual-clock scenario', () => {
   it('when echo-style writes shape memory and kscrubd zeroes it then every line is the documented one', () => {
-    const { machine, open } = setup({ clock: 'manual', seed: 7 });
+    const { machine, open } = setup({ clock: 'manual' });
     const c = open();
     const echo = (line: string): string[] => {
       const r = c.write(`${line}\n`);
@@ -498,5 +534,107 @@ describe('control file: a manual-clock scenario', () => {
     assert.equal(s5.raw_pages, 0);
     assert.equal(s5.pcp_pages, 0);
     assert.equal(check(machine), null);
+  });
+});
+
+describe('control file: the stream of writes', () => {
+  it('when a line is split between two writes at any byte then it runs once, whole, when its newline arrives', () => {
+    const text = 'alloc order=10 count=3\n';
+    for (let cut = 1; cut < text.length; cut++) {
+      const { machine, open } = setup();
+      const c = open();
+      assert.equal(c.write(text.slice(0, cut)), cut);
+      assert.equal(machine.raw.pages, 0, `nothing ran after the first ${cut} bytes`);
+      assert.equal(c.read(100).length, 0);
+      assert.equal(c.write(text.slice(cut)), text.length - cut);
+      assert.deepEqual(c.lines(), ['ok handles=1,2,3'], `cut at ${cut}`);
+      assert.equal(machine.raw.pages, 3 * 1024);
+    }
+  });
+
+  it('when 128 KiB blocks of a command file cut lines apart then the results are those of the whole file', () => {
+    const cmds = Array.from({ length: 3000 }, (_, i) => (i % 3 === 0 ? 'alloc order=2 count=3' : i % 3 === 1 ? 'tick 1ms' : 'check')).join('\n') + '\n';
+    const whole = setup();
+    const w = whole.open();
+    const results: string[] = [];
+    for (let i = 0; i < cmds.length; i += 20_000) {
+      // Each piece a batch of whole lines (so the same commands run in the same order).
+      const end = cmds.lastIndexOf('\n', Math.min(cmds.length, i + 20_000) - 1) + 1;
+      w.write(cmds.slice(i, end));
+      results.push(...w.lines());
+      i = end - 20_000;
+    }
+    const split = setup();
+    const s = split.open();
+    const got: string[] = [];
+    for (let i = 0; i < cmds.length; i += 7777) {
+      assert.equal(s.write(cmds.slice(i, i + 7777)), Math.min(7777, cmds.length - i));
+      got.push(...s.lines());
+    }
+    assert.equal(got.length, 3000);
+    assert.deepEqual(got, results);
+    assert.deepEqual(state(split.machine), state(whole.machine));
+  });
+
+  it('when a pwrite lands inside the bytes the last read handed out then those bytes are not read again', () => {
+    const { entry } = setup();
+    const h = entry.open(O_RDWR);
+    h.write!(Buffer.from('alloc order=1\nalloc order=2\n'), 0);
+    const first = h.read(0, 4096).toString();
+    assert.equal(first, 'ok handles=1\nok handles=2\n');
+    // pwrite(fd, …, 5): positional; the file position stays at the end of the read.
+    h.write!(Buffer.from('check\n'), 5);
+    assert.equal(h.read(first.length, 4096).toString(), 'ok\n');
+    assert.equal(h.read(first.length + 3, 4096).length, 0);
+  });
+
+  it("when bash's read seeks back over its read-ahead and echo writes there then the unread line comes before the new result", () => {
+    const { entry } = setup();
+    const h = entry.open(O_RDWR);
+    h.write!(Buffer.from('alloc order=1\nalloc order=2\n'), 0);
+    const got = h.read(28, 4096).toString(); // bash reads a block …
+    assert.equal(got, 'ok handles=1\nok handles=2\n');
+    const pos = 28 + 'ok handles=1\n'.length; // … keeps one line and lseeks back to after it
+    h.write!(Buffer.from('check\n'), pos);
+    assert.equal(h.read(pos + 6, 4096).toString(), 'ok handles=2\nok\n');
+  });
+
+  it('when a line grows past the line limit over several writes then it is refused whole when its newline comes, and the stream goes on', () => {
+    const { machine, open } = setup();
+    const c = open();
+    for (let i = 0; i < 10; i++) assert.equal(c.write('#'.repeat(1000)), 1000);
+    const r = c.write('\nalloc order=1\n');
+    assert.ok(r instanceof ProcError && r.code === 'EINVAL');
+    const lines = c.lines();
+    assert.match(lines[0]!, /^err line is \d+ bytes long \(at most 4096\)$/);
+    assert.equal(machine.raw.pages, 0);
+    assert.equal(c.write('alloc order=1\n'), 14);
+    assert.deepEqual(c.lines(), ['ok handles=1']);
+  });
+});
+
+describe('control file: processes live as long as the file that made them', () => {
+  it('when the control file that made an mm is closed then the mm exits and its memory is free again; a kept one lives on', () => {
+    const { machine, entry, open } = setup();
+    const free0 = machine.freePagesTotal();
+    const a = open();
+    const b = open();
+    a.write('mm new\nmmap mm=1 size=4M\n');
+    const [, mapped] = a.lines();
+    const addr = /addr=(0x[0-9a-f]+)/.exec(mapped!)![1];
+    a.write(`touch mm=1 addr=${addr} size=4M\nmm new keep\nmm list\n`);
+    const lines = a.lines();
+    assert.equal(lines[1], 'ok mm=2');
+    assert.equal(lines[2], 'ok mms=1,2 kept=2');
+    assert.ok(machine.freePagesTotal() < free0 - 200);
+    b.write('mm list\n');
+    assert.deepEqual(b.lines(), ['ok mms=1,2 kept=2'], 'another file sees mm 1 as tied to its maker');
+    a.h.release!();
+    b.write('mm list\n');
+    assert.deepEqual(b.lines(), ['ok mms=2 kept=2']);
+    machine.drainPcp();
+    assert.equal(machine.freePagesTotal(), free0, 'every page of mm 1 came back');
+    assert.equal(check(machine), null);
+    void entry;
   });
 });

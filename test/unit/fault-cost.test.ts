@@ -2,9 +2,10 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { createMachine } from '../../src/model';
 import type { Machine, MachineOptions, TouchResult } from '../../src/model';
+import { ptePfn } from '../../src/model/mm';
 import { assertChecked, tickUntilScrubbed, zoneNamed } from '../helpers/model';
 
-// Model outputs that shared/calibration.md and DESIGN §1 (Time and cost) promise. Everything
+// Model outputs that docs/calibration.md and DESIGN §1 (Time and cost) promise. Everything
 // runs on the manual clock, so these are exact and deterministic; no wall-clock timing.
 const GIB = 2 ** 30;
 
@@ -20,15 +21,13 @@ function pftMachine(): Machine {
  * pft times the process's life, so the exit (CPU 0's system time, and the clock) counts too.
  */
 function pft(m: Machine, bytes: number, threads: number): TouchResult {
-  const id = m.mmNew();
-  const { addr, size } = m.mmap(id, bytes);
-  const r = m.touch(id, { addr, size, threads, lines: 1 });
+  const id = m.procs.create().id;
+  const { addr, size } = m.procs.mmap(id, bytes);
+  const r = m.procs.touch(id, { addr, size, threads, lines: 1 });
   assert.equal(r.pages, bytes / m.pageSize);
   assert.equal(r.oom, 0);
-  const now = m.now;
-  const sys0 = m.cpus.systemNs[0]!;
-  m.mmExit(id);
-  return { ...r, sysNs: r.sysNs + m.cpus.systemNs[0]! - sys0, wallNs: r.wallNs + m.now - now };
+  const exit = m.procs.exitTimed(id);
+  return { ...r, sysNs: r.sysNs + exit.sysNs, wallNs: r.wallNs + exit.wallNs };
 }
 
 const perFaultUs = (r: TouchResult): number => (r.userNs + r.sysNs) / r.pages / 1000;
@@ -62,7 +61,7 @@ function settled(): Machine {
   return m;
 }
 
-describe('fault cost: calibration rows of shared/calibration.md (altix, cpu zeroing, no prefault)', () => {
+describe('fault cost: calibration rows of docs/calibration.md (altix, cpu zeroing, no prefault)', () => {
   test('when kscrubd is off (base, 4 GiB × 3) then flt/cpu/s ≈ 69,585 and every fault zeroes hot', () => {
     const r = pftReps(pftMachine(), 4 * GIB, 3);
     assert.equal(r.hot, r.pages);
@@ -134,12 +133,14 @@ describe('fault cost: NUMA', () => {
 
   function oneFault(m: Machine): { r: TouchResult; node: number } {
     m.setSysctl('max_prealloc_order', 0);
-    const id = m.mmNew();
-    const { addr } = m.mmap(id, m.pageSize);
-    const r = m.fault(id, addr);
+    const id = m.procs.create().id;
+    const { addr } = m.procs.mmap(id, m.pageSize);
+    const r = m.procs.fault(id, addr);
     assert.equal(r.faults, 1);
     assert.equal(r.hotZeroed, 1);
-    return { r, node: m.lastAlloc.zone!.node };
+    // The mapping starts a PMD (a pte page) apart from anything else: its page is entry 0.
+    const pte = m.procs.ptePeek(m.procs.get(id), addr)![0]!;
+    return { r, node: m.zoneOf(ptePfn(pte)).node };
   }
 
   test('when node 0 is full then a fault on cpu 0 takes a node-1 page and costs more system time', () => {
@@ -150,9 +151,9 @@ describe('fault cost: NUMA', () => {
     const remote = createMachine(NUMA);
     // Fill node 0 down to its low watermarks with raw pages, so cpu 0's faults fall back.
     for (;;) {
-      const [h] = remote.allocRaw(0, false, 0, 1);
+      const [h] = remote.raw.alloc(0, false, 0, 1);
       if (remote.raw.get(h!)!.zone.node !== 0) {
-        remote.freeRaw([h!]);
+        remote.raw.free([h!]);
         break;
       }
     }

@@ -20,13 +20,13 @@ describe('fault: kscrubd and faults', () => {
     const m = scrubbed();
     const k = m.kscrubd[0]!;
     assert.equal(k.wakes, 1, 'woken once, by vm.scrub_start');
-    const id = m.mmNew();
-    const { addr } = m.mmap(id, 64 * PAGE);
-    const r = m.touch(id, { addr, size: 64 * PAGE });
+    const id = m.procs.create().id;
+    const { addr } = m.procs.mmap(id, 64 * PAGE);
+    const r = m.procs.touch(id, { addr, size: 64 * PAGE });
     assert.equal(r.prezeroed, 64);
     assert.ok(!m.scrubbing(), 'faults alone do not wake kscrubd');
     const zeroBefore = m.zeroPagesTotal();
-    assert.equal(m.mmExit(id), 64);
+    assert.equal(m.procs.exit(id), 64);
     assert.equal(k.wakes, 2, 'a freed order-3 not-zeroed block woke it');
     assert.ok(m.scrubbing());
     assert.equal(m.zeroPagesTotal(), zeroBefore, 'nothing is zeroed at the instant of the wake');
@@ -42,9 +42,9 @@ describe('fault: kscrubd and faults', () => {
     const m = tiny();
     m.setSysctl('scrub_stop', 0);
     m.setSysctl('scrub_start', 3); // a burst starts now, on cpu 0: the machine's only CPU
-    const id = m.mmNew();
-    const { addr } = m.mmap(id, 2000 * PAGE);
-    const r = m.touch(id, { addr, size: 2000 * PAGE });
+    const id = m.procs.create().id;
+    const { addr } = m.procs.mmap(id, 2000 * PAGE);
+    const r = m.procs.touch(id, { addr, size: 2000 * PAGE });
     assert.ok(m.kscrubd[0]!.blocks > 0, 'kscrubd zeroed blocks during the touch');
     const busy = m.cpus.userNs[0]! + m.cpus.systemNs[0]!;
     assert.ok(busy <= m.now + 1e-6,

@@ -9,8 +9,8 @@ const PAGE = 4096;
 const PTRS_PER_PTE = PAGE / 8;
 
 function proc(m: Machine, pages: number, random = false): { id: number; addr: number } {
-  const id = m.mmNew();
-  const { addr } = m.mmap(id, pages * PAGE, random);
+  const id = m.procs.create().id;
+  const { addr } = m.procs.mmap(id, pages * PAGE, random);
   assert.equal(addr % (PTRS_PER_PTE * PAGE), 0, 'mappings start on a PMD boundary');
   return { id, addr };
 }
@@ -20,15 +20,15 @@ describe('fault: anticipatory prefault', () => {
     const m = tiny();
     const { id, addr } = proc(m, 64);
     const free = accountedPages(m);
-    const r = m.touch(id, { addr, size: 23 * PAGE });
+    const r = m.procs.touch(id, { addr, size: 23 * PAGE });
     assert.equal(r.pages, 23);
     assert.equal(r.faults, 5);
     assert.equal(r.prefaulted, 23 - 5);
     assert.equal(r.hotZeroed, 23);
     assert.equal(m.vm.prefaultPages, 18);
-    assert.equal(m.nrAnonPages, 23);
+    assert.equal(m.procs.nrAnonPages, 23);
     assert.equal(accountedPages(m), free - 23 - 1, 'the 23 pages and their one pte page');
-    assert.equal(m.nrPageTablePages, 1);
+    assert.equal(m.procs.nrPageTablePages, 1);
     assertChecked(m);
   });
 
@@ -36,7 +36,7 @@ describe('fault: anticipatory prefault', () => {
     const m = tiny();
     const { id, addr } = proc(m, 64);
     assert.deepEqual(prefaultRun(m, id, addr, 6), [1, 2, 4, 8, 8, 8]);
-    assert.equal(m.nrAnonPages, 31);
+    assert.equal(m.procs.nrAnonPages, 31);
     assert.equal(m.vm.pgfault, 6);
     assertChecked(m);
   });
@@ -45,7 +45,7 @@ describe('fault: anticipatory prefault', () => {
     const m = tiny();
     m.setSysctl('max_prealloc_order', 1);
     const { id, addr } = proc(m, 64);
-    const r = m.touch(id, { addr, size: 23 * PAGE });
+    const r = m.procs.touch(id, { addr, size: 23 * PAGE });
     assert.equal(r.faults, 1 + 11);
     assert.equal(r.prefaulted, 11);
   });
@@ -55,14 +55,14 @@ describe('fault: anticipatory prefault', () => {
     const { id, addr } = proc(m, 64);
     // Out of order: every fault is a miss.
     for (const p of [30, 20, 0]) {
-      const r = m.fault(id, addr + p * PAGE);
+      const r = m.procs.fault(id, addr + p * PAGE);
       assert.equal(r.faults, 1);
       assert.equal(r.prefaulted, 0, `fault at page ${p} maps one page`);
     }
     assert.deepEqual(prefaultRun(m, id, addr + PAGE, 2), [2, 4], 'page 1 was predicted: the run grows');
     // A miss in the middle of a run resets it.
     assert.deepEqual(prefaultRun(m, id, addr + 10 * PAGE, 3), [1, 2, 4]);
-    assert.equal(m.nrAnonPages, 3 + 6 + 7);
+    assert.equal(m.procs.nrAnonPages, 3 + 6 + 7);
     assert.equal(m.vm.prefaultReleased, 0);
     assertChecked(m);
   });
@@ -70,18 +70,18 @@ describe('fault: anticipatory prefault', () => {
   test('when the mapping is MADV_RANDOM then no fault prefaults', () => {
     const m = tiny();
     const { id, addr } = proc(m, 64, true);
-    const r = m.touch(id, { addr, size: 23 * PAGE });
+    const r = m.procs.touch(id, { addr, size: 23 * PAGE });
     assert.equal(r.faults, 23);
     assert.equal(r.prefaulted, 0);
     assert.equal(m.vm.prefaultPages, 0);
-    assert.equal(m.nrAnonPages, 23);
+    assert.equal(m.procs.nrAnonPages, 23);
   });
 
   test('when max_prealloc_order is 0 then no fault prefaults', () => {
     const m = tiny();
     m.setSysctl('max_prealloc_order', 0);
     const { id, addr } = proc(m, 64);
-    const r = m.touch(id, { addr, size: 23 * PAGE });
+    const r = m.procs.touch(id, { addr, size: 23 * PAGE });
     assert.equal(r.faults, 23);
     assert.equal(r.prefaulted, 0);
     assert.deepEqual(prefaultRun(m, id, addr + 23 * PAGE, 3), [1, 1, 1]);
@@ -91,10 +91,10 @@ describe('fault: anticipatory prefault', () => {
     const m = tiny();
     const { id, addr } = proc(m, 3);
     const free = accountedPages(m);
-    const r = m.touch(id, { addr, size: 3 * PAGE });
+    const r = m.procs.touch(id, { addr, size: 3 * PAGE });
     assert.equal(r.faults, 2, '1 + 2');
     assert.equal(r.pages, 3);
-    assert.equal(m.nrAnonPages, 3);
+    assert.equal(m.procs.nrAnonPages, 3);
     assert.deepEqual(ptesOf(m, id), { anon: 3, zero: 0 });
     assert.equal(accountedPages(m), free - 3 - 1, 'free pages drop by exactly 3 and the pte page');
     assert.equal(m.vm.allocHotZeroed, 3 + 1, 'the 3 pages and the pte page: nothing was allocated and given back');
@@ -116,8 +116,8 @@ describe('fault: anticipatory prefault', () => {
     const { id, addr } = proc(m, 600);
     // From page 500: 500 | 501-502 | 503-506 | 507-511 (8 clipped to 5 at 512) | 512-519 | 520-527.
     assert.deepEqual(prefaultRun(m, id, addr + 500 * PAGE, 6), [1, 2, 4, 5, 8, 8]);
-    assert.equal(m.nrPageTablePages, 2);
-    assert.equal(m.nrAnonPages, 28);
+    assert.equal(m.procs.nrPageTablePages, 2);
+    assert.equal(m.procs.nrAnonPages, 28);
     assertChecked(m);
   });
 
@@ -125,25 +125,25 @@ describe('fault: anticipatory prefault', () => {
     const m = tiny();
     const { id, addr } = proc(m, 530);
     // 1+2+4 = 7, then 8-page runs 7..510 (63 of them), 511 alone (PMD end), 512-519, 520-527, 528-529.
-    const r = m.touch(id, { addr, size: 530 * PAGE });
+    const r = m.procs.touch(id, { addr, size: 530 * PAGE });
     assert.equal(r.faults, 3 + 63 + 1 + 1 + 1 + 1);
     assert.equal(r.pages, 530);
-    assert.equal(m.nrAnonPages, 530);
+    assert.equal(m.procs.nrAnonPages, 530);
     assertChecked(m);
   });
 
   test('when a prefault run covers a page that is already mapped then its spare page goes back', () => {
     const m = tiny();
     const { id, addr } = proc(m, 64);
-    m.fault(id, addr + 5 * PAGE);
+    m.procs.fault(id, addr + 5 * PAGE);
     const free = accountedPages(m);
     assert.deepEqual(prefaultRun(m, id, addr, 2), [1, 2]);
-    const r = m.fault(id, addr + 3 * PAGE); // run of 4: pages 3, 4, (5 mapped), 6
+    const r = m.procs.fault(id, addr + 3 * PAGE); // run of 4: pages 3, 4, (5 mapped), 6
     assert.equal(r.faults, 1);
     assert.equal(r.prefaulted, 2);
     assert.equal(m.vm.prefaultReleased, 1);
     assert.equal(accountedPages(m), free - 3 - 3, 'the released page is free again');
-    assert.equal(m.nrAnonPages, 1 + 3 + 3);
+    assert.equal(m.procs.nrAnonPages, 1 + 3 + 3);
     assert.deepEqual(ptesOf(m, id), { anon: 7, zero: 0 });
     assertChecked(m);
   });
@@ -152,12 +152,12 @@ describe('fault: anticipatory prefault', () => {
     const m = tiny({ cpus: 4 });
     const { id, addr } = proc(m, 1000);
     const free = accountedPages(m);
-    const r = m.touch(id, { addr, size: 1000 * PAGE, threads: 4 });
+    const r = m.procs.touch(id, { addr, size: 1000 * PAGE, threads: 4 });
     assert.equal(r.pages, 1000);
-    assert.equal(m.nrAnonPages, 1000);
+    assert.equal(m.procs.nrAnonPages, 1000);
     assert.deepEqual(ptesOf(m, id), { anon: 1000, zero: 0 });
-    assert.equal(accountedPages(m), free - 1000 - m.nrPageTablePages, 'the pages and their pte pages');
-    assert.equal(m.nrPageTablePages, 2, '1000 pages from a PMD boundary span two pte pages');
+    assert.equal(accountedPages(m), free - 1000 - m.procs.nrPageTablePages, 'the pages and their pte pages');
+    assert.equal(m.procs.nrPageTablePages, 2, '1000 pages from a PMD boundary span two pte pages');
     assert.equal(m.vm.pgfault, r.faults);
     assert.equal(m.vm.prefaultPages, r.prefaulted);
     assert.equal(r.faults + r.prefaulted, 1000, 'every mapped page was mapped by exactly one fault');

@@ -43,8 +43,8 @@ function prezeroed(): Machine {
 
 /** A process with one mapping of `pages` pages. */
 function proc(m: Machine, pages: number, random = false): { id: number; addr: number } {
-  const id = m.mmNew();
-  const { addr, size } = m.mmap(id, pages * PAGE, random);
+  const id = m.procs.create().id;
+  const { addr, size } = m.procs.mmap(id, pages * PAGE, random);
   assert.equal(size, pages * PAGE);
   return { id, addr };
 }
@@ -59,7 +59,7 @@ describe('fault: write faults', () => {
     const { id, addr } = proc(m, 4);
     const before = accountedPages(m);
     const zeroBefore = m.zeroPagesTotal();
-    const r = m.fault(id, addr);
+    const r = m.procs.fault(id, addr);
     assert.deepEqual(
       { pages: r.pages, faults: r.faults, prezeroed: r.prezeroed, hotZeroed: r.hotZeroed, prefaulted: r.prefaulted, oom: r.oom },
       { pages: 1, faults: 1, prezeroed: 1, hotZeroed: 0, prefaulted: 0, oom: 0 },
@@ -73,8 +73,8 @@ describe('fault: write faults', () => {
     // Both came from the zeroed pool, through the zeroed per-cpu list: its refill moved a batch
     // of 3 off the ZEROED lists (pages on a per-cpu list are not counted in zero_pages).
     assert.equal(m.zeroPagesTotal(), zeroBefore - 3, 'both from the zeroed pool');
-    assert.equal(m.nrPageTablePages, 1);
-    assert.equal(m.nrAnonPages, 1);
+    assert.equal(m.procs.nrPageTablePages, 1);
+    assert.equal(m.procs.nrAnonPages, 1);
     assertChecked(m);
   });
 
@@ -82,7 +82,7 @@ describe('fault: write faults', () => {
     const m = tiny();
     const { id, addr } = proc(m, 4);
     const before = accountedPages(m);
-    const r = m.fault(id, addr);
+    const r = m.procs.fault(id, addr);
     assert.equal(r.faults, 1);
     assert.equal(r.hotZeroed, 1);
     assert.equal(r.prezeroed, 0);
@@ -98,15 +98,15 @@ describe('fault: write faults', () => {
   test('when a mapped page is touched again then it does not fault', () => {
     const m = tiny();
     const { id, addr } = proc(m, 4);
-    m.fault(id, addr);
+    m.procs.fault(id, addr);
     const free = accountedPages(m);
-    const r = m.fault(id, addr);
+    const r = m.procs.fault(id, addr);
     assert.equal(r.faults, 0);
     assert.equal(r.pages, 1);
     assert.equal(r.sysNs, 0);
     assert.equal(m.vm.pgfault, 1);
     assert.equal(accountedPages(m), free);
-    assert.equal(m.nrAnonPages, 1);
+    assert.equal(m.procs.nrAnonPages, 1);
     assertChecked(m);
   });
 });
@@ -116,7 +116,7 @@ describe('fault: read faults and the ZERO_PAGE', () => {
     const m = tiny();
     const { id, addr } = proc(m, 4);
     const free = accountedPages(m);
-    const r = m.fault(id, addr, false);
+    const r = m.procs.fault(id, addr, false);
     assert.equal(r.faults, 1);
     assert.equal(r.pages, 1);
     assert.equal(r.prezeroed + r.hotZeroed + r.prefaulted, 0);
@@ -124,18 +124,18 @@ describe('fault: read faults and the ZERO_PAGE', () => {
     assert.equal(accountedPages(m), free - 1, 'only the pte page left the free pool');
     assert.equal(m.vm.faultZeroPage, 1);
     assert.deepEqual(ptesOf(m, id), { anon: 0, zero: 1 });
-    assert.equal(m.nrAnonPages, 0);
+    assert.equal(m.procs.nrAnonPages, 0);
     assert.equal(m.procs.get(id).rss, 0);
-    assert.equal(m.fault(id, addr, false).faults, 0, 'a second read finds ZERO_PAGE mapped');
+    assert.equal(m.procs.fault(id, addr, false).faults, 0, 'a second read finds ZERO_PAGE mapped');
     assertChecked(m);
   });
 
   test('when ZERO_PAGE is written then a COW fault maps a zeroed page in its place', () => {
     const m = tiny();
     const { id, addr } = proc(m, 4);
-    m.fault(id, addr, false);
+    m.procs.fault(id, addr, false);
     const free = accountedPages(m);
-    const r = m.fault(id, addr, true);
+    const r = m.procs.fault(id, addr, true);
     assert.equal(r.faults, 1);
     assert.equal(r.hotZeroed, 1, 'the COW takes a zeroed page (zeroed hot here: scrub is off)');
     assert.equal(r.prefaulted, 0);
@@ -144,17 +144,17 @@ describe('fault: read faults and the ZERO_PAGE', () => {
     assert.equal(m.vm.pgfault, 2);
     assert.equal(accountedPages(m), free - 1);
     assert.deepEqual(ptesOf(m, id), { anon: 1, zero: 0 });
-    assert.equal(m.nrAnonPages, 1);
-    assert.equal(m.fault(id, addr, true).faults, 0);
+    assert.equal(m.procs.nrAnonPages, 1);
+    assert.equal(m.procs.fault(id, addr, true).faults, 0);
     assertChecked(m);
   });
 
   test('when read-mapped pages are written with prefault on then each is its own COW fault', () => {
     const m = tiny();
     const { id, addr } = proc(m, 4);
-    assert.equal(m.touch(id, { addr, size: 4 * PAGE, write: false }).faults, 4);
+    assert.equal(m.procs.touch(id, { addr, size: 4 * PAGE, write: false }).faults, 4);
     const free = accountedPages(m);
-    const r = m.touch(id, { addr, size: 4 * PAGE });
+    const r = m.procs.touch(id, { addr, size: 4 * PAGE });
     assert.equal(r.faults, 4);
     assert.equal(r.prefaulted, 0);
     assert.equal(m.vm.faultCow, 4);
@@ -168,20 +168,20 @@ describe('fault: munmap', () => {
   test('when the middle of a mapping is unmapped then its pages are freed and the VMA splits', () => {
     const m = tiny();
     const { id, addr } = proc(m, 16);
-    const r = m.touch(id, { addr, size: 16 * PAGE });
+    const r = m.procs.touch(id, { addr, size: 16 * PAGE });
     assert.equal(r.faults, 5, 'prefault: 1 + 2 + 4 + 8 + 1 (clipped at the VMA end)');
     const free = accountedPages(m);
-    assert.equal(m.munmap(id, addr + 4 * PAGE, 4 * PAGE), 4);
+    assert.equal(m.procs.munmap(id, addr + 4 * PAGE, 4 * PAGE), 4);
     assert.equal(accountedPages(m), free + 4, 'exactly the four pages came back');
-    assert.equal(m.nrAnonPages, 12);
+    assert.equal(m.procs.nrAnonPages, 12);
     assert.equal(m.procs.get(id).rss, 12);
     assert.equal(m.vm.pgfree, 4);
     assert.deepEqual(m.procs.get(id).vmas.map((v) => [(v.start - addr) / PAGE, (v.end - addr) / PAGE]), [[0, 4], [8, 16]]);
     assertChecked(m);
-    assert.throws(() => m.fault(id, addr + 5 * PAGE), { name: 'ModelError', code: 'KSCRUB_BAD_ADDRESS' });
-    assert.throws(() => m.touch(id, { addr, size: 5 * PAGE }), { code: 'KSCRUB_BAD_ADDRESS' }, 'a touch running into the hole');
-    assert.equal(m.touch(id, { addr, size: 4 * PAGE }).faults, 0, 'the left part is still mapped');
-    assert.equal(m.touch(id, { addr: addr + 8 * PAGE, size: 8 * PAGE }).faults, 0, 'so is the right part');
+    assert.throws(() => m.procs.fault(id, addr + 5 * PAGE), { name: 'ModelError', code: 'KSCRUB_BAD_ADDRESS' });
+    assert.throws(() => m.procs.touch(id, { addr, size: 5 * PAGE }), { code: 'KSCRUB_BAD_ADDRESS' }, 'a touch running into the hole');
+    assert.equal(m.procs.touch(id, { addr, size: 4 * PAGE }).faults, 0, 'the left part is still mapped');
+    assert.equal(m.procs.touch(id, { addr: addr + 8 * PAGE, size: 8 * PAGE }).faults, 0, 'so is the right part');
     assertChecked(m);
   });
 
@@ -189,20 +189,20 @@ describe('fault: munmap', () => {
     const m = tiny();
     m.setSysctl('max_prealloc_order', 0);
     const { id, addr } = proc(m, 16);
-    for (const p of [0, 2, 4]) m.fault(id, addr + p * PAGE);
-    m.fault(id, addr + 6 * PAGE, false); // ZERO_PAGE: nothing to free
-    m.fault(id, addr + 9 * PAGE);
+    for (const p of [0, 2, 4]) m.procs.fault(id, addr + p * PAGE);
+    m.procs.fault(id, addr + 6 * PAGE, false); // ZERO_PAGE: nothing to free
+    m.procs.fault(id, addr + 9 * PAGE);
     const free = accountedPages(m);
-    assert.equal(m.munmap(id, addr, 8 * PAGE), 3);
+    assert.equal(m.procs.munmap(id, addr, 8 * PAGE), 3);
     assert.equal(accountedPages(m), free + 3);
     assert.deepEqual(ptesOf(m, id), { anon: 1, zero: 0 });
-    assert.equal(m.nrAnonPages, 1);
+    assert.equal(m.procs.nrAnonPages, 1);
     assert.deepEqual(m.procs.get(id).vmas.map((v) => [(v.start - addr) / PAGE, (v.end - addr) / PAGE]), [[8, 16]]);
-    assert.equal(m.munmap(id, addr + 12 * PAGE, 4 * PAGE), 0, 'the tail held nothing');
+    assert.equal(m.procs.munmap(id, addr + 12 * PAGE, 4 * PAGE), 0, 'the tail held nothing');
     assert.deepEqual(m.procs.get(id).vmas.map((v) => [(v.start - addr) / PAGE, (v.end - addr) / PAGE]), [[8, 12]]);
-    assert.equal(m.munmap(id, addr + 8 * PAGE, 4 * PAGE), 1);
+    assert.equal(m.procs.munmap(id, addr + 8 * PAGE, 4 * PAGE), 1);
     assert.equal(m.procs.get(id).vmas.length, 0, 'unmapping all of it removes the VMA');
-    assert.equal(m.nrAnonPages, 0);
+    assert.equal(m.procs.nrAnonPages, 0);
     assertChecked(m);
   });
 });
@@ -218,26 +218,26 @@ describe('fault: accounting', () => {
       results.push(r);
       assert.equal(m.vm.pgfault, sumFaults(results), `pgfault ${where}`);
       const mapped = ptesOf(m, a.id).anon + (m.procs.mms.has(b.id) ? ptesOf(m, b.id).anon : 0);
-      assert.equal(m.nrAnonPages, mapped, `AnonPages ${where}`);
+      assert.equal(m.procs.nrAnonPages, mapped, `AnonPages ${where}`);
       assertChecked(m, where);
     };
-    step(m.touch(a.id, { addr: a.addr, size: 40 * PAGE }), 'after a sequential touch');
-    step(m.touch(b.id, { addr: b.addr, size: 600 * PAGE, threads: 3, lines: 2 }), 'after three threads');
-    step(m.touch(b.id, { addr: b.addr, size: 600 * PAGE, write: false }), 'after a read of mapped pages');
-    step(m.fault(a.id, a.addr + 39 * PAGE, false), 'after a read of a mapped page');
-    m.munmap(b.id, b.addr + 100 * PAGE, 50 * PAGE);
-    step(m.touch(b.id, { addr: b.addr, size: 100 * PAGE, stride: 3 * PAGE }), 'after a munmap and a strided touch');
-    assert.equal(m.nrPageTablePages, 1 + 2);
-    assert.equal(m.nrMms, 2);
+    step(m.procs.touch(a.id, { addr: a.addr, size: 40 * PAGE }), 'after a sequential touch');
+    step(m.procs.touch(b.id, { addr: b.addr, size: 600 * PAGE, threads: 3, lines: 2 }), 'after three threads');
+    step(m.procs.touch(b.id, { addr: b.addr, size: 600 * PAGE, write: false }), 'after a read of mapped pages');
+    step(m.procs.fault(a.id, a.addr + 39 * PAGE, false), 'after a read of a mapped page');
+    m.procs.munmap(b.id, b.addr + 100 * PAGE, 50 * PAGE);
+    step(m.procs.touch(b.id, { addr: b.addr, size: 100 * PAGE, stride: 3 * PAGE }), 'after a munmap and a strided touch');
+    assert.equal(m.procs.nrPageTablePages, 1 + 2);
+    assert.equal(m.procs.nrMms, 2);
     assert.equal(m.procs.get(a.id).rss, 40);
     assert.equal(m.procs.get(b.id).rss, 550);
-    assert.equal(m.mmExit(b.id), 550);
-    assert.equal(m.nrAnonPages, 40);
-    assert.equal(m.nrPageTablePages, 1);
-    assert.equal(m.mmExit(a.id), 40);
-    assert.equal(m.nrAnonPages, 0);
-    assert.equal(m.nrPageTablePages, 0);
-    assert.equal(m.nrMms, 0);
+    assert.equal(m.procs.exit(b.id), 550);
+    assert.equal(m.procs.nrAnonPages, 40);
+    assert.equal(m.procs.nrPageTablePages, 1);
+    assert.equal(m.procs.exit(a.id), 40);
+    assert.equal(m.procs.nrAnonPages, 0);
+    assert.equal(m.procs.nrPageTablePages, 0);
+    assert.equal(m.procs.nrMms, 0);
     assert.equal(m.procs.mms.size, 0);
     assertChecked(m, 'after both exits');
     m.drainPcp();
@@ -253,7 +253,7 @@ describe('fault: out of memory', () => {
     const dma = zoneNamed(m, 0, 'DMA');
     const dma32 = zoneNamed(m, 0, 'DMA32');
     const { id, addr } = proc(m, 80 * 256); // 80 MiB on a 64 MiB machine
-    const r = m.touch(id, { addr, size: 80 * 2 ** 20 });
+    const r = m.procs.touch(id, { addr, size: 80 * 2 ** 20 });
     assert.equal(r.oom, 1);
     assert.equal(m.vm.faultOom, 1);
     // Every allocation checks the watermark, but a per-cpu refill (rmqueue_bulk) then moves a
@@ -269,22 +269,22 @@ describe('fault: out of memory', () => {
     const ptePages = 24;
     const mapped = usable - ptePages;
     assert.equal(Math.ceil(mapped / 512), ptePages);
-    assert.equal(m.nrPageTablePages, ptePages);
+    assert.equal(m.procs.nrPageTablePages, ptePages);
     assert.equal(r.pages, mapped, 'every page that got mapped was touched; the rest was not reached');
-    assert.equal(m.nrAnonPages, mapped);
+    assert.equal(m.procs.nrAnonPages, mapped);
     assert.equal(m.vm.pgfault, r.faults);
     assertChecked(m, 'at OOM');
     // Another fault fails the same way and takes nothing.
     const free = m.freePagesTotal() + m.pcpPagesTotal();
-    const again = m.fault(id, addr + mapped * PAGE);
+    const again = m.procs.fault(id, addr + mapped * PAGE);
     assert.equal(again.oom, 1);
-    assert.equal(m.nrAnonPages, mapped);
+    assert.equal(m.procs.nrAnonPages, mapped);
     assert.equal(m.freePagesTotal() + m.pcpPagesTotal(), free);
     assertChecked(m, 'after a second OOM');
-    assert.equal(m.mmExit(id), mapped);
+    assert.equal(m.procs.exit(id), mapped);
     m.drainPcp();
     assert.equal(m.freePagesTotal(), start);
-    assert.equal(m.nrAnonPages, 0);
+    assert.equal(m.procs.nrAnonPages, 0);
     assertChecked(m, 'after exit');
   });
 });
@@ -295,22 +295,22 @@ describe('fault: determinism', () => {
     m.setSysctl('scrub_stop', 1);
     m.setSysctl('scrub_start', 2);
     const a = proc(m, 300);
-    out.push(m.touch(a.id, { addr: a.addr, size: 300 * PAGE, threads: 3, lines: 4 }));
+    out.push(m.procs.touch(a.id, { addr: a.addr, size: 300 * PAGE, threads: 3, lines: 4 }));
     m.tick(2e6);
-    out.push(m.touch(a.id, { addr: a.addr, size: 300 * PAGE, write: false }));
-    m.munmap(a.id, a.addr + 64 * PAGE, 128 * PAGE);
+    out.push(m.procs.touch(a.id, { addr: a.addr, size: 300 * PAGE, write: false }));
+    m.procs.munmap(a.id, a.addr + 64 * PAGE, 128 * PAGE);
     const b = proc(m, 200, true);
-    out.push(m.touch(b.id, { addr: b.addr, size: 100 * PAGE, write: false, threads: 2 }));
-    out.push(m.touch(b.id, { addr: b.addr, size: 200 * PAGE, threads: 4 }));
-    m.mmExit(a.id);
+    out.push(m.procs.touch(b.id, { addr: b.addr, size: 100 * PAGE, write: false, threads: 2 }));
+    out.push(m.procs.touch(b.id, { addr: b.addr, size: 200 * PAGE, threads: 4 }));
+    m.procs.exit(a.id);
     m.tick(5e8);
-    out.push(m.touch(b.id, { addr: b.addr, size: 200 * PAGE, stride: 2 * PAGE }));
+    out.push(m.procs.touch(b.id, { addr: b.addr, size: 200 * PAGE, stride: 2 * PAGE }));
     return out;
   }
 
-  test('when two fresh manual machines with one seed run the same faults then results and state are identical', () => {
-    const m1 = tiny({ seed: 42 });
-    const m2 = tiny({ seed: 42 });
+  test('when two fresh manual machines run the same faults then results and state are identical', () => {
+    const m1 = tiny();
+    const m2 = tiny();
     const r1 = script(m1);
     const r2 = script(m2);
     assert.deepEqual(r1, r2);

@@ -3,8 +3,11 @@
 // unless a test says otherwise.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ModelError, NOT_ZEROED, ZEROED, createMachine } from '../../src/model';
+import { AllocResult, ModelError, NOT_ZEROED, ZEROED, createMachine } from '../../src/model';
 import { Holder, accountedPages, assertChecked, tiny, zeroEverything, zoneNamed } from '../helpers/model';
+
+/** How the test's last allocPages() was served (each allocPages call below passes it). */
+const served = new AllocResult();
 
 describe('model: __GFP_ZERO and class fallback', () => {
   it('when a zeroed block is there then a __GFP_ZERO order-1 allocation takes it prezeroed', () => {
@@ -13,11 +16,11 @@ describe('model: __GFP_ZERO and class fallback', () => {
     const h = new Holder(m);
     h.free(dma32, h.take(dma32, 3, NOT_ZEROED), 3, ZEROED); // section 1057 (pfn 8456) becomes zeroed
     assert.equal(dma32.zeroPages, 8);
-    const pfn = m.allocPages(1, true, 0, 0);
+    const pfn = m.allocPages(1, true, 0, 0, served);
     assert.equal(pfn, 8456);
-    assert.equal(m.lastAlloc.zone, dma32);
-    assert.equal(m.lastAlloc.prezeroed, true);
-    assert.equal(m.lastAlloc.hotZeroed, false);
+    assert.equal(served.zone, dma32);
+    assert.equal(served.prezeroed, true);
+    assert.equal(served.hotZeroed, false);
     assert.deepEqual([m.vm.allocPrezeroed, m.vm.allocHotZeroed, m.vm.allocZeroWasted], [2, 0, 0]); // counted in pages
     assert.equal(dma32.zeroPages, 6);
     assert.deepEqual(Array.from(dma32.nrFree[ZEROED]!), [0, 1, 1, 0]);
@@ -27,10 +30,10 @@ describe('model: __GFP_ZERO and class fallback', () => {
 
   it('when no zeroed pages exist then a __GFP_ZERO allocation is hot zeroed from a dirty block', () => {
     const m = tiny();
-    const pfn = m.allocPages(1, true, 0, 0);
+    const pfn = m.allocPages(1, true, 0, 0, served);
     assert.equal(pfn, 8452); // no order-1 dirty block: the order-2 block at 8452 splits
-    assert.equal(m.lastAlloc.prezeroed, false);
-    assert.equal(m.lastAlloc.hotZeroed, true);
+    assert.equal(served.prezeroed, false);
+    assert.equal(served.hotZeroed, true);
     assert.deepEqual([m.vm.allocPrezeroed, m.vm.allocHotZeroed, m.vm.allocZeroWasted], [0, 2, 0]);
   });
 
@@ -40,9 +43,24 @@ describe('model: __GFP_ZERO and class fallback', () => {
     const h = new Holder(m);
     h.take(dma32, 0, NOT_ZEROED); // 8451
     h.free(dma32, 8451, 0, ZEROED); // one zeroed page: zero_pages 1 < 2
-    m.allocPages(1, true, 0, 0);
-    assert.equal(m.lastAlloc.hotZeroed, true);
+    m.allocPages(1, true, 0, 0, served);
+    assert.equal(served.hotZeroed, true);
     assert.equal(dma32.zeroPages, 1);
+  });
+
+  it('when zero_pages is exactly 2^order then __GFP_ZERO takes the zeroed block', () => {
+    const m = tiny();
+    const dma32 = zoneNamed(m, 0, 'DMA32');
+    const h = new Holder(m);
+    // Split the order-2 block at 8452: take 8452 as order 1, give it back zeroed (8454 stays dirty).
+    h.free(dma32, h.take(dma32, 1, NOT_ZEROED), 1, ZEROED);
+    assert.equal(dma32.zeroPages, 2);
+    const pfn = m.allocPages(1, true, 0, 0, served);
+    assert.equal(pfn, 8452);
+    assert.deepEqual([served.prezeroed, served.hotZeroed], [true, false]);
+    assert.equal(dma32.zeroPages, 0);
+    h.pfns.add(pfn);
+    assertChecked(m);
   });
 
   it('when an order-0 __GFP_ZERO allocation finds zeroed pages then the zeroed per-cpu list is refilled from ZEROED only', () => {
@@ -50,10 +68,10 @@ describe('model: __GFP_ZERO and class fallback', () => {
     const dma32 = zoneNamed(m, 0, 'DMA32');
     const h = new Holder(m);
     h.free(dma32, h.take(dma32, 3, NOT_ZEROED), 3, ZEROED);
-    const pfn = m.allocPages(0, true, 0, 0);
+    const pfn = m.allocPages(0, true, 0, 0, served);
     assert.equal(pfn, 8456);
-    assert.equal(m.lastAlloc.prezeroed, true);
-    assert.equal(m.lastAlloc.lockedPages, 3); // DMA32's batch: 3
+    assert.equal(served.prezeroed, true);
+    assert.equal(served.lockedPages, 3); // DMA32's batch: 3
     assert.equal(m.vm.pcpRefillPages, 3);
     assert.equal(dma32.zeroPages, 5);
     // The dirty order-0 page at 8451 was not touched.
@@ -62,9 +80,9 @@ describe('model: __GFP_ZERO and class fallback', () => {
 
   it('when an order-0 __GFP_ZERO allocation finds no zeroed page then it hot zeroes a page from the hot list', () => {
     const m = tiny();
-    const pfn = m.allocPages(0, true, 0, 0);
+    const pfn = m.allocPages(0, true, 0, 0, served);
     assert.equal(pfn, 8451);
-    assert.equal(m.lastAlloc.hotZeroed, true);
+    assert.equal(served.hotZeroed, true);
     assert.equal(m.vm.allocHotZeroed, 1);
   });
 
@@ -74,17 +92,20 @@ describe('model: __GFP_ZERO and class fallback', () => {
     zeroEverything(dma32);
     assert.equal(dma32.zeroPages, 7933);
     const z0 = m.zeroPagesTotal();
-    const pfn = m.allocPages(3, false, 0, 0);
+    const pfn = m.allocPages(3, false, 0, 0, served);
     assert.equal(pfn, 8456);
-    assert.equal(m.lastAlloc.zone, dma32);
-    assert.equal(m.lastAlloc.prezeroed, false);
-    assert.equal(m.lastAlloc.hotZeroed, false);
+    assert.equal(served.zone, dma32);
+    assert.equal(served.prezeroed, false);
+    assert.equal(served.hotZeroed, false);
     assert.deepEqual([m.vm.allocPrezeroed, m.vm.allocHotZeroed, m.vm.allocZeroWasted], [0, 0, 8]);
     assert.equal(m.zeroPagesTotal(), z0 - 8);
-    m.raw.set(999, { pfn, order: 3, zone: dma32 });
+    assert.equal(served.wasted, true);
+    const h = new Holder(m);
+    h.pfns.add(pfn);
     assertChecked(m);
     // Freed, the block is dirty again: not zeroed, and it does not merge with zeroed neighbours.
-    m.freeRaw([999]);
+    h.pfns.delete(pfn);
+    m.freePages(pfn, 3, 0);
     assert.equal(dma32.blocks(NOT_ZEROED, 3), 1);
     assert.equal(dma32.zeroPages, 7933 - 8);
     assertChecked(m);
@@ -92,9 +113,10 @@ describe('model: __GFP_ZERO and class fallback', () => {
   it('when only zeroed order-0 pages are left then the hot list refill falls back to them and counts the waste', () => {
     const m = tiny();
     zeroEverything(zoneNamed(m, 0, 'DMA32'));
-    const [h] = m.allocRaw(0, false, 0, 1);
-    assert.equal(m.raw.get(h!)!.pfn, 8451);
-    assert.equal(m.lastAlloc.prezeroed, false);
+    const pfn = m.allocPages(0, false, 0, 0, served);
+    assert.equal(pfn, 8451);
+    assert.deepEqual([served.prezeroed, served.hotZeroed, served.wasted], [false, false, true]);
+    new Holder(m).pfns.add(pfn);
     assert.deepEqual([m.vm.allocPrezeroed, m.vm.allocHotZeroed, m.vm.allocZeroWasted], [0, 0, 1]);
     assertChecked(m);
   });
@@ -102,7 +124,7 @@ describe('model: __GFP_ZERO and class fallback', () => {
   it('when allocRaw is given a count that is not a whole number of blocks then KSCRUB_BAD_OPTION and nothing is taken', () => {
     for (const count of [1.5, -1, Number.NaN]) {
       const m = tiny();
-      assert.throws(() => m.allocRaw(0, false, 0, count), (e: unknown) => {
+      assert.throws(() => m.raw.alloc(0, false, 0, count), (e: unknown) => {
         assert.ok(e instanceof ModelError, `count ${count}: ${String(e)}`);
         assert.equal(e.code, 'KSCRUB_BAD_OPTION');
         assert.match(e.message, /count/);
@@ -116,7 +138,7 @@ describe('model: __GFP_ZERO and class fallback', () => {
 describe('model: per-cpu lists', () => {
   // x86_64, 96 MiB, MAX_ORDER 4: DMA32 has 20480 present pages, so 2.6.11's batch is
   // min(20480 / 1024, 64) / 4 = 5: hot list low 10, high 30; cold low 0, high 10; both batch 5.
-  const PCP = { preset: 'x86_64', mem: '96M', cpus: 1, nodes: 1, maxOrder: 4, clock: 'manual', seed: 1, bootAllocations: false } as const;
+  const PCP = { preset: 'x86_64', mem: '96M', cpus: 1, nodes: 1, maxOrder: 4, clock: 'manual', bootAllocations: false } as const;
 
   it('when the machine boots then the hot list has the 2.6.11 batch, low and high', () => {
     const m = createMachine(PCP);
@@ -131,9 +153,12 @@ describe('model: per-cpu lists', () => {
     const z = zoneNamed(m, 0, 'DMA32');
     const f0 = m.freePagesTotal();
     const steps: [number, number, number][] = [];
+    const holder = new Holder(m);
     for (let i = 0; i < 4; i++) {
-      m.allocRaw(0, false, 0, 1);
-      steps.push([f0 - m.freePagesTotal(), z.pcpPages, m.lastAlloc.lockedPages]);
+      const pfn = m.allocPages(0, false, 0, 0, served);
+      assert.ok(pfn >= 0);
+      holder.pfns.add(pfn);
+      steps.push([f0 - m.freePagesTotal(), z.pcpPages, served.lockedPages]);
     }
     // 0 → +5 → 4; 4 → +5 → 8; 8 → +5 → 12; 12 > 10: no refill → 11.
     assert.deepEqual(steps, [[5, 4, 5], [10, 8, 5], [15, 12, 5], [15, 11, 0]]);
@@ -145,13 +170,13 @@ describe('model: per-cpu lists', () => {
     const m = createMachine(PCP);
     const z = zoneNamed(m, 0, 'DMA32');
     const f0 = m.freePagesTotal();
-    const handles = m.allocRaw(0, false, 0, 30);
+    const handles = m.raw.alloc(0, false, 0, 30);
     // Refills at allocations 1, 2, 3, 6, 11, 16, 21, 26: 40 pages, 30 handed out, 10 left listed.
     assert.equal(m.vm.pcpRefillPages, 40);
     assert.equal(z.pcpPages, 10);
     assert.equal(m.freePagesTotal(), f0 - 40);
     const oldest = z.pageset[0]![0]!.list.slice(0, 5);
-    m.freeRaw(handles);
+    m.raw.free(handles);
     // The 20th, 25th and 30th frees reach 30: three batches of 5 go back to the buddy lists.
     assert.equal(m.vm.pcpDrainPages, 15);
     assert.equal(z.pcpPages, 25);
@@ -170,16 +195,16 @@ describe('model: per-cpu lists', () => {
     // the allocation takes list.next, the hot page free_hot_cold_page put at the head. Here
     // the list holds 5 (≤ low 10) after the free, so the allocation refills first.
     const m = createMachine(PCP);
-    const [a] = m.allocRaw(0, false, 0, 1);
+    const [a] = m.raw.alloc(0, false, 0, 1);
     const pfn = m.raw.get(a!)!.pfn;
-    m.freeRaw([a!]);
-    const [b] = m.allocRaw(0, false, 0, 1);
+    m.raw.free([a!]);
+    const [b] = m.raw.alloc(0, false, 0, 1);
     assert.equal(m.raw.get(b!)!.pfn, pfn);
   });
 
   it('when CPUs sit idle for minutes then their per-cpu lists keep their pages (2.6.11 has no periodic drain)', () => {
     const m = createMachine(PCP);
-    m.freeRaw(m.allocRaw(0, false, 0, 3));
+    m.raw.free(m.raw.alloc(0, false, 0, 3));
     const listed = m.pcpPagesTotal();
     assert.equal(listed, 15, 'three refills of 5; the 3 pages came back');
     m.tick(600e9);
@@ -192,7 +217,7 @@ describe('model: per-cpu lists', () => {
     const m = tiny();
     const managed = m.managedPagesTotal();
     assert.equal(managed, 4096 + 7933);
-    m.allocRaw(0, false, 0, 5);
+    m.raw.alloc(0, false, 0, 5);
     assert.equal(accountedPages(m), managed);
   });
 });
@@ -210,7 +235,7 @@ describe('model: watermarks', () => {
     let n = 0;
     let lowest = Number.POSITIVE_INFINITY;
     for (;;) {
-      const pfn = m.allocPages(0, false, 0, 0);
+      const pfn = m.allocPages(0, false, 0, 0, served);
       if (pfn < 0) break;
       n++;
       lowest = Math.min(lowest, dma.freePages - dma.watermarkMin, dma32.freePages - dma32.watermarkMin);
@@ -222,7 +247,7 @@ describe('model: watermarks', () => {
     assert.deepEqual([dma32.freePages, dma.freePages], [142, 74]);
     assert.equal(dma32.pageset[0]![0]!.list.length, 8);
     assert.equal(m.vm.allocFail, 1);
-    assert.equal(m.allocPages(0, true, 0, 0), -1);
+    assert.equal(m.allocPages(0, true, 0, 0, served), -1);
     assert.equal(m.vm.allocFail, 2);
   });
 
@@ -233,7 +258,7 @@ describe('model: watermarks', () => {
     const dma = zoneNamed(m, 0, 'DMA');
     const dma32 = zoneNamed(m, 0, 'DMA32');
     let n = 0;
-    while (m.allocPages(1, false, 0, 0) >= 0) {
+    while (m.allocPages(1, false, 0, 0, served) >= 0) {
       n++;
       assert.ok(dma.freePages >= dma.watermarkMin && dma32.freePages >= dma32.watermarkMin, `after ${n}`);
     }
@@ -245,13 +270,13 @@ describe('model: watermarks', () => {
   it('when allocRaw runs out part way then it keeps nothing and says how far it got', () => {
     const m = tiny();
     const f0 = accountedPages(m);
-    assert.throws(() => m.allocRaw(1, false, 0, 6000), (e: Error & { code?: string }) => {
+    assert.throws(() => m.raw.alloc(1, false, 0, 6000), (e: Error & { code?: string }) => {
       assert.equal(e.code, 'KSCRUB_NOMEM');
       assert.match(e.message, /after 5905 of 6000 order-1 blocks/);
       return true;
     });
     assert.equal(m.raw.size, 0);
-    assert.equal(m.rawPages(), 0);
+    assert.equal(m.raw.pages, 0);
     assert.equal(accountedPages(m), f0);
     assertChecked(m);
   });
@@ -260,7 +285,7 @@ describe('model: watermarks', () => {
     // 2.6.11 checks the watermark for the one page asked for, then rmqueue_bulk moves a batch.
     const m = createMachine({ preset: 'x86_64', mem: '96M', cpus: 1, nodes: 1, maxOrder: 4, clock: 'manual', bootAllocations: false });
     let lowest = 0;
-    while (m.allocPages(0, false, 0, 0) >= 0) {
+    while (m.allocPages(0, false, 0, 0, served) >= 0) {
       for (const z of m.zones) lowest = Math.min(lowest, z.freePages - z.watermarkMin);
     }
     const batch = zoneNamed(m, 0, 'DMA32').pageset[0]![0]!.batch;
@@ -272,7 +297,7 @@ describe('model: NUMA zonelists', () => {
   // x86_64, 256 MiB, 2 nodes, MAX_ORDER 4. Node 1 is one DMA32 zone, pfn 32768…65536, with
   // 515 pages of mem_map reserved: 32253 free. min_free_kbytes 1966 → 491 pages; node 1's
   // share: min 262, low 327.
-  const NUMA = { preset: 'x86_64', mem: '256M', cpus: 2, nodes: 2, maxOrder: 4, clock: 'manual', seed: 1, bootAllocations: false } as const;
+  const NUMA = { preset: 'x86_64', mem: '256M', cpus: 2, nodes: 2, maxOrder: 4, clock: 'manual', bootAllocations: false } as const;
 
   it('when the 2-node machine boots then each node tries its own zones first', () => {
     const m = createMachine(NUMA);
@@ -291,23 +316,23 @@ describe('model: NUMA zonelists', () => {
     const z1 = zoneNamed(m, 1, 'DMA32');
     let local = 0;
     for (;;) {
-      const pfn = m.allocPages(2, false, 1, m.firstCpuOf(1));
+      const pfn = m.allocPages(2, false, 1, m.firstCpuOf(1), served);
       assert.ok(pfn >= 0);
-      if (m.lastAlloc.zone !== z1) break;
+      if (served.zone !== z1) break;
       assert.ok(pfn >= 32768 && pfn < 65536);
       local++;
     }
     assert.equal(local, 7981);
     assert.equal(z1.freePages, 329);
-    assert.equal(m.lastAlloc.zone, zoneNamed(m, 0, 'DMA32'));
+    assert.equal(served.zone, zoneNamed(m, 0, 'DMA32'));
     assert.equal(m.vm.allocFail, 0);
   });
 
   it('when node 0 allocates then its pages come from node 0', () => {
     const m = createMachine(NUMA);
-    const [h] = m.allocRaw(0, false, 0, 1);
+    const [h] = m.raw.alloc(0, false, 0, 1);
     assert.equal(m.raw.get(h!)!.zone.node, 0);
-    const [g] = m.allocRaw(3, true, 1, 1);
+    const [g] = m.raw.alloc(3, true, 1, 1);
     assert.equal(m.raw.get(g!)!.zone.node, 1);
     assertChecked(m);
   });

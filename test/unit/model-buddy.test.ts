@@ -190,9 +190,9 @@ describe('model: limits', () => {
       }
       assertChecked(m, `after booting with maxOrder ${maxOrder}`);
       for (const order of [maxOrder - 1, maxOrder - 2]) {
-        const handles = m.allocRaw(order, false, 0, 2);
+        const handles = m.raw.alloc(order, false, 0, 2);
         assertChecked(m, `after allocating order ${order} with maxOrder ${maxOrder}`);
-        m.freeRaw(handles);
+        m.raw.free(handles);
         assertChecked(m, `after freeing order ${order} with maxOrder ${maxOrder}`);
       }
     }

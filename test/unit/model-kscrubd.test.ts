@@ -154,9 +154,9 @@ describe('model: kscrubd wake rule', () => {
 
   it('when a freed not-zeroed block stays below scrub_start then kscrubd sleeps on', () => {
     const m = asleep();
-    const [h] = m.allocRaw(1, false, 0, 1);
+    const [h] = m.raw.alloc(1, false, 0, 1);
     assert.equal(m.raw.get(h!)!.pfn, 8452); // split from the zeroed order-2 block: its buddy 8454 is zeroed
-    m.freeRaw([h!]);
+    m.raw.free([h!]);
     assert.equal(zoneNamed(m, 0, 'DMA32').blocks(NOT_ZEROED, 1), 1);
     assert.equal(m.kscrubd[0]!.awake, false);
     assert.equal(m.kscrubd[0]!.wakes, 1);
@@ -164,8 +164,8 @@ describe('model: kscrubd wake rule', () => {
 
   it('when a freed not-zeroed block reaches scrub_start then the sleeping kscrubd wakes', () => {
     const m = asleep();
-    const [h] = m.allocRaw(2, false, 0, 1);
-    m.freeRaw([h!]);
+    const [h] = m.raw.alloc(2, false, 0, 1);
+    m.raw.free([h!]);
     const k = m.kscrubd[0]!;
     assert.equal(k.awake, true);
     assert.equal(k.wakes, 2);
@@ -179,12 +179,12 @@ describe('model: kscrubd wake rule', () => {
 
   it('when two order-1 buddies coalesce into order 2 then the second free wakes kscrubd', () => {
     const m = asleep();
-    const [a, b] = m.allocRaw(1, false, 0, 2);
+    const [a, b] = m.raw.alloc(1, false, 0, 2);
     const pa = m.raw.get(a!)!.pfn;
     assert.equal(m.raw.get(b!)!.pfn, pa + 2);
-    m.freeRaw([a!]);
+    m.raw.free([a!]);
     assert.equal(m.kscrubd[0]!.awake, false);
-    m.freeRaw([b!]);
+    m.raw.free([b!]);
     assert.equal(m.kscrubd[0]!.awake, true);
     assert.equal(zoneNamed(m, 0, 'DMA32').isFreeHead(pa, 2, NOT_ZEROED), true);
   });
@@ -194,7 +194,7 @@ describe('model: kscrubd wake rule', () => {
     m.setSysctl('scrub_start', 0); // wakes, finds nothing, sleeps
     m.tick(1e6);
     assert.equal(m.kscrubd[0]!.awake, false);
-    m.freeRaw(m.allocRaw(0, false, 0, 1));
+    m.raw.free(m.raw.alloc(0, false, 0, 1));
     assert.equal(m.kscrubd[0]!.awake, false, 'the page sits on the hot list');
     assert.equal(m.drainPcp(), 3, 'the page and the rest of its refill');
     assert.equal(m.kscrubd[0]!.awake, true);
@@ -203,29 +203,29 @@ describe('model: kscrubd wake rule', () => {
   it('when scrub_load is 0 then no free wakes kscrubd, and raising it lets the next one', () => {
     const m = asleep();
     m.setSysctl('scrub_load', 0);
-    m.freeRaw(m.allocRaw(2, false, 0, 1));
+    m.raw.free(m.raw.alloc(2, false, 0, 1));
     assert.equal(m.kscrubd[0]!.awake, false);
     m.setSysctl('scrub_load', 1); // load average 0.00 < 1
-    m.freeRaw(m.allocRaw(2, false, 0, 1));
+    m.raw.free(m.raw.alloc(2, false, 0, 1));
     assert.equal(m.kscrubd[0]!.awake, true);
   });
 
   it('when the 1-minute load is at or above scrub_load then a big free does not wake kscrubd', () => {
     const m = asleep();
-    m.runningTasks = 3;
+    m.procs.runningTasks = 3;
     m.tick(60e9); // twelve 5 s samples of 3 runnable tasks: load ≈ 1.9
     assert.ok(m.loadavg.one() >= 1, `load ${m.loadavg.format(0)}`);
     m.setSysctl('scrub_load', 1);
-    m.freeRaw(m.allocRaw(2, false, 0, 1));
+    m.raw.free(m.raw.alloc(2, false, 0, 1));
     assert.equal(m.kscrubd[0]!.awake, false);
     m.setSysctl('scrub_load', 999);
-    m.freeRaw(m.allocRaw(2, false, 0, 1));
+    m.raw.free(m.raw.alloc(2, false, 0, 1));
     assert.equal(m.kscrubd[0]!.awake, true);
   });
 
   it('when scrub_start is the default (MAX_ORDER) then frees never wake kscrubd', () => {
     const m = tiny();
-    m.freeRaw(m.allocRaw(3, false, 0, 4));
+    m.raw.free(m.raw.alloc(3, false, 0, 4));
     m.tick(1e9);
     assert.equal(m.kscrubd[0]!.wakes, 0);
     m.setSysctl('scrub_start', 4);
@@ -317,7 +317,7 @@ describe('model: zero drivers', () => {
 
   it('when a workload thread holds a CPU then kscrubd runs on the other CPU of its node', () => {
     const m = bteMachine();
-    m.cpuInUse[0] = 1;
+    m.procs.cpuInUse[0] = 1;
     m.setSysctl('scrub_start', 3);
     m.tick(1e6);
     const k = m.kscrubd[0]!;
@@ -327,7 +327,7 @@ describe('model: zero drivers', () => {
 
   it('when the CPU zeroes a block bigger than its cache then the excess pays writeback', () => {
     // x86_64: 4 MiB / 3.2 B/ns + (4 MiB − 1 MiB) / 3 B/ns = 1 310 720 + 1 048 576 ns; remote × 1.4.
-    const cpu = new CpuZeroDriver({ ...X86_64_COST, ...X86_64_PINNED });
+    const cpu = new CpuZeroDriver({ ...X86_64_COST, ...X86_64_PINNED }, 4096);
     assert.deepEqual(cpu.zero(4 * 2 ** 20, false), { wallNs: 2_359_296, cpuNs: 2_359_296 });
     assert.deepEqual(cpu.zero(16384, false), { wallNs: 5_120, cpuNs: 5_120 });
     assert.equal(cpu.zero(16384, true).wallNs, 5_120 * X86_64_COST.remoteFactor);

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ModelError, check, createMachine } from '../../src/model';
 import type { Machine, MachineOptions, SysctlName } from '../../src/model';
-import { Rng } from '../../src/model/rng';
+import { Rng } from '../helpers/rng';
 import { TINY, accountedPages, fingerprint } from '../helpers/model';
 
 const SEED = process.env.KSCRUB_SEED !== undefined ? Number(process.env.KSCRUB_SEED) : 20050208;
@@ -40,7 +40,7 @@ function randomStep(m: Machine, rng: Rng): string {
     const count = everything ? Math.ceil(m.managedPagesTotal() / 2 ** order) : 1 + (rng.next() < 0.9 ? rng.int(8) : rng.int(400));
     const op = `allocRaw(${order}, ${zero}, ${node}, ${count})`;
     try {
-      m.allocRaw(order, zero, node, count);
+      m.raw.alloc(order, zero, node, count);
     } catch (e) {
       if (!(e instanceof ModelError && e.code === 'KSCRUB_NOMEM')) throw e;
       return `${op} → NOMEM`;
@@ -51,7 +51,7 @@ function randomStep(m: Machine, rng: Rng): string {
     const n = 1 + rng.int(Math.min(handles.length, handles.length > 300 ? 200 : 16));
     const pick: number[] = [];
     for (let i = 0; i < n; i++) pick.push(handles.splice(rng.int(handles.length), 1)[0]!);
-    m.freeRaw(pick);
+    m.raw.free(pick);
     return `freeRaw([${pick.join(',')}])`;
   }
   if (r < 0.8) {
@@ -74,7 +74,7 @@ function randomStep(m: Machine, rng: Rng): string {
 /** Invariants beyond check(): pages add up, kscrubd holds a block only while awake. */
 function extraInvariants(m: Machine): string | null {
   if (accountedPages(m) !== m.managedPagesTotal()) {
-    return `free ${m.freePagesTotal()} + per-cpu ${m.pcpPagesTotal()} + raw ${m.rawPages()} ≠ managed ${m.managedPagesTotal()}`;
+    return `free ${m.freePagesTotal()} + per-cpu ${m.pcpPagesTotal()} + raw ${m.raw.pages} ≠ managed ${m.managedPagesTotal()}`;
   }
   for (const k of m.kscrubd) {
     if (!k.awake && k.inFlight()) return `kscrubd${k.node} sleeps holding a block`;
@@ -86,7 +86,7 @@ function extraInvariants(m: Machine): string | null {
 }
 
 function run(opts: MachineOptions, seed: number, steps: number, onStep: (m: Machine, i: number, op: string, log: string[]) => void): Machine {
-  const m = createMachine({ ...opts, seed });
+  const m = createMachine(opts);
   const rng = new Rng(seed);
   const log: string[] = [];
   for (let i = 0; i < steps; i++) {

@@ -15,12 +15,12 @@ describe('model: scale', () => {
     assert.equal(m.materializedSections(), 1); // the one partly reserved section
     assert.equal(accountedPages(m), m.managedPagesTotal());
 
-    const small = m.allocRaw(0, false, 0, 2000);
-    const zeroed = m.allocRaw(3, true, 0, 300);
-    const big = m.allocRaw(10, false, 0, 8);
-    assert.equal(m.rawPages(), 2000 + 300 * 8 + 8 * 1024);
+    const small = m.raw.alloc(0, false, 0, 2000);
+    const zeroed = m.raw.alloc(3, true, 0, 300);
+    const big = m.raw.alloc(10, false, 0, 8);
+    assert.equal(m.raw.pages, 2000 + 300 * 8 + 8 * 1024);
     assert.ok(m.materializedSections() < 100, `${m.materializedSections()} sections materialized`);
-    m.freeRaw([...small.slice(0, 1500), ...zeroed.slice(100), ...big]);
+    m.raw.free([...small.slice(0, 1500), ...zeroed.slice(100), ...big]);
     m.drainPcp();
     assert.equal(accountedPages(m), m.managedPagesTotal());
 
@@ -38,10 +38,10 @@ describe('model: scale', () => {
 
   it('when a 64 TiB machine on 2 nodes allocates on its far node then pfns past 2^33 stay consistent', () => {
     const m = createMachine({ preset: 'x86_64', mem: '64T', nodes: 2, cpus: 2, clock: 'manual' });
-    const hs = m.allocRaw(0, true, 1, 500);
+    const hs = m.raw.alloc(0, true, 1, 500);
     for (const h of hs) assert.ok(m.raw.get(h)!.pfn >= 2 ** 33);
-    const big = m.allocRaw(9, false, 1, 4);
-    m.freeRaw([...hs.slice(0, 250), ...big]);
+    const big = m.raw.alloc(9, false, 1, 4);
+    m.raw.free([...hs.slice(0, 250), ...big]);
     m.setSysctl('scrub_start', 9);
     m.tick(5e6);
     assert.ok(m.materializedSections() < 100, `${m.materializedSections()} sections materialized`);

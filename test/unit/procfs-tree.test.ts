@@ -72,7 +72,7 @@ describe('opening files', () => {
     const tree = buildProcTree(m, { buddyinfo: 'v6', wallClockMs: () => 0 });
     const handle = tree.files.get('/meminfo')!.open(O_RDONLY);
     const atOpen = tree.files.get('/meminfo')!.open(O_RDONLY).read(0, 1 << 20).toString();
-    m.allocRaw(5, false, 0, 10);
+    m.raw.alloc(5, false, 0, 10);
     const first = handle.read(0, 40).toString();
     const rest = handle.read(40, 1 << 20).toString();
     assert.equal(first + rest, atOpen);
@@ -85,7 +85,7 @@ describe('opening files', () => {
     const handle = tree.files.get('/meminfo')!.open(O_RDONLY);
     const before = handle.read(0, 1 << 20).toString();
     assert.equal(handle.read(before.length, 100).length, 0);
-    m.allocRaw(5, false, 0, 10);
+    m.raw.alloc(5, false, 0, 10);
     const again = handle.read(0, 1 << 20).toString();
     assert.notEqual(again, before);
     assert.equal(again, tree.files.get('/meminfo')!.open(O_RDONLY).read(0, 1 << 20).toString());
@@ -132,7 +132,7 @@ describe('opening files', () => {
 describe('rendering cost', () => {
   test('when a 64 TiB x86_64 machine renders every file then each takes well under a millisecond', () => {
     const m = createMachine({ preset: 'x86_64', mem: '64T', clock: 'manual' });
-    m.allocRaw(0, false, 0, 1000);
+    m.raw.alloc(0, false, 0, 1000);
     m.setSysctl('scrub_start', 5);
     m.tick(1e8);
     for (const file of FILES) {

@@ -8,8 +8,8 @@ import { assertChecked, faultFingerprint, fingerprint, tiny } from '../helpers/m
 const PAGE = 4096;
 
 /** Touch through TouchJob.run(budget) until done; how many slices it took. */
-function slicedTouch(m: Machine, id: number, opts: Parameters<Machine['touch']>[1], budget: number): { r: TouchResult; slices: number } {
-  const job = m.touchJob(id, opts);
+function slicedTouch(m: Machine, id: number, opts: Parameters<Machine['procs']['touch']>[1], budget: number): { r: TouchResult; slices: number } {
+  const job = m.procs.touchJob(id, opts);
   let slices = 1;
   while (!job.run(budget)) slices++;
   return { r: job.result, slices };
@@ -18,8 +18,8 @@ function slicedTouch(m: Machine, id: number, opts: Parameters<Machine['touch']>[
 function script(m: Machine, budget: number): { results: TouchResult[]; slices: number } {
   m.setSysctl('scrub_stop', 1);
   m.setSysctl('scrub_start', 2);
-  const id = m.mmNew();
-  const { addr } = m.mmap(id, 600 * PAGE);
+  const id = m.procs.create().id;
+  const { addr } = m.procs.mmap(id, 600 * PAGE);
   const results: TouchResult[] = [];
   let slices = 0;
   for (const opts of [
@@ -38,9 +38,9 @@ function script(m: Machine, budget: number): { results: TouchResult[]; slices: n
 
 describe('slicing: a touch in slices', () => {
   test('when a touch runs one event at a time or 7 at a time then results and state equal a whole touch', () => {
-    const whole = tiny({ seed: 7 });
-    const one = tiny({ seed: 7 });
-    const seven = tiny({ seed: 7 });
+    const whole = tiny();
+    const one = tiny();
+    const seven = tiny();
     const w = script(whole, Number.POSITIVE_INFINITY);
     const o = script(one, 1);
     const s = script(seven, 7);
@@ -51,22 +51,22 @@ describe('slicing: a touch in slices', () => {
     for (const m of [one, seven]) {
       assert.equal(faultFingerprint(m), faultFingerprint(whole));
       assert.equal(fingerprint(m), fingerprint(whole));
-      assert.deepEqual([...m.cpuInUse], [...whole.cpuInUse], 'no CPU is left marked in use');
-      assert.equal(m.runningTasks, 0);
+      assert.deepEqual([...m.procs.cpuInUse], [...whole.procs.cpuInUse], 'no CPU is left marked in use');
+      assert.equal(m.procs.runningTasks, 0);
     }
     assertChecked(one);
   });
 
   test('when a touch is in progress then its CPUs are in use and the result is not yet there', () => {
     const m = tiny();
-    const id = m.mmNew();
-    const { addr } = m.mmap(id, 64 * PAGE);
-    const job = m.touchJob(id, { addr, size: 64 * PAGE });
+    const id = m.procs.create().id;
+    const { addr } = m.procs.mmap(id, 64 * PAGE);
+    const job = m.procs.touchJob(id, { addr, size: 64 * PAGE });
     assert.equal(job.run(3), false);
-    assert.equal(m.runningTasks, 1);
+    assert.equal(m.procs.runningTasks, 1);
     assert.throws(() => job.result, /before the touch completed/);
     while (!job.run(5));
     assert.equal(job.result.pages, 64);
-    assert.equal(m.runningTasks, 0);
+    assert.equal(m.procs.runningTasks, 0);
   });
 });

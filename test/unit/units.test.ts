@@ -77,9 +77,8 @@ describe('units: resolveConfig', () => {
   });
 
   it('when options override the preset then the figures follow', () => {
-    const c = resolveConfig({ preset: 'x86_64', mem: '65M', nodes: 1, pageSize: '4K', maxOrder: 11, seed: 7 });
+    const c = resolveConfig({ preset: 'x86_64', mem: '65M', nodes: 1, pageSize: '4K', maxOrder: 11 });
     assert.equal(c.memBytes, 64 * 2 ** 20); // rounded down to whole 4 MiB sections
-    assert.equal(c.seed, 7);
     assert.equal(resolveConfig({ preset: 'x86_64', nodes: 2 }).cpus, 8); // the preset's CPUs per node
     assert.equal(resolveConfig({ cost: { wakeupNs: 5 } }).cost.wakeupNs, 5);
     assert.equal(resolveConfig({ cost: { wakeupNs: 5 } }).cost.trapNs, ALTIX_COST.trapNs);
@@ -103,8 +102,6 @@ describe('units: resolveConfig', () => {
       [{ lineSize: 8 }, 'line size', '8'],
       [{ preset: 'x86_64', mem: '32M' }, 'mem', '32M'],
       [{ mem: '200M' }, 'mem', 'too small'], // 4 Altix nodes of 50 MiB
-      [{ seed: -1 }, 'seed', '-1'],
-      [{ seed: 2 ** 32 }, 'seed', String(2 ** 32)],
       [{ clock: 'fast' as 'live' }, 'clock', '"fast"'],
       [{ speed: 0 }, 'speed', '0'],
       [{ speed: Number.NaN }, 'speed', 'NaN'],

@@ -1,6 +1,6 @@
 /**
- * A small seeded PRNG (mulberry32): the model's only source of randomness, so that the same
- * seed and the same commands give the same bytes in every file.
+ * A small seeded PRNG (mulberry32) for the tests that generate their own input (fuzz, property,
+ * junk bytes): the same seed replays the same run. The model itself has nothing random.
  */
 export class Rng {
   private state: number;

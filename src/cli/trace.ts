@@ -1,0 +1,133 @@
+import { type Command, Option } from 'commander';
+import { PRESETS } from '../model';
+import { readTrace } from '../workload/trace-format';
+import { record } from '../workload/trace-record';
+import { type ConfigPairs, provenance } from '../workload/provenance';
+import { REPLAY_COLUMNS, type ReplayRow, formatReplayTable, replay } from '../workload/trace-replay';
+import { withPrivateMount } from './calibrate';
+import { action } from './errors';
+import { integer } from './options';
+import { checkFormat, formatResult } from './output';
+import { clearProgress, progressLine } from './pft';
+import { VERSION, commandLine } from './version';
+
+interface ReplayCliOptions {
+  mount?: string;
+  preset: string;
+  scrub?: 'on' | 'off';
+  threadsAsCpus?: boolean;
+  lines: number;
+  prealloc?: number;
+  gaps?: boolean;
+  json?: boolean;
+  csv?: boolean;
+}
+
+/** `kscrubfs trace record|replay`: a real program's page faults, and the model's answer to them. */
+export function registerTrace(program: Command): void {
+  const trace = program
+    .command('trace')
+    .description("record a real program's page faults (root, tracefs), and replay them on the model")
+    .enablePositionalOptions();
+
+  trace
+    .command('record')
+    .description('run CMD and record its user page faults and anonymous mappings (needs root)')
+    .requiredOption('-o, --output <file>', 'the trace file to write')
+    .argument('<cmd>', 'the program to run')
+    .argument('[args...]', 'its arguments (after --)')
+    .passThroughOptions()
+    .addHelpText('after', `
+CMD runs as a child of the recorder, under a private ftrace instance that is removed afterwards
+(tracefs is mounted on a temporary directory if it is not mounted); the global tracing state
+is never touched. The recorder exits with CMD's exit status. The trace format is described in
+src/workload/trace-format.ts and the README.
+
+Example:
+  sudo kscrubfs trace record -o sort.trace -- sort -o /dev/null big.txt`)
+    .action(action(async (cmd: string, args: string[], o: { output: string }) => {
+      const r = await record({ out: o.output, command: cmd, args });
+      const f = r.summary.faults;
+      process.stderr.write(
+        `kscrubfs trace: ${f.anon + f.file + f.unknown} faults (${f.anon} anonymous, ${f.file} file-backed, `
+        + `${f.unknown} unknown) from ${r.summary.processes} process(es), ${r.summary.tasks} task(s); `
+        + `${r.summary.lost_events} events lost; ${o.output}: ${r.bytes} bytes\n`,
+      );
+      if (r.summary.lost_events > 0) process.stderr.write('kscrubfs trace: the kernel dropped events: the trace is incomplete\n');
+      process.exitCode = r.summary.exit_status;
+    }));
+
+  trace
+    .command('replay')
+    .description('replay a trace on the model: kscrubd off and on side by side')
+    .argument('<file>', 'a trace from trace record')
+    .option('-m, --mount <dir>', 'replay on this running mount (default: a private manual-clock machine per side)')
+    .addOption(new Option('--preset <name>', 'the private machine (without -m)').choices(PRESETS).default('altix'))
+    .addOption(new Option('--scrub <mode>', 'only this side: off (scrub_start = MAX_ORDER) or on (scrub_start 5, scrub_stop 2, settled)').choices(['on', 'off']))
+    .option('--threads-as-cpus', 'every traced thread on its own simulated CPU (as pft); default: the host CPU it ran on, mod the CPUs')
+    .option('--lines <n>', 'cachelines the program writes after each fault (not in a fault trace)', integer(1), 1)
+    .option('--prealloc <order>', 'vm.max_prealloc_order for the run (0 = no anticipatory prefault)', integer(0))
+    .option('--gaps', "replay the program's time between faults as idle time (manual clock), so kscrubd can zero meanwhile")
+    .option('--json', 'print one JSON object: how the run was made (version, machine, clock, sysctls), the trace\'s header and summary, and the rows (each with its side\'s sysctls)')
+    .option('--csv', 'print CSV: the same provenance as # comment lines, a header row, one line per row')
+    .addHelpText('after', `
+faults = the trace's anonymous faults; pages = pages they allocated on the model (prezeroed +
+hot zeroed); flt/cpu/s = pages ÷ (User + System); fault/wsec = pages ÷ Wall; zeroing = hot
+zeroing in the fault path. Faults on file-backed memory are counted, not replayed. A 4 KiB
+host page lands in the model page that holds its address (altix: 16 KiB, 4 host pages).
+
+Example:
+  kscrubfs trace replay sort.trace --preset x86_64`)
+    .action(action(async (file: string, o: ReplayCliOptions) => {
+      checkFormat('trace replay', o);
+      const t = readTrace(file);
+      if (t.summary === null) process.stderr.write(`kscrubfs trace: ${file} has no end record (the recorder was killed): replaying what it holds\n`);
+      const sides = o.scrub ? [o.scrub] : (['off', 'on'] as const);
+      const opts = {
+        lines: o.lines, threadsAsCpus: o.threadsAsCpus === true, progress: progressLine(),
+        ...(o.prealloc !== undefined && { prealloc: o.prealloc }),
+        ...(o.gaps === true && { gaps: true }),
+      };
+      const rows: ReplayRow[] = [];
+      const configs: ConfigPairs[] = [];
+      const add = (r: { rows: ReplayRow[]; configs: ConfigPairs[] }): void => {
+        rows.push(...r.rows);
+        configs.push(...r.configs);
+      };
+      if (o.mount !== undefined) add(await replay(o.mount, t, { ...opts, sides }));
+      else {
+        // A fresh machine per side, as each would be a freshly booted box.
+        for (const side of sides) {
+          add(await withPrivateMount((dir) => replay(dir, t, { ...opts, sides: [side] }), ['--preset', o.preset, '--clock', 'manual']));
+        }
+      }
+      clearProgress();
+      const provs = configs.map((c) => provenance(c, VERSION, commandLine()));
+      const table = (): string => {
+        const r = rows[0]!;
+        const traced = t.summary ? `${t.summary.faults.anon + t.summary.faults.file + t.summary.faults.unknown} faults traced` : 'trace cut short';
+        const out = [
+          `${shownCommand(t.header.command)}: ${traced} (${t.header.page_size / 1024} KiB pages), `
+            + `replayed on a model with ${r.pageSize / 1024} KiB pages and ${r.cpus} CPUs\n`,
+          formatReplayTable(rows),
+        ];
+        if (r.fileFaults + r.unknownFaults > 0) {
+          out.push(`(not replayed: ${r.fileFaults} faults on file-backed memory, ${r.unknownFaults} on memory of unknown kind)\n`);
+        }
+        if (r.hostPageSize !== r.pageSize) {
+          out.push(`(host pages of ${r.hostPageSize / 1024} KiB on model pages of ${r.pageSize / 1024} KiB: ${r.faults} host faults made ${r.modelFaults} model faults)\n`);
+        }
+        return out.join('');
+      };
+      process.stdout.write(formatResult(o, {
+        provenance: provs[0]!, table, columns: REPLAY_COLUMNS, rows,
+        json: { trace: { header: t.header, summary: t.summary }, rows: rows.map((r, i) => ({ ...r, sysctl: provs[i]!.sysctl })) },
+      }));
+    }));
+}
+
+/** The traced command on one line: whitespace runs as one space, at most 60 characters. */
+function shownCommand(argv: readonly string[]): string {
+  const line = argv.join(' ').replace(/\s+/g, ' ').trim();
+  return line.length > 60 ? `${line.slice(0, 59)}…` : line;
+}

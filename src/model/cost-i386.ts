@@ -1,0 +1,109 @@
+import type { CostModel } from './cost';
+
+/**
+ * The `i386` preset's costs: Lameter's second machine, a 2-way Pentium III (Katmai, 450 MHz;
+ * 500 MHz parts were sold for the same boards) on an Intel 440BX with PC100 SDRAM, running
+ * 2.6.10/2.6.11 i386 without PAE (4 KiB pages, 4-byte ptes, 32-byte cachelines).
+ *
+ * Every figure comes from the hardware's documented properties, never from pft numbers
+ * published for this machine (those check the preset; fitted to them it would prove
+ * nothing). Work the core does is stated in core cycles, and scales with the clock; work the
+ * front-side bus and the SDRAM do is stated in nanoseconds, and does not:
+ *
+ *   core     450 MHz (2.22 ns a cycle), or 500 MHz; P6 core: 3-way decode, 1 store a cycle,
+ *            L1D 16 KiB 4-way with 32-byte lines (3-cycle load), L2 512 KiB off-die at half
+ *            the core clock (Intel, Pentium III Processor datasheet 244452; Intel Architecture
+ *            Optimization Reference Manual 245127, ch. 1 and app. C).
+ *   bus      64-bit GTL+ front-side bus at 100 MHz: 800 MB/s peak, 10 ns a bus clock; a 32-byte
+ *            line is 4 data transfers; a P6 bus transaction has request, snoop and response
+ *            phases before its data (Pentium Pro Family Developer's Manual vol. 1, ch. 4).
+ *   memory   440BX with PC100 SDRAM, CL2 (tRCD 2, tCL 2, tRP 2 bus clocks): a line read that
+ *            misses every cache costs ≈ 12 bus clocks end to end (bus phases ≈ 5, 440BX
+ *            arbitration and SDRAM activate+CAS ≈ 6, data 1 before the critical word comes),
+ *            the figure lmbench's lat_mem_rd shows for 100 MHz-FSB P6 boxes (110–130 ns).
+ *            A 32-byte write-back needs ≈ 7 bus clocks (4 data + SDRAM precharge/activate on a
+ *            row change, which the 440BX hides only partly): ≈ 0.45 B/ns sustained, a bit over
+ *            half the 800 MB/s peak.
+ *   trap     a page fault through an interrupt gate into ring 0, 2.6's entry.S (SAVE_ALL: 9
+ *            pushes and 2 segment reloads, which are slow on P6), do_page_fault's cr2 read,
+ *            RESTORE_ALL and iret back to ring 3: ≈ 300 cycles, the same path as lmbench's
+ *            "null syscall" on P6 (0.5–0.7 µs at 400–500 MHz) plus the error code and cr2.
+ *
+ * clear_page on this kernel and CPU is `rep stosl` (the MMX/3DNow clear is for the K7 only):
+ * P6 "fast strings" write whole lines without reading them first (no RFO, as Andy Glew, who
+ * designed them, describes), so the core fills L1/L2 at a store a cycle and the bus drains
+ * the dirty lines behind it. A stream of faults zeroes far more than the 512 KiB L2 holds, so
+ * in steady state every zeroed line is written back: clear_page runs at the bus's write-back
+ * rate, for one page as for kscrubd's bulk blocks — hence writebackBytesPerNs 0 below (no
+ * separate term: the zeroing figure already is the memory-bound rate).
+ */
+export const I386_MHZ = 450;
+
+/** i386 costs for a Pentium III at `mhz` (450 or 500 in practice; any clock the board ran). */
+export function i386Cost(mhz = I386_MHZ): CostModel {
+  const cyc = 1000 / mhz; // ns per core cycle
+  const lineMissNs = 120; // ≈ 12 FSB clocks: a line from SDRAM (above)
+  const zeroBytesPerNs = 0.45; // 32 B per ≈ 7 FSB clocks of write-back (above)
+  return {
+    // Gate, SAVE_ALL, cr2, RESTORE_ALL, iret: ≈ 300 cycles (above).
+    trapNs: 300 * cyc,
+    // do_page_fault: down_read(mmap_sem), find_vma (mmap_cache hit), handle_mm_fault, the
+    // two-level walk (pgd → pte, no pmd without PAE): ≈ 350 instructions of branchy kernel
+    // code at the P6's ≈ 1 IPC on it.
+    handlerNs: 350 * cyc,
+    // spin_lock is `lock; decb`: a locked read-modify-write drains the P6 store buffer
+    // (≈ 20 cycles); then read the pte and unlock.
+    ptlCheckNs: 40 * cyc,
+    // set_pte, page_add_anon_rmap (a locked inc of _mapcount), lru_cache_add_active (a
+    // pagevec slot), mm->rss++, update_mmu_cache: ≈ 120 cycles.
+    ptlSetNs: 120 * cyc,
+    // The other CPU holds the lock line Modified: our read snoops HITM and the line comes
+    // over the shared bus with an implicit write-back — a memory-transaction's latency.
+    lineBounceNs: lineMissNs,
+    // One node: no remote transfer ever happens (the figure is unused).
+    lineRemoteNs: lineMissNs,
+    // struct page is 32 bytes on i386 (flags, _count, _mapcount, private, mapping, index,
+    // lru): one line; list_add onto the LRU writes the neighbour's lru too.
+    structPageLines: 2,
+    // buffered_rmqueue's per-cpu fast path: local_irq_save/restore (pushf/cli/popf) and a
+    // list_del: ≈ 200 cycles with __alloc_pages' zonelist walk and watermark check.
+    pcpAllocNs: 200 * cyc,
+    // __rmqueue + list moves per page under zone->lock, irqs off: ≈ 60 cycles.
+    buddyPerPageNs: 60 * cyc,
+    // __pagevec_lru_add_active per page under zone->lru_lock: SetPageLRU/Active, list_add.
+    lruPerPageNs: 40 * cyc,
+    zeroBytesPerNs,
+    // One extent rate for every size: rep stosl has no size-dependent mode on P6.
+    zeroHugeBytesPerNs: zeroBytesPerNs,
+    zeroGiantBytesPerNs: zeroBytesPerNs,
+    // 512 KiB L2 (Katmai).
+    cacheBytes: 512 * 2 ** 10,
+    writebackBytesPerNs: 0,
+    // One node, one memory controller: nothing is remote.
+    remoteFactor: 1,
+    // The shared 100 MHz FSB. The model counts two bus bytes per byte zeroed (read for
+    // ownership, then write-back); P6 fast strings skip the read, so the bus's 0.45 B/ns of
+    // write-back is what two counted bytes a zeroed byte come to: one CPU zeroing fills the
+    // bus, two share it.
+    fsbBytesPerNs: 2 * zeroBytesPerNs,
+    lineMissNs,
+    // The line the program writes after hot zeroing is in L1 (the page is 4 KiB of a 16 KiB
+    // L1): 3 cycles, plus the DTLB miss on the new pte, walked through L1/L2: ≈ 12 cycles.
+    lineHitNs: 12 * cyc,
+    // pft's loop per page: an add, a store, a compare and a branch.
+    userPageNs: 8 * cyc,
+    // zap_pte_range + free_hot_page per page at exit: ≈ 150 cycles and the page's cold
+    // struct page line.
+    freePageNs: 150 * cyc + lineMissNs,
+    // No block-transfer engine on a PC (the driver is never registered; figures unused).
+    bteBytesPerNs: 0.5,
+    bteSetupNs: 2_000,
+    bteMinBytes: 60_000,
+    bteMaxBytes: 2 ** 30,
+    // try_to_wake_up → reschedule IPI through the local APIC → schedule() on the other CPU:
+    // lmbench's lat_ctx on P6 is 2–5 µs; with the IPI and the idle loop's exit, ≈ 10 µs.
+    wakeupNs: 10_000,
+  };
+}
+
+export const I386_COST: CostModel = i386Cost();

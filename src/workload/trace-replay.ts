@@ -1,0 +1,410 @@
+import { MAX_LINE_BYTES, formatCommand } from '../control';
+import { ControlClient, WorkloadError } from './client';
+import { settle } from './pft';
+import { type ConfigPairs, readConfig } from './provenance';
+import { Trace } from './trace-format';
+import { PageRanges } from './trace-ranges';
+
+/**
+ * `trace replay`: a recorded program's page faults, run on the model through the control
+ * file. Each traced process is an mm (`mm new`, ended by `mm exit` when its last task exits
+ * or it execs); its anonymous mappings are `mmap … addr=` at the traced addresses (munmap,
+ * madvise DONTNEED as munmap + mmap); each anonymous fault is an entry of a `faults` command
+ * on the task (thread) that took it, so threads overlap as pft's do. Faults on file-backed or
+ * unknown memory are counted, not replayed.
+ *
+ * Page sizes: a host page p is the model page holding address p × host page size. On a model
+ * with bigger pages (altix: 16 KiB, from a 4 KiB host) several host faults land in one model
+ * page; the first faults, the others find it mapped (they count as accesses, not faults). A
+ * model page stays mapped while any host page in it is.
+ *
+ * A fault trace has no record of what the program touches after a fault: `lines` (default 1)
+ * cachelines are written per fault, and the program's compute time between faults is not
+ * replayed (faults run back to back, as in pft).
+ */
+export interface ReplayOptions {
+  /** The sides to run, in order ('off' before 'on': pages kscrubd zeroed would serve the off side). */
+  sides: readonly ('off' | 'on')[];
+  lines: number;
+  /** Each thread on its own simulated CPU (pft's placement), instead of the host CPU it ran on. */
+  threadsAsCpus: boolean;
+  /** vm.max_prealloc_order for the run, when given. */
+  prealloc?: number;
+  /**
+   * Replay the program's own time between faults as idle time (a manual clock's `tick`), so
+   * kscrubd can zero meanwhile: no fault runs earlier, after the replay's start, than it
+   * came after the trace's.
+   */
+  gaps?: boolean;
+  progress?: ((msg: string) => void) | undefined;
+}
+
+export interface ReplayRow {
+  scrub: 'off' | 'on';
+  /** Anonymous faults of the trace, replayed. */
+  faults: number;
+  /** Model faults they caused (host faults into an already mapped model page do not fault). */
+  modelFaults: number;
+  /** Pages the faults allocated (prezeroed + hot zeroed): what pft's `pages` is. */
+  pages: number;
+  userS: number;
+  systemS: number;
+  wallS: number;
+  fltPerCpuS: number;
+  faultPerWsec: number;
+  prezeroed: number;
+  hotZeroed: number;
+  /** prezeroed ÷ pages (0 when no page was allocated). */
+  prezeroedShare: number;
+  /** Hot zeroing in the fault path, and kscrubd's CPU time during the run. */
+  zeroingS: number;
+  kscrubdS: number;
+  /** Idle time ticked between faults (--gaps), not in Wall. */
+  idleS: number;
+  prefaulted: number;
+  oom: number;
+  /** Faults counted but not replayed. */
+  fileFaults: number;
+  unknownFaults: number;
+  processes: number;
+  hostPageSize: number;
+  pageSize: number;
+  cpus: number;
+}
+
+interface Proc {
+  readonly key: number;
+  readonly mm: number;
+  /** Host pages mapped anonymous, and the model pages that holds. */
+  host: PageRanges;
+  model: PageRanges;
+  /** tid → task index in this mm (the model's Task, its prefault state). */
+  readonly taskOf: Map<number, number>;
+}
+
+/** Leave room for "faults mm=<id> at=" and the cpus and lines keys. */
+const LINE_BUDGET = MAX_LINE_BYTES - 600;
+const MAX_TASKS = 1024;
+/** Records between yields to the event loop. */
+const YIELD_EVERY = 20_000;
+
+/**
+ * Replay `trace` on the mount at `dir`, one row per side; `configs` is the daemon's `config`
+ * as each side started (after its sysctl settings): how each row was made.
+ */
+export async function replay(dir: string, trace: Trace, o: ReplayOptions): Promise<{ rows: ReplayRow[]; configs: ConfigPairs[] }> {
+  const ctl = new ControlClient(dir);
+  const saved = new Map<string, number>();
+  const set = (name: string, v: number): void => {
+    if (!saved.has(name)) saved.set(name, ctl.readSysctl(name));
+    ctl.writeSysctl(name, v);
+  };
+  const rows: ReplayRow[] = [];
+  const configs: ConfigPairs[] = [];
+  try {
+    const stats = ctl.callKv(formatCommand({ verb: 'stats' }));
+    const maxOrder = Number(stats.max_order);
+    if (o.prealloc !== undefined) set('max_prealloc_order', o.prealloc);
+    for (const side of o.sides) {
+      if (side === 'off') set('scrub_start', maxOrder);
+      else {
+        set('scrub_stop', 2);
+        set('scrub_start', 5);
+        await settle(ctl, o.progress);
+      }
+      configs.push(readConfig(ctl));
+      o.progress?.(`replaying with kscrubd ${side}`);
+      rows.push(await new Replayer(ctl, trace, o, side).run());
+    }
+  } finally {
+    try {
+      for (const [name, v] of [...saved].reverse()) ctl.writeSysctl(name, v);
+    } finally {
+      ctl.close();
+    }
+  }
+  return { rows, configs };
+}
+
+class Replayer {
+  private readonly hps: number;
+  private readonly mps: number;
+  private readonly cpus: number;
+  private readonly procs = new Map<number, Proc>();
+  private cur: Proc | null = null;
+  private tid = -1;
+  private readonly cpuOf = new Map<number, number>();
+  /** The batch of fault entries being built, for `batchProc`. */
+  private batch = { addrs: [] as number[], tasks: [] as number[], writes: [] as (0 | 1)[] };
+  private batchBytes = 0;
+  private batchProc: Proc | null = null;
+  private readonly batchCpus = new Map<number, number>();
+  /** Trace time (µs) of the batch's first fault, and the model's clock when the run began. */
+  private batchUs = 0;
+  private startNs = 0;
+  private idleNs = 0;
+  private readonly sum = { faults: 0, modelFaults: 0, prezeroed: 0, hotZeroed: 0, prefaulted: 0, oom: 0, user: 0, sys: 0, wall: 0, zero: 0 };
+  private file = 0;
+  private unknown = 0;
+  private processes = 0;
+
+  constructor(
+    private readonly ctl: ControlClient,
+    private readonly trace: Trace,
+    private readonly o: ReplayOptions,
+    private readonly side: 'off' | 'on',
+  ) {
+    const stats = ctl.callKv(formatCommand({ verb: 'stats' }));
+    this.hps = trace.header.page_size;
+    this.mps = Number(stats.page_size);
+    this.cpus = Number(stats.cpus);
+  }
+
+  async run(): Promise<ReplayRow> {
+    const stats0 = this.ctl.callKv(formatCommand({ verb: 'stats' }));
+    const kscrubd0 = Number(stats0.kscrubd_cpu_ns);
+    this.startNs = Number(stats0.now_ns);
+    let n = 0;
+    try {
+      for (const r of this.trace.records()) {
+        // Now and then let the event loop run: a signal's handler (Ctrl-C) must get its turn.
+        if (++n % YIELD_EVERY === 0) {
+          await new Promise((resolve) => setImmediate(resolve));
+          this.o.progress?.(`replaying with kscrubd ${this.side}: ${this.sum.faults} faults`);
+        }
+        switch (r.type) {
+          case 'task': {
+            this.tid = r.tid;
+            this.cur = this.proc(r.process);
+            if (!this.cur.taskOf.has(r.tid)) this.cur.taskOf.set(r.tid, this.cur.taskOf.size % MAX_TASKS);
+            break;
+          }
+          case 'cpu':
+            this.cpuOf.set(this.tid, r.cpu);
+            break;
+          case 'fault':
+            this.fault(r.t, r.page, r.write, r.cls);
+            break;
+          case 'map':
+            this.map(r.page, r.page + r.pages);
+            break;
+          case 'unmap':
+            this.unmap(r.page, r.page + r.pages);
+            break;
+          case 'zap':
+            this.zap(r.page, r.page + r.pages);
+            break;
+          case 'exec':
+            this.exec();
+            break;
+          case 'exit':
+            if (r.last) this.exitProc();
+            break;
+          case 'lost':
+            break;
+        }
+      }
+      this.flush();
+    } finally {
+      for (const key of [...this.procs.keys()]) this.end(key);
+    }
+    const kscrubdNs = Number(this.ctl.callKv(formatCommand({ verb: 'stats' })).kscrubd_cpu_ns) - kscrubd0;
+    const s = this.sum;
+    const pages = s.prezeroed + s.hotZeroed;
+    return {
+      scrub: this.side, faults: s.faults, modelFaults: s.modelFaults, pages,
+      userS: s.user / 1e9, systemS: s.sys / 1e9, wallS: s.wall / 1e9,
+      fltPerCpuS: s.user + s.sys > 0 ? pages / ((s.user + s.sys) / 1e9) : 0,
+      faultPerWsec: s.wall > 0 ? pages / (s.wall / 1e9) : 0,
+      prezeroed: s.prezeroed, hotZeroed: s.hotZeroed, prezeroedShare: pages > 0 ? s.prezeroed / pages : 0,
+      zeroingS: s.zero / 1e9, kscrubdS: kscrubdNs / 1e9, idleS: this.idleNs / 1e9, prefaulted: s.prefaulted, oom: s.oom,
+      fileFaults: this.file, unknownFaults: this.unknown, processes: this.processes,
+      hostPageSize: this.hps, pageSize: this.mps, cpus: this.cpus,
+    };
+  }
+
+  private proc(key: number): Proc {
+    let p = this.procs.get(key);
+    if (!p) {
+      const mm = Number(this.ctl.callKv(formatCommand({ verb: 'mm new' })).mm);
+      p = { key, mm, host: new PageRanges(), model: new PageRanges(), taskOf: new Map() };
+      this.procs.set(key, p);
+      this.processes++;
+    }
+    return p;
+  }
+
+  private current(): Proc {
+    if (!this.cur) throw new WorkloadError('trace replay: the trace has a record before its first task record (damaged?)');
+    return this.cur;
+  }
+
+  /** Model pages holding host pages [s, e). */
+  private modelRange(s: number, e: number): [number, number] {
+    return [Math.floor((s * this.hps) / this.mps), Math.ceil((e * this.hps) / this.mps)];
+  }
+
+  /** Host pages inside model page mp. */
+  private hostRange(mp: number): [number, number] {
+    return [Math.floor((mp * this.mps) / this.hps), Math.ceil(((mp + 1) * this.mps) / this.hps)];
+  }
+
+  private fault(us: number, page: number, write: boolean, cls: 'anon' | 'file' | 'unknown'): void {
+    if (cls === 'file') return void this.file++;
+    if (cls === 'unknown') return void this.unknown++;
+    const p = this.current();
+    const mp = Math.floor((page * this.hps) / this.mps);
+    if (!p.model.has(mp)) return void this.unknown++; // the trace's own bookkeeping says anonymous; be safe
+    if (this.batchProc !== p) this.flush();
+    this.batchProc = p;
+    const task = p.taskOf.get(this.tid) ?? 0;
+    const addr = mp * this.mps;
+    // The entry as formatted: task, r|w, hex address, comma.
+    const bytes = String(task).length + 2 + addr.toString(16).length;
+    if (this.batchBytes + bytes > LINE_BUDGET) this.flush();
+    this.batchProc = p;
+    if (this.batch.addrs.length === 0) this.batchUs = us;
+    this.batch.addrs.push(addr);
+    this.batch.tasks.push(task);
+    this.batch.writes.push(write ? 1 : 0);
+    this.batchBytes += bytes;
+    if (!this.batchCpus.has(task)) this.batchCpus.set(task, (this.cpuOf.get(this.tid) ?? 0) % this.cpus);
+    this.sum.faults++;
+  }
+
+  /** Send the batch as one `faults` command. */
+  private flush(): void {
+    const p = this.batchProc;
+    if (p === null || this.batch.addrs.length === 0) return;
+    const at = this.batch;
+    let cpus: number[] | undefined;
+    if (!this.o.threadsAsCpus) {
+      const top = Math.max(...this.batchCpus.keys());
+      cpus = Array.from({ length: top + 1 }, (_, i) => this.batchCpus.get(i) ?? i % this.cpus);
+    }
+    this.batch = { addrs: [], tasks: [], writes: [] };
+    this.batchBytes = 0;
+    this.batchCpus.clear();
+    if (this.o.gaps) this.idleUntil(this.startNs + this.batchUs * 1000);
+    const r = this.ctl.callKv(formatCommand({ verb: 'faults', mm: p.mm, at, lines: this.o.lines, ...(cpus && { cpus }) }));
+    const s = this.sum;
+    s.modelFaults += Number(r.faults);
+    s.prezeroed += Number(r.prezeroed);
+    s.hotZeroed += Number(r.hot_zeroed);
+    s.prefaulted += Number(r.prefaulted);
+    s.oom += Number(r.oom);
+    s.user += Number(r.user_ns);
+    s.sys += Number(r.sys_ns);
+    s.wall += Number(r.wall_ns);
+    s.zero += Number(r.zero_ns);
+  }
+
+  /** --gaps: tick the manual clock up to `ns` if it is not there yet. */
+  private idleUntil(ns: number): void {
+    const now = Number(this.ctl.callKv(formatCommand({ verb: 'stats' })).now_ns);
+    const gap = Math.round(ns - now);
+    if (gap <= 0) return;
+    try {
+      this.ctl.call(formatCommand({ verb: 'tick', ns: gap }));
+    } catch (err) {
+      if (err instanceof WorkloadError && /live/.test(err.message)) {
+        throw new WorkloadError('trace replay --gaps needs a manual clock (the private machine has one; a mount needs --clock manual)');
+      }
+      throw err;
+    }
+    this.idleNs += gap;
+  }
+
+  private map(s: number, e: number): void {
+    const p = this.current();
+    this.flush();
+    p.host.add(s, e);
+    const [ms, me] = this.modelRange(s, e);
+    for (const [a, b] of p.model.add(ms, me)) {
+      this.ctl.call(formatCommand({ verb: 'mmap', mm: p.mm, addr: a * this.mps, size: (b - a) * this.mps }));
+    }
+  }
+
+  /** Model pages of host [s, e) that hold no host page still mapped. */
+  private freed(p: Proc, s: number, e: number): [number, number][] {
+    const [ms, me] = this.modelRange(s, e);
+    const out: [number, number][] = [];
+    for (let mp = ms; mp < me; mp++) {
+      // Interior model pages are wholly inside [s, e): only the two ends need a look.
+      if (mp > ms && mp < me - 1) {
+        out.push([mp, me - 1]);
+        mp = me - 2;
+        continue;
+      }
+      const [hs, he] = this.hostRange(mp);
+      if (p.host.intersect(hs, he).length === 0) out.push([mp, mp + 1]);
+    }
+    return out;
+  }
+
+  private unmap(s: number, e: number): void {
+    const p = this.current();
+    this.flush();
+    p.host.remove(s, e);
+    for (const [a, b] of this.freed(p, s, e)) {
+      for (const [x, y] of p.model.remove(a, b)) {
+        this.ctl.call(formatCommand({ verb: 'munmap', mm: p.mm, addr: x * this.mps, size: (y - x) * this.mps }));
+      }
+    }
+  }
+
+  /**
+   * MADV_DONTNEED: the pages go, the mapping stays (munmap + mmap of the same range). A model
+   * page goes only when all its host pages do: the model pages wholly inside [s, e).
+   */
+  private zap(s: number, e: number): void {
+    const p = this.current();
+    this.flush();
+    const inner = [Math.ceil((s * this.hps) / this.mps), Math.floor((e * this.hps) / this.mps)] as const;
+    for (const [a, b] of p.model.intersect(inner[0], inner[1])) {
+      const addr = a * this.mps;
+      const size = (b - a) * this.mps;
+      this.ctl.call(formatCommand({ verb: 'munmap', mm: p.mm, addr, size }));
+      this.ctl.call(formatCommand({ verb: 'mmap', mm: p.mm, addr, size }));
+    }
+  }
+
+  private exec(): void {
+    const p = this.current();
+    this.end(p.key);
+    this.cur = this.proc(p.key);
+    this.cur.taskOf.set(this.tid, 0);
+  }
+
+  private exitProc(): void {
+    this.end(this.current().key);
+    this.cur = null;
+  }
+
+  private end(key: number): void {
+    const p = this.procs.get(key);
+    if (!p) return;
+    if (this.batchProc === p) this.flush();
+    this.procs.delete(key);
+    this.ctl.call(formatCommand({ verb: 'mm exit', mm: p.mm }));
+  }
+}
+
+/** The replay table: one row per side, pft's columns and the zeroing ones. */
+export function formatReplayTable(rows: readonly ReplayRow[]): string {
+  const head = ['scrub', 'faults', 'pages', 'User', 'System', 'Wall', 'flt/cpu/s', 'fault/wsec', 'prezeroed', 'hot-zeroed', 'zeroing'];
+  const body = rows.map((r) => [
+    r.scrub, String(r.faults), String(r.pages), `${r.userS.toFixed(3)}s`, `${r.systemS.toFixed(3)}s`, `${r.wallS.toFixed(3)}s`,
+    r.fltPerCpuS.toFixed(3), r.faultPerWsec.toFixed(3), `${(100 * r.prezeroedShare).toFixed(1)}%`, String(r.hotZeroed),
+    `${r.zeroingS.toFixed(3)}s`,
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
+  const line = (cells: readonly string[]): string => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' ');
+  return [line(head), ...body.map(line)].join('\n') + '\n';
+}
+
+/** The ReplayRow fields in table order, for CSV and JSON readers. */
+export const REPLAY_COLUMNS: readonly (keyof ReplayRow)[] = [
+  'scrub', 'faults', 'modelFaults', 'pages', 'userS', 'systemS', 'wallS', 'fltPerCpuS', 'faultPerWsec', 'prezeroed', 'hotZeroed',
+  'prezeroedShare', 'zeroingS', 'kscrubdS', 'idleS', 'prefaulted', 'oom', 'fileFaults', 'unknownFaults', 'processes', 'hostPageSize', 'pageSize', 'cpus',
+];

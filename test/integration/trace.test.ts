@@ -1,0 +1,202 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { pollUntil } from '../../src/cli/poll';
+import { readTrace } from '../../src/workload/trace-format';
+import type { ReplayRow } from '../../src/workload/trace-replay';
+import { findTracefs } from '../../src/workload/trace-tracefs';
+import { CLI, kscrubfs, run, withMount } from '../helpers/mount';
+
+// `trace record` on real programs through the host kernel's tracepoints (root, tracefs), and
+// `trace replay` of what it recorded on private model machines. Not root, no tracefs or no
+// tracepoints: the record fails with its reason, and so do these tests.
+
+/** Maps 64 MiB, THP off, writes one byte per 4 KiB page; prints the mapping's address; exits 3. */
+const TOUCH64_C = `
+#include <stdio.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+int main(void) {
+  size_t len = 64UL << 20;
+  prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0);
+  char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) { perror("mmap"); return 1; }
+  madvise(p, len, MADV_NOHUGEPAGE);
+  for (size_t i = 0; i < len; i += 4096) p[i] = 1;
+  printf("%lx\\n", (unsigned long)p);
+  return 3;
+}
+`;
+const PAGES_64M = 16384;
+
+/** Python building a list of a million strings; prints its own minor faults (getrusage). */
+const PY_LIST = 'import resource; l = [str(i) for i in range(1_000_000)]; print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt)';
+/**
+ * Replayed pages vs the program's ru_minflt: the replay leaves out faults on file-backed
+ * memory (python's text and libraries: ~2-3 % here), read faults of anonymous memory map the
+ * shared zero page (no page), and the gate shell's few faults before exec are not traced.
+ */
+const MINFLT_TOLERANCE = 0.1;
+
+/** Global tracing files a recording must leave as they were (it works in its own instance). */
+const GLOBAL_FILES = ['tracing_on', 'current_tracer', 'set_event', 'set_event_pid', 'trace_clock', 'buffer_size_kb', 'options/event-fork', 'options/record-tgid', 'events/exceptions/page_fault_user/enable'];
+
+function tracefsMounts(): string[] {
+  return fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => / - tracefs /.test(l)).map((l) => l.split(' ')[4]!).sort();
+}
+
+/** What a recording may change, as it stands: tracefs mounts, and the global tracing files and instances. */
+function tracingState(): Record<string, string> {
+  const state: Record<string, string> = { mounts: tracefsMounts().join(',') };
+  const root = findTracefs();
+  if (root === null) return state;
+  for (const f of GLOBAL_FILES) state[f] = fs.readFileSync(path.join(root, f), 'utf8');
+  state.instances = fs.readdirSync(path.join(root, 'instances')).sort().join(',');
+  return state;
+}
+
+describe('trace record and replay (root, the host kernel\'s tracepoints)', () => {
+  let tmp = '';
+  let touch64 = '';
+  before(async () => {
+    assert.equal(process.getuid?.(), 0, 'these tests record real page faults: they need root');
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'kscrubfs-trace-'));
+    fs.writeFileSync(path.join(tmp, 'touch64.c'), TOUCH64_C);
+    touch64 = path.join(tmp, 'touch64');
+    const cc = await run('gcc', ['-O1', '-o', touch64, path.join(tmp, 'touch64.c')]);
+    assert.equal(cc.code, 0, `gcc (scripts/setup.sh --with-clients installs it): ${cc.stderr}`);
+  });
+  after(() => {
+    if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+  });
+
+  it('when a program writes one byte per 4 KiB page of 64 MiB then the trace holds 16,384 write faults there and replay faults that many pages, prezeroed only with kscrubd on', async () => {
+    const file = path.join(tmp, 'touch64.trace');
+    const before = tracingState();
+    const rec = await kscrubfs(['trace', 'record', '-o', file, '--', touch64], { timeoutMs: 60_000 });
+    assert.equal(rec.code, 3, `the program's exit status is passed on\n${rec.stderr}`);
+    assert.deepEqual(tracingState(), before, 'tracing state as it was');
+    const base = Number.parseInt(rec.stdout.trim(), 16) / 4096;
+    assert.ok(Number.isInteger(base), `the program printed its mapping: ${rec.stdout}`);
+    const t = readTrace(file);
+    assert.ok(t.summary, 'the trace is complete');
+    assert.equal(t.summary.exit_status, 3);
+    assert.equal(t.summary.lost_events, 0);
+    assert.equal(t.header.page_size, 4096);
+    let inMapping = 0;
+    const seen = new Set<number>();
+    for (const r of t.records()) {
+      if (r.type !== 'fault' || r.page < base || r.page >= base + PAGES_64M) continue;
+      assert.equal(r.write, true, 'every fault in the mapping is a write');
+      assert.equal(r.cls, 'anon', 'the mapping is anonymous');
+      inMapping++;
+      seen.add(r.page);
+    }
+    assert.equal(inMapping, PAGES_64M, 'one fault per page (THP off)');
+    assert.equal(seen.size, PAGES_64M, 'at every page');
+    assert.ok(fs.statSync(file).size < 6 * t.summary.faults.anon, `compact: ${fs.statSync(file).size} bytes`);
+    assert.match(rec.stderr, /\d+ faults \(\d+ anonymous, \d+ file-backed, \d+ unknown\) from 1 process/);
+
+    const replay = await kscrubfs(['trace', 'replay', file, '--preset', 'x86_64', '--json'], { timeoutMs: 120_000 });
+    assert.equal(replay.code, 0, replay.stderr);
+    const result = JSON.parse(replay.stdout) as { machine: { preset: string }; trace: { summary: { exit_status: number } }; rows: (ReplayRow & { sysctl: Record<string, number> })[] };
+    assert.equal(result.machine.preset, 'x86_64', 'the result says which machine');
+    assert.equal(result.trace.summary.exit_status, 3, 'and which trace');
+    const [off, on] = result.rows;
+    assert.ok(off && on);
+    assert.equal(off.scrub, 'off');
+    assert.equal(on.scrub, 'on');
+    assert.equal(off.sysctl.scrub_start, 11, 'off: scrub_start = MAX_ORDER');
+    assert.equal(on.sysctl.scrub_start, 5);
+    for (const r of [off, on]) {
+      assert.ok(r.pages >= PAGES_64M && r.pages <= PAGES_64M + 100, `${r.scrub}: ${r.pages} pages (the mapping's, and a few of the stack and libc)`);
+      assert.equal(r.oom, 0);
+    }
+    assert.equal(off.prezeroed, 0, 'no kscrubd, no prezeroed page');
+    assert.equal(off.hotZeroed, off.pages);
+    assert.ok(on.prezeroed > PAGES_64M * 0.9, `kscrubd on: ${on.prezeroed} of ${on.pages} prezeroed`);
+    assert.ok(on.zeroingS < off.zeroingS, 'less zeroing in the fault path');
+
+    // The same trace on the altix model (16 KiB pages): four host pages a model page.
+    const altix = await kscrubfs(['trace', 'replay', file, '--scrub', 'off'], { timeoutMs: 120_000 });
+    assert.equal(altix.code, 0, altix.stderr);
+    assert.match(altix.stdout, /^\S+touch64: \d+ faults traced \(4 KiB pages\), replayed on a model with 16 KiB pages and 8 CPUs\nscrub +faults +pages +User +System +Wall +flt\/cpu\/s +fault\/wsec +prezeroed +hot-zeroed +zeroing\n/);
+    const row = /^off +(\d+) +(\d+) /m.exec(altix.stdout);
+    assert.ok(row, altix.stdout);
+    assert.ok(Math.abs(Number(row[2]) - PAGES_64M / 4) <= 40, `${row[2]} altix pages for 64 MiB`);
+    assert.match(altix.stdout, /host pages of 4 KiB on model pages of 16 KiB/);
+  });
+
+  it('when a real program (python building a list) is traced then replay completes and its pages match its own minor-fault count', async () => {
+    const file = path.join(tmp, 'py.trace');
+    const rec = await kscrubfs(['trace', 'record', '-o', file, '--', '/usr/bin/python3', '-c', PY_LIST], { timeoutMs: 60_000 });
+    assert.equal(rec.code, 0, rec.stderr);
+    const minflt = Number(rec.stdout.trim());
+    assert.ok(minflt > 10_000, `python reported ${rec.stdout}`);
+    const replay = await kscrubfs(['trace', 'replay', file, '--preset', 'x86_64', '--json'], { timeoutMs: 120_000 });
+    assert.equal(replay.code, 0, replay.stderr);
+    const { rows } = JSON.parse(replay.stdout) as { rows: ReplayRow[] };
+    for (const r of rows) {
+      assert.ok(Math.abs(r.pages - minflt) <= MINFLT_TOLERANCE * minflt, `${r.scrub}: ${r.pages} pages vs ru_minflt ${minflt}`);
+    }
+    assert.ok(rows[1]!.prezeroedShare > 0.5, 'kscrubd on: most pages prezeroed');
+    assert.equal(rows[0]!.idleS, 0, 'back to back without --gaps');
+    // --gaps: python's own time between faults passes on the model's clock as idle time.
+    const gaps = await kscrubfs(['trace', 'replay', file, '--preset', 'x86_64', '--scrub', 'on', '--gaps', '--json'], { timeoutMs: 120_000 });
+    assert.equal(gaps.code, 0, gaps.stderr);
+    const [g] = (JSON.parse(gaps.stdout) as { rows: ReplayRow[] }).rows;
+    assert.ok(g && g.idleS > 0, `idle ${g?.idleS} s`);
+    assert.equal(g.pages, rows[1]!.pages, 'the same faults');
+  });
+
+  it('when CMD runs children then each is a process of its own, and replay on a running mount gives each an mm', async () => {
+    const file = path.join(tmp, 'children.trace');
+    const child = "/usr/bin/python3 -c 'x = b\"a\" * (8 << 20)'";
+    const rec = await kscrubfs(['trace', 'record', '-o', file, '--', 'sh', '-c', `${child}; ${child}`], { timeoutMs: 60_000 });
+    assert.equal(rec.code, 0, rec.stderr);
+    const t = readTrace(file);
+    assert.equal(t.summary?.processes, 3, 'sh and its two pythons');
+    await withMount(['--preset', 'x86_64', '--clock', 'manual'], async (dir) => {
+      const replay = await kscrubfs(['trace', 'replay', file, '-m', dir, '--scrub', 'off', '--threads-as-cpus', '--json'], { timeoutMs: 120_000 });
+      assert.equal(replay.code, 0, replay.stderr);
+      const { rows } = JSON.parse(replay.stdout) as { rows: ReplayRow[] };
+      assert.equal(rows.length, 1);
+      assert.equal(rows[0]!.processes, 3);
+      assert.ok(rows[0]!.pages >= 2 * 2048, `two 8 MiB strings: ${rows[0]!.pages} pages`);
+      const stats = await run('sh', ['-c', `exec 3<>${dir}/control; echo stats >&3; head -1 <&3`]);
+      assert.match(stats.stdout, / mms=0 /, 'every replayed process has exited');
+      assert.match(stats.stdout, / anon_pages=0 /, 'and its pages are back');
+    });
+  });
+
+  it('when the recorder is not root then it says so and traces nothing', async () => {
+    const r = await kscrubfs(['trace', 'record', '-o', '/dev/null', '--', 'true'], { asNobody: true });
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /^kscrubfs: trace record needs root: it reads the kernel's tracepoints through tracefs \(run it with sudo\)\n$/);
+  });
+
+  it('when a recording is interrupted then CMD gets the signal, the trace ends cleanly and the tracing state is as before', async () => {
+    const file = path.join(tmp, 'sleep.trace');
+    const before = tracingState();
+    const rec = spawn(process.execPath, [CLI, 'trace', 'record', '-o', file, '--', 'sleep', '30'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    rec.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+    const exited = new Promise<number | null>((resolve) => rec.on('exit', (code) => resolve(code)));
+    const instance = `kscrubfs-trace-${rec.pid}`;
+    const started = await pollUntil(() => {
+      const root = findTracefs();
+      return root !== null && fs.existsSync(path.join(root, 'instances', instance)) ? true : undefined;
+    }, { timeoutMs: 20_000, intervalMs: 20 });
+    assert.ok(started, `the recorder made its instance ${instance}\n${stderr}`);
+    rec.kill('SIGINT');
+    const code = await exited;
+    assert.equal(code, 130, `sleep died of SIGINT, and the recorder says so\n${stderr}`);
+    assert.deepEqual(tracingState(), before, 'tracing state as it was');
+    const t = readTrace(file);
+    assert.ok(t.summary, 'the trace has its end record');
+    assert.equal(t.summary.interrupted, true);
+  });
+});

@@ -1,0 +1,185 @@
+// check() is the oracle every fuzz and property test trusts, so each of its rules gets a test
+// that breaks exactly that rule on the tiny machine (TINY in test/helpers/model.ts) and expects
+// check() to name it. The DMA zone is 512 pristine sections of 8 pages (pfn 0…4095).
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { NOT_ZEROED, PCP_COLD, PCP_HOT, PCP_ZEROED, ZEROED, check, checkSteps } from '../../src/model';
+import type { Machine, Zone } from '../../src/model';
+import { KIND_ALLOC, KIND_FREE, KIND_PCP, KIND_SCRUB, pageFlags } from '../../src/model/page';
+import { Holder, assertChecked, tiny, zoneNamed } from '../helpers/model';
+
+/** A tiny machine with one order-0 block at pfn 0 of DMA held (DMA then lists 1, 2 and 4 free). */
+function held(): { m: Machine; z: Zone; h: Holder; pfn: number } {
+  const m = tiny();
+  const z = zoneNamed(m, 0, 'DMA');
+  const h = new Holder(m);
+  const pfn = h.take(z, 0, NOT_ZEROED);
+  assert.equal(pfn, 0);
+  assertChecked(m, 'before the corruption');
+  return { m, z, h, pfn };
+}
+
+function broken(m: Machine, expected: RegExp): void {
+  const err = check(m);
+  assert.ok(err !== null, 'check() finds the corruption');
+  assert.match(err, expected);
+}
+
+describe('model: check() finds each broken invariant', () => {
+  it('when nr_free of a listed order is off by one then check names the list and nr_free', () => {
+    const { m, z } = held();
+    z.nrFree[NOT_ZEROED]![2]!++;
+    broken(m, /^zone DMA \(node 0\): the not zeroed order-2 list has 1 blocks, nr_free 2$/);
+  });
+
+  it('when nr_free of the top order disagrees with the pristine sections then check says so', () => {
+    const { m, z } = held();
+    z.nrFree[NOT_ZEROED]![3]!--;
+    broken(m, /nr_free\[not zeroed\]\[3\] is 510 but 511 blocks are free/);
+  });
+
+  it('when two free buddies of one order and class sit unmerged then check names both', () => {
+    const { m, z, h } = held();
+    // Free pfn 0 beside its free buddy pfn 1 without merging them: the rule freeBlock keeps.
+    h.pfns.delete(0);
+    z.setHead(0, pageFlags(KIND_FREE, 0, NOT_ZEROED));
+    z.freeList[NOT_ZEROED]![0]!.push(0);
+    z.nrFree[NOT_ZEROED]![0]!++;
+    z.freePages++;
+    broken(m, /free buddies at pfn 0 and 1 \(order 0, not zeroed\) were not merged/);
+  });
+
+  it('when free buddies of different classes sit side by side then check accepts them', () => {
+    const { m, z, h } = held();
+    h.free(z, 0, 0, ZEROED); // zeroed pfn 0 beside not-zeroed pfn 1: they must not merge
+    assert.equal(z.nrFree[ZEROED]![0], 1);
+    assertChecked(m);
+  });
+
+  it('when a dirty page sits on a zeroed per-cpu list then check says it is not zeroed', () => {
+    const { m, z, h, pfn } = held();
+    h.pfns.delete(pfn);
+    z.pcpPush(z.pageset[0]![PCP_ZEROED]!, pfn, NOT_ZEROED);
+    broken(m, /pfn 0 is on cpu0's zeroed list but is not zeroed/);
+  });
+
+  it('when a zeroed page sits on a zeroed per-cpu list then check accepts it', () => {
+    const { m, z, h, pfn } = held();
+    h.pfns.delete(pfn);
+    z.pcpPush(z.pageset[0]![PCP_ZEROED]!, pfn, ZEROED);
+    assertChecked(m);
+  });
+
+  it('when one page is on two per-cpu lists then check says so', () => {
+    const { m, z, h, pfn } = held();
+    h.pfns.delete(pfn);
+    z.pcpPush(z.pageset[0]![PCP_HOT]!, pfn, NOT_ZEROED);
+    z.pageset[0]![PCP_COLD]!.list.push(pfn);
+    z.pcpPages++;
+    broken(m, /pfn 0 is on two per-cpu lists/);
+  });
+
+  it('when a page says per-cpu but no list has it then check says so', () => {
+    const { m, z, h, pfn } = held();
+    h.pfns.delete(pfn);
+    z.setHead(pfn, pageFlags(KIND_PCP, 0, NOT_ZEROED));
+    z.pcpPages++;
+    broken(m, /pfn 0 says per-cpu but is on no per-cpu list/);
+  });
+
+  it('when a per-cpu list holds a page that is not a per-cpu page then check says so', () => {
+    const { m, z, pfn } = held();
+    z.pageset[0]![PCP_HOT]!.list.push(pfn);
+    broken(m, /pfn 0 is on cpu0's hot list but its page says otherwise/);
+  });
+
+  it('when nobody holds an allocated block then check calls it leaked', () => {
+    const { m, h, pfn } = held();
+    h.pfns.delete(pfn);
+    broken(m, /pfn 0 is an allocated order-0 block that nobody holds \(leaked\)/);
+  });
+
+  it('when two owners hold one block then check names both', () => {
+    const { m, pfn } = held();
+    const other = new Holder(m);
+    other.pfns.add(pfn);
+    broken(m, /pfn 0 is held by both test holder and test holder/);
+  });
+
+  it('when an owner holds a page that is not an allocated block head then check says so', () => {
+    const { m, h } = held();
+    h.pfns.add(1); // the free order-0 block at pfn 1
+    broken(m, /test holder holds pfn 1, which is not an allocated block head/);
+    const { m: m2, h: h2 } = held();
+    h2.pfns.add(2 ** 40); // outside memory
+    broken(m2, /holds pfn 1099511627776, which is not an allocated block head \(outside memory\)/);
+  });
+
+  it('when an allocated block is still tagged zeroed then check says so', () => {
+    const { m, z, pfn } = held();
+    z.setHead(pfn, pageFlags(KIND_ALLOC, 0, ZEROED));
+    broken(m, /pfn 0 is allocated but still tagged zeroed/);
+  });
+
+  it('when a free block is on no free list though nr_free agrees with the lists then check says so', () => {
+    const { m, z } = held();
+    const list = z.freeList[NOT_ZEROED]![1]!;
+    assert.deepEqual(list, [2]);
+    list.pop();
+    z.nrFree[NOT_ZEROED]![1]!--; // the list and nr_free now agree; the page still says free
+    broken(m, /the free not zeroed order-1 block at pfn 2 is on no free list/);
+  });
+
+  it('when a block head is lost then check finds the tail page with no head', () => {
+    const { m, z } = held();
+    z.setHead(4, 0); // the free order-2 block at 4: its pages 4…7 are now all tails
+    broken(m, /pfn 4 belongs to no block|order-2 list has 0 blocks, nr_free 1/);
+  });
+
+  it('when a page says kscrubd holds it but none does then check says so', () => {
+    const { m, z, h, pfn } = held();
+    h.pfns.delete(pfn);
+    z.setHead(pfn, pageFlags(KIND_SCRUB, 0, NOT_ZEROED));
+    broken(m, /pfn 0 says kscrubd holds it, but no kscrubd does/);
+  });
+
+  it('when a pristine section has page records then check says so', () => {
+    const { m, z } = held();
+    z.sections.set(z.firstSec + 5, new Uint8Array(z.secPages));
+    broken(m, /section 5 is pristine but has page records/);
+  });
+
+  for (const [counter, expected] of [
+    ['freePages', /free_pages is 4096 but the free blocks hold 4095/],
+    ['zeroPages', /zero_pages is 1 but the zeroed lists hold 0/],
+    ['pcpPages', /per-cpu lists hold 0 pages but the zone counts 1/],
+    ['reservedPages', /reserved pages are 0 but the zone counts 1/],
+    ['scrubPages', /kscrubd holds 0 pages but the zone counts 1/],
+  ] as const) {
+    it(`when the zone's ${counter} is off by one then check says so`, () => {
+      const { m, z } = held();
+      z[counter]++;
+      broken(m, expected);
+    });
+  }
+});
+
+describe('model: check() in steps', () => {
+  it('when checkSteps runs to the end then it yields between owners and zones and returns what check returns', () => {
+    const m = tiny();
+    let steps = 0;
+    const it = checkSteps(m);
+    let r = it.next();
+    for (; !r.done; r = it.next()) steps++;
+    assert.equal(r.value, null);
+    // DMA (512 sections: 2 steps of 256) and DMA32 (1536: 6), one step per zone's lists, one per owner.
+    assert.equal(steps, m.owners.size + 2 + 2 + 6);
+    const { m: bad, h } = held();
+    h.pfns.delete(0);
+    const steps2 = checkSteps(bad);
+    let r2 = steps2.next();
+    while (!r2.done) r2 = steps2.next();
+    assert.equal(r2.value, check(bad));
+    assert.match(String(r2.value), /leaked/);
+  });
+});

@@ -1,0 +1,97 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { EPYC_COST, ModelError, check, createMachine, i386Cost } from '../../src/model';
+import { clearBytesPerNs } from '../../src/model/zero-drivers';
+import { render as renderVmstat } from '../../src/procfs/vmstat';
+import { statsPairs } from '../../src/control/execute';
+
+// The other machines (issue 13): Lameter's Pentium III box and a 2-socket EPYC of today.
+// They boot with the zones, sizes and figures the issue names; their costs follow the
+// documented hardware (src/model/cost-i386.ts, cost-epyc.ts).
+
+const MiB = 2 ** 20;
+const GiB = 2 ** 30;
+
+/** Zone spans as "node:name:bytes", in boot order. */
+function layout(preset: string, extra: Record<string, unknown> = {}): string[] {
+  const m = createMachine({ preset, clock: 'manual', ...extra });
+  assert.equal(check(m), null);
+  return m.zones.map((z) => `${z.node}:${z.name}:${((z.endPfn - z.startPfn) * m.pageSize) / MiB}M`);
+}
+
+describe('presets i386 and epyc', () => {
+  test('when i386 boots then it is 2 CPUs, one node, 384 MiB in DMA (16 MiB) and Normal, 4 KiB pages, 32-byte lines', () => {
+    const m = createMachine({ preset: 'i386', clock: 'manual' });
+    const c = m.config;
+    assert.deepEqual([c.cpus, c.nodes, c.memBytes, c.pageSize, c.lineSize, c.maxOrder, c.pteBytes, c.cpuMhz], [2, 1, 384 * MiB, 4096, 32, 11, 4, 450]);
+    assert.deepEqual(c.zeroDrivers, ['cpu']);
+    assert.deepEqual(layout('i386'), ['0:DMA:16M', '0:Normal:368M']);
+    // Without PAE a pte page holds 1024 four-byte ptes: it maps 4 MiB.
+    assert.equal(m.procs.pmdBytes, 4 * MiB);
+  });
+
+  test('when i386 is given more than 896 MiB then the rest is HighMem', () => {
+    assert.deepEqual(layout('i386', { mem: '1G' }), ['0:DMA:16M', '0:Normal:880M', '0:HighMem:128M']);
+  });
+
+  test('when i386 runs at 500 MHz then core work is 10 % faster and the bus and memory are not', () => {
+    const slow = i386Cost(450);
+    const fast = createMachine({ preset: 'i386', cpuMhz: 500, clock: 'manual' }).cost;
+    assert.ok(Math.abs(fast.trapNs / slow.trapNs - 0.9) < 1e-12);
+    assert.ok(Math.abs(fast.handlerNs / slow.handlerNs - 0.9) < 1e-12);
+    assert.equal(fast.lineMissNs, slow.lineMissNs);
+    assert.equal(fast.zeroBytesPerNs, slow.zeroBytesPerNs);
+  });
+
+  test('when a clock is given to a preset whose costs are not in cycles then it is refused', () => {
+    assert.throws(() => createMachine({ preset: 'epyc', cpuMhz: 500 }), (e: unknown) => e instanceof ModelError && /not stated in core cycles/.test(e.message));
+  });
+
+  test('when epyc boots then it is 2 nodes × 64 GiB, 128 CPUs, DMA/DMA32/Normal on node 0 and Normal on node 1', () => {
+    const m = createMachine({ preset: 'epyc', clock: 'manual' });
+    assert.deepEqual([m.config.nodes, m.config.cpus, m.config.memBytes, m.config.pageSize, m.config.lineSize], [2, 128, 128 * GiB, 4096, 64]);
+    assert.deepEqual(layout('epyc'), ['0:DMA:16M', '0:DMA32:4080M', '0:Normal:61440M', '1:Normal:65536M']);
+    assert.deepEqual(layout('epyc', { mem: '8G' }), ['0:DMA:16M', '0:DMA32:4080M', '1:Normal:4096M']);
+  });
+
+  test('when epyc clears an extent then the rate is 13.7 GB/s a page, 15.1 at 2 MiB, 38.1 past the L3', () => {
+    const c = EPYC_COST;
+    assert.equal(clearBytesPerNs(c, 4096, 4096), 13.7);
+    assert.equal(clearBytesPerNs(c, 4096, 2 * MiB), 15.1);
+    // kscrubd's largest block (order 10, 4 MiB) is below the 32 MiB L3: still the 2 MiB rate.
+    assert.equal(clearBytesPerNs(c, 4096, 4 * MiB), 15.1);
+    assert.equal(clearBytesPerNs(c, 4096, GiB), 38.1);
+    const mid = clearBytesPerNs(c, 4096, 64 * 1024);
+    assert.ok(mid > 13.7 && mid < 15.1, `64 KiB clears in between (${mid})`);
+  });
+
+  /** A pft-like run on a manual clock: base, then kscrubd on, settle, and again (THP where it can). */
+  function run(preset: string, mem: string, thp: boolean): string {
+    const m = createMachine({ preset, mem, clock: 'manual' });
+    const out: string[] = [];
+    for (const scrub of [false, true]) {
+      if (scrub) {
+        m.setSysctl('scrub_stop', 2);
+        m.setSysctl('scrub_start', 5);
+        m.tick(5e9);
+      }
+      const mm = m.procs.create().id;
+      const { addr, size } = m.procs.mmap(mm, 64 * MiB, false, undefined, thp);
+      const r = m.procs.touch(mm, { addr, size, threads: m.config.cpus });
+      out.push(JSON.stringify(r));
+      m.procs.exit(mm);
+      m.tick(1e9);
+    }
+    assert.equal(check(m), null);
+    return `${out.join('\n')}\n${renderVmstat(m)}${statsPairs(m).join(' ')}`;
+  }
+
+  for (const [preset, mem, thp] of [['i386', '384M', false], ['epyc', '8G', false], ['epyc', '8G', true]] as const) {
+    test(`when ${preset}${thp ? ' with THP' : ''} runs the same commands twice on a manual clock then every byte is the same`, () => {
+      const a = run(preset, mem, thp);
+      assert.equal(run(preset, mem, thp), a);
+      assert.match(a, /"faults":[1-9]/);
+      if (thp) assert.match(a, /thp_fault_alloc [1-9]/);
+    });
+  }
+});
