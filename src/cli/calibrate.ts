@@ -58,7 +58,7 @@ repository. Exit status 1 when a column is off by more than ±10 %.`)
       }));
       if (o.plot !== undefined) await plotSweep(o.plot);
       const off = comparisons.filter((c) => !c.ok);
-      if (off.length > 0) throw new CliError(`${off.length} column(s) are off by more than ±10 %`);
+      if (off.length > 0) throw new CliError('KSCRUB_CALIBRATION_OFF', `${off.length} column(s) are off by more than ±10 %`);
     }));
 }
 
@@ -84,7 +84,7 @@ async function plotSweep(file: string): Promise<void> {
   try {
     writeFileSync(file, svg);
   } catch (err) {
-    throw new CliError(`calibrate --plot: cannot write ${file}: ${(err as Error).message}`);
+    throw new CliError('KSCRUB_OUTPUT_FAILED', `calibrate --plot: cannot write ${file}: ${(err as Error).message}`);
   }
 }
 
@@ -108,7 +108,7 @@ export async function withPrivateMount<T>(fn: (dir: string) => Promise<T>, args:
       if (exited) return false;
       return (await servedBy(dir, daemon.pid)) ? true : undefined;
     }, { timeoutMs: READY_MS, intervalMs: 50 });
-    if (!ready) throw new CliError(`the calibration daemon did not mount ${dir}`);
+    if (!ready) throw new CliError('KSCRUB_DAEMON_DOWN', `the calibration daemon did not mount ${dir}`);
     return await fn(dir);
   } finally {
     process.off('SIGINT', stop);

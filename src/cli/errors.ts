@@ -1,31 +1,54 @@
 import createDebug from 'debug';
-import { MountError } from '../fuse/mount';
-import { ModelError } from '../model';
-import { WorkloadError } from '../workload/client';
+import type { ControlSyntaxError } from '../control/grammar';
+import type { MountErrorCode } from '../fuse/mount';
+import { KscrubError, type ModelErrorCode } from '../model';
+import type { ProcErrorCode } from '../procfs';
+import type { WorkloadError } from '../workload/client';
 
 const log = createDebug('kscrubfs:cli');
 
-/** A refusal the user can act on: printed as `kscrubfs: <message>`, exit `exitCode`. */
-export class CliError extends Error {
-  readonly exitCode: number;
-  constructor(message: string, exitCode = 1) {
-    super(message);
-    this.name = 'CliError';
-    this.exitCode = exitCode;
-  }
-}
+/** The commands' own refusals. */
+export type CliErrorCode =
+  | 'KSCRUB_USAGE'
+  | 'KSCRUB_OUTPUT_FAILED'
+  | 'KSCRUB_CALIBRATION_OFF'
+  | 'KSCRUB_DAEMON_DOWN'
+  | 'KSCRUB_NOT_MOUNTED'
+  | 'KSCRUB_NOT_KSCRUBFS'
+  | 'KSCRUB_UMOUNT_FAILED'
+  | 'KSCRUB_BAD_INPUT'
+  | MountErrorCode;
 
-/** Exit codes: 1 for mount and usage trouble (as commander's own), 2 for a machine the model refuses. */
+/** A refusal the user can act on: printed as `kscrubfs: <message>`, exit status from EXIT_STATUS. */
+export class CliError extends KscrubError<CliErrorCode> {}
+
+type KnownCode = ModelErrorCode | MountErrorCode | CliErrorCode | ProcErrorCode | WorkloadError['code'] | ControlSyntaxError['code'];
+
+/**
+ * Exit status of every error code, the one place: 2 when the model refuses the machine asked
+ * for (`--mem 1K`, a bad `--cost` figure), 1 for everything else (usage, mount, a failed
+ * control command or file), as README's exit-code table says. Commander's own usage errors
+ * exit 1 as well. The compiler checks that every code has a row.
+ */
+const EXIT_STATUS: Readonly<Record<KnownCode, number>> = {
+  KSCRUB_BAD_SIZE: 2, KSCRUB_BAD_DURATION: 2, KSCRUB_BAD_OPTION: 2, KSCRUB_BAD_SYSCTL: 2, KSCRUB_BAD_HANDLE: 2,
+  KSCRUB_BAD_ADDRESS: 2, KSCRUB_BAD_MM: 2, KSCRUB_CLOCK_MODE: 2, KSCRUB_NOMEM: 2,
+  KSCRUB_MOUNT_BUSY: 1, KSCRUB_MOUNT_FAILED: 1,
+  KSCRUB_USAGE: 1, KSCRUB_OUTPUT_FAILED: 1, KSCRUB_CALIBRATION_OFF: 1, KSCRUB_DAEMON_DOWN: 1,
+  KSCRUB_NOT_MOUNTED: 1, KSCRUB_NOT_KSCRUBFS: 1, KSCRUB_UMOUNT_FAILED: 1, KSCRUB_BAD_INPUT: 1,
+  KSCRUB_EINVAL: 1, KSCRUB_EACCES: 1, KSCRUB_ENOENT: 1, KSCRUB_EISDIR: 1, KSCRUB_ENOTDIR: 1, KSCRUB_EIO: 1,
+  KSCRUB_EBUSY: 1, KSCRUB_ENOMEM: 1,
+  KSCRUB_WORKLOAD: 1, KSCRUB_CONTROL_SYNTAX: 1,
+};
+
+/** The exit status for an error a command ended with (1 for a bug or an unknown code). */
 export function exitCodeFor(err: unknown): number {
-  if (err instanceof ModelError) return 2;
-  if (err instanceof CliError) return err.exitCode;
-  return 1;
+  return err instanceof KscrubError ? (EXIT_STATUS as Record<string, number>)[err.code] ?? 1 : 1;
 }
 
 /** Print an error the way every command does, and set the exit code. */
 export function report(err: unknown): void {
-  const known = err instanceof CliError || err instanceof ModelError || err instanceof MountError || err instanceof WorkloadError;
-  const message = known ? (err as Error).message : `internal error: ${(err as Error)?.stack ?? String(err)}`;
+  const message = err instanceof KscrubError ? err.message : `internal error: ${(err as Error)?.stack ?? String(err)}`;
   log('%O', err);
   process.stderr.write(`kscrubfs: ${message}\n`);
   process.exitCode = exitCodeFor(err);

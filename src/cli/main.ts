@@ -6,11 +6,12 @@ import { registerCalibrate } from './calibrate';
 import { registerPft } from './pft';
 import { registerTrace } from './trace';
 import { registerUmount } from './umount';
+import { registerSweep } from './sweep';
 import { registerWatch } from './watch';
 import { VERSION } from './version';
 
 // Only wiring: each command lives in its own file and registers itself here.
-const COMMANDS: ReadonlyArray<(program: Command) => void> = [registerMount, registerUmount, registerPft, registerCalibrate, registerWatch, registerTrace];
+const COMMANDS: ReadonlyArray<(program: Command) => void> = [registerMount, registerUmount, registerPft, registerCalibrate, registerWatch, registerTrace, registerSweep];
 
 
 const program = new Command()
@@ -19,5 +20,11 @@ const program = new Command()
   .version(VERSION)
   .showHelpAfterError('(run with --help for usage)');
 for (const register of COMMANDS) register(program);
+
+// A reader that stops early (`| head`) is not an error: stop writing, quietly, as cat does.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code !== 'EPIPE') throw err;
+  process.exit(0);
+});
 
 program.parseAsync(process.argv).catch(report);

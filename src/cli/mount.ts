@@ -182,7 +182,7 @@ async function mountInBackground(dir: string): Promise<void> {
   // Refuse a live mount before making anything (a second mount never touches the first's log).
   const found = await inspect(abs);
   if (found.state === 'live') {
-    throw new CliError(found.kscrubfs
+    throw new CliError('KSCRUB_MOUNT_BUSY', found.kscrubfs
       ? `${abs} is already mounted by a running daemon (pid ${found.pid ?? 'unknown'}) — run 'kscrubfs umount ${abs}' first`
       : `${abs} is already a mount point (${found.mount.fsType} from ${found.mount.source}) — choose another directory`);
   }
@@ -224,7 +224,7 @@ async function mountInBackground(dir: string): Promise<void> {
     return;
   }
   if (pid !== undefined) process.kill(pid, 'SIGTERM');
-  throw new CliError(`the daemon (pid ${pid}) did not answer on ${abs} within ${BACKGROUND_READY_MS / 1000} s; stopped it — see ${logPath}`);
+  throw new CliError('KSCRUB_DAEMON_DOWN', `the daemon (pid ${pid}) did not answer on ${abs} within ${BACKGROUND_READY_MS / 1000} s; stopped it — see ${logPath}`);
 }
 
 /**
@@ -252,11 +252,11 @@ export function runtimeDir(): string {
   try {
     mkdirSync(dir, { mode: 0o700 });
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw new CliError(`cannot make the log directory ${dir}: ${(err as Error).message}`);
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw new CliError('KSCRUB_OUTPUT_FAILED', `cannot make the log directory ${dir}: ${(err as Error).message}`);
   }
   const st = lstatSync(dir);
   if (!st.isDirectory() || st.uid !== uid || (st.mode & 0o077) !== 0) {
-    throw new CliError(`${dir} is not a private directory of uid ${uid} (a directory, owned by it, mode 0700); remove it or set XDG_RUNTIME_DIR`);
+    throw new CliError('KSCRUB_OUTPUT_FAILED', `${dir} is not a private directory of uid ${uid} (a directory, owned by it, mode 0700); remove it or set XDG_RUNTIME_DIR`);
   }
   return dir;
 }

@@ -13,7 +13,7 @@ export interface FormatFlags {
 
 /** Refuse --json with --csv before anything runs. */
 export function checkFormat(command: string, o: FormatFlags): void {
-  if (o.json && o.csv) throw new CliError(`${command}: give --json or --csv, not both`);
+  if (o.json && o.csv) throw new CliError('KSCRUB_USAGE', `${command}: give --json or --csv, not both`);
 }
 
 export interface Result {

@@ -81,10 +81,10 @@ Example:
   kscrubfs pft -g 1 -r 2 -t 1,2,4 --scrub on --settle
   kscrubfs pft -g 1 -t 1,2,4,8 --scrub on --settle --plot pft.svg`)
     .action(action(async (o: PftCliOptions) => {
-      if (o.gb !== undefined && o.bytes !== undefined) throw new CliError('pft: give --gb or --bytes, not both');
+      if (o.gb !== undefined && o.bytes !== undefined) throw new CliError('KSCRUB_USAGE', 'pft: give --gb or --bytes, not both');
       checkFormat('pft', o);
       if ((o.scrubStart !== undefined || o.scrubStop !== undefined) && o.scrub !== 'on') {
-        throw new CliError('pft: --scrub-start/--scrub-stop go with --scrub on');
+        throw new CliError('KSCRUB_USAGE', 'pft: --scrub-start/--scrub-stop go with --scrub on');
       }
       const opts: PftOptions = {
         bytes: o.bytes ?? o.gb ?? 2 ** 30, reps: o.rep, threads: o.threads, cachelines: o.cachelines,
@@ -119,7 +119,7 @@ function writePlot(file: string, rows: readonly PftRow[], o: PftCliOptions, prov
   try {
     writeFileSync(file, svg);
   } catch (err) {
-    throw new CliError(`pft --plot: cannot write ${file}: ${(err as Error).message}`);
+    throw new CliError('KSCRUB_OUTPUT_FAILED', `pft --plot: cannot write ${file}: ${(err as Error).message}`);
   }
 }
 

@@ -20,14 +20,14 @@ export function registerUmount(program: Command): void {
 async function umount(dir: string): Promise<void> {
   const abs = mountPointPath(dir);
   const mount = findMount(abs);
-  if (!mount) throw new CliError(`${abs} is not mounted`);
+  if (!mount) throw new CliError('KSCRUB_NOT_MOUNTED', `${abs} is not mounted`);
   if (!isKscrubfs(mount)) {
-    throw new CliError(`${abs} is not a kscrubfs mount (${mount.fsType} from ${mount.source}); leaving it alone`);
+    throw new CliError('KSCRUB_NOT_KSCRUBFS', `${abs} is not a kscrubfs mount (${mount.fsType} from ${mount.source}); leaving it alone`);
   }
 
   const pid = daemonPid(mount);
   if (pid !== undefined && daemonAlive(pid) && !isDaemonProcess(pid)) {
-    throw new CliError(`${abs} names pid ${pid} as its daemon, but that process is not a kscrubfs daemon; leaving both alone`);
+    throw new CliError('KSCRUB_NOT_KSCRUBFS', `${abs} names pid ${pid} as its daemon, but that process is not a kscrubfs daemon; leaving both alone`);
   }
   if (pid !== undefined && daemonAlive(pid)) {
     // The daemon unmounts itself on SIGTERM; fusermount is only the fallback.
@@ -41,7 +41,7 @@ async function umount(dir: string): Promise<void> {
   }
 
   if (findMount(abs) && !(await fusermountUnmount(abs))) {
-    throw new CliError(`cannot unmount ${abs}: fusermount -u and -u -z both failed (try DEBUG=kscrubfs:fuse)`);
+    throw new CliError('KSCRUB_UMOUNT_FAILED', `cannot unmount ${abs}: fusermount -u and -u -z both failed (try DEBUG=kscrubfs:fuse)`);
   }
   const daemon = pid === undefined ? 'daemon unknown'
     : daemonAlive(pid) ? `daemon pid ${pid} did not exit on SIGTERM and is still running`

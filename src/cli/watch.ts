@@ -51,7 +51,7 @@ Examples:
   kscrubfs watch /tmp/k --once        # one frame, rates over 1 s`)
     .action(action(async (dir: string, o: WatchCliOptions) => {
       checkFormat('watch', o);
-      if ((o.json || o.csv) && !o.once) throw new CliError('watch: --json and --csv go with --once');
+      if ((o.json || o.csv) && !o.once) throw new CliError('KSCRUB_USAGE', 'watch: --json and --csv go with --once');
       const pageKb = await readPageKb(dir);
       const plain: FrameOptions = {
         dir, intervalS: o.interval, columns: PLAIN_COLUMNS, rows: Infinity, color: false, layout: 'stack', pageKb,

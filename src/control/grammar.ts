@@ -1,4 +1,7 @@
-import { MAX_THREADS, ModelError, parseDuration, parseSize } from '../model';
+import {
+  KscrubError, MAX_CPUS, MAX_LINES_PER_PAGE, MAX_MAP_BYTES, MAX_MAX_ORDER, MAX_NODES, MAX_THREADS, ModelError,
+  parseDuration, parseSize,
+} from '../model';
 
 // The control protocol's grammar: one line → one Command, and back. Pure: no machine, no I/O.
 //
@@ -21,9 +24,11 @@ import { MAX_THREADS, ModelError, parseDuration, parseSize } from '../model';
 
 /** Longest command line accepted, in bytes (without its newline). */
 export const MAX_LINE_BYTES = 4096;
-/** Caps that keep one command's work and result line bounded. */
+/**
+ * Caps that keep one command's work and result line bounded (the control file's own); every
+ * other range below is the model's, from src/model/limits.ts.
+ */
 export const MAX_COUNT = 1_000_000;
-export const MAX_SIZE = 2 ** 50;
 export const MAX_TICK_NS = 24 * 3600e9;
 
 export type Access = 'read' | 'write';
@@ -62,11 +67,9 @@ export type Verb = Command['verb'];
 export type CommandOf<V extends Verb> = Extract<Command, { verb: V }>;
 
 /** A line the grammar refuses; `message` is the reason as the `err` line shows it. */
-export class ControlSyntaxError extends Error {
-  readonly code = 'KSCRUB_CONTROL_SYNTAX';
+export class ControlSyntaxError extends KscrubError<'KSCRUB_CONTROL_SYNTAX'> {
   constructor(message: string) {
-    super(message);
-    this.name = 'ControlSyntaxError';
+    super('KSCRUB_CONTROL_SYNTAX', message);
   }
 }
 
@@ -107,7 +110,8 @@ const arg = (key: string, kind: ValueKind, required: boolean, min: number, max: 
   ({ key, kind, required, min, max, hint });
 const MM = arg('mm', 'int', true, 0, SAFE, '<id>');
 const ADDR = arg('addr', 'addr', true, 0, SAFE, '0x<hex>');
-const SIZE = arg('size', 'size', true, 1, MAX_SIZE, '<size>');
+const SIZE = arg('size', 'size', true, 1, MAX_MAP_BYTES, '<size>');
+const LINES = arg('lines', 'int', false, 1, MAX_LINES_PER_PAGE, '<n>');
 const ACCESS: FlagSpec = { field: 'access', names: ['read', 'write'] };
 const THP: FlagSpec = { field: 'thp', names: ['thp'] };
 
@@ -119,7 +123,7 @@ export const SPECS: readonly VerbSpec[] = [
   },
   {
     verb: 'alloc',
-    args: [arg('order', 'int', true, 0, 63, '<n>'), arg('node', 'int', false, 0, 1023, '<n>'), arg('count', 'int', false, 1, MAX_COUNT, '<n>')],
+    args: [arg('order', 'int', true, 0, MAX_MAX_ORDER - 1, '<n>'), arg('node', 'int', false, 0, MAX_NODES - 1, '<n>'), arg('count', 'int', false, 1, MAX_COUNT, '<n>')],
     flags: [{ field: 'zero', names: ['zero'] }],
     summary: 'allocate count (1) blocks of 2^order pages on node (0), __GFP_ZERO if zero; all or nothing',
     result: 'ok handles=<h1,h2,...>',
@@ -154,7 +158,7 @@ export const SPECS: readonly VerbSpec[] = [
   { verb: 'munmap', args: [MM, ADDR, SIZE], flags: [], summary: 'unmap, freeing the pages', result: 'ok freed_pages=<n> sys_ns=<ns> wall_ns=<ns>' },
   {
     verb: 'touch',
-    args: [MM, ADDR, SIZE, arg('threads', 'int', false, 1, 1024, '<n>'), arg('lines', 'int', false, 0, 65536, '<n>'), arg('stride', 'size', false, 1, MAX_SIZE, '<size>')],
+    args: [MM, ADDR, SIZE, arg('threads', 'int', false, 1, MAX_THREADS, '<n>'), LINES, arg('stride', 'size', false, 1, MAX_MAP_BYTES, '<size>')],
     flags: [ACCESS, THP],
     summary: 'touch the range with threads (1), lines (1) cachelines per page every stride (a page), write (default) or read; thp first marks its mapping MADV_HUGEPAGE',
     result: 'ok pages=<n> faults=<n> prezeroed=<n> hot_zeroed=<n> prefaulted=<n> oom=<n> user_ns=<n> sys_ns=<n> wall_ns=<n>',
@@ -165,7 +169,7 @@ export const SPECS: readonly VerbSpec[] = [
   },
   {
     verb: 'faults',
-    args: [MM, arg('at', 'faults', true, 0, MAX_THREADS - 1, '<task><r|w><hex>,...'), arg('cpus', 'handles', false, 0, 1023, '<c0,c1,...>'), arg('lines', 'int', false, 1, 65536, '<n>')],
+    args: [MM, arg('at', 'faults', true, 0, MAX_THREADS - 1, '<task><r|w><hex>,...'), arg('cpus', 'handles', false, 0, MAX_CPUS - 1, '<c0,c1,...>'), LINES],
     flags: [],
     summary: 'one access per entry (task 0 writes 0x7f0000: 0w7f0000), each task in list order on cpus[task] (task mod cpus), tasks overlapping as touch threads',
     result: 'ok pages=<n> faults=<n> ... (as touch) zero_ns=<n> (hot zeroing, of sys_ns)',

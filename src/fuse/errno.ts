@@ -1,10 +1,10 @@
 import Fuse from 'fuse-native';
-import { ProcError, type ProcErrorCode } from '../procfs/types';
+import { ProcError, type ProcErrno } from '../procfs/types';
 
 // The one place errors become errno values. The numbers come from fuse-native's table
 // (already negative, as FUSE replies want them); nothing here computes a sign.
 
-/** ProcErrorCode → negative Linux errno. */
+/** ProcErrno → negative Linux errno. */
 export const PROC_ERRNO = {
   EINVAL: Fuse.EINVAL,
   EACCES: Fuse.EACCES,
@@ -14,7 +14,7 @@ export const PROC_ERRNO = {
   EIO: Fuse.EIO,
   EBUSY: Fuse.EBUSY,
   ENOMEM: Fuse.ENOMEM,
-} as const satisfies Record<ProcErrorCode, number>;
+} as const satisfies Record<ProcErrno, number>;
 
 /** Errno values the adapter answers itself: a handle the kernel should not have sent us, and what /proc answers to changes of names, modes and owners. */
 export const EBADF = Fuse.EBADF;
@@ -22,6 +22,6 @@ export const { ENOENT, EPERM, EACCES } = Fuse;
 
 /** A ProcError's errno; anything else (a bug, not a refusal) is EIO. */
 export function toErrno(err: unknown): number {
-  return err instanceof ProcError ? PROC_ERRNO[err.code] : Fuse.EIO;
+  return err instanceof ProcError ? PROC_ERRNO[err.errno] : Fuse.EIO;
 }
 

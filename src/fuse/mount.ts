@@ -1,22 +1,16 @@
 import createDebug from 'debug';
 import Fuse from 'fuse-native';
+import { KscrubError } from '../model';
 import type { ProcTree } from '../procfs/types';
 import { createAdapter, type OpCounts } from './adapter';
 import { daemonAlive, daemonPid, findMount, fsnameFor, fusermountUnmount, inspect, isKscrubfs, mountPointPath, readMountInfo } from './mountpoint';
 
 const log = createDebug('kscrubfs:fuse');
 
-export type MountErrorCode = 'KSCRUBFS_MOUNT_BUSY' | 'KSCRUBFS_MOUNT_FAILED';
+export type MountErrorCode = 'KSCRUB_MOUNT_BUSY' | 'KSCRUB_MOUNT_FAILED';
 
 /** A mount refused or failed; `message` is for people and names the directory. */
-export class MountError extends Error {
-  readonly code: MountErrorCode;
-  constructor(code: MountErrorCode, message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = 'MountError';
-    this.code = code;
-  }
-}
+export class MountError extends KscrubError<MountErrorCode> {}
 
 export interface MountOptions {
   /**
@@ -69,7 +63,7 @@ export async function mountProcTree(dir: string, tree: ProcTree, opts: MountOpti
   try {
     await withoutFuseBindingsDebug(() => new Promise<void>((resolve, reject) => fuse.mount((err) => (err ? reject(err) : resolve()))));
   } catch (err) {
-    throw new MountError('KSCRUBFS_MOUNT_FAILED', `cannot mount on ${abs}: ${(err as Error).message}`, { cause: err });
+    throw new MountError('KSCRUB_MOUNT_FAILED', `cannot mount on ${abs}: ${(err as Error).message}`, { cause: err });
   }
   log('mounted on %s', abs);
   // Two daemons started at once both find the directory free and both mount, one over the
@@ -77,7 +71,7 @@ export async function mountProcTree(dir: string, tree: ProcTree, opts: MountOpti
   const below = lowerDaemon(abs, process.pid);
   if (below !== undefined) {
     await new Promise<void>((resolve) => fuse.unmount(() => resolve()));
-    throw new MountError('KSCRUBFS_MOUNT_BUSY', `${abs} was mounted by another daemon (pid ${below}) at the same moment; it keeps the mount — run 'kscrubfs umount ${abs}' first`);
+    throw new MountError('KSCRUB_MOUNT_BUSY', `${abs} was mounted by another daemon (pid ${below}) at the same moment; it keeps the mount — run 'kscrubfs umount ${abs}' first`);
   }
 
   let unmounting: Promise<void> | undefined;
@@ -87,7 +81,7 @@ export async function mountProcTree(dir: string, tree: ProcTree, opts: MountOpti
     } catch (err) {
       // Already gone (someone ran fusermount -u) is fine; anything else gets one more try.
       if (findMount(abs) && !(await fusermountUnmount(abs))) {
-        throw new MountError('KSCRUBFS_MOUNT_FAILED', `cannot unmount ${abs}: ${(err as Error).message}`, { cause: err });
+        throw new MountError('KSCRUB_MOUNT_FAILED', `cannot unmount ${abs}: ${(err as Error).message}`, { cause: err });
       }
     }
     log('unmounted %s; requests: %o', abs, adapter.counts);
@@ -134,11 +128,11 @@ async function takeMountPoint(abs: string): Promise<void> {
     case 'dead':
       log('%s: clearing a dead mount (%s)', abs, found.mount.source);
       if (!(await fusermountUnmount(abs))) {
-        throw new MountError('KSCRUBFS_MOUNT_BUSY', `${abs} holds a dead mount that fusermount cannot clear`);
+        throw new MountError('KSCRUB_MOUNT_BUSY', `${abs} holds a dead mount that fusermount cannot clear`);
       }
       return;
     case 'live':
-      throw new MountError('KSCRUBFS_MOUNT_BUSY', found.kscrubfs
+      throw new MountError('KSCRUB_MOUNT_BUSY', found.kscrubfs
         ? `${abs} is already mounted by a running daemon (pid ${found.pid ?? 'unknown'}) — run 'kscrubfs umount ${abs}' first`
         : `${abs} is already a mount point (${found.mount.fsType} from ${found.mount.source}) — choose another directory`);
   }

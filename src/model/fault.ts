@@ -1,4 +1,5 @@
 import { ModelError, assert } from './errors';
+import { MAX_THREADS } from './limits';
 import { AllocResult, type Machine } from './machine';
 import { orderPages } from './page';
 import { Mm, PTE_NONE, PTE_ZERO_PAGE, Processes, Task, Vma, mkPte, ptePfn, pteCacheHot } from './mm';
@@ -132,7 +133,6 @@ class Runner {
   }
 }
 
-export const MAX_THREADS = 1024;
 
 /**
  * A touch that can run a few events at a time (DESIGN §5: the daemon slices long commands so

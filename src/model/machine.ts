@@ -162,14 +162,16 @@ export class Machine {
     }
   }
 
-  /** mem_map at the start of each node's highest zone, plus the kernel image on node 0. */
+  /** mem_map at the start of each node's highest lowmem zone, plus the kernel image on node 0. */
   private reserveBootMemory(): void {
     const cfg = this.config;
     const perNode = this.totalPages / cfg.nodes;
     for (let n = 0; n < cfg.nodes; n++) {
       let pages = Math.ceil((perNode * cfg.structPageBytes) / cfg.pageSize) + 3; // + pgdat, a few boot pages
       if (n === 0) pages += Math.ceil(cfg.kernelBytes / cfg.pageSize);
-      const z = this.nodeZones[n]![this.nodeZones[n]!.length - 1]!;
+      // The kernel must reach mem_map through its direct mapping: never HighMem.
+      const lowmem = this.nodeZones[n]!.filter((x) => x.name !== 'HighMem');
+      const z = lowmem[lowmem.length - 1]!;
       z.reserveRange(z.startPfn, Math.min(pages, z.spannedPages - z.secPages));
     }
   }

@@ -1,4 +1,5 @@
 import { ModelError } from './errors';
+import { MAX_MAP_BYTES } from './limits';
 import { type FaultList, TouchJob, type TouchOptions, type TouchResult, touch, zapCostNs } from './fault';
 import type { AllocResult, Machine, PageOwner } from './machine';
 import { assertThpSupported, madviseHugepage, zapHugePmd } from './thp';
@@ -38,8 +39,6 @@ export interface ZapResult {
 const MMAP_BASE = 0x10000000000; // 1 TiB: well inside 2^53, far from 0
 /** At most this much of exited processes' pte-page arrays is kept for reuse. */
 const TABLE_POOL_BYTES = 4 * 2 ** 20;
-/** The largest single mapping (and address) the model accepts. */
-export const MAX_MAP_BYTES = 2 ** 46;
 /** A fixed mapping ends below this: far past x86_64's 47-bit user space, inside 2^53. */
 export const MAX_ADDRESS = 2 ** 52;
 

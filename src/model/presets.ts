@@ -1,5 +1,8 @@
 import { ALTIX_COST, COST_NAMES, CostModel, EPYC_COST, X86_64_COST, i386Cost } from './cost';
 import { ModelError } from './errors';
+import {
+  MAX_CPUS, MAX_LINE_SIZE, MAX_MAX_ORDER, MAX_NODES, MAX_PAGES, MAX_PAGE_SIZE, MIN_LINE_SIZE, MIN_MAX_ORDER, MIN_PAGE_SIZE,
+} from './limits';
 import { isPowerOfTwo, parseSize } from './units';
 
 export const PRESETS = ['altix', 'x86_64', 'i386', 'epyc'] as const;
@@ -105,16 +108,15 @@ export function resolveConfig(opts: MachineOptions = {}): MachineConfig {
   }
   const base = BASE[presetName as PresetName];
   const pageSize = opts.pageSize === undefined ? base.pageSize : parseSize(opts.pageSize, 'page size');
-  if (!isPowerOfTwo(pageSize) || pageSize < 4096 || pageSize > 2 ** 21) {
-    bad(`page size: ${pageSize} must be a power of two from 4K to 2M`);
+  if (!isPowerOfTwo(pageSize) || pageSize < MIN_PAGE_SIZE || pageSize > MAX_PAGE_SIZE) {
+    bad(`page size: ${pageSize} must be a power of two from ${MIN_PAGE_SIZE / 1024}K to ${MAX_PAGE_SIZE / 2 ** 20}M`);
   }
-  // Orders 0 … MAX_ORDER-1 must fit the page flag byte's 4-bit order field.
-  const maxOrder = intIn(opts.maxOrder, 'max order', 2, 16) ?? base.maxOrder;
-  const nodes = intIn(opts.nodes, 'nodes', 1, 64) ?? base.nodes;
-  const cpus = intIn(opts.cpus, 'cpus', 1, 1024) ?? (opts.nodes !== undefined ? nodes * Math.max(1, base.cpus / base.nodes) : base.cpus);
+  const maxOrder = intIn(opts.maxOrder, 'max order', MIN_MAX_ORDER, MAX_MAX_ORDER) ?? base.maxOrder;
+  const nodes = intIn(opts.nodes, 'nodes', 1, MAX_NODES) ?? base.nodes;
+  const cpus = intIn(opts.cpus, 'cpus', 1, MAX_CPUS) ?? (opts.nodes !== undefined ? nodes * Math.max(1, base.cpus / base.nodes) : base.cpus);
   if (cpus < nodes) bad(`cpus: ${cpus} is fewer than nodes (${nodes}); every node needs a CPU for its kscrubd`);
   if (cpus % nodes !== 0) bad(`cpus: ${cpus} do not spread evenly over ${nodes} nodes`);
-  const lineSize = intIn(opts.lineSize, 'line size', 16, 1024) ?? base.lineSize;
+  const lineSize = intIn(opts.lineSize, 'line size', MIN_LINE_SIZE, MAX_LINE_SIZE) ?? base.lineSize;
   if (!isPowerOfTwo(lineSize) || lineSize > pageSize) bad(`line size: ${lineSize} must be a power of two ≤ the page size`);
   const memBytes = opts.mem === undefined ? base.memBytes : parseSize(opts.mem, 'mem');
   const blockBytes = pageSize * 2 ** (maxOrder - 1);
@@ -123,7 +125,7 @@ export function resolveConfig(opts: MachineOptions = {}): MachineConfig {
   if (perNode < 4 * blockBytes || perNode < 64 * 2 ** 20) {
     bad(`mem: ${opts.mem ?? memBytes} is too small: each of ${nodes} nodes needs at least 64 MiB and 4 blocks of ${blockBytes} bytes`);
   }
-  if (memBytes / pageSize > 2 ** 44) bad(`mem: ${opts.mem} is more pages than the model addresses (2^44)`);
+  if (memBytes / pageSize > MAX_PAGES) bad(`mem: ${opts.mem} is more pages than the model addresses (2^${Math.log2(MAX_PAGES)})`);
   const cpuMhz = intIn(opts.cpuMhz, 'cpu MHz', 50, 10_000) ?? base.cpuMhz;
   // Only i386's figures are stated in core cycles; elsewhere a clock would change nothing.
   if (opts.cpuMhz !== undefined && presetName !== 'i386') bad(`cpu MHz: the ${presetName} preset's costs are not stated in core cycles (only i386's are)`);

@@ -88,6 +88,8 @@ export class ThpFaults<R extends ThpRunner> {
   private readonly zeroRemoteNs: number;
   /** prep_compound_page: the tail pages' struct pages, written in one sequential sweep. */
   private readonly compoundNs: number;
+  /** A huge page cleared in the fault stays in the last-level cache only if it fits. */
+  private readonly clearedStaysCached: boolean;
 
   constructor(
     private readonly m: Machine,
@@ -100,6 +102,7 @@ export class ThpFaults<R extends ThpRunner> {
     this.zeroNs = m.cpuZero.zero(this.pmdBytes, false).cpuNs;
     this.zeroRemoteNs = m.cpuZero.zero(this.pmdBytes, true).cpuNs;
     this.compoundNs = ((orderPages(this.order) - 1) * m.config.structPageBytes) / m.cost.zeroBytesPerNs;
+    this.clearedStaysCached = this.pmdBytes <= m.cost.cacheBytes;
   }
 
   /** The huge pte mapping addr's PMD, or PTE_NONE. */
@@ -163,7 +166,9 @@ export class ThpFaults<R extends ThpRunner> {
       return null;
     }
     const pages = orderPages(this.order);
-    mm.hugePtes.set(pmd, mkPte(h.pfn, h.hot));
+    // The faulting subpage is cleared last (process_huge_page), so the first touch hits; the
+    // other subpages' lines are still cached afterwards only if 2 MiB fits the cache.
+    mm.hugePtes.set(pmd, mkPte(h.pfn, h.hot && this.clearedStaysCached));
     mm.hugeDeposits.set(pmd, h.deposit);
     mm.rss += pages;
     m.procs.nrAnonPages += pages;

@@ -11,7 +11,7 @@ export type { BuddyinfoFormat } from './buddyinfo';
 export { parseSysctlInt, parseSysctlWrite } from './sysctl';
 export type { SysctlWrite } from './sysctl';
 export { ProcError } from './types';
-export type { FileEntry, FileHandle, ProcErrorCode, ProcTree } from './types';
+export type { FileEntry, FileHandle, ProcErrno, ProcErrorCode, ProcTree } from './types';
 
 /** The access-mode bits of open(2) flags (Linux; Node does not export O_ACCMODE). */
 const O_ACCMODE = 0o3;

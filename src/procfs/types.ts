@@ -1,17 +1,20 @@
+import { KscrubError } from '../model';
+
 // The contract between the procfs layer (text in, text out) and the FUSE adapter.
 // procfs knows nothing of FUSE: it hands the adapter a table of entries, and each open
 // returns a handle that owns whatever per-open state the file needs (a rendered snapshot,
 // or the control file's result queue).
 
-/** Errors a file can raise; the FUSE adapter maps `code` to an errno in one table. */
-export type ProcErrorCode = 'EINVAL' | 'EACCES' | 'ENOENT' | 'EISDIR' | 'ENOTDIR' | 'EIO' | 'EBUSY' | 'ENOMEM';
+/** The errno a file operation fails with; the FUSE adapter maps it to its number in one table. */
+export type ProcErrno = 'EINVAL' | 'EACCES' | 'ENOENT' | 'EISDIR' | 'ENOTDIR' | 'EIO' | 'EBUSY' | 'ENOMEM';
+export type ProcErrorCode = `KSCRUB_${ProcErrno}`;
 
-export class ProcError extends Error {
-  readonly code: ProcErrorCode;
-  constructor(code: ProcErrorCode, message: string) {
-    super(message);
-    this.name = 'ProcError';
-    this.code = code;
+/** A file operation refused: `errno` is what the caller's system call returns. */
+export class ProcError extends KscrubError<ProcErrorCode> {
+  readonly errno: ProcErrno;
+  constructor(errno: ProcErrno, message: string) {
+    super(`KSCRUB_${errno}`, message);
+    this.errno = errno;
   }
 }
 

@@ -1,15 +1,14 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import debugFactory from 'debug';
+import { KscrubError } from '../model';
 
 const log = debugFactory('kscrubfs:workload');
 
 /** An error the workload reports to its user as one clear line (and exit code). */
-export class WorkloadError extends Error {
-  readonly code = 'KSCRUB_WORKLOAD';
+export class WorkloadError extends KscrubError<'KSCRUB_WORKLOAD'> {
   constructor(message: string) {
-    super(message);
-    this.name = 'WorkloadError';
+    super('KSCRUB_WORKLOAD', message);
   }
 }
 
@@ -31,11 +30,67 @@ export function explainMountError(err: unknown, dir: string, file: string, what 
   return new WorkloadError(`${what} on the kscrubfs mount at ${dir}: ${(err as Error).message}`);
 }
 
+/** What a workload needs of the model: control commands and sysctls (a mount, or a machine in this process). */
+export interface Control {
+  /** Run one command; returns the text after `ok`, throws WorkloadError with the `err` reason. */
+  call(line: string): string;
+  /** Key=value pairs of an `ok` line. */
+  callKv(line: string): Record<string, string>;
+  readSysctl(name: string): number;
+  writeSysctl(name: string, value: number): void;
+  close(): void;
+}
+
+/** Key=value pairs of a result's text. */
+export function pairs(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const tok of text.split(/\s+/)) {
+    const eq = tok.indexOf('=');
+    if (eq > 0) out[tok.slice(0, eq)] = tok.slice(eq + 1);
+  }
+  return out;
+}
+
+/** The text after `ok`, or a WorkloadError quoting the `err` reason. */
+function okText(line: string, result: string): string {
+  if (result.startsWith('ok')) return result.slice(2).trim();
+  throw new WorkloadError(`'${line}': ${result.replace(/^err\s*/, '')}`);
+}
+
+/** A machine in this process behind the control grammar (LocalControl): no mount, same commands. */
+export class LocalClient implements Control {
+  constructor(private readonly local: { run(line: string): string; readSysctl(name: string): number; writeSysctl(name: string, value: number): void }) {}
+
+  call(line: string): string {
+    return okText(line, this.local.run(line));
+  }
+
+  callKv(line: string): Record<string, string> {
+    return pairs(this.call(line));
+  }
+
+  readSysctl(name: string): number {
+    return this.local.readSysctl(name);
+  }
+
+  writeSysctl(name: string, value: number): void {
+    try {
+      this.local.writeSysctl(name, value);
+    } catch (err) {
+      throw new WorkloadError(`write vm.${name}=${value}: ${(err as Error).message}`);
+    }
+  }
+
+  close(): void {
+    // nothing held
+  }
+}
+
 /**
  * The workload's only channel to the model: the mount's `control` file, opened read-write
  * once, one command line written and one result line read per call, like a character device.
  */
-export class ControlClient {
+export class ControlClient implements Control {
   readonly dir: string;
   private fd: number;
   private pending = '';
@@ -64,21 +119,13 @@ export class ControlClient {
     }
     const result = this.readLine(line);
     log('< %s', result);
-    if (result.startsWith('ok')) {
-      if (rejected) throw new WorkloadError(`'${line}': write rejected but result says ok`);
-      return result.slice(2).trim();
-    }
-    throw new WorkloadError(`'${line}': ${result.replace(/^err\s*/, '')}`);
+    if (result.startsWith('ok') && rejected) throw new WorkloadError(`'${line}': write rejected but result says ok`);
+    return okText(line, result);
   }
 
   /** Key=value pairs of an `ok` line. */
   callKv(line: string): Record<string, string> {
-    const out: Record<string, string> = {};
-    for (const tok of this.call(line).split(/\s+/)) {
-      const eq = tok.indexOf('=');
-      if (eq > 0) out[tok.slice(0, eq)] = tok.slice(eq + 1);
-    }
-    return out;
+    return pairs(this.call(line));
   }
 
   private readLine(line: string): string {

@@ -1,5 +1,5 @@
 import { formatCommand } from '../control';
-import { ControlClient, WorkloadError } from './client';
+import { type Control, ControlClient, WorkloadError } from './client';
 import { type ConfigPairs, readConfig } from './provenance';
 
 /**
@@ -66,7 +66,11 @@ export const PFT_COLUMNS = [
  * settings): what a result needs to say how it was made.
  */
 export async function runPftWithConfig(dir: string, o: PftOptions): Promise<{ config: ConfigPairs; rows: PftRow[] }> {
-  const ctl = new ControlClient(dir);
+  return runPftOn(new ControlClient(dir), o);
+}
+
+/** pft on any control channel (a mount's control file, or a machine in this process); closes it. */
+export async function runPftOn(ctl: Control, o: PftOptions): Promise<{ config: ConfigPairs; rows: PftRow[] }> {
   const saved = new Map<string, number>();
   const set = (name: string, v: number): void => {
     if (!saved.has(name)) saved.set(name, ctl.readSysctl(name));
@@ -113,7 +117,7 @@ export async function runPftWithConfig(dir: string, o: PftOptions): Promise<{ co
   return { config, rows };
 }
 
-function runRow(ctl: ControlClient, o: PftOptions, threads: number, pageSize: number): PftRow {
+function runRow(ctl: Control, o: PftOptions, threads: number, pageSize: number): PftRow {
   let user = 0;
   let sys = 0;
   let wall = 0;
@@ -159,7 +163,7 @@ function runRow(ctl: ControlClient, o: PftOptions, threads: number, pageSize: nu
 }
 
 /** Until kscrubd sleeps: tick a manual clock, or wait for a live one. */
-export async function settle(ctl: ControlClient, progress?: (msg: string) => void): Promise<void> {
+export async function settle(ctl: Control, progress?: (msg: string) => void): Promise<void> {
   let manual = true;
   for (let i = 0; i < SETTLE_MAX_STEPS; i++) {
     if (Number(ctl.callKv(formatCommand({ verb: 'stats' })).kscrubd_awake) === 0) return;

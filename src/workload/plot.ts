@@ -44,6 +44,8 @@ export interface PlotOptions {
   readonly title?: string;
   /** A second, smaller line: the run's parameters. */
   readonly subtitle?: string;
+  /** What the x axis counts (a sweep may plot against cachelines, say); default 'threads'. */
+  readonly xLabel?: string;
   /** Pixels; default 960 × 440, and 150 more when there are ratio panels. */
   readonly width?: number;
   readonly height?: number;
@@ -247,7 +249,7 @@ export function renderPftSvg(series: readonly PlotSeries[], opts: PlotOptions = 
   const threads = all.flatMap((s) => s.points.map((p) => p.threads));
   for (let i = 0; i < PANELS.length; i++) {
     const left = 80 + i * (panelW + gap);
-    out.push(panel(all, PANELS[i]!, threads, left, left + panelW, top, bottom));
+    out.push(panel(all, PANELS[i]!, threads, left, left + panelW, top, bottom, opts.xLabel ?? 'threads'));
     if (hasRatios) out.push(ratioPanel(all, PANELS[i]!.key, threads, left, left + panelW, bottom + 62, bottom + ratioH + 10));
   }
   legend.forEach((row, r) => out.push(...legendItems(row, 80, height - 14 - (legend.length - 1 - r) * 20)));
@@ -255,7 +257,7 @@ export function renderPftSvg(series: readonly PlotSeries[], opts: PlotOptions = 
   return `${out.join('\n')}\n`;
 }
 
-function panel(all: readonly Resolved[], p: (typeof PANELS)[number], threads: readonly number[], left: number, right: number, top: number, bottom: number): string {
+function panel(all: readonly Resolved[], p: (typeof PANELS)[number], threads: readonly number[], left: number, right: number, top: number, bottom: number, xLabel: string): string {
   const out: string[] = [`<g class="panel" data-value="${p.key}">`];
   out.push(text(left, top - 12, p.title, 'font-weight="bold"'));
   if (threads.length === 0) {
@@ -277,8 +279,8 @@ function panel(all: readonly Resolved[], p: (typeof PANELS)[number], threads: re
     out.push(text(xx, bottom + 19, String(v), 'text-anchor="middle" fill="#333333"'));
   }
   out.push(`<rect x="${px(left)}" y="${px(top)}" width="${px(right - left)}" height="${px(bottom - top)}" fill="none" stroke="#333333"/>`);
-  out.push(text((left + right) / 2, bottom + 36, 'threads', 'text-anchor="middle"'));
-  const ideal = p.key === 'faultPerWsec' ? idealLines(all, p.key, x, y, left, right, top, bottom) : [];
+  out.push(text((left + right) / 2, bottom + 36, xLabel, 'text-anchor="middle"'));
+  const ideal = p.key === 'faultPerWsec' && xLabel === 'threads' ? idealLines(all, p.key, x, y, left, right, top, bottom) : [];
   if (ideal.length > 0) out.push(text(right, top - 12, 'dotted: ideal scaling', 'text-anchor="end" fill="#444444"'), ...ideal);
   for (const s of drawOrder(all)) {
     const pts = [...s.points].sort((a, b) => a.threads - b.threads);
@@ -288,7 +290,7 @@ function panel(all: readonly Resolved[], p: (typeof PANELS)[number], threads: re
       out.push(`<path class="series-line" d="${d}" fill="none" stroke="${s.color}" stroke-width="2"${dash}/>`);
     }
     for (const pt of pts) {
-      const tip = `${s.label}: ${pt.threads} thread${pt.threads === 1 ? '' : 's'}, ${p.key === 'fltPerCpuS' ? 'flt/cpu/s' : 'fault/wsec'} ${pt[p.key].toFixed(0)}`;
+      const tip = `${s.label}: ${xLabel === 'threads' ? `${pt.threads} thread${pt.threads === 1 ? '' : 's'}` : `${xLabel} ${pt.threads}`}, ${p.key === 'fltPerCpuS' ? 'flt/cpu/s' : 'fault/wsec'} ${pt[p.key].toFixed(0)}`;
       out.push(marker(s.marker, x.at(pt.threads), y.at(pt[p.key]), s.color, s.hollow, 'point', tip));
     }
   }

@@ -1,5 +1,5 @@
 import { formatCommand } from '../control';
-import { ControlClient, WorkloadError } from './client';
+import { type Control, ControlClient, WorkloadError } from './client';
 
 // Every result says how it was made: the kscrubfs version, the machine (preset, memory,
 // nodes, CPUs, page size, max order, zero drivers, cost overrides), the clock and its speed,
@@ -35,7 +35,7 @@ export interface Provenance {
 export type ConfigPairs = Readonly<Record<string, string>>;
 
 /** Ask the daemon behind `ctl` how its machine was made. */
-export function readConfig(ctl: ControlClient): ConfigPairs {
+export function readConfig(ctl: Control): ConfigPairs {
   return ctl.callKv(formatCommand({ verb: 'config' }));
 }
 
@@ -149,4 +149,43 @@ export function subtitleFacts(p: Provenance, scrub = true): string {
     ...(scrub ? [scrubFact(p)] : []),
     ...(costs.length > 0 ? [`cost ${costs.join(',')}`] : []),
   ].join(', ');
+}
+
+/**
+ * A CSV as toCsv writes it, back: `#` comment lines skipped, the first other line the header,
+ * one record per line after it (RFC 4180 quoting).
+ */
+export function parseCsv(text: string): Record<string, string>[] {
+  const records: string[][] = [];
+  let field = '';
+  let row: string[] = [];
+  let quoted = false;
+  let atLineStart = true;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!;
+    if (atLineStart && c === '#' && !quoted) {
+      const nl = text.indexOf('\n', i);
+      i = nl < 0 ? text.length : nl;
+      continue;
+    }
+    atLineStart = false;
+    if (quoted) {
+      if (c === '"' && text[i + 1] === '"') field += text[++i];
+      else if (c === '"') quoted = false;
+      else field += c;
+    } else if (c === '"') quoted = true;
+    else if (c === ',') {
+      row.push(field);
+      field = '';
+    } else if (c === '\n') {
+      row.push(field);
+      records.push(row);
+      row = [];
+      field = '';
+      atLineStart = true;
+    } else if (c !== '\r') field += c;
+  }
+  if (field !== '' || row.length > 0) records.push([...row, field]);
+  const [header, ...body] = records;
+  return header ? body.map((r) => Object.fromEntries(header.map((h, i) => [h, r[i] ?? '']))) : [];
 }

@@ -10,12 +10,13 @@ import { hotPathsBench } from './hot-paths';
 import { kscrubdBench } from './kscrubd';
 import { readsBench } from './reads';
 import { scaleBench } from './scale';
+import { sweepBench } from './sweep';
 
 // `npm run bench` (= scripts/setup.sh && node dist/test/bench/run.js): every benchmark, one
 // after another, then a table per section and the issue's targets, met or not. Not part of
 // npm test. Results and method: test/bench/RESULTS.md.
 //
-//   node dist/test/bench/run.js [--json|--csv] [--quick] [--only reads,faults,scale,kscrubd,hot]
+//   node dist/test/bench/run.js [--json|--csv] [--quick] [--only reads,faults,scale,kscrubd,hot,sweep]
 //
 // --json   one JSON document on stdout (version, command, host, tables, targets and the raw numbers)
 // --csv    every table cell as one CSV line (section, table, row, column, value), the version,
@@ -29,6 +30,7 @@ const SECTIONS: Record<string, (o: BenchOptions) => Promise<SectionResult>> = {
   scale: scaleBench,
   kscrubd: kscrubdBench,
   hot: hotPathsBench,
+  sweep: sweepBench,
 };
 
 interface Flags {

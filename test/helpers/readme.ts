@@ -28,7 +28,7 @@ import { CLI, REPO_ROOT } from './mount';
 export const README = path.join(REPO_ROOT, 'README.md');
 /** Where the transcripts pretend to run. */
 const SHOWN_CWD = '/home/me/kscrubfs';
-const ALWAYS_VARY = [/daemon pid \d+/g, /\/tmp\/kscrubfs-[0-9a-f]+\.log/g];
+const ALWAYS_VARY = [/daemon pid \d+/g, /(?<=\(log )[^)]+(?=\))/g];
 
 export interface Command {
   /** The command's lines, without the "$ " of the first. */

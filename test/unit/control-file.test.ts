@@ -153,7 +153,7 @@ describe('control file: batches', () => {
     const before = state(machine);
     const r = c.write('alloc order=3 count=4\n# comment\ntick 1s\nalloc ordr=1\nbte fail=2\nmm new\ncheck\n');
     assert.ok(r instanceof ProcError);
-    assert.equal(r.code, 'EINVAL');
+    assert.equal(r.errno, 'EINVAL');
     assert.equal(r.message, 'control: line 4: alloc: unknown key "ordr" (keys: order, node, count; flags: zero)');
     assert.equal(c.pos, 0, 'a failed write does not move the file position');
     assert.deepEqual(c.lines(), [
@@ -173,7 +173,7 @@ describe('control file: batches', () => {
     const before = state(machine);
     const data = Buffer.concat([Buffer.from('tick 1s\n'), Buffer.from([0x73, 0x74, 0x61, 0x74, 0x73, 0xff, 0x0a]), Buffer.from(`check ${'#'.repeat(4095)}\nstats\n`)]);
     const r = c.write(data);
-    assert.ok(r instanceof ProcError && r.code === 'EINVAL');
+    assert.ok(r instanceof ProcError && r.errno === 'EINVAL');
     assert.deepEqual(c.lines(), [
       'err skipped: line 2 of this write was rejected',
       'err line is not valid UTF-8',
@@ -187,7 +187,7 @@ describe('control file: batches', () => {
     const { machine, open } = setup();
     const c = open();
     const r = c.write('alloc order=2 count=2\nfree handles=1,7\ntick 5s\ncheck\n');
-    assert.ok(r instanceof ProcError && r.code === 'EINVAL');
+    assert.ok(r instanceof ProcError && r.errno === 'EINVAL');
     assert.equal(r.message, 'control: line 2: free: no block has handle 7');
     assert.deepEqual(c.lines(), [
       'ok handles=1,2',
@@ -205,7 +205,7 @@ describe('control file: batches', () => {
     const c = open();
     const free = machine.freePagesTotal();
     const r = c.write('alloc order=10 count=1000\n');
-    assert.ok(r instanceof ProcError && r.code === 'EINVAL');
+    assert.ok(r instanceof ProcError && r.errno === 'EINVAL');
     assert.match(c.lines()[0]!, /^err alloc: out of memory after \d+ of 1000 order-10 blocks \(nothing kept\)$/);
     assert.equal(machine.raw.size, 0);
     machine.drainPcp();
@@ -226,7 +226,7 @@ describe('control file: batches', () => {
   it('when tick is sent to a live clock then it reads err and the write fails EINVAL', () => {
     const c = setup({ clock: 'live' }).open();
     const r = c.write('tick 1s\n');
-    assert.ok(r instanceof ProcError && r.code === 'EINVAL');
+    assert.ok(r instanceof ProcError && r.errno === 'EINVAL');
     assert.deepEqual(c.lines(), ['err tick: the clock is live (mount with --clock manual to step it)']);
   });
 
@@ -250,7 +250,7 @@ describe('control file: batches', () => {
     const c = open();
     machine.zones[0]!.freePages += 1;
     const r = c.write('check\nstats\n');
-    assert.ok(r instanceof ProcError && r.code === 'EIO');
+    assert.ok(r instanceof ProcError && r.errno === 'EIO');
     const lines = c.lines();
     assert.match(lines[0]!, /^err check: zone DMA \(node 0\): free_pages is \d+ but the free blocks hold \d+$/);
     assert.equal(lines[1], 'err skipped: line 1 of this write failed');
@@ -261,7 +261,7 @@ describe('control file: batches', () => {
     const c = open();
     machine.drainPcp = () => { throw new Error('boom\nsecond line'); };
     const r = c.write('drain\n');
-    assert.ok(r instanceof ProcError && r.code === 'EIO');
+    assert.ok(r instanceof ProcError && r.errno === 'EIO');
     assert.deepEqual(c.lines(), ['err drain: internal error: boom second line']);
   });
 
@@ -375,7 +375,7 @@ describe('control file: reading results', () => {
       writes++;
       before = state(machine);
     }
-    assert.ok(r instanceof ProcError && r.code === 'EBUSY', String(r));
+    assert.ok(r instanceof ProcError && r.errno === 'EBUSY', String(r));
     assert.ok(writes >= 3, `${writes} writes of 100 stats fitted`);
     assert.deepEqual(state(machine), before, 'the refused write ran nothing');
     const lines = c.lines();
@@ -390,7 +390,7 @@ describe('control file: reading results', () => {
     const c = open();
     const before = state(machine);
     const r = c.write('stats\n'.repeat(20_000));
-    assert.ok(r instanceof ProcError && r.code === 'EBUSY', String(r));
+    assert.ok(r instanceof ProcError && r.errno === 'EBUSY', String(r));
     assert.deepEqual(state(machine), before);
     const lines = c.lines();
     assert.equal(lines.length, 1);
@@ -402,7 +402,7 @@ describe('control file: reading results', () => {
     const c = open();
     assert.equal(c.write('alloc order=0 count=200000\n'), 27);
     const r = c.write('stats\n');
-    assert.ok(r instanceof ProcError && r.code === 'EBUSY');
+    assert.ok(r instanceof ProcError && r.errno === 'EBUSY');
     assert.match(r.message, /bytes of results are unread/);
     const [line] = c.lines();
     assert.match(line!, /^ok handles=1,2,3,.*,200000$/);
@@ -441,14 +441,14 @@ describe('control file: execute and stats', () => {
     assert.match(exited!, /^ok freed_pages=192 sys_ns=\d+ wall_ns=\d+$/);
     assert.equal(ok, 'ok');
     const r = c.write('mm exit mm=1\n');
-    assert.ok(r instanceof ProcError && r.code === 'EINVAL');
+    assert.ok(r instanceof ProcError && r.errno === 'EINVAL');
     assert.deepEqual(c.lines(), ['err mm exit: no process has mm=1']);
   });
 
   it('when the model refuses a process command then the err line quotes it and the batch stops there', () => {
     const c = setup().open();
     const r = c.write('mm new\nmunmap mm=1 addr=0x123 size=16K\nmm exit mm=1\n');
-    assert.ok(r instanceof ProcError && r.code === 'EINVAL');
+    assert.ok(r instanceof ProcError && r.errno === 'EINVAL');
     assert.deepEqual(c.lines(), ['ok mm=1', 'err munmap: addr=0x123 is not page aligned (page size 16384)', 'err skipped: line 2 of this write failed']);
   });
 
@@ -604,7 +604,7 @@ describe('control file: the stream of writes', () => {
     const c = open();
     for (let i = 0; i < 10; i++) assert.equal(c.write('#'.repeat(1000)), 1000);
     const r = c.write('\nalloc order=1\n');
-    assert.ok(r instanceof ProcError && r.code === 'EINVAL');
+    assert.ok(r instanceof ProcError && r.errno === 'EINVAL');
     const lines = c.lines();
     assert.match(lines[0]!, /^err line is \d+ bytes long \(at most 4096\)$/);
     assert.equal(machine.raw.pages, 0);

@@ -30,8 +30,12 @@ describe('presets i386 and epyc', () => {
     assert.equal(m.procs.pmdBytes, 4 * MiB);
   });
 
-  test('when i386 is given more than 896 MiB then the rest is HighMem', () => {
+  test('when i386 is given more than 896 MiB then the rest is HighMem, and mem_map stays in lowmem', () => {
     assert.deepEqual(layout('i386', { mem: '1G' }), ['0:DMA:16M', '0:Normal:880M', '0:HighMem:128M']);
+    const m = createMachine({ preset: 'i386', mem: '1G', clock: 'manual' });
+    const [, normal, high] = m.zones;
+    assert.equal(high!.managedPages, high!.spannedPages);
+    assert.ok(normal!.managedPages < normal!.spannedPages);
   });
 
   test('when i386 runs at 500 MHz then core work is 10 % faster and the bus and memory are not', () => {

@@ -78,7 +78,7 @@ describe('parseSysctlWrite', () => {
     const shown = JSON.stringify(data.toString('latin1')).slice(0, 30);
     if (expect === 'EINVAL') {
       test(`when ${shown} is written then EINVAL (${why})`, () => {
-        assert.throws(() => parseSysctlWrite(data, FILE), (err: unknown) => err instanceof ProcError && err.code === 'EINVAL');
+        assert.throws(() => parseSysctlWrite(data, FILE), (err: unknown) => err instanceof ProcError && err.errno === 'EINVAL');
       });
     } else {
       const [value, consumed = data.length] = expect;
@@ -89,7 +89,7 @@ describe('parseSysctlWrite', () => {
   }
 
   test('when a write is refused then the message names the file and quotes the token', () => {
-    assert.throws(() => parseSysctlInt('5abc\n', FILE), { code: 'EINVAL', message: 'write vm.scrub_start: "5abc" is not an integer' });
+    assert.throws(() => parseSysctlInt('5abc\n', FILE), { errno: 'EINVAL', message: 'write vm.scrub_start: "5abc" is not an integer' });
     assert.throws(() => parseSysctlInt('  \n', FILE), { message: 'write vm.scrub_start: "  \\n" is not an integer' });
     assert.throws(() => parseSysctlInt('2147483648', FILE), { message: /^write vm\.scrub_start: "2147483648" is out of range for an int/ });
   });
@@ -99,8 +99,8 @@ describe('parseSysctlWrite', () => {
     const m = createMachine({ clock: 'manual' });
     assert.equal(parseSysctlInt('11\n', FILE), 11);
     assert.equal(writeFile(m, '/sys/vm/scrub_start', '11\n'), 3);
-    assert.throws(() => writeFile(m, '/sys/vm/scrub_start', '12'), { code: 'EINVAL', message: 'write vm.scrub_start: "12" is out of range 0..11' });
-    assert.throws(() => writeFile(m, '/sys/vm/scrub_start', '-1'), { code: 'EINVAL', message: 'write vm.scrub_start: "-1" is out of range 0..11' });
+    assert.throws(() => writeFile(m, '/sys/vm/scrub_start', '12'), { errno: 'EINVAL', message: 'write vm.scrub_start: "12" is out of range 0..11' });
+    assert.throws(() => writeFile(m, '/sys/vm/scrub_start', '-1'), { errno: 'EINVAL', message: 'write vm.scrub_start: "-1" is out of range 0..11' });
     assert.equal(m.sysctl.scrub_start, 11);
   });
 
@@ -161,7 +161,7 @@ describe('sysctl files', () => {
       writeFile(m, '/sys/vm/scrub_start', '7');
       assert.throws(() => writeFile(m, '/sys/vm/scrub_start', text), (err: unknown) => {
         assert.ok(err instanceof ProcError);
-        assert.equal(err.code, 'EINVAL');
+        assert.equal(err.errno, 'EINVAL');
         assert.match(err.message, message);
         return true;
       });

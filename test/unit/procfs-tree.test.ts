@@ -57,7 +57,7 @@ describe('opening files', () => {
     test(`when a 0444 file is opened with flags 0${flags.toString(8)} then EACCES`, () => {
       const tree = buildProcTree(manual(), { buddyinfo: 'v6', wallClockMs: () => 0 });
       for (const p of READ_ONLY) {
-        assert.throws(() => tree.files.get(p)!.open(flags), (err: unknown) => err instanceof ProcError && err.code === 'EACCES', p);
+        assert.throws(() => tree.files.get(p)!.open(flags), (err: unknown) => err instanceof ProcError && err.errno === 'EACCES', p);
       }
     });
   }

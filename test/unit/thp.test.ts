@@ -117,6 +117,18 @@ describe('transparent huge pages', () => {
     assert.ok(rPre.userNs > rHot.userNs, 'cold lines cost the program more');
   });
 
+  test('when a huge page cleared in the fault fits the cache then its pages hit, else they miss', () => {
+    const userNs = (cacheBytes: number): number => {
+      const m = createMachine({ preset: 'x86_64', mem: '64M', cpus: 1, nodes: 1, clock: 'manual', bootAllocations: false, cost: { cacheBytes } });
+      const mm = m.procs.create().id;
+      const { addr } = m.procs.mmap(mm, PMD, false, undefined, true);
+      return m.procs.touch(mm, { addr, size: PMD }).userNs;
+    };
+    const c = createMachine({ preset: 'x86_64', mem: '64M', clock: 'manual' }).cost;
+    // 511 pages after the faulting one: each a line miss instead of a hit.
+    assert.equal(Math.round(userNs(PMD / 2) - userNs(2 * PMD)), Math.round(511 * (c.lineMissNs - c.lineHitNs)));
+  });
+
   test('when part of a huge PMD is unmapped then it splits: the rest stays mapped as 4 KiB pages', () => {
     const m = thpMachine();
     const mm = m.procs.create().id;

@@ -1,0 +1,239 @@
+import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Worker } from 'node:worker_threads';
+import type { Command } from 'commander';
+import { PFT_COLUMNS } from '../workload/pft';
+import { type PlotSeries, renderPftSvg } from '../workload/plot';
+import { parseCsv, toCsv } from '../workload/provenance';
+import { CliError, action } from './errors';
+import { integer } from './options';
+import { clearProgress, progressLine } from './pft';
+import { type SweepRow, runPoint } from './sweep-run';
+import { type SweepSpec, canonical, loadSpec } from './sweep-spec';
+import { VERSION } from './version';
+
+interface SweepFlags {
+  jobs: number;
+  out?: string;
+  csv?: string;
+  list?: boolean;
+  point?: string;
+  merge?: boolean;
+  plot?: string;
+}
+
+/** `kscrubfs sweep SPEC`: a grid of pft points, each on a fresh in-process machine. */
+export function registerSweep(program: Command): void {
+  program
+    .command('sweep')
+    .description('run a grid of pft points (presets × machine options × sysctls × workloads), each on a fresh in-process machine')
+    .argument('<spec>', 'a sweep spec (JSON; see scripts/sweeps/)')
+    .argument('[pieces...]', 'with --merge: JSONL files of rows to join into the output')
+    .option('-j, --jobs <n>', 'worker threads (default: the cores)', integer(1), os.availableParallelism())
+    .option('-o, --out <file>', 'JSONL output (default: <spec name>.jsonl here); points already in it are skipped')
+    .option('--csv <file>', 'CSV output instead of JSONL; points already in it are skipped')
+    .option('--list', 'print one command per point (kscrubfs sweep SPEC --point KEY), for GNU parallel')
+    .option('--point <key>', 'run only this point and print its row (JSONL) on stdout')
+    .option('--merge', 'join the rows of the given pieces into the output, in grid order')
+    .option('--plot <file>', "after the run, plot the output as the spec's plot section says (SVG)")
+    .addHelpText('after', `
+Every point is one pft row on a fresh machine with a manual clock, so its result depends on
+the point alone: the same whatever --jobs and order. Each output row carries the point's full
+configuration and a stable key (a hash of the point). The spec format is described at the
+top of src/cli/sweep-spec.ts; shipped specs are in scripts/sweeps/. Progress goes to stderr
+on a terminal once the run takes more than a second.
+
+Across machines (GNU parallel):
+  kscrubfs sweep spec.json --list | parallel --sshlogin … '{} > piece.{#}.jsonl'
+  kscrubfs sweep spec.json --merge piece.*.jsonl`)
+    .action(action(async (file: string, pieces: string[], o: SweepFlags) => {
+      if (o.out !== undefined && o.csv !== undefined) throw new CliError('KSCRUB_USAGE', 'sweep: give --out or --csv, not both');
+      if (pieces.length > 0 && !o.merge) throw new CliError('KSCRUB_USAGE', 'sweep: extra arguments are pieces for --merge');
+      const spec = loadSpec(file);
+      if (o.list) {
+        for (const p of spec.points) process.stdout.write(`kscrubfs sweep ${shellQuote(file)} --point ${p.key}\n`);
+        return;
+      }
+      if (o.point !== undefined) {
+        const p = spec.points.find((x) => x.key === o.point);
+        if (!p) throw new CliError('KSCRUB_BAD_INPUT', `sweep: ${file} has no point ${o.point} (--list shows them)`);
+        process.stdout.write(`${JSON.stringify(await runPoint(spec, p))}\n`);
+        return;
+      }
+      const out = output(spec, o);
+      if (o.merge) {
+        merge(spec, out, pieces);
+      } else {
+        await run(spec, out, o.jobs);
+      }
+      if (o.plot !== undefined) writePlot(spec, out, o.plot);
+    }));
+}
+
+const shellQuote = (s: string): string => (/^[\w./-]+$/.test(s) ? s : `'${s.replaceAll("'", `'\\''`)}'`);
+
+interface Output {
+  readonly file: string;
+  readonly csv: boolean;
+}
+
+function output(spec: SweepSpec, o: SweepFlags): Output {
+  if (o.csv !== undefined) return { file: o.csv, csv: true };
+  return { file: o.out ?? `${spec.name}.jsonl`, csv: false };
+}
+
+/** Rows already in the output (a missing file has none). */
+function readRows(spec: SweepSpec, out: Output): SweepRow[] {
+  if (!existsSync(out.file)) return [];
+  const text = readFileSync(out.file, 'utf8');
+  return out.csv ? rowsFromCsv(spec, text) : rowsFromJsonl(text, out.file);
+}
+
+function rowsFromJsonl(text: string, file: string): SweepRow[] {
+  return text.split('\n').filter((l) => l.trim() !== '').map((l, i) => {
+    try {
+      return JSON.parse(l) as SweepRow;
+    } catch {
+      throw new CliError('KSCRUB_BAD_INPUT', `sweep: ${file} line ${i + 1} is not JSON`);
+    }
+  });
+}
+
+// ---- CSV: one flat line per row -------------------------------------------------------------
+
+const csvValue = (v: unknown): unknown => (typeof v === 'object' && v !== null ? canonical(v) : v);
+
+/** The point's dimensions, then pft's columns that are not dimensions already (threads, cachelines). */
+function csvColumns(spec: SweepSpec): string[] {
+  const dims = spec.dims.map((d) => d[0]);
+  return ['key', ...dims, ...PFT_COLUMNS.filter((c) => !dims.includes(c)), 'error'];
+}
+
+function csvRecord(spec: SweepSpec, r: SweepRow): Record<string, unknown> {
+  const rec: Record<string, unknown> = { key: r.key, error: r.error ?? '' };
+  for (const c of PFT_COLUMNS) rec[c] = r.row?.[c] ?? '';
+  for (const [name] of spec.dims) rec[name] = csvValue(r.point[name]);
+  return rec;
+}
+
+/** Enough of a row back from CSV to skip it and to plot it. */
+function rowsFromCsv(spec: SweepSpec, text: string): SweepRow[] {
+  return parseCsv(text).map((rec) => {
+    const row = Object.fromEntries(PFT_COLUMNS.map((c) => [c, Number(rec[c])])) as unknown as SweepRow['row'];
+    const point = Object.fromEntries(spec.dims.map(([name]) => [name, rec[name] ?? '']));
+    return { key: rec.key ?? '', sweep: spec.name, index: -1, point, kscrubfs: '', ...(rec.error ? { error: rec.error } : { row }) } as SweepRow;
+  });
+}
+
+function csvHead(spec: SweepSpec): string {
+  return `# kscrubfs ${VERSION}\n# sweep: ${spec.name} (${spec.file}): ${spec.description}\n`
+    + '# each row: one point on a fresh machine, manual clock; key = hash of the point\n';
+}
+
+/** Append rows to the output, writing its header first when the file is new. */
+function append(spec: SweepSpec, out: Output, rows: readonly SweepRow[]): void {
+  if (rows.length === 0) return;
+  if (!out.csv) {
+    appendFileSync(out.file, rows.map((r) => `${JSON.stringify(r)}\n`).join(''));
+    return;
+  }
+  const fresh = !existsSync(out.file) || readFileSync(out.file, 'utf8') === '';
+  const body = toCsv(null, csvColumns(spec), rows.map((r) => csvRecord(spec, r)));
+  appendFileSync(out.file, fresh ? csvHead(spec) + body : body.slice(body.indexOf('\n') + 1));
+}
+
+// ---- running --------------------------------------------------------------------------------
+
+/**
+ * Run every point not yet in the output on `jobs` worker threads. Rows are written in grid
+ * order as soon as every earlier pending point is done, so an interrupted sweep loses only
+ * the points in flight and a rerun picks up the rest.
+ */
+async function run(spec: SweepSpec, out: Output, jobs: number): Promise<void> {
+  const done = new Set(readRows(spec, out).map((r) => r.key));
+  const todo = spec.points.filter((p) => !done.has(p.key));
+  const workers = Math.min(jobs, todo.length);
+  process.stderr.write(`sweep ${spec.name}: ${spec.points.length} points, ${spec.points.length - todo.length} already in ${out.file}, `
+    + `${todo.length === 0 ? 'nothing to run' : `${todo.length} to run on ${workers} worker thread${workers === 1 ? '' : 's'}`}\n`);
+  if (todo.length === 0) return;
+  const progress = progressLine();
+  const started = Date.now();
+  const results = new Map<number, SweepRow>();
+  let flushed = 0;
+  let finished = 0;
+  const flush = (): void => {
+    const ready: SweepRow[] = [];
+    while (flushed < todo.length && results.has(todo[flushed]!.index)) ready.push(results.get(todo[flushed++]!.index)!);
+    append(spec, out, ready);
+  };
+  const threads = Array.from({ length: workers }, () => new Worker(path.join(__dirname, 'sweep-worker.js'), { workerData: { file: spec.file } }));
+  let next = 0;
+  try {
+    await Promise.all(threads.map((w) => new Promise<void>((resolve, reject) => {
+      const give = (): void => {
+        if (next >= todo.length) {
+          resolve();
+          return;
+        }
+        w.postMessage(todo[next++]!.index);
+      };
+      w.on('message', (row: SweepRow) => {
+        results.set(row.index, row);
+        finished++;
+        progress?.(`sweep ${spec.name}: ${finished}/${todo.length} points, ${(finished / ((Date.now() - started) / 1000)).toFixed(1)} points/s`);
+        flush();
+        give();
+      });
+      w.on('error', reject);
+      give();
+    })));
+  } finally {
+    clearProgress();
+    await Promise.all(threads.map((w) => w.terminate()));
+  }
+  const failed = todo.filter((p) => results.get(p.index)?.error !== undefined).length;
+  process.stderr.write(`sweep ${spec.name}: ${todo.length} points in ${((Date.now() - started) / 1000).toFixed(1)} s${failed > 0 ? `, ${failed} failed (their rows say why)` : ''}; rows in ${out.file}\n`);
+}
+
+/** Join pieces and the output: one row per key of the spec, in grid order (the output is rewritten). */
+function merge(spec: SweepSpec, out: Output, pieces: readonly string[]): void {
+  const byKey = new Map<string, SweepRow>();
+  for (const r of readRows(spec, out)) byKey.set(r.key, r);
+  for (const file of pieces) {
+    if (!existsSync(file)) throw new CliError('KSCRUB_BAD_INPUT', `sweep --merge: no file ${file}`);
+    for (const r of rowsFromJsonl(readFileSync(file, 'utf8'), file)) byKey.set(r.key, r);
+  }
+  const rows = spec.points.map((p) => byKey.get(p.key)).filter((r): r is SweepRow => r !== undefined);
+  const stray = [...byKey.keys()].filter((k) => !spec.points.some((p) => p.key === k));
+  writeFileSync(out.file, '');
+  append(spec, out, rows);
+  process.stderr.write(`sweep ${spec.name}: ${rows.length} of ${spec.points.length} points in ${out.file}${stray.length > 0 ? `; ${stray.length} row(s) of other specs left out` : ''}\n`);
+}
+
+// ---- plot -----------------------------------------------------------------------------------
+
+/** One series per combination of the spec's plot.series dimensions, x = plot.x. */
+function writePlot(spec: SweepSpec, out: Output, file: string): void {
+  if (!spec.plot) throw new CliError('KSCRUB_BAD_INPUT', `sweep --plot: ${spec.file} has no plot section`);
+  const { x, series } = spec.plot;
+  const groups = new Map<string, PlotSeries['points'][number][]>();
+  const keyOf = new Set(spec.points.map((p) => p.key));
+  for (const r of readRows(spec, out)) {
+    if (!keyOf.has(r.key) || !r.row) continue;
+    const label = series.map((s) => `${s} ${String(csvValue(r.point[s]))}`).join(', ') || spec.name;
+    const list = groups.get(label) ?? [];
+    list.push({ threads: Number(r.point[x]), fltPerCpuS: r.row.fltPerCpuS, faultPerWsec: r.row.faultPerWsec });
+    groups.set(label, list);
+  }
+  const fixed = spec.dims.filter(([name, , choices]) => choices.length === 1 && name !== x).map(([name, , [v]]) => `${name} ${String(csvValue(v))}`);
+  const svg = renderPftSvg([...groups].map(([label, points]) => ({ label, points })), {
+    title: `sweep ${spec.name}${spec.description ? `: ${spec.description}` : ''}`,
+    subtitle: fixed.join(', '), xLabel: x,
+  });
+  try {
+    writeFileSync(file, svg);
+  } catch (err) {
+    throw new CliError('KSCRUB_OUTPUT_FAILED', `sweep --plot: cannot write ${file}: ${(err as Error).message}`);
+  }
+}

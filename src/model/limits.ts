@@ -1,0 +1,25 @@
+/**
+ * The model's fixed limits, in one place. The model refuses a call past them (and past what
+ * the machine itself allows: its MAX_ORDER, nodes, CPUs, cachelines per page), and the control
+ * grammar reads the same constants, so a line the grammar accepts is refused, if at all, only
+ * for something that depends on the machine it runs on.
+ */
+
+/** Threads of one touch (tasks of one mm). */
+export const MAX_THREADS = 1024;
+/** The largest single mapping, and so the largest size a mapping command takes. */
+export const MAX_MAP_BYTES = 2 ** 46;
+/** MAX_ORDER: orders 0 … MAX_ORDER-1 must fit the page flag byte's 4-bit order field. */
+export const MIN_MAX_ORDER = 2;
+export const MAX_MAX_ORDER = 16;
+export const MAX_NODES = 64;
+export const MAX_CPUS = 1024;
+/** Page and cacheline sizes a machine may have (powers of two). */
+export const MIN_PAGE_SIZE = 4096;
+export const MAX_PAGE_SIZE = 2 ** 21;
+export const MIN_LINE_SIZE = 16;
+export const MAX_LINE_SIZE = 1024;
+/** Cachelines in the biggest page of the smallest lines: what `lines=` can be on any machine. */
+export const MAX_LINES_PER_PAGE = MAX_PAGE_SIZE / MIN_LINE_SIZE;
+/** Pages the model addresses (pfns stay well inside 2^53 and its per-section records small). */
+export const MAX_PAGES = 2 ** 44;

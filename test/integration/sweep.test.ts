@@ -1,0 +1,108 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, describe, test } from 'node:test';
+import { readdirSync } from 'node:fs';
+import { loadSpec } from '../../src/cli/sweep-spec';
+import { REPO_ROOT, kscrubfs } from '../helpers/mount';
+
+// kscrubfs sweep: each point on a fresh in-process machine (no FUSE), on worker threads.
+
+const tmp = mkdtempSync(path.join(os.tmpdir(), 'kscrubfs-sweep-'));
+after(() => rmSync(tmp, { recursive: true, force: true }));
+const SPEC = path.join(tmp, 'small.json');
+writeFileSync(SPEC, JSON.stringify({
+  name: 'small',
+  machine: { preset: 'x86_64', mem: '1G' },
+  workload: { bytes: '16M', threads: [1, 2], scrub: ['off', 'on'], settle: true },
+  plot: { x: 'threads', series: ['scrub'] },
+}));
+const sweep = (args: string[]) => kscrubfs(['sweep', SPEC, ...args], { cwd: tmp, timeoutMs: 60_000 });
+const read = (f: string): string => readFileSync(path.join(tmp, f), 'utf8');
+const jsonl = (f: string): { key: string; point: Record<string, unknown>; row: { threads: number; prezeroed: number; hotZeroed: number }; machine: { preset: string } }[] =>
+  read(f).trimEnd().split('\n').map((l) => JSON.parse(l));
+
+describe('kscrubfs sweep', () => {
+  test('when a 4-point spec runs with --jobs 1 and --jobs 2 then both outputs are the same bytes, one row per point with its configuration', async () => {
+    const one = await sweep(['--jobs', '1', '-o', 'one.jsonl']);
+    assert.equal(one.code, 0, one.stderr);
+    const two = await sweep(['--jobs', '2', '-o', 'two.jsonl']);
+    assert.equal(two.code, 0, two.stderr);
+    assert.equal(read('one.jsonl'), read('two.jsonl'));
+    const rows = jsonl('one.jsonl');
+    assert.deepEqual(rows.map((r) => [r.point.threads, r.point.scrub]), [[1, 'off'], [1, 'on'], [2, 'off'], [2, 'on']]);
+    assert.equal(new Set(rows.map((r) => r.key)).size, 4);
+    for (const r of rows) {
+      assert.match(r.key, /^[0-9a-f]{12}$/);
+      assert.equal(r.machine.preset, 'x86_64');
+      assert.equal(r.row.threads, r.point.threads);
+      if (r.point.scrub === 'off') assert.equal(r.row.prezeroed, 0);
+      else assert.ok(r.row.prezeroed > 0 && r.row.hotZeroed === 0, JSON.stringify(r.row));
+    }
+  });
+
+  test('when a sweep is rerun then it skips the points already in the output and runs only the missing ones', async () => {
+    const full = read('one.jsonl');
+    const again = await sweep(['-o', 'one.jsonl']);
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stderr, /4 points, 4 already in one\.jsonl, nothing to run/);
+    assert.equal(read('one.jsonl'), full);
+    writeFileSync(path.join(tmp, 'part.jsonl'), full.split('\n').slice(0, 1).join('\n') + '\n');
+    const rest = await sweep(['-o', 'part.jsonl']);
+    assert.match(rest.stderr, /1 already in part\.jsonl, 3 to run/);
+    assert.deepEqual(jsonl('part.jsonl').map((r) => r.key).sort(), jsonl('one.jsonl').map((r) => r.key).sort());
+  });
+
+  test('when --list is run point by point and the pieces merged then the output equals the one-shot run', async () => {
+    const list = await sweep(['--list']);
+    assert.equal(list.code, 0, list.stderr);
+    const cmds = list.stdout.trimEnd().split('\n');
+    assert.equal(cmds.length, 4);
+    const pieces: string[] = [];
+    for (const [i, c] of cmds.entries()) {
+      const m = /^kscrubfs sweep (\S+) --point ([0-9a-f]{12})$/.exec(c);
+      assert.ok(m && m[1] === SPEC, c);
+      const r = await sweep(['--point', m[2]!]);
+      assert.equal(r.code, 0, r.stderr);
+      writeFileSync(path.join(tmp, `piece.${i}.jsonl`), r.stdout);
+      pieces.push(path.join(tmp, `piece.${i}.jsonl`));
+    }
+    const merged = await sweep(['--merge', ...pieces.reverse(), '-o', 'merged.jsonl']);
+    assert.equal(merged.code, 0, merged.stderr);
+    assert.equal(read('merged.jsonl'), read('one.jsonl'));
+  });
+
+  test('when the output is --csv then it has # lines, a header and a row per point, reruns skip, and --plot draws every point', async () => {
+    const r = await sweep(['--csv', 'out.csv', '--plot', 'out.svg']);
+    assert.equal(r.code, 0, r.stderr);
+    const lines = read('out.csv').trimEnd().split('\n');
+    assert.match(lines[0]!, /^# kscrubfs \d/);
+    const body = lines.filter((l) => !l.startsWith('#'));
+    assert.equal(body[0]!.split(',').slice(0, 4).join(','), 'key,preset,mem,bytes');
+    assert.equal(body.length, 1 + 4);
+    assert.equal(new Set(body[0]!.split(',')).size, body[0]!.split(',').length, 'no column twice');
+    assert.equal(read('out.svg').match(/class="point"/g)?.length, 2 * 4);
+    const again = await sweep(['--csv', 'out.csv', '--plot', 'out2.svg']);
+    assert.match(again.stderr, /4 already in out\.csv/);
+    assert.equal(read('out2.svg'), read('out.svg'), 'the plot from the CSV read back is the same');
+  });
+
+  test('when the shipped specs under scripts/sweeps/ are loaded then each is a grid with a plot', () => {
+    const dir = path.join(REPO_ROOT, 'scripts/sweeps');
+    const files = readdirSync(dir).filter((f) => f.endsWith('.json'));
+    assert.ok(files.length >= 3, files.join(', '));
+    for (const f of files) {
+      const spec = loadSpec(path.join(dir, f));
+      assert.ok(spec.points.length >= 4 && spec.plot !== undefined, f);
+    }
+  });
+
+  test('when a spec has an unknown key then sweep says which and exits 1', async () => {
+    const bad = path.join(tmp, 'bad.json');
+    writeFileSync(bad, JSON.stringify({ workload: { threds: [1] } }));
+    const r = await kscrubfs(['sweep', bad], { cwd: tmp });
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /workload: unknown key "threds"/);
+  });
+});
