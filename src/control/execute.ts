@@ -1,6 +1,6 @@
 import debugFactory from 'debug';
 import { performance } from 'node:perf_hooks';
-import { type Machine, ModelError, SYSCTL_NAMES, type TouchJob, type TouchResult, type ZapResult, check, resolveConfig } from '../model';
+import { type Machine, ModelError, SYSCTL_NAMES, type TouchJob, type TouchResult, type ZapResult, checkSteps, resolveConfig } from '../model';
 import type { Command, CommandOf, Verb } from './grammar';
 import { type Job, runToEnd } from './scheduler';
 
@@ -25,8 +25,6 @@ function n(v: number): string {
 
 const hex = (v: number): string => `0x${Math.round(v).toString(16)}`;
 
-/** munmap / mm exit: the pages freed and what the zap cost (pft times a process's whole life). */
-const zapLine = (z: ZapResult): string => `ok freed_pages=${n(z.freed)} sys_ns=${n(z.sysNs)} wall_ns=${n(z.wallNs)}`;
 
 /** `stats`: the machine's shape (clients need page_size, max_order), then the main counters, in this order. */
 export function statsPairs(m: Machine): [string, number][] {
@@ -127,10 +125,7 @@ const EXECUTORS: Executors<Verb> = {
   free: (m, c) => `ok freed_pages=${n(m.raw.free(c.handles))}`,
   drain: (m) => `ok drained_pages=${n(m.drainPcp())}`,
   bte: (m, c) => (m.injectBteFailures(c.fail), 'ok'),
-  check: (m) => {
-    const broken = check(m);
-    return broken === null ? 'ok' : `err check: ${broken}`;
-  },
+  check: (m) => checkJob(m),
   stats: (m) => `ok ${statsPairs(m).map(([k, v]) => `${k}=${n(v)}`).join(' ')}`,
   config: (m) => `ok ${configPairs(m).map(([k, v]) => `${k}=${v}`).join(' ')}`,
   // The process verbs; touch leaves what the line does not give to Processes.touch's defaults
@@ -144,16 +139,12 @@ const EXECUTORS: Executors<Verb> = {
     const ids = [...m.procs.mms.keys()].sort((a, b) => a - b);
     return `ok mms=${ids.join(',')} kept=${ids.filter((id) => !s.tied(id)).join(',')}`;
   },
-  'mm exit': (m, c, s) => {
-    const z = m.procs.exitTimed(c.mm);
-    s.owned.delete(c.mm);
-    return zapLine(z);
-  },
+  'mm exit': (m, c, s) => exitJob(m, c.mm, s),
   mmap: (m, c) => {
     const r = m.procs.mmap(c.mm, c.size, c.random === true, c.addr, c.thp === true);
     return `ok addr=${hex(r.addr)} size=${n(r.size)}`;
   },
-  munmap: (m, c) => zapLine(m.procs.munmapTimed(c.mm, c.addr, c.size)),
+  munmap: (m, c) => freedJob(m.procs.munmapTimedSteps(c.mm, c.addr, c.size)),
   touch: (m, c) => touchJob(m.procs.touchJob(c.mm, {
     addr: c.addr, size: c.size, write: c.access !== 'read',
     ...(c.threads !== undefined && { threads: c.threads }),
@@ -167,6 +158,23 @@ const EXECUTORS: Executors<Verb> = {
     return `${touchLine(r)} zero_ns=${n(r.zeroNs)}`;
   },
 };
+
+function* checkJob(m: Machine): Job<string> {
+  const broken = yield* checkSteps(m);
+  return broken === null ? 'ok' : `err check: ${broken}`;
+}
+
+function* exitJob(m: Machine, id: number, s: Session): Job<string> {
+  const line = yield* freedJob(m.procs.exitTimedSteps(id));
+  s.owned.delete(id);
+  return line;
+}
+
+/** munmap / mm exit: the pages freed and what the zap cost (pft times a process's whole life). */
+function* freedJob(steps: Job<ZapResult>): Job<string> {
+  const z = yield* steps;
+  return `ok freed_pages=${n(z.freed)} sys_ns=${n(z.sysNs)} wall_ns=${n(z.wallNs)}`;
+}
 
 function* touchJob(job: TouchJob): Job<string> {
   while (!job.run(TOUCH_EVENTS_PER_STEP)) yield;

@@ -14,7 +14,7 @@ const log = debugFactory('kscrubfs:control');
 export type Job<T> = Generator<void, T, void>;
 
 /** Wall time one slice may hold the thread (readers wait at most about this long). */
-export const SLICE_MS = 20;
+export const SLICE_MS = 8;
 
 interface Queued {
   readonly job: Job<unknown>;

@@ -58,10 +58,12 @@ function snapshotEntry(machine: Machine, file: ProcFile, render: NonNullable<Pro
       };
       let snapshot = take();
       let served = false;
-      /** The snapshot a read at `offset` is served from: a fresh one for a re-read from 0. */
+      let written = false;
+      /** The snapshot a read at `offset` is served from: a fresh one for a re-read from 0 or after a write. */
       const current = (offset: number): Snapshot => {
-        if (offset === 0 && served) snapshot = take();
+        if ((offset === 0 && served) || written) snapshot = take();
         served = true;
+        written = false;
         return snapshot;
       };
       const read = (offset: number, length: number): Buffer => current(offset).read(offset, length);
@@ -73,7 +75,9 @@ function snapshotEntry(machine: Machine, file: ProcFile, render: NonNullable<Pro
         write(data: Buffer, offset: number): number {
           if (offset > 0) return data.length;
           machine.syncWall(opts.wallClockMs());
-          return write(machine, data);
+          const n = write(machine, data);
+          written = true; // the next read shows the value just written, as the kernel's does
+          return n;
         },
       };
     },

@@ -8,6 +8,7 @@ import { hostInfo, type BenchOptions, type SectionResult, type Table, type Targe
 import { faultsBench } from './faults';
 import { hotPathsBench } from './hot-paths';
 import { kscrubdBench } from './kscrubd';
+import { livenessBench } from './liveness';
 import { readsBench } from './reads';
 import { scaleBench } from './scale';
 import { sweepBench } from './sweep';
@@ -16,7 +17,7 @@ import { sweepBench } from './sweep';
 // after another, then a table per section and the targets, met or not. Not part of
 // npm test. Results and method: test/bench/RESULTS.md.
 //
-//   node dist/test/bench/run.js [--json|--csv] [--quick] [--only reads,faults,scale,kscrubd,hot,sweep]
+//   node dist/test/bench/run.js [--json|--csv] [--quick] [--only reads,faults,scale,kscrubd,liveness,hot,sweep]
 //
 // --json   one JSON document on stdout (version, command, host, tables, targets and the raw numbers)
 // --csv    every table cell as one CSV line (section, table, row, column, value), the version,
@@ -29,6 +30,7 @@ const SECTIONS: Record<string, (o: BenchOptions) => Promise<SectionResult>> = {
   faults: faultsBench,
   scale: scaleBench,
   kscrubd: kscrubdBench,
+  liveness: livenessBench,
   hot: hotPathsBench,
   sweep: sweepBench,
 };

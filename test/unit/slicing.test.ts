@@ -70,3 +70,62 @@ describe('slicing: a touch in slices', () => {
     assert.equal(m.procs.runningTasks, 0);
   });
 });
+
+describe('slicing: munmap and exit in steps', () => {
+  /** Run a stepped operation, counting its steps. */
+  function stepped<T>(g: Generator<void, T, void>): { value: T; steps: number } {
+    let steps = 1;
+    for (;;) {
+      const r = g.next();
+      if (r.done) return { value: r.value, steps };
+      steps++;
+    }
+  }
+
+  function shaped(): { m: Machine; id: number; addr: number } {
+    const m = tiny();
+    m.setSysctl('scrub_start', 2);
+    const id = m.procs.create().id;
+    const { addr } = m.procs.mmap(id, 40 * 2 ** 20);
+    m.procs.touch(id, { addr, size: 40 * 2 ** 20, threads: 2 });
+    m.procs.mmap(id, 64 * PAGE);
+    return { m, id, addr };
+  }
+
+  test('when munmap and exit run in steps then pages freed and the machine equal the whole calls', () => {
+    const whole = shaped();
+    const step = shaped();
+    const w1 = whole.m.procs.munmap(whole.id, whole.addr + 1024 * PAGE, 512 * PAGE);
+    const s1 = stepped(step.m.procs.munmapSteps(step.id, step.addr + 1024 * PAGE, 512 * PAGE));
+    assert.equal(s1.value, w1);
+    const w2 = whole.m.procs.exit(whole.id);
+    const s2 = stepped(step.m.procs.exitSteps(step.id));
+    assert.equal(s2.value, w2);
+    assert.ok(s2.steps > 2, `exit took ${s2.steps} steps`);
+    assert.equal(fingerprint(step.m), fingerprint(whole.m));
+    assertChecked(step.m);
+  });
+
+  test('when a 64 TiB mapping with one touched page is unmapped or exits then it costs its page tables, not its size', () => {
+    const m = tiny();
+    const id = m.procs.create().id;
+    const { addr, size } = m.procs.mmap(id, 2 ** 46);
+    m.procs.touch(id, { addr: addr + size - PAGE, size: PAGE });
+    const t = stepped(m.procs.munmapSteps(id, addr + size / 2, size / 2));
+    assert.equal(t.value, 1);
+    assert.equal(t.steps, 1, 'one page table: no step to yield between');
+    m.procs.touch(id, { addr, size: PAGE });
+    assert.equal(m.procs.exit(id), 1);
+    assertChecked(m);
+  });
+
+  test('when a process has 30,000 mappings then mmap, touch and exit stay quick (binary search, no sort per mmap)', () => {
+    const m = tiny();
+    const id = m.procs.create().id;
+    let last = 0;
+    for (let i = 0; i < 30_000; i++) last = m.procs.mmap(id, PAGE).addr;
+    assert.equal(m.procs.touch(id, { addr: last, size: PAGE }).faults, 1);
+    assert.equal(m.procs.get(id).findVma(last + PAGE), undefined, 'the guard gap after a mapping is unmapped');
+    assert.equal(m.procs.exit(id), 1);
+  });
+});
