@@ -178,7 +178,7 @@ export class TouchJob {
     const strides = Math.ceil(size / o.stride);
     // A fault maps at most 2^vm.max_prealloc_order pages (a COW or read fault, one); allocRun()
     // grows the arrays should the sysctl rise while the touch is in progress.
-    const maxPages = orderPages(m.sysctl.max_prealloc_order);
+    const maxPages = m.sysctl.max_prealloc_order === 0 ? 1 : PAGEVEC_SIZE;
     for (let i = 0; i < o.threads; i++) {
       const first = Math.floor((strides * i) / o.threads);
       const last = Math.floor((strides * (i + 1)) / o.threads);
@@ -214,7 +214,7 @@ export class TouchJob {
       mine.push(i);
       byTask.set(task, mine);
     });
-    const maxPages = orderPages(m.sysctl.max_prealloc_order);
+    const maxPages = m.sysctl.max_prealloc_order === 0 ? 1 : PAGEVEC_SIZE;
     for (const [task, entries] of byTask) {
       const cpu = l.cpus?.[task] ?? task % m.config.cpus;
       if (!Number.isInteger(cpu) || cpu < 0 || cpu >= m.config.cpus) {
@@ -296,6 +296,8 @@ const PH_CS1 = 3;
 const PH_CS2 = 4;
 /** lru_cache_add_active's per-CPU pagevec holds PAGEVEC_SIZE pages before it drains. */
 export const PAGEVEC_SIZE = 16;
+/** log2(PAGEVEC_SIZE): the largest prefault order (V2 maps at most a pagevec a fault). */
+const PAGEVEC_ORDER = 4;
 
 class FaultSim implements ThpPricing<Runner> {
   private readonly ps: number = 0;
@@ -679,15 +681,18 @@ class FaultSim implements ThpPricing<Runner> {
   }
 
   /**
-   * Anticipatory prefault: a fault where the task was predicted to fault next maps 2^k
-   * pages (k grows 1, 2, 3 … up to vm.max_prealloc_order); a miss or MADV_RANDOM resets k.
-   * The run is clipped to the VMA end and the PMD (one pte page) boundary.
+   * Anticipatory prefault as Lameter's V2 patch has it: a fault where the task was predicted
+   * to fault next raises the order by one and maps 2^order pages, up to PAGEVEC_SIZE (16);
+   * after a 16-page fault the order goes back to vm.max_prealloc_order (V2's constant 3), so
+   * the next hit maps 2^(3+1) = 16 again: 1, 2, 4, 8, 16, 16 … A miss or MADV_RANDOM resets the
+   * order; max_prealloc_order 0 turns prefault off. The run is clipped to the VMA end and the
+   * PMD (one pte page) boundary.
    */
   private prefaultPages(r: Runner): number {
     const task = r.task;
     const max = this.m.sysctl.max_prealloc_order;
     if (max === 0 || r.vma.random || r.faultAddr !== task.nextAddr) task.order = 0;
-    else task.order = Math.min(task.order + 1, max);
+    else task.order = Math.min((task.order >= PAGEVEC_ORDER ? max : task.order) + 1, PAGEVEC_ORDER);
     // The runner's pte page is faultAddr's (faultBegin made sure): its end is the PMD's.
     const limit = Math.min(r.vma.end, r.tableEnd);
     const n = Math.max(1, Math.min(orderPages(task.order), (limit - r.faultAddr) / this.ps));

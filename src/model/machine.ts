@@ -450,7 +450,9 @@ export class Machine {
     checkSysctl(this.specs[name], value);
     this.sysctl[name] = value;
     log('sysctl vm.%s = %d', name, value);
-    if (name === 'scrub_start' && value < this.maxOrder) {
+    // The write wakes every node's kscrubd through the same load gate as a wake from the free
+    // path (the patch's scrub_pgdat waits while avenrun[0] >= scrub_load).
+    if (name === 'scrub_start' && value < this.maxOrder && this.loadavg.one() < this.sysctl.scrub_load) {
       for (const k of this.kscrubd) if (k.wake(this.now, this.cost.wakeupNs)) log('kscrubd%d woken by vm.scrub_start', k.node);
     }
   }

@@ -205,6 +205,8 @@ describe('model: kscrubd wake rule', () => {
     m.setSysctl('scrub_load', 0);
     m.raw.free(m.raw.alloc(2, false, 0, 1));
     assert.equal(m.kscrubd[0]!.awake, false);
+    m.setSysctl('scrub_start', m.sysctl.scrub_start);
+    assert.equal(m.kscrubd[0]!.awake, false, 'a write to scrub_start goes through the same gate');
     m.setSysctl('scrub_load', 1); // load average 0.00 < 1
     m.raw.free(m.raw.alloc(2, false, 0, 1));
     assert.equal(m.kscrubd[0]!.awake, true);
