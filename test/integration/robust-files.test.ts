@@ -220,3 +220,25 @@ describe('robust: a live clock faster than the model', () => {
     });
   });
 });
+
+describe('robust: the memory budget', () => {
+  test('when mmap 64T and touch 64T are asked of a 64T machine then the touch is refused before it starts, naming the budget, and nothing changed', { timeout: 60_000 }, async () => {
+    await withMount(['--preset', 'x86_64', '--mem', '64T', '--clock', 'manual', '--max-memory', '1G'], async (dir, daemon) => {
+      const ctl = q(path.join(dir, 'control'));
+      const mem = q(path.join(dir, 'meminfo'));
+      const r = await sh(`exec 3<>${ctl}
+        echo 'mm new' >&3; read -r a <&3
+        echo 'mmap mm=1 size=64T' >&3; read -r b <&3; addr=\${b#ok addr=}; addr=\${addr%% *}
+        grep MemFree ${mem}
+        echo "touch mm=1 addr=$addr size=64T" >&3 || echo "write failed: $?"
+        read -r c <&3; echo "$c"
+        grep MemFree ${mem}`, { timeoutMs: 30_000 });
+      const lines = r.stdout.trim().split('\n');
+      assert.match(lines[1] ?? '', /write failed/, r.stderr);
+      assert.match(lines[2] ?? '', /^err touch: could need .* of its budget 1 ?Gi?B? \(mount --max-memory\); nothing ran$/);
+      assert.equal(lines[0], lines[3], 'MemFree is unchanged');
+      const rss = Number(/VmRSS:\s+(\d+) kB/.exec((await run('cat', [`/proc/${daemon.pid}/status`])).stdout)![1]) * 1024;
+      assert.ok(rss < 1024 ** 3, `daemon RSS ${rss}`);
+    });
+  });
+});
