@@ -81,6 +81,7 @@ async function mountInForeground(dir: string, flags: MountFlags): Promise<void> 
     buddyinfo: flags.buddyinfo,
     wallClockMs: clock.wallClockMs,
     control: controlEntry(machine, clock.wallClockMs, scheduler, new MemoryBudget(maxMemory)),
+    generation: () => scheduler.slices,
   });
   const mounted = await mountProcTree(dir, tree, { fuseDebug: flags.fuseDebug === true });
   clock.start();

@@ -242,3 +242,20 @@ describe('robust: the memory budget', () => {
     });
   });
 });
+
+describe('robust: many opens of a big file', () => {
+  test('when an unprivileged user holds 300 opens of zoneinfo on a 64-node 1024-CPU machine then they share one snapshot: memory stays bounded', { timeout: 120_000 }, async () => {
+    await withMount(['--preset', 'x86_64', '--mem', '64T', '--nodes', '64', '--cpus', '1024', '--clock', 'manual'], async (dir, daemon) => {
+      const rssOf = async (): Promise<number> => Number(/VmRSS:\s+(\d+) kB/.exec((await run('cat', [`/proc/${daemon.pid}/status`])).stdout)![1]) * 1024;
+      const one = await run('wc', ['-c', path.join(dir, 'zoneinfo')]);
+      const size = Number(one.stdout.trim().split(' ')[0]);
+      const before = await rssOf();
+      // bash as nobody: 300 descriptors of zoneinfo held open (never read), then the daemon's RSS.
+      const r = await run('bash', ['-c', `for i in $(seq 300); do exec {fd}<"$1" || exit 7; done; grep VmRSS /proc/$2/status`, 'bash', path.join(dir, 'zoneinfo'), String(daemon.pid)], { asNobody: true, timeoutMs: 100_000 });
+      assert.equal(r.code, 0, r.stderr);
+      const after = Number(/VmRSS:\s+(\d+) kB/.exec(r.stdout)![1]) * 1024;
+      assert.ok(size > 1e6, `zoneinfo is ${size} bytes`);
+      assert.ok(after - before < 40 * size, `300 opens added ${((after - before) / 1e6).toFixed(0)} MB for a ${(size / 1e6).toFixed(1)} MB file`);
+    });
+  });
+});
