@@ -24,11 +24,12 @@ import { CliError } from './errors';
 //   machine:  preset, mem, nodes, cpus, pageSize, maxOrder, cpuMhz, zeroDrivers ("bte,cpu"), cost ({name: value})
 //   sysctl:   scrub_start, scrub_stop, scrub_load, max_prealloc_order
 //   workload: bytes (size), reps, threads, cachelines, scrub ("on"|"off"), scrubStart, scrubStop,
-//             prealloc (vm.max_prealloc_order for the run), settle (true: wait until kscrubd sleeps)
+//             prealloc (vm.max_prealloc_order for the run), settle (true: wait until kscrubd sleeps),
+//             thp (true: map MADV_HUGEPAGE, as pft --thp)
 // Every point runs on a fresh machine with a manual clock: results depend on the point only.
 
 const MACHINE_KEYS = ['preset', 'mem', 'nodes', 'cpus', 'pageSize', 'maxOrder', 'cpuMhz', 'zeroDrivers', 'cost'] as const;
-const WORKLOAD_KEYS = ['bytes', 'reps', 'threads', 'cachelines', 'scrub', 'scrubStart', 'scrubStop', 'prealloc', 'settle'] as const;
+const WORKLOAD_KEYS = ['bytes', 'reps', 'threads', 'cachelines', 'scrub', 'scrubStart', 'scrubStop', 'prealloc', 'settle', 'thp'] as const;
 const SECTIONS = { machine: MACHINE_KEYS, sysctl: SYSCTL_NAMES, workload: WORKLOAD_KEYS } as const;
 type Section = keyof typeof SECTIONS;
 
@@ -89,7 +90,7 @@ export function loadSpec(file: string): SweepSpec {
 function checkValue(file: string, where: string, name: string, v: unknown): void {
   const ok = name === 'cost'
     ? typeof v === 'object' && v !== null && !Array.isArray(v) && Object.values(v).every((x) => typeof x === 'number')
-    : name === 'settle' ? typeof v === 'boolean'
+    : name === 'settle' || name === 'thp' ? typeof v === 'boolean'
       : ['preset', 'mem', 'pageSize', 'zeroDrivers', 'bytes', 'scrub'].includes(name) ? typeof v === 'string' || (typeof v === 'number' && name !== 'preset')
         : typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
   if (!ok) bad(file, `${where}: ${JSON.stringify(v)} is not a valid value`);
@@ -157,6 +158,7 @@ export function pointRun(spec: Pick<SweepSpec, 'dims'>, p: Point): PointRun {
     ...(w.scrubStart !== undefined ? { scrubStart: w.scrubStart as number } : {}),
     ...(w.scrubStop !== undefined ? { scrubStop: w.scrubStop as number } : {}),
     ...(w.prealloc !== undefined ? { prealloc: w.prealloc as number } : {}),
+    ...(w.thp === true ? { thp: true } : {}),
   };
   return { machine: machine as MachineOptions, sysctl, pft };
 }

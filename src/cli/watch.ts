@@ -2,6 +2,7 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Command } from 'commander';
 import { mountProvenance } from '../workload/provenance';
+import { TEXTFILE, writeTextfile } from '../workload/textfile';
 import { renderFrame, summarize, zonePages, type FrameOptions, type WatchSummary } from '../workload/watch';
 import { readPageKb, readSample, type Sample } from '../workload/watch-files';
 import { CliError, action } from './errors';
@@ -11,6 +12,7 @@ import { VERSION, commandLine } from './version';
 
 interface WatchCliOptions extends FormatFlags {
   interval: number;
+  textfile?: string;
   once?: boolean;
   color: boolean;
 }
@@ -31,6 +33,7 @@ export function registerWatch(program: Command): void {
     .option('--no-color', 'no ANSI colours on a terminal (NO_COLOR=1 does the same)')
     .option('--json', "with --once: one JSON object instead of the frame: how the machine was made (through its control file, when readable), the summary, and one row per node, zone and order")
     .option('--csv', 'with --once: the rows as CSV (node, zone, order, free blocks not zeroed and zeroed), provenance as # comment lines')
+    .option('--textfile <dir>', `instead of a view, write node_exporter textfile metrics to <dir>/${TEXTFILE} every refresh (with --once: once): zeroed and not-zeroed free blocks per node, zone and order, kscrubd's counters`)
     .addHelpText('after', `
 Everything comes from the mounted files: buddyinfo (bars: each order's share of the zone's
 free pages, # zeroed, = not zeroed; a --buddyinfo stock mount has no split and shows totals),
@@ -52,6 +55,11 @@ Examples:
     .action(action(async (dir: string, o: WatchCliOptions) => {
       checkFormat('watch', o);
       if ((o.json || o.csv) && !o.once) throw new CliError('KSCRUB_USAGE', 'watch: --json and --csv go with --once');
+      if (o.textfile !== undefined) {
+        if (o.json || o.csv) throw new CliError('KSCRUB_USAGE', 'watch: --textfile writes its own format; leave out --json and --csv');
+        await textfile(dir, o.textfile, o.interval, o.once === true);
+        return;
+      }
       const pageKb = await readPageKb(dir);
       const plain: FrameOptions = {
         dir, intervalS: o.interval, columns: PLAIN_COLUMNS, rows: Infinity, color: false, layout: 'stack', pageKb,
@@ -68,6 +76,20 @@ Examples:
         stop.dispose();
       }
     }));
+}
+
+/** --textfile: a sample per refresh written as node_exporter textfile metrics, until a signal (or once). */
+async function textfile(dir: string, out: string, intervalS: number, onceOnly: boolean): Promise<void> {
+  if (onceOnly) {
+    writeTextfile(out, await readSample(dir));
+    return;
+  }
+  const stop = stopOnSignals();
+  try {
+    await everyInterval(dir, intervalS, stop.signal, (_prev, cur) => writeTextfile(out, cur));
+  } finally {
+    stop.dispose();
+  }
 }
 
 /** --once: two samples `intervalS` apart, one plain frame. */

@@ -94,8 +94,13 @@ export type WatchedSysctl = (typeof WATCHED_SYSCTLS)[number];
 export interface Sample {
   /** performance.now() when the sample was taken (ms). */
   readonly wallMs: number;
-  /** Seconds since boot from uptime: the machine's (virtual) clock. */
+  /** Seconds since boot from uptime: the machine's (virtual) clock, read last. */
   readonly uptimeS: number;
+  /**
+   * uptime read first, before buddyinfo: each file is its own snapshot, so when the clock
+   * moved while the files were read (a live clock, a command running), they may disagree.
+   */
+  readonly uptimeFirstS: number;
   readonly buddy: readonly BuddyZone[];
   readonly meminfo: ReadonlyMap<string, number>;
   readonly vmstat: ReadonlyMap<string, number>;
@@ -129,17 +134,18 @@ async function readOptional(dir: string, file: string): Promise<string | null> {
 export async function readSample(dir: string): Promise<Sample> {
   const wallMs = performance.now();
   const buddy = parseBuddyinfo(await read(dir, 'buddyinfo'));
-  const [meminfo, vmstat, uptime, loadavg] = await Promise.all([
-    read(dir, 'meminfo'), read(dir, 'vmstat'), read(dir, 'uptime'), readOptional(dir, 'loadavg'),
-  ]);
+  const first = parseUptime(await read(dir, 'uptime'));
+  const [meminfo, vmstat, loadavg] = await Promise.all([read(dir, 'meminfo'), read(dir, 'vmstat'), readOptional(dir, 'loadavg')]);
   const sysctl = new Map<WatchedSysctl, number>();
   for (const name of WATCHED_SYSCTLS) {
     const text = await readOptional(dir, `sys/vm/${name}`);
     if (text !== null && /^\d+\n?$/.test(text)) sysctl.set(name, Number(text));
   }
+  const uptime = await read(dir, 'uptime');
   return {
     wallMs,
     uptimeS: parseUptime(uptime),
+    uptimeFirstS: first,
     buddy,
     meminfo: parseMeminfo(meminfo),
     vmstat: parseVmstat(vmstat),

@@ -196,17 +196,61 @@ function fmtSeconds(s: number): string {
   return `${s.toFixed(2)} s`;
 }
 
-/** The frame's lines (no newlines, no cursor movement), fitted to `opts.columns` × `opts.rows`. */
+/**
+ * The frame's lines (no newlines, no cursor movement), fitted to `opts.columns` × `opts.rows`.
+ * On a terminal, header lines too long for the width wrap (nothing is cut), and when the zone
+ * blocks do not fit the height the zones become one line each, orders as a strip.
+ */
 export function renderFrame(s: WatchSummary, cur: Sample, opts: FrameOptions): string[] {
   const paint = (code: string, text: string): string => (opts.color && text !== '' ? `${code}${text}${SGR.reset}` : text);
-  const fit = (line: string): string => (opts.layout === 'grid' ? line.slice(0, opts.columns) : line);
+  const grid = opts.layout === 'grid';
+  const fit = (line: string): string => (grid ? line.slice(0, opts.columns) : line);
+  const header = headerLines(s, cur, opts).flatMap((l) => (grid ? wrap(l, opts.columns) : [l]));
+  const footer = opts.footer !== undefined ? ['', fit(opts.footer)] : [];
   const width = blockWidth(cur.buddy.length, opts);
   const blocks = cur.buddy.map((z) => zoneBlock(z, width, paint));
-  const lines = [...headerLines(s, cur, opts).map(fit), '', ...arrange(blocks, opts)];
-  if (opts.footer !== undefined) lines.push('', fit(opts.footer));
+  let lines = [...header, '', ...arrange(blocks, opts), ...footer];
+  if (grid && lines.length > opts.rows) lines = [...header, '', ...compactZones(cur.buddy, paint).map(fit), ...footer];
   if (lines.length <= opts.rows) return lines;
   const keep = Math.max(0, opts.rows - 1);
   return [...lines.slice(0, keep), fit(`... ${lines.length - keep} more lines: enlarge the window`)];
+}
+
+/** A header line wrapped at `, ` or `; ` to `width`, continuation lines indented as the labels are. */
+export function wrap(line: string, width: number): string[] {
+  const out: string[] = [];
+  let rest = line;
+  while (rest.length > width) {
+    const cut = Math.max(rest.lastIndexOf(', ', width - 1), rest.lastIndexOf('; ', width - 1));
+    if (cut <= 10) break;
+    out.push(rest.slice(0, cut + 1));
+    rest = `          ${rest.slice(cut + 2)}`;
+  }
+  out.push(rest.slice(0, width));
+  return out;
+}
+
+/** One strip cell per order: . none free, = all not zeroed, # all zeroed, 1–9 tenths zeroed. */
+export function stripCell(notZeroed: number, zeroed: number): string {
+  const pages = notZeroed + zeroed;
+  if (pages === 0) return '.';
+  if (zeroed === 0) return BAR_NOT_ZEROED;
+  if (notZeroed === 0) return BAR_ZEROED;
+  return String(Math.min(9, Math.max(1, Math.round((zeroed / pages) * 10))));
+}
+
+/** Every zone on one line: free pages, zeroed share, the orders as a strip (small terminals). */
+function compactZones(zones: readonly BuddyZone[], paint: Paint): string[] {
+  const orders = zones[0]?.total.length ?? 0;
+  const lines = [`zone          free pages  zeroed  orders 0-${orders - 1}: . none free, ${BAR_NOT_ZEROED} not zeroed, ${BAR_ZEROED} zeroed, 1-9 tenths zeroed`];
+  for (const z of zones) {
+    const { notZeroed, zeroed } = zonePages(z);
+    const free = sum(notZeroed) + sum(zeroed);
+    const strip = z.total.map((_, o) => stripCell(notZeroed[o]!, z.zeroed ? zeroed[o]! : 0)).join('');
+    const share = z.zeroed ? fmtPct(free ? sum(zeroed) / free : null) : NO_VALUE;
+    lines.push(`${paint(SGR.bold, `N${z.node} ${z.zone}`.padEnd(12))} ${String(free).padStart(11)} ${share.padStart(7)}  [${strip}]`);
+  }
+  return lines;
 }
 
 function headerLines(s: WatchSummary, cur: Sample, opts: FrameOptions): string[] {
@@ -222,6 +266,9 @@ function headerLines(s: WatchSummary, cur: Sample, opts: FrameOptions): string[]
     : `${BAR_ZEROED} zeroed  ${BAR_NOT_ZEROED} not zeroed (bars: share of the zone's free pages)`;
   return [
     `kscrubfs watch ${opts.dir}: up ${fmtSeconds(s.uptimeS)} (${timing})`,
+    ...(cur.uptimeS !== cur.uptimeFirstS
+      ? [`note      the clock moved ${fmtSeconds(cur.uptimeS - cur.uptimeFirstS)} while these files were read: figures from different files may disagree`]
+      : []),
     `MemFree   ${free}   MemZero ${zero}`,
     ...kscrubdLines(s.kscrubd, opts.pageKb),
     ...faultsLines(s.faults),

@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, test } from 'node:test';
 import { pollUntil } from '../../src/cli/poll';
-import { withMount } from '../helpers/mount';
+import { kscrubfs, withMount } from '../helpers/mount';
 import {
   alloc, control, freePort, meminfo, parseBuddyinfo, readModel, requireTool, startService, sysctl, type Service,
 } from './tools';
@@ -54,12 +57,12 @@ interface Exporter {
  * Start the exporter on a free port (a second try if the port went in between), wait until
  * /metrics answers, run `fn`, and always stop it.
  */
-async function withExporter(dir: string, fn: (exporter: Exporter) => Promise<void>): Promise<void> {
+async function withExporter(dir: string, fn: (exporter: Exporter) => Promise<void>, argsFor = (port: number) => exporterArgs(dir, port)): Promise<void> {
   requireTool(EXPORTER, 'prometheus-node-exporter');
   for (let attempt = 1; ; attempt++) {
     const port = await freePort();
     const url = `http://127.0.0.1:${port}/metrics`;
-    const service: Service = startService(EXPORTER, exporterArgs(dir, port));
+    const service: Service = startService(EXPORTER, argsFor(port));
     try {
       const scrape = async (): Promise<Metrics> => {
         const res = await fetch(url, { signal: AbortSignal.timeout(SCRAPE_MS) });
@@ -155,5 +158,46 @@ describe('prometheus node_exporter with --path.procfs on the mount', () => {
         assert.equal(metric(m, 'node_scrape_collector_success{collector="meminfo"}'), 1);
       });
     });
+  });
+
+  test('when kscrubfs watch --textfile writes the V6 split then node_exporter\'s textfile collector serves every zone, order and class, and kscrubd\'s counters', async () => {
+    const textDir = mkdtempSync(path.join(os.tmpdir(), 'kscrubfs-textfile-'));
+    try {
+      await withMount(['--clock', 'manual', '--zero-drivers', 'cpu'], async (dir) => {
+        await sysctl(dir, 'scrub_stop', 0);
+        await sysctl(dir, 'scrub_start', 5);
+        await control(dir, 'tick 1s');
+        const w = await kscrubfs(['watch', dir, '--once', '--textfile', textDir]);
+        assert.equal(w.code, 0, w.stderr);
+        const args = (port: number): string[] => [
+          '--collector.disable-defaults', '--collector.textfile', `--collector.textfile.directory=${textDir}`, `--web.listen-address=127.0.0.1:${port}`,
+        ];
+        await withExporter(dir, async (exporter) => {
+          const m = await exporter.scrape();
+          assert.equal(metric(m, 'node_textfile_scrape_error'), 0);
+          const text = await readModel(dir, 'buddyinfo');
+          const lines = text.trimEnd().split('\n');
+          let zones = 0;
+          for (let i = 0; i < lines.length; i += 2) {
+            const [, node, zone, rest] = /^Node (\d+), zone +(\S+)(.*)$/.exec(lines[i]!)!;
+            const notZeroed = rest!.trim().split(/\s+/).map(Number);
+            const zeroed = lines[i + 1]!.replace('Zeroed Pages', '').trim().split(/\s+/).map(Number);
+            notZeroed.forEach((n, order) => {
+              const at = `node="${node}",order="${order}",zone="${zone}"`;
+              assert.equal(metric(m, `kscrubfs_free_blocks{class="not_zeroed",${at}}`), n, `${zone} ${node} order ${order}`);
+              assert.equal(metric(m, `kscrubfs_free_blocks{class="zeroed",${at}}`), zeroed[order], `${zone} ${node} order ${order} zeroed`);
+            });
+            zones++;
+          }
+          assert.equal(zones, 4);
+          assert.ok(metric(m, 'kscrubfs_kscrubd_pages_total') > 0);
+          assert.ok(metric(m, 'kscrubfs_kscrubd_cpu_seconds_total') > 0);
+          assert.equal(metric(m, 'kscrubfs_memory_zero_bytes'), (await meminfo(dir)).MemZero! * 1024);
+          assert.equal(metric(m, 'kscrubfs_sysctl_vm_scrub_start'), 5);
+        }, args);
+      });
+    } finally {
+      rmSync(textDir, { recursive: true, force: true });
+    }
   });
 });

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, test } from 'node:test';
-import { barCells, renderFrame, summarize, type FrameOptions } from '../../src/workload/watch';
+import { barCells, renderFrame, stripCell, summarize, wrap, type FrameOptions } from '../../src/workload/watch';
 import { parseBuddyinfo, parseLoadavg, parseMeminfo, parseUptime, parseVmstat, readSample, type Sample } from '../../src/workload/watch-files';
 
 // The watch view without a mount: its parsers on the golden files (ours, v6 and stock) and on a
@@ -14,10 +14,11 @@ const golden = (dir: string, file: string): string => readFileSync(path.join(GOL
 const PLAIN: FrameOptions = { dir: '/m', intervalS: 1, columns: 80, rows: Infinity, color: false, layout: 'stack', pageKb: 16 };
 
 /** A sample with the given vmstat counters (and a two-zone v6 buddyinfo). */
-function sample(over: { uptimeS?: number; wallMs?: number; vmstat?: Record<string, number>; runnable?: number | null; scrubStart?: number } = {}): Sample {
+function sample(over: { uptimeS?: number; uptimeFirstS?: number; wallMs?: number; vmstat?: Record<string, number>; runnable?: number | null; scrubStart?: number } = {}): Sample {
   return {
     wallMs: over.wallMs ?? 0,
     uptimeS: over.uptimeS ?? 10,
+    uptimeFirstS: over.uptimeFirstS ?? over.uptimeS ?? 10,
     buddy: parseBuddyinfo(
       'Node 0, zone      DMA      1      0      0 \n        Zeroed Pages       0      2      1 \n' +
       'Node 1, zone      DMA      0      0      3 \n        Zeroed Pages       0      0      0 \n',
@@ -157,10 +158,37 @@ describe('watch: the frame', () => {
     assert.ok(lines.some((l) => l.includes('\x1b[32m#')), 'zeroed cells in green');
   });
 
-  test('when the terminal is too short then the frame is cut with a note', () => {
+  test('when the terminal is 80 × 24 then every zone has a line, orders as a strip, and the header is not cut', () => {
+    const altix = parseBuddyinfo(golden('altix', 'buddyinfo'));
+    const vm = { kscrubd_pages: 613248, kscrubd_bursts: 8, nr_scrub_pages: 4096, pgfault: 131252, pgfault_prezeroed: 61000, pgfault_hot_zeroed: 70000 };
+    const prev = { ...sample({ uptimeS: 10, wallMs: 0, vmstat: vm, scrubStart: 5 }), buddy: altix };
+    const cur = { ...sample({ uptimeS: 11.2, wallMs: 1000, runnable: 4, scrubStart: 5, vmstat: { ...vm, kscrubd_pages: 706261, pgfault: 172312 } }), buddy: altix };
+    const lines = renderFrame(summarize(prev, cur), cur, { ...PLAIN, layout: 'grid', columns: 80, rows: 24, footer: 'Ctrl-C quits' });
+    assert.ok(lines.length <= 24, `${lines.length} lines`);
+    assert.ok(lines.every((l) => l.length <= 80), lines.find((l) => l.length > 80));
+    assert.ok(!lines.some((l) => /more lines/.test(l)));
+    const zones = lines.filter((l) => /^N\d DMA /.test(l));
+    assert.deepEqual(zones.map((l) => l.slice(0, 6)), ['N0 DMA', 'N1 DMA', 'N2 DMA', 'N3 DMA']);
+    for (const z of zones) assert.match(z, /\[[.=#1-9]{11}\]$/);
+    assert.match(lines.join('\n'), /scrub_stop 1/, 'the header wraps instead of cutting scrub_stop off');
+    assert.equal(lines.at(-1), 'Ctrl-C quits');
+  });
+
+  test('when a strip cell is drawn then it says none, all not zeroed, all zeroed, or the tenths zeroed', () => {
+    assert.deepEqual([stripCell(0, 0), stripCell(5, 0), stripCell(0, 5), stripCell(9, 1), stripCell(1, 99), stripCell(50, 50)], ['.', '=', '#', '1', '9', '5']);
+    assert.deepEqual(wrap('kscrubd   awake: 5 pages/s, 4/4 runnable', 30), ['kscrubd   awake: 5 pages/s,', '          4/4 runnable']);
+  });
+
+  test('when the clock moved while the files were read then the frame says so', () => {
+    const cur = sample({ uptimeFirstS: 9.5, uptimeS: 10 });
+    assert.match(renderFrame(summarize(undefined, cur), cur, PLAIN).join('\n'), /^note +the clock moved 0\.50 s while these files were read/m);
+    assert.doesNotMatch(renderFrame(summarize(undefined, sample()), sample(), PLAIN).join('\n'), /clock moved/);
+  });
+
+  test('when even the compact layout does not fit then the frame is cut with a note', () => {
     const cur = { ...sample(), buddy: parseBuddyinfo(golden('altix', 'buddyinfo')) };
-    const lines = renderFrame(summarize(undefined, cur), cur, { ...PLAIN, layout: 'grid', rows: 24 });
-    assert.equal(lines.length, 24);
+    const lines = renderFrame(summarize(undefined, cur), cur, { ...PLAIN, layout: 'grid', rows: 12 });
+    assert.equal(lines.length, 12);
     assert.match(lines.at(-1)!, /^\.\.\. \d+ more lines: enlarge the window$/);
   });
 });

@@ -1,0 +1,79 @@
+import { renameSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { WorkloadError } from './client';
+import type { Sample } from './watch-files';
+
+// node_exporter's textfile collector format (Prometheus text exposition 0.0.4) for what its
+// own buddyinfo collector cannot read: V6's zeroed / not-zeroed split per node, zone and order,
+// with kscrubd's and the zeroed allocations' counters from vmstat. Written by
+// `kscrubfs watch --textfile DIR`; node_exporter --collector.textfile.directory=DIR serves it.
+
+/** The file name in DIR (node_exporter reads every *.prom there). */
+export const TEXTFILE = 'kscrubfs.prom';
+
+/** vmstat counters exported as <name>_total, with their help text. */
+const COUNTERS: ReadonlyArray<readonly [string, string]> = [
+  ['kscrubd_wakes', 'kscrubd wake-ups, all nodes'],
+  ['kscrubd_bursts', 'kscrubd bursts (a wake that zeroed until nothing was left), all nodes'],
+  ['kscrubd_blocks', 'free blocks kscrubd zeroed'],
+  ['kscrubd_pages', 'pages kscrubd zeroed'],
+  ['kscrubd_bte_blocks', 'blocks zeroed by the block-transfer engine'],
+  ['kscrubd_bte_fallbacks', 'BTE transfers that failed and fell back to the CPU'],
+  ['pgalloc_prezeroed', '__GFP_ZERO allocations served from the zeroed lists (pages)'],
+  ['pgalloc_hot_zeroed', '__GFP_ZERO allocations zeroed in the allocating path (pages)'],
+  ['pgalloc_zero_wasted', 'zeroed pages handed to allocations that did not ask for zero'],
+  ['pgfault_prezeroed', 'pages write faults took already zeroed'],
+  ['pgfault_hot_zeroed', 'pages write faults had to zero'],
+];
+/** vmstat gauges exported as they are. */
+const GAUGES: ReadonlyArray<readonly [string, string]> = [
+  ['nr_zero_pages', 'free pages on the zeroed lists'],
+  ['nr_scrub_pages', 'pages kscrubd holds off the lists while zeroing them'],
+];
+
+const label = (v: string | number): string => `"${String(v).replace(/[\\"\n]/g, (c) => (c === '\n' ? '\\n' : `\\${c}`))}"`;
+
+/** One sample as textfile metrics; a stock buddyinfo (no split) gives totals only. */
+export function renderTextfile(s: Sample): string {
+  const out: string[] = [];
+  const family = (name: string, type: 'gauge' | 'counter', help: string, lines: readonly string[]): void => {
+    if (lines.length === 0) return;
+    out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`, ...lines);
+  };
+  const split = s.buddy.every((z) => z.zeroed !== null);
+  family('kscrubfs_free_blocks', 'gauge',
+    split ? 'Free blocks per node, zone, order and class (zeroed / not_zeroed), from V6 buddyinfo' : 'Free blocks per node, zone and order (stock buddyinfo: no zeroed split)',
+    s.buddy.flatMap((z) => z.total.flatMap((total, order) => {
+      const at = `node=${label(z.node)},zone=${label(z.zone)},order=${label(order)}`;
+      if (!z.zeroed) return [`kscrubfs_free_blocks{${at},class="all"} ${total}`];
+      const zeroed = z.zeroed[order]!;
+      return [`kscrubfs_free_blocks{${at},class="not_zeroed"} ${total - zeroed}`, `kscrubfs_free_blocks{${at},class="zeroed"} ${zeroed}`];
+    })));
+  const memZero = s.meminfo.get('MemZero');
+  family('kscrubfs_memory_zero_bytes', 'gauge', 'MemZero: free memory on the zeroed lists', memZero === undefined ? [] : [`kscrubfs_memory_zero_bytes ${memZero * 1024}`]);
+  for (const [name, help] of GAUGES) {
+    const v = s.vmstat.get(name);
+    family(`kscrubfs_${name}`, 'gauge', help, v === undefined ? [] : [`kscrubfs_${name} ${v}`]);
+  }
+  for (const [name, help] of COUNTERS) {
+    const v = s.vmstat.get(name);
+    family(`kscrubfs_${name}_total`, 'counter', help, v === undefined ? [] : [`kscrubfs_${name}_total ${v}`]);
+  }
+  const cpuUs = s.vmstat.get('kscrubd_cpu_us');
+  family('kscrubfs_kscrubd_cpu_seconds_total', 'counter', 'CPU time kscrubd spent zeroing', cpuUs === undefined ? [] : [`kscrubfs_kscrubd_cpu_seconds_total ${cpuUs / 1e6}`]);
+  for (const [name, v] of s.sysctl) family(`kscrubfs_sysctl_vm_${name}`, 'gauge', `vm.${name}`, [`kscrubfs_sysctl_vm_${name} ${v}`]);
+  family('kscrubfs_uptime_seconds', 'gauge', "the machine's clock when the files were read", [`kscrubfs_uptime_seconds ${s.uptimeS}`]);
+  return `${out.join('\n')}\n`;
+}
+
+/** Write DIR/kscrubfs.prom atomically (a temporary file renamed), as node_exporter asks. */
+export function writeTextfile(dir: string, s: Sample): void {
+  const file = path.join(dir, TEXTFILE);
+  const tmp = `${file}.${process.pid}.tmp`;
+  try {
+    writeFileSync(tmp, renderTextfile(s));
+    renameSync(tmp, file);
+  } catch (err) {
+    throw new WorkloadError(`watch --textfile: cannot write ${file}: ${(err as Error).message}`);
+  }
+}
