@@ -202,7 +202,12 @@ class ControlHandle implements FileHandle, Session {
     // The processes this file made die with it (after any command still in progress).
     const ids = [...this.owned];
     this.owned.clear();
-    if (ids.length > 0) void Promise.resolve(this.shared.scheduler.run(exitAll(this.shared.machine, ids))).catch(() => undefined);
+    if (ids.length === 0) return;
+    try {
+      void Promise.resolve(this.shared.scheduler.run(exitAll(this.shared.machine, ids))).catch((err: unknown) => log('exit on close: %O', err));
+    } catch (err) {
+      log('exit on close: %O', err); // the daemon is stopping: the machine goes with it
+    }
   }
 
   /** An offset inside the last read: the caller seeked back over bytes it did not use; give them back. */

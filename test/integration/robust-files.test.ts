@@ -259,3 +259,21 @@ describe('robust: many opens of a big file', () => {
     });
   });
 });
+
+describe('robust: pft past the machine', () => {
+  test('when pft maps more than the machine holds then the row is marked OOM, its rate is over the pages faulted, and it exits non-zero', { timeout: 180_000 }, async () => {
+    await withMount(['--clock', 'manual'], async (dir) => {
+      const fits = await kscrubfs(['pft', '-m', dir, '-g', '1'], { timeoutMs: 120_000 });
+      assert.equal(fits.code, 0, fits.stderr);
+      const over = await kscrubfs(['pft', '-m', dir, '-g', '8'], { timeoutMs: 120_000 });
+      assert.equal(over.code, 1, `exit ${over.code}\n${over.stdout}\n${over.stderr}`);
+      assert.match(over.stderr, /out of memory in 1 of 1 row/);
+      const row = over.stdout.trim().split('\n').at(-1)!;
+      assert.match(row, /OOM: 1 thread\(s\) ran out of memory; rates over the \d+ pages faulted$/);
+      const rate = (out: string): number => Number(out.trim().split('\n').at(-1)!.trim().split(/\s+/)[6]);
+      const ok = rate(fits.stdout);
+      const oom = rate(over.stdout);
+      assert.ok(oom > ok / 3 && oom < ok * 3, `flt/cpu/s ${oom} past memory against ${ok} within it`);
+    });
+  });
+});
