@@ -149,6 +149,7 @@ export class TouchJob {
     this.sim = new FaultSim(m, procs, mm, opts);
     for (const r of this.runners) procs.cpuInUse[r.cpu] = 1;
     procs.runningTasks += this.runners.length;
+    procs.contextSwitches += this.runners.length; // each thread is switched in …
   }
 
   private rangeRunners(mm: Mm, o: TouchOptions, what: 'touch' | 'fault'): TouchOptions {
@@ -267,6 +268,7 @@ export class TouchJob {
   private release(): void {
     for (const r of this.runners) this.m.procs.cpuInUse[r.cpu] = 0;
     this.m.procs.runningTasks -= this.runners.length;
+    this.m.procs.contextSwitches += this.runners.length; // … and out when it is done
   }
 }
 

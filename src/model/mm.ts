@@ -199,6 +199,8 @@ export class Processes {
   lastPid = 1;
   /** Tasks running right now besides kscrubd (the fault simulation sets it), for loadavg. */
   runningTasks = 0;
+  /** Workload threads switched in and out (stat's ctxt adds kscrubd's). */
+  contextSwitches = 0;
   /** Per CPU: is a workload thread on it now (its per-cpu lists are not drained then)? */
   readonly cpuInUse: Uint8Array;
   readonly ptrsPerPte: number;
