@@ -114,6 +114,9 @@ Example:
         if (r.fileFaults + r.unknownFaults > 0) {
           out.push(`(not replayed: ${r.fileFaults} faults on file-backed memory, ${r.unknownFaults} on memory of unknown kind)\n`);
         }
+        if (t.header.thp === 'always') {
+          out.push('(the host had transparent huge pages on for every mapping: a 2 MiB fault there replays as one page)\n');
+        }
         if (r.hostPageSize !== r.pageSize) {
           out.push(`(host pages of ${r.hostPageSize / 1024} KiB on model pages of ${r.pageSize / 1024} KiB: ${r.faults} host faults made ${r.modelFaults} model faults)\n`);
         }

@@ -158,6 +158,7 @@ export class TouchJob {
     this.sim = new FaultSim(m, procs, mm, opts, this.runners.map((r) => r.cpu));
     for (const r of this.runners) procs.cpuInUse[r.cpu] = 1;
     procs.runningTasks += this.runners.length;
+    procs.contextSwitches += this.runners.length; // each thread is switched in …
   }
 
   private rangeRunners(mm: Mm, o: TouchOptions, what: 'touch' | 'fault'): TouchOptions {
@@ -276,6 +277,7 @@ export class TouchJob {
   private release(): void {
     for (const r of this.runners) this.m.procs.cpuInUse[r.cpu] = 0;
     this.m.procs.runningTasks -= this.runners.length;
+    this.m.procs.contextSwitches += this.runners.length; // … and out when it is done
   }
 }
 

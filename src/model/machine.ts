@@ -210,7 +210,7 @@ export class Machine {
       }
     }
     // Boot is not a workload: its allocations are not counted as events.
-    for (const z of this.zones) z.pgalloc = 0;
+    for (const z of this.zones) z.pgalloc = z.numaHit = z.numaMiss = z.numaForeign = z.numaLocal = z.numaOther = 0;
     const owner = {
       label: 'kernel (slab)',
       blocks,
@@ -259,11 +259,25 @@ export class Machine {
         // zone_watermark_ok() for order 0 is the one comparison (every fault comes here).
         if (order === 0 ? z.freePages - z.scrubPages <= mark : !z.watermarkOk(order, mark)) continue;
         const pfn = this.bufferedRmqueue(z, order, zero, cpu, cold, served);
-        if (pfn >= 0) return pfn;
+        if (pfn >= 0) {
+          this.zoneStatistics(zl[0]!, z, cpu);
+          return pfn;
+        }
       }
     }
     this.vm.allocFail++;
     return -1;
+  }
+
+  /** zone_statistics(): the NUMA events of an allocation `preferred`'s zonelist served from z. */
+  private zoneStatistics(preferred: Zone, z: Zone, cpu: number): void {
+    if (z.node === preferred.node) z.numaHit++;
+    else {
+      z.numaMiss++;
+      preferred.numaForeign++;
+    }
+    if (z.node === this.cpus.nodeOf[cpu]) z.numaLocal++;
+    else z.numaOther++;
   }
 
   /**

@@ -212,6 +212,8 @@ export class Processes {
   lastPid = 1;
   /** Tasks running right now besides kscrubd (the fault simulation sets it), for loadavg. */
   runningTasks = 0;
+  /** Workload threads switched in and out (stat's ctxt adds kscrubd's). */
+  contextSwitches = 0;
   /** Per CPU: is a workload thread on it now (kscrubd prefers a CPU without one)? */
   readonly cpuInUse: Uint8Array;
   readonly ptrsPerPte: number;

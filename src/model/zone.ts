@@ -124,6 +124,17 @@ export class Zone {
   lruLockCpu = -1;
   /** Allocations served from this zone (vmstat pgalloc_<zone>). */
   pgalloc = 0;
+  /**
+   * NUMA allocation events, as zone_statistics() counts them (one per allocation): hit/miss,
+   * the zone is / is not on the node the zonelist prefers; foreign, counted on the preferred
+   * zone, an allocation it wanted that another node served; local/other, the zone is / is not
+   * on the allocating CPU's node. (numa_interleave stays 0: the model has no mempolicy.)
+   */
+  numaHit = 0;
+  numaMiss = 0;
+  numaForeign = 0;
+  numaLocal = 0;
+  numaOther = 0;
 
   constructor(init: ZoneInit) {
     this.id = init.id;

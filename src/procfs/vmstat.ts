@@ -91,6 +91,19 @@ export function zoneStats(m: Machine, z: Zone): Partial<Record<ZoneStatItem, num
   return zoneItems(z.freePages, zoneAnonPages(m, z));
 }
 
+/** One zone's NUMA events (zoneinfo), or the machine's (vmstat) as their sums. */
+export function numaStats(zones: readonly Zone[]): Record<(typeof NUMA_EVENT_ITEMS)[number], number> {
+  const s = { numa_hit: 0, numa_miss: 0, numa_foreign: 0, numa_interleave: 0, numa_local: 0, numa_other: 0 };
+  for (const z of zones) {
+    s.numa_hit += z.numaHit;
+    s.numa_miss += z.numaMiss;
+    s.numa_foreign += z.numaForeign;
+    s.numa_local += z.numaLocal;
+    s.numa_other += z.numaOther;
+  }
+  return s;
+}
+
 /** One node's items (zoneinfo's per-node stats). */
 export function nodeStats(m: Machine, node: number): Partial<Record<NodeStatItem, number>> {
   return nodeItems(nodeAnonPages(m, node), nodePageTablePages(m, node));
@@ -172,6 +185,7 @@ export function render(m: Machine): string {
   const values = new Map<string, number>([
     ...Object.entries(zoneItems(m.freePagesTotal(), m.procs.nrAnonPages)),
     ...Object.entries(nodeItems(m.procs.nrAnonPages, m.procs.nrPageTablePages)),
+    ...Object.entries(numaStats(m.zones)),
     ['pgfree', m.vm.pgfree],
     ['pgfault', m.vm.pgfault],
     // Huge pages mapped, counted in huge pages as vmstat shows NR_ANON_THPS.

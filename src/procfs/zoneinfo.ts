@@ -1,6 +1,13 @@
 import type { Machine, Zone } from '../model';
 import { flatString, zoneTypes } from './common';
-import { NODE_STAT_ITEMS, NUMA_EVENT_ITEMS, ZONE_STAT_ITEMS, nodeStats, zoneStats } from './vmstat';
+import { NODE_STAT_ITEMS, NUMA_EVENT_ITEMS, ZONE_STAT_ITEMS, nodeStats, numaStats, zoneStats } from './vmstat';
+
+/**
+ * The zone's items as zoneinfo prints them: the kernel's, with the prezeroing patch's
+ * nr_zero_pages (free pages on the zone's ZEROED lists) right after nr_free_pages, so that a
+ * per-zone tool need not parse buddyinfo for it.
+ */
+const ZONE_ITEMS: readonly string[] = [ZONE_STAT_ITEMS[0], 'nr_zero_pages', ...ZONE_STAT_ITEMS.slice(1)];
 
 /**
  * /proc/zoneinfo as a 6.18 kernel's zoneinfo_show_print() prints it, one block per zone of the
@@ -11,6 +18,7 @@ import { NODE_STAT_ITEMS, NUMA_EVENT_ITEMS, ZONE_STAT_ITEMS, nodeStats, zoneStat
  *               per zone type of the layout (x86_64: DMA, DMA32, Normal; ia64: DMA)
  *   pagesets    count = pages on all three per-cpu lists (hot, cold, cold-zeroed); high and
  *               batch are the hot list's; high_min = high_max = high (2.6.11 did not tune it)
+ *   nr_zero_pages  the patch's counter, after nr_free_pages (zero_pages of the zone)
  *   vm stats threshold  0: the model's counters are exact, with no per-cpu deltas to fold
  */
 export function render(m: Machine): string {
@@ -20,8 +28,8 @@ export function render(m: Machine): string {
     out += `Node ${z.node}, zone ${z.name.padStart(8)}`;
     if (m.nodeZones[z.node]![0] === z) out += perNodeStats(m, z.node);
     out += watermarks(z, protection);
-    out += stats(ZONE_STAT_ITEMS, zoneStats(m, z));
-    out += stats(NUMA_EVENT_ITEMS, {});
+    out += stats(ZONE_ITEMS, { ...zoneStats(m, z), nr_zero_pages: z.zeroPages });
+    out += stats(NUMA_EVENT_ITEMS, numaStats([z]));
     out += pagesets(m, z);
     out += `\n  node_unreclaimable:  0\n  start_pfn:           ${z.startPfn}\n`;
   }

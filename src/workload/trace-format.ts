@@ -56,6 +56,8 @@ export interface TraceHeader {
   started: string;
   /** How the events were read. */
   source: string;
+  /** The host's transparent_hugepage/enabled (always, madvise, never; '' if unknown): a THP fault maps 2 MiB. */
+  thp?: string;
 }
 
 export interface TraceSummary {

@@ -332,6 +332,15 @@ function hostPageSize(): number {
   return Number.isInteger(n) && n > 0 ? n : 4096;
 }
 
+/** The host's THP mode, the bracketed word of transparent_hugepage/enabled. */
+function hostThp(): string {
+  try {
+    return /\[(\w+)\]/.exec(fs.readFileSync('/sys/kernel/mm/transparent_hugepage/enabled', 'utf8'))?.[1] ?? '';
+  } catch {
+    return '';
+  }
+}
+
 const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
 /**
@@ -360,7 +369,11 @@ export async function record(o: RecordOptions): Promise<RecordResult> {
   let pipe = -1;
   try {
     const ps = hostPageSize();
-    const startedAt = new Date();
+    // The file first: a path we cannot write fails before CMD runs.
+    writer = new TraceWriter(o.out, {
+      page_size: ps, command: [o.command, ...o.args], kernel: os.release(), host_cpus: os.cpus().length,
+      started: new Date().toISOString(), source: 'ftrace instance, trace_pipe text', thp: hostThp(),
+    }, -1);
     // The gate: a shell that waits for one line on fd 3, then becomes CMD.
     child = spawn('/bin/sh', ['-c', 'read _ <&3; exec 3<&-; exec "$0" "$@"', o.command, ...o.args], {
       stdio: ['inherit', 'inherit', 'inherit', 'pipe'],
@@ -374,10 +387,6 @@ export async function record(o: RecordOptions): Promise<RecordResult> {
     void exited.then((s) => { status = s; }, () => { status = 127; });
     const pid = child.pid;
     if (pid === undefined) throw new WorkloadError(`trace record: cannot start ${o.command}`);
-    writer = new TraceWriter(o.out, {
-      page_size: ps, command: [o.command, ...o.args], kernel: os.release(), host_cpus: os.cpus().length,
-      started: startedAt.toISOString(), source: 'ftrace instance, trace_pipe text',
-    }, -1);
     const rec = new Recorder(writer, ps, pid);
     pipe = inst.openPipe();
     inst.start(pid);

@@ -23,30 +23,58 @@ export const TRACE_EVENTS = [
   ...['mmap', 'munmap', 'brk', 'mremap', 'madvise'].flatMap((s) => [`syscalls/sys_enter_${s}`, `syscalls/sys_exit_${s}`]),
 ] as const;
 
+// A recorder names its instance and its private mount point by its pid and start time:
+// kscrubfs-trace-<pid>-<unix seconds>, kscrubfs-tracefs-<pid>-<unix seconds>-XXXXXX. One left
+// behind is cleared by the next recorder when its pid is gone and it is over an hour old: a
+// recorder in another pid namespace (sharing the mount table) looks gone while it runs.
 const INSTANCE_PREFIX = 'kscrubfs-trace-';
 const OWN_MOUNT_PREFIX = 'kscrubfs-tracefs-';
+const STALE_AFTER_S = 3600;
+const STARTED_S = Math.floor(Date.now() / 1000);
 /** Per-CPU buffer: big enough that a reader polling every few ms never falls behind a fault storm. */
 const BUFFER_KB_PER_CPU = 16384;
 const BUFFER_KB_TOTAL_MAX = 1 << 20;
 
-/** Where tracefs is mounted, from mountinfo (tracefs itself, or debugfs's tracing directory). */
-export function findTracefs(): string | null {
-  let info: string;
+/** tracefs mount points, from mountinfo (octal escapes undone). */
+function tracefsMounts(): { tracefs: string[]; debugfsTracing: string | null } {
+  let info = '';
   try {
     info = fs.readFileSync('/proc/self/mountinfo', 'utf8');
   } catch {
-    return null;
+    // no mountinfo: nothing is known to be mounted
   }
-  let viaDebugfs: string | null = null;
+  const tracefs: string[] = [];
+  let debugfsTracing: string | null = null;
   for (const line of info.split('\n')) {
     const sep = line.indexOf(' - ');
     if (sep < 0) continue;
     const fstype = line.slice(sep + 3).split(' ')[0];
     const mp = (line.slice(0, sep).split(' ')[4] ?? '').replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
-    if (fstype === 'tracefs') return mp;
-    if (fstype === 'debugfs' && fs.existsSync(path.join(mp, 'tracing/events'))) viaDebugfs = path.join(mp, 'tracing');
+    if (fstype === 'tracefs') tracefs.push(mp);
+    if (fstype === 'debugfs' && fs.existsSync(path.join(mp, 'tracing/events'))) debugfsTracing = path.join(mp, 'tracing');
   }
-  return viaDebugfs;
+  return { tracefs, debugfsTracing };
+}
+
+/** The pid of the recorder that mounted `mp` or made instance `mp` for itself, else null. */
+export function recorderOf(mp: string): number | null {
+  const m = new RegExp(`^(?:${OWN_MOUNT_PREFIX}|${INSTANCE_PREFIX})(\\d+)-`).exec(path.basename(mp));
+  return m ? Number(m[1]) : null;
+}
+
+/** A recorder's mount or instance that its owner left: pid gone and over an hour old. */
+function stale(name: string): boolean {
+  const m = new RegExp(`^(?:${OWN_MOUNT_PREFIX}|${INSTANCE_PREFIX})(\\d+)-(\\d+)`).exec(path.basename(name));
+  return m !== null && !alive(Number(m[1])) && STARTED_S - Number(m[2]) > STALE_AFTER_S;
+}
+
+/**
+ * Where tracefs is mounted for everyone (tracefs itself, or debugfs's tracing directory).
+ * Another recorder's private mount is not used (it unmounts it when done) unless `any`.
+ */
+export function findTracefs(any = false): string | null {
+  const { tracefs, debugfsTracing } = tracefsMounts();
+  return tracefs.find((mp) => any || recorderOf(mp) === null) ?? debugfsTracing;
 }
 
 function alive(pid: number): boolean {
@@ -55,6 +83,20 @@ function alive(pid: number): boolean {
     return true;
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Unmount tracefs mounts left by recorders that were killed (their pid is gone). */
+function clearStaleMounts(): void {
+  for (const mp of tracefsMounts().tracefs) {
+    if (!stale(mp)) continue;
+    log('unmounting %s, left by a recorder', mp);
+    if (spawnSync('umount', [mp]).status !== 0) continue;
+    try {
+      fs.rmdirSync(mp);
+    } catch {
+      // not empty or gone: the mount is what mattered
+    }
   }
 }
 
@@ -69,7 +111,7 @@ export class TraceInstance {
   private constructor(root: string, ownMount: string | null) {
     this.root = root;
     this.ownMount = ownMount;
-    this.dir = path.join(root, 'instances', `${INSTANCE_PREFIX}${process.pid}`);
+    this.dir = path.join(root, 'instances', `${INSTANCE_PREFIX}${process.pid}-${STARTED_S}`);
   }
 
   /** Mount tracefs if needed, clear instances left by dead recorders, make ours. */
@@ -77,11 +119,12 @@ export class TraceInstance {
     if (process.getuid?.() !== 0) {
       throw new WorkloadError('trace record needs root: it reads the kernel\'s tracepoints through tracefs (run it with sudo)');
     }
+    clearStaleMounts();
     let root = findTracefs();
     let own: string | null = null;
-    if (root !== null && path.basename(root).startsWith(OWN_MOUNT_PREFIX)) own = root; // left by a recorder that was killed
     if (root === null) {
-      own = fs.mkdtempSync(path.join(os.tmpdir(), OWN_MOUNT_PREFIX));
+      // Our own mount point, named by our pid: a recorder running beside us leaves it alone.
+      own = fs.mkdtempSync(path.join(os.tmpdir(), `${OWN_MOUNT_PREFIX}${process.pid}-${STARTED_S}-`));
       const r = spawnSync('mount', ['-t', 'tracefs', 'nodev', own], { encoding: 'utf8' });
       if (r.status !== 0) {
         fs.rmdirSync(own);
@@ -105,8 +148,7 @@ export class TraceInstance {
     const dir = path.join(this.root, 'instances');
     if (!fs.existsSync(dir)) throw new WorkloadError(`trace record: ${this.root} has no instances/ directory (the kernel is too old for ftrace instances)`);
     for (const name of fs.readdirSync(dir)) {
-      const m = new RegExp(`^${INSTANCE_PREFIX}(\\d+)$`).exec(name);
-      if (m && !alive(Number(m[1]))) {
+      if (stale(name)) {
         log('removing stale instance %s', name);
         fs.rmdirSync(path.join(dir, name));
       }

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import { pollUntil } from '../../src/cli/poll';
 import { readTrace } from '../../src/workload/trace-format';
 import type { ReplayRow } from '../../src/workload/trace-replay';
-import { findTracefs } from '../../src/workload/trace-tracefs';
+import { findTracefs, recorderOf } from '../../src/workload/trace-tracefs';
 import { CLI, kscrubfs, run, withMount } from '../helpers/mount';
 
 // `trace record` on real programs through the host kernel's tracepoints (root, tracefs), and
@@ -44,18 +44,57 @@ const MINFLT_TOLERANCE = 0.1;
 /** Global tracing files a recording must leave as they were (it works in its own instance). */
 const GLOBAL_FILES = ['tracing_on', 'current_tracer', 'set_event', 'set_event_pid', 'trace_clock', 'buffer_size_kb', 'options/event-fork', 'options/record-tgid', 'events/exceptions/page_fault_user/enable'];
 
-function tracefsMounts(): string[] {
-  return fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => / - tracefs /.test(l)).map((l) => l.split(' ')[4]!).sort();
+interface TracingState {
+  mounts: string[];
+  files: Record<string, string>;
+  instances: string[];
 }
 
-/** What a recording may change, as it stands: tracefs mounts, and the global tracing files and instances. */
-function tracingState(): Record<string, string> {
-  const state: Record<string, string> = { mounts: tracefsMounts().join(',') };
-  const root = findTracefs();
-  if (root === null) return state;
-  for (const f of GLOBAL_FILES) state[f] = fs.readFileSync(path.join(root, f), 'utf8');
-  state.instances = fs.readdirSync(path.join(root, 'instances')).sort().join(',');
-  return state;
+/**
+ * What a recording may change, as it stands: tracefs mounts, the global tracing files and the
+ * instances. The global files are read through a tracefs mount of the test's own, made and
+ * removed around the reading.
+ */
+function tracingState(): TracingState {
+  const mounts = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => / - tracefs /.test(l)).map((l) => l.split(' ')[4]!);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kscrubfs-test-tracefs-'));
+  const files: Record<string, string> = {};
+  let instances: string[] = [];
+  try {
+    const m = spawnSync('mount', ['-t', 'tracefs', 'nodev', dir], { encoding: 'utf8' });
+    assert.equal(m.status, 0, `mount tracefs to look at it: ${m.stderr}`);
+    try {
+      for (const f of GLOBAL_FILES) files[f] = fs.readFileSync(path.join(dir, f), 'utf8');
+      instances = fs.readdirSync(path.join(dir, 'instances'));
+    } finally {
+      spawnSync('umount', [dir]);
+    }
+  } finally {
+    fs.rmdirSync(dir);
+  }
+  return { mounts, files, instances };
+}
+
+/**
+ * The state as recorder `pid` may have changed it: other recorders that run meanwhile (this
+ * machine is shared, some in other pid namespaces) are left out by their names' pids.
+ */
+function seenBy(s: TracingState, pid: number): Record<string, unknown> {
+  const mine = (name: string): boolean => { const owner = recorderOf(name); return owner === null || owner === pid; };
+  return { mounts: s.mounts.filter(mine).sort(), instances: s.instances.filter(mine).sort(), ...s.files };
+}
+
+/** `kscrubfs trace record ARGS` as a child: its pid (for seenBy) and how it ended. */
+function record(args: readonly string[]): { pid: number; done: Promise<{ code: number | null; stdout: string; stderr: string }> } {
+  const child = spawn(process.execPath, [CLI, 'trace', 'record', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
+  child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+  const done = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+  return { pid: child.pid!, done };
 }
 
 describe('trace record and replay (root, the host kernel\'s tracepoints)', () => {
@@ -76,9 +115,10 @@ describe('trace record and replay (root, the host kernel\'s tracepoints)', () =>
   it('when a program writes one byte per 4 KiB page of 64 MiB then the trace holds 16,384 write faults there and replay faults that many pages, prezeroed only with kscrubd on', async () => {
     const file = path.join(tmp, 'touch64.trace');
     const before = tracingState();
-    const rec = await kscrubfs(['trace', 'record', '-o', file, '--', touch64], { timeoutMs: 60_000 });
+    const recording = record(['-o', file, '--', touch64]);
+    const rec = await recording.done;
     assert.equal(rec.code, 3, `the program's exit status is passed on\n${rec.stderr}`);
-    assert.deepEqual(tracingState(), before, 'tracing state as it was');
+    assert.deepEqual(seenBy(tracingState(), recording.pid), seenBy(before, recording.pid), 'tracing state as it was');
     const base = Number.parseInt(rec.stdout.trim(), 16) / 4096;
     assert.ok(Number.isInteger(base), `the program printed its mapping: ${rec.stdout}`);
     const t = readTrace(file);
@@ -181,20 +221,16 @@ describe('trace record and replay (root, the host kernel\'s tracepoints)', () =>
   it('when a recording is interrupted then CMD gets the signal, the trace ends cleanly and the tracing state is as before', async () => {
     const file = path.join(tmp, 'sleep.trace');
     const before = tracingState();
-    const rec = spawn(process.execPath, [CLI, 'trace', 'record', '-o', file, '--', 'sleep', '30'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stderr = '';
-    rec.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
-    const exited = new Promise<number | null>((resolve) => rec.on('exit', (code) => resolve(code)));
-    const instance = `kscrubfs-trace-${rec.pid}`;
+    const rec = record(['-o', file, '--', 'sleep', '30']);
     const started = await pollUntil(() => {
-      const root = findTracefs();
-      return root !== null && fs.existsSync(path.join(root, 'instances', instance)) ? true : undefined;
+      const root = findTracefs(true);
+      return root !== null && fs.readdirSync(path.join(root, 'instances')).some((i) => recorderOf(i) === rec.pid) ? true : undefined;
     }, { timeoutMs: 20_000, intervalMs: 20 });
-    assert.ok(started, `the recorder made its instance ${instance}\n${stderr}`);
-    rec.kill('SIGINT');
-    const code = await exited;
+    assert.ok(started, `the recorder made its instance kscrubfs-trace-${rec.pid}-…`);
+    process.kill(rec.pid, 'SIGINT');
+    const { code, stderr } = await rec.done;
     assert.equal(code, 130, `sleep died of SIGINT, and the recorder says so\n${stderr}`);
-    assert.deepEqual(tracingState(), before, 'tracing state as it was');
+    assert.deepEqual(seenBy(tracingState(), rec.pid), seenBy(before, rec.pid), 'tracing state as it was');
     const t = readTrace(file);
     assert.ok(t.summary, 'the trace has its end record');
     assert.equal(t.summary.interrupted, true);

@@ -324,7 +324,12 @@ describe('model: NUMA zonelists', () => {
     }
     assert.equal(local, 7981);
     assert.equal(z1.freePages, 329);
-    assert.equal(served.zone, zoneNamed(m, 0, 'DMA32'));
+    const z0 = zoneNamed(m, 0, 'DMA32');
+    assert.equal(served.zone, z0);
+    // zone_statistics: node 1's allocations were hits and local; the one node 0 served is a
+    // miss there, foreign on node 1's zone (the one preferred), and other (cpu 1 is on node 1).
+    assert.deepEqual([z1.numaHit, z1.numaMiss, z1.numaForeign, z1.numaLocal, z1.numaOther], [7981, 0, 1, 7981, 0]);
+    assert.deepEqual([z0.numaHit, z0.numaMiss, z0.numaForeign, z0.numaLocal, z0.numaOther], [0, 1, 0, 0, 1]);
     assert.equal(m.vm.allocFail, 0);
   });
 

@@ -184,11 +184,18 @@ function zoneBlocks(text: string): string[] {
 }
 
 describe('zoneinfo', () => {
-  test('when an 8 GiB 2-CPU x86_64 machine renders then each zone has the layout of the 6.18 kernel\'s', () => {
+  test('when an 8 GiB 2-CPU x86_64 machine renders then each zone has the layout of the 6.18 kernel\'s, plus nr_zero_pages', () => {
     const kernel = zoneBlocks(fixture('zoneinfo')).slice(0, 3);
-    const ours = zoneBlocks(read(createMachine({ preset: 'x86_64', mem: '8G', cpus: 2, clock: 'manual' }), '/zoneinfo'));
+    const m = createMachine({ preset: 'x86_64', mem: '8G', cpus: 2, clock: 'manual' });
+    const ours = zoneBlocks(read(m, '/zoneinfo'));
     assert.equal(ours.length, 3);
-    ours.forEach((block, i) => assert.equal(shape(block), shape(kernel[i]!), `zone ${i}`));
+    // The patch's one line, right after nr_free_pages: the zone's zeroed free pages.
+    const ZERO_LINE = /\n {6}nr_zero_pages (\d+)(?=\n)/;
+    ours.forEach((block, i) => {
+      assert.equal(Number(ZERO_LINE.exec(block)?.[1]), m.zones[i]!.zeroPages, `zone ${i} nr_zero_pages`);
+      assert.match(block, /nr_free_pages \d+\n {6}nr_zero_pages/);
+      assert.equal(shape(block.replace(ZERO_LINE, '')), shape(kernel[i]!), `zone ${i}`);
+    });
   });
 
   test('when altix renders then every node has its per-node stats under its zone and the numbers are the zone\'s', () => {

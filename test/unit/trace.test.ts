@@ -6,6 +6,7 @@ import { describe, it } from 'node:test';
 import { execute, parseCommand } from '../../src/control';
 import { check } from '../../src/model';
 import { readTrace, TraceWriter } from '../../src/workload/trace-format';
+import { Recorder } from '../../src/workload/trace-record';
 import type { TraceRecord, TraceSummary } from '../../src/workload/trace-format';
 import { PageRanges } from '../../src/workload/trace-ranges';
 import { tiny } from '../helpers/model';
@@ -124,5 +125,98 @@ describe('trace: the control commands replay uses', () => {
     assert.throws(() => parseCommand('faults mm=1 at=0x15000'), /entry "0x15000" is not <task><r\|w><hex address>/);
     run(m, 'mm exit mm=1');
     assert.equal(check(m), null);
+  });
+});
+
+describe('trace: the recorder reading trace_pipe text', () => {
+  // Lines as this host's 6.18 kernel prints them (see the README's record section). The pids
+  // are above pid_max, so /proc/<pid>/maps is never there and nothing real leaks in.
+  const P = 4194900;
+  const C = P + 1;
+  const T = P + 2;
+  const V = P + 3;
+  let us = 0;
+  const line = (tid: number, text: string): string => {
+    us += 10;
+    return `           prog-${tid}     [001] .....  ${Math.floor(us / 1e6)}.${String(us % 1e6).padStart(6, '0')}: ${text}`;
+  };
+  const call = (tid: number, name: string, args: string, ret: string): string[] => [
+    line(tid, `sys_${name}(${args})`), line(tid, `sys_${name} -> ${ret}`),
+  ];
+
+  it('when a process maps, faults, forks, spawns a thread and a vfork child and exits then the trace says so', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kscrubfs-trace-unit-'));
+    try {
+      const file = path.join(dir, 't.trace');
+      const w = new TraceWriter(file, { page_size: 4096, command: ['x'], kernel: 'k', host_cpus: 2, started: 'now', source: 'test' }, -1);
+      const rec = new Recorder(w, 4096, P);
+      const lines = [
+        line(P, 'page_fault_user: address=0x55550000 ip=0x1 error_code=0x6'), // the gate shell's: dropped
+        line(P, `sched_process_exec: filename=/bin/prog pid=${P} old_pid=${P}`),
+        ...call(P, 'brk', 'brk: 0', '0x1000000'),
+        ...call(P, 'brk', 'brk: 0x1004000', '0x1004000'),
+        ...call(P, 'mmap', 'addr: 0, len: 0x10000, prot: 3, flags: 0x22, fd: 0xffffffff, off: 0', '0x7f0000000000'),
+        ...call(P, 'mmap', 'addr: 0, len: 0x2000, prot: 1, flags: 2, fd: 3, off: 0', '0x7f0000100000'),
+        ...call(P, 'mmap', 'addr: 0, len: 0x2000, prot: 3, flags: 0x22, fd: 0xffffffff, off: 0', '0xfffffffffffffff4'), // ENOMEM
+        line(P, 'page_fault_user: address=0x7f0000000010 ip=0x1 error_code=0x6'),
+        line(P, 'page_fault_user: address=0x7f0000100000 ip=0x1 error_code=0x4'),
+        line(P, 'page_fault_user: address=0x1001000 ip=0x1 error_code=0x6'),
+        line(P, 'page_fault_user: address=0x5000000 ip=0x1 error_code=0x4'),
+        ...call(P, 'madvise', 'start: 0x7f0000000000, len_in: 0x2000, behavior: 4', '0x0'),
+        ...call(P, 'mremap', 'addr: 0x7f0000000000, old_len: 0x10000, new_len: 0x20000, flags: 1, new_addr: 0', '0x7f0000200000'),
+        ...call(P, 'munmap', 'addr: 0x7f0000200000, len: 0x1000', '0x0'),
+        line(P, `task_newtask: pid=${C} comm=prog clone_flags=1200000 oom_score_adj=0`),
+        line(P, `task_newtask: pid=${T} comm=prog clone_flags=3d0f00 oom_score_adj=0`),
+        line(T, 'page_fault_user: address=0x7f0000201000 ip=0x1 error_code=0x6'),
+        line(P, `task_newtask: pid=${V} comm=prog clone_flags=4111 oom_score_adj=0`),
+        line(V, `sched_process_exec: filename=/bin/other pid=${V} old_pid=${V}`),
+        line(C, 'page_fault_user: address=0x1002000 ip=0x1 error_code=0x6'),
+        line(C, `sched_process_exit: comm=prog pid=${C} prio=120 group_dead=true`),
+        line(T, `sched_process_exit: comm=prog pid=${T} prio=120 group_dead=false`),
+        line(P, `sched_process_exit: comm=prog pid=${P} prio=120 group_dead=true`),
+        line(4242, 'page_fault_user: address=0x1000 ip=0x1 error_code=0x6'), // not ours
+        'CPU:1 [LOST 7 EVENTS]',
+      ];
+      for (const l of lines) rec.line(l);
+      w.end(rec.nowUs, { exit_status: 0, interrupted: false, faults: rec.counts, write_faults: rec.writeFaults, processes: rec.processes, tasks: rec.taskCount, lost_events: rec.lost, duration_us: 0 });
+      assert.deepEqual(rec.counts, { anon: 4, file: 1, unknown: 1 });
+      assert.equal(rec.processes, 3, 'the program, its fork child, its vfork child once it execs');
+      assert.equal(rec.lost, 7);
+      const got = [...readTrace(file).records()].filter((r) => r.type !== 'cpu').map((r) => {
+        const { t: _t, ...rest } = r;
+        return rest;
+      });
+      const pg = (a: number): number => a / 4096;
+      assert.deepEqual(got, [
+        { type: 'task', tid: P, process: P },
+        { type: 'map', page: pg(0x1000000), pages: 4 }, // brk grew the heap
+        { type: 'map', page: pg(0x7f0000000000), pages: 16 }, // anonymous mmap; the file one is no MAP
+        { type: 'fault', page: pg(0x7f0000000000), write: true, cls: 'anon' },
+        { type: 'fault', page: pg(0x7f0000100000), write: false, cls: 'file' },
+        { type: 'fault', page: pg(0x1001000), write: true, cls: 'anon' },
+        { type: 'fault', page: pg(0x5000000), write: false, cls: 'unknown' },
+        { type: 'zap', page: pg(0x7f0000000000), pages: 2 }, // MADV_DONTNEED
+        { type: 'unmap', page: pg(0x7f0000000000), pages: 16 }, // mremap moved it
+        { type: 'map', page: pg(0x7f0000200000), pages: 32 },
+        { type: 'unmap', page: pg(0x7f0000200000), pages: 1 },
+        { type: 'task', tid: C, process: C }, // fork: the child gets a copy of the mappings
+        { type: 'map', page: pg(0x1000000), pages: 4 },
+        { type: 'map', page: pg(0x7f0000201000), pages: 31 },
+        { type: 'task', tid: P, process: P },
+        { type: 'task', tid: T, process: P }, // a thread faults in its process's mm
+        { type: 'fault', page: pg(0x7f0000201000), write: true, cls: 'anon' },
+        { type: 'task', tid: V, process: V }, // the vfork child execs: a process of its own
+        { type: 'task', tid: C, process: C },
+        { type: 'fault', page: pg(0x1002000), write: true, cls: 'anon' },
+        { type: 'exit', last: true },
+        { type: 'task', tid: T, process: P },
+        { type: 'exit', last: false },
+        { type: 'task', tid: P, process: P },
+        { type: 'exit', last: true }, // the vfork child left this mm when it exec'd
+        { type: 'lost', count: 7 },
+      ]);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
