@@ -7,5 +7,6 @@ export { controlEntry, helpText, OUTPUT_LIMIT } from './file';
 export { LocalControl } from './local';
 export { Scheduler, SLICE_MS } from './scheduler';
 export { LiveClock, CATCH_UP_MS } from './live-clock';
+export { MemoryBudget, defaultMaxMemory } from './budget';
 export { RecordingSession, digestFiles, replayEvents } from './record';
 export type { Digests, RecordEvent, Recorder, ReplayOutcome } from './record';
