@@ -6,10 +6,10 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Option, type Command } from 'commander';
 import createDebug from 'debug';
-import { LiveClock, Scheduler, controlEntry } from '../control';
+import { LiveClock, MemoryBudget, Scheduler, controlEntry, defaultMaxMemory } from '../control';
 import { mountProcTree, type MountedTree } from '../fuse/mount';
 import { findMount, inspect, mountPointPath, servedBy } from '../fuse/mountpoint';
-import { createMachine, formatSize, parseCostOverrides, PRESETS, ZERO_DRIVERS, type Machine, type MachineOptions } from '../model';
+import { createMachine, formatSize, parseSize, parseCostOverrides, PRESETS, ZERO_DRIVERS, type Machine, type MachineOptions } from '../model';
 import { buildProcTree } from '../procfs';
 import { action, CliError } from './errors';
 import { integer, nameList, positiveNumber } from './options';
@@ -38,6 +38,7 @@ interface MountFlags {
   cost?: string;
   background?: boolean;
   keepLog?: boolean;
+  maxMemory?: string;
   fuseDebug?: boolean;
 }
 
@@ -59,6 +60,7 @@ export function registerMount(program: Command): void {
     .option('--zero-drivers <list>', `zero drivers, newest first (comma list of ${ZERO_DRIVERS.join(', ')})`, nameList(ZERO_DRIVERS))
     .option('--cost <list>', 'override cost figures of src/model/cost-<preset>.ts, e.g. zeroBytesPerNs=2,remoteFactor=1.5')
     .option('--background', 'start the daemon detached, wait until the mount answers, print its pid')
+    .option('--max-memory <size>', `the daemon's memory budget: a command that could pass it is refused before it runs (default: half the host's memory, at most 4G; here ${formatSize(defaultMaxMemory())})`)
     .option('--keep-log', '--background: keep the daemon\'s log after it stops (default: removed at umount)')
     .option('--fuse-debug', "libfuse's dump of every FUSE request, on stderr (DEBUG=kscrubfs:* does not turn it on)")
     .action(action(async (dir: string, flags: MountFlags) => {
@@ -73,11 +75,13 @@ async function mountInForeground(dir: string, flags: MountFlags): Promise<void> 
   // Monotonic, on the epoch scale: live virtual time must never step back with the wall.
   const wall = (): number => performance.timeOrigin + performance.now();
   const scheduler = new Scheduler();
+  const maxMemory = flags.maxMemory === undefined ? defaultMaxMemory() : parseSize(flags.maxMemory, '--max-memory');
   const clock = new LiveClock(machine, wall, scheduler);
   const tree = buildProcTree(machine, {
     buddyinfo: flags.buddyinfo,
     wallClockMs: clock.wallClockMs,
-    control: controlEntry(machine, clock.wallClockMs, scheduler),
+    control: controlEntry(machine, clock.wallClockMs, scheduler, new MemoryBudget(maxMemory)),
+    generation: () => scheduler.slices,
   });
   const mounted = await mountProcTree(dir, tree, { fuseDebug: flags.fuseDebug === true });
   clock.start();

@@ -102,6 +102,12 @@ Example:
         provenance: prov, table: () => formatPftTable(rows), json: { rows }, columns: PFT_COLUMNS, rows,
       }));
       if (o.plot !== undefined) writePlot(o.plot, rows, o, prov);
+      const oom = rows.filter((r) => r.oom > 0);
+      if (oom.length > 0) {
+        // The rates above are over the pages faulted; the run itself did not complete.
+        process.stderr.write(`kscrubfs pft: out of memory in ${oom.length} of ${rows.length} row(s): the run did not complete (the rates are over the pages faulted)\n`);
+        process.exitCode = 1;
+      }
     }));
 }
 

@@ -1,7 +1,8 @@
 import debugFactory from 'debug';
 import type { Machine } from '../model';
 import { ProcError } from '../procfs/types';
-import { type Session, commandJob, statsPairs } from './execute';
+import type { MemoryBudget } from './budget';
+import { type Outcome, type Session, commandJob, statsPairs } from './execute';
 import { OUTPUT_LIMIT } from './limits';
 import { type Command, ControlSyntaxError, decodeLine, parseLine } from './grammar';
 import type { Job } from './scheduler';
@@ -89,6 +90,8 @@ export interface BatchTarget {
   readonly room: number;
   /** Nothing is unread: one command alone may print more than `room` (a big alloc's handles). */
   readonly empty: boolean;
+  /** The daemon's memory budget; a command that could pass it is refused (ENOMEM) before it runs. */
+  readonly budget?: MemoryBudget | undefined;
 }
 
 /**
@@ -120,7 +123,8 @@ export function* batchJob(machine: Machine, wallClockMs: () => number, data: Buf
       lines.push(`err skipped: line ${failed.lineNo} of this write failed`);
       continue;
     }
-    const o = yield* commandJob(machine, p.cmd!, target.session);
+    const refused = target.budget?.refusal(machine, p.cmd!) ?? null;
+    const o: Outcome = refused !== null ? { line: `err ${p.cmd!.verb}: ${refused}`, failed: 'ENOMEM' } : yield* commandJob(machine, p.cmd!, target.session);
     log('%s → %s', p.text, o.line);
     lines.push(o.line);
     if (o.failed) failed = { lineNo: p.lineNo, error: new ProcError(o.failed, `control: line ${p.lineNo}: ${o.line.slice(4)}`) };

@@ -13,7 +13,7 @@ const log = debugFactory('kscrubfs:control');
 /** How a command ended: its result line, and the errno its write fails with (null: it did not fail). */
 export interface Outcome {
   readonly line: string;
-  readonly failed: null | 'EINVAL' | 'EIO';
+  readonly failed: null | 'EINVAL' | 'EIO' | 'ENOMEM';
 }
 
 

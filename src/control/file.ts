@@ -2,6 +2,7 @@ import debugFactory from 'debug';
 import type { Machine } from '../model';
 import { type FileEntry, type FileHandle, ProcError } from '../procfs/types';
 import { type BatchResult, batchJob } from './batch';
+import type { MemoryBudget } from './budget';
 import { type Session, commandJob, detachedSession } from './execute';
 import { MAX_LINE_BYTES, SPECS, usageOf } from './grammar';
 import { OUTPUT_LIMIT } from './limits';
@@ -103,6 +104,7 @@ interface ControlShared {
   readonly wallClockMs: () => number;
   readonly scheduler: Scheduler;
   readonly sessions: Set<Session>;
+  readonly budget: MemoryBudget | undefined;
 }
 
 class ControlHandle implements FileHandle, Session {
@@ -164,7 +166,7 @@ class ControlHandle implements FileHandle, Session {
     const lines = this.wholeLines(data);
     if (lines.length === 0) return data.length;
     const { machine, wallClockMs, scheduler } = this.shared;
-    const job = batchJob(machine, wallClockMs, lines, { session: this, room: OUTPUT_LIMIT - unread, empty: unread === 0 });
+    const job = batchJob(machine, wallClockMs, lines, { session: this, room: OUTPUT_LIMIT - unread, empty: unread === 0, budget: this.shared.budget });
     const done = (r: BatchResult): number => {
       if (!this.closed && r.lines.length > 0) this.out.push(Buffer.from(`${r.lines.join('\n')}\n`));
       if (r.error) throw r.error;
@@ -200,7 +202,12 @@ class ControlHandle implements FileHandle, Session {
     // The processes this file made die with it (after any command still in progress).
     const ids = [...this.owned];
     this.owned.clear();
-    if (ids.length > 0) void Promise.resolve(this.shared.scheduler.run(exitAll(this.shared.machine, ids))).catch(() => undefined);
+    if (ids.length === 0) return;
+    try {
+      void Promise.resolve(this.shared.scheduler.run(exitAll(this.shared.machine, ids))).catch((err: unknown) => log('exit on close: %O', err));
+    } catch (err) {
+      log('exit on close: %O', err); // the daemon is stopping: the machine goes with it
+    }
   }
 
   /** An offset inside the last read: the caller seeked back over bytes it did not use; give them back. */
@@ -227,8 +234,8 @@ function* exitAll(machine: Machine, ids: readonly number[]): Job<void> {
 }
 
 /** The `/control` entry for buildProcTree: mode 0600, one result queue per open. */
-export function controlEntry(machine: Machine, wallClockMs: () => number, scheduler = new Scheduler()): FileEntry {
-  const shared: ControlShared = { machine, wallClockMs, scheduler, sessions: new Set() };
+export function controlEntry(machine: Machine, wallClockMs: () => number, scheduler = new Scheduler(), budget?: MemoryBudget): FileEntry {
+  const shared: ControlShared = { machine, wallClockMs, scheduler, sessions: new Set(), budget };
   return {
     path: '/control',
     mode: 0o600,

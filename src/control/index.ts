@@ -7,3 +7,4 @@ export { controlEntry, helpText, OUTPUT_LIMIT } from './file';
 export { LocalControl } from './local';
 export { Scheduler, SLICE_MS } from './scheduler';
 export { LiveClock, CATCH_UP_MS } from './live-clock';
+export { MemoryBudget, defaultMaxMemory } from './budget';

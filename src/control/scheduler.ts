@@ -26,6 +26,8 @@ export class Scheduler {
   private readonly queue: Queued[] = [];
   private pumping = false;
   private stopped = false;
+  /** Slices run so far: the machine may have changed when this moves (ProcTreeOptions.generation). */
+  slices = 0;
 
   constructor(private readonly sliceMs = SLICE_MS) {}
 
@@ -60,6 +62,7 @@ export class Scheduler {
   /** Steps of `job` for one slice of wall time. */
   private slice<T>(job: Job<T>): IteratorResult<void, T> {
     const end = performance.now() + this.sliceMs;
+    this.slices++;
     for (;;) {
       const r = job.next();
       if (r.done || performance.now() >= end) return r;

@@ -122,6 +122,8 @@ function runRow(ctl: Control, o: PftOptions, threads: number, pageSize: number):
   let sys = 0;
   let wall = 0;
   const row = { faults: 0, prezeroed: 0, hotZeroed: 0, prefaulted: 0, oom: 0 };
+  /** Pages the touches got through: past the machine's memory a thread stops at its OOM. */
+  let pages = 0;
   for (let r = 0; r < o.reps; r++) {
     o.progress?.(`threads ${threads}: repetition ${r + 1} of ${o.reps}`);
     const mm = Number(ctl.callKv(formatCommand({ verb: 'mm new' })).mm);
@@ -139,6 +141,7 @@ function runRow(ctl: Control, o: PftOptions, threads: number, pageSize: number):
       row.hotZeroed += Number(t.hot_zeroed);
       row.prefaulted += Number(t.prefaulted);
       row.oom += Number(t.oom);
+      pages += Number(t.pages);
     } catch (err) {
       // The process exits either way; if that fails too (the daemon is gone), the first error tells why.
       try {
@@ -150,7 +153,7 @@ function runRow(ctl: Control, o: PftOptions, threads: number, pageSize: number):
     }
     ctl.call(formatCommand({ verb: 'mm exit', mm }));
   }
-  const pages = (o.bytes * o.reps) / pageSize;
+  // Rates are over the pages actually faulted in, not the pages asked for.
   return {
     gb: o.bytes / 2 ** 30, rep: o.reps, threads, cachelines: o.cachelines,
     userS: user / 1e9, systemS: sys / 1e9, wallS: wall / 1e9,
@@ -191,8 +194,9 @@ export function formatPftTable(rows: readonly PftRow[]): string {
     `${r.wallS.toFixed(3)}s`,
     r.fltPerCpuS.toFixed(3),
     r.faultPerWsec.toFixed(3),
+    ...(r.oom > 0 ? [`OOM: ${r.oom} thread(s) ran out of memory; rates over the ${r.pages} pages faulted`] : []),
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
-  const line = (cells: readonly string[]): string => cells.map((c, i) => c.padStart(widths[i]!)).join(' ');
+  const line = (cells: readonly string[]): string => cells.map((c, i) => (i < widths.length ? c.padStart(widths[i]!) : ` ${c}`)).join(' ');
   return [line(head), ...body.map(line)].join('\n') + '\n';
 }

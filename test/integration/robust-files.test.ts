@@ -220,3 +220,60 @@ describe('robust: a live clock faster than the model', () => {
     });
   });
 });
+
+describe('robust: the memory budget', () => {
+  test('when mmap 64T and touch 64T are asked of a 64T machine then the touch is refused before it starts, naming the budget, and nothing changed', { timeout: 60_000 }, async () => {
+    await withMount(['--preset', 'x86_64', '--mem', '64T', '--clock', 'manual', '--max-memory', '1G'], async (dir, daemon) => {
+      const ctl = q(path.join(dir, 'control'));
+      const mem = q(path.join(dir, 'meminfo'));
+      const r = await sh(`exec 3<>${ctl}
+        echo 'mm new' >&3; read -r a <&3
+        echo 'mmap mm=1 size=64T' >&3; read -r b <&3; addr=\${b#ok addr=}; addr=\${addr%% *}
+        grep MemFree ${mem}
+        echo "touch mm=1 addr=$addr size=64T" >&3 || echo "write failed: $?"
+        read -r c <&3; echo "$c"
+        grep MemFree ${mem}`, { timeoutMs: 30_000 });
+      const lines = r.stdout.trim().split('\n');
+      assert.match(lines[1] ?? '', /write failed/, r.stderr);
+      assert.match(lines[2] ?? '', /^err touch: could need .* of its budget 1 ?Gi?B? \(mount --max-memory\); nothing ran$/);
+      assert.equal(lines[0], lines[3], 'MemFree is unchanged');
+      const rss = Number(/VmRSS:\s+(\d+) kB/.exec((await run('cat', [`/proc/${daemon.pid}/status`])).stdout)![1]) * 1024;
+      assert.ok(rss < 1024 ** 3, `daemon RSS ${rss}`);
+    });
+  });
+});
+
+describe('robust: many opens of a big file', () => {
+  test('when an unprivileged user holds 300 opens of zoneinfo on a 64-node 1024-CPU machine then they share one snapshot: memory stays bounded', { timeout: 120_000 }, async () => {
+    await withMount(['--preset', 'x86_64', '--mem', '64T', '--nodes', '64', '--cpus', '1024', '--clock', 'manual'], async (dir, daemon) => {
+      const rssOf = async (): Promise<number> => Number(/VmRSS:\s+(\d+) kB/.exec((await run('cat', [`/proc/${daemon.pid}/status`])).stdout)![1]) * 1024;
+      const one = await run('wc', ['-c', path.join(dir, 'zoneinfo')]);
+      const size = Number(one.stdout.trim().split(' ')[0]);
+      const before = await rssOf();
+      // bash as nobody: 300 descriptors of zoneinfo held open (never read), then the daemon's RSS.
+      const r = await run('bash', ['-c', `for i in $(seq 300); do exec {fd}<"$1" || exit 7; done; grep VmRSS /proc/$2/status`, 'bash', path.join(dir, 'zoneinfo'), String(daemon.pid)], { asNobody: true, timeoutMs: 100_000 });
+      assert.equal(r.code, 0, r.stderr);
+      const after = Number(/VmRSS:\s+(\d+) kB/.exec(r.stdout)![1]) * 1024;
+      assert.ok(size > 1e6, `zoneinfo is ${size} bytes`);
+      assert.ok(after - before < 40 * size, `300 opens added ${((after - before) / 1e6).toFixed(0)} MB for a ${(size / 1e6).toFixed(1)} MB file`);
+    });
+  });
+});
+
+describe('robust: pft past the machine', () => {
+  test('when pft maps more than the machine holds then the row is marked OOM, its rate is over the pages faulted, and it exits non-zero', { timeout: 180_000 }, async () => {
+    await withMount(['--clock', 'manual'], async (dir) => {
+      const fits = await kscrubfs(['pft', '-m', dir, '-g', '1'], { timeoutMs: 120_000 });
+      assert.equal(fits.code, 0, fits.stderr);
+      const over = await kscrubfs(['pft', '-m', dir, '-g', '8'], { timeoutMs: 120_000 });
+      assert.equal(over.code, 1, `exit ${over.code}\n${over.stdout}\n${over.stderr}`);
+      assert.match(over.stderr, /out of memory in 1 of 1 row/);
+      const row = over.stdout.trim().split('\n').at(-1)!;
+      assert.match(row, /OOM: 1 thread\(s\) ran out of memory; rates over the \d+ pages faulted$/);
+      const rate = (out: string): number => Number(out.trim().split('\n').at(-1)!.trim().split(/\s+/)[6]);
+      const ok = rate(fits.stdout);
+      const oom = rate(over.stdout);
+      assert.ok(oom > ok / 3 && oom < ok * 3, `flt/cpu/s ${oom} past memory against ${ok} within it`);
+    });
+  });
+});

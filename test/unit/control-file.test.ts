@@ -2,6 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { OUTPUT_LIMIT, controlEntry, execute, helpText, statsPairs } from '../../src/control';
 import { Scheduler } from '../../src/control/scheduler';
+import { MemoryBudget } from '../../src/control/budget';
 import { type Machine, check, createMachine } from '../../src/model';
 import { type FileHandle, ProcError } from '../../src/procfs/types';
 
@@ -630,5 +631,24 @@ describe('control file: processes live as long as the file that made them', () =
     assert.equal(machine.freePagesTotal(), free0, 'every page of mm 1 came back');
     assert.equal(check(machine), null);
     void entry;
+  });
+});
+
+describe('control file: the memory budget', () => {
+  it('when a touch could pass the budget then it is refused with ENOMEM before anything runs, naming the budget', () => {
+    const machine = createMachine({ clock: 'manual', preset: 'x86_64', mem: '64G' });
+    // The daemon "holds" 100 MB of a 200 MB budget.
+    const budget = new MemoryBudget(200e6, () => 100e6);
+    const c = new Client(controlEntry(machine, () => 0, new Scheduler(Number.POSITIVE_INFINITY), budget).open(O_RDWR));
+    c.write('mm new\nmmap mm=1 size=32G\n');
+    const addr = /addr=(0x[0-9a-f]+)/.exec(c.lines()[1]!)![1];
+    const before = state(machine);
+    const r = c.write(`touch mm=1 addr=${addr} size=32G\n`);
+    assert.ok(r instanceof ProcError && r.errno === 'ENOMEM', String(r));
+    assert.deepEqual(state(machine), before, 'nothing ran');
+    const [line] = c.lines();
+    assert.match(line!, /^err touch: could need [\d.]+ ?[KMGT]i?B? more of the daemon's memory; it holds .* of its budget .* \(mount --max-memory\); nothing ran$/);
+    assert.equal(c.write(`touch mm=1 addr=${addr} size=16M\n`), `touch mm=1 addr=${addr} size=16M\n`.length, 'a touch that fits runs');
+    assert.match(c.lines()[0]!, /^ok pages=4096 /);
   });
 });
