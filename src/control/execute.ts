@@ -1,6 +1,6 @@
 import debugFactory from 'debug';
 import { performance } from 'node:perf_hooks';
-import { type Machine, ModelError, SYSCTL_NAMES, type TouchJob, type TouchResult, checkSteps, resolveConfig } from '../model';
+import { type Machine, ModelError, SYSCTL_NAMES, type TouchJob, type TouchResult, type ZapResult, checkSteps, resolveConfig } from '../model';
 import type { Command, CommandOf, Verb } from './grammar';
 import { type Job, runToEnd } from './scheduler';
 
@@ -24,6 +24,7 @@ function n(v: number): string {
 }
 
 const hex = (v: number): string => `0x${Math.round(v).toString(16)}`;
+
 
 /** `stats`: the machine's shape (clients need page_size, max_order), then the main counters, in this order. */
 export function statsPairs(m: Machine): [string, number][] {
@@ -143,7 +144,7 @@ const EXECUTORS: Executors<Verb> = {
     const r = m.procs.mmap(c.mm, c.size, c.random === true, c.addr, c.thp === true);
     return `ok addr=${hex(r.addr)} size=${n(r.size)}`;
   },
-  munmap: (m, c) => freedJob(m.procs.munmapSteps(c.mm, c.addr, c.size)),
+  munmap: (m, c) => freedJob(m.procs.munmapTimedSteps(c.mm, c.addr, c.size)),
   touch: (m, c) => touchJob(m.procs.touchJob(c.mm, {
     addr: c.addr, size: c.size, write: c.access !== 'read',
     ...(c.threads !== undefined && { threads: c.threads }),
@@ -164,13 +165,15 @@ function* checkJob(m: Machine): Job<string> {
 }
 
 function* exitJob(m: Machine, id: number, s: Session): Job<string> {
-  const line = yield* freedJob(m.procs.exitSteps(id));
+  const line = yield* freedJob(m.procs.exitTimedSteps(id));
   s.owned.delete(id);
   return line;
 }
 
-function* freedJob(steps: Job<number>): Job<string> {
-  return `ok freed_pages=${n(yield* steps)}`;
+/** munmap / mm exit: the pages freed and what the zap cost (pft times a process's whole life). */
+function* freedJob(steps: Job<ZapResult>): Job<string> {
+  const z = yield* steps;
+  return `ok freed_pages=${n(z.freed)} sys_ns=${n(z.sysNs)} wall_ns=${n(z.wallNs)}`;
 }
 
 function* touchJob(job: TouchJob): Job<string> {

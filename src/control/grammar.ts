@@ -149,13 +149,13 @@ export const SPECS: readonly VerbSpec[] = [
     summary: 'create a process; it exits when this open control file is closed, unless keep', result: 'ok mm=<id>',
   },
   { verb: 'mm list', args: [], flags: [], summary: 'the processes alive, and those kept past their control file', result: 'ok mms=<id,...> kept=<id,...>' },
-  { verb: 'mm exit', args: [MM], flags: [], summary: 'end a process, freeing its memory', result: 'ok freed_pages=<n>' },
+  { verb: 'mm exit', args: [MM], flags: [], summary: 'end a process, freeing its memory', result: 'ok freed_pages=<n> sys_ns=<ns> wall_ns=<ns>' },
   {
     verb: 'mmap', args: [MM, SIZE, { ...ADDR, required: false }], flags: [{ field: 'random', names: ['random'] }, THP],
     summary: 'map anonymous memory, at addr if given (it must be free; joins a neighbour as vma_merge does; random = MADV_RANDOM: no prefault; thp = MADV_HUGEPAGE: huge pages where aligned)',
     result: 'ok addr=0x<hex> size=<bytes>',
   },
-  { verb: 'munmap', args: [MM, ADDR, SIZE], flags: [], summary: 'unmap, freeing the pages', result: 'ok freed_pages=<n>' },
+  { verb: 'munmap', args: [MM, ADDR, SIZE], flags: [], summary: 'unmap, freeing the pages', result: 'ok freed_pages=<n> sys_ns=<ns> wall_ns=<ns>' },
   {
     verb: 'touch',
     args: [MM, ADDR, SIZE, arg('threads', 'int', false, 1, MAX_THREADS, '<n>'), LINES, arg('stride', 'size', false, 1, MAX_MAP_BYTES, '<size>')],

@@ -53,6 +53,12 @@ export class Cpus {
   readonly freeAt: Float64Array;
   readonly userNs: Float64Array;
   readonly systemNs: Float64Array;
+  /** Until when each CPU is zeroing memory (clear_page in a fault, or kscrubd's clear_pages). */
+  readonly zeroUntil: Float64Array;
+  /** Pages in each CPU's LRU pagevec (lru_cache_add_active drains it at PAGEVEC_SIZE). */
+  readonly lruPvec: Uint8Array;
+  /** From when kscrubd may take each CPU from its workload thread again (kscrubd.ts). */
+  readonly preemptAt: Float64Array;
 
   constructor(count: number, nodes: number) {
     this.count = count;
@@ -62,6 +68,16 @@ export class Cpus {
     this.freeAt = new Float64Array(count);
     this.userNs = new Float64Array(count);
     this.systemNs = new Float64Array(count);
+    this.zeroUntil = new Float64Array(count);
+    this.lruPvec = new Uint8Array(count);
+    this.preemptAt = new Float64Array(count);
+  }
+
+  /** CPUs of `node` other than `cpu` zeroing at time t: they share the node's bus with it. */
+  zeroingOn(node: number, t: number, cpu: number): number {
+    let n = 0;
+    for (let c = 0; c < this.count; c++) if (c !== cpu && this.nodeOf[c] === node && this.zeroUntil[c]! > t) n++;
+    return n;
   }
 
   /** Idle time at `now`: whatever was not user or system (never negative). */

@@ -39,6 +39,8 @@ export const EPYC_COST: CostModel = {
   ptlSetNs: 180 * cyc,
   // A lock line last written by a core of another CCD (threads spread over CCDs).
   lineBounceNs: 90,
+  // A line last written by a core of the other socket (xGMI): ≈ 200 ns.
+  lineRemoteNs: 200,
   // struct page is 64 bytes: one line; the folio's LRU neighbour and memcg stats: one more.
   structPageLines: 2,
   // vma_alloc_folio → the pcp fast path (pcp_spin_trylock, list_del) plus
@@ -46,6 +48,8 @@ export const EPYC_COST: CostModel = {
   pcpAllocNs: 450 * cyc,
   // rmqueue_bulk per page under zone->lock: ≈ 60 cycles.
   buddyPerPageNs: 60 * cyc,
+  // folio_batch drain onto the LRU per folio under the lruvec lock: ≈ 40 cycles.
+  lruPerPageNs: 40 * cyc,
   zeroBytesPerNs: 13.7,
   zeroHugeBytesPerNs: 15.1,
   zeroGiantBytesPerNs: 38.1,
@@ -54,6 +58,9 @@ export const EPYC_COST: CostModel = {
   writebackBytesPerNs: 0,
   // The other socket's memory: ≈ 150 ns against 100.
   remoteFactor: 1.5,
+  // A CCD's link to the I/O die (GMI): ≈ 64 GB/s. Two cores of a CCD zeroing at 13.7 B/ns
+  // (27 B/ns of traffic each, read for ownership and write-back) fit; a third shares.
+  fsbBytesPerNs: 64,
   lineMissNs,
   // The line after hot zeroing is in L2 (12 cycles) and the new pte's walk hits the
   // page-walk caches: ≈ 15 cycles.

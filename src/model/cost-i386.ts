@@ -60,6 +60,8 @@ export function i386Cost(mhz = I386_MHZ): CostModel {
     // The other CPU holds the lock line Modified: our read snoops HITM and the line comes
     // over the shared bus with an implicit write-back — a memory-transaction's latency.
     lineBounceNs: lineMissNs,
+    // One node: no remote transfer ever happens (the figure is unused).
+    lineRemoteNs: lineMissNs,
     // struct page is 32 bytes on i386 (flags, _count, _mapcount, private, mapping, index,
     // lru): one line; list_add onto the LRU writes the neighbour's lru too.
     structPageLines: 2,
@@ -68,6 +70,8 @@ export function i386Cost(mhz = I386_MHZ): CostModel {
     pcpAllocNs: 200 * cyc,
     // __rmqueue + list moves per page under zone->lock, irqs off: ≈ 60 cycles.
     buddyPerPageNs: 60 * cyc,
+    // __pagevec_lru_add_active per page under zone->lru_lock: SetPageLRU/Active, list_add.
+    lruPerPageNs: 40 * cyc,
     zeroBytesPerNs,
     // One extent rate for every size: rep stosl has no size-dependent mode on P6.
     zeroHugeBytesPerNs: zeroBytesPerNs,
@@ -77,6 +81,11 @@ export function i386Cost(mhz = I386_MHZ): CostModel {
     writebackBytesPerNs: 0,
     // One node, one memory controller: nothing is remote.
     remoteFactor: 1,
+    // The shared 100 MHz FSB. The model counts two bus bytes per byte zeroed (read for
+    // ownership, then write-back); P6 fast strings skip the read, so the bus's 0.45 B/ns of
+    // write-back is what two counted bytes a zeroed byte come to: one CPU zeroing fills the
+    // bus, two share it.
+    fsbBytesPerNs: 2 * zeroBytesPerNs,
     lineMissNs,
     // The line the program writes after hot zeroing is in L1 (the page is 4 KiB of a 16 KiB
     // L1): 3 cycles, plus the DTLB miss on the new pte, walked through L1/L2: ≈ 12 cycles.

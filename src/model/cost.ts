@@ -2,32 +2,44 @@
  * The cost model: every figure is a physical quantity (a latency, a bandwidth, a lock hold
  * time) with the reason it has its value. Faults, kscrubd and the CPU clocks are all priced
  * from these and nothing else — no run is special-cased. The `altix` figures are for the
- * 1.5 GHz Itanium 2 SGI Altix that Lameter measured (16 KiB pages, 128-byte lines); they were
- * fitted once to the single-thread rows in docs/calibration.md, and the multi-thread, NUMA
- * and kscrubd behaviour follows from the same numbers.
+ * 1.5 GHz Itanium 2 SGI Altix that Lameter measured (16 KiB pages, 128-byte lines). What a
+ * second thread costs is not a figure of its own: it follows from the shared resources the
+ * kernel's fault path really contends on — mm->page_table_lock and the cachelines of
+ * mm_struct, zone->lock, zone->lru_lock, and each node's front-side bus (docs/calibration.md
+ * walks through the 2.6.11 code and where every figure comes from).
  */
 export interface CostModel {
   /** Trap into the kernel and back: ia64 saves/restores a large register frame. */
   readonly trapNs: number;
   /** handle_mm_fault before the pte: find_vma, pgd/pud/pmd walk (under mmap_sem). */
   readonly handlerNs: number;
-  /** page_table_lock held to look at the pte (first critical section of a fault). */
+  /**
+   * Work under page_table_lock in handle_mm_fault's first section: the pgd/pud/pmd walk and
+   * the look at the pte (the lock's own cacheline is priced apart, lineBounceNs/lineRemoteNs).
+   */
   readonly ptlCheckNs: number;
-  /** page_table_lock held to install one pte, update rss and the LRU (second section). */
+  /**
+   * Work under page_table_lock in do_anonymous_page's second section, per pte installed: the
+   * pte_none check, set_pte, lru_cache_add_active, mark_page_accessed, page_add_anon_rmap
+   * (the mm counters' line and the LRU drain are priced apart).
+   */
   readonly ptlSetNs: number;
   /**
    * A lock or counter cacheline last written by another CPU must be fetched from it first
-   * (mmap_sem, page_table_lock, zone->lock): the cost of one such transfer on the same node;
-   * from another node it costs remoteFactor more. This is what makes threads of one process
-   * slow each other down even when nobody waits for a lock.
+   * (mmap_sem and page_table_lock share mm_struct's first line; rss its second; zone->lock,
+   * zone->lru_lock): one such cache-to-cache transfer between two CPUs of one node.
    */
   readonly lineBounceNs: number;
+  /** The same transfer from a CPU of another node (a directory intervention over the interconnect). */
+  readonly lineRemoteNs: number;
   /** Cachelines of struct page the fault path writes (count, flags, LRU, rmap) — misses. */
   readonly structPageLines: number;
   /** Taking one page off a per-cpu list (irq off, no zone lock). */
   readonly pcpAllocNs: number;
   /** zone->lock held per page moved between the buddy lists and a per-cpu list. */
   readonly buddyPerPageNs: number;
+  /** zone->lru_lock held per page when a CPU's LRU pagevec (16 pages) drains onto the active list. */
+  readonly lruPerPageNs: number;
   /** clear_page() bandwidth to local memory, bytes per ns (= GB/s), clearing one page. */
   readonly zeroBytesPerNs: number;
   /**
@@ -51,15 +63,29 @@ export interface CostModel {
   readonly writebackBytesPerNs: number;
   /** Zeroing or touching another node's memory is this much slower (NUMAlink round trips). */
   readonly remoteFactor: number;
+  /**
+   * Sustained bandwidth of the bus a node's CPUs share to reach memory (bytes per ns). Zeroing
+   * moves every line twice over it (read for ownership, later the writeback), so CPUs of one
+   * node that zero at once share it: what one CPU cannot saturate, two can.
+   */
+  readonly fsbBytesPerNs: number;
   /** A store to a line that is not in cache: read-for-ownership from local memory. */
   readonly lineMissNs: number;
   /** A store to a line that is in cache (hot zeroing just wrote it; L2/L3 plus the TLB walk). */
   readonly lineHitNs: number;
   /** The benchmark's own loop per page (address arithmetic, branch), user time. */
   readonly userPageNs: number;
-  /** Unmapping and freeing one page at munmap/exit (zap_pte_range + free_hot_page). */
+  /**
+   * Unmapping and freeing one page at munmap/exit: zap_pte_range, page_remove_rmap (a miss on
+   * the page's struct page), release_pages, free_hot_cold_page; the per-cpu drains under
+   * zone->lock are priced apart (buddyPerPageNs).
+   */
   readonly freePageNs: number;
-  /** Block-transfer engine: bandwidth, per-transfer setup on the CPU, and its limits. */
+  /**
+   * Block-transfer engine: bandwidth, per-transfer setup, and its limits (V6 bte_start_bzero
+   * refuses len < 60000 and len >= BTE_MAX_XFER). The transfer is synchronous: the calling
+   * CPU busy-polls until it completes, so it saves cache pollution, not CPU time.
+   */
   readonly bteBytesPerNs: number;
   readonly bteSetupNs: number;
   readonly bteMinBytes: number;
@@ -75,8 +101,9 @@ export { EPYC_COST } from './cost-epyc';
 
 /** Cost figures by name, for overrides from the command line (`--cost zeroBytesPerNs=2`). */
 export const COST_NAMES = [
-  'trapNs', 'handlerNs', 'lineBounceNs', 'structPageLines', 'ptlCheckNs', 'ptlSetNs', 'pcpAllocNs',
-  'buddyPerPageNs', 'zeroBytesPerNs', 'zeroHugeBytesPerNs', 'zeroGiantBytesPerNs', 'cacheBytes', 'writebackBytesPerNs', 'remoteFactor', 'lineMissNs',
+  'trapNs', 'handlerNs', 'lineBounceNs', 'lineRemoteNs', 'structPageLines', 'ptlCheckNs', 'ptlSetNs', 'pcpAllocNs',
+  'buddyPerPageNs', 'lruPerPageNs', 'zeroBytesPerNs', 'zeroHugeBytesPerNs', 'zeroGiantBytesPerNs', 'cacheBytes', 'writebackBytesPerNs',
+  'remoteFactor', 'fsbBytesPerNs', 'lineMissNs',
   'lineHitNs', 'userPageNs', 'freePageNs', 'bteBytesPerNs', 'bteSetupNs', 'bteMinBytes', 'bteMaxBytes', 'wakeupNs',
 ] as const satisfies readonly (keyof CostModel)[];
 

@@ -1,4 +1,4 @@
-import { ModelError } from './errors';
+import { ModelError, assert } from './errors';
 import { MAX_THREADS } from './limits';
 import { AllocResult, type Machine } from './machine';
 import { orderPages } from './page';
@@ -6,19 +6,25 @@ import { Mm, PTE_NONE, PTE_ZERO_PAGE, Processes, Task, Vma, mkPte, ptePfn, pteCa
 import { HugeFault, PHASE_THP, ThpFaults, ThpPricing } from './thp';
 
 /**
- * The anonymous fault path as a discrete-event simulation. Each thread of a `touch` is an
- * actor on the machine's virtual clock; events run in time order across threads and kscrubd,
- * so locks and CPUs are contended the way they would be:
+ * The anonymous fault path of 2.6.11 as a discrete-event simulation. Each thread of a `touch`
+ * is an actor on the machine's virtual clock; events run in time order across threads and
+ * kscrubd, so what the kernel's threads share is contended the way it would be:
  *
- *   phase A  trap, handle_mm_fault, page_table_lock to look at the pte; drop it; allocate
- *            (per-cpu list, zone->lock on refills) and hot-zero if no prezeroed page came.
- *   phase B  page_table_lock again to install the pte(s); return to user; the program
- *            touches its cachelines: a prezeroed page is cold (every line a miss), a page
- *            the CPU just zeroed is in cache (hits).
+ *   faultBegin  trap, down_read(mmap_sem), find_vma, spin_lock(page_table_lock)
+ *   section1    handle_mm_fault's walk to the pte under the lock; drop it; allocate
+ *               (per-cpu list; zone->lock on a refill of `batch` pages) and hot-zero if no
+ *               prezeroed page came (clear_page shares the node's bus with other zeroing CPUs)
+ *   section2    page_table_lock again: recheck, rss, lru_cache_add_active (a full pagevec
+ *               drains under zone->lru_lock), rmap, set_pte; unlock; up_read; back to user,
+ *               where the program writes its lines: a prezeroed page is cold (every line a
+ *               miss), a page the CPU just zeroed is in cache (hits).
  *
- * Threads of one mm serialize on page_table_lock; a thread waiting for it spins, which is
- * system time — that is why flt/cpu/s falls as threads rise while fault/wsec still grows.
- * Remote memory (another node's) costs remoteFactor more to zero and to miss on.
+ * What threads of one mm do to each other follows from that code: they spin on
+ * page_table_lock (system time); mmap_sem and the lock share mm_struct's first cacheline and
+ * rss is on its second, so every fault pulls those lines from whichever CPU wrote them last
+ * (dearer from another node); spinners keep stealing the lock's line, so a handoff costs more
+ * the more CPUs spin; and CPUs of one node zeroing at once share its bus. That is why
+ * flt/cpu/s falls as threads rise while fault/wsec grows far less than the thread count.
  */
 
 export interface TouchOptions {
@@ -81,8 +87,11 @@ class Runner {
   li = 0;
   /** Time of this runner's next event. */
   t = 0;
-  /** 0: next page; 1: a fault waiting to install its ptes. */
+  /** What the next event does: PH_PAGE, PH_INSTALL, PHASE_THP, PH_CS1 or PH_CS2. */
   phase = 0;
+  /** Spinning on page_table_lock since spinFrom (not scheduled; the lock's release grants it). */
+  parked = false;
+  spinFrom = 0;
   done = false;
   userNs = 0;
   sysNs = 0;
@@ -146,7 +155,7 @@ export class TouchJob {
     const procs = m.procs;
     this.start = m.now;
     const opts = 'addrs' in o ? this.listRunners(mm, o) : this.rangeRunners(mm, o, what);
-    this.sim = new FaultSim(m, procs, mm, opts);
+    this.sim = new FaultSim(m, procs, mm, opts, this.runners.map((r) => r.cpu));
     for (const r of this.runners) procs.cpuInUse[r.cpu] = 1;
     procs.runningTasks += this.runners.length;
     procs.contextSwitches += this.runners.length; // each thread is switched in …
@@ -170,7 +179,7 @@ export class TouchJob {
     const strides = Math.ceil(size / o.stride);
     // A fault maps at most 2^vm.max_prealloc_order pages (a COW or read fault, one); allocRun()
     // grows the arrays should the sysctl rise while the touch is in progress.
-    const maxPages = orderPages(m.sysctl.max_prealloc_order);
+    const maxPages = m.sysctl.max_prealloc_order === 0 ? 1 : PAGEVEC_SIZE;
     for (let i = 0; i < o.threads; i++) {
       const first = Math.floor((strides * i) / o.threads);
       const last = Math.floor((strides * (i + 1)) / o.threads);
@@ -206,7 +215,7 @@ export class TouchJob {
       mine.push(i);
       byTask.set(task, mine);
     });
-    const maxPages = orderPages(m.sysctl.max_prealloc_order);
+    const maxPages = m.sysctl.max_prealloc_order === 0 ? 1 : PAGEVEC_SIZE;
     for (const [task, entries] of byTask) {
       const cpu = l.cpus?.[task] ?? task % m.config.cpus;
       if (!Number.isInteger(cpu) || cpu < 0 || cpu >= m.config.cpus) {
@@ -279,6 +288,19 @@ export function touch(m: Machine, mm: Mm, o: TouchOptions, what: 'touch' | 'faul
   return job.result;
 }
 
+/** A runner's next event: user code up to the next fault; then the fault's pieces around page_table_lock. */
+const PH_PAGE = 0;
+/** Page in hand: take page_table_lock again to install it. (PHASE_THP, 2, is a huge fault's.) */
+const PH_INSTALL = 1;
+/** Holding page_table_lock for handle_mm_fault's walk (section 1); then allocate and zero. */
+const PH_CS1 = 3;
+/** Holding page_table_lock for do_anonymous_page's second section; then back to user. */
+const PH_CS2 = 4;
+/** lru_cache_add_active's per-CPU pagevec holds PAGEVEC_SIZE pages before it drains. */
+export const PAGEVEC_SIZE = 16;
+/** log2(PAGEVEC_SIZE): the largest prefault order (V2 maps at most a pagevec a fault). */
+const PAGEVEC_ORDER = 4;
+
 class FaultSim implements ThpPricing<Runner> {
   private readonly ps: number = 0;
   private readonly pmdBytes: number = 0;
@@ -286,12 +308,13 @@ class FaultSim implements ThpPricing<Runner> {
   /** priceAlloc()'s figures for a page from the runner's node and from another, worked out once. */
   private readonly allocNs: number = 0;
   private readonly allocRemoteNs: number = 0;
+  /** Hot zeroing of one page by a CPU alone on its bus, local and remote (clear_page). */
   private readonly zeroNs: number = 0;
   private readonly zeroRemoteNs: number = 0;
   /**
-   * When the machine's next background event (kscrubd, load sample, per-cpu drain) is due:
-   * until then, catching the world up to a runner's time only moves the clock. Only
-   * advanceTo() and a free (which may wake kscrubd) change it. It starts unknown (-∞), so
+   * When the machine's next background event (kscrubd, load sample) is due: until then,
+   * catching the world up to a runner's time only moves the clock. Only advanceTo(), a free
+   * (which may wake kscrubd) and handing kscrubd a CPU change it. It starts unknown (-∞), so
    * that every touch's first catch-up goes through advanceTo(): optimized code then never
    * meets that call for the first time when a background event comes due mid-run.
    */
@@ -300,6 +323,14 @@ class FaultSim implements ThpPricing<Runner> {
   private readonly thp: ThpFaults<Runner> | null = null;
   /** How allocPages() served the page just allocated (priceAlloc() reads it). */
   readonly served = new AllocResult();
+  /** Runners spinning on mm->page_table_lock, in the order they began (granted at its release). */
+  private readonly spinners: Runner[] = [];
+  /**
+   * Every runner has a CPU of its own, so a spinning one keeps it (nothing else runs there
+   * until the lock comes). With more threads than CPUs the model lets another thread of that
+   * CPU run meanwhile, as if the spinner had been switched out.
+   */
+  readonly spinOwnsCpu: boolean;
   /** The touch's counts (TouchResult). */
   pages = 0;
   faults = 0;
@@ -315,7 +346,9 @@ class FaultSim implements ThpPricing<Runner> {
     private readonly procs: Processes,
     private readonly mm: Mm,
     private readonly o: TouchOptions,
+    runnerCpus: readonly number[],
   ) {
+    this.spinOwnsCpu = new Set(runnerCpus).size === runnerCpus.length;
     this.ps = m.pageSize;
     this.pmdBytes = procs.pmdBytes;
     this.c = m.cost;
@@ -355,44 +388,60 @@ class FaultSim implements ThpPricing<Runner> {
   }
 
   /**
-   * Run the runners' events in time order until every runner is done or `budget` events have
-   * run; true when every runner is done. The hot loop lives here, apart from touch()'s
-   * once-a-call code: optimized code for it then survives from one touch to the next
-   * (touch() meets new values once a call and may be deoptimized).
+   * Run the events in time order until every runner is done or `budget` events have run;
+   * true when every runner is done. An event is a runner's next step, or the release of
+   * page_table_lock while runners spin on it (the release hands it to one of them). The hot
+   * loop lives here, apart from touch()'s once-a-call code: optimized code for it then
+   * survives from one touch to the next (touch() meets new values once a call).
    */
   run(runners: Runner[], budget: number): boolean {
-    const inUse = this.procs.cpuInUse;
     if (runners.length === 1) {
-      // One thread: its events are the only ones (besides the background, which step() runs).
+      // One thread: its events are the only ones (besides the background, which step() runs);
+      // it never finds the lock taken.
       const r = runners[0]!;
       for (let n = 0; !r.done && n < budget; n++) this.step(r);
-      if (r.done) inUse[r.cpu] = 0;
+      if (r.done) this.leave(r);
       return r.done;
     }
     let live = 0;
     for (const x of runners) if (!x.done) live++;
+    const spinners = this.spinners;
     for (let n = 0; live > 0 && n < budget; n++) {
       // The runner whose event comes first (few threads: a scan beats a heap).
-      let r = runners[0]!;
-      for (let i = 1; i < runners.length; i++) {
+      let r: Runner | null = null;
+      for (let i = 0; i < runners.length; i++) {
         const x = runners[i]!;
-        if (!x.done && (r.done || x.t < r.t)) r = x;
+        if (!x.done && !x.parked && (r === null || x.t < r.t)) r = x;
       }
+      if (spinners.length > 0 && (r === null || this.mm.ptlFreeAt <= r.t)) {
+        this.grant();
+        continue;
+      }
+      if (r === null) assert(false, 'a runner is runnable or spinning while the touch is live');
       this.step(r);
       if (r.done) {
         live--;
-        inUse[r.cpu] = 0;
+        this.leave(r);
       }
     }
     return live === 0;
+  }
+
+  /** A runner is done: its CPU is idle from r.t (a kscrubd waiting for one takes it). */
+  private leave(r: Runner): void {
+    this.procs.cpuInUse[r.cpu] = 0;
+    this.m.cpusReleased(r.t);
+    this.bgAt = this.m.nextBackgroundAt();
   }
 
   /** Run one event of runner r at r.t. */
   step(r: Runner): void {
     const m = this.m;
     const freeAt = m.cpus.freeAt;
-    // Catch the world up, then wait for the CPU if kscrubd (or another thread) took it
-    // meanwhile; catching up again may hand it to kscrubd once more, so repeat.
+    // Catch the world up, then wait for the CPU if kscrubd took it meanwhile; catching up
+    // again may hand it to kscrubd once more, so repeat. Between faults (back in user mode,
+    // where a woken kernel thread preempts) a kscrubd that found no idle CPU on its node
+    // takes this one, when it is its turn (kscrubd.ts, SCHED_TIMESLICE_NS).
     for (;;) {
       if (r.t > m.clock.now) {
         if (r.t < this.bgAt) m.clock.now = r.t; // nothing runs before r.t: advanceTo would only move the clock
@@ -401,20 +450,28 @@ class FaultSim implements ThpPricing<Runner> {
           this.bgAt = m.nextBackgroundAt();
         }
       }
+      if (r.phase === PH_PAGE && m.kscrubdWaiting > 0 && m.kscrubd[r.node]!.runOn(m, r.cpu, r.t)) {
+        this.bgAt = m.nextBackgroundAt();
+      }
       const free = freeAt[r.cpu]!;
       if (free <= r.t) break;
       r.t = free;
     }
     const systemNs = m.cpus.systemNs;
     r.cpuSys = systemNs[r.cpu]!;
-    if (r.phase === 1) this.install(r);
-    else if (r.phase === PHASE_THP) this.thpInstall(r);
-    else this.nextPage(r);
+    switch (r.phase) {
+      case PH_PAGE: this.nextPage(r); break;
+      case PH_CS1: this.section1(r); break;
+      case PH_INSTALL: if (this.spinLock(r, PH_CS2)) this.section2(r); break;
+      case PHASE_THP: this.thpInstall(r); break;
+      default: this.section2(r);
+    }
     systemNs[r.cpu] = r.cpuSys;
-    freeAt[r.cpu] = r.t;
+    // A runner left spinning keeps its CPU busy until the lock is granted (grant() frees it).
+    if (!r.parked || !this.spinOwnsCpu) freeAt[r.cpu] = r.t;
   }
 
-  /** Touch pages until one faults (phase A runs) or the runner's share is done. */
+  /** Touch pages until one faults (its first piece runs) or the runner's share is done. */
   private nextPage(r: Runner): void {
     while (r.addr < r.end) {
       const table = this.ptePeek(r, r.addr);
@@ -431,7 +488,7 @@ class FaultSim implements ThpPricing<Runner> {
       const idx = table ? this.pteIndex(r, r.addr) : 0;
       const pte = table ? table[idx]! : PTE_NONE;
       const present = r.write ? pte >= 2 : pte !== PTE_NONE;
-      if (!present || !table) return this.faultBegin(r, pte);
+      if (!present || !table) return this.faultBegin(r);
       // No fault: the program just writes its lines.
       this.userTouch(r, pte >= 2 && pteCacheHot(pte), pte >= 2 ? ptePfn(pte) : -1);
       if (pte >= 2) table[idx] = mkPte(ptePfn(pte), false);
@@ -458,35 +515,130 @@ class FaultSim implements ThpPricing<Runner> {
     if (r.addr < r.vma.start || r.addr >= r.vma.end) r.vma = this.mm.findVma(r.addr)!;
   }
 
-  /** Phase A: trap, first page_table_lock section, allocation (+ hot zeroing). */
-  private faultBegin(r: Runner, pte: number): void {
+  /**
+   * ia64_do_page_fault up to page_table_lock: the trap, down_read(mmap_sem) — an atomic on
+   * mm_struct's first cacheline, which page_table_lock shares — find_vma, and a pte page for
+   * the PMD if it has none (__pte_alloc allocates with the lock dropped).
+   */
+  private faultBegin(r: Runner): void {
     const m = this.m;
     const c = this.c;
     this.faults++;
     m.vm.pgfault++;
     this.sys(r, c.trapNs + c.handlerNs);
-    // down_read(mmap_sem) writes the semaphore's count: its line moves to this CPU.
-    this.sys(r, this.bounce(r, this.mm.semCpu));
-    this.mm.semCpu = r.cpu;
+    this.writeMmLine(r);
     // An empty PMD of a MADV_HUGEPAGE range takes a huge page if it can (thp.ts).
     if (this.thp !== null && r.write && !this.ptePeek(r, r.addr) && this.thp.begin(r)) return;
-    // A PMD with no pte page yet gets one first: a __GFP_ZERO allocation like any other.
     if (!this.ptePeek(r, r.addr) && !this.pteAlloc(r)) return this.outOfMemory(r);
-    this.lockPtl(r, c.ptlCheckNs);
     r.faultAddr = r.addr;
+    if (this.spinLock(r, PH_CS1)) this.section1(r);
+  }
+
+  /**
+   * handle_mm_fault under page_table_lock: walk to the pte and look at it; do_anonymous_page
+   * (or do_wp_page for the ZERO_PAGE) drops the lock to allocate and zero. A read fault maps
+   * ZERO_PAGE without dropping it.
+   */
+  private section1(r: Runner): void {
+    const m = this.m;
+    this.sys(r, this.c.ptlCheckNs);
+    const table = this.ptePeek(r, r.faultAddr)!;
+    const idx = this.pteIndex(r, r.faultAddr);
+    const pte = table[idx]!;
     r.nPages = 0;
     r.zeroPage = false;
     if (!r.write) {
-      // Read of an empty pte: map the shared ZERO_PAGE, allocate nothing.
-      r.zeroPage = true;
       m.vm.faultZeroPage++;
-    } else {
-      const cow = pte === PTE_ZERO_PAGE;
-      if (cow) m.vm.faultCow++;
-      this.allocRun(r, cow ? 1 : this.prefaultPages(r));
-      if (r.nPages === 0) return this.outOfMemory(r);
+      this.sys(r, this.c.ptlSetNs);
+      if (pte === PTE_NONE) table[idx] = PTE_ZERO_PAGE;
+      this.unlockPtl(r);
+      this.faultEnd(r);
+      this.userTouch(r, false, -1);
+      this.pages++;
+      this.advance(r);
+      r.phase = PH_PAGE;
+      return;
     }
-    r.phase = 1;
+    this.unlockPtl(r);
+    const cow = pte === PTE_ZERO_PAGE;
+    if (cow) m.vm.faultCow++;
+    this.allocRun(r, cow ? 1 : this.prefaultPages(r));
+    if (r.nPages === 0) {
+      this.faultEnd(r);
+      return this.outOfMemory(r);
+    }
+    // The page is in hand: a new event, so that other threads' events between now and then run first.
+    r.phase = PH_INSTALL;
+  }
+
+  /**
+   * do_anonymous_page's second section: recheck the pte, mm->rss++ and hiwater (the mm's
+   * counter line), lru_cache_add_active (a full pagevec drains under zone->lru_lock, with
+   * page_table_lock still held), page_add_anon_rmap, set_pte; then up_read and back to user.
+   */
+  private section2(r: Runner): void {
+    const m = this.m;
+    const mm = this.mm;
+    const n = r.nPages;
+    this.sys(r, this.c.ptlSetNs * n + this.bounce(r, mm.rssCpu));
+    mm.rssCpu = r.cpu;
+    const table = this.ptePeek(r, r.faultAddr)!;
+    const idx0 = this.pteIndex(r, r.faultAddr);
+    let mapped = 0;
+    let freed = false;
+    for (let i = 0; i < n; i++) {
+      const idx = idx0 + i;
+      const old = table[idx]!;
+      // A pte another thread filled meanwhile keeps its page; ours goes back.
+      const cow = i === 0 && old === PTE_ZERO_PAGE;
+      if (old !== PTE_NONE && !cow) {
+        m.freePages(r.pfns[i]!, 0, r.cpu);
+        m.vm.prefaultReleased++;
+        freed = true;
+        continue;
+      }
+      table[idx] = mkPte(r.pfns[i]!, r.hot[i] === 1 && i > 0);
+      mapped++;
+      if (i > 0) this.prefaulted++;
+      this.lruAdd(r, r.pfns[i]!);
+    }
+    // A free may have woken kscrubd.
+    if (freed) this.bgAt = m.nextBackgroundAt();
+    mm.rss += mapped;
+    this.procs.nrAnonPages += mapped;
+    m.vm.prefaultPages += Math.max(0, mapped - 1);
+    this.unlockPtl(r);
+    this.faultEnd(r);
+    this.touchLines(r, r.hot[0] === 1, r.firstNode);
+    this.pages++;
+    this.advance(r);
+    r.phase = PH_PAGE;
+  }
+
+  /** up_read(mmap_sem) and the return to user mode (the trap's exit is in trapNs). */
+  private faultEnd(r: Runner): void {
+    this.writeMmLine(r);
+  }
+
+  /**
+   * lru_cache_add_active: the page joins this CPU's pagevec; the 16th drains it onto the
+   * zone's active list under zone->lru_lock (every CPU faulting in that zone takes it), two
+   * lines moving per drain: the lock's (with the list head) and the struct page of the page
+   * the previous drain left at the head.
+   */
+  private lruAdd(r: Runner, pfn: number): void {
+    const pvec = this.m.cpus.lruPvec;
+    const k = pvec[r.cpu]! + 1;
+    if (k < PAGEVEC_SIZE) {
+      pvec[r.cpu] = k;
+      return;
+    }
+    pvec[r.cpu] = 0;
+    const zone = this.m.zoneOf(pfn);
+    const begin = Math.max(r.t, zone.lruLockFreeAt);
+    this.sys(r, begin - r.t + 2 * this.bounce(r, zone.lruLockCpu) + PAGEVEC_SIZE * this.c.lruPerPageNs);
+    zone.lruLockFreeAt = r.t;
+    zone.lruLockCpu = r.cpu;
   }
 
   /** __pte_alloc for r.addr's PMD (it has no pte page): false when memory is exhausted. */
@@ -531,27 +683,31 @@ class FaultSim implements ThpPricing<Runner> {
   }
 
   /**
-   * Anticipatory prefault: a fault where the task was predicted to fault next maps 2^k
-   * pages (k grows 1, 2, 3 … up to vm.max_prealloc_order); a miss or MADV_RANDOM resets k.
-   * The run is clipped to the VMA end and the PMD (one pte page) boundary.
+   * Anticipatory prefault as Lameter's V2 patch has it: a fault where the task was predicted
+   * to fault next raises the order by one and maps 2^order pages, up to PAGEVEC_SIZE (16);
+   * after a 16-page fault the order goes back to vm.max_prealloc_order (V2's constant 3), so
+   * the next hit maps 2^(3+1) = 16 again: 1, 2, 4, 8, 16, 16 … A miss or MADV_RANDOM resets the
+   * order; max_prealloc_order 0 turns prefault off. The run is clipped to the VMA end and the
+   * PMD (one pte page) boundary.
    */
   private prefaultPages(r: Runner): number {
     const task = r.task;
     const max = this.m.sysctl.max_prealloc_order;
-    if (max === 0 || r.vma.random || r.addr !== task.nextAddr) task.order = 0;
-    else task.order = Math.min(task.order + 1, max);
-    // The runner's pte page is r.addr's (faultBegin made sure): its end is the PMD's.
+    if (max === 0 || r.vma.random || r.faultAddr !== task.nextAddr) task.order = 0;
+    else task.order = Math.min((task.order >= PAGEVEC_ORDER ? max : task.order) + 1, PAGEVEC_ORDER);
+    // The runner's pte page is faultAddr's (faultBegin made sure): its end is the PMD's.
     const limit = Math.min(r.vma.end, r.tableEnd);
-    const n = Math.max(1, Math.min(orderPages(task.order), (limit - r.addr) / this.ps));
-    task.nextAddr = r.addr + n * this.ps;
+    const n = Math.max(1, Math.min(orderPages(task.order), (limit - r.faultAddr) / this.ps));
+    task.nextAddr = r.faultAddr + n * this.ps;
     return n;
   }
 
   /**
    * Price the page allocPages() just handed out (this.served): the per-cpu list, struct page,
    * zone->lock on a refill, and hot zeroing when no prezeroed page came. Returns hot-zeroed.
+   * A huge page (thp.ts) passes its own zeroing price.
    */
-  priceAlloc(r: Runner, zeroNs = this.zeroNs, zeroRemoteNs = this.zeroRemoteNs): boolean {
+  priceAlloc(r: Runner, zeroNs?: number, zeroRemoteNs?: number): boolean {
     const c = this.c;
     const info = this.served;
     const zone = info.zone!;
@@ -559,15 +715,19 @@ class FaultSim implements ThpPricing<Runner> {
     // struct page of the new page: count, flags, LRU links — misses, dearer on another node.
     this.sys(r, local ? this.allocNs : this.allocRemoteNs);
     if (info.lockedPages > 0) {
+      // rmqueue_bulk under zone->lock: every CPU allocating from this zone takes it.
       const begin = Math.max(r.t, zone.lockFreeAt);
       this.sys(r, begin - r.t + this.bounce(r, zone.lockCpu) + info.lockedPages * c.buddyPerPageNs);
       zone.lockFreeAt = r.t;
       zone.lockCpu = r.cpu;
     }
     if (info.hotZeroed) {
-      const ns = local ? zeroNs : zeroRemoteNs;
-      this.sys(r, ns);
-      this.zeroedNs += ns;
+      if (zeroNs === undefined) this.hotZero(r, local);
+      else {
+        const ns = local ? zeroNs : zeroRemoteNs ?? zeroNs;
+        this.sys(r, ns);
+        this.zeroedNs += ns;
+      }
     }
     return info.hotZeroed;
   }
@@ -586,46 +746,17 @@ class FaultSim implements ThpPricing<Runner> {
     this.advance(r);
   }
 
-  /** Phase B: second page_table_lock section; install ptes; back to user; touch the page. */
-  private install(r: Runner): void {
-    const m = this.m;
-    r.phase = 0;
-    // Every page of the fault is in faultAddr's pte page (prefault stops at the PMD's end).
-    const table = this.ptePeek(r, r.faultAddr)!;
-    const idx0 = this.pteIndex(r, r.faultAddr);
-    if (r.zeroPage) {
-      this.lockPtl(r, this.c.ptlSetNs);
-      if (table[idx0] === PTE_NONE) table[idx0] = PTE_ZERO_PAGE;
-      this.userTouch(r, false, -1);
-    } else {
-      const n = r.nPages;
-      this.lockPtl(r, this.c.ptlSetNs * n);
-      let mapped = 0;
-      let freed = false;
-      for (let i = 0; i < n; i++) {
-        const idx = idx0 + i;
-        const old = table[idx]!;
-        // A pte another thread filled meanwhile keeps its page; ours goes back.
-        const cow = i === 0 && old === PTE_ZERO_PAGE;
-        if (old !== PTE_NONE && !cow) {
-          m.freePages(r.pfns[i]!, 0, r.cpu);
-          m.vm.prefaultReleased++;
-          freed = true;
-          continue;
-        }
-        table[idx] = mkPte(r.pfns[i]!, r.hot[i] === 1 && i > 0);
-        mapped++;
-        if (i > 0) this.prefaulted++;
-      }
-      // A free may have woken kscrubd.
-      if (freed) this.bgAt = m.nextBackgroundAt();
-      this.mm.rss += mapped;
-      this.procs.nrAnonPages += mapped;
-      m.vm.prefaultPages += Math.max(0, mapped - 1);
-      this.touchLines(r, r.hot[0] === 1, r.firstNode);
-    }
-    this.pages++;
-    this.advance(r);
+  /**
+   * clear_page() on the faulting CPU. Alone on its node's bus it runs at the CPU's own store
+   * rate; with other CPUs of the node zeroing (threads, kscrubd) the bus is shared.
+   */
+  private hotZero(r: Runner, local: boolean): void {
+    const cpus = this.m.cpus;
+    const sharers = cpus.zeroingOn(r.node, r.t, r.cpu) + 1;
+    const ns = sharers === 1 ? (local ? this.zeroNs : this.zeroRemoteNs) : this.m.cpuZero.zero(this.ps, !local, sharers).cpuNs;
+    cpus.zeroUntil[r.cpu] = r.t + ns;
+    this.sys(r, ns);
+    this.zeroedNs += ns;
   }
 
   /** The program writes `lines` cachelines: hits if the CPU just zeroed the page, else misses. */
@@ -653,19 +784,122 @@ class FaultSim implements ThpPricing<Runner> {
     r.t += ns;
   }
 
-  /** Take mm->page_table_lock for `hold` ns, spinning (system time) while another holds it. */
+  /** An atomic on mm_struct's first line (mmap_sem's count; page_table_lock is beside it). */
+  private writeMmLine(r: Runner): void {
+    const mm = this.mm;
+    this.sys(r, this.bounce(r, mm.semCpu));
+    mm.semCpu = r.cpu;
+  }
+
+  /**
+   * page_table_lock held for `hold` ns within the runner's event (a huge fault's install,
+   * thp.ts): spin until the last release if the lock is busy, take it, hold it. A holder whose
+   * section is still to come (a granted spinner) is not waited for: an approximation, for the
+   * THP path only.
+   */
   lockPtl(r: Runner, hold: number): void {
     const mm = this.mm;
-    if (mm.ptlFreeAt > r.t) this.sys(r, mm.ptlFreeAt - r.t);
-    this.sys(r, this.bounce(r, mm.ptlCpu) + hold);
-    mm.ptlFreeAt = r.t;
+    if (Number.isFinite(mm.ptlFreeAt) && mm.ptlFreeAt > r.t) this.sys(r, mm.ptlFreeAt - r.t);
+    this.writeMmLine(r);
+    this.sys(r, hold);
     mm.ptlCpu = r.cpu;
+    if (Number.isFinite(mm.ptlFreeAt)) mm.ptlFreeAt = r.t;
+  }
+
+  /**
+   * spin_lock(&mm->page_table_lock): take it if it is free and nobody spins; else spin — the
+   * runner parks until a release grants it, and its next event is `then`. True: taken now.
+   */
+  private spinLock(r: Runner, then: number): boolean {
+    const mm = this.mm;
+    if (mm.ptlFreeAt <= r.t && this.spinners.length === 0) {
+      this.writeMmLine(r);
+      mm.ptlCpu = r.cpu;
+      return true;
+    }
+    r.phase = then;
+    r.parked = true;
+    r.spinFrom = r.t;
+    this.spinners.push(r);
+    // The spinner's CPU is busy spinning, whatever else wants it.
+    if (this.spinOwnsCpu) this.m.cpus.freeAt[r.cpu] = Number.POSITIVE_INFINITY;
+    return false;
+  }
+
+  /**
+   * spin_unlock: the releasing store needs the line back exclusively — from another CPU that
+   * wrote it meanwhile (mmap_sem), or by invalidating the copies the spinners read.
+   */
+  private unlockPtl(r: Runner): void {
+    const mm = this.mm;
+    if (this.spinners.length > 0) {
+      this.sys(r, this.farthest(r.cpu));
+      mm.semCpu = r.cpu;
+    } else this.writeMmLine(r);
+    mm.ptlFreeAt = r.t;
+  }
+
+  /**
+   * The release of page_table_lock at ptlFreeAt with runners spinning: they all re-read the
+   * line and race with cmpxchg; the one nearest the releasing CPU sees the release first and
+   * wins (ties: the longest spinning). Each loser's request queued ahead of the winner's at
+   * the line's home delays it, half of them on average: spinning CPUs keep stealing the line.
+   */
+  private grant(): void {
+    const mm = this.mm;
+    const spinners = this.spinners;
+    const from = mm.semCpu;
+    let best = 0;
+    let bestCost = this.transfer(from, spinners[0]!.cpu);
+    for (let i = 1; i < spinners.length; i++) {
+      const cost = this.transfer(from, spinners[i]!.cpu);
+      if (cost < bestCost) {
+        best = i;
+        bestCost = cost;
+      }
+    }
+    const w = spinners[best]!;
+    spinners.splice(best, 1);
+    const handoff = bestCost * (1 + spinners.length / 2);
+    const t = mm.ptlFreeAt;
+    const spin = t - w.spinFrom + handoff;
+    const systemNs = this.m.cpus.systemNs;
+    w.sysNs += spin;
+    systemNs[w.cpu]! += spin;
+    w.t = t + handoff;
+    w.parked = false;
+    mm.semCpu = w.cpu;
+    mm.ptlCpu = w.cpu;
+    // Held from now until the winner's section releases it.
+    mm.ptlFreeAt = Number.POSITIVE_INFINITY;
+    this.m.cpus.freeAt[w.cpu] = w.t;
+  }
+
+  /** The dearest transfer from `cpu` to a spinner's CPU (the invalidation waits for the last). */
+  private farthest(cpu: number): number {
+    let worst = 0;
+    for (const s of this.spinners) worst = Math.max(worst, this.transfer(cpu, s.cpu));
+    return worst;
   }
 
   /** Cost of pulling a cacheline last written by CPU `last` (-1: nobody) over to r's CPU. */
   private bounce(r: Runner, last: number): number {
-    if (last < 0 || last === r.cpu) return 0;
-    const c = this.c;
-    return this.m.cpus.nodeOf[last] === r.node ? c.lineBounceNs : c.lineBounceNs * c.remoteFactor;
+    return this.transfer(last, r.cpu);
   }
+
+  /** A cache-to-cache transfer of a line from CPU `from` (-1: nobody has it) to CPU `to`. */
+  private transfer(from: number, to: number): number {
+    if (from < 0 || from === to) return 0;
+    const nodeOf = this.m.cpus.nodeOf;
+    return nodeOf[from] === nodeOf[to] ? this.c.lineBounceNs : this.c.lineRemoteNs;
+  }
+}
+
+/**
+ * What a zap (munmap, exit_mmap) costs its CPU: per page freed, zap_pte_range through
+ * free_hot_cold_page (freePageNs); per page a full per-cpu list drains back, free_pages_bulk's
+ * work under zone->lock (buddyPerPageNs).
+ */
+export function zapCostNs(m: Machine, pagesFreed: number, pagesDrained: number): number {
+  return pagesFreed * m.cost.freePageNs + pagesDrained * m.cost.buddyPerPageNs;
 }

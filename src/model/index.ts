@@ -1,6 +1,7 @@
 // The model's public surface: procfs and control import from here, never from inner files.
-export { Machine, createMachine, PCP_DRAIN_INTERVAL_NS } from './machine';
+export { Machine, createMachine } from './machine';
 export { AllocResult } from './machine';
+export type { ZapResult } from './mm';
 export type { PageOwner } from './machine';
 export { RawBlocks } from './raw';
 export type { RawBlock } from './raw';

@@ -15,14 +15,28 @@ import type { Zone } from './zone';
  */
 const log = debugFactory('kscrubfs:model');
 
+/**
+ * A nice-0 task's timeslice in 2.6.11's O(1) scheduler (kernel/sched.c DEF_TIMESLICE,
+ * 100 ms). kscrubd is a kernel thread at nice 0 bound to its node's CPUs (V6's kscrubd()
+ * daemonizes and set_cpus_allowed(node_to_cpumask)); when it has to share a CPU with a
+ * workload thread the two take turns a timeslice at a time, and kscrubd yields between
+ * blocks (cond_resched) once its slice is over.
+ */
+export const SCHED_TIMESLICE_NS = 100e6;
+
 export class Kscrubd {
   readonly node: number;
   awake = false;
+  /** Holding a block, waiting for a CPU of its node (every one runs a workload thread). */
+  waiting = false;
+  /** A busy CPU kscrubd took from a workload thread, and when its timeslice there ends. */
+  private sliceCpu = -1;
+  private sliceEnd = 0;
   /** The CPU it runs on for the current block (the node's most idle at pick time). */
   cpu = -1;
   /** When the current step ends: the block in flight is done, or the next pick is due. */
   nextAt = Number.POSITIVE_INFINITY;
-  private block: { zone: Zone; pfn: number; order: number; cpuNs: number; driver: string } | null = null;
+  private block: { zone: Zone; pfn: number; order: number; cpuNs: number; driver: ZeroDriver['name'] } | null = null;
   private zoneCursor = 0;
   private passZeroed = 0;
   /** Counters (vmstat, stats). */
@@ -83,9 +97,48 @@ export class Kscrubd {
     this.sleep(at);
   }
 
+  /**
+   * Zero a block it took off its list. kscrubd runs on the most idle CPU of its node; when
+   * every CPU there runs a workload thread, it waits (the block held off-list) until one of
+   * them reaches a point where a woken kernel thread preempts it — the return to user mode
+   * between two faults (runOn) — or the threads go away (Machine.cpusReleased).
+   */
   private start(m: Machine, zone: Zone, pfn: number, order: number, at: number): void {
-    const bytes = orderPages(order) * m.config.pageSize;
+    this.block = { zone, pfn, order, cpuNs: 0, driver: 'cpu' };
     const cpu = m.cpus.mostIdle(this.node, at, m.procs.cpuInUse);
+    if (!m.procs.cpuInUse[cpu]) return this.zeroOn(m, cpu, at);
+    // Within its timeslice on a CPU it took from a thread, it goes on there.
+    // (Not while its thread spins on a lock there: that CPU is not to be had.)
+    const slice = this.sliceCpu;
+    if (slice >= 0 && at < this.sliceEnd && m.procs.cpuInUse[slice] && Number.isFinite(m.cpus.freeAt[slice]!)) return this.zeroOn(m, slice, at);
+    this.sliceCpu = -1;
+    this.waiting = true;
+    m.kscrubdWaiting++;
+    this.nextAt = Number.POSITIVE_INFINITY;
+  }
+
+  /**
+   * A CPU of its node comes free, or its thread reaches the return to user mode, at time t.
+   * An idle CPU kscrubd takes at once; a thread's CPU only when the thread has had its
+   * timeslice since kscrubd last took it (they take turns). True if kscrubd took it.
+   */
+  runOn(m: Machine, cpu: number, t: number): boolean {
+    if (!this.waiting) return false;
+    if (m.procs.cpuInUse[cpu]) {
+      if (t < m.cpus.preemptAt[cpu]!) return false;
+      this.sliceCpu = cpu;
+      this.sliceEnd = t + SCHED_TIMESLICE_NS;
+      m.cpus.preemptAt[cpu] = this.sliceEnd + SCHED_TIMESLICE_NS;
+    }
+    this.waiting = false;
+    m.kscrubdWaiting--;
+    this.zeroOn(m, cpu, t);
+    return true;
+  }
+
+  private zeroOn(m: Machine, cpu: number, at: number): void {
+    const b = this.block!;
+    const bytes = orderPages(b.order) * m.config.pageSize;
     const begin = Math.max(at, m.cpus.freeAt[cpu]!);
     let driver: ZeroDriver | undefined;
     let result = null;
@@ -98,12 +151,15 @@ export class Kscrubd {
     }
     if (!result || !driver) {
       driver = m.cpuZero;
-      result = m.cpuZero.zero(bytes, false);
+      // clear_pages shares the node's bus with the CPUs zeroing there when it starts.
+      result = m.cpuZero.zero(bytes, false, m.cpus.zeroingOn(this.node, begin, cpu) + 1);
+      m.cpus.zeroUntil[cpu] = begin + result.wallNs;
     }
-    // kscrubd's CPU time is system time of its CPU; a synchronous BTE wait leaves it free.
+    // kscrubd's CPU time is system time of its CPU (a BTE transfer is busy-polled: the same).
     m.cpus.freeAt[cpu] = begin + result.cpuNs;
     this.cpu = cpu;
-    this.block = { zone, pfn, order, cpuNs: result.cpuNs, driver: driver.name };
+    b.cpuNs = result.cpuNs;
+    b.driver = driver.name;
     this.nextAt = begin + result.wallNs;
   }
 

@@ -40,9 +40,6 @@ export interface PageOwner {
 
 const SLAB_ORDER = 2;
 
-/** Modern kernels drain idle CPUs' lists from vmstat_update (every few seconds). */
-export const PCP_DRAIN_INTERVAL_NS = 3e9;
-
 /**
  * The simulated machine: nodes, zones, CPUs, the allocator, kscrubd, time. Pure and
  * deterministic: it does no I/O, reads no clock and draws no random numbers: the same calls give
@@ -71,7 +68,8 @@ export class Machine {
    * areas, init's page tables): why MemFree < MemTotal on a machine that has run nothing.
    */
   readonly slab: PageOwner & { readonly blocks: number[]; pages: number };
-  private nextDrain = PCP_DRAIN_INTERVAL_NS;
+  /** kscrubd threads holding a block while they wait for a CPU of their node (kscrubd.ts). */
+  kscrubdWaiting = 0;
   readonly minFreeKbytes: number;
   readonly totalPages: number;
   /** Processes (mm), their page tables and tasks, and their counters. */
@@ -385,17 +383,28 @@ export class Machine {
     return (node * this.config.cpus) / this.config.nodes;
   }
 
+  /** A touch's threads left their CPUs at time t: a kscrubd waiting for one takes it. */
+  cpusReleased(t: number): void {
+    if (this.kscrubdWaiting === 0) return;
+    for (const k of this.kscrubd) {
+      if (!k.waiting) continue;
+      const cpu = this.cpus.mostIdle(k.node, t, this.procs.cpuInUse);
+      if (!this.procs.cpuInUse[cpu]) k.runOn(this, cpu, t);
+    }
+  }
+
   // ---- time -----------------------------------------------------------------------------------
 
   /**
-   * Run everything in the background (kscrubd, load sampling, per-cpu drains) up to virtual
-   * time t, in time order, and make t the present. Time never goes back.
+   * Run everything in the background (kscrubd, load sampling) up to virtual time t, in time
+   * order, and make t the present. Time never goes back. (2.6.11 has no periodic drain of the
+   * per-cpu lists: they drain when they pass `high`, or by `drainPcp`.)
    */
   advanceTo(t: number): void {
     if (!Number.isFinite(t)) assert(false, `advanceTo(${t}): time must be finite`);
     if (t < this.clock.now) return;
     for (;;) {
-      let next = Math.min(this.loadavg.nextSample, this.nextDrain);
+      let next = this.loadavg.nextSample;
       let who = -1;
       for (let n = 0; n < this.kscrubd.length; n++) {
         const at = this.kscrubd[n]!.nextAt;
@@ -404,12 +413,9 @@ export class Machine {
       if (next > t) break;
       this.clock.now = Math.max(this.clock.now, next);
       if (who >= 0) this.kscrubd[who]!.advance(this, next);
-      else if (next === this.loadavg.nextSample) {
+      else {
         this.loadavg.sample(this.procs.runningTasks + this.kscrubd.filter((k) => k.awake).length);
         this.loadavg.nextSample += LOAD_FREQ_NS;
-      } else {
-        this.drainPcp(true);
-        this.nextDrain += PCP_DRAIN_INTERVAL_NS;
       }
     }
     this.clock.now = t;
@@ -421,7 +427,7 @@ export class Machine {
    * a free that may wake kscrubd).
    */
   nextBackgroundAt(): number {
-    let next = Math.min(this.loadavg.nextSample, this.nextDrain);
+    let next = this.loadavg.nextSample;
     for (let n = 0; n < this.kscrubd.length; n++) {
       const at = this.kscrubd[n]!.nextAt;
       if (at < next) next = at;
@@ -458,7 +464,9 @@ export class Machine {
     checkSysctl(this.specs[name], value);
     this.sysctl[name] = value;
     log('sysctl vm.%s = %d', name, value);
-    if (name === 'scrub_start' && value < this.maxOrder) {
+    // The write wakes every node's kscrubd through the same load gate as a wake from the free
+    // path (the patch's scrub_pgdat waits while avenrun[0] >= scrub_load).
+    if (name === 'scrub_start' && value < this.maxOrder && this.loadavg.one() < this.sysctl.scrub_load) {
       for (const k of this.kscrubd) if (k.wake(this.now, this.cost.wakeupNs)) log('kscrubd%d woken by vm.scrub_start', k.node);
     }
   }

@@ -1,6 +1,6 @@
 import { ModelError } from './errors';
 import { MAX_MAP_BYTES } from './limits';
-import { type FaultList, TouchJob, type TouchOptions, type TouchResult, touch } from './fault';
+import { type FaultList, TouchJob, type TouchOptions, type TouchResult, touch, zapCostNs } from './fault';
 import type { AllocResult, Machine, PageOwner } from './machine';
 import { assertThpSupported, madviseHugepage, zapHugePmd } from './thp';
 
@@ -26,6 +26,13 @@ export function ptePfn(pte: number): number {
 export function pteCacheHot(pte: number): boolean {
   // Not `pte % 2`: ptes are doubles, and V8's double `%` is a libm fmod call.
   return pte >= 2 && pte - 2 * Math.floor(pte / 2) === 1;
+}
+
+/** What a munmap or an exit did: pages freed, the system time it took, the time that passed. */
+export interface ZapResult {
+  readonly freed: number;
+  readonly sysNs: number;
+  readonly wallNs: number;
 }
 
 /** Where mmap places the first mapping; later ones follow, a PMD apart. */
@@ -75,9 +82,15 @@ export class Mm implements PageOwner {
   readonly tasks: Task[] = [];
   /** Virtual time at which mm->page_table_lock is next free. */
   ptlFreeAt = 0;
-  /** CPUs that last wrote the page_table_lock and mmap_sem lines (-1: none yet). */
+  /** CPU that holds (or last held) page_table_lock (-1: none yet). */
   ptlCpu = -1;
+  /**
+   * CPU that last wrote mm_struct's first cacheline — mmap_sem's count and page_table_lock
+   * share it (2.6.11 layout, 128-byte lines) — and the one that last wrote its counters' line
+   * (rss, hiwater_rss); -1: none yet. The fault model prices their transfers (fault.ts).
+   */
   semCpu = -1;
+  rssCpu = -1;
   /** Anonymous pages mapped (rss). */
   rss = 0;
   private nextMap = MMAP_BASE;
@@ -201,7 +214,7 @@ export class Processes {
   runningTasks = 0;
   /** Workload threads switched in and out (stat's ctxt adds kscrubd's). */
   contextSwitches = 0;
-  /** Per CPU: is a workload thread on it now (its per-cpu lists are not drained then)? */
+  /** Per CPU: is a workload thread on it now (kscrubd prefers a CPU without one)? */
   readonly cpuInUse: Uint8Array;
   readonly ptrsPerPte: number;
   readonly pmdBytes: number;
@@ -343,6 +356,49 @@ export class Processes {
       vma.end = addr;
     }
     return freed;
+  }
+
+  /** munmap(), saying also what it cost (zapTimedSteps). */
+  munmapTimed(id: number, addr: number, bytes: number, cpu = this.m.firstCpuOf(0)): ZapResult {
+    return finish(this.munmapTimedSteps(id, addr, bytes, cpu));
+  }
+
+  /** munmapTimed() a few page tables at a time, as munmapSteps. */
+  munmapTimedSteps(id: number, addr: number, bytes: number, cpu = this.m.firstCpuOf(0)): Generator<void, ZapResult, void> {
+    return this.zapTimedSteps(cpu, this.munmapSteps(id, addr, bytes, cpu));
+  }
+
+  /**
+   * exit(), saying also what it cost: the exiting CPU spends zapCostNs() of system time on it
+   * and the clock moves on by as much (kscrubd, woken by the frees, runs meanwhile). pft times
+   * a process from fork to wait, so its exit counts.
+   */
+  exitTimed(id: number, cpu = this.m.firstCpuOf(0)): ZapResult {
+    return finish(this.exitTimedSteps(id, cpu));
+  }
+
+  /** exitTimed() a few page tables at a time, as exitSteps. */
+  exitTimedSteps(id: number, cpu = this.m.firstCpuOf(0)): Generator<void, ZapResult, void> {
+    return this.zapTimedSteps(cpu, this.exitSteps(id, cpu));
+  }
+
+  /**
+   * Run a zap's steps, then charge what it freed to `cpu`: system time there, and the clock
+   * moves on by it. The frees happen at the zap's start time (the clock moves only at the
+   * end), so how the steps are sliced never changes the outcome.
+   */
+  private *zapTimedSteps(cpu: number, zap: Generator<void, number, void>): Generator<void, ZapResult, void> {
+    const m = this.m;
+    const start = m.now;
+    const pgfree = m.vm.pgfree;
+    const drained = m.vm.pcpDrainPages;
+    const freed = yield* zap;
+    const ns = zapCostNs(m, m.vm.pgfree - pgfree, m.vm.pcpDrainPages - drained);
+    const begin = Math.max(m.now, m.cpus.freeAt[cpu]!);
+    m.cpus.systemNs[cpu]! += ns;
+    m.cpus.freeAt[cpu] = begin + ns;
+    m.advanceTo(begin + ns);
+    return { freed, sysNs: ns, wallNs: m.now - start };
   }
 
   /** exit_mmap: free everything the process maps. Returns pages freed. */

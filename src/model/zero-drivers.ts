@@ -17,8 +17,11 @@ export interface ZeroDriver {
   readonly name: ZeroDriverName;
   /** Will the driver take a block of this many bytes? */
   accepts(bytes: number): boolean;
-  /** Zero it; null when the transfer failed and the caller must fall back to the CPU. */
-  zero(bytes: number, remote: boolean): ZeroResult | null;
+  /**
+   * Zero it; null when the transfer failed and the caller must fall back to the CPU.
+   * `sharers`: CPUs of the node zeroing at once, this one included (they share its bus).
+   */
+  zero(bytes: number, remote: boolean, sharers?: number): ZeroResult | null;
 }
 
 const HUGE_EXTENT = 2 ** 21;
@@ -37,28 +40,41 @@ export function clearBytesPerNs(c: CostModel, pageSize: number, bytes: number): 
   return c.zeroBytesPerNs + f * (c.zeroHugeBytesPerNs - c.zeroBytesPerNs);
 }
 
-/** clear_pages(page, order): the CPU writes every line, at the extent's zeroing bandwidth. */
+/**
+ * clear_pages(page, order): the CPU writes every line, at the extent's zeroing bandwidth (bound
+ * by the misses it can keep in flight, so remote memory is remoteFactor slower), or at its
+ * share of the node's bus when other CPUs of the node zero too: every byte stored crosses the
+ * bus twice, as a read for ownership and later as a writeback. Alone, one CPU cannot fill the
+ * bus; two can.
+ */
 export class CpuZeroDriver implements ZeroDriver {
   readonly name = 'cpu' as const;
   constructor(private readonly cost: CostModel, private readonly pageSize: number) {}
   accepts(): boolean {
     return true;
   }
-  zero(bytes: number, remote: boolean): ZeroResult {
+  zero(bytes: number, remote: boolean, sharers = 1): ZeroResult {
     const c = this.cost;
     // Stores at the zeroing bandwidth, plus writeback of whatever the cache cannot hold
     // (none to add when the bandwidth was measured with the write-back in it).
     const writeback = c.writebackBytesPerNs > 0 ? Math.max(0, bytes - c.cacheBytes) / c.writebackBytesPerNs : 0;
-    const store = bytes / clearBytesPerNs(c, this.pageSize, bytes) + writeback;
-    const ns = store * (remote ? c.remoteFactor : 1);
+    // The CPU's own store time, or its share of the bus (2 bytes moved per byte zeroed),
+    // whichever is longer.
+    const f = remote ? c.remoteFactor : 1;
+    const bus = (2 * sharers * bytes) / c.fsbBytesPerNs;
+    const store = Math.max(bytes / clearBytesPerNs(c, this.pageSize, bytes), bus / f) + writeback;
+    const ns = store * f;
     return { wallNs: ns, cpuNs: ns };
   }
 }
 
 /**
- * The SGI SN2 block-transfer engine: zeroes memory without the CPU's caches, synchronously
- * (kscrubd waits for it) at ~500 MB/s. Small transfers are not worth its setup, so it refuses
- * blocks under 60,000 bytes. `failNext` injects transfer failures (timeouts in V6's driver).
+ * The SGI SN2 block-transfer engine: zeroes memory without the CPU's caches at ~500 MB/s.
+ * V6's bte_zero is synchronous: the calling CPU busy-polls the transfer's status until it is
+ * done, so the CPU is busy for the whole transfer — the BTE saves cache pollution, not CPU
+ * time. bte_start_bzero refuses len < 60000 (not worth the setup) and len >= BTE_MAX_XFER
+ * (8 MiB on SN2), which the CPU driver then zeroes. `failNext` injects transfer failures
+ * (timeouts in V6's driver); the CPU zeroes the block instead.
  */
 export class BteZeroDriver implements ZeroDriver {
   readonly name = 'bte' as const;
@@ -74,7 +90,8 @@ export class BteZeroDriver implements ZeroDriver {
       this.failures++;
       return null;
     }
-    return { wallNs: this.cost.bteSetupNs + bytes / this.cost.bteBytesPerNs, cpuNs: this.cost.bteSetupNs };
+    const ns = this.cost.bteSetupNs + bytes / this.cost.bteBytesPerNs;
+    return { wallNs: ns, cpuNs: ns };
   }
 }
 

@@ -119,6 +119,9 @@ export class Zone {
   lockFreeAt = 0;
   /** CPU that last held zone->lock (its cacheline lives there). */
   lockCpu = -1;
+  /** zone->lru_lock, priced the same way (the fault model takes it when a pagevec drains). */
+  lruLockFreeAt = 0;
+  lruLockCpu = -1;
   /** Allocations served from this zone (vmstat pgalloc_<zone>). */
   pgalloc = 0;
   /**
@@ -460,25 +463,31 @@ export class Zone {
 
   // ---- per-cpu lists --------------------------------------------------------------------------
 
-  /** 2.6.11 zone_batchsize(): about 1/1000 of the zone, at most 512 KiB, rounded to 2^n - 1. */
-  static batchSize(managedPages: number, pageSize: number): number {
-    let batch = Math.floor(managedPages / 1024);
-    if (batch * pageSize > 512 * 1024) batch = Math.floor((512 * 1024) / pageSize);
+  /**
+   * 2.6.11 free_area_init_core(): batch = present pages / 1024, capped at 256 KiB worth of
+   * pages ("no point in going beyond the size of L2 cache"), / 4 ("we effectively *= 4
+   * below"), at least 1. (The 2^n - 1 clamp came in a later kernel.) altix: 16 KiB pages, a
+   * 1.5 GiB zone → min(96, 16) / 4 = 4; x86_64's big zones: min(…, 64) / 4 = 16.
+   */
+  static batchSize(presentPages: number, pageSize: number): number {
+    let batch = Math.floor(presentPages / 1024);
+    if (batch * pageSize > 256 * 1024) batch = Math.floor((256 * 1024) / pageSize);
     batch = Math.floor(batch / 4);
-    if (batch < 1) batch = 1;
-    // (1 << fls(batch + batch/2)) - 1
-    return 2 ** (Math.floor(Math.log2(batch + Math.floor(batch / 2))) + 1) - 1;
+    return Math.max(1, batch);
   }
 
+  /**
+   * The per-cpu lists as 2.6.11 sets them: hot low 2·batch, high 6·batch; cold low 0, high
+   * 2·batch; both move `batch` pages at a time. The prezeroing patch's zeroed list is a cold one.
+   */
   setupPagesets(pageSize: number, cpus: number): void {
-    const batch = Zone.batchSize(this.managedPages, pageSize);
-    const cold = Math.max(1, Math.floor(batch / 2));
+    const batch = Zone.batchSize(this.presentPages, pageSize);
     this.pageset = [];
     for (let cpu = 0; cpu < cpus; cpu++) {
       this.pageset.push([
         { list: pfnList(), low: 2 * batch, high: 6 * batch, batch },
-        { list: pfnList(), low: 0, high: 2 * batch, batch: cold },
-        { list: pfnList(), low: 0, high: 2 * batch, batch: cold },
+        { list: pfnList(), low: 0, high: 2 * batch, batch },
+        { list: pfnList(), low: 0, high: 2 * batch, batch },
       ]);
     }
   }

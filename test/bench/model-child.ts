@@ -16,6 +16,8 @@ import { FILES, Snapshot } from '../../src/procfs';
 //   rss     touch G GiB and report ΔRSS per touched page (needs --expose-gc)
 //   scrub   scrub_start on, tick until every kscrubd sleeps: virtual and wall time
 //   hot     the allocator's hot paths one by one (ns per call) and the renderers (µs per file)
+//   pace    Lameter's pft 4 GiB × 3 on the altix preset (CPU zeroing, no prefault): virtual
+//           time simulated against wall time, --scrub off (base) or on (settled first)
 
 type Args = Record<string, string>;
 
@@ -201,7 +203,36 @@ function renderTimes(): unknown {
   return out;
 }
 
-const COMMANDS: Record<string, (args: Args) => unknown> = { faults, boot, rss, scrub, hot };
+/**
+ * The simulated machine's pace on a calibration run: --gb × --reps with --threads threads, a
+ * fresh altix machine, kscrubd off (base) or on and settled before the clock starts (patched).
+ * Virtual seconds of the repetitions (touch and exit) against the wall seconds they took.
+ */
+function pace(args: Args): unknown {
+  const m = createMachine({ preset: 'altix', zeroDrivers: ['cpu'], clock: 'manual' });
+  m.setSysctl('max_prealloc_order', 0);
+  if (args.scrub === 'on') {
+    m.setSysctl('scrub_stop', 2);
+    m.setSysctl('scrub_start', 5);
+    while (m.scrubbing()) m.tick(1e8);
+  } else m.setSysctl('scrub_start', m.maxOrder);
+  const bytes = Number(args.gb ?? 4) * 2 ** 30;
+  const reps = Number(args.reps ?? 3);
+  const threads = Number(args.threads ?? 8);
+  const v0 = m.now;
+  const t0 = performance.now();
+  let pages = 0;
+  for (let i = 0; i < reps; i++) {
+    const id = m.procs.create().id;
+    const { addr, size } = m.procs.mmap(id, bytes);
+    pages += m.procs.touch(id, { addr, size, threads }).pages;
+    m.procs.exitTimed(id);
+  }
+  const wallMs = performance.now() - t0;
+  return { virtualS: (m.now - v0) / 1e9, wallS: wallMs / 1e3, pages };
+}
+
+const COMMANDS: Record<string, (args: Args) => unknown> = { faults, boot, rss, scrub, hot, pace };
 
 async function main(): Promise<void> {
   const { what, args } = parseArgs(process.argv.slice(2));

@@ -8,10 +8,10 @@ import { KIND_ALLOC, pageFlags } from '../../src/model/page';
 /** x86_64 zeroing figures the hand-worked kscrubd times use: 3.2 B/ns, 1 MiB cache, 10 µs wakeup. */
 export const X86_64_PINNED: Partial<CostModel> = { zeroBytesPerNs: 3.2, cacheBytes: 2 ** 20, writebackBytesPerNs: 3, wakeupNs: 10_000 };
 
-/** Altix zeroing figures: CPU 1.56 B/ns, 6 MiB L3; BTE 0.5 B/ns, 2 µs setup, 60,000 B minimum; 20 µs wakeup. */
+/** Altix zeroing figures: CPU 1.56 B/ns, 6 MiB L3; BTE 0.5 B/ns, 2 µs setup, 60,000 B minimum, 8 MiB maximum; 20 µs wakeup. */
 export const ALTIX_PINNED: Partial<CostModel> = {
   zeroBytesPerNs: 1.56, cacheBytes: 6 * 2 ** 20, writebackBytesPerNs: 4, bteBytesPerNs: 0.5, bteSetupNs: 2_000,
-  bteMinBytes: 60_000, bteMaxBytes: 2 ** 30, wakeupNs: 20_000,
+  bteMinBytes: 60_000, bteMaxBytes: 8 * 2 ** 20, wakeupNs: 20_000,
 };
 
 /**

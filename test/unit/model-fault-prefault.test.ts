@@ -4,7 +4,9 @@ import type { Machine } from '../../src/model';
 import { accountedPages, assertChecked, prefaultRun, ptesOf, tiny } from '../helpers/model';
 
 // Anticipatory prefault (vm.max_prealloc_order, default 3) on the TINY machine (4 KiB pages,
-// one pte page = 4096 / 8 = 512 ptes = 2 MiB; mmap places mappings PMD-aligned).
+// one pte page = 4096 / 8 = 512 ptes = 2 MiB; mmap places mappings PMD-aligned). V2: a hit
+// doubles the run up to a pagevec (16 pages); after a 16-page fault the order goes back to
+// max_prealloc_order, so the next hit maps 2^(order+1) again: 1, 2, 4, 8, 16, 16 … with 3.
 const PAGE = 4096;
 const PTRS_PER_PTE = PAGE / 8;
 
@@ -16,38 +18,36 @@ function proc(m: Machine, pages: number, random = false): { id: number; addr: nu
 }
 
 describe('fault: anticipatory prefault', () => {
-  test('when 23 pages are written in order then faults map 1, 2, 4, 8, 8 pages', () => {
+  test('when 23 pages are written in order then faults map 1, 2, 4, 8, 16 pages (the last reaching past them)', () => {
     const m = tiny();
     const { id, addr } = proc(m, 64);
     const free = accountedPages(m);
     const r = m.procs.touch(id, { addr, size: 23 * PAGE });
     assert.equal(r.pages, 23);
     assert.equal(r.faults, 5);
-    assert.equal(r.prefaulted, 23 - 5);
-    assert.equal(r.hotZeroed, 23);
-    assert.equal(m.vm.prefaultPages, 18);
-    assert.equal(m.procs.nrAnonPages, 23);
-    assert.equal(accountedPages(m), free - 23 - 1, 'the 23 pages and their one pte page');
+    assert.equal(r.prefaulted, 31 - 5);
+    assert.equal(r.hotZeroed, 31, 'GFP_HIGHUSER pages cleared in the fault, every one of them');
+    assert.equal(m.vm.prefaultPages, 26);
+    assert.equal(m.procs.nrAnonPages, 31);
+    assert.equal(accountedPages(m), free - 31 - 1, 'the 31 pages and their one pte page');
     assert.equal(m.procs.nrPageTablePages, 1);
     assertChecked(m);
   });
 
-  test('when single faults follow the prediction then each maps 1, 2, 4, 8, 8, 8 pages', () => {
+  test('when single faults follow the prediction then each maps 1, 2, 4, 8, 16, 16 pages', () => {
     const m = tiny();
     const { id, addr } = proc(m, 64);
-    assert.deepEqual(prefaultRun(m, id, addr, 6), [1, 2, 4, 8, 8, 8]);
-    assert.equal(m.procs.nrAnonPages, 31);
+    assert.deepEqual(prefaultRun(m, id, addr, 6), [1, 2, 4, 8, 16, 16]);
+    assert.equal(m.procs.nrAnonPages, 47);
     assert.equal(m.vm.pgfault, 6);
     assertChecked(m);
   });
 
-  test('when max_prealloc_order is 1 then faults map 1, 2, 2, …', () => {
+  test('when max_prealloc_order is 1 then after a 16-page fault the run starts again from 4 pages', () => {
     const m = tiny();
     m.setSysctl('max_prealloc_order', 1);
     const { id, addr } = proc(m, 64);
-    const r = m.procs.touch(id, { addr, size: 23 * PAGE });
-    assert.equal(r.faults, 1 + 11);
-    assert.equal(r.prefaulted, 11);
+    assert.deepEqual(prefaultRun(m, id, addr, 8), [1, 2, 4, 8, 16, 4, 8, 16]);
   });
 
   test('when a fault misses the prediction then prefault starts again from one page', () => {
@@ -114,19 +114,19 @@ describe('fault: anticipatory prefault', () => {
   test('when a prefault run reaches the end of a pte page then it is clipped there and goes on in the next', () => {
     const m = tiny();
     const { id, addr } = proc(m, 600);
-    // From page 500: 500 | 501-502 | 503-506 | 507-511 (8 clipped to 5 at 512) | 512-519 | 520-527.
-    assert.deepEqual(prefaultRun(m, id, addr + 500 * PAGE, 6), [1, 2, 4, 5, 8, 8]);
+    // From page 500: 500 | 501-502 | 503-506 | 507-511 (8 clipped to 5 at 512) | 512-527 | 528-543.
+    assert.deepEqual(prefaultRun(m, id, addr + 500 * PAGE, 6), [1, 2, 4, 5, 16, 16]);
     assert.equal(m.procs.nrPageTablePages, 2);
-    assert.equal(m.procs.nrAnonPages, 28);
+    assert.equal(m.procs.nrAnonPages, 44);
     assertChecked(m);
   });
 
   test('when a sequential touch crosses a pte page then the counts follow the clipping', () => {
     const m = tiny();
     const { id, addr } = proc(m, 530);
-    // 1+2+4 = 7, then 8-page runs 7..510 (63 of them), 511 alone (PMD end), 512-519, 520-527, 528-529.
+    // 1+2+4+8 = 15, then 16-page runs 15..510 (31 of them), 511 alone (PMD end), 512-527, 528-529 (VMA end).
     const r = m.procs.touch(id, { addr, size: 530 * PAGE });
-    assert.equal(r.faults, 3 + 63 + 1 + 1 + 1 + 1);
+    assert.equal(r.faults, 4 + 31 + 1 + 1 + 1);
     assert.equal(r.pages, 530);
     assert.equal(m.procs.nrAnonPages, 530);
     assertChecked(m);

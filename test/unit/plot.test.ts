@@ -44,8 +44,8 @@ function rasterize(svg: string, name: string): ReturnType<typeof decodePng> {
 describe('pft plot', () => {
   test('when two runs and the published points are plotted then every point has one marker per panel', () => {
     const svg = renderPftSvg([ON, OFF, PATCHED], { title: 'pft', subtitle: '1 GiB × 1' });
-    assert.equal(PATCHED.points.length, 3, 'the 4G×3 row, and the 1G×1 row posted twice');
-    assert.equal(count(svg, /class="point"/g), 2 * (4 + 4 + 3));
+    assert.equal(PATCHED.points.length, 6, 'the 4G×3 rows (1, 2, 4, 8 threads), and the 1G×1 row posted twice');
+    assert.equal(count(svg, /class="point"/g), 2 * (4 + 4 + 6));
     assert.equal(count(svg, /class="panel"/g), 2);
     assert.equal(count(svg, /class="series-line"/g), 4, 'the runs have lines, the published points none');
     assert.equal(count(svg, /class="legend-item"/g), 3);
@@ -55,7 +55,7 @@ describe('pft plot', () => {
   test('when published points are plotted with a run then they are hollow and drawn before (under) the run', () => {
     const svg = renderPftSvg([ON, PATCHED]);
     const published = [...svg.matchAll(/<path class="point"[^>]*>/g)].map((m) => m[0]);
-    assert.equal(published.length, 2 * 3, 'diamonds: the published points, in both panels');
+    assert.equal(published.length, 2 * 6, 'diamonds: the published points, in both panels');
     for (const d of published) assert.match(d, /fill="none"/);
     const panels = svg.split('<g class="panel"').slice(1);
     for (const p of panels) assert.ok(p.indexOf('<path class="point"') < p.indexOf('<circle class="point"'), 'published first, model on top');
@@ -73,8 +73,9 @@ describe('pft plot', () => {
     const svg = renderPftSvg([{ ...ON, reference: 'published, patched' }, OFF, PATCHED]);
     assert.equal(count(svg, /class="ratio-panel"/g), 2);
     assert.equal(count(svg, /class="band"/g), 2);
-    // ON has 1 and 4… published has 1 thread twice (and the 4G row at 1 thread): 3 ratios per column.
-    assert.equal(count(svg, /class="ratio-point"/g), 2 * 3);
+    // ON has 1, 2, 4, 8 threads; published has 1 thread three times (the 4G row and the 1G row
+    // posted twice) and 2, 4, 8 once each (the 4G rows): 6 ratios per column.
+    assert.equal(count(svg, /class="ratio-point"/g), 2 * 6);
     assert.match(svg, /scrub on ÷ published, patched: 1 thread, 1\.0\d\d/);
     assert.equal(count(renderPftSvg([ON, OFF, PATCHED]), /class="ratio-panel"/g), 0, 'no reference, no ratio panel');
     const img = rasterize(svg, 'ratio');

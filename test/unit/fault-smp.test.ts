@@ -1,0 +1,148 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { createMachine } from '../../src/model';
+import type { CostModel, Machine, MachineOptions } from '../../src/model';
+import { CpuZeroDriver } from '../../src/model/zero-drivers';
+import { assertChecked, zoneNamed } from '../helpers/model';
+
+// The SMP mechanisms of the fault path (fault.ts) one at a time, on tiny machines whose costs
+// are pinned to round numbers so that every figure can be worked by hand.
+const PAGE = 4096;
+
+/**
+ * Two nodes of 64 MiB, CPUs 0–1 on node 0 and 2–3 on node 1. Everything costs nothing but the
+ * trap (100), the first lock section (1000), hot zeroing (4096 B at 4096 B/ns: 1 ns) and the
+ * cacheline transfers: 50 ns between CPUs of a node, 300 ns between nodes.
+ */
+const FLAT: Partial<CostModel> = {
+  trapNs: 100, handlerNs: 0, ptlCheckNs: 1000, ptlSetNs: 0, pcpAllocNs: 0, structPageLines: 0, buddyPerPageNs: 0,
+  lruPerPageNs: 0, lineBounceNs: 50, lineRemoteNs: 300, zeroBytesPerNs: 4096, zeroHugeBytesPerNs: 4096,
+  zeroGiantBytesPerNs: 4096, fsbBytesPerNs: 1e9, lineMissNs: 0, lineHitNs: 0, userPageNs: 0, freePageNs: 0,
+};
+const TWO_NODES: MachineOptions = {
+  preset: 'x86_64', mem: '128M', nodes: 2, cpus: 4, maxOrder: 4, clock: 'manual', bootAllocations: false, cost: FLAT,
+};
+
+/**
+ * A process with a pte page already there (task 0 faulted page 0 on CPU 0), then two tasks
+ * fault pages 1 and 2 of the same PMD at once, task 0 on CPU 0 and task 1 on `cpu1`.
+ */
+function contend(cpu1: number): { m: Machine; sys: number; wall: number } {
+  const m = createMachine(TWO_NODES);
+  m.setSysctl('max_prealloc_order', 0);
+  const id = m.procs.create().id;
+  const { addr } = m.procs.mmap(id, 16 * PAGE);
+  m.procs.faults(id, { addrs: [addr], tasks: [0], writes: [1], cpus: [0], lines: 1 });
+  const r = m.procs.faults(id, { addrs: [addr + PAGE, addr + 2 * PAGE], tasks: [0, 1], writes: [1, 1], cpus: [0, cpu1], lines: 1 });
+  assert.equal(r.faults, 2);
+  assertChecked(m);
+  return { m, sys: r.sysNs, wall: r.wallNs };
+}
+
+describe('fault SMP: page_table_lock and mm_struct lines', () => {
+  test('when two CPUs of one node fault at once then the second spins for the first section and the lines move 50 ns a time', () => {
+    // Task 0: trap 100, section 1 (1000), zero 1 → 1101, then waits for task 1's section 1
+    // (granted at 2100, +50 to pull the line back): 1049 of spinning, section 2 → 2150.
+    // Task 1: trap 100, down_read pulls mm_struct's line from CPU 0 (50), spins 150 → 1100
+    // (950; at the release the line is already its own), section 1 → 2100, its per-cpu list
+    // refills under zone->lock last held by CPU 0 (50), zero 1 → 2151, takes the free lock
+    // (the line from CPU 0: 50), rss's line from CPU 0 (50) → 2251.
+    const { sys, wall } = contend(1);
+    assert.equal(sys, (100 + 1000 + 1 + 1049) + (100 + 50 + 950 + 1000 + 50 + 1 + 50 + 50));
+    assert.equal(wall, 2251);
+  });
+
+  test('when the second CPU is on another node then every transfer costs 300 and the pair takes longer', () => {
+    // Task 1 on CPU 2: down_read 300, spins 700, section 1 → 2100, its own node's zone (no
+    // lock line to pull), zero → 2101, spins behind task 0's section 2 (granted at 2700 after
+    // task 0's release invalidated its copy: 300; the handoff 300) → 3000, rss 300 → 3300.
+    // Task 0: 1101, spins until 2100 and the line comes from node 1 (300) → 2400, its release
+    // pays the invalidation (300) → 2700.
+    const local = contend(1);
+    const remote = contend(2);
+    assert.equal(remote.sys, (100 + 1000 + 1 + 1299 + 300) + (100 + 300 + 700 + 1000 + 1 + 899 + 300));
+    assert.equal(remote.wall, 3300);
+    assert.ok(remote.sys > local.sys && remote.wall > local.wall);
+  });
+
+  test('when one CPU faults alone then nothing spins and no line moves', () => {
+    const m = createMachine(TWO_NODES);
+    m.setSysctl('max_prealloc_order', 0);
+    const id = m.procs.create().id;
+    const { addr } = m.procs.mmap(id, 16 * PAGE);
+    m.procs.faults(id, { addrs: [addr], tasks: [0], writes: [1], cpus: [0], lines: 1 });
+    const r = m.procs.faults(id, { addrs: [addr + PAGE], tasks: [0], writes: [1], cpus: [0], lines: 1 });
+    assert.equal(r.sysNs, 100 + 1000 + 1);
+  });
+});
+
+describe('fault SMP: the node bus', () => {
+  test('when two CPUs of a node zero at once then each gets half the bus: every byte crosses it twice', () => {
+    // x86_64: 3.2 B/ns alone; the 6.4 B/ns bus carries 2 bytes per byte zeroed, so two CPUs
+    // zeroing together get 1.6 B/ns each: 16 KiB in 10,240 ns instead of 5,120.
+    const cpu = new CpuZeroDriver(createMachine({ preset: 'x86_64', mem: '64M', maxOrder: 4, clock: 'manual' }).cost, PAGE);
+    assert.equal(cpu.zero(16384, false, 1).cpuNs, 5_120);
+    assert.equal(cpu.zero(16384, false, 2).cpuNs, 10_240);
+    assert.equal(cpu.zero(16384, false, 4).cpuNs, 20_480);
+  });
+
+  test('when two threads zero hot on one node then their zeroing takes longer than on two nodes', () => {
+    // The altix bus (3.84 B/ns) is not filled by one CPU's 1.56 B/ns of stores (3.12 B/ns of
+    // traffic), but is by two: then each zeroes at 0.96 B/ns.
+    const zeroNsPerPage = (cpus: number[]): number => {
+      const m = createMachine({ preset: 'altix', mem: '1G', nodes: 2, cpus: 4, clock: 'manual', zeroDrivers: ['cpu'] });
+      m.setSysctl('max_prealloc_order', 0);
+      const id = m.procs.create().id;
+      const { addr } = m.procs.mmap(id, 64 * 16384);
+      const addrs = Array.from({ length: 64 }, (_, i) => addr + i * 16384);
+      const r = m.procs.faults(id, { addrs, tasks: addrs.map((_, i) => i % 2), writes: addrs.map(() => 1 as const), cpus, lines: 1 });
+      // (zeroNs includes the pte page's zeroing: one page more than hotZeroed counts.)
+      return r.zeroNs / (r.hotZeroed + 1);
+    };
+    const shared = zeroNsPerPage([0, 1]);
+    const apart = zeroNsPerPage([0, 2]);
+    assert.ok(Math.abs(apart - 16384 / 1.56) < 1, `apart: ${apart}`);
+    // Sharing starts when the second CPU's zeroing overlaps the first's: nearly every page.
+    assert.ok(shared > apart * 1.5 && shared <= (2 * 2 * 16384) / 3.84 + 1, `shared ${shared} vs apart ${apart}`);
+  });
+});
+
+describe('fault SMP: 2.6.11 per-cpu batches', () => {
+  test('when the altix boots then each node zone has batch 4 (256 KiB of 16 KiB pages, / 4), hot low 8 and high 24', () => {
+    const m = createMachine({ preset: 'altix', clock: 'manual' });
+    const hot = zoneNamed(m, 0, 'DMA').pageset[0]![0]!;
+    const cold = zoneNamed(m, 0, 'DMA').pageset[0]![1]!;
+    assert.deepEqual([hot.batch, hot.low, hot.high], [4, 8, 24]);
+    assert.deepEqual([cold.batch, cold.low, cold.high], [4, 0, 8]);
+  });
+
+  test('when the x86_64 boots then DMA has batch 1 and DMA32 batch 16 (256 KiB of 4 KiB pages, / 4)', () => {
+    const m = createMachine({ preset: 'x86_64', clock: 'manual' });
+    assert.equal(zoneNamed(m, 0, 'DMA').pageset[0]![0]!.batch, 1);
+    const dma32 = zoneNamed(m, 0, 'DMA32').pageset[0]![0]!;
+    assert.deepEqual([dma32.batch, dma32.low, dma32.high], [16, 32, 96]);
+  });
+});
+
+describe('fault SMP: kscrubd and busy CPUs', () => {
+  test('when every CPU of its node runs a thread then kscrubd waits, and takes a CPU between faults in timeslice turns', () => {
+    const m = createMachine({ preset: 'altix', mem: '1G', nodes: 1, cpus: 2, clock: 'manual', zeroDrivers: ['cpu'] });
+    m.setSysctl('max_prealloc_order', 0);
+    m.setSysctl('scrub_stop', 2);
+    const id = m.procs.create().id;
+    const { addr, size } = m.procs.mmap(id, 512 * 2 ** 20);
+    m.procs.touch(id, { addr, size, threads: 2 });
+    m.procs.exit(id);
+    m.setSysctl('scrub_start', 5); // wakes kscrubd: half the node is dirty
+    const id2 = m.procs.create().id;
+    const map = m.procs.mmap(id2, 256 * 2 ** 20);
+    const sys0 = m.kscrubd[0]!.cpuNs;
+    const r = m.procs.touch(id2, { addr: map.addr, size: map.size, threads: 2 });
+    const stolen = m.kscrubd[0]!.cpuNs - sys0;
+    // kscrubd ran during the touch (both CPUs busy): it took CPU time, and the threads' wall
+    // time exceeds what each used of its CPU.
+    assert.ok(stolen > 0, 'kscrubd zeroed during the touch');
+    assert.ok(r.wallNs * 2 > r.userNs + r.sysNs, 'the threads waited for their CPUs');
+    assertChecked(m);
+  });
+});
