@@ -29,4 +29,6 @@ export class VmEvents {
   thpFaultFallback = 0;
   thpFaultPrezeroed = 0;
   thpFaultHotZeroed = 0;
+  /** Huge PMDs zapped whole (their block freed as one folio; not printed). */
+  thpZapFreed = 0;
 }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { chmod, copyFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { pollUntil } from '../../src/cli/poll';
@@ -140,10 +140,17 @@ describe('with-procfs', () => {
   });
 
   test('when run without root then it refuses with exit 125 and says it needs root', async () => {
-    await withMount(MANUAL, async (dir) => {
-      const r = await run(WITH_PROCFS, ['--mount', dir, '--', 'true'], { asNobody: true });
-      assert.equal(r.code, OWN_FAILURE);
-      assert.match(r.stderr, /^with-procfs: needs root/);
+    // A clone may sit under a directory nobody cannot enter (/root is 0700): run a copy of the
+    // script from a directory nobody can reach, so the refusal is the script's, not exec's.
+    await withTempDir(async (tmp) => {
+      const script = path.join(tmp, 'with-procfs');
+      await copyFile(WITH_PROCFS, script);
+      await chmod(script, 0o755);
+      await withMount(MANUAL, async (dir) => {
+        const r = await run(script, ['--mount', dir, '--', 'true'], { asNobody: true });
+        assert.equal(r.code, OWN_FAILURE, r.stderr);
+        assert.match(r.stderr, /^with-procfs: needs root/);
+      });
     });
   });
 

@@ -119,7 +119,7 @@ export function accountedPages(m: Machine): number {
   return m.freePagesTotal() + m.pcpPagesTotal() + m.raw.pages + m.slab.pages;
 }
 
-// ---- the fault model (test/unit/fault*.test.ts) ----------------------------------------------
+// ---- the fault model (test/unit/model-fault*.test.ts) ----------------------------------------------
 
 /** A process's page table, counted: anonymous pages and ZERO_PAGE ptes. */
 export function ptesOf(m: Machine, id: number): { anon: number; zero: number } {

@@ -106,6 +106,20 @@ describe('mounted files', () => {
     });
   });
 
+  test('when root truncates a 0444 file with truncate(2) then it gets EACCES and the file is unchanged', async () => {
+    await withMount(MANUAL, async (dir) => {
+      // Root passes the kernel's permission check (default_permissions), so the refusal is ours.
+      const file = path.join(dir, 'meminfo');
+      const before = (await sh(`cat ${q(file)}`)).stdout;
+      const r = await sh(`python3 -c 'import os, sys; os.truncate(sys.argv[1], 0)' ${q(file)}`);
+      assert.notEqual(r.code, 0);
+      assert.match(r.stderr, /PermissionError: \[Errno 13\]/);
+      assert.equal((await sh(`cat ${q(file)}`)).stdout, before);
+      const ok = await sh(`python3 -c 'import os, sys; os.truncate(sys.argv[1], 0)' ${q(path.join(dir, 'sys/vm/scrub_stop'))}`);
+      assert.equal(ok.code, 0, `a 0644 file accepts truncate(2) as a no-op: ${ok.stderr}`);
+    });
+  });
+
   test('when nobody reads 0444 and 0644 files then it can, and when it writes a 0644 file then EACCES', async () => {
     await withMount(MANUAL, async (dir) => {
       const read = await sh(`cat ${q(path.join(dir, 'buddyinfo'))} ${q(path.join(dir, 'sys/vm/scrub_start'))}`, { asNobody: true });

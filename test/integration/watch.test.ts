@@ -231,7 +231,8 @@ describe('kscrubfs watch', () => {
         assert.ok(redrawn, text);
 
         await tmux('send-keys', '-t', 'w', 'C-c');
-        const done = await pollUntil(async () => ((await screen()).includes('watch exited') ? true : undefined), { timeoutMs: 10_000 });
+        // The echoed command line holds "watch exited $?" too: wait for the line echo prints.
+        const done = await pollUntil(async () => (/^watch exited \d+$/m.test(await screen()) ? true : undefined), { timeoutMs: 10_000 });
         text = await screen();
         assert.ok(done, text);
         assert.match(text, /^watch exited 0$/m);
