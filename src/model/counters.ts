@@ -31,6 +31,8 @@ export class VmEvents {
   thpFaultFallback = 0;
   thpFaultPrezeroed = 0;
   thpFaultHotZeroed = 0;
+  /** Huge PMDs zapped whole (their block freed as one folio; not printed). */
+  thpZapFreed = 0;
 }
 
 /** Every node's kscrubd counters summed: the one place vmstat and the control file's `stats` read them. */
