@@ -1,6 +1,6 @@
 import debugFactory from 'debug';
 import { performance } from 'node:perf_hooks';
-import { type Machine, ModelError, SYSCTL_NAMES, type TouchJob, type TouchResult, type ZapResult, checkSteps, resolveConfig } from '../model';
+import { type Machine, ModelError, SYSCTL_NAMES, kscrubdTotals, type TouchJob, type TouchResult, type ZapResult, checkSteps, resolveConfig } from '../model';
 import type { Command, CommandOf, Verb } from './grammar';
 import { type Job, runToEnd } from './scheduler';
 
@@ -29,6 +29,7 @@ const hex = (v: number): string => `0x${Math.round(v).toString(16)}`;
 /** `stats`: the machine's shape (clients need page_size, max_order), then the main counters, in this order. */
 export function statsPairs(m: Machine): [string, number][] {
   const vm = m.vm;
+  const k = kscrubdTotals(m.kscrubd);
   const sum = <T>(xs: readonly T[], f: (x: T) => number): number => xs.reduce((s, x) => s + f(x), 0);
   return [
     ['now_ns', m.now],
@@ -43,13 +44,13 @@ export function statsPairs(m: Machine): [string, number][] {
     ['raw_pages', m.raw.pages],
     ['anon_pages', m.procs.nrAnonPages],
     ['mms', m.procs.nrMms],
-    ['kscrubd_awake', sum(m.kscrubd, (k) => (k.awake ? 1 : 0))],
-    ['kscrubd_bursts', sum(m.kscrubd, (k) => k.bursts)],
-    ['kscrubd_blocks', sum(m.kscrubd, (k) => k.blocks)],
-    ['kscrubd_pages', sum(m.kscrubd, (k) => k.pages)],
-    ['kscrubd_cpu_ns', sum(m.kscrubd, (k) => k.cpuNs)],
-    ['bte_blocks', sum(m.kscrubd, (k) => k.bteBlocks)],
-    ['bte_fallbacks', sum(m.kscrubd, (k) => k.bteFallbacks)],
+    ['kscrubd_awake', k.awake],
+    ['kscrubd_bursts', k.bursts],
+    ['kscrubd_blocks', k.blocks],
+    ['kscrubd_pages', k.pages],
+    ['kscrubd_cpu_ns', k.cpuNs],
+    ['bte_blocks', k.bteBlocks],
+    ['bte_fallbacks', k.bteFallbacks],
     ['alloc_prezeroed', vm.allocPrezeroed],
     ['alloc_hot_zeroed', vm.allocHotZeroed],
     ['alloc_zero_wasted', vm.allocZeroWasted],

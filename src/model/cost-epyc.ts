@@ -58,9 +58,12 @@ export const EPYC_COST: CostModel = {
   writebackBytesPerNs: 0,
   // The other socket's memory: ≈ 150 ns against 100.
   remoteFactor: 1.5,
-  // A CCD's link to the I/O die (GMI): ≈ 64 GB/s. Two cores of a CCD zeroing at 13.7 B/ns
-  // (27 B/ns of traffic each, read for ownership and write-back) fit; a third shares.
-  fsbBytesPerNs: 64,
+  // The bus the model's node shares is the whole socket's memory: 8 channels of DDR4-3200,
+  // 204.8 GB/s peak, ≈ 165 GB/s sustained (STREAM on a Milan socket). Zeroing moves each byte
+  // twice (read for ownership, write-back), so about six cores clearing at 13.7 GB/s fill it;
+  // 64 cores clearing at once get a sixty-fourth each. (One CCD's GMI link, ≈ 50 GB/s, is the
+  // tighter limit for a few cores of one CCD; the model has no CCD level.)
+  fsbBytesPerNs: 165,
   lineMissNs,
   // The line after hot zeroing is in L2 (12 cycles) and the new pte's walk hits the
   // page-walk caches: ≈ 15 cycles.

@@ -1,3 +1,5 @@
+import type { Kscrubd } from './kscrubd';
+
 /**
  * Event counters, named as /proc/vmstat names them where the kernel has the event, and with
  * the prezeroing patch's own where it does not. procfs prints them; the model only counts.
@@ -29,4 +31,33 @@ export class VmEvents {
   thpFaultFallback = 0;
   thpFaultPrezeroed = 0;
   thpFaultHotZeroed = 0;
+  /** Huge PMDs zapped whole (their block freed as one folio; not printed). */
+  thpZapFreed = 0;
+}
+
+/** Every node's kscrubd counters summed: the one place vmstat and the control file's `stats` read them. */
+export interface KscrubdTotals {
+  awake: number;
+  wakes: number;
+  bursts: number;
+  blocks: number;
+  pages: number;
+  cpuNs: number;
+  bteBlocks: number;
+  bteFallbacks: number;
+}
+
+export function kscrubdTotals(all: readonly Kscrubd[]): KscrubdTotals {
+  const t = { awake: 0, wakes: 0, bursts: 0, blocks: 0, pages: 0, cpuNs: 0, bteBlocks: 0, bteFallbacks: 0 };
+  for (const k of all) {
+    if (k.awake) t.awake++;
+    t.wakes += k.wakes;
+    t.bursts += k.bursts;
+    t.blocks += k.blocks;
+    t.pages += k.pages;
+    t.cpuNs += k.cpuNs;
+    t.bteBlocks += k.bteBlocks;
+    t.bteFallbacks += k.bteFallbacks;
+  }
+  return t;
 }

@@ -705,9 +705,9 @@ class FaultSim implements ThpPricing<Runner> {
   /**
    * Price the page allocPages() just handed out (this.served): the per-cpu list, struct page,
    * zone->lock on a refill, and hot zeroing when no prezeroed page came. Returns hot-zeroed.
-   * A huge page (thp.ts) passes its own zeroing price.
+   * A huge page (thp.ts) passes the bytes its hot zeroing clears (one extent).
    */
-  priceAlloc(r: Runner, zeroNs?: number, zeroRemoteNs?: number): boolean {
+  priceAlloc(r: Runner, zeroBytes = this.ps): boolean {
     const c = this.c;
     const info = this.served;
     const zone = info.zone!;
@@ -721,14 +721,7 @@ class FaultSim implements ThpPricing<Runner> {
       zone.lockFreeAt = r.t;
       zone.lockCpu = r.cpu;
     }
-    if (info.hotZeroed) {
-      if (zeroNs === undefined) this.hotZero(r, local);
-      else {
-        const ns = local ? zeroNs : zeroRemoteNs ?? zeroNs;
-        this.sys(r, ns);
-        this.zeroedNs += ns;
-      }
-    }
+    if (info.hotZeroed) this.hotZero(r, local, zeroBytes);
     return info.hotZeroed;
   }
 
@@ -750,10 +743,10 @@ class FaultSim implements ThpPricing<Runner> {
    * clear_page() on the faulting CPU. Alone on its node's bus it runs at the CPU's own store
    * rate; with other CPUs of the node zeroing (threads, kscrubd) the bus is shared.
    */
-  private hotZero(r: Runner, local: boolean): void {
+  private hotZero(r: Runner, local: boolean, bytes: number): void {
     const cpus = this.m.cpus;
     const sharers = cpus.zeroingOn(r.node, r.t, r.cpu) + 1;
-    const ns = sharers === 1 ? (local ? this.zeroNs : this.zeroRemoteNs) : this.m.cpuZero.zero(this.ps, !local, sharers).cpuNs;
+    const ns = sharers === 1 && bytes === this.ps ? (local ? this.zeroNs : this.zeroRemoteNs) : this.m.cpuZero.zero(bytes, !local, sharers).cpuNs;
     cpus.zeroUntil[r.cpu] = r.t + ns;
     this.sys(r, ns);
     this.zeroedNs += ns;

@@ -7,6 +7,8 @@ export { RawBlocks } from './raw';
 export type { RawBlock } from './raw';
 export { CHECK_SECTIONS_PER_STEP, check, checkSteps } from './check';
 export { KscrubError, ModelError } from './errors';
+export { kscrubdTotals } from './counters';
+export type { KscrubdTotals } from './counters';
 export type { ModelErrorCode } from './errors';
 export { PRESETS, ZERO_DRIVERS, parseCostOverrides, resolveConfig } from './presets';
 export type { ClockMode, MachineConfig, MachineOptions, PresetName, ZeroDriverName } from './presets';

@@ -392,8 +392,11 @@ export class Processes {
     const start = m.now;
     const pgfree = m.vm.pgfree;
     const drained = m.vm.pcpDrainPages;
+    const hugeFreed = m.vm.thpZapFreed;
     const freed = yield* zap;
-    const ns = zapCostNs(m, m.vm.pgfree - pgfree, m.vm.pcpDrainPages - drained);
+    // A huge PMD is zapped and freed as one folio: it costs one page's free, not 512.
+    const folioTails = (m.vm.thpZapFreed - hugeFreed) * (this.ptrsPerPte - 1);
+    const ns = zapCostNs(m, m.vm.pgfree - pgfree - folioTails, m.vm.pcpDrainPages - drained);
     const begin = Math.max(m.now, m.cpus.freeAt[cpu]!);
     m.cpus.systemNs[cpu]! += ns;
     m.cpus.freeAt[cpu] = begin + ns;

@@ -27,8 +27,8 @@ export interface ThpPricing<R> {
   readonly served: AllocResult;
   sys(r: R, ns: number): void;
   lockPtl(r: R, hold: number): void;
-  /** Price the page `served` describes; a hot-zeroed one costs zeroNs (zeroRemoteNs from another node). */
-  priceAlloc(r: R, zeroNs?: number, zeroRemoteNs?: number): boolean;
+  /** Price the block `served` describes; a hot-zeroed one clears zeroBytes (a page by default) as one extent. */
+  priceAlloc(r: R, zeroBytes?: number): boolean;
   touchLines(r: R, cacheHot: boolean, node: number): void;
 }
 
@@ -84,8 +84,6 @@ export function madviseHugepage(m: Machine, procs: Processes, vma: Vma, what: st
 export class ThpFaults<R extends ThpRunner> {
   readonly order: number;
   private readonly pmdBytes: number;
-  private readonly zeroNs: number;
-  private readonly zeroRemoteNs: number;
   /** prep_compound_page: the tail pages' struct pages, written in one sequential sweep. */
   private readonly compoundNs: number;
   /** A huge page cleared in the fault stays in the last-level cache only if it fits. */
@@ -99,8 +97,6 @@ export class ThpFaults<R extends ThpRunner> {
   ) {
     this.order = hpageOrder(procs);
     this.pmdBytes = procs.pmdBytes;
-    this.zeroNs = m.cpuZero.zero(this.pmdBytes, false).cpuNs;
-    this.zeroRemoteNs = m.cpuZero.zero(this.pmdBytes, true).cpuNs;
     this.compoundNs = ((orderPages(this.order) - 1) * m.config.structPageBytes) / m.cost.zeroBytesPerNs;
     this.clearedStaysCached = this.pmdBytes <= m.cost.cacheBytes;
   }
@@ -132,7 +128,8 @@ export class ThpFaults<R extends ThpRunner> {
       return false;
     }
     const node = this.p.served.zone!.node;
-    const hot = this.p.priceAlloc(r, this.zeroNs, this.zeroRemoteNs);
+    // Cleared as one 2 MiB extent, sharing the node's bus with other CPUs zeroing at once.
+    const hot = this.p.priceAlloc(r, this.pmdBytes);
     this.p.sys(r, node === r.node ? this.compoundNs : this.compoundNs * m.cost.remoteFactor);
     // pte_alloc_one: the page table deposited for a later split (GFP_PGTABLE_USER is __GFP_ZERO).
     const deposit = m.allocPages(0, true, r.node, r.cpu, this.p.served);
@@ -203,6 +200,7 @@ export function zapHugePmd(m: Machine, procs: Processes, mm: Mm, pmd: number, st
   mm.hugeDeposits.delete(pmd);
   procs.nrAnonThps--;
   if (end - start === procs.pmdBytes) {
+    m.vm.thpZapFreed++;
     m.freePages(pfn, order, cpu);
     m.freePages(deposit, 0, cpu);
     procs.nrPageTablePages--;

@@ -49,9 +49,12 @@ export function runningTasks(m: Machine): number {
   return n;
 }
 
-/** Tasks alive: init, one kscrubd per node, and one per process (mm). */
+/**
+ * Tasks alive: init, one kscrubd per node, one per process (mm), and the extra threads of a
+ * touch that runs several (so that running never exceeds alive while kscrubd is awake too).
+ */
 export function liveTasks(m: Machine): number {
-  return 1 + m.kscrubd.length + m.procs.nrMms;
+  return 1 + m.kscrubd.length + m.procs.nrMms + Math.max(0, m.procs.runningTasks - m.procs.nrMms);
 }
 
 /** Sum of `f` over the machine's zones. */

@@ -1,4 +1,4 @@
-import type { Machine, Zone } from '../model';
+import { type Machine, type Zone, kscrubdTotals } from '../model';
 import { nodeAnonPages, nodePageTablePages, sumZones, zoneAnonPages } from './common';
 
 // /proc/vmstat: `name value` lines, a 6.18 kernel's items in its order (mm/vmstat.c
@@ -139,16 +139,7 @@ export function nodeStats(m: Machine, node: number): Partial<Record<NodeStatItem
  *   pcp_drain_pages        pages moved per-cpu lists → buddy lists
  */
 export function modelCounters(m: Machine): ReadonlyArray<readonly [string, number]> {
-  const k = { wakes: 0, bursts: 0, blocks: 0, pages: 0, cpuNs: 0, bteBlocks: 0, bteFallbacks: 0 };
-  for (const d of m.kscrubd) {
-    k.wakes += d.wakes;
-    k.bursts += d.bursts;
-    k.blocks += d.blocks;
-    k.pages += d.pages;
-    k.cpuNs += d.cpuNs;
-    k.bteBlocks += d.bteBlocks;
-    k.bteFallbacks += d.bteFallbacks;
-  }
+  const k = kscrubdTotals(m.kscrubd);
   const vm = m.vm;
   return [
     ['nr_zero_pages', m.zeroPagesTotal()],
