@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, constants, lstatSync, mkdirSync, openSync, readFileSync, unlinkSync } from 'node:fs';
+import { closeSync, constants, lstatSync, mkdirSync, openSync, readFileSync, rmSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -8,7 +8,7 @@ import { Option, type Command } from 'commander';
 import createDebug from 'debug';
 import { LiveClock, MemoryBudget, Scheduler, controlEntry, defaultMaxMemory } from '../control';
 import { mountProcTree, type MountedTree } from '../fuse/mount';
-import { findMount, inspect, mountPointPath, servedBy } from '../fuse/mountpoint';
+import { daemonAlive, findMount, inspect, mountPointPath, servedBy } from '../fuse/mountpoint';
 import { createMachine, formatSize, parseSize, parseCostOverrides, PRESETS, ZERO_DRIVERS, type Machine, type MachineOptions } from '../model';
 import { buildProcTree } from '../procfs';
 import { action, CliError } from './errors';
@@ -89,7 +89,7 @@ async function mountInForeground(dir: string, flags: MountFlags): Promise<void> 
     control: controlEntry(machine, wallClockMs, scheduler, new MemoryBudget(maxMemory)),
     generation: () => scheduler.slices,
   });
-  const mounted = await mountProcTree(dir, recording ? recording.tree(tree) : tree, { fuseDebug: flags.fuseDebug === true });
+  const mounted = await withMountLock(mountPointPath(dir), () => mountProcTree(dir, recording ? recording.tree(tree) : tree, { fuseDebug: flags.fuseDebug === true }));
   clock.start();
   const logFile = takeLogFile(flags.keepLog === true);
   stopOnSignals(mounted, exitWhenUnmounted(mounted, logFile, recording), scheduler, logFile, recording);
@@ -246,11 +246,63 @@ async function mountInBackground(dir: string): Promise<void> {
  * ever opened and no other daemon's log is truncated.
  */
 function createLog(abs: string): { logPath: string; fd: number } {
-  const dir = runtimeDir();
-  const key = createHash('sha256').update(abs).digest('hex').slice(0, 12);
-  const logPath = path.join(dir, `mount-${key}-${randomBytes(6).toString('hex')}.log`);
+  const logPath = path.join(runtimeDir(), `mount-${mountKey(abs)}-${randomBytes(6).toString('hex')}.log`);
   const fd = openSync(logPath, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
   return { logPath, fd };
+}
+
+/** A short name for a mount point, for files about it in the runtime directory. */
+function mountKey(abs: string): string {
+  return createHash('sha256').update(abs).digest('hex').slice(0, 12);
+}
+
+/** A lock file nobody has written its pid into yet is this young at most (else it is stale). */
+const LOCK_BIRTH_MS = 5_000;
+
+/**
+ * One daemon at a time mounts on a directory. Two started at once would both find it free;
+ * then fuse-native's `force` (or the dead-mount check, probing a mount whose daemon has not
+ * begun to answer) clears the other's fresh mount, and sometimes neither survives. So the
+ * check-and-mount runs under a lock file in the private runtime directory, created O_EXCL
+ * with our pid; a lock whose daemon is gone is stale and taken over. The loser says why.
+ */
+async function withMountLock<T>(abs: string, mount: () => Promise<T>): Promise<T> {
+  const lock = path.join(runtimeDir(), `mounting-${mountKey(abs)}.lock`);
+  for (;;) {
+    try {
+      const fd = openSync(lock, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+      writeSync(fd, String(process.pid));
+      closeSync(fd);
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const holder = lockHolder(lock);
+      if (holder !== 'stale') {
+        throw new CliError('KSCRUB_MOUNT_BUSY', `${abs} is being mounted by another kscrubfs daemon (pid ${holder ?? 'starting'}) at the same moment; it keeps the mount — run 'kscrubfs umount ${abs}' first`);
+      }
+      rmSync(lock, { force: true });
+    }
+  }
+  try {
+    return await mount();
+  } finally {
+    rmSync(lock, { force: true });
+  }
+}
+
+/** Who holds a mount lock: a live pid, undefined (just created, pid not written yet), or stale. */
+function lockHolder(lock: string): number | undefined | 'stale' {
+  let text: string;
+  let age: number;
+  try {
+    text = readFileSync(lock, 'utf8');
+    age = Date.now() - statSync(lock).mtimeMs;
+  } catch {
+    return 'stale'; // gone meanwhile: try again
+  }
+  const pid = Number(text);
+  if (text === '') return age < LOCK_BIRTH_MS ? undefined : 'stale';
+  return Number.isSafeInteger(pid) && pid > 0 && daemonAlive(pid) ? pid : 'stale';
 }
 
 /**

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { chmodSync, cpSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, open, realpath, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -70,7 +70,32 @@ export function sh(cmd: string, opts: RunOptions = {}): Promise<RunResult> {
 
 /** The kscrubfs CLI as a user runs it: `node dist/src/cli/main.js …args`. */
 export function kscrubfs(args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
-  return run(process.execPath, [CLI, ...args], opts);
+  return run(process.execPath, [opts.asNobody ? cliForNobody() : CLI, ...args], opts);
+}
+
+let nobodyCli: string | undefined;
+
+/**
+ * A copy of the built CLI that nobody can run: a clone may sit under a directory nobody cannot
+ * enter (/root is 0700), and then node could not even load main.js. The copy (dist/src and the
+ * runtime node_modules, not the compiler) lives in a world-readable temporary directory for
+ * the life of this test process.
+ */
+function cliForNobody(): string {
+  if (nobodyCli) return nobodyCli;
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'kscrubfs-nobody-'));
+  process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+  const devOnly = new Set(['typescript', '@types']);
+  cpSync(path.join(REPO_ROOT, 'package.json'), path.join(dir, 'package.json'));
+  cpSync(path.join(REPO_ROOT, 'dist/src'), path.join(dir, 'dist/src'), { recursive: true });
+  cpSync(path.join(REPO_ROOT, 'node_modules'), path.join(dir, 'node_modules'), {
+    recursive: true,
+    filter: (src) => !devOnly.has(path.relative(path.join(REPO_ROOT, 'node_modules'), src).split(path.sep)[0]!),
+  });
+  // mkdtemp makes the directory 0700; nobody needs to enter it.
+  chmodSync(dir, 0o755);
+  nobodyCli = path.join(dir, 'dist/src/cli/main.js');
+  return nobodyCli;
 }
 
 /** Quote for sh: 'it'\''s'. */
