@@ -1,4 +1,5 @@
 import type { CostModel } from './cost';
+import { NO_BTE } from './cost-no-bte';
 
 /**
  * The `epyc` preset's costs: a machine of today, a 2-socket AMD EPYC "Milan" (Zen 3, e.g. the
@@ -73,10 +74,7 @@ export const EPYC_COST: CostModel = {
   // the page's struct page line a miss: ≈ 150 cycles + a miss.
   freePageNs: 150 * cyc + lineMissNs,
   // No block-transfer engine (figures unused).
-  bteBytesPerNs: 0.5,
-  bteSetupNs: 2_000,
-  bteMinBytes: 60_000,
-  bteMaxBytes: 2 ** 30,
+  ...NO_BTE,
   // try_to_wake_up → IPI → an idle core leaving C1/C6 (≈ 1–20 µs): ≈ 5 µs.
   wakeupNs: 5_000,
 };

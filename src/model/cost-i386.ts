@@ -1,4 +1,5 @@
 import type { CostModel } from './cost';
+import { NO_BTE } from './cost-no-bte';
 
 /**
  * The `i386` preset's costs: Lameter's second machine, a 2-way Pentium III (Katmai, 450 MHz;
@@ -96,10 +97,7 @@ export function i386Cost(mhz = I386_MHZ): CostModel {
     // struct page line.
     freePageNs: 150 * cyc + lineMissNs,
     // No block-transfer engine on a PC (the driver is never registered; figures unused).
-    bteBytesPerNs: 0.5,
-    bteSetupNs: 2_000,
-    bteMinBytes: 60_000,
-    bteMaxBytes: 2 ** 30,
+    ...NO_BTE,
     // try_to_wake_up → reschedule IPI through the local APIC → schedule() on the other CPU:
     // lmbench's lat_ctx on P6 is 2–5 µs; with the IPI and the idle loop's exit, ≈ 10 µs.
     wakeupNs: 10_000,

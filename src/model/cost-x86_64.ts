@@ -1,4 +1,5 @@
 import type { CostModel } from './cost';
+import { NO_BTE } from './cost-no-bte';
 
 /** A 2005 dual-core Opteron-class box: faster traps, 4 KiB pages, 64-byte lines, no BTE. */
 export const X86_64_COST: CostModel = {
@@ -28,9 +29,6 @@ export const X86_64_COST: CostModel = {
   lineHitNs: 3,
   userPageNs: 20,
   freePageNs: 120,
-  bteBytesPerNs: 0.5,
-  bteSetupNs: 2_000,
-  bteMinBytes: 60_000,
-  bteMaxBytes: 2 ** 30,
+  ...NO_BTE,
   wakeupNs: 10_000,
 };

@@ -1,0 +1,13 @@
+import type { CostModel } from './cost';
+
+/**
+ * The block-transfer-engine figures of a machine that has none (every preset but altix):
+ * the `bte` driver is never registered there, so they are never priced; one copy keeps the
+ * presets' CostModels complete.
+ */
+export const NO_BTE: Pick<CostModel, 'bteBytesPerNs' | 'bteSetupNs' | 'bteMinBytes' | 'bteMaxBytes'> = {
+  bteBytesPerNs: 0.5,
+  bteSetupNs: 2_000,
+  bteMinBytes: 60_000,
+  bteMaxBytes: 2 ** 30,
+};
