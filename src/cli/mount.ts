@@ -8,7 +8,7 @@ import { Option, type Command } from 'commander';
 import createDebug from 'debug';
 import { LiveClock, MemoryBudget, Scheduler, controlEntry, defaultMaxMemory } from '../control';
 import { mountProcTree, type MountedTree } from '../fuse/mount';
-import { daemonAlive, findMount, inspect, mountPointPath, servedBy } from '../fuse/mountpoint';
+import { daemonAlive, daemonPid, findMount, inspect, mountPointPath, servedBy } from '../fuse/mountpoint';
 import { createMachine, formatSize, parseSize, parseCostOverrides, PRESETS, ZERO_DRIVERS, type Machine, type MachineOptions } from '../model';
 import { buildProcTree } from '../procfs';
 import { action, CliError } from './errors';
@@ -284,7 +284,15 @@ async function withMountLock<T>(abs: string, mount: () => Promise<T>): Promise<T
     }
   }
   try {
-    return await mount();
+    const mounted = await mount();
+    // fuse-native may report the mount before mount(2) shows it in mountinfo; a daemon that
+    // took the lock then would find the directory free and mount on top. Hold on until ours shows.
+    const shown = (): true | undefined => {
+      const m = findMount(abs);
+      return m && daemonPid(m) === process.pid ? true : undefined;
+    };
+    await pollUntil(shown, { timeoutMs: 5_000, intervalMs: 10 });
+    return mounted;
   } finally {
     rmSync(lock, { force: true });
   }
