@@ -8,7 +8,7 @@ import { Option, type Command } from 'commander';
 import createDebug from 'debug';
 import { LiveClock, MemoryBudget, Scheduler, controlEntry, defaultMaxMemory } from '../control';
 import { mountProcTree, type MountedTree } from '../fuse/mount';
-import { daemonAlive, daemonPid, findMount, inspect, mountPointPath, servedBy } from '../fuse/mountpoint';
+import { daemonPid, findMount, inspect, mountPointPath, processAlive, servedBy } from '../fuse/mountpoint';
 import { createMachine, formatSize, parseSize, parseCostOverrides, PRESETS, ZERO_DRIVERS, type Machine, type MachineOptions } from '../model';
 import { buildProcTree } from '../procfs';
 import { action, CliError } from './errors';
@@ -267,7 +267,7 @@ const LOCK_BIRTH_MS = 5_000;
  * with our pid; a lock whose daemon is gone is stale and taken over. The loser says why.
  */
 async function withMountLock<T>(abs: string, mount: () => Promise<T>): Promise<T> {
-  const lock = path.join(runtimeDir(), `mounting-${mountKey(abs)}.lock`);
+  const lock = mountLockPath(abs);
   for (;;) {
     try {
       const fd = openSync(lock, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
@@ -298,6 +298,11 @@ async function withMountLock<T>(abs: string, mount: () => Promise<T>): Promise<T
   }
 }
 
+/** The lock file a daemon holds while it checks and mounts `abs` (an absolute mount point). */
+export function mountLockPath(abs: string): string {
+  return path.join(runtimeDir(), `mounting-${mountKey(abs)}.lock`);
+}
+
 /** Who holds a mount lock: a live pid, undefined (just created, pid not written yet), or stale. */
 function lockHolder(lock: string): number | undefined | 'stale' {
   let text: string;
@@ -310,7 +315,8 @@ function lockHolder(lock: string): number | undefined | 'stale' {
   }
   const pid = Number(text);
   if (text === '') return age < LOCK_BIRTH_MS ? undefined : 'stale';
-  return Number.isSafeInteger(pid) && pid > 0 && daemonAlive(pid) ? pid : 'stale';
+  // Alive is enough: the holder does not hold /dev/fuse until it has mounted.
+  return Number.isSafeInteger(pid) && pid > 0 && processAlive(pid) !== 'no' ? pid : 'stale';
 }
 
 /**

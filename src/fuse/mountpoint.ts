@@ -106,19 +106,32 @@ export function daemonPid(mount: MountInfo): number | undefined {
  * When we may not look (another user's process), a live pid is taken at its word.
  */
 export function daemonAlive(pid: number): boolean {
+  const alive = processAlive(pid);
+  if (alive !== 'yes') return alive === 'not ours';
   try {
-    process.kill(pid, 0);
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-  try {
-    const statLine = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const state = statLine.slice(statLine.lastIndexOf(')') + 2, statLine.lastIndexOf(')') + 3);
-    if (state === 'Z' || state === 'X') return false;
     const fdDir = `/proc/${pid}/fd`;
     return readdirSync(fdDir).some((fd) => safeReadlink(path.join(fdDir, fd)) === '/dev/fuse');
   } catch (err) {
     return (err as NodeJS.ErrnoException).code !== 'ENOENT';
+  }
+}
+
+/**
+ * Is `pid` a running process (not a zombie)? 'not ours' when it runs as another user, whom
+ * we may not signal. A daemon that has not mounted yet is alive without holding /dev/fuse.
+ */
+export function processAlive(pid: number): 'yes' | 'no' | 'not ours' {
+  try {
+    process.kill(pid, 0);
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM' ? 'not ours' : 'no';
+  }
+  try {
+    const statLine = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const state = statLine.slice(statLine.lastIndexOf(')') + 2, statLine.lastIndexOf(')') + 3);
+    return state === 'Z' || state === 'X' ? 'no' : 'yes';
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no' : 'yes';
   }
 }
 

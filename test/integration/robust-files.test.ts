@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
-import { existsSync, lstatSync, readdirSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, test } from 'node:test';
-import { runtimeDir } from '../../src/cli/mount';
+import { mountLockPath, runtimeDir } from '../../src/cli/mount';
 import { findMount, readMountInfo } from '../../src/fuse/mountpoint';
 import { clearMount, kscrubfs, q, run, sh, startDaemon, stopDaemon, waitForMount, withMount, withTempDir } from '../helpers/mount';
 
@@ -172,6 +173,32 @@ describe('robust: mounts and logs', () => {
         }
       });
     }
+  });
+
+  test('when the mount lock names a live process that has not mounted yet then mount waits its turn; once that process is gone the lock is stale', async () => {
+    await withTempDir(async (_tmp, dir) => {
+      // A daemon holds no /dev/fuse until it has mounted: the lock must count it alive anyway.
+      const holder = spawn('sleep', ['60'], { stdio: 'ignore' });
+      const lock = mountLockPath(dir);
+      try {
+        writeFileSync(lock, String(holder.pid), { mode: 0o600 });
+        const busy = await kscrubfs(['mount', dir, '--background', ...MANUAL]);
+        assert.equal(busy.code, 1, busy.stderr);
+        assert.match(busy.stderr, new RegExp(`being mounted by another kscrubfs daemon \\(pid ${holder.pid}\\) at the same moment`));
+        assert.equal(findMount(dir), undefined, 'nothing was mounted');
+        holder.kill('SIGKILL');
+        await new Promise((resolve) => holder.once('exit', resolve));
+        const ok = await kscrubfs(['mount', dir, '--background', ...MANUAL]);
+        assert.equal(ok.code, 0, ok.stderr);
+        assert.ok(findMount(dir), 'the stale lock was taken over');
+        assert.equal(existsSync(lock), false, 'and released once mounted');
+      } finally {
+        holder.kill('SIGKILL');
+        rmSync(lock, { force: true });
+        await kscrubfs(['umount', dir]);
+        await clearMount(dir);
+      }
+    });
   });
 
   test('when a tmpfs claims the source kscrubfs@<pid> then umount leaves it mounted', async () => {
