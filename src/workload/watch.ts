@@ -210,7 +210,11 @@ export function renderFrame(s: WatchSummary, cur: Sample, opts: FrameOptions): s
   const width = blockWidth(cur.buddy.length, opts);
   const blocks = cur.buddy.map((z) => zoneBlock(z, width, paint));
   let lines = [...header, '', ...arrange(blocks, opts), ...footer];
-  if (grid && lines.length > opts.rows) lines = [...header, '', ...compactZones(cur.buddy, paint).map(fit), ...footer];
+  if (grid && lines.length > opts.rows) {
+    // The legend wraps like the header (cut, it would lose what `1-9` means); zone lines fit.
+    const [legend = '', ...zones] = compactZones(cur.buddy, paint);
+    lines = [...header, '', ...wrap(legend, opts.columns), ...zones.map(fit), ...footer];
+  }
   if (lines.length <= opts.rows) return lines;
   const keep = Math.max(0, opts.rows - 1);
   return [...lines.slice(0, keep), fit(`... ${lines.length - keep} more lines: enlarge the window`)];
@@ -267,7 +271,7 @@ function headerLines(s: WatchSummary, cur: Sample, opts: FrameOptions): string[]
   return [
     `kscrubfs watch ${opts.dir}: up ${fmtSeconds(s.uptimeS)} (${timing})`,
     ...(cur.uptimeS !== cur.uptimeFirstS
-      ? [`note      the clock moved ${fmtSeconds(cur.uptimeS - cur.uptimeFirstS)} while these files were read: figures from different files may disagree`]
+      ? [`note      the clock moved ${fmtSeconds(cur.uptimeS - cur.uptimeFirstS)} while these files were read; figures from different files may disagree`]
       : []),
     `MemFree   ${free}   MemZero ${zero}`,
     ...kscrubdLines(s.kscrubd, opts.pageKb),

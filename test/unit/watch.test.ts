@@ -162,7 +162,8 @@ describe('watch: the frame', () => {
     const altix = parseBuddyinfo(golden('altix', 'buddyinfo'));
     const vm = { kscrubd_pages: 613248, kscrubd_bursts: 8, nr_scrub_pages: 4096, pgfault: 131252, pgfault_prezeroed: 61000, pgfault_hot_zeroed: 70000 };
     const prev = { ...sample({ uptimeS: 10, wallMs: 0, vmstat: vm, scrubStart: 5 }), buddy: altix };
-    const cur = { ...sample({ uptimeS: 11.2, wallMs: 1000, runnable: 4, scrubStart: 5, vmstat: { ...vm, kscrubd_pages: 706261, pgfault: 172312 } }), buddy: altix };
+    // The clock moved during the reads (a live clock): the note line must fit too.
+    const cur = { ...sample({ uptimeFirstS: 11.19, uptimeS: 11.2, wallMs: 1000, runnable: 4, scrubStart: 5, vmstat: { ...vm, kscrubd_pages: 706261, pgfault: 172312 } }), buddy: altix };
     const lines = renderFrame(summarize(prev, cur), cur, { ...PLAIN, layout: 'grid', columns: 80, rows: 24, footer: 'Ctrl-C quits' });
     assert.ok(lines.length <= 24, `${lines.length} lines`);
     assert.ok(lines.every((l) => l.length <= 80), lines.find((l) => l.length > 80));
@@ -171,6 +172,8 @@ describe('watch: the frame', () => {
     assert.deepEqual(zones.map((l) => l.slice(0, 6)), ['N0 DMA', 'N1 DMA', 'N2 DMA', 'N3 DMA']);
     for (const z of zones) assert.match(z, /\[[.=#1-9]{11}\]$/);
     assert.match(lines.join('\n'), /scrub_stop 1/, 'the header wraps instead of cutting scrub_stop off');
+    assert.match(lines.join('\n'), /figures from different files may disagree/, 'the note wraps instead of being cut');
+    assert.match(lines.join('\n'), /1-9 tenths zeroed/, 'the strip legend wraps instead of being cut');
     assert.equal(lines.at(-1), 'Ctrl-C quits');
   });
 
