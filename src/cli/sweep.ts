@@ -2,7 +2,7 @@ import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs
 import os from 'node:os';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { PFT_COLUMNS } from '../workload/pft';
 import { type PlotSeries, renderPftSvg } from '../workload/plot';
 import { parseCsv, toCsv } from '../workload/provenance';
@@ -30,7 +30,7 @@ export function registerSweep(program: Command): void {
     .description('run a grid of pft points (presets × machine options × sysctls × workloads), each on a fresh in-process machine')
     .argument('<spec>', 'a sweep spec (JSON; see scripts/sweeps/)')
     .argument('[pieces...]', 'with --merge: JSONL files of rows to join into the output')
-    .option('-j, --jobs <n>', 'worker threads (default: the cores)', integer(1), os.availableParallelism())
+    .addOption(new Option('-j, --jobs <n>', 'worker threads').argParser(integer(1)).default(os.availableParallelism(), `the cores, ${os.availableParallelism()}`))
     .option('-o, --out <file>', 'JSONL output (default: <spec name>.jsonl here); points already in it are skipped')
     .option('--csv <file>', 'CSV output instead of JSONL; points already in it are skipped')
     .option('--list', 'print one command per point (kscrubfs sweep SPEC --point KEY), for GNU parallel')
