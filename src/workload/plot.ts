@@ -119,7 +119,7 @@ function xScale(values: readonly number[], left: number, right: number): Scale {
   const a = lo - Math.max(0.5, step / 2);
   const b = hi + Math.max(0.5, step / 2);
   const ticks: number[] = [];
-  for (let v = Math.ceil(a / step) * step; v <= b; v += step) if (v >= 1) ticks.push(v);
+  for (let v = Math.ceil(a / step) * step; v <= b; v += step) if (v >= 0) ticks.push(v);
   return { at: (v) => left + ((v - a) / (b - a)) * (right - left), ticks };
 }
 
@@ -170,8 +170,9 @@ interface Resolved {
   readonly reference: string | undefined;
 }
 
+// x may be 0 on a sweep's axis (scrub_stop 0); thread counts never are.
 const usable = (p: PftPoint): boolean =>
-  [p.threads, p.fltPerCpuS, p.faultPerWsec].every((v) => Number.isFinite(v) && v >= 0) && p.threads > 0;
+  [p.threads, p.fltPerCpuS, p.faultPerWsec].every((v) => Number.isFinite(v) && v >= 0);
 
 function resolve(series: readonly PlotSeries[]): Resolved[] {
   // Series that take a default colour or marker take the next ones, in order.
@@ -224,6 +225,19 @@ const PANELS = [
 /** Approximate width of `s` in 12 px sans-serif, for laying out the legend. */
 const textWidth = (s: string): number => s.length * 6.8;
 
+/** `s` in lines of at most `width` px at `charPx` a character, broken between words. */
+function wrapText(s: string, width: number, charPx: number): string[] {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of s.split(' ')) {
+    if (line && (line.length + 1 + word.length) * charPx > width) {
+      lines.push(line);
+      line = word;
+    } else line = line ? `${line} ${word}` : word;
+  }
+  return [...lines, line];
+}
+
 /**
  * The SVG document for `series` (a run per scrub mode, published figures …): flt/cpu/s and
  * fault/wsec against threads, in two panels with a shared legend.
@@ -238,8 +252,13 @@ export function renderPftSvg(series: readonly PlotSeries[], opts: PlotOptions = 
   out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="DejaVu Sans, Helvetica, Arial, sans-serif" font-size="12">`);
   out.push(`<rect width="${width}" height="${height}" fill="#ffffff"/>`);
   let top = 20;
-  if (opts.title) out.push(text(width / 2, (top += 8), opts.title, 'text-anchor="middle" font-size="16" font-weight="bold"'));
-  if (opts.subtitle) out.push(text(width / 2, (top += 20), opts.subtitle, 'text-anchor="middle" fill="#444444"'));
+  // Long titles (a sweep's description) wrap: cut by the frame, they would lose their ends.
+  let lead = 8;
+  for (const line of opts.title ? wrapText(opts.title, width - 40, 9.8) : []) {
+    out.push(text(width / 2, (top += lead), line, 'text-anchor="middle" font-size="16" font-weight="bold"'));
+    lead = 20;
+  }
+  for (const line of opts.subtitle ? wrapText(opts.subtitle, width - 40, 6.8) : []) out.push(text(width / 2, (top += 20), line, 'text-anchor="middle" fill="#444444"'));
   top += 36;
 
   const legend = legendRows(all, width - 80);

@@ -103,6 +103,21 @@ describe('pft plot', () => {
     assert.ok(!/NaN|Infinity/.test(svg));
   });
 
+  test('when a sweep plots against an axis that starts at 0 then the 0 points are drawn, with a tick', () => {
+    const stops = [0, 2, 4, 6, 8].map((x) => ({ threads: x, fltPerCpuS: 480_000, faultPerWsec: 480_000 }));
+    const svg = renderPftSvg([{ label: 'reps 1', points: stops }], { xLabel: 'scrubStop' });
+    assert.equal(count(svg, /class="point"/g), 2 * 5, 'scrub_stop 0 is a point like the others');
+    assert.match(svg, /<text [^>]*>0<\/text>[\s\S]*<text [^>]*>scrubStop<\/text>/, 'a 0 tick on the x axis');
+  });
+
+  test('when a title is longer than the plot is wide then it wraps between words instead of running off the frame', () => {
+    const title = 'sweep scrub-stop: scrub_stop against pool depletion: repetitions drain the prezeroed pool while kscrubd refills it';
+    const lines = [...renderPftSvg([ON], { title }).matchAll(/<text [^>]*font-size="16"[^>]*>([^<]*)<\/text>/g)].map((m) => m[1]!);
+    assert.ok(lines.length >= 2, `${lines.length} title line(s)`);
+    assert.equal(lines.join(' '), title);
+    for (const l of lines) assert.ok(l.length * 9.8 <= 960 - 40, l);
+  });
+
   test('when tick values are formatted then they are short', () => {
     assert.deepEqual([0, 250, 2500, 250_000, 1_250_000].map(formatCount), ['0', '250', '2.5k', '250k', '1.25M']);
   });
