@@ -66,6 +66,7 @@ export interface ReplayRow {
   /** Faults counted but not replayed. */
   fileFaults: number;
   unknownFaults: number;
+  /** Simulated processes (mm) made: one per traced process and another at each exec (a new address space), so more than the record's process count. */
   processes: number;
   hostPageSize: number;
   pageSize: number;
