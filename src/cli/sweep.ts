@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { Option, type Command } from 'commander';
+import { type SysctlName, createMachine } from '../model';
 import { PFT_COLUMNS } from '../workload/pft';
 import { type PlotSeries, renderPftSvg } from '../workload/plot';
 import { parseCsv, toCsv } from '../workload/provenance';
@@ -10,7 +11,7 @@ import { CliError, action } from './errors';
 import { integer } from './options';
 import { clearProgress, progressLine } from './pft';
 import { type SweepRow, runPoint } from './sweep-run';
-import { type SweepSpec, canonical, loadSpec } from './sweep-spec';
+import { type SweepSpec, canonical, loadSpec, pointRun } from './sweep-spec';
 import { VERSION } from './version';
 
 interface SweepFlags {
@@ -213,6 +214,50 @@ function merge(spec: SweepSpec, out: Output, pieces: readonly string[]): void {
 
 // ---- plot -----------------------------------------------------------------------------------
 
+/**
+ * What changes the numbers but a spec may leave to the defaults: the zero drivers, the prefault
+ * order and kscrubd's scrub_start/stop, as each point's machine boots and pft sets them. A plot
+ * that looks off then says why (the altix default zeroes with the BTE, prefault is on at 3).
+ */
+function numberFacts(spec: SweepSpec): string[] {
+  const drivers = new Map<string, string>();
+  const prefault = new Set<number>();
+  const scrub = new Set<string>();
+  for (const p of spec.points) {
+    let run;
+    try {
+      run = pointRun(spec, p);
+    } catch {
+      continue; // a point the model refuses is a row with its error, not a plot point
+    }
+    let m;
+    try {
+      m = createMachine(run.machine);
+      for (const [name, value] of run.sysctl) m.setSysctl(name as SysctlName, value);
+    } catch {
+      continue;
+    }
+    drivers.set(m.config.preset, m.config.zeroDrivers.join(','));
+    prefault.add(run.pft.prealloc ?? m.sysctl.max_prealloc_order);
+    if (run.pft.scrub === 'off') scrub.add('off');
+    else if (run.pft.scrub === 'on') scrub.add(`scrub_start ${run.pft.scrubStart ?? 5}, scrub_stop ${run.pft.scrubStop ?? 2}`);
+    else scrub.add(m.sysctl.scrub_start >= m.config.maxOrder ? 'off' : `scrub_start ${m.sysctl.scrub_start}, scrub_stop ${m.sysctl.scrub_stop}`);
+  }
+  const facts: string[] = [];
+  const byPreset = new Set(drivers.values()).size > 1;
+  if (!spec.dims.some(([name]) => name === 'zeroDrivers') && drivers.size > 0) {
+    facts.push(`zero drivers ${byPreset ? [...drivers].map(([preset, d]) => `${preset} ${d}`).join(', ') : [...drivers.values()][0]}`);
+  }
+  if (!spec.dims.some(([name]) => name === 'prealloc' || name === 'max_prealloc_order') && prefault.size > 0) {
+    facts.push(`prefault ${prefault.size === 1 && prefault.has(0) ? 'off' : `order ${[...prefault].join(', ')}`}`);
+  }
+  const on = [...scrub].filter((t) => t !== 'off');
+  if (scrub.size > 0 && !spec.dims.some(([name]) => name === 'scrubStart' || name === 'scrubStop' || name === 'scrub_start' || name === 'scrub_stop')) {
+    facts.push(on.length === 0 ? 'kscrubd off' : `kscrubd ${scrub.has('off') ? 'off or on' : 'on'}: ${on.join('; ')}`);
+  }
+  return facts;
+}
+
 /** One series per combination of the spec's plot.series dimensions, x = plot.x. */
 function writePlot(spec: SweepSpec, out: Output, file: string): void {
   if (!spec.plot) throw new CliError('KSCRUB_BAD_INPUT', `sweep --plot: ${spec.file} has no plot section`);
@@ -229,7 +274,7 @@ function writePlot(spec: SweepSpec, out: Output, file: string): void {
   const fixed = spec.dims.filter(([name, , choices]) => choices.length === 1 && name !== x).map(([name, , [v]]) => `${name} ${String(csvValue(v))}`);
   const svg = renderPftSvg([...groups].map(([label, points]) => ({ label, points })), {
     title: `sweep ${spec.name}${spec.description ? `: ${spec.description}` : ''}`,
-    subtitle: fixed.join(', '), xLabel: x,
+    subtitle: [fixed.join(', '), ...numberFacts(spec)].filter((t) => t !== '').join('; '), xLabel: x,
   });
   try {
     writeFileSync(file, svg);
