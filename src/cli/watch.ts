@@ -105,7 +105,7 @@ async function once(dir: string, intervalS: number, opts: FrameOptions, format: 
   const got = mountProvenance(dir, VERSION, commandLine());
   const rows = blockRows(cur);
   process.stdout.write(formatResult(format, {
-    provenance: got.provenance ?? { kscrubfs: VERSION, command: commandLine(), unknown: got.why ?? 'no control file' },
+    provenance: got.provenance ?? { kscrubfs: VERSION, command: commandLine(), unknown: got.why ?? 'no control file', ...(got.sysctl ? { sysctl: got.sysctl } : {}) },
     table: () => '',
     json: { summary: jsonSummary(summary), rows },
     columns: ['node', 'zone', 'order', 'notZeroedBlocks', 'zeroedBlocks', 'notZeroedPages', 'zeroedPages'],

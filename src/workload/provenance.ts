@@ -1,3 +1,5 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 import { formatCommand } from '../control';
 import { type Control, ControlClient, WorkloadError } from './client';
 
@@ -73,26 +75,41 @@ export function provenance(config: ConfigPairs, version: string, command: string
  * Provenance of a mount at `dir` for a client that otherwise reads only files (watch): through
  * the control file when it may open it (root, 0600), else null with the reason.
  */
-export function mountProvenance(dir: string, version: string, command: string): { provenance: Provenance | null; why?: string } {
+export function mountProvenance(dir: string, version: string, command: string): { provenance: Provenance | null; why?: string; sysctl?: Record<string, number> } {
   let ctl: ControlClient | undefined;
   try {
     ctl = new ControlClient(dir);
     return { provenance: provenance(readConfig(ctl), version, command) };
   } catch (err) {
-    return { provenance: null, why: (err as Error).message };
+    return { provenance: null, why: (err as Error).message, ...sysctlFiles(dir) };
   } finally {
     ctl?.close();
   }
 }
 
+/**
+ * The sysctls as their files read (0644: anyone may), for a result whose control file is
+ * closed to it; nothing when they cannot be read either.
+ */
+function sysctlFiles(dir: string): { sysctl?: Record<string, number> } {
+  try {
+    const vm = path.join(dir, 'sys/vm');
+    const sysctl: Record<string, number> = {};
+    for (const name of readdirSync(vm).sort()) sysctl[name] = Number(readFileSync(path.join(vm, name), 'utf8').trim());
+    return { sysctl };
+  } catch {
+    return {};
+  }
+}
+
 /** What a result says when the machine cannot be asked (no access to its control file). */
-function unknownProvenance(version: string, command: string, why: string): Record<string, unknown> {
-  return { kscrubfs: version, command, machine: null, clock: null, sysctl: null, unknown: why };
+function unknownProvenance(version: string, command: string, why: string, sysctl?: Readonly<Record<string, number>>): Record<string, unknown> {
+  return { kscrubfs: version, command, machine: null, clock: null, sysctl: sysctl ?? null, unknown: why };
 }
 
 /** The JSON result: one object, provenance first, then `key: rows` and anything else. */
 export function toJson(p: Provenance | Unknown, body: Readonly<Record<string, unknown>>): string {
-  const head = 'unknown' in p ? unknownProvenance(p.kscrubfs, p.command, p.unknown) : p;
+  const head = 'unknown' in p ? unknownProvenance(p.kscrubfs, p.command, p.unknown, p.sysctl) : p;
   return `${JSON.stringify({ ...head, ...body }, null, 2)}\n`;
 }
 
@@ -101,14 +118,16 @@ export interface Unknown {
   readonly kscrubfs: string;
   readonly command: string;
   readonly unknown: string;
+  /** Read from sys/vm/ when the control file could not be: the sysctls are anyone's to read. */
+  readonly sysctl?: Readonly<Record<string, number>>;
 }
 
 /** `# ` lines that carry the provenance at the top of a CSV. */
 export function csvComments(p: Provenance | Unknown): string[] {
-  if ('unknown' in p) return [`# kscrubfs ${p.kscrubfs}`, `# command: ${p.command}`, `# machine: unknown (${p.unknown})`];
   const kv = (o: Readonly<Record<string, unknown>>): string => Object.entries(o)
     .map(([k, v]) => `${k}=${Array.isArray(v) ? v.join(',') : typeof v === 'object' && v !== null ? `{${kv(v as Record<string, unknown>)}}` : String(v)}`)
     .join(' ');
+  if ('unknown' in p) return [`# kscrubfs ${p.kscrubfs}`, `# command: ${p.command}`, `# machine: unknown (${p.unknown})`, ...(p.sysctl ? [`# sysctl: ${kv(p.sysctl)}`] : [])];
   return [
     `# kscrubfs ${p.kscrubfs}`,
     `# command: ${p.command}`,

@@ -157,6 +157,39 @@ describe('kscrubfs watch', () => {
     });
   });
 
+  test('when --once gives --json or --csv then the result says how the machine was made, and without the control file says why not', async () => {
+    await withMount([...MANUAL, '--preset', 'x86_64', '--mem', '512M'], async (dir) => {
+      await sysctl(dir, 'scrub_stop', 3);
+      const json = JSON.parse(await once(dir, '--json'));
+      assert.equal(json.machine.preset, 'x86_64');
+      assert.equal(json.machine.memBytes, 512 * 2 ** 20);
+      assert.equal(json.clock.mode, 'manual');
+      assert.equal(json.sysctl.scrub_stop, 3);
+      const zones = buddyinfoCounts(file(dir, 'buddyinfo'));
+      assert.equal(json.rows.length, zones.length * 11, 'a row per zone and order');
+      assert.equal(json.rows[0].notZeroedBlocks, zones[0]!.first[0]);
+      const csv = (await once(dir, '--csv')).trimEnd().split('\n');
+      assert.match(csv[0]!, /^# kscrubfs \d/);
+      assert.ok(csv.some((l) => /^# machine: preset=x86_64 /.test(l)), csv.join('\n'));
+      assert.ok(csv.some((l) => /^# sysctl: .*scrub_stop=3/.test(l)));
+      assert.equal(csv.filter((l) => !l.startsWith('#')).length, 1 + zones.length * 11);
+
+      // nobody may read the files but not the control file (0600): the machine is unknown, and
+      // says why; the sysctls still come from their files.
+      const r = await kscrubfs(['watch', dir, '--once', '--interval', '0.1', '--json'], { asNobody: true });
+      assert.equal(r.code, 0, r.stderr);
+      const anon = JSON.parse(r.stdout);
+      assert.equal(anon.machine, null);
+      assert.match(anon.unknown, /control.*EACCES/);
+      assert.equal(anon.sysctl.scrub_stop, 3);
+      assert.equal(anon.sysctl.scrub_start, 11);
+      assert.equal(anon.rows.length, zones.length * 11);
+      const c = await kscrubfs(['watch', dir, '--once', '--interval', '0.1', '--csv'], { asNobody: true });
+      assert.equal(c.code, 0, c.stderr);
+      assert.match(c.stdout, /^# machine: unknown \(.*EACCES.*\)\n# sysctl: max_prealloc_order=3 scrub_load=999 scrub_start=11 scrub_stop=3\nnode,zone,order,/m);
+    });
+  });
+
   test('when the mount uses --buddyinfo stock then the frame says there is no split and shows totals', async () => {
     await withMount([...MANUAL, '--buddyinfo', 'stock'], async (dir) => {
       await control(dir, ['alloc order=4 count=2']);
