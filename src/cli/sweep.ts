@@ -51,6 +51,10 @@ Across machines (GNU parallel):
     .action(action(async (file: string, pieces: string[], o: SweepFlags) => {
       if (o.out !== undefined && o.csv !== undefined) throw new CliError('KSCRUB_USAGE', 'sweep: give --out or --csv, not both');
       if (pieces.length > 0 && !o.merge) throw new CliError('KSCRUB_USAGE', 'sweep: extra arguments are pieces for --merge');
+      // Each of these replaces the run: two at once would silently do only the first.
+      const modes = [o.list && '--list', o.point !== undefined && '--point', o.merge && '--merge'].filter(Boolean);
+      if (modes.length > 1) throw new CliError('KSCRUB_USAGE', `sweep: give only one of ${modes.join(' and ')}`);
+      if (o.merge && pieces.length === 0) throw new CliError('KSCRUB_USAGE', 'sweep --merge: name the pieces to join (kscrubfs sweep SPEC --merge piece.*.jsonl)');
       const spec = loadSpec(file);
       if (o.list) {
         for (const p of spec.points) process.stdout.write(`kscrubfs sweep ${shellQuote(file)} --point ${p.key}\n`);

@@ -107,4 +107,21 @@ describe('kscrubfs sweep', () => {
     assert.equal(r.code, 1);
     assert.match(r.stderr, /workload: unknown key "threds"/);
   });
+
+  test('when --merge has no pieces, or --list, --point and --merge are mixed, then sweep says so, exits 1 and writes nothing', async () => {
+    const dir = mkdtempSync(path.join(tmp, 'modes-'));
+    const cases: [string[], RegExp][] = [
+      [['--merge'], /--merge: name the pieces to join/],
+      [['--list', '--point', 'abc'], /give only one of --list and --point/],
+      [['--point', 'abc', '--merge', 'x.jsonl'], /give only one of --point and --merge/],
+    ];
+    for (const [args, message] of cases) {
+      const r = await kscrubfs(['sweep', SPEC, ...args], { cwd: dir });
+      assert.equal(r.code, 1, args.join(' '));
+      assert.match(r.stderr, message);
+      assert.equal(r.stdout, '', 'no --list output');
+      assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+    }
+    assert.deepEqual(readdirSync(dir), [], 'no output file made');
+  });
 });
