@@ -93,6 +93,18 @@ describe('mount --record and kscrubfs replay', () => {
     });
   });
 
+  test('when an epyc session with huge pages is recorded then replay exits 0 and names the time in whole nanoseconds', async () => {
+    await withTempDir(async (tmp, dir) => {
+      // epyc's costs leave fractions of a nanosecond on the clock; what replay says must not.
+      const thp = (d: string): string => session(d, 'tick 50ms').replace("'mmap mm=1 size=8M'", "'mmap mm=1 size=8M thp'");
+      const rec = await record(tmp, dir, ['--clock', 'manual', '--preset', 'epyc', '--mem', '4G'], thp, 'umount');
+      assert.ok(lines(rec).some((l) => l.ev === 'write' && /size=8M thp/.test(l.data ?? '')), 'the THP mapping is recorded');
+      const ok = await kscrubfs(['replay', rec]);
+      assert.equal(ok.code, 0, ok.stderr);
+      assert.match(ok.stdout, / files identical at \d+ ns\n$/);
+    });
+  });
+
   test('when a live-clock session (reads, sleeps, writes) is recorded and stopped by SIGINT then replay sees the recorded virtual times and exits 0', async () => {
     await withTempDir(async (tmp, dir) => {
       const live = (d: string): string => session(d, 'stats').replaceAll('cat buddyinfo', 'sleep 0.2; cat buddyinfo').replace('cat vmstat', 'sleep 0.1; cat vmstat');
