@@ -109,6 +109,8 @@ class Runner {
   /** Node of the zone pfns[0] came from (the program's first touch misses there). */
   firstNode = 0;
   zeroPage = false;
+  /** The write fault in section 1 found ZERO_PAGE mapped (do_wp_page's copy, one page). */
+  cow = false;
   /** A huge fault between its phases (thp.ts; phase PHASE_THP). */
   huge: HugeFault | null = null;
   /**
@@ -296,6 +298,13 @@ const PH_INSTALL = 1;
 const PH_CS1 = 3;
 /** Holding page_table_lock for do_anonymous_page's second section; then back to user. */
 const PH_CS2 = 4;
+/**
+ * Section 1's or 2's work is done at the event's time: release page_table_lock now. A release
+ * of its own event, so that what other threads did to mm_struct's line while the lock was
+ * held (mmap_sem, spinning) has happened before the releasing store pays for the line.
+ */
+const PH_UNLOCK1 = 5;
+const PH_UNLOCK2 = 6;
 /** lru_cache_add_active's per-CPU pagevec holds PAGEVEC_SIZE pages before it drains. */
 export const PAGEVEC_SIZE = 16;
 /** log2(PAGEVEC_SIZE): the largest prefault order (V2 maps at most a pagevec a fault). */
@@ -331,6 +340,11 @@ class FaultSim implements ThpPricing<Runner> {
    * CPU run meanwhile, as if the spinner had been switched out.
    */
   readonly spinOwnsCpu: boolean;
+  /**
+   * More than one runner: a lock section ends in an event of its own (PH_UNLOCK1/2). One
+   * runner alone has nobody to interleave with, and releases within the section's event.
+   */
+  private readonly shared: boolean;
   /** The touch's counts (TouchResult). */
   pages = 0;
   faults = 0;
@@ -349,6 +363,7 @@ class FaultSim implements ThpPricing<Runner> {
     runnerCpus: readonly number[],
   ) {
     this.spinOwnsCpu = new Set(runnerCpus).size === runnerCpus.length;
+    this.shared = runnerCpus.length > 1;
     this.ps = m.pageSize;
     this.pmdBytes = procs.pmdBytes;
     this.c = m.cost;
@@ -464,7 +479,9 @@ class FaultSim implements ThpPricing<Runner> {
       case PH_CS1: this.section1(r); break;
       case PH_INSTALL: if (this.spinLock(r, PH_CS2)) this.section2(r); break;
       case PHASE_THP: this.thpInstall(r); break;
-      default: this.section2(r);
+      case PH_CS2: this.section2(r); break;
+      case PH_UNLOCK1: this.unlockPtl(r); this.afterSection1(r); break;
+      default: this.unlockPtl(r); this.afterSection2(r);
     }
     systemNs[r.cpu] = r.cpuSys;
     // A runner left spinning keeps its CPU busy until the lock is granted (grant() frees it).
@@ -547,11 +564,23 @@ class FaultSim implements ThpPricing<Runner> {
     const pte = table[idx]!;
     r.nPages = 0;
     r.zeroPage = false;
+    r.cow = false;
     if (!r.write) {
       m.vm.faultZeroPage++;
       this.sys(r, this.c.ptlSetNs);
       if (pte === PTE_NONE) table[idx] = PTE_ZERO_PAGE;
-      this.unlockPtl(r);
+    } else r.cow = pte === PTE_ZERO_PAGE;
+    if (this.shared) {
+      r.phase = PH_UNLOCK1;
+      return;
+    }
+    this.unlockPtl(r);
+    this.afterSection1(r);
+  }
+
+  /** page_table_lock dropped after section 1: a read fault is done; a write allocates and zeroes. */
+  private afterSection1(r: Runner): void {
+    if (!r.write) {
       this.faultEnd(r);
       this.userTouch(r, false, -1);
       this.pages++;
@@ -559,9 +588,8 @@ class FaultSim implements ThpPricing<Runner> {
       r.phase = PH_PAGE;
       return;
     }
-    this.unlockPtl(r);
-    const cow = pte === PTE_ZERO_PAGE;
-    if (cow) m.vm.faultCow++;
+    const cow = r.cow;
+    if (cow) this.m.vm.faultCow++;
     this.allocRun(r, cow ? 1 : this.prefaultPages(r));
     if (r.nPages === 0) {
       this.faultEnd(r);
@@ -607,7 +635,16 @@ class FaultSim implements ThpPricing<Runner> {
     mm.rss += mapped;
     this.procs.nrAnonPages += mapped;
     m.vm.prefaultPages += Math.max(0, mapped - 1);
+    if (this.shared) {
+      r.phase = PH_UNLOCK2;
+      return;
+    }
     this.unlockPtl(r);
+    this.afterSection2(r);
+  }
+
+  /** page_table_lock dropped after section 2: up_read, and back to user to write the lines. */
+  private afterSection2(r: Runner): void {
     this.faultEnd(r);
     this.touchLines(r, r.hot[0] === 1, r.firstNode);
     this.pages++;
@@ -808,6 +845,8 @@ class FaultSim implements ThpPricing<Runner> {
     if (mm.ptlFreeAt <= r.t && this.spinners.length === 0) {
       this.writeMmLine(r);
       mm.ptlCpu = r.cpu;
+      // Held until its release event (shared); one runner alone releases within the event.
+      if (this.shared) mm.ptlFreeAt = Number.POSITIVE_INFINITY;
       return true;
     }
     r.phase = then;
@@ -842,24 +881,34 @@ class FaultSim implements ThpPricing<Runner> {
     const mm = this.mm;
     const spinners = this.spinners;
     const from = mm.semCpu;
-    let best = 0;
-    let bestCost = this.transfer(from, spinners[0]!.cpu);
-    for (let i = 1; i < spinners.length; i++) {
-      const cost = this.transfer(from, spinners[i]!.cpu);
-      if (cost < bestCost) {
+    const t = mm.ptlFreeAt;
+    // A runner whose event began before the release may reach spin_lock after it (its trap ran
+    // ahead within the event): it was not spinning at the release and cannot win this round,
+    // unless nobody was; then it finds the lock free when it gets there.
+    let best = -1;
+    let bestCost = 0;
+    let first = 0;
+    for (let i = 0; i < spinners.length; i++) {
+      const s = spinners[i]!;
+      if (s.spinFrom < spinners[first]!.spinFrom) first = i;
+      if (s.spinFrom > t) continue;
+      const cost = this.transfer(from, s.cpu);
+      if (best < 0 || cost < bestCost) {
         best = i;
         bestCost = cost;
       }
     }
+    const late = best < 0;
+    if (late) best = first;
     const w = spinners[best]!;
     spinners.splice(best, 1);
-    const handoff = bestCost * (1 + spinners.length / 2);
-    const t = mm.ptlFreeAt;
-    const spin = t - w.spinFrom + handoff;
+    const at = late ? w.spinFrom : t;
+    const handoff = late ? this.transfer(from, w.cpu) : bestCost * (1 + spinners.length / 2);
+    const spin = at - w.spinFrom + handoff;
     const systemNs = this.m.cpus.systemNs;
     w.sysNs += spin;
     systemNs[w.cpu]! += spin;
-    w.t = t + handoff;
+    w.t = at + handoff;
     w.parked = false;
     mm.semCpu = w.cpu;
     mm.ptlCpu = w.cpu;
