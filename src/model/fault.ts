@@ -68,6 +68,22 @@ export interface TouchResult {
 }
 
 /**
+ * A page-table spinlock: 2.6.11's one mm->page_table_lock, or on a kernel with split ptlocks
+ * (MachineConfig.splitPtlocks) the lock in one pte page's struct page, covering its PMD.
+ */
+class PtLock {
+  /** Virtual time at which it is next free (+∞ while held). */
+  freeAt = 0;
+  /**
+   * CPU that last wrote a split lock's cacheline (-1: nobody yet). The mm-wide lock shares
+   * mm_struct's first line with mmap_sem: its writer is the mm's semCpu instead.
+   */
+  lineCpu = -1;
+  /** Runners spinning on it, in the order they began (granted at its release). */
+  readonly spinners: Runner[] = [];
+}
+
+/**
  * One thread of a touch: an actor on the virtual clock. A class, so every runner has one
  * shape; every number field has a number initializer (an ES2022 field declared without one
  * starts undefined, and V8 then keeps it tagged: each double stored would be a new heap box).
@@ -89,8 +105,10 @@ class Runner {
   t = 0;
   /** What the next event does: PH_PAGE, PH_INSTALL, PHASE_THP, PH_CS1 or PH_CS2. */
   phase = 0;
-  /** Spinning on page_table_lock since spinFrom (not scheduled; the lock's release grants it). */
+  /** Spinning on `lock` since spinFrom (not scheduled; the lock's release grants it). */
   parked = false;
+  /** The page-table lock this runner's fault takes (spinLock sets it). */
+  lock: PtLock | null = null;
   spinFrom = 0;
   done = false;
   userNs = 0;
@@ -332,8 +350,19 @@ class FaultSim implements ThpPricing<Runner> {
   private readonly thp: ThpFaults<Runner> | null = null;
   /** How allocPages() served the page just allocated (priceAlloc() reads it). */
   readonly served = new AllocResult();
-  /** Runners spinning on mm->page_table_lock, in the order they began (granted at its release). */
-  private readonly spinners: Runner[] = [];
+  /**
+   * The page-table locks: the mm's one (2.6.11), or one per pte page by its PMD's start
+   * address (split ptlocks); and those with spinners, whose releases grant them.
+   */
+  private readonly mmLock = new PtLock();
+  private readonly tableLocks = new Map<number, PtLock>();
+  private readonly contended: PtLock[] = [];
+  /**
+   * Today's fault path (MachineConfig.splitPtlocks): a ptlock per pte page, with a line of
+   * its own, and rss in per-CPU counters; else 2.6.11's page_table_lock beside mmap_sem in
+   * mm_struct's first line, and rss on its second.
+   */
+  private readonly split: boolean;
   /**
    * Every runner has a CPU of its own, so a spinning one keeps it (nothing else runs there
    * until the lock comes). With more threads than CPUs the model lets another thread of that
@@ -364,6 +393,7 @@ class FaultSim implements ThpPricing<Runner> {
   ) {
     this.spinOwnsCpu = new Set(runnerCpus).size === runnerCpus.length;
     this.shared = runnerCpus.length > 1;
+    this.split = m.config.splitPtlocks;
     this.ps = m.pageSize;
     this.pmdBytes = procs.pmdBytes;
     this.c = m.cost;
@@ -420,7 +450,7 @@ class FaultSim implements ThpPricing<Runner> {
     }
     let live = 0;
     for (const x of runners) if (!x.done) live++;
-    const spinners = this.spinners;
+    const contended = this.contended;
     for (let n = 0; live > 0 && n < budget; n++) {
       // The runner whose event comes first (few threads: a scan beats a heap).
       let r: Runner | null = null;
@@ -428,8 +458,14 @@ class FaultSim implements ThpPricing<Runner> {
         const x = runners[i]!;
         if (!x.done && !x.parked && (r === null || x.t < r.t)) r = x;
       }
-      if (spinners.length > 0 && (r === null || this.mm.ptlFreeAt <= r.t)) {
-        this.grant();
+      // A release with spinners that comes first grants its lock (the earliest release first).
+      let g: PtLock | null = null;
+      for (let i = 0; i < contended.length; i++) {
+        const l = contended[i]!;
+        if (l.freeAt !== Number.POSITIVE_INFINITY && (r === null || l.freeAt <= r.t) && (g === null || l.freeAt < g.freeAt)) g = l;
+      }
+      if (g !== null) {
+        this.grant(g);
         continue;
       }
       if (r === null) assert(false, 'a runner is runnable or spinning while the touch is live');
@@ -608,8 +644,9 @@ class FaultSim implements ThpPricing<Runner> {
     const m = this.m;
     const mm = this.mm;
     const n = r.nPages;
-    this.sys(r, this.c.ptlSetNs * n + this.bounce(r, mm.rssCpu));
-    mm.rssCpu = r.cpu;
+    // mm->rss++ on mm_struct's counter line; today's kernels count rss per CPU (no transfer).
+    this.sys(r, this.c.ptlSetNs * n + (this.split ? 0 : this.bounce(r, mm.rssCpu)));
+    if (!this.split) mm.rssCpu = r.cpu;
     const table = this.ptePeek(r, r.faultAddr)!;
     const idx0 = this.pteIndex(r, r.faultAddr);
     let mapped = 0;
@@ -828,12 +865,39 @@ class FaultSim implements ThpPricing<Runner> {
    * THP path only.
    */
   lockPtl(r: Runner, hold: number): void {
-    const mm = this.mm;
-    if (Number.isFinite(mm.ptlFreeAt) && mm.ptlFreeAt > r.t) this.sys(r, mm.ptlFreeAt - r.t);
-    this.writeMmLine(r);
+    const l = this.lockOf(r.addr);
+    if (Number.isFinite(l.freeAt) && l.freeAt > r.t) this.sys(r, l.freeAt - r.t);
+    this.takeLine(r, l);
     this.sys(r, hold);
-    mm.ptlCpu = r.cpu;
-    if (Number.isFinite(mm.ptlFreeAt)) mm.ptlFreeAt = r.t;
+    if (Number.isFinite(l.freeAt)) l.freeAt = r.t;
+  }
+
+  /** The page-table lock that covers `addr`: the mm's, or its pte page's (split ptlocks). */
+  private lockOf(addr: number): PtLock {
+    if (!this.split) return this.mmLock;
+    const key = Math.floor(addr / this.pmdBytes);
+    let l = this.tableLocks.get(key);
+    if (l === undefined) {
+      l = new PtLock();
+      this.tableLocks.set(key, l);
+    }
+    return l;
+  }
+
+  /** The CPU that last wrote the lock's line (mm_struct's first line for the mm-wide lock). */
+  private lineOf(l: PtLock): number {
+    return this.split ? l.lineCpu : this.mm.semCpu;
+  }
+
+  private setLine(l: PtLock, cpu: number): void {
+    if (this.split) l.lineCpu = cpu;
+    else this.mm.semCpu = cpu;
+  }
+
+  /** An atomic on the lock's line: pull it from whoever wrote it last. */
+  private takeLine(r: Runner, l: PtLock): void {
+    this.sys(r, this.bounce(r, this.lineOf(l)));
+    this.setLine(l, r.cpu);
   }
 
   /**
@@ -841,18 +905,19 @@ class FaultSim implements ThpPricing<Runner> {
    * runner parks until a release grants it, and its next event is `then`. True: taken now.
    */
   private spinLock(r: Runner, then: number): boolean {
-    const mm = this.mm;
-    if (mm.ptlFreeAt <= r.t && this.spinners.length === 0) {
-      this.writeMmLine(r);
-      mm.ptlCpu = r.cpu;
+    const l = this.lockOf(r.faultAddr);
+    r.lock = l;
+    if (l.freeAt <= r.t && l.spinners.length === 0) {
+      this.takeLine(r, l);
       // Held until its release event (shared); one runner alone releases within the event.
-      if (this.shared) mm.ptlFreeAt = Number.POSITIVE_INFINITY;
+      if (this.shared) l.freeAt = Number.POSITIVE_INFINITY;
       return true;
     }
     r.phase = then;
     r.parked = true;
     r.spinFrom = r.t;
-    this.spinners.push(r);
+    if (l.spinners.length === 0) this.contended.push(l);
+    l.spinners.push(r);
     // The spinner's CPU is busy spinning, whatever else wants it.
     if (this.spinOwnsCpu) this.m.cpus.freeAt[r.cpu] = Number.POSITIVE_INFINITY;
     return false;
@@ -863,12 +928,12 @@ class FaultSim implements ThpPricing<Runner> {
    * wrote it meanwhile (mmap_sem), or by invalidating the copies the spinners read.
    */
   private unlockPtl(r: Runner): void {
-    const mm = this.mm;
-    if (this.spinners.length > 0) {
-      this.sys(r, this.farthest(r.cpu));
-      mm.semCpu = r.cpu;
-    } else this.writeMmLine(r);
-    mm.ptlFreeAt = r.t;
+    const l = r.lock!;
+    if (l.spinners.length > 0) {
+      this.sys(r, this.farthest(r.cpu, l));
+      this.setLine(l, r.cpu);
+    } else this.takeLine(r, l);
+    l.freeAt = r.t;
   }
 
   /**
@@ -877,11 +942,10 @@ class FaultSim implements ThpPricing<Runner> {
    * wins (ties: the longest spinning). Each loser's request queued ahead of the winner's at
    * the line's home delays it, half of them on average: spinning CPUs keep stealing the line.
    */
-  private grant(): void {
-    const mm = this.mm;
-    const spinners = this.spinners;
-    const from = mm.semCpu;
-    const t = mm.ptlFreeAt;
+  private grant(l: PtLock): void {
+    const spinners = l.spinners;
+    const from = this.lineOf(l);
+    const t = l.freeAt;
     // A runner whose event began before the release may reach spin_lock after it (its trap ran
     // ahead within the event): it was not spinning at the release and cannot win this round,
     // unless nobody was; then it finds the lock free when it gets there.
@@ -910,17 +974,17 @@ class FaultSim implements ThpPricing<Runner> {
     systemNs[w.cpu]! += spin;
     w.t = at + handoff;
     w.parked = false;
-    mm.semCpu = w.cpu;
-    mm.ptlCpu = w.cpu;
+    this.setLine(l, w.cpu);
     // Held from now until the winner's section releases it.
-    mm.ptlFreeAt = Number.POSITIVE_INFINITY;
+    l.freeAt = Number.POSITIVE_INFINITY;
+    if (spinners.length === 0) this.contended.splice(this.contended.indexOf(l), 1);
     this.m.cpus.freeAt[w.cpu] = w.t;
   }
 
   /** The dearest transfer from `cpu` to a spinner's CPU (the invalidation waits for the last). */
-  private farthest(cpu: number): number {
+  private farthest(cpu: number, l: PtLock): number {
     let worst = 0;
-    for (const s of this.spinners) worst = Math.max(worst, this.transfer(cpu, s.cpu));
+    for (const s of l.spinners) worst = Math.max(worst, this.transfer(cpu, s.cpu));
     return worst;
   }
 

@@ -80,10 +80,6 @@ export class Mm implements PageOwner {
   readonly hugePtes = new Map<number, number>();
   readonly hugeDeposits = new Map<number, number>();
   readonly tasks: Task[] = [];
-  /** Virtual time at which mm->page_table_lock is next free. */
-  ptlFreeAt = 0;
-  /** CPU that holds (or last held) page_table_lock (-1: none yet). */
-  ptlCpu = -1;
   /**
    * CPU that last wrote mm_struct's first cacheline — mmap_sem's count and page_table_lock
    * share it (2.6.11 layout, 128-byte lines) — and the one that last wrote its counters' line

@@ -61,6 +61,14 @@ export interface MachineConfig {
   readonly structPageBytes: number;
   readonly cost: CostModel;
   readonly bootAllocations: boolean;
+  /**
+   * The fault path's locks as today's kernels have them: a spinlock in each pte page (split
+   * ptlocks, 2.6.15 on; threads faulting different 2 MiB ranges do not contend) and rss in
+   * per-CPU counters (6.2 on). False: 2.6.11's one page_table_lock per mm, beside mmap_sem
+   * in mm_struct's first cacheline, and rss on its second. A fault's mmap_sem atomics stay in
+   * both (a per-VMA lock's count is one line too, 6.4 on).
+   */
+  readonly splitPtlocks: boolean;
 }
 
 const BASE: Readonly<Record<PresetName, MachineConfig>> = {
@@ -68,25 +76,25 @@ const BASE: Readonly<Record<PresetName, MachineConfig>> = {
   altix: {
     preset: 'altix', pageSize: 16384, lineSize: 128, nodes: 4, cpus: 8, memBytes: 6 * 2 ** 30,
     maxOrder: 11, cpuMhz: 1500, pteBytes: 8, clock: 'live', speed: 1, zeroDrivers: ['bte', 'cpu'], zoneLayout: 'ia64',
-    kernelBytes: 16 * 2 ** 20, structPageBytes: 56, cost: ALTIX_COST, bootAllocations: true,
+    kernelBytes: 16 * 2 ** 20, structPageBytes: 56, cost: ALTIX_COST, bootAllocations: true, splitPtlocks: false,
   },
   x86_64: {
     preset: 'x86_64', pageSize: 4096, lineSize: 64, nodes: 1, cpus: 4, memBytes: 4 * 2 ** 30,
     maxOrder: 11, cpuMhz: 2000, pteBytes: 8, clock: 'live', speed: 1, zeroDrivers: ['cpu'], zoneLayout: 'x86_64',
-    kernelBytes: 16 * 2 ** 20, structPageBytes: 64, cost: X86_64_COST, bootAllocations: true,
+    kernelBytes: 16 * 2 ** 20, structPageBytes: 64, cost: X86_64_COST, bootAllocations: true, splitPtlocks: false,
   },
   // Lameter's other machine: 2 × Pentium III 450 MHz, 384 MiB, 440BX; 2.6.11 i386 without
   // PAE (4-byte ptes), a 4 MiB kernel image, 32-byte struct page (src/model/cost-i386.ts).
   i386: {
     preset: 'i386', pageSize: 4096, lineSize: 32, nodes: 1, cpus: 2, memBytes: 384 * 2 ** 20,
     maxOrder: 11, cpuMhz: 450, pteBytes: 4, clock: 'live', speed: 1, zeroDrivers: ['cpu'], zoneLayout: 'i386',
-    kernelBytes: 4 * 2 ** 20, structPageBytes: 32, cost: i386Cost(450), bootAllocations: true,
+    kernelBytes: 4 * 2 ** 20, structPageBytes: 32, cost: i386Cost(450), bootAllocations: true, splitPtlocks: false,
   },
   // A machine of today: 2-socket AMD EPYC Milan, 2 × 64 cores, 2 × 64 GiB (src/model/cost-epyc.ts).
   epyc: {
     preset: 'epyc', pageSize: 4096, lineSize: 64, nodes: 2, cpus: 128, memBytes: 128 * 2 ** 30,
     maxOrder: 11, cpuMhz: 3000, pteBytes: 8, clock: 'live', speed: 1, zeroDrivers: ['cpu'], zoneLayout: 'x86_64',
-    kernelBytes: 32 * 2 ** 20, structPageBytes: 64, cost: EPYC_COST, bootAllocations: true,
+    kernelBytes: 32 * 2 ** 20, structPageBytes: 64, cost: EPYC_COST, bootAllocations: true, splitPtlocks: true,
   },
 };
 

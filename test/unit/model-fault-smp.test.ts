@@ -174,3 +174,36 @@ describe('fault SMP: contention never makes work cheaper', () => {
     });
   }
 });
+
+describe('fault SMP: split ptlocks (today’s kernels)', () => {
+  /**
+   * Wall of two tasks faulting at once, on CPUs 0 and 1 of one node, one page each at
+   * `offsets` (bytes into a mapping whose first two PMDs already have pte pages).
+   */
+  const pair = (preset: 'x86_64' | 'epyc', offsets: [number, number]): number => {
+    const m = createMachine({ preset, mem: '1G', nodes: 1, cpus: 2, maxOrder: 4, clock: 'manual', bootAllocations: false, cost: FLAT });
+    m.setSysctl('max_prealloc_order', 0);
+    const id = m.procs.create().id;
+    const PMD = 512 * PAGE;
+    const { addr } = m.procs.mmap(id, 4 * PMD);
+    const base = Math.ceil(addr / PMD) * PMD;
+    m.procs.faults(id, { addrs: [base, base + PMD], tasks: [0, 0], writes: [1, 1], cpus: [0], lines: 1 });
+    const r = m.procs.faults(id, { addrs: offsets.map((o) => base + o), tasks: [0, 1], writes: [1, 1], cpus: [0, 1], lines: 1 });
+    assert.equal(r.faults, 2);
+    assertChecked(m);
+    return r.wallNs;
+  };
+  const SAME: [number, number] = [PAGE, 2 * PAGE];
+  const APART: [number, number] = [PAGE, 512 * PAGE + PAGE];
+
+  test('when two threads fault in different 2 MiB ranges then each takes its own pte page lock: neither waits for the other’s section', () => {
+    assert.equal(createMachine({ preset: 'epyc', mem: '1G', clock: 'manual' }).config.splitPtlocks, true);
+    // The second thread's section 1 (1000) no longer queues behind the first's.
+    assert.ok(pair('epyc', APART) < pair('epyc', SAME) - 900, `${pair('epyc', APART)} vs ${pair('epyc', SAME)}`);
+  });
+
+  test('when the kernel is 2.6.11 then one page_table_lock serves the whole mm, wherever the faults are', () => {
+    assert.equal(createMachine({ preset: 'x86_64', mem: '1G', clock: 'manual' }).config.splitPtlocks, false);
+    assert.equal(pair('x86_64', APART), pair('x86_64', SAME));
+  });
+});
