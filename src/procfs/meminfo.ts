@@ -82,8 +82,18 @@ export function render(m: Machine): string {
   for (const label of ['HugePages_Total', 'HugePages_Free', 'HugePages_Rsvd', 'HugePages_Surp']) {
     out += `${`${label}:`.padEnd(16)}${'0'.padStart(8)}\n`;
   }
-  for (const label of ['Hugepagesize', 'Hugetlb', 'DirectMap4k', 'DirectMap2M', 'DirectMap1G']) out += valKb(label, 0);
+  out += `${`Hugepagesize:`.padEnd(16)}${String(hugePageBytes(m) / 1024).padStart(8)} kB\n`;
+  for (const label of ['Hugetlb', 'DirectMap4k', 'DirectMap2M', 'DirectMap1G']) out += valKb(label, 0);
   return out;
+}
+
+/**
+ * The default hugetlb page size the kernel reports even with no huge pages reserved: a PMD's
+ * worth on x86 (2 MiB; 4 MiB on i386 without PAE, 1024 four-byte ptes), HPAGE_SHIFT_DEFAULT
+ * (28: 256 MiB) on ia64, whose huge pages are not PMD-mapped.
+ */
+function hugePageBytes(m: Machine): number {
+  return m.config.zoneLayout === 'ia64' ? 2 ** 28 : m.procs.ptrsPerPte * m.pageSize;
 }
 
 /** vm.overcommit_ratio's default. */
