@@ -7,9 +7,9 @@ import { findMount, fusermountUnmount, servedBy } from '../fuse/mountpoint';
 import { PUBLISHED, compare, formatComparisons, pftOptionsFor } from '../workload/calibration';
 import type { Comparison } from '../workload/calibration';
 import { formatPftTable, runPftWithConfig } from '../workload/pft';
-import { publishedSeries, renderPftSvg } from '../workload/plot';
+import { PUBLISHED_STYLE, publishedSeries, renderPftSvg } from '../workload/plot';
 import type { PftRow } from '../workload/pft';
-import { type ConfigPairs, type Provenance, provenance, scrubFact, subtitleFacts } from '../workload/provenance';
+import { type ConfigPairs, type Provenance, provenance, subtitleFacts } from '../workload/provenance';
 import { CliError, action } from './errors';
 import { type FormatFlags, checkFormat, formatResult } from './output';
 import { VERSION, commandLine } from './version';
@@ -31,7 +31,7 @@ export function registerCalibrate(program: Command): void {
     .description('run the published pft rows (docs/calibration.md) on a private altix mount and compare')
     .option('--json', 'print one JSON object: how the runs were made (version, machine, clock, sysctls), the rows and the comparisons')
     .option('--csv', 'print the comparisons as CSV, with the same provenance as # comment lines')
-    .option('--plot <file>', 'also sweep 1, 2, 4, 8 threads (1 GiB) with kscrubd off and on, and plot them with the published points')
+    .option('--plot <file>', 'also plot the 4 GiB × 3 rows, base and patched, 1–8 threads, over the published points (SVG)')
     .addHelpText('after', `
 The published figures and how pft computes its columns: docs/calibration.md in the
 repository. Exit status 1 when a column is off by more than ±10 %.`)
@@ -56,30 +56,28 @@ repository. Exit status 1 when a column is off by more than ±10 %.`)
         columns: ['label', 'column', 'model', 'published', 'ratio', 'ok'],
         rows: comparisons,
       }));
-      if (o.plot !== undefined) await plotSweep(o.plot);
+      if (o.plot !== undefined) plotThreads(o.plot, rows, prov);
       const off = comparisons.filter((c) => !c.ok);
       if (off.length > 0) throw new CliError('KSCRUB_CALIBRATION_OFF', `${off.length} column(s) are off by more than ±10 %`);
     }));
 }
 
-/** Threads 1, 2, 4, 8 on 1 GiB, kscrubd off and on (settled), each on a fresh machine. */
-async function plotSweep(file: string): Promise<void> {
-  const sweep = async (scrub: 'on' | 'off') => withPrivateMount((dir) => runPftWithConfig(dir, {
-    bytes: 2 ** 30, reps: 1, threads: [1, 2, 4, 8], cachelines: 1, scrub, prealloc: 0, settle: scrub === 'on',
-    progress: progressLine(),
-  }));
-  const off = await sweep('off');
-  const on = await sweep('on');
-  clearProgress();
-  const prov = (c: ConfigPairs): Provenance => provenance(c, VERSION, commandLine());
+/**
+ * The thread-scaling rows (4 GiB × 3, 1–8 threads), base and patched: the model's, from the
+ * runs just made, over the published ones, each model series with its ratio panel.
+ */
+function plotThreads(file: string, rows: readonly { label: string; row: PftRow }[], prov: Provenance): void {
+  const scaling = (run: 'base' | 'patched') => rows.filter((r) => r.label.startsWith(`${run} 4G×3 `)).map((r) => r.row);
+  const published = (run: 'base' | 'patched', marker: 'diamond' | 'square') =>
+    publishedSeries(PUBLISHED.filter((r) => r.label.startsWith(`${run} 4G×3 `)), `published, ${run}`, { ...PUBLISHED_STYLE, marker });
   const svg = renderPftSvg([
-    { label: 'kscrubd off (hot zeroing)', points: off.rows },
-    { label: 'kscrubd on, settled', points: on.rows, reference: 'published, kscrubd on' },
-    // Only the published runs this sweep repeats: 1 GiB, one line a page, kscrubd on.
-    publishedSeries(PUBLISHED.filter((r) => r.gb === 1 && r.cachelines === 1), 'published, kscrubd on'),
+    { label: 'model, base (kscrubd off)', points: scaling('base'), reference: 'published, base' },
+    { label: 'model, patched (kscrubd on, settled)', points: scaling('patched'), reference: 'published, patched' },
+    published('base', 'diamond'),
+    published('patched', 'square'),
   ], {
-    title: 'pft on the altix model: 1 GiB, no prefault; published: Lameter, Dec 2004 (single thread)',
-    subtitle: `${subtitleFacts(prov(off.config), false)}; kscrubd on: ${scrubFact(prov(on.config))}`,
+    title: 'pft on the altix model: 4 GiB × 3, 1–8 threads, no prefault; published: Lameter, Dec 2004',
+    subtitle: `${subtitleFacts(prov, false)}; patched: scrub_start 5, scrub_stop 2, settled before each row`,
   });
   try {
     writeFileSync(file, svg);

@@ -346,6 +346,8 @@ function ratioPanel(all: readonly Resolved[], key: Key, threads: readonly number
   out.push(`<rect class="band" x="${px(left)}" y="${px(at(1.1))}" width="${px(right - left)}" height="${px(at(0.9) - at(1.1))}" fill="#dff0df"/>`);
   out.push(`<line x1="${px(left)}" y1="${px(at(1))}" x2="${px(right)}" y2="${px(at(1))}" stroke="#333333" stroke-dasharray="4 3"/>`);
   for (const v of [0.9, 1, 1.1]) out.push(text(left - 8, at(v) + 4, v.toFixed(1), 'text-anchor="end" fill="#333333"'));
+  // The panel's ends, when the ratios stretch it past the band: how far off the extremes are.
+  for (const v of [lo, hi]) if (v < 0.8 || v > 1.2) out.push(text(left - 8, at(v) + 4, v.toFixed(2), 'text-anchor="end" fill="#333333"'));
   out.push(`<rect x="${px(left)}" y="${px(top)}" width="${px(right - left)}" height="${px(bottom - top)}" fill="none" stroke="#333333"/>`);
   if (pts.length === 0) out.push(text((left + right) / 2, (top + bottom) / 2, 'no published point at these threads', 'text-anchor="middle" fill="#888888"'));
   for (const r of pts) {

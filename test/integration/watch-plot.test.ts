@@ -39,3 +39,24 @@ describe('pft --plot', () => {
     });
   });
 });
+
+describe('calibrate --plot', () => {
+  test('when calibrate plots then the SVG has the 4 GiB × 3 rows, model and published, base and patched, with their ratios, and renders', { timeout: 180_000 }, async () => {
+    await withTempDir(async (tmp) => {
+      const svgFile = path.join(tmp, 'cal.svg');
+      const r = await kscrubfs(['calibrate', '--plot', svgFile], { timeoutMs: 170_000 });
+      // Exit 1 while a column is off (the table says which); the plot is written either way.
+      assert.ok(r.code === 0 || r.code === 1, r.stderr);
+      const svg = readFileSync(svgFile, 'utf8');
+      // 1, 2, 4 and 8 threads in both panels: model and published, base and patched.
+      assert.equal(svg.match(/class="point"/g)?.length, 2 * 4 * 4);
+      assert.equal(svg.match(/class="ratio-point"/g)?.length, 2 * 4 * 2);
+      for (const label of ['model, base (kscrubd off)', 'model, patched (kscrubd on, settled)', 'published, base', 'published, patched']) {
+        assert.ok(svg.includes(`>${label}</text>`), `legend: ${label}`);
+      }
+      const png = path.join(tmp, 'cal.png');
+      execFileSync('rsvg-convert', ['-o', png, svgFile]);
+      assert.ok(inkPixels(decodePng(readFileSync(png))) > 5000, 'not blank');
+    });
+  });
+});
