@@ -516,8 +516,7 @@ class FaultSim implements ThpPricing<Runner> {
       case PH_INSTALL: if (this.spinLock(r, PH_CS2)) this.section2(r); break;
       case PHASE_THP: this.thpInstall(r); break;
       case PH_CS2: this.section2(r); break;
-      case PH_UNLOCK1: this.unlockPtl(r); this.afterSection1(r); break;
-      default: this.unlockPtl(r); this.afterSection2(r);
+      default: this.release(r, r.phase); // PH_UNLOCK1, PH_UNLOCK2
     }
     systemNs[r.cpu] = r.cpuSys;
     // A runner left spinning keeps its CPU busy until the lock is granted (grant() frees it).
@@ -606,24 +605,27 @@ class FaultSim implements ThpPricing<Runner> {
       this.sys(r, this.c.ptlSetNs);
       if (pte === PTE_NONE) table[idx] = PTE_ZERO_PAGE;
     } else r.cow = pte === PTE_ZERO_PAGE;
-    if (this.shared) {
-      r.phase = PH_UNLOCK1;
-      return;
-    }
+    this.endSection(r, PH_UNLOCK1);
+  }
+
+  /**
+   * A lock section's work is done: release page_table_lock in an event of its own when other
+   * runners share the mm (PH_UNLOCK1/2), else at once; then go on after the section.
+   */
+  private endSection(r: Runner, unlock: typeof PH_UNLOCK1 | typeof PH_UNLOCK2): void {
+    if (this.shared) r.phase = unlock;
+    else this.release(r, unlock);
+  }
+
+  private release(r: Runner, unlock: number): void {
     this.unlockPtl(r);
-    this.afterSection1(r);
+    if (unlock === PH_UNLOCK1) this.afterSection1(r);
+    else this.afterSection2(r);
   }
 
   /** page_table_lock dropped after section 1: a read fault is done; a write allocates and zeroes. */
   private afterSection1(r: Runner): void {
-    if (!r.write) {
-      this.faultEnd(r);
-      this.userTouch(r, false, -1);
-      this.pages++;
-      this.advance(r);
-      r.phase = PH_PAGE;
-      return;
-    }
+    if (!r.write) return this.backToUser(r, false, -1);
     const cow = r.cow;
     if (cow) this.m.vm.faultCow++;
     this.allocRun(r, cow ? 1 : this.prefaultPages(r));
@@ -672,18 +674,21 @@ class FaultSim implements ThpPricing<Runner> {
     mm.rss += mapped;
     this.procs.nrAnonPages += mapped;
     m.vm.prefaultPages += Math.max(0, mapped - 1);
-    if (this.shared) {
-      r.phase = PH_UNLOCK2;
-      return;
-    }
-    this.unlockPtl(r);
-    this.afterSection2(r);
+    this.endSection(r, PH_UNLOCK2);
   }
 
-  /** page_table_lock dropped after section 2: up_read, and back to user to write the lines. */
+  /** page_table_lock dropped after section 2: the page is mapped. */
   private afterSection2(r: Runner): void {
+    this.backToUser(r, r.hot[0] === 1, r.firstNode);
+  }
+
+  /**
+   * The fault is done: up_read(mmap_sem), back to user, where the program writes its lines
+   * (of a page on `node`, hot in cache or not: touchLines), and on to its next address.
+   */
+  private backToUser(r: Runner, cacheHot: boolean, node: number): void {
     this.faultEnd(r);
-    this.touchLines(r, r.hot[0] === 1, r.firstNode);
+    this.touchLines(r, cacheHot, node);
     this.pages++;
     this.advance(r);
     r.phase = PH_PAGE;
