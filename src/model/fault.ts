@@ -507,6 +507,9 @@ class FaultSim implements ThpPricing<Runner> {
       const free = freeAt[r.cpu]!;
       if (free <= r.t) break;
       r.t = free;
+      // The CPU comes back later: other threads' events before then run first (its event,
+      // run now, would take zone locks "in the future" that they then wait for).
+      if (this.shared) return;
     }
     const systemNs = m.cpus.systemNs;
     r.cpuSys = systemNs[r.cpu]!;
