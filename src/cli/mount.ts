@@ -258,6 +258,11 @@ function mountKey(abs: string): string {
 
 /** A lock file nobody has written its pid into yet is this young at most (else it is stale). */
 const LOCK_BIRTH_MS = 5_000;
+/**
+ * A daemon holds the lock only while it checks and mounts (seconds); an older lock is stale
+ * whoever has its pid now (a daemon killed mid-mount, its pid since reused).
+ */
+const LOCK_MAX_AGE_MS = 2 * BACKGROUND_READY_MS;
 
 /**
  * One daemon at a time mounts on a directory. Two started at once would both find it free;
@@ -315,6 +320,7 @@ function lockHolder(lock: string): number | undefined | 'stale' {
   }
   const pid = Number(text);
   if (text === '') return age < LOCK_BIRTH_MS ? undefined : 'stale';
+  if (age > LOCK_MAX_AGE_MS) return 'stale';
   // Alive is enough: the holder does not hold /dev/fuse until it has mounted.
   return Number.isSafeInteger(pid) && pid > 0 && processAlive(pid) !== 'no' ? pid : 'stale';
 }

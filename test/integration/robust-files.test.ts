@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, lstatSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
@@ -175,7 +175,7 @@ describe('robust: mounts and logs', () => {
     }
   });
 
-  test('when the mount lock names a live process that has not mounted yet then mount waits its turn; once that process is gone the lock is stale', async () => {
+  test('when the mount lock names a live process that has not mounted yet then mount waits its turn; once that process is gone, or the lock is older than any mount takes, it is stale', async () => {
     await withTempDir(async (_tmp, dir) => {
       // A daemon holds no /dev/fuse until it has mounted: the lock must count it alive anyway.
       const holder = spawn('sleep', ['60'], { stdio: 'ignore' });
@@ -186,6 +186,14 @@ describe('robust: mounts and logs', () => {
         assert.equal(busy.code, 1, busy.stderr);
         assert.match(busy.stderr, new RegExp(`being mounted by another kscrubfs daemon \\(pid ${holder.pid}\\) at the same moment`));
         assert.equal(findMount(dir), undefined, 'nothing was mounted');
+        // A lock older than any mount takes is stale even while its pid lives (reused, say).
+        const old = new Date(Date.now() - 10 * 60_000);
+        utimesSync(lock, old, old);
+        const taken = await kscrubfs(['mount', dir, '--background', ...MANUAL]);
+        assert.equal(taken.code, 0, taken.stderr);
+        assert.ok(findMount(dir), 'the old lock was taken over');
+        assert.equal((await kscrubfs(['umount', dir])).code, 0);
+        writeFileSync(lock, String(holder.pid), { mode: 0o600 });
         holder.kill('SIGKILL');
         await new Promise((resolve) => holder.once('exit', resolve));
         const ok = await kscrubfs(['mount', dir, '--background', ...MANUAL]);
