@@ -5,7 +5,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { findMount, fusermountUnmount, servedBy } from '../fuse/mountpoint';
 import { PUBLISHED, compare, formatComparisons, pftOptionsFor } from '../workload/calibration';
-import type { Comparison } from '../workload/calibration';
+import type { Comparison, PublishedRow } from '../workload/calibration';
 import { formatPftTable, runPftWithConfig } from '../workload/pft';
 import { PUBLISHED_STYLE, publishedSeries, renderPftSvg } from '../workload/plot';
 import type { PftRow } from '../workload/pft';
@@ -67,14 +67,16 @@ repository. Exit status 1 when a column is off by more than ±10 %.`)
  * runs just made, over the published ones, each model series with its ratio panel.
  */
 function plotThreads(file: string, rows: readonly { label: string; row: PftRow }[], prov: Provenance): void {
-  const scaling = (run: 'base' | 'patched') => rows.filter((r) => r.label.startsWith(`${run} 4G×3 `)).map((r) => r.row);
-  const published = (run: 'base' | 'patched', marker: 'diamond' | 'square') =>
-    publishedSeries(PUBLISHED.filter((r) => r.label.startsWith(`${run} 4G×3 `)), `published, ${run}`, { ...PUBLISHED_STYLE, marker });
+  // rows[i] ran PUBLISHED[i]: pick the thread sweep by the published rows' own fields.
+  const isSweep = (p: PublishedRow, scrub: 'on' | 'off'): boolean => p.gb === 4 && p.rep === 3 && p.cachelines === 1 && p.scrub === scrub;
+  const scaling = (scrub: 'on' | 'off') => rows.filter((_, i) => isSweep(PUBLISHED[i]!, scrub)).map((r) => r.row);
+  const published = (scrub: 'on' | 'off', run: string, marker: 'diamond' | 'square') =>
+    publishedSeries(PUBLISHED.filter((p) => isSweep(p, scrub)), `published, ${run}`, { ...PUBLISHED_STYLE, marker });
   const svg = renderPftSvg([
-    { label: 'model, base (kscrubd off)', points: scaling('base'), reference: 'published, base' },
-    { label: 'model, patched (kscrubd on, settled)', points: scaling('patched'), reference: 'published, patched' },
-    published('base', 'diamond'),
-    published('patched', 'square'),
+    { label: 'model, base (kscrubd off)', points: scaling('off'), reference: 'published, base' },
+    { label: 'model, patched (kscrubd on, settled)', points: scaling('on'), reference: 'published, patched' },
+    published('off', 'base', 'diamond'),
+    published('on', 'patched', 'square'),
   ], {
     title: 'pft on the altix model: 4 GiB × 3, 1–8 threads, no prefault; published: Lameter, Dec 2004',
     subtitle: `${subtitleFacts(prov, false)}; patched: scrub_start 5, scrub_stop 2, settled before each row`,

@@ -107,8 +107,9 @@ class Runner {
   phase = 0;
   /** Spinning on `lock` since spinFrom (not scheduled; the lock's release grants it). */
   parked = false;
-  /** The page-table lock this runner's fault takes (spinLock sets it). */
+  /** The page-table lock this runner's fault takes (spinLock sets it), and the PMD it covers. */
   lock: PtLock | null = null;
+  lockPmd = -1;
   spinFrom = 0;
   done = false;
   userNs = 0;
@@ -913,8 +914,11 @@ class FaultSim implements ThpPricing<Runner> {
    * runner parks until a release grants it, and its next event is `then`. True: taken now.
    */
   private spinLock(r: Runner, then: number): boolean {
-    const l = this.lockOf(r.faultAddr);
+    // A runner faults through its share a PMD at a time: the lock it took last is usually it.
+    const pmd = this.split ? Math.floor(r.faultAddr / this.pmdBytes) : 0;
+    const l = r.lock !== null && r.lockPmd === pmd ? r.lock : this.lockOf(r.faultAddr);
     r.lock = l;
+    r.lockPmd = pmd;
     if (l.freeAt <= r.t && l.spinners.length === 0) {
       this.takeLine(r, l);
       // Held until its release event (shared); one runner alone releases within the event.
