@@ -11,6 +11,12 @@ import { registerReplay } from './replay';
 import { registerWatch } from './watch';
 import { VERSION } from './version';
 
+// Node opens its inspector on 127.0.0.1:9229 when a process without a SIGUSR1 listener gets
+// SIGUSR1, and any local user can then run code in it — in a root daemon, as root. Logrotate-
+// style scripts send USR1 to daemons; it must do nothing here. A listener is Node 20's only way
+// to keep the inspector shut (--disable-sigusr1 came in 22.14), so install it before anything.
+process.on('SIGUSR1', () => undefined);
+
 // Only wiring: each command lives in its own file and registers itself here.
 const COMMANDS: ReadonlyArray<(program: Command) => void> = [registerMount, registerUmount, registerPft, registerCalibrate, registerWatch, registerTrace, registerSweep, registerReplay];
 

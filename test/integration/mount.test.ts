@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readFileSync, rmSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { pollUntil } from '../../src/cli/poll';
@@ -32,6 +32,31 @@ async function assertMountServes(dir: string): Promise<void> {
   } finally {
     await stopDaemon(daemon, dir);
   }
+}
+
+/** The TCP ports `pid` listens on: its socket inodes matched against /proc/net/tcp{,6} (state 0A = LISTEN). */
+function listeningTcpPorts(pid: number): number[] {
+  const inodes = new Set<string>();
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    const target = (() => {
+      try {
+        return readlinkSync(`/proc/${pid}/fd/${fd}`);
+      } catch {
+        return '';
+      }
+    })();
+    const m = /^socket:\[(\d+)\]$/.exec(target);
+    if (m?.[1] !== undefined) inodes.add(m[1]);
+  }
+  const ports: number[] = [];
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    for (const line of readFileSync(table, 'utf8').split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      const [, local, , state, , , , , , inode] = f;
+      if (state === '0A' && inode !== undefined && inodes.has(inode)) ports.push(parseInt(local?.split(':')[1] ?? '', 16));
+    }
+  }
+  return ports;
 }
 
 function readComm(pid: number): string {
@@ -166,6 +191,18 @@ describe('daemon lifecycle', () => {
       });
     });
   }
+
+  test('when the daemon gets SIGUSR1 (as logrotate sends) then it opens no inspector port and keeps serving', async () => {
+    await withMount(MANUAL, async (dir, daemon) => {
+      process.kill(daemon.pid, 'SIGUSR1');
+      // Node's inspector, once started, listens within milliseconds; give it far more.
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      assert.deepEqual(listeningTcpPorts(daemon.pid), [], 'a listening TCP socket would let any local user run code as the daemon');
+      assert.doesNotMatch(daemon.stderr(), /Debugger listening/);
+      assert.ok(processAlive(daemon.pid));
+      assert.equal((await sh(`cat ${q(path.join(dir, 'loadavg'))}`)).code, 0);
+    });
+  });
 
   test('when the daemon was SIGKILLed then the next mount on the same dir works', async () => {
     await withTempDir(async (_tmp, dir) => {
