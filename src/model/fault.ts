@@ -1,8 +1,10 @@
 import { ModelError, assert } from './errors';
 import { MAX_THREADS } from './limits';
-import { AllocResult, type Machine } from './machine';
+import { AllocResult } from './alloc-result';
+import type { Machine } from './machine';
 import { orderPages } from './page';
-import { Mm, PTE_NONE, PTE_ZERO_PAGE, Processes, Task, Vma, mkPte, ptePfn, pteCacheHot } from './mm';
+import type { Mm, Processes, Task, Vma } from './mm';
+import { PTE_NONE, PTE_ZERO_PAGE, mkPte, ptePfn, pteCacheHot } from './pte';
 import { HugeFault, PHASE_THP, ThpFaults, ThpPricing } from './thp';
 
 /**

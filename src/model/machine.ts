@@ -9,28 +9,13 @@ import { SysctlName, SysctlSpec, checkSysctl, sysctlSpecs } from './sysctl';
 import { BteZeroDriver, CpuZeroDriver, ZeroDriver, makeZeroDrivers } from './zero-drivers';
 import { Kscrubd } from './kscrubd';
 import { Processes } from './mm';
+import { AllocResult } from './alloc-result';
 import { RawBlocks } from './raw';
 import { PCP_COLD, PCP_HOT, PCP_ZEROED, Zone, ZoneName } from './zone';
 
 const log = debugFactory('kscrubfs:model');
 
-/**
- * How allocPages() served one request, written into a record the caller owns and passes in
- * (the kernel returns the page and leaves the rest to flags; a JS return of an object per
- * page would cost an allocation on every fault). A class, so every record has one shape.
- */
-export class AllocResult {
-  /** The zone the block came from (null until an allocation succeeds). */
-  zone: Zone | null = null;
-  /** __GFP_ZERO satisfied by a page that was already zero. */
-  prezeroed = false;
-  /** __GFP_ZERO satisfied by zeroing a dirty page now (the caller prices it). */
-  hotZeroed = false;
-  /** An ordinary request that had to take zeroed pages: kscrubd's work thrown away. */
-  wasted = false;
-  /** Pages moved under zone->lock (a per-cpu refill, or the block itself). */
-  lockedPages = 0;
-}
+export { AllocResult };
 
 /** Something that maps pages (a process's page table): check() asks it what it holds. */
 export interface PageOwner {

@@ -1,7 +1,9 @@
 import { ModelError } from './errors';
 import { MAX_MAP_BYTES } from './limits';
+import type { AllocResult } from './alloc-result';
 import { type FaultList, TouchJob, type TouchOptions, type TouchResult, touch, zapCostNs } from './fault';
-import type { AllocResult, Machine, PageOwner } from './machine';
+import type { Machine, PageOwner } from './machine';
+import { PTE_NONE, PTE_ZERO_PAGE, ptePfn } from './pte';
 import { assertThpSupported, madviseHugepage, zapHugePmd } from './thp';
 
 /**
@@ -9,24 +11,8 @@ import { assertThpSupported, madviseHugepage, zapHugePmd } from './thp';
  * that fault. The fault path itself (timing, locks, prefault) is in fault.ts.
  *
  * Page tables are sparse: one Float64Array of PTRS_PER_PTE entries per PMD that has ever been
- * touched (a "pte page", counted in meminfo's PageTables). A pte is
- *   0              none
- *   PTE_ZERO_PAGE  the shared ZERO_PAGE, read-only (a read fault mapped it)
- *   2·pfn + 2 + h  an anonymous page, writable; h = 1 while its lines are still in the cache
- *                  of the CPU that hot-zeroed it (the program's first touch then hits)
+ * touched (a "pte page", counted in meminfo's PageTables); pte.ts says how a pte is encoded.
  */
-export const PTE_NONE = 0;
-export const PTE_ZERO_PAGE = 1;
-export function mkPte(pfn: number, cacheHot: boolean): number {
-  return 2 * pfn + 2 + (cacheHot ? 1 : 0);
-}
-export function ptePfn(pte: number): number {
-  return Math.floor((pte - 2) / 2);
-}
-export function pteCacheHot(pte: number): boolean {
-  // Not `pte % 2`: ptes are doubles, and V8's double `%` is a libm fmod call.
-  return pte >= 2 && pte - 2 * Math.floor(pte / 2) === 1;
-}
 
 /** What a munmap or an exit did: pages freed, the system time it took, the time that passed. */
 export interface ZapResult {

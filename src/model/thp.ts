@@ -1,6 +1,8 @@
 import { ModelError } from './errors';
-import type { AllocResult, Machine } from './machine';
-import { Mm, PTE_NONE, Processes, Vma, mkPte, ptePfn, pteCacheHot } from './mm';
+import type { AllocResult } from './alloc-result';
+import type { Machine } from './machine';
+import type { Mm, Processes, Vma } from './mm';
+import { PTE_NONE, mkPte, ptePfn, pteCacheHot } from './pte';
 import { KIND_ALLOC, NOT_ZEROED, orderPages, pageFlags } from './page';
 
 /**

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { createMachine } from '../../src/model';
 import type { Machine, MachineOptions, TouchResult } from '../../src/model';
-import { ptePfn } from '../../src/model/mm';
+import { ptePfn } from '../../src/model/pte';
 import { assertChecked, tickUntilScrubbed, zoneNamed } from '../helpers/model';
 
 // Model outputs that docs/calibration.md and DESIGN §1 (Time and cost) promise. Everything
