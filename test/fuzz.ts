@@ -10,7 +10,8 @@
 // shapes first, then random ones drawn from the seed (K in all); --only I runs shape I alone.
 // On a failure it prints the seed, the shape, the step, the last operations and the command
 // that replays it, and exits 1 (2 for a usage error).
-import { ModelError, check, createMachine } from '../src/model';
+import { check, createMachine } from '../src/model';
+import { ModelError } from '../src/uapi';
 import type { Machine, MachineOptions, SysctlName } from '../src/model';
 import { Rng } from './helpers/rng';
 import { TINY } from './helpers/model';

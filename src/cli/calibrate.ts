@@ -13,7 +13,7 @@ import { type ConfigPairs, type Provenance, provenance, subtitleFacts } from '..
 import { CliError, action } from './errors';
 import { type FormatFlags, checkFormat, formatResult } from './output';
 import { VERSION, commandLine } from './version';
-import { pollUntil } from './poll';
+import { pollUntil } from '../daemon/poll';
 import { clearProgress, progressLine } from './pft';
 
 /** The machine of docs/calibration.md: the altix preset, CPU zeroing only, a manual clock. */

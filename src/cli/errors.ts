@@ -1,7 +1,8 @@
 import createDebug from 'debug';
 import type { ControlSyntaxError } from '../control/grammar';
+import type { DaemonErrorCode } from '../daemon/mount-lock';
 import type { MountErrorCode } from '../fuse/mount';
-import { KscrubError, type ModelErrorCode } from '../model';
+import { KscrubError, type ModelErrorCode } from '../uapi';
 import type { ProcErrorCode } from '../procfs';
 import type { WorkloadError } from '../workload/client';
 
@@ -22,7 +23,7 @@ export type CliErrorCode =
 /** A refusal the user can act on: printed as `kscrubfs: <message>`, exit status from EXIT_STATUS. */
 export class CliError extends KscrubError<CliErrorCode> {}
 
-type KnownCode = ModelErrorCode | MountErrorCode | CliErrorCode | ProcErrorCode | WorkloadError['code'] | ControlSyntaxError['code'];
+type KnownCode = ModelErrorCode | DaemonErrorCode | MountErrorCode | CliErrorCode | ProcErrorCode | WorkloadError['code'] | ControlSyntaxError['code'];
 
 /**
  * Exit status of every error code, the one place: 2 when the model refuses the machine asked

@@ -1,25 +1,23 @@
 import { spawn } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, constants, lstatSync, mkdirSync, openSync, readFileSync, rmSync, statSync, unlinkSync, writeSync } from 'node:fs';
-import os from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { closeSync, constants, openSync, readFileSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Option, type Command } from 'commander';
 import createDebug from 'debug';
-import { LiveClock, MemoryBudget, Scheduler, controlEntry, defaultMaxMemory } from '../control';
+import { controlEntry } from '../control';
+import { LiveClock, MemoryBudget, MOUNT_READY_MS, Scheduler, defaultMaxMemory, mountKey, pollUntil, runtimeDir, withMountLock } from '../daemon';
 import { mountProcTree, type MountedTree } from '../fuse/mount';
-import { daemonPid, findMount, inspect, mountPointPath, processAlive, servedBy } from '../fuse/mountpoint';
-import { createMachine, formatSize, parseSize, parseCostOverrides, PRESETS, ZERO_DRIVERS, type Machine, type MachineOptions } from '../model';
+import { findMount, inspect, mountPointPath, servedBy } from '../fuse/mountpoint';
+import { createMachine, parseCostOverrides, PRESETS, ZERO_DRIVERS, type Machine, type MachineOptions } from '../model';
+import { formatSize, parseSize } from '../uapi';
 import { buildProcTree } from '../procfs';
 import { action, CliError } from './errors';
 import { integer, nameList, positiveNumber } from './options';
-import { pollUntil } from './poll';
 import { startRecording, type Recording } from './record-file';
 
 const log = createDebug('kscrubfs:cli');
 
-/** How long `--background` waits for the daemon's mount to answer. */
-const BACKGROUND_READY_MS = 30_000;
 /** A file every tree has: the mount "answers" once it can be stat'ed. */
 /** How long a stopping daemon may take to unmount before it exits anyway. */
 const UNMOUNT_GRACE_MS = 5_000;
@@ -223,7 +221,7 @@ async function mountInBackground(dir: string): Promise<void> {
   const outcome = await pollUntil(async () => {
     if (exit) return 'exited';
     return (await servedBy(abs, pid)) ? 'ready' : undefined;
-  }, { timeoutMs: BACKGROUND_READY_MS, intervalMs: 50 });
+  }, { timeoutMs: MOUNT_READY_MS, intervalMs: 50 });
 
   if (outcome === 'ready') {
     process.stdout.write(`kscrubfs: daemon pid ${pid} mounted on ${abs} (log ${logPath}) — 'kscrubfs umount ${dir}' to stop\n`);
@@ -237,7 +235,7 @@ async function mountInBackground(dir: string): Promise<void> {
     return;
   }
   if (pid !== undefined) process.kill(pid, 'SIGTERM');
-  throw new CliError('KSCRUB_DAEMON_DOWN', `the daemon (pid ${pid}) did not answer on ${abs} within ${BACKGROUND_READY_MS / 1000} s; stopped it — see ${logPath}`);
+  throw new CliError('KSCRUB_DAEMON_DOWN', `the daemon (pid ${pid}) did not answer on ${abs} within ${MOUNT_READY_MS / 1000} s; stopped it — see ${logPath}`);
 }
 
 /**
@@ -249,99 +247,4 @@ function createLog(abs: string): { logPath: string; fd: number } {
   const logPath = path.join(runtimeDir(), `mount-${mountKey(abs)}-${randomBytes(6).toString('hex')}.log`);
   const fd = openSync(logPath, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
   return { logPath, fd };
-}
-
-/** A short name for a mount point, for files about it in the runtime directory. */
-function mountKey(abs: string): string {
-  return createHash('sha256').update(abs).digest('hex').slice(0, 12);
-}
-
-/** A lock file nobody has written its pid into yet is this young at most (else it is stale). */
-const LOCK_BIRTH_MS = 5_000;
-/**
- * A daemon holds the lock only while it checks and mounts (seconds); an older lock is stale
- * whoever has its pid now (a daemon killed mid-mount, its pid since reused).
- */
-const LOCK_MAX_AGE_MS = 2 * BACKGROUND_READY_MS;
-
-/**
- * One daemon at a time mounts on a directory. Two started at once would both find it free;
- * then fuse-native's `force` (or the dead-mount check, probing a mount whose daemon has not
- * begun to answer) clears the other's fresh mount, and sometimes neither survives. So the
- * check-and-mount runs under a lock file in the private runtime directory, created O_EXCL
- * with our pid; a lock whose daemon is gone is stale and taken over. The loser says why.
- */
-async function withMountLock<T>(abs: string, mount: () => Promise<T>): Promise<T> {
-  const lock = mountLockPath(abs);
-  for (;;) {
-    try {
-      const fd = openSync(lock, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
-      writeSync(fd, String(process.pid));
-      closeSync(fd);
-      break;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      const holder = lockHolder(lock);
-      if (holder !== 'stale') {
-        throw new CliError('KSCRUB_MOUNT_BUSY', `${abs} is being mounted by another kscrubfs daemon (pid ${holder ?? 'starting'}) at the same moment; it keeps the mount — run 'kscrubfs umount ${abs}' first`);
-      }
-      rmSync(lock, { force: true });
-    }
-  }
-  try {
-    const mounted = await mount();
-    // fuse-native may report the mount before mount(2) shows it in mountinfo; a daemon that
-    // took the lock then would find the directory free and mount on top. Hold on until ours shows.
-    const shown = (): true | undefined => {
-      const m = findMount(abs);
-      return m && daemonPid(m) === process.pid ? true : undefined;
-    };
-    await pollUntil(shown, { timeoutMs: 5_000, intervalMs: 10 });
-    return mounted;
-  } finally {
-    rmSync(lock, { force: true });
-  }
-}
-
-/** The lock file a daemon holds while it checks and mounts `abs` (an absolute mount point). */
-export function mountLockPath(abs: string): string {
-  return path.join(runtimeDir(), `mounting-${mountKey(abs)}.lock`);
-}
-
-/** Who holds a mount lock: a live pid, undefined (just created, pid not written yet), or stale. */
-function lockHolder(lock: string): number | undefined | 'stale' {
-  let text: string;
-  let age: number;
-  try {
-    text = readFileSync(lock, 'utf8');
-    age = Date.now() - statSync(lock).mtimeMs;
-  } catch {
-    return 'stale'; // gone meanwhile: try again
-  }
-  const pid = Number(text);
-  if (text === '') return age < LOCK_BIRTH_MS ? undefined : 'stale';
-  if (age > LOCK_MAX_AGE_MS) return 'stale';
-  // Alive is enough: the holder does not hold /dev/fuse until it has mounted.
-  return Number.isSafeInteger(pid) && pid > 0 && processAlive(pid) !== 'no' ? pid : 'stale';
-}
-
-/**
- * Where daemons' logs go: $XDG_RUNTIME_DIR/kscrubfs, else /run/kscrubfs for root, else
- * /tmp/kscrubfs-<uid>; made 0700 if missing, and refused unless it is a real directory of
- * ours that nobody else can write (a shared /tmp is where the attacks are).
- */
-export function runtimeDir(): string {
-  const uid = process.getuid?.() ?? 0;
-  const xdg = process.env.XDG_RUNTIME_DIR;
-  const dir = xdg ? path.join(xdg, 'kscrubfs') : uid === 0 ? '/run/kscrubfs' : path.join(os.tmpdir(), `kscrubfs-${uid}`);
-  try {
-    mkdirSync(dir, { mode: 0o700 });
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw new CliError('KSCRUB_OUTPUT_FAILED', `cannot make the log directory ${dir}: ${(err as Error).message}`);
-  }
-  const st = lstatSync(dir);
-  if (!st.isDirectory() || st.uid !== uid || (st.mode & 0o077) !== 0) {
-    throw new CliError('KSCRUB_OUTPUT_FAILED', `${dir} is not a private directory of uid ${uid} (a directory, owned by it, mode 0700); remove it or set XDG_RUNTIME_DIR`);
-  }
-  return dir;
 }

@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { InvalidArgumentError, Option } from 'commander';
-import { formatSize, parseSize } from '../model';
+import { formatSize, parseSize } from '../uapi';
 import { PFT_COLUMNS, PftOptions, PftRow, formatPftTable, runPftWithConfig } from '../workload/pft';
 import { renderPftSvg } from '../workload/plot';
 import { type Provenance, provenance, subtitleFacts } from '../workload/provenance';

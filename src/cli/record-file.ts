@@ -1,6 +1,7 @@
 import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
-import { configPairs, digestFiles, RecordingSession, type Digests, type RecordEvent, type Recorder } from '../control';
+import { configPairs } from '../control';
+import { digestFiles, RecordingSession, type Digests, type RecordEvent, type Recorder } from '../daemon';
 import type { Machine, MachineOptions } from '../model';
 import { FILES, type BuddyinfoFormat, type ProcTree } from '../procfs';
 import { provenance, type Provenance } from '../workload/provenance';
@@ -9,7 +10,7 @@ import { commandLine, VERSION } from './version';
 
 // The record file of `mount --record FILE`, JSONL:
 //   line 1    {"ev":"header","format":"kscrubfs-record","version":1, options, buddyinfo, config, provenance}
-//   then      one event per line, in order (src/control/record.ts: open, write, close, advance)
+//   then      one event per line, in order (src/daemon/record.ts: open, write, close, advance)
 //   last      {"ev":"digest","t":…,"files":{"/buddyinfo":"<sha256>",…}} — written at umount
 // `options` are the machine options the mount was given (replay builds the machine from them);
 // `config` is the control `config` verb's pairs, which the rebuilt machine must match.

@@ -1,6 +1,8 @@
 import type { Command } from 'commander';
-import { configPairs, replayEvents } from '../control';
-import { createMachine, KscrubError, type Machine } from '../model';
+import { configPairs } from '../control';
+import { replayEvents } from '../daemon';
+import { createMachine, type Machine } from '../model';
+import { KscrubError } from '../uapi';
 import { FILES } from '../procfs';
 import { action, CliError } from './errors';
 import { readRecord } from './record-file';

@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { type MachineOptions, SYSCTL_NAMES, parseSize } from '../model';
+import { type MachineOptions, SYSCTL_NAMES } from '../model';
+import { parseSize } from '../uapi';
 import type { PftOptions } from '../workload/pft';
 import { CliError } from './errors';
 

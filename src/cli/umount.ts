@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import createDebug from 'debug';
 import { daemonAlive, daemonPid, findMount, fusermountUnmount, isDaemonProcess, isKscrubfs, mountPointPath } from '../fuse/mountpoint';
 import { action, CliError } from './errors';
-import { pollUntil } from './poll';
+import { pollUntil } from '../daemon/poll';
 
 const log = createDebug('kscrubfs:cli');
 

@@ -1,11 +1,10 @@
 import debugFactory from 'debug';
 import type { Machine } from '../model';
 import { ProcError } from '../procfs/types';
-import type { MemoryBudget } from './budget';
+import { OUTPUT_LIMIT } from '../uapi';
 import { type Outcome, type Session, commandJob, statsPairs } from './execute';
-import { OUTPUT_LIMIT } from './limits';
 import { type Command, ControlSyntaxError, decodeLine, parseLine } from './grammar';
-import type { Job } from './scheduler';
+import type { CommandBudget, Job } from './job';
 
 const log = debugFactory('kscrubfs:control');
 
@@ -91,7 +90,7 @@ export interface BatchTarget {
   /** Nothing is unread: one command alone may print more than `room` (a big alloc's handles). */
   readonly empty: boolean;
   /** The daemon's memory budget; a command that could pass it is refused (ENOMEM) before it runs. */
-  readonly budget?: MemoryBudget | undefined;
+  readonly budget?: CommandBudget | undefined;
 }
 
 /**

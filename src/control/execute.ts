@@ -1,8 +1,9 @@
 import debugFactory from 'debug';
 import { performance } from 'node:perf_hooks';
-import { type Machine, ModelError, SYSCTL_NAMES, kscrubdTotals, type TouchJob, type TouchResult, type ZapResult, checkSteps, resolveConfig } from '../model';
+import { type Machine, SYSCTL_NAMES, kscrubdTotals, type TouchJob, type TouchResult, type ZapResult, checkSteps, resolveConfig } from '../model';
+import { ModelError } from '../uapi';
 import type { Command, CommandOf, Verb } from './grammar';
-import { type Job, runToEnd } from './scheduler';
+import { type Job, runToEnd } from './job';
 
 const log = debugFactory('kscrubfs:control');
 

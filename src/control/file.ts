@@ -1,12 +1,11 @@
 import debugFactory from 'debug';
 import type { Machine } from '../model';
 import { type FileEntry, type FileHandle, ProcError } from '../procfs/types';
+import { OUTPUT_LIMIT } from '../uapi';
 import { type BatchResult, batchJob } from './batch';
-import type { MemoryBudget } from './budget';
 import { type Session, commandJob, detachedSession } from './execute';
 import { MAX_LINE_BYTES, SPECS, usageOf } from './grammar';
-import { OUTPUT_LIMIT } from './limits';
-import { type Job, Scheduler } from './scheduler';
+import type { CommandBudget, Job, JobRunner } from './job';
 
 const log = debugFactory('kscrubfs:control');
 
@@ -22,8 +21,6 @@ const log = debugFactory('kscrubfs:control');
 // read handed out; the next read or write at an offset *inside* that read (0 < position −
 // offset < its length) first puts the bytes from there on back in front of the queue. Every
 // other offset is ignored: repeated pread(fd, …, 0) still walks the stream, it never loops.
-
-export { OUTPUT_LIMIT } from './limits';
 
 const EMPTY = Buffer.alloc(0);
 
@@ -102,9 +99,9 @@ class ByteQueue {
 interface ControlShared {
   readonly machine: Machine;
   readonly wallClockMs: () => number;
-  readonly scheduler: Scheduler;
+  readonly scheduler: JobRunner;
   readonly sessions: Set<Session>;
-  readonly budget: MemoryBudget | undefined;
+  readonly budget: CommandBudget | undefined;
 }
 
 class ControlHandle implements FileHandle, Session {
@@ -234,7 +231,7 @@ function* exitAll(machine: Machine, ids: readonly number[]): Job<void> {
 }
 
 /** The `/control` entry for buildProcTree: mode 0600, one result queue per open. */
-export function controlEntry(machine: Machine, wallClockMs: () => number, scheduler = new Scheduler(), budget?: MemoryBudget): FileEntry {
+export function controlEntry(machine: Machine, wallClockMs: () => number, scheduler: JobRunner, budget?: CommandBudget): FileEntry {
   const shared: ControlShared = { machine, wallClockMs, scheduler, sessions: new Set(), budget };
   return {
     path: '/control',

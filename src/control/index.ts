@@ -3,10 +3,7 @@
 export { parseCommand, formatCommand, ControlSyntaxError, MAX_LINE_BYTES, MAX_COUNT, MAX_TICK_NS } from './grammar';
 export type { Access, Command, CommandOf, Verb } from './grammar';
 export { configPairs, execute, statsPairs } from './execute';
-export { controlEntry, helpText, OUTPUT_LIMIT } from './file';
+export { controlEntry, helpText } from './file';
+export { runToEnd } from './job';
+export type { CommandBudget, Job, JobRunner } from './job';
 export { LocalControl } from './local';
-export { Scheduler, SLICE_MS } from './scheduler';
-export { LiveClock, CATCH_UP_MS } from './live-clock';
-export { MemoryBudget, defaultMaxMemory } from './budget';
-export { RecordingSession, digestFiles, replayEvents } from './record';
-export type { Digests, RecordEvent, Recorder, ReplayOutcome } from './record';

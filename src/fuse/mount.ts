@@ -1,6 +1,6 @@
 import createDebug from 'debug';
 import Fuse from 'fuse-native';
-import { KscrubError } from '../model';
+import { KscrubError } from '../uapi';
 import type { ProcTree } from '../procfs/types';
 import { createAdapter, type OpCounts } from './adapter';
 import { daemonAlive, daemonPid, findMount, fsnameFor, fusermountUnmount, inspect, isKscrubfs, mountPointPath, readMountInfo } from './mountpoint';

@@ -1,5 +1,5 @@
-import { ModelError, assert } from './errors';
-import { MAX_THREADS } from './limits';
+import { MAX_THREADS, ModelError } from '../uapi';
+import { assert } from './errors';
 import { AllocResult } from './alloc-result';
 import type { Machine } from './machine';
 import { orderPages } from './page';

@@ -1,5 +1,4 @@
-import { ModelError } from './errors';
-import { MAX_MAP_BYTES } from './limits';
+import { MAX_MAP_BYTES, ModelError } from '../uapi';
 import type { AllocResult } from './alloc-result';
 import { type FaultList, TouchJob, type TouchOptions, type TouchResult, touch, zapCostNs } from './fault';
 import type { Machine, PageOwner } from './machine';

@@ -1,4 +1,4 @@
-import { ModelError } from './errors';
+import { ModelError } from '../uapi';
 import type { Machine, PageOwner } from './machine';
 import type { Zone } from './zone';
 

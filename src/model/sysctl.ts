@@ -1,4 +1,4 @@
-import { ModelError } from './errors';
+import { ModelError } from '../uapi';
 
 /**
  * The vm sysctls the model owns. Values and ranges live here; procfs only parses text into an

@@ -1,4 +1,4 @@
-import { ModelError } from './errors';
+import { ModelError } from '../uapi';
 import type { AllocResult } from './alloc-result';
 import type { Machine } from './machine';
 import type { Mm, Processes, Vma } from './mm';

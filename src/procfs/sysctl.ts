@@ -1,4 +1,5 @@
-import { ModelError, type Machine, type SysctlName } from '../model';
+import type { Machine, SysctlName } from '../model';
+import { ModelError } from '../uapi';
 import { ProcError } from './types';
 
 /** A sysctl reads as proc_dointvec prints one int: "%d\n". */

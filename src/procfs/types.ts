@@ -1,4 +1,4 @@
-import { KscrubError } from '../model';
+import { KscrubError } from '../uapi';
 
 // The contract between the procfs layer (text in, text out) and the FUSE adapter.
 // procfs knows nothing of FUSE: it hands the adapter a table of entries, and each open

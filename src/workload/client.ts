@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import debugFactory from 'debug';
-import { KscrubError } from '../model';
+import { KscrubError } from '../uapi';
 
 const log = debugFactory('kscrubfs:workload');
 

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { pollUntil } from '../../src/cli/poll';
+import { pollUntil } from '../../src/daemon/poll';
 import { findMount, fusermountUnmount, probe } from '../../src/fuse/mountpoint';
 import { startDaemon, stopDaemon, waitForMount, type Daemon } from '../helpers/mount';
 import { pinServer, type Pinning } from './common';

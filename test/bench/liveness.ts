@@ -136,7 +136,7 @@ export async function livenessBench(o: BenchOptions): Promise<SectionResult> {
     }],
     targets,
     notes: [
-      'Commands run in slices of 8 ms (src/control/scheduler.ts); one read is 3–4 FUSE requests (lookup, open, read, release), each answered at the next slice boundary.',
+      'Commands run in slices of 8 ms (src/daemon/scheduler.ts); one read is 3–4 FUSE requests (lookup, open, read, release), each answered at the next slice boundary.',
     ],
     data,
   };

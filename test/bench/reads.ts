@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { pollUntil } from '../../src/cli/poll';
+import { pollUntil } from '../../src/daemon/poll';
 import {
   compileC, median, num, onClientCpu, pinning, quartiles, ratio, runProgram,
   type BenchOptions, type SectionResult, type Table, type Target,

@@ -3,7 +3,7 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, test } from 'node:test';
-import { pollUntil } from '../../src/cli/poll';
+import { pollUntil } from '../../src/daemon/poll';
 import { withMount } from '../helpers/mount';
 import { alloc, meminfo, parseBuddyinfo, readModel, requireTool, startService, WITH_PROCFS } from './tools';
 

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, test } from 'node:test';
-import { pollUntil } from '../../src/cli/poll';
+import { pollUntil } from '../../src/daemon/poll';
 import { kscrubfs, withMount } from '../helpers/mount';
 import {
   alloc, control, freePort, meminfo, parseBuddyinfo, readModel, requireTool, startService, sysctl, type Service,

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { pollUntil } from '../../src/cli/poll';
+import { pollUntil } from '../../src/daemon/poll';
 import { withMount } from '../helpers/mount';
 import { alloc, control, meminfo, parseStatCpu, readModel, requireTool, sysctl, withProcfs } from './tools';
 

@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
-import { pollUntil } from '../../src/cli/poll';
+import { pollUntil } from '../../src/daemon/poll';
 import { REPO_ROOT, run, type RunOptions, type RunResult } from '../helpers/mount';
 
 // Helpers for the tests that drive real client tools (procps, node_exporter, psutil, collectd)

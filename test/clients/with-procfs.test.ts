@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { chmod, copyFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, test } from 'node:test';
-import { pollUntil } from '../../src/cli/poll';
+import { pollUntil } from '../../src/daemon/poll';
 import { childPids, processAlive, run, startDaemon, stopDaemon, waitForMount, withMount, withTempDir } from '../helpers/mount';
 import { meminfo, parseMeminfo, readModel, WITH_PROCFS, withProcfs } from './tools';
 

@@ -3,7 +3,7 @@ import { chmodSync, cpSync, mkdtempSync, readdirSync, readFileSync, rmSync } fro
 import { chmod, mkdir, mkdtemp, open, realpath, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { pollUntil } from '../../src/cli/poll';
+import { pollUntil } from '../../src/daemon/poll';
 import { findMount, fusermountUnmount, servedBy } from '../../src/fuse/mountpoint';
 
 // Helpers for tests that drive the real daemon (`node dist/src/cli/main.js mount …`) as a

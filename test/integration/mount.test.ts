@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { describe, test } from 'node:test';
-import { pollUntil } from '../../src/cli/poll';
+import { pollUntil } from '../../src/daemon/poll';
 import { daemonPid, findMount } from '../../src/fuse/mountpoint';
 import {
   childPids, kscrubfs, processAlive, q, sh, startDaemon, stopDaemon, waitForMount, withMount, withTempDir,

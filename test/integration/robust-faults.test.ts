@@ -7,7 +7,7 @@ import { open, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { pollUntil } from '../../src/cli/poll';
+import { pollUntil } from '../../src/daemon/poll';
 import { findMount } from '../../src/fuse/mountpoint';
 import {
   type Daemon, kscrubfs, startDaemon, stopDaemon, waitForMount, withMount, withTempDir, controlBatch,

@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, test } from 'node:test';
-import { mountLockPath, runtimeDir } from '../../src/cli/mount';
+import { mountLockPath, runtimeDir } from '../../src/daemon/mount-lock';
 import { findMount, readMountInfo } from '../../src/fuse/mountpoint';
 import { clearMount, kscrubfs, q, run, sh, startDaemon, stopDaemon, waitForMount, withMount, withTempDir } from '../helpers/mount';
 

@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { pollUntil } from '../../src/cli/poll';
+import { pollUntil } from '../../src/daemon/poll';
 import { readTrace } from '../../src/workload/trace-format';
 import type { ReplayRow } from '../../src/workload/trace-replay';
 import { findTracefs, recorderOf } from '../../src/workload/trace-tracefs';

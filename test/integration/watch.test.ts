@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, test } from 'node:test';
-import { pollUntil } from '../../src/cli/poll';
+import { pollUntil } from '../../src/daemon/poll';
 import { CLI, REPO_ROOT, childPids, kscrubfs, processAlive, q, run, withMount, withTempDir } from '../helpers/mount';
 
 // `kscrubfs watch` against a real mount: --once frames checked number by number against the

@@ -4,7 +4,8 @@ import { describe, it } from 'node:test';
 import { CliError, exitCodeFor } from '../../src/cli/errors';
 import { ControlSyntaxError } from '../../src/control/grammar';
 import { MountError } from '../../src/fuse/mount';
-import { KscrubError, ModelError, createMachine } from '../../src/model';
+import { createMachine } from '../../src/model';
+import { KscrubError, ModelError } from '../../src/uapi';
 import { ProcError } from '../../src/procfs/types';
 import { WorkloadError } from '../../src/workload/client';
 

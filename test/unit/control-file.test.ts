@@ -1,8 +1,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { OUTPUT_LIMIT, controlEntry, execute, helpText, statsPairs } from '../../src/control';
-import { Scheduler } from '../../src/control/scheduler';
-import { MemoryBudget } from '../../src/control/budget';
+import { controlEntry, execute, helpText, statsPairs } from '../../src/control';
+import { OUTPUT_LIMIT } from '../../src/uapi';
+import { Scheduler } from '../../src/daemon/scheduler';
+import { MemoryBudget } from '../../src/daemon/budget';
 import { type Machine, check, createMachine } from '../../src/model';
 import { type FileHandle, ProcError } from '../../src/procfs/types';
 

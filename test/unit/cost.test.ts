@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { ALTIX_COST, COST_NAMES, ModelError, createMachine, parseCostOverrides } from '../../src/model';
+import { ALTIX_COST, COST_NAMES, createMachine, parseCostOverrides } from '../../src/model';
+import { ModelError } from '../../src/uapi';
 
 describe('cost overrides', () => {
   test('when figures are given by name then they override the preset and the rest stay', () => {

@@ -3,7 +3,8 @@
 // unless a test says otherwise.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { AllocResult, ModelError, NOT_ZEROED, ZEROED, createMachine } from '../../src/model';
+import { AllocResult, NOT_ZEROED, ZEROED, createMachine } from '../../src/model';
+import { ModelError } from '../../src/uapi';
 import { Holder, accountedPages, assertChecked, tiny, zeroEverything, zoneNamed } from '../helpers/model';
 
 /** How the test's last allocPages() was served (each allocPages call below passes it). */

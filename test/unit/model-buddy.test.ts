@@ -2,7 +2,8 @@
 // API: the DMA zone is 512 pristine order-3 sections of 8 pages (pfn 0…4095), nothing reserved.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ModelError, NOT_ZEROED, ZEROED, createMachine } from '../../src/model';
+import { NOT_ZEROED, ZEROED, createMachine } from '../../src/model';
+import { ModelError } from '../../src/uapi';
 import type { Machine } from '../../src/model';
 import { Holder, assertChecked, tiny, zoneNamed } from '../helpers/model';
 

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { FIXED_1, LoadAvg, ModelError, createMachine } from '../../src/model';
+import { FIXED_1, LoadAvg, createMachine } from '../../src/model';
+import { ModelError } from '../../src/uapi';
 import { tiny } from '../helpers/model';
 
 describe('model: clock', () => {

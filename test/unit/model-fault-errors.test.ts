@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { MAX_MAP_BYTES, MAX_THREADS, ModelError } from '../../src/model';
-import type { Machine, ModelErrorCode } from '../../src/model';
+import { MAX_MAP_BYTES, MAX_THREADS, ModelError } from '../../src/uapi';
+import type { Machine } from '../../src/model';
+import type { ModelErrorCode } from '../../src/uapi';
 import { assertChecked, faultFingerprint, tiny } from '../helpers/model';
 
 // Every refused call must throw a ModelError before it changes anything: the fingerprint

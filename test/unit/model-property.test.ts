@@ -3,7 +3,8 @@
 // it longer (the default keeps the whole file to a few seconds).
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ModelError, check, createMachine } from '../../src/model';
+import { check, createMachine } from '../../src/model';
+import { ModelError } from '../../src/uapi';
 import type { Machine, MachineOptions, SysctlName } from '../../src/model';
 import { Rng } from '../helpers/rng';
 import { TINY, accountedPages, fingerprint } from '../helpers/model';

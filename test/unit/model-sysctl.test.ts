@@ -1,7 +1,8 @@
 // The model's sysctls: ranges, the error code, and that a refused write changes nothing.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ModelError, SYSCTL_NAMES, createMachine, isSysctlName } from '../../src/model';
+import { SYSCTL_NAMES, createMachine, isSysctlName } from '../../src/model';
+import { ModelError } from '../../src/uapi';
 import type { SysctlName } from '../../src/model';
 
 const badSysctl = (name: string, value: number) => (e: unknown): boolean => {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { EPYC_COST, ModelError, check, createMachine, i386Cost } from '../../src/model';
+import { EPYC_COST, check, createMachine, i386Cost } from '../../src/model';
+import { ModelError } from '../../src/uapi';
 import { clearBytesPerNs } from '../../src/model/zero-drivers';
 import { render as renderVmstat } from '../../src/procfs/vmstat';
 import { statsPairs } from '../../src/control/execute';

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { Machine, ModelError, check, createMachine } from '../../src/model';
+import { Machine, check, createMachine } from '../../src/model';
+import { ModelError } from '../../src/uapi';
 import { render as renderMeminfo } from '../../src/procfs/meminfo';
 import { render as renderVmstat } from '../../src/procfs/vmstat';
 

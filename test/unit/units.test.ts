@@ -1,7 +1,8 @@
 // Sizes, durations and machine options: what parses, and that refusals say which option and quote it.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ModelError, formatSize, parseDuration, parseSize, resolveConfig } from '../../src/model';
+import { resolveConfig } from '../../src/model';
+import { ModelError, formatSize, parseDuration, parseSize } from '../../src/uapi';
 import type { MachineOptions } from '../../src/model';
 import { ALTIX_COST } from '../../src/model/cost';
 

@@ -1,8 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Machine } from '../model';
 import { FILES, buildProcTree, type BuddyinfoFormat, type FileEntry, type FileHandle, type ProcTree } from '../procfs';
-import { execute } from './execute';
-import { controlEntry } from './file';
+import { controlEntry, execute } from '../control';
 import { Scheduler } from './scheduler';
 
 // Record and replay (mount --record, kscrubfs replay). A session is what changed the machine,

@@ -1,5 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import debugFactory from 'debug';
+import type { Job, JobRunner } from '../control/job';
 
 const log = debugFactory('kscrubfs:control');
 
@@ -10,9 +11,6 @@ const log = debugFactory('kscrubfs:control');
 // goes on. Commands never interleave: the second waits for the first, so each is all or
 // nothing and the model sees the same calls in the same order however they were sliced.
 
-/** A command's work: yields between steps, returns its outcome. */
-export type Job<T> = Generator<void, T, void>;
-
 /** Wall time one slice may hold the thread (readers wait at most about this long). */
 export const SLICE_MS = 8;
 
@@ -22,7 +20,7 @@ interface Queued {
   readonly reject: (err: unknown) => void;
 }
 
-export class Scheduler {
+export class Scheduler implements JobRunner {
   private readonly queue: Queued[] = [];
   private pumping = false;
   private stopped = false;
@@ -91,13 +89,5 @@ export class Scheduler {
       head.reject(err);
     }
     if (this.queue.length > 0) this.schedule();
-  }
-}
-
-/** Run a job to the end, now, whatever it takes (tests, and callers with no readers to serve). */
-export function runToEnd<T>(job: Job<T>): T {
-  for (;;) {
-    const r = job.next();
-    if (r.done) return r.value;
   }
 }

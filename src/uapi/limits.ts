@@ -1,8 +1,8 @@
 /**
- * The model's fixed limits, in one place. The model refuses a call past them (and past what
- * the machine itself allows: its MAX_ORDER, nodes, CPUs, cachelines per page), and the control
- * grammar reads the same constants, so a line the grammar accepts is refused, if at all, only
- * for something that depends on the machine it runs on.
+ * The fixed limits, in one place. The model refuses a call past them (and past what the
+ * machine itself allows: its MAX_ORDER, nodes, CPUs, cachelines per page), and the control
+ * grammar and its clients read the same constants, so a line the grammar accepts is refused,
+ * if at all, only for something that depends on the machine it runs on.
  */
 
 /** Threads of one touch (tasks of one mm). */
@@ -23,3 +23,5 @@ export const MAX_LINE_SIZE = 1024;
 export const MAX_LINES_PER_PAGE = MAX_PAGE_SIZE / MIN_LINE_SIZE;
 /** Pages the model addresses (pfns stay well inside 2^53 and its per-section records small). */
 export const MAX_PAGES = 2 ** 44;
+/** Unread results a control handle holds at most (bytes); see control/file.ts and batch.ts. */
+export const OUTPUT_LIMIT = 1 << 20;

@@ -1,0 +1,7 @@
+// What crosses the mount, as Linux keeps include/uapi: the error base and its codes, units,
+// limits. A leaf: it imports nothing else of kscrubfs, so a client that loads it loads no
+// part of the daemon (the model, procfs, control).
+export { KscrubError, ModelError } from './errors';
+export type { ModelErrorCode } from './errors';
+export { formatSize, isPowerOfTwo, parseDuration, parseSize } from './units';
+export * from './limits';
