@@ -1,4 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
+import type { Writable } from 'node:stream';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import debugFactory from 'debug';
@@ -378,6 +379,11 @@ export async function record(o: RecordOptions): Promise<RecordResult> {
     child = spawn('/bin/sh', ['-c', 'read _ <&3; exec 3<&-; exec "$0" "$@"', o.command, ...o.args], {
       stdio: ['inherit', 'inherit', 'inherit', 'pipe'],
     });
+    // The gate's pipe: a signal handled at our first await kills the shell before it has read
+    // "go", and the socket then ends in ECONNRESET (or EPIPE). Nothing is lost by that (CMD never
+    // ran), so the error is only logged; unhandled it would crash us with the instance left.
+    const gate = child.stdio[3] as Writable;
+    gate.on('error', (err: Error) => log('gate pipe: %s', err.message));
     if (interrupted !== null) child.kill(interrupted); // it came while we set up: CMD never runs
     const exited = new Promise<number>((resolve, reject) => {
       child!.on('error', (err) => reject(new WorkloadError(`trace record: cannot start ${o.command}: ${err.message}`)));
@@ -390,7 +396,7 @@ export async function record(o: RecordOptions): Promise<RecordResult> {
     const rec = new Recorder(writer, ps, pid);
     pipe = inst.openPipe();
     inst.start(pid);
-    (child.stdio[3] as NodeJS.WritableStream).end('go\n');
+    gate.end('go\n');
     const buf = Buffer.alloc(1 << 20);
     let partial = '';
     let firstUs = -1;

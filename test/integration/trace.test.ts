@@ -85,14 +85,14 @@ function seenBy(s: TracingState, pid: number): Record<string, unknown> {
 }
 
 /** `kscrubfs trace record ARGS` as a child: its pid (for seenBy) and how it ended. */
-function record(args: readonly string[]): { pid: number; done: Promise<{ code: number | null; stdout: string; stderr: string }> } {
+function record(args: readonly string[]): { pid: number; done: Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }> } {
   const child = spawn(process.execPath, [CLI, 'trace', 'record', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
   child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
-  const done = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  const done = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>((resolve) => {
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
   });
   return { pid: child.pid!, done };
 }
@@ -218,21 +218,70 @@ describe('trace record and replay (root, the host kernel\'s tracepoints)', () =>
     assert.match(r.stderr, /^kscrubfs: trace record needs root: it reads the kernel's tracepoints through tracefs \(run it with sudo\)\n$/);
   });
 
-  it('when a recording is interrupted then CMD gets the signal, the trace ends cleanly and the tracing state is as before', async () => {
-    const file = path.join(tmp, 'sleep.trace');
-    const before = tracingState();
-    const rec = record(['-o', file, '--', 'sleep', '30']);
-    const started = await pollUntil(() => {
-      const root = findTracefs(true);
-      return root !== null && fs.readdirSync(path.join(root, 'instances')).some((i) => recorderOf(i) === rec.pid) ? true : undefined;
-    }, { timeoutMs: 20_000, intervalMs: 20 });
-    assert.ok(started, `the recorder made its instance kscrubfs-trace-${rec.pid}-…`);
-    process.kill(rec.pid, 'SIGINT');
-    const { code, stderr } = await rec.done;
-    assert.equal(code, 130, `sleep died of SIGINT, and the recorder says so\n${stderr}`);
-    assert.deepEqual(seenBy(tracingState(), rec.pid), seenBy(before, rec.pid), 'tracing state as it was');
-    const t = readTrace(file);
-    assert.ok(t.summary, 'the trace has its end record');
-    assert.equal(t.summary.interrupted, true);
-  });
+  /** The recorder's instance exists (kscrubfs-trace-<pid>-…). */
+  const instanceOf = (pid: number): boolean => {
+    const root = findTracefs(true);
+    if (root === null) return false;
+    try {
+      return fs.readdirSync(path.join(root, 'instances')).some((i) => recorderOf(i) === pid);
+    } catch {
+      return false; // its private mount went between the two reads
+    }
+  };
+  /** A child of `pid` runs `comm` (the recorder's children: mount, getconf, the gate, CMD). */
+  const childRuns = (pid: number, comm: string): boolean => {
+    let kids: string[] = [];
+    try {
+      kids = fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/);
+    } catch {
+      return false;
+    }
+    return kids.some((k) => { try { return fs.readFileSync(`/proc/${k}/comm`, 'utf8').trim() === comm; } catch { return false; } });
+  };
+  /**
+   * Ctrl-C at several moments of a recording. "its instance appears" is watched in a tight
+   * loop, not a timed poll: the signal then lands while the recorder is still setting up, and
+   * its handler runs once the gate shell is spawned but before it has read its "go" (a poll
+   * every few ms nearly always lands after that, which is how a crash there hid).
+   */
+  const MOMENTS: ReadonlyArray<{ name: string; reached: ((pid: number) => boolean) | null; tight?: boolean; traced: boolean }> = [
+    { name: 'as it starts', reached: null, traced: false },
+    { name: 'the instant its tracing instance appears', reached: instanceOf, tight: true, traced: true },
+    // The gate lives a millisecond or so before it becomes CMD: a loop that is descheduled may
+    // see CMD already, which is still the moment just after the spawn.
+    { name: 'the instant its gate shell is spawned', reached: (pid) => childRuns(pid, 'sh') || childRuns(pid, 'sleep'), tight: true, traced: true },
+    { name: 'while CMD runs', reached: (pid) => childRuns(pid, 'sleep'), traced: true },
+  ];
+  for (const moment of MOMENTS) {
+    it(`when a recording is interrupted ${moment.name} then it exits 130 and the tracing state is as before`, async () => {
+      const file = path.join(tmp, 'sleep.trace');
+      fs.rmSync(file, { force: true });
+      const before = tracingState();
+      const rec = record(['-o', file, '--', 'sleep', '30']);
+      const reached = moment.reached;
+      if (reached !== null) {
+        let ok = false;
+        if (moment.tight === true) {
+          const end = Date.now() + 20_000;
+          while (!ok && Date.now() < end) ok = reached(rec.pid);
+        } else {
+          ok = (await pollUntil(() => (reached(rec.pid) ? true : undefined), { timeoutMs: 20_000, intervalMs: 20 })) === true;
+        }
+        assert.ok(ok, `the recorder reached the moment: ${moment.name}`);
+      }
+      process.kill(rec.pid, 'SIGINT');
+      const { code, signal, stderr } = await rec.done;
+      // Killed before its handler was installed, node dies of the signal: a shell sees 130 too.
+      const status = code ?? 128 + os.constants.signals[signal!];
+      assert.equal(status, 130, `the recorder ends as CMD did, of SIGINT\n${stderr}`);
+      assert.doesNotMatch(stderr, /Error|internal/, 'no crash');
+      assert.deepEqual(seenBy(tracingState(), rec.pid), seenBy(before, rec.pid), 'tracing state as it was');
+      if (moment.traced) {
+        const t = readTrace(file);
+        assert.ok(t.summary, 'the trace has its end record');
+        assert.equal(t.summary.interrupted, true);
+        assert.equal(t.summary.exit_status, 130);
+      }
+    });
+  }
 });
