@@ -10,6 +10,7 @@ import { formatPftTable, runPftWithConfig } from '../workload/pft';
 import { PUBLISHED_STYLE, publishedSeries, renderPftSvg } from '../workload/plot';
 import type { PftRow } from '../workload/pft';
 import { type ConfigPairs, type Provenance, provenance, subtitleFacts } from '../workload/provenance';
+import { KSCRUBD_ON_TEXT } from '../uapi';
 import { CliError, action } from './errors';
 import { type FormatFlags, checkFormat, formatResult } from './output';
 import { VERSION, commandLine } from './version';
@@ -79,7 +80,7 @@ function plotThreads(file: string, rows: readonly { label: string; row: PftRow }
     published('on', 'patched', 'square'),
   ], {
     title: 'pft on the altix model: 4 GiB × 3, 1–8 threads, no prefault; published: Lameter, Dec 2004',
-    subtitle: `${subtitleFacts(prov, false)}; patched: scrub_start 5, scrub_stop 2, settled before each row`,
+    subtitle: `${subtitleFacts(prov, false)}; patched: ${KSCRUBD_ON_TEXT}, settled before each row`,
   });
   try {
     writeFileSync(file, svg);

@@ -1,5 +1,5 @@
 import createDebug from 'debug';
-import type { ControlSyntaxError } from '../control/grammar';
+import type { ControlSyntaxError } from '../uapi/grammar';
 import type { DaemonErrorCode } from '../daemon/mount-lock';
 import type { MountErrorCode } from '../fuse/mount';
 import { KscrubError, type ModelErrorCode } from '../uapi';

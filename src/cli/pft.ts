@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { InvalidArgumentError, Option } from 'commander';
-import { formatSize, parseSize } from '../uapi';
+import { KSCRUBD_ON_TEXT, formatSize, parseSize } from '../uapi';
 import { PFT_COLUMNS, PftOptions, PftRow, formatPftTable, runPftWithConfig } from '../workload/pft';
 import { renderPftSvg } from '../workload/plot';
 import { type Provenance, provenance, subtitleFacts } from '../workload/provenance';
@@ -61,7 +61,7 @@ export function registerPft(program: Command): void {
     .option('-r, --rep <n>', 'repetitions, a new process each', integer(1), 1)
     .option('-t, --threads <list>', 'thread counts, one table row each (1,2,4,8)', threadList, [1])
     .option('-c, --cachelines <n>', 'cachelines written per page', integer(1), 1)
-    .addOption(new Option('--scrub <mode>', 'off: kscrubd off (scrub_start = MAX_ORDER); on: scrub_start 5, scrub_stop 2').choices(['on', 'off']))
+    .addOption(new Option('--scrub <mode>', `off: kscrubd off (scrub_start = MAX_ORDER); on: ${KSCRUBD_ON_TEXT}`).choices(['on', 'off']))
     .option('--scrub-start <order>', 'scrub_start for --scrub on', integer(0))
     .option('--scrub-stop <order>', 'scrub_stop for --scrub on', integer(0))
     .option('--prealloc <order>', 'vm.max_prealloc_order for the run (0 = no anticipatory prefault)', integer(0))

@@ -7,6 +7,7 @@ import { type SysctlName, createMachine } from '../model';
 import { PFT_COLUMNS } from '../workload/pft';
 import { type PlotSeries, renderPftSvg } from '../workload/plot';
 import { parseCsv, toCsv } from '../workload/provenance';
+import { describeKscrubd, kscrubdSysctls } from '../uapi';
 import { CliError, action } from './errors';
 import { integer } from './options';
 import { clearProgress, progressLine } from './pft';
@@ -243,9 +244,10 @@ function numberFacts(spec: SweepSpec): string[] {
     }
     drivers.set(m.config.preset, m.config.zeroDrivers.join(','));
     prefault.add(run.pft.prealloc ?? m.sysctl.max_prealloc_order);
-    if (run.pft.scrub === 'off') scrub.add('off');
-    else if (run.pft.scrub === 'on') scrub.add(`scrub_start ${run.pft.scrubStart ?? 5}, scrub_stop ${run.pft.scrubStop ?? 2}`);
-    else scrub.add(m.sysctl.scrub_start >= m.config.maxOrder ? 'off' : `scrub_start ${m.sysctl.scrub_start}, scrub_stop ${m.sysctl.scrub_stop}`);
+    if (run.pft.scrub !== undefined) {
+      const set = new Map(kscrubdSysctls(run.pft.scrub, m.config.maxOrder, run.pft));
+      scrub.add(describeKscrubd(set.get('scrub_start'), set.get('scrub_stop') ?? m.sysctl.scrub_stop, m.config.maxOrder));
+    } else scrub.add(describeKscrubd(m.sysctl.scrub_start, m.sysctl.scrub_stop, m.config.maxOrder));
   }
   const facts: string[] = [];
   const byPreset = new Set(drivers.values()).size > 1;

@@ -1,5 +1,5 @@
 import { type Command, Option } from 'commander';
-import { PRESETS } from '../model';
+import { KSCRUBD_ON_TEXT, PRESETS } from '../uapi';
 import { readTrace } from '../workload/trace-format';
 import { record } from '../workload/trace-record';
 import { type ConfigPairs, provenance } from '../workload/provenance';
@@ -63,7 +63,7 @@ Example:
     .argument('<file>', 'a trace from trace record')
     .option('-m, --mount <dir>', 'replay on this running mount (default: a private manual-clock machine per side)')
     .addOption(new Option('--preset <name>', 'the private machine (without -m)').choices(PRESETS).default('altix'))
-    .addOption(new Option('--scrub <mode>', 'only this side: off (scrub_start = MAX_ORDER) or on (scrub_start 5, scrub_stop 2, settled)').choices(['on', 'off']))
+    .addOption(new Option('--scrub <mode>', 'only this side: off (scrub_start = MAX_ORDER) or on (${KSCRUBD_ON_TEXT}, settled)').choices(['on', 'off']))
     .option('--threads-as-cpus', 'every traced thread on its own simulated CPU (as pft); default: the host CPU it ran on, mod the CPUs')
     .option('--lines <n>', 'cachelines the program writes after each fault (not in a fault trace)', integer(1), 1)
     .option('--prealloc <order>', 'vm.max_prealloc_order for the run (0 = no anticipatory prefault)', integer(0))

@@ -3,7 +3,7 @@ import type { Machine } from '../model';
 import { ProcError } from '../procfs/types';
 import { OUTPUT_LIMIT } from '../uapi';
 import { type Outcome, type Session, commandJob, statsPairs } from './execute';
-import { type Command, ControlSyntaxError, decodeLine, parseLine } from './grammar';
+import { type Command, ControlSyntaxError, decodeLine, parseLine } from '../uapi/grammar';
 import type { CommandBudget, Job } from './job';
 
 const log = debugFactory('kscrubfs:control');

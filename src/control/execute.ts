@@ -2,7 +2,7 @@ import debugFactory from 'debug';
 import { performance } from 'node:perf_hooks';
 import { type Machine, SYSCTL_NAMES, kscrubdTotals, type TouchJob, type TouchResult, type ZapResult, checkSteps, resolveConfig } from '../model';
 import { ModelError } from '../uapi';
-import type { Command, CommandOf, Verb } from './grammar';
+import type { Command, CommandOf, Verb } from '../uapi/grammar';
 import { type Job, runToEnd } from './job';
 
 const log = debugFactory('kscrubfs:control');

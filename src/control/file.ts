@@ -4,7 +4,7 @@ import { type FileEntry, type FileHandle, ProcError } from '../procfs/types';
 import { OUTPUT_LIMIT } from '../uapi';
 import { type BatchResult, batchJob } from './batch';
 import { type Session, commandJob, detachedSession } from './execute';
-import { MAX_LINE_BYTES, SPECS, usageOf } from './grammar';
+import { MAX_LINE_BYTES, SPECS, usageOf } from '../uapi/grammar';
 import type { CommandBudget, Job, JobRunner } from './job';
 
 const log = debugFactory('kscrubfs:control');

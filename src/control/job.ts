@@ -1,5 +1,5 @@
 import type { Machine } from '../model';
-import type { Command } from './grammar';
+import type { Command } from '../uapi/grammar';
 
 // A command's work is a generator that yields between small steps, so whoever runs it (the
 // daemon's scheduler, src/daemon/scheduler.ts) can let readers in between; the control layer

@@ -1,6 +1,6 @@
 import { type Machine, isSysctlName } from '../model';
 import { execute } from './execute';
-import { ControlSyntaxError, parseCommand } from './grammar';
+import { ControlSyntaxError, parseCommand } from '../uapi/grammar';
 
 /**
  * The control protocol without a mount: one line in, its result line out, on a machine in

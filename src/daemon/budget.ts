@@ -1,7 +1,7 @@
 import os from 'node:os';
 import type { Machine } from '../model';
 import { formatSize } from '../uapi';
-import type { Command } from '../control';
+import type { Command } from '../uapi';
 
 // The daemon's memory budget (mount --max-memory): a command that could take the daemon past
 // it is refused before it starts, so nothing is half done and the host never has to kill the

@@ -1,11 +1,9 @@
 import { ALTIX_COST, COST_NAMES, CostModel, EPYC_COST, X86_64_COST, i386Cost } from './cost';
 import {
   MAX_CPUS, MAX_LINE_SIZE, MAX_MAX_ORDER, MAX_NODES, MAX_PAGES, MAX_PAGE_SIZE, MIN_LINE_SIZE, MIN_MAX_ORDER, MIN_PAGE_SIZE, ModelError,
-  isPowerOfTwo, parseSize,
+  PRESETS, type PresetName, isPowerOfTwo, parseSize,
 } from '../uapi';
 
-export const PRESETS = ['altix', 'x86_64', 'i386', 'epyc'] as const;
-export type PresetName = (typeof PRESETS)[number];
 export const ZERO_DRIVERS = ['bte', 'cpu'] as const;
 export type ZeroDriverName = (typeof ZERO_DRIVERS)[number];
 export type ClockMode = 'live' | 'manual';

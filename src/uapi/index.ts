@@ -5,3 +5,7 @@ export { KscrubError, ModelError } from './errors';
 export type { ModelErrorCode } from './errors';
 export { formatSize, isPowerOfTwo, parseDuration, parseSize } from './units';
 export * from './limits';
+export { ControlSyntaxError, MAX_COUNT, MAX_LINE_BYTES, MAX_TICK_NS, formatCommand, parseCommand } from './grammar';
+export type { Access, Command, CommandOf, Verb } from './grammar';
+export { KSCRUBD_ON, KSCRUBD_ON_TEXT, PRESETS, describeKscrubd, kscrubdSysctls } from './presets';
+export type { KscrubdMode, PresetName } from './presets';

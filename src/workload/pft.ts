@@ -1,4 +1,4 @@
-import { formatCommand } from '../control';
+import { formatCommand, kscrubdSysctls } from '../uapi';
 import { type Control, ControlClient, WorkloadError } from './client';
 import { type ConfigPairs, readConfig } from './provenance';
 
@@ -87,11 +87,7 @@ export async function runPftOn(ctl: Control, o: PftOptions): Promise<{ config: C
     const maxOrder = Number(machine.max_order);
     const pageSize = Number(machine.page_size);
     if (!(pageSize > 0) || !(maxOrder > 0)) throw new WorkloadError('control stats did not report page_size and max_order');
-    if (o.scrub === 'off') set('scrub_start', maxOrder);
-    if (o.scrub === 'on') {
-      set('scrub_stop', o.scrubStop ?? 2);
-      set('scrub_start', o.scrubStart ?? 5);
-    }
+    if (o.scrub !== undefined) for (const [name, v] of kscrubdSysctls(o.scrub, maxOrder, o)) set(name, v);
     if (o.prealloc !== undefined) set('max_prealloc_order', o.prealloc);
     config = readConfig(ctl);
     for (const threads of o.threads) {

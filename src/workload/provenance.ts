@@ -1,6 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { formatCommand } from '../control';
+import { describeKscrubd, formatCommand } from '../uapi';
 import { type Control, ControlClient, WorkloadError } from './client';
 
 // Every result says how it was made: the kscrubfs version, the machine (preset, memory,
@@ -152,9 +152,8 @@ export function toCsv(p: Provenance | Unknown | null, columns: readonly string[]
 /** kscrubd's settings as a plot names them: "kscrubd off" or "scrub_start 5, scrub_stop 2". */
 export function scrubFact(p: Provenance): string {
   const s = p.sysctl;
-  return s.scrub_start !== undefined && s.scrub_start >= p.machine.maxOrder
-    ? 'kscrubd off'
-    : `scrub_start ${s.scrub_start}, scrub_stop ${s.scrub_stop}`;
+  const d = describeKscrubd(s.scrub_start, s.scrub_stop, p.machine.maxOrder);
+  return d === 'off' ? 'kscrubd off' : d;
 }
 
 /** The facts that change the numbers, for a plot's subtitle (kscrubd's unless `scrub` is false). */

@@ -1,4 +1,4 @@
-import { MAX_LINE_BYTES, formatCommand } from '../control';
+import { MAX_LINE_BYTES, MAX_THREADS, formatCommand, kscrubdSysctls } from '../uapi';
 import { ControlClient, WorkloadError } from './client';
 import { settle } from './pft';
 import { type ConfigPairs, readConfig } from './provenance';
@@ -85,7 +85,6 @@ interface Proc {
 
 /** Leave room for "faults mm=<id> at=" and the cpus and lines keys. */
 const LINE_BUDGET = MAX_LINE_BYTES - 600;
-const MAX_TASKS = 1024;
 /** Records between yields to the event loop. */
 const YIELD_EVERY = 20_000;
 
@@ -107,12 +106,8 @@ export async function replay(dir: string, trace: Trace, o: ReplayOptions): Promi
     const maxOrder = Number(stats.max_order);
     if (o.prealloc !== undefined) set('max_prealloc_order', o.prealloc);
     for (const side of o.sides) {
-      if (side === 'off') set('scrub_start', maxOrder);
-      else {
-        set('scrub_stop', 2);
-        set('scrub_start', 5);
-        await settle(ctl, o.progress);
-      }
+      for (const [name, v] of kscrubdSysctls(side, maxOrder)) set(name, v);
+      if (side === 'on') await settle(ctl, o.progress);
       configs.push(readConfig(ctl));
       o.progress?.(`replaying with kscrubd ${side}`);
       rows.push(await new Replayer(ctl, trace, o, side).run());
@@ -177,7 +172,7 @@ class Replayer {
           case 'task': {
             this.tid = r.tid;
             this.cur = this.proc(r.process);
-            if (!this.cur.taskOf.has(r.tid)) this.cur.taskOf.set(r.tid, this.cur.taskOf.size % MAX_TASKS);
+            if (!this.cur.taskOf.has(r.tid)) this.cur.taskOf.set(r.tid, this.cur.taskOf.size % MAX_THREADS);
             break;
           }
           case 'cpu':

@@ -2,7 +2,7 @@ import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import path from 'node:path';
 import { createInterface, type Interface } from 'node:readline';
 import { performance } from 'node:perf_hooks';
-import { formatCommand } from '../../src/control';
+import { formatCommand } from '../../src/uapi';
 import { ControlClient } from '../../src/workload/client';
 import { runPft } from '../../src/workload/pft';
 import { CLI } from '../helpers/mount';

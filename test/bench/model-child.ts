@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
-import { createMachine, NOT_ZEROED, type Machine, type MachineOptions, type PresetName } from '../../src/model';
+import { createMachine, NOT_ZEROED, type Machine, type MachineOptions } from '../../src/model';
+import type { PresetName } from '../../src/uapi';
 import { KIND_ALLOC, pageFlags } from '../../src/model/page';
 import { FILES, Snapshot } from '../../src/procfs';
 

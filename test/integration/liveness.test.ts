@@ -3,7 +3,7 @@ import { constants } from 'node:fs';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { runCommand } from '../../src/control/execute';
-import { parseCommand } from '../../src/control';
+import { parseCommand } from '../../src/uapi';
 import { type Machine, createMachine } from '../../src/model';
 import { buildProcTree } from '../../src/procfs';
 import { run, withMount } from '../helpers/mount';

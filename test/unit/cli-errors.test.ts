@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { CliError, exitCodeFor } from '../../src/cli/errors';
-import { ControlSyntaxError } from '../../src/control/grammar';
+import { ControlSyntaxError } from '../../src/uapi/grammar';
 import { MountError } from '../../src/fuse/mount';
 import { createMachine } from '../../src/model';
 import { KscrubError, ModelError } from '../../src/uapi';

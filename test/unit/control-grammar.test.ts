@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { type Command, ControlSyntaxError, formatCommand, parseCommand } from '../../src/control';
-import { decodeLine, parseLine } from '../../src/control/grammar';
+import { type Command, ControlSyntaxError, formatCommand, parseCommand } from '../../src/uapi';
+import { decodeLine, parseLine } from '../../src/uapi/grammar';
 
 /** The reason parseCommand refuses `line` with (or fails the test). */
 function reasonOf(line: string): string {

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, test } from 'node:test';
-import { createMachine, type Machine, type PresetName } from '../../src/model';
+import { createMachine, type Machine } from '../../src/model';
+import type { PresetName } from '../../src/uapi';
 import { FILES, buildProcTree, type BuddyinfoFormat } from '../../src/procfs';
 
 // Every rendered file, byte for byte, against test/golden/<preset>/<path> after a fixed

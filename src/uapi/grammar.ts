@@ -1,4 +1,6 @@
-import { KscrubError, MAX_CPUS, MAX_LINES_PER_PAGE, MAX_MAP_BYTES, MAX_MAX_ORDER, MAX_NODES, MAX_THREADS, ModelError, parseDuration, parseSize } from '../uapi';
+import { KscrubError, ModelError } from './errors';
+import { MAX_CPUS, MAX_LINES_PER_PAGE, MAX_MAP_BYTES, MAX_MAX_ORDER, MAX_NODES, MAX_THREADS } from './limits';
+import { parseDuration, parseSize } from './units';
 
 // The control protocol's grammar: one line → one Command, and back. Pure: no machine, no I/O.
 //
@@ -23,7 +25,7 @@ import { KscrubError, MAX_CPUS, MAX_LINES_PER_PAGE, MAX_MAP_BYTES, MAX_MAX_ORDER
 export const MAX_LINE_BYTES = 4096;
 /**
  * Caps that keep one command's work and result line bounded (the control file's own); every
- * other range below is the model's, from src/uapi/limits.ts.
+ * other range below is the model's, from limits.ts.
  */
 export const MAX_COUNT = 1_000_000;
 export const MAX_TICK_NS = 24 * 3600e9;
