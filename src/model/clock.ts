@@ -55,8 +55,6 @@ export class Cpus {
   readonly systemNs: Float64Array;
   /** Until when each CPU is zeroing memory (clear_page in a fault, or kscrubd's clear_pages). */
   readonly zeroUntil: Float64Array;
-  /** Pages in each CPU's LRU pagevec (lru_cache_add_active drains it at PAGEVEC_SIZE). */
-  readonly lruPvec: Uint8Array;
   /** From when kscrubd may take each CPU from its workload thread again (kscrubd.ts). */
   readonly preemptAt: Float64Array;
 
@@ -69,7 +67,6 @@ export class Cpus {
     this.userNs = new Float64Array(count);
     this.systemNs = new Float64Array(count);
     this.zeroUntil = new Float64Array(count);
-    this.lruPvec = new Uint8Array(count);
     this.preemptAt = new Float64Array(count);
   }
 

@@ -6,7 +6,7 @@ import type { CostModel } from './cost';
  * and NUMAlink between nodes. The single-CPU figures (trap, handler, zeroing, line misses)
  * were fitted to the single-thread rows of docs/calibration.md; the shared-resource figures
  * (bus, line transfers) are the hardware's published ones, and nothing is fitted to a row with
- * more than one thread: what threads do to each other follows from the mechanisms in fault.ts.
+ * more than one thread: what threads do to each other follows from the mechanisms of the fault path (anon-fault.ts, ptlock.ts, fault-price.ts).
  */
 export const ALTIX_COST: CostModel = {
   // ia64 trap entry/exit: SAVE_MIN_WITH_COVER + SAVE_REST, the VHPT miss that precedes the

@@ -20,6 +20,6 @@ export { Zone, PCP_HOT, PCP_COLD, PCP_ZEROED, PCP_NAMES } from './zone';
 export type { ZoneName, PerCpuPages } from './zone';
 export { Kscrubd } from './kscrubd';
 export { FIXED_1, FSHIFT, LoadAvg } from './clock';
-export type { FaultList, TouchOptions, TouchResult } from './fault';
-export { TouchJob } from './fault';
+export type { FaultList, TouchOptions, TouchResult } from './touch';
+export { TouchJob } from './touch';
 export { Mm, Processes } from './mm';

@@ -10,6 +10,8 @@ import { SysctlName, SysctlSpec, checkSysctl, sysctlSpecs } from './sysctl';
 import { BteZeroDriver, CpuZeroDriver, ZeroDriver, makeZeroDrivers } from './zero-drivers';
 import { Kscrubd } from './kscrubd';
 import { Processes } from './mm';
+import { LineCosts } from './cacheline';
+import { Pagevecs } from './pagevec';
 import { AllocResult } from './alloc-result';
 import { RawBlocks } from './raw';
 import { PCP_COLD, PCP_HOT, PCP_ZEROED, Zone, ZoneName } from './zone';
@@ -39,6 +41,10 @@ export class Machine {
   /** Per node: the zones an allocation on that node tries, in order (local first). */
   readonly zonelists: Zone[][] = [];
   readonly cpus: Cpus;
+  /** What moving a cacheline between two CPUs costs (the fault path's locks and counters). */
+  readonly lines: LineCosts;
+  /** Each CPU's LRU pagevec. */
+  readonly pagevecs: Pagevecs;
   readonly clock: Clock;
   readonly loadavg = new LoadAvg();
   readonly kscrubd: Kscrubd[] = [];
@@ -71,6 +77,8 @@ export class Machine {
     this.cost = cfg.cost;
     this.clock = new Clock(cfg.clock, cfg.speed);
     this.cpus = new Cpus(cfg.cpus, cfg.nodes);
+    this.lines = new LineCosts(this.cpus.nodeOf, cfg.cost);
+    this.pagevecs = new Pagevecs(cfg.cpus);
     this.specs = sysctlSpecs(cfg.maxOrder);
     this.sysctl = {
       scrub_start: this.specs.scrub_start.initial,

@@ -1,13 +1,14 @@
 import { MAX_MAP_BYTES, ModelError } from '../uapi';
 import type { AllocResult } from './alloc-result';
-import { type FaultList, TouchJob, type TouchOptions, type TouchResult, touch, zapCostNs } from './fault';
+import { Cacheline } from './cacheline';
 import type { Machine, PageOwner } from './machine';
 import { PTE_NONE, PTE_ZERO_PAGE, ptePfn } from './pte';
 import { assertThpSupported, madviseHugepage, zapHugePmd } from './thp';
+import { type FaultList, TouchJob, type TouchOptions, type TouchResult, touch } from './touch';
 
 /**
  * Processes and their anonymous memory: mm_struct, VMAs, page tables, and the tasks (threads)
- * that fault. The fault path itself (timing, locks, prefault) is in fault.ts.
+ * that fault. The fault path itself (timing, locks, prefault) is in touch.ts and what it uses.
  *
  * Page tables are sparse: one Float64Array of PTRS_PER_PTE entries per PMD that has ever been
  * touched (a "pte page", counted in meminfo's PageTables); pte.ts says how a pte is encoded.
@@ -66,12 +67,12 @@ export class Mm implements PageOwner {
   readonly hugeDeposits = new Map<number, number>();
   readonly tasks: Task[] = [];
   /**
-   * CPU that last wrote mm_struct's first cacheline — mmap_sem's count and page_table_lock
-   * share it (2.6.11 layout, 128-byte lines) — and the one that last wrote its counters' line
-   * (rss, hiwater_rss); -1: none yet. The fault model prices their transfers (fault.ts).
+   * mm_struct's first cacheline — mmap_sem's count and page_table_lock share it (2.6.11
+   * layout, 128-byte lines) — and its counters' line (rss, hiwater_rss). The fault path
+   * prices their transfers (fault-price.ts).
    */
-  semCpu = -1;
-  rssCpu = -1;
+  readonly semLine = new Cacheline();
+  readonly rssLine = new Cacheline();
   /** Anonymous pages mapped (rss). */
   rss = 0;
   private nextMap = MMAP_BASE;
@@ -512,4 +513,13 @@ function presentPmds(mm: Mm, first: number, last: number): number[] {
   for (const p of mm.ptes.keys()) if (p >= first && p <= last) out.push(p);
   for (const p of mm.hugePtes.keys()) if (p >= first && p <= last && !mm.ptes.has(p)) out.push(p);
   return out.sort((x, y) => x - y);
+}
+
+/**
+ * What a zap (munmap, exit_mmap) costs its CPU: per page freed, zap_pte_range through
+ * free_hot_cold_page (freePageNs); per page a full per-cpu list drains back, free_pages_bulk's
+ * work under zone->lock (buddyPerPageNs).
+ */
+function zapCostNs(m: Machine, pagesFreed: number, pagesDrained: number): number {
+  return pagesFreed * m.cost.freePageNs + pagesDrained * m.cost.buddyPerPageNs;
 }

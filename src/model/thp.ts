@@ -1,9 +1,11 @@
 import { ModelError } from '../uapi';
-import type { AllocResult } from './alloc-result';
+import type { FaultPricing } from './fault-price';
 import type { Machine } from './machine';
 import type { Mm, Processes, Vma } from './mm';
 import { PTE_NONE, mkPte, ptePfn, pteCacheHot } from './pte';
 import { KIND_ALLOC, NOT_ZEROED, orderPages, pageFlags } from './page';
+import type { PtLocks } from './ptlock';
+import { PH_PAGE, PH_THP, type Runner } from './runner';
 
 /**
  * Transparent huge pages for anonymous memory, as a modern kernel does them (the 2.6.11
@@ -23,37 +25,12 @@ import { KIND_ALLOC, NOT_ZEROED, orderPages, pageFlags } from './page';
  * deposited pte page's pfn). Read faults still map the 4 KiB ZERO_PAGE (no huge zero page).
  */
 
-/** The fault path's operations THP faults are priced with (FaultSim provides them). */
-export interface ThpPricing<R> {
-  /** Where allocPages() reports how it served the fault's allocations (priceAlloc reads it). */
-  readonly served: AllocResult;
-  sys(r: R, ns: number): void;
-  lockPtl(r: R, hold: number): void;
-  /** Price the block `served` describes; a hot-zeroed one clears zeroBytes (a page by default) as one extent. */
-  priceAlloc(r: R, zeroBytes?: number): boolean;
-  touchLines(r: R, cacheHot: boolean, node: number): void;
-}
-
-/** What a runner carries between the two phases of a huge fault. */
-export interface ThpRunner {
-  readonly cpu: number;
-  /** The VMA of the runner's address. */
-  readonly vma: Vma;
-  readonly node: number;
-  addr: number;
-  phase: number;
-  huge: HugeFault | null;
-}
-
 export interface HugeFault {
   readonly pfn: number;
   readonly deposit: number;
   readonly hot: boolean;
   readonly node: number;
 }
-
-/** Runner phase of a huge fault waiting to install its PMD. */
-export const PHASE_THP = 2;
 
 /** HPAGE_PMD_ORDER: the order of the block one PMD maps. */
 export function hpageOrder(procs: Processes): number {
@@ -82,8 +59,8 @@ export function madviseHugepage(m: Machine, procs: Processes, vma: Vma, what: st
   vma.thp = true;
 }
 
-/** One FaultSim's huge faults (its mm has a VM_HUGEPAGE VMA). */
-export class ThpFaults<R extends ThpRunner> {
+/** One touch's huge faults (its mm has a VM_HUGEPAGE VMA). */
+export class ThpFaults {
   readonly order: number;
   private readonly pmdBytes: number;
   /** prep_compound_page: the tail pages' struct pages, written in one sequential sweep. */
@@ -95,7 +72,8 @@ export class ThpFaults<R extends ThpRunner> {
     private readonly m: Machine,
     procs: Processes,
     private readonly mm: Mm,
-    private readonly p: ThpPricing<R>,
+    private readonly p: FaultPricing,
+    private readonly locks: PtLocks,
   ) {
     this.order = hpageOrder(procs);
     this.pmdBytes = procs.pmdBytes;
@@ -109,7 +87,7 @@ export class ThpFaults<R extends ThpRunner> {
   }
 
   /** The program touches a page inside a huge PMD (no fault): hits if the fault cleared it here. */
-  touchMapped(r: R, pte: number): void {
+  touchMapped(r: Runner, pte: number): void {
     const hot = pteCacheHot(pte);
     this.p.touchLines(r, hot, hot ? -1 : this.m.zoneOf(ptePfn(pte)).node);
   }
@@ -119,7 +97,7 @@ export class ThpFaults<R extends ThpRunner> {
    * allocate (and price) the huge block and its deposit and return true (phase B follows);
    * false sends the fault down the 4 KiB path (not eligible, or no block: a fallback).
    */
-  begin(r: R): boolean {
+  begin(r: Runner): boolean {
     const vma = r.vma;
     const start = Math.floor(r.addr / this.pmdBytes) * this.pmdBytes;
     if (!vma.thp || start < vma.start || start + this.pmdBytes > vma.end) return false;
@@ -142,7 +120,7 @@ export class ThpFaults<R extends ThpRunner> {
     }
     this.p.priceAlloc(r);
     r.huge = { pfn, deposit, hot, node };
-    r.phase = PHASE_THP;
+    r.phase = PH_THP;
     return true;
   }
 
@@ -151,12 +129,12 @@ export class ThpFaults<R extends ThpRunner> {
    * returns the huge page mapped. Another thread that mapped it meanwhile wins: ours goes
    * back, null (the access is retried and finds the mapping).
    */
-  install(r: R): HugeFault | null {
+  install(r: Runner): HugeFault | null {
     const m = this.m;
     const h = r.huge!;
     r.huge = null;
-    r.phase = 0;
-    this.p.lockPtl(r, m.cost.ptlSetNs);
+    r.phase = PH_PAGE;
+    this.locks.lockFor(r, m.cost.ptlSetNs);
     const pmd = Math.floor(r.addr / this.pmdBytes);
     const mm = this.mm;
     if (mm.ptes.has(pmd) || mm.hugePtes.has(pmd)) {

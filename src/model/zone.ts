@@ -1,8 +1,10 @@
+import { Cacheline } from './cacheline';
 import { assert } from './errors';
 import {
   FreeClass, KIND_ALLOC, KIND_FREE, KIND_PCP, KIND_RESERVED, KIND_SCRUB, NOT_ZEROED, ZEROED,
   buddyOffset, classOf, combinedOffset, kindOf, orderOf, orderPages, pageFlags,
 } from './page';
+import { SpinLock } from './spinlock';
 
 export type ZoneName = 'DMA' | 'DMA32' | 'Normal' | 'HighMem';
 
@@ -55,8 +57,8 @@ export interface ZoneInit {
 
 /**
  * A zone: its buddy allocator with two classes of free blocks (struct zone, free_area[2][MAX_ORDER]).
- * Callers hold "the zone lock" simply by being the one JS thread; the fault simulation prices
- * the lock separately (lockFreeAt).
+ * Callers hold "the zone lock" simply by being the one JS thread; what taking zone->lock
+ * costs in virtual time is priced separately (`lock`, a SpinLock).
  */
 export class Zone {
   readonly id: number;
@@ -115,13 +117,10 @@ export class Zone {
   watermarkHigh = 0;
   /** Per-cpu lists: pageset[cpu][PCP_HOT|PCP_COLD|PCP_ZEROED]. */
   pageset: PerCpuPages[][] = [];
-  /** Virtual time at which zone->lock is next free (priced by the fault simulation). */
-  lockFreeAt = 0;
-  /** CPU that last held zone->lock (its cacheline lives there). */
-  lockCpu = -1;
-  /** zone->lru_lock, priced the same way (the fault model takes it when a pagevec drains). */
-  lruLockFreeAt = 0;
-  lruLockCpu = -1;
+  /** zone->lock: when it is next free and its line's last writer (spinlock.ts prices takers). */
+  readonly lock = new SpinLock(new Cacheline());
+  /** zone->lru_lock, the same type (the fault path takes it when a pagevec drains). */
+  readonly lruLock = new SpinLock(new Cacheline());
   /** Allocations served from this zone (vmstat pgalloc_<zone>). */
   pgalloc = 0;
   /**

@@ -140,7 +140,7 @@ export function faultFingerprint(m: Machine): string {
     machine: fingerprint(m),
     anon: m.procs.nrAnonPages, pageTables: m.procs.nrPageTablePages, mms: m.procs.nrMms, lastPid: m.procs.lastPid,
     procs: [...m.procs.mms.values()].map((mm) => ({
-      id: mm.id, rss: mm.rss, lines: [mm.semCpu, mm.rssCpu],
+      id: mm.id, rss: mm.rss, lines: [mm.semLine.cpu, mm.rssLine.cpu],
       vmas: mm.vmas.map((v) => [v.start, v.end, v.random]),
       tasks: mm.tasks.map((t) => [t.nextAddr, t.order]),
       ptes: [...mm.ptes].map(([pmd, t]) => [pmd, Array.from(t).join(',')]),

@@ -5,7 +5,7 @@ import type { CostModel, Machine, MachineOptions } from '../../src/model';
 import { CpuZeroDriver } from '../../src/model/zero-drivers';
 import { assertChecked, zoneNamed } from '../helpers/model';
 
-// The SMP mechanisms of the fault path (fault.ts) one at a time, on tiny machines whose costs
+// The SMP mechanisms of the fault path (anon-fault.ts, ptlock.ts, fault-price.ts) one at a time, on tiny machines whose costs
 // are pinned to round numbers so that every figure can be worked by hand.
 const PAGE = 4096;
 

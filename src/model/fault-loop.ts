@@ -1,0 +1,128 @@
+import type { AnonFault } from './anon-fault';
+import { assert } from './errors';
+import type { Machine } from './machine';
+import type { Processes } from './mm';
+import type { PtLocks } from './ptlock';
+import { PH_PAGE, type FaultScope, type Runner } from './runner';
+import type { SpinLock } from './spinlock';
+
+/**
+ * A touch's runners as a discrete-event simulation on the machine's virtual clock: events
+ * run in time order across threads and kscrubd, so what the kernel's threads share is
+ * contended the way it would be. An event is a runner's next step (AnonFault.event), or the
+ * release of a page-table lock while runners spin on it (the release hands it to one of them).
+ *
+ * What threads of one mm do to each other follows from that: they spin on page_table_lock
+ * (system time); mmap_sem and the lock share mm_struct's first cacheline and rss is on its
+ * second, so every fault pulls those lines from whichever CPU wrote them last (dearer from
+ * another node); spinners keep stealing the lock's line, so a handoff costs more the more CPUs
+ * spin; and CPUs of one node zeroing at once share its bus. That is why flt/cpu/s falls as
+ * threads rise while fault/wsec grows far less than the thread count.
+ */
+export class FaultLoop {
+  /**
+   * When the machine's next background event (kscrubd, load sample) is due: until then,
+   * catching the world up to a runner's time only moves the clock. Only advanceTo(), a free
+   * (which may wake kscrubd) and handing kscrubd a CPU change it. It starts unknown (-∞), so
+   * that every touch's first catch-up goes through advanceTo(): optimized code then never
+   * meets that call for the first time when a background event comes due mid-run.
+   */
+  private bgAt = Number.NEGATIVE_INFINITY;
+
+  constructor(
+    private readonly m: Machine,
+    private readonly procs: Processes,
+    private readonly scope: FaultScope,
+    private readonly fault: AnonFault,
+    private readonly locks: PtLocks,
+  ) {}
+
+  /**
+   * Run the events in time order until every runner is done or `budget` events have run;
+   * true when every runner is done. The hot loop lives here, apart from the touch's
+   * once-a-call code: optimized code for it then survives from one touch to the next.
+   */
+  run(runners: Runner[], budget: number): boolean {
+    if (runners.length === 1) {
+      // One thread: its events are the only ones (besides the background, which step() runs);
+      // it never finds the lock taken.
+      const r = runners[0]!;
+      for (let n = 0; !r.done && n < budget; n++) this.step(r);
+      if (r.done) this.leave(r);
+      return r.done;
+    }
+    let live = 0;
+    for (const x of runners) if (!x.done) live++;
+    const contended = this.locks.contended;
+    for (let n = 0; live > 0 && n < budget; n++) {
+      // The runner whose event comes first (few threads: a scan beats a heap).
+      let r: Runner | null = null;
+      for (let i = 0; i < runners.length; i++) {
+        const x = runners[i]!;
+        if (!x.done && !x.parked && (r === null || x.t < r.t)) r = x;
+      }
+      // A release with spinners that comes first grants its lock (the earliest release first).
+      let g: SpinLock<Runner> | null = null;
+      for (let i = 0; i < contended.length; i++) {
+        const l = contended[i]!;
+        if (l.freeAt !== Number.POSITIVE_INFINITY && (r === null || l.freeAt <= r.t) && (g === null || l.freeAt < g.freeAt)) g = l;
+      }
+      if (g !== null) {
+        this.locks.grant(g);
+        continue;
+      }
+      if (r === null) assert(false, 'a runner is runnable or spinning while the touch is live');
+      this.step(r);
+      if (r.done) {
+        live--;
+        this.leave(r);
+      }
+    }
+    return live === 0;
+  }
+
+  /** A runner is done: its CPU is idle from r.t (a kscrubd waiting for one takes it). */
+  private leave(r: Runner): void {
+    this.procs.cpuInUse[r.cpu] = 0;
+    this.m.cpusReleased(r.t);
+    this.bgAt = this.m.nextBackgroundAt();
+  }
+
+  /** Run one event of runner r at r.t. */
+  private step(r: Runner): void {
+    const m = this.m;
+    const freeAt = m.cpus.freeAt;
+    // Catch the world up, then wait for the CPU if kscrubd took it meanwhile; catching up
+    // again may hand it to kscrubd once more, so repeat. Between faults (back in user mode,
+    // where a woken kernel thread preempts) a kscrubd that found no idle CPU on its node
+    // takes this one, when it is its turn (kscrubd.ts, SCHED_TIMESLICE_NS).
+    for (;;) {
+      if (r.t > m.clock.now) {
+        if (r.t < this.bgAt) m.clock.now = r.t; // nothing runs before r.t: advanceTo would only move the clock
+        else {
+          m.advanceTo(r.t);
+          this.bgAt = m.nextBackgroundAt();
+        }
+      }
+      if (r.phase === PH_PAGE && m.kscrubdWaiting > 0 && m.kscrubd[r.node]!.runOn(m, r.cpu, r.t)) {
+        this.bgAt = m.nextBackgroundAt();
+      }
+      const free = freeAt[r.cpu]!;
+      if (free <= r.t) break;
+      r.t = free;
+      // The CPU comes back later: other threads' events before then run first (its event,
+      // run now, would take zone locks "in the future" that they then wait for).
+      if (this.scope.shared) return;
+    }
+    const systemNs = m.cpus.systemNs;
+    r.cpuSys = systemNs[r.cpu]!;
+    this.fault.event(r);
+    if (this.fault.woke) {
+      this.fault.woke = false;
+      this.bgAt = m.nextBackgroundAt();
+    }
+    systemNs[r.cpu] = r.cpuSys;
+    // A runner left spinning keeps its CPU busy until the lock is granted (grant() frees it).
+    if (!r.parked || !this.scope.spinOwnsCpu) freeAt[r.cpu] = r.t;
+  }
+}

@@ -1,0 +1,117 @@
+import { AllocResult } from './alloc-result';
+import type { Cacheline, LineCosts } from './cacheline';
+import type { Machine } from './machine';
+import { PAGEVEC_SIZE } from './pagevec';
+import type { Runner, TouchCounts } from './runner';
+
+/**
+ * What the pieces of a fault cost the faulting CPU: system time (sys), the struct page and
+ * zone->lock of an allocation, hot zeroing on the node's bus, the program's own touches of
+ * its lines, the lines of mm_struct it pulls over, and the LRU pagevec's drains.
+ */
+export class FaultPricing {
+  /** How allocPages() served the page just allocated (priceAlloc() reads it). */
+  readonly served = new AllocResult();
+  private readonly c: Machine['cost'];
+  private readonly ps: number;
+  /** priceAlloc()'s figures for a page from the runner's node and from another, worked out once. */
+  private readonly allocNs: number;
+  private readonly allocRemoteNs: number;
+  /** Hot zeroing of one page by a CPU alone on its bus, local and remote (clear_page). */
+  private readonly zeroNs: number;
+  private readonly zeroRemoteNs: number;
+
+  constructor(
+    private readonly m: Machine,
+    readonly lines: LineCosts,
+    /** Cachelines the program writes in each page it touches. */
+    private readonly linesPerPage: number,
+    private readonly counts: TouchCounts,
+  ) {
+    this.c = m.cost;
+    this.ps = m.pageSize;
+    const c = this.c;
+    // The same operations in the same order as pricing each page would do (× 1 for a local
+    // page changes no bit), so the sums are the same to the last bit.
+    this.allocNs = c.pcpAllocNs + c.structPageLines * c.lineMissNs;
+    this.allocRemoteNs = c.pcpAllocNs + c.structPageLines * c.lineMissNs * c.remoteFactor;
+    // Hot zeroing is clear_page() on the faulting CPU: the CPU zero driver's price for a page.
+    this.zeroNs = m.cpuZero.zero(this.ps, false).cpuNs;
+    this.zeroRemoteNs = m.cpuZero.zero(this.ps, true).cpuNs;
+  }
+
+  /** `ns` of system time on r's CPU, now. */
+  sys(r: Runner, ns: number): void {
+    r.sysNs += ns;
+    r.cpuSys += ns;
+    r.t += ns;
+  }
+
+  /** An atomic on `line` (mmap_sem's count, a lock word): pull it from whoever wrote it last. */
+  take(r: Runner, line: Cacheline): void {
+    this.sys(r, this.lines.take(line, r.cpu));
+  }
+
+  /**
+   * Price the page allocPages() just handed out (this.served): the per-cpu list, struct page,
+   * zone->lock on a refill, and hot zeroing when no prezeroed page came. Returns hot-zeroed.
+   * A huge page (thp.ts) passes the bytes its hot zeroing clears (one extent).
+   */
+  priceAlloc(r: Runner, zeroBytes = this.ps): boolean {
+    const info = this.served;
+    const zone = info.zone!;
+    const local = zone.node === r.node;
+    // struct page of the new page: count, flags, LRU links — misses, dearer on another node.
+    this.sys(r, local ? this.allocNs : this.allocRemoteNs);
+    if (info.lockedPages > 0) {
+      // rmqueue_bulk under zone->lock (buffered_rmqueue): every CPU allocating from this zone takes it.
+      this.sys(r, zone.lock.hold(this.lines, r.cpu, r.t, 1, info.lockedPages * this.c.buddyPerPageNs));
+    }
+    if (info.hotZeroed) this.hotZero(r, local, zeroBytes);
+    return info.hotZeroed;
+  }
+
+  /**
+   * clear_page() on the faulting CPU. Alone on its node's bus it runs at the CPU's own store
+   * rate; with other CPUs of the node zeroing (threads, kscrubd) the bus is shared.
+   */
+  private hotZero(r: Runner, local: boolean, bytes: number): void {
+    const cpus = this.m.cpus;
+    const sharers = cpus.zeroingOn(r.node, r.t, r.cpu) + 1;
+    const ns = sharers === 1 && bytes === this.ps ? (local ? this.zeroNs : this.zeroRemoteNs) : this.m.cpuZero.zero(bytes, !local, sharers).cpuNs;
+    cpus.zeroUntil[r.cpu] = r.t + ns;
+    this.sys(r, ns);
+    this.counts.zeroedNs += ns;
+  }
+
+  /**
+   * lru_cache_add_active: the page joins this CPU's pagevec; the 16th drains it onto the
+   * zone's active list under zone->lru_lock (__pagevec_lru_add_active; every CPU faulting in
+   * that zone takes it), two lines moving per drain: the lock's (with the list head) and the
+   * struct page of the page the previous drain left at the head.
+   */
+  lruAdd(r: Runner, pfn: number): void {
+    if (!this.m.pagevecs.add(r.cpu)) return;
+    const zone = this.m.zoneOf(pfn);
+    this.sys(r, zone.lruLock.hold(this.lines, r.cpu, r.t, 2, PAGEVEC_SIZE * this.c.lruPerPageNs));
+  }
+
+  /** The program writes its lines of a page: hits if the CPU just zeroed it, else misses. */
+  userTouch(r: Runner, cacheHot: boolean, pfn: number): void {
+    this.touchLines(r, cacheHot, !cacheHot && pfn >= 0 ? this.m.zoneOf(pfn).node : -1);
+  }
+
+  /** userTouch() of a page on `node` (-1: a line miss is not possible, it always hits). */
+  touchLines(r: Runner, cacheHot: boolean, node: number): void {
+    const c = this.c;
+    let line = c.lineHitNs;
+    if (!cacheHot && node >= 0) {
+      const remote = node !== r.node ? c.remoteFactor : 1;
+      line = c.lineMissNs * remote;
+    }
+    const ns = c.userPageNs + this.linesPerPage * line;
+    r.userNs += ns;
+    this.m.cpus.userNs[r.cpu]! += ns;
+    r.t += ns;
+  }
+}

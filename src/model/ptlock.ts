@@ -1,0 +1,154 @@
+import { Cacheline, type LineCosts } from './cacheline';
+import type { FaultPricing } from './fault-price';
+import type { Machine } from './machine';
+import type { FaultScope, Runner } from './runner';
+import { SpinLock } from './spinlock';
+
+/**
+ * The page-table locks of one touch's mm, taken by its runners: 2.6.11's one
+ * mm->page_table_lock, which shares mm_struct's first line with mmap_sem, or on a kernel
+ * with split ptlocks (MachineConfig.splitPtlocks) the lock in each pte page's struct page,
+ * on a line of its own, covering its PMD. A fault's lock sections end in events of their
+ * own; a runner that finds the lock busy parks as a spinner until a release grants it.
+ */
+export class PtLocks {
+  /** The mm's one lock, and the pte pages' (split ptlocks) by their PMD's start address. */
+  private readonly mmLock: SpinLock<Runner>;
+  private readonly tableLocks = new Map<number, SpinLock<Runner>>();
+  /** Locks with spinners: the event loop grants them at their release. */
+  readonly contended: SpinLock<Runner>[] = [];
+  /** Split ptlocks (today's kernels), else 2.6.11's mm-wide lock. */
+  readonly split: boolean;
+  private readonly pmdBytes: number;
+  private readonly lines: LineCosts;
+
+  constructor(
+    private readonly m: Machine,
+    private readonly scope: FaultScope,
+    private readonly p: FaultPricing,
+    pmdBytes: number,
+  ) {
+    this.split = m.config.splitPtlocks;
+    this.pmdBytes = pmdBytes;
+    this.lines = p.lines;
+    this.mmLock = new SpinLock(scope.mm.semLine);
+  }
+
+  /** The page-table lock that covers `addr`: the mm's, or its pte page's (split ptlocks). */
+  private lockOf(addr: number): SpinLock<Runner> {
+    if (!this.split) return this.mmLock;
+    const key = Math.floor(addr / this.pmdBytes);
+    let l = this.tableLocks.get(key);
+    if (l === undefined) {
+      l = new SpinLock(new Cacheline());
+      this.tableLocks.set(key, l);
+    }
+    return l;
+  }
+
+  /**
+   * spin_lock(&mm->page_table_lock) in handle_mm_fault / do_anonymous_page: take it if it is
+   * free and nobody spins; else spin — the runner parks until a release grants it, and its
+   * next event is `then`. True: taken now.
+   */
+  spinLock(r: Runner, then: number): boolean {
+    // A runner faults through its share a PMD at a time: the lock it took last is usually it.
+    const pmd = this.split ? Math.floor(r.faultAddr / this.pmdBytes) : 0;
+    const l = r.lock !== null && r.lockPmd === pmd ? r.lock : this.lockOf(r.faultAddr);
+    r.lock = l;
+    r.lockPmd = pmd;
+    if (l.freeAt <= r.t && l.spinners.length === 0) {
+      this.p.take(r, l.line);
+      // Held until its release event (shared); one runner alone releases within the event.
+      if (this.scope.shared) l.freeAt = Number.POSITIVE_INFINITY;
+      return true;
+    }
+    r.phase = then;
+    r.parked = true;
+    r.spinFrom = r.t;
+    if (l.spinners.length === 0) this.contended.push(l);
+    l.spinners.push(r);
+    // The spinner's CPU is busy spinning, whatever else wants it.
+    if (this.scope.spinOwnsCpu) this.m.cpus.freeAt[r.cpu] = Number.POSITIVE_INFINITY;
+    return false;
+  }
+
+  /**
+   * spin_unlock: the releasing store needs the line back exclusively — from another CPU that
+   * wrote it meanwhile (mmap_sem), or by invalidating the copies the spinners read.
+   */
+  unlock(r: Runner): void {
+    const l = r.lock!;
+    if (l.spinners.length > 0) {
+      this.p.sys(r, this.farthest(r.cpu, l));
+      l.line.cpu = r.cpu;
+    } else this.p.take(r, l.line);
+    l.freeAt = r.t;
+  }
+
+  /**
+   * page_table_lock held for `hold` ns within the runner's event (a huge fault's install,
+   * thp.ts): spin until the last release if the lock is busy, take it, hold it. A holder whose
+   * section is still to come (a granted spinner) is not waited for: an approximation, for the
+   * THP path only.
+   */
+  lockFor(r: Runner, hold: number): void {
+    const l = this.lockOf(r.addr);
+    if (Number.isFinite(l.freeAt) && l.freeAt > r.t) this.p.sys(r, l.freeAt - r.t);
+    this.p.take(r, l.line);
+    this.p.sys(r, hold);
+    if (Number.isFinite(l.freeAt)) l.freeAt = r.t;
+  }
+
+  /**
+   * The release of a lock at its freeAt with runners spinning: they all re-read the line and
+   * race with cmpxchg; the one nearest the releasing CPU sees the release first and wins
+   * (ties: the longest spinning). Each loser's request queued ahead of the winner's at the
+   * line's home delays it, half of them on average: spinning CPUs keep stealing the line.
+   */
+  grant(l: SpinLock<Runner>): void {
+    const spinners = l.spinners;
+    const from = l.line.cpu;
+    const t = l.freeAt;
+    // A runner whose event began before the release may reach spin_lock after it (its trap ran
+    // ahead within the event): it was not spinning at the release and cannot win this round,
+    // unless nobody was; then it finds the lock free when it gets there.
+    let best = -1;
+    let bestCost = 0;
+    let first = 0;
+    for (let i = 0; i < spinners.length; i++) {
+      const s = spinners[i]!;
+      if (s.spinFrom < spinners[first]!.spinFrom) first = i;
+      if (s.spinFrom > t) continue;
+      const cost = this.lines.transfer(from, s.cpu);
+      if (best < 0 || cost < bestCost) {
+        best = i;
+        bestCost = cost;
+      }
+    }
+    const late = best < 0;
+    if (late) best = first;
+    const w = spinners[best]!;
+    spinners.splice(best, 1);
+    const at = late ? w.spinFrom : t;
+    const handoff = late ? this.lines.transfer(from, w.cpu) : bestCost * (1 + spinners.length / 2);
+    const spin = at - w.spinFrom + handoff;
+    const systemNs = this.m.cpus.systemNs;
+    w.sysNs += spin;
+    systemNs[w.cpu]! += spin;
+    w.t = at + handoff;
+    w.parked = false;
+    l.line.cpu = w.cpu;
+    // Held from now until the winner's section releases it.
+    l.freeAt = Number.POSITIVE_INFINITY;
+    if (spinners.length === 0) this.contended.splice(this.contended.indexOf(l), 1);
+    this.m.cpus.freeAt[w.cpu] = w.t;
+  }
+
+  /** The dearest transfer from `cpu` to a spinner's CPU (the invalidation waits for the last). */
+  private farthest(cpu: number, l: SpinLock<Runner>): number {
+    let worst = 0;
+    for (const s of l.spinners) worst = Math.max(worst, this.lines.transfer(cpu, s.cpu));
+    return worst;
+  }
+}

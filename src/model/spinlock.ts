@@ -1,0 +1,36 @@
+import type { Cacheline, LineCosts } from './cacheline';
+
+/**
+ * A spinlock as the 2.6 kernel has one on SN2: test-and-set on a cacheline, unfair (the CPU
+ * that sees the release first wins, not the one that waited longest). The one type for
+ * mm->page_table_lock (or a split ptlock), zone->lock and zone->lru_lock.
+ *
+ * Two ways to take it. hold(): a section whose length is known when it starts (a per-cpu
+ * refill under zone->lock, a pagevec drain under zone->lru_lock) — wait for the release, pull
+ * the line, hold. Or, for page_table_lock, the fault path's lock sections are events of their
+ * own: a taker that finds it busy joins `spinners` and its release grants it (ptlock.ts).
+ */
+export class SpinLock<W = unknown> {
+  /** Virtual time at which it is next free (+∞ while held by a section whose end is an event). */
+  freeAt = 0;
+  /** Those spinning on it, in the order they began (ptlock.ts grants it at its release). */
+  readonly spinners: W[] = [];
+
+  constructor(
+    /** Its cacheline: its own, or one it shares (page_table_lock shares mmap_sem's). */
+    readonly line: Cacheline,
+  ) {}
+
+  /**
+   * spin_lock at time t by `cpu`, then `holdNs` of work under it and spin_unlock: returns the
+   * time from t to the release (the wait, `lines` transfers of lines last written by the
+   * previous holder, the work) — system time of `cpu`. The lock is free again at t + that.
+   */
+  hold(costs: LineCosts, cpu: number, t: number, lines: number, holdNs: number): number {
+    const begin = Math.max(t, this.freeAt);
+    const ns = begin - t + lines * costs.transfer(this.line.cpu, cpu) + holdNs;
+    this.freeAt = t + ns;
+    this.line.cpu = cpu;
+    return ns;
+  }
+}
