@@ -14,7 +14,7 @@ import { check, createMachine } from '../src/model';
 import { ModelError } from '../src/uapi';
 import type { Machine, MachineOptions, SysctlName } from '../src/model';
 import { Rng } from './helpers/rng';
-import { TINY } from './helpers/model';
+import { TINY, perCpu } from './helpers/model';
 
 export interface Shape {
   readonly name: string;
@@ -141,7 +141,7 @@ export function invariants(m: Machine, deep: boolean): string | null {
   if (rss !== m.procs.nrAnonPages) return `processes' rss sum to ${rss}, nr_anon_pages is ${m.procs.nrAnonPages}`;
   if (tables !== m.procs.nrPageTablePages) return `processes hold ${tables} pte pages, nr_page_table_pages is ${m.procs.nrPageTablePages}`;
   if (m.procs.mms.size !== m.procs.nrMms) return `${m.procs.mms.size} processes but nr_mms is ${m.procs.nrMms}`;
-  if (m.procs.runningTasks !== 0 || m.procs.cpuInUse.some((c) => c !== 0)) return `after a step, ${m.procs.runningTasks} tasks still run`;
+  if (m.cpus.runningTasks !== 0 || perCpu(m, (c) => m.cpus.inUse(c)).some((u) => u)) return `after a step, ${m.cpus.runningTasks} tasks still run`;
   for (const k of m.kscrubd) if (!k.awake && k.inFlight()) return `kscrubd${k.node} sleeps holding a block`;
   for (const z of m.zones) {
     if (z.zeroPages < 0 || z.zeroPages > z.freePages - z.scrubPages) return `zone ${z.name}@${z.node}: zero_pages ${z.zeroPages} of ${z.freePages}`;

@@ -1,7 +1,6 @@
 import type { AnonFault } from './anon-fault';
 import { assert } from './errors';
 import type { Machine } from './machine';
-import type { Processes } from './mm';
 import type { PtLocks } from './ptlock';
 import { PH_PAGE, type FaultScope, type Runner } from './runner';
 import type { SpinLock } from './spinlock';
@@ -31,7 +30,6 @@ export class FaultLoop {
 
   constructor(
     private readonly m: Machine,
-    private readonly procs: Processes,
     private readonly scope: FaultScope,
     private readonly fault: AnonFault,
     private readonly locks: PtLocks,
@@ -83,7 +81,7 @@ export class FaultLoop {
 
   /** A runner is done: its CPU is idle from r.t (a kscrubd waiting for one takes it). */
   private leave(r: Runner): void {
-    this.procs.cpuInUse[r.cpu] = 0;
+    this.m.cpus.threadDone(r.cpu);
     this.m.cpusReleased(r.t);
     this.bgAt = this.m.nextBackgroundAt();
   }
@@ -91,7 +89,7 @@ export class FaultLoop {
   /** Run one event of runner r at r.t. */
   private step(r: Runner): void {
     const m = this.m;
-    const freeAt = m.cpus.freeAt;
+    const cpus = m.cpus;
     // Catch the world up, then wait for the CPU if kscrubd took it meanwhile; catching up
     // again may hand it to kscrubd once more, so repeat. Between faults (back in user mode,
     // where a woken kernel thread preempts) a kscrubd that found no idle CPU on its node
@@ -107,22 +105,19 @@ export class FaultLoop {
       if (r.phase === PH_PAGE && m.kscrubdWaiting > 0 && m.kscrubd[r.node]!.runOn(m, r.cpu, r.t)) {
         this.bgAt = m.nextBackgroundAt();
       }
-      const free = freeAt[r.cpu]!;
+      const free = cpus.freeAt(r.cpu);
       if (free <= r.t) break;
       r.t = free;
       // The CPU comes back later: other threads' events before then run first (its event,
       // run now, would take zone locks "in the future" that they then wait for).
       if (this.scope.shared) return;
     }
-    const systemNs = m.cpus.systemNs;
-    r.cpuSys = systemNs[r.cpu]!;
     this.fault.event(r);
     if (this.fault.woke) {
       this.fault.woke = false;
       this.bgAt = m.nextBackgroundAt();
     }
-    systemNs[r.cpu] = r.cpuSys;
     // A runner left spinning keeps its CPU busy until the lock is granted (grant() frees it).
-    if (!r.parked || !this.scope.spinOwnsCpu) freeAt[r.cpu] = r.t;
+    if (!r.parked || !this.scope.spinOwnsCpu) cpus.busyUntil(r.cpu, r.t);
   }
 }

@@ -2,6 +2,7 @@ import { AllocResult } from './alloc-result';
 import type { Cacheline, LineCosts } from './cacheline';
 import type { Machine } from './machine';
 import { PAGEVEC_SIZE } from './pagevec';
+import type { Cpus } from './sched';
 import type { Runner, TouchCounts } from './runner';
 
 /**
@@ -13,6 +14,7 @@ export class FaultPricing {
   /** How allocPages() served the page just allocated (priceAlloc() reads it). */
   readonly served = new AllocResult();
   private readonly c: Machine['cost'];
+  private readonly cpus: Cpus;
   private readonly ps: number;
   /** priceAlloc()'s figures for a page from the runner's node and from another, worked out once. */
   private readonly allocNs: number;
@@ -29,6 +31,7 @@ export class FaultPricing {
     private readonly counts: TouchCounts,
   ) {
     this.c = m.cost;
+    this.cpus = m.cpus;
     this.ps = m.pageSize;
     const c = this.c;
     // The same operations in the same order as pricing each page would do (× 1 for a local
@@ -43,7 +46,7 @@ export class FaultPricing {
   /** `ns` of system time on r's CPU, now. */
   sys(r: Runner, ns: number): void {
     r.sysNs += ns;
-    r.cpuSys += ns;
+    this.cpus.addSystem(r.cpu, ns);
     r.t += ns;
   }
 
@@ -76,10 +79,10 @@ export class FaultPricing {
    * rate; with other CPUs of the node zeroing (threads, kscrubd) the bus is shared.
    */
   private hotZero(r: Runner, local: boolean, bytes: number): void {
-    const cpus = this.m.cpus;
-    const sharers = cpus.zeroingOn(r.node, r.t, r.cpu) + 1;
+    const bus = this.m.bus;
+    const sharers = bus.zeroingOn(r.node, r.t, r.cpu) + 1;
     const ns = sharers === 1 && bytes === this.ps ? (local ? this.zeroNs : this.zeroRemoteNs) : this.m.cpuZero.zero(bytes, !local, sharers).cpuNs;
-    cpus.zeroUntil[r.cpu] = r.t + ns;
+    bus.zeroing(r.cpu, r.t + ns);
     this.sys(r, ns);
     this.counts.zeroedNs += ns;
   }
@@ -111,7 +114,7 @@ export class FaultPricing {
     }
     const ns = c.userPageNs + this.linesPerPage * line;
     r.userNs += ns;
-    this.m.cpus.userNs[r.cpu]! += ns;
+    this.cpus.addUser(r.cpu, ns);
     r.t += ns;
   }
 }

@@ -19,7 +19,7 @@ export type { FreeClass } from './page';
 export { Zone, PCP_HOT, PCP_COLD, PCP_ZEROED, PCP_NAMES } from './zone';
 export type { ZoneName, PerCpuPages } from './zone';
 export { Kscrubd } from './kscrubd';
-export { FIXED_1, FSHIFT, LoadAvg } from './clock';
+export { FIXED_1, FSHIFT, LoadAvg } from './sched';
 export type { FaultList, TouchOptions, TouchResult } from './touch';
 export { TouchJob } from './touch';
 export { Mm, Processes } from './mm';

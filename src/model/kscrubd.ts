@@ -105,12 +105,12 @@ export class Kscrubd {
    */
   private start(m: Machine, zone: Zone, pfn: number, order: number, at: number): void {
     this.block = { zone, pfn, order, cpuNs: 0, driver: 'cpu' };
-    const cpu = m.cpus.mostIdle(this.node, at, m.procs.cpuInUse);
-    if (!m.procs.cpuInUse[cpu]) return this.zeroOn(m, cpu, at);
+    const cpu = m.cpus.mostIdle(this.node, at);
+    if (!m.cpus.inUse(cpu)) return this.zeroOn(m, cpu, at);
     // Within its timeslice on a CPU it took from a thread, it goes on there.
     // (Not while its thread spins on a lock there: that CPU is not to be had.)
     const slice = this.sliceCpu;
-    if (slice >= 0 && at < this.sliceEnd && m.procs.cpuInUse[slice] && Number.isFinite(m.cpus.freeAt[slice]!)) return this.zeroOn(m, slice, at);
+    if (slice >= 0 && at < this.sliceEnd && m.cpus.inUse(slice) && Number.isFinite(m.cpus.freeAt(slice))) return this.zeroOn(m, slice, at);
     this.sliceCpu = -1;
     this.waiting = true;
     m.kscrubdWaiting++;
@@ -124,11 +124,11 @@ export class Kscrubd {
    */
   runOn(m: Machine, cpu: number, t: number): boolean {
     if (!this.waiting) return false;
-    if (m.procs.cpuInUse[cpu]) {
-      if (t < m.cpus.preemptAt[cpu]!) return false;
+    if (m.cpus.inUse(cpu)) {
+      const end = m.cpus.preempt(cpu, t, SCHED_TIMESLICE_NS);
+      if (end < 0) return false;
       this.sliceCpu = cpu;
-      this.sliceEnd = t + SCHED_TIMESLICE_NS;
-      m.cpus.preemptAt[cpu] = this.sliceEnd + SCHED_TIMESLICE_NS;
+      this.sliceEnd = end;
     }
     this.waiting = false;
     m.kscrubdWaiting--;
@@ -139,7 +139,7 @@ export class Kscrubd {
   private zeroOn(m: Machine, cpu: number, at: number): void {
     const b = this.block!;
     const bytes = orderPages(b.order) * m.config.pageSize;
-    const begin = Math.max(at, m.cpus.freeAt[cpu]!);
+    const begin = Math.max(at, m.cpus.freeAt(cpu));
     let driver: ZeroDriver | undefined;
     let result = null;
     for (const d of m.zeroDrivers) {
@@ -152,11 +152,11 @@ export class Kscrubd {
     if (!result || !driver) {
       driver = m.cpuZero;
       // clear_pages shares the node's bus with the CPUs zeroing there when it starts.
-      result = m.cpuZero.zero(bytes, false, m.cpus.zeroingOn(this.node, begin, cpu) + 1);
-      m.cpus.zeroUntil[cpu] = begin + result.wallNs;
+      result = m.cpuZero.zero(bytes, false, m.bus.zeroingOn(this.node, begin, cpu) + 1);
+      m.bus.zeroing(cpu, begin + result.wallNs);
     }
     // kscrubd's CPU time is system time of its CPU (a BTE transfer is busy-polled: the same).
-    m.cpus.freeAt[cpu] = begin + result.cpuNs;
+    m.cpus.busyUntil(cpu, begin + result.cpuNs);
     this.cpu = cpu;
     b.cpuNs = result.cpuNs;
     b.driver = driver.name;
@@ -167,7 +167,7 @@ export class Kscrubd {
   private finish(m: Machine): void {
     const b = this.block!;
     this.block = null;
-    m.cpus.systemNs[this.cpu]! += b.cpuNs;
+    m.cpus.addSystem(this.cpu, b.cpuNs);
     this.cpuNs += b.cpuNs;
     this.blocks++;
     if (b.driver === 'bte') this.bteBlocks++;

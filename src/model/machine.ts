@@ -1,5 +1,7 @@
 import debugFactory from 'debug';
-import { Clock, Cpus, LOAD_FREQ_NS, LoadAvg } from './clock';
+import { Clock } from './clock';
+import { Cpus, LOAD_FREQ_NS, LoadAvg } from './sched';
+import { NodeBus } from './membw';
 import { CostModel } from './cost';
 import { VmEvents } from './counters';
 import { ModelError } from '../uapi';
@@ -45,6 +47,8 @@ export class Machine {
   readonly lines: LineCosts;
   /** Each CPU's LRU pagevec. */
   readonly pagevecs: Pagevecs;
+  /** Each node's memory bus (who is zeroing on it). */
+  readonly bus: NodeBus;
   readonly clock: Clock;
   readonly loadavg = new LoadAvg();
   readonly kscrubd: Kscrubd[] = [];
@@ -79,6 +83,7 @@ export class Machine {
     this.cpus = new Cpus(cfg.cpus, cfg.nodes);
     this.lines = new LineCosts(this.cpus.nodeOf, cfg.cost);
     this.pagevecs = new Pagevecs(cfg.cpus);
+    this.bus = new NodeBus(this.cpus.nodeOf);
     this.specs = sysctlSpecs(cfg.maxOrder);
     this.sysctl = {
       scrub_start: this.specs.scrub_start.initial,
@@ -364,7 +369,7 @@ export class Machine {
     let n = 0;
     for (const z of this.zones) {
       for (let cpu = 0; cpu < this.config.cpus; cpu++) {
-        if (onlyIdle && this.procs.cpuInUse[cpu]) continue;
+        if (onlyIdle && this.cpus.inUse(cpu)) continue;
         for (const p of z.pageset[cpu]!) n += z.freePagesBulk(p, p.list.length, (o, c) => this.coalesced(z, o, c));
       }
     }
@@ -382,8 +387,8 @@ export class Machine {
     if (this.kscrubdWaiting === 0) return;
     for (const k of this.kscrubd) {
       if (!k.waiting) continue;
-      const cpu = this.cpus.mostIdle(k.node, t, this.procs.cpuInUse);
-      if (!this.procs.cpuInUse[cpu]) k.runOn(this, cpu, t);
+      const cpu = this.cpus.mostIdle(k.node, t);
+      if (!this.cpus.inUse(cpu)) k.runOn(this, cpu, t);
     }
   }
 
@@ -408,7 +413,7 @@ export class Machine {
       this.clock.now = Math.max(this.clock.now, next);
       if (who >= 0) this.kscrubd[who]!.advance(this, next);
       else {
-        this.loadavg.sample(this.procs.runningTasks + this.kscrubd.filter((k) => k.awake).length);
+        this.loadavg.sample(this.cpus.runningTasks + this.kscrubd.filter((k) => k.awake).length);
         this.loadavg.nextSample += LOAD_FREQ_NS;
       }
     }

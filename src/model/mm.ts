@@ -192,12 +192,6 @@ export class Processes {
   /** Processes (mm) alive, and pids handed out (init and one per process): loadavg's nr_threads/last_pid. */
   nrMms = 0;
   lastPid = 1;
-  /** Tasks running right now besides kscrubd (the fault simulation sets it), for loadavg. */
-  runningTasks = 0;
-  /** Workload threads switched in and out (stat's ctxt adds kscrubd's). */
-  contextSwitches = 0;
-  /** Per CPU: is a workload thread on it now (kscrubd prefers a CPU without one)? */
-  readonly cpuInUse: Uint8Array;
   readonly ptrsPerPte: number;
   readonly pmdBytes: number;
   /**
@@ -209,7 +203,6 @@ export class Processes {
   private readonly tablePoolMax: number = 0;
 
   constructor(private readonly m: Machine) {
-    this.cpuInUse = new Uint8Array(m.config.cpus);
     this.ptrsPerPte = m.pageSize / m.config.pteBytes;
     this.tablePoolMax = TABLE_POOL_BYTES / m.pageSize;
     this.pmdBytes = this.ptrsPerPte * m.pageSize;
@@ -379,9 +372,9 @@ export class Processes {
     // A huge PMD is zapped and freed as one folio: it costs one page's free, not 512.
     const folioTails = (m.vm.thpZapFreed - hugeFreed) * (this.ptrsPerPte - 1);
     const ns = zapCostNs(m, m.vm.pgfree - pgfree - folioTails, m.vm.pcpDrainPages - drained);
-    const begin = Math.max(m.now, m.cpus.freeAt[cpu]!);
-    m.cpus.systemNs[cpu]! += ns;
-    m.cpus.freeAt[cpu] = begin + ns;
+    const begin = Math.max(m.now, m.cpus.freeAt(cpu));
+    m.cpus.addSystem(cpu, ns);
+    m.cpus.busyUntil(cpu, begin + ns);
     m.advanceTo(begin + ns);
     return { freed, sysNs: ns, wallNs: m.now - start };
   }

@@ -69,7 +69,7 @@ export class PtLocks {
     if (l.spinners.length === 0) this.contended.push(l);
     l.spinners.push(r);
     // The spinner's CPU is busy spinning, whatever else wants it.
-    if (this.scope.spinOwnsCpu) this.m.cpus.freeAt[r.cpu] = Number.POSITIVE_INFINITY;
+    if (this.scope.spinOwnsCpu) this.m.cpus.busyUntil(r.cpu, Number.POSITIVE_INFINITY);
     return false;
   }
 
@@ -133,16 +133,15 @@ export class PtLocks {
     const at = late ? w.spinFrom : t;
     const handoff = late ? this.lines.transfer(from, w.cpu) : bestCost * (1 + spinners.length / 2);
     const spin = at - w.spinFrom + handoff;
-    const systemNs = this.m.cpus.systemNs;
     w.sysNs += spin;
-    systemNs[w.cpu]! += spin;
+    this.m.cpus.addSystem(w.cpu, spin);
     w.t = at + handoff;
     w.parked = false;
     l.line.cpu = w.cpu;
     // Held from now until the winner's section releases it.
     l.freeAt = Number.POSITIVE_INFINITY;
     if (spinners.length === 0) this.contended.splice(this.contended.indexOf(l), 1);
-    this.m.cpus.freeAt[w.cpu] = w.t;
+    this.m.cpus.busyUntil(w.cpu, w.t);
   }
 
   /** The dearest transfer from `cpu` to a spinner's CPU (the invalidation waits for the last). */

@@ -55,11 +55,6 @@ export class Runner {
   done = false;
   userNs = 0;
   sysNs = 0;
-  /**
-   * The system time of this runner's CPU during one of its events: the event loop loads it
-   * from the CPU before the event and stores it after; nothing else adds to it meanwhile.
-   */
-  cpuSys = 0;
   /** The fault in flight between phases A and B: its pages are pfns[0 … nPages-1]. */
   faultAddr = 0;
   nPages = 0;

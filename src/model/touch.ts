@@ -82,10 +82,8 @@ export class TouchJob {
     const pricing = new FaultPricing(m, m.lines, opts.lines, this.counts);
     const locks = new PtLocks(m, scope, pricing, procs.pmdBytes);
     const fault = new AnonFault(m, procs, scope, pricing, locks, this.counts, opts.stride);
-    this.loop = new FaultLoop(m, procs, scope, fault, locks);
-    for (const r of this.runners) procs.cpuInUse[r.cpu] = 1;
-    procs.runningTasks += this.runners.length;
-    procs.contextSwitches += this.runners.length; // each thread is switched in …
+    this.loop = new FaultLoop(m, scope, fault, locks);
+    for (const r of this.runners) m.cpus.switchIn(r.cpu);
   }
 
   private rangeRunners(mm: Mm, o: TouchOptions, what: 'touch' | 'fault'): TouchOptions {
@@ -202,9 +200,7 @@ export class TouchJob {
   }
 
   private release(): void {
-    for (const r of this.runners) this.m.procs.cpuInUse[r.cpu] = 0;
-    this.m.procs.runningTasks -= this.runners.length;
-    this.m.procs.contextSwitches += this.runners.length; // … and out when it is done
+    for (const r of this.runners) this.m.cpus.switchOut(r.cpu);
   }
 }
 

@@ -44,7 +44,7 @@ export function zoneAnonPages(m: Machine, z: Zone): number {
 
 /** Runnable tasks now: the workload threads on a CPU plus every kscrubd in a burst. */
 export function runningTasks(m: Machine): number {
-  let n = m.procs.runningTasks;
+  let n = m.cpus.runningTasks;
   for (const k of m.kscrubd) if (k.awake) n++;
   return n;
 }
@@ -54,7 +54,7 @@ export function runningTasks(m: Machine): number {
  * touch that runs several (so that running never exceeds alive while kscrubd is awake too).
  */
 export function liveTasks(m: Machine): number {
-  return 1 + m.kscrubd.length + m.procs.nrMms + Math.max(0, m.procs.runningTasks - m.procs.nrMms);
+  return 1 + m.kscrubd.length + m.procs.nrMms + Math.max(0, m.cpus.runningTasks - m.procs.nrMms);
 }
 
 /** Sum of `f` over the machine's zones. */

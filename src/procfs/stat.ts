@@ -34,7 +34,7 @@ function cpuLine(label: string, userNs: number, systemNs: number, idleNs: number
 }
 
 function contextSwitches(m: Machine): number {
-  let n = m.procs.contextSwitches;
+  let n = m.cpus.contextSwitches;
   // A wake switches kscrubd in; every wake but a burst still running has switched it out.
   for (const k of m.kscrubd) n += 2 * k.wakes - (k.awake ? 1 : 0);
   return n;
@@ -48,8 +48,8 @@ export function render(m: Machine): string {
   let idle = 0;
   let lines = '';
   for (let i = 0; i < cpus.count; i++) {
-    const u = cpus.userNs[i]!;
-    const s = cpus.systemNs[i]!;
+    const u = cpus.userNs(i);
+    const s = cpus.systemNs(i);
     const d = cpus.idleNs(i, now);
     user += u;
     system += s;

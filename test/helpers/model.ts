@@ -107,7 +107,7 @@ export function fingerprint(m: Machine): string {
       cpuNs: k.cpuNs, bte: k.bteBlocks, fallbacks: k.bteFallbacks, start: k.lastBurstStart, end: k.lastBurstEnd,
       inFlight: k.inFlight() ? [k.inFlight()!.pfn, k.inFlight()!.order] : null,
     })),
-    cpus: { sys: Array.from(m.cpus.systemNs), user: Array.from(m.cpus.userNs), freeAt: Array.from(m.cpus.freeAt) },
+    cpus: { sys: perCpu(m, (c) => m.cpus.systemNs(c)), user: perCpu(m, (c) => m.cpus.userNs(c)), freeAt: perCpu(m, (c) => m.cpus.freeAt(c)) },
     load: m.loadavg.avenrun,
     raw: m.raw.keys().map((h) => [h, m.raw.get(h)!.pfn, m.raw.get(h)!.order]),
     sysctl: m.sysctl,
@@ -132,6 +132,11 @@ export function ptesOf(m: Machine, id: number): { anon: number; zero: number } {
     }
   }
   return { anon, zero };
+}
+
+/** One value per CPU of the machine, in CPU order. */
+export function perCpu<T>(m: Machine, fn: (cpu: number) => T): T[] {
+  return Array.from({ length: m.cpus.count }, (_, c) => fn(c));
 }
 
 /** fingerprint() plus the process side: mms, VMAs, prefault state, page tables, counters. */

@@ -65,12 +65,12 @@ describe('model: load average', () => {
 
   it('when tasks run on the machine then tick folds them in every 5 s, kscrubd included while awake', () => {
     const m = tiny();
-    m.procs.runningTasks = 1;
+    m.cpus.switchIn(0);
     m.tick(4_999_999_999);
     assert.equal(m.loadavg.avenrun[0], 0);
     m.tick(1);
     assert.equal(m.loadavg.avenrun[0], 164);
-    m.procs.runningTasks = 0;
+    m.cpus.switchOut(0);
     m.tick(60e9);
     assert.ok(m.loadavg.one() < 0.05, `decays: ${m.loadavg.format(0)}`);
   });

@@ -7,7 +7,7 @@ import { NOT_ZEROED, ZEROED, createMachine } from '../../src/model';
 import type { Machine } from '../../src/model';
 import { ALTIX_COST, X86_64_COST } from '../../src/model/cost';
 import { BteZeroDriver, CpuZeroDriver } from '../../src/model/zero-drivers';
-import { ALTIX_PINNED, Holder, X86_64_PINNED, assertChecked, tiny, zeroEverything, zoneNamed } from '../helpers/model';
+import { ALTIX_PINNED, Holder, X86_64_PINNED, assertChecked, perCpu, tiny, zeroEverything, zoneNamed } from '../helpers/model';
 
 const inFlight = (m: Machine, node = 0): [number, number] | null => {
   const b = m.kscrubd[node]!.inFlight();
@@ -70,7 +70,7 @@ describe('model: kscrubd burst', () => {
     assert.equal(k.lastBurstEnd, 33_040);
     assert.deepEqual([k.wakes, k.bursts, k.blocks, k.pages], [1, 1, 4, 18]);
     assert.equal(k.cpuNs, 23_040);
-    assert.equal(m.cpus.systemNs[0], 23_040);
+    assert.equal(m.cpus.systemNs(0), 23_040);
     assertChecked(m);
   });
 
@@ -214,7 +214,7 @@ describe('model: kscrubd wake rule', () => {
 
   it('when the 1-minute load is at or above scrub_load then a big free does not wake kscrubd', () => {
     const m = asleep();
-    m.procs.runningTasks = 3;
+    for (let i = 0; i < 3; i++) m.cpus.switchIn(1);
     m.tick(60e9); // twelve 5 s samples of 3 runnable tasks: load ≈ 1.9
     assert.ok(m.loadavg.one() >= 1, `load ${m.loadavg.format(0)}`);
     m.setSysctl('scrub_load', 1);
@@ -281,7 +281,7 @@ describe('model: zero drivers', () => {
     const cpuZero = 32768 / 1.56;
     assert.equal(k.lastBurstEnd, 20_000 + 264_144 + 133_072 + cpuZero);
     assert.equal(k.cpuNs, 264_144 + 133_072 + cpuZero);
-    assert.deepEqual(Array.from(m.cpus.systemNs), [264_144, 133_072 + cpuZero, 0, 0]);
+    assert.deepEqual(perCpu(m, (c) => m.cpus.systemNs(c)), [264_144, 133_072 + cpuZero, 0, 0]);
     // The BTE saved the caches, not the CPU: the burst was CPU time from start to end.
     assert.equal(k.cpuNs, k.lastBurstEnd - k.lastBurstStart - 20_000);
     assert.equal(m.zeroPagesTotal(), m.freePagesTotal());
@@ -319,12 +319,12 @@ describe('model: zero drivers', () => {
 
   it('when a workload thread holds a CPU then kscrubd runs on the other CPU of its node', () => {
     const m = bteMachine();
-    m.procs.cpuInUse[0] = 1;
+    m.cpus.switchIn(0);
     m.setSysctl('scrub_start', 3);
     m.tick(1e6);
     const k = m.kscrubd[0]!;
     assert.equal(k.blocks, 3);
-    assert.deepEqual(Array.from(m.cpus.systemNs), [0, k.cpuNs, 0, 0]);
+    assert.deepEqual(perCpu(m, (c) => m.cpus.systemNs(c)), [0, k.cpuNs, 0, 0]);
   });
 
   it('when the CPU zeroes a block bigger than its cache then the excess pays writeback', () => {

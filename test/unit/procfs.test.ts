@@ -238,10 +238,10 @@ describe('stat', () => {
     let system = 0;
     for (let i = 0; i < m.config.cpus; i++) {
       const cols = st.cpus.get(`cpu${i}`)!;
-      assert.equal(cols[0], ticks(m.cpus.userNs[i]!));
-      assert.equal(cols[2], ticks(m.cpus.systemNs[i]!));
+      assert.equal(cols[0], ticks(m.cpus.userNs(i)));
+      assert.equal(cols[2], ticks(m.cpus.systemNs(i)));
       assert.equal(cols[3], ticks(m.cpus.idleNs(i, m.now)));
-      system += m.cpus.systemNs[i]!;
+      system += m.cpus.systemNs(i);
     }
     assert.ok(system >= 1e7, 'kscrubd zeroing with the CPU shows as system time');
     assert.equal(st.cpus.get('cpu')![2], ticks(system));
@@ -266,7 +266,7 @@ describe('loadavg and uptime', () => {
 
   test('when the load average has samples then loadavg prints the model\'s own formatting', () => {
     const m = createMachine({ preset: 'x86_64', clock: 'manual' });
-    m.procs.runningTasks = 3;
+    for (let i = 0; i < 3; i++) m.cpus.switchIn(0);
     m.tick(60e9);
     const [one, five, fifteen] = read(m, '/loadavg').split(' ');
     assert.deepEqual([one, five, fifteen], [m.loadavg.format(0), m.loadavg.format(1), m.loadavg.format(2)]);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { Machine, TouchResult } from '../../src/model';
-import { assertChecked, faultFingerprint, fingerprint, tiny } from '../helpers/model';
+import { assertChecked, faultFingerprint, fingerprint, perCpu, tiny } from '../helpers/model';
 
 // DESIGN §5: a long command runs a few events at a time so the daemon can answer readers in
 // between; how the events are split must never change the outcome.
@@ -51,8 +51,8 @@ describe('slicing: a touch in slices', () => {
     for (const m of [one, seven]) {
       assert.equal(faultFingerprint(m), faultFingerprint(whole));
       assert.equal(fingerprint(m), fingerprint(whole));
-      assert.deepEqual([...m.procs.cpuInUse], [...whole.procs.cpuInUse], 'no CPU is left marked in use');
-      assert.equal(m.procs.runningTasks, 0);
+      assert.deepEqual(perCpu(m, (c) => m.cpus.inUse(c)), perCpu(whole, (c) => whole.cpus.inUse(c)), 'no CPU is left marked in use');
+      assert.equal(m.cpus.runningTasks, 0);
     }
     assertChecked(one);
   });
@@ -63,11 +63,11 @@ describe('slicing: a touch in slices', () => {
     const { addr } = m.procs.mmap(id, 64 * PAGE);
     const job = m.procs.touchJob(id, { addr, size: 64 * PAGE });
     assert.equal(job.run(3), false);
-    assert.equal(m.procs.runningTasks, 1);
+    assert.equal(m.cpus.runningTasks, 1);
     assert.throws(() => job.result, /before the touch completed/);
     while (!job.run(5));
     assert.equal(job.result.pages, 64);
-    assert.equal(m.procs.runningTasks, 0);
+    assert.equal(m.cpus.runningTasks, 0);
   });
 });
 

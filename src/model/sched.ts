@@ -1,0 +1,161 @@
+/**
+ * The CPUs and the scheduler: which CPU runs what and until when, and the only writer of
+ * per-CPU time (what `stat` shows), context switches, the run queue's length and the load
+ * average's samples. Spinning is system time; waiting for a CPU is not CPU time; a CPU's
+ * idle time is what is neither user nor system.
+ */
+export class Cpus {
+  readonly count: number;
+  readonly nodeOf: Int32Array;
+  /** Virtual time at which the CPU is next free (a fault's event, a kscrubd block, a zap ends). */
+  private readonly free: Float64Array;
+  private readonly user: Float64Array;
+  private readonly system: Float64Array;
+  /** From when a woken kernel thread may take each CPU from its workload thread again. */
+  private readonly preemptFrom: Float64Array;
+  /** Per CPU: is a workload thread on it now (kscrubd prefers a CPU without one)? */
+  private readonly threadOn: Uint8Array;
+  /** Workload tasks runnable now (loadavg, procs_running); kscrubd is counted apart. */
+  private nrRunning = 0;
+  /** Workload threads switched in and out (stat's ctxt adds kscrubd's). */
+  private nrSwitches = 0;
+
+  constructor(count: number, nodes: number) {
+    this.count = count;
+    this.nodeOf = new Int32Array(count);
+    const perNode = count / nodes;
+    for (let c = 0; c < count; c++) this.nodeOf[c] = Math.floor(c / perNode);
+    this.free = new Float64Array(count);
+    this.user = new Float64Array(count);
+    this.system = new Float64Array(count);
+    this.preemptFrom = new Float64Array(count);
+    this.threadOn = new Uint8Array(count);
+  }
+
+  // ---- what the CPUs did -------------------------------------------------------------------
+
+  freeAt(cpu: number): number {
+    return this.free[cpu]!;
+  }
+  userNs(cpu: number): number {
+    return this.user[cpu]!;
+  }
+  systemNs(cpu: number): number {
+    return this.system[cpu]!;
+  }
+  /** Idle time at `now`: whatever was not user or system (never negative). */
+  idleNs(cpu: number, now: number): number {
+    return Math.max(0, now - this.user[cpu]! - this.system[cpu]!);
+  }
+  /** Is a workload thread on `cpu`? */
+  inUse(cpu: number): boolean {
+    return this.threadOn[cpu] === 1;
+  }
+  get runningTasks(): number {
+    return this.nrRunning;
+  }
+  get contextSwitches(): number {
+    return this.nrSwitches;
+  }
+
+  // ---- what the model tells them -----------------------------------------------------------
+
+  /** `cpu` runs something until t (+∞: until further notice — a spinner until its grant). */
+  busyUntil(cpu: number, t: number): void {
+    this.free[cpu] = t;
+  }
+  addSystem(cpu: number, ns: number): void {
+    this.system[cpu]! += ns;
+  }
+  addUser(cpu: number, ns: number): void {
+    this.user[cpu]! += ns;
+  }
+
+  /** A workload thread is switched in on `cpu` (runnable, one context switch). */
+  switchIn(cpu: number): void {
+    this.threadOn[cpu] = 1;
+    this.nrRunning++;
+    this.nrSwitches++;
+  }
+  /** The thread on `cpu` has run its last event: the CPU is free for kscrubd (it is still counted runnable). */
+  threadDone(cpu: number): void {
+    this.threadOn[cpu] = 0;
+  }
+  /** The thread on `cpu` is switched out for good (it exits; one context switch). */
+  switchOut(cpu: number): void {
+    this.threadOn[cpu] = 0;
+    this.nrRunning--;
+    this.nrSwitches++;
+  }
+
+  /**
+   * A woken kernel thread at a preemption point of `cpu`'s workload thread at time t: it takes
+   * the CPU for a timeslice of `sliceNs` if the thread has had its own turn since the last
+   * time; then the thread gets a timeslice before the next. Returns the end of the kernel
+   * thread's turn, or -1 when it is the thread's turn.
+   */
+  preempt(cpu: number, t: number, sliceNs: number): number {
+    if (t < this.preemptFrom[cpu]!) return -1;
+    const end = t + sliceNs;
+    this.preemptFrom[cpu] = end + sliceNs;
+    return end;
+  }
+
+  /**
+   * Where a node's kernel thread runs at time t: the node's most idle CPU — one no workload
+   * thread is on, then the one free soonest, then the least busy overall, then the lowest id.
+   */
+  mostIdle(node: number, t: number): number {
+    const inUse = this.threadOn;
+    let best = -1;
+    for (let c = 0; c < this.count; c++) {
+      if (this.nodeOf[c] !== node) continue;
+      if (best < 0) { best = c; continue; }
+      if (inUse[c] !== inUse[best]) {
+        if (inUse[c]! < inUse[best]!) best = c;
+        continue;
+      }
+      const a = Math.max(t, this.free[c]!);
+      const b = Math.max(t, this.free[best]!);
+      if (a < b || (a === b && this.user[c]! + this.system[c]! < this.user[best]! + this.system[best]!)) best = c;
+    }
+    return best;
+  }
+}
+
+/**
+ * The load average as kernel/sched/loadavg.c computes it: every LOAD_FREQ (5 s) the number
+ * of runnable tasks is folded into three exponentially decaying averages in 11-bit fixed point.
+ */
+export const FSHIFT = 11;
+export const FIXED_1 = 1 << FSHIFT;
+const EXP = [1884, 2014, 2037] as const; // 1/exp(5s/1min), 5min, 15min in fixed point
+export const LOAD_FREQ_NS = 5e9;
+
+export class LoadAvg {
+  readonly avenrun = [0, 0, 0];
+  nextSample = LOAD_FREQ_NS;
+
+  sample(active: number): void {
+    const a = active * FIXED_1;
+    for (let i = 0; i < 3; i++) {
+      const e = EXP[i]!;
+      let load = this.avenrun[i]! * e + a * (FIXED_1 - e);
+      if (a >= this.avenrun[i]!) load += FIXED_1 - 1;
+      this.avenrun[i] = Math.floor(load / FIXED_1);
+    }
+  }
+
+  /** As the kernel prints it: "%lu.%02lu". */
+  format(i: 0 | 1 | 2): string {
+    const v = this.avenrun[i]!;
+    const whole = v >> FSHIFT;
+    const frac = Math.floor(((v & (FIXED_1 - 1)) * 100) / FIXED_1);
+    return `${whole}.${String(frac).padStart(2, '0')}`;
+  }
+
+  /** The 1-minute average as a plain number (scrub_load compares against it). */
+  one(): number {
+    return this.avenrun[0]! / FIXED_1;
+  }
+}
