@@ -14,10 +14,10 @@ export function integer(min: number): (value: string) => number {
   };
 }
 
-/** A finite number > 0: 1, 0.25, 10. */
+/** A finite number > 0: 1, 0.25, 10, 1e6. */
 export function positiveNumber(value: string): number {
   const n = Number(value);
-  if (!/^\d+(\.\d+)?$/.test(value) || !(n > 0)) {
+  if (!/^\d+(\.\d+)?(e[-+]?\d+)?$/i.test(value) || !Number.isFinite(n) || !(n > 0)) {
     throw new InvalidArgumentError(`expected a number > 0, got "${value}"`);
   }
   return n;

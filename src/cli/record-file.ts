@@ -5,6 +5,7 @@ import { digestFiles, RecordingSession, type Digests, type RecordEvent, type Rec
 import type { Machine, MachineOptions } from '../model';
 import { FILES, type BuddyinfoFormat, type ProcTree } from '../procfs';
 import { provenance, type Provenance } from '../workload/provenance';
+import { checkMachineOptions } from '../uapi/bounds';
 import { CliError } from './errors';
 import { commandLine, VERSION } from './version';
 
@@ -128,10 +129,14 @@ function bad(message: string): CliError {
 function checkHeader(o: Obj, where: string): RecordHeader {
   if (o.ev !== 'header' || o.format !== RECORD_FORMAT) throw bad(`${where}: not a kscrubfs record header (expected {"ev":"header","format":"${RECORD_FORMAT}",…})`);
   if (o.version !== RECORD_VERSION) throw bad(`${where}: record version ${String(o.version)}; this kscrubfs reads version ${RECORD_VERSION}`);
-  if (typeof o.options !== 'object' || o.options === null || Array.isArray(o.options)) throw bad(`${where}: header.options must be an object (the machine options)`);
+  try {
+    checkMachineOptions(o.options, `${where}: header.options`);
+  } catch (err) {
+    throw bad((err as Error).message);
+  }
   if (o.buddyinfo !== 'v6' && o.buddyinfo !== 'stock') throw bad(`${where}: header.buddyinfo must be "v6" or "stock"`);
   if (!isStringRecord(o.config)) throw bad(`${where}: header.config must be an object of strings (the control config pairs)`);
-  return o as unknown as RecordHeader;
+  return { ...(o as unknown as RecordHeader), options: checkMachineOptions(o.options) };
 }
 
 function checkDigest(o: Obj, where: string): DigestLine {

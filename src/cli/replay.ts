@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
 import { configPairs } from '../control';
-import { replayEvents } from '../daemon';
+import { defaultMaxMemory, MemoryBudget, replayEvents } from '../daemon';
 import { createMachine, type Machine } from '../model';
-import { KscrubError } from '../uapi';
+import { formatSize, KscrubError, parseSize } from '../uapi';
 import { FILES } from '../procfs';
 import { action, CliError } from './errors';
 import { readRecord } from './record-file';
@@ -12,10 +12,12 @@ export function registerReplay(program: Command): void {
     .command('replay')
     .description('re-run a session recorded by mount --record FILE on a fresh in-process machine and compare every file: exit 0 when identical, 1 naming the first that differs')
     .argument('<file>', 'the record (JSONL) that mount --record wrote')
+    .option('--max-memory <size>', `the replay's memory budget, as mount's: a command that could pass it is refused (default: half the host's memory, at most 4G; here ${formatSize(defaultMaxMemory())})`)
     .action(action(replay));
 }
 
-async function replay(file: string): Promise<void> {
+async function replay(file: string, flags: { maxMemory?: string }): Promise<void> {
+  const budget = new MemoryBudget(flags.maxMemory === undefined ? defaultMaxMemory() : parseSize(flags.maxMemory, '--max-memory'));
   const record = readRecord(file);
   const { header, events, digest } = record;
   let machine: Machine;
@@ -32,7 +34,9 @@ async function replay(file: string): Promise<void> {
       throw new CliError('KSCRUB_USAGE', `${file}: the recorded machine cannot be rebuilt: config ${key} was ${header.config[key] ?? '(absent)'}, this kscrubfs makes ${now[key] ?? '(absent)'}`);
     }
   }
-  const out = await replayEvents(machine, header.buddyinfo, events);
+  const out = await replayEvents(machine, header.buddyinfo, events, budget);
+  // The session needed more than this replay may hold: say that first, it is why the files differ.
+  if (budget.lastRefusal !== null) process.stderr.write(`kscrubfs: replay of ${file}: a command was refused: ${budget.lastRefusal}\n`);
   for (const { path } of FILES) {
     const want = digest.files[path];
     const got = out.digests[path];

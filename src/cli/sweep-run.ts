@@ -1,4 +1,5 @@
 import { LocalControl } from '../control';
+import type { MemoryBudget } from '../daemon';
 import { createMachine } from '../model';
 import { LocalClient } from '../workload/client';
 import { type PftRow, runPftOn } from '../workload/pft';
@@ -25,11 +26,11 @@ export interface SweepRow {
  * no FUSE. Deterministic: a manual clock, so the row depends on the
  * point alone (not on the worker, the order or the number of jobs).
  */
-export async function runPoint(spec: Pick<SweepSpec, 'dims' | 'name'>, p: Point): Promise<SweepRow> {
+export async function runPoint(spec: Pick<SweepSpec, 'dims' | 'name'>, p: Point, budget?: MemoryBudget): Promise<SweepRow> {
   const base = { key: p.key, sweep: spec.name, index: p.index, point: p.values, kscrubfs: VERSION };
   try {
     const run = pointRun(spec, p);
-    const ctl = new LocalClient(new LocalControl(createMachine(run.machine)));
+    const ctl = new LocalClient(new LocalControl(createMachine(run.machine), budget));
     for (const [name, value] of run.sysctl) ctl.writeSysctl(name, value);
     const { config, rows } = await runPftOn(ctl, run.pft);
     const prov = provenance(config, VERSION, '');

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { type MachineOptions, SYSCTL_NAMES } from '../model';
 import { parseSize } from '../uapi';
+import { checkMachineOptions } from '../uapi/bounds';
 import type { PftOptions } from '../workload/pft';
 import { CliError } from './errors';
 
@@ -28,6 +29,11 @@ import { CliError } from './errors';
 //             prealloc (vm.max_prealloc_order for the run), settle (true: wait until kscrubd sleeps),
 //             thp (true: map MADV_HUGEPAGE, as pft --thp)
 // Every point runs on a fresh machine with a manual clock: results depend on the point only.
+// A grid has at most MAX_SWEEP_POINTS points (counted before one is built); machine values
+// are checked as a record's machine options are (src/uapi/bounds.ts).
+
+/** The most points a spec may make: ten thousand pft runs is days of work already. */
+export const MAX_SWEEP_POINTS = 10_000;
 
 const MACHINE_KEYS = ['preset', 'mem', 'nodes', 'cpus', 'pageSize', 'maxOrder', 'cpuMhz', 'zeroDrivers', 'cost'] as const;
 const WORKLOAD_KEYS = ['bytes', 'reps', 'threads', 'cachelines', 'scrub', 'scrubStart', 'scrubStop', 'prealloc', 'settle', 'thp'] as const;
@@ -79,22 +85,47 @@ export function loadSpec(file: string): SweepSpec {
       if (!(SECTIONS[section] as readonly string[]).includes(name)) bad(file, `${section}: unknown key "${name}" (keys: ${SECTIONS[section].join(', ')})`);
       const choices = (Array.isArray(v) ? v : [v]) as unknown[];
       if (choices.length === 0) bad(file, `${section}.${name}: no values`);
-      for (const c of choices) checkValue(file, `${section}.${name}`, name, c);
+      for (const c of choices) checkValue(file, section, `${section}.${name}`, name, c);
       dims.push([name, section, choices as Value[]]);
     }
   }
+  const count = dims.reduce((n, d) => n * d[2].length, 1);
+  if (count > MAX_SWEEP_POINTS) bad(file, `its grid has ${count} points, more than the ${MAX_SWEEP_POINTS} a sweep runs (split it into several specs)`);
   const name = typeof spec.name === 'string' && /^[\w.-]+$/.test(spec.name) ? spec.name : path.basename(file).replace(/\.json$/, '');
   const plot = parsePlot(file, spec.plot, dims.map((d) => d[0]));
   return { name, description: typeof spec.description === 'string' ? spec.description : '', file, dims, plot, points: grid(dims) };
 }
 
-function checkValue(file: string, where: string, name: string, v: unknown): void {
-  const ok = name === 'cost'
-    ? typeof v === 'object' && v !== null && !Array.isArray(v) && Object.values(v).every((x) => typeof x === 'number')
-    : name === 'settle' || name === 'thp' ? typeof v === 'boolean'
-      : ['preset', 'mem', 'pageSize', 'zeroDrivers', 'bytes', 'scrub'].includes(name) ? typeof v === 'string' || (typeof v === 'number' && name !== 'preset')
+function checkValue(file: string, section: Section, where: string, name: string, v: unknown): void {
+  if (section === 'machine') {
+    try {
+      checkMachineOptions(machineOptions(name, v as Value), where);
+    } catch (err) {
+      bad(file, (err as Error).message);
+    }
+    return;
+  }
+  const ok = name === 'settle' || name === 'thp' ? typeof v === 'boolean'
+    : name === 'scrub' ? v === 'on' || v === 'off'
+      : name === 'bytes' ? isSize(v)
         : typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
   if (!ok) bad(file, `${where}: ${JSON.stringify(v)} is not a valid value`);
+}
+
+/** A size: "256M", or a whole number of bytes > 0 (0.5 bytes is no size). */
+function isSize(v: unknown): boolean {
+  if (typeof v === 'number') return Number.isSafeInteger(v) && v > 0;
+  if (typeof v !== 'string') return false;
+  try {
+    return parseSize(v) > 0;
+  } catch {
+    return false;
+  }
+}
+
+/** One machine dimension's value as the option it sets (zeroDrivers "bte,cpu" is a list). */
+function machineOptions(name: string, v: Value): Record<string, unknown> {
+  return { [name]: name === 'zeroDrivers' && typeof v === 'string' ? v.split(',').map((d) => d.trim()) : v };
 }
 
 function parsePlot(file: string, plot: unknown, names: readonly string[]): SweepSpec['plot'] {
@@ -146,7 +177,7 @@ export function pointRun(spec: Pick<SweepSpec, 'dims'>, p: Point): PointRun {
   const w: Record<string, Value> = {};
   for (const [name, section] of spec.dims) {
     const v = p.values[name]!;
-    if (section === 'machine') machine[name] = name === 'zeroDrivers' ? String(v).split(',').map((d) => d.trim()) : v;
+    if (section === 'machine') Object.assign(machine, checkMachineOptions(machineOptions(name, v)));
     else if (section === 'sysctl') sysctl.push([name, v as number]);
     else w[name] = v;
   }

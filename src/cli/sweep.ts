@@ -3,11 +3,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { Option, type Command } from 'commander';
+import { defaultMaxMemory, MemoryBudget } from '../daemon';
 import { type SysctlName, createMachine } from '../model';
 import { PFT_COLUMNS } from '../workload/pft';
 import { type PlotSeries, renderPftSvg } from '../workload/plot';
 import { parseCsv, toCsv } from '../workload/provenance';
-import { describeKscrubd, kscrubdSysctls } from '../uapi';
+import { describeKscrubd, formatSize, kscrubdSysctls, parseSize } from '../uapi';
 import { CliError, action } from './errors';
 import { integer } from './options';
 import { clearProgress, progressLine } from './pft';
@@ -23,6 +24,7 @@ interface SweepFlags {
   point?: string;
   merge?: boolean;
   plot?: string;
+  maxMemory?: string;
 }
 
 /** `kscrubfs sweep SPEC`: a grid of pft points, each on a fresh in-process machine. */
@@ -39,6 +41,7 @@ export function registerSweep(program: Command): void {
     .option('--point <key>', 'run only this point and print its row (JSONL) on stdout')
     .option('--merge', 'join the rows of the given pieces into the output, in grid order')
     .option('--plot <file>', "after the run, plot the output as the spec's plot section says (SVG)")
+    .option('--max-memory <size>', `the memory all points in flight may take together, as mount's budget: a command that could pass it fails its point (default: half the host's memory, at most 4G; here ${formatSize(defaultMaxMemory())})`)
     .addHelpText('after', `
 Every point is one pft row on a fresh machine with a manual clock, so its result depends on
 the point alone: the same whatever --jobs and order. Each output row carries the point's full
@@ -56,6 +59,7 @@ Across machines (GNU parallel):
       const modes = [o.list && '--list', o.point !== undefined && '--point', o.merge && '--merge'].filter(Boolean);
       if (modes.length > 1) throw new CliError('KSCRUB_USAGE', `sweep: give only one of ${modes.join(' and ')}`);
       if (o.merge && pieces.length === 0) throw new CliError('KSCRUB_USAGE', 'sweep --merge: name the pieces to join (kscrubfs sweep SPEC --merge piece.*.jsonl)');
+      const maxMemory = o.maxMemory === undefined ? defaultMaxMemory() : parseSize(o.maxMemory, '--max-memory');
       const spec = loadSpec(file);
       if (o.list) {
         for (const p of spec.points) process.stdout.write(`kscrubfs sweep ${shellQuote(file)} --point ${p.key}\n`);
@@ -64,14 +68,14 @@ Across machines (GNU parallel):
       if (o.point !== undefined) {
         const p = spec.points.find((x) => x.key === o.point);
         if (!p) throw new CliError('KSCRUB_BAD_INPUT', `sweep: ${file} has no point ${o.point} (--list shows them)`);
-        process.stdout.write(`${JSON.stringify(await runPoint(spec, p))}\n`);
+        process.stdout.write(`${JSON.stringify(await runPoint(spec, p, new MemoryBudget(maxMemory)))}\n`);
         return;
       }
       const out = output(spec, o);
       if (o.merge) {
         merge(spec, out, pieces);
       } else {
-        await run(spec, out, o.jobs);
+        await run(spec, out, o.jobs, maxMemory);
       }
       if (o.plot !== undefined) writePlot(spec, out, o.plot);
     }));
@@ -156,7 +160,7 @@ function append(spec: SweepSpec, out: Output, rows: readonly SweepRow[]): void {
  * order as soon as every earlier pending point is done, so an interrupted sweep loses only
  * the points in flight and a rerun picks up the rest.
  */
-async function run(spec: SweepSpec, out: Output, jobs: number): Promise<void> {
+async function run(spec: SweepSpec, out: Output, jobs: number, maxMemory: number): Promise<void> {
   const done = new Set(readRows(spec, out).map((r) => r.key));
   const todo = spec.points.filter((p) => !done.has(p.key));
   const workers = Math.min(jobs, todo.length);
@@ -173,7 +177,7 @@ async function run(spec: SweepSpec, out: Output, jobs: number): Promise<void> {
     while (flushed < todo.length && results.has(todo[flushed]!.index)) ready.push(results.get(todo[flushed++]!.index)!);
     append(spec, out, ready);
   };
-  const threads = Array.from({ length: workers }, () => new Worker(path.join(__dirname, 'sweep-worker.js'), { workerData: { file: spec.file } }));
+  const threads = Array.from({ length: workers }, () => new Worker(path.join(__dirname, 'sweep-worker.js'), { workerData: { file: spec.file, maxMemory } }));
   let next = 0;
   try {
     await Promise.all(threads.map((w) => new Promise<void>((resolve, reject) => {

@@ -1,5 +1,6 @@
 import { type Machine, isSysctlName } from '../model';
 import { execute } from './execute';
+import type { CommandBudget } from './job';
 import { ControlSyntaxError, parseCommand } from '../uapi/grammar';
 
 /**
@@ -9,12 +10,15 @@ import { ControlSyntaxError, parseCommand } from '../uapi/grammar';
  * the same grammar and executors as a client of the mount.
  */
 export class LocalControl {
-  constructor(readonly machine: Machine) {}
+  /** `budget`: as the mount's --max-memory, a command that could pass it is refused before it runs. */
+  constructor(readonly machine: Machine, private readonly budget?: CommandBudget) {}
 
   /** One command line → `ok …` or `err …`. */
   run(line: string): string {
     try {
-      return execute(this.machine, parseCommand(line));
+      const cmd = parseCommand(line);
+      const refused = this.budget?.refusal(this.machine, cmd) ?? null;
+      return refused === null ? execute(this.machine, cmd) : `err ${cmd.verb}: ${refused}`;
     } catch (err) {
       if (err instanceof ControlSyntaxError) return `err ${err.message}`;
       throw err;

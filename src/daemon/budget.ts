@@ -29,9 +29,13 @@ export class MemoryBudget {
     if (need === 0) return null;
     const held = this.resident();
     if (held + need <= this.maxBytes) return null;
-    return `could need ${formatSize(need)} more of the daemon's memory; it holds ${formatSize(held)} of its budget `
+    this.lastRefusal = `could need ${formatSize(need)} more of the daemon's memory; it holds ${formatSize(held)} of its budget `
       + `${formatSize(this.maxBytes)} (mount --max-memory); nothing ran`;
+    return this.lastRefusal;
   }
+
+  /** The latest refusal (replay says so: a refused command is why a replay differs). */
+  lastRefusal: string | null = null;
 
   /** An upper bound on the memory `cmd` adds (0: nothing worth counting). */
   need(m: Machine, cmd: Command): number {

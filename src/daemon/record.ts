@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Machine } from '../model';
 import { FILES, buildProcTree, type BuddyinfoFormat, type FileEntry, type FileHandle, type ProcTree } from '../procfs';
 import { controlEntry, execute } from '../control';
+import type { CommandBudget } from '../control';
 import { Scheduler } from './scheduler';
 
 // Record and replay (mount --record, kscrubfs replay). A session is what changed the machine,
@@ -134,7 +135,7 @@ export interface ReplayOutcome {
  * recording client did. Virtual time moves only where the record says: a write or close
  * applies the advances recorded inside it, the rest at their place.
  */
-export async function replayEvents(machine: Machine, buddyinfo: BuddyinfoFormat, events: readonly RecordEvent[]): Promise<ReplayOutcome> {
+export async function replayEvents(machine: Machine, buddyinfo: BuddyinfoFormat, events: readonly RecordEvent[], budget?: CommandBudget): Promise<ReplayOutcome> {
   const scheduler = new Scheduler();
   let current = 0;
   let next = 0;
@@ -148,7 +149,7 @@ export async function replayEvents(machine: Machine, buddyinfo: BuddyinfoFormat,
     }
     return Number.NaN;
   };
-  const tree = buildProcTree(machine, { buddyinfo, wallClockMs, control: controlEntry(machine, wallClockMs, scheduler) });
+  const tree = buildProcTree(machine, { buddyinfo, wallClockMs, control: controlEntry(machine, wallClockMs, scheduler, budget) });
   const control = tree.files.get('/control')!;
   const open = new Map<number, FileHandle>();
   while (next < events.length) {

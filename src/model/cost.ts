@@ -1,3 +1,5 @@
+import type { CostName } from '../uapi/bounds';
+
 /**
  * The cost model: every figure is a physical quantity (a latency, a bandwidth, a lock hold
  * time) with the reason it has its value. Faults, kscrubd and the CPU clocks are all priced
@@ -110,3 +112,6 @@ export const COST_NAMES = [
 // Every figure is overridable: a name missing from COST_NAMES fails to compile here.
 const everyName: Record<Exclude<keyof CostModel, (typeof COST_NAMES)[number]>, never> = {};
 void everyName;
+// Every figure has a physical range for overrides from outside (src/uapi/bounds.ts), and nothing else has one.
+const everyBound: Record<Exclude<keyof CostModel, CostName> | Exclude<CostName, keyof CostModel>, never> = {};
+void everyBound;

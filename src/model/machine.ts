@@ -413,8 +413,10 @@ export class Machine {
       this.clock.now = Math.max(this.clock.now, next);
       if (who >= 0) this.kscrubd[who]!.advance(this, next);
       else {
-        this.loadavg.sample(this.cpus.runningTasks + this.kscrubd.filter((k) => k.awake).length);
+        const moved = this.loadavg.sample(this.cpus.runningTasks + this.kscrubd.filter((k) => k.awake).length);
         this.loadavg.nextSample += LOAD_FREQ_NS;
+        // Nothing changes the running tasks before the next kscrubd event or t.
+        if (!moved) this.loadavg.skipStillSamples(Math.min(t, this.nextKscrubdAt()));
       }
     }
     this.clock.now = t;
@@ -426,7 +428,11 @@ export class Machine {
    * a free that may wake kscrubd).
    */
   nextBackgroundAt(): number {
-    let next = this.loadavg.nextSample;
+    return Math.min(this.loadavg.nextSample, this.nextKscrubdAt());
+  }
+
+  private nextKscrubdAt(): number {
+    let next = Number.POSITIVE_INFINITY;
     for (let n = 0; n < this.kscrubd.length; n++) {
       const at = this.kscrubd[n]!.nextAt;
       if (at < next) next = at;

@@ -136,14 +136,31 @@ export class LoadAvg {
   readonly avenrun = [0, 0, 0];
   nextSample = LOAD_FREQ_NS;
 
-  sample(active: number): void {
+  /** Fold `active` in; false when the averages stood still (they reached their fixed point). */
+  sample(active: number): boolean {
     const a = active * FIXED_1;
+    let moved = false;
     for (let i = 0; i < 3; i++) {
       const e = EXP[i]!;
       let load = this.avenrun[i]! * e + a * (FIXED_1 - e);
       if (a >= this.avenrun[i]!) load += FIXED_1 - 1;
-      this.avenrun[i] = Math.floor(load / FIXED_1);
+      const next = Math.floor(load / FIXED_1);
+      if (next !== this.avenrun[i]) moved = true;
+      this.avenrun[i] = next;
     }
+    return moved;
+  }
+
+  /**
+   * Skip the samples due up to `t` once one stood still: with the same tasks running, each
+   * would compute the same averages again. A day of idle virtual time (or a fault that a slow
+   * cost model stretches to hours) is then a few thousand samples, not millions.
+   */
+  skipStillSamples(t: number): void {
+    if (t < this.nextSample) return;
+    const next = this.nextSample + (Math.floor((t - this.nextSample) / LOAD_FREQ_NS) + 1) * LOAD_FREQ_NS;
+    // Far out (past 2^53 × 5 s) a double cannot hold t + 5 s: step at least one unit of t's precision.
+    this.nextSample = next > t ? next : t + Math.max(LOAD_FREQ_NS, t * Number.EPSILON);
   }
 
   /** As the kernel prints it: "%lu.%02lu". */

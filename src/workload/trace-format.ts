@@ -1,4 +1,5 @@
 import * as fs from 'node:fs';
+import { checkTraceHeader } from '../uapi/bounds';
 import { WorkloadError } from './client';
 
 /**
@@ -227,13 +228,18 @@ export function readTrace(file: string): Trace {
     throw new WorkloadError(`trace replay: ${file} is not a kscrubfs trace (it does not start with "${TRACE_MAGIC.trim()}")`);
   }
   const nl = data.indexOf(0x0a, TRACE_MAGIC.length);
-  let header: TraceHeader;
+  let parsed: unknown;
   try {
-    header = JSON.parse(data.toString('utf8', TRACE_MAGIC.length, nl)) as TraceHeader;
+    parsed = JSON.parse(data.toString('utf8', TRACE_MAGIC.length, nl < 0 ? data.length : nl));
   } catch {
     throw new WorkloadError(`trace replay: ${file}: its header line is not JSON`);
   }
-  if (!(header.page_size > 0)) throw new WorkloadError(`trace replay: ${file}: its header has no page_size`);
+  let header: TraceHeader;
+  try {
+    header = checkTraceHeader(parsed, `trace replay: ${file}`);
+  } catch (err) {
+    throw new WorkloadError((err as Error).message);
+  }
   const body = nl + 1;
   // One pass to find the END record's summary; records() decodes again, lazily.
   let summary: TraceSummary | null = null;

@@ -1,0 +1,129 @@
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, test } from 'node:test';
+import { TRACE_MAGIC } from '../../src/workload/trace-format';
+import { kscrubfs, withTempDir, type RunResult } from '../helpers/mount';
+
+// Numbers from outside — a --cost figure, a record's header, a sweep spec, a trace header —
+// are checked by one validator (src/uapi/bounds.ts) before anything runs: each bad value
+// below is refused with a message that names it, by the real CLI, and nothing of Node's own
+// (a TypeError, a stack) reaches the user. What the checks let through is bounded in memory
+// (the budget) and in work (the catch-up of virtual time), so each run here ends.
+
+function refusedCleanly(r: RunResult, code: number, message: RegExp, what: string): void {
+  assert.equal(r.code, code, `${what}: ${r.stderr}`);
+  assert.match(r.stderr, message, what);
+  assert.doesNotMatch(r.stderr, /internal error|TypeError|is not a function|is not iterable|at .*\.js:\d+/, what);
+}
+
+const CONFIG_X86 = {
+  preset: 'x86_64', mem_bytes: String(2 ** 30), nodes: '1', cpus: '4', page_size: '4096', line_size: '64', max_order: '11', cpu_mhz: '2000',
+  zero_drivers: 'cpu', clock: 'manual', speed: '1', now_ns: '0', 'sysctl.scrub_start': '11', 'sysctl.scrub_stop': '4', 'sysctl.scrub_load': '999',
+  'sysctl.max_prealloc_order': '3',
+};
+
+function record(options: unknown, events: unknown[] = [], config: Record<string, string> = CONFIG_X86): string {
+  const lines = [{ ev: 'header', format: 'kscrubfs-record', version: 1, options, buddyinfo: 'v6', config }, ...events, { ev: 'digest', t: 0, files: {} }];
+  return `${lines.map((l) => JSON.stringify(l)).join('\n')}\n`;
+}
+
+describe('robust: numbers from outside', () => {
+  test('when --cost has a figure outside its physical range then mount refuses it (exit 2) naming the figure and the range', async () => {
+    for (const [cost, message] of [
+      ['zeroBytesPerNs=0.000000000000000000001', /zeroBytesPerNs=1e-21 is outside 1e-9\.\.1000 bytes\/ns \(1 B\/s to 1 TB\/s\)/],
+      [`trapNs=1${'0'.repeat(308)}`, /trapNs=1e\+308 is outside 0\.\.1000000000 ns \(0 to 1 s\)/],
+    ] as const) {
+      await withTempDir(async (_tmp, dir) => {
+        refusedCleanly(await kscrubfs(['mount', dir, '--cost', cost]), 2, message, cost.slice(0, 30));
+      });
+    }
+  });
+
+  test('when a record header holds options of the wrong type, unknown keys or a cost out of range then replay refuses it naming the key', async () => {
+    await withTempDir(async (tmp) => {
+      const cases: [unknown, RegExp][] = [
+        [{ preset: 'x86_64', mem: true }, /header\.options: mem must be a size/],
+        [{ preset: 'x86_64', zeroDrivers: 5 }, /zeroDrivers must be a list of names, not 5/],
+        [{ preset: 'x86_64', cost: { zeroBytesPerNs: -1 } }, /zeroBytesPerNs=-1 is outside 1e-9\.\.1000/],
+        [{ preset: 'x86_64', cost: { trapNs: 0, zeroBytesPerNs: 0 } }, /zeroBytesPerNs=0 is outside/],
+        [{ preset: 'x86_64', colour: 'blue' }, /unknown option "colour"/],
+        [JSON.parse('{"preset": "x86_64", "__proto__": {"mem": "1T"}}'), /unknown option "__proto__"/],
+        [{ preset: 'x86_64', mem: 5 }, /recorded machine options are refused: mem: 5 is too small/],
+      ];
+      for (const [i, [options, message]] of cases.entries()) {
+        const file = path.join(tmp, `h${i}.jsonl`);
+        writeFileSync(file, record(options));
+        refusedCleanly(await kscrubfs(['replay', file]), 1, message, JSON.stringify(options));
+      }
+    });
+  });
+
+  test('when a small record maps and touches 1T of a 64T machine and then advances to t = 1e300 then replay ends within its budget, saying what was refused', async () => {
+    await withTempDir(async (tmp) => {
+      const file = path.join(tmp, 'big.jsonl');
+      writeFileSync(file, record({ preset: 'x86_64', mem: '64T', clock: 'manual' }, [
+        { ev: 'open', n: 1, t: 0, fd: 1 },
+        { ev: 'write', n: 2, t: 0, path: '/control', fd: 1, offset: 0, data: 'mm new\nmmap mm=1 size=1T\ntouch mm=1 addr=0x10000000 size=1T\n' },
+        { ev: 'advance', n: 3, t: 1e300 },
+      ], { ...CONFIG_X86, mem_bytes: String(2 ** 46) }));
+      assert.ok(Buffer.byteLength(record({})) < 1024);
+      const r = await kscrubfs(['replay', file, '--max-memory', '256M']);
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(r.stderr, /a command was refused: could need 12 GiB more of the daemon's memory; it holds [\d.]+ MiB of its budget 256 MiB/);
+      assert.match(r.stderr, /differs: .*replayed 1e\+300 ns/);
+    });
+  });
+
+  test('when a trace header is null, has a command that is not a list or a page_size that is no page size then trace replay refuses it before replaying', async () => {
+    await withTempDir(async (tmp) => {
+      const header = { page_size: 4096, command: ['sort'], kernel: '6.1', host_cpus: 2, started: 'now', source: 'test' };
+      const cases: [unknown, RegExp][] = [
+        [null, /its header is not a JSON object/],
+        [{ ...header, command: 5 }, /its header's command must be a list of strings/],
+        [{ ...header, page_size: 1 }, /page_size 1 is not a host's page size/],
+        [{ ...header, page_size: 0.5 }, /page_size 0\.5 is not a host's page size/],
+        [{ ...header, page_size: 1e300 }, /page_size 1e\+300 is not a host's page size/],
+        [{ ...header, extra: 1 }, /unknown field "extra"/],
+      ];
+      for (const [i, [h, message]] of cases.entries()) {
+        const file = path.join(tmp, `t${i}.trace`);
+        writeFileSync(file, `${TRACE_MAGIC}${JSON.stringify(h)}\n`);
+        refusedCleanly(await kscrubfs(['trace', 'replay', file, '--preset', 'x86_64']), 1, message, JSON.stringify(h));
+      }
+    });
+  });
+
+  test('when a sweep spec makes a billion points, or holds values of the wrong type, range or name then sweep --list refuses it before building a point', async () => {
+    await withTempDir(async (tmp) => {
+      const thousand = Array.from({ length: 1000 }, (_, i) => i + 1);
+      const cases: [unknown, RegExp][] = [
+        [{ workload: { reps: thousand, cachelines: thousand, prealloc: thousand } }, /its grid has 1000000000 points, more than the 10000 a sweep runs/],
+        [{ machine: { mem: true } }, /machine\.mem: mem must be a size/],
+        [{ machine: { cost: { zeroBytesPerNs: 0 } } }, /zeroBytesPerNs=0 is outside 1e-9\.\.1000/],
+        [{ machine: { cost: { trapNs: 1e308 } } }, /trapNs=1e\+308 is outside 0\.\.1000000000/],
+        [{ machine: { cost: JSON.parse('{"__proto__": 5}') } }, /"__proto__" is not a cost figure/],
+        [JSON.parse('{"machine": {"__proto__": {"mem": "1T"}}}'), /machine: unknown key "__proto__"/],
+        [{ workload: { bytes: 0.5 } }, /workload\.bytes: 0\.5 is not a valid value/],
+        [{ workload: { scrub: 'maybe' } }, /workload\.scrub: "maybe" is not a valid value/],
+      ];
+      for (const [i, [spec, message]] of cases.entries()) {
+        const file = path.join(tmp, `s${i}.json`);
+        writeFileSync(file, JSON.stringify(spec));
+        refusedCleanly(await kscrubfs(['sweep', file, '--list'], { cwd: tmp }), 1, message, JSON.stringify(spec).slice(0, 60));
+      }
+    });
+  });
+
+  test('when a sweep point would take a 64T machine past the budget then that point fails saying so and the sweep ends', async () => {
+    await withTempDir(async (tmp) => {
+      const file = path.join(tmp, 'huge.json');
+      writeFileSync(file, JSON.stringify({ name: 'huge', machine: { preset: 'x86_64', mem: 2 ** 46 }, workload: { bytes: '1T' } }));
+      const r = await kscrubfs(['sweep', file, '--jobs', '1', '--max-memory', '256M', '-o', 'huge.jsonl'], { cwd: tmp, timeoutMs: 60_000 });
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stderr, /1 failed/);
+      const row = JSON.parse(readFileSync(path.join(tmp, 'huge.jsonl'), 'utf8')) as { error?: string };
+      assert.match(row.error ?? '', /could need [\d.]+ GiB more of the daemon's memory; it holds [\d.]+ MiB of its budget 256 MiB/);
+    });
+  });
+});
