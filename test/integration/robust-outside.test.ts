@@ -3,7 +3,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { TRACE_MAGIC } from '../../src/workload/trace-format';
-import { kscrubfs, withTempDir, type RunResult } from '../helpers/mount';
+import { kscrubfs, q, sh, withMount, withTempDir, type RunResult } from '../helpers/mount';
 
 // Numbers from outside — a --cost figure, a record's header, a sweep spec, a trace header —
 // are checked by one validator (src/uapi/bounds.ts) before anything runs: each bad value
@@ -38,6 +38,16 @@ describe('robust: numbers from outside', () => {
         refusedCleanly(await kscrubfs(['mount', dir, '--cost', cost]), 2, message, cost.slice(0, 30));
       });
     }
+  });
+
+  test('when --speed is 1e6 (the model\'s own limit) then the mount takes it, and 1e7 is refused by the model naming the range', async () => {
+    await withMount(['--preset', 'x86_64', '--speed', '1e6'], async (dir) => {
+      const r = await sh(`exec 3<>${q(path.join(dir, 'control'))}; echo config >&3; head -n 1 <&3`);
+      assert.match(r.stdout, / speed=1000000 /);
+    });
+    await withTempDir(async (_tmp, dir) => {
+      refusedCleanly(await kscrubfs(['mount', dir, '--speed', '1e7']), 2, /speed: 10000000 must be a number in \(0, 1e6\]/, '1e7');
+    });
   });
 
   test('when a record header holds options of the wrong type, unknown keys or a cost out of range then replay refuses it naming the key', async () => {
