@@ -13,7 +13,7 @@ import { createMachine, parseCostOverrides, ZERO_DRIVERS, type Machine, type Mac
 import { formatSize, parseSize, PRESETS } from '../uapi';
 import { buildProcTree } from '../procfs';
 import { action, CliError } from './errors';
-import { integer, nameList, positiveNumber } from './options';
+import { integer, nameList, positiveNumber, defaultMount } from './options';
 import { startRecording, type Recording } from './record-file';
 
 const log = createDebug('kscrubfs:cli');
@@ -40,13 +40,14 @@ interface MountFlags {
   maxMemory?: string;
   fuseDebug?: boolean;
   record?: string;
+  allowOther?: boolean;
 }
 
 export function registerMount(program: Command): void {
   program
     .command('mount')
     .description('serve a simulated machine as a procfs on DIR (foreground; Ctrl-C unmounts)')
-    .argument('[dir]', 'mount point (created if missing)', './mount')
+    .argument('[dir]', 'mount point (created if missing; default $KSCRUBFS_MOUNT, else ./mount)', defaultMount())
     .addOption(new Option('--preset <name>', 'machine preset').choices(PRESETS))
     .option('--mem <size>', 'memory size, e.g. 6G, 512M')
     .option('--nodes <n>', 'NUMA nodes', integer(1))
@@ -63,6 +64,8 @@ export function registerMount(program: Command): void {
     .option('--max-memory <size>', `the daemon's memory budget: a command that could pass it is refused before it runs (default: half the host's memory, at most 4G; here ${formatSize(defaultMaxMemory())})`)
     .option('--keep-log', '--background: keep the daemon\'s log after it stops (default: removed at umount)')
     .option('--record <file>', 'record every control command, sysctl write and clock advance (JSONL), and at umount a digest of every file, for kscrubfs replay FILE')
+    .option('--allow-other', 'let other users read the mount (the default for root; anyone else needs user_allow_other in /etc/fuse.conf)')
+    .option('--no-allow-other', 'only the user who mounted may read it (the default for anyone but root)')
     .option('--fuse-debug', "libfuse's dump of every FUSE request, on stderr (DEBUG=kscrubfs:* does not turn it on)")
     .action(action(async (dir: string, flags: MountFlags) => {
       if (flags.background) await mountInBackground(dir);
@@ -87,7 +90,9 @@ async function mountInForeground(dir: string, flags: MountFlags): Promise<void> 
     control: controlEntry(machine, wallClockMs, scheduler, new MemoryBudget(maxMemory)),
     generation: () => scheduler.slices,
   });
-  const mounted = await withMountLock(mountPointPath(dir), () => mountProcTree(dir, recording ? recording.tree(tree) : tree, { fuseDebug: flags.fuseDebug === true }));
+  const mounted = await withMountLock(mountPointPath(dir), () => mountProcTree(dir, recording ? recording.tree(tree) : tree, {
+    fuseDebug: flags.fuseDebug === true, ...(flags.allowOther !== undefined && { allowOther: flags.allowOther }),
+  }));
   clock.start();
   const logFile = takeLogFile(flags.keepLog === true);
   stopOnSignals(mounted, exitWhenUnmounted(mounted, logFile, recording), scheduler, logFile, recording);

@@ -36,3 +36,12 @@ export function nameList(allowed: readonly string[]): (value: string) => string[
     return names;
   };
 }
+
+/**
+ * The mount point a command uses when none is given: $KSCRUBFS_MOUNT, else ./mount (relative to
+ * the working directory, as a user who runs `npm start` in a clone expects).
+ */
+export function defaultMount(): string {
+  const dir = process.env.KSCRUBFS_MOUNT;
+  return dir !== undefined && dir !== '' ? dir : './mount';
+}

@@ -6,7 +6,7 @@ import { PFT_COLUMNS, PftOptions, PftRow, formatPftTable, runPftWithConfig } fro
 import { renderPftSvg } from '../workload/plot';
 import { type Provenance, provenance, subtitleFacts } from '../workload/provenance';
 import { CliError, action } from './errors';
-import { integer } from './options';
+import { integer, defaultMount } from './options';
 import { checkFormat, formatResult } from './output';
 import { VERSION, commandLine } from './version';
 
@@ -55,7 +55,7 @@ export function registerPft(program: Command): void {
   program
     .command('pft')
     .description("page fault test after Lameter's pft: each repetition a new process maps and writes fresh anonymous memory")
-    .option('-m, --mount <dir>', 'the kscrubfs mount to drive', './mount')
+    .option('-m, --mount <dir>', 'the kscrubfs mount to drive (default $KSCRUBFS_MOUNT, else ./mount)', defaultMount())
     .option('-g, --gb <n>', 'GiB to map per repetition (default 1)', gigabytes)
     .option('-b, --bytes <size>', 'bytes to map per repetition (4096, 256M, 1G), instead of --gb', size)
     .option('-r, --rep <n>', 'repetitions, a new process each', integer(1), 1)

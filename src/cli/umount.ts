@@ -3,6 +3,7 @@ import createDebug from 'debug';
 import { daemonAlive, daemonPid, findMount, fusermountUnmount, isDaemonProcess, isKscrubfs, mountPointPath } from '../fuse/mountpoint';
 import { action, CliError } from './errors';
 import { pollUntil } from '../daemon/poll';
+import { defaultMount } from './options';
 
 const log = createDebug('kscrubfs:cli');
 
@@ -13,7 +14,7 @@ export function registerUmount(program: Command): void {
   program
     .command('umount')
     .description("stop the daemon serving DIR and unmount it (also a mount whose daemon died)")
-    .argument('[dir]', 'mount point', './mount')
+    .argument('[dir]', 'mount point (default $KSCRUBFS_MOUNT, else ./mount)', defaultMount())
     .action(action(umount));
 }
 

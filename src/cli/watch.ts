@@ -6,7 +6,7 @@ import { TEXTFILE, writeTextfile } from '../workload/textfile';
 import { renderFrame, summarize, zonePages, type FrameOptions, type WatchSummary } from '../workload/watch';
 import { readPageKb, readSample, type Sample } from '../workload/watch-files';
 import { CliError, action } from './errors';
-import { positiveNumber } from './options';
+import { positiveNumber, defaultMount } from './options';
 import { type FormatFlags, checkFormat, formatResult } from './output';
 import { VERSION, commandLine } from './version';
 
@@ -27,7 +27,7 @@ export function registerWatch(program: Command): void {
   program
     .command('watch')
     .description('live view of a mount from its files: free blocks per order (zeroed / not zeroed), MemFree / MemZero, kscrubd, faults')
-    .argument('[dir]', 'the kscrubfs mount to read', './mount')
+    .argument('[dir]', 'the kscrubfs mount to read (default $KSCRUBFS_MOUNT, else ./mount)', defaultMount())
     .option('-n, --interval <s>', 'seconds between refreshes (--once: between its two samples)', positiveNumber, 1)
     .option('--once', 'print one plain-text frame and exit: two samples --interval apart, so the rates are there')
     .option('--no-color', 'no ANSI colours on a terminal (NO_COLOR=1 does the same)')

@@ -51,6 +51,9 @@ export interface AdapterOptions {
 
 export function createAdapter(tree: ProcTree, opts: AdapterOptions = {}): Adapter {
   const mountTime = opts.mountTime ?? new Date();
+  // Entries belong to whoever serves them: root's mount is root's (as /proc is); a user's own
+  // mount is the user's, so default_permissions lets them write its sysctls and control.
+  const owner = { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
   const counts = Object.fromEntries([...OP_NAMES, 'failed'].map((name) => [name, 0])) as OpCounts;
   const handles = new Map<number, FileHandle>();
   let lastFd = 0;
@@ -92,11 +95,14 @@ export function createAdapter(tree: ProcTree, opts: AdapterOptions = {}): Adapte
     const children = tree.dirs.get(path);
     if (children) {
       const subdirs = children.filter((name) => tree.dirs.has(join(path, name))).length;
-      return { mode: S_IFDIR | DIR_MODE, nlink: 2 + subdirs, size: 0, uid: 0, gid: 0, ...times };
+      return { mode: S_IFDIR | DIR_MODE, nlink: 2 + subdirs, size: 0, uid: owner.uid, gid: owner.gid, ...times };
     }
     const file = tree.files.get(path);
-    // st_size 0, as procfs reports: readers go on until read returns 0 (direct_io).
-    if (file) return { mode: S_IFREG | file.mode, nlink: 1, size: 0, uid: 0, gid: 0, ...times };
+    // st_size is the length of the text an open would read now, as LXCFS reports it: sendfile
+    // and splice (shutil.copyfile, cp, tar) copy up to st_size, and with 0 they copy nothing.
+    // Reads do not stop there (direct_io): a reader always gets the text of its own open.
+    // Writable files (sysctls, control) have no size() and stay 0: see FileEntry.size.
+    if (file) return { mode: S_IFREG | file.mode, nlink: 1, size: file.size?.() ?? 0, uid: owner.uid, gid: owner.gid, ...times };
     throw new ProcError('ENOENT', `no such entry: ${path}`);
   }
 

@@ -1,3 +1,5 @@
+import { spawn } from 'node:child_process';
+import type { Readable } from 'node:stream';
 import createDebug from 'debug';
 import Fuse from 'fuse-native';
 import { KscrubError } from '../uapi';
@@ -23,6 +25,12 @@ export interface MountOptions {
   attrTimeout?: number | string;
   /** libfuse's own dump of every request (-o debug), apart from DEBUG=kscrubfs:*. */
   fuseDebug?: boolean;
+  /**
+   * allow_other: users other than the one who mounted may read the tree. Default: on for root
+   * (a system-wide /proc stand-in), off for anyone else, for whom fusermount permits it only
+   * with user_allow_other in /etc/fuse.conf.
+   */
+  allowOther?: boolean;
 }
 
 export interface MountedTree {
@@ -43,6 +51,7 @@ export async function mountProcTree(dir: string, tree: ProcTree, opts: MountOpti
   await takeMountPoint(abs);
 
   const adapter = createAdapter(tree);
+  const allowOther = opts.allowOther ?? process.getuid?.() === 0;
   const fuse = new Fuse(abs, adapter.ops, {
     // A write to control returns when its batch is done, which may take longer than 15 s
     // (other requests are served meanwhile): no time limit on writes; 15 s on the rest.
@@ -51,7 +60,7 @@ export async function mountProcTree(dir: string, tree: ProcTree, opts: MountOpti
     force: true,
     mkdir: true,
     autoUnmount: true,
-    allowOther: true,
+    allowOther,
     defaultPermissions: true,
     // fuse-native has no options for these; its fsname is spliced into -o verbatim.
     // direct_io: every read reaches us (st_size is 0); nonempty: ./mount holds .gitkeep.
@@ -63,7 +72,8 @@ export async function mountProcTree(dir: string, tree: ProcTree, opts: MountOpti
   try {
     await withoutFuseBindingsDebug(() => new Promise<void>((resolve, reject) => fuse.mount((err) => (err ? reject(err) : resolve()))));
   } catch (err) {
-    throw new MountError('KSCRUB_MOUNT_FAILED', `cannot mount on ${abs}: ${(err as Error).message}`, { cause: err });
+    const why = process.getuid?.() === 0 ? undefined : await fusermountRefusal(abs, allowOther);
+    throw new MountError('KSCRUB_MOUNT_FAILED', `cannot mount on ${abs}: ${why ?? (err as Error).message}`, { cause: err });
   }
   log('mounted on %s', abs);
   // Two daemons started at once both find the directory free and both mount, one over the
@@ -106,6 +116,36 @@ async function withoutFuseBindingsDebug<T>(mount: () => Promise<T>): Promise<T> 
   } finally {
     if (saved !== undefined) process.env.DEBUG = saved;
   }
+}
+
+/**
+ * Why fusermount refused to mount `abs`, in its own words. For a user who is not root, libfuse 2
+ * mounts through setuid fusermount; Node's fds 0-2 are close-on-exec, so fusermount starts with
+ * them on /dev/null and its explanation is lost ("fuse failed" is all fuse-native says). Ask it
+ * again the same way, with its stderr on a pipe and the socket it sends /dev/fuse back on (the
+ * fd it passes is dropped unread). Should it mount this time, the mount is undone at once.
+ */
+async function fusermountRefusal(abs: string, allowOther: boolean): Promise<string | undefined> {
+  const options = `${allowOther ? 'allow_other,' : ''}default_permissions,fsname=kscrubfs-probe,subtype=kscrubfs`;
+  const child = spawn('fusermount', ['-o', options, '--', abs], {
+    stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
+    env: { ...process.env, _FUSE_COMMFD: '3' },
+  });
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
+  (child.stdio[3] as Readable).on('error', () => undefined).resume();
+  const code = await new Promise<number | string>((resolve) => {
+    child.on('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? 'error'));
+    child.on('close', (c) => resolve(c ?? 'signal'));
+  });
+  if (code === 'ENOENT') return 'fusermount is not installed (install fuse or fuse3: libfuse 2 mounts through it)';
+  if (code === 0) {
+    log('fusermount mounted %s on the second try: unmounting it', abs);
+    await fusermountUnmount(abs);
+    return undefined;
+  }
+  const said = stderr.trim().split('\n').filter((l) => l !== '').join('; ');
+  return said === '' ? undefined : said;
 }
 
 /** The pid of a live kscrubfs daemon whose mount on `abs` lies under ours, if any. */

@@ -81,7 +81,7 @@ let nobodyCli: string | undefined;
  * runtime node_modules, not the compiler) lives in a world-readable temporary directory for
  * the life of this test process.
  */
-function cliForNobody(): string {
+export function cliForNobody(): string {
   if (nobodyCli) return nobodyCli;
   const dir = mkdtempSync(path.join(os.tmpdir(), 'kscrubfs-nobody-'));
   process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
