@@ -1,4 +1,5 @@
 import type { CostModel } from './cost';
+import { type Figures, fitted, measured } from './figures';
 
 /**
  * The `altix` preset's costs: the 1.5 GHz Itanium 2 (Madison) SGI Altix (SN2) of Lameter's
@@ -54,4 +55,40 @@ export const ALTIX_COST: CostModel = {
   bteMinBytes: 60_000,
   bteMaxBytes: 8 * 2 ** 20,
   wakeupNs: 20_000,
+};
+
+/**
+ * Where each altix figure comes from. The machine's CPU part (Madison 3, 4, 6 or 9 MiB L3;
+ * 1.3–1.6 GHz) and memory were not published with the measurements, so only what every SN2
+ * of the era shares, and the kernel's own constants, count as measured; the rest is fitted
+ * by `kscrubfs calibrate --fit` over every altix row of docs/calibration.md, inside bounds
+ * the hardware allows.
+ */
+export const ALTIX_FIGURES: Figures = {
+  trapNs: fitted(300, 1200, 'ia64 trap entry/exit with SAVE_MIN/SAVE_REST and the VHPT miss before it: 450–1800 cycles at 1.5 GHz', 'altix'),
+  handlerNs: fitted(50, 600, 'find_vma with an mmap_cache hit and the pgd/pud/pmd walk: 75–900 cycles', 'altix'),
+  lineBounceNs: fitted(100, 500, 'a HITM snoop on the shared node bus: at least a bus transaction, at most a few memory latencies', 'altix'),
+  lineRemoteNs: fitted(200, 2000, 'a three-hop directory intervention over SHub and NUMAlink: above a local transfer, below a few microseconds', 'altix'),
+  structPageLines: fitted(1, 4, "struct page is 56 bytes on ia64 (1–2 of its 128-byte lines) plus the LRU neighbour's links", 'altix'),
+  ptlCheckNs: fitted(20, 400, 'a pte read and a test-and-set under the lock: 30–600 cycles', 'altix'),
+  ptlSetNs: fitted(40, 600, 'set_pte, rmap, pagevec slot, mark_page_accessed: 60–900 cycles', 'altix'),
+  pcpAllocNs: fitted(20, 400, "buffered_rmqueue's per-cpu fast path with interrupts off: 30–600 cycles", 'altix'),
+  buddyPerPageNs: fitted(10, 300, '__rmqueue and a list move per page under zone->lock: 15–450 cycles', 'altix'),
+  lruPerPageNs: fitted(10, 200, 'SetPageLRU and a list_add per page under zone->lru_lock: 15–300 cycles', 'altix'),
+  zeroBytesPerNs: fitted(0.8, 6.4, "clear_page's stores to local memory: at most the node bus's 6.4 GB/s peak (measured below), at least an eighth of it", 'altix'),
+  zeroHugeBytesPerNs: fitted(0.8, 6.4, 'no huge-page clearing on 2.6.11 ia64 anonymous memory: same bounds as a page', 'none'),
+  zeroGiantBytesPerNs: fitted(0.8, 6.4, 'no extent-dependent clearing on Itanium 2: same bounds as a page', 'none'),
+  cacheBytes: fitted(3 * 2 ** 20, 9 * 2 ** 20, "Madison parts of 2003–2004 had 3, 4, 6 or 9 MiB of L3; which one Lameter's machine had is not published", 'altix'),
+  writebackBytesPerNs: fitted(0.8, 6.4, "a node's writeback to its SHub: at most the bus's 6.4 GB/s peak", 'altix'),
+  remoteFactor: fitted(1.05, 3, 'another node\'s memory is farther by one or more NUMAlink router crossings, never nearer', 'altix'),
+  fsbBytesPerNs: fitted(1.6, 6.4, 'sustained share of the 6.4 GB/s Itanium 2 system bus (128 bits at 400 MT/s, Intel Itanium 2 datasheet): a quarter to all of it', 'altix'),
+  lineMissNs: fitted(20, 300, "a store's line fetch: from its transfer time on the 6.4 GB/s bus (20 ns, fully overlapped by streaming) to an unoverlapped memory access", 'altix'),
+  lineHitNs: fitted(2, 100, 'a store that hits L2/L3 after hot zeroing, with a TLB walk: a few to 150 cycles', 'altix'),
+  userPageNs: fitted(2, 300, "pft's loop per page: a handful of instructions up to the TLB miss of a new page", 'altix'),
+  freePageNs: fitted(100, 2000, 'zap, rmap and free per page at exit: one to several dependent misses plus the code', 'altix'),
+  bteBytesPerNs: fitted(0.1, 3.2, "no published BTE rate (0.5 GB/s is the patch author's estimate for kscrubd's sleep); at most a NUMAlink4 link's 3.2 GB/s; CPU-only rows never use it", 'none'),
+  bteSetupNs: fitted(200, 20_000, 'programming the BTE registers and polling for completion: uncached MMIO round trips; CPU-only rows never use it', 'none'),
+  bteMinBytes: measured('kernel constant: the prezeroing V6 patch\'s bte_start_bzero() refuses transfers under 60,000 bytes'),
+  bteMaxBytes: measured('kernel constant: BTE_MAX_XFER = (1 << BTE_LEN_BITS) × L1_CACHE_BYTES = 65536 × 128 bytes (include/asm-ia64/sn/bte.h, 2.6.11)'),
+  wakeupNs: fitted(2_000, 100_000, "wake_up_interruptible to kscrubd running: an IPI and a schedule(), a few µs up to a tick's tenth", 'altix'),
 };

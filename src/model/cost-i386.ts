@@ -1,5 +1,6 @@
 import type { CostModel } from './cost';
-import { NO_BTE } from './cost-no-bte';
+import { NO_BTE, NO_BTE_FIGURES } from './cost-no-bte';
+import { type Figures, fitted, measured } from './figures';
 
 /**
  * The `i386` preset's costs: Lameter's second machine, a 2-way Pentium III (Katmai, 450 MHz;
@@ -105,3 +106,41 @@ export function i386Cost(mhz = I386_MHZ): CostModel {
 }
 
 export const I386_COST: CostModel = i386Cost();
+
+/**
+ * Where each i386 figure comes from, for a Pentium III at `mhz`. The data sheets fix the
+ * cache and the bus; how many cycles the kernel's paths take and what the 440BX's SDRAM
+ * delivers were estimates (above), so they are fitted over the i386 rows of
+ * docs/calibration.md within bounds stated in core cycles (core work) or bus terms (memory).
+ */
+export function i386Figures(mhz = I386_MHZ): Figures {
+  const cyc = 1000 / mhz;
+  const cycles = (lo: number, hi: number, why: string) => fitted(lo * cyc, hi * cyc, `${why}: ${lo}–${hi} cycles`, 'i386');
+  return {
+    trapNs: cycles(150, 800, 'interrupt gate, SAVE_ALL with two segment reloads, cr2, RESTORE_ALL, iret'),
+    handlerNs: cycles(150, 1000, 'do_page_fault, find_vma, handle_mm_fault and the two-level walk at ≈ 1 IPC'),
+    ptlCheckNs: cycles(20, 150, 'a locked decb (drains the store buffer) and a pte read'),
+    ptlSetNs: cycles(50, 400, 'set_pte, a locked _mapcount inc, a pagevec slot, rss++'),
+    lineBounceNs: fitted(60, 250, 'a HITM snoop on the shared 100 MHz bus: 6–25 bus clocks', 'i386'),
+    lineRemoteNs: measured('unused: one node, so no remote transfer ever happens (440BX: one memory controller)'),
+    structPageLines: fitted(1, 3, "struct page is 32 bytes on i386, one 32-byte line, plus the LRU neighbour's links", 'i386'),
+    pcpAllocNs: cycles(60, 500, 'local_irq_save/restore, the zonelist walk and watermark check, a list_del'),
+    buddyPerPageNs: cycles(20, 200, '__rmqueue and a list move per page under zone->lock'),
+    lruPerPageNs: cycles(15, 150, 'SetPageLRU/Active and a list_add per page under zone->lru_lock'),
+    zeroBytesPerNs: fitted(0.25, 0.8, "rep stosl's write-back to PC100 SDRAM: at most the 64-bit 100 MHz bus's 800 MB/s, at least under a third of it", 'i386'),
+    zeroHugeBytesPerNs: fitted(0.25, 0.8, 'no huge-page clearing of anonymous memory on 2.6.11 i386: same bounds as a page', 'none'),
+    zeroGiantBytesPerNs: fitted(0.25, 0.8, 'no extent-dependent mode of rep stos on P6: same bounds as a page', 'none'),
+    cacheBytes: measured('datasheet: the Pentium III (Katmai) has a 512 KiB off-die L2 (Intel Pentium III Processor datasheet, order 244452)'),
+    writebackBytesPerNs: measured('no separate term: P6 fast-string stores invalidate the destination line instead of reading it (Intel SDM vol. 3, "Out-of-Order Stores For String Operations"), so clear_page is memory-bound and its rate already is the write-back rate'),
+    remoteFactor: measured('one node, one memory controller: nothing is remote'),
+    fsbBytesPerNs: fitted(0.4, 1.6, "the shared 100 MHz, 64-bit bus (800 MB/s peak) counted twice per zeroed byte, as the model counts it: 0.4–1.6", 'i386'),
+    lineMissNs: fitted(60, 250, 'a line from PC100 SDRAM through the 440BX: bus phases, activate, CAS and data, 6–25 bus clocks', 'i386'),
+    lineHitNs: cycles(3, 40, 'an L1 hit after hot zeroing and a DTLB miss walked through the caches'),
+    userPageNs: cycles(4, 60, "pft's loop per page: an add, a store, a compare and a branch, up to a DTLB miss"),
+    freePageNs: fitted(150 * cyc / 2 + 60, 600 * cyc + 250, "zap_pte_range and free_hot_page per page plus the cold struct page line", 'i386'),
+    ...NO_BTE_FIGURES,
+    wakeupNs: cycles(1000, 20_000, 'try_to_wake_up, a reschedule IPI through the local APIC and schedule() on the other CPU'),
+  };
+}
+
+export const I386_FIGURES: Figures = i386Figures();

@@ -1,5 +1,6 @@
 import type { CostModel } from './cost';
-import { NO_BTE } from './cost-no-bte';
+import { NO_BTE, NO_BTE_FIGURES } from './cost-no-bte';
+import { type Figures, fitted } from './figures';
 
 /** A 2005 dual-core Opteron-class box: faster traps, 4 KiB pages, 64-byte lines, no BTE. */
 export const X86_64_COST: CostModel = {
@@ -31,4 +32,36 @@ export const X86_64_COST: CostModel = {
   freePageNs: 120,
   ...NO_BTE,
   wakeupNs: 10_000,
+};
+
+/**
+ * The generic x86_64 box is no particular machine and has no published rows: every figure
+ * is fitted to none, held where it is, and its bounds (an Opteron-class core at 2 GHz,
+ * DDR400) say how sure that is.
+ */
+const est = (lo: number, hi: number, why: string) => fitted(lo, hi, why, 'none');
+export const X86_64_FIGURES: Figures = {
+  trapNs: est(100, 600, '#PF entry and iretq: 200–1200 cycles at 2 GHz'),
+  handlerNs: est(40, 400, 'find_vma and the four-level walk: 80–800 cycles'),
+  lineBounceNs: est(50, 300, 'a line from the other core of the package or over HyperTransport'),
+  lineRemoteNs: est(100, 500, 'a line from another socket over HyperTransport'),
+  structPageLines: est(1, 4, "struct page (64 bytes, one line) plus the LRU neighbour's links"),
+  ptlCheckNs: est(10, 200, 'a locked instruction and a pte read: 20–400 cycles'),
+  ptlSetNs: est(20, 300, 'set_pte, rmap, a pagevec slot: 40–600 cycles'),
+  pcpAllocNs: est(20, 300, 'the per-cpu fast path: 40–600 cycles'),
+  buddyPerPageNs: est(10, 150, '__rmqueue per page under zone->lock: 20–300 cycles'),
+  lruPerPageNs: est(5, 100, 'a list_add per page under zone->lru_lock: 10–200 cycles'),
+  zeroBytesPerNs: est(1, 6.4, 'clear_page to DDR400: at most the 6.4 GB/s of two channels'),
+  zeroHugeBytesPerNs: est(1, 6.4, 'no extent-dependent mode: as a page'),
+  zeroGiantBytesPerNs: est(1, 6.4, 'no extent-dependent mode: as a page'),
+  cacheBytes: est(512 * 2 ** 10, 2 * 2 ** 20, 'Opteron-class L2 of the era: 512 KiB–2 MiB'),
+  writebackBytesPerNs: est(1, 6.4, 'write-back to DDR400: at most two channels\' 6.4 GB/s'),
+  remoteFactor: est(1.05, 2, 'another socket\'s memory: one or two HyperTransport hops farther'),
+  fsbBytesPerNs: est(3.2, 6.4, 'dual-channel DDR400: 6.4 GB/s peak, at least half sustained'),
+  lineMissNs: est(40, 150, 'a line from local DDR400 through the on-die controller'),
+  lineHitNs: est(1, 20, 'an L1/L2 hit after hot zeroing'),
+  userPageNs: est(2, 100, "pft's loop per page"),
+  freePageNs: est(50, 600, 'zap and free per page plus a struct page miss'),
+  ...NO_BTE_FIGURES,
+  wakeupNs: est(1000, 50_000, 'an IPI and a schedule() on an idle core'),
 };

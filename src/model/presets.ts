@@ -1,4 +1,9 @@
 import { ALTIX_COST, COST_NAMES, CostModel, EPYC_COST, X86_64_COST, i386Cost } from './cost';
+import { ALTIX_FIGURES } from './cost-altix';
+import { EPYC_FIGURES } from './cost-epyc';
+import { i386Figures } from './cost-i386';
+import { X86_64_FIGURES } from './cost-x86_64';
+import type { Figures } from './figures';
 import {
   MAX_CPUS, MAX_LINE_SIZE, MAX_MAX_ORDER, MAX_NODES, MAX_PAGES, MAX_PAGE_SIZE, MIN_LINE_SIZE, MIN_MAX_ORDER, MIN_PAGE_SIZE, ModelError,
   PRESETS, type PresetName, isPowerOfTwo, parseSize,
@@ -172,4 +177,14 @@ export function parseCostOverrides(text: string): Partial<CostModel> {
     out[name] = v;
   }
   return out;
+}
+
+/** Where each cost figure of a preset comes from (src/model/figures.ts), at the machine's clock. */
+export function presetFigures(preset: PresetName, cpuMhz?: number): Figures {
+  switch (preset) {
+    case 'altix': return ALTIX_FIGURES;
+    case 'i386': return i386Figures(cpuMhz);
+    case 'x86_64': return X86_64_FIGURES;
+    case 'epyc': return EPYC_FIGURES;
+  }
 }

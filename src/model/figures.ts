@@ -1,0 +1,72 @@
+import type { CostModel } from './cost';
+
+/**
+ * Where each cost figure's value comes from. A figure is either
+ *   - measured: a datasheet, a published measurement of that machine, or a kernel constant
+ *     (the source says which, precisely enough to look it up); or
+ *   - fitted: no such source exists, so its value is whatever `kscrubfs calibrate --fit`
+ *     finds within physical bounds over every published row of its preset together
+ *     (docs/calibration.md), and nothing else changes it. `rows` names the rows it is fitted
+ *     to: a preset's name (all of that preset's rows), or 'none' when no published row
+ *     exercises it (no rows for the preset, or a mechanism those rows never use): then it
+ *     stays where it is and only the bounds say how sure it is (sensitivity runs move it
+ *     across them).
+ * The bounds are what the hardware or the code allows, stated with the reason in `why`; they
+ * are not a tolerance around the current value.
+ */
+export type Figure =
+  | { readonly kind: 'measured'; readonly source: string }
+  | {
+      readonly kind: 'fitted';
+      readonly bounds: readonly [number, number];
+      readonly why: string;
+      readonly rows: FitRows;
+    };
+
+/** The rows a fitted figure is fitted to: a preset with published rows, or none. */
+export type FitRows = 'altix' | 'i386' | 'none';
+
+/** One provenance entry for every figure of a CostModel (a missing one fails to compile). */
+export type Figures = { readonly [K in keyof CostModel]: Figure };
+
+/** Shorthands that keep the cost files readable. */
+export function measured(source: string): Figure {
+  return { kind: 'measured', source };
+}
+export function fitted(lo: number, hi: number, why: string, rows: FitRows): Figure {
+  return { kind: 'fitted', bounds: [lo, hi], why, rows };
+}
+
+/**
+ * What is wrong with a preset's provenance, in words (empty when nothing is): every figure
+ * has a kind; a measured one a source; a fitted one finite bounds lo < hi, positive where the
+ * figure divides or multiplies, a reason, and a value inside them.
+ */
+export function figureProblems(cost: CostModel, figures: Figures): string[] {
+  const out: string[] = [];
+  for (const name of Object.keys(cost) as (keyof CostModel)[]) {
+    const f = figures[name] as Figure | undefined;
+    if (f === undefined) {
+      out.push(`${name}: no provenance (measured or fitted)`);
+      continue;
+    }
+    if (f.kind === 'measured') {
+      if (f.source.trim().length < 10) out.push(`${name}: measured, but its source says nothing ("${f.source}")`);
+      continue;
+    }
+    const [lo, hi] = f.bounds;
+    if (!Number.isFinite(lo) || !Number.isFinite(hi) || !(lo < hi)) out.push(`${name}: fitted bounds [${lo}, ${hi}] are not an interval`);
+    else if (lo <= 0) out.push(`${name}: fitted bounds [${lo}, ${hi}] must be above 0 (the fit works on logarithms)`);
+    else if (cost[name] < lo || cost[name] > hi) out.push(`${name}: ${cost[name]} lies outside its fitted bounds [${lo}, ${hi}]`);
+    if (f.why.trim().length < 10) out.push(`${name}: fitted, but nothing says why its bounds are physical`);
+  }
+  return out;
+}
+
+/** The fitted figures of `figures` that are fitted to `rows`, in CostModel order. */
+export function fittedTo(figures: Figures, rows: Exclude<FitRows, 'none'>): (keyof CostModel)[] {
+  return (Object.keys(figures) as (keyof CostModel)[]).filter((k) => {
+    const f = figures[k];
+    return f.kind === 'fitted' && f.rows === rows;
+  });
+}
