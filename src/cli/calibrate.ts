@@ -6,7 +6,7 @@ import type { Command } from 'commander';
 import { findMount, fusermountUnmount, servedBy } from '../fuse/mountpoint';
 import { ALTIX_COST, i386Cost, presetFigures } from '../model';
 import { PUBLISHED, compare, formatComparisons, pftOptionsFor } from '../workload/calibration';
-import { fit, fitParams, formatFit, publishedMachine } from '../workload/fit';
+import { fit, fitParams, formatFit, publishedConfig, publishedMachine } from '../workload/fit';
 import type { Comparison, PublishedRow } from '../workload/calibration';
 import { formatPftTable, runPftWithConfig } from '../workload/pft';
 import { PUBLISHED_STYLE, publishedSeries, renderPftSvg } from '../workload/plot';
@@ -123,7 +123,7 @@ async function runFit(preset: string, o: FormatFlags & { maxIterations?: number 
   const result = await fit({ rows, params: fitParams(presetFigures(p, mhz), cost, p), progress, ...(o.maxIterations !== undefined && { maxIterations: o.maxIterations }) });
   clearProgress();
   process.stdout.write(formatResult(o, {
-    provenance: provenance({}, VERSION, commandLine()),
+    provenance: provenance(publishedConfig(rows[0]!), VERSION, commandLine()),
     table: () => formatFit(result),
     json: { ...result },
     columns: ['label', 'column', 'model', 'published', 'logError'],

@@ -3,6 +3,7 @@ import { type CostModel, type Figures, type MachineOptions, createMachine, fitte
 import { LocalClient } from './client';
 import { type PublishedRow, TARGET_COLUMNS, TOLERANCE, pftOptionsFor } from './calibration';
 import { type PftRow, runPftOn } from './pft';
+import { type ConfigPairs, readConfig } from './provenance';
 
 /**
  * `kscrubfs calibrate --fit`: the one procedure that sets fitted cost figures. It fits every
@@ -69,6 +70,16 @@ export function publishedMachine(row: PublishedRow): MachineOptions {
     preset: row.preset, zeroDrivers: ['cpu'], clock: 'manual',
     ...(row.cpuMhz !== undefined && { cpuMhz: row.cpuMhz }),
   };
+}
+
+/** How the machine of a published row is made (the `config` pairs every result's provenance carries). */
+export function publishedConfig(row: PublishedRow): ConfigPairs {
+  const ctl = new LocalClient(new LocalControl(createMachine(publishedMachine(row))));
+  try {
+    return readConfig(ctl);
+  } finally {
+    ctl.close();
+  }
 }
 
 /** Run one published row on a fresh machine in this process with `cost` overriding the preset's figures. */
@@ -152,8 +163,7 @@ export async function fit(o: FitOptions): Promise<FitResult> {
     let accepted = false;
     while (!accepted && lambda < 1e8) {
       const A = JtJ.map((row, i) => row.map((v, j) => (i === j ? v * (1 + lambda) + 1e-12 : v)));
-      const delta = solve(A, Jtr.map((v) => -v));
-      const next = clamp(u.map((v, k) => v + delta[k]!));
+      const next = boundedStep(A, Jtr.map((v) => -v), u, lo, hi);
       if (next.every((v, k) => v === u[k])) break;
       const rn = await evaluate(next);
       const sn = sumSq(rn);
@@ -172,11 +182,33 @@ export async function fit(o: FitOptions): Promise<FitResult> {
     if (!accepted || lambda >= 1e8) break;
   }
   const params = o.params.map((p, k) => {
-    const value = Math.exp(u[k]!);
     const atBound = u[k]! <= lo[k]! ? 'lo' as const : u[k]! >= hi[k]! ? 'hi' as const : null;
+    // At a bound, the bound itself (exp(ln 700) is 699.9999999999998).
+    const value = atBound === 'lo' ? p.lo : atBound === 'hi' ? p.hi : Math.exp(u[k]!);
     return { ...p, value, atBound };
   });
   return { params, residuals: r, startSumSq, sumSq: s, iterations, evaluations };
+}
+
+/**
+ * The damped step from u, kept inside [lo, hi]: a figure the step would push past a bound is
+ * held at that bound and the step is solved again for the others (so a fit whose optimum lies
+ * on a bound reaches it, instead of creeping towards it by ever shorter projected steps).
+ */
+function boundedStep(A: number[][], b: number[], u: readonly number[], lo: readonly number[], hi: readonly number[]): number[] {
+  const n = b.length;
+  const fixed = new Map<number, number>(); // index → its step, to the bound
+  for (;;) {
+    const free = [...Array(n).keys()].filter((k) => !fixed.has(k));
+    const rhs = free.map((i) => b[i]! - [...fixed].reduce((acc, [j, d]) => acc + A[i]![j]! * d, 0));
+    const x = solve(free.map((i) => free.map((j) => A[i]![j]!)), rhs);
+    const delta = new Array<number>(n).fill(0);
+    for (const [j, d] of fixed) delta[j] = d;
+    free.forEach((k, i) => { delta[k] = x[i]!; });
+    const out = free.filter((k) => u[k]! + delta[k]! < lo[k]! || u[k]! + delta[k]! > hi[k]!);
+    if (out.length === 0) return u.map((v, k) => Math.min(hi[k]!, Math.max(lo[k]!, v + delta[k]!)));
+    for (const k of out) fixed.set(k, (u[k]! + delta[k]! < lo[k]! ? lo[k]! : hi[k]!) - u[k]!);
+  }
 }
 
 /** Solve A x = b (A symmetric positive definite here) by Gaussian elimination with partial pivoting. */
