@@ -12,6 +12,8 @@ import { PCP_NAMES, PCP_ZEROED, SEC_FREE, SEC_FREE_ZEROED, SEC_MAPPED, SEC_RESER
  *     kscrubd;
  *   - list contents equal nr_free; free_pages, zero_pages, pcp and reserved counts agree with
  *     the pages; pages on a zeroed per-cpu list are zeroed;
+ *   - content: every page of a free zeroed block, and every per-cpu page tagged zeroed, is
+ *     zero by the zone's content oracle (a bit per page that clears set and writes clear);
  *   - no two free buddies of one order and one class (they would have merged).
  * Linear in materialized memory plus held blocks, not in machine size, and with no per-page
  * Map or Set: whoever refers to a page (an owner, a per-cpu list, a free list) marks it in a
@@ -136,6 +138,7 @@ function markPcpLists(z: Zone, marks: Marks): string | null {
         const f = z.pageFlagsAt(pfn);
         if (f < 0 || kindOf(f) !== KIND_PCP || orderOf(f) !== 0) return `pfn ${pfn} is on ${where} but its page says otherwise (${z.describe(pfn)})`;
         if (li === PCP_ZEROED && classOf(f) !== ZEROED) return `pfn ${pfn} is on ${where} but is not zeroed`;
+        if (classOf(f) === ZEROED && !z.isZero(pfn)) return `pfn ${pfn} is on ${where} tagged zeroed, but its bytes are not zero`;
         if (!marks.mark(pfn)) return `pfn ${pfn} is on two per-cpu lists`;
       }
     }
@@ -229,6 +232,11 @@ class ZoneWalk {
         this.free += size;
         if (cls === ZEROED) this.zero += size;
         if (!this.marks.has(pfn)) return `the free ${CLASS_NAMES[cls]} order-${order} block at pfn ${pfn} is on no free list`;
+        if (cls === ZEROED) {
+          for (let i = 0; i < size; i++) {
+            if (!z.isZero(pfn + i)) return `the free zeroed order-${order} block at pfn ${pfn} holds pfn ${pfn + i}, whose bytes are not zero`;
+          }
+        }
         if (order < z.topOrder && z.isFreeHead(base + buddyOffset(off, order), order, cls)) {
           return `free buddies at pfn ${pfn} and ${base + buddyOffset(off, order)} (order ${order}, ${CLASS_NAMES[cls]}) were not merged`;
         }

@@ -77,6 +77,13 @@ export class Zone {
   /** Materialized sections, by global section number: one flag byte per page (page.ts). */
   readonly sections = new Map<number, Uint8Array>();
   /**
+   * The content oracle check() trusts: per materialized section, one bit per page, set while
+   * the page's bytes are zero (a clear sets it, a write clears it). A pristine section's pages
+   * are zero exactly when it is SEC_FREE_ZEROED. Kept apart from the flags: the class says
+   * which list a page is on, this says what is in it, and check() compares the two.
+   */
+  readonly zeroBits = new Map<number, Uint8Array>();
+  /**
    * free_area[class][order] for order < topOrder: block head pfns, list head at the array's end.
    * Removal of a block from the middle (a buddy merging) is lazy: the entry stays until it is
    * popped or compacted, and a popped entry counts only if the page still says it is that free
@@ -206,9 +213,10 @@ export class Zone {
     return old;
   }
 
-  private materialize(sec: number): Uint8Array {
+  private materialize(sec: number, zero: boolean): Uint8Array {
     const flags = new Uint8Array(this.secPages);
     this.sections.set(sec, flags);
+    this.zeroBits.set(sec, new Uint8Array((this.secPages + 7) >> 3).fill(zero ? 0xff : 0));
     this.forgetLastSection();
     this.secState[sec - this.firstSec] = SEC_MAPPED;
     return flags;
@@ -217,10 +225,31 @@ export class Zone {
   /** The section holds one free top-order block again: forget its pages. */
   private makePristine(sec: number, cls: FreeClass): void {
     this.sections.delete(sec);
+    this.zeroBits.delete(sec);
     this.forgetLastSection();
     const rel = sec - this.firstSec;
     this.secState[rel] = cls;
     if (rel < this.pristineCursor[cls]!) this.pristineCursor[cls] = rel;
+  }
+
+  /** Are pfn's bytes zero? (The content oracle; a pristine section answers by its class.) */
+  isZero(pfn: number): boolean {
+    const sec = Math.floor(pfn / this.secPages);
+    const bits = this.zeroBits.get(sec);
+    if (!bits) return this.secState[sec - this.firstSec] === SEC_FREE_ZEROED;
+    const i = pfn - sec * this.secPages;
+    return (bits[i >> 3]! & (1 << (i & 7))) !== 0;
+  }
+
+  /** `pages` pages from pfn (one section) were cleared (zero) or written (not zero). */
+  setZero(pfn: number, pages: number, zero: boolean): void {
+    const sec = Math.floor(pfn / this.secPages);
+    const bits = this.zeroBits.get(sec);
+    if (!bits) assert(false, `pfn ${pfn} is in a materialized section`);
+    for (let i = pfn - sec * this.secPages, end = i + pages; i < end; i++) {
+      if (zero) bits[i >> 3]! |= 1 << (i & 7);
+      else bits[i >> 3]! &= ~(1 << (i & 7));
+    }
   }
 
   private forgetLastSection(): void {
@@ -333,7 +362,7 @@ export class Zone {
         if (rel < 0) continue;
         this.nrFree[cls]![current]!--;
         const sec = this.firstSec + rel;
-        this.materialize(sec);
+        this.materialize(sec, cls === ZEROED);
         pfn = sec * this.secPages;
       } else {
         pfn = this.listPop(current, cls);
@@ -420,6 +449,7 @@ export class Zone {
   /** end_zero_page: the zeroed block returns to the ZEROED lists, coalescing there. */
   endScrub(pfn: number, order: number): number {
     const size = orderPages(order);
+    this.setZero(pfn, size, true); // the zero driver's clear of the block is done
     this.scrubPages -= size;
     this.freePages -= size; // freeBlock adds it back
     return this.freeBlock(pfn, order, ZEROED);
@@ -442,7 +472,7 @@ export class Zone {
         continue;
       }
       // A partly reserved section: reserved pages one by one, the rest freed as buddy blocks.
-      const flags = this.materialize(sec);
+      const flags = this.materialize(sec, false);
       this.freePages -= this.secPages;
       const stop = Math.min(end, secEnd);
       for (let q = sec * this.secPages; q < secEnd; q++) {

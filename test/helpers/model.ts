@@ -70,9 +70,10 @@ export class Holder implements PageOwner {
     this.pfns.add(pfn);
     return pfn;
   }
-  /** freeBlock as `cls`; returns the coalesced order. */
+  /** freeBlock as `cls` (a zeroed block is cleared first, as a zero driver would); returns the coalesced order. */
   free(z: Zone, pfn: number, order: number, cls: FreeClass): number {
     assert.ok(this.pfns.delete(pfn), `the holder holds pfn ${pfn}`);
+    if (cls === ZEROED) z.setZero(pfn, 2 ** order, true);
     return z.freeBlock(pfn, order, cls);
   }
 }
@@ -86,6 +87,7 @@ export function zeroEverything(z: Zone): void {
     while (z.blocks(NOT_ZEROED, o) > 0) {
       const pfn = z.takeBlock(o, NOT_ZEROED, allocFlags(o));
       assert.ok(pfn >= 0);
+      z.setZero(pfn, 2 ** o, true);
       z.freeBlock(pfn, o, ZEROED);
     }
   }

@@ -66,8 +66,98 @@ describe('model: check() finds each broken invariant', () => {
   it('when a zeroed page sits on a zeroed per-cpu list then check accepts it', () => {
     const { m, z, h, pfn } = held();
     h.pfns.delete(pfn);
+    z.setZero(pfn, 1, true); // cleared, as a zero driver would
     z.pcpPush(z.pageset[0]![PCP_ZEROED]!, pfn, ZEROED);
     assertChecked(m);
+  });
+
+  it('when a page tagged zeroed on a per-cpu list holds dirty bytes then check says its bytes are not zero', () => {
+    // The class and the content disagree: a zeroed refill topped up with a dirty page.
+    const { m, z, h, pfn } = held();
+    h.pfns.delete(pfn);
+    z.pcpPush(z.pageset[0]![PCP_ZEROED]!, pfn, ZEROED);
+    broken(m, /^zone DMA \(node 0\): pfn 0 is on cpu0's zeroed list tagged zeroed, but its bytes are not zero$/);
+    const { m: m2, z: z2, h: h2 } = held();
+    h2.pfns.delete(0);
+    z2.pcpPush(z2.pageset[0]![PCP_HOT]!, 0, ZEROED);
+    broken(m2, /pfn 0 is on cpu0's hot list tagged zeroed, but its bytes are not zero/);
+  });
+
+  it('when a page of a free zeroed block is written then check names the block and the page', () => {
+    const { m, z, h } = held();
+    const pfn = h.take(z, 2, NOT_ZEROED); // the order-2 block at 4
+    h.free(z, pfn, 2, ZEROED);
+    assertChecked(m, 'a cleared block on the zeroed lists');
+    z.setZero(pfn + 3, 1, false);
+    broken(m, /the free zeroed order-2 block at pfn 4 holds pfn 7, whose bytes are not zero/);
+  });
+
+  it('when a section comes off the pristine zeroed list then its pages read as zero, and off the dirty one as not', () => {
+    const { z } = held();
+    assert.equal(z.isZero(0), false);
+    assert.equal(z.isZero(8), false, 'a pristine not-zeroed section');
+    const { z: z2, h: h2 } = held();
+    const pfn = h2.take(z2, 3, NOT_ZEROED); // a whole section of 8 pages
+    h2.free(z2, pfn, 3, ZEROED);
+    assert.equal(z2.isZero(pfn + 5), true, 'a pristine zeroed section');
+    const again = h2.take(z2, 0, ZEROED);
+    assert.equal(again, pfn);
+    assert.equal(z2.isZero(pfn + 5), true, 'materialized from the zeroed section');
+  });
+
+  it('when kscrubd holds a block whose page says otherwise then check names the kscrubd', () => {
+    const m = tiny();
+    const k = m.kscrubd[0]!;
+    const z = zoneNamed(m, 0, 'DMA');
+    const h = new Holder(m);
+    const pfn = h.take(z, 0, NOT_ZEROED);
+    (k as unknown as { inFlight: () => unknown }).inFlight = () => ({ zone: z, pfn, order: 0 });
+    broken(m, /^kscrubd0 holds the order-0 block at pfn 0, but the page says pfn 0 \(kind 3, order 0, not zeroed\)$/);
+  });
+
+  it('when a per-cpu list holds a pfn outside its zone then check says so', () => {
+    const { m, z } = held();
+    z.pageset[0]![PCP_HOT]!.list.push(z.endPfn);
+    z.pcpPages++;
+    broken(m, new RegExp(`pfn ${z.endPfn} is on cpu0's hot list but outside the zone`));
+  });
+
+  it('when a block is misaligned, a tail is marked as a head, or a kind is unknown then check names the page', () => {
+    const { m, z, h } = held();
+    assert.equal(h.take(z, 0, NOT_ZEROED), 1);
+    z.setHead(1, pageFlags(KIND_ALLOC, 1, NOT_ZEROED)); // an order-1 block cannot start at 1
+    broken(m, /pfn 1: a allocated block of order 1 is misaligned/);
+    const { m: m2, z: z2 } = held();
+    z2.setHead(5, pageFlags(KIND_ALLOC, 0, NOT_ZEROED)); // inside the free order-2 block at 4
+    broken(m2, /pfn 5 is inside the order-2 block at 4 but is marked as a head/);
+    const { m: m3, z: z3, h: h3 } = held();
+    h3.pfns.delete(0);
+    z3.setHead(0, 7 << 5); // kind 7: none of page.ts's
+    broken(m3, /pfn 0 has an unknown kind 7/);
+  });
+
+  it('when a section state is unknown, records are missing, or a free top-order block stays materialized then check says so', () => {
+    const { m, z } = held();
+    z.secState[3] = 9;
+    broken(m, /section 3 has unknown state 9/);
+    const { m: m2, z: z2 } = held();
+    z2.sections.delete(z2.firstSec);
+    broken(m2, /section 0 is materialized but has no page records/);
+    const { m: m3, z: z3, h: h3 } = held();
+    h3.pfns.delete(0);
+    const flags = z3.sections.get(z3.firstSec)!;
+    flags.fill(0);
+    flags[0] = pageFlags(KIND_FREE, 3, NOT_ZEROED);
+    for (let o = 0; o < 3; o++) z3.nrFree[NOT_ZEROED]![o] = 0; // the lists' entries are stale now
+    broken(m3, /section 0 is one free top-order block but is still materialized/);
+  });
+
+  it('when a per-cpu page has an order above 0 then check says so', () => {
+    const { m, z, h } = held();
+    const pfn = h.take(z, 2, NOT_ZEROED);
+    h.pfns.delete(pfn);
+    z.setHead(pfn, pageFlags(KIND_PCP, 2, NOT_ZEROED));
+    broken(m, /pfn 4 is on a per-cpu list with order 2/);
   });
 
   it('when one page is on two per-cpu lists then check says so', () => {
@@ -131,9 +221,11 @@ describe('model: check() finds each broken invariant', () => {
   });
 
   it('when a block head is lost then check finds the tail page with no head', () => {
-    const { m, z } = held();
-    z.setHead(4, 0); // the free order-2 block at 4: its pages 4…7 are now all tails
-    broken(m, /pfn 4 belongs to no block|order-2 list has 0 blocks, nr_free 1/);
+    const { m, z, h } = held();
+    const pfn = h.take(z, 2, NOT_ZEROED); // the order-2 block at 4, allocated
+    h.pfns.delete(pfn);
+    z.setHead(pfn, 0); // its pages 4…7 are now all tails
+    broken(m, /pfn 4 belongs to no block \(a tail page with no head\)/);
   });
 
   it('when a page says kscrubd holds it but none does then check says so', () => {
