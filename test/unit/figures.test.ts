@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import {
-  ALTIX_COST, COST_NAMES, EPYC_COST, I386_COST, PRESETS, X86_64_COST, figureProblems, fittedTo, presetFigures, resolveConfig,
+  ALTIX_COST, COST_NAMES, EPYC_COST, I386_COST, X86_64_COST, figureProblems, fittedTo, presetFigures, resolveConfig,
 } from '../../src/model';
 import type { CostModel, Figures } from '../../src/model';
+import { PRESETS } from '../../src/uapi';
 import { PUBLISHED } from '../../src/workload/calibration';
 
 describe('cost figures: measured or fitted', () => {
