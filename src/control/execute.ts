@@ -1,5 +1,6 @@
 import debugFactory from 'debug';
 import { performance } from 'node:perf_hooks';
+import { counterValues } from '../procfs/counters';
 import { type Machine, SYSCTL_NAMES, kscrubdTotals, type TouchJob, type TouchResult, type ZapResult, checkSteps, resolveConfig } from '../model';
 import { ModelError } from '../uapi';
 import type { Command, CommandOf, Verb } from '../uapi/grammar';
@@ -27,44 +28,21 @@ function n(v: number): string {
 const hex = (v: number): string => `0x${Math.round(v).toString(16)}`;
 
 
-/** `stats`: the machine's shape (clients need page_size, max_order), then the main counters, in this order. */
+/**
+ * `stats`: the machine's shape (clients need page_size, max_order) and state, then every
+ * counter of the table (src/uapi/counters.ts) by the name vmstat prints it, in table order.
+ */
 export function statsPairs(m: Machine): [string, number][] {
-  const vm = m.vm;
-  const k = kscrubdTotals(m.kscrubd);
-  const sum = <T>(xs: readonly T[], f: (x: T) => number): number => xs.reduce((s, x) => s + f(x), 0);
   return [
     ['now_ns', m.now],
     ['page_size', m.pageSize],
     ['max_order', m.maxOrder],
     ['nodes', m.config.nodes],
     ['cpus', m.config.cpus],
-    ['free_pages', m.freePagesTotal()],
-    ['zero_pages', m.zeroPagesTotal()],
-    ['pcp_pages', m.pcpPagesTotal()],
-    ['scrub_pages', sum(m.zones, (z) => z.scrubPages)],
     ['raw_pages', m.raw.pages],
-    ['anon_pages', m.procs.nrAnonPages],
     ['mms', m.procs.nrMms],
-    ['kscrubd_awake', k.awake],
-    ['kscrubd_bursts', k.bursts],
-    ['kscrubd_blocks', k.blocks],
-    ['kscrubd_pages', k.pages],
-    ['kscrubd_cpu_ns', k.cpuNs],
-    ['bte_blocks', k.bteBlocks],
-    ['bte_fallbacks', k.bteFallbacks],
-    ['alloc_prezeroed', vm.allocPrezeroed],
-    ['alloc_hot_zeroed', vm.allocHotZeroed],
-    ['alloc_zero_wasted', vm.allocZeroWasted],
-    ['alloc_fail', vm.allocFail],
-    ['pgfree', vm.pgfree],
-    ['pgfault', vm.pgfault],
-    ['fault_prezeroed', vm.faultPrezeroed],
-    ['fault_hot_zeroed', vm.faultHotZeroed],
-    ['fault_zero_page', vm.faultZeroPage],
-    ['fault_cow', vm.faultCow],
-    ['fault_oom', vm.faultOom],
-    ['prefault_pages', vm.prefaultPages],
-    ['prefault_released', vm.prefaultReleased],
+    ['kscrubd_awake', kscrubdTotals(m.kscrubd).awake],
+    ...counterValues(m),
   ];
 }
 

@@ -1,10 +1,11 @@
+import type { KscrubdField, VmEventField } from '../uapi/counters';
 import type { Kscrubd } from './kscrubd';
 
 /**
- * Event counters, named as /proc/vmstat names them where the kernel has the event, and with
- * the prezeroing patch's own where it does not. procfs prints them; the model only counts.
+ * Event counters, the storage of the counter table's 'vm' rows (src/uapi/counters.ts: the name
+ * each is printed by, its unit, what it counts). procfs prints them; the model only counts.
  */
-export class VmEvents {
+export class VmEvents implements Record<VmEventField, number> {
   pgfree = 0;
   pgfault = 0;
   /** Allocations that failed on every allowed zone (the model never overcommits). */
@@ -36,7 +37,7 @@ export class VmEvents {
 }
 
 /** Every node's kscrubd counters summed: the one place vmstat and the control file's `stats` read them. */
-export interface KscrubdTotals {
+export interface KscrubdTotals extends Record<KscrubdField, number> {
   awake: number;
   wakes: number;
   bursts: number;

@@ -1,8 +1,11 @@
-import { type Machine, type Zone, kscrubdTotals } from '../model';
-import { nodeAnonPages, nodePageTablePages, sumZones, zoneAnonPages } from './common';
+import type { Machine, Zone } from '../model';
+import { COUNTERS } from '../uapi/counters';
+import { nodeAnonPages, nodePageTablePages, zoneAnonPages } from './common';
+import { counterValues } from './counters';
 
 // /proc/vmstat: `name value` lines, a 6.18 kernel's items in its order (mm/vmstat.c
-// vmstat_text[]), then the model's own counters. Items the model has no meaning for read 0.
+// vmstat_text[]), then the patch's own counters (the table in src/uapi/counters.ts, with what
+// each counts). Items the model has no meaning for read 0.
 // zoneinfo prints the zone, NUMA and node groups per zone/node from the same tables.
 
 /** enum zone_stat_item. */
@@ -109,87 +112,24 @@ export function nodeStats(m: Machine, node: number): Partial<Record<NodeStatItem
   return nodeItems(nodeAnonPages(m, node), nodePageTablePages(m, node));
 }
 
-/**
- * The model's own counters, after the kernel's. Pages unless the name says otherwise.
- *
- *   nr_zero_pages          free pages on ZEROED lists (MemZero)
- *   nr_scrub_pages         free pages kscrubd holds off-list while zeroing them
- *   nr_pcp_pages           pages on per-cpu lists (hot, cold and cold-zeroed)
- *   pgalloc_prezeroed      pages of __GFP_ZERO allocations served already zero
- *   pgalloc_hot_zeroed     pages of __GFP_ZERO allocations zeroed on the spot (hot zeroing)
- *   pgalloc_zero_wasted    pages of ordinary allocations that had to take zeroed memory
- *   pgalloc_fail           allocations that failed on every allowed zone
- *   kscrubd_wakes          kscrubd wake-ups (all nodes)
- *   kscrubd_bursts         kscrubd bursts started
- *   kscrubd_blocks         blocks kscrubd zeroed
- *   kscrubd_pages          pages kscrubd zeroed
- *   kscrubd_cpu_us         CPU time kscrubd spent, in microseconds (system time in stat)
- *   kscrubd_bte_blocks     blocks the Altix BTE zeroed
- *   kscrubd_bte_fallbacks  BTE transfers that failed and fell back to the CPU
- *   pgfault_prezeroed      pages write faults mapped that were prezeroed (prefaulted pages included)
- *   pgfault_hot_zeroed     pages write faults had to zero in the fault path (prefaulted pages included)
- *   pgfault_zero_page      read faults that mapped the shared ZERO_PAGE
- *   pgfault_cow            write faults on the ZERO_PAGE (COW without a copy)
- *   pgfault_oom            faults that found no memory
- *   prefault_pages         pages mapped ahead of the faulting address (anticipatory prefault)
- *   prefault_released      prefaulted pages freed again because their pte was filled meanwhile
- *   thp_fault_prezeroed    huge-page faults (thp_fault_alloc) served by a block kscrubd had zeroed
- *   thp_fault_hot_zeroed   huge-page faults that cleared their 2 MiB in the fault
- *   pcp_refill_pages       pages moved buddy lists → per-cpu lists
- *   pcp_drain_pages        pages moved per-cpu lists → buddy lists
- */
-export function modelCounters(m: Machine): ReadonlyArray<readonly [string, number]> {
-  const k = kscrubdTotals(m.kscrubd);
-  const vm = m.vm;
-  return [
-    ['nr_zero_pages', m.zeroPagesTotal()],
-    ['nr_scrub_pages', sumZones(m, (z) => z.scrubPages)],
-    ['nr_pcp_pages', m.pcpPagesTotal()],
-    ['pgalloc_prezeroed', vm.allocPrezeroed],
-    ['pgalloc_hot_zeroed', vm.allocHotZeroed],
-    ['pgalloc_zero_wasted', vm.allocZeroWasted],
-    ['pgalloc_fail', vm.allocFail],
-    ['kscrubd_wakes', k.wakes],
-    ['kscrubd_bursts', k.bursts],
-    ['kscrubd_blocks', k.blocks],
-    ['kscrubd_pages', k.pages],
-    ['kscrubd_cpu_us', Math.floor(k.cpuNs / 1e3)],
-    ['kscrubd_bte_blocks', k.bteBlocks],
-    ['kscrubd_bte_fallbacks', k.bteFallbacks],
-    ['pgfault_prezeroed', vm.faultPrezeroed],
-    ['pgfault_hot_zeroed', vm.faultHotZeroed],
-    ['pgfault_zero_page', vm.faultZeroPage],
-    ['pgfault_cow', vm.faultCow],
-    ['pgfault_oom', vm.faultOom],
-    ['prefault_pages', vm.prefaultPages],
-    ['prefault_released', vm.prefaultReleased],
-    ['thp_fault_prezeroed', vm.thpFaultPrezeroed],
-    ['thp_fault_hot_zeroed', vm.thpFaultHotZeroed],
-    ['pcp_refill_pages', vm.pcpRefillPages],
-    ['pcp_drain_pages', vm.pcpDrainPages],
-  ];
-}
-
 export function render(m: Machine): string {
   // Machine-wide sums, as global_zone_page_state()/global_node_page_state() give them (the
   // anon and page-table totals even where zoneinfo cannot place them on a node).
+  const counters = counterValues(m);
   const values = new Map<string, number>([
     ...Object.entries(zoneItems(m.freePagesTotal(), m.procs.nrAnonPages)),
     ...Object.entries(nodeItems(m.procs.nrAnonPages, m.procs.nrPageTablePages)),
     ...Object.entries(numaStats(m.zones)),
-    ['pgfree', m.vm.pgfree],
-    ['pgfault', m.vm.pgfault],
-    // Huge pages mapped, counted in huge pages as vmstat shows NR_ANON_THPS.
-    ['nr_anon_transparent_hugepages', m.procs.nrAnonThps],
-    ['thp_fault_alloc', m.vm.thpFaultAlloc],
-    ['thp_fault_fallback', m.vm.thpFaultFallback],
   ]);
+  // The table's kernel items (pgfree, pgfault, the THP ones …) at their kernel place.
+  for (const c of COUNTERS) if (c.kernel) values.set(c.name, counters.get(c.name)!);
   for (const z of m.zones) {
     const name = `pgalloc_${z.name.toLowerCase()}`;
     values.set(name, (values.get(name) ?? 0) + z.pgalloc);
   }
   let out = '';
   for (const name of KERNEL_ITEMS) out += `${name} ${values.get(name) ?? 0}\n`;
-  for (const [name, v] of modelCounters(m)) out += `${name} ${v}\n`;
+  // Then the patch's own, in table order.
+  for (const c of COUNTERS) if (!c.kernel) out += `${c.name} ${counters.get(c.name)!}\n`;
   return out;
 }

@@ -1,13 +1,18 @@
 import type { Machine, Zone } from '../model';
+import { COUNTERS } from '../uapi/counters';
 import { flatString, zoneTypes } from './common';
+import { zoneCounterValue } from './counters';
 import { NODE_STAT_ITEMS, NUMA_EVENT_ITEMS, ZONE_STAT_ITEMS, nodeStats, numaStats, zoneStats } from './vmstat';
+
+/** The patch's counters zoneinfo prints per zone (the table's zoneinfo rows that are not the kernel's). */
+const PATCH_ZONE_COUNTERS = COUNTERS.filter((c) => c.zoneinfo && !c.kernel);
 
 /**
  * The zone's items as zoneinfo prints them: the kernel's, with the prezeroing patch's
  * nr_zero_pages (free pages on the zone's ZEROED lists) right after nr_free_pages, so that a
  * per-zone tool need not parse buddyinfo for it.
  */
-const ZONE_ITEMS: readonly string[] = [ZONE_STAT_ITEMS[0], 'nr_zero_pages', ...ZONE_STAT_ITEMS.slice(1)];
+const ZONE_ITEMS: readonly string[] = [ZONE_STAT_ITEMS[0], ...PATCH_ZONE_COUNTERS.map((c) => c.name), ...ZONE_STAT_ITEMS.slice(1)];
 
 /**
  * /proc/zoneinfo as a 6.18 kernel's zoneinfo_show_print() prints it, one block per zone of the
@@ -28,7 +33,7 @@ export function render(m: Machine): string {
     out += `Node ${z.node}, zone ${z.name.padStart(8)}`;
     if (m.nodeZones[z.node]![0] === z) out += perNodeStats(m, z.node);
     out += watermarks(z, protection);
-    out += stats(ZONE_ITEMS, { ...zoneStats(m, z), nr_zero_pages: z.zeroPages });
+    out += stats(ZONE_ITEMS, { ...zoneStats(m, z), ...Object.fromEntries(PATCH_ZONE_COUNTERS.map((c) => [c.name, zoneCounterValue(z, c)])) });
     out += stats(NUMA_EVENT_ITEMS, numaStats([z]));
     out += pagesets(m, z);
     out += `\n  node_unreclaimable:  0\n  start_pfn:           ${z.startPfn}\n`;

@@ -137,7 +137,7 @@ export const SPECS: readonly VerbSpec[] = [
     summary: 'make the next n BTE transfers fail (the CPU zeroes instead)', result: 'ok',
   },
   { verb: 'check', args: [], flags: [], summary: "verify the allocator's invariants", result: 'ok | err <first broken invariant>' },
-  { verb: 'stats', args: [], flags: [], summary: 'page_size, max_order, nodes, cpus and the main counters (pages, kscrubd, allocs, faults) on one line', result: 'ok now_ns=<n> page_size=<n> ...' },
+  { verb: 'stats', args: [], flags: [], summary: "the machine's shape and state (now_ns, page_size, max_order, nodes, cpus, raw_pages, mms, kscrubd_awake), then every counter of the counter table, by the names and with the values vmstat prints", result: 'ok now_ns=<n> page_size=<n> ... nr_zero_pages=<n> ...' },
   {
     verb: 'config', args: [], flags: [],
     summary: 'how this machine was made (preset, memory, zero drivers, clock, cost overrides) and the sysctls now, for provenance',

@@ -9,3 +9,7 @@ export { ControlSyntaxError, MAX_COUNT, MAX_LINE_BYTES, MAX_TICK_NS, formatComma
 export type { Access, Command, CommandOf, Verb } from './grammar';
 export { KSCRUBD_ON, KSCRUBD_ON_TEXT, PRESETS, describeKscrubd, kscrubdSysctls } from './presets';
 export type { KscrubdMode, PresetName } from './presets';
+export { COUNTERS, counterValue, exportedMetric } from './counters';
+export type { CounterName, CounterSpec } from './counters';
+export { STATS_KEYS, STATS_STATE_KEYS } from './results';
+export type { Stats, StatsKey } from './results';

@@ -1,35 +1,16 @@
 import { renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { COUNTERS, exportedMetric } from '../uapi';
 import { WorkloadError } from './client';
 import type { Sample } from './watch-files';
 
 // node_exporter's textfile collector format (Prometheus text exposition 0.0.4) for what its
 // own buddyinfo collector cannot read: V6's zeroed / not-zeroed split per node, zone and order,
-// with kscrubd's and the zeroed allocations' counters from vmstat. Written by
+// and every counter of the table (src/uapi/counters.ts) from vmstat, with its help text. Written by
 // `kscrubfs watch --textfile DIR`; node_exporter --collector.textfile.directory=DIR serves it.
 
 /** The file name in DIR (node_exporter reads every *.prom there). */
 export const TEXTFILE = 'kscrubfs.prom';
-
-/** vmstat counters exported as <name>_total, with their help text. */
-const COUNTERS: ReadonlyArray<readonly [string, string]> = [
-  ['kscrubd_wakes', 'kscrubd wake-ups, all nodes'],
-  ['kscrubd_bursts', 'kscrubd bursts (a wake that zeroed until nothing was left), all nodes'],
-  ['kscrubd_blocks', 'free blocks kscrubd zeroed'],
-  ['kscrubd_pages', 'pages kscrubd zeroed'],
-  ['kscrubd_bte_blocks', 'blocks zeroed by the block-transfer engine'],
-  ['kscrubd_bte_fallbacks', 'BTE transfers that failed and fell back to the CPU'],
-  ['pgalloc_prezeroed', '__GFP_ZERO allocations served from the zeroed lists (pages)'],
-  ['pgalloc_hot_zeroed', '__GFP_ZERO allocations zeroed in the allocating path (pages)'],
-  ['pgalloc_zero_wasted', 'zeroed pages handed to allocations that did not ask for zero'],
-  ['pgfault_prezeroed', 'pages write faults took already zeroed'],
-  ['pgfault_hot_zeroed', 'pages write faults had to zero'],
-];
-/** vmstat gauges exported as they are. */
-const GAUGES: ReadonlyArray<readonly [string, string]> = [
-  ['nr_zero_pages', 'free pages on the zeroed lists'],
-  ['nr_scrub_pages', 'pages kscrubd holds off the lists while zeroing them'],
-];
 
 const label = (v: string | number): string => `"${String(v).replace(/[\\"\n]/g, (c) => (c === '\n' ? '\\n' : `\\${c}`))}"`;
 
@@ -51,16 +32,12 @@ export function renderTextfile(s: Sample): string {
     })));
   const memZero = s.meminfo.get('MemZero');
   family('kscrubfs_memory_zero_bytes', 'gauge', 'MemZero: free memory on the zeroed lists', memZero === undefined ? [] : [`kscrubfs_memory_zero_bytes ${memZero * 1024}`]);
-  for (const [name, help] of GAUGES) {
-    const v = s.vmstat.get(name);
-    family(`kscrubfs_${name}`, 'gauge', help, v === undefined ? [] : [`kscrubfs_${name} ${v}`]);
+  // Every counter of the table, by its vmstat name (a kernel without the patch has none of its own).
+  for (const c of COUNTERS) {
+    const v = s.vmstat.get(c.name);
+    const { name, divisor } = exportedMetric(c);
+    family(name, c.kind, c.help, v === undefined ? [] : [`${name} ${v / divisor}`]);
   }
-  for (const [name, help] of COUNTERS) {
-    const v = s.vmstat.get(name);
-    family(`kscrubfs_${name}_total`, 'counter', help, v === undefined ? [] : [`kscrubfs_${name}_total ${v}`]);
-  }
-  const cpuUs = s.vmstat.get('kscrubd_cpu_us');
-  family('kscrubfs_kscrubd_cpu_seconds_total', 'counter', 'CPU time kscrubd spent zeroing', cpuUs === undefined ? [] : [`kscrubfs_kscrubd_cpu_seconds_total ${cpuUs / 1e6}`]);
   for (const [name, v] of s.sysctl) family(`kscrubfs_sysctl_vm_${name}`, 'gauge', `vm.${name}`, [`kscrubfs_sysctl_vm_${name} ${v}`]);
   family('kscrubfs_uptime_seconds', 'gauge', "the machine's clock when the files were read", [`kscrubfs_uptime_seconds ${s.uptimeS}`]);
   return `${out.join('\n')}\n`;

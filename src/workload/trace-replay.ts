@@ -158,7 +158,7 @@ class Replayer {
 
   async run(): Promise<ReplayRow> {
     const stats0 = this.ctl.callKv(formatCommand({ verb: 'stats' }));
-    const kscrubd0 = Number(stats0.kscrubd_cpu_ns);
+    const kscrubd0 = Number(stats0.kscrubd_cpu_us) * 1e3;
     this.startNs = Number(stats0.now_ns);
     let n = 0;
     try {
@@ -204,7 +204,7 @@ class Replayer {
     } finally {
       for (const key of [...this.procs.keys()]) this.end(key);
     }
-    const kscrubdNs = Number(this.ctl.callKv(formatCommand({ verb: 'stats' })).kscrubd_cpu_ns) - kscrubd0;
+    const kscrubdNs = Number(this.ctl.callKv(formatCommand({ verb: 'stats' })).kscrubd_cpu_us) * 1e3 - kscrubd0;
     const s = this.sum;
     const pages = s.prezeroed + s.hotZeroed;
     return {

@@ -1,3 +1,4 @@
+import type { CounterName } from '../uapi';
 import type { BuddyZone, Sample } from './watch-files';
 
 // The view of `kscrubfs watch`: two samples of the mounted files → a summary (what to say) →
@@ -70,11 +71,14 @@ export function zonePages(z: BuddyZone): { notZeroed: number[]; zeroed: number[]
 
 const sum = (xs: readonly number[]): number => xs.reduce((s, x) => s + x, 0);
 
+/** A counter of the table (src/uapi/counters.ts) as the sample's vmstat gave it: the name is checked against the table. */
+const counter = (s: Sample, name: CounterName): number | undefined => s.vmstat.get(name);
+
 /** What the view says, from the current sample and (for rates) the previous one. */
 export function summarize(prev: Sample | undefined, cur: Sample): WatchSummary {
-  const delta = (name: string): number | null => {
-    const a = prev?.vmstat.get(name);
-    const b = cur.vmstat.get(name);
+  const delta = (name: CounterName): number | null => {
+    const a = prev && counter(prev, name);
+    const b = counter(cur, name);
     return a === undefined || b === undefined ? null : b - a;
   };
   const virtualDtS = prev ? cur.uptimeS - prev.uptimeS : null;
@@ -90,7 +94,7 @@ export function summarize(prev: Sample | undefined, cur: Sample): WatchSummary {
   };
 }
 
-type Delta = (name: string) => number | null;
+type Delta = (name: CounterName) => number | null;
 type PerS = (d: number | null) => number | null;
 
 /**
@@ -99,11 +103,10 @@ type PerS = (d: number | null) => number | null;
  * inside one control command), or kscrubd_pages / kscrubd_bursts grew since the last sample.
  */
 function kscrubdView(cur: Sample, delta: Delta, perS: PerS): KscrubdView {
-  const v = cur.vmstat;
   const nodes = new Set(cur.buddy.map((z) => z.node)).size;
   const maxOrder = cur.buddy[0]?.total.length ?? 0;
-  const pages = v.get('kscrubd_pages');
-  const inFlightPages = v.get('nr_scrub_pages') ?? 0;
+  const pages = counter(cur, 'kscrubd_pages');
+  const inFlightPages = counter(cur, 'nr_scrub_pages') ?? 0;
   const runnable = cur.runnable === null ? null : Math.min(cur.runnable, nodes);
   const grew = (delta('kscrubd_pages') ?? 0) > 0 || (delta('kscrubd_bursts') ?? 0) > 0;
   const scrubStart = cur.sysctl.get('scrub_start') ?? null;
@@ -115,7 +118,7 @@ function kscrubdView(cur: Sample, delta: Delta, perS: PerS): KscrubdView {
   return {
     state, runnable, nodes, inFlightPages, maxOrder, scrubStart,
     pagesPerS: perS(delta('kscrubd_pages')),
-    sinceBoot: pages === undefined ? null : { pages, bursts: v.get('kscrubd_bursts') ?? 0 },
+    sinceBoot: pages === undefined ? null : { pages, bursts: counter(cur, 'kscrubd_bursts') ?? 0 },
     scrubStop: cur.sysctl.get('scrub_stop') ?? null,
   };
 }
@@ -126,13 +129,12 @@ function share(part: number | null | undefined, other: number | null | undefined
 }
 
 function faultsView(cur: Sample, delta: Delta, perS: PerS): FaultsView | null {
-  const v = cur.vmstat;
-  const faults = v.get('pgfault');
+  const faults = counter(cur, 'pgfault');
   if (faults === undefined) return null;
   return {
     perS: perS(delta('pgfault')),
     prezeroedShare: share(delta('pgfault_prezeroed'), delta('pgfault_hot_zeroed')),
-    sinceBoot: { faults, prezeroedShare: share(v.get('pgfault_prezeroed'), v.get('pgfault_hot_zeroed')) },
+    sinceBoot: { faults, prezeroedShare: share(counter(cur, 'pgfault_prezeroed'), counter(cur, 'pgfault_hot_zeroed')) },
   };
 }
 

@@ -157,9 +157,9 @@ describe('robust: faults', () => {
       await writeFile(path.join(dir, 'sys/vm/scrub_start'), '6\n');
       await settle();
       let s = await stats(dir);
-      assert.equal(s.bte_fallbacks, 7);
+      assert.equal(s.kscrubd_bte_fallbacks, 7);
       assert.equal(s.kscrubd_blocks, big.blocks);
-      assert.equal(s.bte_blocks, bteSized.blocks - 7, 'every other block the BTE takes went by BTE');
+      assert.equal(s.kscrubd_bte_blocks, bteSized.blocks - 7, 'every other block the BTE takes went by BTE');
       assert.equal((await vm()).get('kscrubd_bte_fallbacks'), 7);
       assert.equal((await mem()).get('MemZero'), big.pages * kB);
       assert.equal(zeroedPages(await buddy()), big.pages);
@@ -173,8 +173,8 @@ describe('robust: faults', () => {
       await writeFile(path.join(dir, 'sys/vm/scrub_start'), '2\n');
       await settle();
       s = await stats(dir);
-      assert.equal(s.bte_fallbacks, 7 + small.blocks);
-      assert.equal(s.bte_blocks, bteSized.blocks - 7, 'no transfer succeeded');
+      assert.equal(s.kscrubd_bte_fallbacks, 7 + small.blocks);
+      assert.equal(s.kscrubd_bte_blocks, bteSized.blocks - 7, 'no transfer succeeded');
       assert.equal(s.kscrubd_blocks, big.blocks + small.blocks);
       const v = await vm();
       assert.equal(v.get('kscrubd_bte_fallbacks'), 7 + small.blocks);

@@ -134,7 +134,7 @@ describe('robust: load', () => {
         const [checked, statsLine] = await control(dir, 'check\nstats\n');
         assert.equal(checked, 'ok');
         const s = statsOf(statsLine!);
-        assert.deepEqual([s.raw_pages, s.anon_pages, s.mms, s.pcp_pages], [0, 0, 0, 0], statsLine);
+        assert.deepEqual([s.raw_pages, s.nr_anon_pages, s.mms, s.nr_pcp_pages], [0, 0, 0, 0], statsLine);
         // Prefault (V2, max_prealloc_order 3) maps up to a pagevec, 16 pages, a fault.
         assert.ok(s.pgfault! >= counts.pft * 65536 / 16, `pft faulted (${s.pgfault} faults)`);
 

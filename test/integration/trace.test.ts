@@ -208,7 +208,7 @@ describe('trace record and replay (root, the host kernel\'s tracepoints)', () =>
       assert.ok(rows[0]!.pages >= 2 * 2048, `two 8 MiB strings: ${rows[0]!.pages} pages`);
       const stats = await run('sh', ['-c', `exec 3<>${dir}/control; echo stats >&3; head -1 <&3`]);
       assert.match(stats.stdout, / mms=0 /, 'every replayed process has exited');
-      assert.match(stats.stdout, / anon_pages=0 /, 'and its pages are back');
+      assert.match(stats.stdout, / nr_anon_pages=0 /, 'and its pages are back');
     });
   });
 

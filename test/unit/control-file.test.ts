@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { controlEntry, execute, helpText, statsPairs } from '../../src/control';
-import { OUTPUT_LIMIT } from '../../src/uapi';
+import { OUTPUT_LIMIT, STATS_KEYS, type Stats } from '../../src/uapi';
 import { Scheduler } from '../../src/daemon/scheduler';
 import { MemoryBudget } from '../../src/daemon/budget';
 import { type Machine, check, createMachine } from '../../src/model';
@@ -67,19 +67,11 @@ function state(m: Machine): unknown {
   return { stats: statsPairs(m), raw: [...m.raw.keys()], bte: m.zeroDrivers.map((d) => JSON.stringify(d)), check: check(m) };
 }
 
-const STAT_KEYS = [
-  'now_ns', 'page_size', 'max_order', 'nodes', 'cpus', 'free_pages', 'zero_pages', 'pcp_pages', 'scrub_pages', 'raw_pages', 'anon_pages', 'mms',
-  'kscrubd_awake', 'kscrubd_bursts', 'kscrubd_blocks', 'kscrubd_pages', 'kscrubd_cpu_ns', 'bte_blocks', 'bte_fallbacks',
-  'alloc_prezeroed', 'alloc_hot_zeroed', 'alloc_zero_wasted', 'alloc_fail', 'pgfree', 'pgfault',
-  'fault_prezeroed', 'fault_hot_zeroed', 'fault_zero_page', 'fault_cow', 'fault_oom', 'prefault_pages', 'prefault_released',
-] as const;
-type Stats = Readonly<Record<(typeof STAT_KEYS)[number], number>>;
-
-/** A `stats` line as numbers; its keys must be STAT_KEYS, in order. */
+/** A `stats` line as numbers; its keys must be STATS_KEYS, in order. */
 function statsOf(line: string): Stats {
   assert.match(line, /^ok( [a-z_]+=\d+)+$/);
   const pairs = line.slice(3).split(' ').map((kv) => kv.split('='));
-  assert.deepEqual(pairs.map(([k]) => k), [...STAT_KEYS]);
+  assert.deepEqual(pairs.map(([k]) => k), [...STATS_KEYS]);
   return Object.fromEntries(pairs.map(([k, v]) => [k, Number(v)])) as Stats;
 }
 
@@ -275,7 +267,7 @@ describe('control file: batches', () => {
     assert.equal(c.write('bte fail=3\ntick 2s\nstats\n'), 25);
     const lines = c.lines();
     assert.equal(lines[0], 'ok');
-    assert.equal(statsOf(lines[2]!).bte_fallbacks, 3);
+    assert.equal(statsOf(lines[2]!).kscrubd_bte_fallbacks, 3);
   });
 });
 
@@ -416,7 +408,7 @@ describe('control file: execute and stats', () => {
   it('when stats runs then it is one ok line of integer counters in a fixed order', () => {
     const { machine } = setup();
     const s = statsOf(execute(machine, { verb: 'stats' })); // checks the keys and their order
-    assert.equal(s.free_pages, machine.freePagesTotal());
+    assert.equal(s.nr_free_pages, machine.freePagesTotal());
     assert.deepEqual([s.page_size, s.max_order, s.nodes, s.cpus], [16384, 11, 4, 8], 'the altix preset');
   });
 
@@ -501,15 +493,15 @@ describe('control file: a manual-clock scenario', () => {
     assert.deepEqual(echo('check'), ['ok']);
     const s0 = statsOf(echo('stats')[0]!);
     assert.equal(s0.now_ns, 0);
-    assert.equal(s0.zero_pages, 0);
+    assert.equal(s0.nr_zero_pages, 0);
     assert.equal(s0.kscrubd_awake, 0);
 
     assert.deepEqual(echo('alloc order=10 count=4'), ['ok handles=1,2,3,4']);
     assert.deepEqual(echo('alloc order=0 zero count=3 node=1'), ['ok handles=5,6,7']);
     const s1 = statsOf(echo('stats')[0]!);
     assert.equal(s1.raw_pages, 4 * 1024 + 3);
-    assert.equal(s1.alloc_hot_zeroed, 3, 'nothing was prezeroed yet');
-    assert.equal(s1.free_pages, s0.free_pages - s1.raw_pages - s1.pcp_pages);
+    assert.equal(s1.pgalloc_hot_zeroed, 3, 'nothing was prezeroed yet');
+    assert.equal(s1.nr_free_pages, s0.nr_free_pages - s1.raw_pages - s1.nr_pcp_pages);
 
     // The sysctl file's job; here straight on the machine. Waking kscrubd needs scrub_start < MAX_ORDER.
     machine.setSysctl('scrub_start', 9);
@@ -517,24 +509,24 @@ describe('control file: a manual-clock scenario', () => {
     assert.deepEqual(echo('tick 250ms'), ['ok now_ns=250000000']);
     const s2 = statsOf(echo('stats')[0]!);
     assert.ok(s2.kscrubd_pages > 0, 'kscrubd zeroed something');
-    assert.equal(s2.zero_pages + s2.scrub_pages <= s2.free_pages, true);
+    assert.equal(s2.nr_zero_pages + s2.nr_scrub_pages <= s2.nr_free_pages, true);
     assert.deepEqual(echo('check'), ['ok']);
 
     assert.deepEqual(echo('tick 60s'), ['ok now_ns=60250000000']);
     const s3 = statsOf(echo('stats')[0]!);
     assert.equal(s3.kscrubd_awake, 0, 'the burst ended');
-    assert.ok(s3.zero_pages > s2.zero_pages);
+    assert.ok(s3.nr_zero_pages > s2.nr_zero_pages);
 
     assert.deepEqual(echo('alloc order=0 zero'), ['ok handles=8']);
     const s4 = statsOf(echo('stats')[0]!);
-    assert.equal(s4.alloc_prezeroed, s3.alloc_prezeroed + 1, 'now a zeroed page was waiting');
+    assert.equal(s4.pgalloc_prezeroed, s3.pgalloc_prezeroed + 1, 'now a zeroed page was waiting');
 
     assert.deepEqual(echo('free handles=3,4,5,6,7,8'), ['ok freed_pages=2052']);
     assert.match(echo('drain')[0]!, /^ok drained_pages=\d+$/);
     assert.deepEqual(echo('check'), ['ok']);
     const s5 = statsOf(echo('stats')[0]!);
     assert.equal(s5.raw_pages, 0);
-    assert.equal(s5.pcp_pages, 0);
+    assert.equal(s5.nr_pcp_pages, 0);
     assert.equal(check(machine), null);
   });
 });
