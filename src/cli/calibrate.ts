@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
@@ -14,6 +14,7 @@ import type { PftRow } from '../workload/pft';
 import { type ConfigPairs, type Provenance, provenance, subtitleFacts } from '../workload/provenance';
 import { KSCRUBD_ON_TEXT } from '../uapi';
 import { CliError, action } from './errors';
+import { writeOutput } from '../workload/output-file';
 import { type FormatFlags, checkFormat, formatResult } from './output';
 import { integer } from './options';
 import { VERSION, commandLine } from './version';
@@ -100,7 +101,7 @@ function plotThreads(file: string, rows: readonly { label: string; row: PftRow }
     subtitle: `${subtitleFacts(prov, false)}; patched: ${KSCRUBD_ON_TEXT}, settled before each row`,
   });
   try {
-    writeFileSync(file, svg);
+    writeOutput(file, svg);
   } catch (err) {
     throw new CliError('KSCRUB_OUTPUT_FAILED', `calibrate --plot: cannot write ${file}: ${(err as Error).message}`);
   }

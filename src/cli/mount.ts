@@ -14,7 +14,7 @@ import { formatSize, parseSize, PRESETS } from '../uapi';
 import { buildProcTree } from '../procfs';
 import { action, CliError } from './errors';
 import { integer, nameList, positiveNumber, defaultMount } from './options';
-import { startRecording, type Recording } from './record-file';
+import { MAX_RECORD_BYTES, startRecording, type Recording } from './record-file';
 
 const log = createDebug('kscrubfs:cli');
 
@@ -41,6 +41,7 @@ interface MountFlags {
   fuseDebug?: boolean;
   record?: string;
   allowOther?: boolean;
+  recordMax?: string;
 }
 
 export function registerMount(program: Command): void {
@@ -66,6 +67,7 @@ export function registerMount(program: Command): void {
     .option('--record <file>', 'record every control command, sysctl write and clock advance (JSONL), and at umount a digest of every file, for kscrubfs replay FILE')
     .option('--allow-other', 'let other users read the mount (the default for root; anyone else needs user_allow_other in /etc/fuse.conf)')
     .option('--no-allow-other', 'only the user who mounted may read it (the default for anyone but root)')
+    .option('--record-max <size>', `with --record: stop recording (and say so) when the record reaches this size (at most and by default ${formatSize(MAX_RECORD_BYTES)})`)
     .option('--fuse-debug', "libfuse's dump of every FUSE request, on stderr (DEBUG=kscrubfs:* does not turn it on)")
     .action(action(async (dir: string, flags: MountFlags) => {
       if (flags.background) await mountInBackground(dir);
@@ -82,7 +84,9 @@ async function mountInForeground(dir: string, flags: MountFlags): Promise<void> 
   const maxMemory = flags.maxMemory === undefined ? defaultMaxMemory() : parseSize(flags.maxMemory, '--max-memory');
   const clock = new LiveClock(machine, wall, scheduler);
   // --record: the recorder sees every sync of the clock and every write to the tree.
-  const recording = flags.record === undefined ? undefined : startRecording(flags.record, machine, machineOptions(flags), flags.buddyinfo, clock.wallClockMs);
+  const recordMax = flags.recordMax === undefined ? MAX_RECORD_BYTES : parseSize(flags.recordMax, '--record-max');
+  if (recordMax > MAX_RECORD_BYTES || recordMax < 4096) throw new CliError('KSCRUB_USAGE', `--record-max: ${flags.recordMax} is not 4K to ${formatSize(MAX_RECORD_BYTES)} (replay reads a record whole)`);
+  const recording = flags.record === undefined ? undefined : startRecording(flags.record, machine, machineOptions(flags), flags.buddyinfo, clock.wallClockMs, recordMax);
   const wallClockMs = recording?.wallClockMs ?? clock.wallClockMs;
   const tree = buildProcTree(machine, {
     buddyinfo: flags.buddyinfo,

@@ -1,4 +1,3 @@
-import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { InvalidArgumentError, Option } from 'commander';
 import { KSCRUBD_ON_TEXT, formatSize, parseSize } from '../uapi';
@@ -6,6 +5,7 @@ import { PFT_COLUMNS, PftOptions, PftRow, formatPftTable, runPftWithConfig } fro
 import { renderPftSvg } from '../workload/plot';
 import { type Provenance, provenance, subtitleFacts } from '../workload/provenance';
 import { CliError, action } from './errors';
+import { writeOutput } from '../workload/output-file';
 import { integer, defaultMount } from './options';
 import { checkFormat, formatResult } from './output';
 import { VERSION, commandLine } from './version';
@@ -123,7 +123,7 @@ function writePlot(file: string, rows: readonly PftRow[], o: PftCliOptions, prov
     title: 'pft: page faults against threads', subtitle,
   });
   try {
-    writeFileSync(file, svg);
+    writeOutput(file, svg);
   } catch (err) {
     throw new CliError('KSCRUB_OUTPUT_FAILED', `pft --plot: cannot write ${file}: ${(err as Error).message}`);
   }

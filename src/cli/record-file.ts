@@ -1,11 +1,13 @@
-import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, readFileSync, statSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { configPairs } from '../control';
 import { digestFiles, RecordingSession, type Digests, type RecordEvent, type Recorder } from '../daemon';
 import type { Machine, MachineOptions } from '../model';
 import { FILES, type BuddyinfoFormat, type ProcTree } from '../procfs';
 import { provenance, type Provenance } from '../workload/provenance';
+import { formatSize } from '../uapi';
 import { checkMachineOptions } from '../uapi/bounds';
+import { openPrivateOutput } from '../workload/output-file';
 import { CliError } from './errors';
 import { commandLine, VERSION } from './version';
 
@@ -50,17 +52,55 @@ export interface Recording {
   finish(): void;
 }
 
-/** Start recording `machine` into `file` (truncated): the header now, events as they come. */
-export function startRecording(file: string, machine: Machine, options: MachineOptions, buddyinfo: BuddyinfoFormat, wallClockMs: () => number): Recording {
+/**
+ * The most a record may grow to (mount --record-max): replay reads a record whole, and V8
+ * holds no string past 512 MiB; a mount left recording for days must stop before the disk
+ * fills or the record becomes unreadable.
+ */
+export const MAX_RECORD_BYTES = 256 * 2 ** 20;
+/** Room kept at the cap for the line that says the record stops there. */
+const CUT_LINE_BYTES = 256;
+
+/** Why a record has no digest: it stopped at its size cap (the last line, `{"ev":"cut",…}`). */
+export interface CutLine {
+  readonly ev: 'cut';
+  readonly t: number;
+  readonly cap: number;
+}
+
+/**
+ * Start recording `machine` into `file` (truncated, 0600: it holds what the 0600 control
+ * file was told): the header now, events as they come, until the record reaches `maxBytes`;
+ * then a `cut` line, a message on stderr, and nothing more.
+ */
+export function startRecording(file: string, machine: Machine, options: MachineOptions, buddyinfo: BuddyinfoFormat, wallClockMs: () => number, maxBytes = MAX_RECORD_BYTES): Recording {
   const abs = path.resolve(file);
   let fd: number | undefined;
   try {
-    fd = openSync(abs, 'w', 0o644);
+    fd = openPrivateOutput(abs);
   } catch (err) {
     throw new CliError('KSCRUB_OUTPUT_FAILED', `cannot write the record ${abs}: ${(err as Error).message}`);
   }
+  let bytes = 0;
+  const stop = (): void => {
+    if (fd === undefined) return;
+    closeSync(fd);
+    fd = undefined;
+  };
+  const write = (text: string): void => {
+    bytes += writeSync(fd!, text);
+  };
   const line = (obj: unknown): void => {
-    if (fd !== undefined) writeSync(fd, `${JSON.stringify(obj)}\n`);
+    if (fd === undefined) return;
+    const text = `${JSON.stringify(obj)}\n`;
+    if (bytes + Buffer.byteLength(text) + CUT_LINE_BYTES <= maxBytes) {
+      write(text);
+      return;
+    }
+    const cut: CutLine = { ev: 'cut', t: machine.now, cap: maxBytes };
+    write(`${JSON.stringify(cut)}\n`);
+    stop();
+    process.stderr.write(`kscrubfs: --record ${abs} reached its cap of ${formatSize(maxBytes)} (mount --record-max) at virtual time ${Math.round(machine.now)} ns: recording stopped, the mount goes on\n`);
   };
   const config = Object.fromEntries(configPairs(machine));
   const header: RecordHeader = {
@@ -75,10 +115,10 @@ export function startRecording(file: string, machine: Machine, options: MachineO
     tree: (t) => session.tree(t),
     finish: () => {
       if (fd === undefined) return;
+      session.flush();
       const digest: DigestLine = { ev: 'digest', t: machine.now, files: digestFiles(machine, buddyinfo) };
       line(digest);
-      closeSync(fd);
-      fd = undefined;
+      stop();
     },
   };
 }
@@ -94,8 +134,11 @@ type Obj = { readonly [k: string]: unknown };
 export function readRecord(file: string): SessionRecord {
   let text: string;
   try {
+    const size = statSync(file).size;
+    if (size > MAX_RECORD_BYTES) throw bad(`${file} holds ${formatSize(size)}, more than the ${formatSize(MAX_RECORD_BYTES)} a record may (mount --record-max): not a record this kscrubfs wrote`);
     text = readFileSync(file, 'utf8');
   } catch (err) {
+    if (err instanceof CliError) throw err;
     throw bad(`cannot read the record ${file}: ${(err as Error).message}`);
   }
   const lines = text.split('\n');
@@ -113,6 +156,9 @@ export function readRecord(file: string): SessionRecord {
   });
   const header = checkHeader(parsed[0]!, `${file}:1`);
   const last = parsed.at(-1)!;
+  if (last.ev === 'cut') {
+    throw bad(`${file} stopped at its size cap of ${typeof last.cap === 'number' ? formatSize(last.cap) : '?'} (mount --record-max): the session went on past what it holds, so it cannot be replayed to the end`);
+  }
   if (parsed.length < 2 || last.ev !== 'digest') {
     throw bad(`${file} has no digest line at its end: the mount did not stop cleanly (umount or Ctrl-C writes it), or the file was cut`);
   }

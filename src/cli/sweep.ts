@@ -1,4 +1,4 @@
-import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -10,6 +10,7 @@ import { type PlotSeries, renderPftSvg } from '../workload/plot';
 import { parseCsv, toCsv } from '../workload/provenance';
 import { describeKscrubd, formatSize, kscrubdSysctls, parseSize } from '../uapi';
 import { CliError, action } from './errors';
+import { checkNotSymlink, writeOutput } from '../workload/output-file';
 import { integer } from './options';
 import { clearProgress, progressLine } from './pft';
 import { type SweepRow, runPoint } from './sweep-run';
@@ -95,6 +96,11 @@ function output(spec: SweepSpec, o: SweepFlags): Output {
 
 /** Rows already in the output (a missing file has none). */
 function readRows(spec: SweepSpec, out: Output): SweepRow[] {
+  try {
+    checkNotSymlink(out.file);
+  } catch (err) {
+    throw new CliError('KSCRUB_OUTPUT_FAILED', `sweep: cannot write ${out.file}: ${(err as Error).message}`);
+  }
   if (!existsSync(out.file)) return [];
   const text = readFileSync(out.file, 'utf8');
   return out.csv ? rowsFromCsv(spec, text) : rowsFromJsonl(text, out.file);
@@ -144,13 +150,21 @@ function csvHead(spec: SweepSpec): string {
 /** Append rows to the output, writing its header first when the file is new. */
 function append(spec: SweepSpec, out: Output, rows: readonly SweepRow[]): void {
   if (rows.length === 0) return;
-  if (!out.csv) {
-    appendFileSync(out.file, rows.map((r) => `${JSON.stringify(r)}\n`).join(''));
-    return;
+  let text = rows.map((r) => `${JSON.stringify(r)}\n`).join('');
+  if (out.csv) {
+    const fresh = !existsSync(out.file) || readFileSync(out.file, 'utf8') === '';
+    const body = toCsv(null, csvColumns(spec), rows.map((r) => csvRecord(spec, r)));
+    text = fresh ? csvHead(spec) + body : body.slice(body.indexOf('\n') + 1);
   }
-  const fresh = !existsSync(out.file) || readFileSync(out.file, 'utf8') === '';
-  const body = toCsv(null, csvColumns(spec), rows.map((r) => csvRecord(spec, r)));
-  appendFileSync(out.file, fresh ? csvHead(spec) + body : body.slice(body.indexOf('\n') + 1));
+  writeRows(out.file, text, 'append');
+}
+
+function writeRows(file: string, text: string, how: 'append' | 'truncate'): void {
+  try {
+    writeOutput(file, text, how);
+  } catch (err) {
+    throw new CliError('KSCRUB_OUTPUT_FAILED', `sweep: cannot write ${file}: ${(err as Error).message}`);
+  }
 }
 
 // ---- running --------------------------------------------------------------------------------
@@ -216,7 +230,7 @@ function merge(spec: SweepSpec, out: Output, pieces: readonly string[]): void {
   }
   const rows = spec.points.map((p) => byKey.get(p.key)).filter((r): r is SweepRow => r !== undefined);
   const stray = [...byKey.keys()].filter((k) => !spec.points.some((p) => p.key === k));
-  writeFileSync(out.file, '');
+  writeRows(out.file, '', 'truncate');
   append(spec, out, rows);
   process.stderr.write(`sweep ${spec.name}: ${rows.length} of ${spec.points.length} points in ${out.file}${stray.length > 0 ? `; ${stray.length} row(s) of other specs left out` : ''}\n`);
 }
@@ -287,7 +301,7 @@ function writePlot(spec: SweepSpec, out: Output, file: string): void {
     subtitle: [fixed.join(', '), ...numberFacts(spec)].filter((t) => t !== '').join('; '), xLabel: x,
   });
   try {
-    writeFileSync(file, svg);
+    writeOutput(file, svg);
   } catch (err) {
     throw new CliError('KSCRUB_OUTPUT_FAILED', `sweep --plot: cannot write ${file}: ${(err as Error).message}`);
   }

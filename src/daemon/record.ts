@@ -67,14 +67,35 @@ export class RecordingSession {
   private inside = 0;
   readonly wallClockMs: () => number;
 
+  /**
+   * An advance between events, not yet written: the live clock moves on every read, and
+   * advancing in steps or at once ends the same (advanceTo runs each background event at its
+   * own time), so only the last before the next event matters. Readers alone then add nothing
+   * to the record, however often they read.
+   */
+  private pendingAdvance: number | null = null;
+
   constructor(private readonly machine: Machine, wallClockMs: () => number, private readonly rec: Recorder) {
     this.wallClockMs = (): number => {
       const before = this.machine.now;
       const r = wallClockMs();
       const t = this.machine.now;
-      if (t !== before) this.rec.event({ ev: 'advance', n: ++this.n, t, ...(this.inside ? { during: this.inside } : {}) });
+      if (t === before) return r;
+      if (this.inside) {
+        this.flush();
+        this.rec.event({ ev: 'advance', n: ++this.n, t, during: this.inside });
+      } else {
+        this.pendingAdvance = t;
+      }
       return r;
     };
+  }
+
+  /** Write the advance held back, if any (before the next event, and before the digests). */
+  flush(): void {
+    if (this.pendingAdvance === null) return;
+    this.rec.event({ ev: 'advance', n: ++this.n, t: this.pendingAdvance });
+    this.pendingAdvance = null;
   }
 
   /** The same tree, with the writable entries (control, sysctls) reporting to the recorder. */
@@ -93,7 +114,10 @@ export class RecordingSession {
       open: (flags: number): FileHandle => {
         const h = entry.open(flags);
         const fd = control ? ++this.fds : undefined;
-        if (fd !== undefined) this.rec.event({ ev: 'open', n: ++this.n, t: this.machine.now, fd });
+        if (fd !== undefined) {
+          this.flush();
+          this.rec.event({ ev: 'open', n: ++this.n, t: this.machine.now, fd });
+        }
         const wrapped: FileHandle = { read: (o, l) => h.read(o, l) };
         if (h.readInto) wrapped.readInto = (b, o, l) => h.readInto!(b, o, l);
         if (h.write) {
@@ -110,6 +134,7 @@ export class RecordingSession {
 
   /** Record `e` (numbered, timed now), then run its handler; syncs inside it are marked as its own. */
   private within<T>(e: Omit<Extract<RecordEvent, { ev: 'write' }>, 'n' | 't'> | Omit<Extract<RecordEvent, { ev: 'close' }>, 'n' | 't'>, run: () => T): T {
+    this.flush();
     const n = ++this.n;
     const { ev, ...rest } = e;
     this.rec.event({ ev, n, t: this.machine.now, ...rest } as RecordEvent);

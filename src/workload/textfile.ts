@@ -1,4 +1,4 @@
-import { renameSync, writeFileSync } from 'node:fs';
+import { renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { COUNTERS, exportedMetric } from '../uapi';
 import { WorkloadError } from './client';
@@ -48,7 +48,9 @@ export function writeTextfile(dir: string, s: Sample): void {
   const file = path.join(dir, TEXTFILE);
   const tmp = `${file}.${process.pid}.tmp`;
   try {
-    writeFileSync(tmp, renderTextfile(s));
+    // A fresh name, never a symlink planted under it (wx: O_CREAT | O_EXCL fails on any existing name).
+    rmSync(tmp, { force: true });
+    writeFileSync(tmp, renderTextfile(s), { flag: 'wx' });
     renameSync(tmp, file);
   } catch (err) {
     throw new WorkloadError(`watch --textfile: cannot write ${file}: ${(err as Error).message}`);

@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import { checkTraceHeader } from '../uapi/bounds';
 import { WorkloadError } from './client';
+import { openOutput } from './output-file';
 
 /**
  * The page-fault trace file (`kscrubfs trace record` writes it, `trace replay` reads it).
@@ -104,7 +105,7 @@ export class TraceWriter {
   constructor(file: string, header: TraceHeader, startUs: number) {
     this.file = file;
     try {
-      this.fd = fs.openSync(file, 'w');
+      this.fd = openOutput(file, 'truncate');
     } catch (err) {
       throw new WorkloadError(`trace record: cannot write ${file}: ${(err as Error).message}`);
     }
