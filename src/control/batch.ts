@@ -2,8 +2,8 @@ import debugFactory from 'debug';
 import type { Machine } from '../model';
 import { ProcError } from '../procfs/types';
 import { OUTPUT_LIMIT } from '../uapi';
-import { type Outcome, type Session, commandJob, statsPairs } from './execute';
-import { type Command, ControlSyntaxError, decodeLine, parseLine } from '../uapi/grammar';
+import { MAX_ERR_CHARS, type Outcome, type Session, commandJob, configPairs, statsPairs } from './execute';
+import { type Command, ControlSyntaxError, SPECS, decodeLine, parseLine } from '../uapi/grammar';
 import type { CommandBudget, Job } from './job';
 
 const log = debugFactory('kscrubfs:control');
@@ -65,20 +65,52 @@ function parseAll(data: Buffer): Parsed[] {
 
 /** Digits of the largest safe integer, the widest number a result prints. */
 const NUMBER_BYTES = 16;
-/** Every result line but stats, alloc and mm list is short: a few numbers, or an err message. */
-const SHORT_RESULT_BYTES = 512;
+/**
+ * A batch stops at its first failure: one `err` line (cut to MAX_ERR_CHARS, each at most 4
+ * bytes of UTF-8), the commands after it each a short `err skipped: …` line.
+ */
+const ERR_RESULT_BYTES = 4 * MAX_ERR_CHARS;
+/** `err skipped: line N of this write failed`, but for N's digits. */
+const SKIPPED_TEXT_BYTES = 'err skipped: line  of this write failed'.length;
 
-/** The most bytes a command's result line (with its newline) can take. */
-export function resultBound(m: Machine, cmd: Command): number {
+/**
+ * The most bytes an `ok` line of `verb` takes, read from its result template in the grammar:
+ * the literal text, and each <field> a number at its widest. A result is reserved at this,
+ * not at a round guess: a `tick 1ns` line at 45 bytes, so 30,000 of them fit the unread limit.
+ */
+const TEMPLATE_BYTES: ReadonlyMap<string, number> = new Map(SPECS.map((s) => {
+  const fields = s.result.match(/<[^>]*>/g) ?? [];
+  return [s.verb, s.result.replace(/<[^>]*>/g, '').length + fields.length * NUMBER_BYTES];
+}));
+const TOUCH_BYTES = TEMPLATE_BYTES.get('touch')!;
+
+/**
+ * An upper bound on the bytes the results of `cmds`, run as one write, take: each line at
+ * its widest (an ok line, or the `skipped` line it becomes after a failure), and room for
+ * the one failure's `err` line.
+ */
+export function batchBound(m: Machine, cmds: readonly Command[]): number {
+  const skipped = SKIPPED_TEXT_BYTES + String(cmds.length).length;
+  return cmds.reduce((sum, c) => sum + 1 + Math.max(skipped, okBound(m, c)), ERR_RESULT_BYTES);
+}
+
+function okBound(m: Machine, cmd: Command): number {
   switch (cmd.verb) {
     case 'alloc':
       return 16 + (cmd.count ?? 1) * (NUMBER_BYTES + 1);
     case 'stats':
       return 4 + statsPairs(m).reduce((s, [k]) => s + k.length + 2 + NUMBER_BYTES, 0);
+    case 'config':
+      return 4 + configPairs(m).reduce((s, [k, v]) => s + k.length + 2 + Math.max(v.length, NUMBER_BYTES), 0);
     case 'mm list':
       return 32 + 2 * m.procs.mms.size * (NUMBER_BYTES + 1);
+    // Their templates say "as touch" rather than repeat it.
+    case 'fault':
+      return TOUCH_BYTES;
+    case 'faults':
+      return TOUCH_BYTES + ' zero_ns='.length + NUMBER_BYTES;
     default:
-      return SHORT_RESULT_BYTES;
+      return TEMPLATE_BYTES.get(cmd.verb)!;
   }
 }
 
@@ -109,7 +141,7 @@ export function* batchJob(machine: Machine, wallClockMs: () => number, data: Buf
     };
   }
   if (parsed.length === 0) return { lines: [], error: null };
-  const bound = parsed.reduce((s, p) => s + resultBound(machine, p.cmd!), 0);
+  const bound = batchBound(machine, parsed.map((p) => p.cmd!));
   if (bound > target.room && !(target.empty && parsed.length === 1)) {
     const why = `control: the results of this write could take ${bound} bytes, more than the ${target.room} left of the ${OUTPUT_LIMIT}-byte unread limit; nothing ran (read the results, or write fewer commands at a time)`;
     return { lines: [`err ${why}`], error: new ProcError('EBUSY', why) };

@@ -2,7 +2,7 @@ import debugFactory from 'debug';
 import { performance } from 'node:perf_hooks';
 import { counterValues } from '../procfs/counters';
 import { type Machine, SYSCTL_NAMES, kscrubdTotals, type TouchJob, type TouchResult, type ZapResult, checkSteps, resolveConfig } from '../model';
-import { ModelError } from '../uapi';
+import { ModelError, PID_MAX_DEFAULT } from '../uapi';
 import type { Command, CommandOf, Verb } from '../uapi/grammar';
 import { type Job, runToEnd } from './job';
 
@@ -64,6 +64,8 @@ export function detachedSession(): Session {
 
 /** Events a touch runs between two yields (well under a millisecond of work). */
 const TOUCH_EVENTS_PER_STEP = 4096;
+/** Blocks a slice of `alloc` takes (about a millisecond's work). */
+const ALLOC_BLOCKS_PER_STEP = 4096;
 
 type Result = string | Job<string>;
 type Executor<V extends Verb> = (m: Machine, cmd: CommandOf<V>, s: Session) => Result;
@@ -101,7 +103,7 @@ export function configPairs(m: Machine): [string, string][] {
 /** One executor per verb: the compiler checks that every verb of the grammar has one. */
 const EXECUTORS: Executors<Verb> = {
   tick: (m, c) => tickJob(m, c.ns),
-  alloc: (m, c) => `ok handles=${m.raw.alloc(c.order, c.zero === true, c.node ?? 0, c.count ?? 1).join(',')}`,
+  alloc: (m, c) => allocJob(m.raw.allocSteps(c.order, c.zero === true, c.node ?? 0, c.count ?? 1, ALLOC_BLOCKS_PER_STEP)),
   free: (m, c) => `ok freed_pages=${n(m.raw.free(c.handles))}`,
   drain: (m) => `ok drained_pages=${n(m.drainPcp())}`,
   bte: (m, c) => (m.injectBteFailures(c.fail), 'ok'),
@@ -111,6 +113,10 @@ const EXECUTORS: Executors<Verb> = {
   // The process verbs; touch leaves what the line does not give to Processes.touch's defaults
   // (write, 1 thread, 1 line a page, a page's stride).
   'mm new': (m, c, s) => {
+    // What bounds `mm list`'s line and the daemon's memory for processes, as pid_max bounds fork.
+    if (m.procs.mms.size >= PID_MAX_DEFAULT) {
+      throw new ModelError('KSCRUB_NOMEM', `${m.procs.mms.size} processes are alive, the kernel's pid_max (PID_MAX_DEFAULT); mm exit some first`);
+    }
     const id = m.procs.create().id;
     if (c.keep !== true) s.owned.add(id);
     return `ok mm=${n(id)}`;
@@ -156,6 +162,11 @@ function* freedJob(steps: Job<ZapResult>): Job<string> {
   return `ok freed_pages=${n(z.freed)} sys_ns=${n(z.sysNs)} wall_ns=${n(z.wallNs)}`;
 }
 
+function* allocJob(steps: Job<number[]>): Job<string> {
+  const handles = yield* steps;
+  return `ok handles=${handles.join(',')}`;
+}
+
 function* touchJob(job: TouchJob): Job<string> {
   while (!job.run(TOUCH_EVENTS_PER_STEP)) yield;
   return touchLine(job.result);
@@ -199,8 +210,15 @@ function withVerb(verb: Verb, message: string): string {
 export function* commandJob(machine: Machine, cmd: Command, session: Session): Job<Outcome> {
   const o = yield* runUnchecked(machine, cmd, session);
   // One command, one line: a stray newline in a message must not split the result.
-  return CONTROL_CHARS.test(o.line) ? { line: o.line.replace(CONTROL_CHARS_G, ' '), failed: o.failed } : o;
+  const line = CONTROL_CHARS.test(o.line) ? o.line.replace(CONTROL_CHARS_G, ' ') : o.line;
+  return line.startsWith('err') && line.length > MAX_ERR_CHARS ? { line: `${line.slice(0, MAX_ERR_CHARS - 1)}…`, failed: o.failed } : { line, failed: o.failed };
 }
+
+/**
+ * An `err` line is cut to this many characters (a message that quotes a long token), so what
+ * a batch's one failure may print is known before it runs (batch.ts reserves ERR_RESULT_BYTES).
+ */
+export const MAX_ERR_CHARS = 512;
 
 const CONTROL_CHARS = /[\u0000-\u001f\u007f]/;
 const CONTROL_CHARS_G = /[\u0000-\u001f\u007f]/g;

@@ -42,6 +42,19 @@ export class RawBlocks implements PageOwner {
 
   /** Allocate `count` blocks of `order` on `node`, all or nothing. Returns their handles. */
   alloc(order: number, zero: boolean, node: number, count: number): number[] {
+    const steps = this.allocSteps(order, zero, node, count, Number.POSITIVE_INFINITY);
+    for (;;) {
+      const r = steps.next();
+      if (r.done) return r.value;
+    }
+  }
+
+  /**
+   * alloc() as a job that yields after every `perStep` blocks, so that a million-block alloc
+   * lets the daemon answer readers in between; still all or nothing (a reader meanwhile sees
+   * the blocks taken so far, as it sees a touch's pages).
+   */
+  *allocSteps(order: number, zero: boolean, node: number, count: number, perStep: number): Generator<void, number[]> {
     const m = this.m;
     if (!Number.isInteger(order) || order < 0 || order >= m.maxOrder) {
       throw new ModelError('KSCRUB_BAD_OPTION', `order=${order} is out of range 0..${m.maxOrder - 1}`);
@@ -60,6 +73,7 @@ export class RawBlocks implements PageOwner {
     const cpu = m.firstCpuOf(node);
     const first = this.len;
     for (let i = 0; i < count; i++) {
+      if (i > 0 && i % perStep === 0) yield;
       const pfn = m.allocPages(order, zero, node, cpu);
       if (pfn < 0) {
         for (let j = first; j < this.len; j++) m.freePages(this.pfns[j]!, order, this.cpuOf(this.pfns[j]!));

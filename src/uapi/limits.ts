@@ -25,3 +25,5 @@ export const MAX_LINES_PER_PAGE = MAX_PAGE_SIZE / MIN_LINE_SIZE;
 export const MAX_PAGES = 2 ** 44;
 /** Unread results a control handle holds at most (bytes); see control/file.ts and batch.ts. */
 export const OUTPUT_LIMIT = 1 << 20;
+/** Processes alive at once: a 2.6 kernel's default pid_max (PID_MAX_DEFAULT, 0x8000); fork fails past it. */
+export const PID_MAX_DEFAULT = 0x8000;
