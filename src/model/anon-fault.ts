@@ -1,3 +1,4 @@
+import { assert } from './errors';
 import type { FaultPricing } from './fault-price';
 import type { Machine } from './machine';
 import type { Mm, Processes } from './mm';
@@ -109,7 +110,10 @@ export class AnonFault {
       if (!present || !table) return this.faultBegin(r);
       // No fault: the program just writes its lines.
       this.p.userTouch(r, pte >= 2 && pteCacheHot(pte), pte >= 2 ? ptePfn(pte) : -1);
-      if (pte >= 2) table[idx] = mkPte(ptePfn(pte), false);
+      if (pte >= 2) {
+        table[idx] = mkPte(ptePfn(pte), false);
+        if (r.write) this.written(ptePfn(pte));
+      }
       this.counts.pages++;
       this.advance(r);
     }
@@ -166,9 +170,17 @@ export class AnonFault {
     r.zeroPage = false;
     r.cow = false;
     if (!r.write) {
+      // do_anonymous_page's read path with V2: ZERO_PAGE over the whole predicted run (each
+      // empty pte of it), and the prediction moves on as for a write.
+      const n = prefaultPages(r, m.sysctl.max_prealloc_order, this.ps);
+      let mapped = 0;
+      for (let i = 0; i < n; i++) {
+        if (table[idx + i] !== PTE_NONE) continue;
+        table[idx + i] = PTE_ZERO_PAGE;
+        mapped++;
+      }
       m.vm.faultZeroPage++;
-      this.p.sys(r, m.cost.ptlSetNs);
-      if (pte === PTE_NONE) table[idx] = PTE_ZERO_PAGE;
+      this.p.sys(r, m.cost.ptlSetNs * Math.max(1, mapped));
     } else r.cow = pte === PTE_ZERO_PAGE;
     this.endSection(r, PH_UNLOCK1);
   }
@@ -242,9 +254,15 @@ export class AnonFault {
     this.endSection(r, PH_UNLOCK2);
   }
 
-  /** page_table_lock dropped after section 2: the page is mapped. */
+  /** page_table_lock dropped after section 2: the page is mapped, and the program writes it. */
   private afterSection2(r: Runner): void {
+    this.written(r.pfns[0]!);
     this.backToUser(r, r.hot[0] === 1, r.firstNode);
+  }
+
+  /** The content oracle (check()): the program wrote pfn, its bytes are no longer zero. */
+  private written(pfn: number): void {
+    this.m.zoneOf(pfn).setZero(pfn, 1, false);
   }
 
   /**
@@ -273,7 +291,13 @@ export class AnonFault {
     return true;
   }
 
-  /** Allocate (and price) the fault's n pages into r.pfns, stopping at the first failure. */
+  /**
+   * Allocate (and price) the fault's n pages into r.pfns, stopping at the first failure. The
+   * faulting page is do_anonymous_page's __GFP_ZERO allocation (prezeroed if a zeroed page is
+   * there, else cleared now); V2's prefaulted pages are alloc_page_vma(GFP_HIGHUSER), each
+   * cleared in the fault by clear_user_highpage whatever list it came from: prefault never
+   * takes the zeroed lists' work, as the two patches never combined.
+   */
   private allocRun(r: Runner, n: number): void {
     const m = this.m;
     const served = this.p.served;
@@ -282,9 +306,14 @@ export class AnonFault {
       r.hot = new Uint8Array(n);
     }
     for (let i = 0; i < n; i++) {
-      const pfn = m.allocPages(0, true, r.node, r.cpu, served);
+      const gfpZero = i === 0;
+      const pfn = m.allocPages(0, gfpZero, r.node, r.cpu, served);
       if (pfn < 0) break;
-      const hot = this.p.priceAlloc(r);
+      const zone = served.zone!;
+      // A page counted as prezeroed must be zero: the zeroed lists' content, checked at handout.
+      if (served.prezeroed) assert(zone.isZero(pfn), `pfn ${pfn} was handed out as prezeroed but its bytes are not zero`);
+      const hot = this.p.priceAlloc(r, this.ps, !gfpZero);
+      if (hot) zone.setZero(pfn, 1, true);
       if (hot) {
         this.counts.hotZeroed++;
         m.vm.faultHotZeroed++;

@@ -60,7 +60,7 @@ export class FaultPricing {
    * zone->lock on a refill, and hot zeroing when no prezeroed page came. Returns hot-zeroed.
    * A huge page (thp.ts) passes the bytes its hot zeroing clears (one extent).
    */
-  priceAlloc(r: Runner, zeroBytes = this.ps): boolean {
+  priceAlloc(r: Runner, zeroBytes = this.ps, clear = false): boolean {
     const info = this.served;
     const zone = info.zone!;
     const local = zone.node === r.node;
@@ -70,8 +70,10 @@ export class FaultPricing {
       // rmqueue_bulk under zone->lock (buffered_rmqueue): every CPU allocating from this zone takes it.
       this.sys(r, zone.lock.hold(this.lines, r.cpu, r.t, 1, info.lockedPages * this.c.buddyPerPageNs));
     }
-    if (info.hotZeroed) this.hotZero(r, local, zeroBytes);
-    return info.hotZeroed;
+    // `clear`: a GFP_HIGHUSER page the fault clears itself (clear_user_highpage), whatever its class.
+    const hot = info.hotZeroed || clear;
+    if (hot) this.hotZero(r, local, zeroBytes);
+    return hot;
   }
 
   /**

@@ -1,6 +1,11 @@
-/** lru_cache_add_active's per-CPU pagevec holds PAGEVEC_SIZE pages before it drains. */
-export const PAGEVEC_SIZE = 16;
-/** log2(PAGEVEC_SIZE): the largest prefault order (V2 maps at most a pagevec a fault). */
+/**
+ * lru_cache_add_active's per-CPU pagevec holds PAGEVEC_SIZE pages before it drains: 14 in
+ * include/linux/pagevec.h from 2.6.10-rc1 on ("14 pointers + two long's align the pagevec
+ * structure to a power of two"; 16 before Oct 2004), so in every kernel of the published rows
+ * (2.6.10-rc2, 2.6.10-rc3) and in 2.6.11. The prefault patch's own text says 16.
+ */
+export const PAGEVEC_SIZE = 14;
+/** The smallest order whose run fills a pagevec (2^4 = 16 ≥ 14): V2 maps at most a pagevec a fault. */
 export const PAGEVEC_ORDER = 4;
 
 /** Each CPU's LRU pagevec (mm/swap.c's lru_add_active_pvecs): only how many pages it holds. */

@@ -1,4 +1,5 @@
 import { ModelError } from '../uapi';
+import { PAGEVEC_ORDER, PAGEVEC_SIZE } from './pagevec';
 
 /**
  * The vm sysctls the model owns. Values and ranges live here; procfs only parses text into an
@@ -23,7 +24,12 @@ export function sysctlSpecs(maxOrder: number): Readonly<Record<SysctlName, Sysct
     scrub_start: { name: 'scrub_start', min: 0, max: maxOrder, initial: maxOrder, help: 'order of a coalesced not-zeroed block that wakes kscrubd (MAX_ORDER = off)' },
     scrub_stop: { name: 'scrub_stop', min: 0, max: maxOrder, initial: 4, help: 'kscrubd zeroes free blocks of this order and above, then sleeps' },
     scrub_load: { name: 'scrub_load', min: 0, max: 1000, initial: 999, help: 'kscrubd does not wake while the 1-minute load average is at or above this' },
-    max_prealloc_order: { name: 'max_prealloc_order', min: 0, max: Math.min(maxOrder - 1, 8), initial: 3, help: 'anticipatory prefault: at most 2^n pages per fault (0 = off)' },
+    // A run is order-0 pages, at most a pagevec, whatever MAX_ORDER: orders past PAGEVEC_ORDER
+    // would map no more, so they are refused, not ignored.
+    max_prealloc_order: {
+      name: 'max_prealloc_order', min: 0, max: PAGEVEC_ORDER, initial: PAGEVEC_ORDER,
+      help: `anticipatory prefault: at most 2^n pages per fault, and at most a pagevec (${PAGEVEC_SIZE}); 0 = off, ${PAGEVEC_ORDER} = the V2 patch as published`,
+    },
   };
 }
 

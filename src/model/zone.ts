@@ -595,15 +595,18 @@ export class Zone {
     return n;
   }
 
-  /** free_pages_bulk: return up to `count` pages from the list's cold end to the buddy lists. */
+  /**
+   * free_pages_bulk: return up to `count` pages from the list's cold end to the buddy lists.
+   * The prezeroing patch's free_pages_bulk files every page it drains as NOT_ZEROED, whatever
+   * list it sat on: a zeroed per-cpu page drained is zeroing thrown away, not a zeroed block.
+   */
   freePagesBulk(pcp: PerCpuPages, count: number, onFreed: (order: number, cls: FreeClass) => void): number {
     const list = pcp.list;
     const n = Math.min(count, list.length);
     for (let i = 0; i < n; i++) {
       const pfn = list[i]!;
-      const cls = classOf(this.pageFlagsAt(pfn));
-      this.setHead(pfn, pageFlags(KIND_ALLOC, 0, cls));
-      onFreed(this.freeBlock(pfn, 0, cls), cls);
+      this.setHead(pfn, pageFlags(KIND_ALLOC, 0, NOT_ZEROED));
+      onFreed(this.freeBlock(pfn, 0, NOT_ZEROED), NOT_ZEROED);
     }
     // Drop the n taken from the cold end (by hand, as above: no spliced copy).
     for (let i = n; i < list.length; i++) list[i - n] = list[i]!;

@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { Machine } from '../../src/model';
-import { accountedPages, assertChecked, prefaultRun, ptesOf, tiny } from '../helpers/model';
+import { accountedPages, assertChecked, prefaultRun, ptesOf, tickUntilScrubbed, tiny } from '../helpers/model';
 
-// Anticipatory prefault (vm.max_prealloc_order, default 3) on the TINY machine (4 KiB pages,
-// one pte page = 4096 / 8 = 512 ptes = 2 MiB; mmap places mappings PMD-aligned). V2: a hit
-// doubles the run up to a pagevec (16 pages); after a 16-page fault the order goes back to
-// max_prealloc_order, so the next hit maps 2^(order+1) again: 1, 2, 4, 8, 16, 16 … with 3.
+// Anticipatory prefault (vm.max_prealloc_order, default 4 = V2 as published) on the TINY
+// machine (4 KiB pages, one pte page = 4096 / 8 = 512 ptes = 2 MiB; mmap places mappings
+// PMD-aligned). V2: a hit doubles the run, at most 2^max_prealloc_order pages and at most a
+// pagevec (PAGEVEC_SIZE, 14 in 2.6.10/2.6.11): 1, 2, 4, 8, 14, 14 …
 const PAGE = 4096;
 const PTRS_PER_PTE = PAGE / 8;
 
@@ -18,36 +18,64 @@ function proc(m: Machine, pages: number, random = false): { id: number; addr: nu
 }
 
 describe('fault: anticipatory prefault', () => {
-  test('when 23 pages are written in order then faults map 1, 2, 4, 8, 16 pages (the last reaching past them)', () => {
+  test('when 23 pages are written in order then faults map 1, 2, 4, 8, 14 pages (the last reaching past them)', () => {
     const m = tiny();
     const { id, addr } = proc(m, 64);
     const free = accountedPages(m);
     const r = m.procs.touch(id, { addr, size: 23 * PAGE });
     assert.equal(r.pages, 23);
     assert.equal(r.faults, 5);
-    assert.equal(r.prefaulted, 31 - 5);
-    assert.equal(r.hotZeroed, 31, 'GFP_HIGHUSER pages cleared in the fault, every one of them');
-    assert.equal(m.vm.prefaultPages, 26);
-    assert.equal(m.procs.nrAnonPages, 31);
-    assert.equal(accountedPages(m), free - 31 - 1, 'the 31 pages and their one pte page');
+    assert.equal(r.prefaulted, 29 - 5);
+    assert.equal(r.hotZeroed, 29, 'no zeroed page exists: every page is cleared in the fault');
+    assert.equal(m.vm.prefaultPages, 24);
+    assert.equal(m.procs.nrAnonPages, 29);
+    assert.equal(accountedPages(m), free - 29 - 1, 'the 29 pages and their one pte page');
     assert.equal(m.procs.nrPageTablePages, 1);
     assertChecked(m);
   });
 
-  test('when single faults follow the prediction then each maps 1, 2, 4, 8, 16, 16 pages', () => {
+  test('when single faults follow the prediction then each maps 1, 2, 4, 8, 14, 14 pages (a pagevec is 14)', () => {
     const m = tiny();
     const { id, addr } = proc(m, 64);
-    assert.deepEqual(prefaultRun(m, id, addr, 6), [1, 2, 4, 8, 16, 16]);
-    assert.equal(m.procs.nrAnonPages, 47);
+    assert.deepEqual(prefaultRun(m, id, addr, 6), [1, 2, 4, 8, 14, 14]);
+    assert.equal(m.procs.nrAnonPages, 43);
     assert.equal(m.vm.pgfault, 6);
     assertChecked(m);
   });
 
-  test('when max_prealloc_order is 1 then after a 16-page fault the run starts again from 4 pages', () => {
+  test('when max_prealloc_order is n then no fault maps more than 2^n pages: the sysctl does what its name says', () => {
+    for (const [n, runs] of [[1, [1, 2, 2, 2, 2]], [2, [1, 2, 4, 4, 4]], [3, [1, 2, 4, 8, 8]], [4, [1, 2, 4, 8, 14]]] as const) {
+      const m = tiny();
+      m.setSysctl('max_prealloc_order', n);
+      const { id, addr } = proc(m, 64);
+      assert.deepEqual(prefaultRun(m, id, addr, 5), runs, `max_prealloc_order ${n}`);
+    }
+  });
+
+  test('when the written pages are prezeroed then only the faulting page of each run is: V2 clears its prefaulted pages itself', () => {
     const m = tiny();
-    m.setSysctl('max_prealloc_order', 1);
+    m.setSysctl('scrub_stop', 0);
+    m.setSysctl('scrub_start', 0);
+    tickUntilScrubbed(m);
     const { id, addr } = proc(m, 64);
-    assert.deepEqual(prefaultRun(m, id, addr, 8), [1, 2, 4, 8, 16, 4, 8, 16]);
+    const r = m.procs.touch(id, { addr, size: 29 * PAGE });
+    assert.equal(r.faults, 5);
+    assert.equal(r.prezeroed, 5, 'the faulting pages: __GFP_ZERO from the zeroed lists');
+    assert.equal(r.hotZeroed, 24, 'the prefaulted pages: GFP_HIGHUSER, cleared by clear_user_highpage');
+    assertChecked(m);
+  });
+
+  test('when pages are read in order then read faults map ZERO_PAGE over the predicted run', () => {
+    const m = tiny();
+    const { id, addr } = proc(m, 64);
+    const free = accountedPages(m);
+    const r = m.procs.touch(id, { addr, size: 29 * PAGE, write: false });
+    assert.equal(r.faults, 5, '1 + 2 + 4 + 8 + 14');
+    assert.deepEqual(ptesOf(m, id), { anon: 0, zero: 29 });
+    assert.equal(accountedPages(m), free - 1, 'only the pte page: ZERO_PAGE is shared');
+    // The prediction moved on with the reads: the next write continues the run.
+    assert.deepEqual(prefaultRun(m, id, addr + 29 * PAGE, 1), [14]);
+    assertChecked(m);
   });
 
   test('when a fault misses the prediction then prefault starts again from one page', () => {
@@ -97,7 +125,8 @@ describe('fault: anticipatory prefault', () => {
     assert.equal(m.procs.nrAnonPages, 3);
     assert.deepEqual(ptesOf(m, id), { anon: 3, zero: 0 });
     assert.equal(accountedPages(m), free - 3 - 1, 'free pages drop by exactly 3 and the pte page');
-    assert.equal(m.vm.allocHotZeroed, 3 + 1, 'the 3 pages and the pte page: nothing was allocated and given back');
+    assert.equal(m.vm.allocHotZeroed, 2 + 1, 'the 2 faulting pages (__GFP_ZERO) and the pte page: nothing was allocated and given back');
+    assert.equal(m.vm.faultHotZeroed, 3, 'and the prefaulted page, cleared in the fault');
     assertChecked(m);
   });
 
@@ -114,19 +143,19 @@ describe('fault: anticipatory prefault', () => {
   test('when a prefault run reaches the end of a pte page then it is clipped there and goes on in the next', () => {
     const m = tiny();
     const { id, addr } = proc(m, 600);
-    // From page 500: 500 | 501-502 | 503-506 | 507-511 (8 clipped to 5 at 512) | 512-527 | 528-543.
-    assert.deepEqual(prefaultRun(m, id, addr + 500 * PAGE, 6), [1, 2, 4, 5, 16, 16]);
+    // From page 500: 500 | 501-502 | 503-506 | 507-511 (8 clipped to 5 at 512) | 512-525 | 526-539.
+    assert.deepEqual(prefaultRun(m, id, addr + 500 * PAGE, 6), [1, 2, 4, 5, 14, 14]);
     assert.equal(m.procs.nrPageTablePages, 2);
-    assert.equal(m.procs.nrAnonPages, 44);
+    assert.equal(m.procs.nrAnonPages, 40);
     assertChecked(m);
   });
 
   test('when a sequential touch crosses a pte page then the counts follow the clipping', () => {
     const m = tiny();
     const { id, addr } = proc(m, 530);
-    // 1+2+4+8 = 15, then 16-page runs 15..510 (31 of them), 511 alone (PMD end), 512-527, 528-529 (VMA end).
+    // 1+2+4+8 = 15, then 14-page runs 15..504 (35 of them), 505-511 (clipped at the PMD end), 512-525, 526-529 (VMA end).
     const r = m.procs.touch(id, { addr, size: 530 * PAGE });
-    assert.equal(r.faults, 4 + 31 + 1 + 1 + 1);
+    assert.equal(r.faults, 4 + 35 + 1 + 1 + 1);
     assert.equal(r.pages, 530);
     assert.equal(m.procs.nrAnonPages, 530);
     assertChecked(m);
