@@ -46,6 +46,7 @@ interface PftCliOptions {
   scrubStop?: number;
   prealloc?: number;
   thp?: boolean;
+  stride?: number;
   settle?: boolean;
   plot?: string;
 }
@@ -65,6 +66,7 @@ export function registerPft(program: Command): void {
     .option('--scrub-start <order>', 'scrub_start for --scrub on', integer(0))
     .option('--scrub-stop <order>', 'scrub_stop for --scrub on', integer(0))
     .option('--prealloc <order>', 'vm.max_prealloc_order for the run (0 = no anticipatory prefault)', integer(0))
+    .option('--stride <size>', "touch one page every <size> bytes, counting every page as pft does (pft.c's NBPP: 16K); default: every page", size)
     .option('--thp', 'map with MADV_HUGEPAGE: 2 MiB-aligned ranges fault as transparent huge pages (4 KiB-page presets)')
     .option('--settle', 'before each row, wait (or tick a manual clock) until kscrubd sleeps')
     .option('--json', 'print one JSON object: how the run was made (version, machine, clock, sysctls) and the rows, with the model-side counts')
@@ -72,7 +74,9 @@ export function registerPft(program: Command): void {
     .option('--plot <file>', 'also write an SVG: flt/cpu/s and fault/wsec against threads, labelled by --scrub')
     .addHelpText('after', `
 Columns are pft's: pages = bytes × rep ÷ page size; flt/cpu/s = pages ÷ (User + System);
-fault/wsec = pages ÷ Wall. Times are the simulated machine's. Sysctls changed by --scrub and
+fault/wsec = pages ÷ Wall. pft.c writes at the start of every 16 KiB (its NBPP) whatever the
+page size: --stride 16K does the same, and the pages column still counts every page, as pft's
+does (on 4 KiB pages, one page in four is touched). Times are the simulated machine's. Sysctls changed by --scrub and
 --prealloc are restored afterwards.
 
 --plot writes the rows as an SVG, one series labelled by --scrub.
@@ -94,6 +98,7 @@ Example:
         ...(o.scrubStop !== undefined ? { scrubStop: o.scrubStop } : {}),
         ...(o.prealloc !== undefined ? { prealloc: o.prealloc } : {}),
         ...(o.thp ? { thp: true } : {}),
+        ...(o.stride !== undefined ? { stride: o.stride } : {}),
       };
       const { config, rows } = await runPftWithConfig(o.mount, opts);
       clearProgress();

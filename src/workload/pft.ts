@@ -22,6 +22,11 @@ export interface PftOptions {
   prealloc?: number;
   /** Map with MADV_HUGEPAGE: aligned 2 MiB ranges fault as transparent huge pages. */
   thp?: boolean;
+  /**
+   * Touch one page every `stride` bytes (a multiple of the page size; pft.c's NBPP is 16 KiB),
+   * and count every page as pft does: pages = bytes ÷ page size, touched or not.
+   */
+  stride?: number;
   /** Wait until kscrubd sleeps before each row. */
   settle: boolean;
   /** Called now and then with a progress message (the CLI shows it on a terminal). */
@@ -128,6 +133,7 @@ function runRow(ctl: Control, o: PftOptions, threads: number, pageSize: number):
       const addr = Number.parseInt(map.addr ?? '', 16);
       const t = ctl.callKv(formatCommand({
         verb: 'touch', mm, addr, size: o.bytes, threads, lines: o.cachelines, access: 'write',
+        ...(o.stride !== undefined && { stride: o.stride }),
       }));
       user += Number(t.user_ns);
       sys += Number(t.sys_ns);
@@ -137,7 +143,8 @@ function runRow(ctl: Control, o: PftOptions, threads: number, pageSize: number):
       row.hotZeroed += Number(t.hot_zeroed);
       row.prefaulted += Number(t.prefaulted);
       row.oom += Number(t.oom);
-      pages += Number(t.pages);
+      // pft computes its pages (bytes ÷ page size): every page a stride spans counts.
+      pages += Number(t.pages) * (o.stride === undefined ? 1 : o.stride / pageSize);
     } catch (err) {
       // The process exits either way; if that fails too (the daemon is gone), the first error tells why.
       try {

@@ -109,6 +109,26 @@ describe('kscrubfs pft against a mount', () => {
     });
   });
 
+  test('when pft --stride 16K runs on 4 KiB pages then one page in four faults and pages still counts all of them, as pft.c does', async () => {
+    await withMount(['--preset', 'i386', ...MANUAL], async (dir) => {
+      const json = async (extra: string[]) => {
+        const r = await kscrubfs(['pft', '-m', dir, '-b', '16M', '--prealloc', '0', '--json', ...extra]);
+        assert.equal(r.code, 0, r.stderr);
+        return (JSON.parse(r.stdout) as { rows: { pages: number; faults: number; fltPerCpuS: number }[] }).rows[0]!;
+      };
+      const every = await json([]);
+      const strided = await json(['--stride', '16K']);
+      assert.equal(every.pages, 4096);
+      assert.equal(every.faults, 4096);
+      assert.equal(strided.pages, 4096, 'pft computes pages = bytes ÷ page size');
+      assert.equal(strided.faults, 1024, 'one fault each 16 KiB');
+      assert.ok(strided.fltPerCpuS > 3 * every.fltPerCpuS, `a quarter of the work per counted page: ${strided.fltPerCpuS} vs ${every.fltPerCpuS}`);
+      const bad = await kscrubfs(['pft', '-m', dir, '-b', '16M', '--stride', '6K']);
+      assert.notEqual(bad.code, 0);
+      assert.match(bad.stderr, /stride=6144 must be a multiple of the page size \(4096\)/);
+    });
+  });
+
   test('when nothing is mounted then pft says so and exits non-zero', async () => {
     const r = await kscrubfs(['pft', '-m', '/nonexistent-kscrubfs', '-b', '1M']);
     assert.notEqual(r.code, 0);

@@ -19,7 +19,7 @@ describe('control config', () => {
     assert.deepEqual([c.nodes, c.cpus, c.page_size, c.max_order], ['4', '8', '16384', '11']);
     assert.equal(c.zero_drivers, 'bte,cpu');
     assert.deepEqual([c.clock, c.speed], ['manual', '1']);
-    assert.deepEqual([c['sysctl.scrub_start'], c['sysctl.scrub_stop'], c['sysctl.scrub_load'], c['sysctl.max_prealloc_order']], ['11', '4', '999', '3']);
+    assert.deepEqual([c['sysctl.scrub_start'], c['sysctl.scrub_stop'], c['sysctl.scrub_load'], c['sysctl.max_prealloc_order']], ['11', '4', '999', '4']);
     assert.deepEqual(Object.keys(c).filter((k) => k.startsWith('cost.')), []);
   });
 
