@@ -154,10 +154,10 @@ const OUT_OF_RANGE: Readonly<Record<string, readonly string[]>> = {
   'sys/vm/scrub_start': ['12', '12\n', '0xc', '014', '2147483647'],
   'sys/vm/scrub_stop': ['12', '0x0C', '99'],
   'sys/vm/scrub_load': ['1001', '0x3e9', '01751', '65536'],
-  'sys/vm/max_prealloc_order': ['9', '011', '0x9', '10'],
+  'sys/vm/max_prealloc_order': ['5', '9', '011', '0x9', '10'],
 };
 const DEFAULTS: Readonly<Record<string, string>> = {
-  'sys/vm/scrub_start': '11', 'sys/vm/scrub_stop': '4', 'sys/vm/scrub_load': '999', 'sys/vm/max_prealloc_order': '3',
+  'sys/vm/scrub_start': '11', 'sys/vm/scrub_stop': '4', 'sys/vm/scrub_load': '999', 'sys/vm/max_prealloc_order': '4',
 };
 const FLAG_CYCLE: readonly Flags[] = ['w', 'wt', 'rw', 'wa'];
 

@@ -20,7 +20,7 @@ function refusedCleanly(r: RunResult, code: number, message: RegExp, what: strin
 const CONFIG_X86 = {
   preset: 'x86_64', mem_bytes: String(2 ** 30), nodes: '1', cpus: '4', page_size: '4096', line_size: '64', max_order: '11', cpu_mhz: '2000',
   zero_drivers: 'cpu', clock: 'manual', speed: '1', now_ns: '0', 'sysctl.scrub_start': '11', 'sysctl.scrub_stop': '4', 'sysctl.scrub_load': '999',
-  'sysctl.max_prealloc_order': '3',
+  'sysctl.max_prealloc_order': '4',
 };
 
 function record(options: unknown, events: unknown[] = [], config: Record<string, string> = CONFIG_X86): string {
