@@ -25,7 +25,7 @@ import { startKscrubfs, type Server } from './daemons';
 //                 node's start-up included
 //
 // All run on the x86_64 preset (4 KiB pages, like the host) with a manual clock; "prefault"
-// is vm.max_prealloc_order (3 is the model's default, 0 is one simulated fault per page, as
+// is vm.max_prealloc_order (4 is the model's default, 0 is one simulated fault per page, as
 // the host's kernel does). Every fault-measuring process is pinned to the same CPU.
 
 interface Config {

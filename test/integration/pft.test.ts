@@ -79,7 +79,7 @@ describe('kscrubfs pft against a mount', () => {
       for (const row of rows) {
         assert.equal(row.prezeroed, 0);
         assert.ok(row.hotZeroed > 0);
-        // Anticipatory prefault is on by default (max_prealloc_order 3): fewer faults than pages.
+        // Anticipatory prefault is on by default (max_prealloc_order 4): fewer faults than pages.
         assert.ok(row.faults < row.pages && row.faults + row.prefaulted === row.pages, JSON.stringify(row));
       }
       const after = vmstat(dir);
