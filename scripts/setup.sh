@@ -129,6 +129,6 @@ stamp=dist/.build-stamp
 if [ ! -f "$stamp" ] || [ -n "$(find src test tsconfig.json package.json -newer "$stamp" -print -quit)" ]; then
   log "tsc"
   rm -rf dist
-  npx tsc -p tsconfig.json
-  touch "$stamp"
+  # prepare: tsc, then the man page and completions generated from the built CLI, and the stamp.
+  npm run --silent prepare >&2
 fi

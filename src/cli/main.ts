@@ -8,6 +8,8 @@ import { registerTrace } from './trace';
 import { registerUmount } from './umount';
 import { registerSweep } from './sweep';
 import { registerReplay } from './replay';
+import { registerScripts } from './scripts';
+import { registerDocs } from './docs';
 import { registerWatch } from './watch';
 import { VERSION } from './version';
 
@@ -18,14 +20,16 @@ import { VERSION } from './version';
 process.on('SIGUSR1', () => undefined);
 
 // Only wiring: each command lives in its own file and registers itself here.
-const COMMANDS: ReadonlyArray<(program: Command) => void> = [registerMount, registerUmount, registerPft, registerCalibrate, registerWatch, registerTrace, registerSweep, registerReplay];
+const COMMANDS: ReadonlyArray<(program: Command) => void> = [registerMount, registerUmount, registerPft, registerCalibrate, registerWatch, registerTrace, registerSweep, registerReplay, registerScripts, registerDocs];
 
 
 const program = new Command()
   .name('kscrubfs')
   .description("a simulated Linux 2.6.11 page allocator with Lameter's prezeroing (kscrubd), served as a procfs over FUSE")
   .version(VERSION)
-  .showHelpAfterError('(run with --help for usage)');
+  .showHelpAfterError('(run with --help for usage)')
+  // with-procfs passes everything after CMD to it (and trace has its own positional options).
+  .enablePositionalOptions();
 for (const register of COMMANDS) register(program);
 
 // A reader that stops early (`| head`) is not an error: stop writing, quietly, as cat does.

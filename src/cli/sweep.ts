@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -15,7 +15,7 @@ import { integer } from './options';
 import { clearProgress, progressLine } from './pft';
 import { type SweepRow, runPoint } from './sweep-run';
 import { type SweepSpec, canonical, loadSpec, pointRun } from './sweep-spec';
-import { VERSION } from './version';
+import { PACKAGE_ROOT, VERSION } from './version';
 
 interface SweepFlags {
   jobs: number;
@@ -33,7 +33,7 @@ export function registerSweep(program: Command): void {
   program
     .command('sweep')
     .description('run a grid of pft points (presets × machine options × sysctls × workloads), each on a fresh in-process machine')
-    .argument('<spec>', 'a sweep spec (JSON; see scripts/sweeps/)')
+    .argument('<spec>', `a sweep spec (JSON), or the name of a shipped one: ${shippedSpecs().join(', ')}`)
     .argument('[pieces...]', 'with --merge: JSONL files of rows to join into the output')
     .addOption(new Option('-j, --jobs <n>', 'worker threads').argParser(integer(1)).default(os.availableParallelism(), `the cores, ${os.availableParallelism()}`))
     .option('-o, --out <file>', 'JSONL output (default: <spec name>.jsonl here); points already in it are skipped')
@@ -61,6 +61,7 @@ Across machines (GNU parallel):
       if (modes.length > 1) throw new CliError('KSCRUB_USAGE', `sweep: give only one of ${modes.join(' and ')}`);
       if (o.merge && pieces.length === 0) throw new CliError('KSCRUB_USAGE', 'sweep --merge: name the pieces to join (kscrubfs sweep SPEC --merge piece.*.jsonl)');
       const maxMemory = o.maxMemory === undefined ? defaultMaxMemory() : parseSize(o.maxMemory, '--max-memory');
+      file = specFile(file);
       const spec = loadSpec(file);
       if (o.list) {
         for (const p of spec.points) process.stdout.write(`kscrubfs sweep ${shellQuote(file)} --point ${p.key}\n`);
@@ -80,6 +81,24 @@ Across machines (GNU parallel):
       }
       if (o.plot !== undefined) writePlot(spec, out, o.plot);
     }));
+}
+
+/** The specs shipped with the package (scripts/sweeps/NAME.json), by name. */
+const SPEC_DIR = path.join(PACKAGE_ROOT, 'scripts/sweeps');
+function shippedSpecs(): string[] {
+  try {
+    return readdirSync(SPEC_DIR).filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -'.json'.length)).sort();
+  } catch {
+    return [];
+  }
+}
+
+/** A path as given, or a shipped spec's file when the argument is its name and no such file is here. */
+function specFile(arg: string): string {
+  if (existsSync(arg) || !/^[\w-]+$/.test(arg)) return arg;
+  const shipped = path.join(SPEC_DIR, `${arg}.json`);
+  if (existsSync(shipped)) return shipped;
+  throw new CliError('KSCRUB_BAD_INPUT', `sweep: no file ${arg} here and no shipped spec of that name (shipped: ${shippedSpecs().join(', ')})`);
 }
 
 const shellQuote = (s: string): string => (/^[\w./-]+$/.test(s) ? s : `'${s.replaceAll("'", `'\\''`)}'`);
