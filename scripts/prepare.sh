@@ -7,7 +7,7 @@ if [ ! -x node_modules/.bin/tsc ]; then
   # npm i -g <git url> runs prepare in its clone without the devDependencies (npm/cli#8440: the
   # nested install inherits --global and installs nothing). Install them here, locally;
   # --ignore-scripts, or this install would run prepare again.
-  env -u npm_config_global -u npm_config_prefix -u npm_config_location \
+  env -u npm_config_global -u npm_config_prefix -u npm_config_location -u npm_config_allow_scripts \
     npm install --no-save --no-audit --no-fund --include=dev --ignore-scripts >&2
 fi
 node_modules/.bin/tsc -p tsconfig.json
