@@ -78,7 +78,8 @@ want() { have_pkg "$1" || need+=("$1"); }
 if [ "$debian" = 1 ]; then
   if [ "$with_clients" = 1 ]; then
     # gcc, libc6-dev: the trace tests build a small C program with a known fault pattern.
-    for p in procps prometheus-node-exporter python3-psutil collectd-core librsvg2-bin tmux util-linux curl gcc libc6-dev; do want "$p"; done
+      # zsh: the completion test has zsh read the generated _kscrubfs.
+    for p in procps prometheus-node-exporter python3-psutil collectd-core librsvg2-bin tmux util-linux curl gcc libc6-dev zsh; do want "$p"; done
   fi
   if [ "$with_bench" = 1 ]; then
     # LXCFS is the reference FUSE procfs the read benchmark compares with; its service is kept

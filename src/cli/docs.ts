@@ -1,4 +1,4 @@
-import type { Command, Option } from 'commander';
+import { Argument, type Command, type Option } from 'commander';
 import { VERSION } from './version';
 
 // The manual page and the shell completions, generated from the commander tree itself, so
@@ -208,10 +208,8 @@ export function registerDocs(program: Command): void {
   program
     .command('completion')
     .description('print a shell completion script: source <(kscrubfs completion bash)')
-    .argument('<shell>', 'bash or zsh')
-    .action((shell: string) => {
-      if (shell === 'bash') process.stdout.write(bashCompletion(program));
-      else if (shell === 'zsh') process.stdout.write(zshCompletion(program));
-      else program.error(`kscrubfs: completion: no completion for "${shell}" (bash or zsh)`, { exitCode: 2, code: 'kscrubfs.usage' });
+    .addArgument(new Argument('<shell>', 'the shell').choices(['bash', 'zsh']))
+    .action((shell: 'bash' | 'zsh') => {
+      process.stdout.write(shell === 'bash' ? bashCompletion(program) : zshCompletion(program));
     });
 }

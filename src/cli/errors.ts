@@ -26,16 +26,17 @@ export class CliError extends KscrubError<CliErrorCode> {}
 type KnownCode = ModelErrorCode | DaemonErrorCode | MountErrorCode | CliErrorCode | ProcErrorCode | WorkloadError['code'] | ControlSyntaxError['code'];
 
 /**
- * Exit status of every error code, the one place: 2 when the model refuses the machine asked
- * for (`--mem 1K`, a bad `--cost` figure), 1 for everything else (usage, mount, a failed
- * control command or file), as README's exit-code table says. Commander's own usage errors
- * exit 1 as well. The compiler checks that every code has a row.
+ * Exit status of every error code, the one place, as the common convention has it: 2 when the
+ * command line asks for something invalid (a usage error, or a machine the model refuses:
+ * `--mem 1K`, a bad `--cost` figure), 1 when a command fails (a mount, a control command, a
+ * file), as README's exit-code table says. Commander's own usage errors exit 2 as well (main.ts).
+ * The compiler checks that every code has a row.
  */
 const EXIT_STATUS: Readonly<Record<KnownCode, number>> = {
   KSCRUB_BAD_SIZE: 2, KSCRUB_BAD_DURATION: 2, KSCRUB_BAD_OPTION: 2, KSCRUB_BAD_SYSCTL: 2, KSCRUB_BAD_HANDLE: 2,
   KSCRUB_BAD_ADDRESS: 2, KSCRUB_BAD_MM: 2, KSCRUB_CLOCK_MODE: 2, KSCRUB_NOMEM: 2,
   KSCRUB_MOUNT_BUSY: 1, KSCRUB_MOUNT_FAILED: 1,
-  KSCRUB_USAGE: 1, KSCRUB_OUTPUT_FAILED: 1, KSCRUB_CALIBRATION_OFF: 1, KSCRUB_DAEMON_DOWN: 1,
+  KSCRUB_USAGE: 2, KSCRUB_OUTPUT_FAILED: 1, KSCRUB_CALIBRATION_OFF: 1, KSCRUB_DAEMON_DOWN: 1,
   KSCRUB_NOT_MOUNTED: 1, KSCRUB_NOT_KSCRUBFS: 1, KSCRUB_UMOUNT_FAILED: 1, KSCRUB_BAD_INPUT: 1,
   KSCRUB_EINVAL: 1, KSCRUB_EACCES: 1, KSCRUB_ENOENT: 1, KSCRUB_EISDIR: 1, KSCRUB_ENOTDIR: 1, KSCRUB_EIO: 1,
   KSCRUB_EBUSY: 1, KSCRUB_ENOMEM: 1,

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { Command } from 'commander';
+import { Command, type CommanderError } from 'commander';
 import { report } from './errors';
 import { registerMount } from './mount';
 import { registerCalibrate } from './calibrate';
@@ -23,13 +23,19 @@ process.on('SIGUSR1', () => undefined);
 const COMMANDS: ReadonlyArray<(program: Command) => void> = [registerMount, registerUmount, registerPft, registerCalibrate, registerWatch, registerTrace, registerSweep, registerReplay, registerScripts, registerDocs];
 
 
+/** Commander's exit for --help and --version is 0; every error it reports is a usage error: 2. */
+function usageExit(err: CommanderError): never {
+  process.exit(err.exitCode === 0 ? 0 : 2);
+}
+
 const program = new Command()
   .name('kscrubfs')
   .description("a simulated Linux 2.6.11 page allocator with Lameter's prezeroing (kscrubd), served as a procfs over FUSE")
   .version(VERSION)
   .showHelpAfterError('(run with --help for usage)')
   // with-procfs passes everything after CMD to it (and trace has its own positional options).
-  .enablePositionalOptions();
+  .enablePositionalOptions()
+  .exitOverride(usageExit);
 for (const register of COMMANDS) register(program);
 
 // A reader that stops early (`| head`) is not an error: stop writing, quietly, as cat does.
