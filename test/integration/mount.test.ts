@@ -337,10 +337,10 @@ describe('daemon lifecycle', () => {
     });
   });
 
-  test('when an integer option gets 1.5 then commander refuses it and exits 1', async () => {
+  test('when an integer option gets 1.5 then commander refuses it and exits 2 (a usage error)', async () => {
     await withTempDir(async (_tmp, dir) => {
       const r = await kscrubfs(['mount', dir, '--nodes', '1.5']);
-      assert.equal(r.code, 1);
+      assert.equal(r.code, 2);
       assert.match(r.stderr, /--nodes <n>.*expected an integer ≥ 1, got "1\.5"/);
       assert.equal(findMount(dir), undefined);
     });

@@ -104,7 +104,7 @@ describe('kscrubfs pft against a mount', () => {
       assert.equal(header!.split(',')[2], 'threads');
       assert.deepEqual(rows.map((l) => l.split(',')[2]), ['1', '2']);
       const both = await kscrubfs(['pft', '-m', dir, '-b', '16M', '--csv', '--json']);
-      assert.equal(both.code, 1);
+      assert.equal(both.code, 2, 'a usage error');
       assert.match(both.stderr, /give --json or --csv, not both/);
     });
   });

@@ -108,7 +108,7 @@ describe('kscrubfs sweep', () => {
     assert.match(r.stderr, /workload: unknown key "threds"/);
   });
 
-  test('when --merge has no pieces, or --list, --point and --merge are mixed, then sweep says so, exits 1 and writes nothing', async () => {
+  test('when --merge has no pieces, or --list, --point and --merge are mixed, then sweep says so, exits 2 (a usage error) and writes nothing', async () => {
     const dir = mkdtempSync(path.join(tmp, 'modes-'));
     const cases: [string[], RegExp][] = [
       [['--merge'], /--merge: name the pieces to join/],
@@ -117,7 +117,7 @@ describe('kscrubfs sweep', () => {
     ];
     for (const [args, message] of cases) {
       const r = await kscrubfs(['sweep', SPEC, ...args], { cwd: dir });
-      assert.equal(r.code, 1, args.join(' '));
+      assert.equal(r.code, 2, args.join(' '));
       assert.match(r.stderr, message);
       assert.equal(r.stdout, '', 'no --list output');
       assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
