@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import createDebug from 'debug';
-import { daemonAlive, daemonPid, findMount, fusermountUnmount, isDaemonProcess, isKscrubfs, mountPointPath } from '../fuse/mountpoint';
+import { daemonAlive, daemonPid, findMount, fusermountUnmount, isDaemonProcess, isKscrubfs, mountPointPath, processAlive } from '../fuse/mountpoint';
 import { action, CliError } from './errors';
 import { pollUntil } from '../daemon/poll';
 import { defaultMount } from './options';
@@ -30,15 +30,20 @@ async function umount(dir: string): Promise<void> {
   if (pid !== undefined && daemonAlive(pid) && !isDaemonProcess(pid)) {
     throw new CliError('KSCRUB_NOT_KSCRUBFS', `${abs} names pid ${pid} as its daemon, but that process is not a kscrubfs daemon; leaving both alone`);
   }
+  let stopped = false;
   if (pid !== undefined && daemonAlive(pid)) {
+    if (processAlive(pid) === 'not ours') {
+      throw new CliError('KSCRUB_UMOUNT_FAILED', `${abs} is served by daemon pid ${pid}, which runs as another user: only that user or root can stop it`);
+    }
     // The daemon unmounts itself on SIGTERM; fusermount is only the fallback.
     process.kill(pid, 'SIGTERM');
-    const stopped = await pollUntil(() => (findMount(abs) || daemonAlive(pid) ? undefined : true), { timeoutMs: DAEMON_STOP_MS });
-    if (stopped) {
+    stopped = (await pollUntil(() => (daemonAlive(pid) ? undefined : true), { timeoutMs: DAEMON_STOP_MS })) === true;
+    // Its own mount goes as it exits; one that stays is another mount of its tree (a bind).
+    if (stopped && (await pollUntil(() => (findMount(abs) ? undefined : true), { timeoutMs: 1_000 }))) {
       process.stdout.write(`kscrubfs: unmounted ${abs} (daemon pid ${pid} stopped)\n`);
       return;
     }
-    log('daemon %d did not stop within %d ms', pid, DAEMON_STOP_MS);
+    if (!stopped) log('daemon %d did not stop within %d ms', pid, DAEMON_STOP_MS);
   }
 
   if (findMount(abs) && !(await fusermountUnmount(abs))) {
@@ -46,6 +51,7 @@ async function umount(dir: string): Promise<void> {
   }
   const daemon = pid === undefined ? 'daemon unknown'
     : daemonAlive(pid) ? `daemon pid ${pid} did not exit on SIGTERM and is still running`
-      : `daemon pid ${pid} was not running`;
+      : stopped ? `daemon pid ${pid} stopped; ${abs} was another mount of its files (a bind mount), unmounted after it`
+        : `daemon pid ${pid} was not running`;
   process.stdout.write(`kscrubfs: unmounted ${abs} (${daemon})\n`);
 }

@@ -1,4 +1,5 @@
-import { readFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { open } from 'node:fs/promises';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { WorkloadError, explainMountError } from './client';
@@ -110,9 +111,36 @@ export interface Sample {
   readonly sysctl: ReadonlyMap<WatchedSysctl, number>;
 }
 
+/** More than any file a mount or a kernel shows (a 64-node, 1024-CPU zoneinfo is a few MB). */
+const MAX_FILE_BYTES = 64 * 2 ** 20;
+
+/**
+ * Read a mounted file whole, as cat would, but only a regular file (opened without blocking,
+ * so a FIFO named meminfo cannot hang the watcher, and /dev/zero is refused), and at most
+ * MAX_FILE_BYTES of it.
+ */
+async function readRegularFile(file: string): Promise<string> {
+  const fh = await open(file, constants.O_RDONLY | constants.O_NONBLOCK);
+  try {
+    if (!(await fh.stat()).isFile()) throw new Error(`${file} is not a regular file (a FIFO, a device or a socket): not what a mount or /proc shows`);
+    const chunks: Buffer[] = [];
+    let total = 0;
+    for (;;) {
+      const { bytesRead, buffer } = await fh.read(Buffer.alloc(1 << 16), 0, 1 << 16, null);
+      if (bytesRead === 0) break;
+      total += bytesRead;
+      if (total > MAX_FILE_BYTES) throw new Error(`${file} holds more than ${MAX_FILE_BYTES >> 20} MiB: not what a mount or /proc shows`);
+      chunks.push(buffer.subarray(0, bytesRead));
+    }
+    return Buffer.concat(chunks).toString('utf8');
+  } finally {
+    await fh.close();
+  }
+}
+
 async function read(dir: string, file: string): Promise<string> {
   try {
-    return await readFile(path.join(dir, file), 'utf8');
+    return await readRegularFile(path.join(dir, file));
   } catch (err) {
     throw explainMountError(err, dir, file);
   }
@@ -120,7 +148,7 @@ async function read(dir: string, file: string): Promise<string> {
 
 async function readOptional(dir: string, file: string): Promise<string | null> {
   try {
-    return await readFile(path.join(dir, file), 'utf8');
+    return await readRegularFile(path.join(dir, file));
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw explainMountError(err, dir, file);
@@ -163,8 +191,8 @@ export async function readPageKb(dir: string): Promise<number | null> {
   let zoneinfo: string;
   let memTotal: number | undefined;
   try {
-    zoneinfo = await readFile(path.join(dir, 'zoneinfo'), 'utf8');
-    memTotal = parseMeminfo(await readFile(path.join(dir, 'meminfo'), 'utf8')).get('MemTotal');
+    zoneinfo = await readRegularFile(path.join(dir, 'zoneinfo'));
+    memTotal = parseMeminfo(await readRegularFile(path.join(dir, 'meminfo'))).get('MemTotal');
   } catch {
     return null; // the samples that follow say what is wrong with the mount
   }
