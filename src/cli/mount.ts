@@ -10,10 +10,10 @@ import { LiveClock, MemoryBudget, MOUNT_READY_MS, Scheduler, defaultMaxMemory, m
 import { mountProcTree, type MountedTree } from '../fuse/mount';
 import { findMount, inspect, mountPointPath, servedBy } from '../fuse/mountpoint';
 import { createMachine, parseCostOverrides, ZERO_DRIVERS, type Machine, type MachineOptions } from '../model';
-import { formatSize, parseSize, PRESETS } from '../uapi';
+import { formatSize, parseSize, PRESETS, ZEROING_POLICIES } from '../uapi';
 import { buildProcTree } from '../procfs';
 import { action, CliError } from './errors';
-import { integer, nameList, positiveNumber, defaultMount } from './options';
+import { integer, nameList, positiveNumber, defaultMount, zeroingPolicyList } from './options';
 import { MAX_RECORD_BYTES, startRecording, type Recording } from './record-file';
 
 const log = createDebug('kscrubfs:cli');
@@ -34,6 +34,7 @@ interface MountFlags {
   speed?: number;
   buddyinfo: 'v6' | 'stock';
   zeroDrivers?: string[];
+  zeroingPolicy?: string[];
   cost?: string;
   background?: boolean;
   keepLog?: boolean;
@@ -60,6 +61,7 @@ export function registerMount(program: Command): void {
     .option('--speed <x>', 'live clock: virtual seconds per wall second', positiveNumber)
     .addOption(new Option('--buddyinfo <format>', 'v6: zeroed and not-zeroed lines (the patch); stock: one line per zone').choices(['v6', 'stock']).default('v6'))
     .option('--zero-drivers <list>', `zero drivers, newest first (comma list of ${ZERO_DRIVERS.join(', ')})`, nameList(ZERO_DRIVERS))
+    .option('--zeroing-policy <list>', `zeroing policies, several at once where kernels combine them (comma list of ${ZEROING_POLICIES.join(', ')}; default kscrubd)`, zeroingPolicyList)
     .option('--cost <list>', 'override cost figures of src/model/cost-<preset>.ts, e.g. zeroBytesPerNs=2,remoteFactor=1.5')
     .option('--background', 'start the daemon detached, wait until the mount answers, print its pid')
     .option('--max-memory <size>', `the daemon's memory budget: a command that could pass it is refused before it runs (default: half the host's memory, at most 4G; here ${formatSize(defaultMaxMemory())})`)
@@ -105,8 +107,8 @@ async function mountInForeground(dir: string, flags: MountFlags): Promise<void> 
 }
 
 function machineOptions(flags: MountFlags): MachineOptions {
-  const { preset, mem, nodes, cpus, pageSize, maxOrder, cpuMhz, clock, speed, zeroDrivers } = flags;
-  const all = { preset, mem, nodes, cpus, pageSize, maxOrder, cpuMhz, clock, speed, zeroDrivers };
+  const { preset, mem, nodes, cpus, pageSize, maxOrder, cpuMhz, clock, speed, zeroDrivers, zeroingPolicy } = flags;
+  const all = { preset, mem, nodes, cpus, pageSize, maxOrder, cpuMhz, clock, speed, zeroDrivers, zeroingPolicy };
   // Only what the user said: the preset fills in the rest.
   const opts = Object.fromEntries(Object.entries(all).filter(([, value]) => value !== undefined)) as MachineOptions;
   if (flags.cost !== undefined) opts.cost = parseCostOverrides(flags.cost);

@@ -1,4 +1,5 @@
 import { InvalidArgumentError } from 'commander';
+import { type ZeroingPolicyName, parseZeroingPolicy } from '../uapi';
 
 // Option parsers for commander: syntax only ("a positive integer"). Whether 6 nodes fit the
 // machine is the model's call (ModelError, exit 2), so the limits live in one place.
@@ -44,4 +45,13 @@ export function nameList(allowed: readonly string[]): (value: string) => string[
 export function defaultMount(): string {
   const dir = process.env.KSCRUBFS_MOUNT;
   return dir !== undefined && dir !== '' ? dir : './mount';
+}
+
+/** `--zeroing-policy init_on_free,kscrubd`: policy names (src/uapi/policies.ts), each once. */
+export function zeroingPolicyList(value: string): ZeroingPolicyName[] {
+  try {
+    return [...parseZeroingPolicy(value)];
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
 }

@@ -2,7 +2,7 @@ import debugFactory from 'debug';
 import { performance } from 'node:perf_hooks';
 import { counterValues } from '../procfs/counters';
 import { type Machine, SYSCTL_NAMES, kscrubdTotals, type TouchJob, type TouchResult, type ZapResult, checkSteps, resolveConfig } from '../model';
-import { ModelError, PID_MAX_DEFAULT } from '../uapi';
+import { ModelError, PID_MAX_DEFAULT, formatZeroingPolicy, isDefaultZeroingPolicy } from '../uapi';
 import type { Command, CommandOf, Verb } from '../uapi/grammar';
 import { type Job, runToEnd } from './job';
 
@@ -97,7 +97,20 @@ export function configPairs(m: Machine): [string, string][] {
     ['now_ns', n(m.now)],
     ...SYSCTL_NAMES.map((k): [string, string] => [`sysctl.${k}`, String(m.sysctl[k])]),
     ...overrides,
+    ...policyPairs(m),
   ];
+}
+
+/**
+ * The zeroing policies, only when not the default (so a default machine's `config` reads as
+ * it always did), and init_on_free's boot-time wipe (pages, one CPU's ns).
+ */
+function policyPairs(m: Machine): [string, string][] {
+  const p = m.config.zeroingPolicy;
+  if (isDefaultZeroingPolicy(p)) return [];
+  const out: [string, string][] = [['zeroing_policy', formatZeroingPolicy(p)]];
+  if (m.policy.initOnFree) out.push(['boot_wipe_pages', n(m.bootWipe.pages)], ['boot_wipe_ns', n(m.bootWipe.ns)]);
+  return out;
 }
 
 /** One executor per verb: the compiler checks that every verb of the grammar has one. */

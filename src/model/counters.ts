@@ -34,6 +34,11 @@ export class VmEvents implements Record<VmEventField, number> {
   thpFaultHotZeroed = 0;
   /** Huge PMDs zapped whole (their block freed as one folio; not printed). */
   thpZapFreed = 0;
+  /** init_on_free: pages cleared as they were freed, and the freeing CPUs' time for it (ns). */
+  initOnFreePages = 0;
+  initOnFreeNs = 0;
+  /** init_on_alloc: pages cleared at allocation for requests without __GFP_ZERO. */
+  initOnAllocPages = 0;
 }
 
 /** Every node's kscrubd counters summed: the one place vmstat and the control file's `stats` read them. */

@@ -17,6 +17,7 @@ import { Pagevecs } from './pagevec';
 import { AllocResult } from './alloc-result';
 import { RawBlocks } from './raw';
 import { PCP_COLD, PCP_HOT, PCP_ZEROED, Zone, ZoneName } from './zone';
+import { ZeroingPolicy } from './policies/init-on';
 
 const log = debugFactory('kscrubfs:model');
 
@@ -54,6 +55,10 @@ export class Machine {
   readonly kscrubd: Kscrubd[] = [];
   readonly zeroDrivers: ZeroDriver[];
   readonly cpuZero: CpuZeroDriver;
+  /** The zeroing policies booted with (kscrubd, init_on_free, init_on_alloc). */
+  readonly policy: ZeroingPolicy;
+  /** init_on_free's boot-time wipe: pages cleared, and one CPU's time for it (before the clock starts). */
+  readonly bootWipe = { pages: 0, ns: 0 };
   readonly specs: Readonly<Record<SysctlName, SysctlSpec>>;
   readonly sysctl: Record<SysctlName, number>;
   readonly vm = new VmEvents();
@@ -93,6 +98,7 @@ export class Machine {
     };
     this.zeroDrivers = makeZeroDrivers(cfg.zeroDrivers.filter((d) => d !== 'cpu'), cfg.cost, cfg.pageSize);
     this.cpuZero = new CpuZeroDriver(cfg.cost, cfg.pageSize);
+    this.policy = new ZeroingPolicy(cfg.zeroingPolicy, this.cpuZero, cfg.pageSize);
     this.totalPages = cfg.memBytes / cfg.pageSize;
     this.buildZones();
     this.reserveBootMemory();
@@ -103,6 +109,7 @@ export class Machine {
     this.procs = new Processes(this);
     this.raw = new RawBlocks(this);
     this.slab = this.bootAllocations();
+    if (this.policy.initOnFree) this.wipeAtBoot();
     log('booted %s: %d pages, %d zones', cfg.preset, this.totalPages, this.zones.length);
   }
 
@@ -220,6 +227,20 @@ export class Machine {
     return owner;
   }
 
+  /**
+   * init_on_free at boot: memblock hands all memory to the buddy lists through
+   * free_pages_prepare(), which clears it, so every free page starts zeroed. Counted (pages,
+   * and one CPU's time at clear_page's rate) but not on the clock: the machine's time starts
+   * after boot.
+   */
+  private wipeAtBoot(): void {
+    for (const z of this.zones) {
+      const pages = z.wipeFree();
+      this.bootWipe.pages += pages;
+      this.bootWipe.ns += pages * this.policy.clearPageNs;
+    }
+  }
+
   /** Local zones highest first, then each other node in turn (nearest first by id distance). */
   private buildZonelists(): void {
     const nodes = this.config.nodes;
@@ -287,12 +308,14 @@ export class Machine {
    *   order > 0             NOT_ZEROED → ZEROED (wasted)
    */
   private bufferedRmqueue(z: Zone, order: number, zero: boolean, cpu: number, cold: boolean, served: AllocResult | undefined): number {
+    // init_on_alloc: post_alloc_hook clears every allocation, as if each asked for __GFP_ZERO.
+    const clear = zero || this.policy.initOnAlloc;
     let locked = 0;
     let pfn = -1;
     let cls: FreeClass = NOT_ZEROED;
     if (order === 0) {
       const sets = z.pageset[cpu]!;
-      if (zero) {
+      if (clear) {
         const pz = sets[PCP_ZEROED]!;
         if (pz.list.length <= pz.low && z.zeroPages >= 1) locked += z.rmqueueBulk(pz, pz.batch, ZEROED, false);
         pfn = z.pcpPop(pz);
@@ -308,7 +331,7 @@ export class Machine {
       cls = classOf(z.swapHead(pfn, pageFlags(KIND_ALLOC, 0, NOT_ZEROED)));
     } else {
       const allocated = pageFlags(KIND_ALLOC, order, NOT_ZEROED);
-      if (zero && z.zeroPages >= orderPages(order)) {
+      if (clear && z.zeroPages >= orderPages(order)) {
         pfn = z.takeBlock(order, ZEROED, allocated);
         cls = ZEROED;
       }
@@ -320,12 +343,14 @@ export class Machine {
     }
     const pages = orderPages(order);
     z.pgalloc += pages;
-    const prezeroed = zero && cls === ZEROED;
-    const hotZeroed = zero && cls === NOT_ZEROED;
-    const wasted = !zero && cls === ZEROED;
+    const prezeroed = clear && cls === ZEROED;
+    const hotZeroed = clear && cls === NOT_ZEROED;
+    const wasted = !clear && cls === ZEROED;
     if (prezeroed) this.vm.allocPrezeroed += pages;
-    else if (hotZeroed) this.vm.allocHotZeroed += pages;
-    else if (wasted) this.vm.allocZeroWasted += pages;
+    else if (hotZeroed) {
+      if (zero) this.vm.allocHotZeroed += pages;
+      else this.vm.initOnAllocPages += pages;
+    } else if (wasted) this.vm.allocZeroWasted += pages;
     if (served) {
       served.zone = z;
       served.prezeroed = prezeroed;
@@ -346,6 +371,7 @@ export class Machine {
     // The message is built only on failure: describe() is dear and this is every free.
     if (z.pageFlagsAt(pfn) !== pageFlags(KIND_ALLOC, order, NOT_ZEROED)) assert(false, `free of pfn ${pfn} order ${order}: ${z.describe(pfn)}`);
     this.vm.pgfree += orderPages(order);
+    if (this.policy.initOnFree) return this.freeZeroed(z, pfn, order, cpu);
     if (order === 0) {
       const hot = z.pageset[cpu]![PCP_HOT]!;
       z.pcpPush(hot, pfn, NOT_ZEROED);
@@ -355,8 +381,29 @@ export class Machine {
     this.coalesced(z, z.freeBlock(pfn, order, NOT_ZEROED), NOT_ZEROED);
   }
 
+  /**
+   * freePages() under init_on_free: free_pages_prepare clears the block on the freeing CPU
+   * (its cost is counted in initOnFreeNs; the zap that freed it charges it), then it goes back
+   * ZEROED: a single page to the CPU's list of zeroed pages (drained as the hot list is), a
+   * block to the zeroed buddy lists.
+   */
+  private freeZeroed(z: Zone, pfn: number, order: number, cpu: number): void {
+    const pages = orderPages(order);
+    z.setZero(pfn, pages, true);
+    this.vm.initOnFreePages += pages;
+    this.vm.initOnFreeNs += pages * (z.node === this.cpus.nodeOf[cpu] ? this.policy.clearPageNs : this.policy.clearRemotePageNs);
+    if (order === 0) {
+      const pz = z.pageset[cpu]![PCP_ZEROED]!;
+      z.pcpPush(pz, pfn, ZEROED);
+      if (pz.list.length >= pz.high) this.vm.pcpDrainPages += z.freePagesBulk(pz, pz.batch, (o, c) => this.coalesced(z, o, c));
+      return;
+    }
+    this.coalesced(z, z.freeBlock(pfn, order, ZEROED), ZEROED);
+  }
+
   /** A free ended in a block of `order`: big enough and dirty wakes the node's kscrubd. */
   private coalesced(z: Zone, order: number, cls: FreeClass): void {
+    if (!this.policy.kscrubd) return;
     const start = this.sysctl.scrub_start;
     if (cls !== NOT_ZEROED || order < start || start >= this.maxOrder) return;
     const k = this.kscrubd[z.node]!;
@@ -471,7 +518,7 @@ export class Machine {
     log('sysctl vm.%s = %d', name, value);
     // The write wakes every node's kscrubd through the same load gate as a wake from the free
     // path (the patch's scrub_pgdat waits while avenrun[0] >= scrub_load).
-    if (name === 'scrub_start' && value < this.maxOrder && this.loadavg.one() < this.sysctl.scrub_load) {
+    if (name === 'scrub_start' && this.policy.kscrubd && value < this.maxOrder && this.loadavg.one() < this.sysctl.scrub_load) {
       for (const k of this.kscrubd) if (k.wake(this.now, this.cost.wakeupNs)) log('kscrubd%d woken by vm.scrub_start', k.node);
     }
   }

@@ -368,10 +368,12 @@ export class Processes {
     const pgfree = m.vm.pgfree;
     const drained = m.vm.pcpDrainPages;
     const hugeFreed = m.vm.thpZapFreed;
+    const cleared = m.vm.initOnFreeNs;
     const freed = yield* zap;
     // A huge PMD is zapped and freed as one folio: it costs one page's free, not 512.
     const folioTails = (m.vm.thpZapFreed - hugeFreed) * (this.ptrsPerPte - 1);
-    const ns = zapCostNs(m, m.vm.pgfree - pgfree - folioTails, m.vm.pcpDrainPages - drained);
+    // init_on_free cleared what the zap freed, on this CPU (policies/init-on.ts).
+    const ns = zapCostNs(m, m.vm.pgfree - pgfree - folioTails, m.vm.pcpDrainPages - drained) + (m.vm.initOnFreeNs - cleared);
     const begin = Math.max(m.now, m.cpus.freeAt(cpu));
     m.cpus.addSystem(cpu, ns);
     m.cpus.busyUntil(cpu, begin + ns);

@@ -8,6 +8,7 @@ import {
   MAX_CPUS, MAX_LINE_SIZE, MAX_MAX_ORDER, MAX_NODES, MAX_PAGES, MAX_PAGE_SIZE, MIN_LINE_SIZE, MIN_MAX_ORDER, MIN_PAGE_SIZE, ModelError,
   PRESETS, type PresetName, isPowerOfTwo, parseSize,
 } from '../uapi';
+import { DEFAULT_ZEROING_POLICY, type ZeroingPolicyName, parseZeroingPolicy } from '../uapi/policies';
 import { checkCostFigure } from '../uapi/bounds';
 
 export const ZERO_DRIVERS = ['bte', 'cpu'] as const;
@@ -39,6 +40,8 @@ export interface MachineOptions {
    * Hand-worked tests turn them off to reason about an allocator nobody has used yet.
    */
   bootAllocations?: boolean;
+  /** Zeroing policies the machine boots with (src/uapi/policies.ts); default kscrubd alone. */
+  zeroingPolicy?: string | readonly string[];
 }
 
 /** A fully resolved machine description. */
@@ -72,6 +75,8 @@ export interface MachineConfig {
    * both (a per-VMA lock's count is one line too, 6.4 on).
    */
   readonly splitPtlocks: boolean;
+  /** Zeroing policies in effect (model/policies.ts), in table order. */
+  readonly zeroingPolicy: readonly ZeroingPolicyName[];
 }
 
 const BASE: Readonly<Record<PresetName, MachineConfig>> = {
@@ -79,25 +84,25 @@ const BASE: Readonly<Record<PresetName, MachineConfig>> = {
   altix: {
     preset: 'altix', pageSize: 16384, lineSize: 128, nodes: 4, cpus: 8, memBytes: 6 * 2 ** 30,
     maxOrder: 11, cpuMhz: 1500, pteBytes: 8, clock: 'live', speed: 1, zeroDrivers: ['bte', 'cpu'], zoneLayout: 'ia64',
-    kernelBytes: 16 * 2 ** 20, structPageBytes: 56, cost: ALTIX_COST, bootAllocations: true, splitPtlocks: false,
+    kernelBytes: 16 * 2 ** 20, structPageBytes: 56, cost: ALTIX_COST, bootAllocations: true, splitPtlocks: false, zeroingPolicy: DEFAULT_ZEROING_POLICY,
   },
   x86_64: {
     preset: 'x86_64', pageSize: 4096, lineSize: 64, nodes: 1, cpus: 4, memBytes: 4 * 2 ** 30,
     maxOrder: 11, cpuMhz: 2000, pteBytes: 8, clock: 'live', speed: 1, zeroDrivers: ['cpu'], zoneLayout: 'x86_64',
-    kernelBytes: 16 * 2 ** 20, structPageBytes: 64, cost: X86_64_COST, bootAllocations: true, splitPtlocks: false,
+    kernelBytes: 16 * 2 ** 20, structPageBytes: 64, cost: X86_64_COST, bootAllocations: true, splitPtlocks: false, zeroingPolicy: DEFAULT_ZEROING_POLICY,
   },
   // Lameter's other machine: 2 × Pentium III 450 MHz, 384 MiB, 440BX; 2.6.11 i386 without
   // PAE (4-byte ptes), a 4 MiB kernel image, 32-byte struct page (src/model/cost-i386.ts).
   i386: {
     preset: 'i386', pageSize: 4096, lineSize: 32, nodes: 1, cpus: 2, memBytes: 384 * 2 ** 20,
     maxOrder: 11, cpuMhz: 450, pteBytes: 4, clock: 'live', speed: 1, zeroDrivers: ['cpu'], zoneLayout: 'i386',
-    kernelBytes: 4 * 2 ** 20, structPageBytes: 32, cost: i386Cost(450), bootAllocations: true, splitPtlocks: false,
+    kernelBytes: 4 * 2 ** 20, structPageBytes: 32, cost: i386Cost(450), bootAllocations: true, splitPtlocks: false, zeroingPolicy: DEFAULT_ZEROING_POLICY,
   },
   // A machine of today: 2-socket AMD EPYC Milan, 2 × 64 cores, 2 × 64 GiB (src/model/cost-epyc.ts).
   epyc: {
     preset: 'epyc', pageSize: 4096, lineSize: 64, nodes: 2, cpus: 128, memBytes: 128 * 2 ** 30,
     maxOrder: 11, cpuMhz: 3000, pteBytes: 8, clock: 'live', speed: 1, zeroDrivers: ['cpu'], zoneLayout: 'x86_64',
-    kernelBytes: 32 * 2 ** 20, structPageBytes: 64, cost: EPYC_COST, bootAllocations: true, splitPtlocks: true,
+    kernelBytes: 32 * 2 ** 20, structPageBytes: 64, cost: EPYC_COST, bootAllocations: true, splitPtlocks: true, zeroingPolicy: DEFAULT_ZEROING_POLICY,
   },
 };
 
@@ -159,6 +164,7 @@ export function resolveConfig(opts: MachineOptions = {}): MachineConfig {
     zeroDrivers: zeroDrivers as readonly ZeroDriverName[],
     cost,
     bootAllocations: opts.bootAllocations ?? true,
+    zeroingPolicy: opts.zeroingPolicy === undefined ? DEFAULT_ZEROING_POLICY : parseZeroingPolicy(opts.zeroingPolicy),
   };
 }
 

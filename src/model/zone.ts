@@ -455,6 +455,36 @@ export class Zone {
     return this.freeBlock(pfn, order, ZEROED);
   }
 
+  /**
+   * init_on_free's boot wipe: every free block (listed or a pristine section) is cleared and
+   * becomes ZEROED, merging with zeroed buddies. Returns pages cleared.
+   * Precondition: booting: no per-cpu list holds a page and kscrubd holds no block.
+   */
+  wipeFree(): number {
+    assert(this.pcpPages === 0 && this.scrubPages === 0, 'the boot wipe runs before anything else holds free pages');
+    let pages = 0;
+    for (let o = 0; o < this.topOrder; o++) {
+      for (let pfn = this.listPop(o, NOT_ZEROED); pfn >= 0; pfn = this.listPop(o, NOT_ZEROED)) {
+        const n = orderPages(o);
+        this.setZero(pfn, n, true);
+        this.freePages -= n; // freeBlock adds it back, now zeroed
+        this.freeBlock(pfn, o, ZEROED);
+        pages += n;
+      }
+    }
+    let secs = 0;
+    for (let rel = 0; rel < this.nrSecs; rel++) {
+      if (this.secState[rel] !== SEC_FREE) continue;
+      this.secState[rel] = SEC_FREE_ZEROED;
+      secs++;
+    }
+    this.nrFree[NOT_ZEROED]![this.topOrder]! -= secs;
+    this.nrFree[ZEROED]![this.topOrder]! += secs;
+    this.zeroPages += secs * this.secPages;
+    this.pristineCursor[ZEROED] = 0;
+    return pages + secs * this.secPages;
+  }
+
   /** Reserve `count` pages from `pfn` at boot (kernel image, mem_map): off the free lists for good. */
   reserveRange(pfn: number, count: number): void {
     let p = pfn;

@@ -1,5 +1,5 @@
 import { type Machine, type Zone, kscrubdTotals } from '../model';
-import { COUNTERS, type CounterName, type CounterSpec, type MachineCountField, counterValue } from '../uapi/counters';
+import { COUNTERS, type CounterName, type CounterSpec, type MachineCountField, counterShown, counterValue } from '../uapi/counters';
 import { sumZones } from './common';
 
 // The values of the counter table (src/uapi/counters.ts), read from the model's storage by the
@@ -17,12 +17,13 @@ function machineCounts(m: Machine): Record<MachineCountField, number> {
   };
 }
 
-/** Every counter of the table, by name, machine-wide, in table order. */
+/** Every counter of the table the machine prints (its zeroing policies'), by name, machine-wide, in table order. */
 export function counterValues(m: Machine): Map<CounterName, number> {
   const k = kscrubdTotals(m.kscrubd);
   const counts = machineCounts(m);
   const out = new Map<CounterName, number>();
   for (const c of COUNTERS) {
+    if (!counterShown(c, m.config.zeroingPolicy)) continue;
     const raw = c.source === 'vm' ? m.vm[c.field] : c.source === 'kscrubd' ? k[c.field] : counts[c.field];
     out.set(c.name, counterValue(c, raw));
   }

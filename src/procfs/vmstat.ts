@@ -130,6 +130,9 @@ export function render(m: Machine): string {
   let out = '';
   for (const name of KERNEL_ITEMS) out += `${name} ${values.get(name) ?? 0}\n`;
   // Then the patch's own, in table order.
-  for (const c of COUNTERS) if (!c.kernel) out += `${c.name} ${counters.get(c.name)!}\n`;
+  for (const c of COUNTERS) {
+    const v = counters.get(c.name);
+    if (!c.kernel && v !== undefined) out += `${c.name} ${v}\n`;
+  }
   return out;
 }

@@ -91,6 +91,7 @@ export interface CheckedMachineOptions {
   zeroDrivers?: readonly string[];
   cost?: CostFigures;
   bootAllocations?: boolean;
+  zeroingPolicy?: readonly string[];
 }
 
 type Kind = 'string' | 'clock' | 'size' | 'integer' | 'number' | 'boolean' | 'names' | 'cost';
@@ -99,7 +100,7 @@ type Kind = 'string' | 'clock' | 'size' | 'integer' | 'number' | 'boolean' | 'na
 const OPTION_KINDS: Readonly<Record<keyof CheckedMachineOptions, Kind>> = {
   preset: 'string', mem: 'size', nodes: 'integer', cpus: 'integer', pageSize: 'size', lineSize: 'integer',
   maxOrder: 'integer', cpuMhz: 'integer', clock: 'clock', speed: 'number', zeroDrivers: 'names', cost: 'cost',
-  bootAllocations: 'boolean',
+  bootAllocations: 'boolean', zeroingPolicy: 'names',
 };
 export const MACHINE_OPTION_NAMES = Object.keys(OPTION_KINDS) as readonly (keyof CheckedMachineOptions)[];
 

@@ -2,7 +2,11 @@
 // enum the kernel increments: the name every file and client uses (the kernel's where it has
 // one), the model's field that holds it, its unit and what it counts. vmstat, zoneinfo, the
 // control file's `stats`, `watch` and its node_exporter textfile all render from this table,
-// and the model's storage (src/model/counters.ts) is keyed by its fields.
+// and the model's storage (src/model/counters.ts) is keyed by its fields. A row of a zeroing
+// policy is printed only by a machine booted with that policy, as a kernel prints only the
+// items of what it was built with.
+
+import type { ZeroingPolicyName } from './policies';
 
 /** Where the model keeps a counter: VmEvents, every node's kscrubd summed, or a count of the machine's state. */
 export type CounterSource = 'vm' | 'kscrubd' | 'machine';
@@ -21,13 +25,15 @@ export interface CounterSpec {
   readonly kernel: boolean;
   /** Printed per zone in zoneinfo too (with the zone's value). */
   readonly zoneinfo: boolean;
+  /** Printed only when the machine runs this zeroing policy; null: always. */
+  readonly policy: ZeroingPolicyName | null;
   readonly help: string;
 }
 
 const row = <N extends string, S extends CounterSource, F extends string>(
   name: N, source: S, field: F, unit: CounterSpec['unit'], kind: CounterSpec['kind'], help: string,
-  where: { kernel?: true; zoneinfo?: true } = {},
-) => ({ name, source, field, unit, kind, kernel: where.kernel === true, zoneinfo: where.zoneinfo === true, help }) as const;
+  where: { kernel?: true; zoneinfo?: true; policy?: ZeroingPolicyName } = {},
+) => ({ name, source, field, unit, kind, kernel: where.kernel === true, zoneinfo: where.zoneinfo === true, policy: where.policy ?? null, help }) as const;
 
 /** Every counter, the patch's own in the order vmstat prints them after the kernel's. */
 export const COUNTERS = [
@@ -56,6 +62,9 @@ export const COUNTERS = [
   row('thp_fault_hot_zeroed', 'vm', 'thpFaultHotZeroed', 'events', 'counter', 'huge-page faults that cleared their huge page in the fault'),
   row('pcp_refill_pages', 'vm', 'pcpRefillPages', 'pages', 'counter', 'pages moved from the buddy lists to per-cpu lists'),
   row('pcp_drain_pages', 'vm', 'pcpDrainPages', 'pages', 'counter', 'pages moved from per-cpu lists back to the buddy lists'),
+  row('init_on_free_pages', 'vm', 'initOnFreePages', 'pages', 'counter', 'pages init_on_free cleared as they were freed', { policy: 'init_on_free' }),
+  row('init_on_free_us', 'vm', 'initOnFreeNs', 'us', 'counter', 'CPU time init_on_free spent clearing freed pages, charged to whoever freed them (munmap, exit)', { policy: 'init_on_free' }),
+  row('init_on_alloc_pages', 'vm', 'initOnAllocPages', 'pages', 'counter', 'pages init_on_alloc cleared for allocations that did not ask for __GFP_ZERO', { policy: 'init_on_alloc' }),
   // The kernel's own items that the model moves (vmstat prints them in vmstat_text[] order).
   row('nr_free_pages', 'machine', 'freePages', 'pages', 'gauge', 'free pages, on the buddy lists and held by kscrubd', { kernel: true, zoneinfo: true }),
   row('nr_anon_pages', 'machine', 'anonPages', 'pages', 'gauge', 'anonymous pages mapped by processes', { kernel: true }),
@@ -86,4 +95,9 @@ export function counterValue(spec: CounterSpec, raw: number): number {
 export function exportedMetric(spec: CounterSpec): { readonly name: string; readonly divisor: number } {
   const base = spec.unit === 'us' ? `${spec.name.replace(/_us$/, '')}_seconds` : spec.name;
   return { name: `kscrubfs_${base}${spec.kind === 'counter' ? '_total' : ''}`, divisor: spec.unit === 'us' ? 1e6 : 1 };
+}
+
+/** Does a machine running `policies` print counter `spec`? */
+export function counterShown(spec: CounterSpec, policies: readonly ZeroingPolicyName[]): boolean {
+  return spec.policy === null || policies.includes(spec.policy);
 }

@@ -11,5 +11,7 @@ export { KSCRUBD_ON, KSCRUBD_ON_TEXT, PRESETS, describeKscrubd, kscrubdSysctls }
 export type { KscrubdMode, PresetName } from './presets';
 export { COUNTERS, counterValue, exportedMetric } from './counters';
 export type { CounterName, CounterSpec } from './counters';
-export { STATS_KEYS, STATS_STATE_KEYS } from './results';
+export { STATS_KEYS, STATS_STATE_KEYS, statsKeys } from './results';
+export { DEFAULT_ZEROING_POLICY, ZEROING_POLICIES, formatZeroingPolicy, isDefaultZeroingPolicy, parseZeroingPolicy, zeroingCmdline } from './policies';
+export type { ZeroingPolicyName } from './policies';
 export type { Stats, StatsKey } from './results';

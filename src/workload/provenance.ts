@@ -27,6 +27,8 @@ export interface Provenance {
     readonly zeroDrivers: readonly string[];
     /** Cost figures that differ from the preset's (mount --cost). */
     readonly costOverrides: Readonly<Record<string, number>>;
+    /** Zeroing policies (mount --zeroing-policy), when not the default kscrubd alone. */
+    readonly zeroingPolicy?: readonly string[];
   };
   readonly clock: { readonly mode: string; readonly speed: number; readonly startNs: number };
   /** vm.* sysctls when the run started (after the run's own settings, e.g. pft --scrub). */
@@ -65,6 +67,7 @@ export function provenance(config: ConfigPairs, version: string, command: string
       cpuMhz: num('cpu_mhz'),
       zeroDrivers: (config.zero_drivers ?? '').split(',').filter(Boolean),
       costOverrides: prefixed('cost.'),
+      ...(config.zeroing_policy === undefined ? {} : { zeroingPolicy: config.zeroing_policy.split(',') }),
     },
     clock: { mode: config.clock ?? '?', speed: num('speed'), startNs: num('now_ns') },
     sysctl: prefixed('sysctl.'),

@@ -1,0 +1,47 @@
+import { ModelError } from './errors';
+
+// The zeroing policies a machine can boot with (`mount --zeroing-policy`), by the names their
+// kernels use: Lameter's kscrubd (the sysctls vm.scrub_*), and the v5.3+ boot parameters
+// init_on_free=1 / init_on_alloc=1. Several at once where kernels combine them: with both
+// init_on_* on, the kernel skips init_on_alloc's clear (free_pages_prezeroed()).
+
+export const ZEROING_POLICIES = ['kscrubd', 'init_on_free', 'init_on_alloc'] as const;
+export type ZeroingPolicyName = (typeof ZEROING_POLICIES)[number];
+/** What a machine boots with when not told: today's model, kscrubd steered by its sysctls. */
+export const DEFAULT_ZEROING_POLICY: readonly ZeroingPolicyName[] = ['kscrubd'];
+
+/**
+ * A policy list as given ("init_on_free,kscrubd" or an array of names) → the names in table
+ * order, each once. Refuses an empty list, an unknown name or a name given twice, naming it.
+ */
+export function parseZeroingPolicy(given: string | readonly string[]): readonly ZeroingPolicyName[] {
+  const names = (typeof given === 'string' ? given.split(',') : [...given]).map((s) => s.trim());
+  if (names.length === 0 || names.some((n) => n === '')) {
+    throw new ModelError('KSCRUB_BAD_OPTION', `zeroing policy: "${names.join(',')}" has an empty name (one or more of ${ZEROING_POLICIES.join(', ')})`);
+  }
+  for (const n of names) {
+    if (!(ZEROING_POLICIES as readonly string[]).includes(n)) {
+      throw new ModelError('KSCRUB_BAD_OPTION', `zeroing policy: "${n}" is not one of ${ZEROING_POLICIES.join(', ')}`);
+    }
+  }
+  if (new Set(names).size !== names.length) throw new ModelError('KSCRUB_BAD_OPTION', `zeroing policy: "${names.join(',')}" names a policy twice`);
+  return ZEROING_POLICIES.filter((p) => names.includes(p));
+}
+
+/** The policy list as `config` and a result's provenance print it: "init_on_free,kscrubd". */
+export function formatZeroingPolicy(p: readonly ZeroingPolicyName[]): string {
+  return p.join(',');
+}
+
+/** Is `p` the default (a machine booted without --zeroing-policy)? */
+export function isDefaultZeroingPolicy(p: readonly ZeroingPolicyName[]): boolean {
+  return formatZeroingPolicy(p) === formatZeroingPolicy(DEFAULT_ZEROING_POLICY);
+}
+
+/**
+ * The kernel command line a machine of policy `p` boots with, as /proc/cmdline shows it:
+ * the init_on_* parameters it sets (kscrubd has no boot parameter: its sysctls steer it).
+ */
+export function zeroingCmdline(p: readonly ZeroingPolicyName[]): string {
+  return p.filter((n) => n !== 'kscrubd').map((n) => `${n}=1`).join(' ');
+}

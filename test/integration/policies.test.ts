@@ -1,0 +1,43 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { controlBatch, kscrubfs, sh, withMount, withTempDir } from '../helpers/mount';
+
+// A machine booted with a zeroing policy, read with the tools people use.
+
+const MANUAL = ['--clock', 'manual', '--preset', 'x86_64', '--mem', '256M'];
+
+describe('mount --zeroing-policy', () => {
+  test('when mounted with init_on_free then free memory is all zero and an exit clears what it frees', async () => {
+    await withMount([...MANUAL, '--zeroing-policy', 'init_on_free'], async (dir) => {
+      const kb = async (field: string): Promise<number> => Number((await sh(`awk '/^${field}:/ {print $2}' ${dir}/meminfo`)).stdout.trim());
+      assert.ok(await kb('MemFree') > 0);
+      assert.equal(await kb('MemZero'), await kb('MemFree'), 'the boot wipe left every free page zeroed');
+      const out = await controlBatch(dir, [
+        'mm new', 'mmap mm=1 size=1M addr=0x10000000000', 'touch mm=1 addr=0x10000000000 size=1M', 'mm exit mm=1', 'config',
+      ].join('\n') + '\n');
+      assert.match(out[2]!, /^ok pages=256 faults=\d+ prezeroed=256 hot_zeroed=0 /, 'no fault cleared a page');
+      assert.match(out[4]!, / zeroing_policy=init_on_free boot_wipe_pages=\d+ boot_wipe_ns=\d+$/);
+      const pages = Number((await sh(`awk '$1 == "init_on_free_pages" {print $2}' ${dir}/vmstat`)).stdout.trim());
+      // 256 pages and the pte page (the prefault's pages are among the 256).
+      assert.equal(pages, 257);
+      assert.equal(await kb('MemZero') + 0, await kb('MemFree'), 'what the exit freed went back zeroed');
+    });
+  });
+
+  test('when mounted with the default policy then vmstat has no policy counter and config names none', async () => {
+    await withMount(MANUAL, async (dir) => {
+      assert.equal((await sh(`grep -c '^init_on' ${dir}/vmstat`)).stdout.trim(), '0');
+      const [config] = await controlBatch(dir, 'config\n');
+      assert.doesNotMatch(config!, /zeroing_policy/);
+    });
+  });
+
+  test('when the policy list names an unknown policy then mount refuses it, naming it, and mounts nothing', async () => {
+    await withTempDir(async (_tmp, dir) => {
+      const r = await kscrubfs(['mount', dir, '--zeroing-policy', 'init_on_free,zero_everything']);
+      assert.notEqual(r.code, 0);
+      assert.match(r.stderr, /"zero_everything" is not one of kscrubd, init_on_free, init_on_alloc/);
+      assert.equal((await sh(`awk -v d=${dir} '$2 == d' /proc/mounts`)).stdout, '');
+    });
+  });
+});

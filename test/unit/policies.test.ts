@@ -1,0 +1,151 @@
+// The zeroing policies (src/model/policies/init-on.ts) on the tiny machine, worked by hand:
+// who pays for clearing, when, and how much; and that check() holds throughout.
+//
+// TINY (test/helpers/model.ts): 64 MiB x86_64, one CPU, MAX_ORDER 4, no boot allocations:
+// 12029 free pages at boot. Pinned zeroing rate 3.2 B/ns: clear_page of 4096 bytes = 1280 ns.
+// x86_64's freePageNs is 120 ns a page, buddyPerPageNs 30 ns a page drained under zone->lock.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { LocalControl, execute } from '../../src/control';
+import { type Machine, check, createMachine } from '../../src/model';
+import { ModelError, ZEROING_POLICIES, parseZeroingPolicy, zeroingCmdline } from '../../src/uapi';
+import { TINY } from '../helpers/model';
+
+const CLEAR_PAGE_NS = 1280;
+const FREE_PAGES_AT_BOOT = 12029;
+
+function machine(policy?: string): Machine {
+  return createMachine({ ...TINY, ...(policy === undefined ? {} : { zeroingPolicy: policy }) });
+}
+
+/** A process that maps and writes 64 KiB (16 pages, one pte page), MADV_RANDOM: one page a fault. */
+function run64K(m: Machine): { mm: number; touch: ReturnType<Machine['procs']['touch']> } {
+  const mm = m.procs.create().id;
+  const { addr } = m.procs.mmap(mm, 65536, true);
+  return { mm, touch: m.procs.touch(mm, { addr, size: 65536 }) };
+}
+
+describe('zeroing policies: init_on_free', () => {
+  it('when a machine boots with init_on_free then every free page is cleared once and sits on the zeroed lists', () => {
+    const m = machine('init_on_free');
+    assert.equal(m.freePagesTotal(), FREE_PAGES_AT_BOOT);
+    assert.equal(m.zeroPagesTotal(), FREE_PAGES_AT_BOOT);
+    assert.deepEqual(m.bootWipe, { pages: FREE_PAGES_AT_BOOT, ns: FREE_PAGES_AT_BOOT * CLEAR_PAGE_NS });
+    // The wipe happens before the clock starts: the machine's time is still 0.
+    assert.equal(m.now, 0);
+    assert.equal(check(m), null);
+  });
+
+  it('when a process faults under init_on_free then no fault clears a page: the pages were zeroed when freed (at boot)', () => {
+    const m = machine('init_on_free');
+    const { touch } = run64K(m);
+    assert.equal(touch.prezeroed, 16);
+    assert.equal(touch.hotZeroed, 0);
+    assert.equal(touch.zeroNs, 0);
+    // The same touch on a default machine clears its 16 pages and the pte page in the
+    // faults: 17 × 1280 ns.
+    const base = run64K(machine()).touch;
+    assert.equal(base.hotZeroed, 16);
+    assert.equal(base.zeroNs, 17 * CLEAR_PAGE_NS);
+    assert.equal(check(m), null);
+  });
+
+  it('when the process exits under init_on_free then the exiting CPU pays for clearing all it frees', () => {
+    const m = machine('init_on_free');
+    const { mm } = run64K(m);
+    const before = { ...m.vm };
+    const exit = m.procs.exitTimed(mm);
+    // 16 anonymous pages + the pte page, each cleared at free: 17 × 1280 ns.
+    assert.equal(m.vm.initOnFreePages - before.initOnFreePages, 17);
+    assert.equal(m.vm.initOnFreeNs - before.initOnFreeNs, 17 * CLEAR_PAGE_NS);
+    // exit = 17 frees × 120 ns + 15 pages drained × 30 ns + 17 clears × 1280 ns.
+    assert.equal(m.vm.pcpDrainPages - before.pcpDrainPages, 15);
+    assert.equal(exit.sysNs, 17 * 120 + 15 * 30 + 17 * CLEAR_PAGE_NS);
+    assert.equal(exit.wallNs, exit.sysNs);
+    // A default machine's exit frees the same pages without clearing them: 17 × 120 + 9 × 30.
+    const b = machine();
+    const exitBase = b.procs.exitTimed(run64K(b).mm);
+    assert.equal(exitBase.sysNs, 17 * 120 + 9 * 30);
+    // Everything went back zeroed: the free memory is all zero again.
+    assert.equal(m.zeroPagesTotal() + m.pcpPagesTotal(), FREE_PAGES_AT_BOOT);
+    assert.equal(check(m), null);
+  });
+
+  it('when a process restarts under init_on_free then the second run faults as cheaply as the first: the cost moved to the exit', () => {
+    const m = machine('init_on_free');
+    const first = run64K(m);
+    m.procs.exitTimed(first.mm);
+    const second = run64K(m).touch;
+    assert.equal(second.prezeroed, 16);
+    assert.equal(second.hotZeroed, 0);
+    assert.equal(check(m), null);
+  });
+
+  it('when a raw block is freed under init_on_free then its pages are cleared and merge back on the zeroed lists', () => {
+    const m = machine('init_on_free');
+    const ctl = new LocalControl(m);
+    const h = /handles=(\S+)/.exec(ctl.run('alloc order=3'))![1]!;
+    const zeroBefore = m.zeroPagesTotal();
+    assert.match(ctl.run(`free handles=${h}`), /^ok freed_pages=8$/);
+    assert.equal(m.zeroPagesTotal(), zeroBefore + 8);
+    assert.equal(m.vm.initOnFreePages, 8);
+    assert.equal(check(m), null);
+  });
+
+  it('when init_on_free runs without kscrubd then no kscrubd wakes, whatever the sysctls say', () => {
+    const m = machine('init_on_free');
+    m.setSysctl('scrub_stop', 0);
+    m.setSysctl('scrub_start', 0);
+    m.tick(1e9);
+    assert.equal(m.kscrubd.reduce((s, k) => s + k.wakes, 0), 0);
+    assert.equal(check(m), null);
+  });
+});
+
+describe('zeroing policies: init_on_alloc', () => {
+  it('when an allocation without __GFP_ZERO is made under init_on_alloc then it is cleared and counted', () => {
+    const m = machine('init_on_alloc');
+    const ctl = new LocalControl(m);
+    ctl.run('alloc order=2');
+    assert.equal(m.vm.initOnAllocPages, 4);
+    assert.equal(m.vm.allocHotZeroed, 0, '__GFP_ZERO allocations are counted apart');
+    ctl.run('alloc order=2 zero');
+    assert.equal(m.vm.initOnAllocPages, 4);
+    assert.equal(m.vm.allocHotZeroed, 4);
+    assert.equal(check(m), null);
+  });
+
+  it('when anonymous memory faults under init_on_alloc then nothing changes: those pages were __GFP_ZERO already', () => {
+    assert.deepEqual(run64K(machine('init_on_alloc')).touch, run64K(machine()).touch);
+  });
+
+  it('when init_on_free is on too then init_on_alloc clears nothing (free_pages_prezeroed)', () => {
+    const m = machine('init_on_alloc,init_on_free');
+    new LocalControl(m).run('alloc order=2');
+    assert.equal(m.vm.initOnAllocPages, 0);
+    // Every free page is zero already; a request that did not want zero spends one.
+    assert.equal(m.vm.allocZeroWasted, 4);
+    assert.equal(check(m), null);
+  });
+});
+
+describe('zeroing policies: the option and what the machine says about it', () => {
+  it('when the policy list is bad then the machine is refused naming the token', () => {
+    for (const [given, want] of [['bogus', /"bogus" is not one of kscrubd, init_on_free, init_on_alloc/], ['kscrubd,kscrubd', /names a policy twice/], ['', /empty name/], ['init_on_free,', /empty name/]] as const) {
+      assert.throws(() => machine(given), (err: unknown) => err instanceof ModelError && err.code === 'KSCRUB_BAD_OPTION' && want.test(err.message), given);
+    }
+  });
+
+  it('when policies are given in any order then they are kept in table order, each once', () => {
+    assert.deepEqual(parseZeroingPolicy('init_on_alloc,kscrubd'), ['kscrubd', 'init_on_alloc']);
+    assert.deepEqual(parseZeroingPolicy([...ZEROING_POLICIES].reverse()), ZEROING_POLICIES);
+    assert.equal(zeroingCmdline(['kscrubd', 'init_on_free', 'init_on_alloc']), 'init_on_free=1 init_on_alloc=1');
+  });
+
+  it('when config is asked then a default machine says nothing new and another names its policies and boot wipe', () => {
+    assert.doesNotMatch(execute(machine(), { verb: 'config' }), /zeroing_policy|boot_wipe/);
+    const line = execute(machine('init_on_free,kscrubd'), { verb: 'config' });
+    assert.match(line, / zeroing_policy=kscrubd,init_on_free boot_wipe_pages=12029 boot_wipe_ns=15397120$/);
+    assert.match(execute(machine('init_on_alloc'), { verb: 'config' }), / zeroing_policy=init_on_alloc$/);
+  });
+});
