@@ -395,7 +395,7 @@ export class Machine {
     if (order === 0) {
       const pz = z.pageset[cpu]![PCP_ZEROED]!;
       z.pcpPush(pz, pfn, ZEROED);
-      if (pz.list.length >= pz.high) this.vm.pcpDrainPages += z.freePagesBulk(pz, pz.batch, (o, c) => this.coalesced(z, o, c));
+      if (pz.list.length >= pz.high) this.vm.pcpDrainPages += z.freePagesBulk(pz, pz.batch, (o, c) => this.coalesced(z, o, c), true);
       return;
     }
     this.coalesced(z, z.freeBlock(pfn, order, ZEROED), ZEROED);
@@ -417,7 +417,7 @@ export class Machine {
     for (const z of this.zones) {
       for (let cpu = 0; cpu < this.config.cpus; cpu++) {
         if (onlyIdle && this.cpus.inUse(cpu)) continue;
-        for (const p of z.pageset[cpu]!) n += z.freePagesBulk(p, p.list.length, (o, c) => this.coalesced(z, o, c));
+        for (const p of z.pageset[cpu]!) n += z.freePagesBulk(p, p.list.length, (o, c) => this.coalesced(z, o, c), this.policy.initOnFree);
       }
     }
     this.vm.pcpDrainPages += n;

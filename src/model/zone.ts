@@ -630,13 +630,15 @@ export class Zone {
    * The prezeroing patch's free_pages_bulk files every page it drains as NOT_ZEROED, whatever
    * list it sat on: a zeroed per-cpu page drained is zeroing thrown away, not a zeroed block.
    */
-  freePagesBulk(pcp: PerCpuPages, count: number, onFreed: (order: number, cls: FreeClass) => void): number {
+  freePagesBulk(pcp: PerCpuPages, count: number, onFreed: (order: number, cls: FreeClass) => void, keepZeroed = false): number {
     const list = pcp.list;
     const n = Math.min(count, list.length);
     for (let i = 0; i < n; i++) {
       const pfn = list[i]!;
-      this.setHead(pfn, pageFlags(KIND_ALLOC, 0, NOT_ZEROED));
-      onFreed(this.freeBlock(pfn, 0, NOT_ZEROED), NOT_ZEROED);
+      // init_on_free (keepZeroed): every free page is zero, so a zeroed page stays zeroed.
+      const cls = keepZeroed ? classOf(this.pageFlagsAt(pfn)) : NOT_ZEROED;
+      this.setHead(pfn, pageFlags(KIND_ALLOC, 0, cls));
+      onFreed(this.freeBlock(pfn, 0, cls), cls);
     }
     // Drop the n taken from the cold end (by hand, as above: no spliced copy).
     for (let i = n; i < list.length; i++) list[i - n] = list[i]!;

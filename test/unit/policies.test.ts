@@ -81,6 +81,22 @@ describe('zeroing policies: init_on_free', () => {
     assert.equal(check(m), null);
   });
 
+  it('when the process prefaults under init_on_free then the prefaulted pages are still cleared in the fault (V2 clears GFP_HIGHUSER pages itself)', () => {
+    const m = machine('init_on_free');
+    const mm = m.procs.create().id;
+    const { addr } = m.procs.mmap(mm, 65536);
+    const t = m.procs.touch(mm, { addr, size: 65536 });
+    // The first page of each fault is __GFP_ZERO (found zero); the ones mapped ahead are not.
+    assert.equal(t.prezeroed + t.hotZeroed, 16);
+    assert.equal(t.hotZeroed, t.prefaulted);
+    assert.ok(t.prefaulted > 0);
+    assert.equal(m.vm.allocZeroWasted, t.prefaulted, 'each took a page init_on_free had cleared');
+    m.procs.exitTimed(mm);
+    m.drainPcp();
+    assert.equal(m.zeroPagesTotal(), m.freePagesTotal(), 'after a drain every free page is on the zeroed lists');
+    assert.equal(check(m), null);
+  });
+
   it('when a raw block is freed under init_on_free then its pages are cleared and merge back on the zeroed lists', () => {
     const m = machine('init_on_free');
     const ctl = new LocalControl(m);
