@@ -10,6 +10,7 @@ import { registerSweep } from './sweep';
 import { registerReplay } from './replay';
 import { registerScripts } from './scripts';
 import { registerDocs } from './docs';
+import { registerPresets } from './presets';
 import { registerWatch } from './watch';
 import { VERSION } from './version';
 
@@ -20,7 +21,7 @@ import { VERSION } from './version';
 process.on('SIGUSR1', () => undefined);
 
 // Only wiring: each command lives in its own file and registers itself here.
-const COMMANDS: ReadonlyArray<(program: Command) => void> = [registerMount, registerUmount, registerPft, registerCalibrate, registerWatch, registerTrace, registerSweep, registerReplay, registerScripts, registerDocs];
+const COMMANDS: ReadonlyArray<(program: Command) => void> = [registerMount, registerUmount, registerPft, registerCalibrate, registerWatch, registerTrace, registerSweep, registerReplay, registerScripts, registerPresets, registerDocs];
 
 
 /** Commander's exit for --help and --version is 0; every error it reports is a usage error: 2. */

@@ -1,4 +1,4 @@
-import { formatCommand, kscrubdSysctls } from '../uapi';
+import { formatCommand, formatSize, kscrubdSysctls } from '../uapi';
 import { type Control, ControlClient, WorkloadError } from './client';
 import { type ConfigPairs, readConfig } from './provenance';
 
@@ -92,6 +92,15 @@ export async function runPftOn(ctl: Control, o: PftOptions): Promise<{ config: C
     const maxOrder = Number(machine.max_order);
     const pageSize = Number(machine.page_size);
     if (!(pageSize > 0) || !(maxOrder > 0)) throw new WorkloadError('control stats did not report page_size and max_order');
+    // "kscrubd off" is the machine whose faults zero every page. Free memory zeroed already
+    // (an earlier --scrub on) is taken first whatever scrub_start says: the rows would measure
+    // prezeroed faults under the name of the base run. Refused before anything changes.
+    const zeroPages = Number(machine.zero_pages);
+    if (o.scrub === 'off' && zeroPages > 0) {
+      throw new WorkloadError(`pft --scrub off: ${formatSize(zeroPages * pageSize)} of this machine's free memory is already zeroed (MemZero), `
+        + 'and faults take it first: the rows would measure prezeroed faults, not a machine without kscrubd. '
+        + 'Run it on a fresh machine (kscrubfs umount, then kscrubfs mount again)');
+    }
     if (o.scrub !== undefined) for (const [name, v] of kscrubdSysctls(o.scrub, maxOrder, o)) set(name, v);
     if (o.prealloc !== undefined) set('max_prealloc_order', o.prealloc);
     config = readConfig(ctl);

@@ -129,6 +129,22 @@ describe('kscrubfs pft against a mount', () => {
     });
   });
 
+  test('when --scrub off meets free memory that is already zeroed then pft refuses, says how to get a fresh machine, and changes nothing', async () => {
+    await withMount(MANUAL, async (dir) => {
+      const on = await kscrubfs(['pft', '-m', dir, '-b', '16M', '--scrub', 'on', '--settle']);
+      assert.equal(on.code, 0, on.stderr);
+      const memZero = (await sh(`grep MemZero ${dir}/meminfo`)).stdout;
+      assert.doesNotMatch(memZero, / 0 kB/, 'kscrubd zeroed memory');
+      const before = (await sh(`cat ${dir}/sys/vm/scrub_start ${dir}/sys/vm/scrub_stop`)).stdout;
+      const off = await kscrubfs(['pft', '-m', dir, '-b', '16M', '--scrub', 'off']);
+      assert.equal(off.code, 1);
+      assert.equal(off.stdout, '', 'no rows');
+      assert.match(off.stderr, /^kscrubfs: pft --scrub off: [\d.]+ [KMG]iB of this machine's free memory is already zeroed \(MemZero\), and faults take it first: .* Run it on a fresh machine \(kscrubfs umount, then kscrubfs mount again\)\n$/);
+      assert.equal((await sh(`cat ${dir}/sys/vm/scrub_start ${dir}/sys/vm/scrub_stop`)).stdout, before, 'sysctls as they were');
+      assert.equal((await sh(`grep MemZero ${dir}/meminfo`)).stdout, memZero, 'no fault ran');
+    });
+  });
+
   test('when nothing is mounted then pft says so and exits non-zero', async () => {
     const r = await kscrubfs(['pft', '-m', '/nonexistent-kscrubfs', '-b', '1M']);
     assert.notEqual(r.code, 0);
