@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { InvalidArgumentError, Option } from 'commander';
 import { KSCRUBD_ON_TEXT, formatSize, parseSize } from '../uapi';
-import { PFT_COLUMNS, PftOptions, PftRow, formatPftTable, runPftWithConfig } from '../workload/pft';
+import { PFT_COLUMNS, PftOptions, PftRow, pftTableStream, runPftWithConfig } from '../workload/pft';
 import { renderPftSvg } from '../workload/plot';
 import { type Provenance, provenance, subtitleFacts } from '../workload/provenance';
 import { CliError, action } from './errors';
@@ -93,6 +93,8 @@ Example:
       const opts: PftOptions = {
         bytes: o.bytes ?? o.gb ?? 2 ** 30, reps: o.rep, threads: o.threads, cachelines: o.cachelines,
         settle: o.settle ?? false, progress: progressLine(),
+        // The table streams: each row as it finishes. --json and --csv print once, at the end.
+        ...(!o.json && !o.csv && { onRow: pftTableStream((text) => { clearProgress(); process.stdout.write(text); }) }),
         ...(o.scrub ? { scrub: o.scrub } : {}),
         ...(o.scrubStart !== undefined ? { scrubStart: o.scrubStart } : {}),
         ...(o.scrubStop !== undefined ? { scrubStop: o.scrubStop } : {}),
@@ -103,9 +105,9 @@ Example:
       const { config, rows } = await runPftWithConfig(o.mount, opts);
       clearProgress();
       const prov = provenance(config, VERSION, commandLine());
-      process.stdout.write(formatResult(o, {
-        provenance: prov, table: () => formatPftTable(rows), json: { rows }, columns: PFT_COLUMNS, rows,
-      }));
+      if (o.json || o.csv) {
+        process.stdout.write(formatResult(o, { provenance: prov, table: () => '', json: { rows }, columns: PFT_COLUMNS, rows }));
+      }
       if (o.plot !== undefined) writePlot(o.plot, rows, o, prov);
       const oom = rows.filter((r) => r.oom > 0);
       if (oom.length > 0) {

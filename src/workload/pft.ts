@@ -31,6 +31,8 @@ export interface PftOptions {
   settle: boolean;
   /** Called now and then with a progress message (the CLI shows it on a terminal). */
   progress?: ((msg: string) => void) | undefined;
+  /** Called with each row as it finishes. */
+  onRow?: ((row: PftRow) => void) | undefined;
 }
 
 export interface PftRow {
@@ -95,7 +97,7 @@ export async function runPftOn(ctl: Control, o: PftOptions): Promise<{ config: C
     // "kscrubd off" is the machine whose faults zero every page. Free memory zeroed already
     // (an earlier --scrub on) is taken first whatever scrub_start says: the rows would measure
     // prezeroed faults under the name of the base run. Refused before anything changes.
-    const zeroPages = Number(machine.zero_pages);
+    const zeroPages = Number(machine.nr_zero_pages);
     if (o.scrub === 'off' && zeroPages > 0) {
       throw new WorkloadError(`pft --scrub off: ${formatSize(zeroPages * pageSize)} of this machine's free memory is already zeroed (MemZero), `
         + 'and faults take it first: the rows would measure prezeroed faults, not a machine without kscrubd. '
@@ -106,7 +108,9 @@ export async function runPftOn(ctl: Control, o: PftOptions): Promise<{ config: C
     config = readConfig(ctl);
     for (const threads of o.threads) {
       if (o.settle) await settle(ctl, o.progress);
-      rows.push(runRow(ctl, o, threads, pageSize));
+      const row = runRow(ctl, o, threads, pageSize);
+      rows.push(row);
+      o.onRow?.(row);
     }
   } catch (err) {
     // Restore what can be restored, but report the first failure: when the daemon went away
@@ -199,8 +203,29 @@ export async function settle(ctl: Control, progress?: (msg: string) => void): Pr
 
 /** The table as pft prints it, columns aligned. */
 export function formatPftTable(rows: readonly PftRow[]): string {
-  const head = [' Gb', 'Rep', 'Threads', 'User', 'System', 'Wall', 'flt/cpu/s', 'fault/wsec'];
-  const body = rows.map((r) => [
+  const body = rows.map(rowCells);
+  const widths = PFT_HEAD.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
+  return [tableLine(PFT_HEAD, widths), ...body.map((b) => tableLine(b, widths))].join('\n') + '\n';
+}
+
+/**
+ * pft's table a row at a time, each printed as it finishes, as Lameter's pft does (so that
+ * `| tee` shows progress): columns as wide as the header and the rows so far.
+ */
+export function pftTableStream(write: (text: string) => void): (row: PftRow) => void {
+  let widths: number[] | undefined;
+  return (row) => {
+    const cells = rowCells(row);
+    const first = widths === undefined;
+    widths = PFT_HEAD.map((h, i) => Math.max(widths?.[i] ?? h.length, cells[i]!.length));
+    write(`${first ? `${tableLine(PFT_HEAD, widths)}\n` : ''}${tableLine(cells, widths)}\n`);
+  };
+}
+
+const PFT_HEAD = [' Gb', 'Rep', 'Threads', 'User', 'System', 'Wall', 'flt/cpu/s', 'fault/wsec'] as const;
+
+function rowCells(r: PftRow): string[] {
+  return [
     Number.isInteger(r.gb) ? String(r.gb) : r.gb.toFixed(2),
     String(r.rep),
     String(r.threads),
@@ -210,8 +235,9 @@ export function formatPftTable(rows: readonly PftRow[]): string {
     r.fltPerCpuS.toFixed(3),
     r.faultPerWsec.toFixed(3),
     ...(r.oom > 0 ? [`OOM: ${r.oom} thread(s) ran out of memory; rates over the ${r.pages} pages faulted`] : []),
-  ]);
-  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
-  const line = (cells: readonly string[]): string => cells.map((c, i) => (i < widths.length ? c.padStart(widths[i]!) : ` ${c}`)).join(' ');
-  return [line(head), ...body.map(line)].join('\n') + '\n';
+  ];
+}
+
+function tableLine(cells: readonly string[], widths: readonly number[]): string {
+  return cells.map((c, i) => (i < widths.length ? c.padStart(widths[i]!) : ` ${c}`)).join(' ');
 }

@@ -1,7 +1,7 @@
 // pft's table (what `kscrubfs pft` prints): columns, units and alignment on known rows.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { PFT_COLUMNS, type PftRow, formatPftTable } from '../../src/workload/pft';
+import { PFT_COLUMNS, type PftRow, formatPftTable, pftTableStream } from '../../src/workload/pft';
 
 const row = (r: Partial<PftRow>): PftRow => ({
   gb: 1, rep: 1, threads: 1, cachelines: 1, userS: 0, systemS: 0, wallS: 0, fltPerCpuS: 0, faultPerWsec: 0,
@@ -20,6 +20,18 @@ describe('pft table', () => {
       '0.50   3      16 1.500s 12.250s 1.000s   1234.568  98765.432',
       '',
     ].join('\n'));
+  });
+
+  it('when rows stream then each is written as it comes, the header with the first, and rows as wide as the batch table\'s stay aligned with it', () => {
+    const written: string[] = [];
+    const add = pftTableStream((text) => written.push(text));
+    const a = row({ userS: 0.0145, systemS: 0.1144, wallS: 0.129, fltPerCpuS: 508082.446, faultPerWsec: 508082.446 });
+    const b = row({ threads: 2, userS: 0.0151, systemS: 0.1751, wallS: 0.095, fltPerCpuS: 345885.358, faultPerWsec: 691769.255 });
+    add(a);
+    assert.equal(written.length, 1, 'the first row is out before the second is made');
+    assert.equal(written[0], formatPftTable([a]));
+    add(b);
+    assert.equal(written.join(''), formatPftTable([a, b]));
   });
 
   it('when the CSV/JSON columns are listed then every PftRow field is there once, in table order first', () => {
