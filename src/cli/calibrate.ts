@@ -19,7 +19,7 @@ import { type FormatFlags, checkFormat, formatResult } from './output';
 import { integer } from './options';
 import { VERSION, commandLine } from './version';
 import { pollUntil } from '../daemon/poll';
-import { clearProgress, progressLine } from './pft';
+import { clearProgress, progressLine } from './progress';
 
 /** The machine of docs/calibration.md: the altix preset, CPU zeroing only, a manual clock. */
 const DAEMON_ARGS = ['--preset', 'altix', '--zero-drivers', 'cpu', '--clock', 'manual'];
@@ -58,8 +58,11 @@ iteration: minutes to an hour, not seconds.`)
       const rows: { label: string; row: PftRow }[] = [];
       const comparisons: Comparison[] = [];
       let config: ConfigPairs | undefined;
-      for (const pub of PUBLISHED) {
-        const run = await withPrivateMount((dir) => runPftWithConfig(dir, { ...pftOptionsFor(pub), progress: progressLine() }), daemonArgs(pub));
+      const progress = progressLine();
+      for (const [i, pub] of PUBLISHED.entries()) {
+        const say = progress && ((msg: string): void => progress(`calibrate: row ${i + 1} of ${PUBLISHED.length}, ${pub.label}: ${msg}`, i, PUBLISHED.length));
+        say?.('mounting its machine');
+        const run = await withPrivateMount((dir) => runPftWithConfig(dir, { ...pftOptionsFor(pub), progress: say }), daemonArgs(pub));
         clearProgress();
         // Each row runs on a fresh machine of one make; its sysctls are the row's own (in rows).
         if (pub.preset === 'altix') config ??= run.config;

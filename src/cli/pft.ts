@@ -8,6 +8,7 @@ import { CliError, action } from './errors';
 import { writeOutput } from '../workload/output-file';
 import { integer, defaultMount } from './options';
 import { checkFormat, formatResult } from './output';
+import { clearProgress, progressLine } from './progress';
 import { VERSION, commandLine } from './version';
 
 /** "1,2,4,8" → [1, 2, 4, 8]: each a thread count ≥ 1. */
@@ -134,21 +135,4 @@ function writePlot(file: string, rows: readonly PftRow[], o: PftCliOptions, prov
   } catch (err) {
     throw new CliError('KSCRUB_OUTPUT_FAILED', `pft --plot: cannot write ${file}: ${(err as Error).message}`);
   }
-}
-
-let shown = false;
-/** A progress line on stderr, only on a terminal and only once the run is past a second. */
-export function progressLine(): ((msg: string) => void) | undefined {
-  if (!process.stderr.isTTY) return undefined;
-  const start = Date.now();
-  return (msg) => {
-    if (Date.now() - start < 1000) return;
-    shown = true;
-    process.stderr.write(`\r\x1b[K${msg}`);
-  };
-}
-
-export function clearProgress(): void {
-  if (shown) process.stderr.write('\r\x1b[K');
-  shown = false;
 }

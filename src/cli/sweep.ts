@@ -12,7 +12,7 @@ import { describeKscrubd, formatSize, kscrubdSysctls, parseSize } from '../uapi'
 import { CliError, action } from './errors';
 import { checkNotSymlink, writeOutput } from '../workload/output-file';
 import { integer } from './options';
-import { clearProgress, progressLine } from './pft';
+import { clearProgress, progressLine } from './progress';
 import { type SweepRow, runPoint } from './sweep-run';
 import { type SweepSpec, canonical, loadSpec, pointRun } from './sweep-spec';
 import { PACKAGE_ROOT, VERSION } from './version';
@@ -224,7 +224,7 @@ async function run(spec: SweepSpec, out: Output, jobs: number, maxMemory: number
       w.on('message', (row: SweepRow) => {
         results.set(row.index, row);
         finished++;
-        progress?.(`sweep ${spec.name}: ${finished}/${todo.length} points, ${(finished / ((Date.now() - started) / 1000)).toFixed(1)} points/s`);
+        progress?.(`sweep ${spec.name}: ${finished}/${todo.length} points, ${(finished / ((Date.now() - started) / 1000)).toFixed(1)} points/s`, finished, todo.length);
         flush();
         give();
       });

@@ -8,7 +8,7 @@ import { withPrivateMount } from './calibrate';
 import { action } from './errors';
 import { integer } from './options';
 import { checkFormat, formatResult } from './output';
-import { clearProgress, progressLine } from './pft';
+import { clearProgress, progressLine } from './progress';
 import { VERSION, commandLine } from './version';
 
 interface ReplayCliOptions {

@@ -36,7 +36,8 @@ export interface ReplayOptions {
    * came after the trace's.
    */
   gaps?: boolean;
-  progress?: ((msg: string) => void) | undefined;
+  /** What runs now, and how many of how many faults are replayed (for an estimate of the time left). */
+  progress?: ((msg: string, done?: number, total?: number) => void) | undefined;
 }
 
 export interface ReplayRow {
@@ -166,7 +167,7 @@ class Replayer {
         // Now and then let the event loop run: a signal's handler (Ctrl-C) must get its turn.
         if (++n % YIELD_EVERY === 0) {
           await new Promise((resolve) => setImmediate(resolve));
-          this.o.progress?.(`replaying with kscrubd ${this.side}: ${this.sum.faults} faults`);
+          this.o.progress?.(`replaying with kscrubd ${this.side}: ${this.sum.faults} faults`, this.sum.faults, this.trace.summary?.faults.anon);
         }
         switch (r.type) {
           case 'task': {
