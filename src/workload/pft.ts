@@ -96,9 +96,10 @@ export async function runPftOn(ctl: Control, o: PftOptions): Promise<{ config: C
     if (!(pageSize > 0) || !(maxOrder > 0)) throw new WorkloadError('control stats did not report page_size and max_order');
     // "kscrubd off" is the machine whose faults zero every page. Free memory zeroed already
     // (an earlier --scrub on) is taken first whatever scrub_start says: the rows would measure
-    // prezeroed faults under the name of the base run. Refused before anything changes.
+    // prezeroed faults under the name of the base run. Refused before anything changes. Under
+    // init_on_free zeroed free memory is the policy itself, and kscrubd off is what it is.
     const zeroPages = Number(machine.nr_zero_pages);
-    if (o.scrub === 'off' && zeroPages > 0) {
+    if (o.scrub === 'off' && zeroPages > 0 && !(readConfig(ctl).zeroing_policy ?? '').split(',').includes('init_on_free')) {
       throw new WorkloadError(`pft --scrub off: ${formatSize(zeroPages * pageSize)} of this machine's free memory is already zeroed (MemZero), `
         + 'and faults take it first: the rows would measure prezeroed faults, not a machine without kscrubd. '
         + 'Run it on a fresh machine (kscrubfs umount, then kscrubfs mount again)');
