@@ -11,6 +11,25 @@ import { Holder, accountedPages, assertChecked, tiny, zeroEverything, zoneNamed 
 const served = new AllocResult();
 
 describe('model: __GFP_ZERO and class fallback', () => {
+  it('when a zeroed per-cpu list is drained then its pages go back NOT_ZEROED, as free_pages_bulk files them', () => {
+    const m = tiny();
+    for (const z of m.zones) zeroEverything(z);
+    const h = new Holder(m);
+    const pfn = m.allocPages(0, true, 0, 0, served);
+    assert.equal(served.prezeroed, true);
+    h.pfns.add(pfn);
+    const z = served.zone!;
+    const onList = z.pageset[0]![2]!.list.length; // PCP_ZEROED: the rest of the refill
+    assert.ok(onList > 0, 'the zeroed refill left pages on the zeroed per-cpu list');
+    const zeroBefore = z.zeroPages;
+    const freeBefore = z.freePages;
+    assert.equal(m.drainPcp(), onList);
+    assert.equal(z.zeroPages, zeroBefore, 'no drained page counts as zeroed');
+    assert.equal(z.freePages, freeBefore + onList);
+    assert.equal(z.blocks(NOT_ZEROED, 0) + z.blocks(NOT_ZEROED, 1) + z.blocks(NOT_ZEROED, 2) > 0, true);
+    assertChecked(m);
+  });
+
   it('when a zeroed block is there then a __GFP_ZERO order-1 allocation takes it prezeroed', () => {
     const m = tiny();
     const dma32 = zoneNamed(m, 0, 'DMA32');
@@ -47,6 +66,24 @@ describe('model: __GFP_ZERO and class fallback', () => {
     m.allocPages(1, true, 0, 0, served);
     assert.equal(served.hotZeroed, true);
     assert.equal(dma32.zeroPages, 1);
+  });
+
+  it('when the zeroed lists run dry mid-refill then the zeroed per-cpu list takes only zeroed pages and each further __GFP_ZERO page is cleared on its own', () => {
+    const m = tiny();
+    const dma32 = zoneNamed(m, 0, 'DMA32');
+    const h = new Holder(m);
+    h.take(dma32, 0, NOT_ZEROED); // 8451
+    h.free(dma32, 8451, 0, ZEROED); // the zone's one zeroed page
+    const first = m.allocPages(0, true, 0, 0, served);
+    assert.deepEqual([first, served.prezeroed], [8451, true], 'the refill found one zeroed page, not a batch');
+    h.pfns.add(first);
+    assert.equal(dma32.pageset[0]![2]!.list.length, 0, 'nothing dirty topped the zeroed refill up');
+    for (let i = 0; i < 3; i++) {
+      h.pfns.add(m.allocPages(0, true, 0, 0, served));
+      assert.equal(served.hotZeroed, true, `page ${i + 2}: cleared in the allocation, page by page`);
+    }
+    assert.equal(m.vm.allocHotZeroed, 3);
+    assertChecked(m);
   });
 
   it('when zero_pages is exactly 2^order then __GFP_ZERO takes the zeroed block', () => {
