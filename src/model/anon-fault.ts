@@ -1,4 +1,3 @@
-import { assert } from './errors';
 import type { FaultPricing } from './fault-price';
 import type { Machine } from './machine';
 import type { Mm, Processes } from './mm';
@@ -309,11 +308,9 @@ export class AnonFault {
       const gfpZero = i === 0;
       const pfn = m.allocPages(0, gfpZero, r.node, r.cpu, served);
       if (pfn < 0) break;
-      const zone = served.zone!;
-      // A page counted as prezeroed must be zero: the zeroed lists' content, checked at handout.
-      if (served.prezeroed) assert(zone.isZero(pfn), `pfn ${pfn} was handed out as prezeroed but its bytes are not zero`);
       const hot = this.p.priceAlloc(r, this.ps, !gfpZero);
-      if (hot) zone.setZero(pfn, 1, true);
+      // clear_user_highpage of a GFP_HIGHUSER page (allocPages marked a __GFP_ZERO one already).
+      if (!gfpZero) served.zone!.setZero(pfn, 1, true);
       if (hot) {
         this.counts.hotZeroed++;
         m.vm.faultHotZeroed++;

@@ -351,6 +351,11 @@ export class Machine {
       if (zero) this.vm.allocHotZeroed += pages;
       else this.vm.initOnAllocPages += pages;
     } else if (wasted) this.vm.allocZeroWasted += pages;
+    // The content oracle: a page handed to __GFP_ZERO from the zeroed lists must be zero; one
+    // zeroed for it now (prep_zero_page, priced by the caller) is zero from here on.
+    if (prezeroed) {
+      for (let i = 0; i < pages; i++) assert(z.isZero(pfn + i), `pfn ${pfn + i} was handed out as prezeroed but its bytes are not zero`);
+    } else if (hotZeroed) z.setZero(pfn, pages, true);
     if (served) {
       served.zone = z;
       served.prezeroed = prezeroed;

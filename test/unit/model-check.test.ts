@@ -92,6 +92,17 @@ describe('model: check() finds each broken invariant', () => {
     broken(m, /the free zeroed order-2 block at pfn 4 holds pfn 7, whose bytes are not zero/);
   });
 
+  it('when a dirty page sits on the zeroed lists then __GFP_ZERO refuses to hand it out as prezeroed', () => {
+    const m = tiny();
+    const z = zoneNamed(m, 0, 'DMA32'); // the zone node 0's allocations try first
+    const h = new Holder(m);
+    const pfn = h.take(z, 0, NOT_ZEROED);
+    h.pfns.delete(pfn);
+    z.freeBlock(pfn, 0, ZEROED); // tagged zeroed, never cleared: its bytes are the old ones
+    broken(m, new RegExp(`the free zeroed order-0 block at pfn ${pfn} holds pfn ${pfn}, whose bytes are not zero`));
+    assert.throws(() => m.allocPages(0, true, 0, 0), new RegExp(`pfn ${pfn} was handed out as prezeroed but its bytes are not zero`));
+  });
+
   it('when a section comes off the pristine zeroed list then its pages read as zero, and off the dirty one as not', () => {
     const { z } = held();
     assert.equal(z.isZero(0), false);
