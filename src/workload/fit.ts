@@ -84,9 +84,15 @@ export function publishedConfig(row: PublishedRow): ConfigPairs {
 
 /** Run one published row on a fresh machine in this process with `cost` overriding the preset's figures. */
 export async function runPublishedRow(row: PublishedRow, cost: Partial<CostModel>, machine: MachineOptions = publishedMachine(row)): Promise<PftRow> {
+  return (await runPublished(row, undefined, cost, machine)).rows[0]!;
+}
+
+/** runPublishedRow with the machine's `config` (for provenance) and progress messages. */
+export async function runPublished(
+  row: PublishedRow, progress?: (msg: string) => void, cost: Partial<CostModel> = {}, machine: MachineOptions = publishedMachine(row),
+): Promise<{ config: ConfigPairs; rows: PftRow[] }> {
   const ctl = new LocalClient(new LocalControl(createMachine({ ...machine, cost: { ...machine.cost, ...cost } })));
-  const { rows } = await runPftOn(ctl, pftOptionsFor(row));
-  return rows[0]!;
+  return runPftOn(ctl, { ...pftOptionsFor(row), ...(progress !== undefined && { progress }) });
 }
 
 /** The fitted figures of a preset that its published rows constrain, with their bounds, starting at `cost`. */
