@@ -130,7 +130,7 @@ const PATHS = new Set(FILES.map((f) => f.path));
 
 type Obj = { readonly [k: string]: unknown };
 
-/** Read and check a record file; a CliError (usage) naming the line for anything wrong. */
+/** Read and check a record file; a CliError (bad input, exit 1) naming the line for anything wrong. */
 export function readRecord(file: string): SessionRecord {
   let text: string;
   try {
@@ -169,7 +169,7 @@ export function readRecord(file: string): SessionRecord {
 }
 
 function bad(message: string): CliError {
-  return new CliError('KSCRUB_USAGE', message);
+  return new CliError('KSCRUB_BAD_INPUT', message);
 }
 
 function checkHeader(o: Obj, where: string): RecordHeader {

@@ -24,14 +24,14 @@ async function replay(file: string, flags: { maxMemory?: string }): Promise<void
   try {
     machine = createMachine(header.options);
   } catch (err) {
-    if (err instanceof KscrubError) throw new CliError('KSCRUB_USAGE', `${file}: the recorded machine options are refused: ${err.message}`);
+    if (err instanceof KscrubError) throw new CliError('KSCRUB_BAD_INPUT', `${file}: the recorded machine options are refused: ${err.message}`);
     throw err;
   }
   // The same options must make the same machine: a record from another model version may not.
   const now = Object.fromEntries(configPairs(machine));
   for (const key of new Set([...Object.keys(header.config), ...Object.keys(now)])) {
     if (header.config[key] !== now[key]) {
-      throw new CliError('KSCRUB_USAGE', `${file}: the recorded machine cannot be rebuilt: config ${key} was ${header.config[key] ?? '(absent)'}, this kscrubfs makes ${now[key] ?? '(absent)'}`);
+      throw new CliError('KSCRUB_BAD_INPUT', `${file}: the recorded machine cannot be rebuilt: config ${key} was ${header.config[key] ?? '(absent)'}, this kscrubfs makes ${now[key] ?? '(absent)'}`);
     }
   }
   const out = await replayEvents(machine, header.buddyinfo, events, budget);

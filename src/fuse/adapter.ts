@@ -2,7 +2,7 @@ import { constants as fsConstants } from 'node:fs';
 import createDebug from 'debug';
 import type Fuse from 'fuse-native';
 import { ProcError, type FileHandle, type ProcTree } from '../procfs/types';
-import { EACCES, EBADF, ENOENT, EPERM, toErrno } from './errno';
+import { EACCES, EBADF, ENFILE, ENOENT, EPERM, toErrno } from './errno';
 
 // A thin adapter from a ProcTree to fuse-native's ops. It owns the open handles (each one a
 // snapshot or stream made by procfs at open) and nothing else: paths, modes and content all
@@ -16,6 +16,12 @@ const O_ACCMODE = 0o3;
 /** Directories are r-x for everyone, as /proc's are. */
 const DIR_MODE = 0o555;
 const MAX_FD = 0xffff_ffff;
+/**
+ * Open handles the daemon keeps at most: an unread handle costs a few hundred bytes (it
+ * renders at its first read), so this bounds them to tens of MB — four times the 65,536
+ * descriptors a process may raise its limit to without root.
+ */
+export const MAX_OPEN_HANDLES = 1 << 18;
 /** Entries below this directory answer as /proc/sys's do (see the ops that change names). */
 const SYSCTL_DIR = '/sys';
 
@@ -148,6 +154,13 @@ export function createAdapter(tree: ProcTree, opts: AdapterOptions = {}): Adapte
       // Root passes default_permissions on a 0444 file; refuse here, as read-only sysctls do.
       if ((flags & O_ACCMODE) !== O_RDONLY && !file.writable) {
         throw new ProcError('EACCES', `${path} is read-only`);
+      }
+      // Every handle costs the daemon memory: past MAX_OPEN_HANDLES an open fails as the
+      // kernel's does when its file table is full. (FUSE does not tell us who opens, so the
+      // cap is the daemon's, not a user's.)
+      if (handles.size >= MAX_OPEN_HANDLES) {
+        log('open %s: %d handles are open, at most %d: ENFILE', path, handles.size, MAX_OPEN_HANDLES);
+        return [ENFILE];
       }
       const fd = allocFd();
       handles.set(fd, file.open(flags));

@@ -18,6 +18,8 @@ export const PROC_ERRNO = {
 
 /** Errno values the adapter answers itself: a handle the kernel should not have sent us, and what /proc answers to changes of names, modes and owners. */
 export const EBADF = Fuse.EBADF;
+/** The table of open files is full (the kernel's file-max answer). */
+export const ENFILE = Fuse.ENFILE;
 export const { ENOENT, EPERM, EACCES } = Fuse;
 
 /** A ProcError's errno; anything else (a bug, not a refusal) is EIO. */

@@ -83,18 +83,32 @@ function snapshotEntry(
         machine.syncWall(opts.wallClockMs());
         return fresh();
       };
-      let snapshot = take();
+      // Rendered at the first read, not at open, and let go once a read has reached its end:
+      // an open that is held and never read (or read to the end and held) keeps no text, so
+      // thousands of idle descriptors cost the daemon only their handles.
+      let snapshot: Snapshot | undefined;
       let served = false;
       let written = false;
       /** The snapshot a read at `offset` is served from: a fresh one for a re-read from 0 or after a write. */
       const current = (offset: number): Snapshot => {
-        if ((offset === 0 && served) || written) snapshot = take();
+        if (snapshot === undefined || (offset === 0 && served) || written) snapshot = take();
         served = true;
         written = false;
         return snapshot;
       };
-      const read = (offset: number, length: number): Buffer => current(offset).read(offset, length);
-      const readInto = (target: Buffer, offset: number, length: number): number => current(offset).readInto(target, offset, length);
+      /** After a read at or past the end, the text is no longer needed (a re-read from 0 renders anew). */
+      const settle = <T>(s: Snapshot, offset: number, got: T): T => {
+        if (s.endsBy(offset)) snapshot = undefined;
+        return got;
+      };
+      const read = (offset: number, length: number): Buffer => {
+        const s = current(offset);
+        return settle(s, offset, s.read(offset, length));
+      };
+      const readInto = (target: Buffer, offset: number, length: number): number => {
+        const s = current(offset);
+        return settle(s, offset, s.readInto(target, offset, length));
+      };
       if (!write) return { read, readInto };
       return {
         read,
@@ -151,6 +165,11 @@ export class Snapshot {
 
   read(offset: number, length: number): Buffer {
     return this.encoded().subarray(offset, offset + length);
+  }
+
+  /** Is `offset` at or past the end (a read there returned 0: the reader saw EOF)? */
+  endsBy(offset: number): boolean {
+    return this.size >= 0 && offset >= this.size;
   }
 
   private encoded(): Buffer {

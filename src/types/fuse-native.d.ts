@@ -126,6 +126,7 @@ declare module 'fuse-native' {
     static readonly ENOTDIR: -20;
     static readonly EISDIR: -21;
     static readonly EINVAL: -22;
+    static readonly ENFILE: -23;
     static readonly ENOSYS: -38;
     static readonly ENOTCONN: -107;
     static readonly ETIMEDOUT: -110;

@@ -9,6 +9,7 @@ import { faultsBench } from './faults';
 import { hotPathsBench } from './hot-paths';
 import { kscrubdBench } from './kscrubd';
 import { livenessBench } from './liveness';
+import { opensBench } from './opens';
 import { paceBench } from './pace';
 import { readsBench } from './reads';
 import { scaleBench } from './scale';
@@ -18,7 +19,7 @@ import { sweepBench } from './sweep';
 // after another, then a table per section and the targets, met or not. Not part of
 // npm test. Results and method: test/bench/RESULTS.md.
 //
-//   node dist/test/bench/run.js [--json|--csv] [--quick] [--only reads,faults,scale,kscrubd,pace,liveness,hot,sweep]
+//   node dist/test/bench/run.js [--json|--csv] [--quick] [--only reads,faults,scale,kscrubd,pace,liveness,opens,hot,sweep]
 //
 // --json   one JSON document on stdout (version, command, host, tables, targets and the raw numbers)
 // --csv    every table cell as one CSV line (section, table, row, column, value), the version,
@@ -33,6 +34,7 @@ const SECTIONS: Record<string, (o: BenchOptions) => Promise<SectionResult>> = {
   kscrubd: kscrubdBench,
   pace: paceBench,
   liveness: livenessBench,
+  opens: opensBench,
   hot: hotPathsBench,
   sweep: sweepBench,
 };

@@ -67,16 +67,33 @@ describe('opening files', () => {
     assert.equal(tree.files.get('/meminfo')!.open(O_RDONLY).write, undefined);
   });
 
-  test('when the model changes after open then reads past 0 still serve the snapshot taken at open', () => {
+  test('when the model changes after the first read then reads past 0 still serve the snapshot that read took', () => {
     const m = manual();
     const tree = buildProcTree(m, { buddyinfo: 'v6', wallClockMs: () => 0 });
     const handle = tree.files.get('/meminfo')!.open(O_RDONLY);
-    const atOpen = tree.files.get('/meminfo')!.open(O_RDONLY).read(0, 1 << 20).toString();
-    m.raw.alloc(5, false, 0, 10);
+    const atFirst = tree.files.get('/meminfo')!.open(O_RDONLY).read(0, 1 << 20).toString();
     const first = handle.read(0, 40).toString();
+    m.raw.alloc(5, false, 0, 10);
     const rest = handle.read(40, 1 << 20).toString();
-    assert.equal(first + rest, atOpen);
-    assert.notEqual(tree.files.get('/meminfo')!.open(O_RDONLY).read(0, 1 << 20).toString(), atOpen);
+    assert.equal(first + rest, atFirst);
+    assert.notEqual(tree.files.get('/meminfo')!.open(O_RDONLY).read(0, 1 << 20).toString(), atFirst);
+  });
+
+  test('when a handle is opened and held then it renders nothing until read, and lets its text go once read to the end', () => {
+    const m = manual();
+    let renders = 0;
+    const tree = buildProcTree(m, { buddyinfo: 'v6', wallClockMs: () => (renders++, 0) });
+    const held = Array.from({ length: 100 }, () => tree.files.get('/zoneinfo')!.open(O_RDONLY));
+    assert.equal(renders, 0, 'an open alone renders nothing');
+    const h = held[0]!;
+    const buf = Buffer.alloc(1 << 20);
+    const n = h.readInto!(buf, 0, buf.length);
+    assert.ok(n > 0);
+    assert.equal(renders as number, 1);
+    assert.equal(h.readInto!(buf, n, buf.length), 0, 'EOF');
+    // Read to its end, the handle holds no text: a read from 0 renders anew, as after lseek.
+    assert.equal(h.readInto!(buf, 0, buf.length), n);
+    assert.equal(renders as number, 2);
   });
 
   test('when a handle is read again from offset 0 (lseek 0, as vmstat and top do) then it renders anew, as seq_file does', () => {
