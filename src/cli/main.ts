@@ -12,6 +12,7 @@ import { registerScripts } from './scripts';
 import { registerDocs } from './docs';
 import { registerPresets } from './presets';
 import { registerWatch } from './watch';
+import { registerPolicies } from './policies';
 import { VERSION } from './version';
 
 // Node opens its inspector on 127.0.0.1:9229 when a process without a SIGUSR1 listener gets
@@ -21,7 +22,7 @@ import { VERSION } from './version';
 process.on('SIGUSR1', () => undefined);
 
 // Only wiring: each command lives in its own file and registers itself here.
-const COMMANDS: ReadonlyArray<(program: Command) => void> = [registerMount, registerUmount, registerPft, registerCalibrate, registerWatch, registerTrace, registerSweep, registerReplay, registerScripts, registerPresets, registerDocs];
+const COMMANDS: ReadonlyArray<(program: Command) => void> = [registerMount, registerUmount, registerPft, registerCalibrate, registerWatch, registerTrace, registerSweep, registerReplay, registerPolicies, registerScripts, registerPresets, registerDocs];
 
 
 /** Commander's exit for --help and --version is 0; every error it reports is a usage error: 2. */

@@ -143,6 +143,7 @@ export class AnonFault {
    */
   private faultBegin(r: Runner): void {
     const c = this.m.cost;
+    r.faultStart = r.t;
     this.counts.faults++;
     this.m.vm.pgfault++;
     this.p.sys(r, c.trapNs + c.handlerNs);
@@ -279,6 +280,13 @@ export class AnonFault {
   /** up_read(mmap_sem) (an atomic on mm_struct's first line) and the return to user mode (the trap's exit is in trapNs). */
   private faultEnd(r: Runner): void {
     this.p.take(r, this.mm.semLine);
+    this.faultDone(r);
+  }
+
+  /** The fault in flight is over: the slowest yet? */
+  private faultDone(r: Runner): void {
+    const ns = r.t - r.faultStart;
+    if (ns > this.counts.maxFaultNs) this.counts.maxFaultNs = ns;
   }
 
   /** __pte_alloc for r.addr's PMD (it has no pte page): false when memory is exhausted. */
@@ -342,6 +350,7 @@ export class AnonFault {
     const pages = orderPages(this.thp!.order);
     if (h.hot) this.counts.hotZeroed += pages;
     else this.counts.prezeroed += pages;
+    this.faultDone(r);
     this.counts.pages++;
     this.advance(r);
   }

@@ -55,6 +55,8 @@ export class Runner {
   done = false;
   userNs = 0;
   sysNs = 0;
+  /** When the fault in flight began (the trap), for the slowest fault of a touch. */
+  faultStart = 0;
   /** The fault in flight between phases A and B: its pages are pfns[0 … nPages-1]. */
   faultAddr = 0;
   nPages = 0;
@@ -100,6 +102,8 @@ export class TouchCounts {
   oom = 0;
   /** Hot zeroing's share of the system time. */
   zeroedNs = 0;
+  /** The slowest fault, trap to return (a zeroing policy's worst case, not its average). */
+  maxFaultNs = 0;
 }
 
 /** What every part of one touch's fault path works on: the mm and how its runners share it. */

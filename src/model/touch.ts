@@ -53,6 +53,8 @@ export interface TouchResult {
   wallNs: number;
   /** Of sysNs, the time spent hot-zeroing pages in the fault path. */
   zeroNs: number;
+  /** The slowest fault, trap to return. */
+  maxFaultNs: number;
 }
 
 /**
@@ -196,6 +198,7 @@ export class TouchJob {
     this.outcome = {
       pages: sim.pages, faults: sim.faults, prezeroed: sim.prezeroed, hotZeroed: sim.hotZeroed,
       prefaulted: sim.prefaulted, oom: sim.oom, userNs, sysNs, wallNs: end - this.start, zeroNs: sim.zeroedNs,
+      maxFaultNs: sim.maxFaultNs,
     };
   }
 

@@ -41,3 +41,40 @@ describe('mount --zeroing-policy', () => {
     });
   });
 });
+
+describe('kscrubfs policies', () => {
+  const ARGS = ['policies', 'restart', '--mem', '256M', '--size', '16M'];
+
+  test('when the same comparison runs twice then it prints the same bytes, one row per policy', async () => {
+    const a = await kscrubfs([...ARGS, '--json']);
+    const b = await kscrubfs([...ARGS, '--json']);
+    assert.equal(a.code, 0, a.stderr);
+    assert.equal(a.stdout, b.stdout);
+    const out = JSON.parse(a.stdout) as { machine: { preset: string; memBytes: number }; scenario: { name: string }; rows: { policy: string; hitRate: number }[] };
+    assert.equal(out.machine.preset, 'x86_64');
+    assert.equal(out.machine.memBytes, 256 * 2 ** 20);
+    assert.equal(out.scenario.name, 'restart');
+    assert.deepEqual(out.rows.map((r) => [r.policy, r.hitRate]), [['none', 0], ['kscrubd', 1], ['init_on_alloc', 0], ['init_on_free', 1]]);
+  });
+
+  test('when the table is printed then it has a header and a line per policy, read by awk', async () => {
+    const r = await kscrubfs([...ARGS, '--only', 'none,init_on_free']);
+    assert.equal(r.code, 0, r.stderr);
+    const hit = (await sh(`awk '$1 == "init_on_free" {print $(NF-2)}'`, { input: r.stdout })).stdout.trim();
+    assert.equal(hit, '100.0');
+    assert.match(r.stdout, /^restart on x86_64 \(256 MiB\): 16 MiB, 1 thread\npolicy +ready ms/);
+  });
+
+  test('when the scenario, a policy or the size is wrong then it is refused with the reason and exit 2', async () => {
+    for (const [args, want] of [
+      [['policies', 'boot'], /value 'boot' is invalid for argument 'scenario'/],
+      [['policies', 'pft', '--only', 'kscrubd,zero_everything'], /"zero_everything" is not one of none, kscrubd, init_on_alloc, init_on_free/],
+      [['policies', 'pft', '--mem', '256M', '--size', '200M'], /--size 200 MiB is more than half the machine's 256 MiB/],
+    ] as const) {
+      const r = await kscrubfs([...args]);
+      assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, want);
+      assert.equal(r.stdout, '');
+    }
+  });
+});

@@ -1,0 +1,172 @@
+import { type Machine, type MachineOptions, createMachine, kscrubdTotals } from '../model';
+import { render as renderBuddyinfo } from '../procfs/buddyinfo';
+import { type KscrubdMode, ModelError, type ZeroingPolicyName, formatZeroingPolicy, kscrubdSysctls } from '../uapi';
+import { parseBuddyinfo } from '../workload/watch-files';
+
+// One scenario under each zeroing policy, each on a fresh machine of the same shape with a
+// manual clock: the same scenario and machine give the same rows, byte for byte. The machine
+// is driven in this process (as sweep does), because the slowest fault is the fault path's
+// own figure and not on any result line.
+
+export const SCENARIOS = ['pft', 'restart'] as const;
+export type ScenarioName = (typeof SCENARIOS)[number];
+
+/** A policy as the comparison runs it: the machine's boot policies and kscrubd's sysctls. */
+export interface PolicyCase {
+  readonly name: string;
+  readonly policy: readonly ZeroingPolicyName[];
+  readonly kscrubd: KscrubdMode;
+  readonly what: string;
+}
+
+export const POLICY_CASES: readonly PolicyCase[] = [
+  { name: 'none', policy: ['kscrubd'], kscrubd: 'off', what: 'every page cleared in its fault (kscrubd off, no init_on_*)' },
+  { name: 'kscrubd', policy: ['kscrubd'], kscrubd: 'on', what: "Lameter's kscrubd on: free blocks zeroed in the background" },
+  { name: 'init_on_alloc', policy: ['init_on_alloc'], kscrubd: 'off', what: 'init_on_alloc=1: every allocation cleared' },
+  { name: 'init_on_free', policy: ['init_on_free'], kscrubd: 'off', what: 'init_on_free=1: pages cleared as they are freed, and once at boot' },
+];
+
+export interface ScenarioOptions {
+  readonly machine: MachineOptions;
+  /** Bytes the program maps and writes. */
+  readonly bytes: number;
+  readonly threads: number;
+}
+
+/** One policy's row. Times in ns of the simulated machine. */
+export interface PolicyRow {
+  readonly policy: string;
+  readonly zeroingPolicy: string;
+  readonly kscrubd: KscrubdMode;
+  /** From the scenario's start until the program has written all its memory. */
+  readonly readyNs: number;
+  /** The program's CPU time (user + system), its exit included. */
+  readonly appCpuNs: number;
+  /** Of that, the exit (or munmap) that freed its memory. */
+  readonly exitNs: number;
+  /** kscrubd's CPU time from the scenario's start until it sleeps again afterwards. */
+  readonly backgroundCpuNs: number;
+  /** Work the policy did before the scenario: kscrubd's zeroing while the machine was idle, init_on_free's boot wipe. */
+  readonly prepCpuNs: number;
+  /** Bytes the clearing moved over the memory bus: each page cleared is read for ownership and written back. */
+  readonly trafficBytes: number;
+  readonly prezeroedPages: number;
+  readonly hotZeroedPages: number;
+  /** prezeroed ÷ (prezeroed + hot-zeroed) of the pages the program's faults mapped. */
+  readonly hitRate: number;
+  readonly maxFaultNs: number;
+  /** The order whose fragmentation is reported: a 2 MiB page's, or the largest the machine has. */
+  readonly fragOrder: number;
+  /** The unusable free space index at fragOrder (the kernel's extfrag unusable_index): free memory in blocks too small, 0 … 1. */
+  readonly unusable: number;
+}
+
+/** How long kscrubd may keep the machine busy before the run gives up on it sleeping. */
+const SETTLE_LIMIT_NS = 3600e9;
+const SETTLE_STEP_NS = 10e6;
+
+/** Run the clock until no kscrubd is awake (as an idle machine would give it the time). */
+function settle(m: Machine): void {
+  const limit = m.now + SETTLE_LIMIT_NS;
+  while (m.scrubbing()) {
+    if (m.now >= limit) throw new ModelError('KSCRUB_BAD_OPTION', `policies: kscrubd was still zeroing after ${SETTLE_LIMIT_NS / 1e9} s of machine time`);
+    m.tick(SETTLE_STEP_NS);
+  }
+}
+
+/** The pages every kind of clearing has cleared so far. */
+function clearedPages(m: Machine): number {
+  return m.vm.faultHotZeroed + m.vm.initOnFreePages + m.vm.initOnAllocPages + kscrubdTotals(m.kscrubd).pages;
+}
+
+/** The unusable free space index at `order`, over all zones, from buddyinfo as a client reads it. */
+function unusableIndex(m: Machine, order: number): number {
+  let free = 0;
+  let usable = 0;
+  for (const z of parseBuddyinfo(renderBuddyinfo(m))) {
+    z.total.forEach((blocks, o) => {
+      free += blocks * 2 ** o;
+      if (o >= order) usable += blocks * 2 ** o;
+    });
+  }
+  return free === 0 ? 0 : (free - usable) / free;
+}
+
+/** A process that maps `bytes` and writes them with `threads` threads. */
+function faultIn(m: Machine, o: ScenarioOptions): { mm: number; touch: ReturnType<Machine['procs']['touch']> } {
+  const mm = m.procs.create().id;
+  const { addr, size } = m.procs.mmap(mm, o.bytes);
+  return { mm, touch: m.procs.touch(mm, { addr, size, threads: o.threads }) };
+}
+
+/** The machine one case runs on. */
+export function caseMachine(c: PolicyCase, o: ScenarioOptions): Machine {
+  const m = createMachine({ ...o.machine, clock: 'manual', zeroingPolicy: c.policy });
+  for (const [name, value] of kscrubdSysctls(c.kscrubd, m.maxOrder)) m.setSysctl(name, value);
+  // Today's kernels fault anonymous memory a page at a time: no 2004 anticipatory prefault,
+  // whose pages are cleared in the fault whatever the policy.
+  m.setSysctl('max_prealloc_order', 0);
+  return m;
+}
+
+/**
+ * Run `scenario` under case `c`:
+ *   pft      a fresh process maps and writes its memory, then exits (Lameter's pft).
+ *   restart  a process that has written its memory exits, and a new one maps and writes as
+ *            much at once (a VM restarted): what one frees the other faults, with no idle
+ *            time between — where zeroing at free "shifts the overhead" to.
+ * Before the scenario the machine idles until kscrubd sleeps; after it, again.
+ */
+export function runCase(scenario: ScenarioName, c: PolicyCase, o: ScenarioOptions): PolicyRow {
+  const m = caseMachine(c, o);
+  const old = scenario === 'restart' ? faultIn(m, o).mm : -1;
+  settle(m);
+  const bg0 = kscrubdTotals(m.kscrubd).cpuNs;
+  const prepCpuNs = bg0 + m.bootWipe.ns;
+  const vm0 = { ...m.vm };
+  const cleared0 = clearedPages(m);
+  let readyNs: number;
+  let appCpuNs: number;
+  let exitNs: number;
+  let maxFaultNs: number;
+  if (scenario === 'pft') {
+    const run = faultIn(m, o);
+    const exit = m.procs.exitTimed(run.mm);
+    readyNs = run.touch.wallNs;
+    exitNs = exit.sysNs;
+    appCpuNs = run.touch.userNs + run.touch.sysNs + exit.sysNs;
+    maxFaultNs = run.touch.maxFaultNs;
+  } else {
+    const exit = m.procs.exitTimed(old);
+    const run = faultIn(m, o);
+    readyNs = exit.wallNs + run.touch.wallNs;
+    exitNs = exit.sysNs;
+    appCpuNs = exit.sysNs + run.touch.userNs + run.touch.sysNs;
+    maxFaultNs = run.touch.maxFaultNs;
+  }
+  const prezeroed = m.vm.faultPrezeroed - vm0.faultPrezeroed;
+  const hot = m.vm.faultHotZeroed - vm0.faultHotZeroed;
+  settle(m);
+  const fragOrder = Math.min(Math.log2(2 ** 21 / m.pageSize), m.maxOrder - 1);
+  return {
+    policy: c.name,
+    zeroingPolicy: formatZeroingPolicy(c.policy),
+    kscrubd: c.kscrubd,
+    readyNs, appCpuNs, exitNs,
+    backgroundCpuNs: kscrubdTotals(m.kscrubd).cpuNs - bg0,
+    prepCpuNs,
+    trafficBytes: (clearedPages(m) - cleared0) * m.pageSize * 2,
+    prezeroedPages: prezeroed,
+    hotZeroedPages: hot,
+    hitRate: prezeroed + hot === 0 ? 0 : prezeroed / (prezeroed + hot),
+    maxFaultNs,
+    fragOrder,
+    unusable: unusableIndex(m, fragOrder),
+  };
+}
+
+/** Every case (or the named ones, in table order) under one scenario. */
+export function runPolicies(scenario: ScenarioName, o: ScenarioOptions, names?: readonly string[]): PolicyRow[] {
+  const cases = names === undefined ? POLICY_CASES : POLICY_CASES.filter((c) => names.includes(c.name));
+  return cases.map((c) => runCase(scenario, c, o));
+}

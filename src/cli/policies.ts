@@ -1,0 +1,100 @@
+import { Argument, type Command, InvalidArgumentError, Option } from 'commander';
+import { configPairs } from '../control/execute';
+import { PRESETS, formatSize, parseSize } from '../uapi';
+import { provenance, toJson } from '../workload/provenance';
+import { CliError, action } from './errors';
+import { integer } from './options';
+import { POLICY_CASES, type PolicyRow, SCENARIOS, type ScenarioName, type ScenarioOptions, caseMachine, runPolicies } from './policies-run';
+import { VERSION, commandLine } from './version';
+
+interface PoliciesFlags {
+  preset: string;
+  mem?: string;
+  cpus?: number;
+  nodes?: number;
+  size: number;
+  threads: number;
+  only?: string[];
+  json?: boolean;
+}
+
+function size(value: string): number {
+  try {
+    const n = parseSize(value, 'bytes');
+    if (n <= 0) throw new Error('must be > 0');
+    return n;
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
+}
+
+function caseList(value: string): string[] {
+  const names = value.split(',').map((s) => s.trim());
+  const known = POLICY_CASES.map((c) => c.name);
+  for (const n of names) if (!known.includes(n)) throw new InvalidArgumentError(`"${n}" is not one of ${known.join(', ')}`);
+  if (new Set(names).size !== names.length) throw new InvalidArgumentError(`"${value}" names a policy twice`);
+  return names;
+}
+
+/** `kscrubfs policies SCENARIO`: one scenario under each zeroing policy, side by side. */
+export function registerPolicies(program: Command): void {
+  program
+    .command('policies')
+    .description('run one scenario under each zeroing policy (none, kscrubd, init_on_alloc, init_on_free) on one machine, side by side')
+    .addArgument(new Argument('<scenario>', 'pft: map, write, exit; restart: an exit and a new process faulting as much at once').choices(SCENARIOS))
+    .addOption(new Option('--preset <name>', 'machine preset').choices(PRESETS).default('x86_64'))
+    .option('--mem <size>', "memory size (default: the preset's)")
+    .option('--cpus <n>', 'CPUs', integer(1))
+    .option('--nodes <n>', 'NUMA nodes', integer(1))
+    .option('-s, --size <size>', 'bytes the program maps and writes', size, 256 * 2 ** 20)
+    .option('-t, --threads <n>', 'threads writing them', integer(1), 1)
+    .option('--only <list>', `only these policies (comma list of ${POLICY_CASES.map((c) => c.name).join(', ')})`, caseList)
+    .option('--json', 'print one JSON object: how the machine was made, the scenario, and a row per policy')
+    .addHelpText('after', `
+Each policy runs on a fresh machine of the same shape with a manual clock (the same command
+prints the same bytes). Before the scenario the machine idles until kscrubd sleeps (its
+zeroing then is prep CPU, as is init_on_free's boot wipe); after it, again (background CPU).
+
+Columns: ready = until the program has written all its memory; app cpu = its user + system
+time, exit included (exit = the exit's share); bg cpu = kscrubd during and after; traffic =
+bytes the clearing moved (each page cleared read for ownership and written back); hit =
+pages faulted that were already zero; max fault = the slowest fault; unusable = the kernel's
+unusable free space index at 2 MiB afterwards (free memory in blocks too small for it).
+
+Example:
+  kscrubfs policies restart --size 1G`)
+    .action(action(async (scenario: ScenarioName, o: PoliciesFlags) => {
+      const machine = {
+        preset: o.preset,
+        ...(o.mem === undefined ? {} : { mem: o.mem }),
+        ...(o.cpus === undefined ? {} : { cpus: o.cpus }),
+        ...(o.nodes === undefined ? {} : { nodes: o.nodes }),
+      };
+      const opts: ScenarioOptions = { machine, bytes: o.size, threads: o.threads };
+      // The machine's shape (the first case's; every case has the same), checked before anything runs.
+      const base = caseMachine(POLICY_CASES[0]!, opts);
+      if (o.size > base.config.memBytes / 2) throw new CliError('KSCRUB_USAGE', `policies: --size ${formatSize(o.size)} is more than half the machine's ${formatSize(base.config.memBytes)} (restart holds two copies at once)`);
+      const rows = runPolicies(scenario, opts, o.only);
+      if (o.json) {
+        const prov = provenance(Object.fromEntries(configPairs(base)), VERSION, commandLine());
+        process.stdout.write(toJson(prov, { scenario: { name: scenario, bytes: o.size, threads: o.threads }, rows }));
+        return;
+      }
+      process.stdout.write(formatPolicyTable(scenario, base.config.preset, base.config.memBytes, o, rows));
+    }));
+}
+
+const ms = (ns: number): string => (ns / 1e6).toFixed(3);
+
+/** The rows as an aligned table, a line saying what ran first. */
+export function formatPolicyTable(scenario: string, preset: string, memBytes: number, o: { size: number; threads: number }, rows: readonly PolicyRow[]): string {
+  const head = ['policy', 'ready ms', 'app cpu ms', 'exit ms', 'bg cpu ms', 'prep cpu ms', 'traffic MiB', 'hit %', 'max fault us', 'unusable'];
+  const body = rows.map((r) => [
+    r.policy, ms(r.readyNs), ms(r.appCpuNs), ms(r.exitNs), ms(r.backgroundCpuNs), ms(r.prepCpuNs),
+    (r.trafficBytes / 2 ** 20).toFixed(1), (r.hitRate * 100).toFixed(1), (r.maxFaultNs / 1e3).toFixed(2), r.unusable.toFixed(3),
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
+  const line = (cells: readonly string[]): string => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ').trimEnd();
+  const plural = o.threads === 1 ? 'thread' : 'threads';
+  return `${scenario} on ${preset} (${formatSize(memBytes)}): ${formatSize(o.size)}, ${o.threads} ${plural}\n${[line(head), ...body.map(line)].join('\n')}\n`;
+}

@@ -1,0 +1,89 @@
+// `kscrubfs policies`' runner (src/cli/policies-run.ts): one scenario under each policy on
+// machines of one shape, with manual clocks. What each row must say follows from the policies'
+// rules, worked out here from the machine's own figures.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { POLICY_CASES, type PolicyRow, caseMachine, runPolicies } from '../../src/cli/policies-run';
+import { check } from '../../src/model';
+
+const OPTS = { machine: { preset: 'x86_64', mem: '256M' }, bytes: 16 * 2 ** 20, threads: 1 } as const;
+const PAGES = OPTS.bytes / 4096;
+/** 16 MiB of 4 KiB pages needs 8 pte pages (512 ptes each). */
+const PTE_PAGES = 8;
+
+const byName = (rows: readonly PolicyRow[]): Record<string, PolicyRow> => Object.fromEntries(rows.map((r) => [r.policy, r]));
+
+describe('policies: pft', () => {
+  const rows = byName(runPolicies('pft', OPTS));
+  const clearNs = caseMachine(POLICY_CASES[3]!, OPTS).policy.clearPageNs;
+
+  it('when pft runs under each policy then every policy has its row, in table order', () => {
+    assert.deepEqual(Object.keys(rows), ['none', 'kscrubd', 'init_on_alloc', 'init_on_free']);
+  });
+
+  it('when nothing zeroes ahead then every page is cleared in its fault; with kscrubd or init_on_free none is', () => {
+    assert.equal(rows.none!.hotZeroedPages, PAGES);
+    assert.equal(rows.none!.hitRate, 0);
+    for (const p of ['kscrubd', 'init_on_free']) {
+      assert.equal(rows[p]!.prezeroedPages, PAGES, p);
+      assert.equal(rows[p]!.hitRate, 1, p);
+      assert.ok(rows[p]!.readyNs < rows.none!.readyNs, `${p} is ready sooner`);
+      assert.ok(rows[p]!.maxFaultNs < rows.none!.maxFaultNs, `${p}'s slowest fault is faster`);
+    }
+  });
+
+  it('when the program exits under init_on_free then its exit is dearer by one page clear per page freed', () => {
+    const extra = rows.init_on_free!.exitNs - rows.none!.exitNs;
+    // The clears, plus the per-cpu drains of a zeroed list that fills faster (30 ns a page at most).
+    assert.ok(extra >= (PAGES + PTE_PAGES) * clearNs && extra <= (PAGES + PTE_PAGES) * (clearNs + 30), `${extra}`);
+    // And init_on_free's boot wipe is its preparation: every free page of the machine, once.
+    const m = caseMachine(POLICY_CASES[3]!, OPTS);
+    assert.equal(rows.init_on_free!.prepCpuNs, m.bootWipe.ns);
+    assert.equal(m.bootWipe.ns, m.bootWipe.pages * clearNs);
+  });
+
+  it('when kscrubd runs then its zeroing is background CPU, the program pays none of it', () => {
+    assert.equal(rows.none!.backgroundCpuNs, 0);
+    assert.ok(rows.kscrubd!.prepCpuNs > 0, 'it zeroed the idle machine first');
+    assert.ok(rows.kscrubd!.backgroundCpuNs > 0, 'and the freed memory after the exit');
+    assert.ok(rows.kscrubd!.appCpuNs < rows.none!.appCpuNs);
+  });
+
+  it('when init_on_alloc is the policy then anonymous faults are what they were (they were __GFP_ZERO already)', () => {
+    const { policy: _a, zeroingPolicy: _b, ...alloc } = rows.init_on_alloc!;
+    const { policy: _c, zeroingPolicy: _d, ...none } = rows.none!;
+    assert.deepEqual(alloc, none);
+  });
+
+  it('when each clearing is counted then the bus carried two bytes per byte of the program\'s pages cleared', () => {
+    // (The pte pages' clears are page-table allocations, not counted as the program's.)
+    assert.equal(rows.none!.trafficBytes, PAGES * 4096 * 2);
+    assert.equal(rows.init_on_free!.trafficBytes, (PAGES + PTE_PAGES) * 4096 * 2, 'init_on_free clears the pte pages it frees too');
+  });
+});
+
+describe('policies: restart', () => {
+  it('when a restart runs under init_on_free then the exit that frees pays for clearing and the new process faults none', () => {
+    const rows = byName(runPolicies('restart', OPTS, ['none', 'init_on_free']));
+    assert.deepEqual(Object.keys(rows), ['none', 'init_on_free']);
+    assert.equal(rows.init_on_free!.hotZeroedPages, 0);
+    assert.ok(rows.init_on_free!.exitNs > rows.none!.exitNs + PAGES * 1000);
+    assert.equal(rows.init_on_free!.readyNs, rows.init_on_free!.appCpuNs, 'one thread: ready = its exit + its faults');
+  });
+
+  it('when the same comparison runs twice then the rows are the same to the last bit', () => {
+    assert.deepEqual(runPolicies('restart', OPTS), runPolicies('restart', OPTS));
+  });
+
+  it('when every case machine has run a scenario then check() holds', () => {
+    for (const c of POLICY_CASES) {
+      const m = caseMachine(c, OPTS);
+      const mm = m.procs.create().id;
+      const { addr, size } = m.procs.mmap(mm, OPTS.bytes);
+      m.procs.touch(mm, { addr, size });
+      m.procs.exitTimed(mm);
+      m.tick(1e9);
+      assert.equal(check(m), null, c.name);
+    }
+  });
+});
