@@ -12,6 +12,7 @@
 // that replays it, and exits 1 (2 for a usage error).
 import { check, createMachine } from '../src/model';
 import { ModelError } from '../src/uapi';
+import { COST_FIGURES, MACHINE_OPTION_NAMES, checkMachineOptions } from '../src/uapi/bounds';
 import type { Machine, MachineOptions, SysctlName } from '../src/model';
 import { Rng } from './helpers/rng';
 import { TINY, perCpu } from './helpers/model';
@@ -379,6 +380,67 @@ export function fuzzRun(shape: Shape, seed: number, steps: number): FuzzStats {
 /** Per-shape seeds: distinct, reproducible from the run's seed. */
 export function shapeSeed(seed: number, index: number): number {
   return (seed + Math.imul(index, 0x9e3779b1)) >>> 0;
+}
+
+// ---- numbers from outside -------------------------------------------------------------------------
+
+const OUTSIDE_KEYS = [...MACHINE_OPTION_NAMES, '__proto__', 'constructor', 'toString', 'colour', 'mem', 'cost', 'cost'];
+const OUTSIDE_NUMBERS = [0, -1, 0.5, 1, 2, 3, 5, 16, 4096, 1e-21, 1e-9, 1e3, 1e9, 1e15, 1e300, -0, Number.MAX_SAFE_INTEGER, 2 ** 46];
+
+/** A value of any JSON type, often an edge of some range. */
+function outsideValue(rng: Rng, depth = 0): unknown {
+  switch (rng.int(depth > 1 ? 6 : 8)) {
+    case 0: return OUTSIDE_NUMBERS[rng.int(OUTSIDE_NUMBERS.length)];
+    case 1: return ['altix', 'x86_64', 'live', 'manual', '6G', '64T', '1K', '16K', 'bte', '', 'x'][rng.int(11)];
+    case 2: return rng.next() < 0.5;
+    case 3: return null;
+    case 4: return rng.int(4096);
+    case 5: return `${rng.int(64)}${['', 'K', 'M', 'G', 'T', 'P'][rng.int(6)]}`;
+    case 6: return Array.from({ length: rng.int(3) }, () => outsideValue(rng, depth + 1));
+    default: {
+      const o: Record<string, unknown> = {};
+      for (let i = rng.int(4); i > 0; i--) {
+        const k = rng.next() < 0.7 ? COST_FIGURES[rng.int(COST_FIGURES.length)]! : OUTSIDE_KEYS[rng.int(OUTSIDE_KEYS.length)]!;
+        Object.defineProperty(o, k, { value: outsideValue(rng, depth + 1), enumerable: true, configurable: true, writable: true });
+      }
+      return o;
+    }
+  }
+}
+
+export interface OutsideStats {
+  readonly cases: number;
+  readonly accepted: number;
+  readonly refused: number;
+}
+
+/**
+ * Random machine options as a record header or a sweep spec may hold them — every key of
+ * MachineOptions and some that are not (`__proto__` among them), values of every JSON type at
+ * the edges of their ranges — through the one validator and on to createMachine. Each must be
+ * taken (and then boot) or refused with a ModelError; a TypeError or anything else is a bug.
+ */
+export function fuzzOutside(seed: number, cases: number): OutsideStats {
+  const rng = new Rng(seed);
+  let accepted = 0;
+  let refused = 0;
+  for (let i = 0; i < cases; i++) {
+    const raw: Record<string, unknown> = {};
+    for (let k = rng.int(4); k >= 0; k--) {
+      Object.defineProperty(raw, OUTSIDE_KEYS[rng.int(OUTSIDE_KEYS.length)]!, { value: outsideValue(rng), enumerable: true, configurable: true, writable: true });
+    }
+    // Small machines, so that the ones taken boot quickly.
+    if (rng.next() < 0.7) raw.mem = '256M';
+    try {
+      const opts = checkMachineOptions(raw);
+      createMachine({ ...opts, clock: 'manual' });
+      accepted++;
+    } catch (err) {
+      if (!(err instanceof ModelError)) throw new Error(`case ${i} (seed ${seed}): ${JSON.stringify(raw)} ended in ${(err as Error).stack}`);
+      refused++;
+    }
+  }
+  return { cases, accepted, refused };
 }
 
 // ---- npm run fuzz ---------------------------------------------------------------------------------

@@ -116,6 +116,8 @@ export function startRecording(file: string, machine: Machine, options: MachineO
     finish: () => {
       if (fd === undefined) return;
       session.flush();
+      const running = session.running();
+      if (running.length > 0) line({ ev: 'stopped', n: session.nextN(), t: machine.now, during: running });
       const digest: DigestLine = { ev: 'digest', t: machine.now, files: digestFiles(machine, buddyinfo) };
       line(digest);
       stop();
@@ -208,6 +210,9 @@ function checkEvent(o: Obj, where: string, prev: number): RecordEvent {
     case 'advance':
       if (o.during !== undefined && (!Number.isSafeInteger(o.during) || (o.during as number) > prev)) throw bad(`${where}: during must name an earlier event`);
       break;
+    case 'stopped':
+      if (!Array.isArray(o.during) || !o.during.every((d) => Number.isSafeInteger(d) && d <= prev)) throw bad(`${where}: during must list earlier events`);
+      break;
     case 'write':
       if (typeof o.path !== 'string' || !PATHS.has(o.path)) throw bad(`${where}: no file ${JSON.stringify(o.path)} (write.path must be one of the mount's files)`);
       if (!WRITABLE.has(o.path)) throw bad(`${where}: ${o.path} is read-only: it cannot have been written`);
@@ -217,7 +222,7 @@ function checkEvent(o: Obj, where: string, prev: number): RecordEvent {
       if ((typeof o.data === 'string') === (typeof o.b64 === 'string')) throw bad(`${where}: a write carries its bytes as exactly one of "data" (text) or "b64"`);
       break;
     default:
-      throw bad(`${where}: unknown event ${JSON.stringify(o.ev)} (open, close, write, advance)`);
+      throw bad(`${where}: unknown event ${JSON.stringify(o.ev)} (open, close, write, advance, stopped)`);
   }
   return o as unknown as RecordEvent;
 }

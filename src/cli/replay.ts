@@ -20,6 +20,16 @@ async function replay(file: string, flags: { maxMemory?: string }): Promise<void
   const budget = new MemoryBudget(flags.maxMemory === undefined ? defaultMaxMemory() : parseSize(flags.maxMemory, '--max-memory'));
   const record = readRecord(file);
   const { header, events, digest } = record;
+  const stopped = events.find((e) => e.ev === 'stopped');
+  if (stopped?.ev === 'stopped') {
+    const cmds = stopped.during.map((n) => {
+      const w = events.find((e) => e.n === n);
+      const text = w?.ev === 'write' ? (w.data ?? '(bytes)').trim().split('\n')[0] : '?';
+      return `event ${n} (${JSON.stringify(text)}${w?.ev === 'write' && (w.data ?? '').trim().includes('\n') ? ' …' : ''})`;
+    });
+    throw new CliError('KSCRUB_BAD_INPUT', `${file}: the session was stopped while the commands of ${cmds.join(', ')} were still running; `
+      + 'its digests show the machine part way through them, and replay runs every command whole, so it cannot give the same bytes');
+  }
   let machine: Machine;
   try {
     machine = createMachine(header.options);

@@ -26,7 +26,12 @@ export type RecordEvent =
    * A wall-clock sync moved virtual time to `t`. `during`: it happened inside event `during`
    * (a write syncs before its commands run), so replay applies it there, not after.
    */
-  | { readonly ev: 'advance'; readonly n: number; readonly t: number; readonly during?: number };
+  | { readonly ev: 'advance'; readonly n: number; readonly t: number; readonly during?: number }
+  /**
+   * The session stopped (umount, a signal) while the commands of the writes `during` were
+   * still running: the digests that follow show the machine part way through them.
+   */
+  | { readonly ev: 'stopped'; readonly n: number; readonly t: number; readonly during: readonly number[] };
 
 /** Where recorded events go (the CLI appends them to the record file). */
 export interface Recorder {
@@ -141,11 +146,30 @@ export class RecordingSession {
     const outer = this.inside;
     this.inside = n;
     try {
-      return run();
+      const r = run();
+      // A write whose commands run in slices returns before they end: it is in flight until then.
+      if (r instanceof Promise) {
+        this.inFlight.add(n);
+        const done = (): void => void this.inFlight.delete(n);
+        r.then(done, done);
+      }
+      return r;
     } finally {
       this.inside = outer;
     }
   }
+
+  /** Number the next event (one the session's owner writes itself: the stop). */
+  nextN(): number {
+    return ++this.n;
+  }
+
+  /** Writes whose commands were still running (their events' n), as the session stops. */
+  running(): readonly number[] {
+    return [...this.inFlight];
+  }
+
+  private readonly inFlight = new Set<number>();
 }
 
 /** How a replay ended: the digests of the replayed machine, and where its clock stood. */

@@ -108,4 +108,36 @@ describe('robust: output files', () => {
       assert.match(replay.stderr, /stopped at its size cap of 8 KiB \(mount --record-max\): the session went on past what it holds/);
     });
   });
+
+  test('when a session is stopped while a touch is running then the record marks the write, and replay says it cannot give the same bytes instead of "differs"', { timeout: 120_000 }, async () => {
+    await withTempDir(async (tmp, mnt) => {
+      const file = path.join(tmp, 'rec.jsonl');
+      const daemon = startDaemon(mnt, ['--preset', 'x86_64', '--mem', '1T', '--clock', 'manual', '--record', file]);
+      try {
+        await waitForMount(mnt, daemon);
+        const ctl = q(path.join(mnt, 'control'));
+        const setup = await sh(`exec 3<>${ctl}; printf 'mm new keep\\nmmap mm=1 size=256G\\n' >&3; head -n 2 <&3`);
+        const addr = /addr=(0x[0-9a-f]+)/.exec(setup.stdout)![1]!;
+        const free = (): number => Number(/MemFree:\s+(\d+)/.exec(readFileSync(path.join(mnt, 'meminfo'), 'utf8'))![1]);
+        const before = free();
+        // The writer waits for its touch in the background; the test stops the daemon once
+        // the touch has visibly begun (MemFree falls), long before 256G are touched.
+        void sh(`exec 3<>${ctl}; echo 'touch mm=1 addr=${addr} size=256G' >&3; cat <&3`, { timeoutMs: 100_000 }).catch(() => undefined);
+        const deadline = Date.now() + 60_000;
+        while (free() === before && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+        assert.ok(free() < before, 'the touch began');
+      } finally {
+        await stopDaemon(daemon, mnt);
+      }
+      const lines = readFileSync(file, 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l) as { ev: string; n?: number; during?: number[]; data?: string });
+      const stopped = lines.find((l) => l.ev === 'stopped');
+      assert.ok(stopped, 'the record marks the stop');
+      const write = lines.find((l) => l.ev === 'write' && l.data?.startsWith('touch'));
+      assert.deepEqual(stopped.during, [write?.n]);
+      assert.equal(lines.at(-1)!.ev, 'digest');
+      const replay = await kscrubfs(['replay', file]);
+      assert.equal(replay.code, 1);
+      assert.match(replay.stderr, /the session was stopped while the commands of event \d+ \("touch mm=1 addr=0x[0-9a-f]+ size=256G"\) were still running; its digests show the machine part way through them/);
+    });
+  });
 });

@@ -6,7 +6,7 @@
 // `npm run fuzz` is the long run.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { FIXED_SHAPES, type FuzzStats, fuzzRun, shapeSeed, shapesFor } from '../fuzz';
+import { FIXED_SHAPES, type FuzzStats, fuzzOutside, fuzzRun, shapeSeed, shapesFor } from '../fuzz';
 
 const SEED = process.env.KSCRUB_FUZZ_SEED !== undefined ? Number(process.env.KSCRUB_FUZZ_SEED) : 20041215;
 const STEPS = process.env.KSCRUB_FUZZ_STEPS !== undefined ? Number(process.env.KSCRUB_FUZZ_STEPS) : 400;
@@ -46,5 +46,13 @@ describe('model fuzz: processes, faults and the allocator together', () => {
     const a = fuzzRun(FIXED_SHAPES[1]!, SEED, 200);
     const b = fuzzRun(FIXED_SHAPES[1]!, SEED, 200);
     assert.deepEqual(a, b);
+  });
+});
+
+describe('fuzz: machine options from outside', () => {
+  it(`when 600 random option sets (wrong types, edges, __proto__) are checked and booted then each is taken or refused by name, never a TypeError (seed ${SEED})`, () => {
+    const st = fuzzOutside(SEED, 600);
+    assert.equal(st.cases, 600);
+    assert.ok(st.accepted >= 10 && st.refused >= 200, JSON.stringify(st));
   });
 });
