@@ -286,7 +286,14 @@ function panel(all: readonly Resolved[], p: (typeof PANELS)[number], threads: re
     return out.join('\n');
   }
   const x = xScale(threads, left, right);
-  const y = yScale(Math.max(...all.flatMap((s) => s.points.map((pt) => pt[p.key]))), top, bottom);
+  const withIdeal = p.key === 'faultPerWsec' && xLabel === 'threads';
+  // The ideal line's first step (to a run's second thread count) is kept in the frame: a run
+  // that scales poorly would otherwise see its ideal leave the frame at once, out of sight.
+  const idealTop = withIdeal ? all.filter((s) => !s.hollow && s.points.length > 1).map((s) => {
+    const [a, b] = [...s.points].sort((u, v) => u.threads - v.threads);
+    return (a![p.key] * b!.threads) / a!.threads;
+  }) : [];
+  const y = yScale(Math.max(...all.flatMap((s) => s.points.map((pt) => pt[p.key])), ...idealTop), top, bottom);
   for (const v of y.ticks) {
     const yy = y.at(v);
     out.push(`<line class="grid" x1="${px(left)}" y1="${px(yy)}" x2="${px(right)}" y2="${px(yy)}" stroke="#e4e4e4"/>`);
@@ -299,7 +306,7 @@ function panel(all: readonly Resolved[], p: (typeof PANELS)[number], threads: re
   }
   out.push(`<rect x="${px(left)}" y="${px(top)}" width="${px(right - left)}" height="${px(bottom - top)}" fill="none" stroke="#333333"/>`);
   out.push(text((left + right) / 2, bottom + 36, xLabel, 'text-anchor="middle"'));
-  const ideal = p.key === 'faultPerWsec' && xLabel === 'threads' ? idealLines(all, p.key, x, y, left, right, top, bottom) : [];
+  const ideal = withIdeal ? idealLines(all, p.key, x, y, left, right, top, bottom) : [];
   if (ideal.length > 0) out.push(text(right, top - 12, 'dotted: ideal scaling', 'text-anchor="end" fill="#444444"'), ...ideal);
   for (const s of drawOrder(all)) {
     const pts = [...s.points].sort((a, b) => a.threads - b.threads);

@@ -69,6 +69,16 @@ describe('pft plot', () => {
     assert.match(wsec!, /clip-path="url\(#clip-faultPerWsec\)"/);
   });
 
+  test('when a run scales poorly then its ideal line\'s first step still lies inside the frame (not clipped out of sight)', () => {
+    const flat: PlotSeries = { label: 'flat', points: [1, 2, 4, 8].map((t) => ({ threads: t, fltPerCpuS: 100_000 / t, faultPerWsec: 100_000 })) };
+    const wsec = renderPftSvg([flat]).split('<g class="panel"').slice(1)[1]!;
+    const frameTop = Number(/<clipPath id="clip-faultPerWsec"><rect x="[\d.]+" y="([\d.]+)"/.exec(wsec)![1]);
+    const d = /<path class="ideal" d="([^"]+)"/.exec(wsec)![1]!;
+    const ys = [...d.matchAll(/[ML][\d.]+ ([\d.]+)/g)].map((m) => Number(m[1]));
+    assert.ok(ys[1]! >= frameTop, `the 2-thread ideal point (y ${ys[1]}) is below the frame's top (y ${frameTop})`);
+    assert.ok(ys[1]! < ys[0]! - 10, 'and visibly above the 1-thread point');
+  });
+
   test('when a run names a published reference then a ratio panel per column shows model ÷ published with the ±10 % band', () => {
     const svg = renderPftSvg([{ ...ON, reference: 'published, patched' }, OFF, PATCHED]);
     assert.equal(count(svg, /class="ratio-panel"/g), 2);
