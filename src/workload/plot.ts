@@ -391,3 +391,83 @@ function legendItems(row: readonly Resolved[], left: number, y: number): string[
   }
   return out;
 }
+
+// ---- payoff -----------------------------------------------------------------------------------
+
+/** One machine and page size of `kscrubfs payoff`: the gains at each thread count, and kscrubd's cost. */
+export interface PayoffGroup {
+  /** "epyc, 4K" */
+  readonly name: string;
+  /** "2021, 2 × EPYC Milan" */
+  readonly about: string;
+  readonly bars: readonly { threads: number; cpuGain: number; wallGain: number; share: number }[];
+  /** kscrubd's CPU time per GiB it zeroed, while it prepared the prezeroed rows (null: it zeroed nothing). */
+  readonly kscrubdCpuSPerGiB: number | null;
+}
+
+export interface PayoffOptions {
+  readonly subtitle: readonly string[];
+  /** Version and how the chart was made, printed at its foot. */
+  readonly provenance: string;
+}
+
+/**
+ * `kscrubfs payoff --svg`: prezeroed ÷ base for each machine, page size and thread count, on a
+ * log axis (1.19× and 1.89× look as far apart as they are, a loss points down) with the 1× line
+ * marked: flt/cpu/s (CPU spent per fault) and fault/wsec (wall-clock throughput) side by side,
+ * since a gain in one need not be one in the other; under each group, what kscrubd paid.
+ */
+export function renderPayoffSvg(groups: readonly PayoffGroup[], opts: PayoffOptions): string {
+  const W = 960;
+  const top = 70 + 16 * opts.subtitle.length;
+  const bottom = top + 300;
+  const H = bottom + 136;
+  const left = 64;
+  const right = W - 24;
+  const gains = groups.flatMap((g) => g.bars.flatMap((b) => [b.cpuGain, b.wallGain])).filter((v) => v > 0 && Number.isFinite(v));
+  // Whole powers of two around the data, 1× always inside.
+  const lo = 2 ** Math.min(-1, Math.floor(Math.log2(Math.min(...gains, 1))));
+  const hi = 2 ** Math.max(1, Math.ceil(Math.log2(Math.max(...gains, 1))));
+  const y = (v: number): number => bottom - ((Math.log2(v) - Math.log2(lo)) / (Math.log2(hi) - Math.log2(lo))) * (bottom - top);
+  const colors = { cpu: '#4477aa', wall: '#ee7733' };
+  const out: string[] = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="DejaVu Sans, Helvetica, Arial, sans-serif" font-size="12">`,
+    `<rect width="${W}" height="${H}" fill="#ffffff"/>`,
+    text(W / 2, 26, 'Would kscrubd pay off today? prezeroed ÷ base, pft', 'text-anchor="middle" font-size="16" font-weight="bold"'),
+    ...opts.subtitle.map((line, i) => text(W / 2, 46 + 16 * i, line, 'text-anchor="middle" fill="#444444"')),
+  ];
+  for (let v = lo; v <= hi; v *= 2) {
+    const one = v === 1;
+    out.push(`<line class="${one ? 'one' : 'grid'}" x1="${px(left)}" y1="${px(y(v))}" x2="${px(right)}" y2="${px(y(v))}" stroke="${one ? '#000000' : '#e0e0e0'}" stroke-width="${one ? 1.5 : 1}"/>`);
+    out.push(text(left - 8, y(v) + 4, `${v >= 1 ? v : `1/${1 / v}`}×`, `text-anchor="end" fill="#333333"${one ? ' font-weight="bold"' : ''}`));
+  }
+  out.push(text(left - 44, (top + bottom) / 2, 'gain (log scale)', `text-anchor="middle" transform="rotate(-90 ${px(left - 44)} ${px((top + bottom) / 2)})"`));
+  const gw = (right - left) / Math.max(1, groups.length);
+  groups.forEach((g, i) => {
+    const x0 = left + i * gw;
+    const slots = g.bars.length * 2;
+    const bw = Math.min(34, (gw * 0.8) / slots);
+    const start = x0 + (gw - bw * slots - 6 * (g.bars.length - 1)) / 2;
+    g.bars.forEach((b, j) => {
+      for (const [k, kind] of (['cpu', 'wall'] as const).entries()) {
+        const v = kind === 'cpu' ? b.cpuGain : b.wallGain;
+        const x = start + j * (2 * bw + 6) + k * bw;
+        const [ya, yb] = [y(Math.max(v, 1)), y(Math.min(v, 1))];
+        const tip = `${g.name}, ${b.threads} thread${b.threads === 1 ? '' : 's'}: ${kind === 'cpu' ? 'flt/cpu/s' : 'fault/wsec'} ${v.toFixed(2)}× (${Math.round(100 * b.share)} % of faults served prezeroed)`;
+        out.push(`<rect class="bar" data-kind="${kind}" x="${px(x)}" y="${px(ya)}" width="${px(bw - 2)}" height="${px(Math.max(1, yb - ya))}" fill="${colors[kind]}"><title>${escapeXml(tip)}</title></rect>`);
+        out.push(text(x + (bw - 2) / 2, v >= 1 ? ya - 4 : yb + 12, `${v.toFixed(2)}×`, 'text-anchor="middle" font-size="10"'));
+      }
+      out.push(text(start + j * (2 * bw + 6) + bw - 1, bottom + 16, `${b.threads} thr`, 'text-anchor="middle" fill="#333333" font-size="11"'));
+    });
+    const cx = x0 + gw / 2;
+    out.push(text(cx, bottom + 34, g.name, 'text-anchor="middle" font-weight="bold"'));
+    out.push(text(cx, bottom + 50, g.about, 'text-anchor="middle" fill="#555555" font-size="11"'));
+    const cost = g.kscrubdCpuSPerGiB === null ? ['kscrubd zeroed nothing', ''] : [`kscrubd: ${g.kscrubdCpuSPerGiB.toFixed(3)} CPU s`, 'per GiB it zeroed'];
+    cost.forEach((line, n) => { if (line !== '') out.push(text(cx, bottom + 66 + 13 * n, line, 'class="cost" text-anchor="middle" fill="#555555" font-size="11"')); });
+  });
+  out.push(`<rect x="${px(left)}" y="${px(H - 42)}" width="12" height="12" fill="${colors.cpu}"/>`, text(left + 18, H - 32, 'flt/cpu/s gain (CPU time per fault)'));
+  out.push(`<rect x="${px(left + 280)}" y="${px(H - 42)}" width="12" height="12" fill="${colors.wall}"/>`, text(left + 298, H - 32, 'fault/wsec gain (wall-clock throughput); 1× (bold): no gain'));
+  out.push(text(left, H - 12, opts.provenance, 'class="provenance" fill="#777777" font-size="10"'));
+  out.push('</svg>');
+  return `${out.join('\n')}\n`;
+}

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { PUBLISHED } from '../../src/workload/calibration';
-import { formatCount, publishedSeries, renderPftSvg, type PlotSeries } from '../../src/workload/plot';
+import { formatCount, publishedSeries, renderPayoffSvg, renderPftSvg, type PlotSeries } from '../../src/workload/plot';
 import { decodePng, inkPixels, pixelsOfColor } from '../helpers/png';
 
 // The pft plot: its SVG text (points, legend, escaping, determinism) and its rendering by a
@@ -148,5 +148,36 @@ describe('pft plot', () => {
     const svg = renderPftSvg([]);
     assert.equal(count(svg, /no data/g), 2);
     assert.ok(inkPixels(rasterize(svg, 'empty')) > 100);
+  });
+});
+
+describe('payoff chart', () => {
+  const groups = [
+    { name: 'altix, 16K', about: '2004, 8 × Itanium 2', kscrubdCpuSPerGiB: 0.25, bars: [{ threads: 1, cpuGain: 4, wallGain: 2, share: 1 }, { threads: 8, cpuGain: 1.19, wallGain: 0.9, share: 0.95 }] },
+    { name: 'epyc, 4K', about: '2021, 2 × EPYC Milan', kscrubdCpuSPerGiB: null, bars: [{ threads: 128, cpuGain: 1.89, wallGain: 1.07, share: 1 }] },
+  ];
+  const svg = renderPayoffSvg(groups, { subtitle: ['pft: altix 128M'], provenance: 'kscrubfs 0.1.0: kscrubfs payoff --svg p.svg' });
+  const bars = [...svg.matchAll(/<rect class="bar" data-kind="(\w+)" x="[\d.]+" y="([\d.]+)" width="[\d.]+" height="([\d.]+)"/g)].map((m) => ({ kind: m[1]!, y: Number(m[2]), h: Number(m[3]) }));
+  const one = Number(/<line class="one" x1="[\d.]+" y1="([\d.]+)"/.exec(svg)![1]);
+
+  test('when gains are drawn then each thread count has a flt/cpu/s and a fault/wsec bar, on a log axis from the 1× line', () => {
+    assert.equal(bars.length, 2 * 3);
+    assert.deepEqual(bars.map((b) => b.kind), ['cpu', 'wall', 'cpu', 'wall', 'cpu', 'wall']);
+    // log axis: 4× is twice as tall as 2×, and both stand on the 1× line
+    const [four, two] = [bars[0]!, bars[1]!];
+    assert.ok(Math.abs(four.h - 2 * two.h) <= 0.2, `4× ${four.h} px, 2× ${two.h} px`);
+    assert.ok(Math.abs(four.y + four.h - one) <= 0.2 && Math.abs(two.y + two.h - one) <= 0.2, 'bars rise from 1×');
+    const loss = bars[3]!;
+    assert.ok(Math.abs(loss.y - one) <= 0.2, 'a loss (0.90×) hangs down from the 1× line');
+    for (const label of ['1.19×', '1.89×', '1.07×', '0.90×', 'no gain', 'gain (log scale)', 'fault/wsec gain (wall-clock throughput)']) assert.ok(svg.includes(label), label);
+  });
+
+  test('when a chart is drawn then kscrubd\'s cost, the version and the command are on it, and no bar is labelled by its share', () => {
+    assert.match(svg, /kscrubd: 0\.250 CPU s<\/text>\n<text [^>]*>per GiB it zeroed/);
+    assert.match(svg, /kscrubd zeroed nothing/);
+    assert.match(svg, /class="provenance"[^>]*>kscrubfs 0\.1\.0: kscrubfs payoff --svg p\.svg</);
+    assert.doesNotMatch(svg, />\d+ %</, 'shares only in the tooltips');
+    const png = rasterize(svg, 'payoff');
+    assert.ok(png.width >= 960, 'rsvg-convert renders it');
   });
 });
