@@ -108,6 +108,15 @@ describe('kscrubfs sweep', () => {
     assert.match(r.stderr, /workload: unknown key "threds"/);
   });
 
+  test('when a spec has a value typo ("scrub": "onn") then sweep rejects it before any point runs, and writes nothing', async () => {
+    const dir = mkdtempSync(path.join(tmp, 'typo-'));
+    writeFileSync(path.join(dir, 'typo.json'), JSON.stringify({ machine: { preset: 'x86_64', mem: '256M' }, workload: { bytes: '4M', scrub: ['on', 'onn'] } }));
+    const r = await kscrubfs(['sweep', 'typo.json'], { cwd: dir });
+    assert.equal(r.code, 1);
+    assert.equal(r.stderr, 'kscrubfs: sweep spec typo.json: workload.scrub: "onn" is not a valid value\n');
+    assert.deepEqual(readdirSync(dir), ['typo.json'], 'no output: nothing ran');
+  });
+
   test('when --merge has no pieces, or --list, --point and --merge are mixed, then sweep says so, exits 2 (a usage error) and writes nothing', async () => {
     const dir = mkdtempSync(path.join(tmp, 'modes-'));
     const cases: [string[], RegExp][] = [
