@@ -9,7 +9,7 @@ import {
   PRESETS, type PresetName, isPowerOfTwo, parseSize,
 } from '../uapi';
 import { DEFAULT_ZEROING_POLICY, type ZeroingPolicyName, parseZeroingPolicy } from '../uapi/policies';
-import { checkCostFigure } from '../uapi/bounds';
+import { type CheckedMachineOptions, checkCostFigure } from '../uapi/bounds';
 
 export const ZERO_DRIVERS = ['bte', 'cpu'] as const;
 export type ZeroDriverName = (typeof ZERO_DRIVERS)[number];
@@ -20,29 +20,8 @@ export type ClockMode = 'live' | 'manual';
  */
 export type ZoneLayout = 'ia64' | 'x86_64' | 'i386';
 
-/** What a caller may say; everything is optional and overrides the preset. */
-export interface MachineOptions {
-  preset?: string;
-  mem?: string;
-  nodes?: number;
-  cpus?: number;
-  pageSize?: string;
-  lineSize?: number;
-  maxOrder?: number;
-  /** Core clock in MHz, for presets whose costs are stated in core cycles (i386). */
-  cpuMhz?: number;
-  clock?: ClockMode;
-  speed?: number;
-  zeroDrivers?: readonly string[];
-  cost?: Partial<CostModel>;
-  /**
-   * The kernel's own boot-time allocations (slab) taken from the buddy lists (default true).
-   * Hand-worked tests turn them off to reason about an allocator nobody has used yet.
-   */
-  bootAllocations?: boolean;
-  /** Zeroing policies the machine boots with (src/uapi/policies.ts); default kscrubd alone. */
-  zeroingPolicy?: string | readonly string[];
-}
+/** What a caller may say; everything is optional and overrides the preset (defined with its checks). */
+export type MachineOptions = CheckedMachineOptions;
 
 /** A fully resolved machine description. */
 export interface MachineConfig {

@@ -76,7 +76,10 @@ export function checkCost(v: unknown, where = 'cost'): CostFigures {
 }
 
 
-/** Machine options as a file may give them (the model's MachineOptions takes every one). */
+/**
+ * What a caller may say of a machine; everything is optional and overrides the preset. The
+ * model's MachineOptions is this type, so an option added there must be given a kind below.
+ */
 export interface CheckedMachineOptions {
   preset?: string;
   mem?: string;
@@ -85,16 +88,22 @@ export interface CheckedMachineOptions {
   pageSize?: string;
   lineSize?: number;
   maxOrder?: number;
+  /** Core clock in MHz, for presets whose costs are stated in core cycles (i386). */
   cpuMhz?: number;
   clock?: 'live' | 'manual';
   speed?: number;
   zeroDrivers?: readonly string[];
   cost?: CostFigures;
+  /**
+   * The kernel's own boot-time allocations (slab) taken from the buddy lists (default true).
+   * Hand-worked tests turn them off to reason about an allocator nobody has used yet.
+   */
   bootAllocations?: boolean;
-  zeroingPolicy?: readonly string[];
+  /** Zeroing policies the machine boots with (src/uapi/policies.ts); default kscrubd alone. */
+  zeroingPolicy?: string | readonly string[];
 }
 
-type Kind = 'string' | 'clock' | 'size' | 'integer' | 'number' | 'boolean' | 'names' | 'cost';
+type Kind = 'string' | 'clock' | 'size' | 'integer' | 'number' | 'boolean' | 'names' | 'name or names' | 'cost';
 
 /** Each machine option and what it must be; the values' ranges are resolveConfig's. */
 const OPTION_KINDS: Readonly<Record<keyof CheckedMachineOptions, Kind>> = {
@@ -138,6 +147,8 @@ function checkOption(key: string, kind: Kind, v: unknown, where: string): unknow
       return typeof v === 'boolean' ? v : refuse('true or false');
     case 'names':
       return Array.isArray(v) && v.every((x) => typeof x === 'string') ? v : refuse('a list of names');
+    case 'name or names':
+      return typeof v === 'string' || (Array.isArray(v) && v.every((x) => typeof x === 'string')) ? v : refuse('a name or a list of names');
     case 'cost':
       return checkCost(v, `${where}: cost`);
   }
@@ -148,21 +159,25 @@ const HOST_PAGE = { min: 4096, max: 2 ** 21 };
 /** CONFIG_NR_CPUS goes no higher than 8192. */
 const MAX_HOST_CPUS = 8192;
 
-/** What a trace header holds; the type is trace-format's TraceHeader. */
-export interface CheckedTraceHeader {
+/** A trace's header (src/workload/trace-format.ts writes it, line 2 of the file). */
+export interface TraceHeader {
+  /** The host's page size: addresses in the trace are in these pages. */
   page_size: number;
   command: string[];
   kernel: string;
   host_cpus: number;
+  /** When recording began (ISO 8601). */
   started: string;
+  /** How the events were read. */
   source: string;
+  /** The host's transparent_hugepage/enabled (always, madvise, never; '' if unknown): a THP fault maps 2 MiB. */
   thp?: string;
 }
 
 const TRACE_HEADER_KEYS = ['page_size', 'command', 'kernel', 'host_cpus', 'started', 'source', 'thp'];
 
 /** A trace's header line, parsed JSON: every field of its type, page_size a host's page size. */
-export function checkTraceHeader(v: unknown, where: string): CheckedTraceHeader {
+export function checkTraceHeader(v: unknown, where: string): TraceHeader {
   if (!isObject(v)) bad(`${where}: its header is not a JSON object`);
   for (const k of Object.keys(v)) if (!TRACE_HEADER_KEYS.includes(k)) bad(`${where}: its header has an unknown field "${k}"`);
   const ps = v.page_size;
@@ -174,5 +189,5 @@ export function checkTraceHeader(v: unknown, where: string): CheckedTraceHeader 
   if (v.thp !== undefined && typeof v.thp !== 'string') bad(`${where}: its header's thp must be a string`);
   const cpus = v.host_cpus;
   if (typeof cpus !== 'number' || !Number.isSafeInteger(cpus) || cpus < 1 || cpus > MAX_HOST_CPUS) bad(`${where}: its header's host_cpus ${JSON.stringify(cpus)} is not 1..${MAX_HOST_CPUS}`);
-  return v as unknown as CheckedTraceHeader;
+  return v as unknown as TraceHeader;
 }

@@ -1,5 +1,5 @@
 import * as fs from 'node:fs';
-import { checkTraceHeader } from '../uapi/bounds';
+import { checkTraceHeader, type TraceHeader } from '../uapi/bounds';
 import { WorkloadError } from './client';
 import { openOutput } from './output-file';
 
@@ -48,19 +48,7 @@ export const FAULT_CLASS = { anon: 0, file: 1, unknown: 2 } as const;
 export type FaultClass = keyof typeof FAULT_CLASS;
 const CLASS_NAMES: readonly FaultClass[] = ['anon', 'file', 'unknown'];
 
-export interface TraceHeader {
-  /** The host's page size: addresses in the trace are in these pages. */
-  page_size: number;
-  command: string[];
-  kernel: string;
-  host_cpus: number;
-  /** When recording began (ISO 8601). */
-  started: string;
-  /** How the events were read. */
-  source: string;
-  /** The host's transparent_hugepage/enabled (always, madvise, never; '' if unknown): a THP fault maps 2 MiB. */
-  thp?: string;
-}
+export type { TraceHeader };
 
 export interface TraceSummary {
   /** CMD's exit code, or 128 + signal number. */

@@ -55,6 +55,11 @@ describe('bounds: machine options from a file', () => {
     });
   }
 
+  test('when a record names every option the model takes (zeroing policies too) then all are taken', () => {
+    const opts = { preset: 'x86_64', mem: '1G', nodes: 1, cpus: 2, pageSize: '4K', lineSize: 64, maxOrder: 11, clock: 'manual', speed: 2, zeroDrivers: ['cpu'], cost: { trapNs: 900 }, bootAllocations: true, zeroingPolicy: ['init_on_free'] };
+    assert.deepEqual(checkMachineOptions(opts), opts);
+  });
+
   test('when a size is a whole number of bytes then it is taken as one', () => {
     assert.deepEqual(checkMachineOptions({ mem: 2 ** 30, pageSize: 4096 }), { mem: String(2 ** 30), pageSize: '4096' });
   });
