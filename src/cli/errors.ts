@@ -1,5 +1,7 @@
 import createDebug from 'debug';
 import type { ControlSyntaxError } from '../uapi/grammar';
+import type { ProcFormatError } from '../uapi/proc';
+import type { ControlResultError } from '../uapi/results';
 import type { DaemonErrorCode } from '../daemon/mount-lock';
 import type { MountErrorCode } from '../fuse/mount';
 import { KscrubError, type ModelErrorCode } from '../uapi';
@@ -23,7 +25,8 @@ export type CliErrorCode =
 /** A refusal the user can act on: printed as `kscrubfs: <message>`, exit status from EXIT_STATUS. */
 export class CliError extends KscrubError<CliErrorCode> {}
 
-type KnownCode = ModelErrorCode | DaemonErrorCode | MountErrorCode | CliErrorCode | ProcErrorCode | WorkloadError['code'] | ControlSyntaxError['code'];
+type KnownCode = ModelErrorCode | DaemonErrorCode | MountErrorCode | CliErrorCode | ProcErrorCode | WorkloadError['code'] | ControlSyntaxError['code']
+  | ControlResultError['code'] | ProcFormatError['code'];
 
 /**
  * Exit status of every error code, the one place, as the common convention has it: 2 when the
@@ -40,7 +43,7 @@ const EXIT_STATUS: Readonly<Record<KnownCode, number>> = {
   KSCRUB_NOT_MOUNTED: 1, KSCRUB_NOT_KSCRUBFS: 1, KSCRUB_UMOUNT_FAILED: 1, KSCRUB_BAD_INPUT: 1,
   KSCRUB_EINVAL: 1, KSCRUB_EACCES: 1, KSCRUB_ENOENT: 1, KSCRUB_EISDIR: 1, KSCRUB_ENOTDIR: 1, KSCRUB_EIO: 1,
   KSCRUB_EBUSY: 1, KSCRUB_ENOMEM: 1,
-  KSCRUB_WORKLOAD: 1, KSCRUB_CONTROL_SYNTAX: 1,
+  KSCRUB_WORKLOAD: 1, KSCRUB_CONTROL_SYNTAX: 1, KSCRUB_CONTROL_RESULT: 1, KSCRUB_PROC_FORMAT: 1,
 };
 
 /** The exit status for an error a command ended with (1 for a bug or an unknown code). */

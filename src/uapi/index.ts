@@ -11,7 +11,12 @@ export { KSCRUBD_ON, KSCRUBD_ON_TEXT, PRESETS, describeKscrubd, kscrubdSysctls }
 export type { KscrubdMode, PresetName } from './presets';
 export { COUNTERS, counterValue, exportedMetric } from './counters';
 export type { CounterName, CounterSpec } from './counters';
-export { STATS_KEYS, STATS_STATE_KEYS, statsKeys } from './results';
+export { ControlResultError, RESULT_KEYS, STATS_KEYS, STATS_STATE_KEYS, parseResult, statsKeys } from './results';
+export type { ConfigResult, Result, Stats, StatsKey } from './results';
 export { DEFAULT_ZEROING_POLICY, ZEROING_POLICIES, formatZeroingPolicy, isDefaultZeroingPolicy, parseZeroingPolicy, zeroingCmdline } from './policies';
 export type { ZeroingPolicyName } from './policies';
-export type { Stats, StatsKey } from './results';
+export {
+  ProcFormatError, ZEROED_LABEL, parseBuddyinfo, parseLoadavg, parseMeminfo, parseProcFile, parseStat, parseSysctl, parseUptime,
+  parseVmstat, parseZoneinfo,
+} from './proc';
+export type { BuddyZone, BuddyinfoLayout, Loadavg, Stat, ZoneinfoZone } from './proc';

@@ -1,7 +1,8 @@
 import * as fs from 'node:fs';
+import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import debugFactory from 'debug';
-import { KscrubError } from '../uapi';
+import { type CommandOf, KscrubError, type Result, type Verb, formatCommand, parseResult } from '../uapi';
 
 const log = debugFactory('kscrubfs:workload');
 
@@ -32,23 +33,25 @@ export function explainMountError(err: unknown, dir: string, file: string, what 
 
 /** What a workload needs of the model: control commands and sysctls (a mount, or a machine in this process). */
 export interface Control {
-  /** Run one command; returns the text after `ok`, throws WorkloadError with the `err` reason. */
+  /** Run one command line; returns the text after `ok`, throws WorkloadError with the `err` reason. */
   call(line: string): string;
-  /** Key=value pairs of an `ok` line. */
-  callKv(line: string): Record<string, string>;
   readSysctl(name: string): number;
   writeSysctl(name: string, value: number): void;
   close(): void;
 }
 
-/** Key=value pairs of a result's text. */
-export function pairs(text: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const tok of text.split(/\s+/)) {
-    const eq = tok.indexOf('=');
-    if (eq > 0) out[tok.slice(0, eq)] = tok.slice(eq + 1);
+/**
+ * One command, formatted by the grammar, its `ok` line parsed by the result table
+ * (src/uapi/results.ts) into a typed object: the request and the response both typed.
+ */
+export function run<V extends Verb>(ctl: Control, cmd: CommandOf<V>): Result<V> {
+  const line = formatCommand(cmd);
+  try {
+    return parseResult(cmd.verb as V, ctl.call(line));
+  } catch (err) {
+    if (err instanceof KscrubError && err.code === 'KSCRUB_CONTROL_RESULT') throw new WorkloadError(`'${line}': ${err.message}`);
+    throw err;
   }
-  return out;
 }
 
 /** The text after `ok`, or a WorkloadError quoting the `err` reason. */
@@ -63,10 +66,6 @@ export class LocalClient implements Control {
 
   call(line: string): string {
     return okText(line, this.local.run(line));
-  }
-
-  callKv(line: string): Record<string, string> {
-    return pairs(this.call(line));
   }
 
   readSysctl(name: string): number {
@@ -123,11 +122,6 @@ export class ControlClient implements Control {
     return okText(line, result);
   }
 
-  /** Key=value pairs of an `ok` line. */
-  callKv(line: string): Record<string, string> {
-    return pairs(this.call(line));
-  }
-
   private readLine(line: string): string {
     for (;;) {
       const nl = this.pending.indexOf('\n');
@@ -170,4 +164,52 @@ export class ControlClient implements Control {
       // the daemon may be gone; nothing left to release
     }
   }
+}
+
+/**
+ * One batch (lines ending in newlines, one write(2)) on a fresh `control` handle; its result
+ * lines, `ok …` or `err …`, read to EOF.
+ */
+export async function controlBatch(dir: string, text: string): Promise<string[]> {
+  const fh = await fsp.open(path.join(dir, 'control'), 'r+');
+  try {
+    await fh.write(text);
+    return (await readToEof(fh, 'control')).split('\n').slice(0, -1);
+  } finally {
+    await fh.close();
+  }
+}
+
+/** More than any file a mount or a kernel shows (a 64-node, 1024-CPU zoneinfo is a few MB). */
+const MAX_FILE_BYTES = 64 * 2 ** 20;
+
+/**
+ * The text of a mounted file, read to EOF as cat reads it, and only a regular file (opened
+ * without blocking, so a FIFO named meminfo cannot hang a client, and /dev/zero is refused),
+ * at most MAX_FILE_BYTES of it. Not fs.readFile: it reads st_size bytes when st_size is not 0,
+ * and a file's size at stat time (cached by the kernel for up to a second) is not the length
+ * of the text a later open renders — vmstat grows a digit, and the last line would arrive cut.
+ */
+export async function readMountFile(file: string): Promise<string> {
+  const fh = await fsp.open(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+  try {
+    if (!(await fh.stat()).isFile()) throw new Error(`${file} is not a regular file (a FIFO, a device or a socket): not what a mount or /proc shows`);
+    return await readToEof(fh, file);
+  } finally {
+    await fh.close();
+  }
+}
+
+/** read(2) from the file position until one returns 0, at most MAX_FILE_BYTES. */
+async function readToEof(fh: fsp.FileHandle, file: string): Promise<string> {
+  const parts: Buffer[] = [];
+  let total = 0;
+  for (;;) {
+    const { bytesRead, buffer } = await fh.read(Buffer.alloc(65536), 0, 65536, null);
+    if (bytesRead === 0) break;
+    total += bytesRead;
+    if (total > MAX_FILE_BYTES) throw new Error(`${file} holds more than ${MAX_FILE_BYTES >> 20} MiB: not what a mount or /proc shows`);
+    parts.push(buffer.subarray(0, bytesRead));
+  }
+  return Buffer.concat(parts).toString('utf8');
 }

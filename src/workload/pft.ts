@@ -1,5 +1,5 @@
 import { formatCommand, formatSize, kscrubdSysctls } from '../uapi';
-import { type Control, ControlClient, WorkloadError } from './client';
+import { type Control, ControlClient, WorkloadError, run } from './client';
 import { type ConfigPairs, readConfig } from './provenance';
 
 /**
@@ -90,9 +90,9 @@ export async function runPftOn(ctl: Control, o: PftOptions): Promise<{ config: C
   let config: ConfigPairs = {};
   try {
     // The machine's shape, once: MAX_ORDER (scrub_start's "off") and the page size.
-    const machine = ctl.callKv(formatCommand({ verb: 'stats' }));
-    const maxOrder = Number(machine.max_order);
-    const pageSize = Number(machine.page_size);
+    const machine = run(ctl, { verb: 'stats' });
+    const maxOrder = machine.max_order;
+    const pageSize = machine.page_size;
     if (!(pageSize > 0) || !(maxOrder > 0)) throw new WorkloadError('control stats did not report page_size and max_order');
     // "kscrubd off" is the machine whose faults zero every page. Free memory zeroed already
     // (an earlier --scrub on) is taken first whatever scrub_start says: the rows would measure
@@ -141,24 +141,24 @@ function runRow(ctl: Control, o: PftOptions, threads: number, pageSize: number):
   let pages = 0;
   for (let r = 0; r < o.reps; r++) {
     o.progress?.(`threads ${threads}: repetition ${r + 1} of ${o.reps}`);
-    const mm = Number(ctl.callKv(formatCommand({ verb: 'mm new' })).mm);
+    const mm = run(ctl, { verb: 'mm new' }).mm;
     try {
-      const map = ctl.callKv(formatCommand({ verb: 'mmap', mm, size: o.bytes, ...(o.thp === true && { thp: true }) }));
-      const addr = Number.parseInt(map.addr ?? '', 16);
-      const t = ctl.callKv(formatCommand({
+      const map = run(ctl, { verb: 'mmap', mm, size: o.bytes, ...(o.thp === true && { thp: true }) });
+      const addr = map.addr;
+      const t = run(ctl, {
         verb: 'touch', mm, addr, size: o.bytes, threads, lines: o.cachelines, access: 'write',
         ...(o.stride !== undefined && { stride: o.stride }),
-      }));
-      user += Number(t.user_ns);
-      sys += Number(t.sys_ns);
-      wall += Number(t.wall_ns);
-      row.faults += Number(t.faults);
-      row.prezeroed += Number(t.prezeroed);
-      row.hotZeroed += Number(t.hot_zeroed);
-      row.prefaulted += Number(t.prefaulted);
-      row.oom += Number(t.oom);
+      });
+      user += t.user_ns;
+      sys += t.sys_ns;
+      wall += t.wall_ns;
+      row.faults += t.faults;
+      row.prezeroed += t.prezeroed;
+      row.hotZeroed += t.hot_zeroed;
+      row.prefaulted += t.prefaulted;
+      row.oom += t.oom;
       // pft computes its pages (bytes ÷ page size): every page a stride spans counts.
-      pages += Number(t.pages) * (o.stride === undefined ? 1 : o.stride / pageSize);
+      pages += t.pages * (o.stride === undefined ? 1 : o.stride / pageSize);
     } catch (err) {
       // The process exits either way; if that fails too (the daemon is gone), the first error tells why.
       try {
@@ -169,9 +169,9 @@ function runRow(ctl: Control, o: PftOptions, threads: number, pageSize: number):
       throw err;
     }
     // pft times each process from fork to wait: its exit (exit_mmap on one CPU) counts too.
-    const exit = ctl.callKv(formatCommand({ verb: 'mm exit', mm }));
-    sys += Number(exit.sys_ns);
-    wall += Number(exit.wall_ns);
+    const exit = run(ctl, { verb: 'mm exit', mm });
+    sys += exit.sys_ns;
+    wall += exit.wall_ns;
   }
   // Rates are over the pages actually faulted in, not the pages asked for.
   return {
@@ -186,7 +186,7 @@ function runRow(ctl: Control, o: PftOptions, threads: number, pageSize: number):
 export async function settle(ctl: Control, progress?: (msg: string) => void): Promise<void> {
   let manual = true;
   for (let i = 0; i < SETTLE_MAX_STEPS; i++) {
-    if (Number(ctl.callKv(formatCommand({ verb: 'stats' })).kscrubd_awake) === 0) return;
+    if (run(ctl, { verb: 'stats' }).kscrubd_awake === 0) return;
     progress?.('settling: waiting for kscrubd to finish zeroing');
     if (manual) {
       try {

@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { describeKscrubd, formatCommand } from '../uapi';
-import { type Control, ControlClient, WorkloadError } from './client';
+import { describeKscrubd } from '../uapi';
+import { type Control, ControlClient, WorkloadError, run } from './client';
 
 // Every result says how it was made: the kscrubfs version, the machine (preset, memory,
 // nodes, CPUs, page size, max order, zero drivers, cost overrides), the clock and its speed,
@@ -40,7 +40,7 @@ export type ConfigPairs = Readonly<Record<string, string>>;
 
 /** Ask the daemon behind `ctl` how its machine was made. */
 export function readConfig(ctl: Control): ConfigPairs {
-  return ctl.callKv(formatCommand({ verb: 'config' }));
+  return run(ctl, { verb: 'config' });
 }
 
 /** A `config` line (pairs) plus what only the client knows → the provenance record. */

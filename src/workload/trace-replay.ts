@@ -1,5 +1,5 @@
 import { MAX_LINE_BYTES, MAX_THREADS, formatCommand, kscrubdSysctls } from '../uapi';
-import { ControlClient, WorkloadError } from './client';
+import { ControlClient, WorkloadError, run } from './client';
 import { settle } from './pft';
 import { type ConfigPairs, readConfig } from './provenance';
 import { Trace } from './trace-format';
@@ -103,8 +103,8 @@ export async function replay(dir: string, trace: Trace, o: ReplayOptions): Promi
   const rows: ReplayRow[] = [];
   const configs: ConfigPairs[] = [];
   try {
-    const stats = ctl.callKv(formatCommand({ verb: 'stats' }));
-    const maxOrder = Number(stats.max_order);
+    const stats = run(ctl, { verb: 'stats' });
+    const maxOrder = stats.max_order;
     if (o.prealloc !== undefined) set('max_prealloc_order', o.prealloc);
     for (const side of o.sides) {
       for (const [name, v] of kscrubdSysctls(side, maxOrder)) set(name, v);
@@ -151,16 +151,16 @@ class Replayer {
     private readonly o: ReplayOptions,
     private readonly side: 'off' | 'on',
   ) {
-    const stats = ctl.callKv(formatCommand({ verb: 'stats' }));
+    const stats = run(ctl, { verb: 'stats' });
     this.hps = trace.header.page_size;
-    this.mps = Number(stats.page_size);
-    this.cpus = Number(stats.cpus);
+    this.mps = stats.page_size;
+    this.cpus = stats.cpus;
   }
 
   async run(): Promise<ReplayRow> {
-    const stats0 = this.ctl.callKv(formatCommand({ verb: 'stats' }));
-    const kscrubd0 = Number(stats0.kscrubd_cpu_us) * 1e3;
-    this.startNs = Number(stats0.now_ns);
+    const stats0 = run(this.ctl, { verb: 'stats' });
+    const kscrubd0 = stats0.kscrubd_cpu_us * 1e3;
+    this.startNs = stats0.now_ns;
     let n = 0;
     try {
       for (const r of this.trace.records()) {
@@ -205,7 +205,7 @@ class Replayer {
     } finally {
       for (const key of [...this.procs.keys()]) this.end(key);
     }
-    const kscrubdNs = Number(this.ctl.callKv(formatCommand({ verb: 'stats' })).kscrubd_cpu_us) * 1e3 - kscrubd0;
+    const kscrubdNs = run(this.ctl, { verb: 'stats' }).kscrubd_cpu_us * 1e3 - kscrubd0;
     const s = this.sum;
     const pages = s.prezeroed + s.hotZeroed;
     return {
@@ -223,7 +223,7 @@ class Replayer {
   private proc(key: number): Proc {
     let p = this.procs.get(key);
     if (!p) {
-      const mm = Number(this.ctl.callKv(formatCommand({ verb: 'mm new' })).mm);
+      const mm = run(this.ctl, { verb: 'mm new' }).mm;
       p = { key, mm, host: new PageRanges(), model: new PageRanges(), taskOf: new Map() };
       this.procs.set(key, p);
       this.processes++;
@@ -283,22 +283,22 @@ class Replayer {
     this.batchBytes = 0;
     this.batchCpus.clear();
     if (this.o.gaps) this.idleUntil(this.startNs + this.batchUs * 1000);
-    const r = this.ctl.callKv(formatCommand({ verb: 'faults', mm: p.mm, at, lines: this.o.lines, ...(cpus && { cpus }) }));
+    const r = run(this.ctl, { verb: 'faults', mm: p.mm, at, lines: this.o.lines, ...(cpus && { cpus }) });
     const s = this.sum;
-    s.modelFaults += Number(r.faults);
-    s.prezeroed += Number(r.prezeroed);
-    s.hotZeroed += Number(r.hot_zeroed);
-    s.prefaulted += Number(r.prefaulted);
-    s.oom += Number(r.oom);
-    s.user += Number(r.user_ns);
-    s.sys += Number(r.sys_ns);
-    s.wall += Number(r.wall_ns);
-    s.zero += Number(r.zero_ns);
+    s.modelFaults += r.faults;
+    s.prezeroed += r.prezeroed;
+    s.hotZeroed += r.hot_zeroed;
+    s.prefaulted += r.prefaulted;
+    s.oom += r.oom;
+    s.user += r.user_ns;
+    s.sys += r.sys_ns;
+    s.wall += r.wall_ns;
+    s.zero += r.zero_ns;
   }
 
   /** --gaps: tick the manual clock up to `ns` if it is not there yet. */
   private idleUntil(ns: number): void {
-    const now = Number(this.ctl.callKv(formatCommand({ verb: 'stats' })).now_ns);
+    const now = run(this.ctl, { verb: 'stats' }).now_ns;
     const gap = Math.round(ns - now);
     if (gap <= 0) return;
     try {

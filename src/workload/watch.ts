@@ -1,5 +1,5 @@
-import type { CounterName } from '../uapi';
-import type { BuddyZone, Sample } from './watch-files';
+import type { BuddyZone, CounterName } from '../uapi';
+import type { Sample } from './watch-files';
 
 // The view of `kscrubfs watch`: two samples of the mounted files → a summary (what to say) →
 // frame lines (how to draw it). Pure: no I/O, no clock, no terminal; src/cli/watch.ts reads

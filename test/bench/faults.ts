@@ -3,7 +3,7 @@ import path from 'node:path';
 import { createInterface, type Interface } from 'node:readline';
 import { performance } from 'node:perf_hooks';
 import { formatCommand } from '../../src/uapi';
-import { ControlClient } from '../../src/workload/client';
+import { ControlClient, run } from '../../src/workload/client';
 import { runPft } from '../../src/workload/pft';
 import { CLI } from '../helpers/mount';
 import {
@@ -150,12 +150,12 @@ function touchThroughControl(dir: string, c: Config): number {
   const ctl = new ControlClient(dir);
   try {
     ctl.writeSysctl('max_prealloc_order', c.prealloc);
-    const mm = Number(ctl.callKv(formatCommand({ verb: 'mm new' })).mm);
+    const mm = run(ctl, { verb: 'mm new' }).mm;
     try {
-      const addr = Number.parseInt(ctl.callKv(formatCommand({ verb: 'mmap', mm, size: GIB })).addr ?? '', 16);
+      const addr = run(ctl, { verb: 'mmap', mm, size: GIB }).addr;
       const t0 = performance.now();
-      const r = ctl.callKv(formatCommand({ verb: 'touch', mm, addr, size: GIB, threads: c.threads, lines: 1, access: 'write' }));
-      return Number(r.pages) / ((performance.now() - t0) / 1e3);
+      const r = run(ctl, { verb: 'touch', mm, addr, size: GIB, threads: c.threads, lines: 1, access: 'write' });
+      return r.pages / ((performance.now() - t0) / 1e3);
     } finally {
       ctl.call(formatCommand({ verb: 'mm exit', mm }));
     }

@@ -4,8 +4,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { pollUntil } from '../../src/daemon/poll';
-import { withMount } from '../helpers/mount';
-import { alloc, meminfo, parseBuddyinfo, readModel, requireTool, startService, WITH_PROCFS } from './tools';
+import { alloc, withMount } from '../helpers/mount';
+import { meminfo, parseBuddyinfo, readModel, requireTool, startService, WITH_PROCFS } from './tools';
 
 // collectd (Debian collectd-core) hard-codes /proc/buddyinfo and /proc/meminfo: it runs in
 // the foreground under scripts/with-procfs, writing CSV into a temporary directory.

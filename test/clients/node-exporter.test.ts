@@ -4,10 +4,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { pollUntil } from '../../src/daemon/poll';
-import { kscrubfs, withMount } from '../helpers/mount';
-import {
-  alloc, control, freePort, meminfo, parseBuddyinfo, readModel, requireTool, startService, sysctl, type Service,
-} from './tools';
+import { alloc, control, kscrubfs, sysctl, withMount } from '../helpers/mount';
+import { freePort, meminfo, parseBuddyinfo, readModel, requireTool, startService, type Service } from './tools';
 
 // Debian's prometheus-node-exporter (1.5.0 on bookworm) with --path.procfs=<mount>: no
 // namespace needed. Its own port on 127.0.0.1 (a system exporter may hold :9100).

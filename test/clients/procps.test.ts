@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { pollUntil } from '../../src/daemon/poll';
-import { withMount } from '../helpers/mount';
-import { alloc, control, meminfo, parseStatCpu, readModel, requireTool, sysctl, withProcfs } from './tools';
+import { alloc, control, sysctl, withMount } from '../helpers/mount';
+import { meminfo, parseStatCpu, readModel, requireTool, withProcfs } from './tools';
 
 // procps (free, vmstat, top) hard-code /proc: they read the model through scripts/with-procfs.
 // The altix preset: 16 KiB pages, 4 nodes × 2 CPUs, 6 GiB.

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { run, withMount } from '../helpers/mount';
-import { alloc, control, DEBIAN_PYTHON, meminfo, parseStatCpu, readModel, requireTool, sysctl } from './tools';
+import { alloc, control, run, sysctl, withMount } from '../helpers/mount';
+import { DEBIAN_PYTHON, meminfo, parseStatCpu, readModel, requireTool } from './tools';
 
 // psutil (Debian python3-psutil) reads the model with psutil.PROCFS_PATH = <mount>: no
 // namespace needed. /usr/bin/python3, because psutil is installed for Debian's python.

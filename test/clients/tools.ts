@@ -5,6 +5,7 @@ import { readFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { pollUntil } from '../../src/daemon/poll';
+import { parseStat, parseBuddyinfo as strictBuddyinfo, parseMeminfo as strictMeminfo } from '../../src/uapi';
 import { REPO_ROOT, run, type RunOptions, type RunResult } from '../helpers/mount';
 
 // Helpers for the tests that drive real client tools (procps, node_exporter, psutil, collectd)
@@ -30,64 +31,24 @@ export function readModel(dir: string, file: string): Promise<string> {
   return readFile(path.join(dir, file), 'utf8');
 }
 
-/**
- * Run control commands on one open file of DIR/control (bash: exec 3<>control, one write and
- * one read per line) and return the result lines; every one must start "ok".
- */
-export async function control(dir: string, ...lines: string[]): Promise<string[]> {
-  const script = 'exec 3<>"$1"; shift; for l in "$@"; do printf "%s\\n" "$l" >&3; IFS= read -r r <&3; printf "%s\\n" "$r"; done';
-  const r = await run('bash', ['-c', script, 'control', path.join(dir, 'control'), ...lines]);
-  const results = r.stdout.split('\n').slice(0, -1);
-  assert.equal(results.length, lines.length, `control: ${lines.join(' | ')} → ${r.stdout}${r.stderr}`);
-  results.forEach((result, i) => assert.match(result, /^ok\b/, `control: ${lines[i]} → ${result}`));
-  return results;
-}
-
-/** `alloc …` through control; returns the handles ("1,2,3") for a later `free handles=…`. */
-export async function alloc(dir: string, args: string): Promise<string> {
-  const [result] = await control(dir, `alloc ${args}`);
-  const handles = /^ok handles=([\d,]+)$/.exec(result!)?.[1];
-  assert.ok(handles, result);
-  return handles;
-}
-
-/** Write a sysctl of the mount as a user would: `echo VALUE > DIR/sys/vm/NAME`. */
-export async function sysctl(dir: string, name: string, value: number): Promise<void> {
-  const r = await run('sh', ['-c', 'echo "$2" > "$1"', 'sysctl', path.join(dir, 'sys/vm', name), String(value)]);
-  assert.equal(r.code, 0, `echo ${value} > sys/vm/${name}: ${r.stderr}`);
-}
-
-/** /proc/meminfo → { MemTotal: kB, … } (HugePages_* counts as they are). */
+/** /proc/meminfo → { MemTotal: kB, … } (HugePages_* counts as they are), by the strict parser. */
 export function parseMeminfo(text: string): Record<string, number> {
-  const fields: Record<string, number> = {};
-  for (const line of text.split('\n')) {
-    const m = /^([^:]+):\s+(\d+)(?: kB)?$/.exec(line);
-    if (m) fields[m[1]!] = Number(m[2]);
-  }
-  assert.ok('MemTotal' in fields && 'MemFree' in fields, `meminfo without MemTotal/MemFree:\n${text}`);
-  return fields;
+  return Object.fromEntries(strictMeminfo(text));
 }
 
 export async function meminfo(dir: string): Promise<Record<string, number>> {
   return parseMeminfo(await readModel(dir, 'meminfo'));
 }
 
-/** buddyinfo (stock or v6) → counts per "node zone" of the first line of each zone. */
-export function parseBuddyinfo(text: string): Map<string, number[]> {
-  const zones = new Map<string, number[]>();
-  for (const line of text.split('\n')) {
-    const m = /^Node (\d+), zone +(\S+) +([\d ]+)$/.exec(line);
-    if (m) zones.set(`${m[1]} ${m[2]}`, m[3]!.trim().split(/ +/).map(Number));
-  }
-  assert.ok(zones.size > 0, `no zone lines in buddyinfo:\n${text}`);
-  return zones;
+/** buddyinfo (stock or v6) → the counts of each zone's first line, per "node zone". */
+export function parseBuddyinfo(text: string): Map<string, readonly number[]> {
+  return new Map(strictBuddyinfo(text).map((z) => [`${z.node} ${z.zone}`, z.counts]));
 }
 
-/** /proc/stat's first line → the machine's user, system and idle ticks (USER_HZ). */
+/** /proc/stat's cpu line → the machine's user, system and idle ticks (USER_HZ). */
 export function parseStatCpu(text: string): { user: number; system: number; idle: number } {
-  const m = /^cpu +(\d+) \d+ (\d+) (\d+)/.exec(text);
-  assert.ok(m, `no cpu line in stat:\n${text}`);
-  return { user: Number(m[1]), system: Number(m[2]), idle: Number(m[3]) };
+  const [user, , system, idle] = parseStat(text).cpus.get('cpu')!;
+  return { user: user!, system: system!, idle: idle! };
 }
 
 /** A TCP port on 127.0.0.1 that was free a moment ago. */

@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, cpSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, open, realpath, rm } from 'node:fs/promises';
@@ -241,19 +242,33 @@ async function within(promise: Promise<unknown>, ms: number): Promise<boolean> {
   }
 }
 
-/** One batch written to a fresh `control` handle; its result lines, read to EOF. */
-export async function controlBatch(dir: string, text: string): Promise<string[]> {
-  const fh = await open(path.join(dir, 'control'), 'r+');
-  try {
-    await fh.write(text);
-    const parts: Buffer[] = [];
-    for (;;) {
-      const { bytesRead, buffer } = await fh.read(Buffer.alloc(65536), 0, 65536, null);
-      if (bytesRead === 0) break;
-      parts.push(buffer.subarray(0, bytesRead));
-    }
-    return Buffer.concat(parts).toString().split('\n').slice(0, -1);
-  } finally {
-    await fh.close();
-  }
+// The shell client of every test that drives a mount as a user would (bash, echo, read);
+// tests that need the protocol from Node use the product's ControlClient and controlBatch
+// (src/workload/client.ts).
+
+/**
+ * Run control commands on one open file of DIR/control (bash: exec 3<>control, one write and
+ * one read per line) and return the result lines; every one must start "ok".
+ */
+export async function control(dir: string, ...lines: string[]): Promise<string[]> {
+  const script = 'exec 3<>"$1"; shift; for l in "$@"; do printf "%s\\n" "$l" >&3; IFS= read -r r <&3; printf "%s\\n" "$r"; done';
+  const r = await run('bash', ['-c', script, 'control', path.join(dir, 'control'), ...lines]);
+  const results = r.stdout.split('\n').slice(0, -1);
+  assert.equal(results.length, lines.length, `control: ${lines.join(' | ')} → ${r.stdout}${r.stderr}`);
+  results.forEach((result, i) => assert.match(result, /^ok\b/, `control: ${lines[i]} → ${result}`));
+  return results;
+}
+
+/** `alloc …` through control; returns the handles ("1,2,3") for a later `free handles=…`. */
+export async function alloc(dir: string, args: string): Promise<string> {
+  const [result] = await control(dir, `alloc ${args}`);
+  const handles = /^ok handles=([\d,]+)$/.exec(result!)?.[1];
+  assert.ok(handles, result);
+  return handles;
+}
+
+/** Write a sysctl of the mount as a user would: `echo VALUE > DIR/sys/vm/NAME`. */
+export async function sysctl(dir: string, name: string, value: number): Promise<void> {
+  const r = await run('sh', ['-c', 'echo "$2" > "$1"', 'sysctl', path.join(dir, 'sys/vm', name), String(value)]);
+  assert.equal(r.code, 0, `echo ${value} > sys/vm/${name}: ${r.stderr}`);
 }

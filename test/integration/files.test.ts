@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { parseBuddyinfo, parseMeminfo } from '../../src/uapi';
 import { sh, withMount } from '../helpers/mount';
 
 // Every mounted file through the tools people use, on a manual clock so the text holds still.
@@ -12,16 +13,10 @@ const FILES = [
 
 /** Sum of 2^order × blocks over the V6 "Zeroed Pages" lines. */
 function zeroedPages(buddyinfo: string): number {
-  let pages = 0;
-  for (const line of buddyinfo.split('\n')) {
-    const m = /^ {8}Zeroed Pages {2}((?:\s*\d+ )+)$/.exec(line);
-    if (!m) continue;
-    m[1]!.trim().split(/\s+/).forEach((n, order) => { pages += Number(n) * 2 ** order; });
-  }
-  return pages;
+  return parseBuddyinfo(buddyinfo, 'v6').reduce((s, z) => s + z.zeroed!.reduce((t, n, order) => t + n * 2 ** order, 0), 0);
 }
 
-const memZeroKb = (meminfo: string): number => Number(/^MemZero:\s+(\d+) kB$/m.exec(meminfo)?.[1]);
+const memZeroKb = (meminfo: string): number => parseMeminfo(meminfo).get('MemZero')!;
 
 describe('mounted files read by real tools', () => {
   test('when each file is read by cat, head -c 7, dd bs=1 and Python then all agree byte for byte', async () => {
@@ -64,8 +59,8 @@ describe('mounted files read by real tools', () => {
         assert.equal(Number(rows[i]![0]) * 16, Number(rows[i]![1]), `buddyinfo and meminfo agree at tick ${i + 1}`);
         if (i > 0) assert.ok(Number(rows[i]![1]) > Number(rows[i - 1]![1]), `MemZero grows: ${rows.map((x) => x[1]).join(' → ')}`);
       }
-      const final = await sh(`cat ${dir}/buddyinfo ${dir}/meminfo`);
-      assert.equal(zeroedPages(final.stdout) * 16, memZeroKb(final.stdout));
+      const [buddyinfo, meminfo] = [(await sh(`cat ${dir}/buddyinfo`)).stdout, (await sh(`cat ${dir}/meminfo`)).stdout];
+      assert.equal(zeroedPages(buddyinfo) * 16, memZeroKb(meminfo));
     });
   });
 

@@ -8,7 +8,8 @@ import path from 'node:path';
 import { describe, test } from 'node:test';
 import { FILES } from '../../src/procfs';
 import { q, sh, withMount } from '../helpers/mount';
-import { READABLE_FILES, parseProcFile, snapshotFiles } from '../helpers/strict-parsers';
+import { parseProcFile } from '../../src/uapi';
+import { READABLE_FILES, snapshotFiles } from '../helpers/readers';
 
 const MANUAL = ['--clock', 'manual'];
 const PYTHON = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';

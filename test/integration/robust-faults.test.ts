@@ -3,21 +3,22 @@
 // clear error — never hang (every wait here is bounded) — the next mount on the same directory
 // must work, and a failed BTE transfer must cost no page.
 import assert from 'node:assert/strict';
-import { open, readFile, writeFile } from 'node:fs/promises';
+import { open, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pollUntil } from '../../src/daemon/poll';
 import { findMount } from '../../src/fuse/mountpoint';
 import {
-  type Daemon, kscrubfs, startDaemon, stopDaemon, waitForMount, withMount, withTempDir, controlBatch,
+  type Daemon, kscrubfs, startDaemon, stopDaemon, waitForMount, withMount, withTempDir,
 } from '../helpers/mount';
-import { type BuddyZone, parseBuddyinfoV6, parseMeminfo, parseVmstat, startReaders } from '../helpers/strict-parsers';
+import { type BuddyZone, parseBuddyinfo, parseMeminfo, parseVmstat } from '../../src/uapi';
+import { startReaders } from '../helpers/readers';
 
 const MANUAL = ['--clock', 'manual'];
 const KILLS = 10;
 
-const control = controlBatch;
+import { controlBatch as control, readMountFile } from '../../src/workload/client';
 
 async function stats(dir: string): Promise<Record<string, number>> {
   const [line] = await control(dir, 'stats\n');
@@ -68,7 +69,7 @@ describe('robust: faults', () => {
           // Many repetitions of 1 GiB: minutes of work, so the kill always lands mid-run.
           const pft = kscrubfs(['pft', '-m', dir, '-g', '1', '-r', '1000', '-t', '4', '--scrub', 'on'], { timeoutMs: 15_000 });
           const faulting = await pollUntil(async () => {
-            const text = await readFile(path.join(dir, 'vmstat'), 'utf8').catch(() => '');
+            const text = await readMountFile(path.join(dir, 'vmstat')).catch(() => '');
             return (parseVmstat(text || 'nr_free_pages 0\n').get('pgfault') ?? 0) > 0 ? true : undefined;
           }, { timeoutMs: 10_000, intervalMs: 10 });
           assert.ok(faulting, `pft #${i} started faulting`);
@@ -90,7 +91,7 @@ describe('robust: faults', () => {
       try {
         await waitForMount(dir, last);
         assert.deepEqual(await control(dir, 'check\n'), ['ok']);
-        assert.equal(parseMeminfo(await readFile(path.join(dir, 'meminfo'), 'utf8')).has('MemZero'), true);
+        assert.equal(parseMeminfo(await readMountFile(path.join(dir, 'meminfo'))).has('MemZero'), true);
       } finally {
         await stopDaemon(last, dir);
       }
@@ -132,9 +133,9 @@ describe('robust: faults', () => {
 
   test('when BTE transfers are made to fail then the CPU zeroes those blocks, no page is lost and MemZero reaches the expected total', { timeout: 90_000 }, async () => {
     await withMount(MANUAL, async (dir) => {
-      const vm = async (): Promise<Map<string, number>> => parseVmstat(await readFile(path.join(dir, 'vmstat'), 'utf8'));
-      const mem = async (): Promise<Map<string, number>> => parseMeminfo(await readFile(path.join(dir, 'meminfo'), 'utf8'));
-      const buddy = async (): Promise<BuddyZone[]> => parseBuddyinfoV6(await readFile(path.join(dir, 'buddyinfo'), 'utf8'));
+      const vm = async (): Promise<Map<string, number>> => parseVmstat(await readMountFile(path.join(dir, 'vmstat')));
+      const mem = async (): Promise<Map<string, number>> => parseMeminfo(await readMountFile(path.join(dir, 'meminfo')));
+      const buddy = async (): Promise<BuddyZone[]> => parseBuddyinfo(await readMountFile(path.join(dir, 'buddyinfo')), 'v6');
       const settle = async (): Promise<void> => {
         for (let i = 0; (await stats(dir)).kscrubd_awake! > 0; i++) {
           assert.ok(i < 600, 'kscrubd went back to sleep within 60 virtual seconds');

@@ -11,7 +11,8 @@ import path from 'node:path';
 import { describe, test } from 'node:test';
 import { Rng } from '../helpers/rng';
 import { q, run, withMount } from '../helpers/mount';
-import { READABLE_FILES, SYSCTL_FILES, parseMeminfo, parseProcFile, snapshotFiles } from '../helpers/strict-parsers';
+import { parseMeminfo, parseProcFile } from '../../src/uapi';
+import { READABLE_FILES, SYSCTL_FILES, snapshotFiles } from '../helpers/readers';
 
 const MANUAL = ['--clock', 'manual'];
 /** Debian's python3 (also reachable as nobody); else whatever is on PATH. */

@@ -17,8 +17,9 @@ import path from 'node:path';
 import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Rng } from '../helpers/rng';
-import { kscrubfs, startDaemon, stopDaemon, waitForMount, withTempDir, type Daemon, type RunResult, controlBatch } from '../helpers/mount';
-import { READABLE_FILES, parseMeminfo, parseSysctl, startReaders, type ReaderReport } from '../helpers/strict-parsers';
+import { kscrubfs, startDaemon, stopDaemon, waitForMount, withTempDir, type Daemon, type RunResult } from '../helpers/mount';
+import { parseMeminfo, parseSysctl } from '../../src/uapi';
+import { READABLE_FILES, startReaders, type ReaderReport } from '../helpers/readers';
 
 const CI = process.env.CI === 'true';
 const SECONDS = process.env.KSCRUB_LOAD_SECONDS !== undefined ? Number(process.env.KSCRUB_LOAD_SECONDS) : CI ? 30 : 60;
@@ -27,7 +28,7 @@ const READERS = 8;
 /** Debug namespaces the daemon logs under (cheap: a line per control command, sysctl write, kscrubd burst). */
 const DEBUG = 'kscrubfs:control,kscrubfs:model';
 
-const control = controlBatch;
+import { controlBatch as control } from '../../src/workload/client';
 
 function statsOf(line: string): Record<string, number> {
   assert.match(line, /^ok /);
@@ -83,7 +84,7 @@ describe('robust: load', () => {
                 const v = name === 'scrub_load' ? [0, 1, 2, 5, 999, 1000][rng.int(6)]! : rng.int(12);
                 try {
                   await writeFile(file, `${v}\n`);
-                  const back = parseSysctl(await readFile(file, 'utf8'));
+                  const back = parseSysctl(await readFile(file, 'utf8'), file);
                   if (back !== v) fail(`${name}: wrote ${v}, read ${back}`);
                 } catch (err) {
                   fail(`${name}=${v}: ${(err as Error).message}`);

@@ -5,29 +5,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { pollUntil } from '../../src/daemon/poll';
-import { CLI, REPO_ROOT, childPids, kscrubfs, processAlive, q, run, withMount, withTempDir } from '../helpers/mount';
+import { parseBuddyinfo, parseMeminfo, parseVmstat } from '../../src/uapi';
+import { CLI, REPO_ROOT, childPids, control, kscrubfs, processAlive, q, run, sysctl, withMount, withTempDir } from '../helpers/mount';
 
 // `kscrubfs watch` against a real mount: --once frames checked number by number against the
 // files (a manual clock keeps them still), the live view in a real terminal (tmux), and the
 // plain stream when stdout is a pipe. The test reads the files with its own small parsers.
 
 const MANUAL = ['--clock', 'manual'];
-
-/** Run control lines in one bash session; returns the result lines. */
-async function control(dir: string, lines: readonly string[]): Promise<string[]> {
-  const script = `exec 3<>${q(path.join(dir, 'control'))}
-    for line in ${lines.map(q).join(' ')}; do echo "$line" >&3; read -r result <&3; echo "$result"; done`;
-  const r = await run('bash', ['-c', script]);
-  assert.equal(r.code, 0, r.stderr);
-  const results = r.stdout.trimEnd().split('\n');
-  for (const [i, res] of results.entries()) assert.match(res, /^ok/, `${lines[i]} → ${res}`);
-  return results;
-}
-
-async function sysctl(dir: string, name: string, value: number): Promise<void> {
-  const r = await run('sh', ['-c', `echo ${value} > ${q(path.join(dir, 'sys/vm', name))}`]);
-  assert.equal(r.code, 0, r.stderr);
-}
 
 async function once(dir: string, ...more: string[]): Promise<string> {
   const r = await kscrubfs(['watch', dir, '--once', '--interval', '0.1', ...more]);
@@ -39,27 +24,17 @@ async function once(dir: string, ...more: string[]): Promise<string> {
 
 const file = (dir: string, name: string): string => readFileSync(path.join(dir, name), 'utf8');
 
-/** buddyinfo's numbers: per zone line "Node N, zone NAME" → the counts of its line(s). */
-function buddyinfoCounts(text: string): { title: string; first: number[]; zeroed: number[] | null }[] {
-  const out: { title: string; first: number[]; zeroed: number[] | null }[] = [];
-  for (const line of text.trimEnd().split('\n')) {
-    const nums = line.trim().split(/\s+/).filter((t) => /^\d+$/.test(t)).map(Number);
-    if (line.startsWith('Node ')) {
-      const [, node, zone] = /^Node (\d+), zone\s+(\S+)/.exec(line)!;
-      out.push({ title: `Node ${node}, zone ${zone}`, first: nums, zeroed: null });
-    } else {
-      out.at(-1)!.zeroed = nums;
-    }
-  }
-  return out;
+/** buddyinfo's numbers: per zone "Node N, zone NAME" → the counts of its line(s). */
+function buddyinfoCounts(text: string): { title: string; first: readonly number[]; zeroed: readonly number[] | null }[] {
+  return parseBuddyinfo(text).map((z) => ({ title: `Node ${z.node}, zone ${z.zone}`, first: z.counts, zeroed: z.zeroed }));
 }
 
 function vmstat(dir: string): Map<string, number> {
-  return new Map(file(dir, 'vmstat').trimEnd().split('\n').map((l) => [l.split(' ')[0]!, Number(l.split(' ')[1])]));
+  return parseVmstat(file(dir, 'vmstat'));
 }
 
 function meminfoKb(dir: string, field: string): number {
-  return Number(new RegExp(`^${field}:\\s+(\\d+) kB$`, 'm').exec(file(dir, 'meminfo'))![1]);
+  return parseMeminfo(file(dir, 'meminfo')).get(field)!;
 }
 
 /**
@@ -67,11 +42,11 @@ function meminfoKb(dir: string, field: string): number {
  * against the buddyinfo line(s): counts equal, bar cells as the documented rule gives them
  * (each order's share of the zone's free pages over the bar's width, a non-empty class ≥ 1 cell).
  */
-function checkZone(frame: string, zone: { title: string; first: number[]; zeroed: number[] | null }): void {
+function checkZone(frame: string, zone: { title: string; first: readonly number[]; zeroed: readonly number[] | null }): void {
   const lines = frame.split('\n');
   const at = lines.findIndex((l) => l.startsWith(`${zone.title}: `));
   assert.ok(at >= 0, `${zone.title} in\n${frame}`);
-  const pagesAt = (counts: number[], order: number): number => counts[order]! * 2 ** order;
+  const pagesAt = (counts: readonly number[], order: number): number => counts[order]! * 2 ** order;
   const zeroed = zone.zeroed ?? zone.first.map(() => 0);
   const free = zone.first.reduce((s, _, o) => s + pagesAt(zone.first, o) + pagesAt(zeroed, o), 0);
   assert.equal(lines[at], `${zone.title}: ${free} pages free`);
@@ -104,7 +79,7 @@ describe('kscrubfs watch', () => {
 
   test('when blocks are allocated, freed and scrubbed then --once shows the files\' numbers and kscrubd\'s state', async () => {
     await withMount(MANUAL, async (dir) => {
-      await control(dir, ['alloc order=3 count=3', 'alloc order=0 count=5 node=1', 'free handles=2']);
+      await control(dir, 'alloc order=3 count=3', 'alloc order=0 count=5 node=1', 'free handles=2');
       let frame = await once(dir);
       assert.match(frame, /^kscrubd {3}off: - pages\/s, scrub_start 11 = MAX_ORDER$/m);
 
@@ -116,14 +91,14 @@ describe('kscrubfs watch', () => {
       assert.match(frame, /^kscrubd {3}awake: - pages\/s, 4\/4 runnable, 0 pages in flight$/m);
 
       // 5 ms in, each holds a block off-list while zeroing it.
-      await control(dir, ['tick 5ms']);
+      await control(dir, 'tick 5ms');
       frame = await once(dir);
       const inFlight = vmstat(dir).get('nr_scrub_pages')!;
       assert.ok(inFlight > 0);
       assert.match(frame, new RegExp(`^kscrubd {3}awake: - pages/s, 4/4 runnable, ${inFlight} pages in flight$`, 'm'));
 
       // Done: asleep, and every number as the files have it.
-      await control(dir, ['tick 10s']);
+      await control(dir, 'tick 10s');
       frame = await once(dir);
       const v = vmstat(dir);
       assert.match(frame, /^kscrubd {3}asleep: - pages\/s$/m);
@@ -143,10 +118,10 @@ describe('kscrubfs watch', () => {
   test('when a process faults then --once shows the faults since boot and the prezeroed share', async () => {
     await withMount(MANUAL, async (dir) => {
       await sysctl(dir, 'scrub_start', 5);
-      await control(dir, ['tick 10s']);
-      const [, map] = await control(dir, ['mm new keep', 'mmap mm=1 size=4M']);
+      await control(dir, 'tick 10s');
+      const [, map] = await control(dir, 'mm new keep', 'mmap mm=1 size=4M');
       const addr = /addr=(0x[0-9a-f]+)/.exec(map!)![1];
-      await control(dir, [`touch mm=1 addr=${addr} size=4M`]);
+      await control(dir, `touch mm=1 addr=${addr} size=4M`);
       const v = vmstat(dir);
       const pre = v.get('pgfault_prezeroed')!;
       const hot = v.get('pgfault_hot_zeroed')!;
@@ -192,7 +167,7 @@ describe('kscrubfs watch', () => {
 
   test('when the mount uses --buddyinfo stock then the frame says there is no split and shows totals', async () => {
     await withMount([...MANUAL, '--buddyinfo', 'stock'], async (dir) => {
-      await control(dir, ['alloc order=4 count=2']);
+      await control(dir, 'alloc order=4 count=2');
       const frame = await once(dir);
       assert.match(frame, /^buddyinfo stock format: no zeroed \/ not-zeroed split, totals only \(=\)$/m);
       assert.ok(!/#/.test(frame));
@@ -258,7 +233,7 @@ describe('kscrubfs watch', () => {
         const [watcher] = childPids(shell);
         assert.ok(watcher !== undefined && processAlive(watcher));
 
-        await control(dir, ['tick 5s']);
+        await control(dir, 'tick 5s');
         const redrawn = await pollUntil(async () => (/: up 5\.00 s/.test(await screen()) ? true : undefined), { timeoutMs: 10_000 });
         text = await screen();
         assert.ok(redrawn, text);

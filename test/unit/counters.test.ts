@@ -11,9 +11,8 @@ import * as buddyinfo from '../../src/procfs/buddyinfo';
 import * as meminfo from '../../src/procfs/meminfo';
 import * as vmstat from '../../src/procfs/vmstat';
 import * as zoneinfo from '../../src/procfs/zoneinfo';
-import { COUNTERS, type CounterName, STATS_KEYS, ZEROING_POLICIES, exportedMetric, statsKeys } from '../../src/uapi';
+import { COUNTERS, type CounterName, STATS_KEYS, ZEROING_POLICIES, exportedMetric, parseBuddyinfo, parseMeminfo, parseVmstat, statsKeys } from '../../src/uapi';
 import { renderTextfile } from '../../src/workload/textfile';
-import { parseBuddyinfo, parseMeminfo, parseVmstat } from '../../src/workload/watch-files';
 import { TINY } from '../helpers/model';
 
 /** vmstat as a client reads it: name → value. */

@@ -5,12 +5,12 @@ import { describe, test } from 'node:test';
 import { createMachine, type Machine, type MachineOptions } from '../../src/model';
 import { buildProcTree, type BuddyinfoFormat } from '../../src/procfs';
 import {
-  READABLE_FILES, parseBuddyinfoStock, parseBuddyinfoV6, parseLoadavg, parseMeminfo, parseProcFile, parseStat, parseUptime,
-  parseVmstat, parseZoneinfo,
-} from '../helpers/strict-parsers';
+  parseBuddyinfo, parseLoadavg, parseMeminfo, parseProcFile, parseStat, parseUptime, parseVmstat, parseZoneinfo,
+} from '../../src/uapi';
+import { READABLE_FILES } from '../helpers/readers';
 
 // The rendered files, checked the way their consumers read them: the strict parsers of
-// test/helpers/strict-parsers.ts (prometheus/procfs's rules), run on the real 6.18 kernel's files
+// src/uapi/proc.ts (prometheus/procfs's rules), run on the real 6.18 kernel's files
 // too so the parsers themselves are known to accept the kernel's format; and sums that must
 // agree with the model's counters.
 
@@ -51,20 +51,20 @@ const PRESETS = ['altix', 'x86_64'] as const;
 
 describe('buddyinfo', () => {
   test('when the real kernel file is parsed then the stock parser accepts it', () => {
-    assert.equal(parseBuddyinfoStock(fixture('buddyinfo')).length, 3);
+    assert.equal(parseBuddyinfo(fixture('buddyinfo'), 'stock').length, 3);
   });
 
   for (const preset of PRESETS) {
     test(`when ${preset} renders v6 then both lines sum to the zone's free pages minus kscrubd's off-list pages`, () => {
       const m = busyMachine({ preset });
-      const zones = parseBuddyinfoV6(read(m, '/buddyinfo'));
+      const zones = parseBuddyinfo(read(m, '/buddyinfo'), 'v6');
       assert.equal(zones.length, m.zones.length);
       zones.forEach((b, i) => {
         const z = m.zones[i]!;
         assert.equal(b.node, z.node);
         assert.equal(b.zone, z.name);
         assert.equal(b.counts.length, m.maxOrder);
-        const pages = (counts: number[]): number => counts.reduce((s, c, order) => s + c * 2 ** order, 0);
+        const pages = (counts: readonly number[]): number => counts.reduce((s, c, order) => s + c * 2 ** order, 0);
         assert.equal(pages(b.counts) + pages(b.zeroed!), z.freePages - z.scrubPages, `${z.name} on node ${z.node}`);
         assert.equal(pages(b.zeroed!), z.zeroPages, `zeroed line = zone zero pages on node ${z.node}`);
       });
@@ -73,18 +73,18 @@ describe('buddyinfo', () => {
 
     test(`when ${preset} renders stock then each line is the v6 pair summed, one line per zone`, () => {
       const m = busyMachine({ preset });
-      const v6 = parseBuddyinfoV6(read(m, '/buddyinfo', 'v6'));
-      const stock = parseBuddyinfoStock(read(m, '/buddyinfo', 'stock'));
+      const v6 = parseBuddyinfo(read(m, '/buddyinfo', 'v6'), 'v6');
+      const stock = parseBuddyinfo(read(m, '/buddyinfo', 'stock'), 'stock');
       assert.deepEqual(
         stock,
-        v6.map((b) => ({ node: b.node, zone: b.zone, counts: b.counts.map((c, o) => c + b.zeroed![o]!) })),
+        v6.map((b) => ({ node: b.node, zone: b.zone, counts: b.total, zeroed: null, total: b.total })),
       );
     });
   }
 
   test('when a fresh machine renders v6 then the first line has only not-zeroed blocks', () => {
     const m = createMachine({ preset: 'x86_64', clock: 'manual' });
-    const [dma] = parseBuddyinfoV6(read(m, '/buddyinfo'));
+    const [dma] = parseBuddyinfo(read(m, '/buddyinfo'), 'v6');
     assert.ok(dma!.counts.some((c) => c > 0));
     assert.ok(dma!.zeroed!.every((c) => c === 0));
   });
@@ -274,7 +274,7 @@ describe('loadavg and uptime', () => {
   });
 });
 
-// ---- the strict parsers themselves (test/helpers/strict-parsers.ts) ------------------------------
+// ---- the strict parsers themselves (src/uapi/proc.ts) ---------------------------------------------
 
 describe('strict parsers', () => {
   test('when the real kernel\'s zoneinfo, loadavg and uptime are parsed then the strict parsers accept them', () => {
@@ -315,6 +315,6 @@ describe('strict parsers', () => {
       ['sys/vm/scrub_start', '011\n'],
       ['sys/vm/scrub_start', ''],
     ];
-    for (const [rel, text] of torn) assert.throws(() => parseProcFile(rel, text), { name: 'AssertionError' }, `${rel}: ${JSON.stringify(text.slice(-60))}`);
+    for (const [rel, text] of torn) assert.throws(() => parseProcFile(rel, text), { name: 'ProcFormatError', code: 'KSCRUB_PROC_FORMAT' }, `${rel}: ${JSON.stringify(text.slice(-60))}`);
   });
 });

@@ -3,7 +3,8 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { barCells, renderFrame, stripCell, summarize, wrap, type FrameOptions } from '../../src/workload/watch';
-import { parseBuddyinfo, parseLoadavg, parseMeminfo, parseUptime, parseVmstat, readSample, type Sample } from '../../src/workload/watch-files';
+import { parseBuddyinfo, parseLoadavg, parseMeminfo, parseUptime, parseVmstat } from '../../src/uapi';
+import { readSample, type Sample } from '../../src/workload/watch-files';
 
 // The watch view without a mount: its parsers on the golden files (ours, v6 and stock) and on a
 // real 6.18 kernel's, its summary on hand-made samples, its frame's numbers and layout.
@@ -44,15 +45,16 @@ describe('watch: parsing the files', () => {
 
   test('when a v6 zone is parsed then the first line is its not-zeroed blocks and total adds the zeroed ones', () => {
     const [z] = parseBuddyinfo('Node 2, zone   Normal      5      0      1 \n        Zeroed Pages       1      4      0 \n');
-    assert.deepEqual(z, { node: 2, zone: 'Normal', total: [6, 4, 1], zeroed: [1, 4, 0] });
+    assert.deepEqual(z, { node: 2, zone: 'Normal', counts: [5, 0, 1], total: [6, 4, 1], zeroed: [1, 4, 0] });
   });
 
-  test('when buddyinfo has a stray line or mixes formats then the error quotes it', () => {
-    assert.throws(() => parseBuddyinfo('Node 0, zone DMA 1 2\nbogus\n'), /buddyinfo line 2 .*"bogus"/);
-    assert.throws(
-      () => parseBuddyinfo('Node 0, zone DMA 1 2\n        Zeroed Pages  0 0\nNode 1, zone DMA 1 2\n'),
-      /some zones have a "Zeroed Pages" line and some do not/,
-    );
+  test('when buddyinfo has a stray line or mixes formats then the error names the file, the line and the token', () => {
+    const zone = (node: number): string => `Node ${node}, zone      DMA      1      2 \n`;
+    const zeroed = '        Zeroed Pages       0      0 \n';
+    assert.throws(() => parseBuddyinfo(`${zone(0)}bogus\n`), { code: 'KSCRUB_PROC_FORMAT', message: 'buddyinfo line 2: expected "Node %d, zone %8s ": "bogus"' });
+    assert.throws(() => parseBuddyinfo(`${zone(0)}${zeroed}${zone(1)}`), { message: 'buddyinfo line 4: expected the "Zeroed Pages" line of node 1 zone DMA' });
+    assert.throws(() => parseBuddyinfo(`${zone(0)}${zone(1)}${zeroed}`), { message: /^buddyinfo line 3: expected "Node %d, zone %8s ": "        Zeroed Pages/ });
+    assert.throws(() => parseBuddyinfo('Node 0, zone DMA 1 2\n'), { message: 'buddyinfo line 1: expected "Node %d, zone %8s ": "Node 0, zone DMA 1 2"' });
   });
 
   test("when a real 6.18 kernel's files are read then nothing is missing but MemZero, kscrubd and sys/vm", async () => {
@@ -69,12 +71,16 @@ describe('watch: parsing the files', () => {
     assert.match(frame, /buddyinfo stock format: no zeroed \/ not-zeroed split/);
   });
 
-  test('when meminfo, vmstat, uptime and loadavg lines are parsed then units and odd lines are handled', () => {
-    assert.deepEqual([...parseMeminfo('MemFree:         6236368 kB\nHugePages_Total:       0\n')], [['MemFree', 6236368], ['HugePages_Total', 0]]);
-    assert.deepEqual([...parseVmstat('pgfault 12\nnot a pair\nkscrubd_pages 3\n')], [['pgfault', 12], ['kscrubd_pages', 3]]);
-    assert.equal(parseUptime('12.34 98.76\n'), 12.34);
-    assert.deepEqual(parseLoadavg('0.00 0.01 0.05 4/9 17\n'), { runnable: 4, tasks: 9 });
-    assert.throws(() => parseUptime('soon\n'), /uptime is not/);
+  test('when meminfo, vmstat, uptime and loadavg are parsed then units are read and a malformed line is an error, never skipped', () => {
+    const meminfo = 'MemTotal:        8000000 kB\nMemFree:         6236368 kB\nMemAvailable:    7000000 kB\nHugePages_Total:       0\n';
+    assert.deepEqual([...parseMeminfo(meminfo)], [['MemTotal', 8000000], ['MemFree', 6236368], ['MemAvailable', 7000000], ['HugePages_Total', 0]]);
+    assert.throws(() => parseMeminfo(meminfo.replace('MemFree:         6236368 kB', 'MemFree: 6236368')), { message: 'meminfo line 2: expected a kB unit: "MemFree: 6236368"' });
+    assert.deepEqual([...parseVmstat('nr_free_pages 5\npgfault 12\n')], [['nr_free_pages', 5], ['pgfault', 12]]);
+    assert.throws(() => parseVmstat('nr_free_pages 5\nnot a pair\nkscrubd_pages 3\n'), { message: 'vmstat line 2: expected "name value": "not a pair"' });
+    assert.deepEqual(parseUptime('12.34 98.76\n'), { uptime: 12.34, idle: 98.76 });
+    assert.deepEqual(parseLoadavg('0.00 0.01 0.05 4/9 17\n'), { avg: [0, 0.01, 0.05], running: 4, threads: 9, lastPid: 17 });
+    assert.throws(() => parseUptime('soon\n'), { message: 'uptime line 1: expected "<seconds> <idle seconds>": "soon"' });
+    assert.throws(() => parseUptime('12.34 98.76'), { message: 'uptime: does not end with a newline: "12.34 98.76"' });
   });
 });
 
