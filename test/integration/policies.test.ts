@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { controlBatch, kscrubfs, sh, withMount, withTempDir } from '../helpers/mount';
+import { controlBatch } from '../../src/workload/client';
+import { kscrubfs, sh, withMount, withTempDir } from '../helpers/mount';
 
 // A machine booted with a zeroing policy, read with the tools people use.
 

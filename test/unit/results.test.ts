@@ -45,6 +45,13 @@ describe('control results: one table of keys and types', () => {
     assert.deepEqual([...seen].sort(), [...Object.keys(RESULT_KEYS), 'config'].sort(), 'every verb was run');
   });
 
+  it('when a machine runs a zeroing policy then stats carries its counters and parses; elsewhere they are absent', () => {
+    const line = (zeroingPolicy?: string): string => new LocalControl(createMachine({ ...TINY, ...(zeroingPolicy && { zeroingPolicy }) })).run('stats').slice(3);
+    assert.equal(typeof parseResult('stats', line('init_on_free')).init_on_free_pages, 'number');
+    assert.equal(parseResult('stats', line()).init_on_free_pages, undefined);
+    assert.throws(() => parseResult('stats', `${line()} init_on_free_pages=0`), { code: 'KSCRUB_CONTROL_RESULT' }, 'out of its place');
+  });
+
   it('when a result line lacks a key, has one more, or a value of the wrong shape then the error names it', () => {
     assert.throws(() => parseResult('mmap', 'addr=0x1000'), { code: 'KSCRUB_CONTROL_RESULT', message: 'mmap: result keys "addr" are not the protocol\'s "addr size"' });
     assert.throws(() => parseResult('tick', 'now_ns=5 extra=1'), { message: 'tick: result keys "now_ns extra" are not the protocol\'s "now_ns"' });
