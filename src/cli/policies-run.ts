@@ -1,7 +1,6 @@
 import { type Machine, type MachineOptions, createMachine, kscrubdTotals } from '../model';
 import { render as renderBuddyinfo } from '../procfs/buddyinfo';
-import { type KscrubdMode, ModelError, type ZeroingPolicyName, formatZeroingPolicy, kscrubdSysctls } from '../uapi';
-import { parseBuddyinfo } from '../workload/watch-files';
+import { type KscrubdMode, ModelError, type ZeroingPolicyName, formatZeroingPolicy, kscrubdSysctls, parseBuddyinfo } from '../uapi';
 
 // One scenario under each zeroing policy, each on a fresh machine of the same shape with a
 // manual clock: the same scenario and machine give the same rows, byte for byte. The machine
