@@ -248,8 +248,7 @@ export class AnonFault {
     }
     // A free may have woken kscrubd.
     if (freed) this.woke = true;
-    mm.rss += mapped;
-    this.procs.nrAnonPages += mapped;
+    this.procs.anonMapped(mm, mapped);
     m.vm.prefaultPages += Math.max(0, mapped - 1);
     this.endSection(r, PH_UNLOCK2);
   }

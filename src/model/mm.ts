@@ -73,13 +73,21 @@ export class Mm implements PageOwner {
    */
   readonly semLine = new Cacheline();
   readonly rssLine = new Cacheline();
-  /** Anonymous pages mapped (rss). */
-  rss = 0;
+  /** Anonymous pages mapped (rss): only Processes' anonMapped/unmapped change it. */
+  private pagesMapped = 0;
   private nextMap = MMAP_BASE;
 
   constructor(id: number) {
     this.id = id;
     this.label = `mm ${id}`;
+  }
+
+  get rss(): number {
+    return this.pagesMapped;
+  }
+  /** mm->rss changes by `pages` (Processes.anonMapped, unmapped: the machine's AnonPages with it). */
+  addRss(pages: number): void {
+    this.pagesMapped += pages;
   }
 
   task(i: number): Task {
@@ -184,11 +192,11 @@ export class Processes {
   readonly mms = new Map<number, Mm>();
   private nextId = 1;
   /** Anonymous pages mapped by processes (meminfo AnonPages): the sum of every mm's rss. */
-  nrAnonPages = 0;
+  private anonPages = 0;
   /** Of those, huge pages mapped by a PMD (meminfo AnonHugePages, in huge pages; thp.ts). */
-  nrAnonThps = 0;
+  private anonThps = 0;
   /** Page-table pages processes use (meminfo PageTables). */
-  nrPageTablePages = 0;
+  private pageTablePages = 0;
   /** Processes (mm) alive, and pids handed out (init and one per process): loadavg's nr_threads/last_pid. */
   nrMms = 0;
   lastPid = 1;
@@ -206,6 +214,31 @@ export class Processes {
     this.ptrsPerPte = m.pageSize / m.config.pteBytes;
     this.tablePoolMax = TABLE_POOL_BYTES / m.pageSize;
     this.pmdBytes = this.ptrsPerPte * m.pageSize;
+  }
+
+  get nrAnonPages(): number {
+    return this.anonPages;
+  }
+  get nrAnonThps(): number {
+    return this.anonThps;
+  }
+  get nrPageTablePages(): number {
+    return this.pageTablePages;
+  }
+
+  /** `pages` anonymous pages mapped into mm (a fault's, or a huge PMD's: `huge`, with its deposited pte page). */
+  anonMapped(mm: Mm, pages: number, huge = false): void {
+    mm.addRss(pages);
+    this.anonPages += pages;
+    if (!huge) return;
+    this.anonThps++;
+    this.pageTablePages++;
+  }
+
+  /** A huge PMD is zapped: whole (its deposited pte page freed with it), or split into ptes (the deposit becomes its pte page). */
+  hugeUnmapped(whole: boolean): void {
+    this.anonThps--;
+    if (whole) this.pageTablePages--;
   }
 
   get(id: number): Mm {
@@ -398,7 +431,7 @@ export class Processes {
       this.m.freePages(pfn, 0, cpu);
       if (++n % ZAP_STEP_PTES === 0) yield;
     }
-    this.nrPageTablePages -= mm.ptes.size;
+    this.pageTablePages -= mm.ptes.size;
     for (const table of mm.ptes.values()) {
       if (this.tablePool.length >= this.tablePoolMax) break;
       this.tablePool.push(table.fill(PTE_NONE));
@@ -450,8 +483,8 @@ export class Processes {
 
   /** `pages` anonymous pages left mm: its rss and the machine's AnonPages go down. */
   private unmapped(mm: Mm, pages: number): number {
-    mm.rss -= pages;
-    this.nrAnonPages -= pages;
+    mm.addRss(-pages);
+    this.anonPages -= pages;
     return pages;
   }
 
@@ -479,7 +512,7 @@ export class Processes {
     const table = this.takeTable();
     mm.ptes.set(pmd, table);
     mm.ptePfns.set(pmd, pfn);
-    this.nrPageTablePages++;
+    this.pageTablePages++;
     return { table, fresh: true };
   }
 }

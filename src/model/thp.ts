@@ -147,10 +147,7 @@ export class ThpFaults {
     // other subpages' lines are still cached afterwards only if 2 MiB fits the cache.
     mm.hugePtes.set(pmd, mkPte(h.pfn, h.hot && this.clearedStaysCached));
     mm.hugeDeposits.set(pmd, h.deposit);
-    mm.rss += pages;
-    m.procs.nrAnonPages += pages;
-    m.procs.nrAnonThps++;
-    m.procs.nrPageTablePages++;
+    m.procs.anonMapped(mm, pages, true);
     const vm = m.vm;
     vm.thpFaultAlloc++;
     if (h.hot) {
@@ -178,12 +175,12 @@ export function zapHugePmd(m: Machine, procs: Processes, mm: Mm, pmd: number, st
   const pages = orderPages(order);
   mm.hugePtes.delete(pmd);
   mm.hugeDeposits.delete(pmd);
-  procs.nrAnonThps--;
-  if (end - start === procs.pmdBytes) {
+  const whole = end - start === procs.pmdBytes;
+  procs.hugeUnmapped(whole);
+  if (whole) {
     m.vm.thpZapFreed++;
     m.freePages(pfn, order, cpu);
     m.freePages(deposit, 0, cpu);
-    procs.nrPageTablePages--;
     return pages;
   }
   // split_huge_pmd + split_page: each page becomes an order-0 allocation with its own pte.
