@@ -2,7 +2,7 @@ import type { AnonFault } from './anon-fault';
 import { assert } from './errors';
 import type { Machine } from './machine';
 import type { PtLocks } from './ptlock';
-import { PH_PAGE, type FaultScope, type Runner } from './runner';
+import { PH_INSTALL, PH_PAGE, PH_THP, type FaultScope, type Runner } from './runner';
 import type { SpinLock } from './spinlock';
 
 /**
@@ -27,13 +27,17 @@ export class FaultLoop {
    * meets that call for the first time when a background event comes due mid-run.
    */
   private bgAt = Number.NEGATIVE_INFINITY;
+  /** CONFIG_PREEMPT (MachineConfig.preempt): a woken kscrubd may also take the CPU between a fault's two lock sections. */
+  private readonly preempt: boolean;
 
   constructor(
     private readonly m: Machine,
     private readonly scope: FaultScope,
     private readonly fault: AnonFault,
     private readonly locks: PtLocks,
-  ) {}
+  ) {
+    this.preempt = m.config.preempt;
+  }
 
   /**
    * Run the events in time order until every runner is done or `budget` events have run;
@@ -86,14 +90,24 @@ export class FaultLoop {
     this.bgAt = this.m.nextBackgroundAt();
   }
 
+  /**
+   * Can a woken kernel thread take the CPU before an event of this phase? Always at the return
+   * to user mode between faults (PH_PAGE); under CONFIG_PREEMPT also where the fault holds no
+   * spinlock: page_table_lock was dropped to allocate, and the page (or huge block) is in hand
+   * (spin_unlock's preempt_enable ran; PH_INSTALL, PH_THP).
+   */
+  private preemptible(phase: number): boolean {
+    return phase === PH_PAGE || (this.preempt && (phase === PH_INSTALL || phase === PH_THP));
+  }
+
   /** Run one event of runner r at r.t. */
   private step(r: Runner): void {
     const m = this.m;
     const cpus = m.cpus;
     // Catch the world up, then wait for the CPU if kscrubd took it meanwhile; catching up
-    // again may hand it to kscrubd once more, so repeat. Between faults (back in user mode,
-    // where a woken kernel thread preempts) a kscrubd that found no idle CPU on its node
-    // takes this one, when it is its turn (kscrubd.ts, SCHED_TIMESLICE_NS).
+    // again may hand it to kscrubd once more, so repeat. At a preemption point (preemptible)
+    // a kscrubd that found no idle CPU on its node takes this one, when it is its turn
+    // (kscrubd.ts, SCHED_TIMESLICE_NS).
     for (;;) {
       if (r.t > m.clock.now) {
         if (r.t < this.bgAt) m.clock.now = r.t; // nothing runs before r.t: advanceTo would only move the clock
@@ -102,7 +116,7 @@ export class FaultLoop {
           this.bgAt = m.nextBackgroundAt();
         }
       }
-      if (r.phase === PH_PAGE && m.kscrubdWaiting > 0 && m.kscrubd[r.node]!.runOn(m, r.cpu, r.t)) {
+      if (m.kscrubdWaiting > 0 && this.preemptible(r.phase) && m.kscrubd[r.node]!.runOn(m, r.cpu, r.t)) {
         this.bgAt = m.nextBackgroundAt();
       }
       const free = cpus.freeAt(r.cpu);

@@ -78,7 +78,7 @@ export class Kscrubd {
   }
 
   private step(m: Machine, at: number): void {
-    if (this.block) this.finish(m);
+    if (this.block) this.finish(m, at);
     const zones = m.nodeZones[this.node]!;
     // One pass = one visit to each zone; a pass that zeroes nothing ends the burst.
     for (let visited = 0; visited <= zones.length; visited++) {
@@ -101,7 +101,8 @@ export class Kscrubd {
    * Zero a block it took off its list. kscrubd runs on the most idle CPU of its node; when
    * every CPU there runs a workload thread, it waits (the block held off-list) until one of
    * them reaches a point where a woken kernel thread preempts it — the return to user mode
-   * between two faults (runOn) — or the threads go away (Machine.cpusReleased).
+   * between two faults, and under CONFIG_PREEMPT the fault's allocation outside
+   * page_table_lock (runOn; FaultLoop.preemptible) — or the threads go away (Machine.cpusReleased).
    */
   private start(m: Machine, zone: Zone, pfn: number, order: number, at: number): void {
     this.block = { zone, pfn, order, cpuNs: 0, driver: 'cpu' };
@@ -118,7 +119,7 @@ export class Kscrubd {
   }
 
   /**
-   * A CPU of its node comes free, or its thread reaches the return to user mode, at time t.
+   * A CPU of its node comes free, or its thread reaches a preemption point, at time t.
    * An idle CPU kscrubd takes at once; a thread's CPU only when the thread has had its
    * timeslice since kscrubd last took it (they take turns). True if kscrubd took it.
    */
@@ -139,7 +140,11 @@ export class Kscrubd {
   private zeroOn(m: Machine, cpu: number, at: number): void {
     const b = this.block!;
     const bytes = orderPages(b.order) * m.config.pageSize;
-    const begin = Math.max(at, m.cpus.freeAt(cpu));
+    // The block came off its free list under zone->lock (V6's scrub_pgdat → rmqueue-like
+    // removal): kscrubd spins there like any other taker, then zeroes.
+    const free = Math.max(at, m.cpus.freeAt(cpu));
+    const lockNs = b.zone.lock.hold(m.lines, cpu, free, 1, m.cost.buddyPerPageNs);
+    const begin = free + lockNs;
     let driver: ZeroDriver | undefined;
     let result = null;
     for (const d of m.zeroDrivers) {
@@ -158,16 +163,20 @@ export class Kscrubd {
     // kscrubd's CPU time is system time of its CPU (a BTE transfer is busy-polled: the same).
     m.cpus.busyUntil(cpu, begin + result.cpuNs);
     this.cpu = cpu;
-    b.cpuNs = result.cpuNs;
+    b.cpuNs = lockNs + result.cpuNs;
     b.driver = driver.name;
     this.nextAt = begin + result.wallNs;
   }
 
-  /** end_zero_page(): account the work and hand the block back as ZEROED. */
-  private finish(m: Machine): void {
+  /** end_zero_page() at time `at`: hand the block back as ZEROED under zone->lock, and account the work. */
+  private finish(m: Machine, at: number): void {
     const b = this.block!;
     this.block = null;
-    m.cpus.addSystem(this.cpu, b.cpuNs);
+    const cpu = this.cpu;
+    const lockNs = b.zone.lock.hold(m.lines, cpu, at, 1, m.cost.buddyPerPageNs);
+    m.cpus.busyUntil(cpu, Math.max(m.cpus.freeAt(cpu), at + lockNs));
+    b.cpuNs += lockNs;
+    m.cpus.addSystem(cpu, b.cpuNs);
     this.cpuNs += b.cpuNs;
     this.blocks++;
     if (b.driver === 'bte') this.bteBlocks++;

@@ -377,7 +377,7 @@ export class Processes {
   }
 
   /**
-   * exit(), saying also what it cost: the exiting CPU spends zapCostNs() of system time on it
+   * exit(), saying also what it cost: the exiting CPU spends the zap's work (and its zone->lock sections) as system time
    * and the clock moves on by as much (kscrubd, woken by the frees, runs meanwhile). pft times
    * a process from fork to wait, so its exit counts.
    */
@@ -399,15 +399,26 @@ export class Processes {
     const m = this.m;
     const start = m.now;
     const pgfree = m.vm.pgfree;
-    const drained = m.vm.pcpDrainPages;
+    const drained = m.zones.map((z) => z.pcpDrained);
     const hugeFreed = m.vm.thpZapFreed;
     const cleared = m.vm.initOnFreeNs;
     const freed = yield* zap;
-    // A huge PMD is zapped and freed as one folio: it costs one page's free, not 512.
+    // Per page freed, zap_pte_range through free_hot_cold_page; a huge PMD is zapped and
+    // freed as one folio: it costs one page's free, not 512.
     const folioTails = (m.vm.thpZapFreed - hugeFreed) * (this.ptrsPerPte - 1);
-    // init_on_free cleared what the zap freed, on this CPU (policies/init-on.ts).
-    const ns = zapCostNs(m, m.vm.pgfree - pgfree - folioTails, m.vm.pcpDrainPages - drained) + (m.vm.initOnFreeNs - cleared);
     const begin = Math.max(m.now, m.cpus.freeAt(cpu));
+    // init_on_free cleared what the zap freed, on this CPU (policies/init-on.ts).
+    let ns = (m.vm.pgfree - pgfree - folioTails) * m.cost.freePageNs + (m.vm.initOnFreeNs - cleared);
+    // Every per-cpu list that passed `high` drained under its zone's lock (free_pages_bulk),
+    // after the zap's per-page work: taken as any taker takes it, after kscrubd's sections
+    // before then (the background runs up to it first), pulling the line from its last holder.
+    for (let i = 0; i < m.zones.length; i++) {
+      const z = m.zones[i]!;
+      const pages = z.pcpDrained - drained[i]!;
+      if (pages === 0) continue;
+      m.advanceTo(begin + ns);
+      ns += z.lock.hold(m.lines, cpu, begin + ns, 1, pages * m.cost.buddyPerPageNs);
+    }
     m.cpus.addSystem(cpu, ns);
     m.cpus.busyUntil(cpu, begin + ns);
     m.advanceTo(begin + ns);
@@ -541,13 +552,4 @@ function presentPmds(mm: Mm, first: number, last: number): number[] {
   for (const p of mm.ptes.keys()) if (p >= first && p <= last) out.push(p);
   for (const p of mm.hugePtes.keys()) if (p >= first && p <= last && !mm.ptes.has(p)) out.push(p);
   return out.sort((x, y) => x - y);
-}
-
-/**
- * What a zap (munmap, exit_mmap) costs its CPU: per page freed, zap_pte_range through
- * free_hot_cold_page (freePageNs); per page a full per-cpu list drains back, free_pages_bulk's
- * work under zone->lock (buddyPerPageNs).
- */
-function zapCostNs(m: Machine, pagesFreed: number, pagesDrained: number): number {
-  return pagesFreed * m.cost.freePageNs + pagesDrained * m.cost.buddyPerPageNs;
 }

@@ -56,6 +56,13 @@ export interface MachineConfig {
   readonly splitPtlocks: boolean;
   /** Zeroing policies in effect (model/policies.ts), in table order. */
   readonly zeroingPolicy: readonly ZeroingPolicyName[];
+  /**
+   * CONFIG_PREEMPT: a woken kernel thread (kscrubd) may take a workload thread's CPU at any
+   * preempt_enable outside a spinlock — in the fault path, once page_table_lock is dropped
+   * to allocate — not only at the return to user mode. The SN2 kernels of the era were built
+   * with it (the sn2 defconfig); the x86 distribution kernels of 2.6.11 and today's were not.
+   */
+  readonly preempt: boolean;
 }
 
 const BASE: Readonly<Record<PresetName, MachineConfig>> = {
@@ -63,25 +70,25 @@ const BASE: Readonly<Record<PresetName, MachineConfig>> = {
   altix: {
     preset: 'altix', pageSize: 16384, lineSize: 128, nodes: 4, cpus: 8, memBytes: 6 * 2 ** 30,
     maxOrder: 11, cpuMhz: 1500, pteBytes: 8, clock: 'live', speed: 1, zeroDrivers: ['bte', 'cpu'], zoneLayout: 'ia64',
-    kernelBytes: 16 * 2 ** 20, structPageBytes: 56, cost: ALTIX_COST, bootAllocations: true, splitPtlocks: false, zeroingPolicy: DEFAULT_ZEROING_POLICY,
+    kernelBytes: 16 * 2 ** 20, structPageBytes: 56, cost: ALTIX_COST, bootAllocations: true, splitPtlocks: false, zeroingPolicy: DEFAULT_ZEROING_POLICY, preempt: true,
   },
   x86_64: {
     preset: 'x86_64', pageSize: 4096, lineSize: 64, nodes: 1, cpus: 4, memBytes: 4 * 2 ** 30,
     maxOrder: 11, cpuMhz: 2000, pteBytes: 8, clock: 'live', speed: 1, zeroDrivers: ['cpu'], zoneLayout: 'x86_64',
-    kernelBytes: 16 * 2 ** 20, structPageBytes: 64, cost: X86_64_COST, bootAllocations: true, splitPtlocks: false, zeroingPolicy: DEFAULT_ZEROING_POLICY,
+    kernelBytes: 16 * 2 ** 20, structPageBytes: 64, cost: X86_64_COST, bootAllocations: true, splitPtlocks: false, zeroingPolicy: DEFAULT_ZEROING_POLICY, preempt: false,
   },
   // Lameter's other machine: 2 × Pentium III 450 MHz, 384 MiB, 440BX; 2.6.11 i386 without
   // PAE (4-byte ptes), a 4 MiB kernel image, 32-byte struct page (src/model/cost-i386.ts).
   i386: {
     preset: 'i386', pageSize: 4096, lineSize: 32, nodes: 1, cpus: 2, memBytes: 384 * 2 ** 20,
     maxOrder: 11, cpuMhz: 450, pteBytes: 4, clock: 'live', speed: 1, zeroDrivers: ['cpu'], zoneLayout: 'i386',
-    kernelBytes: 4 * 2 ** 20, structPageBytes: 32, cost: i386Cost(450), bootAllocations: true, splitPtlocks: false, zeroingPolicy: DEFAULT_ZEROING_POLICY,
+    kernelBytes: 4 * 2 ** 20, structPageBytes: 32, cost: i386Cost(450), bootAllocations: true, splitPtlocks: false, zeroingPolicy: DEFAULT_ZEROING_POLICY, preempt: false,
   },
   // A machine of today: 2-socket AMD EPYC Milan, 2 × 64 cores, 2 × 64 GiB (src/model/cost-epyc.ts).
   epyc: {
     preset: 'epyc', pageSize: 4096, lineSize: 64, nodes: 2, cpus: 128, memBytes: 128 * 2 ** 30,
     maxOrder: 11, cpuMhz: 3000, pteBytes: 8, clock: 'live', speed: 1, zeroDrivers: ['cpu'], zoneLayout: 'x86_64',
-    kernelBytes: 32 * 2 ** 20, structPageBytes: 64, cost: EPYC_COST, bootAllocations: true, splitPtlocks: true, zeroingPolicy: DEFAULT_ZEROING_POLICY,
+    kernelBytes: 32 * 2 ** 20, structPageBytes: 64, cost: EPYC_COST, bootAllocations: true, splitPtlocks: true, zeroingPolicy: DEFAULT_ZEROING_POLICY, preempt: false,
   },
 };
 
@@ -144,6 +151,7 @@ export function resolveConfig(opts: MachineOptions = {}): MachineConfig {
     cost,
     bootAllocations: opts.bootAllocations ?? true,
     zeroingPolicy: opts.zeroingPolicy === undefined ? DEFAULT_ZEROING_POLICY : parseZeroingPolicy(opts.zeroingPolicy),
+    preempt: opts.preempt ?? base.preempt,
   };
 }
 

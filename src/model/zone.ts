@@ -130,6 +130,8 @@ export class Zone {
   readonly lruLock = new SpinLock(new Cacheline());
   /** Allocations served from this zone (vmstat pgalloc_<zone>). */
   pgalloc = 0;
+  /** Pages free_pages_bulk has moved from per-cpu lists back to this zone's buddy lists (munmap and exit price their zone->lock sections by it). */
+  pcpDrained = 0;
   /**
    * NUMA allocation events, as zone_statistics() counts them (one per allocation): hit/miss,
    * the zone is / is not on the node the zonelist prefers; foreign, counted on the preferred
@@ -644,6 +646,7 @@ export class Zone {
     for (let i = n; i < list.length; i++) list[i - n] = list[i]!;
     list.length -= n;
     this.pcpPages -= n;
+    this.pcpDrained += n;
     return n;
   }
 

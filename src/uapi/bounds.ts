@@ -101,6 +101,8 @@ export interface CheckedMachineOptions {
   bootAllocations?: boolean;
   /** Zeroing policies the machine boots with (src/uapi/policies.ts); default kscrubd alone. */
   zeroingPolicy?: string | readonly string[];
+  /** CONFIG_PREEMPT (MachineConfig.preempt), instead of the preset's: hand-worked tests compare the two. */
+  preempt?: boolean;
 }
 
 type Kind = 'string' | 'clock' | 'size' | 'integer' | 'number' | 'boolean' | 'names' | 'name or names' | 'cost';
@@ -109,7 +111,7 @@ type Kind = 'string' | 'clock' | 'size' | 'integer' | 'number' | 'boolean' | 'na
 const OPTION_KINDS: Readonly<Record<keyof CheckedMachineOptions, Kind>> = {
   preset: 'string', mem: 'size', nodes: 'integer', cpus: 'integer', pageSize: 'size', lineSize: 'integer',
   maxOrder: 'integer', cpuMhz: 'integer', clock: 'clock', speed: 'number', zeroDrivers: 'names', cost: 'cost',
-  bootAllocations: 'boolean', zeroingPolicy: 'names',
+  bootAllocations: 'boolean', zeroingPolicy: 'names', preempt: 'boolean',
 };
 export const MACHINE_OPTION_NAMES = Object.keys(OPTION_KINDS) as readonly (keyof CheckedMachineOptions)[];
 

@@ -45,6 +45,9 @@ function burstMachine(): Machine {
 describe('model: kscrubd burst', () => {
   it('when scrub_start is written then the burst zeroes the highest order first, one block per zone per pass', () => {
     // x86_64 clear_pages at 3.2 B/ns: order 3 = 10240 ns, order 2 = 5120, order 1 = 2560; wakeup 10 µs.
+    // Each block comes off its list and goes back under zone->lock: 30 ns each (buddyPerPageNs,
+    // one buddy operation; the lock's line never leaves CPU 0). A block's zeroing starts 30 ns
+    // after the step that takes it, and the next step first returns the last block (30 ns more).
     const m = burstMachine();
     m.setSysctl('scrub_stop', 1);
     m.setSysctl('scrub_start', 3);
@@ -52,25 +55,26 @@ describe('model: kscrubd burst', () => {
     assert.equal(k.awake, true);
     assert.equal(k.nextAt, 10_000);
     const seen: [number, [number, number] | null][] = [];
-    for (const dt of [10_000, 10_240, 5_120, 2_560]) {
+    for (const dt of [10_000, 30 + 10_240, 60 + 5_120, 60 + 2_560]) {
       m.tick(dt);
       seen.push([m.now, inFlight(m)]);
       assertChecked(m, `at ${m.now}`);
     }
     assert.deepEqual(seen, [
-      [10_000, [0, 3]], // pass 1: DMA's order-3 block
-      [20_240, [8456, 2]], // pass 1: DMA32's list head
-      [25_360, [8, 1]], // pass 2: DMA's order-1 block
-      [27_920, [8452, 2]], // pass 2: DMA32's other order-2 block
+      [10_000, [0, 3]], // pass 1: DMA's order-3 block, zeroed 10030 … 20270
+      [20_270, [8456, 2]], // pass 1: DMA32's list head (DMA's back at 20300), zeroed 20330 … 25450
+      [25_450, [8, 1]], // pass 2: DMA's order-1 block, zeroed 25510 … 28070
+      [28_070, [8452, 2]], // pass 2: DMA32's other order-2 block, zeroed 28130 … 33250
     ]);
-    m.tick(5_120);
-    // Pass 3 zeroes nothing: the burst ends at 33040 and kscrubd sleeps.
+    m.tick(60 + 5_120);
+    // Pass 3 zeroes nothing: the burst ends at 33250 and kscrubd sleeps.
     assert.equal(k.awake, false);
     assert.equal(inFlight(m), null);
-    assert.equal(k.lastBurstEnd, 33_040);
+    assert.equal(k.lastBurstEnd, 33_250);
     assert.deepEqual([k.wakes, k.bursts, k.blocks, k.pages], [1, 1, 4, 18]);
-    assert.equal(k.cpuNs, 23_040);
-    assert.equal(m.cpus.systemNs(0), 23_040);
+    // 23040 ns of zeroing and eight 30 ns zone->lock sections.
+    assert.equal(k.cpuNs, 23_040 + 8 * 30);
+    assert.equal(m.cpus.systemNs(0), 23_040 + 8 * 30);
     assertChecked(m);
   });
 
@@ -118,10 +122,15 @@ describe('model: kscrubd burst', () => {
     // the CPU zeroes the sections and the order-9 block: bytes / 1.56 B/ns + (bytes − 6 MiB L3)
     // / 4 B/ns of writeback; the BTE the orders 7 and 5: 2 µs setup + bytes / 0.5 B/ns.
     // 20000 + 94 × cpu(16 MiB) + cpu(8 MiB) + bte(2 MiB) + bte(512 KiB) = 1 268 518 651 ns.
-    // Nodes 1–3 reserve only mem_map: one section more → 1 281 894 717 ns.
+    // Each of the 97 blocks comes off its list under zone->lock (60 ns), each but the last
+    // goes back under it before the next is taken (60 ns); the return keeps kscrubd's CPU busy
+    // 60 ns, so it takes the node's other CPU for the next block, and every take but the first
+    // pulls the lock's line from there (250 ns): + 97 × 60 + 96 × 60 + 96 × 250 = 1 268 554 231.
+    // Nodes 1–3 reserve only mem_map: one section (and one block's three lock costs) more.
     const cpu = (b: number): number => b / 1.56 + Math.max(0, b - 6 * 2 ** 20) / 4;
     const bte = (b: number): number => 2000 + b / 0.5;
-    const node0 = 20_000 + 94 * cpu(2 ** 24) + cpu(2 ** 23) + bte(2 ** 21) + bte(2 ** 19);
+    const locks = (blocks: number): number => blocks * 60 + (blocks - 1) * 60 + (blocks - 1) * 250;
+    const node0 = 20_000 + 94 * cpu(2 ** 24) + cpu(2 ** 23) + bte(2 ** 21) + bte(2 ** 19) + locks(97);
     const m = createMachine({ clock: 'manual', cost: ALTIX_PINNED, bootAllocations: false });
     m.setSysctl('scrub_start', 10);
     m.tick(1e9);
@@ -130,9 +139,9 @@ describe('model: kscrubd burst', () => {
     m.tick(9e9);
     assert.deepEqual(m.kscrubd.map((k) => [k.awake, k.blocks, k.bteBlocks, k.pages, k.lastBurstEnd]), [
       [false, 97, 2, 96928, node0],
-      [false, 98, 2, 97952, node0 + cpu(2 ** 24)],
-      [false, 98, 2, 97952, node0 + cpu(2 ** 24)],
-      [false, 98, 2, 97952, node0 + cpu(2 ** 24)],
+      [false, 98, 2, 97952, node0 + cpu(2 ** 24) + locks(98) - locks(97)],
+      [false, 98, 2, 97952, node0 + cpu(2 ** 24) + locks(98) - locks(97)],
+      [false, 98, 2, 97952, node0 + cpu(2 ** 24) + locks(98) - locks(97)],
     ]);
     assert.equal(m.zeroPagesTotal(), 96928 + 3 * 97952);
     assertChecked(m);
@@ -261,29 +270,34 @@ describe('model: zero drivers', () => {
   }
 
   it('when blocks of 128, 64 and 32 KiB are scrubbed then the BTE takes the two ≥ 60,000 bytes and the CPU the last', () => {
-    // wake at 0, run at 20 µs; BTE 2000 + 262144 ns on cpu0, BTE 2000 + 131072 ns on cpu1 (cpu0
-    // has more system time), CPU 32768 / 1.56 ns on cpu1 (less system time again). bte_zero
+    // wake at 0, run at 20 µs. Each block comes off its list under zone->lock (60 ns) and goes
+    // back under it (60 ns, keeping that CPU busy); the next block goes to the node's CPU free
+    // soonest, which spins out the return (60 ns), pulls the lock's line over (250 ns) and
+    // takes the lock (60 ns): 370 ns. BTE 2000 + 262144 ns on cpu0 from 20060, BTE 2000 +
+    // 131072 ns on cpu1 from 284574, CPU 32768 / 1.56 ns on cpu0 from 418016. bte_zero
     // busy-polls: a transfer is CPU time of its CPU from start to end.
     const m = bteMachine();
     m.setSysctl('scrub_start', 3);
     const k = m.kscrubd[0]!;
     m.tick(20_000);
     assert.equal(k.cpu, 0);
-    m.tick(262_144 + 2_000);
+    m.tick(60 + 264_144);
     assert.deepEqual(inFlight(m), [1064, 2]);
     assert.equal(k.cpu, 1);
-    m.tick(131_072 + 2_000);
+    m.tick(370 + 133_072);
     assert.deepEqual(inFlight(m), [1068, 1]);
-    assert.equal(k.cpu, 1);
+    assert.equal(k.cpu, 0);
     m.tick(1e6);
     assert.equal(k.awake, false);
     assert.deepEqual([k.blocks, k.bteBlocks, k.bteFallbacks, k.pages], [3, 2, 0, 14]);
     const cpuZero = 32768 / 1.56;
-    assert.equal(k.lastBurstEnd, 20_000 + 264_144 + 133_072 + cpuZero);
-    assert.equal(k.cpuNs, 264_144 + 133_072 + cpuZero);
-    assert.deepEqual(perCpu(m, (c) => m.cpus.systemNs(c)), [264_144, 133_072 + cpuZero, 0, 0]);
-    // The BTE saved the caches, not the CPU: the burst was CPU time from start to end.
-    assert.equal(k.cpuNs, k.lastBurstEnd - k.lastBurstStart - 20_000);
+    assert.equal(k.lastBurstEnd, 20_000 + 60 + 264_144 + 370 + 133_072 + 370 + cpuZero);
+    // Three takes (60 + 370 + 370) and three returns (60 each).
+    assert.equal(k.cpuNs, 264_144 + 133_072 + cpuZero + 800 + 180);
+    assert.deepEqual(perCpu(m, (c) => m.cpus.systemNs(c)), [60 + 264_144 + 60 + 370 + cpuZero + 60, 370 + 133_072 + 60, 0, 0]);
+    // The BTE saved the caches, not the CPU: the burst was CPU time from start to end, and
+    // each return is counted twice (its CPU's, and the next taker's spin) but the last, after the end.
+    assert.equal(k.cpuNs, k.lastBurstEnd - k.lastBurstStart - 20_000 + 3 * 60);
     assert.equal(m.zeroPagesTotal(), m.freePagesTotal());
     assertChecked(m);
   });
@@ -296,8 +310,9 @@ describe('model: zero drivers', () => {
     m.tick(1e6);
     const k = m.kscrubd[0]!;
     assert.deepEqual([k.blocks, k.bteBlocks, k.bteFallbacks, k.pages], [3, 1, 1, 14]);
-    // The order-3 block went to the CPU: 131072 / 1.56 ns instead of the BTE's 264144.
-    assert.equal(k.lastBurstEnd, 20_000 + 131072 / 1.56 + 133_072 + 32768 / 1.56);
+    // The order-3 block went to the CPU: 131072 / 1.56 ns instead of the BTE's 264144 (the
+    // zone->lock sections as in the test above: 60 + 370 + 370).
+    assert.equal(k.lastBurstEnd, 20_000 + 60 + 131072 / 1.56 + 370 + 133_072 + 370 + 32768 / 1.56);
     assert.equal(m.freePagesTotal(), free0);
     assert.equal(m.zeroPagesTotal(), free0);
     const bte = m.zeroDrivers.find((d): d is BteZeroDriver => d instanceof BteZeroDriver)!;

@@ -1,0 +1,180 @@
+// The owners of the shared resources, each on a tiny machine whose costs are pinned to round
+// numbers (helpers' FLAT: lines move 50 ns within a node, 300 between nodes) so that every
+// figure is worked by hand: the spinlock, zone->lock between kscrubd, a fault and munmap,
+// CONFIG_PREEMPT, and the CPUs' time accounting.
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { createMachine, NOT_ZEROED, PCP_ZEROED, ZEROED } from '../../src/model';
+import type { Machine, MachineOptions } from '../../src/model';
+import { Cacheline } from '../../src/model/cacheline';
+import { SpinLock } from '../../src/model/spinlock';
+import { FLAT, Holder, TINY, TWO_NODES, assertChecked, perCpu, zeroEverything, zoneNamed } from '../helpers/model';
+
+const PAGE = 4096;
+
+/** Every free page of `node` zeroed but one dirty order-3 block in its DMA32 zone: kscrubd's only work there. */
+function oneDirtyBlock(m: Machine, node: number): void {
+  for (const z of m.nodeZones[node]!) zeroEverything(z);
+  const z = zoneNamed(m, node, 'DMA32');
+  const h = new Holder(m);
+  h.free(z, h.take(z, 3, ZEROED), 3, NOT_ZEROED);
+  m.setSysctl('scrub_stop', 0);
+}
+
+describe('owners: the spinlock', () => {
+  test('when two CPUs of a node take it in turn then the second spins to the release and pulls the line 50 ns; from another node 300 ns', () => {
+    const m = createMachine(TWO_NODES);
+    const l = new SpinLock(new Cacheline());
+    // CPU 0 at 0, 100 ns of work: nobody had the line, free at 100.
+    assert.equal(l.hold(m.lines, 0, 0, 1, 100), 100);
+    // CPU 1 at 40: spins 60 to the release, pulls the line from CPU 0 (50), works 100: 210, free at 250.
+    assert.equal(l.hold(m.lines, 1, 40, 1, 100), 210);
+    assert.equal(l.freeAt, 250);
+    // CPU 2 (node 1) at 250: no wait, the line from node 0 (300), 100: free at 650.
+    assert.equal(l.hold(m.lines, 2, 250, 1, 100), 400);
+    // CPU 2 again at 1000: the line is its own.
+    assert.equal(l.hold(m.lines, 2, 1000, 1, 100), 100);
+    // Two lines of the last holder's (zone->lru_lock's list head and struct page), CPU 3 at 2000: 2 × 50 + 100.
+    assert.equal(l.hold(m.lines, 3, 2000, 2, 100), 200);
+    assert.deepEqual([l.freeAt, l.line.cpu], [2200, 3]);
+  });
+});
+
+describe('owners: zone->lock', () => {
+  /**
+   * Node 0 all zeroed but one dirty order-3 block; zone->lock sections cost 1000 ns a page
+   * (buddyPerPageNs), kscrubd wakes 10 µs after scrub_start and zeroes at 1 B/ns (32 µs for the
+   * block). A thread on CPU 1 faults one page at 10500.
+   */
+  function lockRace(kscrubd: boolean): { m: Machine; sys: number; wall: number; batch: number } {
+    const m = createMachine({ ...TWO_NODES, cost: { ...FLAT, buddyPerPageNs: 1000, wakeupNs: 10_000, zeroBytesPerNs: 1, zeroHugeBytesPerNs: 1 } });
+    m.setSysctl('max_prealloc_order', 0);
+    oneDirtyBlock(m, 0);
+    if (kscrubd) m.setSysctl('scrub_start', 3);
+    m.tick(10_500);
+    const id = m.procs.create().id;
+    const { addr } = m.procs.mmap(id, 16 * PAGE);
+    const r = m.procs.faults(id, { addrs: [addr], tasks: [0], writes: [1], cpus: [1], lines: 1 });
+    assert.deepEqual([r.faults, r.prezeroed, r.hotZeroed], [1, 1, 0]);
+    assertChecked(m);
+    const batch = zoneNamed(m, 0, 'DMA32').pageset[1]![PCP_ZEROED]!.batch;
+    return { m, sys: r.sysNs, wall: r.wallNs, batch };
+  }
+
+  test('when kscrubd holds zone->lock to take its block then a fault refilling from that zone spins until it is free', () => {
+    // kscrubd (node 0's most idle CPU, 0) takes the block at 10000 under zone->lock: 1000 ns, free at 11000.
+    // The fault on CPU 1: trap 100 → 10600; its pte page comes from CPU 1's empty zeroed list:
+    // a refill of `batch` pages under zone->lock — it spins 400 to 11000, pulls the line from
+    // CPU 0 (50), moves the pages (batch × 1000); the page itself comes off that list; the
+    // first lock section (ptlCheckNs 1000). Nothing else costs here.
+    const { sys, wall, batch, m } = lockRace(true);
+    assert.ok(batch >= 2, `a refill brings the pte page and the page (batch ${batch})`);
+    assert.equal(sys, 100 + 400 + 50 + batch * 1000 + 1000);
+    assert.equal(wall, sys);
+    assert.equal(m.kscrubd[0]!.cpu, 0);
+    // Without kscrubd the same fault finds the lock free and its line nowhere.
+    const alone = lockRace(false);
+    assert.equal(alone.sys, 100 + batch * 1000 + 1000);
+    assert.equal(sys - alone.sys, 400 + 50);
+  });
+
+  test('when kscrubd gives a zeroed block back then it takes zone->lock again, and its CPU is busy for it', () => {
+    const { m } = lockRace(true);
+    m.tick(1e6);
+    const k = m.kscrubd[0]!;
+    assert.equal(k.blocks, 1);
+    // Taken 10000 … 11000, zeroed 11000 … 43768, given back 43768 … 44768 (the fault's refill
+    // left the line on CPU 1: + 50); the next pass finds nothing and kscrubd sleeps at 43768.
+    assert.equal(k.lastBurstEnd, 11_000 + 32_768);
+    assert.equal(k.cpuNs, 1000 + 32_768 + 50 + 1000);
+    assert.equal(m.cpus.systemNs(0), k.cpuNs);
+    assert.equal(zoneNamed(m, 0, 'DMA32').lock.freeAt, 11_000 + 32_768 + 1050);
+  });
+
+  /**
+   * A thread on CPU 1 (node 0) writes 64 pages (refilling its per-cpu list under zone->lock,
+   * so the lock's line is CPU 1's); then munmap frees them on `cpu`, whose hot list drains
+   * `batch` pages to the buddy lists under the same lock each time it passes `high`.
+   */
+  function munmapAfterFaults(cpu: number): { sys: number; freed: number; drained: number } {
+    const m = createMachine({ ...TWO_NODES, cost: { ...FLAT, buddyPerPageNs: 10, freePageNs: 7 } });
+    m.setSysctl('max_prealloc_order', 0);
+    const id = m.procs.create().id;
+    const { addr, size } = m.procs.mmap(id, 64 * PAGE);
+    m.procs.faults(id, { addrs: Array.from({ length: 64 }, (_, i) => addr + i * PAGE), tasks: Array(64).fill(0), writes: Array(64).fill(1), cpus: [1], lines: 1 });
+    assert.equal(zoneNamed(m, 0, 'DMA32').lock.line.cpu, 1);
+    const drained0 = m.vm.pcpDrainPages;
+    const r = m.procs.munmapTimed(id, addr, size, cpu);
+    assertChecked(m);
+    return { sys: r.sysNs, freed: r.freed, drained: m.vm.pcpDrainPages - drained0 };
+  }
+
+  test('when munmap drains per-cpu pages after a fault storm then its zone->lock section pulls the line from the faulting CPU', () => {
+    // Per page freed 7 ns; per page drained 10 ns under zone->lock, in one section a zone
+    // (all 64 pages are node 0's DMA32), plus the lock's line: none from CPU 1 itself, 50 from
+    // CPU 0 (same node), 300 from CPU 2 (node 1; its pageset in node 0's zone drains there).
+    const own = munmapAfterFaults(1);
+    const near = munmapAfterFaults(0);
+    const far = munmapAfterFaults(2);
+    for (const r of [own, near, far]) {
+      assert.equal(r.freed, 64);
+      assert.ok(r.drained > 0, 'the hot list passed high');
+    }
+    assert.equal(own.sys, 64 * 7 + own.drained * 10);
+    assert.equal(near.sys, 64 * 7 + near.drained * 10 + 50);
+    assert.equal(far.sys, 64 * 7 + far.drained * 10 + 300);
+  });
+});
+
+describe('owners: the scheduler', () => {
+  /**
+   * One CPU, everything zeroed but one dirty block (kscrubd's, 8 ns at 4096 B/ns). A thread
+   * writes 16 pages: each fault is trap 100 + section 1 (1000) → the page in hand, then
+   * section 2 (ptlSetNs 500): faults start at 0, 1600, 3200 …; kscrubd wakes at 10000 and
+   * waits for the CPU (the thread holds it).
+   */
+  function preemption(preempt: boolean): { m: Machine; wall: number } {
+    const opts: MachineOptions = { ...TINY, cost: { ...FLAT, ptlSetNs: 500, wakeupNs: 10_000 }, preempt };
+    const m = createMachine(opts);
+    m.setSysctl('max_prealloc_order', 0);
+    oneDirtyBlock(m, 0);
+    m.setSysctl('scrub_start', 3);
+    const id = m.procs.create().id;
+    const { addr, size } = m.procs.mmap(id, 16 * PAGE);
+    const r = m.procs.touch(id, { addr, size });
+    assert.deepEqual([r.faults, r.prezeroed], [16, 16]);
+    assertChecked(m);
+    return { m, wall: r.wallNs };
+  }
+
+  test('when kscrubd wakes under CONFIG_PREEMPT then it takes the faulting thread’s CPU once page_table_lock is dropped, not at the next fault', () => {
+    // Preemptible: fault 6 (at 9600) has its page in hand at 10700, outside page_table_lock:
+    // kscrubd zeroes there 10700 … 10708, then the thread installs the page.
+    const on = preemption(true);
+    assert.equal(on.m.kscrubd[0]!.lastBurstEnd, 10_708);
+    // Not: kscrubd waits for the return to user mode after fault 6, at 11200.
+    const off = preemption(false);
+    assert.equal(off.m.kscrubd[0]!.lastBurstEnd, 11_208);
+    // Either way the thread lost the CPU for those 8 ns.
+    assert.equal(on.wall, 16 * 1600 + 8);
+    assert.equal(off.wall, 16 * 1600 + 8);
+    for (const { m } of [on, off]) assert.deepEqual([m.kscrubd[0]!.cpuNs, m.cpus.systemNs(0)], [8, 16 * 1600 + 8]);
+  });
+
+  test('when threads and kscrubd have run then every CPU’s user + system + idle is the time elapsed', () => {
+    const m = createMachine({ preset: 'altix', mem: '1G', clock: 'manual' });
+    m.setSysctl('scrub_start', 5);
+    const id = m.procs.create().id;
+    const { addr, size } = m.procs.mmap(id, 2 ** 26);
+    m.procs.touch(id, { addr, size, threads: 6 });
+    m.procs.exitTimed(id);
+    m.tick(3e8);
+    const now = m.now;
+    assert.ok(m.kscrubd.some((k) => k.cpuNs > 0), 'kscrubd ran');
+    const busy = perCpu(m, (c) => m.cpus.userNs(c) + m.cpus.systemNs(c));
+    assert.ok(busy.every((b) => b > 0 && b <= now), `no CPU was busy longer than ${now} ns: ${busy.join(' ')}`);
+    for (let c = 0; c < m.cpus.count; c++) {
+      assert.ok(Math.abs(m.cpus.userNs(c) + m.cpus.systemNs(c) + m.cpus.idleNs(c, now) - now) <= now * 1e-12, `cpu${c}`);
+    }
+  });
+});
