@@ -12,7 +12,8 @@ export const MAX_MAP_BYTES = 2 ** 46;
 /** MAX_ORDER: orders 0 … MAX_ORDER-1 must fit the page flag byte's 4-bit order field. */
 export const MIN_MAX_ORDER = 2;
 export const MAX_MAX_ORDER = 16;
-export const MAX_NODES = 64;
+/** The largest Altix 3000 that ran these kernels: 256 nodes (ia64 NODES_SHIFT 8), 512 CPUs (sn2 NR_CPUS). */
+export const MAX_NODES = 256;
 export const MAX_CPUS = 1024;
 /** Page and cacheline sizes a machine may have (powers of two). */
 export const MIN_PAGE_SIZE = 4096;

@@ -18,7 +18,8 @@ import { FILES, Snapshot } from '../../src/procfs';
 //   scrub   scrub_start on, tick until every kscrubd sleeps: virtual and wall time
 //   hot     the allocator's hot paths one by one (ns per call) and the renderers (µs per file)
 //   pace    Lameter's pft 4 GiB × 3 on the altix preset (CPU zeroing, no prefault): virtual
-//           time simulated against wall time, --scrub off (base) or on (settled first)
+//           time simulated against wall time, --scrub off (base) or on (settled first);
+//           --nodes N --cpus C [--mem M] for a bigger altix (the 512-CPU, 256-node one)
 
 type Args = Record<string, string>;
 
@@ -210,7 +211,8 @@ function renderTimes(): unknown {
  * Virtual seconds of the repetitions (touch and exit) against the wall seconds they took.
  */
 function pace(args: Args): unknown {
-  const m = createMachine({ preset: 'altix', zeroDrivers: ['cpu'], clock: 'manual' });
+  const big = args.nodes ? { nodes: Number(args.nodes), cpus: Number(args.cpus), mem: args.mem ?? '512G' } : {};
+  const m = createMachine({ preset: 'altix', zeroDrivers: ['cpu'], clock: 'manual', ...big });
   m.setSysctl('max_prealloc_order', 0);
   if (args.scrub === 'on') {
     m.setSysctl('scrub_stop', 2);

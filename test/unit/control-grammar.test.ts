@@ -99,7 +99,7 @@ const REJECTED: readonly (readonly [string, string, string | RegExp])[] = [
   ['handles', 'free handles=1, 2', 'free: handles "1," has an empty entry'],
   // out of range, too large
   ['range', 'alloc order=16', 'alloc: order "16" is out of range 0..15'],
-  ['range', 'alloc order=1 node=64', 'alloc: node "64" is out of range 0..63'],
+  ['range', 'alloc order=1 node=256', 'alloc: node "256" is out of range 0..255'],
   ['range', 'alloc order=1 count=0', 'alloc: count "0" is out of range 1..1000000'],
   ['range', 'alloc order=1 count=1000001', 'alloc: count "1000001" is out of range 1..1000000'],
   ['range', 'alloc order=99999999999999999999', 'alloc: order "99999999999999999999" is out of range 0..15'],

@@ -95,7 +95,7 @@ describe('units: resolveConfig', () => {
       [{ maxOrder: 21 }, 'max order', '21'],
       [{ maxOrder: 11.5 }, 'max order', '11.5'],
       [{ nodes: 0 }, 'nodes', '0'],
-      [{ nodes: 65 }, 'nodes', '65'],
+      [{ nodes: 257 }, 'nodes', '257'],
       [{ nodes: 2, cpus: 1 }, 'cpus', 'fewer than nodes'],
       [{ nodes: 4, cpus: 6 }, 'cpus', 'evenly'],
       [{ cpus: 0 }, 'cpus', '0'],
