@@ -115,7 +115,7 @@ describe('prometheus node_exporter with --path.procfs on the mount', () => {
         }
         assert.deepEqual(
           SYSCTLS.map((s) => metric(m1, `node_sysctl_${s.replace('.', '_')}`)),
-          [11, 4, 999, 3],
+          [11, 4, 999, 4],
           'scrub_start (off = MAX_ORDER), scrub_stop, scrub_load, max_prealloc_order',
         );
         assert.equal(metric(m1, 'node_load1'), Number((await readModel(dir, 'loadavg')).split(' ')[0]));

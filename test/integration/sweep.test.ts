@@ -87,7 +87,7 @@ describe('kscrubfs sweep', () => {
     assert.match(again.stderr, /4 already in out\.csv/);
     assert.equal(read('out2.svg'), read('out.svg'), 'the plot from the CSV read back is the same');
     // The spec leaves drivers, prefault and kscrubd's orders to the defaults: the subtitle says them.
-    assert.match(read('out.svg'), /<text [^>]*fill="#444444">preset x86_64, mem 1G, bytes 16M, settle true; zero drivers cpu; prefault order 3; kscrubd off or on: scrub_start 5, scrub_stop 2<\/text>/);
+    assert.match(read('out.svg'), /<text [^>]*fill="#444444">preset x86_64, mem 1G, bytes 16M, settle true; zero drivers cpu; prefault order 4; kscrubd off or on: scrub_start 5, scrub_stop 2<\/text>/);
   });
 
   test('when the shipped specs under scripts/sweeps/ are loaded then each is a grid with a plot', () => {

@@ -20,7 +20,7 @@ describe('pft --plot', () => {
         const svg = readFileSync(svgFile, 'utf8');
         assert.equal(svg.match(/class="point"/g)?.length, 6);
         assert.match(svg, />scrub on<\/text>/);
-        assert.match(svg, />16 MiB × 1 repetition, 1 cacheline per page, altix, zero drivers bte,cpu, prefault order 3, scrub_start 5, scrub_stop 2<\/text>/);
+        assert.match(svg, />16 MiB × 1 repetition, 1 cacheline per page, altix, zero drivers bte,cpu, prefault order 4, scrub_start 5, scrub_stop 2<\/text>/);
         const png = path.join(tmp, 'pft.png');
         execFileSync('rsvg-convert', ['-o', png, svgFile]);
         const img = decodePng(readFileSync(png));
