@@ -104,11 +104,10 @@ export function createAdapter(tree: ProcTree, opts: AdapterOptions = {}): Adapte
       return { mode: S_IFDIR | DIR_MODE, nlink: 2 + subdirs, size: 0, uid: owner.uid, gid: owner.gid, ...times };
     }
     const file = tree.files.get(path);
-    // st_size is the length of the text an open would read now, as LXCFS reports it: sendfile
-    // and splice (shutil.copyfile, cp, tar) copy up to st_size, and with 0 they copy nothing.
-    // Reads do not stop there (direct_io): a reader always gets the text of its own open.
-    // Writable files (sysctls, control) have no size() and stay 0: see FileEntry.size.
-    if (file) return { mode: S_IFREG | file.mode, nlink: 1, size: file.size?.() ?? 0, uid: owner.uid, gid: owner.gid, ...times };
+    // st_size 0, as procfs reports: readers go on until read returns 0 (direct_io). A size
+    // (as LXCFS reports) would let sendfile copy the text, but readers that trust it read only
+    // that many bytes: Node's fs.readFile cut a vmstat that grew between stat and read.
+    if (file) return { mode: S_IFREG | file.mode, nlink: 1, size: 0, uid: owner.uid, gid: owner.gid, ...times };
     throw new ProcError('ENOENT', `no such entry: ${path}`);
   }
 

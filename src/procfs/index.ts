@@ -69,14 +69,6 @@ function snapshotEntry(
     path,
     mode,
     writable: write !== undefined,
-    // Read-only files only: a sysctl keeps st_size 0, as /proc/sys has it, so that an O_APPEND
-    // write (`echo 5 >> scrub_start`) lands at offset 0 and takes effect, as it does there.
-    ...(write === undefined && {
-      size(): number {
-        machine.syncWall(opts.wallClockMs());
-        return fresh().byteLength;
-      },
-    }),
     open(flags: number): FileHandle {
       if (!write && (flags & O_ACCMODE) !== fsConstants.O_RDONLY) throw new ProcError('EACCES', `${path} is read-only`);
       const take = (): Snapshot => {
@@ -140,12 +132,6 @@ export class Snapshot {
   private size = -1;
 
   constructor(private readonly text: string) {}
-
-  /** The text's length in UTF-8 bytes. */
-  get byteLength(): number {
-    if (this.size < 0) this.size = Buffer.byteLength(this.text);
-    return this.size;
-  }
 
   readInto(target: Buffer, offset: number, length: number): number {
     if (offset === 0 && this.bytes === undefined && length > 0) {

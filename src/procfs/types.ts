@@ -50,12 +50,6 @@ export interface FileEntry {
   readonly writable: boolean;
   /** Make a handle; `flags` are open(2) flags. Read-only files opened for writing throw EACCES. */
   open(flags: number): FileHandle;
-  /**
-   * The byte length of the text an open now would read, for st_size. Absent (st_size 0) on
-   * writable files: sysctls, whose O_APPEND writes must land at offset 0, and the control
-   * file, whose bytes are per-open replies. Reads do not stop there: they are direct_io.
-   */
-  size?(): number;
 }
 
 /** The whole tree the adapter serves: files plus the directories implied by their paths. */
