@@ -1,5 +1,5 @@
 import { InvalidArgumentError } from 'commander';
-import { type ZeroingPolicyName, parseZeroingPolicy } from '../uapi';
+import { type ZeroingPolicyName, parseSize, parseZeroingPolicy } from '../uapi';
 
 // Option parsers for commander: syntax only ("a positive integer"). Whether 6 nodes fit the
 // machine is the model's call (ModelError, exit 2), so the limits live in one place.
@@ -13,6 +13,17 @@ export function integer(min: number): (value: string) => number {
     }
     return n;
   };
+}
+
+/** A size > 0 in the model's spellings: 4096, 256M, 1G. */
+export function byteSize(value: string): number {
+  try {
+    const n = parseSize(value, 'bytes');
+    if (n <= 0) throw new Error('must be > 0');
+    return n;
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
 }
 
 /** A finite number > 0: 1, 0.25, 10, 1e6. */

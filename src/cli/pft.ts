@@ -1,12 +1,12 @@
 import type { Command } from 'commander';
 import { InvalidArgumentError, Option } from 'commander';
-import { KSCRUBD_ON_TEXT, formatSize, parseSize } from '../uapi';
+import { KSCRUBD_ON_TEXT, formatSize } from '../uapi';
 import { PFT_COLUMNS, PftOptions, PftRow, pftTableStream, runPftWithConfig } from '../workload/pft';
 import { renderPftSvg } from '../workload/plot';
 import { type Provenance, provenance, subtitleFacts } from '../workload/provenance';
 import { CliError, action } from './errors';
 import { writeOutput } from '../workload/output-file';
-import { integer, defaultMount } from './options';
+import { byteSize, integer, defaultMount } from './options';
 import { checkFormat, formatResult } from './output';
 import { clearProgress, progressLine } from './progress';
 import { VERSION, commandLine } from './version';
@@ -15,16 +15,6 @@ import { VERSION, commandLine } from './version';
 function threadList(value: string): number[] {
   const parse = integer(1);
   return value.split(',').map((t) => parse(t.trim()));
-}
-
-function size(value: string): number {
-  try {
-    const n = parseSize(value, 'bytes');
-    if (n <= 0) throw new Error('must be > 0');
-    return n;
-  } catch (err) {
-    throw new InvalidArgumentError((err as Error).message);
-  }
 }
 
 function gigabytes(value: string): number {
@@ -59,7 +49,7 @@ export function registerPft(program: Command): void {
     .description("page fault test after Lameter's pft: each repetition a new process maps and writes fresh anonymous memory")
     .option('-m, --mount <dir>', 'the kscrubfs mount to drive (default $KSCRUBFS_MOUNT, else ./mount)', defaultMount())
     .option('-g, --gb <n>', 'GiB to map per repetition (default 1)', gigabytes)
-    .option('-b, --bytes <size>', 'bytes to map per repetition (4096, 256M, 1G), instead of --gb', size)
+    .option('-b, --bytes <size>', 'bytes to map per repetition (4096, 256M, 1G), instead of --gb', byteSize)
     .option('-r, --rep <n>', 'repetitions, a new process each', integer(1), 1)
     .option('-t, --threads <list>', 'thread counts, one table row each (1,2,4,8)', threadList, [1])
     .option('-c, --cachelines <n>', 'cachelines written per page', integer(1), 1)
@@ -67,7 +57,7 @@ export function registerPft(program: Command): void {
     .option('--scrub-start <order>', 'scrub_start for --scrub on', integer(0))
     .option('--scrub-stop <order>', 'scrub_stop for --scrub on', integer(0))
     .option('--prealloc <order>', 'vm.max_prealloc_order for the run (0 = no anticipatory prefault)', integer(0))
-    .option('--stride <size>', "touch one page every <size> bytes, counting every page as pft does (pft.c's NBPP: 16K); default: every page", size)
+    .option('--stride <size>', "touch one page every <size> bytes, counting every page as pft does (pft.c's NBPP: 16K); default: every page", byteSize)
     .option('--thp', 'map with MADV_HUGEPAGE: 2 MiB-aligned ranges fault as transparent huge pages (4 KiB-page presets)')
     .option('--settle', 'before each row, wait (or tick a manual clock) until kscrubd sleeps')
     .option('--json', 'print one JSON object: how the run was made (version, machine, clock, sysctls) and the rows, with the model-side counts')

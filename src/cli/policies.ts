@@ -1,9 +1,9 @@
 import { Argument, type Command, InvalidArgumentError, Option } from 'commander';
 import { configPairs } from '../control/execute';
-import { PRESETS, formatSize, parseSize } from '../uapi';
+import { PRESETS, formatSize } from '../uapi';
 import { provenance, toJson } from '../workload/provenance';
 import { CliError, action } from './errors';
-import { integer } from './options';
+import { byteSize, integer } from './options';
 import { POLICY_CASES, type PolicyRow, SCENARIOS, type ScenarioName, type ScenarioOptions, caseMachine, runPolicies } from './policies-run';
 import { VERSION, commandLine } from './version';
 
@@ -16,16 +16,6 @@ interface PoliciesFlags {
   threads: number;
   only?: string[];
   json?: boolean;
-}
-
-function size(value: string): number {
-  try {
-    const n = parseSize(value, 'bytes');
-    if (n <= 0) throw new Error('must be > 0');
-    return n;
-  } catch (err) {
-    throw new InvalidArgumentError((err as Error).message);
-  }
 }
 
 function caseList(value: string): string[] {
@@ -46,7 +36,7 @@ export function registerPolicies(program: Command): void {
     .option('--mem <size>', "memory size (default: the preset's)")
     .option('--cpus <n>', 'CPUs', integer(1))
     .option('--nodes <n>', 'NUMA nodes', integer(1))
-    .option('-s, --size <size>', 'bytes the program maps and writes', size, 256 * 2 ** 20)
+    .option('-s, --size <size>', 'bytes the program maps and writes', byteSize, 256 * 2 ** 20)
     .option('-t, --threads <n>', 'threads writing them', integer(1), 1)
     .option('--only <list>', `only these policies (comma list of ${POLICY_CASES.map((c) => c.name).join(', ')})`, caseList)
     .option('--json', 'print one JSON object: how the machine was made, the scenario, and a row per policy')
