@@ -236,7 +236,7 @@ export class AnonFault {
       // A pte another thread filled meanwhile keeps its page; ours goes back.
       const cow = i === 0 && old === PTE_ZERO_PAGE;
       if (old !== PTE_NONE && !cow) {
-        m.freePages(r.pfns[i]!, 0, r.cpu);
+        this.p.release(r, r.pfns[i]!, 0);
         m.vm.prefaultReleased++;
         freed = true;
         continue;
@@ -255,7 +255,10 @@ export class AnonFault {
 
   /** page_table_lock dropped after section 2: the page is mapped, and the program writes it. */
   private afterSection2(r: Runner): void {
-    this.written(r.pfns[0]!);
+    // The page the pte maps: ours, or another thread's that filled it meanwhile (ours went
+    // back to the allocator in section 2 and must not be written).
+    const pte = this.ptePeek(r, r.faultAddr)![this.pteIndex(r, r.faultAddr)]!;
+    if (pte >= 2) this.written(ptePfn(pte));
     this.backToUser(r, r.hot[0] === 1, r.firstNode);
   }
 

@@ -43,6 +43,17 @@ export class FaultPricing {
     this.zeroRemoteNs = m.cpuZero.zero(this.ps, true).cpuNs;
   }
 
+  /**
+   * A page the fault took goes back (a prefaulted pte filled meanwhile, a huge fault that lost
+   * its race): the runner frees it, and under init_on_free clears it first, on its own CPU.
+   */
+  release(r: Runner, pfn: number, order: number): void {
+    const cleared = this.m.vm.initOnFreeNs;
+    this.m.freePages(pfn, order, r.cpu);
+    const ns = this.m.vm.initOnFreeNs - cleared;
+    if (ns > 0) this.sys(r, ns);
+  }
+
   /** `ns` of system time on r's CPU, now. */
   sys(r: Runner, ns: number): void {
     r.sysNs += ns;

@@ -114,7 +114,7 @@ export class ThpFaults {
     // pte_alloc_one: the page table deposited for a later split (GFP_PGTABLE_USER is __GFP_ZERO).
     const deposit = m.allocPages(0, true, r.node, r.cpu, this.p.served);
     if (deposit < 0) {
-      m.freePages(pfn, this.order, r.cpu);
+      this.p.release(r, pfn, this.order);
       m.vm.thpFaultFallback++;
       return false;
     }
@@ -138,8 +138,8 @@ export class ThpFaults {
     const pmd = Math.floor(r.addr / this.pmdBytes);
     const mm = this.mm;
     if (mm.ptes.has(pmd) || mm.hugePtes.has(pmd)) {
-      m.freePages(h.pfn, this.order, r.cpu);
-      m.freePages(h.deposit, 0, r.cpu);
+      this.p.release(r, h.pfn, this.order);
+      this.p.release(r, h.deposit, 0);
       return null;
     }
     const pages = orderPages(this.order);

@@ -9,6 +9,8 @@ import { describe, it } from 'node:test';
 import { LocalControl, execute } from '../../src/control';
 import { type Machine, check, createMachine } from '../../src/model';
 import { ModelError, ZEROING_POLICIES, parseZeroingPolicy, zeroingCmdline } from '../../src/uapi';
+import { FaultPricing } from '../../src/model/fault-price';
+import { Runner, TouchCounts } from '../../src/model/runner';
 import { TINY } from '../helpers/model';
 
 const CLEAR_PAGE_NS = 1280;
@@ -94,6 +96,32 @@ describe('zeroing policies: init_on_free', () => {
     m.procs.exitTimed(mm);
     m.drainPcp();
     assert.equal(m.zeroPagesTotal(), m.freePagesTotal(), 'after a drain every free page is on the zeroed lists');
+    assert.equal(check(m), null);
+  });
+
+  it('when a fault gives back a page it took (a race lost) under init_on_free then the faulting thread pays for its clear', () => {
+    for (const [policy, want] of [['init_on_free', CLEAR_PAGE_NS], [undefined, 0]] as const) {
+      const m = machine(policy);
+      const mm = m.procs.create();
+      const p = new FaultPricing(m, m.lines, 1, new TouchCounts());
+      const r = new Runner(mm.task(0), 0, 0, 0, 4096, 0, 1, { start: 0, end: 4096, random: true, thp: false }, true);
+      const pfn = m.allocPages(0, true, 0, 0);
+      p.release(r, pfn, 0);
+      assert.equal(r.sysNs, want, `${policy ?? 'default'}: the runner's system time`);
+      assert.equal(r.t, want, `${policy ?? 'default'}: its clock`);
+    }
+  });
+
+  it("when two threads race for the same ptes under init_on_free then the loser's pages go back cleared and nothing it gave back is written", () => {
+    const m = createMachine({ ...TINY, cpus: 2, zeroingPolicy: 'init_on_free' });
+    const ctl = new LocalControl(m);
+    ctl.run('mm new');
+    const addr = Number.parseInt(/addr=0x([0-9a-f]+)/.exec(ctl.run('mmap mm=1 size=256K'))![1]!, 16);
+    // Task 0 prefaults the pages task 1 is faulting at the same time: some of task 1's go back.
+    const at = [0, 1, 2].map((p) => `0w${(addr + p * 4096).toString(16)}`).concat([0, 1, 2, 3].map((p) => `1w${(addr + p * 4096).toString(16)}`));
+    assert.match(ctl.run(`faults mm=1 at=${at.join(',')} cpus=0,1`), /^ok pages=7 /);
+    assert.ok(m.vm.prefaultReleased > 0);
+    assert.equal(m.vm.initOnFreeNs, m.vm.prefaultReleased * CLEAR_PAGE_NS);
     assert.equal(check(m), null);
   });
 
