@@ -147,7 +147,7 @@ export class AnonFault {
     this.counts.faults++;
     this.m.vm.pgfault++;
     this.p.sys(r, c.trapNs + c.handlerNs);
-    this.p.take(r, this.mm.semLine);
+    this.p.sys(r, this.mm.mmapSem.downRead(this.p.lines, r.cpu));
     // An empty PMD of a MADV_HUGEPAGE range takes a huge page if it can (thp.ts).
     if (this.thp !== null && r.write && !this.ptePeek(r, r.addr) && this.thp.begin(r)) return;
     if (!this.ptePeek(r, r.addr) && !this.pteAlloc(r)) return this.outOfMemory(r);
@@ -281,7 +281,7 @@ export class AnonFault {
 
   /** up_read(mmap_sem) (an atomic on mm_struct's first line) and the return to user mode (the trap's exit is in trapNs). */
   private faultEnd(r: Runner): void {
-    this.p.take(r, this.mm.semLine);
+    this.p.sys(r, this.mm.mmapSem.upRead(this.p.lines, r.cpu));
     this.faultDone(r);
   }
 

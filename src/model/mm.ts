@@ -1,6 +1,7 @@
 import { MAX_MAP_BYTES, ModelError } from '../uapi';
 import type { AllocResult } from './alloc-result';
 import { Cacheline } from './cacheline';
+import { RwSem } from './rwsem';
 import type { Machine, PageOwner } from './machine';
 import { PTE_NONE, PTE_ZERO_PAGE, ptePfn } from './pte';
 import { assertThpSupported, madviseHugepage, zapHugePmd } from './thp';
@@ -73,6 +74,8 @@ export class Mm implements PageOwner {
    */
   readonly semLine = new Cacheline();
   readonly rssLine = new Cacheline();
+  /** mm->mmap_sem, whose count is on semLine (the fault path takes it for reading). */
+  readonly mmapSem = new RwSem(this.semLine);
   /** Anonymous pages mapped (rss): only Processes' anonMapped/unmapped change it. */
   private pagesMapped = 0;
   private nextMap = MMAP_BASE;
