@@ -95,6 +95,8 @@ async function mountInForeground(dir: string, flags: MountFlags): Promise<void> 
     wallClockMs,
     control: controlEntry(machine, wallClockMs, scheduler, new MemoryBudget(maxMemory)),
     generation: () => scheduler.slices,
+    // What open handles hold of rendered text is part of the budget: a quarter of it.
+    maxHeldBytes: Math.floor(maxMemory / 4),
   });
   const mounted = await withMountLock(mountPointPath(dir), () => mountProcTree(dir, recording ? recording.tree(tree) : tree, {
     fuseDebug: flags.fuseDebug === true, ...(flags.allowOther !== undefined && { allowOther: flags.allowOther }),

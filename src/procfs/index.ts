@@ -29,14 +29,55 @@ export interface ProcTreeOptions {
    * that are never read hold one text, not 300. Without it, every open renders its own.
    */
   readonly generation?: () => number;
+  /**
+   * Bytes of text the open handles may hold at once (default MAX_HELD_SNAPSHOT_BYTES): a read
+   * that would render past it fails ENOMEM, as an allocation the kernel cannot make does.
+   */
+  readonly maxHeldBytes?: number;
+}
+
+/** What open handles may hold in rendered text when the mount does not say (mount passes a part of --max-memory). */
+export const MAX_HELD_SNAPSHOT_BYTES = 256 * 2 ** 20;
+
+/**
+ * The text the tree's open handles hold, counted once per snapshot however many handles share
+ * it. A handle holds its snapshot from its first read until a read reaches the end, a re-read
+ * from 0 takes another, or it is closed.
+ */
+class HeldSnapshots {
+  private bytes = 0;
+  private readonly holders = new Map<Snapshot, number>();
+  constructor(private readonly maxBytes: number) {}
+
+  hold(s: Snapshot, path: string): void {
+    const n = this.holders.get(s) ?? 0;
+    if (n === 0) {
+      if (this.bytes + s.textLength > this.maxBytes) {
+        throw new ProcError('ENOMEM', `${path}: open handles already hold ${this.bytes} bytes of rendered text, at most ${this.maxBytes}; read them to the end or close them`);
+      }
+      this.bytes += s.textLength;
+    }
+    this.holders.set(s, n + 1);
+  }
+
+  letGo(s: Snapshot): void {
+    const n = this.holders.get(s) ?? 0;
+    if (n <= 1) {
+      if (n === 1) this.bytes -= s.textLength;
+      this.holders.delete(s);
+    } else {
+      this.holders.set(s, n - 1);
+    }
+  }
 }
 
 /** The tree the FUSE adapter serves: one entry per FILES row, directories derived from the paths. */
 export function buildProcTree(machine: Machine, opts: ProcTreeOptions): ProcTree {
   const files = new Map<string, FileEntry>();
   const writes = { count: 0 };
+  const held = new HeldSnapshots(opts.maxHeldBytes ?? MAX_HELD_SNAPSHOT_BYTES);
   for (const file of FILES) {
-    const entry = file.render ? snapshotEntry(machine, file, file.render, opts, writes) : suppliedEntry(file, opts);
+    const entry = file.render ? snapshotEntry(machine, file, file.render, opts, writes, held) : suppliedEntry(file, opts);
     if (entry) files.set(entry.path, entry);
   }
   return { files, dirs: directories([...files.keys()]) };
@@ -52,7 +93,7 @@ export function buildProcTree(machine: Machine, opts: ProcTreeOptions): ProcTree
  * kernel's sysctl_writes_strict does.
  */
 function snapshotEntry(
-  machine: Machine, file: ProcFile, render: NonNullable<ProcFile['render']>, opts: ProcTreeOptions, writes: { count: number },
+  machine: Machine, file: ProcFile, render: NonNullable<ProcFile['render']>, opts: ProcTreeOptions, writes: { count: number }, held: HeldSnapshots,
 ): FileEntry {
   const { path, mode, write } = file;
   const renderOpts: RenderOptions = { buddyinfo: opts.buddyinfo };
@@ -83,15 +124,27 @@ function snapshotEntry(
       let written = false;
       /** The snapshot a read at `offset` is served from: a fresh one for a re-read from 0 or after a write. */
       const current = (offset: number): Snapshot => {
-        if (snapshot === undefined || (offset === 0 && served) || written) snapshot = take();
+        if (snapshot === undefined || (offset === 0 && served) || written) {
+          const next = take();
+          held.hold(next, path);
+          if (snapshot !== undefined) held.letGo(snapshot);
+          snapshot = next;
+        }
         served = true;
         written = false;
         return snapshot;
       };
       /** After a read at or past the end, the text is no longer needed (a re-read from 0 renders anew). */
       const settle = <T>(s: Snapshot, offset: number, got: T): T => {
-        if (s.endsBy(offset)) snapshot = undefined;
+        if (s.endsBy(offset) && snapshot === s) {
+          held.letGo(s);
+          snapshot = undefined;
+        }
         return got;
+      };
+      const release = (): void => {
+        if (snapshot !== undefined) held.letGo(snapshot);
+        snapshot = undefined;
       };
       const read = (offset: number, length: number): Buffer => {
         const s = current(offset);
@@ -101,10 +154,11 @@ function snapshotEntry(
         const s = current(offset);
         return settle(s, offset, s.readInto(target, offset, length));
       };
-      if (!write) return { read, readInto };
+      if (!write) return { read, readInto, release };
       return {
         read,
         readInto,
+        release,
         write(data: Buffer, offset: number): number {
           if (offset > 0) return data.length;
           machine.syncWall(opts.wallClockMs());
@@ -132,6 +186,11 @@ export class Snapshot {
   private size = -1;
 
   constructor(private readonly text: string) {}
+
+  /** What the text takes in memory, about: a character a byte (V8's one-byte strings). */
+  get textLength(): number {
+    return this.text.length;
+  }
 
   readInto(target: Buffer, offset: number, length: number): number {
     if (offset === 0 && this.bytes === undefined && length > 0) {
