@@ -31,7 +31,7 @@ export function registerPolicies(program: Command): void {
   program
     .command('policies')
     .description('run one scenario under each zeroing policy (none, kscrubd, init_on_alloc, init_on_free) on one machine, side by side')
-    .addArgument(new Argument('<scenario>', 'pft: map, write, exit; restart: an exit and a new process faulting as much at once').choices(SCENARIOS))
+    .addArgument(new Argument('<scenario>', 'pft: map, write, exit; restart: an exit and a new process faulting as much at once; vm-start: map and write with 2 MiB transparent huge pages').choices(SCENARIOS))
     .addOption(new Option('--preset <name>', 'machine preset').choices(PRESETS).default('x86_64'))
     .option('--mem <size>', "memory size (default: the preset's)")
     .option('--cpus <n>', 'CPUs', integer(1))

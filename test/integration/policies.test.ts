@@ -69,6 +69,7 @@ describe('kscrubfs policies', () => {
   test('when the scenario, a policy or the size is wrong then it is refused with the reason and exit 2', async () => {
     for (const [args, want] of [
       [['policies', 'boot'], /value 'boot' is invalid for argument 'scenario'/],
+      [['policies', 'vm-start', '--preset', 'altix'], /thp: a PMD maps 33554432 bytes \(order 11\), more than the buddy allocator's largest block/],
       [['policies', 'pft', '--only', 'kscrubd,zero_everything'], /"zero_everything" is not one of none, kscrubd, init_on_alloc, init_on_free/],
       [['policies', 'pft', '--mem', '256M', '--size', '200M'], /--size 200 MiB is more than half the machine's 256 MiB/],
     ] as const) {
