@@ -5,7 +5,7 @@ import type { ControlResultError } from '../uapi/results';
 import type { DaemonErrorCode } from '../daemon/mount-lock';
 import type { MountErrorCode } from '../fuse/mount';
 import { KscrubError, type ModelErrorCode } from '../uapi';
-import type { ProcErrorCode } from '../procfs';
+import type { ProcErrorCode } from '../uapi/errors';
 import type { WorkloadError } from '../workload/client';
 
 const log = createDebug('kscrubfs:cli');

@@ -88,12 +88,12 @@ async function mountInForeground(dir: string, flags: MountFlags): Promise<void> 
   // --record: the recorder sees every sync of the clock and every write to the tree.
   const recordMax = flags.recordMax === undefined ? MAX_RECORD_BYTES : parseSize(flags.recordMax, '--record-max');
   if (recordMax > MAX_RECORD_BYTES || recordMax < 4096) throw new CliError('KSCRUB_USAGE', `--record-max: ${flags.recordMax} is not 4K to ${formatSize(MAX_RECORD_BYTES)} (replay reads a record whole)`);
-  const recording = flags.record === undefined ? undefined : startRecording(flags.record, machine, machineOptions(flags), flags.buddyinfo, clock.wallClockMs, recordMax);
-  const wallClockMs = recording?.wallClockMs ?? clock.wallClockMs;
+  const recording = flags.record === undefined ? undefined : startRecording(flags.record, machine, machineOptions(flags), flags.buddyinfo, clock.sync, recordMax);
+  const syncClock = recording?.syncClock ?? clock.sync;
   const tree = buildProcTree(machine, {
     buddyinfo: flags.buddyinfo,
-    wallClockMs,
-    control: controlEntry(machine, wallClockMs, scheduler, new MemoryBudget(maxMemory)),
+    syncClock,
+    control: controlEntry(machine, syncClock, scheduler, new MemoryBudget(maxMemory)),
     generation: () => scheduler.slices,
     // What open handles hold of rendered text is part of the budget: a quarter of it.
     maxHeldBytes: Math.floor(maxMemory / 4),

@@ -1,5 +1,6 @@
 import { type Machine, type MachineOptions, createMachine, kscrubdTotals } from '../model';
 import { render as renderBuddyinfo } from '../procfs/buddyinfo';
+import { writeSysctlValue } from '../procfs/sysctl';
 import { type KscrubdMode, ModelError, type ZeroingPolicyName, formatZeroingPolicy, kscrubdSysctls, parseBuddyinfo } from '../uapi';
 
 // One scenario under each zeroing policy, each on a fresh machine of the same shape with a
@@ -101,10 +102,10 @@ function faultIn(m: Machine, o: ScenarioOptions, thp = false): { mm: number; tou
 /** The machine one case runs on. */
 export function caseMachine(c: PolicyCase, o: ScenarioOptions): Machine {
   const m = createMachine({ ...o.machine, clock: 'manual', zeroingPolicy: c.policy });
-  for (const [name, value] of kscrubdSysctls(c.kscrubd, m.maxOrder)) m.setSysctl(name, value);
+  for (const [name, value] of kscrubdSysctls(c.kscrubd, m.maxOrder)) writeSysctlValue(m, name, value);
   // Today's kernels fault anonymous memory a page at a time: no 2004 anticipatory prefault,
   // whose pages are cleared in the fault whatever the policy.
-  m.setSysctl('max_prealloc_order', 0);
+  writeSysctlValue(m, 'max_prealloc_order', 0);
   return m;
 }
 

@@ -46,7 +46,7 @@ export interface SessionRecord {
 
 /** A mount's recording: the wrapped clock and tree, and finish() for the digests at umount. */
 export interface Recording {
-  readonly wallClockMs: () => number;
+  readonly syncClock: () => void;
   tree(tree: ProcTree): ProcTree;
   /** Write the digests and close the file (once; later calls do nothing). */
   finish(): void;
@@ -73,7 +73,7 @@ export interface CutLine {
  * file was told): the header now, events as they come, until the record reaches `maxBytes`;
  * then a `cut` line, a message on stderr, and nothing more.
  */
-export function startRecording(file: string, machine: Machine, options: MachineOptions, buddyinfo: BuddyinfoFormat, wallClockMs: () => number, maxBytes = MAX_RECORD_BYTES): Recording {
+export function startRecording(file: string, machine: Machine, options: MachineOptions, buddyinfo: BuddyinfoFormat, syncClock: () => void, maxBytes = MAX_RECORD_BYTES): Recording {
   const abs = path.resolve(file);
   let fd: number | undefined;
   try {
@@ -109,9 +109,9 @@ export function startRecording(file: string, machine: Machine, options: MachineO
   };
   line(header);
   const recorder: Recorder = { event: line };
-  const session = new RecordingSession(machine, wallClockMs, recorder);
+  const session = new RecordingSession(machine, syncClock, recorder);
   return {
-    wallClockMs: session.wallClockMs,
+    syncClock: session.syncClock,
     tree: (t) => session.tree(t),
     finish: () => {
       if (fd === undefined) return;

@@ -5,6 +5,7 @@ import { Worker } from 'node:worker_threads';
 import { Option, type Command } from 'commander';
 import { defaultMaxMemory, MemoryBudget } from '../daemon';
 import { type SysctlName, createMachine } from '../model';
+import { writeSysctlValue } from '../procfs/sysctl';
 import { PFT_COLUMNS } from '../workload/pft';
 import { type PlotSeries, renderPftSvg } from '../workload/plot';
 import { parseCsv, toCsv } from '../workload/provenance';
@@ -275,7 +276,7 @@ function numberFacts(spec: SweepSpec): string[] {
     let m;
     try {
       m = createMachine(run.machine);
-      for (const [name, value] of run.sysctl) m.setSysctl(name as SysctlName, value);
+      for (const [name, value] of run.sysctl) writeSysctlValue(m, name as SysctlName, value);
     } catch {
       continue;
     }

@@ -1,7 +1,6 @@
 import debugFactory from 'debug';
 import type { Machine } from '../model';
-import { ProcError } from '../procfs/types';
-import { OUTPUT_LIMIT } from '../uapi';
+import { OUTPUT_LIMIT, ProcError } from '../uapi';
 import { MAX_ERR_CHARS, type Outcome, type Session, commandJob, configPairs, statsPairs } from './execute';
 import { type Command, ControlSyntaxError, SPECS, decodeLine, parseLine } from '../uapi/grammar';
 import type { CommandBudget, Job } from './job';
@@ -16,7 +15,7 @@ const log = debugFactory('kscrubfs:control');
 //   phase 2  catch the clock up with the wall (live mode), run the commands in order; the
 //            first that fails ends the batch: its "err" line, then "err skipped: line N of
 //            this write failed" for the rest, and the write fails (EINVAL for a refusal by
-//            the model, EIO for a broken invariant or a bug).
+//            the model, ENOMEM when it ran out of memory, EIO for a broken invariant or a bug).
 // Blank and comment lines give no result. Line N counts every line of the write from 1.
 
 export interface BatchResult {
@@ -129,7 +128,7 @@ export interface BatchTarget {
  * Parse and run one write's worth of whole command lines, as a job (it yields inside long
  * commands). Results that could pass the unread limit are refused before anything runs.
  */
-export function* batchJob(machine: Machine, wallClockMs: () => number, data: Buffer, target: BatchTarget): Job<BatchResult> {
+export function* batchJob(machine: Machine, syncClock: () => void, data: Buffer, target: BatchTarget): Job<BatchResult> {
   const parsed = parseAll(data);
   const bad = parsed.find((p) => p.reason !== undefined);
   if (bad) {
@@ -146,7 +145,7 @@ export function* batchJob(machine: Machine, wallClockMs: () => number, data: Buf
     const why = `control: the results of this write could take ${bound} bytes, more than the ${target.room} left of the ${OUTPUT_LIMIT}-byte unread limit; nothing ran (read the results, or write fewer commands at a time)`;
     return { lines: [`err ${why}`], error: new ProcError('EBUSY', why) };
   }
-  machine.syncWall(wallClockMs());
+  syncClock();
   const lines: string[] = [];
   let failed: { lineNo: number; error: ProcError } | null = null;
   for (const p of parsed) {

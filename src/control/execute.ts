@@ -2,7 +2,7 @@ import debugFactory from 'debug';
 import { performance } from 'node:perf_hooks';
 import { counterValues } from '../procfs/counters';
 import { type Machine, SYSCTL_NAMES, kscrubdTotals, type TouchJob, type TouchResult, type ZapResult, checkSteps, resolveConfig } from '../model';
-import { ModelError, PID_MAX_DEFAULT, formatZeroingPolicy, isDefaultZeroingPolicy } from '../uapi';
+import { MODEL_ERRNO, ModelError, PID_MAX_DEFAULT, formatZeroingPolicy, isDefaultZeroingPolicy } from '../uapi';
 import type { Command, CommandOf, Verb } from '../uapi/grammar';
 import { type Job, runToEnd } from './job';
 
@@ -144,7 +144,7 @@ const EXECUTORS: Executors<Verb> = {
     return `ok addr=${hex(r.addr)} size=${n(r.size)}`;
   },
   munmap: (m, c) => freedJob(m.procs.munmapTimedSteps(c.mm, c.addr, c.size)),
-  touch: (m, c) => touchJob(m.procs.touchJob(c.mm, {
+  touch: (m, c) => runTouch(m.procs.touchJob(c.mm, {
     addr: c.addr, size: c.size, write: c.access !== 'read',
     ...(c.threads !== undefined && { threads: c.threads }),
     ...(c.lines !== undefined && { lines: c.lines }),
@@ -180,7 +180,8 @@ function* allocJob(steps: Job<number[]>): Job<string> {
   return `ok handles=${handles.join(',')}`;
 }
 
-function* touchJob(job: TouchJob): Job<string> {
+/** A touch's job, run in steps of TOUCH_EVENTS_PER_STEP events, as a control job. */
+function* runTouch(job: TouchJob): Job<string> {
   while (!job.run(TOUCH_EVENTS_PER_STEP)) yield;
   return touchLine(job.result);
 }
@@ -217,7 +218,8 @@ function withVerb(verb: Verb, message: string): string {
 
 /**
  * One command as a job (run it through a Scheduler, or runToEnd). A ModelError (refused
- * before anything changed) is an `err` line and EINVAL; a broken invariant from `check` is
+ * before anything changed) is an `err` line and its errno (MODEL_ERRNO: ENOMEM when memory
+ * ran out, else EINVAL); a broken invariant from `check` is
  * EIO; anything else is a bug: EIO, logged.
  */
 export function* commandJob(machine: Machine, cmd: Command, session: Session): Job<Outcome> {
@@ -243,7 +245,7 @@ function* runUnchecked(machine: Machine, cmd: Command, session: Session): Job<Ou
     const line = typeof r === 'string' ? r : yield* r;
     return { line, failed: line.startsWith('err') ? 'EIO' : null };
   } catch (err) {
-    if (err instanceof ModelError) return { line: `err ${withVerb(cmd.verb, err.message)}`, failed: 'EINVAL' };
+    if (err instanceof ModelError) return { line: `err ${withVerb(cmd.verb, err.message)}`, failed: MODEL_ERRNO[err.code] };
     const message = err instanceof Error ? err.message : String(err);
     log('%s: internal error: %O', cmd.verb, err);
     return { line: `err ${cmd.verb}: internal error: ${message}`, failed: 'EIO' };

@@ -1,7 +1,7 @@
 import debugFactory from 'debug';
 import type { Machine } from '../model';
-import { type FileEntry, type FileHandle, ProcError } from '../procfs/types';
-import { OUTPUT_LIMIT } from '../uapi';
+import type { FileEntry, FileHandle } from '../procfs/types';
+import { OUTPUT_LIMIT, ProcError } from '../uapi';
 import { type BatchResult, batchJob } from './batch';
 import { type Session, commandJob, detachedSession } from './execute';
 import { MAX_LINE_BYTES, SPECS, usageOf } from '../uapi/grammar';
@@ -37,7 +37,8 @@ export function helpText(): string {
     'reads "err <reason>", the others "err skipped: line N of this write was rejected", and',
     'the write fails with EINVAL. Otherwise the commands run in order, each all or nothing;',
     'the first that fails ends the batch (the rest read "err skipped: line N of this write',
-    'failed") and the write fails with EINVAL (EIO if check finds a broken invariant).',
+    'failed") and the write fails with EINVAL (ENOMEM when memory ran out, EIO if check',
+    'finds a broken invariant).',
     "(bash's echo and printf builtins write line by line, one batch per line; cat writes",
     'a file of commands in blocks of up to 128 KiB, each block a batch.) A long command',
     '(a big touch, mm exit, tick) returns from its write when it is done; other files and',
@@ -98,7 +99,8 @@ class ByteQueue {
 /** What every control handle of one mount shares: the machine, the command queue, the open sessions. */
 interface ControlShared {
   readonly machine: Machine;
-  readonly wallClockMs: () => number;
+  /** Bring the machine's clock up to the wall before a batch runs (ProcTreeOptions.syncClock). */
+  readonly syncClock: () => void;
   readonly scheduler: JobRunner;
   readonly sessions: Set<Session>;
   readonly budget: CommandBudget | undefined;
@@ -162,8 +164,8 @@ class ControlHandle implements FileHandle, Session {
     }
     const lines = this.wholeLines(data);
     if (lines.length === 0) return data.length;
-    const { machine, wallClockMs, scheduler } = this.shared;
-    const job = batchJob(machine, wallClockMs, lines, { session: this, room: OUTPUT_LIMIT - unread, empty: unread === 0, budget: this.shared.budget });
+    const { machine, syncClock, scheduler } = this.shared;
+    const job = batchJob(machine, syncClock, lines, { session: this, room: OUTPUT_LIMIT - unread, empty: unread === 0, budget: this.shared.budget });
     const done = (r: BatchResult): number => {
       if (!this.closed && r.lines.length > 0) this.out.push(Buffer.from(`${r.lines.join('\n')}\n`));
       if (r.error) throw r.error;
@@ -231,8 +233,8 @@ function* exitAll(machine: Machine, ids: readonly number[]): Job<void> {
 }
 
 /** The `/control` entry for buildProcTree: mode 0600, one result queue per open. */
-export function controlEntry(machine: Machine, wallClockMs: () => number, scheduler: JobRunner, budget?: CommandBudget): FileEntry {
-  const shared: ControlShared = { machine, wallClockMs, scheduler, sessions: new Set(), budget };
+export function controlEntry(machine: Machine, syncClock: () => void, scheduler: JobRunner, budget?: CommandBudget): FileEntry {
+  const shared: ControlShared = { machine, syncClock, scheduler, sessions: new Set(), budget };
   return {
     path: '/control',
     mode: 0o600,

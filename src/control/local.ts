@@ -1,6 +1,8 @@
 import { type Machine, isSysctlName } from '../model';
 import { execute } from './execute';
 import type { CommandBudget } from './job';
+import * as sysctl from '../procfs/sysctl';
+import { parseSysctl } from '../uapi';
 import { ControlSyntaxError, parseCommand } from '../uapi/grammar';
 
 /**
@@ -25,15 +27,15 @@ export class LocalControl {
     }
   }
 
-  /** What sys/vm/<name> reads. */
+  /** What sys/vm/<name> reads, parsed as a client parses the file. */
   readSysctl(name: string): number {
     if (!isSysctlName(name)) throw new ControlSyntaxError(`no sysctl vm.${name}`);
-    return this.machine.sysctl[name];
+    return parseSysctl(sysctl.render(this.machine, name), `sys/vm/${name}`);
   }
 
-  /** A write to sys/vm/<name>, range-checked by the model (a ModelError when refused). */
+  /** A write to sys/vm/<name>, through the file's parser and range check (ProcError EINVAL when refused). */
   writeSysctl(name: string, value: number): void {
     if (!isSysctlName(name)) throw new ControlSyntaxError(`no sysctl vm.${name}`);
-    this.machine.setSysctl(name, value);
+    sysctl.writeSysctlValue(this.machine, name, value);
   }
 }

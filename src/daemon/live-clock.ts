@@ -25,23 +25,18 @@ export class LiveClock {
 
   /** Start virtual time at the wall's now: `uptime` counts from mount, not from the first read. */
   start(): void {
-    if (this.machine.clock.mode === 'live') this.machine.clock.liveTarget(this.wall());
+    if (this.machine.clock.mode === 'live') this.machine.clock.followWall(this.wall());
   }
 
   /**
-   * What procfs and control take as their wall clock: it brings the model up to date itself
-   * (bounded) and returns NaN, a time the model's own syncWall leaves alone.
+   * Bring the model up to wall time × speed, for at most budgetMs of work (then re-anchor:
+   * the clock lags). What procfs and control call before a render or a batch (syncClock).
    */
-  readonly wallClockMs = (): number => {
-    this.sync();
-    return Number.NaN;
-  };
-
-  sync(): void {
+  readonly sync = (): void => {
     const m = this.machine;
     if (m.clock.mode !== 'live' || this.scheduler.busy()) return;
     const wall = this.wall();
-    const target = m.clock.liveTarget(wall);
+    const target = m.clock.followWall(wall);
     const deadline = performance.now() + this.budgetMs;
     let step = 1e6;
     while (m.now < target) {
@@ -53,5 +48,5 @@ export class LiveClock {
         return;
       }
     }
-  }
+  };
 }

@@ -63,14 +63,14 @@ function bytesField(data: Buffer): { data: string } | { b64: string } {
 
 /**
  * A session being recorded: wraps a mount's wall clock and tree so that every change reaches
- * `rec`. Build the tree with `wallClockMs` (the wrapped clock), then pass it through `tree()`.
+ * `rec`. Build the tree with `syncClock` (the wrapped sync), then pass it through `tree()`.
  */
 export class RecordingSession {
   private n = 0;
   private fds = 0;
   /** The event whose handler is running (a sync then belongs to it), 0 when none. */
   private inside = 0;
-  readonly wallClockMs: () => number;
+  readonly syncClock: () => void;
 
   /**
    * An advance between events, not yet written: the live clock moves on every read, and
@@ -80,19 +80,18 @@ export class RecordingSession {
    */
   private pendingAdvance: number | null = null;
 
-  constructor(private readonly machine: Machine, wallClockMs: () => number, private readonly rec: Recorder) {
-    this.wallClockMs = (): number => {
+  constructor(private readonly machine: Machine, syncClock: () => void, private readonly rec: Recorder) {
+    this.syncClock = (): void => {
       const before = this.machine.now;
-      const r = wallClockMs();
+      syncClock();
       const t = this.machine.now;
-      if (t === before) return r;
+      if (t === before) return;
       if (this.inside) {
         this.flush();
         this.rec.event({ ev: 'advance', n: ++this.n, t, during: this.inside });
       } else {
         this.pendingAdvance = t;
       }
-      return r;
     };
   }
 
@@ -189,16 +188,15 @@ export async function replayEvents(machine: Machine, buddyinfo: BuddyinfoFormat,
   let current = 0;
   let next = 0;
   /** The advances recorded inside event `current` that follow it in the record. */
-  const wallClockMs = (): number => {
+  const syncClock = (): void => {
     while (next < events.length) {
       const e = events[next]!;
       if (e.ev !== 'advance' || e.during === undefined || e.during !== current) break;
       machine.advanceTo(e.t);
       next++;
     }
-    return Number.NaN;
   };
-  const tree = buildProcTree(machine, { buddyinfo, wallClockMs, control: controlEntry(machine, wallClockMs, scheduler, budget) });
+  const tree = buildProcTree(machine, { buddyinfo, syncClock, control: controlEntry(machine, syncClock, scheduler, budget) });
   const control = tree.files.get('/control')!;
   const open = new Map<number, FileHandle>();
   while (next < events.length) {

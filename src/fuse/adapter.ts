@@ -1,7 +1,8 @@
 import { constants as fsConstants } from 'node:fs';
 import createDebug from 'debug';
 import type Fuse from 'fuse-native';
-import { ProcError, type FileHandle, type ProcTree } from '../procfs/types';
+import type { FileHandle, ProcTree } from '../procfs/types';
+import { ProcError } from '../uapi';
 import { EACCES, EBADF, ENFILE, ENOENT, EPERM, toErrno } from './errno';
 
 // A thin adapter from a ProcTree to fuse-native's ops. It owns the open handles (each one a
@@ -189,7 +190,7 @@ export function createAdapter(tree: ProcTree, opts: AdapterOptions = {}): Adapte
     }),
     ftruncate: guard('ftruncate', (_path: string, fd: number, _size: number) => [handles.has(fd) ? 0 : EBADF]),
 
-    // What the host's /proc answers (measured; test/integration/errnos.test.ts compares).
+    // What the host's /proc answers (test/integration/robust-files.test.ts runs each on both).
     // procfs finds no name it does not serve, so making one fails ENOENT; the kernel itself
     // answers EEXIST for a name that exists. Removing or renaming an entry: EPERM in the
     // top directory, EACCES below sys/ (proc_sys_permission refuses writes to its

@@ -1,5 +1,5 @@
 import Fuse from 'fuse-native';
-import { ProcError, type ProcErrno } from '../procfs/types';
+import { ProcError, type ProcErrno } from '../uapi';
 
 // The one place errors become errno values. The numbers come from fuse-native's table
 // (already negative, as FUSE replies want them); nothing here computes a sign.

@@ -27,8 +27,11 @@ export class Clock {
     this.virtAnchorNs = this.now;
   }
 
-  /** Virtual time that wall time `wallMs` maps to (live mode). */
-  liveTarget(wallMs: number): number {
+  /**
+   * Live mode: follow wall time `wallMs`. Anchors the clock at the first call (and again when
+   * simulated work ran ahead of the wall), then returns the virtual time to advance to.
+   */
+  followWall(wallMs: number): number {
     if (!Number.isFinite(wallMs)) return this.now;
     if (this.wallAnchorMs === null) {
       this.wallAnchorMs = wallMs;

@@ -506,7 +506,7 @@ export class Machine {
 
   /** Live mode: catch virtual time up with the wall clock the caller read. */
   syncWall(wallMs: number): void {
-    if (this.clock.mode === 'live') this.advanceTo(this.clock.liveTarget(wallMs));
+    if (this.clock.mode === 'live') this.advanceTo(this.clock.followWall(wallMs));
   }
 
   /** Is any kscrubd running a burst? */

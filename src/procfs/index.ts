@@ -2,24 +2,25 @@ import { constants as fsConstants } from 'node:fs';
 import type { Machine } from '../model';
 import type { BuddyinfoFormat } from './buddyinfo';
 import { FILES, type ProcFile, type RenderOptions } from './files';
-import { ProcError, type FileEntry, type FileHandle, type ProcTree } from './types';
+import { ProcError } from '../uapi';
+import type { FileEntry, FileHandle, ProcTree } from './types';
 
 export { FILES } from './files';
 export type { ProcFile, RenderOptions } from './files';
 export { BUDDYINFO_FORMATS } from './buddyinfo';
 export type { BuddyinfoFormat } from './buddyinfo';
-export { parseSysctlInt, parseSysctlWrite } from './sysctl';
-export type { SysctlWrite } from './sysctl';
-export { ProcError } from './types';
-export type { FileEntry, FileHandle, ProcErrno, ProcErrorCode, ProcTree } from './types';
+export type { FileEntry, FileHandle, ProcTree } from './types';
 
 /** The access-mode bits of open(2) flags (Linux; Node does not export O_ACCMODE). */
 const O_ACCMODE = 0o3;
 
 export interface ProcTreeOptions {
   readonly buddyinfo: BuddyinfoFormat;
-  /** The wall clock in ms; read at every open so a live clock shows the present. */
-  readonly wallClockMs: () => number;
+  /**
+   * Bring the machine's clock up to the wall (a live clock; a manual one stays): called
+   * before every render and write, so a reader sees the present.
+   */
+  readonly syncClock: () => void;
   /** The `/control` entry (src/control); without it there is no /control. */
   readonly control?: FileEntry;
   /**
@@ -113,7 +114,7 @@ function snapshotEntry(
     open(flags: number): FileHandle {
       if (!write && (flags & O_ACCMODE) !== fsConstants.O_RDONLY) throw new ProcError('EACCES', `${path} is read-only`);
       const take = (): Snapshot => {
-        machine.syncWall(opts.wallClockMs());
+        opts.syncClock();
         return fresh();
       };
       // Rendered at the first read, not at open, and let go once a read has reached its end:
@@ -161,7 +162,7 @@ function snapshotEntry(
         release,
         write(data: Buffer, offset: number): number {
           if (offset > 0) return data.length;
-          machine.syncWall(opts.wallClockMs());
+          opts.syncClock();
           const n = write(machine, data);
           writes.count++;
           written = true; // the next read shows the value just written, as the kernel's does

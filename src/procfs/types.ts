@@ -1,22 +1,8 @@
-import { KscrubError } from '../uapi';
 
 // The contract between the procfs layer (text in, text out) and the FUSE adapter.
 // procfs knows nothing of FUSE: it hands the adapter a table of entries, and each open
 // returns a handle that owns whatever per-open state the file needs (a rendered snapshot,
 // or the control file's result queue).
-
-/** The errno a file operation fails with; the FUSE adapter maps it to its number in one table. */
-export type ProcErrno = 'EINVAL' | 'EACCES' | 'ENOENT' | 'EISDIR' | 'ENOTDIR' | 'EIO' | 'EBUSY' | 'ENOMEM';
-export type ProcErrorCode = `KSCRUB_${ProcErrno}`;
-
-/** A file operation refused: `errno` is what the caller's system call returns. */
-export class ProcError extends KscrubError<ProcErrorCode> {
-  readonly errno: ProcErrno;
-  constructor(errno: ProcErrno, message: string) {
-    super(`KSCRUB_${errno}`, message);
-    this.errno = errno;
-  }
-}
 
 /** One open file. */
 export interface FileHandle {

@@ -26,3 +26,26 @@ export type ModelErrorCode =
   | 'KSCRUB_NOMEM';
 
 export class ModelError extends KscrubError<ModelErrorCode> {}
+
+/** The errno a file operation fails with; the FUSE adapter maps it to its number in one table (src/fuse/errno.ts). */
+export type ProcErrno = 'EINVAL' | 'EACCES' | 'ENOENT' | 'EISDIR' | 'ENOTDIR' | 'EIO' | 'EBUSY' | 'ENOMEM';
+export type ProcErrorCode = `KSCRUB_${ProcErrno}`;
+
+/** A file operation refused: `errno` is what the caller's system call returns. */
+export class ProcError extends KscrubError<ProcErrorCode> {
+  readonly errno: ProcErrno;
+  constructor(errno: ProcErrno, message: string) {
+    super(`KSCRUB_${errno}`, message);
+    this.errno = errno;
+  }
+}
+
+/**
+ * The errno a write(2) of a command gets when the model refuses it, as a kernel would give:
+ * out of memory is ENOMEM (an allocation that could not be met), every bad argument EINVAL.
+ */
+export const MODEL_ERRNO: Readonly<Record<ModelErrorCode, 'EINVAL' | 'ENOMEM'>> = {
+  KSCRUB_BAD_SIZE: 'EINVAL', KSCRUB_BAD_DURATION: 'EINVAL', KSCRUB_BAD_OPTION: 'EINVAL', KSCRUB_BAD_SYSCTL: 'EINVAL',
+  KSCRUB_BAD_HANDLE: 'EINVAL', KSCRUB_BAD_ADDRESS: 'EINVAL', KSCRUB_BAD_MM: 'EINVAL', KSCRUB_CLOCK_MODE: 'EINVAL',
+  KSCRUB_NOMEM: 'ENOMEM',
+};

@@ -1,8 +1,8 @@
 // What crosses the mount, as Linux keeps include/uapi: the error base and its codes, units,
 // limits. A leaf: it imports nothing else of kscrubfs, so a client that loads it loads no
 // part of the daemon (the model, procfs, control).
-export { KscrubError, ModelError } from './errors';
-export type { ModelErrorCode } from './errors';
+export { KscrubError, MODEL_ERRNO, ModelError, ProcError } from './errors';
+export type { ModelErrorCode, ProcErrno, ProcErrorCode } from './errors';
 export { formatSize, isPowerOfTwo, parseDuration, parseSize } from './units';
 export * from './limits';
 export { ControlSyntaxError, MAX_COUNT, MAX_LINE_BYTES, MAX_TICK_NS, formatCommand, parseCommand } from './grammar';
@@ -15,6 +15,8 @@ export { ControlResultError, RESULT_KEYS, STATS_KEYS, STATS_STATE_KEYS, parseRes
 export type { ConfigResult, Result, Stats, StatsKey } from './results';
 export { DEFAULT_ZEROING_POLICY, ZEROING_POLICIES, formatZeroingPolicy, isDefaultZeroingPolicy, parseZeroingPolicy, zeroingCmdline } from './policies';
 export type { ZeroingPolicyName } from './policies';
+export { parseSysctlInt, parseSysctlWrite } from './sysctl';
+export type { SysctlWrite } from './sysctl';
 export {
   ProcFormatError, ZEROED_LABEL, parseBuddyinfo, parseLoadavg, parseMeminfo, parseProcFile, parseStat, parseSysctl, parseUptime,
   parseVmstat, parseZoneinfo,

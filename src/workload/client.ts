@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import debugFactory from 'debug';
-import { type CommandOf, KscrubError, type Result, type Verb, formatCommand, parseResult } from '../uapi';
+import { type CommandOf, KscrubError, type Result, type Verb, formatCommand, parseResult, parseSysctl } from '../uapi';
 
 const log = debugFactory('kscrubfs:workload');
 
@@ -142,11 +142,13 @@ export class ControlClient implements Control {
   }
 
   readSysctl(name: string): number {
+    let text: string;
     try {
-      return Number.parseInt(fs.readFileSync(path.join(this.dir, 'sys/vm', name), 'utf8'), 10);
+      text = fs.readFileSync(path.join(this.dir, 'sys/vm', name), 'utf8');
     } catch (err) {
       throw explainMountError(err, this.dir, `sys/vm/${name}`, `read vm.${name}`);
     }
+    return parseSysctl(text, `sys/vm/${name}`);
   }
 
   writeSysctl(name: string, value: number): void {

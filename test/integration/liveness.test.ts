@@ -67,7 +67,7 @@ function replay(lines: readonly string[]): { m: Machine; results: string[] } {
 }
 
 function rendered(m: Machine): Map<string, string> {
-  const tree = buildProcTree(m, { buddyinfo: 'v6', wallClockMs: () => Number.NaN });
+  const tree = buildProcTree(m, { buddyinfo: 'v6', syncClock: () => undefined });
   const out = new Map<string, string>();
   for (const [p, entry] of tree.files) out.set(p, entry.open(constants.O_RDONLY).read(0, 1 << 24).toString());
   return out;

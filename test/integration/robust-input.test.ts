@@ -547,12 +547,12 @@ describe('robust: malformed input over a real mount', () => {
     });
   });
 
-  test('when an alloc runs out of memory then it is refused whole: EINVAL, no block kept, MemFree unchanged, check ok', { timeout: 60_000 }, async () => {
+  test('when an alloc runs out of memory then it is refused whole: ENOMEM, no block kept, MemFree unchanged, check ok', { timeout: 60_000 }, async () => {
     await withMount(MANUAL, async (dir) => {
       const memFree = async (): Promise<number> => parseMeminfo(await readFile(path.join(dir, 'meminfo'), 'utf8')).get('MemFree')!;
       const free = await memFree();
       const [r] = await runWrites([{ path: path.join(dir, 'control'), flags: 'rw', writes: [wire({ data: Buffer.from('alloc order=10 count=1000\n') })], read: true }]);
-      assert.deepEqual(r!.writes, ['EINVAL']);
+      assert.deepEqual(r!.writes, ['ENOMEM']);
       assert.match(r!.out!, /^err alloc: out of memory after \d+ of 1000 order-10 blocks \(nothing kept\)\n$/);
       assert.equal(await memFree(), free);
       const after = await control(dir, 'check\nstats\n');

@@ -6,7 +6,7 @@ import { ControlSyntaxError } from '../../src/uapi/grammar';
 import { MountError } from '../../src/fuse/mount';
 import { createMachine } from '../../src/model';
 import { KscrubError, ModelError } from '../../src/uapi';
-import { ProcError } from '../../src/procfs/types';
+import { ProcError } from '../../src/uapi';
 import { WorkloadError } from '../../src/workload/client';
 
 describe('errors: one base class, one exit-status table', () => {

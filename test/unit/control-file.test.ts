@@ -5,7 +5,8 @@ import { OUTPUT_LIMIT, STATS_KEYS, type Stats } from '../../src/uapi';
 import { Scheduler } from '../../src/daemon/scheduler';
 import { MemoryBudget } from '../../src/daemon/budget';
 import { type Machine, check, createMachine } from '../../src/model';
-import { type FileHandle, ProcError } from '../../src/procfs/types';
+import type { FileHandle } from '../../src/procfs/types';
+import { ProcError } from '../../src/uapi';
 
 const O_RDWR = 2;
 
@@ -58,7 +59,7 @@ class Client {
 function setup(opts: Parameters<typeof createMachine>[0] = { clock: 'manual' }, wall = (): number => 0) {
   const machine = createMachine(opts);
   // Slices without end: every write here completes at once (the slicing has its own tests).
-  const entry = controlEntry(machine, wall, new Scheduler(Number.POSITIVE_INFINITY));
+  const entry = controlEntry(machine, () => machine.syncWall(wall()), new Scheduler(Number.POSITIVE_INFINITY));
   return { machine, entry, open: () => new Client(entry.open(O_RDWR)) };
 }
 
@@ -199,7 +200,7 @@ describe('control file: batches', () => {
     const c = open();
     const free = machine.freePagesTotal();
     const r = c.write('alloc order=10 count=1000\n');
-    assert.ok(r instanceof ProcError && r.errno === 'EINVAL');
+    assert.ok(r instanceof ProcError && r.errno === 'ENOMEM', `out of memory is ENOMEM, as a kernel's allocation failure: ${String(r)}`);
     assert.match(c.lines()[0]!, /^err alloc: out of memory after \d+ of 1000 order-10 blocks \(nothing kept\)$/);
     assert.equal(machine.raw.size, 0);
     machine.drainPcp();
@@ -633,12 +634,23 @@ describe('control file: processes live as long as the file that made them', () =
   });
 });
 
+describe('control file: errnos as a kernel gives them', () => {
+  it('when the model refuses an argument then the write fails EINVAL; out of memory is ENOMEM', () => {
+    const c = setup({ clock: 'manual', preset: 'x86_64', mem: '64M' }).open();
+    const bad = c.write('free handles=99\n');
+    assert.ok(bad instanceof ProcError && bad.errno === 'EINVAL', `a bad handle is EINVAL: ${String(bad)}`);
+    assert.match(c.lines()[0]!, /^err free: /);
+    const nomem = c.write('alloc order=3 count=100000\n');
+    assert.ok(nomem instanceof ProcError && nomem.errno === 'ENOMEM', String(nomem));
+  });
+});
+
 describe('control file: the memory budget', () => {
   it('when a touch could pass the budget then it is refused with ENOMEM before anything runs, naming the budget', () => {
     const machine = createMachine({ clock: 'manual', preset: 'x86_64', mem: '64G' });
     // The daemon "holds" 100 MB of a 200 MB budget.
     const budget = new MemoryBudget(200e6, () => 100e6);
-    const c = new Client(controlEntry(machine, () => 0, new Scheduler(Number.POSITIVE_INFINITY), budget).open(O_RDWR));
+    const c = new Client(controlEntry(machine, () => undefined, new Scheduler(Number.POSITIVE_INFINITY), budget).open(O_RDWR));
     c.write('mm new\nmmap mm=1 size=32G\n');
     const addr = /addr=(0x[0-9a-f]+)/.exec(c.lines()[1]!)![1];
     const before = state(machine);

@@ -39,7 +39,7 @@ function renderAll(m: Machine): Map<string, Buffer> {
   const out = new Map<string, Buffer>();
   const formats: readonly BuddyinfoFormat[] = ['v6', 'stock'];
   for (const buddyinfo of formats) {
-    const tree = buildProcTree(m, { buddyinfo, wallClockMs: () => 0 });
+    const tree = buildProcTree(m, { buddyinfo, syncClock: () => undefined });
     for (const file of FILES) {
       if (!file.render) continue;
       if (buddyinfo === 'stock' && file.path !== '/buddyinfo') continue;

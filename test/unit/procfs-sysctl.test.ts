@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { constants } from 'node:fs';
 import { describe, test } from 'node:test';
 import { createMachine, type Machine } from '../../src/model';
-import { ProcError, buildProcTree, parseSysctlInt, parseSysctlWrite } from '../../src/procfs';
+import { buildProcTree } from '../../src/procfs';
+import { ProcError, parseSysctlInt, parseSysctlWrite } from '../../src/uapi';
 
 // Sysctl writes behave as a 6.x kernel's proc_dointvec_minmax (kernel/sysctl.c); each row below
 // is what that code does with the bytes of one write(2) at offset 0.
@@ -113,7 +114,7 @@ describe('parseSysctlWrite', () => {
 // ---- writes through the tree ---------------------------------------------------------------------
 
 function tree(m: Machine) {
-  return buildProcTree(m, { buddyinfo: 'v6', wallClockMs: () => 0 });
+  return buildProcTree(m, { buddyinfo: 'v6', syncClock: () => undefined });
 }
 
 function readFile(m: Machine, path: string): string {

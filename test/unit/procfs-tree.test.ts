@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { constants } from 'node:fs';
 import { describe, test } from 'node:test';
 import { createMachine, type Machine } from '../../src/model';
-import { FILES, ProcError, buildProcTree, type FileEntry } from '../../src/procfs';
+import { FILES, buildProcTree, type FileEntry } from '../../src/procfs';
+import { ProcError } from '../../src/uapi';
 
 const { O_RDONLY, O_WRONLY, O_RDWR, O_TRUNC } = constants;
 
@@ -22,7 +23,7 @@ function manual(): Machine {
 
 describe('the tree', () => {
   test('when built with a control entry then files and directories are exactly the FILES table\'s', () => {
-    const tree = buildProcTree(manual(), { buddyinfo: 'v6', wallClockMs: () => 0, control });
+    const tree = buildProcTree(manual(), { buddyinfo: 'v6', syncClock: () => undefined, control });
     assert.deepEqual([...tree.files.keys()], FILES.map((f) => f.path));
     assert.deepEqual([...tree.files.keys()].sort(), [...READ_ONLY, '/control', ...SYSCTLS].sort());
     assert.deepEqual(Object.fromEntries(tree.dirs), {
@@ -34,19 +35,19 @@ describe('the tree', () => {
   });
 
   test('when built without a control entry then there is no /control anywhere', () => {
-    const tree = buildProcTree(manual(), { buddyinfo: 'v6', wallClockMs: () => 0 });
+    const tree = buildProcTree(manual(), { buddyinfo: 'v6', syncClock: () => undefined });
     assert.equal(tree.files.has('/control'), false);
     assert.ok(!tree.dirs.get('/')!.includes('control'));
   });
 
   test('when a control entry has another path or mode then the build refuses it', () => {
     const m = manual();
-    assert.throws(() => buildProcTree(m, { buddyinfo: 'v6', wallClockMs: () => 0, control: { ...control, mode: 0o666 } }), /mode 0600/);
-    assert.throws(() => buildProcTree(m, { buddyinfo: 'v6', wallClockMs: () => 0, control: { ...control, path: '/ctl' } }), /\/control/);
+    assert.throws(() => buildProcTree(m, { buddyinfo: 'v6', syncClock: () => undefined, control: { ...control, mode: 0o666 } }), /mode 0600/);
+    assert.throws(() => buildProcTree(m, { buddyinfo: 'v6', syncClock: () => undefined, control: { ...control, path: '/ctl' } }), /\/control/);
   });
 
   test('when entries are listed then modes and writability follow the table', () => {
-    const tree = buildProcTree(manual(), { buddyinfo: 'v6', wallClockMs: () => 0 });
+    const tree = buildProcTree(manual(), { buddyinfo: 'v6', syncClock: () => undefined });
     for (const p of READ_ONLY) assert.deepEqual([tree.files.get(p)!.mode, tree.files.get(p)!.writable], [0o444, false], p);
     for (const p of SYSCTLS) assert.deepEqual([tree.files.get(p)!.mode, tree.files.get(p)!.writable], [0o644, true], p);
   });
@@ -55,7 +56,7 @@ describe('the tree', () => {
 describe('opening files', () => {
   for (const flags of [O_WRONLY, O_RDWR, O_WRONLY | O_TRUNC]) {
     test(`when a 0444 file is opened with flags 0${flags.toString(8)} then EACCES`, () => {
-      const tree = buildProcTree(manual(), { buddyinfo: 'v6', wallClockMs: () => 0 });
+      const tree = buildProcTree(manual(), { buddyinfo: 'v6', syncClock: () => undefined });
       for (const p of READ_ONLY) {
         assert.throws(() => tree.files.get(p)!.open(flags), (err: unknown) => err instanceof ProcError && err.errno === 'EACCES', p);
       }
@@ -63,13 +64,13 @@ describe('opening files', () => {
   }
 
   test('when a read-only file is opened then its handle has no write', () => {
-    const tree = buildProcTree(manual(), { buddyinfo: 'v6', wallClockMs: () => 0 });
+    const tree = buildProcTree(manual(), { buddyinfo: 'v6', syncClock: () => undefined });
     assert.equal(tree.files.get('/meminfo')!.open(O_RDONLY).write, undefined);
   });
 
   test('when the model changes after the first read then reads past 0 still serve the snapshot that read took', () => {
     const m = manual();
-    const tree = buildProcTree(m, { buddyinfo: 'v6', wallClockMs: () => 0 });
+    const tree = buildProcTree(m, { buddyinfo: 'v6', syncClock: () => undefined });
     const handle = tree.files.get('/meminfo')!.open(O_RDONLY);
     const atFirst = tree.files.get('/meminfo')!.open(O_RDONLY).read(0, 1 << 20).toString();
     const first = handle.read(0, 40).toString();
@@ -82,7 +83,7 @@ describe('opening files', () => {
   test('when a handle is opened and held then it renders nothing until read, and lets its text go once read to the end', () => {
     const m = manual();
     let renders = 0;
-    const tree = buildProcTree(m, { buddyinfo: 'v6', wallClockMs: () => (renders++, 0) });
+    const tree = buildProcTree(m, { buddyinfo: 'v6', syncClock: () => { renders++; } });
     const held = Array.from({ length: 100 }, () => tree.files.get('/zoneinfo')!.open(O_RDONLY));
     assert.equal(renders, 0, 'an open alone renders nothing');
     const h = held[0]!;
@@ -98,7 +99,7 @@ describe('opening files', () => {
 
   test('when a handle is read again from offset 0 (lseek 0, as vmstat and top do) then it renders anew, as seq_file does', () => {
     const m = manual();
-    const tree = buildProcTree(m, { buddyinfo: 'v6', wallClockMs: () => 0 });
+    const tree = buildProcTree(m, { buddyinfo: 'v6', syncClock: () => undefined });
     const handle = tree.files.get('/meminfo')!.open(O_RDONLY);
     const before = handle.read(0, 1 << 20).toString();
     assert.equal(handle.read(before.length, 100).length, 0);
@@ -109,7 +110,7 @@ describe('opening files', () => {
   });
 
   test('when a snapshot is read in odd chunks then the pieces are its bytes and the end reads empty', () => {
-    const tree = buildProcTree(manual(), { buddyinfo: 'v6', wallClockMs: () => 0 });
+    const tree = buildProcTree(manual(), { buddyinfo: 'v6', syncClock: () => undefined });
     const handle = tree.files.get('/zoneinfo')!.open(O_RDONLY);
     const whole = handle.read(0, 1 << 20);
     const pieces: Buffer[] = [];
@@ -123,7 +124,7 @@ describe('opening files', () => {
   });
 
   test('when a sysctl is read past its text then it is EOF', () => {
-    const tree = buildProcTree(manual(), { buddyinfo: 'v6', wallClockMs: () => 0 });
+    const tree = buildProcTree(manual(), { buddyinfo: 'v6', syncClock: () => undefined });
     const handle = tree.files.get('/sys/vm/scrub_stop')!.open(O_RDONLY);
     assert.equal(handle.read(0, 100).toString(), '4\n');
     assert.equal(handle.read(2, 100).length, 0);
@@ -132,7 +133,7 @@ describe('opening files', () => {
   test('when the clock is live then each open catches the model up with the wall clock', () => {
     const m = createMachine({ preset: 'x86_64', clock: 'live' });
     let wall = 1_000;
-    const tree = buildProcTree(m, { buddyinfo: 'v6', wallClockMs: () => wall });
+    const tree = buildProcTree(m, { buddyinfo: 'v6', syncClock: () => m.syncWall(wall) });
     assert.equal(tree.files.get('/uptime')!.open(O_RDONLY).read(0, 100).toString(), '0.00 0.00\n');
     wall += 2_500;
     assert.equal(tree.files.get('/uptime')!.open(O_RDONLY).read(0, 100).toString(), '2.50 10.00\n');
@@ -140,7 +141,7 @@ describe('opening files', () => {
 
   test('when the buddyinfo option is stock then the file has one line per zone', () => {
     const m = manual();
-    const text = buildProcTree(m, { buddyinfo: 'stock', wallClockMs: () => 0 }).files.get('/buddyinfo')!.open(O_RDONLY).read(0, 1 << 20).toString();
+    const text = buildProcTree(m, { buddyinfo: 'stock', syncClock: () => undefined }).files.get('/buddyinfo')!.open(O_RDONLY).read(0, 1 << 20).toString();
     assert.equal(text.split('\n').length - 1, m.zones.length);
     assert.ok(!text.includes('Zeroed'));
   });

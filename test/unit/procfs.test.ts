@@ -20,7 +20,7 @@ const fixture = (name: string): string => readFileSync(path.join(FIXTURES, name)
 
 /** Render `file` through the tree, as a reader at offset 0 would get it. */
 function read(m: Machine, file: string, buddyinfo: BuddyinfoFormat = 'v6'): string {
-  const tree = buildProcTree(m, { buddyinfo, wallClockMs: () => 0 });
+  const tree = buildProcTree(m, { buddyinfo, syncClock: () => undefined });
   return tree.files.get(file)!.open(0).read(0, 1 << 24).toString('utf8');
 }
 
