@@ -170,11 +170,11 @@ describe('rendering cost', () => {
 describe('held snapshots', () => {
   test('when handles read one byte each and hold their text past the limit then the next read fails ENOMEM, and closing one makes room', () => {
     const m = manual();
-    const tree = buildProcTree(m, { buddyinfo: 'v6', wallClockMs: () => 0, generation: () => 0 });
+    const tree = buildProcTree(m, { buddyinfo: 'v6', syncClock: () => undefined, generation: () => 0 });
     const size = tree.files.get('/zoneinfo')!.open(O_RDONLY).read(0, 1 << 22).length;
     // A limit of 2.5 texts; the manual clock stands still, so reads of one instant share one
     // snapshot: a write to the machine between reads makes each read take its own.
-    const small = buildProcTree(m, { buddyinfo: 'v6', wallClockMs: () => 0, maxHeldBytes: Math.floor(size * 2.5) });
+    const small = buildProcTree(m, { buddyinfo: 'v6', syncClock: () => undefined, maxHeldBytes: Math.floor(size * 2.5) });
     const hs = Array.from({ length: 3 }, () => small.files.get('/zoneinfo')!.open(O_RDONLY));
     assert.equal(hs[0]!.read(0, 1).length, 1);
     m.raw.alloc(0, false, 0, 1);
