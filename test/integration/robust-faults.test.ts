@@ -12,7 +12,7 @@ import { findMount } from '../../src/fuse/mountpoint';
 import {
   type Daemon, kscrubfs, startDaemon, stopDaemon, waitForMount, withMount, withTempDir,
 } from '../helpers/mount';
-import { type BuddyZone, parseBuddyinfo, parseMeminfo, parseVmstat } from '../../src/uapi';
+import { type BuddyZone, type Stats, parseBuddyinfo, parseMeminfo, parseResult, parseVmstat } from '../../src/uapi';
 import { startReaders } from '../helpers/readers';
 
 const MANUAL = ['--clock', 'manual'];
@@ -20,10 +20,10 @@ const KILLS = 10;
 
 import { controlBatch as control, readMountFile } from '../../src/workload/client';
 
-async function stats(dir: string): Promise<Record<string, number>> {
+async function stats(dir: string): Promise<Stats> {
   const [line] = await control(dir, 'stats\n');
   assert.match(line!, /^ok /);
-  return Object.fromEntries(line!.slice(3).split(' ').map((kv) => kv.split('=')).map(([k, v]) => [k!, Number(v)]));
+  return parseResult('stats', line!.slice(3));
 }
 
 /** Resolve with the promise's value, or reject after `ms` saying what hung. */

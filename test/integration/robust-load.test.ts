@@ -18,7 +18,7 @@ import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Rng } from '../helpers/rng';
 import { kscrubfs, startDaemon, stopDaemon, waitForMount, withTempDir, type Daemon, type RunResult } from '../helpers/mount';
-import { parseMeminfo, parseSysctl } from '../../src/uapi';
+import { type Stats, parseMeminfo, parseResult, parseSysctl } from '../../src/uapi';
 import { READABLE_FILES, startReaders, type ReaderReport } from '../helpers/readers';
 
 const CI = process.env.CI === 'true';
@@ -30,9 +30,9 @@ const DEBUG = 'kscrubfs:control,kscrubfs:model';
 
 import { controlBatch as control } from '../../src/workload/client';
 
-function statsOf(line: string): Record<string, number> {
+function statsOf(line: string): Stats {
   assert.match(line, /^ok /);
-  return Object.fromEntries(line.slice(3).split(' ').map((kv) => kv.split('=')).map(([k, v]) => [k!, Number(v)]));
+  return parseResult('stats', line.slice(3));
 }
 
 /** Start the daemon with DEBUG set for it alone (spawn copies the environment there and then). */

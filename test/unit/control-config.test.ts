@@ -2,13 +2,14 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execute } from '../../src/control';
 import { createMachine } from '../../src/model';
+import { type ConfigResult, parseResult } from '../../src/uapi';
 
 // `config` is what a result needs to say how it was made: the machine's shape and options,
 // the clock, the sysctls as they are now, and only the cost figures that were overridden.
 
-function configOf(line: string): Record<string, string> {
+function configOf(line: string): ConfigResult {
   assert.match(line, /^ok /);
-  return Object.fromEntries(line.slice(3).split(' ').map((t) => t.split('=') as [string, string]));
+  return parseResult('config', line.slice(3));
 }
 
 describe('control config', () => {

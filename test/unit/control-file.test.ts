@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { controlEntry, execute, helpText, statsPairs } from '../../src/control';
-import { OUTPUT_LIMIT, STATS_KEYS, type Stats } from '../../src/uapi';
+import { OUTPUT_LIMIT, STATS_KEYS, type Stats, parseResult } from '../../src/uapi';
 import { Scheduler } from '../../src/daemon/scheduler';
 import { MemoryBudget } from '../../src/daemon/budget';
 import { type Machine, check, createMachine } from '../../src/model';
@@ -68,12 +68,12 @@ function state(m: Machine): unknown {
   return { stats: statsPairs(m), raw: [...m.raw.keys()], bte: m.zeroDrivers.map((d) => JSON.stringify(d)), check: check(m) };
 }
 
-/** A `stats` line as numbers; its keys must be STATS_KEYS, in order. */
+/** A `stats` line as numbers, by the result table (its keys must be STATS_KEYS, in order). */
 function statsOf(line: string): Stats {
-  assert.match(line, /^ok( [a-z_]+=\d+)+$/);
-  const pairs = line.slice(3).split(' ').map((kv) => kv.split('='));
-  assert.deepEqual(pairs.map(([k]) => k), [...STATS_KEYS]);
-  return Object.fromEntries(pairs.map(([k, v]) => [k, Number(v)])) as Stats;
+  assert.match(line, /^ok /);
+  const s = parseResult('stats', line.slice(3));
+  assert.deepEqual(Object.keys(s), [...STATS_KEYS]);
+  return s;
 }
 
 describe('control file: the entry and help', () => {

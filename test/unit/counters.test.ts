@@ -11,7 +11,7 @@ import * as buddyinfo from '../../src/procfs/buddyinfo';
 import * as meminfo from '../../src/procfs/meminfo';
 import * as vmstat from '../../src/procfs/vmstat';
 import * as zoneinfo from '../../src/procfs/zoneinfo';
-import { COUNTERS, type CounterName, STATS_KEYS, ZEROING_POLICIES, exportedMetric, parseBuddyinfo, parseMeminfo, parseVmstat, statsKeys } from '../../src/uapi';
+import { COUNTERS, type CounterName, STATS_KEYS, ZEROING_POLICIES, exportedMetric, parseBuddyinfo, parseMeminfo, parseResult, parseVmstat, statsKeys } from '../../src/uapi';
 import { renderTextfile } from '../../src/workload/textfile';
 import { TINY } from '../helpers/model';
 
@@ -24,10 +24,7 @@ function readVmstat(m: Machine): Map<string, number> {
 function readStats(m: Machine): Map<string, number> {
   const line = execute(m, { verb: 'stats' });
   assert.match(line, /^ok /);
-  return new Map(line.slice(3).split(' ').map((kv) => {
-    const [k, v] = kv.split('=');
-    return [k!, Number(v)] as const;
-  }));
+  return new Map(Object.entries(parseResult('stats', line.slice(3))));
 }
 
 /** The textfile exporter's metrics from the machine's files: metric name → value. */
