@@ -145,6 +145,13 @@ describe('kscrubfs pft against a mount', () => {
     });
   });
 
+  test('when calibrate --fit names a preset without published rows then it is refused naming the presets that have them', async () => {
+    const r = await kscrubfs(['calibrate', '--fit', 'epyc']);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /calibrate --fit: "epyc" has no published rows \(presets with rows: altix, i386\)/);
+    assert.equal(r.stdout, '');
+  });
+
   test('when nothing is mounted then pft says so and exits non-zero', async () => {
     const r = await kscrubfs(['pft', '-m', '/nonexistent-kscrubfs', '-b', '1M']);
     assert.notEqual(r.code, 0);
