@@ -101,7 +101,7 @@ export const EPYC_FIGURES: Figures = {
   zeroBytesPerNs: measured(`${CLEAR_PAGES}: 13.7 GB/s clearing 4 KiB at a time`),
   zeroHugeBytesPerNs: measured(`${CLEAR_PAGES}: 15.1 GB/s at 2 MiB`),
   zeroGiantBytesPerNs: measured(`${CLEAR_PAGES}: 38.1 GB/s at 1 GiB (Zen elides line allocation past the L3)`),
-  cacheBytes: measured('datasheet: AMD EPYC 7003 (Zen 3) has a 32 MiB L3 per CCD, shared by its 8 cores'),
+  cacheBytes: measured('published: "LLC-size: 32MB for each CCX" of the EPYC 7J13 (Milan) in the test system of the clear_pages() series (Ankur Arora, LKML, "[PATCH v3 06/21] x86/clear_page: add clear_pages()", June 2022)'),
   writebackBytesPerNs: measured('no separate term: the clear_pages() rates above were measured over regions far larger than the caches, so they include the write-back'),
   remoteFactor: fitted(1.2, 2.5, "the other socket's DRAM over xGMI against the local socket's", 'none'),
   fsbBytesPerNs: fitted(100, 204.8, 'eight channels of DDR4-3200 a socket: 204.8 GB/s peak, at least half of it sustained', 'none'),
