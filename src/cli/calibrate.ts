@@ -69,8 +69,8 @@ iteration: minutes to an hour, not seconds.`)
       const prov = provenance(config ?? {}, VERSION, commandLine());
       process.stdout.write(formatResult(o, {
         provenance: prov,
-        table: () => rows.map((r) => `${r.label}\n${formatPftTable([r.row])}\n`).join('') + formatComparisons(comparisons),
-        json: { rows, comparisons },
+        table: () => rows.map((r) => `${r.label}\n${formatPftTable([r.row])}\n`).join('') + formatComparisons(comparisons) + formatPresetSummary(comparisons),
+        json: { rows, comparisons, presets: presetSummary(comparisons) },
         columns: ['label', 'column', 'model', 'published', 'ratio', 'ok'],
         rows: comparisons,
       }));
@@ -78,6 +78,21 @@ iteration: minutes to an hour, not seconds.`)
       const off = comparisons.filter((c) => c.target && !c.ok);
       if (off.length > 0) throw new CliError('KSCRUB_CALIBRATION_OFF', `${off.length} of ${comparisons.filter((c) => c.target).length} flt/cpu/s and fault/wsec columns are outside their band`);
     }));
+}
+
+/** Per preset: how many target columns are within band, and the root mean square of ln(model ÷ published). */
+function presetSummary(comparisons: readonly Comparison[]): { preset: string; targets: number; within: number; rmsLogError: number }[] {
+  const presetOf = new Map(PUBLISHED.map((p) => [p.label, p.preset]));
+  return [...new Set(PUBLISHED.map((p) => p.preset))].map((preset) => {
+    const t = comparisons.filter((c) => c.target && presetOf.get(c.label) === preset);
+    const rms = Math.sqrt(t.reduce((s, c) => s + Math.log(c.ratio) ** 2, 0) / Math.max(1, t.length));
+    return { preset, targets: t.length, within: t.filter((c) => c.ok).length, rmsLogError: rms };
+  });
+}
+
+function formatPresetSummary(comparisons: readonly Comparison[]): string {
+  return '\n' + presetSummary(comparisons).map((s) =>
+    `${s.preset}: ${s.within} of ${s.targets} flt/cpu/s and fault/wsec within band; rms ln(model ÷ published) ${s.rmsLogError.toFixed(3)}\n`).join('');
 }
 
 /**
