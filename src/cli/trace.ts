@@ -66,7 +66,7 @@ Example:
     .addOption(new Option('--scrub <mode>', 'only this side: off (scrub_start = MAX_ORDER) or on (${KSCRUBD_ON_TEXT}, settled)').choices(['on', 'off']))
     .option('--threads-as-cpus', 'every traced thread on its own simulated CPU (as pft); default: the host CPU it ran on, mod the CPUs')
     .option('--lines <n>', 'cachelines the program writes after each fault (not in a fault trace)', integer(1), 1)
-    .option('--prealloc <order>', 'vm.max_prealloc_order for the run (0 = no anticipatory prefault)', integer(0))
+    .option('--prealloc <order>', 'vm.max_prealloc_order for the run (default 0: no mainline kernel prefaults anonymous memory; 4 = the V2 patch)', integer(0))
     .option('--gaps', "replay the program's time between faults as idle time (manual clock), so kscrubd can zero meanwhile")
     .option('--json', 'print one JSON object: how the run was made (version, machine, clock, sysctls), the trace\'s header and summary, and the rows (each with its side\'s sysctls)')
     .option('--csv', 'print CSV: the same provenance as # comment lines, a header row, one line per row')

@@ -28,7 +28,7 @@ export interface ReplayOptions {
   lines: number;
   /** Each thread on its own simulated CPU (pft's placement), instead of the host CPU it ran on. */
   threadsAsCpus: boolean;
-  /** vm.max_prealloc_order for the run, when given. */
+  /** vm.max_prealloc_order for the run (default 0: no mainline kernel prefaults anonymous memory). */
   prealloc?: number;
   /**
    * Replay the program's own time between faults as idle time (a manual clock's `tick`), so
@@ -105,7 +105,9 @@ export async function replay(dir: string, trace: Trace, o: ReplayOptions): Promi
   try {
     const stats = run(ctl, { verb: 'stats' });
     const maxOrder = stats.max_order;
-    if (o.prealloc !== undefined) set('max_prealloc_order', o.prealloc);
+    // A trace comes from a mainline kernel, and none prefaults anonymous memory: replay does
+    // not either unless asked (--prealloc 4 is the V2 patch).
+    set('max_prealloc_order', o.prealloc ?? 0);
     for (const side of o.sides) {
       for (const [name, v] of kscrubdSysctls(side, maxOrder)) set(name, v);
       if (side === 'on') await settle(ctl, o.progress);
