@@ -51,7 +51,7 @@ describe('calibrate --plot', () => {
       // 1, 2, 4 and 8 threads in both panels: model and published, base and patched; the base
       // rows were published twice (on the V1 and the V2 kernel), and both measurements show.
       assert.equal(svg.match(/class="point"/g)?.length, 2 * (4 + 4 + 2 * 4 + 4));
-      assert.equal(svg.match(/class="ratio-point"/g)?.length, 2 * 4 * 2);
+      assert.equal(svg.match(/class="ratio-point"/g)?.length, 2 * (2 * 4 + 4), 'a base ratio against each of its two measurements');
       for (const label of ['model, base (kscrubd off)', 'model, patched (kscrubd on, settled)', 'published, base', 'published, patched']) {
         assert.ok(svg.includes(`>${label}</text>`), `legend: ${label}`);
       }
