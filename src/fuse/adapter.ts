@@ -31,7 +31,7 @@ const SYSCTL_DIR = '/sys';
  * getattr, so `getattr` counts both. There is deliberately no `flush`: see below.
  */
 export const OP_NAMES = [
-  'getattr', 'readdir', 'opendir', 'releasedir', 'open', 'read', 'write',
+  'getattr', 'fgetattr', 'readdir', 'opendir', 'releasedir', 'open', 'read', 'write',
   'truncate', 'ftruncate', 'release', 'statfs',
   'create', 'mknod', 'mkdir', 'symlink', 'link', 'rename', 'unlink', 'rmdir', 'chmod', 'chown', 'utimens',
 ] as const;
@@ -97,7 +97,7 @@ export function createAdapter(tree: ProcTree, opts: AdapterOptions = {}): Adapte
     };
   }
 
-  function stat(path: string): Fuse.Stat {
+  function stat(path: string, handle?: FileHandle): Fuse.Stat {
     const times = { atime: mountTime, mtime: mountTime, ctime: mountTime };
     const children = tree.dirs.get(path);
     if (children) {
@@ -105,10 +105,15 @@ export function createAdapter(tree: ProcTree, opts: AdapterOptions = {}): Adapte
       return { mode: S_IFDIR | DIR_MODE, nlink: 2 + subdirs, size: 0, uid: owner.uid, gid: owner.gid, ...times };
     }
     const file = tree.files.get(path);
-    // st_size 0, as procfs reports: readers go on until read returns 0 (direct_io). A size
-    // (as LXCFS reports) would let sendfile copy the text, but readers that trust it read only
-    // that many bytes: Node's fs.readFile cut a vmstat that grew between stat and read.
-    if (file) return { mode: S_IFREG | file.mode, nlink: 1, size: 0, uid: owner.uid, gid: owner.gid, ...times };
+    // st_size is the length of the text, as LXCFS reports it: sendfile and splice (shutil.copyfile,
+    // cp, tar) copy up to st_size, and Node's fs.readFile reads no further. fstat(2) on an open
+    // (fgetattr) gets the length of that open's own snapshot, which its reads then serve, so the
+    // two agree however the machine moves; attr_timeout 0 (fuse/mount.ts) makes every fstat ask.
+    // Reads never stop at st_size (direct_io). Writable files (sysctls, control) stay 0.
+    if (file) {
+      const size = handle ? handle.size?.() : file.size?.();
+      return { mode: S_IFREG | file.mode, nlink: 1, size: size ?? 0, uid: owner.uid, gid: owner.gid, ...times };
+    }
     throw new ProcError('ENOENT', `no such entry: ${path}`);
   }
 
@@ -143,6 +148,7 @@ export function createAdapter(tree: ProcTree, opts: AdapterOptions = {}): Adapte
 
   const ops: Fuse.Operations = {
     getattr: guard('getattr', (path: string) => [0, stat(path)]),
+    fgetattr: guard('fgetattr', (path: string, fd: number) => [0, stat(path, handles.get(fd))]),
 
     readdir: guard('readdir', (path: string) => [0, ['.', '..', ...dirAt(path)]]),
     // fh 0 = "no handle": directories keep no per-open state.

@@ -63,11 +63,12 @@ export async function mountProcTree(dir: string, tree: ProcTree, opts: MountOpti
     allowOther,
     defaultPermissions: true,
     // fuse-native has no options for these; its fsname is spliced into -o verbatim.
-    // direct_io: every read reaches us (st_size is 0); nonempty: ./mount holds .gitkeep.
+    // direct_io: every read reaches us (never stopped at st_size); nonempty: ./mount holds .gitkeep.
     fsname: `${fsnameFor(process.pid)},direct_io,nonempty`,
     subtype: 'kscrubfs',
     entryTimeout: String(opts.entryTimeout ?? 0.5),
-    attrTimeout: String(opts.attrTimeout ?? 0.5),
+    // 0: every fstat(2) asks (fgetattr), so st_size is the length of that open's own text.
+    attrTimeout: String(opts.attrTimeout ?? 0),
   });
   try {
     await withoutFuseBindingsDebug(() => new Promise<void>((resolve, reject) => fuse.mount((err) => (err ? reject(err) : resolve()))));

@@ -111,6 +111,8 @@ function snapshotEntry(
     path,
     mode,
     writable: write !== undefined,
+    // stat(2) without an open: the text as the machine stands (no catch-up: a stat moves no clock).
+    ...(write ? {} : { size: (): number => fresh().byteLength() }),
     open(flags: number): FileHandle {
       if (!write && (flags & O_ACCMODE) !== fsConstants.O_RDONLY) throw new ProcError('EACCES', `${path} is read-only`);
       const take = (): Snapshot => {
@@ -147,6 +149,17 @@ function snapshotEntry(
         if (snapshot !== undefined) held.letGo(snapshot);
         snapshot = undefined;
       };
+      // fstat(2) on this open: fix the snapshot the next read serves (served = false keeps a
+      // read at 0 from rendering anew), so st_size and the bytes read agree.
+      const size = (): number => {
+        if (snapshot === undefined) {
+          const next = take();
+          held.hold(next, path);
+          snapshot = next;
+          served = false;
+        }
+        return snapshot.byteLength();
+      };
       const read = (offset: number, length: number): Buffer => {
         const s = current(offset);
         return settle(s, offset, s.read(offset, length));
@@ -155,7 +168,7 @@ function snapshotEntry(
         const s = current(offset);
         return settle(s, offset, s.readInto(target, offset, length));
       };
-      if (!write) return { read, readInto, release };
+      if (!write) return { read, readInto, size, release };
       return {
         read,
         readInto,
@@ -211,6 +224,12 @@ export class Snapshot {
 
   read(offset: number, length: number): Buffer {
     return this.encoded().subarray(offset, offset + length);
+  }
+
+  /** The text's length in bytes (counted once, without encoding it). */
+  byteLength(): number {
+    if (this.size < 0) this.size = this.bytes?.length ?? Buffer.byteLength(this.text, 'utf8');
+    return this.size;
   }
 
   /** Is `offset` at or past the end (a read there returned 0: the reader saw EOF)? */

@@ -23,6 +23,12 @@ export interface FileHandle {
    * a command that runs in slices); throws (or rejects with) ProcError.
    */
   write?(data: Buffer, offset: number): number | Promise<number>;
+  /**
+   * Byte length of the text this open's next read serves (st_size for fstat(2) on it): the
+   * handle fixes its snapshot now, so a reader that trusts st_size (Node's fs.readFile, sendfile)
+   * gets the whole text. Absent on writable files, whose st_size stays 0.
+   */
+  size?(): number;
   /** Called once when the last reference goes away. */
   release?(): void;
 }
@@ -36,6 +42,12 @@ export interface FileEntry {
   readonly writable: boolean;
   /** Make a handle; `flags` are open(2) flags. Read-only files opened for writing throw EACCES. */
   open(flags: number): FileHandle;
+  /**
+   * Byte length of the text an open would read now (st_size for stat(2), as LXCFS reports it).
+   * Absent on writable files: sysctls, whose O_APPEND writes must land at offset 0, and the
+   * control file, whose bytes are per-open replies.
+   */
+  size?(): number;
 }
 
 /** The whole tree the adapter serves: files plus the directories implied by their paths. */

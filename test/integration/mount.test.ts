@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, rmSync, statSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { pollUntil } from '../../src/daemon/poll';
+import { controlBatch } from '../../src/workload/client';
 import { daemonPid, findMount } from '../../src/fuse/mountpoint';
 import {
   childPids, kscrubfs, processAlive, q, sh, startDaemon, stopDaemon, waitForMount, withMount, withTempDir,
@@ -61,6 +62,17 @@ function listeningTcpPorts(pid: number): number[] {
   return ports;
 }
 
+/** Every byte a descriptor gives until read(2) returns 0. */
+function readUntilEof(fd: number): string {
+  const chunks: Buffer[] = [];
+  for (;;) {
+    const buf = Buffer.alloc(65536);
+    const n = readSync(fd, buf);
+    if (n === 0) return Buffer.concat(chunks).toString('utf8');
+    chunks.push(buf.subarray(0, n));
+  }
+}
+
 function readComm(pid: number): string {
   try {
     return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
@@ -91,18 +103,45 @@ describe('mounted files', () => {
     });
   });
 
-  test('when st_size is 0 (as procfs) then cat and cp still read every byte (direct_io)', async () => {
+  test('when files report their size (as LXCFS) then cp, tar and sendfile (shutil.copyfile) copy the whole text, and writable files stay 0', async () => {
     await withMount(MANUAL, async (dir) => {
       const out = await mkdtemp(path.join(os.tmpdir(), 'kscrubfs-copy-'));
       try {
-        const r = await sh(`cd ${q(dir)} && stat -c %s buddyinfo meminfo sys/vm/scrub_start && wc -c < meminfo && cp --reflink=never meminfo ${q(out)}/cp-meminfo`);
+        const r = await sh(`cd ${q(dir)} && stat -c %s meminfo sys/vm/scrub_start control && wc -c < meminfo`
+          + ` && cp --reflink=never meminfo ${q(out)}/cp-meminfo && tar cf ${q(out)}/t.tar meminfo buddyinfo && tar xf ${q(out)}/t.tar -C ${q(out)}`
+          + ` && python3 -c 'import shutil,sys; shutil.copyfile(sys.argv[1], sys.argv[2])' meminfo ${q(out)}/py-meminfo`);
         assert.equal(r.code, 0, r.stderr);
-        const [sizes, bytes] = [r.stdout.split('\n').slice(0, 3), Number(r.stdout.split('\n')[3])];
-        assert.deepEqual(sizes, ['0', '0', '0']);
-        assert.ok(bytes > 100, `meminfo has ${bytes} bytes`);
-        assert.equal(await readFile(path.join(out, 'cp-meminfo'), 'utf8'), await readFile(path.join(dir, 'meminfo'), 'utf8'), 'cp reads to EOF');
+        const [meminfoSize, sysctlSize, controlSize, bytes] = r.stdout.trim().split('\n').map(Number);
+        assert.equal(meminfoSize, bytes, 'st_size is the length cat reads');
+        assert.ok(bytes! > 100, `meminfo has ${bytes} bytes`);
+        assert.deepEqual([sysctlSize, controlSize], [0, 0]);
+        const text = await readFile(path.join(dir, 'meminfo'), 'utf8');
+        for (const copy of ['cp-meminfo', 'meminfo', 'py-meminfo']) assert.equal(await readFile(path.join(out, copy), 'utf8'), text, copy);
+        assert.equal(await readFile(path.join(out, 'buddyinfo'), 'utf8'), await readFile(path.join(dir, 'buddyinfo'), 'utf8'));
       } finally {
         await rm(out, { recursive: true, force: true });
+      }
+    });
+  });
+
+  test('when vmstat grows between stat, open and fstat then fstat gives that open\'s length and fs.readFile gets the whole text', async () => {
+    await withMount(MANUAL, async (dir) => {
+      const file = path.join(dir, 'vmstat');
+      const before = statSync(file).size;
+      const fd = openSync(file, 'r');
+      try {
+        // Faulting 64 MiB turns counters from 0 into five digits: vmstat grows by many bytes.
+        const lines = await controlBatch(dir, 'mm new keep\nmmap mm=1 size=64M addr=0x10000000000\ntouch mm=1 addr=0x10000000000 size=64M\n');
+        assert.ok(lines.every((l) => l.startsWith('ok')), lines.join(' | '));
+        const size = fstatSync(fd).size;
+        const text = readUntilEof(fd);
+        assert.equal(size, Buffer.byteLength(text), 'fstat on an open is the length of what it reads');
+        assert.ok(size > before, `vmstat grew (${before} → ${size} bytes)`);
+        const whole = readFileSync(file, 'utf8');
+        assert.ok(whole.endsWith('\n') && /^pgfault [1-9]\d*$/m.test(whole), 'fs.readFile reads the whole text');
+        assert.equal(whole, (await sh(`cat ${q(file)}`)).stdout);
+      } finally {
+        closeSync(fd);
       }
     });
   });
@@ -115,7 +154,7 @@ describe('mounted files', () => {
         '555 root directory .',
         '555 root directory sys',
         '555 root directory sys/vm',
-        '444 root regular empty file buddyinfo',
+        '444 root regular file buddyinfo',
         '644 root regular empty file sys/vm/scrub_start',
         '600 root regular empty file control',
       ]);
