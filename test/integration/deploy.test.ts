@@ -6,6 +6,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { pollUntil } from '../../src/daemon/poll';
 import { findMount } from '../../src/fuse/mountpoint';
+import { parseMeminfo } from '../../src/uapi';
 import { CLI, REPO_ROOT, kscrubfs, q, run, withMount } from '../helpers/mount';
 
 // deploy/: the systemd unit, the container bind list and the Grafana dashboard, each driven
@@ -109,7 +110,7 @@ describe('deploy: systemd unit, container binds, Grafana dashboard', () => {
       assert.equal(inside.code, 0, inside.stderr);
       const [total, ...buddy] = inside.stdout.split('\n');
       const model = readFileSync(path.join(dir, 'meminfo'), 'utf8');
-      assert.equal(Number(total), Number(/^MemTotal: +(\d+) kB/m.exec(model)![1]) * 1024, 'free in the container: the model\'s MemTotal');
+      assert.equal(Number(total), parseMeminfo(model).get('MemTotal')! * 1024, 'free in the container: the model\'s MemTotal');
       assert.equal(buddy.join('\n'), readFileSync(path.join(dir, 'buddyinfo'), 'utf8'), 'its /proc/buddyinfo is the model\'s');
       assert.doesNotMatch(readFileSync('/proc/buddyinfo', 'utf8'), /Zeroed Pages/, 'the host\'s is the kernel\'s');
     });

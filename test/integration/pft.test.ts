@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { parseVmstat } from '../../src/uapi';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { PUBLISHED, withinBand } from '../../src/workload/calibration';
@@ -24,11 +25,7 @@ function parseTable(text: string): Row[] {
   });
 }
 
-const vmstat = (dir: string): Map<string, number> =>
-  new Map(readFileSync(path.join(dir, 'vmstat'), 'utf8').trim().split('\n').map((l) => {
-    const [k, v] = l.split(' ');
-    return [k!, Number(v)];
-  }));
+const vmstat = (dir: string): Map<string, number> => parseVmstat(readFileSync(path.join(dir, 'vmstat'), 'utf8'));
 
 describe('kscrubfs pft against a mount', () => {
   test('when pft -g 1 -r 2 -t 1,2 runs with scrubbing on then the table is pft\'s and faults were prezeroed', async () => {
