@@ -6,7 +6,7 @@ import type { Command } from 'commander';
 import { findMount, fusermountUnmount, servedBy } from '../fuse/mountpoint';
 import { ALTIX_COST, i386Cost, presetFigures } from '../model';
 import { PUBLISHED, compare, formatComparisons } from '../workload/calibration';
-import { fit, fitParams, formatFit, publishedConfig, runPublished } from '../workload/fit';
+import { fit, fitParams, formatFit, publishedConfig, runPublished } from './fit';
 import type { Comparison, PublishedRow } from '../workload/calibration';
 import { formatPftTable } from '../workload/pft';
 import { PUBLISHED_STYLE, publishedSeries, renderPftSvg } from '../workload/plot';
@@ -123,7 +123,7 @@ function plotThreads(file: string, rows: readonly { label: string; row: PftRow }
 }
 
 /**
- * `calibrate --fit PRESET`: the fit of src/workload/fit.ts over every published row of the
+ * `calibrate --fit PRESET`: the fit of src/cli/fit.ts over every published row of the
  * preset, starting from the cost file's figures. Printing is all it does: the cost file takes
  * the printed values, and nothing else changes a fitted figure.
  */

@@ -1,18 +1,6 @@
 #!/usr/bin/env node
 import { Command, type CommanderError } from 'commander';
 import { report } from './errors';
-import { registerMount } from './mount';
-import { registerCalibrate } from './calibrate';
-import { registerPft } from './pft';
-import { registerTrace } from './trace';
-import { registerUmount } from './umount';
-import { registerSweep } from './sweep';
-import { registerReplay } from './replay';
-import { registerScripts } from './scripts';
-import { registerDocs } from './docs';
-import { registerPresets } from './presets';
-import { registerWatch } from './watch';
-import { registerPolicies } from './policies';
 import { VERSION } from './version';
 
 // Node opens its inspector on 127.0.0.1:9229 when a process without a SIGUSR1 listener gets
@@ -21,9 +9,32 @@ import { VERSION } from './version';
 // to keep the inspector shut (--disable-sigusr1 came in 22.14), so install it before anything.
 process.on('SIGUSR1', () => undefined);
 
-// Only wiring: each command lives in its own file and registers itself here.
-const COMMANDS: ReadonlyArray<(program: Command) => void> = [registerMount, registerUmount, registerPft, registerCalibrate, registerWatch, registerTrace, registerSweep, registerReplay, registerPolicies, registerScripts, registerPresets, registerDocs];
+// Only wiring: each command lives in its own file and registers itself here. A module is
+// loaded only when its command runs (or for help and the man page, which show them all), so a
+// client such as `kscrubfs pft` or `watch` loads none of the daemon's side: no model, no procfs.
+type Register = (program: Command) => void;
+const COMMANDS: ReadonlyArray<{ readonly names: readonly string[]; load(): Register }> = [
+  { names: ['mount'], load: () => (require('./mount') as typeof import('./mount')).registerMount },
+  { names: ['umount'], load: () => (require('./umount') as typeof import('./umount')).registerUmount },
+  { names: ['pft'], load: () => (require('./pft') as typeof import('./pft')).registerPft },
+  { names: ['calibrate'], load: () => (require('./calibrate') as typeof import('./calibrate')).registerCalibrate },
+  { names: ['watch'], load: () => (require('./watch') as typeof import('./watch')).registerWatch },
+  { names: ['trace'], load: () => (require('./trace') as typeof import('./trace')).registerTrace },
+  { names: ['sweep'], load: () => (require('./sweep') as typeof import('./sweep')).registerSweep },
+  { names: ['replay'], load: () => (require('./replay') as typeof import('./replay')).registerReplay },
+  { names: ['policies'], load: () => (require('./policies') as typeof import('./policies')).registerPolicies },
+  { names: ['payoff', 'with-procfs'], load: () => (require('./scripts') as typeof import('./scripts')).registerScripts },
+  { names: ['presets'], load: () => (require('./presets') as typeof import('./presets')).registerPresets },
+  // The man page and completions describe every command: they need the whole tree.
+  { names: [], load: () => (require('./docs') as typeof import('./docs')).registerDocs },
+];
 
+/** The commands to register for this argv: the one it names, else all (help, --version, man, a typo). */
+function commandsFor(argv: readonly string[]): ReadonlyArray<{ load(): Register }> {
+  const name = argv[2];
+  const one = name === undefined ? undefined : COMMANDS.find((c) => c.names.includes(name));
+  return one ? [one] : COMMANDS;
+}
 
 /** Commander's exit for --help and --version is 0; every error it reports is a usage error: 2. */
 function usageExit(err: CommanderError): never {
@@ -38,7 +49,7 @@ const program = new Command()
   // with-procfs passes everything after CMD to it (and trace has its own positional options).
   .enablePositionalOptions()
   .exitOverride(usageExit);
-for (const register of COMMANDS) register(program);
+for (const command of commandsFor(process.argv)) command.load()(program);
 
 // A reader that stops early (`| head`) is not an error: stop writing, quietly, as cat does.
 process.stdout.on('error', (err: NodeJS.ErrnoException) => {

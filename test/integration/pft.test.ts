@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { parseVmstat } from '../../src/uapi';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { PUBLISHED, withinBand } from '../../src/workload/calibration';
 import type { PublishedRow } from '../../src/workload/calibration';
-import { kscrubfs, sh, withMount } from '../helpers/mount';
+import { CLI, kscrubfs, run, sh, withMount } from '../helpers/mount';
 
 // End to end: a real mount, the real `kscrubfs pft` process talking to it through `control`.
 
@@ -28,6 +28,24 @@ function parseTable(text: string): Row[] {
 const vmstat = (dir: string): Map<string, number> => parseVmstat(readFileSync(path.join(dir, 'vmstat'), 'utf8'));
 
 describe('kscrubfs pft against a mount', () => {
+  test('when the kscrubfs pft process runs against a mount then it loads no module of the daemon\'s side (model, procfs, control, daemon)', async () => {
+    await withMount(MANUAL, async (dir) => {
+      const out = path.join(dir, '..', 'loaded.json');
+      // A preload that writes the process's require.cache as it exits: every module it loaded.
+      const preload = path.join(dir, '..', 'dump-loaded.js');
+      writeFileSync(preload, `process.on('exit', () => require('node:fs').writeFileSync(${JSON.stringify(out)}, JSON.stringify(Object.keys(require.cache))));\n`);
+      const r = await run(process.execPath, ['-r', preload, CLI, 'pft', '-m', dir, '-g', '0.015625', '-t', '1']);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /^\s*Gb Rep Threads/);
+      const src = path.join(path.dirname(CLI), '..');
+      const layers = (JSON.parse(readFileSync(out, 'utf8')) as string[])
+        .filter((f) => f.startsWith(src + path.sep))
+        .map((f) => path.relative(src, f));
+      assert.ok(layers.includes(path.join('workload', 'pft.js')), 'the dump saw the pft client');
+      assert.deepEqual(layers.filter((f) => /^(model|procfs|control|daemon)\//.test(f)), []);
+    });
+  });
+
   test('when pft -g 1 -r 2 -t 1,2 runs with scrubbing on then the table is pft\'s and faults were prezeroed', async () => {
     await withMount(MANUAL, async (dir) => {
       const r = await kscrubfs(['pft', '-m', dir, '-g', '1', '-r', '2', '-t', '1,2', '--scrub', 'on', '--settle', '--prealloc', '0']);

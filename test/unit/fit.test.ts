@@ -3,7 +3,7 @@ import { describe, test } from 'node:test';
 import { ALTIX_COST, presetFigures } from '../../src/model';
 import type { MachineOptions } from '../../src/model';
 import type { PublishedRow } from '../../src/workload/calibration';
-import { fit, fitParams, formatFit, logError, runPublishedRow } from '../../src/workload/fit';
+import { fit, fitParams, formatFit, logError, runPublishedRow } from '../../src/cli/fit';
 
 // A small altix (4 nodes × 64 MiB) and 64 MiB rows: the fit runs the real model, so it is
 // kept to two figures and two rows to stay fast; the full fit is the same code on more.

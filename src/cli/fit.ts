@@ -1,9 +1,9 @@
 import { LocalControl } from '../control';
 import { type CostModel, type Figures, type MachineOptions, createMachine, fittedTo } from '../model';
-import { LocalClient } from './client';
-import { type PublishedRow, TARGET_COLUMNS, TOLERANCE, pftOptionsFor } from './calibration';
-import { type PftRow, runPftOn } from './pft';
-import { type ConfigPairs, readConfig } from './provenance';
+import { LocalClient } from '../workload/client';
+import { type PublishedRow, TARGET_COLUMNS, TOLERANCE, pftOptionsFor } from '../workload/calibration';
+import { type PftRow, runPftOn } from '../workload/pft';
+import { type ConfigPairs, readConfig } from '../workload/provenance';
 
 /**
  * `kscrubfs calibrate --fit`: the one procedure that sets fitted cost figures. It fits every
