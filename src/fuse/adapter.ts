@@ -106,10 +106,12 @@ export function createAdapter(tree: ProcTree, opts: AdapterOptions = {}): Adapte
     }
     const file = tree.files.get(path);
     // st_size is the length of the text, as LXCFS reports it: sendfile and splice (shutil.copyfile,
-    // cp, tar) copy up to st_size, and Node's fs.readFile reads no further. fstat(2) on an open
-    // (fgetattr) gets the length of that open's own snapshot, which its reads then serve, so the
-    // two agree however the machine moves; attr_timeout 0 (fuse/mount.ts) makes every fstat ask.
-    // Reads never stop at st_size (direct_io). Writable files (sysctls, control) stay 0.
+    // cp, tar) copy up to st_size, and Node's fs.readFile reads no further. fstat(2) reaches us
+    // as a GETATTR without the handle (the kernel's fuse_getattr passes none), so the entry
+    // keeps the text it measured and an open's first read right after serves that same text
+    // (procfs/index.ts); attr_timeout 0 (fuse/mount.ts) makes every stat ask. A GETATTR with a
+    // handle (fgetattr: the kernel's read paths) gets that open's own length. Reads never stop
+    // at st_size (direct_io). Writable files (sysctls, control) stay 0.
     if (file) {
       const size = handle ? handle.size?.() : file.size?.();
       return { mode: S_IFREG | file.mode, nlink: 1, size: size ?? 0, uid: owner.uid, gid: owner.gid, ...times };

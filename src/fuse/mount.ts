@@ -67,7 +67,7 @@ export async function mountProcTree(dir: string, tree: ProcTree, opts: MountOpti
     fsname: `${fsnameFor(process.pid)},direct_io,nonempty`,
     subtype: 'kscrubfs',
     entryTimeout: String(opts.entryTimeout ?? 0.5),
-    // 0: every fstat(2) asks (fgetattr), so st_size is the length of that open's own text.
+    // 0: every stat(2) asks, so st_size is the length of the text a read right after serves.
     attrTimeout: String(opts.attrTimeout ?? 0),
   });
   try {

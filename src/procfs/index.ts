@@ -93,6 +93,10 @@ export function buildProcTree(machine: Machine, opts: ProcTreeOptions): ProcTree
  * (sysctls) take writes at offset 0; later offsets are ignored and reported written, as the
  * kernel's sysctl_writes_strict does.
  */
+/** How long after a stat(2) a first read still serves the text that stat measured (wall ms). */
+const STAT_REUSE_MS = 100;
+const now = (): number => performance.now();
+
 function snapshotEntry(
   machine: Machine, file: ProcFile, render: NonNullable<ProcFile['render']>, opts: ProcTreeOptions, writes: { count: number }, held: HeldSnapshots,
 ): FileEntry {
@@ -100,6 +104,19 @@ function snapshotEntry(
   const renderOpts: RenderOptions = { buddyinfo: opts.buddyinfo };
   /** The last snapshot and the state it was rendered in (opts.generation). */
   let last: { key: string; snapshot: Snapshot } | undefined;
+  /**
+   * The text the last stat(2) measured and when (wall ms). fstat(2) reaches FUSE as a GETATTR
+   * without the open's handle, so a handle cannot tell its own stat from another's: a first read
+   * within STAT_REUSE_MS of a stat serves that stat's text, which bounds the mismatch to two
+   * stats racing in that window and a digit changing between them.
+   */
+  let lastStat: { snapshot: Snapshot; at: number } | undefined;
+  const statted = (at: number): Snapshot => {
+    opts.syncClock();
+    const snapshot = fresh();
+    lastStat = { snapshot, at };
+    return snapshot;
+  };
   const fresh = (): Snapshot => {
     const gen = opts.generation;
     if (!gen) return new Snapshot(render(machine, renderOpts));
@@ -112,10 +129,15 @@ function snapshotEntry(
     mode,
     writable: write !== undefined,
     // stat(2) without an open: the text as the machine stands (no catch-up: a stat moves no clock).
-    ...(write ? {} : { size: (): number => fresh().byteLength() }),
+    ...(write ? {} : { size: (): number => statted(now()).byteLength() }),
     open(flags: number): FileHandle {
       if (!write && (flags & O_ACCMODE) !== fsConstants.O_RDONLY) throw new ProcError('EACCES', `${path} is read-only`);
+      // A first read right after a stat serves the text that stat measured: a reader that
+      // trusts st_size (Node's fs.readFile: open, fstat, read st_size bytes) then gets it whole
+      // even when the machine moved in between (a running pft, the live clock).
       const take = (): Snapshot => {
+        const at = now();
+        if (lastStat !== undefined && at - lastStat.at <= STAT_REUSE_MS) return lastStat.snapshot;
         opts.syncClock();
         return fresh();
       };

@@ -24,9 +24,8 @@ export interface FileHandle {
    */
   write?(data: Buffer, offset: number): number | Promise<number>;
   /**
-   * Byte length of the text this open's next read serves (st_size for fstat(2) on it): the
-   * handle fixes its snapshot now, so a reader that trusts st_size (Node's fs.readFile, sendfile)
-   * gets the whole text. Absent on writable files, whose st_size stays 0.
+   * Byte length of the text this open's next read serves (st_size for a GETATTR that carries
+   * this handle): the handle fixes its snapshot now. Absent on writable files (st_size 0).
    */
   size?(): number;
   /** Called once when the last reference goes away. */
@@ -43,7 +42,8 @@ export interface FileEntry {
   /** Make a handle; `flags` are open(2) flags. Read-only files opened for writing throw EACCES. */
   open(flags: number): FileHandle;
   /**
-   * Byte length of the text an open would read now (st_size for stat(2), as LXCFS reports it).
+   * Byte length of the text an open would read now (st_size for stat(2), as LXCFS reports it);
+   * a first read soon after serves this same text, so fstat-then-read readers agree with it.
    * Absent on writable files: sysctls, whose O_APPEND writes must land at offset 0, and the
    * control file, whose bytes are per-open replies.
    */

@@ -185,3 +185,33 @@ describe('held snapshots', () => {
     assert.equal(hs[2]!.read(0, 1).length, 1, 'a closed handle let its text go');
   });
 });
+
+describe('st_size and the text read', () => {
+  test('when the machine moves between a stat and the first read then the read serves the text the stat measured', () => {
+    const m = manual();
+    let generation = 0;
+    const tree = buildProcTree(m, { buddyinfo: 'v6', syncClock: () => undefined, generation: () => generation });
+    const vmstat = tree.files.get('/vmstat')!;
+    const h = vmstat.open(O_RDONLY);
+    const size = vmstat.size!();
+    // Allocate and free enough pages that counters gain digits: the text grows.
+    const pfns = Array.from({ length: 4000 }, () => m.allocPages(0, false, 0, 0));
+    for (const pfn of pfns) m.freePages(pfn, 0, 0);
+    generation++;
+    const buf = Buffer.alloc(1 << 16);
+    const n = h.readInto!(buf, 0, buf.length);
+    assert.equal(n, size, 'the first read after the stat serves the measured text');
+    assert.notEqual(vmstat.size!(), size, 'a stat now measures the grown text');
+    const again = vmstat.open(O_RDONLY);
+    assert.equal(again.readInto!(buf, 0, buf.length), vmstat.size!(), 'and a read after that stat serves it');
+  });
+
+  test('when a writable file is stat\'d then it has no size (st_size 0) and its reads stay fresh after writes', () => {
+    const tree = buildProcTree(manual(), { buddyinfo: 'v6', syncClock: () => undefined });
+    const sysctl = tree.files.get('/sys/vm/scrub_stop')!;
+    assert.equal(sysctl.size, undefined);
+    const h = sysctl.open(O_RDWR);
+    h.write!(Buffer.from('7\n'), 0);
+    assert.equal(h.read(0, 100).toString(), '7\n');
+  });
+});
