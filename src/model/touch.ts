@@ -1,4 +1,4 @@
-import { MAX_THREADS, ModelError } from '../uapi';
+import { type FaultCounts, MAX_THREADS, ModelError } from '../uapi';
 import { AnonFault } from './anon-fault';
 import { FaultLoop } from './fault-loop';
 import { FaultPricing } from './fault-price';
@@ -41,13 +41,7 @@ export interface FaultList {
   readonly lines: number;
 }
 
-export interface TouchResult {
-  pages: number;
-  faults: number;
-  prezeroed: number;
-  hotZeroed: number;
-  prefaulted: number;
-  oom: number;
+export interface TouchResult extends FaultCounts {
   userNs: number;
   sysNs: number;
   wallNs: number;

@@ -12,7 +12,7 @@ export type { KscrubdMode, PresetName } from './presets';
 export { COUNTERS, counterValue, exportedMetric } from './counters';
 export type { CounterName, CounterSpec } from './counters';
 export { ControlResultError, RESULT_KEYS, STATS_KEYS, STATS_STATE_KEYS, parseResult, statsKeys } from './results';
-export type { ConfigResult, Result, Stats, StatsKey } from './results';
+export type { ConfigResult, FaultCounts, Result, Stats, StatsKey } from './results';
 export { DEFAULT_ZEROING_POLICY, ZEROING_POLICIES, formatZeroingPolicy, isDefaultZeroingPolicy, parseZeroingPolicy, zeroingCmdline } from './policies';
 export type { ZeroingPolicyName } from './policies';
 export { parseSysctlInt, parseSysctlWrite } from './sysctl';

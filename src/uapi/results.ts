@@ -50,6 +50,21 @@ export const RESULT_KEYS = {
 } as const satisfies Record<Exclude<Verb, 'config'>, Readonly<Record<string, ResultKind>>>;
 
 /** `config`: preset, mem_bytes, …, sysctl.<name>, cost.<name>: values as printed (names, numbers, lists). */
+/**
+ * What a run of faults counts, whoever reports it: the model's touch, a pft row. (The result
+ * line spells them faults, prezeroed, hot_zeroed, prefaulted, oom.)
+ */
+export interface FaultCounts {
+  /** Pages the run covered (pft: bytes × repetitions ÷ page size, computed as pft does). */
+  pages: number;
+  /** Faults taken (a prefaulted page is mapped within another page's fault). */
+  faults: number;
+  prezeroed: number;
+  hotZeroed: number;
+  prefaulted: number;
+  oom: number;
+}
+
 export type ConfigResult = Readonly<Record<string, string>>;
 
 type Keys = typeof RESULT_KEYS;

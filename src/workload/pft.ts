@@ -1,4 +1,4 @@
-import { formatCommand, formatSize, kscrubdSysctls } from '../uapi';
+import { type FaultCounts, formatCommand, formatSize, kscrubdSysctls } from '../uapi';
 import { type Control, ControlClient, WorkloadError, run } from './client';
 import { type ConfigPairs, readConfig } from './provenance';
 
@@ -35,7 +35,7 @@ export interface PftOptions {
   onRow?: ((row: PftRow) => void) | undefined;
 }
 
-export interface PftRow {
+export interface PftRow extends FaultCounts {
   gb: number;
   rep: number;
   threads: number;
@@ -45,13 +45,6 @@ export interface PftRow {
   wallS: number;
   fltPerCpuS: number;
   faultPerWsec: number;
-  /** pages = bytes × repetitions ÷ page size (computed, as pft does). */
-  pages: number;
-  faults: number;
-  prezeroed: number;
-  hotZeroed: number;
-  prefaulted: number;
-  oom: number;
 }
 
 const SETTLE_STEP_NS = 100e6;
