@@ -31,7 +31,7 @@ const SYSCTL_DIR = '/sys';
  * getattr, so `getattr` counts both. There is deliberately no `flush`: see below.
  */
 export const OP_NAMES = [
-  'getattr', 'fgetattr', 'readdir', 'opendir', 'releasedir', 'open', 'read', 'write',
+  'getattr', 'readdir', 'opendir', 'releasedir', 'open', 'read', 'write',
   'truncate', 'ftruncate', 'release', 'statfs',
   'create', 'mknod', 'mkdir', 'symlink', 'link', 'rename', 'unlink', 'rmdir', 'chmod', 'chown', 'utimens',
 ] as const;
@@ -97,7 +97,7 @@ export function createAdapter(tree: ProcTree, opts: AdapterOptions = {}): Adapte
     };
   }
 
-  function stat(path: string, handle?: FileHandle): Fuse.Stat {
+  function stat(path: string): Fuse.Stat {
     const times = { atime: mountTime, mtime: mountTime, ctime: mountTime };
     const children = tree.dirs.get(path);
     if (children) {
@@ -109,12 +109,11 @@ export function createAdapter(tree: ProcTree, opts: AdapterOptions = {}): Adapte
     // cp, tar) copy up to st_size, and Node's fs.readFile reads no further. fstat(2) reaches us
     // as a GETATTR without the handle (the kernel's fuse_getattr passes none), so the entry
     // keeps the text it measured and an open's first read right after serves that same text
-    // (procfs/index.ts); attr_timeout 0 (fuse/mount.ts) makes every stat ask. A GETATTR with a
-    // handle (fgetattr: the kernel's read paths) gets that open's own length. Reads never stop
-    // at st_size (direct_io). Writable files (sysctls, control) stay 0.
+    // (procfs/index.ts); attr_timeout 0 (fuse/mount.ts) makes every stat ask. Without an
+    // fgetattr op libfuse answers a GETATTR that carries a handle (lseek SEEK_END) the same way.
+    // Reads never stop at st_size (direct_io). Writable files (sysctls, control) stay 0.
     if (file) {
-      const size = handle ? handle.size?.() : file.size?.();
-      return { mode: S_IFREG | file.mode, nlink: 1, size: size ?? 0, uid: owner.uid, gid: owner.gid, ...times };
+      return { mode: S_IFREG | file.mode, nlink: 1, size: file.size?.() ?? 0, uid: owner.uid, gid: owner.gid, ...times };
     }
     throw new ProcError('ENOENT', `no such entry: ${path}`);
   }
@@ -150,7 +149,6 @@ export function createAdapter(tree: ProcTree, opts: AdapterOptions = {}): Adapte
 
   const ops: Fuse.Operations = {
     getattr: guard('getattr', (path: string) => [0, stat(path)]),
-    fgetattr: guard('fgetattr', (path: string, fd: number) => [0, stat(path, handles.get(fd))]),
 
     readdir: guard('readdir', (path: string) => [0, ['.', '..', ...dirAt(path)]]),
     // fh 0 = "no handle": directories keep no per-open state.

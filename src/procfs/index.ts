@@ -171,17 +171,6 @@ function snapshotEntry(
         if (snapshot !== undefined) held.letGo(snapshot);
         snapshot = undefined;
       };
-      // fstat(2) on this open: fix the snapshot the next read serves (served = false keeps a
-      // read at 0 from rendering anew), so st_size and the bytes read agree.
-      const size = (): number => {
-        if (snapshot === undefined) {
-          const next = take();
-          held.hold(next, path);
-          snapshot = next;
-          served = false;
-        }
-        return snapshot.byteLength();
-      };
       const read = (offset: number, length: number): Buffer => {
         const s = current(offset);
         return settle(s, offset, s.read(offset, length));
@@ -190,7 +179,7 @@ function snapshotEntry(
         const s = current(offset);
         return settle(s, offset, s.readInto(target, offset, length));
       };
-      if (!write) return { read, readInto, size, release };
+      if (!write) return { read, readInto, release };
       return {
         read,
         readInto,

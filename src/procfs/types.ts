@@ -23,11 +23,6 @@ export interface FileHandle {
    * a command that runs in slices); throws (or rejects with) ProcError.
    */
   write?(data: Buffer, offset: number): number | Promise<number>;
-  /**
-   * Byte length of the text this open's next read serves (st_size for a GETATTR that carries
-   * this handle): the handle fixes its snapshot now. Absent on writable files (st_size 0).
-   */
-  size?(): number;
   /** Called once when the last reference goes away. */
   release?(): void;
 }

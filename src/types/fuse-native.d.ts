@@ -45,8 +45,6 @@ declare module 'fuse-native' {
     interface Operations {
       init?(cb: DoneCallback): void;
       getattr?(path: string, cb: (code: Code, stat?: Stat) => void): void;
-      /** fstat(2) on an open file: libfuse passes the handle open() returned. */
-      fgetattr?(path: string, fd: number, cb: (code: Code, stat?: Stat) => void): void;
       readdir?(path: string, cb: (code: Code, names?: readonly string[], stats?: readonly Stat[]) => void): void;
       /** `fd` returned here comes back to read/write/release; 0 means "no handle". */
       open?(path: string, flags: number, cb: (code: Code, fd?: number) => void): void;
