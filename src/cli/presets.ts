@@ -19,6 +19,9 @@ const ABOUT: Readonly<Record<PresetName, { machine: string; source: string }>> =
   x86_64: { machine: 'a generic x86_64 box', source: 'src/model/cost-x86_64.ts' },
   i386: { machine: "Lameter's 2 × Pentium III 450 (440BX), i386 without PAE", source: 'src/model/cost-i386.ts' },
   epyc: { machine: 'a 2-socket AMD EPYC Milan of today', source: 'src/model/cost-epyc.ts' },
+  genoa: { machine: 'a 2-socket AMD EPYC Genoa (Zen 4, 2 × 96 cores)', source: 'src/model/cost-genoa.ts' },
+  'icelake-x': { machine: 'a 2-socket Intel Xeon Ice Lake-SP (2 × 40 cores)', source: 'src/model/cost-icelake-x.ts' },
+  'skylake-sp': { machine: 'a 2-socket Intel Xeon Skylake-SP (2 × 28 cores)', source: 'src/model/cost-skylake-sp.ts' },
 };
 
 export interface PresetInfo {

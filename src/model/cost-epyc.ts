@@ -1,5 +1,6 @@
 import type { CostModel } from './cost';
 import { NO_BTE, NO_BTE_FIGURES } from './cost-no-bte';
+import { MODERN_SHARED, MODERN_SHARED_FIGURES, cyclesFigure, modernCore, modernCoreFigures } from './cost-modern';
 import { type Figures, fitted, measured } from './figures';
 
 /**
@@ -30,28 +31,13 @@ const lineMissNs = 100;
 
 export const EPYC_COST: CostModel = {
   trapNs: 450 * cyc,
-  // lock_vma_under_rcu (no mmap_lock in the common case), the 4-level walk
-  // (pgd → p4d → pud → pmd), pte_offset_map_lock, do_anonymous_page's checks: ≈ 600 cycles.
-  handlerNs: 600 * cyc,
-  // Split pte lock: an uncontended spin_lock/unlock pair (a locked cmpxchg ≈ 20 cycles) and
-  // the pte_none check.
-  ptlCheckNs: 45 * cyc,
-  // set_pte_at, folio_add_new_anon_rmap, folio_add_lru_vma (a folio_batch slot), the rss
-  // counter (per-cpu), update_mmu_cache: ≈ 180 cycles.
-  ptlSetNs: 180 * cyc,
+  // The fault path's core work in cycles (src/model/cost-modern.ts) and the free per page.
+  ...modernCore(GHZ, lineMissNs),
   // A lock line last written by a core of another CCD (threads spread over CCDs).
   lineBounceNs: 90,
   // A line last written by a core of the other socket (xGMI): ≈ 200 ns.
   lineRemoteNs: 200,
-  // struct page is 64 bytes: one line; the folio's LRU neighbour and memcg stats: one more.
-  structPageLines: 2,
-  // vma_alloc_folio → the pcp fast path (pcp_spin_trylock, list_del) plus
-  // mem_cgroup_charge (≈ 250 cycles on its own): ≈ 450 cycles.
-  pcpAllocNs: 450 * cyc,
-  // rmqueue_bulk per page under zone->lock: ≈ 60 cycles.
-  buddyPerPageNs: 60 * cyc,
-  // folio_batch drain onto the LRU per folio under the lruvec lock: ≈ 40 cycles.
-  lruPerPageNs: 40 * cyc,
+  ...MODERN_SHARED,
   zeroBytesPerNs: 13.7,
   zeroHugeBytesPerNs: 15.1,
   zeroGiantBytesPerNs: 38.1,
@@ -67,17 +53,8 @@ export const EPYC_COST: CostModel = {
   // tighter limit for a few cores of one CCD; the model has no CCD level.)
   fsbBytesPerNs: 165,
   lineMissNs,
-  // The line after hot zeroing is in L2 (12 cycles) and the new pte's walk hits the
-  // page-walk caches: ≈ 15 cycles.
-  lineHitNs: 15 * cyc,
-  userPageNs: 8 * cyc,
-  // zap_pte_range, folio_remove_rmap, memcg uncharge and the batched free per page, with
-  // the page's struct page line a miss: ≈ 150 cycles + a miss.
-  freePageNs: 150 * cyc + lineMissNs,
   // No block-transfer engine (figures unused).
   ...NO_BTE,
-  // try_to_wake_up → IPI → an idle core leaving C1/C6 (≈ 1–20 µs): ≈ 5 µs.
-  wakeupNs: 5_000,
 };
 
 /**
@@ -85,19 +62,13 @@ export const EPYC_COST: CostModel = {
  * figures are fitted to none: they stay where they are, and their bounds (core work in
  * cycles at 3.0 GHz) are what sensitivity runs move them across.
  */
-const cycles = (lo: number, hi: number, why: string) => fitted(lo * cyc, hi * cyc, `${why}: ${lo}–${hi} cycles`, 'none');
 const CLEAR_PAGES = 'published measurement: `rep stos` on AMD Milan (EPYC 7J13), commit "x86/clear_page: introduce clear_pages()" (2025 multi-page clearing series, Ankur Arora)';
 export const EPYC_FIGURES: Figures = {
-  trapNs: cycles(250, 1200, '#PF and iretq with the return-stack mitigations'),
-  handlerNs: cycles(300, 1500, 'lock_vma_under_rcu, the four-level walk, do_anonymous_page'),
-  ptlCheckNs: cycles(20, 150, 'an uncontended split pte lock and the pte_none check'),
-  ptlSetNs: cycles(80, 500, 'set_pte_at, rmap, folio_add_lru_vma, update_mmu_cache'),
+  trapNs: cyclesFigure(GHZ, 250, 1200, '#PF and iretq with the return-stack mitigations'),
+  ...modernCoreFigures(GHZ),
   lineBounceNs: fitted(20, 200, 'a line from another core: ≈ 25 ns within a CCX to ≈ 200 ns across the fabric', 'none'),
   lineRemoteNs: fitted(100, 400, 'a line from the other socket over xGMI', 'none'),
-  structPageLines: fitted(1, 4, "struct page (64 bytes, one line), the folio's LRU neighbour and memcg stats", 'none'),
-  pcpAllocNs: cycles(200, 1200, 'the pcp fast path and mem_cgroup_charge'),
-  buddyPerPageNs: cycles(20, 200, 'rmqueue_bulk per page under zone->lock'),
-  lruPerPageNs: cycles(15, 150, 'a folio_batch drain per folio under the lruvec lock'),
+  ...MODERN_SHARED_FIGURES,
   zeroBytesPerNs: measured(`${CLEAR_PAGES}: 13.7 GB/s clearing 4 KiB at a time`),
   zeroHugeBytesPerNs: measured(`${CLEAR_PAGES}: 15.1 GB/s at 2 MiB`),
   zeroGiantBytesPerNs: measured(`${CLEAR_PAGES}: 38.1 GB/s at 1 GiB (Zen elides line allocation past the L3)`),
@@ -106,9 +77,5 @@ export const EPYC_FIGURES: Figures = {
   remoteFactor: fitted(1.2, 2.5, "the other socket's DRAM over xGMI against the local socket's", 'none'),
   fsbBytesPerNs: fitted(100, 204.8, 'eight channels of DDR4-3200 a socket: 204.8 GB/s peak, at least half of it sustained', 'none'),
   lineMissNs: fitted(70, 150, 'load-to-use latency from local DDR4-3200 on Zen 3', 'none'),
-  lineHitNs: cycles(4, 60, 'an L1/L2 hit after hot zeroing and a page-walk-cache hit'),
-  userPageNs: cycles(2, 100, "pft's loop per page"),
-  freePageNs: fitted(80, 600, 'zap, folio_remove_rmap, memcg uncharge and the batched free per page, plus a struct page miss', 'none'),
   ...NO_BTE_FIGURES,
-  wakeupNs: fitted(1000, 50_000, 'an IPI and an idle core leaving C1/C6', 'none'),
 };

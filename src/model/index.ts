@@ -13,7 +13,7 @@ export type { ClockMode, MachineConfig, MachineOptions, ZeroDriverName } from '.
 export { figureProblems, fittedTo } from './figures';
 export type { Figure, Figures, FitRows } from './figures';
 export type { CostModel } from './cost';
-export { ALTIX_COST, COST_NAMES, EPYC_COST, I386_COST, I386_MHZ, X86_64_COST, i386Cost } from './cost';
+export { ALTIX_COST, COST_NAMES, EPYC_COST, GENOA_COST, I386_COST, I386_MHZ, ICELAKE_X_COST, SKYLAKE_SP_COST, X86_64_COST, i386Cost } from './cost';
 export { SYSCTL_NAMES, isSysctlName } from './sysctl';
 export type { SysctlName, SysctlSpec } from './sysctl';
 export { NOT_ZEROED, ZEROED, CLASS_NAMES } from './page';

@@ -1,6 +1,9 @@
 import { ALTIX_COST, COST_NAMES, CostModel, EPYC_COST, X86_64_COST, i386Cost } from './cost';
 import { ALTIX_FIGURES } from './cost-altix';
 import { EPYC_FIGURES } from './cost-epyc';
+import { GENOA_COST, GENOA_FIGURES } from './cost-genoa';
+import { ICELAKE_X_COST, ICELAKE_X_FIGURES } from './cost-icelake-x';
+import { SKYLAKE_SP_COST, SKYLAKE_SP_FIGURES } from './cost-skylake-sp';
 import { i386Figures } from './cost-i386';
 import { X86_64_FIGURES } from './cost-x86_64';
 import type { Figures } from './figures';
@@ -90,7 +93,22 @@ const BASE: Readonly<Record<PresetName, MachineConfig>> = {
     maxOrder: 11, cpuMhz: 3000, pteBytes: 8, clock: 'live', speed: 1, zeroDrivers: ['cpu'], zoneLayout: 'x86_64',
     kernelBytes: 32 * 2 ** 20, structPageBytes: 64, cost: EPYC_COST, bootAllocations: true, splitPtlocks: true, zeroingPolicy: DEFAULT_ZEROING_POLICY, preempt: false,
   },
+  // The machines of today beside it, each 2 sockets (a node each, NPS1 / SNC off) with 64 GiB
+  // a socket by default (--mem for more): Genoa 2 × 96 cores, Ice Lake-SP 2 × 40, Skylake-SP
+  // 2 × 28 (src/model/cost-genoa.ts, cost-icelake-x.ts, cost-skylake-sp.ts).
+  genoa: today('genoa', 192, 3500, GENOA_COST),
+  'icelake-x': today('icelake-x', 80, 3000, ICELAKE_X_COST),
+  'skylake-sp': today('skylake-sp', 56, 3000, SKYLAKE_SP_COST),
 };
+
+/** A 2-socket x86_64 server of today: split ptlocks, a 32 MiB kernel, no BTE, not preemptible. */
+function today(preset: PresetName, cpus: number, cpuMhz: number, cost: CostModel): MachineConfig {
+  return {
+    preset, pageSize: 4096, lineSize: 64, nodes: 2, cpus, memBytes: 128 * 2 ** 30,
+    maxOrder: 11, cpuMhz, pteBytes: 8, clock: 'live', speed: 1, zeroDrivers: ['cpu'], zoneLayout: 'x86_64',
+    kernelBytes: 32 * 2 ** 20, structPageBytes: 64, cost, bootAllocations: true, splitPtlocks: true, zeroingPolicy: DEFAULT_ZEROING_POLICY, preempt: false,
+  };
+}
 
 function bad(message: string): never {
   throw new ModelError('KSCRUB_BAD_OPTION', message);
@@ -179,5 +197,8 @@ export function presetFigures(preset: PresetName, cpuMhz?: number): Figures {
     case 'i386': return i386Figures(cpuMhz);
     case 'x86_64': return X86_64_FIGURES;
     case 'epyc': return EPYC_FIGURES;
+    case 'genoa': return GENOA_FIGURES;
+    case 'icelake-x': return ICELAKE_X_FIGURES;
+    case 'skylake-sp': return SKYLAKE_SP_FIGURES;
   }
 }

@@ -2,7 +2,7 @@
 // pft, trace replay, sweep and calibrate all turn "kscrubd on" into the same sysctl writes.
 
 /** The machines `mount --preset` boots. */
-export const PRESETS = ['altix', 'x86_64', 'i386', 'epyc'] as const;
+export const PRESETS = ['altix', 'x86_64', 'i386', 'epyc', 'genoa', 'icelake-x', 'skylake-sp'] as const;
 export type PresetName = (typeof PRESETS)[number];
 
 /** "kscrubd on": zero free blocks of order ≥ scrub_stop once one of order ≥ scrub_start is free (Lameter's defaults). */

@@ -1,0 +1,60 @@
+import type { CostModel } from './cost';
+import { MODERN_SHARED, MODERN_SHARED_FIGURES, WRITEBACK_IN_RATES, cyclesFigure, modernCore, modernCoreFigures, socketBandwidth } from './cost-modern';
+import { NO_BTE, NO_BTE_FIGURES } from './cost-no-bte';
+import { type Figures, fitted, measured } from './figures';
+
+/**
+ * The `skylake-sp` preset's costs: a 2-socket Intel Xeon "Skylake-SP" (1st generation Xeon
+ * Scalable, e.g. the 28-core Platinum 8180: a mesh, 1 MiB L2 a core, 1.375 MiB of L3 a core,
+ * 38.5 MiB shared, 6 channels of DDR4-2666 a socket), running today's fault path
+ * (src/model/cost-modern.ts). Core work is stated in cycles at 3.0 GHz (2.5 GHz base,
+ * 3.8 GHz boost).
+ *
+ *   zeroing  SKX's single-core bandwidth is the lowest of these machines: the mesh raised L3
+ *            and memory latency over Broadwell's ring while a core's line-fill buffers stayed
+ *            few, and one core's bandwidth is concurrency over latency (Little's law; the
+ *            Stack Overflow analysis "Why is Skylake so much better than Broadwell-E for
+ *            single-threaded memory throughput?" on SKX). No extent mode; the 1 GiB gain of
+ *            amortising the per-page loop is taken as Ice Lake's (≈ 35 %).
+ *   trap     Skylake is Meltdown-affected: KPTI switches CR3 on every entry and exit, ≈ 1100
+ *            cycles round trip with the other mitigations.
+ */
+const GHZ = 3.0;
+const lineMissNs = 95;
+const MEM = socketBandwidth(6, 2666);
+const PAGE_RATE = 7;
+const CORE_BOUND = 'one Intel server core: stores in flight over the mesh latency (Little\'s law), 4–13 GB/s';
+
+export const SKYLAKE_SP_COST: CostModel = {
+  trapNs: 1100 / GHZ,
+  ...modernCore(GHZ, lineMissNs),
+  lineBounceNs: 50,
+  lineRemoteNs: 170,
+  ...MODERN_SHARED,
+  zeroBytesPerNs: PAGE_RATE,
+  zeroHugeBytesPerNs: PAGE_RATE,
+  zeroGiantBytesPerNs: PAGE_RATE * 1.35,
+  cacheBytes: 38.5 * 2 ** 20,
+  writebackBytesPerNs: 0,
+  remoteFactor: 1.6,
+  fsbBytesPerNs: MEM.value,
+  lineMissNs,
+  ...NO_BTE,
+};
+
+export const SKYLAKE_SP_FIGURES: Figures = {
+  trapNs: cyclesFigure(GHZ, 500, 3000, '#PF and iretq with KPTI\'s CR3 switches and the speculation mitigations'),
+  ...modernCoreFigures(GHZ),
+  lineBounceNs: fitted(20, 150, 'a line from another core of the mesh', 'none'),
+  lineRemoteNs: fitted(100, 400, 'a line from the other socket over UPI', 'none'),
+  ...MODERN_SHARED_FIGURES,
+  zeroBytesPerNs: fitted(4, 13, CORE_BOUND, 'none'),
+  zeroHugeBytesPerNs: fitted(4, 13, `${CORE_BOUND}; no extent mode on Intel`, 'none'),
+  zeroGiantBytesPerNs: fitted(4, 13, `${CORE_BOUND}; the per-page loop amortised at 1 GiB, as measured on Ice Lake (≈ 35 %)`, 'none'),
+  cacheBytes: measured('datasheet: Intel Xeon Platinum 8180 (Skylake-SP), 38.5 MB L3 (1.375 MB a core, 28 cores)'),
+  writebackBytesPerNs: WRITEBACK_IN_RATES,
+  remoteFactor: fitted(1.2, 2.5, "the other socket's DRAM over UPI against the local socket's", 'none'),
+  fsbBytesPerNs: MEM.figure,
+  lineMissNs: fitted(70, 150, 'load-to-use latency from local DDR4-2666 across the mesh', 'none'),
+  ...NO_BTE_FIGURES,
+};
