@@ -29,6 +29,8 @@ export class FaultLoop {
   private bgAt = Number.NEGATIVE_INFINITY;
   /** CONFIG_PREEMPT (MachineConfig.preempt): a woken kscrubd may also take the CPU between a fault's two lock sections. */
   private readonly preempt: boolean;
+  /** run()'s event times by runner slot (kept: a touch runs in many slices). */
+  private keys = new Float64Array(0);
 
   constructor(
     private readonly m: Machine,
@@ -53,34 +55,56 @@ export class FaultLoop {
       if (r.done) this.leave(r);
       return r.done;
     }
+    // Each runner's next event time, +∞ while done or spinning: the scan for the first event
+    // reads one typed array instead of three fields of every runner. Only the runner stepped
+    // and a grant's winner change, and each is re-keyed right after.
+    const key = this.keyed(runners.length);
     let live = 0;
-    for (const x of runners) if (!x.done) live++;
+    for (let i = 0; i < runners.length; i++) {
+      const x = runners[i]!;
+      x.slot = i;
+      key[i] = x.done || x.parked ? Number.POSITIVE_INFINITY : x.t;
+      if (!x.done) live++;
+    }
     const contended = this.locks.contended;
     for (let n = 0; live > 0 && n < budget; n++) {
-      // The runner whose event comes first (few threads: a scan beats a heap).
-      let r: Runner | null = null;
-      for (let i = 0; i < runners.length; i++) {
-        const x = runners[i]!;
-        if (!x.done && !x.parked && (r === null || x.t < r.t)) r = x;
+      // The runner whose event comes first, the earliest in the list on a tie (few threads: a
+      // scan beats a heap).
+      let ri = -1;
+      let rt = Number.POSITIVE_INFINITY;
+      for (let i = 0; i < key.length; i++) {
+        if (key[i]! < rt) {
+          rt = key[i]!;
+          ri = i;
+        }
       }
       // A release with spinners that comes first grants its lock (the earliest release first).
       let g: SpinLock<Runner> | null = null;
       for (let i = 0; i < contended.length; i++) {
         const l = contended[i]!;
-        if (l.freeAt !== Number.POSITIVE_INFINITY && (r === null || l.freeAt <= r.t) && (g === null || l.freeAt < g.freeAt)) g = l;
+        if (l.freeAt !== Number.POSITIVE_INFINITY && (ri < 0 || l.freeAt <= rt) && (g === null || l.freeAt < g.freeAt)) g = l;
       }
       if (g !== null) {
-        this.locks.grant(g);
+        const w = this.locks.grant(g);
+        key[w.slot] = w.t;
         continue;
       }
-      if (r === null) assert(false, 'a runner is runnable or spinning while the touch is live');
+      if (ri < 0) assert(false, 'a runner is runnable or spinning while the touch is live');
+      const r = runners[ri]!;
       this.step(r);
+      key[ri] = r.done || r.parked ? Number.POSITIVE_INFINITY : r.t;
       if (r.done) {
         live--;
         this.leave(r);
       }
     }
     return live === 0;
+  }
+
+  /** run()'s key array for n runners. */
+  private keyed(n: number): Float64Array {
+    if (this.keys.length !== n) this.keys = new Float64Array(n);
+    return this.keys;
   }
 
   /** A runner is done: its CPU is idle from r.t (a kscrubd waiting for one takes it). */

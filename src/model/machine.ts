@@ -79,6 +79,8 @@ export class Machine {
   readonly raw: RawBlocks;
   /** zoneOf()'s last answer. */
   private lastZone: Zone | undefined;
+  /** Per zone, what free_pages_bulk calls for each block it frees (made once: a drain runs every `batch` frees). */
+  private readonly onFreed: ((order: number, cls: FreeClass) => void)[];
 
   constructor(opts: MachineOptions = {}) {
     const cfg = resolveConfig(opts);
@@ -104,6 +106,7 @@ export class Machine {
     this.reserveBootMemory();
     this.minFreeKbytes = this.setupWatermarks();
     for (const z of this.zones) z.setupPagesets(cfg.pageSize, cfg.cpus);
+    this.onFreed = this.zones.map((z) => (order: number, cls: FreeClass) => this.coalesced(z, order, cls));
     for (let n = 0; n < cfg.nodes; n++) this.kscrubd.push(new Kscrubd(n));
     this.buildZonelists();
     this.procs = new Processes(this);
@@ -354,7 +357,8 @@ export class Machine {
     // The content oracle: a page handed to __GFP_ZERO from the zeroed lists must be zero; one
     // zeroed for it now (prep_zero_page, priced by the caller) is zero from here on.
     if (prezeroed) {
-      for (let i = 0; i < pages; i++) assert(z.isZero(pfn + i), `pfn ${pfn + i} was handed out as prezeroed but its bytes are not zero`);
+      // (The message is built only on failure: this runs for every prezeroed page.)
+      for (let i = 0; i < pages; i++) if (!z.isZero(pfn + i)) assert(false, `pfn ${pfn + i} was handed out as prezeroed but its bytes are not zero`);
     } else if (hotZeroed) z.setZero(pfn, pages, true);
     if (served) {
       served.zone = z;
@@ -380,7 +384,7 @@ export class Machine {
     if (order === 0) {
       const hot = z.pageset[cpu]![PCP_HOT]!;
       z.pcpPush(hot, pfn, NOT_ZEROED);
-      if (hot.list.length >= hot.high) this.vm.pcpDrainPages += z.freePagesBulk(hot, hot.batch, (o, c) => this.coalesced(z, o, c));
+      if (hot.list.length >= hot.high) this.vm.pcpDrainPages += z.freePagesBulk(hot, hot.batch, this.onFreed[z.id]!);
       return;
     }
     this.coalesced(z, z.freeBlock(pfn, order, NOT_ZEROED), NOT_ZEROED);
@@ -400,7 +404,7 @@ export class Machine {
     if (order === 0) {
       const pz = z.pageset[cpu]![PCP_ZEROED]!;
       z.pcpPush(pz, pfn, ZEROED);
-      if (pz.list.length >= pz.high) this.vm.pcpDrainPages += z.freePagesBulk(pz, pz.batch, (o, c) => this.coalesced(z, o, c), true);
+      if (pz.list.length >= pz.high) this.vm.pcpDrainPages += z.freePagesBulk(pz, pz.batch, this.onFreed[z.id]!, true);
       return;
     }
     this.coalesced(z, z.freeBlock(pfn, order, ZEROED), ZEROED);
@@ -422,7 +426,7 @@ export class Machine {
     for (const z of this.zones) {
       for (let cpu = 0; cpu < this.config.cpus; cpu++) {
         if (onlyIdle && this.cpus.inUse(cpu)) continue;
-        for (const p of z.pageset[cpu]!) n += z.freePagesBulk(p, p.list.length, (o, c) => this.coalesced(z, o, c), this.policy.initOnFree);
+        for (const p of z.pageset[cpu]!) n += z.freePagesBulk(p, p.list.length, this.onFreed[z.id]!, this.policy.initOnFree);
       }
     }
     this.vm.pcpDrainPages += n;

@@ -105,8 +105,9 @@ export class PtLocks {
    * race with cmpxchg; the one nearest the releasing CPU sees the release first and wins
    * (ties: the longest spinning). Each loser's request queued ahead of the winner's at the
    * line's home delays it, half of them on average: spinning CPUs keep stealing the line.
+   * Returns the winner, runnable from its new t.
    */
-  grant(l: SpinLock<Runner>): void {
+  grant(l: SpinLock<Runner>): Runner {
     const spinners = l.spinners;
     const from = l.line.cpu;
     const t = l.freeAt;
@@ -129,7 +130,7 @@ export class PtLocks {
     const late = best < 0;
     if (late) best = first;
     const w = spinners[best]!;
-    spinners.splice(best, 1);
+    removeAt(spinners, best);
     const at = late ? w.spinFrom : t;
     const handoff = late ? this.lines.transfer(from, w.cpu) : bestCost * (1 + spinners.length / 2);
     const spin = at - w.spinFrom + handoff;
@@ -140,8 +141,9 @@ export class PtLocks {
     l.line.cpu = w.cpu;
     // Held from now until the winner's section releases it.
     l.freeAt = Number.POSITIVE_INFINITY;
-    if (spinners.length === 0) this.contended.splice(this.contended.indexOf(l), 1);
+    if (spinners.length === 0) removeAt(this.contended, this.contended.indexOf(l));
     this.m.cpus.busyUntil(w.cpu, w.t);
+    return w;
   }
 
   /** The dearest transfer from `cpu` to a spinner's CPU (the invalidation waits for the last). */
@@ -150,4 +152,13 @@ export class PtLocks {
     for (const s of l.spinners) worst = Math.max(worst, this.lines.transfer(cpu, s.cpu));
     return worst;
   }
+}
+
+/**
+ * Remove list[i], keeping the others' order (who spins longest breaks a tie). By hand, not
+ * splice(): splice returns a new array of what it removed, and this runs on every handoff.
+ */
+function removeAt<T>(list: T[], i: number): void {
+  for (let j = i + 1; j < list.length; j++) list[j - 1] = list[j]!;
+  list.pop();
 }

@@ -53,6 +53,8 @@ export class Runner {
   lockPmd = -1;
   spinFrom = 0;
   done = false;
+  /** Its index in the touch's runner list (the event loop's key array). */
+  slot = 0;
   userNs = 0;
   sysNs = 0;
   /** When the fault in flight began (the trap), for the slowest fault of a touch. */
