@@ -25,6 +25,8 @@ export const KIND_ALLOC = 3;
 export const KIND_RESERVED = 4;
 /** Head of a block kscrubd took off its list to zero. */
 export const KIND_SCRUB = 5;
+/** A free head Zone.compact() has kept, for the length of one compaction only (never seen outside it). */
+export const KIND_SEEN = 7;
 export const KIND_NAMES = ['tail', 'free', 'pcp', 'allocated', 'reserved', 'scrubbing'] as const;
 
 export const PG_ORDER = 0x0f;

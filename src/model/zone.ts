@@ -1,7 +1,7 @@
 import { Cacheline } from './cacheline';
 import { assert } from './errors';
 import {
-  FreeClass, KIND_ALLOC, KIND_FREE, KIND_PCP, KIND_RESERVED, KIND_SCRUB, NOT_ZEROED, ZEROED,
+  FreeClass, KIND_ALLOC, KIND_FREE, KIND_PCP, KIND_RESERVED, KIND_SCRUB, KIND_SEEN, NOT_ZEROED, ZEROED,
   buddyOffset, classOf, combinedOffset, kindOf, orderOf, orderPages, pageFlags,
 } from './page';
 import { SpinLock } from './spinlock';
@@ -102,6 +102,9 @@ export class Zone {
   private lastStart = -1;
   private lastEnd = -1;
   private lastFlags: Uint8Array | undefined = undefined;
+  /** zeroBitsOf()'s one-entry cache: the section last looked up and its zero bits. */
+  private lastZeroSec = -1;
+  private lastZeroBits: Uint8Array | undefined = undefined;
   /** Order of the block rmqueueSmallest() last took its block from (before splitting it). */
   private splitOrder = 0;
   /** rmqueueBulk()'s pages in the order taken (reused: refills happen every batch). */
@@ -234,10 +237,23 @@ export class Zone {
     if (rel < this.pristineCursor[cls]!) this.pristineCursor[cls] = rel;
   }
 
+  /**
+   * The zero bits of pfn's section (undefined: not materialized), remembered for the section
+   * looked up last as flagsOf() remembers its flags: a fault writes, and a refill or a free
+   * clears, one page after another of one section.
+   */
+  private zeroBitsOf(sec: number): Uint8Array | undefined {
+    if (sec === this.lastZeroSec) return this.lastZeroBits;
+    const bits = this.zeroBits.get(sec);
+    this.lastZeroSec = sec;
+    this.lastZeroBits = bits;
+    return bits;
+  }
+
   /** Are pfn's bytes zero? (The content oracle; a pristine section answers by its class.) */
   isZero(pfn: number): boolean {
     const sec = Math.floor(pfn / this.secPages);
-    const bits = this.zeroBits.get(sec);
+    const bits = this.zeroBitsOf(sec);
     if (!bits) return this.secState[sec - this.firstSec] === SEC_FREE_ZEROED;
     const i = pfn - sec * this.secPages;
     return (bits[i >> 3]! & (1 << (i & 7))) !== 0;
@@ -246,7 +262,7 @@ export class Zone {
   /** `pages` pages from pfn (one section) were cleared (zero) or written (not zero). */
   setZero(pfn: number, pages: number, zero: boolean): void {
     const sec = Math.floor(pfn / this.secPages);
-    const bits = this.zeroBits.get(sec);
+    const bits = this.zeroBitsOf(sec);
     if (!bits) assert(false, `pfn ${pfn} is in a materialized section`);
     for (let i = pfn - sec * this.secPages, end = i + pages; i < end; i++) {
       if (zero) bits[i >> 3]! |= 1 << (i & 7);
@@ -258,6 +274,8 @@ export class Zone {
     this.lastStart = -1;
     this.lastEnd = -1;
     this.lastFlags = undefined;
+    this.lastZeroSec = -1;
+    this.lastZeroBits = undefined;
   }
 
   /** Lowest pristine section of `cls`, or -1. */
@@ -330,21 +348,27 @@ export class Zone {
   }
 
   /**
-   * Drop stale entries, keeping the newest entry of each live block in list order. Only live
-   * pfns are remembered (to skip their older duplicates), and the scan stops once all nr_free
-   * are found: compaction runs often while frees coalesce, when few blocks are live.
+   * Drop stale entries, keeping the newest entry of each live block in list order. The scan
+   * stops once all nr_free are found: compaction runs often while frees coalesce, when few
+   * blocks are live. A live block's head is marked (KIND_SEEN) when its newest entry is kept,
+   * so that its older duplicates read stale; the marks go once the scan is done. (A Set of the
+   * seen pfns did the same, and was most of the allocator's garbage.)
    */
   private compact(cls: FreeClass, order: number): void {
     const list = this.freeList[cls]![order]!;
     const live = this.nrFree[cls]![order]!;
-    const seen = new Set<number>();
+    const seen = pageFlags(KIND_SEEN, order, cls);
+    let kept = 0;
     let w = list.length;
-    for (let i = list.length - 1; i >= 0 && seen.size < live; i--) {
+    for (let i = list.length - 1; i >= 0 && kept < live; i--) {
       const pfn = list[i]!;
-      if (seen.has(pfn) || !this.isFreeHead(pfn, order, cls)) continue;
-      seen.add(pfn);
+      if (!this.isFreeHead(pfn, order, cls)) continue;
+      this.setHead(pfn, seen);
+      kept++;
       list[--w] = pfn;
     }
+    const head = pageFlags(KIND_FREE, order, cls);
+    for (let i = w; i < list.length; i++) this.setHead(list[i]!, head);
     for (let i = w; i < list.length; i++) list[i - w] = list[i]!;
     list.length -= w;
   }
