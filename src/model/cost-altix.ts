@@ -43,6 +43,12 @@ export const ALTIX_COST: CostModel = {
   fsbBytesPerNs: 3.84,
   // Streaming RFO of a 128-byte line: 128 B / ~2 GB/s.
   lineMissNs: 62,
+  // The system interface's out-of-order queue holds 18 deferred requests (below); a stream of
+  // store misses is bounded by the node bus long before that.
+  missesInFlight: 18,
+  // Itanium 2 has neither movnti nor CLZERO; the SN2 BTE is its cache-free clear.
+  ntBytesPerNs: 0,
+  clzeroBytesPerNs: 0,
   lineHitNs: 26,
   userPageNs: 160,
   // zap_pte_range + page_remove_rmap + release_pages + free_hot_cold_page: two dependent
@@ -78,11 +84,14 @@ export const ALTIX_FIGURES: Figures = {
   zeroBytesPerNs: fitted(0.8, 6.4, "clear_page's stores to local memory: at most the node bus's 6.4 GB/s peak (measured below), at least an eighth of it", 'altix'),
   zeroHugeBytesPerNs: fitted(0.8, 6.4, 'no huge-page clearing on 2.6.11 ia64 anonymous memory: same bounds as a page', 'none'),
   zeroGiantBytesPerNs: fitted(0.8, 6.4, 'no extent-dependent clearing on Itanium 2: same bounds as a page', 'none'),
-  cacheBytes: fitted(3 * 2 ** 20, 9 * 2 ** 20, "Madison parts of 2003–2004 had 3, 4, 6 or 9 MiB of L3; which one Lameter's machine had is not published", 'altix'),
+  cacheBytes: measured('datasheet: the 1.5 GHz Itanium 2 (Madison, 2003) has a 6 MB on-die L3, 128-byte lines (Intel Itanium 2 Processor Datasheet, order 250945; the 1.3 and 1.4 GHz parts have 3 and 4 MB)'),
   writebackBytesPerNs: fitted(0.8, 6.4, "a node's writeback to its SHub: at most the bus's 6.4 GB/s peak", 'altix'),
   remoteFactor: fitted(1.05, 3, 'another node\'s memory is farther by one or more NUMAlink router crossings, never nearer', 'altix'),
   fsbBytesPerNs: fitted(1.6, 6.4, 'sustained share of the 6.4 GB/s Itanium 2 system bus (128 bits at 400 MT/s, Intel Itanium 2 datasheet): a quarter to all of it', 'altix'),
   lineMissNs: fitted(20, 300, "a store's line fetch: from its transfer time on the 6.4 GB/s bus (20 ns, fully overlapped by streaming) to an unoverlapped memory access", 'altix'),
+  missesInFlight: measured('published: the Itanium 2 system interface tracks pending transactions in an 8-entry in-order queue and an 18-entry out-of-order queue of deferred requests (C. McNairy, D. Soltis, "Itanium 2 Processor Microarchitecture", IEEE Micro 23(2), 2003)'),
+  ntBytesPerNs: measured('unavailable: Itanium 2 has no non-temporal store clear in this kernel (the SN2 BTE is its cache-free clear)'),
+  clzeroBytesPerNs: measured('unavailable: CLZERO is an AMD x86 instruction'),
   lineHitNs: fitted(2, 100, 'a store that hits L2/L3 after hot zeroing, with a TLB walk: a few to 150 cycles', 'altix'),
   userPageNs: fitted(2, 300, "pft's loop per page: a handful of instructions up to the TLB miss of a new page", 'altix'),
   freePageNs: fitted(100, 2000, 'zap, rmap and free per page at exit: one to several dependent misses plus the code', 'altix'),

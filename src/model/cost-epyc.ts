@@ -1,6 +1,6 @@
 import type { CostModel } from './cost';
 import { NO_BTE, NO_BTE_FIGURES } from './cost-no-bte';
-import { MODERN_SHARED, MODERN_SHARED_FIGURES, cyclesFigure, modernCore, modernCoreFigures } from './cost-modern';
+import { MODERN_SHARED, MODERN_SHARED_FIGURES, cyclesFigure, missesInFlight, modernCore, modernCoreFigures } from './cost-modern';
 import { type Figures, fitted, measured } from './figures';
 
 /**
@@ -28,6 +28,8 @@ import { type Figures, fitted, measured } from './figures';
 const GHZ = 3.0;
 const cyc = 1 / GHZ; // ns per core cycle
 const lineMissNs = 100;
+const zeroBytesPerNs = 13.7;
+const IN_FLIGHT = missesInFlight(zeroBytesPerNs, lineMissNs);
 
 export const EPYC_COST: CostModel = {
   trapNs: 450 * cyc,
@@ -38,7 +40,7 @@ export const EPYC_COST: CostModel = {
   // A line last written by a core of the other socket (xGMI): ≈ 200 ns.
   lineRemoteNs: 200,
   ...MODERN_SHARED,
-  zeroBytesPerNs: 13.7,
+  zeroBytesPerNs,
   zeroHugeBytesPerNs: 15.1,
   zeroGiantBytesPerNs: 38.1,
   // One CCD's L3: above it Zen's rep stos stops allocating lines (the 1 GiB rate applies).
@@ -53,6 +55,13 @@ export const EPYC_COST: CostModel = {
   // tighter limit for a few cores of one CCD; the model has no CCD level.)
   fsbBytesPerNs: 165,
   lineMissNs,
+  // Little's law on two figures above: one core clearing 4 KiB pages at 13.7 GB/s with a
+  // 100 ns memory latency keeps 13.7 × 100 / 64 ≈ 21 lines in flight.
+  missesInFlight: IN_FLIGHT.value,
+  // No published movnti clearing rate for Milan (the uncached-clearing series measured Rome,
+  // Icelake and Skylake); CLZERO clear_pages() on Milan: 41.98 bytes/ns.
+  ntBytesPerNs: 0,
+  clzeroBytesPerNs: 41.98,
   // No block-transfer engine (figures unused).
   ...NO_BTE,
 };
@@ -77,5 +86,8 @@ export const EPYC_FIGURES: Figures = {
   remoteFactor: fitted(1.2, 2.5, "the other socket's DRAM over xGMI against the local socket's", 'none'),
   fsbBytesPerNs: fitted(100, 204.8, 'eight channels of DDR4-3200 a socket: 204.8 GB/s peak, at least half of it sustained', 'none'),
   lineMissNs: fitted(70, 150, 'load-to-use latency from local DDR4-3200 on Zen 3', 'none'),
+  missesInFlight: IN_FLIGHT.figure,
+  ntBytesPerNs: measured('unavailable: no published movnti clearing rate on Milan; the driver is not offered'),
+  clzeroBytesPerNs: measured('published measurement: clear_pages_clzero() on AMD Milan, 41.98 bytes/ns creating a 192 GB VM backed by 2 MB pages (Ankur Arora, cover letter of v3 of the multi-page and uncached clearing series, LKML, 6 June 2022; and its patch "x86/asm: add clear_pages_clzero()")'),
   ...NO_BTE_FIGURES,
 };

@@ -1,5 +1,5 @@
 import type { CostModel } from './cost';
-import { MODERN_SHARED, MODERN_SHARED_FIGURES, WRITEBACK_IN_RATES, cyclesFigure, modernCore, modernCoreFigures, socketBandwidth } from './cost-modern';
+import { MODERN_SHARED, MODERN_SHARED_FIGURES, WRITEBACK_IN_RATES, cyclesFigure, missesInFlight, modernCore, modernCoreFigures, socketBandwidth } from './cost-modern';
 import { NO_BTE, NO_BTE_FIGURES } from './cost-no-bte';
 import { type Figures, fitted, measured } from './figures';
 
@@ -23,6 +23,7 @@ const GHZ = 3.5;
 const lineMissNs = 115;
 const MEM = socketBandwidth(12, 4800);
 const SEQUENTIAL = 23.58;
+const IN_FLIGHT = missesInFlight(SEQUENTIAL, lineMissNs);
 
 export const GENOA_COST: CostModel = {
   // Zen 4: no KPTI; entry code with the SRSO return mitigation, as on Zen 3.
@@ -41,6 +42,10 @@ export const GENOA_COST: CostModel = {
   remoteFactor: 1.5,
   fsbBytesPerNs: MEM.value,
   lineMissNs,
+  missesInFlight: IN_FLIGHT.value,
+  // Zen 4 has CLZERO and movnti, but nobody has published their clearing rates on Genoa.
+  ntBytesPerNs: 0,
+  clzeroBytesPerNs: 0,
   ...NO_BTE,
 };
 
@@ -59,5 +64,8 @@ export const GENOA_FIGURES: Figures = {
   remoteFactor: fitted(1.2, 2.5, "the other socket's DRAM over xGMI against the local socket's", 'none'),
   fsbBytesPerNs: MEM.figure,
   lineMissNs: fitted(80, 160, 'load-to-use latency from local DDR5-4800 on Zen 4', 'none'),
+  missesInFlight: IN_FLIGHT.figure,
+  ntBytesPerNs: measured('unavailable: no published movnti clearing rate on Genoa; the driver is not offered'),
+  clzeroBytesPerNs: measured('unavailable: no published CLZERO clearing rate on Genoa; the driver is not offered'),
   ...NO_BTE_FIGURES,
 };

@@ -89,6 +89,11 @@ export function i386Cost(mhz = I386_MHZ): CostModel {
     // bus, two share it.
     fsbBytesPerNs: 2 * zeroBytesPerNs,
     lineMissNs,
+    // P6's L1 data cache has four fill buffers: four line misses in flight at most.
+    missesInFlight: 4,
+    // rep stosl is the only clear this kernel has on P6 (no SSE2 movnti, no CLZERO).
+    ntBytesPerNs: 0,
+    clzeroBytesPerNs: 0,
     // The line the program writes after hot zeroing is in L1 (the page is 4 KiB of a 16 KiB
     // L1): 3 cycles, plus the DTLB miss on the new pte, walked through L1/L2: ≈ 12 cycles.
     lineHitNs: 12 * cyc,
@@ -138,6 +143,9 @@ export function i386Figures(mhz = I386_MHZ): Figures {
     remoteFactor: measured('one node, one memory controller: nothing is remote'),
     fsbBytesPerNs: fitted(0.4, 1.6, "the shared 100 MHz, 64-bit bus (800 MB/s peak) counted twice per zeroed byte, as the model counts it: 0.4–1.6", 'i386'),
     lineMissNs: fitted(60, 250, 'a line from PC100 SDRAM through the 440BX: bus phases, activate, CAS and data, 6–25 bus clocks', 'i386'),
+    missesInFlight: fitted(1, 8, "P6's non-blocking L1: its four fill buffers, up to the bus's eight-deep in-order queue; the published rows write one line a page and never overlap misses", 'none'),
+    ntBytesPerNs: measured('unavailable: no non-temporal clear_page on 2.6.11 i386 for P6 (movnti is SSE2)'),
+    clzeroBytesPerNs: measured('unavailable: CLZERO is an AMD Zen instruction'),
     lineHitNs: cycles(3, 40, 'an L1 hit after hot zeroing and a DTLB miss walked through the caches'),
     userPageNs: cycles(4, 60, "pft's loop per page: an add, a store, a compare and a branch, up to a DTLB miss"),
     freePageNs: fitted(150 * cyc / 2 + 60, 600 * cyc + 250, "zap_pte_range and free_hot_page per page plus the cold struct page line", 'i386'),

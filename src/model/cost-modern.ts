@@ -87,3 +87,16 @@ export function socketBandwidth(channels: number, mtPerS: number): { value: numb
 
 /** The write-back is in the clearing rates (measured over regions far larger than the caches). */
 export const WRITEBACK_IN_RATES: Figure = measured('no separate term: the clearing rates were measured over regions far larger than the caches, so they include the write-back');
+
+/**
+ * Misses one core keeps in flight, by Little's law from two figures of the machine: a core
+ * clearing pages at `clearBytesPerNs` with a memory latency of `lineMissNs` keeps
+ * rate × latency / 64 lines in flight. Bounded by the few a core's fill buffers hold at
+ * least (8) and the few dozen its L2 miss queue holds at most (64).
+ */
+export function missesInFlight(clearBytesPerNs: number, lineMissNs: number): { value: number; figure: Figure } {
+  return {
+    value: (clearBytesPerNs * lineMissNs) / 64,
+    figure: fitted(8, 64, "Little's law on the measured or bounded page clear rate and the memory latency; a core's fill buffers up to its L2 miss queue", 'none'),
+  };
+}

@@ -1,6 +1,6 @@
 import type { CostModel } from './cost';
 import { NO_BTE, NO_BTE_FIGURES } from './cost-no-bte';
-import { type Figures, fitted } from './figures';
+import { type Figures, fitted, measured } from './figures';
 
 /** A 2005 dual-core Opteron-class box: faster traps, 4 KiB pages, 64-byte lines, no BTE. */
 export const X86_64_COST: CostModel = {
@@ -27,6 +27,11 @@ export const X86_64_COST: CostModel = {
   // at once halves both.
   fsbBytesPerNs: 6.4,
   lineMissNs: 70,
+  // AMD64 optimization guide: at most eight concurrent memory requests to different lines.
+  missesInFlight: 8,
+  // K8 has movnti but nobody published its clearing rate; no CLZERO before Zen.
+  ntBytesPerNs: 0,
+  clzeroBytesPerNs: 0,
   lineHitNs: 3,
   userPageNs: 20,
   freePageNs: 120,
@@ -54,11 +59,14 @@ export const X86_64_FIGURES: Figures = {
   zeroBytesPerNs: est(1, 6.4, 'clear_page to DDR400: at most the 6.4 GB/s of two channels'),
   zeroHugeBytesPerNs: est(1, 6.4, 'no extent-dependent mode: as a page'),
   zeroGiantBytesPerNs: est(1, 6.4, 'no extent-dependent mode: as a page'),
-  cacheBytes: est(512 * 2 ** 10, 2 * 2 ** 20, 'Opteron-class L2 of the era: 512 KiB–2 MiB'),
+  cacheBytes: measured('datasheet: each core of a dual-core Opteron (2005, 2xx/8xx) has its own 1 MB L2, 64-byte lines, its last-level cache (AMD Opteron Processor Product Data Sheet, 23932)'),
   writebackBytesPerNs: est(1, 6.4, 'write-back to DDR400: at most two channels\' 6.4 GB/s'),
   remoteFactor: est(1.05, 2, 'another socket\'s memory: one or two HyperTransport hops farther'),
   fsbBytesPerNs: est(3.2, 6.4, 'dual-channel DDR400: 6.4 GB/s peak, at least half sustained'),
   lineMissNs: est(40, 150, 'a line from local DDR400 through the on-die controller'),
+  missesInFlight: measured('published: "The AMD Athlon 64 and AMD Opteron processors support a maximum of eight concurrent memory requests to different cache lines" (Software Optimization Guide for AMD64 Processors, 25112 rev. 3.06, §5.6)'),
+  ntBytesPerNs: measured('unavailable: no published clearing rate with movnti for this machine; the driver is not offered'),
+  clzeroBytesPerNs: measured('unavailable: CLZERO first came with Zen (2017)'),
   lineHitNs: est(1, 20, 'an L1/L2 hit after hot zeroing'),
   userPageNs: est(2, 100, "pft's loop per page"),
   freePageNs: est(50, 600, 'zap and free per page plus a struct page miss'),

@@ -73,6 +73,20 @@ export interface CostModel {
   readonly fsbBytesPerNs: number;
   /** A store to a line that is not in cache: read-for-ownership from local memory. */
   readonly lineMissNs: number;
+  /**
+   * Cache misses one CPU keeps in flight at once (fill buffers, miss address buffers, its bus
+   * queue): touching n cold lines of a page costs one latency and then overlaps the rest
+   * (src/model/llc.ts coldLinesNs), no faster than the node's bus moves them.
+   */
+  readonly missesInFlight: number;
+  /**
+   * Clearing with non-temporal stores (movnti, the clear_page_nocache / clear_pages_movnt
+   * proposals) and with CLZERO (AMD), bytes per ns over an extent of kscrubd's blocks: neither
+   * allocates lines, so neither pollutes a cache. 0: the CPU has no such instruction, or no
+   * measurement of it exists, and the driver is not offered.
+   */
+  readonly ntBytesPerNs: number;
+  readonly clzeroBytesPerNs: number;
   /** A store to a line that is in cache (hot zeroing just wrote it; L2/L3 plus the TLB walk). */
   readonly lineHitNs: number;
   /** The benchmark's own loop per page (address arithmetic, branch), user time. */
@@ -108,7 +122,7 @@ export { SKYLAKE_SP_COST } from './cost-skylake-sp';
 export const COST_NAMES = [
   'trapNs', 'handlerNs', 'lineBounceNs', 'lineRemoteNs', 'structPageLines', 'ptlCheckNs', 'ptlSetNs', 'pcpAllocNs',
   'buddyPerPageNs', 'lruPerPageNs', 'zeroBytesPerNs', 'zeroHugeBytesPerNs', 'zeroGiantBytesPerNs', 'cacheBytes', 'writebackBytesPerNs',
-  'remoteFactor', 'fsbBytesPerNs', 'lineMissNs',
+  'remoteFactor', 'fsbBytesPerNs', 'lineMissNs', 'missesInFlight', 'ntBytesPerNs', 'clzeroBytesPerNs',
   'lineHitNs', 'userPageNs', 'freePageNs', 'bteBytesPerNs', 'bteSetupNs', 'bteMinBytes', 'bteMaxBytes', 'wakeupNs',
 ] as const satisfies readonly (keyof CostModel)[];
 

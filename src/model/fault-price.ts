@@ -1,5 +1,6 @@
 import { AllocResult } from './alloc-result';
 import type { Cacheline, LineCosts } from './cacheline';
+import { coldLinesNs } from './llc';
 import type { Machine } from './machine';
 import { PAGEVEC_SIZE } from './pagevec';
 import type { Cpus } from './sched';
@@ -22,6 +23,10 @@ export class FaultPricing {
   /** Hot zeroing of one page by a CPU alone on its bus, local and remote (clear_page). */
   private readonly zeroNs: number;
   private readonly zeroRemoteNs: number;
+  /** The program's lines of a page: bytes, and what writing them costs when cold, local and remote. */
+  private readonly lineBytes: number;
+  private readonly coldNs: number;
+  private readonly coldRemoteNs: number;
 
   constructor(
     private readonly m: Machine,
@@ -41,6 +46,9 @@ export class FaultPricing {
     // Hot zeroing is clear_page() on the faulting CPU: the CPU zero driver's price for a page.
     this.zeroNs = m.cpuZero.zero(this.ps, false).cpuNs;
     this.zeroRemoteNs = m.cpuZero.zero(this.ps, true).cpuNs;
+    this.lineBytes = linesPerPage * m.config.lineSize;
+    this.coldNs = coldLinesNs(c, linesPerPage, m.config.lineSize, false);
+    this.coldRemoteNs = coldLinesNs(c, linesPerPage, m.config.lineSize, true);
   }
 
   /**
@@ -96,6 +104,8 @@ export class FaultPricing {
     const sharers = bus.zeroingOn(r.node, r.t, r.cpu) + 1;
     const ns = sharers === 1 && bytes === this.ps ? (local ? this.zeroNs : this.zeroRemoteNs) : this.m.cpuZero.zero(bytes, !local, sharers).cpuNs;
     bus.zeroing(r.cpu, r.t + ns);
+    // clear_page's cached stores fill the faulting CPU's cache with the page's lines.
+    this.m.llc.clear(r.cpu, this.m.cpuZero.fills(bytes));
     this.sys(r, ns);
     this.counts.zeroedNs += ns;
   }
@@ -117,15 +127,18 @@ export class FaultPricing {
     this.touchLines(r, cacheHot, !cacheHot && pfn >= 0 ? this.m.zoneOf(pfn).node : -1);
   }
 
-  /** userTouch() of a page on `node` (-1: a line miss is not possible, it always hits). */
+  /**
+   * userTouch() of a page on `node` (-1: a line miss is not possible, it always hits). Cold
+   * lines overlap as the CPU allows (coldLinesNs) and fill its cache.
+   */
   touchLines(r: Runner, cacheHot: boolean, node: number): void {
     const c = this.c;
-    let line = c.lineHitNs;
+    let lines = this.linesPerPage * c.lineHitNs;
     if (!cacheHot && node >= 0) {
-      const remote = node !== r.node ? c.remoteFactor : 1;
-      line = c.lineMissNs * remote;
+      lines = node !== r.node ? this.coldRemoteNs : this.coldNs;
+      this.m.llc.touchCold(r.cpu, this.lineBytes);
     }
-    const ns = c.userPageNs + this.linesPerPage * line;
+    const ns = c.userPageNs + lines;
     r.userNs += ns;
     this.cpus.addUser(r.cpu, ns);
     r.t += ns;

@@ -149,7 +149,7 @@ export class Kscrubd {
     let result = null;
     for (const d of m.zeroDrivers) {
       if (!d.accepts(bytes)) continue;
-      result = d.zero(bytes, false);
+      result = d.zero(bytes, false, m.bus.zeroingOn(this.node, begin, cpu) + 1);
       if (result) { driver = d; break; }
       this.bteFallbacks++; // a failed transfer: the CPU does it after all
       break;
@@ -158,8 +158,12 @@ export class Kscrubd {
       driver = m.cpuZero;
       // clear_pages shares the node's bus with the CPUs zeroing there when it starts.
       result = m.cpuZero.zero(bytes, false, m.bus.zeroingOn(this.node, begin, cpu) + 1);
-      m.bus.zeroing(cpu, begin + result.wallNs);
     }
+    // The CPU's stores (cached or not) share the node's bus with the node's other zeroing
+    // CPUs; the BTE's transfer is the SHub's, not a CPU's.
+    if (driver.name !== 'bte') m.bus.zeroing(cpu, begin + result.wallNs);
+    // Cached stores leave the block's lines in the cache of the CPU kscrubd ran on.
+    m.llc.clear(cpu, driver.fills(bytes));
     // kscrubd's CPU time is system time of its CPU (a BTE transfer is busy-polled: the same).
     m.cpus.busyUntil(cpu, begin + result.cpuNs);
     this.cpu = cpu;

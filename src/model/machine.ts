@@ -2,6 +2,7 @@ import debugFactory from 'debug';
 import { Clock } from './clock';
 import { Cpus, LOAD_FREQ_NS, LoadAvg } from './sched';
 import { NodeBus } from './membw';
+import { Llc } from './llc';
 import { CostModel } from './cost';
 import { VmEvents } from './counters';
 import { ModelError } from '../uapi';
@@ -50,6 +51,8 @@ export class Machine {
   readonly pagevecs: Pagevecs;
   /** Each node's memory bus (who is zeroing on it). */
   readonly bus: NodeBus;
+  /** The last-level caches: what clearing and cold touches fill them with, whose lines they evict. */
+  readonly llc: Llc;
   readonly clock: Clock;
   readonly loadavg = new LoadAvg();
   readonly kscrubd: Kscrubd[] = [];
@@ -91,6 +94,7 @@ export class Machine {
     this.lines = new LineCosts(this.cpus.nodeOf, cfg.cost);
     this.pagevecs = new Pagevecs(cfg.cpus);
     this.bus = new NodeBus(this.cpus.nodeOf);
+    this.llc = new Llc(cfg.cpus, cfg.llcCpus, cfg.cost.cacheBytes, cfg.lineSize);
     this.specs = sysctlSpecs(cfg.maxOrder);
     this.sysctl = {
       scrub_start: this.specs.scrub_start.initial,
@@ -399,6 +403,8 @@ export class Machine {
   private freeZeroed(z: Zone, pfn: number, order: number, cpu: number): void {
     const pages = orderPages(order);
     z.setZero(pfn, pages, true);
+    // free_pages_prepare clears with clear_page: cached stores on the freeing CPU.
+    this.llc.clear(cpu, this.cpuZero.fills(pages * this.pageSize));
     this.vm.initOnFreePages += pages;
     this.vm.initOnFreeNs += pages * (z.node === this.cpus.nodeOf[cpu] ? this.policy.clearPageNs : this.policy.clearRemotePageNs);
     if (order === 0) {

@@ -14,7 +14,11 @@ import {
 import { DEFAULT_ZEROING_POLICY, type ZeroingPolicyName, parseZeroingPolicy } from '../uapi/policies';
 import { type CheckedMachineOptions, checkCostFigure } from '../uapi/bounds';
 
-export const ZERO_DRIVERS = ['bte', 'cpu'] as const;
+/**
+ * kscrubd's zero drivers (V6's struct zero_driver, offered each block newest first): the SN2
+ * BTE, CLZERO (AMD), non-temporal stores (movnti), and the CPU's cached `rep stos`.
+ */
+export const ZERO_DRIVERS = ['bte', 'clzero', 'nt', 'cpu'] as const;
 export type ZeroDriverName = (typeof ZERO_DRIVERS)[number];
 export type ClockMode = 'live' | 'manual';
 /**
@@ -66,6 +70,12 @@ export interface MachineConfig {
    * with it (the sn2 defconfig); the x86 distribution kernels of 2.6.11 and today's were not.
    */
   readonly preempt: boolean;
+  /**
+   * CPUs that share one last-level cache (src/model/llc.ts), of cost.cacheBytes and lineSize:
+   * 1 where each CPU has its own (Itanium 2's L3, the Pentium III's L2, a K8 core's L2); 8 on
+   * Milan, whose eight-core CCX shares one 32 MiB L3.
+   */
+  readonly llcCpus: number;
 }
 
 const BASE: Readonly<Record<PresetName, MachineConfig>> = {
@@ -73,40 +83,41 @@ const BASE: Readonly<Record<PresetName, MachineConfig>> = {
   altix: {
     preset: 'altix', pageSize: 16384, lineSize: 128, nodes: 4, cpus: 8, memBytes: 6 * 2 ** 30,
     maxOrder: 11, cpuMhz: 1500, pteBytes: 8, clock: 'live', speed: 1, zeroDrivers: ['bte', 'cpu'], zoneLayout: 'ia64',
-    kernelBytes: 16 * 2 ** 20, structPageBytes: 56, cost: ALTIX_COST, bootAllocations: true, splitPtlocks: false, zeroingPolicy: DEFAULT_ZEROING_POLICY, preempt: true,
+    kernelBytes: 16 * 2 ** 20, structPageBytes: 56, cost: ALTIX_COST, bootAllocations: true, splitPtlocks: false, zeroingPolicy: DEFAULT_ZEROING_POLICY, preempt: true, llcCpus: 1,
   },
   x86_64: {
     preset: 'x86_64', pageSize: 4096, lineSize: 64, nodes: 1, cpus: 4, memBytes: 4 * 2 ** 30,
     maxOrder: 11, cpuMhz: 2000, pteBytes: 8, clock: 'live', speed: 1, zeroDrivers: ['cpu'], zoneLayout: 'x86_64',
-    kernelBytes: 16 * 2 ** 20, structPageBytes: 64, cost: X86_64_COST, bootAllocations: true, splitPtlocks: false, zeroingPolicy: DEFAULT_ZEROING_POLICY, preempt: false,
+    kernelBytes: 16 * 2 ** 20, structPageBytes: 64, cost: X86_64_COST, bootAllocations: true, splitPtlocks: false, zeroingPolicy: DEFAULT_ZEROING_POLICY, preempt: false, llcCpus: 1,
   },
   // Lameter's other machine: 2 × Pentium III 450 MHz, 384 MiB, 440BX; 2.6.11 i386 without
   // PAE (4-byte ptes), a 4 MiB kernel image, 32-byte struct page (src/model/cost-i386.ts).
   i386: {
     preset: 'i386', pageSize: 4096, lineSize: 32, nodes: 1, cpus: 2, memBytes: 384 * 2 ** 20,
     maxOrder: 11, cpuMhz: 450, pteBytes: 4, clock: 'live', speed: 1, zeroDrivers: ['cpu'], zoneLayout: 'i386',
-    kernelBytes: 4 * 2 ** 20, structPageBytes: 32, cost: i386Cost(450), bootAllocations: true, splitPtlocks: false, zeroingPolicy: DEFAULT_ZEROING_POLICY, preempt: false,
+    kernelBytes: 4 * 2 ** 20, structPageBytes: 32, cost: i386Cost(450), bootAllocations: true, splitPtlocks: false, zeroingPolicy: DEFAULT_ZEROING_POLICY, preempt: false, llcCpus: 1,
   },
   // A machine of today: 2-socket AMD EPYC Milan, 2 × 64 cores, 2 × 64 GiB (src/model/cost-epyc.ts).
   epyc: {
     preset: 'epyc', pageSize: 4096, lineSize: 64, nodes: 2, cpus: 128, memBytes: 128 * 2 ** 30,
     maxOrder: 11, cpuMhz: 3000, pteBytes: 8, clock: 'live', speed: 1, zeroDrivers: ['cpu'], zoneLayout: 'x86_64',
-    kernelBytes: 32 * 2 ** 20, structPageBytes: 64, cost: EPYC_COST, bootAllocations: true, splitPtlocks: true, zeroingPolicy: DEFAULT_ZEROING_POLICY, preempt: false,
+    kernelBytes: 32 * 2 ** 20, structPageBytes: 64, cost: EPYC_COST, bootAllocations: true, splitPtlocks: true, zeroingPolicy: DEFAULT_ZEROING_POLICY, preempt: false, llcCpus: 8,
   },
   // The machines of today beside it, each 2 sockets (a node each, NPS1 / SNC off) with 64 GiB
   // a socket by default (--mem for more): Genoa 2 × 96 cores, Ice Lake-SP 2 × 40, Skylake-SP
   // 2 × 28 (src/model/cost-genoa.ts, cost-icelake-x.ts, cost-skylake-sp.ts).
-  genoa: today('genoa', 192, 3500, GENOA_COST),
-  'icelake-x': today('icelake-x', 80, 3000, ICELAKE_X_COST),
-  'skylake-sp': today('skylake-sp', 56, 3000, SKYLAKE_SP_COST),
+  // Last-level cache sharing: Genoa's 8-core CCD; one L3 for every core of an Intel socket.
+  genoa: today('genoa', 192, 3500, GENOA_COST, 8),
+  'icelake-x': today('icelake-x', 80, 3000, ICELAKE_X_COST, 40),
+  'skylake-sp': today('skylake-sp', 56, 3000, SKYLAKE_SP_COST, 28),
 };
 
 /** A 2-socket x86_64 server of today: split ptlocks, a 32 MiB kernel, no BTE, not preemptible. */
-function today(preset: PresetName, cpus: number, cpuMhz: number, cost: CostModel): MachineConfig {
+function today(preset: PresetName, cpus: number, cpuMhz: number, cost: CostModel, llcCpus: number): MachineConfig {
   return {
     preset, pageSize: 4096, lineSize: 64, nodes: 2, cpus, memBytes: 128 * 2 ** 30,
     maxOrder: 11, cpuMhz, pteBytes: 8, clock: 'live', speed: 1, zeroDrivers: ['cpu'], zoneLayout: 'x86_64',
-    kernelBytes: 32 * 2 ** 20, structPageBytes: 64, cost, bootAllocations: true, splitPtlocks: true, zeroingPolicy: DEFAULT_ZEROING_POLICY, preempt: false,
+    kernelBytes: 32 * 2 ** 20, structPageBytes: 64, cost, bootAllocations: true, splitPtlocks: true, zeroingPolicy: DEFAULT_ZEROING_POLICY, preempt: false, llcCpus,
   };
 }
 
@@ -162,6 +173,12 @@ export function resolveConfig(opts: MachineOptions = {}): MachineConfig {
   // Figures from outside (--cost, a record, a sweep) were range-checked where they came in
   // (src/uapi/bounds.ts); hand-worked tests may set a bus that never limits.
   const cost = { ...presetCost, ...opts.cost };
+  // CLZERO and movnti are registered only where the CPU has them and their rate is measured
+  // (0 otherwise).
+  for (const d of zeroDrivers) {
+    const rate = d === 'clzero' ? cost.clzeroBytesPerNs : d === 'nt' ? cost.ntBytesPerNs : 1;
+    if (rate === 0) bad(`zero drivers: "${d}" is not available on ${presetName} (the CPU lacks it or its clearing rate was never measured)`);
+  }
   return {
     ...base,
     pageSize, lineSize, nodes, cpus, memBytes: perNode * nodes, maxOrder, cpuMhz, clock, speed,

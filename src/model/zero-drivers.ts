@@ -22,6 +22,8 @@ export interface ZeroDriver {
    * `sharers`: CPUs of the node zeroing at once, this one included (they share its bus).
    */
   zero(bytes: number, remote: boolean, sharers?: number): ZeroResult | null;
+  /** Bytes of lines clearing `bytes` this way leaves in the cache of the CPU that ran it (llc.ts). */
+  fills(bytes: number): number;
 }
 
 const HUGE_EXTENT = 2 ** 21;
@@ -52,6 +54,15 @@ export class CpuZeroDriver implements ZeroDriver {
   constructor(private readonly cost: CostModel, private readonly pageSize: number) {}
   accepts(): boolean {
     return true;
+  }
+  /**
+   * `rep stos` allocates every line it writes, except where the CPU sees an extent larger
+   * than its cache and stops allocating (the rate above cacheBytes differs: Zen).
+   */
+  fills(bytes: number): number {
+    const c = this.cost;
+    const elides = bytes > c.cacheBytes && bytes > HUGE_EXTENT && c.zeroGiantBytesPerNs !== c.zeroHugeBytesPerNs;
+    return elides ? 0 : bytes;
   }
   zero(bytes: number, remote: boolean, sharers = 1): ZeroResult {
     const c = this.cost;
@@ -84,6 +95,10 @@ export class BteZeroDriver implements ZeroDriver {
   accepts(bytes: number): boolean {
     return bytes >= this.cost.bteMinBytes && bytes < this.cost.bteMaxBytes;
   }
+  /** The BTE writes memory through the SHub: no CPU cache sees the lines. */
+  fills(): number {
+    return 0;
+  }
   zero(bytes: number): ZeroResult | null {
     if (this.failNext > 0) {
       this.failNext--;
@@ -95,7 +110,36 @@ export class BteZeroDriver implements ZeroDriver {
   }
 }
 
+/**
+ * Clearing without allocating lines: non-temporal stores (`nt`: movnti, as in the
+ * clear_page_nocache and clear_pages_movnt proposals) or CLZERO (`clzero`, AMD). The CPU
+ * issues the stores itself, so its time is the transfer's; every byte crosses the node's bus
+ * once (no read for ownership), shared with the node's other zeroing CPUs; no cache fills.
+ */
+export class UncachedZeroDriver implements ZeroDriver {
+  constructor(readonly name: 'nt' | 'clzero', private readonly cost: CostModel) {}
+  accepts(): boolean {
+    return true;
+  }
+  fills(): number {
+    return 0;
+  }
+  zero(bytes: number, remote: boolean, sharers = 1): ZeroResult {
+    const c = this.cost;
+    const rate = this.name === 'nt' ? c.ntBytesPerNs : c.clzeroBytesPerNs;
+    const f = remote ? c.remoteFactor : 1;
+    const ns = Math.max(bytes / rate, (sharers * bytes) / c.fsbBytesPerNs / f) * f;
+    return { wallNs: ns, cpuNs: ns };
+  }
+}
+
 /** Drivers in the order kscrubd tries them: the configured list, newest (first named) first. */
 export function makeZeroDrivers(names: readonly ZeroDriverName[], cost: CostModel, pageSize: number): ZeroDriver[] {
-  return names.map((n) => (n === 'bte' ? new BteZeroDriver(cost) : new CpuZeroDriver(cost, pageSize)));
+  return names.map((n): ZeroDriver => {
+    switch (n) {
+      case 'bte': return new BteZeroDriver(cost);
+      case 'nt': case 'clzero': return new UncachedZeroDriver(n, cost);
+      case 'cpu': return new CpuZeroDriver(cost, pageSize);
+    }
+  });
 }

@@ -40,6 +40,10 @@ export const COST_BOUNDS = {
   lineHitNs: LATENCY, userPageNs: LATENCY, freePageNs: LATENCY, bteSetupNs: LATENCY, wakeupNs: LATENCY,
   zeroBytesPerNs: BANDWIDTH, zeroHugeBytesPerNs: BANDWIDTH, zeroGiantBytesPerNs: BANDWIDTH, fsbBytesPerNs: BANDWIDTH,
   bteBytesPerNs: BANDWIDTH,
+  // 0: no such instruction on the CPU (the driver is not offered).
+  ntBytesPerNs: { ...BANDWIDTH, zeroMeansNone: true }, clzeroBytesPerNs: { ...BANDWIDTH, zeroMeansNone: true },
+  // At least one miss at a time; no core has kept a thousand in flight.
+  missesInFlight: { min: 1, max: 1000, unit: 'lines in flight' },
   writebackBytesPerNs: { ...BANDWIDTH, zeroMeansNone: true },
   // A struct page of at most 64 bytes spans at most 5 lines of the smallest (16-byte) line.
   structPageLines: { min: 0, max: 8, unit: 'cachelines' },
