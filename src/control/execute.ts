@@ -140,23 +140,39 @@ const EXECUTORS: Executors<Verb> = {
   },
   'mm exit': (m, c, s) => exitJob(m, c.mm, s),
   mmap: (m, c) => {
+    if (c.hugetlb !== undefined) return hugetlbMmap(m, c);
     const r = m.procs.mmap(c.mm, c.size, c.random === true, c.addr, c.thp === true);
     return `ok addr=${hex(r.addr)} size=${n(r.size)}`;
   },
   munmap: (m, c) => freedJob(m.procs.munmapTimedSteps(c.mm, c.addr, c.size)),
-  touch: (m, c) => runTouch(m.procs.touchJob(c.mm, {
+  touch: (m, c) => (m.hugetlb.maps.at(m.procs.get(c.mm), c.addr) ? hugetlbTouch(m, c) : runTouch(m.procs.touchJob(c.mm, {
     addr: c.addr, size: c.size, write: c.access !== 'read',
     ...(c.threads !== undefined && { threads: c.threads }),
     ...(c.lines !== undefined && { lines: c.lines }),
     ...(c.stride !== undefined && { stride: c.stride }),
     ...(c.thp === true && { thp: true }),
-  })),
+  }))),
   fault: (m, c) => touchLine(m.procs.fault(c.mm, c.addr, c.access !== 'read')),
   faults: (m, c) => {
     const r = m.procs.faults(c.mm, { ...c.at, lines: c.lines ?? 1, ...(c.cpus !== undefined && { cpus: c.cpus }) });
     return `${touchLine(r)} zero_ns=${n(r.zeroNs)}`;
   },
 };
+
+/** mmap hugetlb=SIZE: MAP_HUGETLB from that size's pool (no fixed address, no THP, no prefault to ask for). */
+function hugetlbMmap(m: Machine, c: CommandOf<'mmap'>): string {
+  if (c.addr !== undefined || c.thp === true) throw new ModelError('KSCRUB_BAD_OPTION', 'mmap: hugetlb= takes neither addr= nor thp');
+  const r = m.hugetlb.maps.mmap(c.mm, c.size, m.hugetlb.poolOf(c.hugetlb!, 'mmap'));
+  return `ok addr=${hex(r.addr)} size=${n(r.size)}`;
+}
+
+/** touch of a hugetlb mapping: huge page faults (hugetlb-map.ts), as a job; reads and lines do not change them. */
+function* hugetlbTouch(m: Machine, c: CommandOf<'touch'>): Job<string> {
+  if (c.thp === true) throw new ModelError('KSCRUB_BAD_OPTION', 'touch: thp does not apply to a hugetlb mapping');
+  const r = yield* m.hugetlb.maps.touchSteps(c.mm, c.addr, c.size, c.threads ?? 1);
+  return `ok pages=${n(r.pages)} faults=${n(r.faults)} prezeroed=${n(r.prezeroed)} hot_zeroed=${n(r.hotZeroed)} prefaulted=0 oom=${n(r.oom)} `
+    + `user_ns=0 sys_ns=${n(r.sysNs)} wall_ns=${n(r.wallNs)} waited=${n(r.waited)} max_fault_ns=${n(r.maxFaultNs)}`;
+}
 
 function* checkJob(m: Machine): Job<string> {
   const broken = yield* checkSteps(m);

@@ -3,7 +3,7 @@ import {
   CLASS_NAMES, KIND_ALLOC, KIND_FREE, KIND_NAMES, KIND_PCP, KIND_RESERVED, KIND_SCRUB, KIND_TAIL,
   NOT_ZEROED, ZEROED, buddyOffset, classOf, kindOf, orderOf, FreeClass,
 } from './page';
-import { PCP_NAMES, PCP_ZEROED, SEC_FREE, SEC_FREE_ZEROED, SEC_MAPPED, SEC_RESERVED, Zone } from './zone';
+import { PCP_NAMES, PCP_ZEROED, SEC_FREE, SEC_FREE_ZEROED, SEC_GIGANTIC, SEC_MAPPED, SEC_RESERVED, Zone } from './zone';
 
 /**
  * Verify every invariant of the allocator; return the first broken one in words, or null.
@@ -48,6 +48,8 @@ export function* checkSteps(m: Machine): Generator<void, string | null, void> {
     if (err !== null) return err;
     yield;
   }
+  const huge = m.hugetlb.check();
+  if (huge !== null) return huge;
   for (const k of m.kscrubd) {
     const b = k.inFlight();
     if (b && b.zone.pageFlagsAt(b.pfn) !== scrubFlags(b.zone, b.pfn, b.order)) {
@@ -170,6 +172,7 @@ class ZoneWalk {
   private pcp = 0;
   private reserved = 0;
   private scrub = 0;
+  private gigantic = 0;
 
   constructor(private readonly m: Machine, private readonly z: Zone, private readonly marks: Marks) {
     this.blocks = [new Float64Array(z.maxOrder), new Float64Array(z.maxOrder)];
@@ -189,6 +192,7 @@ class ZoneWalk {
         continue;
       }
       if (st === SEC_RESERVED) { this.reserved += z.secPages; continue; }
+      if (st === SEC_GIGANTIC) { this.gigantic += z.secPages; continue; }
       if (st !== SEC_MAPPED) return `section ${sec} has unknown state ${st}`;
       const err = this.section(sec);
       if (err) return err;
@@ -275,6 +279,7 @@ class ZoneWalk {
     if (this.scrub !== z.scrubPages) return `kscrubd holds ${this.scrub} pages but the zone counts ${z.scrubPages}`;
     if (this.pcp !== z.pcpPages) return `per-cpu lists hold ${this.pcp} pages but the zone counts ${z.pcpPages}`;
     if (this.reserved !== z.reservedPages) return `reserved pages are ${this.reserved} but the zone counts ${z.reservedPages}`;
+    if (this.gigantic !== z.giganticPages) return `gigantic hugetlb sections hold ${this.gigantic} pages but the zone counts ${z.giganticPages}`;
     return null;
   }
 }

@@ -19,6 +19,7 @@ import { AllocResult } from './alloc-result';
 import { RawBlocks } from './raw';
 import { PCP_COLD, PCP_HOT, PCP_ZEROED, Zone, ZoneName } from './zone';
 import { ZeroingPolicy } from './policies/init-on';
+import { Hugetlb } from './hugetlb';
 
 const log = debugFactory('kscrubfs:model');
 
@@ -80,6 +81,8 @@ export class Machine {
   readonly procs: Processes;
   /** The control file's raw blocks (`alloc`, `free`). */
   readonly raw: RawBlocks;
+  /** hugetlb pools per size and node, khzerod, zeroable_hugepages (hugetlb.ts). */
+  readonly hugetlb: Hugetlb;
   /** zoneOf()'s last answer. */
   private lastZone: Zone | undefined;
   /** Per zone, what free_pages_bulk calls for each block it frees (made once: a drain runs every `batch` frees). */
@@ -117,6 +120,7 @@ export class Machine {
     this.raw = new RawBlocks(this);
     this.slab = this.bootAllocations();
     if (this.policy.initOnFree) this.wipeAtBoot();
+    this.hugetlb = new Hugetlb(this);
     log('booted %s: %d pages, %d zones', cfg.preset, this.totalPages, this.zones.length);
   }
 
@@ -471,9 +475,12 @@ export class Machine {
         const at = this.kscrubd[n]!.nextAt;
         if (at < next) { next = at; who = n; }
       }
+      const huge = this.hugetlb.nextAt();
+      if (huge < next) { next = huge; who = -2; }
       if (next > t) break;
       this.clock.now = Math.max(this.clock.now, next);
-      if (who >= 0) this.kscrubd[who]!.advance(this, next);
+      if (who === -2) this.hugetlb.advance(next);
+      else if (who >= 0) this.kscrubd[who]!.advance(this, next);
       else {
         const moved = this.loadavg.sample(this.cpus.runningTasks + this.kscrubd.filter((k) => k.awake).length);
         this.loadavg.nextSample += LOAD_FREQ_NS;
@@ -493,8 +500,9 @@ export class Machine {
     return Math.min(this.loadavg.nextSample, this.nextKscrubdAt());
   }
 
+  /** The next kscrubd or khzerod event. */
   private nextKscrubdAt(): number {
-    let next = Number.POSITIVE_INFINITY;
+    let next = this.hugetlb.nextAt();
     for (let n = 0; n < this.kscrubd.length; n++) {
       const at = this.kscrubd[n]!.nextAt;
       if (at < next) next = at;

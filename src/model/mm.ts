@@ -292,6 +292,7 @@ export class Processes {
    */
   touchJob(id: number, opts: Partial<TouchOptions> & { addr: number; size: number; thp?: boolean }): TouchJob {
     const mm = this.get(id);
+    this.m.hugetlb.maps.refuseBase(mm, opts.addr, opts.size, 'touch');
     const { thp, ...rest } = opts;
     const o = { threads: 1, lines: 1, write: true, stride: this.m.pageSize, ...rest };
     if (!thp) return new TouchJob(this.m, mm, o);
@@ -316,6 +317,7 @@ export class Processes {
   /** One access at `addr` by the process's first thread (faults if the pte says so). */
   fault(id: number, addr: number, write = true): TouchResult {
     const ps = this.m.pageSize;
+    this.m.hugetlb.maps.refuseBase(this.get(id), addr, ps, 'fault');
     return touch(this.m, this.get(id), { addr, size: ps, write, threads: 1, lines: 1, stride: ps }, 'fault');
   }
 
@@ -464,6 +466,8 @@ export class Processes {
    * a huge pmd are visited: the cost follows the memory mapped, not the size of the range.
    */
   private *zapSteps(mm: Mm, start: number, end: number, cpu: number): Generator<void, number, void> {
+    // hugetlb pages in the range go back to their pool (refused first if it splits one).
+    this.m.hugetlb.maps.zap(mm, start, end, 'munmap');
     const ps = this.m.pageSize;
     const pmdBytes = this.pmdBytes;
     let freed = 0;

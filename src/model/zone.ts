@@ -18,6 +18,8 @@ export const SEC_FREE = 0; // pristine free top-order block, NOT_ZEROED (value =
 export const SEC_FREE_ZEROED = 1; // pristine free top-order block, ZEROED
 export const SEC_MAPPED = 2; // materialized: see `sections`
 export const SEC_RESERVED = 3; // wholly reserved at boot
+/** Part of a gigantic hugetlb page (hugetlb.ts): taken whole, as alloc_contig_range takes it. */
+export const SEC_GIGANTIC = 4;
 
 /**
  * An empty list of pfns whose elements are doubles from the start. V8 keeps an array of small
@@ -122,6 +124,8 @@ export class Zone {
   scrubPages = 0;
   /** Pages on this zone's per-cpu lists (not in freePages, not in buddyinfo). */
   pcpPages = 0;
+  /** Pages in SEC_GIGANTIC sections: gigantic hugetlb pages taken out of the buddy lists. */
+  giganticPages = 0;
   watermarkMin = 0;
   watermarkLow = 0;
   watermarkHigh = 0;
@@ -546,6 +550,64 @@ export class Zone {
     this.managedPages -= count;
   }
 
+  // ---- contiguous ranges (alloc_contig_range) -------------------------------------------------
+
+  /**
+   * Zone-relative index of the first of `count` sections, aligned to `count`, at or after
+   * `fromRel`, that are all pristine free blocks (what alloc_contig_range can take without
+   * migrating anything), or -1.
+   */
+  findFreeSections(count: number, fromRel = 0): number {
+    const align = count - (this.firstSec % count === 0 ? 0 : this.firstSec % count);
+    let rel = align === count ? 0 : align;
+    while (rel < fromRel) rel += count;
+    for (; rel + count <= this.nrSecs; rel += count) {
+      let ok = true;
+      for (let i = 0; i < count && ok; i++) {
+        const st = this.secState[rel + i]!;
+        ok = st === SEC_FREE || st === SEC_FREE_ZEROED;
+      }
+      if (ok) return rel;
+    }
+    return -1;
+  }
+
+  /**
+   * alloc_contig_range for a gigantic page: `count` pristine free sections from `rel` leave the
+   * buddy lists whole. Returns the head pfn.
+   * Precondition: findFreeSections() just returned `rel` for `count`.
+   */
+  takeSections(rel: number, count: number): number {
+    for (let i = 0; i < count; i++) {
+      const cls = this.secState[rel + i]! as FreeClass;
+      assert(cls === SEC_FREE || cls === SEC_FREE_ZEROED, 'takeSections takes pristine free sections');
+      this.nrFree[cls]![this.topOrder]!--;
+      if (cls === ZEROED) this.zeroPages -= this.secPages;
+      this.secState[rel + i] = SEC_GIGANTIC;
+    }
+    const pages = count * this.secPages;
+    this.freePages -= pages;
+    this.giganticPages += pages;
+    return (this.firstSec + rel) * this.secPages;
+  }
+
+  /**
+   * free_contig_range: a gigantic page's sections go back as free top-order blocks, dirty
+   * (whatever the page held is not known to be zero by the buddy allocator).
+   */
+  returnSections(pfn: number, count: number): void {
+    const rel = pfn / this.secPages - this.firstSec;
+    for (let i = 0; i < count; i++) {
+      assert(this.secState[rel + i] === SEC_GIGANTIC, 'returnSections returns gigantic sections');
+      this.secState[rel + i] = SEC_FREE;
+      this.nrFree[NOT_ZEROED]![this.topOrder]!++;
+    }
+    if (rel < this.pristineCursor[NOT_ZEROED]!) this.pristineCursor[NOT_ZEROED] = rel;
+    const pages = count * this.secPages;
+    this.freePages += pages;
+    this.giganticPages -= pages;
+  }
+
   // ---- per-cpu lists --------------------------------------------------------------------------
 
   /**
@@ -721,4 +783,4 @@ export class Zone {
   }
 }
 
-export const SEC_NAMES = ['pristine not-zeroed', 'pristine zeroed', 'materialized', 'reserved'] as const;
+export const SEC_NAMES = ['pristine not-zeroed', 'pristine zeroed', 'materialized', 'reserved', 'gigantic hugetlb'] as const;

@@ -1,5 +1,6 @@
 import { SYSCTL_NAMES, type Machine } from '../model';
 import * as buddyinfo from './buddyinfo';
+import { hugetlbFiles } from './hugetlb';
 import * as loadavg from './loadavg';
 import * as meminfo from './meminfo';
 import * as stat from './stat';
@@ -44,3 +45,11 @@ export const FILES: readonly ProcFile[] = [
     write: (m, data) => sysctl.write(m, name, data),
   })),
 ];
+
+/**
+ * Every file of this machine: FILES, then the rows whose paths depend on the machine's shape
+ * (the hugetlb sizes it has, and its nodes).
+ */
+export function filesFor(m: Machine): readonly ProcFile[] {
+  return [...FILES, ...hugetlbFiles(m)];
+}

@@ -1,11 +1,11 @@
 import { constants as fsConstants } from 'node:fs';
 import type { Machine } from '../model';
 import type { BuddyinfoFormat } from './buddyinfo';
-import { FILES, type ProcFile, type RenderOptions } from './files';
+import { filesFor, type ProcFile, type RenderOptions } from './files';
 import { ProcError } from '../uapi';
 import type { FileEntry, FileHandle, ProcTree } from './types';
 
-export { FILES } from './files';
+export { FILES, filesFor } from './files';
 export type { ProcFile, RenderOptions } from './files';
 export { BUDDYINFO_FORMATS } from './buddyinfo';
 export type { BuddyinfoFormat } from './buddyinfo';
@@ -77,7 +77,7 @@ export function buildProcTree(machine: Machine, opts: ProcTreeOptions): ProcTree
   const files = new Map<string, FileEntry>();
   const writes = { count: 0 };
   const held = new HeldSnapshots(opts.maxHeldBytes ?? MAX_HELD_SNAPSHOT_BYTES);
-  for (const file of FILES) {
+  for (const file of filesFor(machine)) {
     const entry = file.render ? snapshotEntry(machine, file, file.render, opts, writes, held) : suppliedEntry(file, opts);
     if (entry) files.set(entry.path, entry);
   }

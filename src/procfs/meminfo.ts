@@ -78,12 +78,16 @@ export function render(m: Machine): string {
   ];
   let out = '';
   for (const [label, value] of fields) out += valKb(label, value);
-  // hugetlb_report_meminfo(): counts without a unit, then the page size and total in kB.
-  for (const label of ['HugePages_Total', 'HugePages_Free', 'HugePages_Rsvd', 'HugePages_Surp']) {
-    out += `${`${label}:`.padEnd(16)}${'0'.padStart(8)}\n`;
-  }
+  // hugetlb_report_meminfo(): the default size's counts without a unit, its page size, then
+  // Hugetlb: every size's pool in kB.
+  const def = m.hugetlb.defaultPool;
+  const counts: [string, number][] = [
+    ['HugePages_Total', def?.nr ?? 0], ['HugePages_Free', def?.free ?? 0], ['HugePages_Rsvd', def?.resv ?? 0], ['HugePages_Surp', def?.surplus ?? 0],
+  ];
+  for (const [label, v] of counts) out += `${`${label}:`.padEnd(16)}${String(v).padStart(8)}\n`;
   out += `${`Hugepagesize:`.padEnd(16)}${String(hugePageBytes(m) / 1024).padStart(8)} kB\n`;
-  for (const label of ['Hugetlb', 'DirectMap4k', 'DirectMap2M', 'DirectMap1G']) out += valKb(label, 0);
+  out += valKb('Hugetlb', m.hugetlb.totalBytes / 1024);
+  for (const label of ['DirectMap4k', 'DirectMap2M', 'DirectMap1G']) out += valKb(label, 0);
   return out;
 }
 
@@ -93,6 +97,8 @@ export function render(m: Machine): string {
  * (28: 256 MiB) on ia64, whose huge pages are not PMD-mapped.
  */
 function hugePageBytes(m: Machine): number {
+  const def = m.hugetlb.defaultPool;
+  if (def) return def.hs.bytes;
   return m.config.zoneLayout === 'ia64' ? 2 ** 28 : m.procs.ptrsPerPte * m.pageSize;
 }
 

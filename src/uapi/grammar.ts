@@ -52,7 +52,7 @@ export type Command =
   | { readonly verb: 'mm new'; readonly keep?: boolean }
   | { readonly verb: 'mm list' }
   | { readonly verb: 'mm exit'; readonly mm: number }
-  | { readonly verb: 'mmap'; readonly mm: number; readonly size: number; readonly addr?: number; readonly random?: boolean; readonly thp?: boolean }
+  | { readonly verb: 'mmap'; readonly mm: number; readonly size: number; readonly addr?: number; readonly random?: boolean; readonly thp?: boolean; readonly hugetlb?: number }
   | { readonly verb: 'munmap'; readonly mm: number; readonly addr: number; readonly size: number }
   | {
     readonly verb: 'touch'; readonly mm: number; readonly addr: number; readonly size: number;
@@ -150,8 +150,8 @@ export const SPECS: readonly VerbSpec[] = [
   { verb: 'mm list', args: [], flags: [], summary: 'the processes alive, and those kept past their control file', result: 'ok mms=<id,...> kept=<id,...>' },
   { verb: 'mm exit', args: [MM], flags: [], summary: 'end a process, freeing its memory', result: 'ok freed_pages=<n> sys_ns=<ns> wall_ns=<ns>' },
   {
-    verb: 'mmap', args: [MM, SIZE, { ...ADDR, required: false }], flags: [{ field: 'random', names: ['random'] }, THP],
-    summary: 'map anonymous memory, at addr if given (it must be free; joins a neighbour as vma_merge does; random = MADV_RANDOM: no prefault; thp = MADV_HUGEPAGE: huge pages where aligned)',
+    verb: 'mmap', args: [MM, SIZE, { ...ADDR, required: false }, arg('hugetlb', 'size', false, 2 ** 21, 2 ** 30, '<2M|1G>')], flags: [{ field: 'random', names: ['random'] }, THP],
+    summary: 'map anonymous memory, at addr if given (it must be free; joins a neighbour as vma_merge does; random = MADV_RANDOM: no prefault; thp = MADV_HUGEPAGE: huge pages where aligned; hugetlb = MAP_HUGETLB with pages of that size from its pool, reserved now, aligned, size rounded up)',
     result: 'ok addr=0x<hex> size=<bytes>',
   },
   { verb: 'munmap', args: [MM, ADDR, SIZE], flags: [], summary: 'unmap, freeing the pages', result: 'ok freed_pages=<n> sys_ns=<ns> wall_ns=<ns>' },

@@ -25,10 +25,12 @@ type KindValue<K extends ResultKind> = K extends 'ids' ? readonly number[] : num
 const TOUCH = {
   pages: 'int', faults: 'int', prezeroed: 'int', hot_zeroed: 'int', prefaulted: 'int', oom: 'int', user_ns: 'int', sys_ns: 'int', wall_ns: 'int',
 } as const;
+/** What a touch of a hugetlb mapping adds: faults that waited for khzerod, and the slowest fault. */
+const HUGETLB_TOUCH_KEYS = ['waited', 'max_fault_ns'] as const;
 const FREED = { freed_pages: 'int', sys_ns: 'int', wall_ns: 'int' } as const;
 const STATS = Object.fromEntries([...STATS_STATE_KEYS, ...COUNTERS.map((c) => c.name)].map((k) => [k, 'int'])) as Readonly<Record<StatsKey, 'int'>>;
 /** Keys a result line carries only on some machines: a zeroing policy's counters, in `stats`. */
-const OPTIONAL_KEYS: ReadonlySet<string> = new Set(COUNTERS.filter((c) => c.policy !== null).map((c) => c.name));
+const OPTIONAL_KEYS: ReadonlySet<string> = new Set([...COUNTERS.filter((c) => c.policy !== null).map((c) => c.name), ...HUGETLB_TOUCH_KEYS]);
 
 /** The keys of each verb's `ok` line, in the order printed (config's are open: see ConfigResult). */
 export const RESULT_KEYS = {
@@ -44,7 +46,7 @@ export const RESULT_KEYS = {
   'mm exit': FREED,
   mmap: { addr: 'hex', size: 'int' },
   munmap: FREED,
-  touch: TOUCH,
+  touch: { ...TOUCH, waited: 'int', max_fault_ns: 'int' },
   fault: TOUCH,
   faults: { ...TOUCH, zero_ns: 'int' },
 } as const satisfies Record<Exclude<Verb, 'config'>, Readonly<Record<string, ResultKind>>>;

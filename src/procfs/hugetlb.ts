@@ -1,0 +1,111 @@
+import type { Machine } from '../model';
+import type { HugetlbPool } from '../model/hugetlb';
+import { ProcError, parseSysctlWrite } from '../uapi';
+import { formatCount, parseKstrtoul } from '../uapi/hugetlb';
+import type { ProcFile } from './files';
+
+/**
+ * The hugetlb files of one machine, with the kernel's names, modes and formats (mm/hugetlb_sysfs.c,
+ * kernel/sysctl.c), plus the two pre-zeroing proposals' files:
+ *
+ *   sys/kernel/mm/hugepages/hugepages-<size>kB/       per size (hstate_attrs)
+ *     nr_hugepages 0644, nr_overcommit_hugepages 0644, free_hugepages, resv_hugepages,
+ *     surplus_hugepages 0444; prezero_enabled 0644 and free_huge_pages_zero 0444 (van der Linden)
+ *   sys/devices/system/node/node<N>/hugepages/hugepages-<size>kB/   per node (per_node_hstate_attrs)
+ *     nr_hugepages 0644, free_hugepages, surplus_hugepages 0444; zeroable_hugepages 0644 (Li Zhe)
+ *   sys/vm/nr_hugepages, sys/vm/nr_overcommit_hugepages 0644   /proc/sys/vm, the default size
+ *
+ * Every count reads "%lu\n". A bad write is EINVAL and changes nothing.
+ */
+export function hugetlbFiles(m: Machine): ProcFile[] {
+  const rows: ProcFile[] = [];
+  const h = m.hugetlb;
+  for (const pool of h.pools) {
+    const dir = `/sys/kernel/mm/hugepages/${pool.hs.dir}`;
+    const name = (f: string): string => `${dir}/${f}`;
+    rows.push(
+      { path: name('nr_hugepages'), mode: 0o644, render: () => formatCount(pool.nr), write: (mm, d) => setNr(mm, pool, d, name('nr_hugepages')) },
+      { path: name('nr_overcommit_hugepages'), mode: 0o644, render: () => formatCount(pool.overcommit), write: (_m, d) => setOvercommit(pool, d, name('nr_overcommit_hugepages')) },
+      { path: name('free_hugepages'), mode: 0o444, render: () => formatCount(pool.free) },
+      { path: name('resv_hugepages'), mode: 0o444, render: () => formatCount(pool.resv) },
+      { path: name('surplus_hugepages'), mode: 0o444, render: () => formatCount(pool.surplus) },
+      { path: name('prezero_enabled'), mode: 0o644, render: () => formatCount(pool.prezero ? 1 : 0), write: (mm, d) => setPrezero(mm, pool, d, name('prezero_enabled')) },
+      { path: name('free_huge_pages_zero'), mode: 0o444, render: () => formatCount(pool.freeZero) },
+    );
+  }
+  for (let n = 0; n < m.config.nodes; n++) {
+    for (const pool of h.pools) {
+      const dir = `/sys/devices/system/node/node${n}/hugepages/${pool.hs.dir}`;
+      const name = (f: string): string => `${dir}/${f}`;
+      rows.push(
+        { path: name('nr_hugepages'), mode: 0o644, render: () => formatCount(pool.nrNode[n]!), write: (mm, d) => setNr(mm, pool, d, name('nr_hugepages'), n) },
+        { path: name('free_hugepages'), mode: 0o444, render: () => formatCount(pool.freeNode[n]!) },
+        { path: name('surplus_hugepages'), mode: 0o444, render: () => formatCount(pool.surplusNode[n]!) },
+        { path: name('zeroable_hugepages'), mode: 0o644, render: (mm) => formatCount(mm.hugetlb.zeroable(pool, n)), write: (mm, d) => zeroable(mm, pool, n, d, name('zeroable_hugepages')) },
+      );
+    }
+  }
+  const def = h.pools[0];
+  if (def) {
+    rows.push(
+      { path: '/sys/vm/nr_hugepages', mode: 0o644, render: () => formatCount(def.nr), write: (mm, d) => setNrSysctl(mm, def, d) },
+      {
+        path: '/sys/vm/nr_overcommit_hugepages', mode: 0o644, render: () => formatCount(def.overcommit),
+        write: (_m, d) => sysctlWrite(d, 'vm.nr_overcommit_hugepages', (v) => { checkOvercommit(def, v, 'vm.nr_overcommit_hugepages'); def.overcommit = v; }),
+      },
+    );
+  }
+  return rows;
+}
+
+/** A count written to nr_hugepages (of a size, or of a size on one node). */
+function setNr(m: Machine, pool: HugetlbPool, data: Uint8Array, file: string, node?: number): number {
+  if (data.length === 0) return 0;
+  const count = parseKstrtoul(data, file);
+  m.hugetlb.setNrHugepages(pool, count, node);
+  return data.length;
+}
+
+/** /proc/sys/vm/nr_hugepages is proc_doulongvec_minmax: the sysctl parser, a value ≥ 0. */
+function setNrSysctl(m: Machine, pool: HugetlbPool, data: Uint8Array): number {
+  return sysctlWrite(data, 'vm.nr_hugepages', (v) => m.hugetlb.setNrHugepages(pool, v));
+}
+
+function sysctlWrite(data: Uint8Array, file: string, apply: (v: number) => void): number {
+  if (data.length === 0) return 0;
+  const { value, consumed } = parseSysctlWrite(data, file);
+  if (value < 0) throw new ProcError('EINVAL', `write ${file}: ${value} is negative`);
+  apply(value);
+  return consumed;
+}
+
+/** nr_overcommit_hugepages_store refuses gigantic sizes (no surplus pages can be made of them). */
+function checkOvercommit(pool: HugetlbPool, v: number, file: string): void {
+  if (pool.hs.gigantic && v !== 0) throw new ProcError('EINVAL', `write ${file}: ${pool.hs.dir} pages are gigantic: they cannot be overcommitted`);
+}
+
+function setOvercommit(pool: HugetlbPool, data: Uint8Array, file: string): number {
+  if (data.length === 0) return 0;
+  const v = parseKstrtoul(data, file);
+  checkOvercommit(pool, v, file);
+  pool.overcommit = v;
+  return data.length;
+}
+
+function setPrezero(m: Machine, pool: HugetlbPool, data: Uint8Array, file: string): number {
+  if (data.length === 0) return 0;
+  const v = parseKstrtoul(data, file);
+  if (v > 1) throw new ProcError('EINVAL', `write ${file}: ${v} is not 0 or 1`);
+  m.hugetlb.setPrezero(pool, v === 1);
+  return data.length;
+}
+
+/** zeroable_hugepages: N in [0, what the file reads], zeroed in the writer's context. */
+function zeroable(m: Machine, pool: HugetlbPool, node: number, data: Uint8Array, file: string): number {
+  if (data.length === 0) return 0;
+  const v = parseKstrtoul(data, file);
+  const max = m.hugetlb.zeroable(pool, node);
+  if (v > max) throw new ProcError('EINVAL', `write ${file}: ${v} is more than the ${max} free huge pages that can be zeroed now`);
+  m.hugetlb.zeroInWriter(pool, node, v);
+  return data.length;
+}
