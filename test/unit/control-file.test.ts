@@ -91,7 +91,7 @@ describe('control file: the entry and help', () => {
     assert.match(text, /^kscrubfs control: /);
     for (const usage of [
       'tick <duration>', 'alloc order=<n> [node=<n>] [count=<n>] [zero]', 'free handles=<h1,h2,...>', 'drain', 'bte fail=<n>', 'check', 'stats',
-      'mm new [keep]', 'mm list', 'mm exit mm=<id>', 'mmap mm=<id> size=<size> [addr=0x<hex>] [random] [thp]', 'munmap mm=<id> addr=0x<hex> size=<size>',
+      'mm new [keep]', 'mm list', 'mm exit mm=<id>', 'mmap mm=<id> size=<size> [addr=0x<hex>] [hugetlb=<2M|1G>] [random] [thp]', 'munmap mm=<id> addr=0x<hex> size=<size>',
       'touch mm=<id> addr=0x<hex> size=<size> [threads=<n>] [lines=<n>] [stride=<size>] [read|write] [thp]', 'fault mm=<id> addr=0x<hex> [read|write]',
       'faults mm=<id> at=<task><r|w><hex>,... [cpus=<c0,c1,...>] [lines=<n>]',
     ]) {

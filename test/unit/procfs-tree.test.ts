@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { constants } from 'node:fs';
 import { describe, test } from 'node:test';
 import { createMachine, type Machine } from '../../src/model';
-import { FILES, buildProcTree, type FileEntry } from '../../src/procfs';
+import { FILES, buildProcTree, filesFor, type FileEntry } from '../../src/procfs';
 import { ProcError } from '../../src/uapi';
 
 const { O_RDONLY, O_WRONLY, O_RDWR, O_TRUNC } = constants;
@@ -23,14 +23,20 @@ function manual(): Machine {
 
 describe('the tree', () => {
   test('when built with a control entry then files and directories are exactly the FILES table\'s', () => {
-    const tree = buildProcTree(manual(), { buddyinfo: 'v6', syncClock: () => undefined, control });
-    assert.deepEqual([...tree.files.keys()], FILES.map((f) => f.path));
-    assert.deepEqual([...tree.files.keys()].sort(), [...READ_ONLY, '/control', ...SYSCTLS].sort());
-    assert.deepEqual(Object.fromEntries(tree.dirs), {
-      '/': ['buddyinfo', 'meminfo', 'vmstat', 'zoneinfo', 'stat', 'loadavg', 'uptime', 'control', 'sys'],
-      '/sys': ['vm'],
-      '/sys/vm': ['scrub_start', 'scrub_stop', 'scrub_load', 'max_prealloc_order'],
-    });
+    const m = manual();
+    const tree = buildProcTree(m, { buddyinfo: 'v6', syncClock: () => undefined, control });
+    assert.deepEqual([...tree.files.keys()], filesFor(m).map((f) => f.path));
+    // FILES, then the hugetlb files of this machine's sizes and nodes (procfs/hugetlb.ts).
+    const hugetlb = [...tree.files.keys()].filter((p) => p.includes('hugepages'));
+    assert.deepEqual([...tree.files.keys()].filter((p) => !p.includes('hugepages')).sort(), [...READ_ONLY, '/control', ...SYSCTLS].sort());
+    assert.deepEqual(hugetlb.filter((p) => p.startsWith('/sys/vm/')), ['/sys/vm/nr_hugepages', '/sys/vm/nr_overcommit_hugepages']);
+    assert.equal(hugetlb.length, 2 * 7 + 2 * 4 + 2);
+    const dirs = Object.fromEntries(tree.dirs);
+    assert.deepEqual(dirs['/'], ['buddyinfo', 'meminfo', 'vmstat', 'zoneinfo', 'stat', 'loadavg', 'uptime', 'control', 'sys']);
+    assert.deepEqual(dirs['/sys'], ['vm', 'kernel', 'devices']);
+    assert.deepEqual(dirs['/sys/vm'], ['scrub_start', 'scrub_stop', 'scrub_load', 'max_prealloc_order', 'nr_hugepages', 'nr_overcommit_hugepages']);
+    assert.deepEqual(dirs['/sys/kernel/mm/hugepages'], ['hugepages-2048kB', 'hugepages-1048576kB']);
+    assert.deepEqual(dirs['/sys/devices/system/node'], ['node0']);
     assert.equal(tree.files.get('/control'), control);
   });
 
