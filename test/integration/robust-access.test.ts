@@ -88,7 +88,7 @@ describe('robust: access as a non-root user', () => {
       assert.notEqual(probe.uid, 0);
       assert.deepEqual(probe.groups, []);
       assert.deepEqual(probe.dirs[''], ['buddyinfo', 'control', 'loadavg', 'meminfo', 'stat', 'sys', 'uptime', 'vmstat', 'zoneinfo']);
-      assert.deepEqual(probe.dirs['sys/vm'], ['max_prealloc_order', 'scrub_load', 'scrub_start', 'scrub_stop']);
+      assert.deepEqual(probe.dirs['sys/vm'], ['max_prealloc_order', 'nr_hugepages', 'nr_overcommit_hugepages', 'scrub_load', 'scrub_start', 'scrub_stop']);
 
       const wrong: string[] = [];
       const expect = (rel: string, what: string, got: unknown, want: unknown): void => {

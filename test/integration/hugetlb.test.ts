@@ -1,0 +1,59 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { control, sh, withMount } from '../helpers/mount';
+
+// The hugetlb files through a real mount, driven by cat, echo, stat and awk.
+
+const ARGS = ['--preset', 'x86_64', '--mem', '1G', '--clock', 'manual'];
+const SIZE = 'sys/kernel/mm/hugepages/hugepages-2048kB';
+const NODE = 'sys/devices/system/node/node0/hugepages/hugepages-2048kB';
+
+describe('hugetlb files on a mount', () => {
+  test('when echo resizes the pool then cat, meminfo and MemFree agree, a bad write is EINVAL, and zeroable_hugepages zeroes', async () => {
+    await withMount(ARGS, async (dir) => {
+      const script = `
+        set -e
+        cd ${dir}
+        free0=$(awk '/^MemFree:/ { print $2 }' meminfo)
+        echo 8 > ${SIZE}/nr_hugepages
+        free1=$(awk '/^MemFree:/ { print $2 }' meminfo)
+        echo "pool $(cat ${SIZE}/nr_hugepages) $(cat ${NODE}/nr_hugepages) $(cat sys/vm/nr_hugepages) $(cat ${SIZE}/free_hugepages)"
+        echo "meminfo $(awk '/^HugePages_Total:|^HugePages_Free:|^Hugetlb:/ { printf "%s ", $2 }' meminfo)"
+        echo "memfree $((free0 - free1))"
+        if echo abc > ${SIZE}/nr_hugepages 2>/dev/null; then echo "bad accepted"; else echo "bad refused $(cat ${SIZE}/nr_hugepages)"; fi
+        echo "modes $(stat -c %a ${SIZE}/nr_hugepages ${SIZE}/free_hugepages ${SIZE}/prezero_enabled ${NODE}/zeroable_hugepages | tr '\\n' ' ')"
+        echo "zeroable $(cat ${NODE}/zeroable_hugepages)"
+        echo 3 > ${NODE}/zeroable_hugepages
+        echo "after $(cat ${SIZE}/free_huge_pages_zero) $(cat ${NODE}/zeroable_hugepages)"
+        if echo 6 > ${NODE}/zeroable_hugepages 2>/dev/null; then echo "too many accepted"; else echo "too many refused"; fi
+        echo 2 > sys/vm/nr_hugepages
+        echo "shrunk $(cat ${SIZE}/nr_hugepages) $(( $(awk '/^MemFree:/ { print $2 }' meminfo) - free1 ))"`;
+      const r = await sh(script);
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(r.stdout.trim().split('\n').map((l) => l.trim()), [
+        'pool 8 8 8 8',
+        'meminfo 8 8 16384',
+        'memfree 16384',
+        'bad refused 8',
+        'modes 644 444 644 644',
+        'zeroable 8',
+        'after 3 5',
+        'too many refused',
+        // Six pages back to the buddy allocator: 12 MiB.
+        'shrunk 2 12288',
+      ]);
+    });
+  });
+
+  test('when a hugetlb mapping is touched through control then its faults take the zeroed pages first and check holds', async () => {
+    await withMount(ARGS, async (dir) => {
+      await sh(`echo 4 > ${dir}/${SIZE}/nr_hugepages && echo 2 > ${dir}/${NODE}/zeroable_hugepages`);
+      const [, map] = await control(dir, 'mm new keep', 'mmap mm=1 size=8M hugetlb=2M');
+      const addr = /addr=(0x[0-9a-f]+)/.exec(map!)![1]!;
+      const [touch, check] = await control(dir, `touch mm=1 addr=${addr} size=8M threads=2`, 'check');
+      assert.match(touch!, /^ok pages=2048 faults=4 prezeroed=2 hot_zeroed=2 prefaulted=0 oom=0 .* waited=0 max_fault_ns=\d+$/);
+      assert.equal(check, 'ok');
+      assert.equal((await sh(`cat ${dir}/${SIZE}/free_hugepages ${dir}/${SIZE}/resv_hugepages`)).stdout, '0\n0\n');
+    });
+  });
+});
