@@ -1,17 +1,19 @@
 import { type Command, Option } from 'commander';
 import { KSCRUBD_ON_TEXT, PRESETS } from '../uapi';
-import { readTrace } from '../workload/trace-format';
+import { type Trace, readTrace } from '../workload/trace-format';
 import { record } from '../workload/trace-record';
-import { type ConfigPairs, provenance } from '../workload/provenance';
-import { REPLAY_COLUMNS, type ReplayRow, formatReplayTable, replay } from '../workload/trace-replay';
+import { type ConfigPairs, provenance, ranWith, scrubFact } from '../workload/provenance';
+import { REPLAY_COLUMNS, type ReplayOptions, type ReplayRow, formatReplayTable, replay, replayOn } from '../workload/trace-replay';
 import { withPrivateMount } from './calibrate';
-import { action } from './errors';
+import { CliError, action } from './errors';
+import type { BandFlags } from './band';
+import type { Band } from '../workload/band';
 import { integer } from './options';
 import { checkFormat, formatResult } from './output';
 import { clearProgress, progressLine } from './progress';
 import { VERSION, commandLine } from './version';
 
-interface ReplayCliOptions {
+interface ReplayCliOptions extends BandFlags {
   mount?: string;
   preset: string;
   scrub?: 'on' | 'off';
@@ -70,10 +72,14 @@ Example:
     .option('--gaps', "replay the program's time between faults as idle time (manual clock), so kscrubd can zero meanwhile")
     .option('--json', 'print one JSON object: how the run was made (version, machine, clock, sysctls), the trace\'s header and summary, and the rows (each with its side\'s sysctls)')
     .option('--csv', 'print CSV: the same provenance as # comment lines, a header row, one line per row')
+    .option('--band', 'also replay with every fitted cost figure of the preset at each of its bounds and print each answer with its band (private machines only)')
+    .addOption(new Option('--tornado <file>', 'with --band: write an SVG of which figures move the answer most').implies({ band: true }))
     .addHelpText('after', `
 faults = the trace's anonymous faults; pages = pages they allocated on the model (prezeroed +
 hot zeroed); flt/cpu/s = pages ÷ (User + System); fault/wsec = pages ÷ Wall; zeroing = hot
-zeroing in the fault path. Faults on file-backed memory are counted, not replayed. A 4 KiB
+zeroing in the fault path; kscrubd = its CPU for the pages the side took prezeroed (zeroed
+before the run), and fault/wsec+kscrubd = fault/wsec with that work done during the run: on
+the CPUs the replay left idle first, then on its own. Faults on file-backed memory are counted, not replayed. A 4 KiB
 host page lands in the model page that holds its address (altix: 16 KiB, 4 host pages).
 
 Example:
@@ -88,6 +94,7 @@ Example:
         ...(o.prealloc !== undefined && { prealloc: o.prealloc }),
         ...(o.gaps === true && { gaps: true }),
       };
+      if (o.band && o.mount !== undefined) throw new CliError('KSCRUB_USAGE', 'trace replay --band: the band changes cost figures, which a running mount keeps: leave out -m');
       const rows: ReplayRow[] = [];
       const configs: ConfigPairs[] = [];
       const add = (r: { rows: ReplayRow[]; configs: ConfigPairs[] }): void => {
@@ -101,6 +108,7 @@ Example:
           add(await withPrivateMount((dir) => replay(dir, t, { ...opts, sides: [side] }), ['--preset', o.preset, '--clock', 'manual']));
         }
       }
+      const band = o.band ? await replayBand(o, t, rows, sides, { ...opts, progress: undefined }) : undefined;
       clearProgress();
       const provs = configs.map((c) => provenance(c, VERSION, commandLine()));
       const table = (): string => {
@@ -120,13 +128,67 @@ Example:
         if (r.hostPageSize !== r.pageSize) {
           out.push(`(host pages of ${r.hostPageSize / 1024} KiB on model pages of ${r.pageSize / 1024} KiB: ${r.faults} host faults made ${r.modelFaults} model faults)\n`);
         }
+        out.push(`${ranWith(provs[0]!, [`${o.lines} cacheline${o.lines === 1 ? '' : 's'} a fault`, o.threadsAsCpus ? 'a CPU per thread' : 'threads on the host CPU they ran on', ...(o.gaps ? ['gaps as idle time'] : []), provs.map(scrubFact).join(', then ')], false)}\n`);
+        if (band) out.push(band.text);
         return out.join('');
       };
       process.stdout.write(formatResult(o, {
         provenance: provs[0]!, table, columns: REPLAY_COLUMNS, rows,
-        json: { trace: { header: t.header, summary: t.summary }, rows: rows.map((r, i) => ({ ...r, sysctl: provs[i]!.sysctl })) },
+        json: { trace: { header: t.header, summary: t.summary }, rows: rows.map((r, i) => ({ ...r, sysctl: provs[i]!.sysctl })), ...(band && { band: band.bands }) },
       }));
+      if (o.csv && band) process.stdout.write(band.text.split('\n').filter(Boolean).map((l) => `# ${l}`).join('\n') + '\n');
     }));
+}
+
+/** The answers a replay's band is of: each side's rates, and the gains when both ran. */
+function replayAnswers(rows: readonly ReplayRow[]): { names: string[]; values: number[] } {
+  const names: string[] = [];
+  const values: number[] = [];
+  for (const r of rows) {
+    names.push(`kscrubd ${r.scrub}: flt/cpu/s`, `kscrubd ${r.scrub}: fault/wsec`);
+    values.push(r.fltPerCpuS, r.faultPerWsec);
+  }
+  const off = rows.find((r) => r.scrub === 'off');
+  const on = rows.find((r) => r.scrub === 'on');
+  if (off && on) {
+    names.push('flt/cpu/s gain (on ÷ off)', 'fault/wsec gain, kscrubd counted');
+    values.push(on.fltPerCpuS / off.fltPerCpuS, on.faultPerWsecWithKscrubd / off.faultPerWsec);
+  }
+  return { names, values };
+}
+
+/**
+ * --band: the replay again with each fitted figure at each bound, each side on a fresh
+ * machine of the preset made in this process (behind the control grammar, as calibrate and
+ * sweep run theirs: no mount per run), the same machine the private mount boots.
+ */
+async function replayBand(
+  o: ReplayCliOptions, t: Trace, point: readonly ReplayRow[], sides: readonly ('off' | 'on')[], opts: Omit<ReplayOptions, 'sides'>,
+): Promise<{ bands: Band[]; text: string }> {
+  const { bandFigures, bandsFor, bandText, writeTornado } = require('./band') as typeof import('./band');
+  const { runBand } = require('../workload/band') as typeof import('../workload/band');
+  const { LocalControl } = require('../control') as typeof import('../control');
+  const { createMachine } = require('../model') as typeof import('../model');
+  const { LocalClient } = require('../workload/client') as typeof import('../workload/client');
+  const machine = { preset: o.preset, clock: 'manual' as const };
+  const figures = bandFigures(machine);
+  const { names } = replayAnswers(point);
+  const again = async (cost: Readonly<Record<string, number>>): Promise<ReplayRow[]> => {
+    const rows: ReplayRow[] = [];
+    for (const side of sides) rows.push(...(await replayOn(new LocalClient(new LocalControl(createMachine({ ...machine, cost }))), t, { ...opts, sides: [side] })).rows);
+    return rows;
+  };
+  const progress = progressLine();
+  const runs = await runBand(figures, names, async (cost) => replayAnswers(await again(cost)).values, progress);
+  const bands = bandsFor(machine, figures, runs);
+  if (o.tornado !== undefined) {
+    // The headline answers: the gains when both sides ran, else the one side's rates.
+    const shown = bands.length > 2 ? bands.slice(-2) : bands;
+    writeTornado(o.tornado, shown.map((b) => ({ title: b.answer, band: b })), `trace replay on ${o.preset}: which fitted figures move the answer`, [
+      `each fitted cost figure at its lower and upper bound, one at a time (${runs.steps.length} runs); band: √(Σ swing² + calibration error²)`,
+    ]);
+  }
+  return { bands, text: bandText(bands, figures, runs) };
 }
 
 /** The traced command on one line: whitespace runs as one space, at most 60 characters. */

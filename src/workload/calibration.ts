@@ -138,3 +138,49 @@ export function formatComparisons(rows: readonly Comparison[]): string {
   const line = (cells: readonly string[]): string => cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ').trimEnd();
   return [line(head), ...body.map(line)].join('\n') + '\n';
 }
+
+/**
+ * The model's flt/cpu/s and fault/wsec per published row, as docs/calibration.md's table
+ * "Where the model stands" (written from a `kscrubfs calibrate` run) has them: found by the
+ * header cells "flt/cpu/s model" and "fault/wsec model", rows by their run label.
+ */
+export function standingRows(markdown: string): { label: string; fltPerCpuS: number; faultPerWsec: number }[] {
+  const lines = markdown.split('\n');
+  const cells = (line: string): string[] => line.trim().replace(/^\|/, '').replace(/\|$/, '').split('|').map((c) => c.trim());
+  const head = lines.findIndex((l) => l.startsWith('|') && l.includes('flt/cpu/s model') && l.includes('fault/wsec model'));
+  if (head < 0) return [];
+  const h = cells(lines[head]!);
+  const flt = h.indexOf('flt/cpu/s model');
+  const wsec = h.indexOf('fault/wsec model');
+  const num = (s: string | undefined): number => Number((s ?? '').replaceAll(',', ''));
+  const out: { label: string; fltPerCpuS: number; faultPerWsec: number }[] = [];
+  for (const line of lines.slice(head + 2)) {
+    if (!line.startsWith('|')) break;
+    const c = cells(line);
+    const row = { label: c[0]!, fltPerCpuS: num(c[flt]), faultPerWsec: num(c[wsec]) };
+    if (row.fltPerCpuS > 0 && row.faultPerWsec > 0) out.push(row);
+  }
+  return out;
+}
+
+/**
+ * Each preset's calibration error: the root mean square of ln(model ÷ nearest published)
+ * over the flt/cpu/s and fault/wsec of its published rows, the model's from `standing` (the
+ * table of docs/calibration.md). A preset absent from the result has no published rows.
+ */
+export function calibrationErrors(standing: readonly { label: string; fltPerCpuS: number; faultPerWsec: number }[]): Map<string, { rms: number; rows: number }> {
+  const sums = new Map<string, { sq: number; n: number; rows: number }>();
+  for (const pub of PUBLISHED) {
+    const got = standing.find((s) => s.label === pub.label);
+    if (!got) continue;
+    const s = sums.get(pub.preset) ?? { sq: 0, n: 0, rows: 0 };
+    for (const [model, published] of [[got.fltPerCpuS, pub.fltPerCpuS], [got.faultPerWsec, pub.faultPerWsec]] as const) {
+      const nearest = published.reduce((a, b) => (Math.abs(Math.log(model / b)) < Math.abs(Math.log(model / a)) ? b : a));
+      s.sq += Math.log(model / nearest) ** 2;
+      s.n++;
+    }
+    s.rows++;
+    sums.set(pub.preset, s);
+  }
+  return new Map([...sums].map(([preset, s]) => [preset, { rms: Math.sqrt(s.sq / s.n), rows: s.rows }]));
+}

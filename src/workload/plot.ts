@@ -1,4 +1,5 @@
 import type { PublishedRow } from './calibration';
+import type { Band } from './band';
 
 // pft results as an SVG: two panels side by side, flt/cpu/s and fault/wsec against the thread
 // count, one line per series (a run, a scrub mode) and hollow markers for published figures,
@@ -468,6 +469,86 @@ export function renderPayoffSvg(groups: readonly PayoffGroup[], opts: PayoffOpti
   out.push(`<rect x="${px(left)}" y="${px(H - 42)}" width="12" height="12" fill="${colors.cpu}"/>`, text(left + 18, H - 32, 'flt/cpu/s gain (CPU time per fault)'));
   out.push(`<rect x="${px(left + 280)}" y="${px(H - 42)}" width="12" height="12" fill="${colors.wall}"/>`, text(left + 298, H - 32, 'fault/wsec gain (wall-clock throughput); 1× (bold): no gain'));
   out.push(text(left, H - 12, opts.provenance, 'class="provenance" fill="#777777" font-size="10"'));
+  out.push('</svg>');
+  return `${out.join('\n')}\n`;
+}
+
+/** One answer's tornado: its band and the figures that move it, the largest first. */
+export interface TornadoPanel {
+  /** "altix, 8 threads: flt/cpu/s gain" */
+  readonly title: string;
+  readonly band: Band;
+}
+
+export interface TornadoOptions {
+  readonly title: string;
+  readonly subtitle: readonly string[];
+  /** Version and how the chart was made, printed at its foot. */
+  readonly provenance: string;
+  /** Bars per panel (default 10): the figures that move the answer least are left off. */
+  readonly bars?: number;
+}
+
+/**
+ * `--tornado FILE`: for each answer, one bar per fitted figure from the answer with the figure
+ * at its lower bound to the answer at its upper one, on a log axis of answer ÷ point (so a
+ * 10 % swing is as long whatever the answer's size), the figure that moves it most on top; a
+ * line marks the point and a band under the bars the whole band, calibration error included.
+ */
+export function renderTornadoSvg(panels: readonly TornadoPanel[], opts: TornadoOptions): string {
+  const W = 860;
+  const nBars = opts.bars ?? 10;
+  const left = 250;
+  const right = W - 30;
+  const rowH = 18;
+  const head = 62 + 16 * opts.subtitle.length;
+  const shown = panels.map((p) => p.band.tornado.slice(0, nBars));
+  const panelH = (i: number): number => 40 + rowH * Math.max(1, shown[i]!.length) + 26;
+  const H = head + panels.reduce((s, _, i) => s + panelH(i), 0) + 40;
+  // One scale for every panel: ln(answer ÷ point), symmetric, at least ±5 %.
+  const logs = panels.flatMap((p) => [p.band.lo, p.band.hi, ...p.band.tornado.flatMap((t) => [t.atLo, t.atHi])]
+    .filter((v) => v > 0 && p.band.point > 0).map((v) => Math.abs(Math.log(v / p.band.point))));
+  const span = Math.max(Math.log(1.05), ...logs) * 1.1;
+  const x = (ratio: number): number => left + ((Math.log(Math.max(ratio, 1e-12)) + span) / (2 * span)) * (right - left);
+  const colors = { lo: '#4477aa', hi: '#ee7733', band: '#dddddd' };
+  const out: string[] = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${px(H)}" viewBox="0 0 ${W} ${px(H)}" font-family="DejaVu Sans, Helvetica, Arial, sans-serif" font-size="12">`,
+    `<rect width="${W}" height="${px(H)}" fill="#ffffff"/>`,
+    text(W / 2, 26, opts.title, 'text-anchor="middle" font-size="16" font-weight="bold"'),
+    ...opts.subtitle.map((line, i) => text(W / 2, 46 + 16 * i, line, 'text-anchor="middle" fill="#444444"')),
+  ];
+  let top = head;
+  panels.forEach((p, i) => {
+    const b = p.band;
+    const bars = shown[i]!;
+    const y0 = top + 34;
+    const y1 = y0 + rowH * Math.max(1, bars.length);
+    const sig = (v: number): string => Number(v.toPrecision(4)).toString();
+    out.push(text(left, top + 14, `${p.title}: ${formatCount(b.point)} [${formatCount(b.lo)} … ${formatCount(b.hi)}]`, 'font-weight="bold"'));
+    out.push(`<rect class="band" x="${px(x(b.lo / b.point))}" y="${px(y0 - 8)}" width="${px(Math.max(1, x(b.hi / b.point) - x(b.lo / b.point)))}" height="${px(y1 - y0 + 10)}" fill="${colors.band}"><title>${escapeXml(`band ${b.lo} … ${b.hi}`)}</title></rect>`);
+    bars.forEach((t, j) => {
+      const y = y0 + j * rowH;
+      out.push(text(left - 8, y + 12, `${t.figure} ${sig(t.lo)}…${sig(t.hi)}`, 'text-anchor="end" fill="#333333" font-size="11"'));
+      for (const side of ['lo', 'hi'] as const) {
+        const v = side === 'lo' ? t.atLo : t.atHi;
+        const r = b.point > 0 && v > 0 ? v / b.point : 1;
+        const [xa, xb] = [Math.min(x(r), x(1)), Math.max(x(r), x(1))];
+        const tip = `${t.figure} at its ${side === 'lo' ? 'lower' : 'upper'} bound ${t[side]}: ${v} (${(100 * (r - 1)).toFixed(1)} %)`;
+        out.push(`<rect class="bar" data-figure="${escapeXml(t.figure)}" data-side="${side}" x="${px(xa)}" y="${px(y + 2)}" width="${px(Math.max(1, xb - xa))}" height="${rowH - 4}" fill="${colors[side]}"><title>${escapeXml(tip)}</title></rect>`);
+      }
+    });
+    if (bars.length === 0) out.push(text(left + 8, y0 + 12, 'no fitted figure', 'fill="#777777"'));
+    out.push(`<line class="point" x1="${px(x(1))}" y1="${px(y0 - 10)}" x2="${px(x(1))}" y2="${px(y1 + 4)}" stroke="#000000" stroke-width="1.5"/>`);
+    for (const r of [Math.exp(-span / 1.1), 1, Math.exp(span / 1.1)]) {
+      out.push(text(x(r), y1 + 18, `${r >= 1 ? '+' : '−'}${Math.abs(100 * (r - 1)).toFixed(1)} %`, 'text-anchor="middle" fill="#555555" font-size="10"'));
+    }
+    top += panelH(i);
+  });
+  const ly = H - 36;
+  out.push(`<rect x="${left}" y="${px(ly)}" width="12" height="12" fill="${colors.lo}"/>`, text(left + 18, ly + 10, 'figure at its lower bound'));
+  out.push(`<rect x="${left + 190}" y="${px(ly)}" width="12" height="12" fill="${colors.hi}"/>`, text(left + 208, ly + 10, 'at its upper bound'));
+  out.push(`<rect x="${left + 350}" y="${px(ly)}" width="12" height="12" fill="${colors.band}"/>`, text(left + 368, ly + 10, 'band, calibration error included'));
+  out.push(text(24, H - 10, opts.provenance, 'class="provenance" fill="#777777" font-size="10"'));
   out.push('</svg>');
   return `${out.join('\n')}\n`;
 }

@@ -210,3 +210,12 @@ export function parseCsv(text: string): Record<string, string>[] {
   const [header, ...body] = records;
   return header ? body.map((r) => Object.fromEntries(header.map((h, i) => [h, r[i] ?? '']))) : [];
 }
+
+/**
+ * The line every result prints under its table: what it ran with, defaults included, so a
+ * number is never read without the settings that made it ("ran with: altix, zero drivers
+ * cpu, prefault off, kscrubd off, manual clock; 1 cacheline a fault").
+ */
+export function ranWith(p: Provenance, extra: readonly string[] = [], scrub = true): string {
+  return `ran with: ${subtitleFacts(p, scrub)}, ${p.clock.mode} clock${extra.length > 0 ? `; ${extra.join(', ')}` : ''}`;
+}

@@ -1,9 +1,10 @@
 import { MAX_LINE_BYTES, MAX_THREADS, formatCommand, kscrubdSysctls } from '../uapi';
-import { ControlClient, WorkloadError, run } from './client';
+import { type Control, ControlClient, WorkloadError, run } from './client';
 import { settle } from './pft';
 import { type ConfigPairs, readConfig } from './provenance';
 import { Trace } from './trace-format';
 import { PageRanges } from './trace-ranges';
+import { kscrubdShare } from './kscrubd-cost';
 
 /**
  * `trace replay`: a recorded program's page faults, run on the model through the control
@@ -62,6 +63,16 @@ export interface ReplayRow {
   kscrubdS: number;
   /** Idle time ticked between faults (--gaps), not in Wall. */
   idleS: number;
+  /**
+   * kscrubd's CPU for the pages this side took prezeroed (zeroed before the run, while the
+   * machine settled: in no other column), and fault/wsec with it counted
+   * (src/workload/kscrubd-cost.ts), and the bandwidth its clearing took over that wall.
+   */
+  kscrubdPrepS: number;
+  faultPerWsecWithKscrubd: number;
+  kscrubdBytesPerS: number;
+  /** CPUs the replayed faults ran on. */
+  cpusUsed: number;
   prefaulted: number;
   oom: number;
   /** Faults counted but not replayed. */
@@ -94,7 +105,11 @@ const YIELD_EVERY = 20_000;
  * as each side started (after its sysctl settings): how each row was made.
  */
 export async function replay(dir: string, trace: Trace, o: ReplayOptions): Promise<{ rows: ReplayRow[]; configs: ConfigPairs[] }> {
-  const ctl = new ControlClient(dir);
+  return replayOn(new ControlClient(dir), trace, o);
+}
+
+/** replay on any control channel (a mount's control file, or a machine in this process); closes it. */
+export async function replayOn(ctl: Control, trace: Trace, o: ReplayOptions): Promise<{ rows: ReplayRow[]; configs: ConfigPairs[] }> {
   const saved = new Map<string, number>();
   const set = (name: string, v: number): void => {
     if (!saved.has(name)) saved.set(name, ctl.readSysctl(name));
@@ -113,7 +128,10 @@ export async function replay(dir: string, trace: Trace, o: ReplayOptions): Promi
       if (side === 'on') await settle(ctl, o.progress);
       configs.push(readConfig(ctl));
       o.progress?.(`replaying with kscrubd ${side}`);
-      rows.push(await new Replayer(ctl, trace, o, side).run());
+      // kscrubd's CPU per page it zeroed since boot, to price the pages this side takes prezeroed.
+      const k = run(ctl, { verb: 'stats' });
+      const cpuSPerPage = k.kscrubd_pages > 0 ? k.kscrubd_cpu_us / 1e6 / k.kscrubd_pages : 0;
+      rows.push(await new Replayer(ctl, trace, o, side, cpuSPerPage).run());
     }
   } finally {
     try {
@@ -146,12 +164,15 @@ class Replayer {
   private file = 0;
   private unknown = 0;
   private processes = 0;
+  /** CPUs the faults ran on. */
+  private readonly used = new Set<number>();
 
   constructor(
-    private readonly ctl: ControlClient,
+    private readonly ctl: Control,
     private readonly trace: Trace,
     private readonly o: ReplayOptions,
     private readonly side: 'off' | 'on',
+    private readonly kscrubdCpuSPerPage = 0,
   ) {
     const stats = run(ctl, { verb: 'stats' });
     this.hps = trace.header.page_size;
@@ -210,13 +231,18 @@ class Replayer {
     const kscrubdNs = run(this.ctl, { verb: 'stats' }).kscrubd_cpu_us * 1e3 - kscrubd0;
     const s = this.sum;
     const pages = s.prezeroed + s.hotZeroed;
+    const share = kscrubdShare({
+      wallS: s.wall / 1e9, prezeroedPages: s.prezeroed, pageSize: this.mps, cpuSPerPage: this.kscrubdCpuSPerPage, cpus: this.cpus, busy: this.used.size,
+    });
     return {
       scrub: this.side, faults: s.faults, modelFaults: s.modelFaults, pages,
       userS: s.user / 1e9, systemS: s.sys / 1e9, wallS: s.wall / 1e9,
       fltPerCpuS: s.user + s.sys > 0 ? pages / ((s.user + s.sys) / 1e9) : 0,
       faultPerWsec: s.wall > 0 ? pages / (s.wall / 1e9) : 0,
       prezeroed: s.prezeroed, hotZeroed: s.hotZeroed, prezeroedShare: pages > 0 ? s.prezeroed / pages : 0,
-      zeroingS: s.zero / 1e9, kscrubdS: kscrubdNs / 1e9, idleS: this.idleNs / 1e9, prefaulted: s.prefaulted, oom: s.oom,
+      zeroingS: s.zero / 1e9, kscrubdS: kscrubdNs / 1e9, idleS: this.idleNs / 1e9,
+      kscrubdPrepS: share.cpuS, faultPerWsecWithKscrubd: share.wallS > 0 ? pages / share.wallS : 0, kscrubdBytesPerS: share.bytesPerS, cpusUsed: this.used.size,
+      prefaulted: s.prefaulted, oom: s.oom,
       fileFaults: this.file, unknownFaults: this.unknown, processes: this.processes,
       hostPageSize: this.hps, pageSize: this.mps, cpus: this.cpus,
     };
@@ -281,6 +307,7 @@ class Replayer {
       const top = Math.max(...this.batchCpus.keys());
       cpus = Array.from({ length: top + 1 }, (_, i) => this.batchCpus.get(i) ?? i % this.cpus);
     }
+    for (const task of new Set(at.tasks)) this.used.add(cpus ? cpus[task]! : task % this.cpus);
     this.batch = { addrs: [], tasks: [], writes: [] };
     this.batchBytes = 0;
     this.batchCpus.clear();
@@ -391,11 +418,11 @@ class Replayer {
 
 /** The replay table: one row per side, pft's columns and the zeroing ones. */
 export function formatReplayTable(rows: readonly ReplayRow[]): string {
-  const head = ['scrub', 'faults', 'pages', 'User', 'System', 'Wall', 'flt/cpu/s', 'fault/wsec', 'prezeroed', 'hot-zeroed', 'zeroing'];
+  const head = ['scrub', 'faults', 'pages', 'User', 'System', 'Wall', 'flt/cpu/s', 'fault/wsec', 'prezeroed', 'hot-zeroed', 'zeroing', 'kscrubd', 'fault/wsec+kscrubd'];
   const body = rows.map((r) => [
     r.scrub, String(r.faults), String(r.pages), `${r.userS.toFixed(3)}s`, `${r.systemS.toFixed(3)}s`, `${r.wallS.toFixed(3)}s`,
     r.fltPerCpuS.toFixed(3), r.faultPerWsec.toFixed(3), `${(100 * r.prezeroedShare).toFixed(1)}%`, String(r.hotZeroed),
-    `${r.zeroingS.toFixed(3)}s`,
+    `${r.zeroingS.toFixed(3)}s`, `${r.kscrubdPrepS.toFixed(3)}s`, r.faultPerWsecWithKscrubd.toFixed(3),
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
   const line = (cells: readonly string[]): string => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' ');
@@ -405,5 +432,5 @@ export function formatReplayTable(rows: readonly ReplayRow[]): string {
 /** The ReplayRow fields in table order, for CSV and JSON readers. */
 export const REPLAY_COLUMNS: readonly (keyof ReplayRow)[] = [
   'scrub', 'faults', 'modelFaults', 'pages', 'userS', 'systemS', 'wallS', 'fltPerCpuS', 'faultPerWsec', 'prezeroed', 'hotZeroed',
-  'prezeroedShare', 'zeroingS', 'kscrubdS', 'idleS', 'prefaulted', 'oom', 'fileFaults', 'unknownFaults', 'processes', 'hostPageSize', 'pageSize', 'cpus',
+  'prezeroedShare', 'zeroingS', 'kscrubdS', 'idleS', 'kscrubdPrepS', 'faultPerWsecWithKscrubd', 'kscrubdBytesPerS', 'cpusUsed', 'prefaulted', 'oom', 'fileFaults', 'unknownFaults', 'processes', 'hostPageSize', 'pageSize', 'cpus',
 ];
