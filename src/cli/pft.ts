@@ -3,7 +3,7 @@ import { InvalidArgumentError, Option } from 'commander';
 import { KSCRUBD_ON_TEXT, formatSize } from '../uapi';
 import { PFT_COLUMNS, PftOptions, PftRow, pftTableStream, runPftWithConfig } from '../workload/pft';
 import { renderPftSvg } from '../workload/plot';
-import { type Provenance, provenance, subtitleFacts } from '../workload/provenance';
+import { type Provenance, provenance, ranWith, subtitleFacts } from '../workload/provenance';
 import { CliError, action } from './errors';
 import { writeOutput } from '../workload/output-file';
 import { byteSize, integer, defaultMount } from './options';
@@ -15,6 +15,11 @@ import { VERSION, commandLine } from './version';
 function threadList(value: string): number[] {
   const parse = integer(1);
   return value.split(',').map((t) => parse(t.trim()));
+}
+
+/** --prealloc: an order, or 'mount' (the mount's sysctl as it is). */
+function preallocOrder(value: string): number | 'mount' {
+  return value === 'mount' ? 'mount' : integer(0)(value);
 }
 
 function gigabytes(value: string): number {
@@ -35,7 +40,7 @@ interface PftCliOptions {
   scrub?: 'on' | 'off';
   scrubStart?: number;
   scrubStop?: number;
-  prealloc?: number;
+  prealloc: number | 'mount';
   thp?: boolean;
   stride?: number;
   settle?: boolean;
@@ -56,7 +61,7 @@ export function registerPft(program: Command): void {
     .addOption(new Option('--scrub <mode>', `off: kscrubd off (scrub_start = MAX_ORDER); on: ${KSCRUBD_ON_TEXT}`).choices(['on', 'off']))
     .option('--scrub-start <order>', 'scrub_start for --scrub on', integer(0))
     .option('--scrub-stop <order>', 'scrub_stop for --scrub on', integer(0))
-    .option('--prealloc <order>', 'vm.max_prealloc_order for the run (0 = no anticipatory prefault)', integer(0))
+    .option('--prealloc <order>', "vm.max_prealloc_order for the run (default 0: no mainline kernel prefaults anonymous memory, and payoff and trace replay do not either; 4 = the V2 patch as published; 'mount' leaves the mount's sysctl as it is)", preallocOrder, 0)
     .option('--stride <size>', "touch one page every <size> bytes, counting every page as pft does (pft.c's NBPP: 16K); default: every page", byteSize)
     .option('--thp', 'map with MADV_HUGEPAGE: 2 MiB-aligned ranges fault as transparent huge pages (4 KiB-page presets)')
     .option('--settle', 'before each row, wait (or tick a manual clock) until kscrubd sleeps')
@@ -64,6 +69,9 @@ export function registerPft(program: Command): void {
     .option('--csv', 'print CSV: the same provenance as # comment lines, a header row, one line per row')
     .option('--plot <file>', 'also write an SVG: flt/cpu/s and fault/wsec against threads, labelled by --scrub')
     .addHelpText('after', `
+Defaults agree with scripts/payoff and trace replay: prefault off (--prealloc 0), kscrubd as
+the mount has it unless --scrub says; the line under the table says what the run used.
+
 Columns are pft's: pages = bytes × rep ÷ page size; flt/cpu/s = pages ÷ (User + System);
 fault/wsec = pages ÷ Wall. pft.c writes at the start of every 16 KiB (its NBPP) whatever the
 page size: --stride 16K does the same, and the pages column still counts every page, as pft's
@@ -89,13 +97,15 @@ Example:
         ...(o.scrub ? { scrub: o.scrub } : {}),
         ...(o.scrubStart !== undefined ? { scrubStart: o.scrubStart } : {}),
         ...(o.scrubStop !== undefined ? { scrubStop: o.scrubStop } : {}),
-        ...(o.prealloc !== undefined ? { prealloc: o.prealloc } : {}),
+        ...(o.prealloc !== 'mount' ? { prealloc: o.prealloc } : {}),
         ...(o.thp ? { thp: true } : {}),
         ...(o.stride !== undefined ? { stride: o.stride } : {}),
       };
       const { config, rows } = await runPftWithConfig(o.mount, opts);
       clearProgress();
       const prov = provenance(config, VERSION, commandLine());
+      // Under the table: what it ran with, defaults included (--json and --csv carry it whole).
+      if (!o.json && !o.csv) process.stdout.write(`${ranWith(prov, [`${o.cachelines} cacheline${o.cachelines === 1 ? '' : 's'} a page`, ...(o.settle ? ['settled before each row'] : [])])}\n`);
       if (o.json || o.csv) {
         process.stdout.write(formatResult(o, { provenance: prov, table: () => '', json: { rows }, columns: PFT_COLUMNS, rows }));
       }

@@ -6,8 +6,11 @@ import { CliError, action } from './errors';
 import { byteSize, integer } from './options';
 import { POLICY_CASES, type PolicyRow, SCENARIOS, type ScenarioName, type ScenarioOptions, caseMachine, runPolicies } from './policies-run';
 import { VERSION, commandLine } from './version';
+import { BAND_HELP, type BandFlags, addBandOptions, bandFigures, bandText, bandsFor, writeTornado } from './band';
+import { type Band, runBand } from '../workload/band';
+import { clearProgress, progressLine } from './progress';
 
-interface PoliciesFlags {
+interface PoliciesFlags extends BandFlags {
   preset: string;
   mem?: string;
   cpus?: number;
@@ -28,7 +31,7 @@ function caseList(value: string): string[] {
 
 /** `kscrubfs policies SCENARIO`: one scenario under each zeroing policy, side by side. */
 export function registerPolicies(program: Command): void {
-  program
+  const cmd = program
     .command('policies')
     .description('run one scenario under each zeroing policy (none, kscrubd, init_on_alloc, init_on_free) on one machine, side by side')
     .addArgument(new Argument('<scenario>', 'pft: map, write, exit; restart: an exit and a new process faulting as much at once; vm-start: map and write with 2 MiB transparent huge pages').choices(SCENARIOS))
@@ -39,7 +42,8 @@ export function registerPolicies(program: Command): void {
     .option('-s, --size <size>', 'bytes the program maps and writes', byteSize, 256 * 2 ** 20)
     .option('-t, --threads <n>', 'threads writing them', integer(1), 1)
     .option('--only <list>', `only these policies (comma list of ${POLICY_CASES.map((c) => c.name).join(', ')})`, caseList)
-    .option('--json', 'print one JSON object: how the machine was made, the scenario, and a row per policy')
+    .option('--json', 'print one JSON object: how the machine was made, the scenario, and a row per policy');
+  addBandOptions(cmd, "each policy's ready and app cpu time")
     .addHelpText('after', `
 Each policy runs on a fresh machine of the same shape with a manual clock (the same command
 prints the same bytes). Before the scenario the machine idles until kscrubd sleeps (its
@@ -50,6 +54,8 @@ time, exit included (exit = the exit's share); bg cpu = kscrubd during and after
 bytes the clearing moved (each page cleared read for ownership and written back); hit =
 pages faulted that were already zero; max fault = the slowest fault; unusable = the kernel's
 unusable free space index at 2 MiB afterwards (free memory in blocks too small for it).
+
+${BAND_HELP}
 
 Example:
   kscrubfs policies restart --size 1G`)
@@ -65,13 +71,34 @@ Example:
       const base = caseMachine(POLICY_CASES[0]!, opts);
       if (o.size > base.config.memBytes / 2) throw new CliError('KSCRUB_USAGE', `policies: --size ${formatSize(o.size)} is more than half the machine's ${formatSize(base.config.memBytes)} (restart holds two copies at once)`);
       const rows = runPolicies(scenario, opts, o.only);
+      const band = o.band ? await policiesBand(scenario, opts, o, rows) : undefined;
       if (o.json) {
         const prov = provenance(Object.fromEntries(configPairs(base)), VERSION, commandLine());
-        process.stdout.write(toJson(prov, { scenario: { name: scenario, bytes: o.size, threads: o.threads }, rows }));
+        process.stdout.write(toJson(prov, { scenario: { name: scenario, bytes: o.size, threads: o.threads }, rows, ...(band && { band: band.bands }) }));
         return;
       }
-      process.stdout.write(formatPolicyTable(scenario, base.config.preset, base.config.memBytes, o, rows));
+      process.stdout.write(formatPolicyTable(scenario, base.config.preset, base.config.memBytes, o, rows) + (band?.text ?? ''));
     }));
+}
+
+/** --band: the scenario again with each fitted figure at each bound; each policy's ready and app cpu ms with their bands. */
+async function policiesBand(scenario: ScenarioName, opts: ScenarioOptions, o: PoliciesFlags, point: readonly PolicyRow[]): Promise<{ bands: Band[]; text: string }> {
+  const figures = bandFigures(opts.machine);
+  const names = point.flatMap((r) => [`${r.policy}: ready ms`, `${r.policy}: app cpu ms`]);
+  const answers = (rows: readonly PolicyRow[]): number[] => rows.flatMap((r) => [r.readyNs / 1e6, r.appCpuNs / 1e6]);
+  const progress = progressLine();
+  const runs = await runBand(figures, names, async (cost) => {
+    // Let a signal's handler and the progress line have their turn between runs.
+    await new Promise((resolve) => setImmediate(resolve));
+    return answers(runPolicies(scenario, { ...opts, machine: { ...opts.machine, cost: { ...opts.machine.cost, ...cost } } }, o.only));
+  }, progress);
+  clearProgress();
+  const bands = bandsFor(opts.machine, figures, runs);
+  if (o.tornado !== undefined) {
+    writeTornado(o.tornado, bands.filter((b) => b.answer.endsWith('ready ms')).map((b) => ({ title: b.answer, band: b })),
+      `policies ${scenario}: which fitted figures move the time to ready`, [`each fitted cost figure at its lower and upper bound, one at a time (${runs.steps.length} runs); band: √(Σ swing² + calibration error²)`]);
+  }
+  return { bands, text: bandText(bands, figures, runs) };
 }
 
 const ms = (ns: number): string => (ns / 1e6).toFixed(3);

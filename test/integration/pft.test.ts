@@ -16,6 +16,8 @@ interface Row { gb: number; rep: number; threads: number; userS: number; systemS
 /** Parse pft's table strictly: the header, then one row of 8 numeric columns per thread count. */
 function parseTable(text: string): Row[] {
   const lines = text.trimEnd().split('\n');
+  // Under the rows, the line that says what the run used (prefault off by default).
+  assert.match(lines.pop()!, /^ran with: altix, zero drivers [\w,]+, prefault off, (kscrubd off|scrub_start \d+, scrub_stop \d+), manual clock; \d+ cachelines? a page/);
   assert.match(lines[0]!, /^\s*Gb\s+Rep\s+Threads\s+User\s+System\s+Wall\s+flt\/cpu\/s\s+fault\/wsec$/);
   return lines.slice(1).map((line) => {
     const m = /^\s*([\d.]+)\s+(\d+)\s+(\d+)\s+([\d.]+)s\s+([\d.]+)s\s+([\d.]+)s\s+([\d.]+)\s+([\d.]+)$/.exec(line);
@@ -85,6 +87,22 @@ describe('kscrubfs pft against a mount', () => {
     });
   });
 
+  test("when --prealloc mount is given then the mount's own prefault order runs (fewer faults than pages), and the line under the table says so", async () => {
+    await withMount(MANUAL, async (dir) => {
+      const r = await kscrubfs(['pft', '-m', dir, '-b', '16M', '--scrub', 'off', '--prealloc', 'mount', '--json']);
+      assert.equal(r.code, 0, r.stderr);
+      const out = JSON.parse(r.stdout) as { sysctl: Record<string, number>; rows: { faults: number; prefaulted: number; pages: number }[] };
+      assert.equal(out.sysctl.max_prealloc_order, 4);
+      const row = out.rows[0]!;
+      assert.ok(row.faults < row.pages && row.faults + row.prefaulted === row.pages, JSON.stringify(row));
+      const t = await kscrubfs(['pft', '-m', dir, '-b', '16M', '--prealloc', 'mount']);
+      assert.equal(t.code, 0, t.stderr);
+      assert.match(t.stdout.trimEnd().split('\n').at(-1)!, /^ran with: altix, zero drivers bte,cpu, prefault order 4, kscrubd off, manual clock; 1 cacheline a page$/);
+      const bad = await kscrubfs(['pft', '-m', dir, '-b', '16M', '--prealloc', 'some']);
+      assert.equal(bad.code, 2, bad.stderr);
+    });
+  });
+
   test('when scrubbing is off then no fault is prezeroed and vmstat counts every fault', async () => {
     await withMount(MANUAL, async (dir) => {
       const before = vmstat(dir);
@@ -94,8 +112,8 @@ describe('kscrubfs pft against a mount', () => {
       for (const row of rows) {
         assert.equal(row.prezeroed, 0);
         assert.ok(row.hotZeroed > 0);
-        // Anticipatory prefault is on by default (max_prealloc_order 4): fewer faults than pages.
-        assert.ok(row.faults < row.pages && row.faults + row.prefaulted === row.pages, JSON.stringify(row));
+        // No prefault by default (as no mainline kernel prefaults anonymous memory): a fault a page.
+        assert.ok(row.faults === row.pages && row.prefaulted === 0, JSON.stringify(row));
       }
       const after = vmstat(dir);
       const faults = rows.reduce((s, x) => s + x.faults, 0);
@@ -113,7 +131,7 @@ describe('kscrubfs pft against a mount', () => {
       const comments = lines.filter((l) => l.startsWith('#'));
       assert.deepEqual(lines.slice(0, comments.length), comments, 'comments first');
       assert.match(comments.join('\n'), /^# machine: preset=altix .*zeroDrivers=cpu costOverrides=\{trapNs=900\}$/m);
-      assert.match(comments.join('\n'), /^# sysctl: scrub_start=11 scrub_stop=4 scrub_load=999 max_prealloc_order=4$/m);
+      assert.match(comments.join('\n'), /^# sysctl: scrub_start=11 scrub_stop=4 scrub_load=999 max_prealloc_order=0$/m);
       assert.match(comments.join('\n'), /^# clock: mode=manual speed=1 /m);
       const [header, ...rows] = lines.slice(comments.length);
       assert.equal(header!.split(',')[2], 'threads');

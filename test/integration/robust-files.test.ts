@@ -303,9 +303,10 @@ describe('robust: pft past the machine', () => {
       const over = await kscrubfs(['pft', '-m', dir, '-g', '8'], { timeoutMs: 120_000 });
       assert.equal(over.code, 1, `exit ${over.code}\n${over.stdout}\n${over.stderr}`);
       assert.match(over.stderr, /out of memory in 1 of 1 row/);
-      const row = over.stdout.trim().split('\n').at(-1)!;
+      // The last row, above the line saying what the run used.
+      const row = over.stdout.trim().split('\n').at(-2)!;
       assert.match(row, /OOM: 1 thread\(s\) ran out of memory; rates over the \d+ pages faulted$/);
-      const rate = (out: string): number => Number(out.trim().split('\n').at(-1)!.trim().split(/\s+/)[6]);
+      const rate = (out: string): number => Number(out.trim().split('\n').at(-2)!.trim().split(/\s+/)[6]);
       const ok = rate(fits.stdout);
       const oom = rate(over.stdout);
       assert.ok(oom > ok / 3 && oom < ok * 3, `flt/cpu/s ${oom} past memory against ${ok} within it`);

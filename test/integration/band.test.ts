@@ -1,0 +1,96 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, test } from 'node:test';
+import { TraceWriter } from '../../src/workload/trace-format';
+import type { Band } from '../../src/workload/band';
+import { kscrubfs, withMount, withTempDir } from '../helpers/mount';
+
+// --band through the real commands, on small machines with a manual clock: the band holds the
+// answer the command printed, the tornado chart draws its figures in the band's order.
+
+/** A program that maps `pages` 4 KiB pages and writes each once, on one thread, then exits. */
+function writeTrace(file: string, pages: number): void {
+  const w = new TraceWriter(file, { page_size: 4096, command: ['fill'], kernel: 'k', host_cpus: 2, started: 'now', source: 'test' }, 1000);
+  w.task(1000, 42, 42);
+  w.cpu(1000, 0);
+  w.range('map', 1001, 0x7f0000000, pages);
+  for (let i = 0; i < pages; i++) w.fault(1002 + i, 0x7f0000000 + i, true, 'anon');
+  w.exit(2000 + pages, true);
+  w.end(2001 + pages, { exit_status: 0, interrupted: false, faults: { anon: pages, file: 0, unknown: 0 }, write_faults: pages, processes: 1, tasks: 1, lost_events: 0, duration_us: 1000 + pages });
+}
+
+/** Each band holds its point; every tornado is ordered by effect. */
+function assertBands(bands: readonly Band[]): void {
+  assert.ok(bands.length > 0);
+  for (const b of bands) {
+    assert.ok(b.lo <= b.point && b.point <= b.hi, `${b.answer}: ${b.lo} ≤ ${b.point} ≤ ${b.hi}`);
+    for (let i = 1; i < b.tornado.length; i++) assert.ok(b.tornado[i - 1]!.effect >= b.tornado[i]!.effect, `${b.answer}: tornado order`);
+  }
+}
+
+describe('--band: answers with how sure they are', () => {
+  test('when trace replay runs with --band on i386 then each side and the gains carry a band around the printed answer, with the calibration error of its published rows, and the tornado draws the gains', { timeout: 240_000 }, async () => {
+    await withTempDir(async (tmp) => {
+      const trace = path.join(tmp, 'fill.trace');
+      writeTrace(trace, 1024);
+      const svg = path.join(tmp, 'tornado.svg');
+      const r = await kscrubfs(['trace', 'replay', trace, '--preset', 'i386', '--tornado', svg, '--json'], { timeoutMs: 200_000 });
+      assert.equal(r.code, 0, r.stderr);
+      const out = JSON.parse(r.stdout) as { rows: { scrub: string; fltPerCpuS: number; faultPerWsec: number; faultPerWsecWithKscrubd: number }[]; band: Band[]; sysctl: Record<string, number> };
+      assert.equal(out.sysctl.max_prealloc_order, 0, 'no prefault: a trace is of a mainline kernel');
+      assert.deepEqual(out.band.map((b) => b.answer), [
+        'kscrubd off: flt/cpu/s', 'kscrubd off: fault/wsec', 'kscrubd on: flt/cpu/s', 'kscrubd on: fault/wsec', 'flt/cpu/s gain (on ÷ off)', 'fault/wsec gain, kscrubd counted',
+      ]);
+      assertBands(out.band);
+      const [off, on] = out.rows;
+      // The band's point is the answer printed (each band run is a fresh machine of the preset, as the private mount).
+      const near = (a: number, b: number): boolean => Math.abs(a / b - 1) < 1e-6;
+      assert.ok(near(out.band[0]!.point, off!.fltPerCpuS) && near(out.band[2]!.point, on!.fltPerCpuS), JSON.stringify([out.band[0]!.point, off!.fltPerCpuS]));
+      assert.ok(near(out.band[4]!.point, on!.fltPerCpuS / off!.fltPerCpuS));
+      assert.ok(on!.faultPerWsecWithKscrubd < on!.faultPerWsec, "kscrubd's zeroing, counted, costs the on side wall time");
+      // i386 has published rows: the calibration error is in every band, 18 fitted figures in the tornado.
+      for (const b of out.band) {
+        assert.ok(b.calibration !== null && b.calibration > 0);
+        assert.equal(b.tornado.length, 18);
+      }
+      const chart = readFileSync(svg, 'utf8');
+      const drawn = [...chart.matchAll(/class="bar" data-figure="(\w+)" data-side="lo"/g)].map((m) => m[1]);
+      assert.deepEqual(drawn, [...out.band[4]!.tornado.slice(0, 10), ...out.band[5]!.tornado.slice(0, 10)].map((t) => t.figure));
+    });
+  });
+
+  test('when trace replay --band is given a running mount then it is refused before anything runs', async () => {
+    await withTempDir(async (tmp) => {
+      const trace = path.join(tmp, 'fill.trace');
+      writeTrace(trace, 16);
+      const r = await kscrubfs(['trace', 'replay', trace, '-m', tmp, '--band']);
+      assert.equal(r.code, 2, r.stderr);
+      assert.match(r.stderr, /--band: the band changes cost figures, which a running mount keeps: leave out -m/);
+      assert.equal(r.stdout, '');
+    });
+  });
+
+  test('when policies runs with --band on a small x86_64 then each policy has a band, said to be without calibration error (no published rows)', { timeout: 120_000 }, async () => {
+    const r = await kscrubfs(['policies', 'pft', '--preset', 'x86_64', '--mem', '256M', '--cpus', '2', '--size', '8M', '--only', 'none,kscrubd', '--band'], { timeoutMs: 100_000 });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^band: 22 fitted figures each at its bounds \(\d+ runs besides the point\); no published rows for this preset: calibration error unknown, not in the band$/m);
+    for (const p of ['none', 'kscrubd']) assert.match(r.stdout, new RegExp(`^  ${p}: ready ms: [\\d.]+ \\[[\\d.]+ … [\\d.]+\\] .*; most: \\w+ `, 'm'));
+    const j = await kscrubfs(['policies', 'pft', '--preset', 'x86_64', '--mem', '256M', '--cpus', '2', '--size', '8M', '--only', 'kscrubd', '--band', '--json'], { timeoutMs: 100_000 });
+    const out = JSON.parse(j.stdout) as { rows: { readyNs: number }[]; band: Band[] };
+    assertBands(out.band);
+    assert.equal(out.band[0]!.point, out.rows[0]!.readyNs / 1e6);
+    assert.equal(out.band[0]!.calibration, null);
+  });
+
+  test('when pft runs with no --prealloc on a mount whose prefault is on then it runs without prefault, as trace replay and payoff do', async () => {
+    await withMount(['--clock', 'manual', '--preset', 'x86_64', '--mem', '256M'], async (dir) => {
+      const r = await kscrubfs(['pft', '-m', dir, '-b', '8M', '--scrub', 'off', '--json']);
+      assert.equal(r.code, 0, r.stderr);
+      const out = JSON.parse(r.stdout) as { sysctl: Record<string, number>; rows: { faults: number; pages: number; prefaulted: number }[] };
+      assert.equal(out.sysctl.max_prealloc_order, 0);
+      assert.deepEqual([out.rows[0]!.faults, out.rows[0]!.prefaulted], [out.rows[0]!.pages, 0]);
+      assert.equal(readFileSync(path.join(dir, 'sys/vm/max_prealloc_order'), 'utf8'), '4\n', 'the mount keeps its own');
+    });
+  });
+});
