@@ -56,8 +56,8 @@ export function addBandOptions(cmd: Command, what: string): Command {
 export const BAND_HELP = `
 --band: a one-at-a-time sensitivity run. Every cost figure the preset marks fitted
 (src/model/figures.ts) is moved to its lower and to its upper bound, one at a time, and the
-run repeated (at most 2 × the fitted figures runs besides the point: altix 24 figures, i386 18,
-x86_64 22, epyc 17); the band is the point × e^±√(Σ swing² + c²), c the preset's calibration
+run repeated (at most 2 × the fitted figures runs besides the point, each on a fresh
+machine of the preset; \`kscrubfs presets\` counts each preset's fitted figures); the band is the point × e^±√(Σ swing² + c²), c the preset's calibration
 error (rms ln(model ÷ published) over its rows of docs/calibration.md; presets without
 published rows have none, and the band says so). --tornado FILE draws the swings.`;
 

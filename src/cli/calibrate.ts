@@ -12,7 +12,7 @@ import { formatPftTable } from '../workload/pft';
 import { PUBLISHED_STYLE, publishedSeries, renderPftSvg } from '../workload/plot';
 import type { PftRow } from '../workload/pft';
 import { type ConfigPairs, type Provenance, provenance, subtitleFacts } from '../workload/provenance';
-import { KSCRUBD_ON_TEXT } from '../uapi';
+import { KSCRUBD_ON_TEXT, PRESETS } from '../uapi';
 import { CliError, action } from './errors';
 import { writeOutput } from '../workload/output-file';
 import { type FormatFlags, checkFormat, formatResult } from './output';
@@ -40,6 +40,7 @@ export function registerCalibrate(program: Command): void {
     .option('--json', 'print one JSON object: how the runs were made (version, machine, clock, sysctls), the rows and the comparisons')
     .option('--csv', 'print the comparisons as CSV, with the same provenance as # comment lines')
     .option('--plot <file>', 'also plot the 4 GiB × 3 rows, base and patched, 1–8 threads, over the published points (SVG)')
+    .option('--preset <name>', `only the published rows of this preset (${FIT_PRESETS.join(' or ')})`)
     .option('--fit <preset>', `fit the preset's fitted cost figures (${FIT_PRESETS.join(' or ')}) together over all its published rows, in this process; print them, their bounds and the residuals`)
     .option('--max-iterations <n>', '--fit: stop after this many iterations (default 20)', integer(1))
     .addHelpText('after', `
@@ -48,21 +49,26 @@ repository. Exit status 1 when a flt/cpu/s or fault/wsec column is outside its b
 (±10 %, or the envelope of two published runs ±10 %); User, System and Wall are printed
 beside them. --fit runs every row of the preset once per evaluation, (1 + figures) times an
 iteration: minutes to an hour, not seconds.`)
-    .action(action(async (o: FormatFlags & { plot?: string; fit?: string; maxIterations?: number }) => {
+    .action(action(async (o: FormatFlags & { plot?: string; fit?: string; maxIterations?: number; preset?: string }) => {
       checkFormat('calibrate', o);
       if (o.fit !== undefined) return runFit(o.fit, o);
+      if (o.preset !== undefined && !(FIT_PRESETS as readonly string[]).includes(o.preset)) {
+        throw new CliError('KSCRUB_USAGE', `calibrate --preset: "${o.preset}" has no published rows (presets with rows: ${FIT_PRESETS.join(', ')})`);
+      }
+      if (o.plot !== undefined && o.preset !== undefined && o.preset !== 'altix') throw new CliError('KSCRUB_USAGE', 'calibrate --plot draws the altix thread rows: not with --preset ' + o.preset);
+      const published = PUBLISHED.filter((p) => o.preset === undefined || p.preset === o.preset);
       const rows: { label: string; row: PftRow }[] = [];
       const comparisons: Comparison[] = [];
       let config: ConfigPairs | undefined;
       const progress = progressLine();
-      for (const [i, pub] of PUBLISHED.entries()) {
-        const say = progress && ((msg: string): void => progress(`calibrate: row ${i + 1} of ${PUBLISHED.length}, ${pub.label}: ${msg}`, i, PUBLISHED.length));
+      for (const [i, pub] of published.entries()) {
+        const say = progress && ((msg: string): void => progress(`calibrate: row ${i + 1} of ${published.length}, ${pub.label}: ${msg}`, i, published.length));
         // A fresh machine of the row's preset in this process, behind the control grammar
         // (as sweep runs its points): the fit runs the same rows the same way.
         const run = await runPublished(pub, say);
         clearProgress();
         // Each row runs on a fresh machine of one make; its sysctls are the row's own (in rows).
-        if (pub.preset === 'altix') config ??= run.config;
+        if (pub.preset === 'altix' || o.preset !== undefined) config ??= run.config;
         rows.push({ label: pub.label, row: run.rows[0]! });
         comparisons.push(...compare(pub, run.rows[0]!));
       }
@@ -80,19 +86,39 @@ iteration: minutes to an hour, not seconds.`)
     }));
 }
 
-/** Per preset: how many target columns are within band, and the root mean square of ln(model ÷ published). */
-function presetSummary(comparisons: readonly Comparison[]): { preset: string; targets: number; within: number; rmsLogError: number }[] {
+/** One preset's distance from its published rows: the count in band, the rms log error, the row farthest off. */
+export interface PresetSummary {
+  readonly preset: string;
+  readonly rows: number;
+  readonly targets: number;
+  readonly within: number;
+  /** √(mean of ln(model ÷ published)²) over the flt/cpu/s and fault/wsec columns (the band's calibration term). */
+  readonly rmsLogError: number;
+  readonly worst: { readonly label: string; readonly column: string; readonly ratio: number } | null;
+}
+
+/** Per preset that has published rows: how far the model is from them; the others named as having none. */
+export function presetSummary(comparisons: readonly Comparison[]): PresetSummary[] {
   const presetOf = new Map(PUBLISHED.map((p) => [p.label, p.preset]));
-  return [...new Set(PUBLISHED.map((p) => p.preset))].map((preset) => {
+  return PRESETS.flatMap((preset): PresetSummary[] => {
     const t = comparisons.filter((c) => c.target && presetOf.get(c.label) === preset);
-    const rms = Math.sqrt(t.reduce((s, c) => s + Math.log(c.ratio) ** 2, 0) / Math.max(1, t.length));
-    return { preset, targets: t.length, within: t.filter((c) => c.ok).length, rmsLogError: rms };
+    if (t.length === 0) return [];
+    const rms = Math.sqrt(t.reduce((s, c) => s + Math.log(c.ratio) ** 2, 0) / t.length);
+    const worst = t.reduce((a, c) => (Math.abs(Math.log(c.ratio)) > Math.abs(Math.log(a.ratio)) ? c : a));
+    return [{
+      preset, rows: new Set(t.map((c) => c.label)).size, targets: t.length, within: t.filter((c) => c.ok).length, rmsLogError: rms,
+      worst: { label: worst.label, column: worst.column, ratio: worst.ratio },
+    }];
   });
 }
 
-function formatPresetSummary(comparisons: readonly Comparison[]): string {
-  return '\n' + presetSummary(comparisons).map((s) =>
-    `${s.preset}: ${s.within} of ${s.targets} flt/cpu/s and fault/wsec within band; rms ln(model ÷ published) ${s.rmsLogError.toFixed(3)}\n`).join('');
+export function formatPresetSummary(comparisons: readonly Comparison[]): string {
+  const s = presetSummary(comparisons);
+  const none = PRESETS.filter((p) => !PUBLISHED.some((x) => x.preset === p));
+  return '\n' + s.map((x) =>
+    `${x.preset}: ${x.within} of ${x.targets} flt/cpu/s and fault/wsec within band; rms ln(model ÷ published) ${x.rmsLogError.toFixed(3)}`
+    + (x.worst ? `; farthest: ${x.worst.label} ${x.worst.column} ×${x.worst.ratio.toFixed(3)}` : '') + '\n').join('')
+    + (none.length > 0 ? `no published rows: ${none.join(', ')} (their figures are bounded, not fitted to rows; a band for them has no calibration term)\n` : '');
 }
 
 /**
@@ -100,10 +126,11 @@ function formatPresetSummary(comparisons: readonly Comparison[]): string {
  * runs just made, over the published ones, each model series with its ratio panel.
  */
 function plotThreads(file: string, rows: readonly { label: string; row: PftRow }[], prov: Provenance): void {
-  // rows[i] ran PUBLISHED[i]: pick the thread sweep by the published rows' own fields.
+  // Pick the thread sweep by the published rows' own fields.
   const isSweep = (p: PublishedRow, scrub: 'on' | 'off'): boolean =>
     p.preset === 'altix' && !p.prefault && p.gb === 4 && p.rep === 3 && p.cachelines === 1 && p.scrub === scrub;
-  const scaling = (scrub: 'on' | 'off') => rows.filter((_, i) => isSweep(PUBLISHED[i]!, scrub)).map((r) => r.row);
+  const pub = (label: string): PublishedRow => PUBLISHED.find((p) => p.label === label)!;
+  const scaling = (scrub: 'on' | 'off') => rows.filter((r) => isSweep(pub(r.label), scrub)).map((r) => r.row);
   const published = (scrub: 'on' | 'off', run: string, marker: 'diamond' | 'square') =>
     publishedSeries(PUBLISHED.filter((p) => isSweep(p, scrub)), `published, ${run}`, { ...PUBLISHED_STYLE, marker });
   const svg = renderPftSvg([

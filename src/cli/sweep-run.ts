@@ -6,6 +6,8 @@ import { type PftRow, runPftOn } from '../workload/pft';
 import { provenance } from '../workload/provenance';
 import { type Point, type SweepSpec, type Value, pointRun } from './sweep-spec';
 import { VERSION } from './version';
+import { type Band, runBand } from '../workload/band';
+import { bandFigures, bandsFor } from './band';
 
 /** One line of a sweep's output: the point, how its machine was made, and its pft row (or why it failed). */
 export interface SweepRow {
@@ -18,6 +20,8 @@ export interface SweepRow {
   readonly clock?: unknown;
   readonly sysctl?: unknown;
   readonly row?: PftRow;
+  /** --band: flt/cpu/s and fault/wsec with their bands (src/workload/band.ts). */
+  readonly band?: readonly Band[];
   readonly error?: string;
 }
 
@@ -26,15 +30,24 @@ export interface SweepRow {
  * no FUSE. Deterministic: a manual clock, so the row depends on the
  * point alone (not on the worker, the order or the number of jobs).
  */
-export async function runPoint(spec: Pick<SweepSpec, 'dims' | 'name'>, p: Point, budget?: MemoryBudget): Promise<SweepRow> {
+export async function runPoint(spec: Pick<SweepSpec, 'dims' | 'name'>, p: Point, budget?: MemoryBudget, band = false): Promise<SweepRow> {
   const base = { key: p.key, sweep: spec.name, index: p.index, point: p.values, kscrubfs: VERSION };
   try {
     const run = pointRun(spec, p);
-    const ctl = new LocalClient(new LocalControl(createMachine(run.machine), budget));
-    for (const [name, value] of run.sysctl) ctl.writeSysctl(name, value);
-    const { config, rows } = await runPftOn(ctl, run.pft);
+    const pft = async (cost: Readonly<Record<string, number>>): Promise<{ config: Record<string, string>; rows: PftRow[] }> => {
+      const ctl = new LocalClient(new LocalControl(createMachine({ ...run.machine, cost: { ...run.machine.cost, ...cost } }), budget));
+      for (const [name, value] of run.sysctl) ctl.writeSysctl(name, value);
+      return runPftOn(ctl, run.pft);
+    };
+    const { config, rows } = await pft({});
     const prov = provenance(config, VERSION, '');
-    return { ...base, machine: prov.machine, clock: prov.clock, sysctl: prov.sysctl, row: rows[0]! };
+    const point = { ...base, machine: prov.machine, clock: prov.clock, sysctl: prov.sysctl, row: rows[0]! };
+    if (!band) return point;
+    // The same point with each fitted figure of its machine at each bound, one machine at a time.
+    const figures = bandFigures(run.machine);
+    const answers = (r: PftRow): number[] => [r.fltPerCpuS, r.faultPerWsec];
+    const runs = await runBand(figures, ['flt/cpu/s', 'fault/wsec'], async (cost, step) => answers(step === null ? rows[0]! : (await pft(cost)).rows[0]!));
+    return { ...point, band: bandsFor(run.machine, figures, runs) };
   } catch (err) {
     // A point the model refuses (a machine too small, an OOM) is a result too: said once, not rerun.
     return { ...base, error: (err as Error).message };

@@ -6,9 +6,9 @@ import { runPoint } from './sweep-run';
 // A sweep worker thread: loads the spec itself (points are not sent across), then runs the
 // points it is told, one at a time, and posts each row back.
 // The budget is the process's: its resident size counts every worker's machine.
-const { file, maxMemory } = workerData as { file: string; maxMemory: number };
+const { file, maxMemory, band } = workerData as { file: string; maxMemory: number; band: boolean };
 const spec = loadSpec(file);
 const budget = new MemoryBudget(maxMemory);
 parentPort!.on('message', (index: number) => {
-  void runPoint(spec, spec.points[index]!, budget).then((row) => parentPort!.postMessage(row));
+  void runPoint(spec, spec.points[index]!, budget, band).then((row) => parentPort!.postMessage(row));
 });

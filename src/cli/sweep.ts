@@ -27,6 +27,7 @@ interface SweepFlags {
   merge?: boolean;
   plot?: string;
   maxMemory?: string;
+  band?: boolean;
 }
 
 /** `kscrubfs sweep SPEC`: a grid of pft points, each on a fresh in-process machine. */
@@ -43,6 +44,7 @@ export function registerSweep(program: Command): void {
     .option('--point <key>', 'run only this point and print its row (JSONL) on stdout')
     .option('--merge', 'join the rows of the given pieces into the output, in grid order')
     .option('--plot <file>', "after the run, plot the output as the spec's plot section says (SVG)")
+    .option('--band', 'also run each point with every fitted cost figure of its preset at each of its bounds (2 runs a figure) and add its flt/cpu/s and fault/wsec bands to the row (JSONL; default output <spec name>-band.jsonl)')
     .option('--max-memory <size>', `the memory all points in flight may take together, as mount's budget: a command that could pass it fails its point (default: half the host's memory, at most 4G; here ${formatSize(defaultMaxMemory())})`)
     .addHelpText('after', `
 Every point is one pft row on a fresh machine with a manual clock, so its result depends on
@@ -61,24 +63,26 @@ Across machines (GNU parallel):
       const modes = [o.list && '--list', o.point !== undefined && '--point', o.merge && '--merge'].filter(Boolean);
       if (modes.length > 1) throw new CliError('KSCRUB_USAGE', `sweep: give only one of ${modes.join(' and ')}`);
       if (o.merge && pieces.length === 0) throw new CliError('KSCRUB_USAGE', 'sweep --merge: name the pieces to join (kscrubfs sweep SPEC --merge piece.*.jsonl)');
+      if (o.band && o.csv !== undefined) throw new CliError('KSCRUB_USAGE', 'sweep --band: a band is a list per row, in the JSONL rows; --csv has no columns for it');
+      if (o.band && o.merge) throw new CliError('KSCRUB_USAGE', 'sweep --band: --merge joins rows as they are; run the pieces with --band');
       const maxMemory = o.maxMemory === undefined ? defaultMaxMemory() : parseSize(o.maxMemory, '--max-memory');
       file = specFile(file);
       const spec = loadSpec(file);
       if (o.list) {
-        for (const p of spec.points) process.stdout.write(`kscrubfs sweep ${shellQuote(file)} --point ${p.key}\n`);
+        for (const p of spec.points) process.stdout.write(`kscrubfs sweep ${shellQuote(file)} --point ${p.key}${o.band ? ' --band' : ''}\n`);
         return;
       }
       if (o.point !== undefined) {
         const p = spec.points.find((x) => x.key === o.point);
         if (!p) throw new CliError('KSCRUB_BAD_INPUT', `sweep: ${file} has no point ${o.point} (--list shows them)`);
-        process.stdout.write(`${JSON.stringify(await runPoint(spec, p, new MemoryBudget(maxMemory)))}\n`);
+        process.stdout.write(`${JSON.stringify(await runPoint(spec, p, new MemoryBudget(maxMemory), o.band === true))}\n`);
         return;
       }
       const out = output(spec, o);
       if (o.merge) {
         merge(spec, out, pieces);
       } else {
-        await run(spec, out, o.jobs, maxMemory);
+        await run(spec, out, o.jobs, maxMemory, o.band === true);
       }
       if (o.plot !== undefined) writePlot(spec, out, o.plot);
     }));
@@ -111,7 +115,7 @@ interface Output {
 
 function output(spec: SweepSpec, o: SweepFlags): Output {
   if (o.csv !== undefined) return { file: o.csv, csv: true };
-  return { file: o.out ?? `${spec.name}.jsonl`, csv: false };
+  return { file: o.out ?? `${spec.name}${o.band ? '-band' : ''}.jsonl`, csv: false };
 }
 
 /** Rows already in the output (a missing file has none). */
@@ -194,8 +198,15 @@ function writeRows(file: string, text: string, how: 'append' | 'truncate'): void
  * order as soon as every earlier pending point is done, so an interrupted sweep loses only
  * the points in flight and a rerun picks up the rest.
  */
-async function run(spec: SweepSpec, out: Output, jobs: number, maxMemory: number): Promise<void> {
-  const done = new Set(readRows(spec, out).map((r) => r.key));
+async function run(spec: SweepSpec, out: Output, jobs: number, maxMemory: number, band: boolean): Promise<void> {
+  const have = readRows(spec, out);
+  // One output holds one kind of row: a point run without a band would be skipped as done.
+  const other = have.find((r) => r.error === undefined && (r.band !== undefined) !== band);
+  if (other) {
+    throw new CliError('KSCRUB_USAGE', `sweep: ${out.file} holds rows ${band ? 'without' : 'with'} a band (point ${other.key}); `
+      + `give ${band ? '--band' : 'a run without --band'} another --out`);
+  }
+  const done = new Set(have.map((r) => r.key));
   const todo = spec.points.filter((p) => !done.has(p.key));
   const workers = Math.min(jobs, todo.length);
   process.stderr.write(`sweep ${spec.name}: ${spec.points.length} points, ${spec.points.length - todo.length} already in ${out.file}, `
@@ -211,7 +222,7 @@ async function run(spec: SweepSpec, out: Output, jobs: number, maxMemory: number
     while (flushed < todo.length && results.has(todo[flushed]!.index)) ready.push(results.get(todo[flushed++]!.index)!);
     append(spec, out, ready);
   };
-  const threads = Array.from({ length: workers }, () => new Worker(path.join(__dirname, 'sweep-worker.js'), { workerData: { file: spec.file, maxMemory } }));
+  const threads = Array.from({ length: workers }, () => new Worker(path.join(__dirname, 'sweep-worker.js'), { workerData: { file: spec.file, maxMemory, band } }));
   let next = 0;
   try {
     await Promise.all(threads.map((w) => new Promise<void>((resolve, reject) => {

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { TraceWriter } from '../../src/workload/trace-format';
 import type { Band } from '../../src/workload/band';
+import { PUBLISHED } from '../../src/workload/calibration';
 import { kscrubfs, withMount, withTempDir } from '../helpers/mount';
 
 // --band through the real commands, on small machines with a manual clock: the band holds the
@@ -93,4 +94,51 @@ describe('--band: answers with how sure they are', () => {
       assert.equal(readFileSync(path.join(dir, 'sys/vm/max_prealloc_order'), 'utf8'), '4\n', 'the mount keeps its own');
     });
   });
+
+  test("when calibrate --preset i386 runs then it compares i386's published rows only and says, per preset, how far the model is and which row is farthest, and names the presets without rows", { timeout: 200_000 }, async () => {
+    const r = await kscrubfs(['calibrate', '--preset', 'i386'], { timeoutMs: 180_000 });
+    assert.ok(r.code === 0 || r.code === 1, r.stderr);
+    const labels = [...r.stdout.matchAll(/^(\S.*?) +(?:User|System|Wall|flt\/cpu\/s|fault\/wsec) +[\d.]+ +[\d.]+ +[\d.]+/gm)].map((m) => m[1]);
+    assert.deepEqual([...new Set(labels)], PUBLISHED.filter((p) => p.preset === 'i386').map((p) => p.label));
+    const line = /^i386: (\d+) of 8 flt\/cpu\/s and fault\/wsec within band; rms ln\(model ÷ published\) ([\d.]+); farthest: (i386 \w+ \dt) (flt\/cpu\/s|fault\/wsec) ×([\d.]+)$/m.exec(r.stdout);
+    assert.ok(line, r.stdout);
+    assert.doesNotMatch(r.stdout, /^altix: /m);
+    assert.match(r.stdout, /^no published rows: x86_64, epyc, genoa, icelake-x, skylake-sp \(/m);
+    // The farthest row is as far as the table's own ratio for it says.
+    const ratio = new RegExp(`^${line[3]!} +${line[4]!.replace('/', '\\/')} +\\d+ +\\d+ +([\\d.]+)`, 'm').exec(r.stdout);
+    assert.equal(ratio?.[1], line[5]);
+    const bad = await kscrubfs(['calibrate', '--preset', 'epyc']);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /calibrate --preset: "epyc" has no published rows \(presets with rows: altix, i386\)/);
+  });
+
+  test('when sweep runs with --band then each row carries flt/cpu/s and fault/wsec bands around its own row, the same whatever the jobs, and an output of rows without bands is refused', { timeout: 200_000 }, async () => {
+    await withTempDir(async (tmp) => {
+      const spec = path.join(tmp, 'tiny.json');
+      writeFileSync(spec, JSON.stringify({
+        name: 'tiny', machine: { preset: 'x86_64', mem: '256M', cpus: 2 }, workload: { bytes: '4M', threads: [1, 2], scrub: 'off' }, plot: { x: 'threads', series: [] },
+      }));
+      const sweep = (args: string[]) => kscrubfs(['sweep', spec, ...args], { cwd: tmp, timeoutMs: 180_000 });
+      const one = await sweep(['--band', '--jobs', '1']);
+      assert.equal(one.code, 0, one.stderr);
+      const two = await sweep(['--band', '--jobs', '2', '-o', 'two.jsonl']);
+      assert.equal(two.code, 0, two.stderr);
+      const text = readFileSync(path.join(tmp, 'tiny-band.jsonl'), 'utf8');
+      assert.equal(text, readFileSync(path.join(tmp, 'two.jsonl'), 'utf8'));
+      const rows = text.trimEnd().split('\n').map((l) => JSON.parse(l) as { row: { fltPerCpuS: number; faultPerWsec: number }; band: Band[] });
+      assert.equal(rows.length, 2);
+      for (const r of rows) {
+        assert.deepEqual(r.band.map((b) => [b.answer, b.point]), [['flt/cpu/s', r.row.fltPerCpuS], ['fault/wsec', r.row.faultPerWsec]]);
+        assertBands(r.band);
+        assert.equal(r.band[0]!.tornado.length, 22);
+      }
+      const plain = await sweep(['-o', 'plain.jsonl']);
+      assert.equal(plain.code, 0, plain.stderr);
+      const mixed = await sweep(['--band', '-o', 'plain.jsonl']);
+      assert.equal(mixed.code, 2);
+      assert.match(mixed.stderr, /plain\.jsonl holds rows without a band/);
+      assert.equal((await sweep(['--band', '--csv', 'x.csv'])).code, 2);
+    });
+  });
 });
+
