@@ -163,7 +163,7 @@ describe('trace record and replay (root, the host kernel\'s tracepoints)', () =>
     // The same trace on the altix model (16 KiB pages): four host pages a model page.
     const altix = await kscrubfs(['trace', 'replay', file, '--scrub', 'off'], { timeoutMs: 120_000 });
     assert.equal(altix.code, 0, altix.stderr);
-    assert.match(altix.stdout, /^\S+touch64: \d+ faults traced \(4 KiB pages\), replayed on a model with 16 KiB pages and 8 CPUs\nscrub +faults +pages +User +System +Wall +flt\/cpu\/s +fault\/wsec +prezeroed +hot-zeroed +zeroing\n/);
+    assert.match(altix.stdout, /^\S+touch64: \d+ faults traced \(4 KiB pages\), replayed on a model with 16 KiB pages and 8 CPUs\nscrub +faults +pages +User +System +Wall +flt\/cpu\/s +fault\/wsec +prezeroed +hot-zeroed +zeroing +kscrubd +fault\/wsec\+kscrubd\n/);
     const row = /^off +(\d+) +(\d+) /m.exec(altix.stdout);
     assert.ok(row, altix.stdout);
     assert.ok(Math.abs(Number(row[2]) - PAGES_64M / 4) <= 40, `${row[2]} altix pages for 64 MiB`);
