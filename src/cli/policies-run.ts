@@ -1,4 +1,4 @@
-import { type Machine, type MachineOptions, createMachine, kscrubdTotals } from '../model';
+import { type Machine, type MachineOptions, type WorkingSet, createMachine, kscrubdTotals, refetchNs } from '../model';
 import { render as renderBuddyinfo } from '../procfs/buddyinfo';
 import { writeSysctlValue } from '../procfs/sysctl';
 import { type KscrubdMode, ModelError, type ZeroingPolicyName, formatZeroingPolicy, kscrubdSysctls, parseBuddyinfo } from '../uapi';
@@ -59,6 +59,21 @@ export interface PolicyRow {
   readonly fragOrder: number;
   /** The unusable free space index at fragOrder (the kernel's extfrag unusable_index): free memory in blocks too small, 0 … 1. */
   readonly unusable: number;
+  /**
+   * What a cache-sensitive job running beside the scenario lost to the clearing: one job on
+   * each last-level cache, its working set half the cache, running from the scenario's start
+   * until kscrubd sleeps after it; the time their refetches of evicted lines cost them, summed
+   * over the jobs, as background CPU is (src/model/llc.ts).
+   */
+  readonly corunNs: number;
+}
+
+/** One running cache-sensitive job on each last-level cache of `m`, half the cache each. */
+function coRunners(m: Machine): WorkingSet[] {
+  const llc = m.llc;
+  const jobs: WorkingSet[] = [];
+  for (let cpu = 0; cpu < m.config.cpus; cpu += m.config.llcCpus) jobs.push(llc.workingSet(cpu, llc.capacity / 2, true));
+  return jobs;
 }
 
 /** How long kscrubd may keep the machine busy before the run gives up on it sleeping. */
@@ -124,6 +139,7 @@ export function runCase(scenario: ScenarioName, c: PolicyCase, o: ScenarioOption
   const m = caseMachine(c, o);
   const old = scenario === 'restart' ? faultIn(m, o).mm : -1;
   settle(m);
+  const jobs = coRunners(m);
   const bg0 = kscrubdTotals(m.kscrubd).cpuNs;
   const prepCpuNs = bg0 + m.bootWipe.ns;
   const vm0 = { ...m.vm };
@@ -171,6 +187,7 @@ export function runCase(scenario: ScenarioName, c: PolicyCase, o: ScenarioOption
     maxFaultNs,
     fragOrder,
     unusable: unusableIndex(m, fragOrder),
+    corunNs: jobs.reduce((sum, ws) => sum + refetchNs(m.cost, ws, m.config.lineSize), 0),
   };
 }
 

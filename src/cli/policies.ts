@@ -1,9 +1,10 @@
 import { Argument, type Command, InvalidArgumentError, Option } from 'commander';
 import { configPairs } from '../control/execute';
+import { ZERO_DRIVERS } from '../model';
 import { PRESETS, formatSize } from '../uapi';
 import { provenance, toJson } from '../workload/provenance';
 import { CliError, action } from './errors';
-import { byteSize, integer } from './options';
+import { byteSize, integer, nameList } from './options';
 import { POLICY_CASES, type PolicyRow, SCENARIOS, type ScenarioName, type ScenarioOptions, caseMachine, runPolicies } from './policies-run';
 import { VERSION, commandLine } from './version';
 import { BAND_HELP, type BandFlags, addBandOptions, bandFigures, bandText, bandsFor, writeTornado } from './band';
@@ -15,6 +16,7 @@ interface PoliciesFlags extends BandFlags {
   mem?: string;
   cpus?: number;
   nodes?: number;
+  zeroDrivers?: string[];
   size: number;
   threads: number;
   only?: string[];
@@ -39,6 +41,7 @@ export function registerPolicies(program: Command): void {
     .option('--mem <size>', "memory size (default: the preset's)")
     .option('--cpus <n>', 'CPUs', integer(1))
     .option('--nodes <n>', 'NUMA nodes', integer(1))
+    .option('--zero-drivers <list>', `kscrubd's zero drivers, newest first (comma list of ${ZERO_DRIVERS.join(', ')}; default: the preset's)`, nameList(ZERO_DRIVERS))
     .option('-s, --size <size>', 'bytes the program maps and writes', byteSize, 256 * 2 ** 20)
     .option('-t, --threads <n>', 'threads writing them', integer(1), 1)
     .option('--only <list>', `only these policies (comma list of ${POLICY_CASES.map((c) => c.name).join(', ')})`, caseList)
@@ -53,7 +56,11 @@ Columns: ready = until the program has written all its memory; app cpu = its use
 time, exit included (exit = the exit's share); bg cpu = kscrubd during and after; traffic =
 bytes the clearing moved (each page cleared read for ownership and written back); hit =
 pages faulted that were already zero; max fault = the slowest fault; unusable = the kernel's
-unusable free space index at 2 MiB afterwards (free memory in blocks too small for it).
+unusable free space index at 2 MiB afterwards (free memory in blocks too small for it);
+corun = the time a cache-sensitive job beside the program loses refetching what the clearing
+evicted from its last-level cache (one job a cache, its working set half the cache, summed):
+clear_page in the faults and kscrubd's rep stos evict, CLZERO, non-temporal stores and the
+BTE do not (--zero-drivers clzero,cpu on epyc; bte,cpu on altix).
 
 ${BAND_HELP}
 
@@ -65,6 +72,7 @@ Example:
         ...(o.mem === undefined ? {} : { mem: o.mem }),
         ...(o.cpus === undefined ? {} : { cpus: o.cpus }),
         ...(o.nodes === undefined ? {} : { nodes: o.nodes }),
+        ...(o.zeroDrivers === undefined ? {} : { zeroDrivers: o.zeroDrivers }),
       };
       const opts: ScenarioOptions = { machine, bytes: o.size, threads: o.threads };
       // The machine's shape (the first case's; every case has the same), checked before anything runs.
@@ -105,10 +113,11 @@ const ms = (ns: number): string => (ns / 1e6).toFixed(3);
 
 /** The rows as an aligned table, a line saying what ran first. */
 export function formatPolicyTable(scenario: string, preset: string, memBytes: number, o: { size: number; threads: number }, rows: readonly PolicyRow[]): string {
-  const head = ['policy', 'ready ms', 'app cpu ms', 'exit ms', 'bg cpu ms', 'prep cpu ms', 'traffic MiB', 'hit %', 'max fault us', 'unusable'];
+  const head = ['policy', 'ready ms', 'app cpu ms', 'exit ms', 'bg cpu ms', 'prep cpu ms', 'traffic MiB', 'hit %', 'max fault us', 'unusable', 'corun ms'];
   const body = rows.map((r) => [
     r.policy, ms(r.readyNs), ms(r.appCpuNs), ms(r.exitNs), ms(r.backgroundCpuNs), ms(r.prepCpuNs),
     (r.trafficBytes / 2 ** 20).toFixed(1), (r.hitRate * 100).toFixed(1), (r.maxFaultNs / 1e3).toFixed(2), r.unusable.toFixed(3),
+    ms(r.corunNs),
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
   const line = (cells: readonly string[]): string => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ').trimEnd();

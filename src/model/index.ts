@@ -25,3 +25,4 @@ export { FIXED_1, FSHIFT, LoadAvg } from './sched';
 export type { FaultList, TouchOptions, TouchResult } from './touch';
 export { TouchJob } from './touch';
 export { Mm, Processes } from './mm';
+export { Llc, WorkingSet, coldLinesNs, refetchNs } from './llc';

@@ -32,7 +32,8 @@ export class Llc {
   readonly clearedBytes: Float64Array;
   /** Bytes filled into each cache by the program's touches of cold lines. */
   readonly touchedBytes: Float64Array;
-  private readonly sets: WorkingSet[] = [];
+  /** The working sets of each cache. */
+  private readonly sets: WorkingSet[][];
   /** The expected survival of one resident line per line filled: log(1 − 1/L). */
   private readonly logKeep: number;
 
@@ -50,6 +51,7 @@ export class Llc {
     this.lines = Math.max(1, Math.floor(capacity / lineSize));
     this.clearedBytes = new Float64Array(this.caches);
     this.touchedBytes = new Float64Array(this.caches);
+    this.sets = Array.from({ length: this.caches }, () => []);
     this.logKeep = this.lines === 1 ? Number.NEGATIVE_INFINITY : Math.log1p(-1 / this.lines);
   }
 
@@ -77,13 +79,17 @@ export class Llc {
   }
 
   private fill(cache: number, bytes: number, except: WorkingSet | null): void {
-    if (bytes <= 0 || this.sets.length === 0) return;
+    const sets = this.sets[cache]!;
+    if (bytes <= 0 || sets.length === 0) return;
     const keep = this.keepAfter(bytes);
-    for (const ws of this.sets) {
-      if (ws.cache !== cache || ws === except) continue;
+    for (const ws of sets) {
+      if (ws === except) continue;
       const lost = ws.resident * (1 - keep);
-      ws.resident -= lost;
       ws.evictedBytes += lost;
+      // A running job fetches what it lost on its next pass, before the next fill comes
+      // (its passes are short beside the time between faults): it misses and stays resident.
+      if (ws.running) ws.missedBytes += lost;
+      else ws.resident -= lost;
     }
   }
 
@@ -92,18 +98,19 @@ export class Llc {
    * the faulting program, or the faulting program's own data). It starts resident, up to
    * the capacity: a working set larger than the cache never fits whatever the clearing does.
    */
-  workingSet(cpu: number, bytes: number): WorkingSet {
+  workingSet(cpu: number, bytes: number, running = false): WorkingSet {
     if (!(bytes > 0) || !Number.isFinite(bytes)) throw new RangeError(`working set of ${bytes} bytes: must be a positive size`);
     const cache = this.cacheOf[cpu]!;
-    const ws = new WorkingSet(cache, cpu, bytes, Math.min(bytes, this.capacity));
-    this.sets.push(ws);
+    const ws = new WorkingSet(cache, cpu, bytes, Math.min(bytes, this.capacity), running);
+    this.sets[cache]!.push(ws);
     return ws;
   }
 
   /** The program is gone: its lines no longer count. */
   release(ws: WorkingSet): void {
-    const i = this.sets.indexOf(ws);
-    if (i >= 0) this.sets.splice(i, 1);
+    const sets = this.sets[ws.cache]!;
+    const i = sets.indexOf(ws);
+    if (i >= 0) sets.splice(i, 1);
   }
 
   /**
@@ -121,11 +128,15 @@ export class Llc {
   }
 }
 
-/** A program's data in one last-level cache (Llc.workingSet). */
+/**
+ * A program's data in one last-level cache (Llc.workingSet). Idle (the default), what others'
+ * fills evict stays evicted until Llc.retouch; running, the program sweeps it continuously and
+ * fetches every evicted line again at once (a cache-sensitive job beside the faults).
+ */
 export class WorkingSet {
   /** Bytes evicted by others' fills so far (whether or not touched again yet). */
   evictedBytes = 0;
-  /** Bytes that missed when the program touched its working set again (Llc.retouch). */
+  /** Bytes it fetched again (Llc.retouch, or at once when running). */
   missedBytes = 0;
   constructor(
     readonly cache: number,
@@ -133,6 +144,7 @@ export class WorkingSet {
     readonly bytes: number,
     /** Bytes of it in the cache now. */
     public resident: number,
+    readonly running = false,
   ) {}
 }
 
@@ -148,4 +160,12 @@ export function coldLinesNs(c: CostModel, n: number, lineSize: number, remote: b
   const latency = remote ? c.lineMissNs * c.remoteFactor : c.lineMissNs;
   const overlapped = Math.max(latency / Math.max(1, c.missesInFlight), (2 * lineSize) / c.fsbBytesPerNs);
   return latency + (n - 1) * Math.min(latency, overlapped);
+}
+
+/**
+ * What fetching a working set's missed lines again cost its program (ns): the lines of each
+ * pass overlap as cold lines do (coldLinesNs), counted as one stream.
+ */
+export function refetchNs(c: CostModel, ws: WorkingSet, lineSize: number): number {
+  return coldLinesNs(c, Math.ceil(ws.missedBytes / lineSize), lineSize, false);
 }
