@@ -36,6 +36,10 @@ export interface PresetInfo {
   cpuMhz: number;
   zones: string;
   zeroDrivers: readonly string[];
+  /** Drivers the machine also offers (--zero-drivers): CLZERO and movnti where measured. */
+  moreDrivers: readonly string[];
+  /** Each last-level cache: bytes, and the CPUs that share it. */
+  llc: { bytes: number; cpus: number };
   kernel: string;
   figures: { measured: number; fitted: number };
   source: string;
@@ -48,6 +52,8 @@ export function presetInfo(name: PresetName): PresetInfo {
   return {
     name, machine: ABOUT[name].machine, nodes: c.nodes, cpus: c.cpus, memBytes: c.memBytes, pageSize: c.pageSize,
     lineSize: c.lineSize, maxOrder: c.maxOrder, cpuMhz: c.cpuMhz, zones: ZONES[c.zoneLayout], zeroDrivers: c.zeroDrivers,
+    moreDrivers: [...(c.cost.clzeroBytesPerNs > 0 ? ['clzero'] : []), ...(c.cost.ntBytesPerNs > 0 ? ['nt'] : [])],
+    llc: { bytes: c.cost.cacheBytes, cpus: c.llcCpus },
     kernel: c.splitPtlocks
       ? "2.6.11's allocator with today's fault path: a lock per pte page (split ptlocks), rss in per-CPU counters"
       : `2.6.11: one page_table_lock per mm, ${c.pteBytes}-byte ptes`,
@@ -62,7 +68,8 @@ export function formatPresets(infos: readonly PresetInfo[]): string {
     `${p.name}: ${p.machine}`,
     `  ${p.nodes} node(s), ${p.cpus} CPUs at ${p.cpuMhz} MHz, ${formatSize(p.memBytes)}, ${formatSize(p.pageSize)} pages, ${p.lineSize}-byte lines, MAX_ORDER ${p.maxOrder}`,
     `  zones: ${p.zones}`,
-    `  zero drivers: ${p.zeroDrivers.join(', ')} (newest first)`,
+    `  zero drivers: ${p.zeroDrivers.join(', ')} (newest first)${p.moreDrivers.length === 0 ? '' : `; also ${p.moreDrivers.join(', ')}`}`,
+    `  last-level cache: ${formatSize(p.llc.bytes)} ${p.llc.cpus === 1 ? 'a CPU' : `shared by ${p.llc.cpus} CPUs`}`,
     `  kernel: ${p.kernel}`,
     `  cost figures: ${p.figures.measured} measured, ${p.figures.fitted} fitted (${p.source})`,
     `  published rows: ${p.publishedRows === 0 ? 'none (nothing to compare with)' : `${p.publishedRows} (docs/calibration.md; kscrubfs calibrate says how far the model is from each)`}`,

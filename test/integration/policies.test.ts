@@ -61,7 +61,7 @@ describe('kscrubfs policies', () => {
   test('when the table is printed then it has a header and a line per policy, read by awk', async () => {
     const r = await kscrubfs([...ARGS, '--only', 'none,init_on_free']);
     assert.equal(r.code, 0, r.stderr);
-    const hit = (await sh(`awk '$1 == "init_on_free" {print $(NF-2)}'`, { input: r.stdout })).stdout.trim();
+    const hit = (await sh(`awk '$1 == "init_on_free" {print $(NF-3)}'`, { input: r.stdout })).stdout.trim();
     assert.equal(hit, '100.0');
     assert.match(r.stdout, /^restart on x86_64 \(256 MiB\): 16 MiB, 1 thread\npolicy +ready ms/);
   });
