@@ -11,6 +11,8 @@ if [ ! -x node_modules/.bin/tsc ]; then
     npm install --no-save --no-audit --no-fund --include=dev --ignore-scripts >&2
 fi
 node_modules/.bin/tsc -p tsconfig.json
+# The FUSE binding with caller identity and interrupts (falls back to the stock one, saying so).
+sh scripts/build-native.sh
 mkdir -p man completions
 node dist/src/cli/main.js man > man/kscrubfs.1
 node dist/src/cli/main.js completion bash > completions/kscrubfs.bash

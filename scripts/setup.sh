@@ -133,3 +133,5 @@ if [ ! -f "$stamp" ] || [ -n "$(find src test tsconfig.json package.json -newer 
   # prepare: tsc, then the man page and completions generated from the built CLI, and the stamp.
   npm run --silent prepare >&2
 fi
+# The FUSE binding (prepare builds it too): again when its source changed since.
+sh scripts/build-native.sh

@@ -7,6 +7,8 @@ import { Option, type Command } from 'commander';
 import createDebug from 'debug';
 import { controlEntry } from '../control';
 import { LiveClock, MemoryBudget, MOUNT_READY_MS, Scheduler, defaultMaxMemory, mountKey, pollUntil, runtimeDir, withMountLock } from '../daemon';
+import { MAX_HANDLES_PER_USER, MAX_OPEN_HANDLES } from '../fuse/adapter';
+import { callersKnown } from '../fuse/binding';
 import { mountProcTree, type MountedTree } from '../fuse/mount';
 import { findMount, inspect, mountPointPath, servedBy } from '../fuse/mountpoint';
 import { createMachine, parseCostOverrides, ZERO_DRIVERS, type Machine, type MachineOptions } from '../model';
@@ -43,6 +45,7 @@ interface MountFlags {
   record?: string;
   allowOther?: boolean;
   recordMax?: string;
+  maxHandlesPerUser?: number;
 }
 
 export function registerMount(program: Command): void {
@@ -70,6 +73,7 @@ export function registerMount(program: Command): void {
     .option('--allow-other', 'let other users read the mount (the default for root; anyone else needs user_allow_other in /etc/fuse.conf)')
     .option('--no-allow-other', 'only the user who mounted may read it (the default for anyone but root)')
     .option('--record-max <size>', `with --record: stop recording (and say so) when the record reaches this size (at most and by default ${formatSize(MAX_RECORD_BYTES)})`)
+    .option('--max-handles-per-user <n>', `open files one user other than root may hold at once (EMFILE past it; 1 to ${MAX_OPEN_HANDLES}, default ${MAX_HANDLES_PER_USER})`, integer(1))
     .option('--fuse-debug', "libfuse's dump of every FUSE request, on stderr (DEBUG=kscrubfs:* does not turn it on)")
     .action(action(async (dir: string, flags: MountFlags) => {
       if (flags.background) await mountInBackground(dir);
@@ -88,7 +92,10 @@ async function mountInForeground(dir: string, flags: MountFlags): Promise<void> 
   // --record: the recorder sees every sync of the clock and every write to the tree.
   const recordMax = flags.recordMax === undefined ? MAX_RECORD_BYTES : parseSize(flags.recordMax, '--record-max');
   if (recordMax > MAX_RECORD_BYTES || recordMax < 4096) throw new CliError('KSCRUB_USAGE', `--record-max: ${flags.recordMax} is not 4K to ${formatSize(MAX_RECORD_BYTES)} (replay reads a record whole)`);
-  const recording = flags.record === undefined ? undefined : startRecording(flags.record, machine, machineOptions(flags), flags.buddyinfo, clock.sync, recordMax);
+  if (flags.maxHandlesPerUser !== undefined && flags.maxHandlesPerUser > MAX_OPEN_HANDLES) {
+    throw new CliError('KSCRUB_USAGE', `--max-handles-per-user: ${flags.maxHandlesPerUser} is more than the mount's ${MAX_OPEN_HANDLES} handles`);
+  }
+  const recording = flags.record === undefined ? undefined : startRecording(flags.record, machine, machineOptions(flags), flags.buddyinfo, clock.sync, recordMax, () => scheduler.steps);
   const syncClock = recording?.syncClock ?? clock.sync;
   const tree = buildProcTree(machine, {
     buddyinfo: flags.buddyinfo,
@@ -100,7 +107,11 @@ async function mountInForeground(dir: string, flags: MountFlags): Promise<void> 
   });
   const mounted = await withMountLock(mountPointPath(dir), () => mountProcTree(dir, recording ? recording.tree(tree) : tree, {
     fuseDebug: flags.fuseDebug === true, ...(flags.allowOther !== undefined && { allowOther: flags.allowOther }),
+    ...(flags.maxHandlesPerUser !== undefined && { maxHandlesPerUser: flags.maxHandlesPerUser }),
   }));
+  if (!callersKnown) {
+    process.stderr.write('kscrubfs: the FUSE binding is fuse-native\'s prebuild (scripts/build-native.sh could not build native/): handles are capped for the mount only, not per user, and a signal does not stop a running command\n');
+  }
   clock.start();
   const logFile = takeLogFile(flags.keepLog === true);
   stopOnSignals(mounted, exitWhenUnmounted(mounted, logFile, recording), scheduler, logFile, recording);

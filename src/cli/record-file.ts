@@ -73,7 +73,7 @@ export interface CutLine {
  * file was told): the header now, events as they come, until the record reaches `maxBytes`;
  * then a `cut` line, a message on stderr, and nothing more.
  */
-export function startRecording(file: string, machine: Machine, options: MachineOptions, buddyinfo: BuddyinfoFormat, syncClock: () => void, maxBytes = MAX_RECORD_BYTES): Recording {
+export function startRecording(file: string, machine: Machine, options: MachineOptions, buddyinfo: BuddyinfoFormat, syncClock: () => void, maxBytes = MAX_RECORD_BYTES, steps: () => number = () => 0): Recording {
   const abs = path.resolve(file);
   let fd: number | undefined;
   try {
@@ -109,7 +109,7 @@ export function startRecording(file: string, machine: Machine, options: MachineO
   };
   line(header);
   const recorder: Recorder = { event: line };
-  const session = new RecordingSession(machine, syncClock, recorder);
+  const session = new RecordingSession(machine, syncClock, recorder, steps);
   return {
     syncClock: session.syncClock,
     tree: (t) => session.tree(t),
@@ -117,7 +117,7 @@ export function startRecording(file: string, machine: Machine, options: MachineO
       if (fd === undefined) return;
       session.flush();
       const running = session.running();
-      if (running.length > 0) line({ ev: 'stopped', n: session.nextN(), t: machine.now, during: running });
+      if (running.length > 0) line({ ev: 'stopped', n: session.nextN(), t: machine.now, during: running, steps: steps() });
       const digest: DigestLine = { ev: 'digest', t: machine.now, files: digestFiles(machine, buddyinfo) };
       line(digest);
       stop();
@@ -194,13 +194,16 @@ function checkDigest(o: Obj, where: string): DigestLine {
 }
 
 function checkEvent(o: Obj, where: string, prev: number): RecordEvent {
-  const keys = ['ev', 'n', 't', 'fd', 'path', 'offset', 'data', 'b64', 'during'];
+  const keys = ['ev', 'n', 't', 'fd', 'path', 'offset', 'data', 'b64', 'during', 'of', 'steps'];
   const extra = Object.keys(o).find((k) => !keys.includes(k));
   if (extra !== undefined) throw bad(`${where}: unknown field "${extra}"`);
   if (!Number.isSafeInteger(o.n) || (o.n as number) <= prev) throw bad(`${where}: n must be an integer above the previous event's (${prev})`);
   if (!isTime(o.t)) throw bad(`${where}: t must be a virtual time (ns, ≥ 0)`);
   const fd = (): void => {
     if (!Number.isSafeInteger(o.fd) || (o.fd as number) < 1) throw bad(`${where}: fd must be a positive integer`);
+  };
+  const steps = (): void => {
+    if (!Number.isSafeInteger(o.steps) || (o.steps as number) < 0) throw bad(`${where}: steps must be an integer ≥ 0`);
   };
   switch (o.ev) {
     case 'open':
@@ -212,6 +215,11 @@ function checkEvent(o: Obj, where: string, prev: number): RecordEvent {
       break;
     case 'stopped':
       if (!Array.isArray(o.during) || !o.during.every((d) => Number.isSafeInteger(d) && d <= prev)) throw bad(`${where}: during must list earlier events`);
+      if (o.steps !== undefined) steps();
+      break;
+    case 'interrupt':
+      if (!Number.isSafeInteger(o.of) || (o.of as number) < 1 || (o.of as number) > prev) throw bad(`${where}: of must name an earlier event`);
+      steps();
       break;
     case 'write':
       if (typeof o.path !== 'string' || !PATHS.has(o.path)) throw bad(`${where}: no file ${JSON.stringify(o.path)} (write.path must be one of the mount's files)`);
@@ -222,7 +230,7 @@ function checkEvent(o: Obj, where: string, prev: number): RecordEvent {
       if ((typeof o.data === 'string') === (typeof o.b64 === 'string')) throw bad(`${where}: a write carries its bytes as exactly one of "data" (text) or "b64"`);
       break;
     default:
-      throw bad(`${where}: unknown event ${JSON.stringify(o.ev)} (open, close, write, advance, stopped)`);
+      throw bad(`${where}: unknown event ${JSON.stringify(o.ev)} (open, close, write, advance, interrupt, stopped)`);
   }
   return o as unknown as RecordEvent;
 }

@@ -21,7 +21,8 @@ async function replay(file: string, flags: { maxMemory?: string }): Promise<void
   const record = readRecord(file);
   const { header, events, digest } = record;
   const stopped = events.find((e) => e.ev === 'stopped');
-  if (stopped?.ev === 'stopped') {
+  // A record without the step count (older kscrubfs) cannot say where to stop the command.
+  if (stopped?.ev === 'stopped' && stopped.steps === undefined) {
     const cmds = stopped.during.map((n) => {
       const w = events.find((e) => e.n === n);
       const text = w?.ev === 'write' ? (w.data ?? '(bytes)').trim().split('\n')[0] : '?';

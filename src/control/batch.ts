@@ -1,7 +1,7 @@
 import debugFactory from 'debug';
 import type { Machine } from '../model';
 import { OUTPUT_LIMIT, ProcError } from '../uapi';
-import { MAX_ERR_CHARS, type Outcome, type Session, commandJob, configPairs, statsPairs } from './execute';
+import { INTERRUPTED, MAX_ERR_CHARS, type Outcome, type Session, commandJob, configPairs, statsPairs } from './execute';
 import { type Command, ControlSyntaxError, SPECS, decodeLine, parseLine } from '../uapi/grammar';
 import type { CommandBudget, Job } from './job';
 
@@ -154,7 +154,10 @@ export function* batchJob(machine: Machine, syncClock: () => void, data: Buffer,
       continue;
     }
     const refused = target.budget?.refusal(machine, p.cmd!) ?? null;
-    const o: Outcome = refused !== null ? { line: `err ${p.cmd!.verb}: ${refused}`, failed: 'ENOMEM' } : yield* commandJob(machine, p.cmd!, target.session);
+    // A signal to the writer stops the batch between commands too.
+    const o: Outcome = target.session.interrupted?.() === true ? { line: `err ${p.cmd!.verb}: ${INTERRUPTED}; nothing ran`, failed: 'EINTR' }
+      : refused !== null ? { line: `err ${p.cmd!.verb}: ${refused}`, failed: 'ENOMEM' }
+      : yield* commandJob(machine, p.cmd!, target.session);
     log('%s → %s', p.text, o.line);
     lines.push(o.line);
     if (o.failed) failed = { lineNo: p.lineNo, error: new ProcError(o.failed, `control: line ${p.lineNo}: ${o.line.slice(4)}`) };

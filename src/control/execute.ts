@@ -1,5 +1,4 @@
 import debugFactory from 'debug';
-import { performance } from 'node:perf_hooks';
 import { counterValues } from '../procfs/counters';
 import { type Machine, SYSCTL_NAMES, kscrubdTotals, type TouchJob, type TouchResult, type ZapResult, checkSteps, resolveConfig } from '../model';
 import { MODEL_ERRNO, ModelError, PID_MAX_DEFAULT, formatZeroingPolicy, isDefaultZeroingPolicy } from '../uapi';
@@ -15,7 +14,8 @@ const log = debugFactory('kscrubfs:control');
 /** How a command ended: its result line, and the errno its write fails with (null: it did not fail). */
 export interface Outcome {
   readonly line: string;
-  readonly failed: null | 'EINVAL' | 'EIO' | 'ENOMEM';
+  /** EINTR: its writer was interrupted (a signal) and the command stopped part way. */
+  readonly failed: null | 'EINVAL' | 'EIO' | 'ENOMEM' | 'EINTR';
 }
 
 
@@ -55,6 +55,11 @@ export interface Session {
   readonly owned: Set<number>;
   /** Is mm `id` owned by some open session? (`mm list` shows the others as kept.) */
   tied(id: number): boolean;
+  /**
+   * Has the write that sent the running command been interrupted (its sender got a signal:
+   * FUSE_INTERRUPT)? Long commands that can stop part way (touch, tick) ask between steps.
+   */
+  interrupted?(): boolean;
 }
 
 /** A session that owns nothing and ties nothing (a caller without open files: tests). */
@@ -115,7 +120,7 @@ function policyPairs(m: Machine): [string, string][] {
 
 /** One executor per verb: the compiler checks that every verb of the grammar has one. */
 const EXECUTORS: Executors<Verb> = {
-  tick: (m, c) => tickJob(m, c.ns),
+  tick: (m, c, s) => tickJob(m, c.ns, s),
   alloc: (m, c) => allocJob(m.raw.allocSteps(c.order, c.zero === true, c.node ?? 0, c.count ?? 1, ALLOC_BLOCKS_PER_STEP)),
   free: (m, c) => `ok freed_pages=${n(m.raw.free(c.handles))}`,
   drain: (m) => `ok drained_pages=${n(m.drainPcp())}`,
@@ -145,7 +150,7 @@ const EXECUTORS: Executors<Verb> = {
     return `ok addr=${hex(r.addr)} size=${n(r.size)}`;
   },
   munmap: (m, c) => freedJob(m.procs.munmapTimedSteps(c.mm, c.addr, c.size)),
-  touch: (m, c) => (m.hugetlb.maps.at(m.procs.get(c.mm), c.addr) ? hugetlbTouch(m, c) : runTouch(m.procs.touchJob(c.mm, {
+  touch: (m, c, s) => (m.hugetlb.maps.at(m.procs.get(c.mm), c.addr) ? hugetlbTouch(m, c) : runTouch(s, m.procs.touchJob(c.mm, {
     addr: c.addr, size: c.size, write: c.access !== 'read',
     ...(c.threads !== undefined && { threads: c.threads }),
     ...(c.lines !== undefined && { lines: c.lines }),
@@ -196,28 +201,42 @@ function* allocJob(steps: Job<number[]>): Job<string> {
   return `ok handles=${handles.join(',')}`;
 }
 
-/** A touch's job, run in steps of TOUCH_EVENTS_PER_STEP events, as a control job. */
-function* runTouch(job: TouchJob): Job<string> {
-  while (!job.run(TOUCH_EVENTS_PER_STEP)) yield;
+/** The prefix of a command's `err` line when its writer was interrupted part way. */
+export const INTERRUPTED = 'interrupted by a signal to its writer';
+
+/**
+ * A touch's job, run in steps of TOUCH_EVENTS_PER_STEP events, as a control job. Interrupted,
+ * it stops at the next page and reports what it did: the pages touched stay touched.
+ */
+function* runTouch(s: Session, job: TouchJob): Job<string> {
+  while (!job.run(TOUCH_EVENTS_PER_STEP)) {
+    if (s.interrupted?.() === true) {
+      job.stop();
+      while (!job.run(TOUCH_EVENTS_PER_STEP)) yield;
+      return `err touch: ${INTERRUPTED}; what it did stays: ${touchLine(job.result).slice(3)}`;
+    }
+    yield;
+  }
   return touchLine(job.result);
 }
 
+/** Background events (kscrubd wake-ups, load samples) a step of `tick` runs at most. */
+const TICK_EVENTS_PER_STEP = 256;
+
 /**
- * `tick`: advance the clock in steps of virtual time, each about a millisecond of work (the
- * step doubles while steps are quick and halves when one is slow). advanceTo runs every
- * background event at its own time, so the steps never change what happens.
+ * `tick`: advance the clock a few background events at a time. A step is counted in events,
+ * not wall time, so the steps — where an interrupt stops it, and what a record replays — are
+ * the same on every run; advanceTo runs every event at its own time, so they never change
+ * what happens. Interrupted, the clock stays where the last step left it.
  */
-function* tickJob(m: Machine, ns: number): Job<string> {
+function* tickJob(m: Machine, ns: number, s: Session): Job<string> {
   m.tick(0); // refuses a live clock or a bad duration before anything runs
   const target = m.now + ns;
-  let step = 1e6;
   while (m.now < target) {
-    const t0 = performance.now();
-    m.advanceTo(Math.min(target, m.now + step));
-    const ms = performance.now() - t0;
-    if (ms < 0.5) step *= 2;
-    else if (ms > 4) step = Math.max(1, step / 2);
-    if (m.now < target) yield;
+    for (let i = 0; i < TICK_EVENTS_PER_STEP && m.now < target; i++) m.advanceTo(Math.min(target, m.nextBackgroundAt()));
+    if (m.now >= target) break;
+    if (s.interrupted?.() === true) return `err tick: ${INTERRUPTED}; the clock stays at now_ns=${n(m.now)}`;
+    yield;
   }
   return `ok now_ns=${n(m.now)}`;
 }
@@ -259,7 +278,7 @@ function* runUnchecked(machine: Machine, cmd: Command, session: Session): Job<Ou
   try {
     const r = exec(machine, cmd as CommandOf<Verb>, session);
     const line = typeof r === 'string' ? r : yield* r;
-    return { line, failed: line.startsWith('err') ? 'EIO' : null };
+    return { line, failed: line.startsWith(`err ${cmd.verb}: ${INTERRUPTED}`) ? 'EINTR' : line.startsWith('err') ? 'EIO' : null };
   } catch (err) {
     if (err instanceof ModelError) return { line: `err ${withVerb(cmd.verb, err.message)}`, failed: MODEL_ERRNO[err.code] };
     const message = err instanceof Error ? err.message : String(err);

@@ -1,6 +1,6 @@
 import debugFactory from 'debug';
 import type { Machine } from '../model';
-import type { FileEntry, FileHandle } from '../procfs/types';
+import type { FileEntry, FileHandle, WriteSignal } from '../procfs/types';
 import { OUTPUT_LIMIT, ProcError } from '../uapi';
 import { type BatchResult, batchJob } from './batch';
 import { type Session, commandJob, detachedSession } from './execute';
@@ -148,7 +148,7 @@ class ControlHandle implements FileHandle, Session {
     return data;
   }
 
-  write(data: Buffer, offset: number): number | Promise<number> {
+  write(data: Buffer, offset: number, signal?: WriteSignal): number | Promise<number> {
     const back = this.pos - offset;
     if (back > 0 && back < this.lastRead.length) this.rewound = this.lastRead.subarray(this.lastRead.length - back);
     else if (offset !== this.pos) this.rewound = EMPTY;
@@ -165,7 +165,9 @@ class ControlHandle implements FileHandle, Session {
     const lines = this.wholeLines(data);
     if (lines.length === 0) return data.length;
     const { machine, syncClock, scheduler } = this.shared;
-    const job = batchJob(machine, syncClock, lines, { session: this, room: OUTPUT_LIMIT - unread, empty: unread === 0, budget: this.shared.budget });
+    // This write's commands answer to its own sender's signals (another write may follow on this file).
+    const session: Session = signal ? { owned: this.owned, tied: (id) => this.tied(id), interrupted: () => signal.interrupted() } : this;
+    const job = batchJob(machine, syncClock, lines, { session, room: OUTPUT_LIMIT - unread, empty: unread === 0, budget: this.shared.budget });
     const done = (r: BatchResult): number => {
       if (!this.closed && r.lines.length > 0) this.out.push(Buffer.from(`${r.lines.join('\n')}\n`));
       if (r.error) throw r.error;

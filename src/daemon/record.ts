@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Machine } from '../model';
 import { FILES, buildProcTree, type BuddyinfoFormat, type FileEntry, type FileHandle, type ProcTree } from '../procfs';
+import type { WriteSignal } from '../procfs/types';
 import { controlEntry, execute } from '../control';
 import type { CommandBudget } from '../control';
 import { Scheduler } from './scheduler';
@@ -28,10 +29,16 @@ export type RecordEvent =
    */
   | { readonly ev: 'advance'; readonly n: number; readonly t: number; readonly during?: number }
   /**
-   * The session stopped (umount, a signal) while the commands of the writes `during` were
-   * still running: the digests that follow show the machine part way through them.
+   * The sender of write `of` was interrupted (a signal: FUSE_INTERRUPT) and its command saw it
+   * when the daemon's scheduler had run `steps` steps (Scheduler.steps): replay interrupts it there.
    */
-  | { readonly ev: 'stopped'; readonly n: number; readonly t: number; readonly during: readonly number[] };
+  | { readonly ev: 'interrupt'; readonly n: number; readonly t: number; readonly of: number; readonly steps: number }
+  /**
+   * The session stopped (umount, a signal) while the commands of the writes `during` were
+   * still running: the digests that follow show the machine part way through them, after
+   * `steps` steps of the scheduler (absent in records older than it: those cannot be replayed).
+   */
+  | { readonly ev: 'stopped'; readonly n: number; readonly t: number; readonly during: readonly number[]; readonly steps?: number };
 
 /** Where recorded events go (the CLI appends them to the record file). */
 export interface Recorder {
@@ -80,7 +87,8 @@ export class RecordingSession {
    */
   private pendingAdvance: number | null = null;
 
-  constructor(private readonly machine: Machine, syncClock: () => void, private readonly rec: Recorder) {
+  /** `steps`: the daemon scheduler's step count (Scheduler.steps), to say where an interrupt came. */
+  constructor(private readonly machine: Machine, syncClock: () => void, private readonly rec: Recorder, private readonly steps: () => number = () => 0) {
     this.syncClock = (): void => {
       const before = this.machine.now;
       syncClock();
@@ -125,7 +133,8 @@ export class RecordingSession {
         const wrapped: FileHandle = { read: (o, l) => h.read(o, l) };
         if (h.readInto) wrapped.readInto = (b, o, l) => h.readInto!(b, o, l);
         if (h.write) {
-          wrapped.write = (data, offset) => this.within({ ev: 'write', path: entry.path, ...(fd !== undefined ? { fd } : {}), offset, ...bytesField(data) }, () => h.write!(data, offset));
+          wrapped.write = (data, offset, signal) => this.within({ ev: 'write', path: entry.path, ...(fd !== undefined ? { fd } : {}), offset, ...bytesField(data) },
+            (n) => h.write!(data, offset, signal && this.noting(n, signal)));
         }
         wrapped.release = () => {
           if (fd !== undefined) this.within({ ev: 'close', fd }, () => h.release?.());
@@ -136,8 +145,24 @@ export class RecordingSession {
     };
   }
 
+  /** `signal`, and the first time it says the write `of` was interrupted, an `interrupt` event. */
+  private noting(of: number, signal: WriteSignal): WriteSignal {
+    let noted = false;
+    return {
+      interrupted: () => {
+        const yes = signal.interrupted();
+        if (yes && !noted) {
+          noted = true;
+          this.flush();
+          this.rec.event({ ev: 'interrupt', n: ++this.n, t: this.machine.now, of, steps: this.steps() });
+        }
+        return yes;
+      },
+    };
+  }
+
   /** Record `e` (numbered, timed now), then run its handler; syncs inside it are marked as its own. */
-  private within<T>(e: Omit<Extract<RecordEvent, { ev: 'write' }>, 'n' | 't'> | Omit<Extract<RecordEvent, { ev: 'close' }>, 'n' | 't'>, run: () => T): T {
+  private within<T>(e: Omit<Extract<RecordEvent, { ev: 'write' }>, 'n' | 't'> | Omit<Extract<RecordEvent, { ev: 'close' }>, 'n' | 't'>, run: (n: number) => T): T {
     this.flush();
     const n = ++this.n;
     const { ev, ...rest } = e;
@@ -145,7 +170,7 @@ export class RecordingSession {
     const outer = this.inside;
     this.inside = n;
     try {
-      const r = run();
+      const r = run(n);
       // A write whose commands run in slices returns before they end: it is in flight until then.
       if (r instanceof Promise) {
         this.inFlight.add(n);
@@ -181,10 +206,17 @@ export interface ReplayOutcome {
  * Replay `events` on `machine` (fresh, of the recorded config): the same tree as a mount's,
  * driven in process in the recorded order; each write waits for its commands, as the
  * recording client did. Virtual time moves only where the record says: a write or close
- * applies the advances recorded inside it, the rest at their place.
+ * applies the advances recorded inside it, the rest at their place. A write whose sender was
+ * interrupted is interrupted at the recorded step; a session stopped part way through a
+ * command stops at the recorded step, leaving it part way as the daemon did.
  */
 export async function replayEvents(machine: Machine, buddyinfo: BuddyinfoFormat, events: readonly RecordEvent[], budget?: CommandBudget): Promise<ReplayOutcome> {
   const scheduler = new Scheduler();
+  const interruptAt = new Map<number, number>();
+  for (const e of events) {
+    if (e.ev === 'interrupt') interruptAt.set(e.of, e.steps);
+    if (e.ev === 'stopped' && e.steps !== undefined) scheduler.haltAt(e.steps, 'the recorded session stopped here');
+  }
   let current = 0;
   let next = 0;
   /** The advances recorded inside event `current` that follow it in the record. */
@@ -202,7 +234,7 @@ export async function replayEvents(machine: Machine, buddyinfo: BuddyinfoFormat,
   while (next < events.length) {
     const e = events[next++]!;
     machine.advanceTo(e.t);
-    if (e.ev === 'advance') continue;
+    if (e.ev === 'advance' || e.ev === 'interrupt' || e.ev === 'stopped') continue;
     current = e.n;
     try {
       switch (e.ev) {
@@ -217,9 +249,11 @@ export async function replayEvents(machine: Machine, buddyinfo: BuddyinfoFormat,
           const bytes = e.b64 !== undefined ? Buffer.from(e.b64, 'base64') : Buffer.from(e.data ?? '', 'utf8');
           const h = e.fd !== undefined ? open.get(e.fd) : tree.files.get(e.path)?.open(1 /* O_WRONLY */);
           if (!h?.write) break;
+          const at = interruptAt.get(e.n);
+          const signal = at === undefined ? undefined : { interrupted: () => scheduler.steps >= at };
           // A refused write (EINVAL, EBUSY) refused the same way when recorded: it is part of the session.
           try {
-            await h.write(bytes, e.offset);
+            await h.write(bytes, e.offset, signal);
           } catch {
             /* as recorded */
           }
@@ -230,7 +264,12 @@ export async function replayEvents(machine: Machine, buddyinfo: BuddyinfoFormat,
       current = 0;
     }
   }
-  // Processes of files closed last exit through the scheduler: wait for them.
-  await scheduler.run((function* () { /* after everything queued */ })());
+  // Processes of files closed last exit through the scheduler: wait for them (unless the
+  // session stopped part way, as its daemon did).
+  try {
+    await scheduler.run((function* () { /* after everything queued */ })());
+  } catch {
+    /* halted where the record stopped */
+  }
   return { digests: digestFiles(machine, buddyinfo), now: machine.now };
 }

@@ -26,6 +26,15 @@ export class Scheduler implements JobRunner {
   private stopped = false;
   /** Slices run so far: the machine may have changed when this moves (ProcTreeOptions.generation). */
   slices = 0;
+  /**
+   * Steps (job.next() calls) run so far, counted as each starts. Steps are counted in work,
+   * never in wall time, so the same commands take the same steps on every run: a record names
+   * where a session stopped, or where a signal stopped a command, by this count (record.ts).
+   */
+  steps = 0;
+  /** Run no step past this count (haltAt): a replay stops where the recorded session did. */
+  private limit = Number.POSITIVE_INFINITY;
+  private haltReason = '';
 
   constructor(private readonly sliceMs = SLICE_MS) {}
 
@@ -44,11 +53,21 @@ export class Scheduler implements JobRunner {
     if (this.queue.length === 0) {
       const first = this.slice(job);
       if (first.done) return first.value;
+      if (this.stopped) throw new Error(this.haltReason);
     }
     return new Promise<T>((resolve, reject) => {
       this.queue.push({ job, resolve: resolve as (v: unknown) => void, reject });
       this.schedule();
     });
+  }
+
+  /**
+   * Stop once `steps` steps have run, as stop(reason) would then: the command in progress is
+   * left part way, where a recorded session's daemon stopped.
+   */
+  haltAt(steps: number, reason: string): void {
+    this.limit = steps;
+    this.haltReason = reason;
   }
 
   /** Stop: every command not yet complete fails with `reason` (the daemon is shutting down). */
@@ -62,6 +81,11 @@ export class Scheduler implements JobRunner {
     const end = performance.now() + this.sliceMs;
     this.slices++;
     for (;;) {
+      if (this.steps >= this.limit) {
+        this.stop(this.haltReason);
+        return { done: false, value: undefined };
+      }
+      this.steps++;
       const r = job.next();
       if (r.done || performance.now() >= end) return r;
     }
@@ -79,6 +103,7 @@ export class Scheduler implements JobRunner {
     if (!head) return;
     try {
       const r = this.slice(head.job);
+      if (this.stopped) return; // halted: stop() failed every command
       if (r.done) {
         this.queue.shift();
         head.resolve(r.value);

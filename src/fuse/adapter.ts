@@ -3,7 +3,9 @@ import createDebug from 'debug';
 import type Fuse from 'fuse-native';
 import type { FileHandle, ProcTree } from '../procfs/types';
 import { ProcError } from '../uapi';
-import { EACCES, EBADF, ENFILE, ENOENT, EPERM, toErrno } from './errno';
+import { performance } from 'node:perf_hooks';
+import type { Request } from './binding';
+import { EACCES, EBADF, EMFILE, ENFILE, ENOENT, EPERM, toErrno } from './errno';
 
 // A thin adapter from a ProcTree to fuse-native's ops. It owns the open handles (each one a
 // snapshot or stream made by procfs at open) and nothing else: paths, modes and content all
@@ -23,6 +25,18 @@ const MAX_FD = 0xffff_ffff;
  * descriptors a process may raise its limit to without root.
  */
 export const MAX_OPEN_HANDLES = 1 << 18;
+/**
+ * Handles one user other than root may hold by default: a quarter of the mount's, so that no
+ * one user (nor three) can take them all; root's are bounded by MAX_OPEN_HANDLES alone.
+ */
+export const MAX_HANDLES_PER_USER = MAX_OPEN_HANDLES / 4;
+/**
+ * The handles only root may take (as the kernel lets only CAP_SYS_ADMIN open files past
+ * file-max): users together stop an eighth short of MAX_OPEN_HANDLES.
+ */
+const ROOT_RESERVE = MAX_OPEN_HANDLES / 8;
+/** Wall time the fair queue serves requests before it lets the event loop in (as a command's slice). */
+const SERVE_MS = 8;
 /** Entries below this directory answer as /proc/sys's do (see the ops that change names). */
 const SYSCTL_DIR = '/sys';
 
@@ -45,6 +59,8 @@ export interface Adapter {
   readonly counts: OpCounts;
   /** Handles opened and not yet released. */
   openHandles(): number;
+  /** Handles `uid` opened and has not released (0 when callers are unknown). */
+  handlesOf(uid: number): number;
 }
 
 /** A reply is the callback's arguments: a code (0, a byte count, or a negative errno) and values. */
@@ -54,6 +70,57 @@ type Callback = (...reply: unknown[]) => void;
 export interface AdapterOptions {
   /** mtime/ctime/atime of every entry (default: now). */
   mountTime?: Date;
+  /**
+   * The FUSE request whose op is being called (binding.ts), or null when the binding does not
+   * say (the stock fuse-native): then every request is served as it comes and handles are
+   * capped for the mount only.
+   */
+  caller?: () => Request | null;
+  /** Handles one user other than root may hold (default MAX_HANDLES_PER_USER). */
+  maxHandlesPerUser?: number;
+}
+
+/**
+ * Requests waiting to be served, one queue per user, served in turns: a user who sends many
+ * (8 loops reading a 64-node zoneinfo) waits for their own, never ahead of another user's.
+ * Requests arrive each in its own callback of one event-loop turn; they are served after it
+ * (setImmediate), so all that arrived together are ordered by turns.
+ */
+class FairQueue {
+  private readonly byUser = new Map<number, (() => void)[]>();
+  private scheduled = false;
+
+  push(uid: number, serve: () => void): void {
+    const q = this.byUser.get(uid);
+    if (q) q.push(serve);
+    else this.byUser.set(uid, [serve]);
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => this.drain());
+  }
+
+  private drain(): void {
+    this.scheduled = false;
+    const end = performance.now() + SERVE_MS;
+    for (;;) {
+      const first = this.byUser.entries().next();
+      if (first.done) return;
+      const [uid, q] = first.value;
+      const serve = q.shift()!;
+      // The user served goes to the back of the turn order.
+      this.byUser.delete(uid);
+      if (q.length > 0) this.byUser.set(uid, q);
+      serve();
+      if (performance.now() >= end) {
+        if (this.byUser.size > 0) this.schedule();
+        return;
+      }
+    }
+  }
 }
 
 export function createAdapter(tree: ProcTree, opts: AdapterOptions = {}): Adapter {
@@ -63,6 +130,14 @@ export function createAdapter(tree: ProcTree, opts: AdapterOptions = {}): Adapte
   const owner = { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
   const counts = Object.fromEntries([...OP_NAMES, 'failed'].map((name) => [name, 0])) as OpCounts;
   const handles = new Map<number, FileHandle>();
+  const caller = opts.caller ?? ((): null => null);
+  const maxPerUser = opts.maxHandlesPerUser ?? MAX_HANDLES_PER_USER;
+  /** The uid that opened each handle, and how many each uid holds (when callers are known). */
+  const openedBy = new Map<number, number>();
+  const heldBy = new Map<number, number>();
+  const queue = new FairQueue();
+  /** The request whose handler is running (null: unknown, or none). */
+  let current: Request | null = null;
   let lastFd = 0;
 
   /**
@@ -74,9 +149,12 @@ export function createAdapter(tree: ProcTree, opts: AdapterOptions = {}): Adapte
       const cb = args[args.length - 1] as Callback;
       const input = args.slice(0, -1) as unknown[] as A;
       counts[name]++;
+      // Who sent it can be asked only now, inside fuse-native's call.
+      const request = caller();
       const reply = (r: Reply): void => {
         if (r[0] < 0) counts.failed++;
         if (log.enabled) log('%s %s → %d', name, describe(input), r[0]);
+        request?.answered();
         cb(...r);
       };
       const refuse = (err: unknown): void => {
@@ -84,16 +162,23 @@ export function createAdapter(tree: ProcTree, opts: AdapterOptions = {}): Adapte
         else log('%s %s: unexpected error, replying EIO: %O', name, input[0], err);
         reply([toErrno(err)]);
       };
-      let r: Reply | Promise<Reply>;
-      try {
-        r = handler(...input);
-      } catch (err) {
-        refuse(err);
-        return;
-      }
-      // A command that runs in slices answers later; other requests are served meanwhile.
-      if (r instanceof Promise) r.then(reply, refuse);
-      else reply(r);
+      const serve = (): void => {
+        let r: Reply | Promise<Reply>;
+        current = request;
+        try {
+          r = handler(...input);
+        } catch (err) {
+          refuse(err);
+          return;
+        } finally {
+          current = null;
+        }
+        // A command that runs in slices answers later; other requests are served meanwhile.
+        if (r instanceof Promise) r.then(reply, refuse);
+        else reply(r);
+      };
+      if (request) queue.push(request.uid, serve);
+      else serve();
     };
   }
 
@@ -162,14 +247,26 @@ export function createAdapter(tree: ProcTree, opts: AdapterOptions = {}): Adapte
         throw new ProcError('EACCES', `${path} is read-only`);
       }
       // Every handle costs the daemon memory: past MAX_OPEN_HANDLES an open fails as the
-      // kernel's does when its file table is full. (FUSE does not tell us who opens, so the
-      // cap is the daemon's, not a user's.)
-      if (handles.size >= MAX_OPEN_HANDLES) {
-        log('open %s: %d handles are open, at most %d: ENFILE', path, handles.size, MAX_OPEN_HANDLES);
+      // kernel's does when its file table is full (ENFILE), and users other than root stop
+      // ROOT_RESERVE short of it. One user past their own cap gets EMFILE, the answer to a
+      // process past its own limit. Unknown callers (the stock binding) meet the mount's cap only.
+      const uid = current?.uid;
+      const limit = uid === undefined || uid === 0 ? MAX_OPEN_HANDLES : MAX_OPEN_HANDLES - ROOT_RESERVE;
+      if (handles.size >= limit) {
+        log('open %s: %d handles are open, at most %d for uid %s: ENFILE', path, handles.size, limit, uid ?? '?');
         return [ENFILE];
+      }
+      const held = uid === undefined ? 0 : heldBy.get(uid) ?? 0;
+      if (uid !== undefined && uid !== 0 && held >= maxPerUser) {
+        log('open %s: uid %d holds %d handles, at most %d: EMFILE', path, uid, held, maxPerUser);
+        return [EMFILE];
       }
       const fd = allocFd();
       handles.set(fd, file.open(flags));
+      if (uid !== undefined) {
+        openedBy.set(fd, uid);
+        heldBy.set(uid, held + 1);
+      }
       return [0, fd];
     }),
 
@@ -185,7 +282,8 @@ export function createAdapter(tree: ProcTree, opts: AdapterOptions = {}): Adapte
       const handle = handles.get(fd);
       if (!handle?.write) return [EBADF];
       // fuse-native's buffer is the kernel's memory and goes away after the reply: copy it.
-      const n = handle.write(Buffer.from(buffer.subarray(0, length)), position);
+      const request = current;
+      const n = handle.write(Buffer.from(buffer.subarray(0, length)), position, request ?? undefined);
       return n instanceof Promise ? n.then((written) => [written] as const) : [n];
     }),
 
@@ -222,6 +320,13 @@ export function createAdapter(tree: ProcTree, opts: AdapterOptions = {}): Adapte
     release: guard('release', (_path: string, fd: number) => {
       const handle = handles.get(fd);
       handles.delete(fd);
+      const uid = openedBy.get(fd);
+      if (uid !== undefined) {
+        openedBy.delete(fd);
+        const left = (heldBy.get(uid) ?? 1) - 1;
+        if (left > 0) heldBy.set(uid, left);
+        else heldBy.delete(uid);
+      }
       handle?.release?.();
       return [0];
     }),
@@ -233,7 +338,7 @@ export function createAdapter(tree: ProcTree, opts: AdapterOptions = {}): Adapte
     } satisfies Fuse.StatFs]),
   };
 
-  return { ops, counts, openHandles: () => handles.size };
+  return { ops, counts, openHandles: () => handles.size, handlesOf: (uid: number) => heldBy.get(uid) ?? 0 };
 }
 
 function join(dir: string, name: string): string {

@@ -1,4 +1,4 @@
-import Fuse from 'fuse-native';
+import { Fuse } from './binding';
 import { ProcError, type ProcErrno } from '../uapi';
 
 // The one place errors become errno values. The numbers come from fuse-native's table
@@ -14,12 +14,15 @@ export const PROC_ERRNO = {
   EIO: Fuse.EIO,
   EBUSY: Fuse.EBUSY,
   ENOMEM: Fuse.ENOMEM,
+  EINTR: Fuse.EINTR,
 } as const satisfies Record<ProcErrno, number>;
 
 /** Errno values the adapter answers itself: a handle the kernel should not have sent us, and what /proc answers to changes of names, modes and owners. */
 export const EBADF = Fuse.EBADF;
 /** The table of open files is full (the kernel's file-max answer). */
 export const ENFILE = Fuse.ENFILE;
+/** One user holds as many handles as it may (a process's "too many open files"). */
+export const EMFILE = Fuse.EMFILE;
 export const { ENOENT, EPERM, EACCES } = Fuse;
 
 /** A ProcError's errno; anything else (a bug, not a refusal) is EIO. */

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import type { Readable } from 'node:stream';
 import createDebug from 'debug';
-import Fuse from 'fuse-native';
+import { Fuse, type Request, trackRequests } from './binding';
 import { KscrubError } from '../uapi';
 import type { ProcTree } from '../procfs/types';
 import { createAdapter, type OpCounts } from './adapter';
@@ -31,6 +31,8 @@ export interface MountOptions {
    * with user_allow_other in /etc/fuse.conf.
    */
   allowOther?: boolean;
+  /** Handles one user other than root may hold (default: adapter.ts MAX_HANDLES_PER_USER). */
+  maxHandlesPerUser?: number;
 }
 
 export interface MountedTree {
@@ -50,7 +52,9 @@ export async function mountProcTree(dir: string, tree: ProcTree, opts: MountOpti
   const abs = mountPointPath(dir);
   await takeMountPoint(abs);
 
-  const adapter = createAdapter(tree);
+  // The adapter asks who sent each request; the answer comes from the Fuse instance made next.
+  let caller: () => Request | null = () => null;
+  const adapter = createAdapter(tree, { caller: () => caller(), ...(opts.maxHandlesPerUser !== undefined && { maxHandlesPerUser: opts.maxHandlesPerUser }) });
   const allowOther = opts.allowOther ?? process.getuid?.() === 0;
   const fuse = new Fuse(abs, adapter.ops, {
     // A write to control returns when its batch is done, which may take longer than 15 s
@@ -70,6 +74,7 @@ export async function mountProcTree(dir: string, tree: ProcTree, opts: MountOpti
     // 0: every stat(2) asks, so st_size is the length of the text a read right after serves.
     attrTimeout: String(opts.attrTimeout ?? 0),
   });
+  caller = trackRequests(fuse);
   try {
     await withoutFuseBindingsDebug(() => new Promise<void>((resolve, reject) => fuse.mount((err) => (err ? reject(err) : resolve()))));
   } catch (err) {

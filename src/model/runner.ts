@@ -34,7 +34,8 @@ export class Runner {
   readonly cpu: number = 0;
   readonly node: number = 0;
   addr = 0;
-  readonly end: number = 0;
+  /** Where its share ends; TouchJob.stop() brings it in to stop at the next page. */
+  end = 0;
   /** The access at addr writes; and the VMA addr is in. */
   write = true;
   vma: Vma;

@@ -169,6 +169,19 @@ export class TouchJob {
     return done;
   }
 
+  /**
+   * Stop at the next page, as a signal stops a program between faults: each runner ends the
+   * fault in flight (the kernel never abandons one half-done) and touches no further page.
+   * Go on calling run() until it returns true — a few events more at most; the result then
+   * counts what was done.
+   */
+  stop(): void {
+    for (const r of this.runners) {
+      if (r.list) r.list = r.list.subarray(0, r.li + 1);
+      else r.end = Math.min(r.end, r.addr);
+    }
+  }
+
   /** The touch's result; only once run() has returned true. */
   get result(): TouchResult {
     if (!this.outcome) throw new Error('touch: result read before the touch completed');

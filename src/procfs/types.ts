@@ -5,6 +5,11 @@
 // or the control file's result queue).
 
 /** One open file. */
+/** What a write's sender does meanwhile: the FUSE request carrying it was interrupted (a signal). */
+export interface WriteSignal {
+  interrupted(): boolean;
+}
+
 export interface FileHandle {
   /**
    * Bytes at `offset`, at most `length`; an empty buffer is EOF. Snapshot files serve every
@@ -22,7 +27,7 @@ export interface FileHandle {
    * Absent on read-only files. Returns the number of bytes accepted (or a promise of it, for
    * a command that runs in slices); throws (or rejects with) ProcError.
    */
-  write?(data: Buffer, offset: number): number | Promise<number>;
+  write?(data: Buffer, offset: number, signal?: WriteSignal): number | Promise<number>;
   /** Called once when the last reference goes away. */
   release?(): void;
 }

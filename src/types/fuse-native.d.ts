@@ -117,6 +117,7 @@ declare module 'fuse-native' {
     // Negative Linux errno values, as index.js defines them.
     static readonly EPERM: -1;
     static readonly ENOENT: -2;
+    static readonly EINTR: -4;
     static readonly EIO: -5;
     static readonly ENXIO: -6;
     static readonly EBADF: -9;
@@ -127,6 +128,7 @@ declare module 'fuse-native' {
     static readonly EISDIR: -21;
     static readonly EINVAL: -22;
     static readonly ENFILE: -23;
+    static readonly EMFILE: -24;
     static readonly ENOSYS: -38;
     static readonly ENOTCONN: -107;
     static readonly ETIMEDOUT: -110;
