@@ -194,7 +194,7 @@ function checkDigest(o: Obj, where: string): DigestLine {
 }
 
 function checkEvent(o: Obj, where: string, prev: number): RecordEvent {
-  const keys = ['ev', 'n', 't', 'fd', 'path', 'offset', 'data', 'b64', 'during', 'of', 'steps'];
+  const keys = ['ev', 'n', 't', 'fd', 'path', 'offset', 'data', 'b64', 'during', 'of', 'check', 'steps'];
   const extra = Object.keys(o).find((k) => !keys.includes(k));
   if (extra !== undefined) throw bad(`${where}: unknown field "${extra}"`);
   if (!Number.isSafeInteger(o.n) || (o.n as number) <= prev) throw bad(`${where}: n must be an integer above the previous event's (${prev})`);
@@ -219,7 +219,7 @@ function checkEvent(o: Obj, where: string, prev: number): RecordEvent {
       break;
     case 'interrupt':
       if (!Number.isSafeInteger(o.of) || (o.of as number) < 1 || (o.of as number) > prev) throw bad(`${where}: of must name an earlier event`);
-      steps();
+      if (!Number.isSafeInteger(o.check) || (o.check as number) < 1) throw bad(`${where}: check must be an integer ≥ 1`);
       break;
     case 'write':
       if (typeof o.path !== 'string' || !PATHS.has(o.path)) throw bad(`${where}: no file ${JSON.stringify(o.path)} (write.path must be one of the mount's files)`);

@@ -29,10 +29,11 @@ export type RecordEvent =
    */
   | { readonly ev: 'advance'; readonly n: number; readonly t: number; readonly during?: number }
   /**
-   * The sender of write `of` was interrupted (a signal: FUSE_INTERRUPT) and its command saw it
-   * when the daemon's scheduler had run `steps` steps (Scheduler.steps): replay interrupts it there.
+   * The sender of write `of` was interrupted (a signal: FUSE_INTERRUPT), and its commands saw
+   * it at their `check`-th look (they look at fixed points: between commands, between steps
+   * of a touch or tick): replay interrupts it at the same look.
    */
-  | { readonly ev: 'interrupt'; readonly n: number; readonly t: number; readonly of: number; readonly steps: number }
+  | { readonly ev: 'interrupt'; readonly n: number; readonly t: number; readonly of: number; readonly check: number }
   /**
    * The session stopped (umount, a signal) while the commands of the writes `during` were
    * still running: the digests that follow show the machine part way through them, after
@@ -87,7 +88,7 @@ export class RecordingSession {
    */
   private pendingAdvance: number | null = null;
 
-  /** `steps`: the daemon scheduler's step count (Scheduler.steps), to say where an interrupt came. */
+  /** `steps`: the daemon scheduler's step count (Scheduler.steps), to say where a stopped session stopped. */
   constructor(private readonly machine: Machine, syncClock: () => void, private readonly rec: Recorder, private readonly steps: () => number = () => 0) {
     this.syncClock = (): void => {
       const before = this.machine.now;
@@ -148,13 +149,15 @@ export class RecordingSession {
   /** `signal`, and the first time it says the write `of` was interrupted, an `interrupt` event. */
   private noting(of: number, signal: WriteSignal): WriteSignal {
     let noted = false;
+    let check = 0;
     return {
       interrupted: () => {
+        check++;
         const yes = signal.interrupted();
         if (yes && !noted) {
           noted = true;
           this.flush();
-          this.rec.event({ ev: 'interrupt', n: ++this.n, t: this.machine.now, of, steps: this.steps() });
+          this.rec.event({ ev: 'interrupt', n: ++this.n, t: this.machine.now, of, check });
         }
         return yes;
       },
@@ -214,7 +217,7 @@ export async function replayEvents(machine: Machine, buddyinfo: BuddyinfoFormat,
   const scheduler = new Scheduler();
   const interruptAt = new Map<number, number>();
   for (const e of events) {
-    if (e.ev === 'interrupt') interruptAt.set(e.of, e.steps);
+    if (e.ev === 'interrupt') interruptAt.set(e.of, e.check);
     if (e.ev === 'stopped' && e.steps !== undefined) scheduler.haltAt(e.steps, 'the recorded session stopped here');
   }
   let current = 0;
@@ -250,7 +253,8 @@ export async function replayEvents(machine: Machine, buddyinfo: BuddyinfoFormat,
           const h = e.fd !== undefined ? open.get(e.fd) : tree.files.get(e.path)?.open(1 /* O_WRONLY */);
           if (!h?.write) break;
           const at = interruptAt.get(e.n);
-          const signal = at === undefined ? undefined : { interrupted: () => scheduler.steps >= at };
+          let check = 0;
+          const signal = at === undefined ? undefined : { interrupted: () => ++check >= at };
           // A refused write (EINVAL, EBUSY) refused the same way when recorded: it is part of the session.
           try {
             await h.write(bytes, e.offset, signal);

@@ -26,8 +26,8 @@ const MAX_FD = 0xffff_ffff;
  */
 export const MAX_OPEN_HANDLES = 1 << 18;
 /**
- * Handles one user other than root may hold by default: a quarter of the mount's, so that no
- * one user (nor three) can take them all; root's are bounded by MAX_OPEN_HANDLES alone.
+ * Handles one user other than root (and the daemon's own) may hold by default: a quarter of
+ * the mount's, so that no one user (nor three) can take them all.
  */
 export const MAX_HANDLES_PER_USER = MAX_OPEN_HANDLES / 4;
 /**
@@ -249,15 +249,17 @@ export function createAdapter(tree: ProcTree, opts: AdapterOptions = {}): Adapte
       // Every handle costs the daemon memory: past MAX_OPEN_HANDLES an open fails as the
       // kernel's does when its file table is full (ENFILE), and users other than root stop
       // ROOT_RESERVE short of it. One user past their own cap gets EMFILE, the answer to a
-      // process past its own limit. Unknown callers (the stock binding) meet the mount's cap only.
+      // process past its own limit. Root and the daemon's own user (who alone may open a mount
+      // without allow_other) meet the mount's cap only, as do unknown callers (the stock binding).
       const uid = current?.uid;
-      const limit = uid === undefined || uid === 0 ? MAX_OPEN_HANDLES : MAX_OPEN_HANDLES - ROOT_RESERVE;
+      const privileged = uid === undefined || uid === 0 || uid === owner.uid;
+      const limit = privileged ? MAX_OPEN_HANDLES : MAX_OPEN_HANDLES - ROOT_RESERVE;
       if (handles.size >= limit) {
         log('open %s: %d handles are open, at most %d for uid %s: ENFILE', path, handles.size, limit, uid ?? '?');
         return [ENFILE];
       }
       const held = uid === undefined ? 0 : heldBy.get(uid) ?? 0;
-      if (uid !== undefined && uid !== 0 && held >= maxPerUser) {
+      if (!privileged && held >= maxPerUser) {
         log('open %s: uid %d holds %d handles, at most %d: EMFILE', path, uid, held, maxPerUser);
         return [EMFILE];
       }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, cpSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, open, realpath, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -79,7 +79,7 @@ let nobodyCli: string | undefined;
 /**
  * A copy of the built CLI that nobody can run: a clone may sit under a directory nobody cannot
  * enter (/root is 0700), and then node could not even load main.js. The copy (dist/src and the
- * runtime node_modules, not the compiler) lives in a world-readable temporary directory for
+ * runtime node_modules and the FUSE binding, not the compiler) lives in a world-readable temporary directory for
  * the life of this test process.
  */
 export function cliForNobody(): string {
@@ -93,6 +93,9 @@ export function cliForNobody(): string {
     recursive: true,
     filter: (src) => !devOnly.has(path.relative(path.join(REPO_ROOT, 'node_modules'), src).split(path.sep)[0]!),
   });
+  // The FUSE binding built from native/ (src/fuse/binding.ts finds it beside dist/).
+  const built = path.join(REPO_ROOT, 'native/build/Release/fuse.node');
+  if (existsSync(built)) cpSync(built, path.join(dir, 'native/build/Release/fuse.node'));
   // mkdtemp makes the directory 0700; nobody needs to enter it.
   chmodSync(dir, 0o755);
   nobodyCli = path.join(dir, 'dist/src/cli/main.js');

@@ -71,4 +71,32 @@ describe('mount as an ordinary user', () => {
     assert.equal(r.stdout, 'exit 1\nleft 0\n');
     assert.match(r.stderr, /^kscrubfs: cannot mount on \/tmp\/\S+\/m: fusermount: option allow_other only allowed if 'user_allow_other' is set in \/etc\/fuse\.conf\n$/);
   });
+
+  it('when nobody kills their own writer mid-touch on their own mount then the write ends, the machine checks, and the record replays to the same bytes', async () => {
+    // The client's wait: until it has made the marker and sits in write(2) (/proc/PID/syscall
+    // starts "1 ", x86_64's write) — bounded, never a fixed sleep.
+    const r = await inUserNamespace(`
+      N="${NOBODY}"
+      $N $K mount --background --mem 128G --clock manual --record "$work/rec.jsonl" "$work/m" >/dev/null || exit 1
+      $N sh -c 'exec 3<>"$1/m/control"
+        echo "mm new keep" >&3; read -r r <&3
+        echo "mmap mm=1 size=100G" >&3; read -r r <&3; a=\${r#*addr=}; a=\${a%% *}
+        : > "$1/touching"
+        echo "touch mm=1 addr=$a size=100G" >&3; read -r r <&3; echo "completed $r"' sh "$work" &
+      p=$!
+      i=0
+      until [ -e "$work/touching" ] && [ "$(cut -d' ' -f1 /proc/$p/syscall 2>/dev/null)" = 1 ]; do
+        i=$((i + 1)); [ $i -gt 3000 ] && { echo "never in write"; break; }; sleep 0.01
+      done
+      $N kill -KILL $p; wait $p; echo "client $?"
+      $N sh -c 'exec 3<>"$1/control"; echo check >&3; read -r r <&3; echo "check $r"' sh "$work/m"
+      $N $K umount "$work/m" >/dev/null; echo "umount $?"
+      grep -c '"ev":"interrupt"' "$work/rec.jsonl" | sed 's/^/interrupts /'
+      $N $K replay "$work/rec.jsonl" | grep -o 'files identical'
+    `);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(r.stdout.trim().split('\n'), [
+      'client 137', 'check ok', 'umount 0', 'interrupts 1', 'files identical',
+    ], r.stdout + r.stderr);
+  });
 });
