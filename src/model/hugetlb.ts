@@ -388,6 +388,7 @@ export class Hugetlb implements PageOwner {
         pool.unlist(n, id);
         this.take(pool, id);
         pool.faultCleared++;
+        this.fillCache(cpu, pool.hs.bytes);
         return { id, ns: overhead + this.clearNs(pool.hs.bytes, remote, sharers), how: 'cleared' };
       }
     }
@@ -428,11 +429,24 @@ export class Hugetlb implements PageOwner {
    * can be preempted anywhere), else NON_PREEMPT_EXTENT_BYTES at a time.
    */
   clearNs(bytes: number, remote: boolean, sharers: number): number {
+    const extent = this.clearExtent(bytes);
+    return (bytes / extent) * this.m.cpuZero.zero(extent, remote, sharers).wallNs;
+  }
+
+  /** What one clear_page / clear_pages() call of folio_zero_user covers (clearNs). */
+  private clearExtent(bytes: number): number {
     const m = this.m;
-    const ps = m.pageSize;
-    if (this.clearMode === 'pages') return (bytes / ps) * m.cpuZero.zero(ps, remote, sharers).wallNs;
-    const extent = m.config.preempt ? bytes : Math.min(bytes, NON_PREEMPT_EXTENT_BYTES);
-    return (bytes / extent) * m.cpuZero.zero(extent, remote, sharers).wallNs;
+    if (this.clearMode === 'pages') return m.pageSize;
+    return m.config.preempt ? bytes : Math.min(bytes, NON_PREEMPT_EXTENT_BYTES);
+  }
+
+  /**
+   * The clear's cached stores fill `cpu`'s last-level cache (llc.ts), evicting whatever shares
+   * it — page by page always, an extent past the L3 not on a CPU that elides allocation (Zen).
+   */
+  private fillCache(cpu: number, bytes: number): void {
+    const extent = this.clearExtent(bytes);
+    this.m.llc.clear(cpu, (bytes / extent) * this.m.cpuZero.fills(extent));
   }
 
   // ---- khzerod ------------------------------------------------------------------------------
@@ -462,6 +476,7 @@ export class Hugetlb implements PageOwner {
     const cpu = m.cpus.mostIdle(n, t);
     const start = Math.max(t, m.cpus.freeAt(cpu));
     const ns = this.clearNs(pool.hs.bytes, false, 1);
+    this.fillCache(cpu, pool.hs.bytes);
     pool.setState(id, HP_ZEROING);
     pool.khzerod[n] = { id, done: start + ns, cpu };
     m.cpus.addSystem(cpu, ns);
@@ -539,6 +554,7 @@ export class Hugetlb implements PageOwner {
       const id = pool.freeLists[n]![i]!;
       if (pool.state(id) !== HP_FREE) continue;
       t += ns;
+      this.fillCache(cpu, pool.hs.bytes);
       pool.setState(id, HP_ZEROED);
       pool.zeroNode[n]!++;
       if (!pool.hs.gigantic) m.zoneOf(pool.pfn(id)).setZero(pool.pfn(id), orderPages(pool.hs.order), true);

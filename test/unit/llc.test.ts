@@ -8,6 +8,9 @@ import type { Machine } from '../../src/model';
 import { Llc, coldLinesNs, refetchNs } from '../../src/model/llc';
 import { BteZeroDriver, CpuZeroDriver, UncachedZeroDriver } from '../../src/model/zero-drivers';
 import { X86_64_PINNED, assertChecked, tickUntilScrubbed, tiny } from '../helpers/model';
+import { execute } from '../../src/control/execute';
+import { hugetlbFiles } from '../../src/procfs/hugetlb';
+import { parseCommand } from '../../src/uapi';
 
 const PAGE = 4096;
 /** A 256 KiB cache of 64-byte lines: 4096 lines. */
@@ -150,6 +153,24 @@ describe('llc: clearing methods and their pollution', () => {
       assertChecked(m);
     });
   }
+
+  test('a hugetlb fault that clears its 2 MiB page fills the faulting CPU\'s cache; khzerod fills the one it runs on', () => {
+    const m = createMachine({ preset: 'x86_64', mem: '256M', nodes: 1, cpus: 2, clock: 'manual', bootAllocations: false });
+    const write = (path: string, text: string): void => {
+      const f = hugetlbFiles(m).find((x) => x.path === `/sys/kernel/mm/hugepages/hugepages-2048kB/${path}`)!;
+      f.write!(m, Buffer.from(text));
+    };
+    const run = (line: string): string => execute(m, parseCommand(line));
+    write('nr_hugepages', '2');
+    run('mm new');
+    const addr = run('mmap mm=1 size=4M hugetlb=2M').split(' ')[1]!.slice(5);
+    run(`touch mm=1 addr=${addr} size=2M`);
+    // The first page, cleared in the fault on CPU 0 (the thread's), with cached stores.
+    assert.deepEqual([...m.llc.clearedBytes], [2 ** 21, 0]);
+    // khzerod zeroes the other on the node's most idle CPU: CPU 1, which ran nothing.
+    write('prezero_enabled', '1');
+    assert.deepEqual([...m.llc.clearedBytes], [2 ** 21, 2 ** 21]);
+  });
 
   test('a driver the CPU lacks, or whose rate nobody measured, is refused by name', () => {
     assert.throws(() => createMachine({ preset: 'x86_64', zeroDrivers: ['clzero', 'cpu'] }), /zero drivers: "clzero" is not available on x86_64/);
