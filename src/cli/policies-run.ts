@@ -69,7 +69,7 @@ export interface PolicyRow {
 }
 
 /** One running cache-sensitive job on each last-level cache of `m`, half the cache each. */
-function coRunners(m: Machine): WorkingSet[] {
+export function coRunners(m: Machine): WorkingSet[] {
   const llc = m.llc;
   const jobs: WorkingSet[] = [];
   for (let cpu = 0; cpu < m.config.cpus; cpu += m.config.llcCpus) jobs.push(llc.workingSet(cpu, llc.capacity / 2, true));
@@ -95,7 +95,7 @@ function clearedPages(m: Machine): number {
 }
 
 /** The unusable free space index at `order`, over all zones, from buddyinfo as a client reads it. */
-function unusableIndex(m: Machine, order: number): number {
+export function unusableIndex(m: Machine, order: number): number {
   let free = 0;
   let usable = 0;
   for (const z of parseBuddyinfo(renderBuddyinfo(m))) {

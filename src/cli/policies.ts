@@ -5,6 +5,7 @@ import { PRESETS, formatSize } from '../uapi';
 import { provenance, toJson } from '../workload/provenance';
 import { CliError, action } from './errors';
 import { byteSize, integer, nameList } from './options';
+import { HUGETLB_CASES, runHugetlbPolicies } from './policies-hugetlb';
 import { POLICY_CASES, type PolicyRow, SCENARIOS, type ScenarioName, type ScenarioOptions, caseMachine, runPolicies } from './policies-run';
 import { VERSION, commandLine } from './version';
 import { BAND_HELP, type BandFlags, addBandOptions, bandFigures, bandText, bandsFor, writeTornado } from './band';
@@ -20,12 +21,14 @@ interface PoliciesFlags extends BandFlags {
   size: number;
   threads: number;
   only?: string[];
+  hugetlb?: number;
   json?: boolean;
 }
 
 function caseList(value: string): string[] {
   const names = value.split(',').map((s) => s.trim());
-  const known = POLICY_CASES.map((c) => c.name);
+  // Checked against every case here; against the run's own list (hugetlb or not) in the action.
+  const known = [...new Set([...POLICY_CASES, ...HUGETLB_CASES].map((c) => c.name))];
   for (const n of names) if (!known.includes(n)) throw new InvalidArgumentError(`"${n}" is not one of ${known.join(', ')}`);
   if (new Set(names).size !== names.length) throw new InvalidArgumentError(`"${value}" names a policy twice`);
   return names;
@@ -44,7 +47,8 @@ export function registerPolicies(program: Command): void {
     .option('--zero-drivers <list>', `kscrubd's zero drivers, newest first (comma list of ${ZERO_DRIVERS.join(', ')}; default: the preset's)`, nameList(ZERO_DRIVERS))
     .option('-s, --size <size>', 'bytes the program maps and writes', byteSize, 256 * 2 ** 20)
     .option('-t, --threads <n>', 'threads writing them', integer(1), 1)
-    .option('--only <list>', `only these policies (comma list of ${POLICY_CASES.map((c) => c.name).join(', ')})`, caseList)
+    .option('--only <list>', `only these policies (comma list of ${POLICY_CASES.map((c) => c.name).join(', ')}; with --hugetlb: ${HUGETLB_CASES.map((c) => c.name).join(', ')})`, caseList)
+    .option('--hugetlb <size>', 'vm-start and restart on a hugetlb pool of 2M or 1G pages sized to the VM, under the pool\'s pre-zeroing policies (none, khzerod, zeroable_hugepages)', byteSize)
     .option('--json', 'print one JSON object: how the machine was made, the scenario, and a row per policy');
   addBandOptions(cmd, "each policy's ready and app cpu time")
     .addHelpText('after', `
@@ -78,19 +82,30 @@ Example:
       // The machine's shape (the first case's; every case has the same), checked before anything runs.
       const base = caseMachine(POLICY_CASES[0]!, opts);
       if (o.size > base.config.memBytes / 2) throw new CliError('KSCRUB_USAGE', `policies: --size ${formatSize(o.size)} is more than half the machine's ${formatSize(base.config.memBytes)} (restart holds two copies at once)`);
-      const rows = runPolicies(scenario, opts, o.only);
-      const band = o.band ? await policiesBand(scenario, opts, o, rows) : undefined;
+      if (o.hugetlb !== undefined && o.only !== undefined) {
+        const known = HUGETLB_CASES.map((c) => c.name);
+        const bad = o.only.find((n) => !known.includes(n));
+        if (bad !== undefined) throw new CliError('KSCRUB_USAGE', `policies: --only "${bad}" is not a hugetlb policy (${known.join(', ')})`);
+      }
+      const hugeBytes = o.hugetlb;
+      const run = (op: ScenarioOptions): PolicyRow[] => (hugeBytes === undefined ? runPolicies(scenario, op, o.only) : runHugetlbPolicies(scenario, op, hugeBytes, o.only));
+      const rows = run(opts);
+      const band = o.band ? await policiesBand(scenario, opts, o, rows, run) : undefined;
       if (o.json) {
         const prov = provenance(Object.fromEntries(configPairs(base)), VERSION, commandLine());
-        process.stdout.write(toJson(prov, { scenario: { name: scenario, bytes: o.size, threads: o.threads }, rows, ...(band && { band: band.bands }) }));
+        const hugetlb = hugeBytes === undefined ? {} : { hugetlb_bytes: hugeBytes };
+        process.stdout.write(toJson(prov, { scenario: { name: scenario, bytes: o.size, threads: o.threads, ...hugetlb }, rows, ...(band && { band: band.bands }) }));
         return;
       }
-      process.stdout.write(formatPolicyTable(scenario, base.config.preset, base.config.memBytes, o, rows) + (band?.text ?? ''));
+      const title = hugeBytes === undefined ? scenario : `${scenario} (hugetlb ${formatSize(hugeBytes)})`;
+      process.stdout.write(formatPolicyTable(title, base.config.preset, base.config.memBytes, o, rows) + (band?.text ?? ''));
     }));
 }
 
 /** --band: the scenario again with each fitted figure at each bound; each policy's ready and app cpu ms with their bands. */
-async function policiesBand(scenario: ScenarioName, opts: ScenarioOptions, o: PoliciesFlags, point: readonly PolicyRow[]): Promise<{ bands: Band[]; text: string }> {
+async function policiesBand(
+  scenario: ScenarioName, opts: ScenarioOptions, o: PoliciesFlags, point: readonly PolicyRow[], run: (op: ScenarioOptions) => PolicyRow[],
+): Promise<{ bands: Band[]; text: string }> {
   const figures = bandFigures(opts.machine);
   const names = point.flatMap((r) => [`${r.policy}: ready ms`, `${r.policy}: app cpu ms`]);
   const answers = (rows: readonly PolicyRow[]): number[] => rows.flatMap((r) => [r.readyNs / 1e6, r.appCpuNs / 1e6]);
@@ -98,7 +113,7 @@ async function policiesBand(scenario: ScenarioName, opts: ScenarioOptions, o: Po
   const runs = await runBand(figures, names, async (cost) => {
     // Let a signal's handler and the progress line have their turn between runs.
     await new Promise((resolve) => setImmediate(resolve));
-    return answers(runPolicies(scenario, { ...opts, machine: { ...opts.machine, cost: { ...opts.machine.cost, ...cost } } }, o.only));
+    return answers(run({ ...opts, machine: { ...opts.machine, cost: { ...opts.machine.cost, ...cost } } }));
   }, progress);
   clearProgress();
   const bands = bandsFor(opts.machine, figures, runs);

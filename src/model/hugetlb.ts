@@ -178,10 +178,14 @@ function sum(a: Float64Array): number {
   return s;
 }
 
-/** What a huge page fault got: the page, and what it cost on the faulting CPU. */
+/**
+ * What a huge page fault got: the page, the CPU time it spent (`ns`), and how long it slept
+ * waiting for khzerod to finish the page (`waitNs`: time, not CPU).
+ */
 export interface HugeFault {
   readonly id: number;
   readonly ns: number;
+  readonly waitNs: number;
   readonly how: 'prezeroed' | 'cleared' | 'waited';
 }
 
@@ -373,15 +377,15 @@ export class Hugetlb implements PageOwner {
         pool.unlist(n, id);
         this.take(pool, id);
         pool.faultPrezeroed++;
-        return { id, ns: overhead, how: 'prezeroed' };
+        return { id, ns: overhead, waitNs: 0, how: 'prezeroed' };
       }
-      // One being zeroed: wait for it (cheaper than clearing another from scratch).
+      // One being zeroed: sleep until it is done (cheaper than clearing another from scratch).
       const z = this.inFlight(pool, n);
       if (z) {
         this.claimInFlight(pool, n);
         this.take(pool, z.id);
         pool.faultWaited++;
-        return { id: z.id, ns: overhead + Math.max(0, z.done - t), how: 'waited' };
+        return { id: z.id, ns: overhead, waitNs: Math.max(0, z.done - t), how: 'waited' };
       }
       const id = lastFree(pool, list);
       if (id >= 0) {
@@ -389,7 +393,7 @@ export class Hugetlb implements PageOwner {
         this.take(pool, id);
         pool.faultCleared++;
         this.fillCache(cpu, pool.hs.bytes);
-        return { id, ns: overhead + this.clearNs(pool.hs.bytes, remote, sharers), how: 'cleared' };
+        return { id, ns: overhead + this.clearNs(pool.hs.bytes, remote, sharers), waitNs: 0, how: 'cleared' };
       }
     }
     return null;

@@ -106,6 +106,9 @@ function zeroable(m: Machine, pool: HugetlbPool, node: number, data: Uint8Array,
   const v = parseKstrtoul(data, file);
   const max = m.hugetlb.zeroable(pool, node);
   if (v > max) throw new ProcError('EINVAL', `write ${file}: ${v} is more than the ${max} free huge pages that can be zeroed now`);
-  m.hugetlb.zeroInWriter(pool, node, v);
+  const ns = m.hugetlb.zeroInWriter(pool, node, v);
+  // The write returns when the writer has zeroed the pages: a manual clock moves on by that
+  // long (a live one is already past it by the time the writer could look).
+  if (m.clock.mode === 'manual') m.advanceTo(m.now + ns);
   return data.length;
 }
