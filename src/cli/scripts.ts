@@ -38,6 +38,7 @@ export function registerScripts(program: Command): void {
     .description('would kscrubd pay off today? pft on the Altix, a Pentium III pair and an EPYC, kscrubd off and on')
     .option('--svg <file>', 'also draw the gains')
     .option('--quick', 'an eighth of the sizes (for tests); the line under the table says how far that was measured from full size')
+    .option('--machines <list>', 'only these of altix, i386, epyc (comma list)')
     .option('--band', 'also run every fitted cost figure of each preset at each of its bounds (2 runs a figure, 118 machines more) and print each gain with its band')
     .option('--tornado <file>', 'with --band: draw which figures move the every-CPU gains most (SVG)')
     .option('--quick-distance', 'run --quick and full size, every row, and print how far apart their gains are')
@@ -47,8 +48,9 @@ Takes a few minutes (--band: about 15 times as long); progress goes to stderr on
 Defaults as pft's and trace replay's: no prefault, one cacheline a page. The prezeroed
 fault/wsec is also given with kscrubd's zeroing of the row's pages counted, done during the
 run on the CPUs pft leaves idle first.`)
-    .action(async (o: { svg?: string; quick?: boolean; band?: boolean; tornado?: string; quickDistance?: boolean }) => {
+    .action(async (o: { svg?: string; quick?: boolean; machines?: string; band?: boolean; tornado?: string; quickDistance?: boolean }) => {
       const argv = [
+        ...(o.machines !== undefined ? ['--machines', o.machines] : []),
         ...(o.svg !== undefined ? ['--svg', o.svg] : []), ...(o.quick === true ? ['--quick'] : []), ...(o.band === true ? ['--band'] : []),
         ...(o.tornado !== undefined ? ['--tornado', o.tornado] : []), ...(o.quickDistance === true ? ['--quick-distance'] : []),
       ];

@@ -170,12 +170,15 @@ async function replayBand(
   const { LocalControl } = require('../control') as typeof import('../control');
   const { createMachine } = require('../model') as typeof import('../model');
   const { LocalClient } = require('../workload/client') as typeof import('../workload/client');
+  const { MemoryBudget, defaultMaxMemory } = require('../daemon') as typeof import('../daemon');
   const machine = { preset: o.preset, clock: 'manual' as const };
   const figures = bandFigures(machine);
+  // One machine at a time, held to a mount's default budget: a command that could pass it is refused, as on a mount.
+  const budget = new MemoryBudget(defaultMaxMemory());
   const { names } = replayAnswers(point);
   const again = async (cost: Readonly<Record<string, number>>): Promise<ReplayRow[]> => {
     const rows: ReplayRow[] = [];
-    for (const side of sides) rows.push(...(await replayOn(new LocalClient(new LocalControl(createMachine({ ...machine, cost }))), t, { ...opts, sides: [side] })).rows);
+    for (const side of sides) rows.push(...(await replayOn(new LocalClient(new LocalControl(createMachine({ ...machine, cost }), budget)), t, { ...opts, sides: [side] })).rows);
     return rows;
   };
   const progress = progressLine();
