@@ -39,7 +39,7 @@ export function registerScripts(program: Command): void {
     .option('--svg <file>', 'also draw the gains')
     .option('--quick', 'an eighth of the sizes (for tests); the line under the table says how far that was measured from full size')
     .option('--machines <list>', 'only these of altix, i386, epyc (comma list)')
-    .option('--band', 'also run every fitted cost figure of each preset at each of its bounds (2 runs a figure, 118 machines more) and print each gain with its band')
+    .option('--band', 'also run every fitted cost figure of each preset at each of its bounds (2 runs a fitted figure, each on a fresh mount) and print each gain with its band')
     .option('--tornado <file>', 'with --band: draw which figures move the every-CPU gains most (SVG)')
     .option('--quick-distance', 'run --quick and full size, every row, and print how far apart their gains are')
     .addHelpText('after', `
