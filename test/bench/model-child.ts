@@ -208,7 +208,8 @@ function renderTimes(): unknown {
 /**
  * The simulated machine's pace on a calibration run: --gb × --reps with --threads threads, a
  * fresh altix machine, kscrubd off (base) or on and settled before the clock starts (patched).
- * Virtual seconds of the repetitions (touch and exit) against the wall seconds they took.
+ * Virtual seconds of the repetitions (touch and exit) against the wall seconds they took, and
+ * against this process's CPU seconds (what the wall would be on an idle host).
  */
 function pace(args: Args): unknown {
   const big = args.nodes ? { nodes: Number(args.nodes), cpus: Number(args.cpus), mem: args.mem ?? '512G' } : {};
@@ -223,6 +224,7 @@ function pace(args: Args): unknown {
   const reps = Number(args.reps ?? 3);
   const threads = Number(args.threads ?? 8);
   const v0 = m.now;
+  const c0 = cpuMs();
   const t0 = performance.now();
   let pages = 0;
   for (let i = 0; i < reps; i++) {
@@ -232,7 +234,7 @@ function pace(args: Args): unknown {
     m.procs.exitTimed(id);
   }
   const wallMs = performance.now() - t0;
-  return { virtualS: (m.now - v0) / 1e9, wallS: wallMs / 1e3, pages };
+  return { virtualS: (m.now - v0) / 1e9, wallS: wallMs / 1e3, cpuS: (cpuMs() - c0) / 1e3, pages };
 }
 
 const COMMANDS: Record<string, (args: Args) => unknown> = { faults, boot, rss, scrub, hot, pace };
