@@ -5,8 +5,14 @@
  * zone, on the zone's node.
  */
 export class Cacheline {
+  private _cpu = -1;
   /** The CPU that wrote it last (-1: nobody yet; it is in memory, and the first access pays nothing extra). */
-  cpu = -1;
+  get cpu(): number { return this._cpu; }
+
+  /** `cpu` stored to it: the line is in its cache alone now. */
+  writtenBy(cpu: number): void {
+    this._cpu = cpu;
+  }
 }
 
 /** What a cache-to-cache transfer of one line costs: from a CPU of the same node, or another. */
@@ -26,7 +32,7 @@ export class LineCosts {
   /** An atomic or a store to `line` by `cpu`: what pulling it over costs; cpu owns it after. */
   take(line: Cacheline, cpu: number): number {
     const ns = this.transfer(line.cpu, cpu);
-    line.cpu = cpu;
+    line.writtenBy(cpu);
     return ns;
   }
 }

@@ -7,7 +7,9 @@ import { ClockMode } from './presets';
  * The model never reads the wall itself: the caller hands it in (syncWall).
  */
 export class Clock {
-  now = 0;
+  private _now = 0;
+  /** Virtual nanoseconds since boot; only advance() moves it (the machine's, and the event loop's through Machine.skipTo). */
+  get now(): number { return this._now; }
   readonly mode: ClockMode;
   readonly speed: number;
   private wallAnchorMs: number | null = null;
@@ -16,6 +18,11 @@ export class Clock {
   constructor(mode: ClockMode, speed: number) {
     this.mode = mode;
     this.speed = speed;
+  }
+
+  /** Time moves on to t (never back: callers pass t ≥ now). */
+  advance(t: number): void {
+    this._now = t;
   }
 
   /**

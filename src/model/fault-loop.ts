@@ -134,7 +134,7 @@ export class FaultLoop {
     // (kscrubd.ts, SCHED_TIMESLICE_NS).
     for (;;) {
       if (r.t > m.clock.now) {
-        if (r.t < this.bgAt) m.clock.now = r.t; // nothing runs before r.t: advanceTo would only move the clock
+        if (r.t < this.bgAt) m.skipTo(r.t); // nothing runs before r.t: advanceTo would only move the clock
         else {
           m.advanceTo(r.t);
           this.bgAt = m.nextBackgroundAt();

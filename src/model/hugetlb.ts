@@ -295,7 +295,7 @@ export class Hugetlb implements PageOwner {
       if (pfn < 0) pfn = z.takeBlock(hs.order, ZEROED, flags);
       if (pfn < 0) continue;
       z.setHead(pfn, flags);
-      z.pgalloc += orderPages(hs.order);
+      z.countAlloc(orderPages(hs.order));
       return pfn;
     }
     return -1;

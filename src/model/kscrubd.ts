@@ -26,29 +26,55 @@ export const SCHED_TIMESLICE_NS = 100e6;
 
 export class Kscrubd {
   readonly node: number;
-  awake = false;
+  private _awake: boolean = false;
+  get awake(): boolean { return this._awake; }
+  private set awake(v: boolean) { this._awake = v; }
   /** Holding a block, waiting for a CPU of its node (every one runs a workload thread). */
-  waiting = false;
+  private _waiting: boolean = false;
+  get waiting(): boolean { return this._waiting; }
+  private set waiting(v: boolean) { this._waiting = v; }
   /** A busy CPU kscrubd took from a workload thread, and when its timeslice there ends. */
   private sliceCpu = -1;
   private sliceEnd = 0;
   /** The CPU it runs on for the current block (the node's most idle at pick time). */
-  cpu = -1;
+  private _cpu: number = -1;
+  get cpu(): number { return this._cpu; }
+  private set cpu(v: number) { this._cpu = v; }
   /** When the current step ends: the block in flight is done, or the next pick is due. */
-  nextAt = Number.POSITIVE_INFINITY;
+  private _nextAt: number = Number.POSITIVE_INFINITY;
+  get nextAt(): number { return this._nextAt; }
+  private set nextAt(v: number) { this._nextAt = v; }
   private block: { zone: Zone; pfn: number; order: number; cpuNs: number; driver: ZeroDriver['name'] } | null = null;
   private zoneCursor = 0;
   private passZeroed = 0;
   /** Counters (vmstat, stats). */
-  wakes = 0;
-  bursts = 0;
-  blocks = 0;
-  pages = 0;
-  cpuNs = 0;
-  bteBlocks = 0;
-  bteFallbacks = 0;
-  lastBurstStart = 0;
-  lastBurstEnd = 0;
+  private _wakes: number = 0;
+  get wakes(): number { return this._wakes; }
+  private set wakes(v: number) { this._wakes = v; }
+  private _bursts: number = 0;
+  get bursts(): number { return this._bursts; }
+  private set bursts(v: number) { this._bursts = v; }
+  private _blocks: number = 0;
+  get blocks(): number { return this._blocks; }
+  private set blocks(v: number) { this._blocks = v; }
+  private _pages: number = 0;
+  get pages(): number { return this._pages; }
+  private set pages(v: number) { this._pages = v; }
+  private _cpuNs: number = 0;
+  get cpuNs(): number { return this._cpuNs; }
+  private set cpuNs(v: number) { this._cpuNs = v; }
+  private _bteBlocks: number = 0;
+  get bteBlocks(): number { return this._bteBlocks; }
+  private set bteBlocks(v: number) { this._bteBlocks = v; }
+  private _bteFallbacks: number = 0;
+  get bteFallbacks(): number { return this._bteFallbacks; }
+  private set bteFallbacks(v: number) { this._bteFallbacks = v; }
+  private _lastBurstStart: number = 0;
+  get lastBurstStart(): number { return this._lastBurstStart; }
+  private set lastBurstStart(v: number) { this._lastBurstStart = v; }
+  private _lastBurstEnd: number = 0;
+  get lastBurstEnd(): number { return this._lastBurstEnd; }
+  private set lastBurstEnd(v: number) { this._lastBurstEnd = v; }
 
   constructor(node: number) {
     this.node = node;
@@ -114,7 +140,7 @@ export class Kscrubd {
     if (slice >= 0 && at < this.sliceEnd && m.cpus.inUse(slice) && Number.isFinite(m.cpus.freeAt(slice))) return this.zeroOn(m, slice, at);
     this.sliceCpu = -1;
     this.waiting = true;
-    m.kscrubdWaiting++;
+    m.kscrubdWaits(1);
     this.nextAt = Number.POSITIVE_INFINITY;
   }
 
@@ -132,7 +158,7 @@ export class Kscrubd {
       this.sliceEnd = end;
     }
     this.waiting = false;
-    m.kscrubdWaiting--;
+    m.kscrubdWaits(-1);
     this.zeroOn(m, cpu, t);
     return true;
   }

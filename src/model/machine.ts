@@ -74,7 +74,12 @@ export class Machine {
    */
   readonly slab: PageOwner & { readonly blocks: number[]; pages: number };
   /** kscrubd threads holding a block while they wait for a CPU of their node (kscrubd.ts). */
-  kscrubdWaiting = 0;
+  private _kscrubdWaiting = 0;
+  get kscrubdWaiting(): number { return this._kscrubdWaiting; }
+  /** A kscrubd holding a block starts (+1) or stops (−1) waiting for a CPU of its node. */
+  kscrubdWaits(delta: 1 | -1): void {
+    this._kscrubdWaiting += delta;
+  }
   readonly minFreeKbytes: number;
   readonly totalPages: number;
   /** Processes (mm), their page tables and tasks, and their counters. */
@@ -200,10 +205,7 @@ export class Machine {
     const minFree = Math.min(65536, Math.max(128, Math.floor(Math.sqrt(kb * 16))));
     const minPages = Math.floor((minFree * 1024) / this.pageSize);
     for (const z of this.zones) {
-      const tmp = Math.floor((minPages * z.managedPages) / managed);
-      z.watermarkMin = tmp;
-      z.watermarkLow = tmp + Math.floor(tmp / 4);
-      z.watermarkHigh = tmp + Math.floor(tmp / 2);
+      z.setWatermarks(Math.floor((minPages * z.managedPages) / managed));
     }
     return minFree;
   }
@@ -227,7 +229,7 @@ export class Machine {
       }
     }
     // Boot is not a workload: its allocations are not counted as events.
-    for (const z of this.zones) z.pgalloc = z.numaHit = z.numaMiss = z.numaForeign = z.numaLocal = z.numaOther = 0;
+    for (const z of this.zones) z.resetEvents();
     const owner = {
       label: 'kernel (slab)',
       blocks,
@@ -302,13 +304,8 @@ export class Machine {
 
   /** zone_statistics(): the NUMA events of an allocation `preferred`'s zonelist served from z. */
   private zoneStatistics(preferred: Zone, z: Zone, cpu: number): void {
-    if (z.node === preferred.node) z.numaHit++;
-    else {
-      z.numaMiss++;
-      preferred.numaForeign++;
-    }
-    if (z.node === this.cpus.nodeOf[cpu]) z.numaLocal++;
-    else z.numaOther++;
+    z.countNuma(z.node === preferred.node, z.node === this.cpus.nodeOf[cpu]);
+    if (z.node !== preferred.node) preferred.foreign();
   }
 
   /**
@@ -353,7 +350,7 @@ export class Machine {
       z.setHead(pfn, pageFlags(KIND_ALLOC, order, NOT_ZEROED));
     }
     const pages = orderPages(order);
-    z.pgalloc += pages;
+    z.countAlloc(pages);
     const prezeroed = clear && cls === ZEROED;
     const hotZeroed = clear && cls === NOT_ZEROED;
     const wasted = !clear && cls === ZEROED;
@@ -478,7 +475,7 @@ export class Machine {
       const huge = this.hugetlb.nextAt();
       if (huge < next) { next = huge; who = -2; }
       if (next > t) break;
-      this.clock.now = Math.max(this.clock.now, next);
+      this.clock.advance(Math.max(this.clock.now, next));
       if (who === -2) this.hugetlb.advance(next);
       else if (who >= 0) this.kscrubd[who]!.advance(this, next);
       else {
@@ -488,7 +485,15 @@ export class Machine {
         if (!moved) this.loadavg.skipStillSamples(Math.min(t, this.nextKscrubdAt()));
       }
     }
-    this.clock.now = t;
+    this.clock.advance(t);
+  }
+
+  /**
+   * Nothing in the background is due before t (nextBackgroundAt() said so): advanceTo(t)
+   * would only move the clock, so move it (the event loop's fast path).
+   */
+  skipTo(t: number): void {
+    this.clock.advance(t);
   }
 
   /**

@@ -81,7 +81,7 @@ export class PtLocks {
     const l = r.lock!;
     if (l.spinners.length > 0) {
       this.p.sys(r, this.farthest(r.cpu, l));
-      l.line.cpu = r.cpu;
+      l.line.writtenBy(r.cpu);
     } else this.p.take(r, l.line);
     l.freeAt = r.t;
   }
@@ -138,7 +138,7 @@ export class PtLocks {
     this.m.cpus.addSystem(w.cpu, spin);
     w.t = at + handoff;
     w.parked = false;
-    l.line.cpu = w.cpu;
+    l.line.writtenBy(w.cpu);
     // Held from now until the winner's section releases it.
     l.freeAt = Number.POSITIVE_INFINITY;
     if (spinners.length === 0) removeAt(this.contended, this.contended.indexOf(l));

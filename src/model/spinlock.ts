@@ -30,7 +30,7 @@ export class SpinLock<W = unknown> {
     const begin = Math.max(t, this.freeAt);
     const ns = begin - t + lines * costs.transfer(this.line.cpu, cpu) + holdNs;
     this.freeAt = t + ns;
-    this.line.cpu = cpu;
+    this.line.writtenBy(cpu);
     return ns;
   }
 }

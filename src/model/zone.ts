@@ -112,44 +112,82 @@ export class Zone {
   /** rmqueueBulk()'s pages in the order taken (reused: refills happen every batch). */
   private readonly bulkScratch: number[] = pfnList();
 
-  spannedPages: number;
-  presentPages: number;
-  managedPages = 0;
-  reservedPages = 0;
+  private _spannedPages: number = 0;
+  get spannedPages(): number { return this._spannedPages; }
+  private set spannedPages(v: number) { this._spannedPages = v; }
+  private _presentPages: number = 0;
+  get presentPages(): number { return this._presentPages; }
+  private set presentPages(v: number) { this._presentPages = v; }
+  private _managedPages: number = 0;
+  get managedPages(): number { return this._managedPages; }
+  private set managedPages(v: number) { this._managedPages = v; }
+  private _reservedPages: number = 0;
+  get reservedPages(): number { return this._reservedPages; }
+  private set reservedPages(v: number) { this._reservedPages = v; }
   /** Pages in free blocks, on the lists or held off-list by kscrubd (zone->free_pages). */
-  freePages = 0;
+  private _freePages: number = 0;
+  get freePages(): number { return this._freePages; }
+  private set freePages(v: number) { this._freePages = v; }
   /** Pages on ZEROED lists (zone->zero_pages). Blocks kscrubd holds are not zeroed yet. */
-  zeroPages = 0;
+  private _zeroPages: number = 0;
+  get zeroPages(): number { return this._zeroPages; }
+  private set zeroPages(v: number) { this._zeroPages = v; }
   /** Pages kscrubd holds off-list while it zeroes them (part of freePages). */
-  scrubPages = 0;
+  private _scrubPages: number = 0;
+  get scrubPages(): number { return this._scrubPages; }
+  private set scrubPages(v: number) { this._scrubPages = v; }
   /** Pages on this zone's per-cpu lists (not in freePages, not in buddyinfo). */
-  pcpPages = 0;
+  private _pcpPages: number = 0;
+  get pcpPages(): number { return this._pcpPages; }
+  private set pcpPages(v: number) { this._pcpPages = v; }
   /** Pages in SEC_GIGANTIC sections: gigantic hugetlb pages taken out of the buddy lists. */
   giganticPages = 0;
-  watermarkMin = 0;
-  watermarkLow = 0;
-  watermarkHigh = 0;
+  private _watermarkMin: number = 0;
+  get watermarkMin(): number { return this._watermarkMin; }
+  private set watermarkMin(v: number) { this._watermarkMin = v; }
+  private _watermarkLow: number = 0;
+  get watermarkLow(): number { return this._watermarkLow; }
+  private set watermarkLow(v: number) { this._watermarkLow = v; }
+  private _watermarkHigh: number = 0;
+  get watermarkHigh(): number { return this._watermarkHigh; }
+  private set watermarkHigh(v: number) { this._watermarkHigh = v; }
   /** Per-cpu lists: pageset[cpu][PCP_HOT|PCP_COLD|PCP_ZEROED]. */
-  pageset: PerCpuPages[][] = [];
+  private _pageset: PerCpuPages[][] = [];
+  get pageset(): PerCpuPages[][] { return this._pageset; }
+  private set pageset(v: PerCpuPages[][]) { this._pageset = v; }
   /** zone->lock: when it is next free and its line's last writer (spinlock.ts prices takers). */
   readonly lock = new SpinLock(new Cacheline());
   /** zone->lru_lock, the same type (the fault path takes it when a pagevec drains). */
   readonly lruLock = new SpinLock(new Cacheline());
   /** Allocations served from this zone (vmstat pgalloc_<zone>). */
-  pgalloc = 0;
+  private _pgalloc: number = 0;
+  get pgalloc(): number { return this._pgalloc; }
+  private set pgalloc(v: number) { this._pgalloc = v; }
   /** Pages free_pages_bulk has moved from per-cpu lists back to this zone's buddy lists (munmap and exit price their zone->lock sections by it). */
-  pcpDrained = 0;
+  private _pcpDrained: number = 0;
+  get pcpDrained(): number { return this._pcpDrained; }
+  private set pcpDrained(v: number) { this._pcpDrained = v; }
   /**
    * NUMA allocation events, as zone_statistics() counts them (one per allocation): hit/miss,
    * the zone is / is not on the node the zonelist prefers; foreign, counted on the preferred
    * zone, an allocation it wanted that another node served; local/other, the zone is / is not
    * on the allocating CPU's node. (numa_interleave stays 0: the model has no mempolicy.)
    */
-  numaHit = 0;
-  numaMiss = 0;
-  numaForeign = 0;
-  numaLocal = 0;
-  numaOther = 0;
+  private _numaHit: number = 0;
+  get numaHit(): number { return this._numaHit; }
+  private set numaHit(v: number) { this._numaHit = v; }
+  private _numaMiss: number = 0;
+  get numaMiss(): number { return this._numaMiss; }
+  private set numaMiss(v: number) { this._numaMiss = v; }
+  private _numaForeign: number = 0;
+  get numaForeign(): number { return this._numaForeign; }
+  private set numaForeign(v: number) { this._numaForeign = v; }
+  private _numaLocal: number = 0;
+  get numaLocal(): number { return this._numaLocal; }
+  private set numaLocal(v: number) { this._numaLocal = v; }
+  private _numaOther: number = 0;
+  get numaOther(): number { return this._numaOther; }
+  private set numaOther(v: number) { this._numaOther = v; }
 
   constructor(init: ZoneInit) {
     this.id = init.id;
@@ -175,6 +213,40 @@ export class Zone {
     this.nrFree[NOT_ZEROED]![this.topOrder] = this.nrSecs;
     this.freePages = this.spannedPages;
     this.managedPages = this.spannedPages;
+  }
+
+  /** 2.6.11 setup_per_zone_pages_min(): the zone's share of min_free_kbytes, low and high above it. */
+  setWatermarks(min: number): void {
+    this.watermarkMin = min;
+    this.watermarkLow = min + Math.floor(min / 4);
+    this.watermarkHigh = min + Math.floor(min / 2);
+  }
+
+  /** An allocation of `pages` served here (pgalloc_<zone>). */
+  countAlloc(pages: number): void {
+    this.pgalloc += pages;
+  }
+
+  /**
+   * zone_statistics() for an allocation served here: `preferred`, this zone is on the node its
+   * zonelist prefers (hit, else miss); `local`, on the allocating CPU's node. The preferred
+   * zone of a miss counts it as foreign (foreign()).
+   */
+  countNuma(preferred: boolean, local: boolean): void {
+    if (preferred) this.numaHit++;
+    else this.numaMiss++;
+    if (local) this.numaLocal++;
+    else this.numaOther++;
+  }
+
+  /** This zone was preferred, and another node served the allocation (numa_foreign). */
+  foreign(): void {
+    this.numaForeign++;
+  }
+
+  /** Forget the allocation events so far (boot's allocations are not a workload's). */
+  resetEvents(): void {
+    this.pgalloc = this.numaHit = this.numaMiss = this.numaForeign = this.numaLocal = this.numaOther = 0;
   }
 
   // ---- page flags ---------------------------------------------------------------------------

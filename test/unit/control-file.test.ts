@@ -243,7 +243,7 @@ describe('control file: batches', () => {
   it('when check finds a broken invariant then it reads err check: … and the write fails EIO', () => {
     const { machine, open } = setup();
     const c = open();
-    machine.zones[0]!.freePages += 1;
+    machine.zones[0]!['freePages'] += 1; // corrupt on purpose: only the zone may write it
     const r = c.write('check\nstats\n');
     assert.ok(r instanceof ProcError && r.errno === 'EIO');
     const lines = c.lines();

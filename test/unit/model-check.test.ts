@@ -45,7 +45,7 @@ describe('model: check() finds each broken invariant', () => {
     z.setHead(0, pageFlags(KIND_FREE, 0, NOT_ZEROED));
     z.freeList[NOT_ZEROED]![0]!.push(0);
     z.nrFree[NOT_ZEROED]![0]!++;
-    z.freePages++;
+    z['freePages']++; // corrupt on purpose: only the zone may write it
     broken(m, /free buddies at pfn 0 and 1 \(order 0, not zeroed\) were not merged/);
   });
 
@@ -129,7 +129,7 @@ describe('model: check() finds each broken invariant', () => {
   it('when a per-cpu list holds a pfn outside its zone then check says so', () => {
     const { m, z } = held();
     z.pageset[0]![PCP_HOT]!.list.push(z.endPfn);
-    z.pcpPages++;
+    z['pcpPages']++; // corrupt on purpose: only the zone may write it
     broken(m, new RegExp(`pfn ${z.endPfn} is on cpu0's hot list but outside the zone`));
   });
 
@@ -176,7 +176,7 @@ describe('model: check() finds each broken invariant', () => {
     h.pfns.delete(pfn);
     z.pcpPush(z.pageset[0]![PCP_HOT]!, pfn, NOT_ZEROED);
     z.pageset[0]![PCP_COLD]!.list.push(pfn);
-    z.pcpPages++;
+    z['pcpPages']++; // corrupt on purpose: only the zone may write it
     broken(m, /pfn 0 is on two per-cpu lists/);
   });
 
@@ -184,7 +184,7 @@ describe('model: check() finds each broken invariant', () => {
     const { m, z, h, pfn } = held();
     h.pfns.delete(pfn);
     z.setHead(pfn, pageFlags(KIND_PCP, 0, NOT_ZEROED));
-    z.pcpPages++;
+    z['pcpPages']++; // corrupt on purpose: only the zone may write it
     broken(m, /pfn 0 says per-cpu but is on no per-cpu list/);
   });
 
