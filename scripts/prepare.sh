@@ -18,3 +18,27 @@ node dist/src/cli/main.js man > man/kscrubfs.1
 node dist/src/cli/main.js completion bash > completions/kscrubfs.bash
 node dist/src/cli/main.js completion zsh > completions/_kscrubfs
 touch dist/.build-stamp
+
+# npm i -g <git url> with npm 11 (pacote < 22): to build a git dependency npm runs `npm install`
+# in a temporary clone, and that install inherits the outer npm_config_global=true, so it is
+# `npm i -g .` — it links the clone into the global node_modules in place of the directory the
+# outer install is filling (npm/cli#6984, fixed by pacote 22's --global=false). The outer install
+# then writes the package through that link into the clone, which npm deletes, and runs
+# fuse-native's install script in a directory that no longer exists. Seen from here: pacote's
+# nested install (it sets _PACOTE_NO_PREPARE_) left the global kscrubfs a link to this very
+# clone. Put the package there as a tarball install would, so the outer install finds a real
+# directory with its dependencies in place; it then unpacks the same files over it and runs
+# fuse-native's install script itself (hence --ignore-scripts here). `npm link` in a checkout
+# is not pacote's and is left alone. The link goes first: npm names the directory it moves aside
+# after the path, and the nested install's is still there.
+global=${npm_config_global_prefix:-}/lib/node_modules/kscrubfs
+if [ -n "${_PACOTE_NO_PREPARE_:-}" ] && [ -n "${npm_config_global_prefix:-}" ] && [ -L "$global" ] \
+  && [ "$(readlink -f "$global")" = "$(pwd -P)" ]; then
+  echo "prepare: npm linked this temporary clone as the global kscrubfs; installing the package there instead" >&2
+  tmp=$(mktemp -d)
+  trap 'rm -rf "$tmp"' EXIT
+  npm pack --ignore-scripts --silent --pack-destination "$tmp" >/dev/null
+  rm "$global"
+  env -u npm_config_allow_scripts \
+    npm install --global --prefix "$npm_config_global_prefix" --ignore-scripts --no-audit --no-fund "$tmp"/kscrubfs-*.tgz >&2
+fi
