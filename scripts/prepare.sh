@@ -10,14 +10,19 @@ if [ ! -x node_modules/.bin/tsc ]; then
   env -u npm_config_global -u npm_config_prefix -u npm_config_location -u npm_config_allow_scripts \
     npm install --no-save --no-audit --no-fund --include=dev --ignore-scripts >&2
 fi
-node_modules/.bin/tsc -p tsconfig.json
+# tsc unless the last build is newer than every source (as scripts/setup.sh decides): npm i -g
+# <git url> runs prepare twice in its clone, to install and again to pack.
+stamp=dist/.build-stamp
+if [ ! -f "$stamp" ] || [ -n "$(find src test tsconfig.json package.json -newer "$stamp" -print -quit)" ]; then
+  node_modules/.bin/tsc -p tsconfig.json
+fi
 # The FUSE binding with caller identity and interrupts (falls back to the stock one, saying so).
 sh scripts/build-native.sh
 mkdir -p man completions
 node dist/src/cli/main.js man > man/kscrubfs.1
 node dist/src/cli/main.js completion bash > completions/kscrubfs.bash
 node dist/src/cli/main.js completion zsh > completions/_kscrubfs
-touch dist/.build-stamp
+touch "$stamp"
 
 # npm i -g <git url> with npm 11 (pacote < 22): to build a git dependency npm runs `npm install`
 # in a temporary clone, and that install inherits the outer npm_config_global=true, so it is

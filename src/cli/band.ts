@@ -3,7 +3,7 @@ import path from 'node:path';
 import { Option, type Command } from 'commander';
 import { type MachineOptions, presetFigures, resolveConfig } from '../model';
 import { type Band, type BandFigure, type BandRuns, bands, formatBands } from '../workload/band';
-import { calibrationErrors, standingRows } from '../workload/calibration';
+import { type PresetStanding, calibrationErrors, standingRows } from '../workload/calibration';
 import { writeOutput } from '../workload/output-file';
 import { type TornadoPanel, renderTornadoSvg } from '../workload/plot';
 import { CliError } from './errors';
@@ -27,17 +27,25 @@ export function bandFigures(opts: MachineOptions): BandFigure[] {
 const CALIBRATION_DOC = path.join(PACKAGE_ROOT, 'docs/calibration.md');
 
 /**
- * The preset's calibration error (rms ln(model ÷ published) over its published rows, from the
- * model's column of docs/calibration.md), or null when it has no published rows.
+ * Per preset with published rows, how far the model is from them (src/workload/calibration.ts,
+ * calibrationErrors), from the model's columns of docs/calibration.md.
  */
-export function presetCalibration(preset: string, doc = CALIBRATION_DOC): number | null {
+export function calibrationStanding(doc = CALIBRATION_DOC): Map<string, PresetStanding> {
   let text: string;
   try {
     text = readFileSync(doc, 'utf8');
   } catch (err) {
-    throw new CliError('KSCRUB_BAD_INPUT', `band: cannot read the calibration table ${doc}: ${(err as Error).message}`);
+    throw new CliError('KSCRUB_BAD_INPUT', `cannot read the calibration table ${doc}: ${(err as Error).message}`);
   }
-  return calibrationErrors(standingRows(text)).get(preset)?.rms ?? null;
+  return calibrationErrors(standingRows(text));
+}
+
+/**
+ * The preset's calibration error (rms ln(model ÷ published) over its published rows, from the
+ * model's column of docs/calibration.md), or null when it has no published rows.
+ */
+export function presetCalibration(preset: string, doc = CALIBRATION_DOC): number | null {
+  return calibrationStanding(doc).get(preset)?.rms ?? null;
 }
 
 /** The options every command with a band takes. */

@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import { type MachineConfig, presetFigures, resolveConfig } from '../model';
 import { PRESETS, type PresetName, formatSize } from '../uapi';
-import { PUBLISHED } from '../workload/calibration';
+import { PUBLISHED, type PresetStanding } from '../workload/calibration';
+import { calibrationStanding } from './band';
 
 // `kscrubfs presets`: what each machine is, from the model's own tables (resolveConfig,
 // presetFigures, the published rows), so that the list cannot disagree with what mounts.
@@ -44,9 +45,11 @@ export interface PresetInfo {
   figures: { measured: number; fitted: number };
   source: string;
   publishedRows: number;
+  /** How far the model is from those rows: docs/calibration.md's table of what calibrate prints (null without rows). */
+  distance: PresetStanding | null;
 }
 
-export function presetInfo(name: PresetName): PresetInfo {
+export function presetInfo(name: PresetName, standing = calibrationStanding()): PresetInfo {
   const c = resolveConfig({ preset: name });
   const figures = Object.values(presetFigures(name));
   return {
@@ -60,7 +63,13 @@ export function presetInfo(name: PresetName): PresetInfo {
     figures: { measured: figures.filter((f) => f.kind === 'measured').length, fitted: figures.filter((f) => f.kind === 'fitted').length },
     source: ABOUT[name].source,
     publishedRows: PUBLISHED.filter((p) => p.preset === name).length,
+    distance: standing.get(name) ?? null,
   };
+}
+
+/** "28 of 44 flt/cpu/s and fault/wsec within band; rms ln(model ÷ published) 0.195", as calibrate prints it. */
+function formatStanding(d: PresetStanding): string {
+  return `${d.within} of ${d.targets} flt/cpu/s and fault/wsec within band; rms ln(model ÷ published) ${d.rms.toFixed(3)}`;
 }
 
 export function formatPresets(infos: readonly PresetInfo[]): string {
@@ -72,8 +81,22 @@ export function formatPresets(infos: readonly PresetInfo[]): string {
     `  last-level cache: ${formatSize(p.llc.bytes)} ${p.llc.cpus === 1 ? 'a CPU' : `shared by ${p.llc.cpus} CPUs`}`,
     `  kernel: ${p.kernel}`,
     `  cost figures: ${p.figures.measured} measured, ${p.figures.fitted} fitted (${p.source})`,
-    `  published rows: ${p.publishedRows === 0 ? 'none (nothing to compare with)' : `${p.publishedRows} (docs/calibration.md; kscrubfs calibrate says how far the model is from each)`}`,
+    `  published rows: ${p.publishedRows === 0 ? 'none (nothing to compare with)' : `${p.publishedRows} (docs/calibration.md)`}`,
+    ...(p.distance === null ? [] : [`  model vs published: ${formatStanding(p.distance)} (docs/calibration.md's table of kscrubfs calibrate)`]),
   ].join('\n')).join('\n\n') + '\n';
+}
+
+/** The presets as one Markdown table (the README's): a line each. */
+export function formatPresetTable(infos: readonly PresetInfo[]): string {
+  const rows = infos.map((p) => [
+    `\`${p.name}\``, p.machine, `${p.cpus} on ${p.nodes} node${p.nodes === 1 ? '' : 's'}`, formatSize(p.memBytes), formatSize(p.pageSize), p.zeroDrivers.join(', '),
+    p.kernel.startsWith('2.6.11:') ? '2.6.11' : '2.6.11 allocator, split ptlocks',
+    p.publishedRows === 0 ? '—' : String(p.publishedRows),
+    p.distance === null ? '—' : `${p.distance.within} of ${p.distance.targets}`,
+    p.distance === null ? '—' : p.distance.rms.toFixed(3),
+  ]);
+  const head = ['preset', 'machine', 'CPUs', 'memory', 'pages', 'zeroing', 'fault path', 'published rows', 'columns within band', 'rms ln(model ÷ published)'];
+  return [head, head.map(() => '---'), ...rows].map((r) => `| ${r.join(' | ')} |`).join('\n') + '\n';
 }
 
 export function registerPresets(program: Command): void {
@@ -81,8 +104,10 @@ export function registerPresets(program: Command): void {
     .command('presets')
     .description('print what each machine preset is: nodes, CPUs, memory, pages, zones, zero drivers, kernel, sources')
     .option('--json', 'print them as one JSON array')
-    .action((o: { json?: boolean }) => {
-      const infos = PRESETS.map(presetInfo);
-      process.stdout.write(o.json === true ? `${JSON.stringify(infos, null, 2)}\n` : formatPresets(infos));
+    .option('--markdown', "print them as one Markdown table (the README's)")
+    .action((o: { json?: boolean; markdown?: boolean }) => {
+      const standing = calibrationStanding();
+      const infos = PRESETS.map((name) => presetInfo(name, standing));
+      process.stdout.write(o.json === true ? `${JSON.stringify(infos, null, 2)}\n` : o.markdown === true ? formatPresetTable(infos) : formatPresets(infos));
     });
 }

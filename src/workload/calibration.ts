@@ -163,24 +163,36 @@ export function standingRows(markdown: string): { label: string; fltPerCpuS: num
   return out;
 }
 
+/** A preset's distance from its published rows, from docs/calibration.md's table. */
+export interface PresetStanding {
+  /** √(mean of ln(model ÷ nearest published)²) over the flt/cpu/s and fault/wsec of its rows. */
+  readonly rms: number;
+  readonly rows: number;
+  /** flt/cpu/s and fault/wsec columns, and how many of them are within band. */
+  readonly targets: number;
+  readonly within: number;
+}
+
 /**
  * Each preset's calibration error: the root mean square of ln(model ÷ nearest published)
  * over the flt/cpu/s and fault/wsec of its published rows, the model's from `standing` (the
- * table of docs/calibration.md). A preset absent from the result has no published rows.
+ * table of docs/calibration.md), and how many of those columns are within band. A preset
+ * absent from the result has no published rows.
  */
-export function calibrationErrors(standing: readonly { label: string; fltPerCpuS: number; faultPerWsec: number }[]): Map<string, { rms: number; rows: number }> {
-  const sums = new Map<string, { sq: number; n: number; rows: number }>();
+export function calibrationErrors(standing: readonly { label: string; fltPerCpuS: number; faultPerWsec: number }[]): Map<string, PresetStanding> {
+  const sums = new Map<string, { sq: number; n: number; rows: number; within: number }>();
   for (const pub of PUBLISHED) {
     const got = standing.find((s) => s.label === pub.label);
     if (!got) continue;
-    const s = sums.get(pub.preset) ?? { sq: 0, n: 0, rows: 0 };
+    const s = sums.get(pub.preset) ?? { sq: 0, n: 0, rows: 0, within: 0 };
     for (const [model, published] of [[got.fltPerCpuS, pub.fltPerCpuS], [got.faultPerWsec, pub.faultPerWsec]] as const) {
       const nearest = published.reduce((a, b) => (Math.abs(Math.log(model / b)) < Math.abs(Math.log(model / a)) ? b : a));
       s.sq += Math.log(model / nearest) ** 2;
       s.n++;
+      if (withinBand(model, published)) s.within++;
     }
     s.rows++;
     sums.set(pub.preset, s);
   }
-  return new Map([...sums].map(([preset, s]) => [preset, { rms: Math.sqrt(s.sq / s.n), rows: s.rows }]));
+  return new Map([...sums].map(([preset, s]) => [preset, { rms: Math.sqrt(s.sq / s.n), rows: s.rows, targets: s.n, within: s.within }]));
 }

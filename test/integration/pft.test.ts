@@ -3,9 +3,9 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { parseVmstat } from '../../src/uapi';
 import path from 'node:path';
 import { describe, test } from 'node:test';
-import { PUBLISHED, withinBand } from '../../src/workload/calibration';
+import { PUBLISHED, calibrationErrors, standingRows, withinBand } from '../../src/workload/calibration';
 import type { PublishedRow } from '../../src/workload/calibration';
-import { CLI, kscrubfs, run, sh, withMount } from '../helpers/mount';
+import { CLI, REPO_ROOT, kscrubfs, run, sh, withMount } from '../helpers/mount';
 
 // End to end: a real mount, the real `kscrubfs pft` process talking to it through `control`.
 
@@ -196,9 +196,10 @@ describe('kscrubfs pft against a mount', () => {
     // it was measured on, on a manual clock: the numbers are deterministic. The exit code says
     // whether any target column (flt/cpu/s, fault/wsec) is outside its band.
     const r = await kscrubfs(['calibrate', '--json'], { timeoutMs: 600_000 });
-    const { rows, comparisons } = JSON.parse(r.stdout) as {
+    const { rows, comparisons, presets } = JSON.parse(r.stdout) as {
       rows: { label: string }[];
       comparisons: { label: string; column: string; model: number; published: number; ratio: number; target: boolean; ok: boolean }[];
+      presets: { preset: string; rows: number; targets: number; within: number; rmsLogError: number }[];
     };
     assert.deepEqual(rows.map((x) => x.label), PUBLISHED.map((p) => p.label));
     const columns = (p: PublishedRow): number => 2 + [p.userS, p.systemS, p.wallS].filter((v) => v !== undefined).length;
@@ -210,6 +211,19 @@ describe('kscrubfs pft against a mount', () => {
       assert.equal(c.target, c.column === 'flt/cpu/s' || c.column === 'fault/wsec');
     }
     assert.equal(r.code, comparisons.every((c) => !c.target || c.ok) ? 0 : 1, r.stderr);
+    // docs/calibration.md's table of the model's columns is what calibrate finds (as it prints
+    // them, to the fault): kscrubfs presets and the answers' bands read it instead of running
+    // the rows, so a change of the model that moves a column must bring the table along.
+    const doc = readFileSync(path.join(REPO_ROOT, 'docs/calibration.md'), 'utf8');
+    const model = (label: string, column: string): number => Math.round(comparisons.find((c) => c.label === label && c.column === column)!.model);
+    const found = PUBLISHED.map((p) => ({ label: p.label, fltPerCpuS: model(p.label, 'flt/cpu/s'), faultPerWsec: model(p.label, 'fault/wsec') }));
+    assert.deepEqual(standingRows(doc), found, `docs/calibration.md's "Where the model stands" must have calibrate's flt/cpu/s and fault/wsec:\n${found.map((f) => `${f.label}: ${f.fltPerCpuS.toLocaleString('en')} ${f.faultPerWsec.toLocaleString('en')}`).join('\n')}`);
+    const standing = calibrationErrors(standingRows(doc));
+    assert.deepEqual([...standing.keys()], presets.map((p) => p.preset));
+    for (const p of presets) {
+      const s = standing.get(p.preset)!;
+      assert.deepEqual([s.rows, s.targets, s.within, s.rms.toFixed(3)], [p.rows, p.targets, p.within, p.rmsLogError.toFixed(3)], p.preset);
+    }
     const v1SingleThread = ['base 4G×3 1t', 'patched 4G×3 1t', 'patched 1G×1', 'patched 1G×1 128 lines'];
     for (const c of comparisons.filter((x) => x.target && v1SingleThread.includes(x.label))) {
       assert.ok(c.ok, `${c.label} ${c.column}: model ${c.model} vs published ${c.published} (ratio ${c.ratio.toFixed(3)})`);

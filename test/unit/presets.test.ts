@@ -1,7 +1,11 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { describe, test } from 'node:test';
 import { EPYC_COST, GENOA_COST, ICELAKE_X_COST, SKYLAKE_SP_COST, check, createMachine, i386Cost, resolveConfig } from '../../src/model';
-import { ModelError } from '../../src/uapi';
+import { ModelError, PRESETS } from '../../src/uapi';
+import { formatPresetTable, formatPresets, presetInfo } from '../../src/cli/presets';
+import { PUBLISHED } from '../../src/workload/calibration';
 import { clearBytesPerNs } from '../../src/model/zero-drivers';
 import { render as renderVmstat } from '../../src/procfs/vmstat';
 import { statsPairs } from '../../src/control/execute';
@@ -129,4 +133,26 @@ describe('presets i386 and epyc', () => {
       if (thp) assert.match(a, /thp_fault_alloc [1-9]/);
     });
   }
+});
+
+describe('kscrubfs presets', () => {
+  test("when the README lists the presets then its table is the one kscrubfs presets --markdown prints", () => {
+    const readme = readFileSync(path.resolve(__dirname, '../../../README.md'), 'utf8');
+    const table = formatPresetTable(PRESETS.map((name) => presetInfo(name)));
+    assert.ok(readme.includes(`\n\n${table}\n`), `README.md's preset table must be:\n${table}`);
+  });
+
+  test("when a preset has published rows then presets gives its distance from them from docs/calibration.md's table, and none where it has none", () => {
+    for (const name of PRESETS) {
+      const info = presetInfo(name);
+      const rows = PUBLISHED.filter((p) => p.preset === name);
+      assert.equal(info.publishedRows, rows.length, name);
+      // Every target column of every row is counted: two per row.
+      assert.equal(info.distance?.targets ?? 0, 2 * rows.length, name);
+      assert.equal(info.distance === null, rows.length === 0, name);
+      const text = formatPresets([info]);
+      if (info.distance) assert.match(text, new RegExp(`model vs published: ${info.distance.within} of ${info.distance.targets} flt/cpu/s and fault/wsec within band; rms ln\\(model ÷ published\\) ${info.distance.rms.toFixed(3)} \\(docs/calibration.md`));
+      else assert.doesNotMatch(text, /model vs published/);
+    }
+  });
 });
