@@ -1,6 +1,7 @@
-// The progress line long commands show: on a terminal only (stderr), once a run is past a
-// second, rewritten in place; nothing at all when stderr is piped or a file. Given how far the
-// run is (done of total), it adds an estimate of the time left from the rate so far.
+// The progress line long commands show: on a terminal only (stderr), rewritten in place from
+// the first report on, and cleared before anything else is printed; nothing at all when stderr
+// is piped or a file. Given how far the run is (done of total), it adds an estimate of the time
+// left from the rate so far.
 
 /** A progress report: what runs now, and optionally how many of how many units are done. */
 export type Progress = (msg: string, done?: number, total?: number) => void;
@@ -21,15 +22,13 @@ export function progressText(msg: string, elapsedMs: number, done?: number, tota
   return `${msg} — ${Math.round((100 * done) / total)} %, about ${formatDuration((elapsedMs / done) * (total - done))} left`;
 }
 
-/** A progress line on stderr, only on a terminal and only once the run is past a second. */
+/** A progress line on stderr, only on a terminal. */
 export function progressLine(): Progress | undefined {
   if (!process.stderr.isTTY) return undefined;
   const start = Date.now();
   return (msg, done, total) => {
-    const elapsed = Date.now() - start;
-    if (elapsed < 1000) return;
     shown = true;
-    const line = progressText(msg, elapsed, done, total);
+    const line = progressText(msg, Date.now() - start, done, total);
     const width = process.stderr.columns ?? 0;
     process.stderr.write(`\r\x1b[K${width > 1 && line.length >= width ? `${line.slice(0, width - 2)}…` : line}`);
   };

@@ -10,7 +10,7 @@ import type { BandFlags } from './band';
 import type { Band } from '../workload/band';
 import { integer } from './options';
 import { checkFormat, formatResult } from './output';
-import { clearProgress, progressLine } from './progress';
+import { type Progress, clearProgress, progressLine } from './progress';
 import { VERSION, commandLine } from './version';
 
 interface ReplayCliOptions extends BandFlags {
@@ -103,9 +103,12 @@ Example:
       };
       if (o.mount !== undefined) add(await replay(o.mount, t, { ...opts, sides }));
       else {
-        // A fresh machine per side, as each would be a freshly booted box.
-        for (const side of sides) {
-          add(await withPrivateMount((dir) => replay(dir, t, { ...opts, sides: [side] }), ['--preset', o.preset, '--clock', 'manual']));
+        // A fresh machine per side, as each would be a freshly booted box. Each replay's share
+        // done is of its one side: the line's counts the sides before it.
+        for (const [i, side] of sides.entries()) {
+          const progress: Progress | undefined = opts.progress && ((msg, done, total) => opts.progress!(msg,
+            done === undefined || total === undefined ? undefined : i * total + done, total === undefined ? undefined : sides.length * total));
+          add(await withPrivateMount((dir) => replay(dir, t, { ...opts, progress, sides: [side] }), ['--preset', o.preset, '--clock', 'manual']));
         }
       }
       const band = o.band ? await replayBand(o, t, rows, sides, { ...opts, progress: undefined }) : undefined;

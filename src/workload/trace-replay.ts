@@ -123,7 +123,7 @@ export async function replayOn(ctl: Control, trace: Trace, o: ReplayOptions): Pr
     // A trace comes from a mainline kernel, and none prefaults anonymous memory: replay does
     // not either unless asked (--prealloc 4 is the V2 patch).
     set('max_prealloc_order', o.prealloc ?? 0);
-    for (const side of o.sides) {
+    for (const [i, side] of o.sides.entries()) {
       for (const [name, v] of kscrubdSysctls(side, maxOrder)) set(name, v);
       if (side === 'on') await settle(ctl, o.progress);
       configs.push(readConfig(ctl));
@@ -131,7 +131,7 @@ export async function replayOn(ctl: Control, trace: Trace, o: ReplayOptions): Pr
       // kscrubd's CPU per page it zeroed since boot, to price the pages this side takes prezeroed.
       const k = run(ctl, { verb: 'stats' });
       const cpuSPerPage = k.kscrubd_pages > 0 ? k.kscrubd_cpu_us / 1e6 / k.kscrubd_pages : 0;
-      rows.push(await new Replayer(ctl, trace, o, side, cpuSPerPage).run());
+      rows.push(await new Replayer(ctl, trace, o, side, i, cpuSPerPage).run());
     }
   } finally {
     try {
@@ -172,6 +172,8 @@ class Replayer {
     private readonly trace: Trace,
     private readonly o: ReplayOptions,
     private readonly side: 'off' | 'on',
+    /** Which of o.sides this run is: the time left counts the runs still to come. */
+    private readonly sideIndex: number,
     private readonly kscrubdCpuSPerPage = 0,
   ) {
     const stats = run(ctl, { verb: 'stats' });
@@ -190,7 +192,9 @@ class Replayer {
         // Now and then let the event loop run: a signal's handler (Ctrl-C) must get its turn.
         if (++n % YIELD_EVERY === 0) {
           await new Promise((resolve) => setImmediate(resolve));
-          this.o.progress?.(`replaying with kscrubd ${this.side}: ${this.sum.faults} faults`, this.sum.faults, this.trace.summary?.faults.anon);
+          const anon = this.trace.summary?.faults.anon;
+          this.o.progress?.(`replaying with kscrubd ${this.side}: ${this.sum.faults}${anon === undefined ? '' : ` of ${anon}`} faults`,
+            anon === undefined ? undefined : this.sideIndex * anon + this.sum.faults, anon === undefined ? undefined : this.o.sides.length * anon);
         }
         switch (r.type) {
           case 'task': {

@@ -196,6 +196,8 @@ describe('kscrubfs pft against a mount', () => {
     // it was measured on, on a manual clock: the numbers are deterministic. The exit code says
     // whether any target column (flt/cpu/s, fault/wsec) is outside its band.
     const r = await kscrubfs(['calibrate', '--json'], { timeoutMs: 600_000 });
+    // Piped, no progress line (test/integration/progress.test.ts shows it on a terminal).
+    assert.doesNotMatch(r.stderr, /[\r\x1b]/);
     const { rows, comparisons, presets } = JSON.parse(r.stdout) as {
       rows: { label: string }[];
       comparisons: { label: string; column: string; model: number; published: number; ratio: number; target: boolean; ok: boolean }[];
