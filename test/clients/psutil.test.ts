@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { parseVmstat } from '../../src/uapi';
 import { alloc, control, run, sysctl, withMount } from '../helpers/mount';
 import { DEBIAN_PYTHON, meminfo, parseStatCpu, readModel, requireTool } from './tools';
 
@@ -70,7 +71,7 @@ describe('psutil with PROCFS_PATH on the mount', () => {
       assert.equal(s2.cpu.idle, stat.idle / 100);
       // Three seconds on eight CPUs, to the tick.
       assert.ok(Math.abs(s2.cpu.system + s2.cpu.idle + s2.cpu.user - 24) <= 0.02, JSON.stringify(s2.cpu));
-      const kscrubdUs = Number(/^kscrubd_cpu_us (\d+)$/m.exec(await readModel(dir, 'vmstat'))?.[1]);
+      const kscrubdUs = parseVmstat(await readModel(dir, 'vmstat')).get('kscrubd_cpu_us')!;
       assert.ok(Math.abs(s2.cpu.system - kscrubdUs / 1e6) <= 0.08, `system ${s2.cpu.system} s, kscrubd ${kscrubdUs} µs`);
     });
   });

@@ -66,7 +66,8 @@ describe('npm pack and npm i -g', () => {
     }
     const stray = files.filter((f) => /^(test|src|dist\/test)\/|\.ts$|\.map$|^\.|golden|node_modules/.test(f));
     assert.deepEqual(stray, [], 'no tests, TypeScript sources, source maps or dot files');
-    assert.ok(files.length < 150, `${files.length} files`);
+    // 547 files before package.json had a files list; the built JS is most of what is left.
+    assert.ok(files.length < 200, `${files.length} files`);
   });
 
   it('when installed into a prefix then its kscrubfs mounts, runs pft and unmounts, with KSCRUBFS_MOUNT as the mount point', async () => {

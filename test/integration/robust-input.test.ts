@@ -12,6 +12,7 @@ import { describe, test } from 'node:test';
 import { Rng } from '../helpers/rng';
 import { q, run, withMount } from '../helpers/mount';
 import { parseMeminfo, parseProcFile } from '../../src/uapi';
+import { controlBatch } from '../../src/workload/client';
 import { READABLE_FILES, SYSCTL_FILES, snapshotFiles } from '../helpers/readers';
 
 const MANUAL = ['--clock', 'manual'];
@@ -108,12 +109,6 @@ function assertSameState(before: Map<string, string>, after: Map<string, string>
   for (const [rel, text] of before) assert.equal(after.get(rel), text, `${rel} changed`);
 }
 
-/** One batch on a fresh control handle (bash: exec 3<>control; printf … >&3; cat <&3). */
-async function control(dir: string, text: string): Promise<string[]> {
-  const [r] = await runWrites([{ path: path.join(dir, 'control'), flags: 'rw', writes: [wire({ data: Buffer.from(text) })], read: true }]);
-  assert.ok(r!.writes[0] === text.length, `control batch ${JSON.stringify(text)} failed: ${r!.writes[0]} ${r!.out}`);
-  return r!.out!.split('\n').slice(0, -1);
-}
 
 // ---- sysctl cases ---------------------------------------------------------------------------------
 
@@ -465,7 +460,7 @@ describe('robust: malformed input over a real mount', () => {
       assert.deepEqual(wrong, [], `${wrong.length} of ${cases.length} sysctl writes went wrong`);
       t.diagnostic(`${cases.length} sysctl cases (${cases.reduce((n, c) => n + c.writes.length, 0)} writes)`);
       assertSameState(before, await snapshot(dir));
-      assert.deepEqual(await control(dir, 'check\n'), ['ok']);
+      assert.deepEqual(await controlBatch(dir, 'check\n'), ['ok']);
     });
   });
 
@@ -500,11 +495,11 @@ describe('robust: malformed input over a real mount', () => {
   test('when ≥100 malformed control commands are written then each is EINVAL with its err line and nothing changes', { timeout: 90_000 }, async (t) => {
     await withMount(MANUAL, async (dir) => {
       // Something for the commands to name: a process with a 1 MiB mapping (16 pages touched) and raw blocks 1..3.
-      const setup = await control(dir, 'mm new keep\nmmap mm=1 size=1M\n');
+      const setup = await controlBatch(dir, 'mm new keep\nmmap mm=1 size=1M\n');
       const A = Number.parseInt(/^ok addr=(0x[0-9a-f]+) size=1048576$/.exec(setup[1]!)![1]!, 16);
-      assert.deepEqual(await control(dir, `touch mm=1 addr=0x${A.toString(16)} size=256K\nalloc order=2 count=3\nalloc order=0 count=5 zero\n`).then((l) => l.map((x) => x.split(' ')[0])), ['ok', 'ok', 'ok']);
+      assert.deepEqual(await controlBatch(dir, `touch mm=1 addr=0x${A.toString(16)} size=256K\nalloc order=2 count=3\nalloc order=0 count=5 zero\n`).then((l) => l.map((x) => x.split(' ')[0])), ['ok', 'ok', 'ok']);
       const before = await snapshot(dir);
-      const [stats] = await control(dir, 'stats\n');
+      const [stats] = await controlBatch(dir, 'stats\n');
       const cases = controlCases(A);
       const cmds = cases.reduce((n, c) => n + (c.lines?.length ?? 1), 0);
       assert.ok(cases.length >= 100, `${cases.length} cases`);
@@ -539,7 +534,7 @@ describe('robust: malformed input over a real mount', () => {
       });
       assert.deepEqual(wrong, [], `${wrong.length} of ${cases.length} control writes went wrong`);
       assertSameState(before, await snapshot(dir));
-      const after = await control(dir, 'check\nstats\n');
+      const after = await controlBatch(dir, 'check\nstats\n');
       assert.equal(after[0], 'ok');
       assert.equal(after[1], stats);
       assert.match(stats!, / raw_pages=17 mms=1 .* nr_anon_pages=\d+ /);
@@ -555,7 +550,7 @@ describe('robust: malformed input over a real mount', () => {
       assert.deepEqual(r!.writes, ['ENOMEM']);
       assert.match(r!.out!, /^err alloc: out of memory after \d+ of 1000 order-10 blocks \(nothing kept\)\n$/);
       assert.equal(await memFree(), free);
-      const after = await control(dir, 'check\nstats\n');
+      const after = await controlBatch(dir, 'check\nstats\n');
       assert.equal(after[0], 'ok');
       assert.match(after[1]!, / raw_pages=0 /);
     });

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { chmodSync, chownSync, mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, test } from 'node:test';
+import { parseMeminfo } from '../../src/uapi';
 import { kscrubfs, q, sh, startDaemon, stopDaemon, waitForMount, withMount, withTempDir } from '../helpers/mount';
 
 // What root writes for its user — the record, a trace, a plot, a sweep's rows — may be named
@@ -118,7 +119,7 @@ describe('robust: output files', () => {
         const ctl = q(path.join(mnt, 'control'));
         const setup = await sh(`exec 3<>${ctl}; printf 'mm new keep\\nmmap mm=1 size=256G\\n' >&3; head -n 2 <&3`);
         const addr = /addr=(0x[0-9a-f]+)/.exec(setup.stdout)![1]!;
-        const free = (): number => Number(/MemFree:\s+(\d+)/.exec(readFileSync(path.join(mnt, 'meminfo'), 'utf8'))![1]);
+        const free = (): number => parseMeminfo(readFileSync(path.join(mnt, 'meminfo'), 'utf8')).get('MemFree')!;
         const before = free();
         // The writer waits for its touch in the background; the test stops the daemon once
         // the touch has visibly begun (MemFree falls), long before 256G are touched.

@@ -4,6 +4,8 @@ import { describe, test } from 'node:test';
 import { createMachine, type Machine } from '../../src/model';
 import { buildProcTree } from '../../src/procfs';
 import { ProcError, parseSysctlInt, parseSysctlWrite } from '../../src/uapi';
+import { LocalControl } from '../../src/control';
+import { LocalClient } from '../../src/workload/client';
 
 // Sysctl writes behave as a 6.x kernel's proc_dointvec_minmax (kernel/sysctl.c); each row below
 // is what that code does with the bytes of one write(2) at offset 0.
@@ -187,5 +189,30 @@ describe('sysctl files', () => {
     const m = createMachine({ clock: 'manual' });
     assert.equal(writeFile(m, '/sys/vm/scrub_start', ''), 0);
     assert.equal(m.sysctl.scrub_start, m.maxOrder);
+  });
+});
+
+describe('sysctl writers: one parser', () => {
+  test('when an in-process client (sweep, replay, policies) writes a sysctl then the file\'s parser and range check decide, as for echo VALUE > file', () => {
+    const outcome = (f: () => void, m: Machine): string => {
+      try {
+        f();
+        return `set ${m.sysctl.scrub_start}`;
+      } catch (err) {
+        return err instanceof ProcError ? `${err.errno}: ${err.message}` : `other: ${String(err)}`;
+      }
+    };
+    for (const value of [5, 0, -1, 99, 2.5, 1e21, Number.NaN, 2 ** 31]) {
+      const viaFile = createMachine({ clock: 'manual' });
+      const viaClient = createMachine({ clock: 'manual' });
+      const client = new LocalClient(new LocalControl(viaClient));
+      const file = outcome(() => writeFile(viaFile, '/sys/vm/scrub_start', `${value}\n`), viaFile);
+      const local = outcome(() => new LocalControl(viaClient).writeSysctl('scrub_start', value), viaClient);
+      assert.equal(local, file, `${value}`);
+      if (value === 5) assert.equal(local, 'set 5');
+      if (value === 99 || value === -1 || Number.isNaN(value)) assert.match(local, /^EINVAL: .*scrub_start/, `${value}`);
+      // A refused write keeps the old value, and the client reads it back through the file's text.
+      assert.equal(client.readSysctl('scrub_start'), viaFile.sysctl.scrub_start, `${value}`);
+    }
   });
 });
