@@ -63,6 +63,17 @@ export const HUGE_CLEAR_MODES: readonly HugeClearMode[] = ['pages', 'extents'];
  */
 export const NON_PREEMPT_EXTENT_BYTES = 32 * 2 ** 20;
 
+/** Pages a resize or a zeroable_hugepages write handles between two yields (well under a millisecond). */
+export const STEP_PAGES = 256;
+
+/** Run a generator of steps to its end. */
+function finish<T>(steps: Generator<void, T, void>): T {
+  for (;;) {
+    const r = steps.next();
+    if (r.done) return r.value;
+  }
+}
+
 /** Who zeroes a page off the free list: khzerod, or a writer of zeroable_hugepages. */
 interface Zeroing {
   readonly id: number;
@@ -240,6 +251,11 @@ export class Hugetlb implements PageOwner {
    * shrinks by freeing free pages, and what is in use beyond `count` becomes surplus.
    */
   setNrHugepages(pool: HugetlbPool, count: number, node?: number): void {
+    finish(this.resizeSteps(pool, count, node));
+  }
+
+  /** setNrHugepages() yielding every STEP_PAGES pages allocated or freed (a file write runs it in slices). */
+  *resizeSteps(pool: HugetlbPool, count: number, node?: number): Generator<void, void, void> {
     const nodes = node === undefined ? [...pool.nrNode.keys()] : [node];
     // Persistent pages on the nodes concerned.
     const persistent = (): number => nodes.reduce((s, n) => s + pool.nrNode[n]! - pool.surplusNode[n]!, 0);
@@ -249,15 +265,18 @@ export class Hugetlb implements PageOwner {
     }
     let rr = 0;
     let failures = 0;
+    let work = 0;
     while (persistent() < count && failures < nodes.length) {
       const n = nodes[rr++ % nodes.length]!;
       if (this.allocPoolPage(pool, n)) failures = 0;
       else failures++;
+      if (++work % STEP_PAGES === 0) yield;
     }
     while (persistent() > count) {
       const n = this.nodeToShrink(pool, nodes);
       if (n < 0) break;
       this.freePoolPage(pool, n);
+      if (++work % STEP_PAGES === 0) yield;
     }
     // In use beyond count: surplus (freed to the buddy allocator when released).
     while (persistent() > count) {
@@ -267,6 +286,7 @@ export class Hugetlb implements PageOwner {
     }
     log('hugetlb %s: nr_hugepages %d', pool.hs.dir, pool.nr);
   }
+
 
   /** The node with the most free pages not promised to a reservation, or -1. */
   private nodeToShrink(pool: HugetlbPool, nodes: readonly number[]): number {
@@ -548,29 +568,50 @@ export class Hugetlb implements PageOwner {
    * Precondition: count ≤ zeroable(pool, n) (the file's write checks it).
    */
   zeroInWriter(pool: HugetlbPool, n: number, count: number): number {
+    return finish(this.zeroInWriterSteps(pool, n, count));
+  }
+
+  /**
+   * zeroInWriter() yielding every STEP_PAGES pages: each page is zeroed and charged whole
+   * before a yield, so whatever runs between slices (a fault, another writer) sees a
+   * consistent pool; a page taken meanwhile is simply not this writer's to zero. Returns the
+   * writer's ns (fewer pages if fewer were left).
+   */
+  *zeroInWriterSteps(pool: HugetlbPool, n: number, count: number): Generator<void, number, void> {
     const m = this.m;
     const cpu = m.cpus.mostIdle(n, m.now);
     let t = Math.max(m.now, m.cpus.freeAt(cpu));
     const begin = t;
     const ns = this.clearNs(pool.hs.bytes, false, 1);
-    let done = 0;
-    for (let i = 0; i < pool.freeLists[n]!.length && done < count; i++) {
-      const id = pool.freeLists[n]![i]!;
+    const list = pool.freeLists[n]!;
+    // From the tail towards the head. A slice's yield may let others take pages off the list
+    // and shift it: once past its end, one more scan from the tail finds any page skipped.
+    let i = 0;
+    let rescanned = false;
+    for (let done = 0; done < count;) {
+      if (i >= list.length) {
+        if (rescanned) break;
+        rescanned = true;
+        i = 0;
+        continue;
+      }
+      const id = list[i++]!;
       if (pool.state(id) !== HP_FREE) continue;
+      done++;
       t += ns;
       this.fillCache(cpu, pool.hs.bytes);
       pool.setState(id, HP_ZEROED);
       pool.zeroNode[n]!++;
       if (!pool.hs.gigantic) m.zoneOf(pool.pfn(id)).setZero(pool.pfn(id), orderPages(pool.hs.order), true);
-      done++;
+      m.cpus.addSystem(cpu, ns);
+      m.cpus.busyUntil(cpu, t);
+      pool.writerPages++;
+      pool.writerNs += ns;
+      if (done % STEP_PAGES === 0) yield;
     }
-    const spent = t - begin;
-    m.cpus.addSystem(cpu, spent);
-    m.cpus.busyUntil(cpu, t);
-    pool.writerPages += done;
-    pool.writerNs += spent;
-    return spent;
+    return t - begin;
   }
+
 
   // ---- check ------------------------------------------------------------------------------
 

@@ -25,7 +25,8 @@ export interface ProcFile {
   /** Permission bits: 0o444 read-only, 0o644 sysctl, 0o600 control. */
   readonly mode: number;
   readonly render?: (m: Machine, opts: RenderOptions) => string;
-  readonly write?: (m: Machine, data: Buffer) => number;
+  /** A promise when the write runs in slices (a hugetlb pool resize or zeroing of many pages). */
+  readonly write?: (m: Machine, data: Buffer) => number | Promise<number>;
 }
 
 /** The only list of paths: getattr, readdir, open and write all come from it (via buildProcTree). */

@@ -59,24 +59,55 @@ export function hugetlbFiles(m: Machine): ProcFile[] {
 }
 
 /** A count written to nr_hugepages (of a size, or of a size on one node). */
-function setNr(m: Machine, pool: HugetlbPool, data: Uint8Array, file: string, node?: number): number {
+function setNr(m: Machine, pool: HugetlbPool, data: Uint8Array, file: string, node?: number): number | Promise<number> {
   if (data.length === 0) return 0;
   const count = parseKstrtoul(data, file);
-  m.hugetlb.setNrHugepages(pool, count, node);
-  return data.length;
+  return sliced(m.hugetlb.resizeSteps(pool, count, node), data.length);
 }
 
 /** /proc/sys/vm/nr_hugepages is proc_doulongvec_minmax: the sysctl parser, a value ≥ 0. */
-function setNrSysctl(m: Machine, pool: HugetlbPool, data: Uint8Array): number {
-  return sysctlWrite(data, 'vm.nr_hugepages', (v) => m.hugetlb.setNrHugepages(pool, v));
+function setNrSysctl(m: Machine, pool: HugetlbPool, data: Uint8Array): number | Promise<number> {
+  if (data.length === 0) return 0;
+  const { value, consumed } = parseSysctlValue(data, 'vm.nr_hugepages');
+  return sliced(m.hugetlb.resizeSteps(pool, value), consumed);
+}
+
+function parseSysctlValue(data: Uint8Array, file: string): { value: number; consumed: number } {
+  const r = parseSysctlWrite(data, file);
+  if (r.value < 0) throw new ProcError('EINVAL', `write ${file}: ${r.value} is negative`);
+  return r;
 }
 
 function sysctlWrite(data: Uint8Array, file: string, apply: (v: number) => void): number {
   if (data.length === 0) return 0;
-  const { value, consumed } = parseSysctlWrite(data, file);
-  if (value < 0) throw new ProcError('EINVAL', `write ${file}: ${value} is negative`);
+  const { value, consumed } = parseSysctlValue(data, file);
   apply(value);
   return consumed;
+}
+
+/** How long one slice of a write's work may hold the daemon's thread. */
+const SLICE_MS = 4;
+
+/**
+ * Run a write's steps: to the end now if one slice finishes them (the write returns its
+ * count), else slice by slice between turns of the event loop, so readers and other writers
+ * are answered meanwhile (the write's promise resolves at the end). The steps leave the
+ * machine consistent at every yield; run alone, slicing never changes the outcome.
+ */
+function sliced(steps: Generator<void, unknown, void>, written: number): number | Promise<number> {
+  const slice = (): boolean => {
+    const t0 = performance.now();
+    for (;;) {
+      if (steps.next().done === true) return true;
+      if (performance.now() - t0 > SLICE_MS) return false;
+    }
+  };
+  if (slice()) return written;
+  return (async (): Promise<number> => {
+    do await new Promise((resolve) => setImmediate(resolve));
+    while (!slice());
+    return written;
+  })();
 }
 
 /** nr_overcommit_hugepages_store refuses gigantic sizes (no surplus pages can be made of them). */
@@ -101,14 +132,18 @@ function setPrezero(m: Machine, pool: HugetlbPool, data: Uint8Array, file: strin
 }
 
 /** zeroable_hugepages: N in [0, what the file reads], zeroed in the writer's context. */
-function zeroable(m: Machine, pool: HugetlbPool, node: number, data: Uint8Array, file: string): number {
+function zeroable(m: Machine, pool: HugetlbPool, node: number, data: Uint8Array, file: string): number | Promise<number> {
   if (data.length === 0) return 0;
   const v = parseKstrtoul(data, file);
   const max = m.hugetlb.zeroable(pool, node);
   if (v > max) throw new ProcError('EINVAL', `write ${file}: ${v} is more than the ${max} free huge pages that can be zeroed now`);
-  const ns = m.hugetlb.zeroInWriter(pool, node, v);
+  const start = m.now;
+  const steps = m.hugetlb.zeroInWriterSteps(pool, node, v);
   // The write returns when the writer has zeroed the pages: a manual clock moves on by that
   // long (a live one is already past it by the time the writer could look).
-  if (m.clock.mode === 'manual') m.advanceTo(m.now + ns);
-  return data.length;
+  function* thenClock(): Generator<void, void, void> {
+    const ns = yield* steps;
+    if (m.clock.mode === 'manual') m.advanceTo(Math.max(m.now, start + ns));
+  }
+  return sliced(thenClock(), data.length);
 }

@@ -184,13 +184,16 @@ function snapshotEntry(
         read,
         readInto,
         release,
-        write(data: Buffer, offset: number): number {
+        write(data: Buffer, offset: number): number | Promise<number> {
           if (offset > 0) return data.length;
           opts.syncClock();
           const n = write(machine, data);
-          writes.count++;
-          written = true; // the next read shows the value just written, as the kernel's does
-          return n;
+          const done = (v: number): number => {
+            writes.count++;
+            written = true; // the next read shows the value just written, as the kernel's does
+            return v;
+          };
+          return typeof n === 'number' ? done(n) : n.then(done);
         },
       };
     },

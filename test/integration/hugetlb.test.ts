@@ -56,4 +56,14 @@ describe('hugetlb files on a mount', () => {
       assert.equal((await sh(`cat ${dir}/${SIZE}/free_hugepages ${dir}/${SIZE}/resv_hugepages`)).stdout, '0\n0\n');
     });
   });
+
+  test('when a pool of 16384 pages is made and zeroed by echo then the writes return with every page done and check holds', async () => {
+    await withMount(['--preset', 'x86_64', '--mem', '64G', '--clock', 'manual'], async (dir) => {
+      // Work of many steps: the daemon may run it in slices, answering others between them.
+      const r = await sh(`cd ${dir} && echo 16384 > ${SIZE}/nr_hugepages & cat ${dir}/meminfo > /dev/null; wait; cd ${dir} && echo 16384 > ${NODE}/zeroable_hugepages && cat ${SIZE}/nr_hugepages ${SIZE}/free_huge_pages_zero ${NODE}/zeroable_hugepages`);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout, '16384\n16384\n0\n');
+      assert.deepEqual(await control(dir, 'check'), ['ok']);
+    });
+  });
 });

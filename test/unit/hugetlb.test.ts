@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { type CostModel, type Machine, check, createMachine } from '../../src/model';
+import { STEP_PAGES } from '../../src/model/hugetlb';
 import { hugetlbFiles } from '../../src/procfs/hugetlb';
 import * as meminfo from '../../src/procfs/meminfo';
 import { execute } from '../../src/control/execute';
@@ -29,7 +30,10 @@ function file(m: Machine, path: string): { read: () => string; write: (text: str
     read: () => row.render!(m, { buddyinfo: 'v6' }),
     write: (text) => {
       assert.ok(row.write, `${path} is writable`);
-      return row.write(m, Buffer.from(text));
+      const n = row.write(m, Buffer.from(text));
+      // Work of at most STEP_PAGES pages is one step: the write is done when it returns.
+      assert.equal(typeof n, 'number', `${path}: a small write finishes at once`);
+      return n as number;
     },
   };
 }
@@ -207,6 +211,37 @@ describe('hugetlb faults and pre-zeroing', () => {
     assert.match(run(m, `fault mm=1 addr=${addr}`), /^err fault: .* is in a hugetlb mapping/);
     assert.match(run(m, 'mm exit mm=1'), /^ok/);
     assert.equal(file(m, 'sys/kernel/mm/hugepages/hugepages-2048kB/resv_hugepages').read(), '0\n');
+    assert.equal(check(m), null);
+  });
+
+  test('when a resize and a zeroable_hugepages write run in steps then the pool is consistent at every yield, and a fault between steps takes its page', () => {
+    const m = createMachine({ preset: 'x86_64', mem: '4G', nodes: 1, cpus: 2, clock: 'manual', bootAllocations: false, cost: PINNED });
+    const pool = m.hugetlb.pools[0]!;
+    const target = 3 * STEP_PAGES + 10;
+    let yields = 0;
+    for (const _ of m.hugetlb.resizeSteps(pool, target)) {
+      yields++;
+      assert.equal(check(m), null, `after step ${yields}`);
+    }
+    assert.equal(yields, 3, 'one yield every STEP_PAGES pages');
+    assert.equal(pool.nr, target);
+    const direct = createMachine({ preset: 'x86_64', mem: '4G', nodes: 1, cpus: 2, clock: 'manual', bootAllocations: false, cost: PINNED });
+    direct.hugetlb.setNrHugepages(direct.hugetlb.pools[0]!, target);
+    assert.equal(kB(m, 'MemFree'), kB(direct, 'MemFree'), 'steps give what one call gives');
+    // The writer zeroes in steps; between two of them a fault takes the head page (dirty).
+    run(m, 'mm new');
+    const addr = run(m, 'mmap mm=1 size=2M hugetlb=2M').split(' ')[1]!.slice(5);
+    const steps = m.hugetlb.zeroInWriterSteps(pool, 0, target);
+    steps.next();
+    assert.equal(pool.freeZero, STEP_PAGES);
+    const r = run(m, `touch mm=1 addr=${addr} size=2M`);
+    assert.equal(value(r, 'prezeroed'), 1, 'a zeroed page is there already: the fault takes it');
+    let last = steps.next();
+    while (!last.done) last = steps.next();
+    // The writer zeroed every page of the pool (the fault took one of those zeroed already).
+    assert.equal(pool.writerPages, target);
+    assert.equal(pool.freeZero, target - 1);
+    assert.equal(last.value, pool.writerPages * CLEAR_2M);
     assert.equal(check(m), null);
   });
 });
