@@ -4,6 +4,7 @@ import { configPairs } from '../control';
 import { digestFiles, RecordingSession, type Digests, type RecordEvent, type Recorder } from '../daemon';
 import type { Machine, MachineOptions } from '../model';
 import { FILES, type BuddyinfoFormat, type ProcTree } from '../procfs';
+import { hugetlbFileMode } from '../procfs/hugetlb';
 import { provenance, type Provenance } from '../workload/provenance';
 import { formatSize } from '../uapi';
 import { checkMachineOptions } from '../uapi/bounds';
@@ -127,8 +128,11 @@ export function startRecording(file: string, machine: Machine, options: MachineO
 
 // ---- reading: every field checked, so that a bad record is refused with where and why --------
 
-const WRITABLE = new Set(FILES.filter((f) => f.write !== undefined || f.path === '/control').map((f) => f.path));
-const PATHS = new Set(FILES.map((f) => f.path));
+const WRITABLE_FILES = new Set(FILES.filter((f) => f.write !== undefined || f.path === '/control').map((f) => f.path));
+const FILE_PATHS = new Set(FILES.map((f) => f.path));
+/** FILES, and the hugetlb files a machine has by its sizes and nodes (known by their paths' shape). */
+const PATHS = { has: (p: string): boolean => FILE_PATHS.has(p) || hugetlbFileMode(p) !== undefined };
+const WRITABLE = { has: (p: string): boolean => WRITABLE_FILES.has(p) || hugetlbFileMode(p) === 0o644 };
 
 type Obj = { readonly [k: string]: unknown };
 

@@ -17,6 +17,29 @@ import type { ProcFile } from './files';
  *
  * Every count reads "%lu\n". A bad write is EINVAL and changes nothing.
  */
+/** Per-size files and their modes (hstate_attrs, then van der Linden's two). */
+const SIZE_FILES = {
+  nr_hugepages: 0o644, nr_overcommit_hugepages: 0o644, free_hugepages: 0o444, resv_hugepages: 0o444,
+  surplus_hugepages: 0o444, prezero_enabled: 0o644, free_huge_pages_zero: 0o444,
+} as const;
+/** Per-node files and their modes (per_node_hstate_attrs, then Li Zhe's). */
+const NODE_FILES = { nr_hugepages: 0o644, free_hugepages: 0o444, surplus_hugepages: 0o444, zeroable_hugepages: 0o644 } as const;
+/** /proc/sys/vm's, for the default size. */
+const VM_FILES = { nr_hugepages: 0o644, nr_overcommit_hugepages: 0o644 } as const;
+
+const SIZE_DIR = /^\/sys\/kernel\/mm\/hugepages\/hugepages-[1-9]\d*kB\/([a-z_]+)$/;
+const NODE_DIR = /^\/sys\/devices\/system\/node\/node(0|[1-9]\d*)\/hugepages\/hugepages-[1-9]\d*kB\/([a-z_]+)$/;
+const VM_DIR = /^\/sys\/vm\/([a-z_]+)$/;
+
+/**
+ * The mode of a hugetlb file by its path's shape, on any machine (a record's reader has no
+ * machine to list them from), or undefined when the path is none of them.
+ */
+export function hugetlbFileMode(path: string): number | undefined {
+  const table = (t: Readonly<Record<string, number>>, name: string | undefined): number | undefined => (name !== undefined && Object.hasOwn(t, name) ? t[name] : undefined);
+  return table(SIZE_FILES, SIZE_DIR.exec(path)?.[1]) ?? table(NODE_FILES, NODE_DIR.exec(path)?.[2]) ?? table(VM_FILES, VM_DIR.exec(path)?.[1]);
+}
+
 export function hugetlbFiles(m: Machine): ProcFile[] {
   const rows: ProcFile[] = [];
   const h = m.hugetlb;
@@ -24,13 +47,13 @@ export function hugetlbFiles(m: Machine): ProcFile[] {
     const dir = `/sys/kernel/mm/hugepages/${pool.hs.dir}`;
     const name = (f: string): string => `${dir}/${f}`;
     rows.push(
-      { path: name('nr_hugepages'), mode: 0o644, render: () => formatCount(pool.nr), write: (mm, d) => setNr(mm, pool, d, name('nr_hugepages')) },
-      { path: name('nr_overcommit_hugepages'), mode: 0o644, render: () => formatCount(pool.overcommit), write: (_m, d) => setOvercommit(pool, d, name('nr_overcommit_hugepages')) },
-      { path: name('free_hugepages'), mode: 0o444, render: () => formatCount(pool.free) },
-      { path: name('resv_hugepages'), mode: 0o444, render: () => formatCount(pool.resv) },
-      { path: name('surplus_hugepages'), mode: 0o444, render: () => formatCount(pool.surplus) },
-      { path: name('prezero_enabled'), mode: 0o644, render: () => formatCount(pool.prezero ? 1 : 0), write: (mm, d) => setPrezero(mm, pool, d, name('prezero_enabled')) },
-      { path: name('free_huge_pages_zero'), mode: 0o444, render: () => formatCount(pool.freeZero) },
+      { path: name('nr_hugepages'), mode: SIZE_FILES.nr_hugepages, render: () => formatCount(pool.nr), write: (mm, d) => setNr(mm, pool, d, name('nr_hugepages')) },
+      { path: name('nr_overcommit_hugepages'), mode: SIZE_FILES.nr_overcommit_hugepages, render: () => formatCount(pool.overcommit), write: (_m, d) => setOvercommit(pool, d, name('nr_overcommit_hugepages')) },
+      { path: name('free_hugepages'), mode: SIZE_FILES.free_hugepages, render: () => formatCount(pool.free) },
+      { path: name('resv_hugepages'), mode: SIZE_FILES.resv_hugepages, render: () => formatCount(pool.resv) },
+      { path: name('surplus_hugepages'), mode: SIZE_FILES.surplus_hugepages, render: () => formatCount(pool.surplus) },
+      { path: name('prezero_enabled'), mode: SIZE_FILES.prezero_enabled, render: () => formatCount(pool.prezero ? 1 : 0), write: (mm, d) => setPrezero(mm, pool, d, name('prezero_enabled')) },
+      { path: name('free_huge_pages_zero'), mode: SIZE_FILES.free_huge_pages_zero, render: () => formatCount(pool.freeZero) },
     );
   }
   for (let n = 0; n < m.config.nodes; n++) {
@@ -38,19 +61,19 @@ export function hugetlbFiles(m: Machine): ProcFile[] {
       const dir = `/sys/devices/system/node/node${n}/hugepages/${pool.hs.dir}`;
       const name = (f: string): string => `${dir}/${f}`;
       rows.push(
-        { path: name('nr_hugepages'), mode: 0o644, render: () => formatCount(pool.nrNode[n]!), write: (mm, d) => setNr(mm, pool, d, name('nr_hugepages'), n) },
-        { path: name('free_hugepages'), mode: 0o444, render: () => formatCount(pool.freeNode[n]!) },
-        { path: name('surplus_hugepages'), mode: 0o444, render: () => formatCount(pool.surplusNode[n]!) },
-        { path: name('zeroable_hugepages'), mode: 0o644, render: (mm) => formatCount(mm.hugetlb.zeroable(pool, n)), write: (mm, d) => zeroable(mm, pool, n, d, name('zeroable_hugepages')) },
+        { path: name('nr_hugepages'), mode: NODE_FILES.nr_hugepages, render: () => formatCount(pool.nrNode[n]!), write: (mm, d) => setNr(mm, pool, d, name('nr_hugepages'), n) },
+        { path: name('free_hugepages'), mode: NODE_FILES.free_hugepages, render: () => formatCount(pool.freeNode[n]!) },
+        { path: name('surplus_hugepages'), mode: NODE_FILES.surplus_hugepages, render: () => formatCount(pool.surplusNode[n]!) },
+        { path: name('zeroable_hugepages'), mode: NODE_FILES.zeroable_hugepages, render: (mm) => formatCount(mm.hugetlb.zeroable(pool, n)), write: (mm, d) => zeroable(mm, pool, n, d, name('zeroable_hugepages')) },
       );
     }
   }
   const def = h.pools[0];
   if (def) {
     rows.push(
-      { path: '/sys/vm/nr_hugepages', mode: 0o644, render: () => formatCount(def.nr), write: (mm, d) => setNrSysctl(mm, def, d) },
+      { path: '/sys/vm/nr_hugepages', mode: VM_FILES.nr_hugepages, render: () => formatCount(def.nr), write: (mm, d) => setNrSysctl(mm, def, d) },
       {
-        path: '/sys/vm/nr_overcommit_hugepages', mode: 0o644, render: () => formatCount(def.overcommit),
+        path: '/sys/vm/nr_overcommit_hugepages', mode: VM_FILES.nr_overcommit_hugepages, render: () => formatCount(def.overcommit),
         write: (_m, d) => sysctlWrite(d, 'vm.nr_overcommit_hugepages', (v) => { checkOvercommit(def, v, 'vm.nr_overcommit_hugepages'); def.overcommit = v; }),
       },
     );

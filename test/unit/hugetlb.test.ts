@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { type CostModel, type Machine, check, createMachine } from '../../src/model';
 import { STEP_PAGES } from '../../src/model/hugetlb';
-import { hugetlbFiles } from '../../src/procfs/hugetlb';
+import { hugetlbFileMode, hugetlbFiles } from '../../src/procfs/hugetlb';
 import * as meminfo from '../../src/procfs/meminfo';
 import { execute } from '../../src/control/execute';
 import { ProcError, parseCommand, parseMeminfo } from '../../src/uapi';
@@ -122,6 +122,11 @@ describe('hugetlb pools', () => {
     assert.equal(modes.get(`${node}/zeroable_hugepages`), 0o644);
     assert.equal(modes.get('/sys/vm/nr_hugepages'), 0o644);
     assert.equal(modes.has('/sys/devices/system/node/node2/hugepages/hugepages-2048kB/nr_hugepages'), false);
+    // A record's reader knows them by their paths' shape alone, with the same modes.
+    for (const f of hugetlbFiles(m)) assert.equal(hugetlbFileMode(f.path), f.mode, f.path);
+    for (const p of ['/sys/vm/scrub_start', '/sys/kernel/mm/hugepages/hugepages-2048kB/demote', '/sys/devices/system/node/node01/hugepages/hugepages-2048kB/nr_hugepages', '/sys/kernel/mm/hugepages/hugepages-2048kB/constructor']) {
+      assert.equal(hugetlbFileMode(p), undefined, p);
+    }
     // The kernel refuses overcommit of gigantic pages.
     assert.throws(() => hugetlbFiles(m).find((f) => f.path === `${size}/nr_overcommit_hugepages`)!.write!(m, Buffer.from('1')),
       (e: unknown) => e instanceof ProcError && e.errno === 'EINVAL');
