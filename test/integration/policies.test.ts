@@ -72,6 +72,8 @@ describe('kscrubfs policies', () => {
       [['policies', 'vm-start', '--preset', 'altix'], /thp: a PMD maps 33554432 bytes \(order 11\), more than the buddy allocator's largest block/],
       [['policies', 'pft', '--only', 'kscrubd,zero_everything'], /"zero_everything" is not one of none, kscrubd, init_on_alloc, init_on_free/],
       [['policies', 'pft', '--mem', '256M', '--size', '200M'], /--size 200 MiB is more than half the machine's 256 MiB/],
+      [['policies', 'pft', '--zero-drivers', 'nt,cpu'], /zero drivers: "nt" is not available on x86_64 \(the CPU lacks it or its clearing rate was never measured\)/],
+      [['policies', 'pft', '--zero-drivers', 'gpu'], /"gpu" is not one of bte, clzero, nt, cpu/],
     ] as const) {
       const r = await kscrubfs([...args]);
       assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
