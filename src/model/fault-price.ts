@@ -97,13 +97,17 @@ export class FaultPricing {
 
   /**
    * clear_page() on the faulting CPU. Alone on its node's bus it runs at the CPU's own store
-   * rate; with other CPUs of the node zeroing (threads, kscrubd) the bus is shared.
+   * rate; with other CPUs of the node zeroing (threads, kscrubd) or moving the program's lines
+   * the bus is shared.
    */
   private hotZero(r: Runner, local: boolean, bytes: number): void {
     const bus = this.m.bus;
     const sharers = bus.zeroingOn(r.node, r.t, r.cpu) + 1;
-    const ns = sharers === 1 && bytes === this.ps ? (local ? this.zeroNs : this.zeroRemoteNs) : this.m.cpuZero.zero(bytes, !local, sharers).cpuNs;
-    bus.zeroing(r.cpu, r.t + ns);
+    const others = bus.bytesLeft(r.node, r.t, r.cpu);
+    const ns = sharers === 1 && others === 0 && bytes === this.ps
+      ? (local ? this.zeroNs : this.zeroRemoteNs)
+      : this.m.cpuZero.zero(bytes, !local, sharers, others).cpuNs;
+    bus.zeroing(r.cpu, r.t, r.t + ns, this.m.cpuZero.busBytes(bytes));
     // clear_page's cached stores fill the faulting CPU's cache with the page's lines.
     this.m.llc.clear(r.cpu, this.m.cpuZero.fills(bytes));
     this.sys(r, ns);
@@ -129,13 +133,14 @@ export class FaultPricing {
 
   /**
    * userTouch() of a page on `node` (-1: a line miss is not possible, it always hits). Cold
-   * lines overlap as the CPU allows (coldLinesNs) and fill its cache.
+   * lines overlap as the CPU allows (coldLinesNs), fill its cache, and are read over the
+   * node's bus, which they share with the node's other CPUs moving memory (NodeBus.misses).
    */
   touchLines(r: Runner, cacheHot: boolean, node: number): void {
     const c = this.c;
     let lines = this.linesPerPage * c.lineHitNs;
     if (!cacheHot && node >= 0) {
-      lines = node !== r.node ? this.coldRemoteNs : this.coldNs;
+      lines = this.m.bus.misses(r.cpu, r.t + c.userPageNs, this.lineBytes, node !== r.node ? this.coldRemoteNs : this.coldNs);
       this.m.llc.touchCold(r.cpu, this.lineBytes);
     }
     const ns = c.userPageNs + lines;

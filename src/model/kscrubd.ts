@@ -175,19 +175,21 @@ export class Kscrubd {
     let result = null;
     for (const d of m.zeroDrivers) {
       if (!d.accepts(bytes)) continue;
-      result = d.zero(bytes, false, m.bus.zeroingOn(this.node, begin, cpu) + 1);
+      result = d.zero(bytes, false, m.bus.zeroingOn(this.node, begin, cpu) + 1, m.bus.bytesLeft(this.node, begin, cpu));
       if (result) { driver = d; break; }
       this.bteFallbacks++; // a failed transfer: the CPU does it after all
       break;
     }
     if (!result || !driver) {
       driver = m.cpuZero;
-      // clear_pages shares the node's bus with the CPUs zeroing there when it starts.
-      result = m.cpuZero.zero(bytes, false, m.bus.zeroingOn(this.node, begin, cpu) + 1);
+      // clear_pages shares the node's bus with the CPUs zeroing there when it starts, after
+      // what the program's misses under way still move.
+      result = m.cpuZero.zero(bytes, false, m.bus.zeroingOn(this.node, begin, cpu) + 1, m.bus.bytesLeft(this.node, begin, cpu));
     }
     // The CPU's stores (cached or not) share the node's bus with the node's other zeroing
     // CPUs; the BTE's transfer is the SHub's, not a CPU's.
-    if (driver.name !== 'bte') m.bus.zeroing(cpu, begin + result.wallNs);
+    const busBytes = driver.busBytes(bytes);
+    if (busBytes > 0) m.bus.zeroing(cpu, begin, begin + result.wallNs, busBytes);
     // Cached stores leave the block's lines in the cache of the CPU kscrubd ran on.
     m.llc.clear(cpu, driver.fills(bytes));
     // kscrubd's CPU time is system time of its CPU (a BTE transfer is busy-polled: the same).

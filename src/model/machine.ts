@@ -101,7 +101,7 @@ export class Machine {
     this.cpus = new Cpus(cfg.cpus, cfg.nodes);
     this.lines = new LineCosts(this.cpus.nodeOf, cfg.cost);
     this.pagevecs = new Pagevecs(cfg.cpus);
-    this.bus = new NodeBus(this.cpus.nodeOf);
+    this.bus = new NodeBus(this.cpus.nodeOf, cfg.cost.fsbBytesPerNs);
     this.llc = new Llc(cfg.cpus, cfg.llcCpus, cfg.cost.cacheBytes, cfg.lineSize);
     this.specs = sysctlSpecs(cfg.maxOrder);
     this.sysctl = {

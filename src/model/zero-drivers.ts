@@ -19,11 +19,14 @@ export interface ZeroDriver {
   accepts(bytes: number): boolean;
   /**
    * Zero it; null when the transfer failed and the caller must fall back to the CPU.
-   * `sharers`: CPUs of the node zeroing at once, this one included (they share its bus).
+   * `sharers`: CPUs of the node zeroing at once, this one included (they share its bus);
+   * `otherBytes`: what the program's transfers under way on that bus still move (NodeBus.bytesLeft).
    */
-  zero(bytes: number, remote: boolean, sharers?: number): ZeroResult | null;
+  zero(bytes: number, remote: boolean, sharers?: number, otherBytes?: number): ZeroResult | null;
   /** Bytes of lines clearing `bytes` this way leaves in the cache of the CPU that ran it (llc.ts). */
   fills(bytes: number): number;
+  /** Bytes clearing `bytes` this way moves over the node's bus (membw.ts). */
+  busBytes(bytes: number): number;
 }
 
 const HUGE_EXTENT = 2 ** 21;
@@ -64,15 +67,19 @@ export class CpuZeroDriver implements ZeroDriver {
     const elides = bytes > c.cacheBytes && bytes > HUGE_EXTENT && c.zeroGiantBytesPerNs !== c.zeroHugeBytesPerNs;
     return elides ? 0 : bytes;
   }
-  zero(bytes: number, remote: boolean, sharers = 1): ZeroResult {
+  /** Every line read for ownership, then written back. */
+  busBytes(bytes: number): number {
+    return 2 * bytes;
+  }
+  zero(bytes: number, remote: boolean, sharers = 1, otherBytes = 0): ZeroResult {
     const c = this.cost;
     // Stores at the zeroing bandwidth, plus writeback of whatever the cache cannot hold
     // (none to add when the bandwidth was measured with the write-back in it).
     const writeback = c.writebackBytesPerNs > 0 ? Math.max(0, bytes - c.cacheBytes) / c.writebackBytesPerNs : 0;
-    // The CPU's own store time, or its share of the bus (2 bytes moved per byte zeroed),
-    // whichever is longer.
+    // The CPU's own store time, or its share of the bus (2 bytes moved per byte zeroed) after
+    // the program's transfers under way have moved theirs, whichever is longer.
     const f = remote ? c.remoteFactor : 1;
-    const bus = (2 * sharers * bytes) / c.fsbBytesPerNs;
+    const bus = (2 * sharers * bytes + otherBytes) / c.fsbBytesPerNs;
     const store = Math.max(bytes / clearBytesPerNs(c, this.pageSize, bytes), bus / f) + writeback;
     const ns = store * f;
     return { wallNs: ns, cpuNs: ns };
@@ -97,6 +104,10 @@ export class BteZeroDriver implements ZeroDriver {
   }
   /** The BTE writes memory through the SHub: no CPU cache sees the lines. */
   fills(): number {
+    return 0;
+  }
+  /** Nor the CPUs' bus: the SHub writes its node's memory itself. */
+  busBytes(): number {
     return 0;
   }
   zero(bytes: number): ZeroResult | null {
@@ -124,11 +135,15 @@ export class UncachedZeroDriver implements ZeroDriver {
   fills(): number {
     return 0;
   }
-  zero(bytes: number, remote: boolean, sharers = 1): ZeroResult {
+  /** Written once, with no read for ownership. */
+  busBytes(bytes: number): number {
+    return bytes;
+  }
+  zero(bytes: number, remote: boolean, sharers = 1, otherBytes = 0): ZeroResult {
     const c = this.cost;
     const rate = this.name === 'nt' ? c.ntBytesPerNs : c.clzeroBytesPerNs;
     const f = remote ? c.remoteFactor : 1;
-    const ns = Math.max(bytes / rate, (sharers * bytes) / c.fsbBytesPerNs / f) * f;
+    const ns = Math.max(bytes / rate, (sharers * bytes + otherBytes) / c.fsbBytesPerNs / f) * f;
     return { wallNs: ns, cpuNs: ns };
   }
 }

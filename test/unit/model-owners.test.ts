@@ -1,7 +1,8 @@
 // The owners of the shared resources, each on a tiny machine whose costs are pinned to round
 // numbers (helpers' FLAT: lines move 50 ns within a node, 300 between nodes) so that every
 // figure is worked by hand: the spinlock, zone->lock between kscrubd, a fault and munmap,
-// CONFIG_PREEMPT, and the CPUs' time accounting.
+// the node's bus between zeroing CPUs and the program, CONFIG_PREEMPT, and the CPUs' time
+// accounting.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { createMachine, NOT_ZEROED, PCP_ZEROED, ZEROED } from '../../src/model';
@@ -123,6 +124,76 @@ describe('owners: zone->lock', () => {
     assert.equal(own.sys, 64 * 7 + own.drained * 10);
     assert.equal(near.sys, 64 * 7 + near.drained * 10 + 50);
     assert.equal(far.sys, 64 * 7 + far.drained * 10 + 300);
+  });
+});
+
+describe('owners: the node bus', () => {
+  /** Stores clear at 8 B/ns, the node's bus carries 16 B/ns: alone, a clear is at the bus's limit. */
+  const BUS = { ...FLAT, zeroBytesPerNs: 8, zeroHugeBytesPerNs: 8, zeroGiantBytesPerNs: 8, fsbBytesPerNs: 16 };
+
+  test('when two CPUs of a node clear pages and the program misses lines there then each waits for the other’s bytes', () => {
+    const m = createMachine({ ...TWO_NODES, cost: BUS });
+    const bus = m.bus;
+    const clear = (cpu: number, t: number): number => m.cpuZero.zero(8 * PAGE, false, bus.zeroingOn(0, t, cpu) + 1, bus.bytesLeft(0, t, cpu)).cpuNs;
+    // CPU 0 clears 32 KiB at 0, alone: stores 32768 / 8 = 4096 ns, the bus 2 × 32768 / 16 = 4096:
+    // the clear moves 65536 B in 4096 ns, the whole bus.
+    assert.equal(clear(0, 0), 4096);
+    bus.zeroing(0, 0, 4096, 2 * 8 * PAGE);
+    // The program on CPU 1 misses a page's 64 lines at 1000 (256 ns on a bus of its own): the
+    // clear moves 65536 × 256 / 4096 = 4096 B meanwhile, 4096 / 16 = 256 ns more: 512.
+    // CPU 2 is on node 1's bus: 256.
+    assert.equal(bus.misses(1, 1000, PAGE, 256), 512);
+    assert.equal(bus.misses(2, 1000, PAGE, 256), 256);
+    // Misses that end as the clear does (3840 … 4096) wait for its last 4096 B; after it, nothing.
+    assert.equal(bus.misses(1, 3840, PAGE, 256), 512);
+    assert.equal(bus.misses(1, 4096, PAGE, 256), 256);
+    // CPU 1 clears 32 KiB at 5000 while CPU 0 clears again: two clears, 2 × 2 × 32768 / 16 = 8192
+    // (CPU 1's own misses, over at 4352, are not in its way).
+    bus.zeroing(0, 5000, 9096, 2 * 8 * PAGE);
+    assert.equal(bus.bytesLeft(0, 5000, 1), 0);
+    assert.equal(clear(1, 5000), 8192);
+    bus.zeroing(1, 5000, 13_192, 2 * 8 * PAGE);
+    // A quiet bus at 20000: CPU 1's misses take their own 256, their reads and writebacks
+    // (2 × 4096 B) on the bus until 20256.
+    assert.equal(bus.misses(1, 20_000, PAGE, 256), 256);
+    // CPU 0 starts a clear halfway through them: 4096 B of the program's still to move, then
+    // its own 2 × 32768: (65536 + 4096) / 16 = 4352.
+    assert.equal(bus.bytesLeft(0, 20_128, 0), PAGE);
+    assert.equal(clear(0, 20_128), 4352);
+  });
+
+  /**
+   * Node 0 all zeroed but one dirty order-3 block; a thread on CPU 1 writes every line (64) of
+   * 8 prezeroed pages: cold lines of 4 ns latency, which overlap down to the bus's pace of
+   * 2 × 64 / 16 = 8 ns a line, so each takes its 4 (256 a page) when the bus is its own. kscrubd
+   * wakes 3 µs in and clears the block on CPU 0, the node's other CPU.
+   */
+  function busRace(kscrubd: boolean, fsbBytesPerNs: number): { user: number; kscrubdNs: number } {
+    const m = createMachine({ ...TWO_NODES, cost: { ...BUS, fsbBytesPerNs, lineMissNs: 4, wakeupNs: 3000 } });
+    m.setSysctl('max_prealloc_order', 0);
+    oneDirtyBlock(m, 0);
+    if (kscrubd) m.setSysctl('scrub_start', 3);
+    const id = m.procs.create().id;
+    const { addr } = m.procs.mmap(id, 16 * PAGE);
+    const addrs = Array.from({ length: 8 }, (_, i) => addr + i * PAGE);
+    const r = m.procs.faults(id, { addrs, tasks: addrs.map(() => 0), writes: addrs.map(() => 1), cpus: addrs.map(() => 1), lines: 64 });
+    assert.deepEqual([r.faults, r.prezeroed, r.hotZeroed], [8, 8, 0]);
+    m.tick(100_000);
+    assertChecked(m);
+    return { user: m.cpus.userNs(1), kscrubdNs: m.kscrubd[0]!.cpuNs };
+  }
+
+  test('when kscrubd clears on a CPU of the node while the program writes cold lines then both slow down', () => {
+    // Alone on the bus: 8 pages × 256.
+    assert.deepEqual(busRace(false, 16), { user: 8 * 256, kscrubdNs: 0 });
+    // A bus that never limits: kscrubd's clear at its stores' rate.
+    const free = busRace(true, 1e9);
+    // The 16 B/ns bus: a page written while the block is cleared waits for the clear's bytes
+    // meanwhile, at most its own time again (the clear fills the bus); the clear lets the
+    // program's transfers under way through first.
+    const shared = busRace(true, 16);
+    assert.ok(shared.user > 8 * 256 && shared.user <= 8 * 512, `user ${shared.user} ns`);
+    assert.ok(shared.kscrubdNs > free.kscrubdNs, `kscrubd ${shared.kscrubdNs} ns against ${free.kscrubdNs} on a free bus`);
   });
 });
 
