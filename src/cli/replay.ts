@@ -29,7 +29,7 @@ async function replay(file: string, flags: { maxMemory?: string }): Promise<void
       return `event ${n} (${JSON.stringify(text)}${w?.ev === 'write' && (w.data ?? '').trim().includes('\n') ? ' …' : ''})`;
     });
     throw new CliError('KSCRUB_BAD_INPUT', `${file}: the session was stopped while the commands of ${cmds.join(', ')} were still running; `
-      + 'its digests show the machine part way through them, and replay runs every command whole, so it cannot give the same bytes');
+      + 'its digests show the machine part way through them, and the record does not say after which step (an older kscrubfs wrote it), so replay cannot stop there');
   }
   let machine: Machine;
   try {

@@ -110,7 +110,7 @@ describe('robust: output files', () => {
     });
   });
 
-  test('when a session is stopped while a touch is running then the record marks the write, and replay says it cannot give the same bytes instead of "differs"', { timeout: 120_000 }, async () => {
+  test('when a session is stopped while a touch is running then the record marks the write and the step, replay stops there and gives the same bytes, and a record without the step is refused by name', { timeout: 120_000 }, async () => {
     await withTempDir(async (tmp, mnt) => {
       const file = path.join(tmp, 'rec.jsonl');
       const daemon = startDaemon(mnt, ['--preset', 'x86_64', '--mem', '1T', '--clock', 'manual', '--record', file]);
@@ -130,15 +130,23 @@ describe('robust: output files', () => {
       } finally {
         await stopDaemon(daemon, mnt);
       }
-      const lines = readFileSync(file, 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l) as { ev: string; n?: number; during?: number[]; data?: string });
+      const text = readFileSync(file, 'utf8');
+      const lines = text.trimEnd().split('\n').map((l) => JSON.parse(l) as { ev: string; n?: number; during?: number[]; data?: string; steps?: number });
       const stopped = lines.find((l) => l.ev === 'stopped');
       assert.ok(stopped, 'the record marks the stop');
       const write = lines.find((l) => l.ev === 'write' && l.data?.startsWith('touch'));
       assert.deepEqual(stopped.during, [write?.n]);
+      assert.ok(Number.isSafeInteger(stopped.steps) && stopped.steps! > 0, 'and after how many steps');
       assert.equal(lines.at(-1)!.ev, 'digest');
-      const replay = await kscrubfs(['replay', file]);
-      assert.equal(replay.code, 1);
-      assert.match(replay.stderr, /the session was stopped while the commands of event \d+ \("touch mm=1 addr=0x[0-9a-f]+ size=256G"\) were still running; its digests show the machine part way through them/);
+      const replay = await kscrubfs(['replay', file], { timeoutMs: 100_000 });
+      assert.equal(replay.code, 0, replay.stderr);
+      assert.match(replay.stdout, /files identical/);
+      // A record from before steps were recorded cannot say where to stop: refused, naming the write.
+      const old = path.join(tmp, 'old.jsonl');
+      writeFileSync(old, text.replace(/,"steps":\d+\}/, '}'));
+      const refused = await kscrubfs(['replay', old]);
+      assert.equal(refused.code, 1);
+      assert.match(refused.stderr, /the session was stopped while the commands of event \d+ \("touch mm=1 addr=0x[0-9a-f]+ size=256G"\) were still running; its digests show the machine part way through them/);
     });
   });
 });
