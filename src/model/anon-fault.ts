@@ -1,9 +1,11 @@
+import { allocRun } from './fault-alloc';
 import type { FaultPricing } from './fault-price';
 import type { Machine } from './machine';
 import type { Mm, Processes } from './mm';
 import { orderPages } from './page';
 import { prefaultPages } from './prefault';
 import { PTE_NONE, PTE_ZERO_PAGE, mkPte, ptePfn, pteCacheHot } from './pte';
+import { PteWalk } from './pte-walk';
 import type { PtLocks } from './ptlock';
 import {
   PH_CS1, PH_CS2, PH_INSTALL, PH_PAGE, PH_THP, PH_UNLOCK1, PH_UNLOCK2, type FaultScope, type Runner, type TouchCounts,
@@ -27,8 +29,9 @@ import { ThpFaults } from './thp';
  */
 export class AnonFault {
   private readonly ps: number;
-  private readonly pmdBytes: number;
   private readonly mm: Mm;
+  /** The runners' pte pages and next addresses. */
+  private readonly walk: PteWalk;
   /** Huge-page faults, when the VMA is MADV_HUGEPAGE (thp.ts). */
   private readonly thp: ThpFaults | null = null;
   /**
@@ -45,11 +48,11 @@ export class AnonFault {
     private readonly locks: PtLocks,
     private readonly counts: TouchCounts,
     /** Distance between a range runner's addresses. */
-    private readonly stride: number,
+    stride: number,
   ) {
     this.ps = m.pageSize;
-    this.pmdBytes = procs.pmdBytes;
     this.mm = scope.mm;
+    this.walk = new PteWalk(procs, this.mm, stride, m.pageSize);
     if (this.mm.vmas.some((v) => v.thp)) this.thp = new ThpFaults(m, procs, this.mm, p, locks);
   }
 
@@ -65,45 +68,21 @@ export class AnonFault {
     }
   }
 
-  /** The pte page covering `addr`, if there is one yet; one found is remembered by the runner. */
-  private ptePeek(r: Runner, addr: number): Float64Array | null {
-    if (addr >= r.tableStart && addr < r.tableEnd) return r.table;
-    const table = this.procs.ptePeek(this.mm, addr);
-    if (!table) return null;
-    this.remember(r, addr, table);
-    return table;
-  }
-
-  private remember(r: Runner, addr: number, table: Float64Array): void {
-    const pmdBytes = this.pmdBytes;
-    r.table = table;
-    r.tableStart = Math.floor(addr / pmdBytes) * pmdBytes;
-    r.tableEnd = r.tableStart + pmdBytes;
-  }
-
-  /**
-   * Index of `addr`'s pte in the runner's pte page (ptePeek found it). Not `%`: addresses
-   * pass 2^31, and V8's double `%` is a libm fmod call.
-   */
-  private pteIndex(r: Runner, addr: number): number {
-    return (addr - r.tableStart) / this.ps;
-  }
-
   /** Touch pages until one faults (its first piece runs) or the runner's share is done. */
   private nextPage(r: Runner): void {
     while (r.addr < r.end) {
-      const table = this.ptePeek(r, r.addr);
+      const table = this.walk.peek(r, r.addr);
       if (!table && this.thp !== null) {
         // Inside a huge PMD: no fault, the program writes its lines.
         const huge = this.thp.hugePte(r.addr);
         if (huge !== PTE_NONE) {
           this.thp.touchMapped(r, huge);
           this.counts.pages++;
-          this.advance(r);
+          this.walk.advance(r);
           continue;
         }
       }
-      const idx = table ? this.pteIndex(r, r.addr) : 0;
+      const idx = table ? this.walk.index(r, r.addr) : 0;
       const pte = table ? table[idx]! : PTE_NONE;
       const present = r.write ? pte >= 2 : pte !== PTE_NONE;
       if (!present || !table) return this.faultBegin(r);
@@ -114,26 +93,9 @@ export class AnonFault {
         if (r.write) this.written(ptePfn(pte));
       }
       this.counts.pages++;
-      this.advance(r);
+      this.walk.advance(r);
     }
     r.done = true;
-  }
-
-  /** On to the runner's next address: a stride on in a range, the next entry in a list. */
-  private advance(r: Runner): void {
-    const list = r.list;
-    if (list === null) {
-      r.addr += this.stride;
-      return;
-    }
-    const i = ++r.li;
-    if (i >= list.length) {
-      r.addr = r.end;
-      return;
-    }
-    r.addr = list[i]!;
-    r.write = r.writes![i] === 1;
-    if (r.addr < r.vma.start || r.addr >= r.vma.end) r.vma = this.mm.findVma(r.addr)!;
   }
 
   /**
@@ -149,8 +111,8 @@ export class AnonFault {
     this.p.sys(r, c.trapNs + c.handlerNs);
     this.p.sys(r, this.mm.mmapSem.downRead(this.p.lines, r.cpu));
     // An empty PMD of a MADV_HUGEPAGE range takes a huge page if it can (thp.ts).
-    if (this.thp !== null && r.write && !this.ptePeek(r, r.addr) && this.thp.begin(r)) return;
-    if (!this.ptePeek(r, r.addr) && !this.pteAlloc(r)) return this.outOfMemory(r);
+    if (this.thp !== null && r.write && !this.walk.peek(r, r.addr) && this.thp.begin(r)) return;
+    if (!this.walk.peek(r, r.addr) && !this.pteAlloc(r)) return this.outOfMemory(r);
     r.faultAddr = r.addr;
     if (this.locks.spinLock(r, PH_CS1)) this.section1(r);
   }
@@ -163,8 +125,8 @@ export class AnonFault {
   private section1(r: Runner): void {
     const m = this.m;
     this.p.sys(r, m.cost.ptlCheckNs);
-    const table = this.ptePeek(r, r.faultAddr)!;
-    const idx = this.pteIndex(r, r.faultAddr);
+    const table = this.walk.peek(r, r.faultAddr)!;
+    const idx = this.walk.index(r, r.faultAddr);
     const pte = table[idx]!;
     r.nPages = 0;
     r.zeroPage = false;
@@ -205,7 +167,7 @@ export class AnonFault {
     if (!r.write) return this.backToUser(r, false, -1);
     const cow = r.cow;
     if (cow) this.m.vm.faultCow++;
-    this.allocRun(r, cow ? 1 : prefaultPages(r, this.m.sysctl.max_prealloc_order, this.ps));
+    allocRun(this.m, this.p, this.counts, r, cow ? 1 : prefaultPages(r, this.m.sysctl.max_prealloc_order, this.ps));
     if (r.nPages === 0) {
       this.faultEnd(r);
       return this.outOfMemory(r);
@@ -226,8 +188,8 @@ export class AnonFault {
     const split = this.locks.split;
     // mm->rss++ on mm_struct's counter line; today's kernels count rss per CPU (no transfer).
     this.p.sys(r, m.cost.ptlSetNs * n + (split ? 0 : this.p.lines.take(mm.rssLine, r.cpu)));
-    const table = this.ptePeek(r, r.faultAddr)!;
-    const idx0 = this.pteIndex(r, r.faultAddr);
+    const table = this.walk.peek(r, r.faultAddr)!;
+    const idx0 = this.walk.index(r, r.faultAddr);
     let mapped = 0;
     let freed = false;
     for (let i = 0; i < n; i++) {
@@ -257,7 +219,7 @@ export class AnonFault {
   private afterSection2(r: Runner): void {
     // The page the pte maps: ours, or another thread's that filled it meanwhile (ours went
     // back to the allocator in section 2 and must not be written).
-    const pte = this.ptePeek(r, r.faultAddr)![this.pteIndex(r, r.faultAddr)]!;
+    const pte = this.walk.peek(r, r.faultAddr)![this.walk.index(r, r.faultAddr)]!;
     if (pte >= 2) this.written(ptePfn(pte));
     this.backToUser(r, r.hot[0] === 1, r.firstNode);
   }
@@ -275,7 +237,7 @@ export class AnonFault {
     this.faultEnd(r);
     this.p.touchLines(r, cacheHot, node);
     this.counts.pages++;
-    this.advance(r);
+    this.walk.advance(r);
     r.phase = PH_PAGE;
   }
 
@@ -295,44 +257,9 @@ export class AnonFault {
   private pteAlloc(r: Runner): boolean {
     const pt = this.procs.pteAlloc(this.mm, r.addr, r.node, r.cpu, this.p.served);
     if (!pt) return false;
-    this.remember(r, r.addr, pt.table);
+    this.walk.remember(r, r.addr, pt.table);
     if (pt.fresh) this.p.priceAlloc(r);
     return true;
-  }
-
-  /**
-   * Allocate (and price) the fault's n pages into r.pfns, stopping at the first failure. The
-   * faulting page is do_anonymous_page's __GFP_ZERO allocation (prezeroed if a zeroed page is
-   * there, else cleared now); V2's prefaulted pages are alloc_page_vma(GFP_HIGHUSER), each
-   * cleared in the fault by clear_user_highpage whatever list it came from: prefault never
-   * takes the zeroed lists' work, as the two patches never combined.
-   */
-  private allocRun(r: Runner, n: number): void {
-    const m = this.m;
-    const served = this.p.served;
-    if (n > r.pfns.length) {
-      r.pfns = new Float64Array(n);
-      r.hot = new Uint8Array(n);
-    }
-    for (let i = 0; i < n; i++) {
-      const gfpZero = i === 0;
-      const pfn = m.allocPages(0, gfpZero, r.node, r.cpu, served);
-      if (pfn < 0) break;
-      const hot = this.p.priceAlloc(r, this.ps, !gfpZero);
-      // clear_user_highpage of a GFP_HIGHUSER page (allocPages marked a __GFP_ZERO one already).
-      if (!gfpZero) served.zone!.setZero(pfn, 1, true);
-      if (hot) {
-        this.counts.hotZeroed++;
-        m.vm.faultHotZeroed++;
-      } else {
-        this.counts.prezeroed++;
-        m.vm.faultPrezeroed++;
-      }
-      if (i === 0) r.firstNode = served.zone!.node;
-      r.pfns[i] = pfn;
-      r.hot[i] = hot ? 1 : 0;
-      r.nPages++;
-    }
   }
 
   /** Out of memory: the thread stops here, as the OOM killer would stop it. */
@@ -354,6 +281,6 @@ export class AnonFault {
     else this.counts.prezeroed += pages;
     this.faultDone(r);
     this.counts.pages++;
-    this.advance(r);
+    this.walk.advance(r);
   }
 }
