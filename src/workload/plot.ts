@@ -529,7 +529,9 @@ export function renderTornadoSvg(panels: readonly TornadoPanel[], opts: TornadoO
     bars.forEach((t, j) => {
       const y = y0 + j * rowH;
       out.push(text(left - 8, y + 12, `${t.figure} ${sig(t.lo)}…${sig(t.hi)}`, 'text-anchor="end" fill="#333333" font-size="11"'));
-      for (const side of ['lo', 'hi'] as const) {
+      // The longer swing first: when both bounds move the answer the same way, the shorter stays visible on top.
+      const swing = (v: number): number => (b.point > 0 && v > 0 ? Math.abs(Math.log(v / b.point)) : 0);
+      for (const side of swing(t.atLo) >= swing(t.atHi) ? (['lo', 'hi'] as const) : (['hi', 'lo'] as const)) {
         const v = side === 'lo' ? t.atLo : t.atHi;
         const r = b.point > 0 && v > 0 ? v / b.point : 1;
         const [xa, xb] = [Math.min(x(r), x(1)), Math.max(x(r), x(1))];

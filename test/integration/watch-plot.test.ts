@@ -16,11 +16,12 @@ describe('pft --plot', () => {
         const svgFile = path.join(tmp, 'pft.svg');
         const r = await kscrubfs(['pft', '-m', dir, '-b', '16M', '-t', '1,2,4', '--scrub', 'on', '--settle', '--plot', svgFile], { timeoutMs: 60_000 });
         assert.equal(r.code, 0, r.stderr);
-        assert.equal(r.stdout.trimEnd().split('\n').length, 4, 'the table is printed as without --plot');
+        // Header, three rows, and the line saying what the run used: as without --plot.
+        assert.equal(r.stdout.trimEnd().split('\n').length, 5, 'the table is printed as without --plot');
         const svg = readFileSync(svgFile, 'utf8');
         assert.equal(svg.match(/class="point"/g)?.length, 6);
         assert.match(svg, />scrub on<\/text>/);
-        assert.match(svg, />16 MiB × 1 repetition, 1 cacheline per page, altix, zero drivers bte,cpu, prefault order 4, scrub_start 5, scrub_stop 2<\/text>/);
+        assert.match(svg, />16 MiB × 1 repetition, 1 cacheline per page, altix, zero drivers bte,cpu, prefault off, scrub_start 5, scrub_stop 2<\/text>/);
         const png = path.join(tmp, 'pft.png');
         execFileSync('rsvg-convert', ['-o', png, svgFile]);
         const img = decodePng(readFileSync(png));
