@@ -1,6 +1,6 @@
 import debugFactory from 'debug';
 import { Clock } from './clock';
-import { Cpus, LOAD_FREQ_NS, LoadAvg } from './sched';
+import { Cpus, LoadAvg } from './sched';
 import { NodeBus } from './membw';
 import { Llc } from './llc';
 import { CostModel } from './cost';
@@ -480,7 +480,6 @@ export class Machine {
       else if (who >= 0) this.kscrubd[who]!.advance(this, next);
       else {
         const moved = this.loadavg.sample(this.cpus.runningTasks + this.kscrubd.filter((k) => k.awake).length);
-        this.loadavg.nextSample += LOAD_FREQ_NS;
         // Nothing changes the running tasks before the next kscrubd event or t.
         if (!moved) this.loadavg.skipStillSamples(Math.min(t, this.nextKscrubdAt()));
       }

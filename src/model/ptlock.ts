@@ -2,7 +2,7 @@ import { Cacheline, type LineCosts } from './cacheline';
 import type { FaultPricing } from './fault-price';
 import type { Machine } from './machine';
 import type { FaultScope, Runner } from './runner';
-import { SpinLock } from './spinlock';
+import { SpinLock, removeAt } from './spinlock';
 
 /**
  * The page-table locks of one touch's mm, taken by its runners: 2.6.11's one
@@ -60,14 +60,14 @@ export class PtLocks {
     if (l.freeAt <= r.t && l.spinners.length === 0) {
       this.p.take(r, l.line);
       // Held until its release event (shared); one runner alone releases within the event.
-      if (this.scope.shared) l.freeAt = Number.POSITIVE_INFINITY;
+      if (this.scope.shared) l.heldUntilRelease();
       return true;
     }
     r.phase = then;
     r.parked = true;
     r.spinFrom = r.t;
     if (l.spinners.length === 0) this.contended.push(l);
-    l.spinners.push(r);
+    l.spin(r);
     // The spinner's CPU is busy spinning, whatever else wants it.
     if (this.scope.spinOwnsCpu) this.m.cpus.busyUntil(r.cpu, Number.POSITIVE_INFINITY);
     return false;
@@ -83,7 +83,7 @@ export class PtLocks {
       this.p.sys(r, this.farthest(r.cpu, l));
       l.line.writtenBy(r.cpu);
     } else this.p.take(r, l.line);
-    l.freeAt = r.t;
+    l.release(r.t);
   }
 
   /**
@@ -97,7 +97,7 @@ export class PtLocks {
     if (Number.isFinite(l.freeAt) && l.freeAt > r.t) this.p.sys(r, l.freeAt - r.t);
     this.p.take(r, l.line);
     this.p.sys(r, hold);
-    if (Number.isFinite(l.freeAt)) l.freeAt = r.t;
+    if (Number.isFinite(l.freeAt)) l.release(r.t);
   }
 
   /**
@@ -129,8 +129,7 @@ export class PtLocks {
     }
     const late = best < 0;
     if (late) best = first;
-    const w = spinners[best]!;
-    removeAt(spinners, best);
+    const w = l.unspin(best);
     const at = late ? w.spinFrom : t;
     const handoff = late ? this.lines.transfer(from, w.cpu) : bestCost * (1 + spinners.length / 2);
     const spin = at - w.spinFrom + handoff;
@@ -140,7 +139,7 @@ export class PtLocks {
     w.parked = false;
     l.line.writtenBy(w.cpu);
     // Held from now until the winner's section releases it.
-    l.freeAt = Number.POSITIVE_INFINITY;
+    l.heldUntilRelease();
     if (spinners.length === 0) removeAt(this.contended, this.contended.indexOf(l));
     this.m.cpus.busyUntil(w.cpu, w.t);
     return w;
@@ -154,11 +153,3 @@ export class PtLocks {
   }
 }
 
-/**
- * Remove list[i], keeping the others' order (who spins longest breaks a tie). By hand, not
- * splice(): splice returns a new array of what it removed, and this runs on every handoff.
- */
-function removeAt<T>(list: T[], i: number): void {
-  for (let j = i + 1; j < list.length; j++) list[j - 1] = list[j]!;
-  list.pop();
-}

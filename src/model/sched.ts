@@ -134,10 +134,17 @@ export const LOAD_FREQ_NS = 5e9;
 
 export class LoadAvg {
   readonly avenrun = [0, 0, 0];
-  nextSample = LOAD_FREQ_NS;
+  private _nextSample = LOAD_FREQ_NS;
+  /** When the next sample is due (every LOAD_FREQ: sample() and skipStillSamples() move it). */
+  get nextSample(): number { return this._nextSample; }
+  private set nextSample(v: number) { this._nextSample = v; }
 
-  /** Fold `active` in; false when the averages stood still (they reached their fixed point). */
+  /**
+   * calc_load(): fold `active` in, and the next sample is LOAD_FREQ later; false when the
+   * averages stood still (they reached their fixed point).
+   */
   sample(active: number): boolean {
+    this.nextSample += LOAD_FREQ_NS;
     const a = active * FIXED_1;
     let moved = false;
     for (let i = 0; i < 3; i++) {

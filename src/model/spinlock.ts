@@ -11,10 +11,12 @@ import type { Cacheline, LineCosts } from './cacheline';
  * own: a taker that finds it busy joins `spinners` and its release grants it (ptlock.ts).
  */
 export class SpinLock<W = unknown> {
+  private _freeAt = 0;
   /** Virtual time at which it is next free (+∞ while held by a section whose end is an event). */
-  freeAt = 0;
+  get freeAt(): number { return this._freeAt; }
+  private readonly waiting: W[] = [];
   /** Those spinning on it, in the order they began (ptlock.ts grants it at its release). */
-  readonly spinners: W[] = [];
+  get spinners(): readonly W[] { return this.waiting; }
 
   constructor(
     /** Its cacheline: its own, or one it shares (page_table_lock shares mmap_sem's). */
@@ -27,10 +29,41 @@ export class SpinLock<W = unknown> {
    * previous holder, the work) — system time of `cpu`. The lock is free again at t + that.
    */
   hold(costs: LineCosts, cpu: number, t: number, lines: number, holdNs: number): number {
-    const begin = Math.max(t, this.freeAt);
+    const begin = Math.max(t, this._freeAt);
     const ns = begin - t + lines * costs.transfer(this.line.cpu, cpu) + holdNs;
-    this.freeAt = t + ns;
+    this._freeAt = t + ns;
     this.line.writtenBy(cpu);
     return ns;
   }
+
+  /** Taken by a section whose release is an event of its own: held until release(). */
+  heldUntilRelease(): void {
+    this._freeAt = Number.POSITIVE_INFINITY;
+  }
+
+  /** spin_unlock at t. */
+  release(t: number): void {
+    this._freeAt = t;
+  }
+
+  /** `w` starts spinning on it. */
+  spin(w: W): void {
+    this.waiting.push(w);
+  }
+
+  /** The spinner at `i` stops spinning (it won the lock); the others keep their order. */
+  unspin(i: number): W {
+    const w = this.waiting[i]!;
+    removeAt(this.waiting, i);
+    return w;
+  }
+}
+
+/**
+ * Remove list[i], keeping the others' order (who spins longest breaks a tie). By hand, not
+ * splice(): splice returns a new array of what it removed, and this runs on every handoff.
+ */
+export function removeAt<T>(list: T[], i: number): void {
+  for (let j = i + 1; j < list.length; j++) list[j - 1] = list[j]!;
+  list.pop();
 }
