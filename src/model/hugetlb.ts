@@ -177,6 +177,12 @@ export class HugetlbPool {
   }
 }
 
+/** A free page (dirty or zeroed, not one being zeroed) of a list, or -1. */
+function lastFreeAny(pool: HugetlbPool, list: readonly number[]): number {
+  for (let i = list.length - 1; i >= 0; i--) if (pool.state(list[i]!) === HP_FREE || pool.state(list[i]!) === HP_ZEROED) return list[i]!;
+  return -1;
+}
+
 /** The free, dirty page nearest the head of a list, or -1. */
 function lastFree(pool: HugetlbPool, list: readonly number[]): number {
   for (let i = list.length - 1; i >= 0; i--) if (pool.state(list[i]!) === HP_FREE) return list[i]!;
@@ -363,18 +369,55 @@ export class Hugetlb implements PageOwner {
 
   // ---- mappings: reserve, fault, release ----------------------------------------------------
 
-  /** hugetlb_reserve_pages at mmap: the pages must be free and unpromised, or ENOMEM. */
+  /**
+   * hugetlb_reserve_pages at mmap: the pages must be free and unpromised; what the pool lacks
+   * is made up with surplus pages from the buddy allocator while nr_overcommit_hugepages
+   * allows (gather_surplus_pages); else ENOMEM, and nothing was kept.
+   */
   reserve(pool: HugetlbPool, pages: number): void {
-    if (pool.free - pool.resv < pages) {
-      throw new ModelError('KSCRUB_NOMEM', `mmap: ${pages} huge pages of ${pool.hs.kB} kB wanted, ${pool.free - pool.resv} free and unreserved (nr_hugepages ${pool.nr})`);
-    }
+    const needed = pages - (pool.free - pool.resv);
+    if (needed > 0) this.gatherSurplus(pool, needed);
     pool.resv += pages;
   }
 
-  /** Release `pages` reservations a mapping did not fault. */
+  /** gather_surplus_pages: `needed` surplus pages, interleaved over nodes, or ENOMEM with none kept. */
+  private gatherSurplus(pool: HugetlbPool, needed: number): void {
+    const refuse = (why: string): never => {
+      throw new ModelError('KSCRUB_NOMEM', `mmap: ${needed} more huge pages of ${pool.hs.kB} kB wanted than the pool has free and unreserved (nr_hugepages ${pool.nr}): ${why}`);
+    };
+    if (pool.surplus + needed > pool.overcommit) refuse(`nr_overcommit_hugepages ${pool.overcommit} allows ${Math.max(0, pool.overcommit - pool.surplus)} more surplus pages`);
+    const nodes = pool.nrNode.length;
+    const got: number[] = [];
+    for (let k = 0, failures = 0; got.length < needed && failures < nodes; k++) {
+      const n = k % nodes;
+      if (this.allocPoolPage(pool, n)) {
+        pool.surplusNode[n]!++;
+        got.push(n);
+        failures = 0;
+      } else failures++;
+    }
+    if (got.length < needed) {
+      for (const n of got) {
+        pool.surplusNode[n]!--;
+        this.freePoolPage(pool, n);
+      }
+      refuse('the buddy allocator has no more blocks of that size');
+    }
+  }
+
+  /**
+   * Release `pages` reservations a mapping did not fault; surplus pages left free beyond the
+   * reservations go back to the buddy allocator (return_unused_surplus_pages).
+   */
   unreserve(pool: HugetlbPool, pages: number): void {
     pool.resv -= pages;
     assert(pool.resv >= 0, 'hugetlb reservations never go negative');
+    for (let n = 0; n < pool.nrNode.length; n++) {
+      while (pool.surplusNode[n]! > 0 && pool.freeNode[n]! > 0 && pool.free > pool.resv && lastFreeAny(pool, pool.freeLists[n]!) >= 0) {
+        pool.surplusNode[n]!--;
+        this.freePoolPage(pool, n);
+      }
+    }
   }
 
   /**

@@ -209,7 +209,7 @@ describe('hugetlb faults and pre-zeroing', () => {
     const m = tiny();
     file(m, 'sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages').write('1');
     run(m, 'mm new');
-    assert.match(run(m, 'mmap mm=1 size=4M hugetlb=2M'), /^err mmap: 2 huge pages of 2048 kB wanted, 1 free/);
+    assert.match(run(m, 'mmap mm=1 size=4M hugetlb=2M'), /^err mmap: 1 more huge pages of 2048 kB wanted than the pool has free and unreserved \(nr_hugepages 1\): nr_overcommit_hugepages 0 allows 0 more surplus pages$/);
     assert.equal(file(m, 'sys/kernel/mm/hugepages/hugepages-2048kB/resv_hugepages').read(), '0\n');
     assert.match(run(m, 'mmap mm=1 size=2M hugetlb=1G'), /^err mmap: no huge page size of 1073741824 bytes/);
     const addr = run(m, 'mmap mm=1 size=2M hugetlb=2M').split(' ')[1]!.slice(5);
@@ -247,6 +247,30 @@ describe('hugetlb faults and pre-zeroing', () => {
     assert.equal(pool.writerPages, target);
     assert.equal(pool.freeZero, target - 1);
     assert.equal(last.value, pool.writerPages * CLEAR_2M);
+    assert.equal(check(m), null);
+  });
+
+  test('when nr_overcommit_hugepages allows then mmap makes surplus pages from the buddy allocator, and munmap gives them back', () => {
+    const m = tiny();
+    const dir = 'sys/kernel/mm/hugepages/hugepages-2048kB';
+    file(m, `${dir}/nr_hugepages`).write('1');
+    file(m, `${dir}/nr_overcommit_hugepages`).write('2');
+    const free0 = kB(m, 'MemFree');
+    run(m, 'mm new');
+    assert.match(run(m, 'mmap mm=1 size=8M hugetlb=2M'), /^err mmap: 3 more huge pages .* nr_overcommit_hugepages 2 allows 2 more surplus pages$/);
+    assert.equal(kB(m, 'MemFree'), free0, 'a refused mmap keeps nothing');
+    const addr = run(m, 'mmap mm=1 size=6M hugetlb=2M').split(' ')[1]!.slice(5);
+    // Two surplus pages: the pool grows to 3, MemFree falls by 4 MiB, every page reserved.
+    assert.deepEqual(['nr_hugepages', 'surplus_hugepages', 'free_hugepages', 'resv_hugepages'].map((f) => file(m, `${dir}/${f}`).read()), ['3\n', '2\n', '3\n', '3\n']);
+    assert.equal(kB(m, 'MemFree'), free0 - 4096);
+    assert.equal(kB(m, 'HugePages_Surp'), 2);
+    run(m, `touch mm=1 addr=${addr} size=2M`);
+    assert.equal(check(m), null);
+    // munmap: the faulted page goes to the buddy allocator (surplus), then one unfaulted
+    // surplus page with its reservation; the persistent page stays.
+    run(m, `munmap mm=1 addr=${addr} size=6M`);
+    assert.deepEqual(['nr_hugepages', 'surplus_hugepages', 'free_hugepages', 'resv_hugepages'].map((f) => file(m, `${dir}/${f}`).read()), ['1\n', '0\n', '1\n', '0\n']);
+    assert.equal(kB(m, 'MemFree'), free0);
     assert.equal(check(m), null);
   });
 });
