@@ -244,6 +244,10 @@ class ZoneWalk {
         if (order < z.topOrder && z.isFreeHead(base + buddyOffset(off, order), order, cls)) {
           return `free buddies at pfn ${pfn} and ${base + buddyOffset(off, order)} (order ${order}, ${CLASS_NAMES[cls]}) were not merged`;
         }
+        // Where the zero flag is on the block, free buddies merge whatever their flags.
+        if (z.mergeLosesZero && order < z.topOrder && z.isFreeHead(base + buddyOffset(off, order), order, cls === ZEROED ? NOT_ZEROED : ZEROED)) {
+          return `free buddies at pfn ${pfn} and ${base + buddyOffset(off, order)} (order ${order}, zeroed and not) were not merged`;
+        }
         return null;
       case KIND_PCP:
         if (order !== 0) return `pfn ${pfn} is on a per-cpu list with order ${order}`;

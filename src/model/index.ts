@@ -26,3 +26,5 @@ export type { FaultList, TouchOptions, TouchResult } from './touch';
 export { TouchJob } from './touch';
 export { Mm, Processes } from './mm';
 export { Llc, WorkingSet, coldLinesNs, refetchNs } from './llc';
+export { POLICY_KNOBS, knobSpecs } from './policies/knobs';
+export type { KnobSpec, PolicyKnob } from './policies/knobs';

@@ -1,6 +1,7 @@
 import debugFactory from 'debug';
 import type { Machine } from './machine';
 import { orderPages } from './page';
+import type { ZeroRule } from './policies/zero-rules';
 import type { ZeroDriver } from './zero-drivers';
 import type { Zone } from './zone';
 
@@ -44,7 +45,8 @@ export class Kscrubd {
   private _nextAt: number = Number.POSITIVE_INFINITY;
   get nextAt(): number { return this._nextAt; }
   private set nextAt(v: number) { this._nextAt = v; }
-  private block: { zone: Zone; pfn: number; order: number; cpuNs: number; driver: ZeroDriver['name'] } | null = null;
+  /** The block in flight; `left`: pages still to clear (a rule may clear it in several runs). */
+  private block: { zone: Zone; pfn: number; order: number; cpuNs: number; driver: ZeroDriver['name']; left: number } | null = null;
   private zoneCursor = 0;
   private passZeroed = 0;
   /** Counters (vmstat, stats). */
@@ -76,9 +78,25 @@ export class Kscrubd {
   get lastBurstEnd(): number { return this._lastBurstEnd; }
   private set lastBurstEnd(v: number) { this._lastBurstEnd = v; }
 
-  constructor(node: number) {
+  /**
+   * `rule`: another kernel's zeroing thread run the same way (kprezerod, the idle zeroer:
+   * policies/zero-rules.ts); null for Lameter's kscrubd.
+   */
+  constructor(node: number, readonly rule: ZeroRule | null = null) {
     this.node = node;
   }
+
+  /** A rule's thread that is asleep sets its timer afresh from now (booted, or its settings changed). */
+  armTimer(m: Machine): void {
+    if (this.rule && !this.awake) this.nextAt = this.rule.wakeAt(m, m.now);
+  }
+
+  /** Blocks the last burst zeroed (a timer-driven thread has settled once a burst zeroes none). */
+  private _lastBurstBlocks = 0;
+  get lastBurstBlocks(): number { return this._lastBurstBlocks; }
+  private burstBlocks0 = 0;
+  /** A burst began and its rule has not been told yet. */
+  private burstFresh = false;
 
   /** Block kscrubd holds off-list right now, for check(). */
   inFlight(): { zone: Zone; pfn: number; order: number } | null {
@@ -94,17 +112,24 @@ export class Kscrubd {
     this.zoneCursor = 0;
     this.passZeroed = 0;
     this.lastBurstStart = t;
+    this.burstBlocks0 = this.blocks;
+    this.burstFresh = true;
     this.nextAt = t + wakeupNs;
     return true;
   }
 
-  /** Run every step due at or before t. */
+  /** Run every step due at or before t (a sleeping thread's timer wakes it). */
   advance(m: Machine, t: number): void {
-    while (this.awake && this.nextAt <= t) this.step(m, this.nextAt);
+    while (this.nextAt <= t) {
+      if (this.awake) this.step(m, this.nextAt);
+      else this.wake(this.nextAt, m.cost.wakeupNs);
+    }
   }
 
   private step(m: Machine, at: number): void {
+    if (this.block && this.block.left > 0) return this.run(m, at);
     if (this.block) this.finish(m, at);
+    if (this.rule) return this.ruleStep(m, at);
     const zones = m.nodeZones[this.node]!;
     // One pass = one visit to each zone; a pass that zeroes nothing ends the burst.
     for (let visited = 0; visited <= zones.length; visited++) {
@@ -123,6 +148,18 @@ export class Kscrubd {
     this.sleep(at);
   }
 
+  /** A rule's thread: its next block, or sleep. */
+  private ruleStep(m: Machine, at: number): void {
+    const rule = this.rule!;
+    if (this.burstFresh) {
+      rule.begin(m);
+      this.burstFresh = false;
+    }
+    const got = rule.next(m);
+    if (!got) return this.sleep(at, m);
+    this.start(m, got.zone, got.pfn, got.order, at);
+  }
+
   /**
    * Zero a block it took off its list. kscrubd runs on the most idle CPU of its node; when
    * every CPU there runs a workload thread, it waits (the block held off-list) until one of
@@ -131,13 +168,18 @@ export class Kscrubd {
    * page_table_lock (runOn; FaultLoop.preemptible) — or the threads go away (Machine.cpusReleased).
    */
   private start(m: Machine, zone: Zone, pfn: number, order: number, at: number): void {
-    this.block = { zone, pfn, order, cpuNs: 0, driver: 'cpu' };
+    this.block = { zone, pfn, order, cpuNs: 0, driver: 'cpu', left: orderPages(order) };
+    this.run(m, at);
+  }
+
+  /** Find a CPU for the block's next run (an idle-only rule never takes a thread's). */
+  private run(m: Machine, at: number): void {
     const cpu = m.cpus.mostIdle(this.node, at);
     if (!m.cpus.inUse(cpu)) return this.zeroOn(m, cpu, at);
     // Within its timeslice on a CPU it took from a thread, it goes on there.
     // (Not while its thread spins on a lock there: that CPU is not to be had.)
     const slice = this.sliceCpu;
-    if (slice >= 0 && at < this.sliceEnd && m.cpus.inUse(slice) && Number.isFinite(m.cpus.freeAt(slice))) return this.zeroOn(m, slice, at);
+    if (this.rule?.idleOnly !== true && slice >= 0 && at < this.sliceEnd && m.cpus.inUse(slice) && Number.isFinite(m.cpus.freeAt(slice))) return this.zeroOn(m, slice, at);
     this.sliceCpu = -1;
     this.waiting = true;
     m.kscrubdWaits(1);
@@ -152,6 +194,7 @@ export class Kscrubd {
   runOn(m: Machine, cpu: number, t: number): boolean {
     if (!this.waiting) return false;
     if (m.cpus.inUse(cpu)) {
+      if (this.rule?.idleOnly === true) return false;
       const end = m.cpus.preempt(cpu, t, SCHED_TIMESLICE_NS);
       if (end < 0) return false;
       this.sliceCpu = cpu;
@@ -165,12 +208,15 @@ export class Kscrubd {
 
   private zeroOn(m: Machine, cpu: number, at: number): void {
     const b = this.block!;
-    const bytes = orderPages(b.order) * m.config.pageSize;
+    const first = b.left === orderPages(b.order);
     // The block came off its free list under zone->lock (V6's scrub_pgdat → rmqueue-like
     // removal): kscrubd spins there like any other taker, then zeroes.
     const free = Math.max(at, m.cpus.freeAt(cpu));
-    const lockNs = b.zone.lock.hold(m.lines, cpu, free, 1, m.cost.buddyPerPageNs);
+    const lockNs = first ? b.zone.lock.hold(m.lines, cpu, free, 1, m.cost.buddyPerPageNs) : 0;
     const begin = free + lockNs;
+    if (this.rule) return this.zeroPagesOn(m, cpu, begin, lockNs);
+    b.left = 0;
+    const bytes = orderPages(b.order) * m.config.pageSize;
     let driver: ZeroDriver | undefined;
     let result = null;
     for (const d of m.zeroDrivers) {
@@ -200,6 +246,23 @@ export class Kscrubd {
     this.nextAt = begin + result.wallNs;
   }
 
+  /**
+   * A rule's run: up to runPages() pages of the block cleared one clear_highpage() at a time,
+   * on `cpu` from `begin` (the CPU driver's one-page price, sharing the node's bus).
+   */
+  private zeroPagesOn(m: Machine, cpu: number, begin: number, lockNs: number): void {
+    const b = this.block!;
+    const pages = Math.min(b.left, this.rule!.runPages(m));
+    const one = m.cpuZero.zero(m.config.pageSize, false, m.bus.zeroingOn(this.node, begin, cpu) + 1);
+    const wallNs = pages * one.wallNs;
+    m.bus.zeroing(cpu, begin + wallNs);
+    m.cpus.busyUntil(cpu, begin + pages * one.cpuNs);
+    b.left -= pages;
+    b.cpuNs += lockNs + pages * one.cpuNs;
+    this.cpu = cpu;
+    this.nextAt = begin + wallNs;
+  }
+
   /** end_zero_page() at time `at`: hand the block back as ZEROED under zone->lock, and account the work. */
   private finish(m: Machine, at: number): void {
     const b = this.block!;
@@ -214,12 +277,15 @@ export class Kscrubd {
     if (b.driver === 'bte') this.bteBlocks++;
     this.pages += orderPages(b.order);
     b.zone.endScrub(b.pfn, b.order);
+    this.rule?.zeroed(m);
   }
 
-  private sleep(at: number): void {
+  /** The burst is over: asleep until woken, or until the rule's timer. */
+  private sleep(at: number, m?: Machine): void {
     this.awake = false;
-    this.nextAt = Number.POSITIVE_INFINITY;
+    this.nextAt = this.rule && m ? this.rule.wakeAt(m, at) : Number.POSITIVE_INFINITY;
     this.lastBurstEnd = at;
+    this._lastBurstBlocks = this.blocks - this.burstBlocks0;
     log('kscrubd%d: burst over after %d ms of virtual time, %d pages zeroed so far', this.node, (at - this.lastBurstStart) / 1e6, this.pages);
   }
 }

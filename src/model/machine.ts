@@ -20,6 +20,8 @@ import { RawBlocks } from './raw';
 import { PCP_COLD, PCP_HOT, PCP_ZEROED, Zone, ZoneName } from './zone';
 import { ZeroingPolicy } from './policies/init-on';
 import { Hugetlb } from './hugetlb';
+import { type KnobSpec, type PolicyKnob, checkKnob, initialKnobs, knobSpecs } from './policies/knobs';
+import { IdleZeroRule, PrezeroRule } from './policies/zero-rules';
 
 const log = debugFactory('kscrubfs:model');
 
@@ -65,6 +67,9 @@ export class Machine {
   readonly bootWipe = { pages: 0, ns: 0 };
   readonly specs: Readonly<Record<SysctlName, SysctlSpec>>;
   readonly sysctl: Record<SysctlName, number>;
+  /** The zeroed-page pool's and the idle zeroer's files (policies/knobs.ts). */
+  readonly knobSpecs: Readonly<Record<PolicyKnob, KnobSpec>>;
+  readonly knobs: Record<PolicyKnob, number>;
   readonly vm = new VmEvents();
   /** Whoever holds allocated blocks (processes, raw blocks, boot slab): check() asks each. */
   readonly owners = new Set<PageOwner>();
@@ -113,19 +118,29 @@ export class Machine {
     this.zeroDrivers = makeZeroDrivers(cfg.zeroDrivers.filter((d) => d !== 'cpu'), cfg.cost, cfg.pageSize);
     this.cpuZero = new CpuZeroDriver(cfg.cost, cfg.pageSize);
     this.policy = new ZeroingPolicy(cfg.zeroingPolicy, this.cpuZero, cfg.pageSize);
+    this.knobSpecs = knobSpecs(cfg.maxOrder);
+    this.knobs = initialKnobs(this.knobSpecs, cfg.zeroingPolicy);
     this.totalPages = cfg.memBytes / cfg.pageSize;
     this.buildZones();
     this.reserveBootMemory();
     this.minFreeKbytes = this.setupWatermarks();
     for (const z of this.zones) z.setupPagesets(cfg.pageSize, cfg.cpus);
     this.onFreed = this.zones.map((z) => (order: number, cls: FreeClass) => this.coalesced(z, order, cls));
-    for (let n = 0; n < cfg.nodes; n++) this.kscrubd.push(new Kscrubd(n));
+    for (let n = 0; n < cfg.nodes; n++) {
+      // The node's background zeroing thread: kscrubd, or the pool's kprezerod, or the idle zeroer.
+      const rule = this.policy.prezero ? new PrezeroRule(n) : this.policy.idlezero ? new IdleZeroRule(n) : null;
+      const k = new Kscrubd(n, rule);
+      k.armTimer(this);
+      this.kscrubd.push(k);
+    }
     this.buildZonelists();
     this.procs = new Processes(this);
     this.raw = new RawBlocks(this);
     this.slab = this.bootAllocations();
     if (this.policy.initOnFree) this.wipeAtBoot();
     this.hugetlb = new Hugetlb(this);
+    // FreeBSD starts its idle zeroer runnable: it zeroes from boot until its hysteresis stops it.
+    if (this.policy.idlezero) for (let n = 0; n < cfg.nodes; n++) this.idleWakeup(n);
     log('booted %s: %d pages, %d zones', cfg.preset, this.totalPages, this.zones.length);
   }
 
@@ -176,7 +191,10 @@ export class Machine {
         const ze = Math.min(end, b.end);
         lo = b.end;
         if (ze <= zs) continue;
-        const z = new Zone({ id: this.zones.length, node: n, name: b.name, startPfn: zs, endPfn: ze, maxOrder: cfg.maxOrder });
+        const z = new Zone({
+          id: this.zones.length, node: n, name: b.name, startPfn: zs, endPfn: ze, maxOrder: cfg.maxOrder,
+          mergeLosesZero: this.policy.zeroFlagOnBlock,
+        });
         this.zones.push(z);
         mine.push(z);
       }
@@ -419,12 +437,20 @@ export class Machine {
 
   /** A free ended in a block of `order`: big enough and dirty wakes the node's kscrubd. */
   private coalesced(z: Zone, order: number, cls: FreeClass): void {
+    if (this.policy.idlezero) return this.idleWakeup(z.node);
     if (!this.policy.kscrubd) return;
     const start = this.sysctl.scrub_start;
     if (cls !== NOT_ZEROED || order < start || start >= this.maxOrder) return;
     const k = this.kscrubd[z.node]!;
     if (k.awake || this.loadavg.one() >= this.sysctl.scrub_load) return;
     if (k.wake(this.now, this.cost.wakeupNs)) log('kscrubd%d woken by an order-%d block in %s', z.node, order, z.name);
+  }
+
+  /** vm_page_zero_idle_wakeup(): a free wakes the node's idle zeroer when its hysteresis says zero. */
+  private idleWakeup(node: number): void {
+    const k = this.kscrubd[node]!;
+    if (k.awake || !(k.rule as IdleZeroRule).check(this)) return;
+    if (k.wake(this.now, this.cost.wakeupNs)) log('idle zeroer %d woken by a free', node);
   }
 
   /** Return every per-cpu list of the given CPUs (all when omitted) to the buddy lists. */
@@ -534,6 +560,37 @@ export class Machine {
   /** Is any kscrubd running a burst? */
   scrubbing(): boolean {
     return this.kscrubd.some((k) => k.awake);
+  }
+
+  /** Each zeroing thread's bursts so far: zeroingSettled's mark. */
+  zeroingBursts(): number[] {
+    return this.kscrubd.map((k) => k.bursts);
+  }
+
+  /**
+   * Has background zeroing nothing left to do since `mark` (zeroingBursts())? No thread is in
+   * a burst, and each timer-driven one (kprezerod, unless disabled) has woken since and zeroed
+   * nothing: the pool is as full as its settings make it.
+   */
+  zeroingSettled(mark: readonly number[]): boolean {
+    return this.kscrubd.every((k, i) => !k.awake && (k.rule?.name !== 'kprezerod' || !Number.isFinite(k.nextAt) || (k.bursts > mark[i]! && k.lastBurstBlocks === 0)));
+  }
+
+  /**
+   * Write a zeroing-policy file's value after its checks (range; the policy's on-switch only
+   * on a machine booted with the policy). As the kernels do: prezero's `enabled` starts or
+   * stops each node's kprezerod; `sleep_msecs` wakes them at once; `idlezero_enable` lets the
+   * idle zeroer run at the next free.
+   */
+  setKnob(name: PolicyKnob, value: number): void {
+    checkKnob(this.knobSpecs[name], value, this.config.zeroingPolicy);
+    this.knobs[name] = value;
+    log('%s = %d', this.knobSpecs[name].path, value);
+    if (!this.policy.prezero) return;
+    for (const k of this.kscrubd) {
+      if (name === 'prezero_enabled') k.armTimer(this);
+      if (name === 'prezero_sleep_msecs' && !k.awake && this.knobs.prezero_enabled === 1) k.wake(this.now, this.cost.wakeupNs);
+    }
   }
 
   // ---- sysctls --------------------------------------------------------------------------------

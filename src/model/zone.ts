@@ -55,6 +55,13 @@ export interface ZoneInit {
   readonly startPfn: number;
   readonly endPfn: number;
   readonly maxOrder: number;
+  /**
+   * One free_area with the zero flag on the block (PG_zero, PageZeroed): a freed block merges
+   * with its free buddy whatever either's flag, and the merged block is zeroed only when both
+   * were — the flag is lost on merge. False: Lameter's V4+ split, a dirty block never merges
+   * with a zeroed buddy.
+   */
+  readonly mergeLosesZero?: boolean;
 }
 
 /**
@@ -69,6 +76,11 @@ export class Zone {
   readonly startPfn: number;
   readonly endPfn: number;
   readonly maxOrder: number;
+  /** ZoneInit.mergeLosesZero. */
+  readonly mergeLosesZero: boolean;
+  /** Zeroed pages whose zero flag a merge with a dirty buddy dropped (their bytes stay zero; nobody knows it). */
+  private _zeroLostOnMerge = 0;
+  get zeroLostOnMerge(): number { return this._zeroLostOnMerge; }
   /** Pages per section = pages in a top-order block. */
   readonly secPages: number;
   readonly topOrder: number;
@@ -196,6 +208,7 @@ export class Zone {
     this.startPfn = init.startPfn;
     this.endPfn = init.endPfn;
     this.maxOrder = init.maxOrder;
+    this.mergeLosesZero = init.mergeLosesZero === true;
     this.topOrder = init.maxOrder - 1;
     this.secPages = 2 ** this.topOrder;
     assert(init.startPfn % this.secPages === 0 && init.endPfn % this.secPages === 0, 'zones are whole sections');
@@ -505,8 +518,12 @@ export class Zone {
 
   /**
    * __free_one_page: put a block back on `cls`'s lists, merging with free buddies of the same
-   * class only — a dirty block never merges with a zeroed buddy (V4+). Returns the final order
-   * (the caller wakes kscrubd on big enough not-zeroed blocks).
+   * class only — a dirty block never merges with a zeroed buddy (V4+). Where the zero flag
+   * lives on the block instead (mergeLosesZero), it merges with a free buddy of either class,
+   * and a zeroed half merged with a dirty one loses its flag: order 1 zeroed at pfn 2 freed
+   * beside a dirty order-1 buddy at pfn 0 makes one dirty order-2 block at 0, and zero_pages
+   * drops by 2. Returns the final order (the caller wakes kscrubd on big enough not-zeroed
+   * blocks; kscrubd never runs where the flag is lost on merge).
    * Precondition: the block is off every list and its head says so (any kind but FREE).
    */
   freeBlock(pfn: number, order: number, cls: FreeClass): number {
@@ -518,8 +535,17 @@ export class Zone {
     let off = pfn - base;
     while (order < this.topOrder) {
       const buddy = buddyOffset(off, order);
-      if (!this.isFreeHead(base + buddy, order, cls)) break;
-      this.listDel(base + buddy, order, cls);
+      let buddyCls = cls;
+      if (!this.isFreeHead(base + buddy, order, cls)) {
+        buddyCls = cls === ZEROED ? NOT_ZEROED : ZEROED;
+        if (!this.mergeLosesZero || !this.isFreeHead(base + buddy, order, buddyCls)) break;
+        // One of the two halves was zeroed: the merged block is not, and its half is no longer counted.
+        const lost = orderPages(order);
+        this.zeroPages -= lost;
+        this._zeroLostOnMerge += lost;
+      }
+      this.listDel(base + buddy, order, buddyCls);
+      if (buddyCls !== cls) cls = NOT_ZEROED;
       this.setHead(base + off, 0);
       off = combinedOffset(off, order);
       order++;
@@ -539,13 +565,19 @@ export class Zone {
    */
   takeForScrub(minOrder: number): { pfn: number; order: number } | null {
     for (let order = this.topOrder; order >= minOrder; order--) {
-      if (this.nrFree[NOT_ZEROED]![order] === 0) continue;
-      const pfn = this.rmqueueSmallest(order, NOT_ZEROED, pageFlags(KIND_SCRUB, order, NOT_ZEROED));
-      assert(pfn >= 0, 'nr_free promised a block');
-      this.scrubPages += orderPages(order);
-      return { pfn, order };
+      const pfn = this.takeForScrubAt(order);
+      if (pfn >= 0) return { pfn, order };
     }
     return null;
+  }
+
+  /** A NOT_ZEROED block of exactly `order` taken off-list for zeroing (__isolate_free_page), or -1. */
+  takeForScrubAt(order: number): number {
+    if (this.nrFree[NOT_ZEROED]![order] === 0) return -1;
+    const pfn = this.rmqueueSmallest(order, NOT_ZEROED, pageFlags(KIND_SCRUB, order, NOT_ZEROED));
+    assert(pfn >= 0, 'nr_free promised a block');
+    this.scrubPages += orderPages(order);
+    return pfn;
   }
 
   /** end_zero_page: the zeroed block returns to the ZEROED lists, coalescing there. */

@@ -1,8 +1,9 @@
-import { SYSCTL_NAMES, type Machine } from '../model';
+import { POLICY_KNOBS, SYSCTL_NAMES, type Machine, knobSpecs } from '../model';
 import * as buddyinfo from './buddyinfo';
 import { hugetlbFiles } from './hugetlb';
 import * as loadavg from './loadavg';
 import * as meminfo from './meminfo';
+import * as policyKnobs from './policy-knobs';
 import * as stat from './stat';
 import * as sysctl from './sysctl';
 import * as uptime from './uptime';
@@ -44,6 +45,13 @@ export const FILES: readonly ProcFile[] = [
     mode: 0o644,
     render: (m) => sysctl.render(m, name),
     write: (m, data) => sysctl.write(m, name, data),
+  })),
+  // Their paths do not depend on the machine (only their ranges do): any MAX_ORDER will do here.
+  ...POLICY_KNOBS.map((name): ProcFile => ({
+    path: knobSpecs(11)[name].path,
+    mode: 0o644,
+    render: (m) => policyKnobs.render(m, name),
+    write: (m, data) => policyKnobs.write(m, name, data),
   })),
 ];
 

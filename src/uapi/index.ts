@@ -15,10 +15,10 @@ export { ControlResultError, RESULT_KEYS, STATS_KEYS, STATS_STATE_KEYS, parseRes
 export type { ConfigResult, FaultCounts, Result, Stats, StatsKey } from './results';
 export { DEFAULT_ZEROING_POLICY, ZEROING_POLICIES, formatZeroingPolicy, isDefaultZeroingPolicy, parseZeroingPolicy, zeroingCmdline } from './policies';
 export type { ZeroingPolicyName } from './policies';
-export { parseSysctlInt, parseSysctlWrite } from './sysctl';
+export { parseKstrtoul, parseSysctlInt, parseSysctlWrite } from './sysctl';
 export type { SysctlWrite } from './sysctl';
 export {
-  ProcFormatError, ZEROED_LABEL, parseBuddyinfo, parseLoadavg, parseMeminfo, parseProcFile, parseStat, parseSysctl, parseUptime,
+  ProcFormatError, ZEROED_LABEL, parseBuddyinfo, parseLoadavg, parseMeminfo, parseProcFile, parseStat, parseSysctl, parseSysfsUint, parseUptime,
   parseVmstat, parseZoneinfo,
 } from './proc';
 export type { BuddyZone, BuddyinfoLayout, Loadavg, Stat, ZoneinfoZone } from './proc';

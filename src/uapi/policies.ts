@@ -1,11 +1,14 @@
 import { ModelError } from './errors';
 
 // The zeroing policies a machine can boot with (`mount --zeroing-policy`), by the names their
-// kernels use: Lameter's kscrubd (the sysctls vm.scrub_*), and the v5.3+ boot parameters
-// init_on_free=1 / init_on_alloc=1. Several at once where kernels combine them: with both
-// init_on_* on, the kernel skips init_on_alloc's clear (free_pages_prezeroed()).
+// kernels use: Lameter's kscrubd (the sysctls vm.scrub_*), the v5.3+ boot parameters
+// init_on_free=1 / init_on_alloc=1, Anolis's zeroed-page pool `prezero` (boot parameter
+// prezero=, sysfs kernel/mm/prezero/*, a kprezerod thread per node) and idle-time zeroing
+// `idlezero` (FreeBSD's vm_zeroidle: vm.idlezero_enable, vm.idlezero_maxrun). Several at once
+// where kernels combine them: with both init_on_* on, the kernel skips init_on_alloc's clear
+// (free_pages_prezeroed()).
 
-export const ZEROING_POLICIES = ['kscrubd', 'init_on_free', 'init_on_alloc'] as const;
+export const ZEROING_POLICIES = ['kscrubd', 'init_on_free', 'init_on_alloc', 'prezero', 'idlezero'] as const;
 export type ZeroingPolicyName = (typeof ZEROING_POLICIES)[number];
 /** What a machine boots with when not told: today's model, kscrubd steered by its sysctls. */
 export const DEFAULT_ZEROING_POLICY: readonly ZeroingPolicyName[] = ['kscrubd'];
@@ -25,6 +28,15 @@ export function parseZeroingPolicy(given: string | readonly string[]): readonly 
     }
   }
   if (new Set(names).size !== names.length) throw new ModelError('KSCRUB_BAD_OPTION', `zeroing policy: "${names.join(',')}" names a policy twice`);
+  // kscrubd keeps zeroed blocks on lists of their own (a dirty block never merges with a
+  // zeroed one); prezero and idlezero keep the flag on the block and lose it on merge. One
+  // allocator is either kind, not both.
+  const flagOnBlock = names.filter((n) => n === 'prezero' || n === 'idlezero');
+  if (names.includes('kscrubd') && flagOnBlock.length > 0) {
+    throw new ModelError('KSCRUB_BAD_OPTION', `zeroing policy: kscrubd keeps zeroed blocks apart, ${flagOnBlock.join(' and ')} keep${flagOnBlock.length === 1 ? 's' : ''} the zero flag on the block: one allocator cannot do both`);
+  }
+  // Each node has one background zeroing thread (kprezerod or the idle zeroer), as each kernel has.
+  if (flagOnBlock.length > 1) throw new ModelError('KSCRUB_BAD_OPTION', 'zeroing policy: prezero and idlezero are two kernels\' answers; boot one of them');
   return ZEROING_POLICIES.filter((p) => names.includes(p));
 }
 
@@ -40,8 +52,9 @@ export function isDefaultZeroingPolicy(p: readonly ZeroingPolicyName[]): boolean
 
 /**
  * The kernel command line a machine of policy `p` boots with, as /proc/cmdline shows it:
- * the init_on_* parameters it sets (kscrubd has no boot parameter: its sysctls steer it).
+ * the init_on_* and prezero= parameters it sets (kscrubd and idlezero have no boot
+ * parameter: their sysctls steer them).
  */
 export function zeroingCmdline(p: readonly ZeroingPolicyName[]): string {
-  return p.filter((n) => n !== 'kscrubd').map((n) => `${n}=1`).join(' ');
+  return p.filter((n) => n !== 'kscrubd' && n !== 'idlezero').map((n) => `${n}=1`).join(' ');
 }

@@ -236,6 +236,16 @@ export function parseSysctl(text: string, file: string): number {
   return v;
 }
 
+/** A sysfs attribute that prints one unsigned int ("%u\n"). */
+export function parseSysfsUint(text: string, file: string): number {
+  const r: Reader = new Reader(file, text);
+  const line = r.only();
+  r.check(/^(0|[1-9]\d*)$/.test(line), 1, 'expected one unsigned decimal integer', line);
+  const v = Number(line);
+  r.check(v < 2 ** 32, 1, 'is out of range for an unsigned int', line);
+  return v;
+}
+
 // ---- zoneinfo -------------------------------------------------------------------------------------
 
 export interface ZoneinfoZone {
@@ -367,6 +377,7 @@ export function parseProcFile(rel: string, text: string): unknown {
     case 'loadavg': return parseLoadavg(text);
     case 'uptime': return parseUptime(text);
     default:
+      if (rel.startsWith('sys/kernel/mm/prezero/')) return parseSysfsUint(text, rel);
       if (!rel.startsWith('sys/vm/')) throw new ProcFormatError(rel, 0, '', 'is no file kscrubfs serves');
       return parseSysctl(text, rel);
   }

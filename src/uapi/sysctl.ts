@@ -124,3 +124,41 @@ function quote(data: Uint8Array, p: number, size: number): string {
   const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('utf8');
   return JSON.stringify(text.length > 40 ? `${text.slice(0, 40)}…` : text);
 }
+
+// ---- parsing: a sysfs store's kstrtoul(buf, 0, &val), exactly --------------------------------------
+//
+// A sysfs attribute's store() gets the whole write (at most PAGE_SIZE bytes, NUL-terminated)
+// and, in the zeroing-policy files (kernel/mm/prezero/*), calls kstrtoul(buf, 0, &val):
+//
+//   1. An optional '+' ('-' is refused: the value is unsigned). No leading whitespace.
+//   2. Base 0: "0x"/"0X" followed by a hex digit is hex, another leading '0' octal, else decimal.
+//   3. At least one digit, then digits of the base; a value past 2^64 − 1 is ERANGE (EINVAL
+//      to the writer: the store returns -EINVAL whenever kstrtoul fails).
+//   4. One '\n' may follow; nothing else may ("5 ", "5\n\n", "5x" → EINVAL).
+// The store then range-checks and returns the whole count.
+
+const ULONG_MAX = 2n ** 64n - 1n;
+
+/** Parse one sysfs store as kstrtoul(buf, 0) does; `file` names the file in errors. Ranges are the model's to check. */
+export function parseKstrtoul(data: Uint8Array, file: string): SysctlWrite {
+  const size = Math.min(data.length, WRITE_WINDOW + 1);
+  const fail = (why: string): never => {
+    throw new ProcError('EINVAL', `write ${file}: ${quote(data, 0, size)} ${why}`);
+  };
+  let p = data[0] === 0x2b ? 1 : 0;
+  let base = 10;
+  if (data[p] === 0x30) {
+    if ((data[p + 1]! | 0x20) === 0x78 && digitValue(data[p + 2]) < 16) {
+      base = 16;
+      p += 2;
+    } else base = 8;
+  }
+  const first = p;
+  let value = 0n;
+  for (let d = digitValue(data[p]); p < size && d < base; d = digitValue(data[++p])) value = value * BigInt(base) + BigInt(d);
+  if (p === first) fail('is not an unsigned integer');
+  if (value > ULONG_MAX) fail('is out of range for an unsigned long');
+  if (p < size && data[p] === 0x0a) p++;
+  if (p < size) fail('is not an unsigned integer');
+  return { value: Number(value), consumed: data.length };
+}

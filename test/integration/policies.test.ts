@@ -55,7 +55,7 @@ describe('kscrubfs policies', () => {
     assert.equal(out.machine.preset, 'x86_64');
     assert.equal(out.machine.memBytes, 256 * 2 ** 20);
     assert.equal(out.scenario.name, 'restart');
-    assert.deepEqual(out.rows.map((r) => [r.policy, r.hitRate]), [['none', 0], ['kscrubd', 1], ['init_on_alloc', 0], ['init_on_free', 1]]);
+    assert.deepEqual(out.rows.map((r) => [r.policy, r.hitRate]), [['none', 0], ['kscrubd', 1], ['init_on_alloc', 0], ['init_on_free', 1], ['prezero', 1], ['idlezero', 1]]);
   });
 
   test('when the table is printed then it has a header and a line per policy, read by awk', async () => {
@@ -70,7 +70,7 @@ describe('kscrubfs policies', () => {
     for (const [args, want] of [
       [['policies', 'boot'], /value 'boot' is invalid for argument 'scenario'/],
       [['policies', 'vm-start', '--preset', 'altix'], /thp: a PMD maps 33554432 bytes \(order 11\), more than the buddy allocator's largest block/],
-      [['policies', 'pft', '--only', 'kscrubd,zero_everything'], /"zero_everything" is not one of none, kscrubd, init_on_alloc, init_on_free/],
+      [['policies', 'pft', '--only', 'kscrubd,zero_everything'], /"zero_everything" is not one of none, kscrubd, init_on_alloc, init_on_free, prezero, idlezero/],
       [['policies', 'pft', '--mem', '256M', '--size', '200M'], /--size 200 MiB is more than half the machine's 256 MiB/],
       [['policies', 'pft', '--zero-drivers', 'nt,cpu'], /zero drivers: "nt" is not available on x86_64 \(the CPU lacks it or its clearing rate was never measured\)/],
       [['policies', 'pft', '--zero-drivers', 'gpu'], /"gpu" is not one of bte, clzero, nt, cpu/],

@@ -18,7 +18,7 @@ describe('policies: pft', () => {
   const clearNs = caseMachine(POLICY_CASES[3]!, OPTS).policy.clearPageNs;
 
   it('when pft runs under each policy then every policy has its row, in table order', () => {
-    assert.deepEqual(Object.keys(rows), ['none', 'kscrubd', 'init_on_alloc', 'init_on_free']);
+    assert.deepEqual(Object.keys(rows), ['none', 'kscrubd', 'init_on_alloc', 'init_on_free', 'prezero', 'idlezero']);
   });
 
   it('when nothing zeroes ahead then every page is cleared in its fault; with kscrubd or init_on_free none is', () => {

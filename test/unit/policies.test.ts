@@ -175,14 +175,20 @@ describe('zeroing policies: init_on_alloc', () => {
 
 describe('zeroing policies: the option and what the machine says about it', () => {
   it('when the policy list is bad then the machine is refused naming the token', () => {
-    for (const [given, want] of [['bogus', /"bogus" is not one of kscrubd, init_on_free, init_on_alloc/], ['kscrubd,kscrubd', /names a policy twice/], ['', /empty name/], ['init_on_free,', /empty name/]] as const) {
+    for (const [given, want] of [
+      ['bogus', /"bogus" is not one of kscrubd, init_on_free, init_on_alloc, prezero, idlezero/], ['kscrubd,kscrubd', /names a policy twice/], ['', /empty name/], ['init_on_free,', /empty name/],
+      ['kscrubd,prezero', /kscrubd keeps zeroed blocks apart, prezero keeps the zero flag on the block: one allocator cannot do both/],
+      ['idlezero,kscrubd', /idlezero keeps the zero flag on the block/], ['prezero,idlezero', /boot one of them/],
+    ] as const) {
       assert.throws(() => machine(given), (err: unknown) => err instanceof ModelError && err.code === 'KSCRUB_BAD_OPTION' && want.test(err.message), given);
     }
   });
 
   it('when policies are given in any order then they are kept in table order, each once', () => {
     assert.deepEqual(parseZeroingPolicy('init_on_alloc,kscrubd'), ['kscrubd', 'init_on_alloc']);
-    assert.deepEqual(parseZeroingPolicy([...ZEROING_POLICIES].reverse()), ZEROING_POLICIES);
+    assert.deepEqual(parseZeroingPolicy(['init_on_alloc', 'init_on_free', 'kscrubd']), ['kscrubd', 'init_on_free', 'init_on_alloc']);
+    assert.deepEqual(parseZeroingPolicy(['idlezero', 'init_on_alloc', 'init_on_free']), ['init_on_free', 'init_on_alloc', 'idlezero']);
+    assert.deepEqual(ZEROING_POLICIES, ['kscrubd', 'init_on_free', 'init_on_alloc', 'prezero', 'idlezero']);
     assert.equal(zeroingCmdline(['kscrubd', 'init_on_free', 'init_on_alloc']), 'init_on_free=1 init_on_alloc=1');
   });
 

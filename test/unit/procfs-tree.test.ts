@@ -8,7 +8,11 @@ import { ProcError } from '../../src/uapi';
 const { O_RDONLY, O_WRONLY, O_RDWR, O_TRUNC } = constants;
 
 const READ_ONLY = ['/buddyinfo', '/meminfo', '/vmstat', '/zoneinfo', '/stat', '/loadavg', '/uptime'];
-const SYSCTLS = ['/sys/vm/scrub_start', '/sys/vm/scrub_stop', '/sys/vm/scrub_load', '/sys/vm/max_prealloc_order'];
+const SYSCTLS = [
+  '/sys/vm/scrub_start', '/sys/vm/scrub_stop', '/sys/vm/scrub_load', '/sys/vm/max_prealloc_order', '/sys/vm/idlezero_enable', '/sys/vm/idlezero_maxrun',
+  '/sys/kernel/mm/prezero/enabled', '/sys/kernel/mm/prezero/min_order', '/sys/kernel/mm/prezero/max_percent', '/sys/kernel/mm/prezero/batch_pages',
+  '/sys/kernel/mm/prezero/sleep_msecs',
+];
 
 const control: FileEntry = {
   path: '/control',
@@ -34,7 +38,9 @@ describe('the tree', () => {
     const dirs = Object.fromEntries(tree.dirs);
     assert.deepEqual(dirs['/'], ['buddyinfo', 'meminfo', 'vmstat', 'zoneinfo', 'stat', 'loadavg', 'uptime', 'control', 'sys']);
     assert.deepEqual(dirs['/sys'], ['vm', 'kernel', 'devices']);
-    assert.deepEqual(dirs['/sys/vm'], ['scrub_start', 'scrub_stop', 'scrub_load', 'max_prealloc_order', 'nr_hugepages', 'nr_overcommit_hugepages']);
+    assert.deepEqual(dirs['/sys/vm'], ['scrub_start', 'scrub_stop', 'scrub_load', 'max_prealloc_order', 'idlezero_enable', 'idlezero_maxrun', 'nr_hugepages', 'nr_overcommit_hugepages']);
+    assert.deepEqual(dirs['/sys/kernel/mm'], ['prezero', 'hugepages']);
+    assert.deepEqual(dirs['/sys/kernel/mm/prezero'], ['enabled', 'min_order', 'max_percent', 'batch_pages', 'sleep_msecs']);
     assert.deepEqual(dirs['/sys/kernel/mm/hugepages'], ['hugepages-2048kB', 'hugepages-1048576kB']);
     assert.deepEqual(dirs['/sys/devices/system/node'], ['node0']);
     assert.equal(tree.files.get('/control'), control);

@@ -24,6 +24,12 @@ export class ZeroingPolicy {
   readonly initOnFree: boolean;
   /** init_on_alloc's clear applies (it is on, and init_on_free does not make it moot). */
   readonly initOnAlloc: boolean;
+  /** Anolis's zeroed-page pool (kprezerod, policies/zero-rules.ts). */
+  readonly prezero: boolean;
+  /** FreeBSD-style idle zeroing (policies/zero-rules.ts). */
+  readonly idlezero: boolean;
+  /** The zero flag lives on the free block and a merge with a dirty buddy loses it (prezero, idlezero). */
+  readonly zeroFlagOnBlock: boolean;
   /** clear_highpage() of one page by the freeing CPU: local memory, and another node's. */
   readonly clearPageNs: number;
   readonly clearRemotePageNs: number;
@@ -33,6 +39,9 @@ export class ZeroingPolicy {
     this.kscrubd = names.includes('kscrubd');
     this.initOnFree = names.includes('init_on_free');
     this.initOnAlloc = names.includes('init_on_alloc') && !this.initOnFree;
+    this.prezero = names.includes('prezero');
+    this.idlezero = names.includes('idlezero');
+    this.zeroFlagOnBlock = this.prezero || this.idlezero;
     this.clearPageNs = cpuZero.zero(pageSize, false).cpuNs;
     this.clearRemotePageNs = cpuZero.zero(pageSize, true).cpuNs;
   }
