@@ -12,7 +12,8 @@ export function render(m: Machine, name: PolicyKnob): string {
 /** One write at offset 0; EINVAL with the value kept when the text or the value is refused. */
 export function write(m: Machine, name: PolicyKnob, data: Uint8Array): number {
   const spec = m.knobSpecs[name];
-  if (spec.syntax === 'sysctl' && data.length === 0) return 0;
+  // Neither a sysctl nor a sysfs store sees a zero-length write.
+  if (data.length === 0) return 0;
   const file = spec.syntax === 'sysctl' ? `vm.${name}` : spec.path.slice(1);
   const { value, consumed } = spec.syntax === 'sysfs' ? parseKstrtoul(data, file) : parseSysctlWrite(data, file);
   try {
