@@ -82,3 +82,45 @@ describe('kscrubfs policies', () => {
     }
   });
 });
+
+describe('the pool\'s and the idle zeroer\'s files', () => {
+  const PREZERO = ['enabled', 'min_order', 'max_percent', 'batch_pages', 'sleep_msecs'];
+
+  test('when mounted with prezero then sys/kernel/mm/prezero reads Anolis\'s defaults, 0644, and a bad echo is EINVAL with the value kept', async () => {
+    await withMount([...MANUAL, '--zeroing-policy', 'prezero'], async (dir) => {
+      const p = `${dir}/sys/kernel/mm/prezero`;
+      assert.equal((await sh(`cd ${p} && for f in ${PREZERO.join(' ')}; do printf '%s=' $f; cat $f; done`)).stdout, 'enabled=1\nmin_order=9\nmax_percent=50\nbatch_pages=4096\nsleep_msecs=1000\n');
+      assert.equal((await sh(`stat -c '%a %s' ${p}/min_order ${dir}/sys/vm/idlezero_maxrun`)).stdout, '644 0\n644 0\n');
+      for (const bad of ['11', '-1', "' 5'", '5x', 'abc']) {
+        const r = await sh(`/bin/echo ${bad} > ${p}/min_order`); // coreutils echo names the errno (dash's says I/O error)
+        assert.notEqual(r.code, 0, bad);
+        assert.match(r.stderr, /Invalid argument/, bad);
+      }
+      assert.equal((await sh(`cat ${p}/min_order`)).stdout, '9\n');
+      // kstrtoul base 0 and a trailing newline; printf writes none.
+      await sh(`echo 0x8 > ${p}/min_order && printf 25 > ${p}/max_percent`);
+      assert.equal((await sh(`cat ${p}/min_order ${p}/max_percent`)).stdout, '8\n25\n');
+      // This machine has the pool: the idle zeroer's switch is refused, its value kept.
+      const r = await sh(`/bin/echo 1 > ${dir}/sys/vm/idlezero_enable`);
+      assert.match(r.stderr, /Invalid argument/);
+      assert.equal((await sh(`cat ${dir}/sys/vm/idlezero_enable`)).stdout, '0\n');
+      // kprezerod wakes on the clock: after 2 s the pool holds pages, and meminfo says so.
+      await controlBatch(dir, 'tick 2s\n');
+      const zero = Number((await sh(`awk '/^MemZero:/ {print $2}' ${dir}/meminfo`)).stdout.trim());
+      assert.ok(zero >= 4096 * 4, `MemZero ${zero} kB: at least one batch of 4096 pages`);
+    });
+  });
+
+  test('when mounted with idlezero then vm.idlezero_* read FreeBSD\'s defaults and the boot leaves 4/5 of free memory zeroed', async () => {
+    await withMount([...MANUAL, '--zeroing-policy', 'idlezero'], async (dir) => {
+      assert.equal((await sh(`cat ${dir}/sys/vm/idlezero_enable ${dir}/sys/vm/idlezero_maxrun`)).stdout, '1\n16\n');
+      await controlBatch(dir, 'tick 1s\n');
+      const kb = async (field: string): Promise<number> => Number((await sh(`awk '/^${field}:/ {print $2}' ${dir}/meminfo`)).stdout.trim());
+      const [free, zero] = [await kb('MemFree'), await kb('MemZero')];
+      assert.ok(zero >= Math.floor((free * 4) / 5) - 4 * 1024 && zero < free, `MemZero ${zero} of MemFree ${free}`);
+      const r = await sh(`/bin/echo 0 > ${dir}/sys/vm/idlezero_maxrun`);
+      assert.match(r.stderr, /Invalid argument/);
+      assert.equal((await sh(`cat ${dir}/sys/vm/idlezero_maxrun`)).stdout, '16\n');
+    });
+  });
+});
