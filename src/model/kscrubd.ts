@@ -256,6 +256,8 @@ export class Kscrubd {
     const one = m.cpuZero.zero(m.config.pageSize, false, m.bus.zeroingOn(this.node, begin, cpu) + 1);
     const wallNs = pages * one.wallNs;
     m.bus.zeroing(cpu, begin + wallNs);
+    // clear_highpage is `rep stos`: cached stores that fill the cache of the CPU it ran on.
+    m.llc.clear(cpu, m.cpuZero.fills(pages * m.config.pageSize));
     m.cpus.busyUntil(cpu, begin + pages * one.cpuNs);
     b.left -= pages;
     b.cpuNs += lockNs + pages * one.cpuNs;
