@@ -2,14 +2,27 @@ import { type Machine, type MachineOptions, type WorkingSet, createMachine, kscr
 import { render as renderBuddyinfo } from '../procfs/buddyinfo';
 import { writeSysctlValue } from '../procfs/sysctl';
 import { type KscrubdMode, ModelError, type ZeroingPolicyName, formatZeroingPolicy, kscrubdSysctls, parseBuddyinfo } from '../uapi';
+import { LocalControl } from '../control';
+import { LocalClient } from '../workload/client';
+import type { Trace } from '../workload/trace-format';
+import { replayOn } from '../workload/trace-replay';
 
 // One scenario under each zeroing policy, each on a fresh machine of the same shape with a
 // manual clock: the same scenario and machine give the same rows, byte for byte. The machine
 // is driven in this process (as sweep does), because the slowest fault is the fault path's
 // own figure and not on any result line.
 
-export const SCENARIOS = ['pft', 'restart', 'vm-start'] as const;
+export const SCENARIOS = ['pft', 'restart', 'vm-start', 'churn', 'trace'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
+/** The scenarios that run from the options alone (trace needs its recording: runTracePolicies). */
+export type BuiltinScenario = Exclude<ScenarioName, 'trace'>;
+
+/**
+ * churn: rounds of a program that maps and writes its memory and exits, with the machine idle
+ * between rounds (what background zeroing can use): a steady churn of allocations.
+ */
+export const CHURN_ROUNDS = 8;
+export const CHURN_GAP_NS = 50e6;
 
 /** A policy as the comparison runs it: the machine's boot policies and kscrubd's sysctls. */
 export interface PolicyCase {
@@ -141,20 +154,17 @@ export function caseMachine(c: PolicyCase, o: ScenarioOptions): Machine {
  *            hugetlb pools are not modelled yet). It stays: no exit.
  * Before the scenario the machine idles until kscrubd sleeps; after it, again.
  */
-export function runCase(scenario: ScenarioName, c: PolicyCase, o: ScenarioOptions): PolicyRow {
+export function runCase(scenario: BuiltinScenario, c: PolicyCase, o: ScenarioOptions): PolicyRow {
   const m = caseMachine(c, o);
   const old = scenario === 'restart' ? faultIn(m, o).mm : -1;
-  settle(m);
-  const jobs = coRunners(m);
-  const bg0 = kscrubdTotals(m.kscrubd).cpuNs;
-  const prepCpuNs = bg0 + m.bootWipe.ns;
-  const vm0 = { ...m.vm };
-  const cleared0 = clearedPages(m);
+  const before = beforeScenario(m);
   let readyNs: number;
   let appCpuNs: number;
   let exitNs: number;
   let maxFaultNs: number;
-  if (scenario === 'pft') {
+  if (scenario === 'churn') {
+    ({ readyNs, appCpuNs, exitNs, maxFaultNs } = churn(m, o));
+  } else if (scenario === 'pft') {
     const run = faultIn(m, o);
     const exit = m.procs.exitTimed(run.mm);
     readyNs = run.touch.wallNs;
@@ -175,30 +185,103 @@ export function runCase(scenario: ScenarioName, c: PolicyCase, o: ScenarioOption
     appCpuNs = exit.sysNs + run.touch.userNs + run.touch.sysNs;
     maxFaultNs = run.touch.maxFaultNs;
   }
-  const prezeroed = m.vm.faultPrezeroed - vm0.faultPrezeroed;
-  const hot = m.vm.faultHotZeroed - vm0.faultHotZeroed;
+  return afterScenario(m, c, before, { readyNs, appCpuNs, exitNs, maxFaultNs });
+}
+
+/** What a row counts from: taken once the machine has settled before the scenario. */
+interface Before {
+  readonly jobs: WorkingSet[];
+  readonly bg0: number;
+  readonly prepCpuNs: number;
+  readonly prezeroed0: number;
+  readonly hot0: number;
+  readonly cleared0: number;
+}
+
+/** Settle the machine, start the co-running jobs, and note the counters the row is a difference of. */
+function beforeScenario(m: Machine): Before {
+  settle(m);
+  const bg0 = kscrubdTotals(m.kscrubd).cpuNs;
+  return {
+    jobs: coRunners(m), bg0, prepCpuNs: bg0 + m.bootWipe.ns,
+    prezeroed0: m.vm.faultPrezeroed, hot0: m.vm.faultHotZeroed, cleared0: clearedPages(m),
+  };
+}
+
+/** The program's own figures, as each scenario measures them. */
+interface ProgramTimes {
+  readonly readyNs: number;
+  readonly appCpuNs: number;
+  readonly exitNs: number;
+  readonly maxFaultNs: number;
+}
+
+/** Settle again and make the row. */
+function afterScenario(m: Machine, c: PolicyCase, b: Before, t: ProgramTimes): PolicyRow {
+  const prezeroed = m.vm.faultPrezeroed - b.prezeroed0;
+  const hot = m.vm.faultHotZeroed - b.hot0;
   settle(m);
   const fragOrder = Math.min(Math.log2(2 ** 21 / m.pageSize), m.maxOrder - 1);
   return {
     policy: c.name,
     zeroingPolicy: formatZeroingPolicy(c.policy),
     kscrubd: c.kscrubd,
-    readyNs, appCpuNs, exitNs,
-    backgroundCpuNs: kscrubdTotals(m.kscrubd).cpuNs - bg0,
-    prepCpuNs,
-    trafficBytes: (clearedPages(m) - cleared0) * m.pageSize * 2,
+    ...t,
+    backgroundCpuNs: kscrubdTotals(m.kscrubd).cpuNs - b.bg0,
+    prepCpuNs: b.prepCpuNs,
+    trafficBytes: (clearedPages(m) - b.cleared0) * m.pageSize * 2,
     prezeroedPages: prezeroed,
     hotZeroedPages: hot,
     hitRate: prezeroed + hot === 0 ? 0 : prezeroed / (prezeroed + hot),
-    maxFaultNs,
     fragOrder,
     unusable: unusableIndex(m, fragOrder),
-    corunNs: jobs.reduce((sum, ws) => sum + refetchNs(m.cost, ws, m.config.lineSize), 0),
+    corunNs: b.jobs.reduce((sum, ws) => sum + refetchNs(m.cost, ws, m.config.lineSize), 0),
   };
 }
 
+/**
+ * churn: CHURN_ROUNDS rounds of pft (map, write, exit), the machine idle for CHURN_GAP_NS
+ * after each. Ready is the rounds' time to ready summed; the slowest fault, any round's.
+ */
+function churn(m: Machine, o: ScenarioOptions): ProgramTimes {
+  let readyNs = 0;
+  let appCpuNs = 0;
+  let exitNs = 0;
+  let maxFaultNs = 0;
+  for (let round = 0; round < CHURN_ROUNDS; round++) {
+    const run = faultIn(m, o);
+    const exit = m.procs.exitTimed(run.mm);
+    readyNs += run.touch.wallNs;
+    exitNs += exit.sysNs;
+    appCpuNs += run.touch.userNs + run.touch.sysNs + exit.sysNs;
+    maxFaultNs = Math.max(maxFaultNs, run.touch.maxFaultNs);
+    m.tick(CHURN_GAP_NS);
+  }
+  return { readyNs, appCpuNs, exitNs, maxFaultNs };
+}
+
 /** Every case (or the named ones, in table order) under one scenario. */
-export function runPolicies(scenario: ScenarioName, o: ScenarioOptions, names?: readonly string[]): PolicyRow[] {
-  const cases = names === undefined ? POLICY_CASES : POLICY_CASES.filter((c) => names.includes(c.name));
-  return cases.map((c) => runCase(scenario, c, o));
+export function runPolicies(scenario: BuiltinScenario, o: ScenarioOptions, names?: readonly string[]): PolicyRow[] {
+  return casesNamed(names).map((c) => runCase(scenario, c, o));
+}
+
+function casesNamed(names?: readonly string[]): readonly PolicyCase[] {
+  return names === undefined ? POLICY_CASES : POLICY_CASES.filter((c) => names.includes(c.name));
+}
+
+/**
+ * trace: a recorded program's anonymous faults replayed (kscrubfs trace replay, back to back,
+ * each thread on its own CPU), under each case. Ready is the replay's wall time, app cpu its
+ * user + system time (its exits included: exit ms is 0); the slowest fault is the machine's.
+ */
+export async function runTracePolicies(trace: Trace, o: ScenarioOptions, names?: readonly string[]): Promise<PolicyRow[]> {
+  const rows: PolicyRow[] = [];
+  for (const c of casesNamed(names)) {
+    const m = caseMachine(c, o);
+    const before = beforeScenario(m);
+    m.slowestFaultNs = 0;
+    const { rows: [r] } = await replayOn(new LocalClient(new LocalControl(m)), trace, { sides: [c.kscrubd], lines: 1, threadsAsCpus: true });
+    rows.push(afterScenario(m, c, before, { readyNs: r!.wallS * 1e9, appCpuNs: (r!.userS + r!.systemS) * 1e9, exitNs: 0, maxFaultNs: m.slowestFaultNs }));
+  }
+  return rows;
 }

@@ -6,7 +6,10 @@ import { provenance, toJson } from '../workload/provenance';
 import { CliError, action } from './errors';
 import { byteSize, integer, nameList } from './options';
 import { HUGETLB_CASES, runHugetlbPolicies } from './policies-hugetlb';
-import { POLICY_CASES, type PolicyRow, SCENARIOS, type ScenarioName, type ScenarioOptions, caseMachine, runPolicies } from './policies-run';
+import { CHURN_GAP_NS, CHURN_ROUNDS, POLICY_CASES, type PolicyRow, SCENARIOS, type ScenarioName, type ScenarioOptions, caseMachine, runPolicies, runTracePolicies } from './policies-run';
+import { readTrace } from '../workload/trace-format';
+import { type BarPanel, renderPoliciesSvg } from '../workload/plot';
+import { writeOutput } from '../workload/output-file';
 import { VERSION, commandLine } from './version';
 import { BAND_HELP, type BandFlags, addBandOptions, bandFigures, bandText, bandsFor, writeTornado } from './band';
 import { type Band, runBand } from '../workload/band';
@@ -23,7 +26,11 @@ interface PoliciesFlags extends BandFlags {
   only?: string[];
   hugetlb?: number;
   json?: boolean;
+  svg?: string;
 }
+
+/** The rows of one comparison, with the machine options given (a band run changes its figures). */
+type RunRows = (opts: ScenarioOptions) => Promise<PolicyRow[]>;
 
 function caseList(value: string): string[] {
   const names = value.split(',').map((s) => s.trim());
@@ -38,8 +45,9 @@ function caseList(value: string): string[] {
 export function registerPolicies(program: Command): void {
   const cmd = program
     .command('policies')
-    .description('run one scenario under each zeroing policy (none, kscrubd, init_on_alloc, init_on_free) on one machine, side by side')
-    .addArgument(new Argument('<scenario>', 'pft: map, write, exit; restart: an exit and a new process faulting as much at once; vm-start: map and write with 2 MiB transparent huge pages').choices(SCENARIOS))
+    .description(`run one scenario under each zeroing policy (${POLICY_CASES.map((c) => c.name).join(', ')}) on one machine, side by side`)
+    .addArgument(new Argument('<scenario>', `pft: map, write, exit; restart: an exit and a new process faulting as much at once; vm-start: map and write with 2 MiB transparent huge pages; churn: ${CHURN_ROUNDS} rounds of pft, ${CHURN_GAP_NS / 1e6} ms idle after each; trace FILE: a recorded program's faults (kscrubfs trace record)`).choices(SCENARIOS))
+    .addArgument(new Argument('[file]', 'the trace, for the trace scenario'))
     .addOption(new Option('--preset <name>', 'machine preset').choices(PRESETS).default('x86_64'))
     .option('--mem <size>', "memory size (default: the preset's)")
     .option('--cpus <n>', 'CPUs', integer(1))
@@ -49,7 +57,8 @@ export function registerPolicies(program: Command): void {
     .option('-t, --threads <n>', 'threads writing them', integer(1), 1)
     .option('--only <list>', `only these policies (comma list of ${POLICY_CASES.map((c) => c.name).join(', ')}; with --hugetlb: ${HUGETLB_CASES.map((c) => c.name).join(', ')})`, caseList)
     .option('--hugetlb <size>', 'vm-start and restart on a hugetlb pool of 2M or 1G pages sized to the VM, under the pool\'s pre-zeroing policies (none, khzerod, zeroable_hugepages)', byteSize)
-    .option('--json', 'print one JSON object: how the machine was made, the scenario, and a row per policy');
+    .option('--json', 'print one JSON object: how the machine was made, the scenario, and a row per policy')
+    .option('--svg <file>', 'also draw the rows: one panel per column, a bar per policy (SVG)');
   addBandOptions(cmd, "each policy's ready and app cpu time")
     .addHelpText('after', `
 Each policy runs on a fresh machine of the same shape with a manual clock (the same command
@@ -70,7 +79,10 @@ ${BAND_HELP}
 
 Example:
   kscrubfs policies restart --size 1G`)
-    .action(action(async (scenario: ScenarioName, o: PoliciesFlags) => {
+    .action(action(async (scenario: ScenarioName, file: string | undefined, o: PoliciesFlags) => {
+      if ((scenario === 'trace') !== (file !== undefined)) {
+        throw new CliError('KSCRUB_USAGE', scenario === 'trace' ? 'policies trace: name the trace file (kscrubfs policies trace FILE)' : `policies ${scenario}: takes no file (only trace does)`);
+      }
       const machine = {
         preset: o.preset,
         ...(o.mem === undefined ? {} : { mem: o.mem }),
@@ -88,24 +100,27 @@ Example:
         if (bad !== undefined) throw new CliError('KSCRUB_USAGE', `policies: --only "${bad}" is not a hugetlb policy (${known.join(', ')})`);
       }
       const hugeBytes = o.hugetlb;
-      const run = (op: ScenarioOptions): PolicyRow[] => (hugeBytes === undefined ? runPolicies(scenario, op, o.only) : runHugetlbPolicies(scenario, op, hugeBytes, o.only));
-      const rows = run(opts);
-      const band = o.band ? await policiesBand(scenario, opts, o, rows, run) : undefined;
+      const trace = file === undefined ? undefined : readTrace(file);
+      const runRows: RunRows = async (op) => {
+        if (hugeBytes !== undefined) return runHugetlbPolicies(scenario, op, hugeBytes, o.only);
+        return trace === undefined ? runPolicies(scenario as Exclude<ScenarioName, 'trace'>, op, o.only) : runTracePolicies(trace, op, o.only);
+      };
+      const rows = await runRows(opts);
+      const band = o.band ? await policiesBand(scenario, opts, o, rows, runRows) : undefined;
+      const title = hugeBytes === undefined ? scenario : `${scenario} (hugetlb ${formatSize(hugeBytes)})`;
+      if (o.svg !== undefined) writePoliciesSvg(o.svg, title, base.config.preset, base.config.memBytes, o, rows);
       if (o.json) {
         const prov = provenance(Object.fromEntries(configPairs(base)), VERSION, commandLine());
         const hugetlb = hugeBytes === undefined ? {} : { hugetlb_bytes: hugeBytes };
         process.stdout.write(toJson(prov, { scenario: { name: scenario, bytes: o.size, threads: o.threads, ...hugetlb }, rows, ...(band && { band: band.bands }) }));
         return;
       }
-      const title = hugeBytes === undefined ? scenario : `${scenario} (hugetlb ${formatSize(hugeBytes)})`;
       process.stdout.write(formatPolicyTable(title, base.config.preset, base.config.memBytes, o, rows) + (band?.text ?? ''));
     }));
 }
 
 /** --band: the scenario again with each fitted figure at each bound; each policy's ready and app cpu ms with their bands. */
-async function policiesBand(
-  scenario: ScenarioName, opts: ScenarioOptions, o: PoliciesFlags, point: readonly PolicyRow[], run: (op: ScenarioOptions) => PolicyRow[],
-): Promise<{ bands: Band[]; text: string }> {
+async function policiesBand(scenario: ScenarioName, opts: ScenarioOptions, o: PoliciesFlags, point: readonly PolicyRow[], runRows: RunRows): Promise<{ bands: Band[]; text: string }> {
   const figures = bandFigures(opts.machine);
   const names = point.flatMap((r) => [`${r.policy}: ready ms`, `${r.policy}: app cpu ms`]);
   const answers = (rows: readonly PolicyRow[]): number[] => rows.flatMap((r) => [r.readyNs / 1e6, r.appCpuNs / 1e6]);
@@ -113,7 +128,7 @@ async function policiesBand(
   const runs = await runBand(figures, names, async (cost) => {
     // Let a signal's handler and the progress line have their turn between runs.
     await new Promise((resolve) => setImmediate(resolve));
-    return answers(run({ ...opts, machine: { ...opts.machine, cost: { ...opts.machine.cost, ...cost } } }));
+    return answers(await runRows({ ...opts, machine: { ...opts.machine, cost: { ...opts.machine.cost, ...cost } } }));
   }, progress);
   clearProgress();
   const bands = bandsFor(opts.machine, figures, runs);
@@ -124,18 +139,46 @@ async function policiesBand(
   return { bands, text: bandText(bands, figures, runs) };
 }
 
-const ms = (ns: number): string => (ns / 1e6).toFixed(3);
+/** The table's first line: what ran, on which machine. */
+function tableTitle(scenario: string, preset: string, memBytes: number, o: { size: number; threads: number }): string {
+  const plural = o.threads === 1 ? 'thread' : 'threads';
+  return scenario === 'trace' ? `trace on ${preset} (${formatSize(memBytes)})` : `${scenario} on ${preset} (${formatSize(memBytes)}): ${formatSize(o.size)}, ${o.threads} ${plural}`;
+}
+
+/** --svg: the rows drawn through the project's SVG renderer. */
+function writePoliciesSvg(file: string, scenario: string, preset: string, memBytes: number, o: { size: number; threads: number }, rows: readonly PolicyRow[]): void {
+  const svg = renderPoliciesSvg(policyPanels(rows), { title: `kscrubfs policies: ${tableTitle(scenario, preset, memBytes, o)}`, provenance: `kscrubfs ${VERSION}: ${commandLine()}` });
+  try {
+    writeOutput(file, svg);
+  } catch (err) {
+    throw new CliError('KSCRUB_OUTPUT_FAILED', `--svg: cannot write ${file}: ${(err as Error).message}`);
+  }
+}
+
+/** The table's columns after `policy`, each a value of the row and how it prints: the table and the chart both read this list. */
+const COLUMNS: readonly { head: string; value: (r: PolicyRow) => number; format: (v: number) => string }[] = [
+  { head: 'ready ms', value: (r) => r.readyNs / 1e6, format: (v) => v.toFixed(3) },
+  { head: 'app cpu ms', value: (r) => r.appCpuNs / 1e6, format: (v) => v.toFixed(3) },
+  { head: 'exit ms', value: (r) => r.exitNs / 1e6, format: (v) => v.toFixed(3) },
+  { head: 'bg cpu ms', value: (r) => r.backgroundCpuNs / 1e6, format: (v) => v.toFixed(3) },
+  { head: 'prep cpu ms', value: (r) => r.prepCpuNs / 1e6, format: (v) => v.toFixed(3) },
+  { head: 'traffic MiB', value: (r) => r.trafficBytes / 2 ** 20, format: (v) => v.toFixed(1) },
+  { head: 'hit %', value: (r) => r.hitRate * 100, format: (v) => v.toFixed(1) },
+  { head: 'max fault us', value: (r) => r.maxFaultNs / 1e3, format: (v) => v.toFixed(2) },
+  { head: 'unusable', value: (r) => r.unusable, format: (v) => v.toFixed(3) },
+  { head: 'corun ms', value: (r) => r.corunNs / 1e6, format: (v) => v.toFixed(3) },
+];
+
+/** The chart's panels: a column each, a bar per policy. */
+export function policyPanels(rows: readonly PolicyRow[]): BarPanel[] {
+  return COLUMNS.map((c) => ({ title: c.head, format: c.format, bars: rows.map((r) => ({ name: r.policy, value: c.value(r) })) }));
+}
 
 /** The rows as an aligned table, a line saying what ran first. */
 export function formatPolicyTable(scenario: string, preset: string, memBytes: number, o: { size: number; threads: number }, rows: readonly PolicyRow[]): string {
-  const head = ['policy', 'ready ms', 'app cpu ms', 'exit ms', 'bg cpu ms', 'prep cpu ms', 'traffic MiB', 'hit %', 'max fault us', 'unusable', 'corun ms'];
-  const body = rows.map((r) => [
-    r.policy, ms(r.readyNs), ms(r.appCpuNs), ms(r.exitNs), ms(r.backgroundCpuNs), ms(r.prepCpuNs),
-    (r.trafficBytes / 2 ** 20).toFixed(1), (r.hitRate * 100).toFixed(1), (r.maxFaultNs / 1e3).toFixed(2), r.unusable.toFixed(3),
-    ms(r.corunNs),
-  ]);
+  const head = ['policy', ...COLUMNS.map((c) => c.head)];
+  const body = rows.map((r) => [r.policy, ...COLUMNS.map((c) => c.format(c.value(r)))]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
   const line = (cells: readonly string[]): string => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ').trimEnd();
-  const plural = o.threads === 1 ? 'thread' : 'threads';
-  return `${scenario} on ${preset} (${formatSize(memBytes)}): ${formatSize(o.size)}, ${o.threads} ${plural}\n${[line(head), ...body.map(line)].join('\n')}\n`;
+  return `${tableTitle(scenario, preset, memBytes, o)}\n${[line(head), ...body.map(line)].join('\n')}\n`;
 }

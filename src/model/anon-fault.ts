@@ -251,6 +251,7 @@ export class AnonFault {
   private faultDone(r: Runner): void {
     const ns = r.t - r.faultStart;
     if (ns > this.counts.maxFaultNs) this.counts.maxFaultNs = ns;
+    if (ns > this.m.slowestFaultNs) this.m.slowestFaultNs = ns;
   }
 
   /** __pte_alloc for r.addr's PMD (it has no pte page): false when memory is exhausted. */

@@ -78,6 +78,12 @@ export class Machine {
    * areas, init's page tables): why MemFree < MemTotal on a machine that has run nothing.
    */
   readonly slab: PageOwner & { readonly blocks: number[]; pages: number };
+  /**
+   * The slowest anonymous fault since it was last set to 0: what an in-process comparison
+   * (kscrubfs policies trace) reads when the faults came through control lines, whose results
+   * carry no per-fault times. No file shows it.
+   */
+  slowestFaultNs = 0;
   /** kscrubd threads holding a block while they wait for a CPU of their node (kscrubd.ts). */
   private _kscrubdWaiting = 0;
   get kscrubdWaiting(): number { return this._kscrubdWaiting; }

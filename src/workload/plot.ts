@@ -554,3 +554,64 @@ export function renderTornadoSvg(panels: readonly TornadoPanel[], opts: TornadoO
   out.push('</svg>');
   return `${out.join('\n')}\n`;
 }
+
+// ---- policies -----------------------------------------------------------------------------------
+
+/** One column of `kscrubfs policies`' table: a bar per policy. */
+export interface BarPanel {
+  /** "ready ms" */
+  readonly title: string;
+  readonly bars: readonly { readonly name: string; readonly value: number }[];
+  /** How a value is printed beside its bar. */
+  readonly format: (v: number) => string;
+}
+
+export interface BarPanelOptions {
+  readonly title: string;
+  /** Version and how the chart was made, printed at its foot. */
+  readonly provenance: string;
+}
+
+/** Bar colours by position (colour-blind safe, Paul Tol's bright scheme), the same policy the same colour in every panel. */
+const BAR_COLORS = ['#4477aa', '#ee6677', '#228833', '#ccbb44', '#66ccee', '#aa3377', '#bbbbbb'];
+
+/**
+ * `kscrubfs policies --svg`: one panel per column of the table, three to a row, each with a
+ * horizontal bar per policy from 0 (linear: a column's values are compared by size, and 0 —
+ * nothing cleared, no co-runner loss — must look like nothing), its value printed at its end.
+ */
+export function renderPoliciesSvg(panels: readonly BarPanel[], opts: BarPanelOptions): string {
+  const perRow = 3;
+  const W = 960;
+  const names = panels[0]?.bars.map((b) => b.name) ?? [];
+  const barH = 16;
+  const panelH = 40 + names.length * (barH + 4);
+  const panelW = (W - 40) / perRow;
+  const labelW = 12 + Math.max(0, ...names.map(textWidth));
+  const top = 56;
+  const H = top + Math.ceil(panels.length / perRow) * (panelH + 16) + 30;
+  const out: string[] = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${px(H)}" viewBox="0 0 ${W} ${px(H)}" font-family="DejaVu Sans, Helvetica, Arial, sans-serif" font-size="12">`,
+    `<rect width="${W}" height="${px(H)}" fill="#ffffff"/>`,
+    text(W / 2, 28, opts.title, 'text-anchor="middle" font-size="16" font-weight="bold"'),
+  ];
+  panels.forEach((p, i) => {
+    const x0 = 20 + (i % perRow) * panelW;
+    const y0 = top + Math.floor(i / perRow) * (panelH + 16);
+    const max = Math.max(0, ...p.bars.map((b) => b.value));
+    const span = panelW - labelW - 70;
+    out.push(`<g class="panel" data-title="${escapeXml(p.title)}">`);
+    out.push(text(x0, y0 + 14, p.title, 'font-weight="bold"'));
+    p.bars.forEach((b, j) => {
+      const y = y0 + 26 + j * (barH + 4);
+      const w = max > 0 ? (b.value / max) * span : 0;
+      out.push(text(x0 + labelW - 8, y + barH - 4, b.name, 'text-anchor="end" fill="#333333"'));
+      out.push(`<rect class="bar" data-policy="${escapeXml(b.name)}" x="${px(x0 + labelW)}" y="${px(y)}" width="${px(Math.max(w, 0.5))}" height="${barH}" fill="${BAR_COLORS[j % BAR_COLORS.length]}"><title>${escapeXml(`${b.name}: ${p.title} ${p.format(b.value)}`)}</title></rect>`);
+      out.push(text(x0 + labelW + w + 4, y + barH - 4, p.format(b.value), 'font-size="11"'));
+    });
+    out.push('</g>');
+  });
+  out.push(text(20, H - 12, opts.provenance, 'class="provenance" fill="#777777" font-size="10"'));
+  out.push('</svg>');
+  return `${out.join('\n')}\n`;
+}
