@@ -62,11 +62,13 @@ export function registerPolicies(program: Command): void {
   addBandOptions(cmd, "each policy's ready and app cpu time")
     .addHelpText('after', `
 Each policy runs on a fresh machine of the same shape with a manual clock (the same command
-prints the same bytes). Before the scenario the machine idles until kscrubd sleeps (its
-zeroing then is prep CPU, as is init_on_free's boot wipe); after it, again (background CPU).
+prints the same bytes). Before the scenario the machine idles until background zeroing is
+done (its zeroing then is prep CPU, as is init_on_free's boot wipe); after it, again
+(background CPU). A trace's faults run back to back, each thread on its own CPU.
 
 Columns: ready = until the program has written all its memory; app cpu = its user + system
-time, exit included (exit = the exit's share); bg cpu = kscrubd during and after; traffic =
+time, exit included (exit = the exit's share); bg cpu = the background zeroing thread (kscrubd,
+kprezerod, the idle zeroer) during and after; traffic =
 bytes the clearing moved (each page cleared read for ownership and written back); hit =
 pages faulted that were already zero; max fault = the slowest fault; unusable = the kernel's
 unusable free space index at 2 MiB afterwards (free memory in blocks too small for it);

@@ -74,12 +74,30 @@ describe('kscrubfs policies', () => {
       [['policies', 'pft', '--mem', '256M', '--size', '200M'], /--size 200 MiB is more than half the machine's 256 MiB/],
       [['policies', 'pft', '--zero-drivers', 'nt,cpu'], /zero drivers: "nt" is not available on x86_64 \(the CPU lacks it or its clearing rate was never measured\)/],
       [['policies', 'pft', '--zero-drivers', 'gpu'], /"gpu" is not one of bte, clzero, nt, cpu/],
+      [['policies', 'trace'], /policies trace: name the trace file/],
+      [['policies', 'churn', 'x.trace'], /policies churn: takes no file \(only trace does\)/],
     ] as const) {
       const r = await kscrubfs([...args]);
       assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
       assert.match(r.stderr, want);
       assert.equal(r.stdout, '');
     }
+  });
+});
+
+describe('kscrubfs policies --svg', () => {
+  test('when the churn is drawn then the file has a panel per column and a bar per policy, read by grep', async () => {
+    await withTempDir(async (tmp) => {
+      const svg = `${tmp}/churn.svg`;
+      const r = await kscrubfs(['policies', 'churn', '--mem', '256M', '--size', '4M', '--only', 'none,prezero', '--svg', svg]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /^churn on x86_64 \(256 MiB\): 4 MiB, 1 thread\n/);
+      assert.equal((await sh(`grep -c '<g class="panel"' ${svg}`)).stdout, '10\n');
+      assert.equal((await sh(`grep -c '<rect class="bar" data-policy="prezero"' ${svg}`)).stdout, '10\n');
+      const bad = await kscrubfs(['policies', 'churn', '--mem', '256M', '--size', '4M', '--svg', `${tmp}/no/such/dir/x.svg`]);
+      assert.equal(bad.code, 1, 'an output that cannot be written is exit 1, as for every result file');
+      assert.match(bad.stderr, /--svg: cannot write/);
+    });
   });
 });
 
