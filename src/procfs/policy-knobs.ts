@@ -1,5 +1,6 @@
 import type { Machine, PolicyKnob } from '../model';
-import { ModelError, ProcError, parseKstrtoul, parseSysctlWrite } from '../uapi';
+import { parseKstrtoul, parseSysctlWrite } from '../uapi';
+import { refusedAsEinval } from './sysctl';
 
 // The zeroed-page pool's and the idle zeroer's files (src/model/policies/knobs.ts): a sysfs
 // attribute prints "%u\n" and parses a store with kstrtoul; a sysctl prints "%d\n" and parses
@@ -16,16 +17,6 @@ export function write(m: Machine, name: PolicyKnob, data: Uint8Array): number {
   if (data.length === 0) return 0;
   const file = spec.syntax === 'sysctl' ? `vm.${name}` : spec.path.slice(1);
   const { value, consumed } = spec.syntax === 'sysfs' ? parseKstrtoul(data, file) : parseSysctlWrite(data, file);
-  try {
-    m.setKnob(name, value);
-  } catch (err) {
-    if (err instanceof ModelError && err.code === 'KSCRUB_BAD_SYSCTL') throw new ProcError('EINVAL', err.message);
-    throw err;
-  }
+  refusedAsEinval(() => m.setKnob(name, value));
   return consumed;
-}
-
-/** Set a knob in process as a client's echo would: through the file's parser and checks. */
-export function writeKnobValue(m: Machine, name: PolicyKnob, value: number): void {
-  write(m, name, Buffer.from(`${value}\n`));
 }

@@ -15,13 +15,18 @@ export function write(m: Machine, name: SysctlName, data: Uint8Array): number {
   // __do_proc_dointvec() returns 0 at once for a zero-length write.
   if (data.length === 0) return 0;
   const { value, consumed } = parseSysctlWrite(data, `vm.${name}`);
+  refusedAsEinval(() => m.setSysctl(name, value));
+  return consumed;
+}
+
+/** Apply a parsed value; the model's refusal (range, policy) reaches the writer as EINVAL, the value kept. */
+export function refusedAsEinval(apply: () => void): void {
   try {
-    m.setSysctl(name, value);
+    apply();
   } catch (err) {
     if (err instanceof ModelError && err.code === 'KSCRUB_BAD_SYSCTL') throw new ProcError('EINVAL', err.message);
     throw err;
   }
-  return consumed;
 }
 
 /**
