@@ -253,11 +253,12 @@ export class Kscrubd {
   private zeroPagesOn(m: Machine, cpu: number, begin: number, lockNs: number): void {
     const b = this.block!;
     const pages = Math.min(b.left, this.rule!.runPages(m));
-    const one = m.cpuZero.zero(m.config.pageSize, false, m.bus.zeroingOn(this.node, begin, cpu) + 1);
+    const one = m.cpuZero.zero(m.config.pageSize, false, m.bus.zeroingOn(this.node, begin, cpu) + 1, m.bus.bytesLeft(this.node, begin, cpu));
     const wallNs = pages * one.wallNs;
-    m.bus.zeroing(cpu, begin + wallNs);
+    const bytes = pages * m.config.pageSize;
+    m.bus.zeroing(cpu, begin, begin + wallNs, m.cpuZero.busBytes(bytes));
     // clear_highpage is `rep stos`: cached stores that fill the cache of the CPU it ran on.
-    m.llc.clear(cpu, m.cpuZero.fills(pages * m.config.pageSize));
+    m.llc.clear(cpu, m.cpuZero.fills(bytes));
     m.cpus.busyUntil(cpu, begin + pages * one.cpuNs);
     b.left -= pages;
     b.cpuNs += lockNs + pages * one.cpuNs;
