@@ -13,7 +13,8 @@ import { parseProcFile } from '../../src/uapi';
 /** Every mounted file a reader may read (paths relative to the mount): all but /control. */
 export const READABLE_FILES: readonly string[] = FILES.filter((f) => f.render !== undefined).map((f) => f.path.slice(1));
 /** The writable sysctls, relative to the mount. */
-export const SYSCTL_FILES: readonly string[] = FILES.filter((f) => f.write !== undefined).map((f) => f.path.slice(1));
+/** The writable files that parse as proc_dointvec (sys/vm/*); the sysfs files of sys/kernel/mm parse as kstrtoul and are tested apart. */
+export const SYSCTL_FILES: readonly string[] = FILES.filter((f) => f.write !== undefined && f.path.startsWith('/sys/vm/')).map((f) => f.path.slice(1));
 
 // ---- reader threads -------------------------------------------------------------------------------
 

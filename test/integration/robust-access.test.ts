@@ -88,7 +88,7 @@ describe('robust: access as a non-root user', () => {
       assert.notEqual(probe.uid, 0);
       assert.deepEqual(probe.groups, []);
       assert.deepEqual(probe.dirs[''], ['buddyinfo', 'control', 'loadavg', 'meminfo', 'stat', 'sys', 'uptime', 'vmstat', 'zoneinfo']);
-      assert.deepEqual(probe.dirs['sys/vm'], ['max_prealloc_order', 'nr_hugepages', 'nr_overcommit_hugepages', 'scrub_load', 'scrub_start', 'scrub_stop']);
+      assert.deepEqual(probe.dirs['sys/vm'], ['idlezero_enable', 'idlezero_maxrun', 'max_prealloc_order', 'nr_hugepages', 'nr_overcommit_hugepages', 'scrub_load', 'scrub_start', 'scrub_stop']);
 
       const wrong: string[] = [];
       const expect = (rel: string, what: string, got: unknown, want: unknown): void => {
@@ -111,7 +111,7 @@ describe('robust: access as a non-root user', () => {
         }
       }
       assert.deepEqual(wrong, []);
-      assert.equal(ALL.filter((f) => (f.mode & 0o004) !== 0).length, 11, 'eleven world-readable files');
+      assert.equal(ALL.filter((f) => (f.mode & 0o004) !== 0).length, 18, 'eighteen world-readable files: 7 read-only, 4 sysctls of kscrubd and prefault, 2 of the idle zeroer, 5 of the pool');
 
       // The shell shows it too.
       const writes = ALL.map((f) => `{ echo 1 > ${q(path.join(dir, f.rel))}; } 2>&1; echo "${f.rel} $?"`);
