@@ -35,6 +35,11 @@ export interface ProcTreeOptions {
    * that would render past it fails ENOMEM, as an allocation the kernel cannot make does.
    */
   readonly maxHeldBytes?: number;
+  /**
+   * The wall clock, in ms, that times a stat against the first read after it (default
+   * performance.now): a test passes its own so the window it checks is not the host's load.
+   */
+  readonly wallMs?: () => number;
 }
 
 /** What open handles may hold in rendered text when the mount does not say (mount passes a part of --max-memory). */
@@ -94,13 +99,13 @@ export function buildProcTree(machine: Machine, opts: ProcTreeOptions): ProcTree
  * kernel's sysctl_writes_strict does.
  */
 /** How long after a stat(2) a first read still serves the text that stat measured (wall ms). */
-const STAT_REUSE_MS = 100;
-const now = (): number => performance.now();
+export const STAT_REUSE_MS = 100;
 
 function snapshotEntry(
   machine: Machine, file: ProcFile, render: NonNullable<ProcFile['render']>, opts: ProcTreeOptions, writes: { count: number }, held: HeldSnapshots,
 ): FileEntry {
   const { path, mode, write } = file;
+  const now = opts.wallMs ?? ((): number => performance.now());
   const renderOpts: RenderOptions = { buddyinfo: opts.buddyinfo };
   /** The last snapshot and the state it was rendered in (opts.generation). */
   let last: { key: string; snapshot: Snapshot } | undefined;

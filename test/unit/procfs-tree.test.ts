@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { constants } from 'node:fs';
 import { describe, test } from 'node:test';
 import { createMachine, type Machine } from '../../src/model';
-import { FILES, buildProcTree, filesFor, type FileEntry } from '../../src/procfs';
+import { FILES, STAT_REUSE_MS, buildProcTree, filesFor, type FileEntry } from '../../src/procfs';
 import { ProcError } from '../../src/uapi';
 
 const { O_RDONLY, O_WRONLY, O_RDWR, O_TRUNC } = constants;
@@ -202,7 +202,9 @@ describe('st_size and the text read', () => {
   test('when the machine moves between a stat and the first read then the read serves the text the stat measured', () => {
     const m = manual();
     let generation = 0;
-    const tree = buildProcTree(m, { buddyinfo: 'v6', syncClock: () => undefined, generation: () => generation });
+    // The wall is the test's: the window is about a stat and its read, not how loaded the host is.
+    let wall = 0;
+    const tree = buildProcTree(m, { buddyinfo: 'v6', syncClock: () => undefined, generation: () => generation, wallMs: () => wall });
     const vmstat = tree.files.get('/vmstat')!;
     const h = vmstat.open(O_RDONLY);
     const size = vmstat.size!();
@@ -210,12 +212,30 @@ describe('st_size and the text read', () => {
     const pfns = Array.from({ length: 4000 }, () => m.allocPages(0, false, 0, 0));
     for (const pfn of pfns) m.freePages(pfn, 0, 0);
     generation++;
+    wall += STAT_REUSE_MS;
     const buf = Buffer.alloc(1 << 16);
     const n = h.readInto!(buf, 0, buf.length);
-    assert.equal(n, size, 'the first read after the stat serves the measured text');
+    assert.equal(n, size, 'the first read within the window serves the measured text');
     assert.notEqual(vmstat.size!(), size, 'a stat now measures the grown text');
     const again = vmstat.open(O_RDONLY);
     assert.equal(again.readInto!(buf, 0, buf.length), vmstat.size!(), 'and a read after that stat serves it');
+  });
+
+  test('when the first read comes later than the window after a stat then it serves the present text', () => {
+    const m = manual();
+    let generation = 0;
+    let wall = 0;
+    const tree = buildProcTree(m, { buddyinfo: 'v6', syncClock: () => undefined, generation: () => generation, wallMs: () => wall });
+    const vmstat = tree.files.get('/vmstat')!;
+    const size = vmstat.size!();
+    const pfns = Array.from({ length: 4000 }, () => m.allocPages(0, false, 0, 0));
+    for (const pfn of pfns) m.freePages(pfn, 0, 0);
+    generation++;
+    wall += STAT_REUSE_MS + 1;
+    const buf = Buffer.alloc(1 << 16);
+    const n = vmstat.open(O_RDONLY).readInto!(buf, 0, buf.length);
+    assert.notEqual(n, size, 'a stale stat no longer decides the text');
+    assert.equal(n, vmstat.size!(), 'the read serves the machine as it stands');
   });
 
   test('when a writable file is stat\'d then it has no size (st_size 0) and its reads stay fresh after writes', () => {
