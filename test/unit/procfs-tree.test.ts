@@ -199,10 +199,13 @@ describe('held snapshots', () => {
 });
 
 describe('st_size and the text read', () => {
-  test('when the machine moves between a stat and the first read then the read serves the text the stat measured', () => {
+  /**
+   * A vmstat stat'd, then the machine moved until its text grew, then `later` ms of the test's
+   * wall (the window is about a stat and its read, not how loaded the host is).
+   */
+  function grownAfterStat(later: number): { vmstat: FileEntry; size: number; h: ReturnType<FileEntry['open']> } {
     const m = manual();
     let generation = 0;
-    // The wall is the test's: the window is about a stat and its read, not how loaded the host is.
     let wall = 0;
     const tree = buildProcTree(m, { buddyinfo: 'v6', syncClock: () => undefined, generation: () => generation, wallMs: () => wall });
     const vmstat = tree.files.get('/vmstat')!;
@@ -212,28 +215,22 @@ describe('st_size and the text read', () => {
     const pfns = Array.from({ length: 4000 }, () => m.allocPages(0, false, 0, 0));
     for (const pfn of pfns) m.freePages(pfn, 0, 0);
     generation++;
-    wall += STAT_REUSE_MS;
+    wall += later;
+    return { vmstat, size, h };
+  }
+
+  test('when the machine moves between a stat and the first read then the read serves the text the stat measured', () => {
+    const { vmstat, size, h } = grownAfterStat(STAT_REUSE_MS);
     const buf = Buffer.alloc(1 << 16);
-    const n = h.readInto!(buf, 0, buf.length);
-    assert.equal(n, size, 'the first read within the window serves the measured text');
+    assert.equal(h.readInto!(buf, 0, buf.length), size, 'the first read within the window serves the measured text');
     assert.notEqual(vmstat.size!(), size, 'a stat now measures the grown text');
     const again = vmstat.open(O_RDONLY);
     assert.equal(again.readInto!(buf, 0, buf.length), vmstat.size!(), 'and a read after that stat serves it');
   });
 
   test('when the first read comes later than the window after a stat then it serves the present text', () => {
-    const m = manual();
-    let generation = 0;
-    let wall = 0;
-    const tree = buildProcTree(m, { buddyinfo: 'v6', syncClock: () => undefined, generation: () => generation, wallMs: () => wall });
-    const vmstat = tree.files.get('/vmstat')!;
-    const size = vmstat.size!();
-    const pfns = Array.from({ length: 4000 }, () => m.allocPages(0, false, 0, 0));
-    for (const pfn of pfns) m.freePages(pfn, 0, 0);
-    generation++;
-    wall += STAT_REUSE_MS + 1;
-    const buf = Buffer.alloc(1 << 16);
-    const n = vmstat.open(O_RDONLY).readInto!(buf, 0, buf.length);
+    const { vmstat, size, h } = grownAfterStat(STAT_REUSE_MS + 1);
+    const n = h.readInto!(Buffer.alloc(1 << 16), 0, 1 << 16);
     assert.notEqual(n, size, 'a stale stat no longer decides the text');
     assert.equal(n, vmstat.size!(), 'the read serves the machine as it stands');
   });
