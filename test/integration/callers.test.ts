@@ -3,6 +3,7 @@ import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { pollUntil } from '../../src/daemon/poll';
+import { parseVmstat } from '../../src/uapi';
 import { kscrubfs, q, REPO_ROOT, run, sh, startDaemon, stopDaemon, waitForMount, withMount, withTempDir } from '../helpers/mount';
 
 // Who sends each request, and a sender's signals (native/fuse-native.c): per-user handle caps,
@@ -14,10 +15,12 @@ import { kscrubfs, q, REPO_ROOT, run, sh, startDaemon, stopDaemon, waitForMount,
 const SYS_WRITE = '1';
 
 /**
- * Wait until `pid` has made `marker` (it does just before its long write) and is blocked in
- * write(2) on the control file: the command it sent is running in the daemon.
+ * Wait until `pid` has made `marker` (it does just before its long write), is blocked in
+ * write(2) on the control file, and the daemon at DIR has begun the command (its vmstat counts
+ * a fault): a writer in write(2) may still have its request queued in the kernel, where a
+ * signal ends it before the daemon ever sees it.
  */
-async function inWrite(pid: number, marker: string): Promise<void> {
+async function inWrite(pid: number, marker: string, dir: string): Promise<void> {
   const r = await pollUntil(() => {
     try {
       if (!existsSync(marker)) return undefined;
@@ -28,6 +31,8 @@ async function inWrite(pid: number, marker: string): Promise<void> {
     }
   }, { timeoutMs: 30_000 });
   assert.equal(r, true, `pid ${pid} never blocked in write(2) on control (${r ?? 'timed out'})`);
+  const faulting = await pollUntil(() => ((parseVmstat(readFileSync(path.join(dir, 'vmstat'), 'utf8')).get('pgfault') ?? 0) > 0 ? true : undefined), { timeoutMs: 30_000 });
+  assert.equal(faulting, true, 'the daemon never began the touch');
 }
 
 /** A machine where a touch of most of its memory takes many seconds (its page tables fit the budget). */
@@ -98,7 +103,7 @@ describe('callers and their signals', () => {
         const marker = path.join(tmp, 'touching');
         const client = run('sh', ['-c', TOUCH_SCRIPT, 'touch', path.join(dir, 'control'), marker], { timeoutMs: 60_000 });
         const pid = await shPid(dir);
-        await inWrite(pid, marker);
+        await inWrite(pid, marker, dir);
         process.kill(pid, 'SIGKILL');
         const r = await client;
         assert.equal(r.signal, 'SIGKILL');
@@ -147,7 +152,7 @@ describe('callers and their signals', () => {
       ].join('\n');
       const client = run('python3', ['-c', script, path.join(dir, 'control'), marker], { timeoutMs: 60_000 });
       const pid = await childNamed('python3', dir);
-      await inWrite(pid, marker);
+      await inWrite(pid, marker, dir);
       process.kill(pid, 'SIGINT');
       const r = await client;
       assert.equal(r.code, 0, r.stderr);
@@ -169,7 +174,7 @@ describe('callers and their signals', () => {
         await waitForMount(dir, daemon);
         const marker = path.join(tmp, 'touching');
         client = run('sh', ['-c', TOUCH_SCRIPT, 'touch', path.join(dir, 'control'), marker], { timeoutMs: 60_000 });
-        await inWrite(await shPid(dir), marker);
+        await inWrite(await shPid(dir), marker, dir);
       } finally {
         await stopDaemon(daemon, dir);
       }
