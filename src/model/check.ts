@@ -194,21 +194,25 @@ class ZoneWalk {
       if (st === SEC_RESERVED) { this.reserved += z.secPages; continue; }
       if (st === SEC_GIGANTIC) { this.gigantic += z.secPages; continue; }
       if (st !== SEC_MAPPED) return `section ${sec} has unknown state ${st}`;
-      const err = this.section(sec);
+      const err = this.section(sec, z.secLen(rel));
       if (err) return err;
     }
     return null;
   }
 
-  private section(sec: number): string | null {
+  /** A materialized section of `len` pages (less than secPages in a zone's partial last one). */
+  private section(sec: number, len: number): string | null {
     const z = this.z;
     const flags = z.sections.get(sec);
     if (!flags) return `section ${sec} is materialized but has no page records`;
-    const base = sec * z.secPages;
+    const base = z.secBase(sec);
+    for (let off = len; off < z.secPages; off++) {
+      if (flags[off] !== 0) return `pfn ${base + off} is past the zone's end but is marked as a head`;
+    }
     if (kindOf(flags[0]!) === KIND_FREE && orderOf(flags[0]!) === z.topOrder) {
       return `section ${sec} is one free top-order block but is still materialized`;
     }
-    for (let off = 0; off < z.secPages;) {
+    for (let off = 0; off < len;) {
       const f = flags[off]!;
       const kind = kindOf(f);
       const order = orderOf(f);
@@ -216,7 +220,7 @@ class ZoneWalk {
       if (kind === KIND_TAIL) return `pfn ${pfn} belongs to no block (a tail page with no head)`;
       if (kind > KIND_SCRUB) return `pfn ${pfn} has an unknown kind ${kind}`;
       const size = 2 ** order;
-      if (order >= z.maxOrder || off % size !== 0) return `pfn ${pfn}: a ${KIND_NAMES[kind]} block of order ${order} is misaligned`;
+      if (order >= z.maxOrder || off % size !== 0 || off + size > len) return `pfn ${pfn}: a ${KIND_NAMES[kind]} block of order ${order} is misaligned`;
       for (let i = 1; i < size; i++) {
         if (flags[off + i] !== 0) return `pfn ${pfn + i} is inside the order-${order} block at ${pfn} but is marked as a head`;
       }

@@ -8,7 +8,7 @@ import { VmEvents } from './counters';
 import { ModelError } from '../uapi';
 import { assert } from './errors';
 import { FreeClass, KIND_ALLOC, NOT_ZEROED, ZEROED, classOf, orderPages, pageFlags } from './page';
-import { MachineConfig, MachineOptions, resolveConfig } from './presets';
+import { MachineConfig, MachineOptions, NODE_GRANULE_ORDER, resolveConfig } from './presets';
 import { SysctlName, SysctlSpec, checkSysctl, sysctlSpecs } from './sysctl';
 import { BteZeroDriver, CpuZeroDriver, ZeroDriver, makeZeroDrivers } from './zero-drivers';
 import { Kscrubd } from './kscrubd';
@@ -162,10 +162,10 @@ export class Machine {
 
   // ---- boot -----------------------------------------------------------------------------------
 
-  /** Zone boundaries as pfns, rounded to whole sections (the model's unit of memory). */
+  /** Zone boundaries as pfns, rounded to whole node granules (presets.ts: as nodes are). */
   private zoneBounds(): { name: ZoneName; end: number }[] {
     const cfg = this.config;
-    const sec = 2 ** (cfg.maxOrder - 1);
+    const sec = 2 ** Math.min(cfg.maxOrder - 1, NODE_GRANULE_ORDER);
     const roundUp = (bytes: number): number => Math.ceil(bytes / cfg.pageSize / sec) * sec;
     if (cfg.zoneLayout === 'ia64') return [{ name: 'DMA', end: Number.POSITIVE_INFINITY }];
     // i386 without PAE: the kernel maps only the first 896 MiB (lowmem); the rest is HighMem.
@@ -218,7 +218,8 @@ export class Machine {
       // The kernel must reach mem_map through its direct mapping: never HighMem.
       const lowmem = this.nodeZones[n]!.filter((x) => x.name !== 'HighMem');
       const z = lowmem[lowmem.length - 1]!;
-      z.reserveRange(z.startPfn, Math.min(pages, z.spannedPages - z.secPages));
+      // Leave the zone a top-order block, or half of itself when it holds none.
+      z.reserveRange(z.startPfn, Math.min(pages, z.spannedPages - Math.min(z.secPages, z.spannedPages / 2)));
     }
   }
 

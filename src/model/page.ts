@@ -1,9 +1,11 @@
 /**
- * Per-page state, one byte a page, kept only for materialized sections (see zone.ts):
+ * Per-page state, one 16-bit word a page (a Uint16Array), kept only for materialized sections
+ * (see zone.ts):
  *
- *   bit 7..5  kind   what the page is (only a block's head page says; the rest are TAIL)
- *   bit 4     zeroed the block's free class: 0 NOT_ZEROED, 1 ZEROED (buddy and pcp lists)
- *   bit 3..0  order  the block's order
+ *   bit 8..6  kind   what the page is (only a block's head page says; the rest are TAIL)
+ *   bit 5     zeroed the block's free class: 0 NOT_ZEROED, 1 ZEROED (buddy and pcp lists)
+ *   bit 4..0  order  the block's order (ia64's CONFIG_FORCE_MAX_ZONEORDER 18 needs order 17:
+ *                    five bits, so kind, class and order no longer fit in a byte)
  *
  * A block of order o starting at head pfn h owns pages h … h + 2^o - 1; its tail pages are 0.
  * This is the model's `struct page`: the kernel keeps PG_buddy + page_private(order) in the
@@ -29,14 +31,14 @@ export const KIND_SCRUB = 5;
 export const KIND_SEEN = 7;
 export const KIND_NAMES = ['tail', 'free', 'pcp', 'allocated', 'reserved', 'scrubbing'] as const;
 
-export const PG_ORDER = 0x0f;
-export const PG_ZEROED = 0x10;
-const KIND_SHIFT = 5;
+export const PG_ORDER = 0x1f;
+export const PG_ZEROED = 0x20;
+const KIND_SHIFT = 6;
 
 /**
  * 2^order: the pages in a block of that order. A shift, not `2 ** order`, which V8 turns into
  * a pow() call (~35 ns, measured): the allocator does this several times a page. Orders are
- * below MAX_ORDER ≤ 16, far inside the 32-bit range of `<<`.
+ * below MAX_ORDER ≤ 18, far inside the 32-bit range of `<<`.
  */
 export function orderPages(order: number): number {
   return 1 << order;

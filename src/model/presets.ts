@@ -80,9 +80,12 @@ export interface MachineConfig {
 
 const BASE: Readonly<Record<PresetName, MachineConfig>> = {
   // The seeds' machine: 8-way SGI Altix (ia64), 4 nodes × 2 CPUs, 6 GiB, 16 KiB pages.
+  // MAX_ORDER 18: arch/ia64/Kconfig's CONFIG_FORCE_MAX_ZONEORDER, unconditional on ia64 in
+  // 2.6.10/2.6.11, so buddyinfo has 18 orders; an order-17 block (2 GiB) is more than a node's
+  // 1.5 GiB, so a node's memory is an order-16 and an order-15 block less what boot reserves.
   altix: {
     preset: 'altix', pageSize: 16384, lineSize: 128, nodes: 4, cpus: 8, memBytes: 6 * 2 ** 30,
-    maxOrder: 11, cpuMhz: 1500, pteBytes: 8, clock: 'live', speed: 1, zeroDrivers: ['bte', 'cpu'], zoneLayout: 'ia64',
+    maxOrder: 18, cpuMhz: 1500, pteBytes: 8, clock: 'live', speed: 1, zeroDrivers: ['bte', 'cpu'], zoneLayout: 'ia64',
     kernelBytes: 16 * 2 ** 20, structPageBytes: 56, cost: ALTIX_COST, bootAllocations: true, splitPtlocks: false, zeroingPolicy: DEFAULT_ZEROING_POLICY, preempt: true, llcCpus: 1,
   },
   x86_64: {
@@ -121,6 +124,9 @@ function today(preset: PresetName, cpus: number, cpuMhz: number, cost: CostModel
   };
 }
 
+/** A node is a whole number of blocks of this order (or of MAX_ORDER-1, when that is smaller). */
+export const NODE_GRANULE_ORDER = 10;
+
 function bad(message: string): never {
   throw new ModelError('KSCRUB_BAD_OPTION', message);
 }
@@ -150,8 +156,10 @@ export function resolveConfig(opts: MachineOptions = {}): MachineConfig {
   const lineSize = intIn(opts.lineSize, 'line size', MIN_LINE_SIZE, MAX_LINE_SIZE) ?? base.lineSize;
   if (!isPowerOfTwo(lineSize) || lineSize > pageSize) bad(`line size: ${lineSize} must be a power of two ≤ the page size`);
   const memBytes = opts.mem === undefined ? base.memBytes : parseSize(opts.mem, 'mem');
-  const blockBytes = pageSize * 2 ** (maxOrder - 1);
-  // Each node is a whole number of top-order blocks (the model's sections) and big enough to boot.
+  const blockBytes = pageSize * 2 ** Math.min(maxOrder - 1, NODE_GRANULE_ORDER);
+  // Each node is a whole number of blocks of order min(MAX_ORDER-1, 10) — the top order of
+  // MAX_ORDER 11 — and big enough to boot. (A larger MAX_ORDER's top-order block may be more
+  // than a node: ia64's 18 orders on a 1.5 GiB node. The zone then ends in a partial section.)
   const perNode = Math.floor(memBytes / nodes / blockBytes) * blockBytes;
   if (perNode < 4 * blockBytes || perNode < 64 * 2 ** 20) {
     bad(`mem: ${opts.mem ?? memBytes} is too small: each of ${nodes} nodes needs at least 64 MiB and 4 blocks of ${blockBytes} bytes`);

@@ -9,10 +9,16 @@ import { SpinLock } from './spinlock';
 export type ZoneName = 'DMA' | 'DMA32' | 'Normal' | 'HighMem';
 
 /**
- * Section states. A section is exactly one top-order block (2^(MAX_ORDER-1) pages). Memory
- * nobody has split stays a section state byte — "pristine" — and costs no per-page record,
- * as SPARSEMEM with deferred struct-page init would have it. A section is materialized (a
- * Uint8Array of page flags) only while something inside it is smaller than the whole block.
+ * Section states. A section is the span of one top-order block (2^(MAX_ORDER-1) pages),
+ * counted from the zone's start: 2.6.11 finds a buddy by the page's index in the zone
+ * (`page_idx = page - zone->zone_mem_map` in __free_pages_bulk), so blocks are aligned
+ * within their zone. Memory nobody has split stays a section state byte — "pristine" — and
+ * costs no per-page record, as SPARSEMEM with deferred struct-page init would have it. A
+ * section is materialized (a Uint16Array of page flags) only while something inside it is
+ * smaller than the whole block. A zone's last section may be partial (ia64's MAX_ORDER 18
+ * makes a top-order block 2 GiB, more than an altix node has): it holds no top-order block,
+ * so it is materialized from boot and its pages past the zone's end stay 0 — no block's
+ * buddy there is ever free, as `bad_range()` stops the kernel's merge at the zone's end.
  */
 export const SEC_FREE = 0; // pristine free top-order block, NOT_ZEROED (value = its class)
 export const SEC_FREE_ZEROED = 1; // pristine free top-order block, ZEROED
@@ -89,7 +95,7 @@ export class Zone {
   /** One byte per section of this zone: SEC_*. */
   readonly secState: Uint8Array;
   /** Materialized sections, by global section number: one flag byte per page (page.ts). */
-  readonly sections = new Map<number, Uint8Array>();
+  readonly sections = new Map<number, Uint16Array>();
   /**
    * The content oracle check() trusts: per materialized section, one bit per page, set while
    * the page's bytes are zero (a clear sets it, a write clears it). A pristine section's pages
@@ -115,7 +121,7 @@ export class Zone {
    */
   private lastStart = -1;
   private lastEnd = -1;
-  private lastFlags: Uint8Array | undefined = undefined;
+  private lastFlags: Uint16Array | undefined = undefined;
   /** zeroBitsOf()'s one-entry cache: the section last looked up and its zero bits. */
   private lastZeroSec = -1;
   private lastZeroBits: Uint8Array | undefined = undefined;
@@ -211,10 +217,12 @@ export class Zone {
     this.mergeLosesZero = init.mergeLosesZero === true;
     this.topOrder = init.maxOrder - 1;
     this.secPages = 2 ** this.topOrder;
-    assert(init.startPfn % this.secPages === 0 && init.endPfn % this.secPages === 0, 'zones are whole sections');
-    this.firstSec = init.startPfn / this.secPages;
-    this.nrSecs = (init.endPfn - init.startPfn) / this.secPages;
+    // Section numbers (the keys of `sections`) count from the zone's first section; a zone
+    // that starts on a section boundary numbers them by pfn, as before partial sections.
+    this.firstSec = Math.floor(init.startPfn / this.secPages);
     this.spannedPages = init.endPfn - init.startPfn;
+    this.nrSecs = Math.ceil(this.spannedPages / this.secPages);
+    const full = Math.floor(this.spannedPages / this.secPages);
     this.presentPages = this.spannedPages;
     this.secState = new Uint8Array(this.nrSecs); // all SEC_FREE: boot memory is dirty
     this.freeList = [[], []];
@@ -223,9 +231,48 @@ export class Zone {
       this.freeList[0]!.push(pfnList());
       this.freeList[1]!.push(pfnList());
     }
-    this.nrFree[NOT_ZEROED]![this.topOrder] = this.nrSecs;
-    this.freePages = this.spannedPages;
+    this.nrFree[NOT_ZEROED]![this.topOrder] = full;
+    this.freePages = full * this.secPages;
     this.managedPages = this.spannedPages;
+    if (full < this.nrSecs) {
+      // The partial last section: its free pages as the biggest aligned blocks that fit, as
+      // freeing them page by page at boot (free_all_bootmem) would leave them.
+      const sec = this.firstSec + full;
+      this.materialize(sec, false);
+      this.layoutFree(sec, 0, this.secLen(full));
+    }
+  }
+
+  /** First pfn of section `sec` (a key of `sections`). */
+  secBase(sec: number): number {
+    return this.startPfn + (sec - this.firstSec) * this.secPages;
+  }
+
+  /** The section (a key of `sections`) holding pfn. */
+  secOf(pfn: number): number {
+    return this.firstSec + Math.floor((pfn - this.startPfn) / this.secPages);
+  }
+
+  /** Pages of the zone in zone-relative section `rel`: secPages, less in a partial last one. */
+  secLen(rel: number): number {
+    return Math.min(this.secPages, this.spannedPages - rel * this.secPages);
+  }
+
+  /**
+   * List pages [from, to) of materialized section `sec` (offsets; their flags 0) as free
+   * NOT_ZEROED blocks: at each offset the biggest block aligned there that ends by `to`.
+   * The result freeing them one by one would leave (buddies outside the range are not free),
+   * in the same list order (each block listed once its last page is in, lowest first).
+   */
+  private layoutFree(sec: number, from: number, to: number): void {
+    const base = this.secBase(sec);
+    for (let off = from; off < to;) {
+      let o = off === 0 ? this.topOrder - 1 : Math.min(Math.clz32(off & -off) ^ 31, this.topOrder - 1);
+      while (off + orderPages(o) > to) o--;
+      this.freePages += orderPages(o);
+      this.listAdd(base + off, o, NOT_ZEROED);
+      off += orderPages(o);
+    }
   }
 
   /** 2.6.11 setup_per_zone_pages_min(): the zone's share of min_free_kbytes, low and high above it. */
@@ -265,12 +312,12 @@ export class Zone {
   // ---- page flags ---------------------------------------------------------------------------
 
   /** Flag array of a materialized section, or undefined for a pristine/reserved one. */
-  flagsOf(pfn: number): Uint8Array | undefined {
+  flagsOf(pfn: number): Uint16Array | undefined {
     // Faults, refills and frees walk one section at a time: remember the last one looked up.
     if (pfn >= this.lastStart && pfn < this.lastEnd) return this.lastFlags;
-    const sec = Math.floor(pfn / this.secPages);
+    const sec = this.secOf(pfn);
     const flags = this.sections.get(sec);
-    this.lastStart = sec * this.secPages;
+    this.lastStart = this.secBase(sec);
     this.lastEnd = this.lastStart + this.secPages;
     this.lastFlags = flags;
     return flags;
@@ -307,8 +354,8 @@ export class Zone {
     return old;
   }
 
-  private materialize(sec: number, zero: boolean): Uint8Array {
-    const flags = new Uint8Array(this.secPages);
+  private materialize(sec: number, zero: boolean): Uint16Array {
+    const flags = new Uint16Array(this.secPages);
     this.sections.set(sec, flags);
     this.zeroBits.set(sec, new Uint8Array((this.secPages + 7) >> 3).fill(zero ? 0xff : 0));
     this.forgetLastSection();
@@ -341,19 +388,19 @@ export class Zone {
 
   /** Are pfn's bytes zero? (The content oracle; a pristine section answers by its class.) */
   isZero(pfn: number): boolean {
-    const sec = Math.floor(pfn / this.secPages);
+    const sec = this.secOf(pfn);
     const bits = this.zeroBitsOf(sec);
     if (!bits) return this.secState[sec - this.firstSec] === SEC_FREE_ZEROED;
-    const i = pfn - sec * this.secPages;
+    const i = pfn - this.secBase(sec);
     return (bits[i >> 3]! & (1 << (i & 7))) !== 0;
   }
 
   /** `pages` pages from pfn (one section) were cleared (zero) or written (not zero). */
   setZero(pfn: number, pages: number, zero: boolean): void {
-    const sec = Math.floor(pfn / this.secPages);
+    const sec = this.secOf(pfn);
     const bits = this.zeroBitsOf(sec);
     if (!bits) assert(false, `pfn ${pfn} is in a materialized section`);
-    for (let i = pfn - sec * this.secPages, end = i + pages; i < end; i++) {
+    for (let i = pfn - this.secBase(sec), end = i + pages; i < end; i++) {
       if (zero) bits[i >> 3]! |= 1 << (i & 7);
       else bits[i >> 3]! &= ~(1 << (i & 7));
     }
@@ -478,7 +525,7 @@ export class Zone {
         this.nrFree[cls]![current]!--;
         const sec = this.firstSec + rel;
         this.materialize(sec, cls === ZEROED);
-        pfn = sec * this.secPages;
+        pfn = this.secBase(sec);
       } else {
         pfn = this.listPop(current, cls);
         if (pfn < 0) continue;
@@ -530,8 +577,8 @@ export class Zone {
     const size = orderPages(order);
     this.freePages += size;
     if (cls === ZEROED) this.zeroPages += size;
-    const sec = Math.floor(pfn / this.secPages);
-    const base = sec * this.secPages;
+    const sec = this.secOf(pfn);
+    const base = this.secBase(sec);
     let off = pfn - base;
     while (order < this.topOrder) {
       const buddy = buddyOffset(off, order);
@@ -624,29 +671,46 @@ export class Zone {
     let p = pfn;
     const end = pfn + count;
     while (p < end) {
-      const sec = Math.floor(p / this.secPages);
+      const sec = this.secOf(p);
       const rel = sec - this.firstSec;
-      assert(this.secState[rel] === SEC_FREE, 'boot reserves only untouched memory');
-      const secEnd = (sec + 1) * this.secPages;
-      this.nrFree[NOT_ZEROED]![this.topOrder]!--;
-      if (end >= secEnd && p === sec * this.secPages) {
-        this.secState[rel] = SEC_RESERVED;
+      const base = this.secBase(sec);
+      const len = this.secLen(rel);
+      const secEnd = base + len;
+      let flags: Uint16Array;
+      if (this.secState[rel] === SEC_FREE) {
+        this.nrFree[NOT_ZEROED]![this.topOrder]!--;
         this.freePages -= this.secPages;
-        p = secEnd;
-        continue;
-      }
-      // A partly reserved section: reserved pages one by one, the rest freed as buddy blocks.
-      const flags = this.materialize(sec, false);
-      this.freePages -= this.secPages;
-      const stop = Math.min(end, secEnd);
-      for (let q = sec * this.secPages; q < secEnd; q++) {
-        if (q >= p && q < stop) flags[q - sec * this.secPages] = pageFlags(KIND_RESERVED, 0, NOT_ZEROED);
-      }
-      for (let q = sec * this.secPages; q < secEnd; q++) {
-        if (q < p || q >= stop) {
-          flags[q - sec * this.secPages] = pageFlags(KIND_ALLOC, 0, NOT_ZEROED);
-          this.freeBlock(q, 0, NOT_ZEROED);
+        if (end >= secEnd && p === base) {
+          this.secState[rel] = SEC_RESERVED;
+          p = secEnd;
+          continue;
         }
+        flags = this.materialize(sec, false);
+      } else {
+        // A partial section, or one an earlier range reserved part of: at boot it holds only
+        // free and reserved blocks; take the free ones off their lists to lay them out again.
+        assert(this.secState[rel] === SEC_MAPPED, 'boot reserves only untouched memory');
+        flags = this.sections.get(sec)!;
+        for (let off = 0; off < len;) {
+          const f = flags[off]!;
+          assert(kindOf(f) === KIND_FREE || kindOf(f) === KIND_RESERVED, 'boot reserves only untouched memory');
+          const n = orderPages(orderOf(f));
+          if (kindOf(f) === KIND_FREE) {
+            this.listDel(base + off, orderOf(f), NOT_ZEROED);
+            this.freePages -= n;
+          }
+          off += n;
+        }
+      }
+      // Reserved pages one by one, the rest freed as buddy blocks.
+      const stop = Math.min(end, secEnd);
+      for (let q = p; q < stop; q++) flags[q - base] = pageFlags(KIND_RESERVED, 0, NOT_ZEROED);
+      for (let off = 0; off < len;) {
+        if (flags[off] !== 0) { off++; continue; }
+        let to = off;
+        while (to < len && flags[to] === 0) to++;
+        this.layoutFree(sec, off, to);
+        off = to;
       }
       p = stop;
     }
@@ -882,7 +946,7 @@ export class Zone {
   /** Kind/order/class of the block that owns pfn's head, for diagnostics and check(). */
   describe(pfn: number): string {
     const f = this.pageFlagsAt(pfn);
-    if (f < 0) return `pfn ${pfn} (section ${SEC_NAMES[this.secState[Math.floor(pfn / this.secPages) - this.firstSec]!]})`;
+    if (f < 0) return `pfn ${pfn} (section ${SEC_NAMES[this.secState[this.secOf(pfn) - this.firstSec]!]})`;
     return `pfn ${pfn} (kind ${kindOf(f)}, order ${orderOf(f)}, ${classOf(f) ? 'zeroed' : 'not zeroed'})`;
   }
 }

@@ -9,9 +9,12 @@
 export const MAX_THREADS = 1024;
 /** The largest single mapping, and so the largest size a mapping command takes. */
 export const MAX_MAP_BYTES = 2 ** 46;
-/** MAX_ORDER: orders 0 … MAX_ORDER-1 must fit the page flag byte's 4-bit order field. */
+/**
+ * MAX_ORDER: up to ia64's CONFIG_FORCE_MAX_ZONEORDER, 18 (the SN2 kernels' value, orders
+ * 0 … 17); the page flags' order field has 5 bits.
+ */
 export const MIN_MAX_ORDER = 2;
-export const MAX_MAX_ORDER = 16;
+export const MAX_MAX_ORDER = 18;
 /** The largest Altix 3000 that ran these kernels: 256 nodes (ia64 NODES_SHIFT 8), 512 CPUs (sn2 NR_CPUS). */
 export const MAX_NODES = 256;
 export const MAX_CPUS = 1024;

@@ -61,7 +61,7 @@ describe('control over the mount', () => {
       assert.equal(r.code, 0, r.stderr);
       const lines = r.stdout.split('\n');
       assert.equal(lines[0], 'ok handles=1,2,3,4,5');
-      assert.match(lines[1]!, /^ok now_ns=0 page_size=16384 max_order=11 nodes=4 cpus=8 raw_pages=5 mms=0 kscrubd_awake=0 .* nr_free_pages=\d+ /);
+      assert.match(lines[1]!, /^ok now_ns=0 page_size=16384 max_order=18 nodes=4 cpus=8 raw_pages=5 mms=0 kscrubd_awake=0 .* nr_free_pages=\d+ /);
       assert.deepEqual(lines.slice(2), ['ok', '']);
     });
   });

@@ -131,7 +131,7 @@ describe('kscrubfs pft against a mount', () => {
       const comments = lines.filter((l) => l.startsWith('#'));
       assert.deepEqual(lines.slice(0, comments.length), comments, 'comments first');
       assert.match(comments.join('\n'), /^# machine: preset=altix .*zeroDrivers=cpu costOverrides=\{trapNs=900\}$/m);
-      assert.match(comments.join('\n'), /^# sysctl: scrub_start=11 scrub_stop=4 scrub_load=999 max_prealloc_order=0$/m);
+      assert.match(comments.join('\n'), /^# sysctl: scrub_start=18 scrub_stop=4 scrub_load=999 max_prealloc_order=0$/m);
       assert.match(comments.join('\n'), /^# clock: mode=manual speed=1 /m);
       const [header, ...rows] = lines.slice(comments.length);
       assert.equal(header!.split(',')[2], 'threads');

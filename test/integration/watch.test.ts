@@ -81,7 +81,7 @@ describe('kscrubfs watch', () => {
     await withMount(MANUAL, async (dir) => {
       await control(dir, 'alloc order=3 count=3', 'alloc order=0 count=5 node=1', 'free handles=2');
       let frame = await once(dir);
-      assert.match(frame, /^kscrubd {3}off: - pages\/s, scrub_start 11 = MAX_ORDER$/m);
+      assert.match(frame, /^kscrubd {3}off: - pages\/s, scrub_start 18 = MAX_ORDER$/m);
 
       // Waking every node: four kscrubds runnable (loadavg) before the clock moves.
       await sysctl(dir, 'scrub_stop', 2);
@@ -141,13 +141,13 @@ describe('kscrubfs watch', () => {
       assert.equal(json.clock.mode, 'manual');
       assert.equal(json.sysctl.scrub_stop, 3);
       const zones = buddyinfoCounts(file(dir, 'buddyinfo'));
-      assert.equal(json.rows.length, zones.length * 11, 'a row per zone and order');
+      assert.equal(json.rows.length, zones.length * 18, 'a row per zone and order');
       assert.equal(json.rows[0].notZeroedBlocks, zones[0]!.first[0]);
       const csv = (await once(dir, '--csv')).trimEnd().split('\n');
       assert.match(csv[0]!, /^# kscrubfs \d/);
       assert.ok(csv.some((l) => /^# machine: preset=x86_64 /.test(l)), csv.join('\n'));
       assert.ok(csv.some((l) => /^# sysctl: .*scrub_stop=3/.test(l)));
-      assert.equal(csv.filter((l) => !l.startsWith('#')).length, 1 + zones.length * 11);
+      assert.equal(csv.filter((l) => !l.startsWith('#')).length, 1 + zones.length * 18);
 
       // nobody may read the files but not the control file (0600): the machine is unknown, and
       // says why; the sysctls still come from their files.
@@ -157,8 +157,8 @@ describe('kscrubfs watch', () => {
       assert.equal(anon.machine, null);
       assert.match(anon.unknown, /control.*EACCES/);
       assert.equal(anon.sysctl.scrub_stop, 3);
-      assert.equal(anon.sysctl.scrub_start, 11);
-      assert.equal(anon.rows.length, zones.length * 11);
+      assert.equal(anon.sysctl.scrub_start, 18);
+      assert.equal(anon.rows.length, zones.length * 18);
       const c = await kscrubfs(['watch', dir, '--once', '--interval', '0.1', '--csv'], { asNobody: true });
       assert.equal(c.code, 0, c.stderr);
       assert.match(c.stdout, /^# machine: unknown \(.*EACCES.*\)\n# sysctl: idlezero_enable=0 idlezero_maxrun=16 max_prealloc_order=4 nr_hugepages=0 nr_overcommit_hugepages=0 scrub_load=999 scrub_start=11 scrub_stop=3\nnode,zone,order,/m);

@@ -17,10 +17,10 @@ describe('control config', () => {
     const c = configOf(execute(createMachine({ clock: 'manual' }), { verb: 'config' }));
     assert.equal(c.preset, 'altix');
     assert.equal(c.mem_bytes, String(6 * 2 ** 30));
-    assert.deepEqual([c.nodes, c.cpus, c.page_size, c.max_order], ['4', '8', '16384', '11']);
+    assert.deepEqual([c.nodes, c.cpus, c.page_size, c.max_order], ['4', '8', '16384', '18']);
     assert.equal(c.zero_drivers, 'bte,cpu');
     assert.deepEqual([c.clock, c.speed], ['manual', '1']);
-    assert.deepEqual([c['sysctl.scrub_start'], c['sysctl.scrub_stop'], c['sysctl.scrub_load'], c['sysctl.max_prealloc_order']], ['11', '4', '999', '4']);
+    assert.deepEqual([c['sysctl.scrub_start'], c['sysctl.scrub_stop'], c['sysctl.scrub_load'], c['sysctl.max_prealloc_order']], ['18', '4', '999', '4']);
     assert.deepEqual(Object.keys(c).filter((k) => k.startsWith('cost.')), []);
   });
 

@@ -98,11 +98,11 @@ const REJECTED: readonly (readonly [string, string, string | RegExp])[] = [
   ['handles', 'free handles=1;2', `free: handle "1;2" ${NUMBER}`],
   ['handles', 'free handles=1, 2', 'free: handles "1," has an empty entry'],
   // out of range, too large
-  ['range', 'alloc order=16', 'alloc: order "16" is out of range 0..15'],
+  ['range', 'alloc order=18', 'alloc: order "18" is out of range 0..17'],
   ['range', 'alloc order=1 node=256', 'alloc: node "256" is out of range 0..255'],
   ['range', 'alloc order=1 count=0', 'alloc: count "0" is out of range 1..1000000'],
   ['range', 'alloc order=1 count=1000001', 'alloc: count "1000001" is out of range 1..1000000'],
-  ['range', 'alloc order=99999999999999999999', 'alloc: order "99999999999999999999" is out of range 0..15'],
+  ['range', 'alloc order=99999999999999999999', 'alloc: order "99999999999999999999" is out of range 0..17'],
   ['range', 'free handles=0', 'free: handle "0" is out of range 1..9007199254740991'],
   ['range', 'free handles=1,9007199254740992', 'free: handle "9007199254740992" is out of range 1..9007199254740991'],
   ['range', 'bte fail=1000001', 'bte: fail "1000001" is out of range 0..1000000'],

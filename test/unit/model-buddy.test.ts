@@ -5,6 +5,7 @@ import { describe, it } from 'node:test';
 import { NOT_ZEROED, ZEROED, createMachine } from '../../src/model';
 import { ModelError } from '../../src/uapi';
 import type { Machine } from '../../src/model';
+import { render as renderBuddyinfo } from '../../src/procfs/buddyinfo';
 import { Holder, assertChecked, tiny, zoneNamed } from '../helpers/model';
 
 const nz = (z: { nrFree: Float64Array[] }): number[] => Array.from(z.nrFree[NOT_ZEROED]!);
@@ -178,9 +179,54 @@ describe('model: two classes of free blocks', () => {
   });
 });
 
+describe('model: altix has 18 orders (CONFIG_FORCE_MAX_ZONEORDER=18)', () => {
+  /** buddyinfo's columns of one v6 line: the counts after the label. */
+  const columns = (line: string): number[] => line.replace(/^.*(DMA|Pages) /, '').trim().split(/\s+/).map(Number);
+
+  it('when the altix preset boots then buddyinfo has 18 orders and each node is an order-16 and an order-15 block less what boot reserved', () => {
+    const m = createMachine({ clock: 'manual', bootAllocations: false });
+    assert.equal(m.maxOrder, 18);
+    const lines = renderBuddyinfo(m).trimEnd().split('\n');
+    assert.equal(lines.length, 8);
+    // Node 1: 98304 pages, mem_map (98304 × 56 bytes = 336 pages) and 3 boot pages at pfns
+    // 98304 … 98642; the rest, offsets 339 … 98303 of the zone, as the biggest aligned blocks:
+    // 339 (order 0), 340 (2), 344 (3), 352 (5), 384 (7), 512 (9), 1024 (10), 2048 (11),
+    // 4096 (12), 8192 (13), 16384 (14), 32768 (15), 65536 (15). No order 16 or 17.
+    assert.deepEqual(columns(lines[2]!), [1, 0, 1, 1, 0, 1, 0, 1, 0, 1, 1, 1, 1, 1, 1, 2, 0, 0]);
+    assert.deepEqual(columns(lines[3]!), new Array(18).fill(0));
+    assertChecked(m);
+  });
+
+  it('when a 4 GiB node is split at order 17 and freed again then the halves merge back into a pristine order-17 block', () => {
+    // One 4 GiB node: 262144 pages, two sections of 2^17. Boot reserves 1024 (kernel) + 896
+    // (mem_map) + 3 = 1923 pages from pfn 0; section 0 keeps 1923 (order 0), 1924 (2),
+    // 1928 (3), 1936 (4), 1952 (5), 1984 (6), 2048 (11), 4096 (12), … 65536 (16); section 1
+    // (pfn 131072) is one pristine order-17 block.
+    const m = createMachine({ mem: '4G', nodes: 1, cpus: 2, clock: 'manual', bootAllocations: false });
+    const z = zoneNamed(m, 0, 'DMA');
+    assert.deepEqual([z.startPfn, z.endPfn, z.reservedPages, z.freePages], [0, 262144, 1923, 262144 - 1923]);
+    const before = [1, 0, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1];
+    assert.deepEqual(columns(renderBuddyinfo(m).split('\n')[0]!), before);
+    const h = new Holder(m);
+    assert.equal(h.take(z, 16, NOT_ZEROED), 65536); // section 0's order-16 block
+    assert.equal(h.take(z, 16, NOT_ZEROED), 131072); // splits the order-17 block: 196608 listed
+    assert.deepEqual(z.listEntries(16, NOT_ZEROED), [196608]);
+    assert.deepEqual([z.blocks(NOT_ZEROED, 17), z.sections.size], [0, 2]);
+    assert.equal(h.take(z, 16, NOT_ZEROED), 196608); // the upper half
+    assertChecked(m);
+    assert.equal(h.free(z, 131072, 16, NOT_ZEROED), 16); // its buddy is held: no merge
+    assert.equal(h.free(z, 196608, 16, NOT_ZEROED), 17); // 196608 ^ 2^16 = 131072: merged
+    assert.deepEqual([z.blocks(NOT_ZEROED, 16), z.blocks(NOT_ZEROED, 17), z.sections.size], [0, 1, 1]);
+    // Section 0's order-16 block at 65536 has its buddy at 0, reserved: it stays order 16.
+    assert.equal(h.free(z, 65536, 16, NOT_ZEROED), 16);
+    assert.deepEqual(columns(renderBuddyinfo(m).split('\n')[0]!), before);
+    assertChecked(m);
+  });
+});
+
 describe('model: limits', () => {
   it('when MAX_ORDER is at the top of the accepted range then the machine is consistent or refused naming max order', () => {
-    // Page flags keep the order in 4 bits (page.ts PG_ORDER = 0x0f): orders ≥ 16 must not exist.
+    // Page flags keep the order in 5 bits (page.ts PG_ORDER = 0x1f), and MAX_ORDER stops at ia64's 18.
     for (const [maxOrder, mem] of [[16, '1G'], [17, '2G'], [18, '4G'], [20, '8G']] as const) {
       let m: Machine;
       try {

@@ -143,7 +143,7 @@ describe('model: check() finds each broken invariant', () => {
     broken(m2, /pfn 5 is inside the order-2 block at 4 but is marked as a head/);
     const { m: m3, z: z3, h: h3 } = held();
     h3.pfns.delete(0);
-    z3.setHead(0, 7 << 5); // kind 7: none of page.ts's
+    z3.setHead(0, 7 << 6); // kind 7: none of page.ts's
     broken(m3, /pfn 0 has an unknown kind 7/);
   });
 
@@ -248,7 +248,7 @@ describe('model: check() finds each broken invariant', () => {
 
   it('when a pristine section has page records then check says so', () => {
     const { m, z } = held();
-    z.sections.set(z.firstSec + 5, new Uint8Array(z.secPages));
+    z.sections.set(z.firstSec + 5, new Uint16Array(z.secPages));
     broken(m, /section 5 is pristine but has page records/);
   });
 

@@ -117,20 +117,24 @@ describe('model: kscrubd burst', () => {
   });
 
   it('when the 6 GiB altix scrubs everything then it takes seconds of virtual time', () => {
-    // Node 0: 96941 free pages, 94 pristine 16 MiB sections plus orders 9, 7, 5 (and 3, 2, 0
-    // below scrub_stop 4) in the partly reserved section. The BTE refuses 8 MiB and up, so
-    // the CPU zeroes the sections and the order-9 block: bytes / 1.56 B/ns + (bytes − 6 MiB L3)
-    // / 4 B/ns of writeback; the BTE the orders 7 and 5: 2 µs setup + bytes / 0.5 B/ns.
-    // 20000 + 94 × cpu(16 MiB) + cpu(8 MiB) + bte(2 MiB) + bte(512 KiB) = 1 268 518 651 ns.
-    // Each of the 97 blocks comes off its list under zone->lock (60 ns), each but the last
-    // goes back under it before the next is taken (60 ns); the return keeps kscrubd's CPU busy
-    // 60 ns, so it takes the node's other CPU for the next block, and every take but the first
-    // pulls the lock's line from there (250 ns): + 97 × 60 + 96 × 60 + 96 × 250 = 1 268 554 231.
-    // Nodes 1–3 reserve only mem_map: one section (and one block's three lock costs) more.
+    // MAX_ORDER 18, and a node is 98304 pages: no order-17 block fits, so node 0's free
+    // memory, pfns 1363 … 98303 after the kernel and mem_map, lies as the biggest aligned
+    // blocks: orders 0, 2, 3 (below scrub_stop 4), then 5, 7, 9, 11, 12, 13, 14, 15, 15 —
+    // 9 blocks, 96928 pages. The BTE refuses 8 MiB and up, so the CPU zeroes orders 9 and
+    // above: bytes / 1.56 B/ns + (bytes − 6 MiB L3) / 4 B/ns of writeback; the BTE the
+    // orders 7 and 5: 2 µs setup + bytes / 0.5 B/ns.
+    // Each block comes off its list under zone->lock (60 ns), each but the last goes back
+    // under it before the next is taken (60 ns); the return keeps kscrubd's CPU busy 60 ns,
+    // so it takes the node's other CPU for the next block, and every take but the first
+    // pulls the lock's line from there (250 ns). 20000 + cpu(8, 32, 64, 128, 256, 512, 512 MiB)
+    // + bte(2 MiB) + bte(512 KiB) + locks(9) = 1 406 933 703 ns.
+    // Nodes 1–3 reserve only mem_map (pfns 0 … 338): an order-10 block (16 MiB) more.
     const cpu = (b: number): number => b / 1.56 + Math.max(0, b - 6 * 2 ** 20) / 4;
     const bte = (b: number): number => 2000 + b / 0.5;
     const locks = (blocks: number): number => blocks * 60 + (blocks - 1) * 60 + (blocks - 1) * 250;
-    const node0 = 20_000 + 94 * cpu(2 ** 24) + cpu(2 ** 23) + bte(2 ** 21) + bte(2 ** 19) + locks(97);
+    const mib = 2 ** 20;
+    const node0 = 20_000 + [8, 32, 64, 128, 256, 512, 512].reduce((s, b) => s + cpu(b * mib), 0) + bte(2 * mib) + bte(mib / 2) + locks(9);
+    assert.equal(Math.round(node0), 1_406_933_703);
     const m = createMachine({ clock: 'manual', cost: ALTIX_PINNED, bootAllocations: false });
     m.setSysctl('scrub_start', 10);
     m.tick(1e9);
@@ -138,10 +142,10 @@ describe('model: kscrubd burst', () => {
     assertChecked(m);
     m.tick(9e9);
     assert.deepEqual(m.kscrubd.map((k) => [k.awake, k.blocks, k.bteBlocks, k.pages, k.lastBurstEnd]), [
-      [false, 97, 2, 96928, node0],
-      [false, 98, 2, 97952, node0 + cpu(2 ** 24) + locks(98) - locks(97)],
-      [false, 98, 2, 97952, node0 + cpu(2 ** 24) + locks(98) - locks(97)],
-      [false, 98, 2, 97952, node0 + cpu(2 ** 24) + locks(98) - locks(97)],
+      [false, 9, 2, 96928, node0],
+      [false, 10, 2, 97952, node0 + cpu(16 * mib) + locks(10) - locks(9)],
+      [false, 10, 2, 97952, node0 + cpu(16 * mib) + locks(10) - locks(9)],
+      [false, 10, 2, 97952, node0 + cpu(16 * mib) + locks(10) - locks(9)],
     ]);
     assert.equal(m.zeroPagesTotal(), 96928 + 3 * 97952);
     assertChecked(m);

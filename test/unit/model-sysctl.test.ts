@@ -16,7 +16,7 @@ const badSysctl = (name: string, value: number) => (e: unknown): boolean => {
 describe('model: sysctls', () => {
   it('when the machine boots then the sysctls have the V6 defaults (scrub_start = MAX_ORDER is off)', () => {
     const m = createMachine({ clock: 'manual' });
-    assert.deepEqual(m.sysctl, { scrub_start: 11, scrub_stop: 4, scrub_load: 999, max_prealloc_order: 4 });
+    assert.deepEqual(m.sysctl, { scrub_start: 18, scrub_stop: 4, scrub_load: 999, max_prealloc_order: 4 });
     const small = createMachine({ preset: 'x86_64', mem: '64M', maxOrder: 4, clock: 'manual' });
     assert.equal(small.sysctl.scrub_start, 4);
   });
@@ -24,7 +24,7 @@ describe('model: sysctls', () => {
   it('when values at the ends of each range are written then they are kept', () => {
     const m = createMachine({ clock: 'manual' });
     const ranges: [SysctlName, number, number][] = [
-      ['scrub_start', 0, 11], ['scrub_stop', 0, 11], ['scrub_load', 0, 1000], ['max_prealloc_order', 0, 4],
+      ['scrub_start', 0, 18], ['scrub_stop', 0, 18], ['scrub_load', 0, 1000], ['max_prealloc_order', 0, 4],
     ];
     for (const [name, lo, hi] of ranges) {
       m.setSysctl(name, lo);
@@ -37,8 +37,8 @@ describe('model: sysctls', () => {
   it('when a value is out of range or not an integer then KSCRUB_BAD_SYSCTL and the value is unchanged', () => {
     const m = createMachine({ clock: 'manual' });
     const cases: [SysctlName, number][] = [
-      ['scrub_start', 12], ['scrub_start', -1], ['scrub_start', 1.5], ['scrub_start', Number.NaN],
-      ['scrub_stop', 12], ['scrub_stop', -1],
+      ['scrub_start', 19], ['scrub_start', -1], ['scrub_start', 1.5], ['scrub_start', Number.NaN],
+      ['scrub_stop', 19], ['scrub_stop', -1],
       ['scrub_load', 1001], ['scrub_load', -1], ['scrub_load', Number.POSITIVE_INFINITY],
       ['max_prealloc_order', 5], ['max_prealloc_order', -1],
       ['scrub_start', 2 ** 53],

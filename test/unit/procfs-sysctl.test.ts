@@ -100,11 +100,11 @@ describe('parseSysctlWrite', () => {
   test('when a value is outside the sysctl\'s range then the model refuses it, negatives included', () => {
     // Ranges are the model's (one place); the parser only turns text into an int.
     const m = createMachine({ clock: 'manual' });
-    assert.equal(parseSysctlInt('11\n', FILE), 11);
-    assert.equal(writeFile(m, '/sys/vm/scrub_start', '11\n'), 3);
-    assert.throws(() => writeFile(m, '/sys/vm/scrub_start', '12'), { errno: 'EINVAL', message: 'write vm.scrub_start: "12" is out of range 0..11' });
-    assert.throws(() => writeFile(m, '/sys/vm/scrub_start', '-1'), { errno: 'EINVAL', message: 'write vm.scrub_start: "-1" is out of range 0..11' });
-    assert.equal(m.sysctl.scrub_start, 11);
+    assert.equal(parseSysctlInt('18\n', FILE), 18);
+    assert.equal(writeFile(m, '/sys/vm/scrub_start', '18\n'), 3);
+    assert.throws(() => writeFile(m, '/sys/vm/scrub_start', '19'), { errno: 'EINVAL', message: 'write vm.scrub_start: "19" is out of range 0..18' });
+    assert.throws(() => writeFile(m, '/sys/vm/scrub_start', '-1'), { errno: 'EINVAL', message: 'write vm.scrub_start: "-1" is out of range 0..18' });
+    assert.equal(m.sysctl.scrub_start, 18);
   });
 
   test('when the table is counted then it has at least 30 cases, 15 of them refusals', () => {
@@ -154,8 +154,8 @@ describe('sysctl files', () => {
   });
 
   for (const [text, message] of [
-    ['12\n', /^write vm\.scrub_start: "12" is out of range 0\.\.11$/],
-    ['-1\n', /^write vm\.scrub_start: "-1" is out of range 0\.\.11$/],
+    ['19\n', /^write vm\.scrub_start: "19" is out of range 0\.\.18$/],
+    ['-1\n', /^write vm\.scrub_start: "-1" is out of range 0\.\.18$/],
     ['5abc\n', /^write vm\.scrub_start: "5abc" is not an integer$/],
     ['\n', /^write vm\.scrub_start: "\\n" is not an integer$/],
   ] as const) {

@@ -175,7 +175,8 @@ describe('transparent huge pages', () => {
   });
 
   test('when THP is asked of a machine that cannot map a huge PMD then it is refused and nothing changes', () => {
-    const altix = createMachine({ preset: 'altix', clock: 'manual' });
+    // 16 KiB pages: a PMD maps 32 MiB, order 11 — past the top order of MAX_ORDER 11.
+    const altix = createMachine({ preset: 'altix', maxOrder: 11, clock: 'manual' });
     assert.throws(() => altix.procs.mmap(altix.procs.create().id, PMD, false, undefined, true), (e: unknown) => e instanceof ModelError && /largest block/.test(e.message));
     const i386 = createMachine({ preset: 'i386', clock: 'manual' });
     assert.throws(() => i386.procs.mmap(i386.procs.create().id, PMD, false, undefined, true), (e: unknown) => e instanceof ModelError && /4-byte ptes/.test(e.message));

@@ -73,7 +73,7 @@ describe('units: resolveConfig', () => {
     const c = resolveConfig();
     assert.deepEqual(
       [c.preset, c.pageSize, c.lineSize, c.nodes, c.cpus, c.memBytes, c.maxOrder, c.zoneLayout, c.zeroDrivers],
-      ['altix', 16384, 128, 4, 8, 6 * 2 ** 30, 11, 'ia64', ['bte', 'cpu']],
+      ['altix', 16384, 128, 4, 8, 6 * 2 ** 30, 18, 'ia64', ['bte', 'cpu']],
     );
   });
 
