@@ -187,7 +187,11 @@ export class AnonFault {
     const n = r.nPages;
     const split = this.locks.split;
     // mm->rss++ on mm_struct's counter line; today's kernels count rss per CPU (no transfer).
-    this.p.sys(r, m.cost.ptlSetNs * n + (split ? 0 : this.p.lines.take(mm.rssLine, r.cpu)));
+    // Then 2.6.11's update_mem_hiwater(): rss just grew past hiwater_rss, so it is stored —
+    // on every fault of a growing mm, on a line of its own, still under page_table_lock.
+    const lines = this.p.lines;
+    const hiwater = m.config.hiwaterInFault ? lines.take(mm.hiwaterLine, r.cpu) : 0;
+    this.p.sys(r, m.cost.ptlSetNs * n + (split ? 0 : lines.take(mm.rssLine, r.cpu)) + hiwater);
     const table = this.walk.peek(r, r.faultAddr)!;
     const idx0 = this.walk.index(r, r.faultAddr);
     let mapped = 0;

@@ -334,50 +334,54 @@ export class Machine {
   }
 
   /**
-   * buffered_rmqueue with the prezeroing policy:
-   *   order 0, __GFP_ZERO   zeroed per-cpu list (refilled from ZEROED only) → hot list + hot zeroing
-   *   order 0               hot/cold list, refilled from NOT_ZEROED, then ZEROED (wasted)
-   *   order > 0, __GFP_ZERO ZEROED if zero_pages ≥ 2^order and a block is there → NOT_ZEROED + hot zeroing
-   *   order > 0             NOT_ZEROED → ZEROED (wasted)
+   * buffered_rmqueue as the prezeroing patch (V4–V6) has it. `zero` is __GFP_ZERO and
+   * zone->zero_pages ≥ 2^order, decided once at the top:
+   *   order 0   the per-cpu list of that class (zeroed if `zero`, else hot or cold), refilled by
+   *             rmqueue_bulk from that class only — it stops when the class runs out
+   *   then      if no page came: under zone->lock, one block of that class, else one of the
+   *             other (page by page: no per-cpu batch); taking the other clears `zero`, so a
+   *             __GFP_ZERO request clears what it got (prep_zero_page), zeroed or not, and a
+   *             plain one uses a zeroed page dirty (wasted)
+   * A zeroed per-cpu list is not looked at while the zone has no zeroed pages left.
    */
   private bufferedRmqueue(z: Zone, order: number, zero: boolean, cpu: number, cold: boolean, served: AllocResult | undefined): number {
     // init_on_alloc: post_alloc_hook clears every allocation, as if each asked for __GFP_ZERO.
     const clear = zero || this.policy.initOnAlloc;
+    const pages = orderPages(order);
+    const zeroOk = clear && z.zeroPages >= pages;
+    let fellBack = false;
     let locked = 0;
     let pfn = -1;
     let cls: FreeClass = NOT_ZEROED;
     if (order === 0) {
-      const sets = z.pageset[cpu]!;
-      if (clear) {
-        const pz = sets[PCP_ZEROED]!;
-        if (pz.list.length <= pz.low && z.zeroPages >= 1) locked += z.rmqueueBulk(pz, pz.batch, ZEROED, false);
-        pfn = z.pcpPop(pz);
+      const p = z.pageset[cpu]![zeroOk ? PCP_ZEROED : cold ? PCP_COLD : PCP_HOT]!;
+      if (p.list.length <= p.low) {
+        const moved = z.rmqueueBulk(p, p.batch, zeroOk ? ZEROED : NOT_ZEROED);
+        this.vm.pcpRefillPages += moved;
+        locked += moved;
       }
-      if (pfn < 0) {
-        const p = sets[cold ? PCP_COLD : PCP_HOT]!;
-        if (p.list.length <= p.low) locked += z.rmqueueBulk(p, p.batch, NOT_ZEROED, true);
-        pfn = z.pcpPop(p);
-      }
-      if (pfn < 0) return -1;
-      this.vm.pcpRefillPages += locked;
+      pfn = z.pcpPop(p);
       // The page's flags say which class it came with; it is allocated from now on.
-      cls = classOf(z.swapHead(pfn, pageFlags(KIND_ALLOC, 0, NOT_ZEROED)));
-    } else {
+      if (pfn >= 0) cls = classOf(z.swapHead(pfn, pageFlags(KIND_ALLOC, 0, NOT_ZEROED)));
+    }
+    if (pfn < 0) {
       const allocated = pageFlags(KIND_ALLOC, order, NOT_ZEROED);
-      if (clear && z.zeroPages >= orderPages(order)) {
-        pfn = z.takeBlock(order, ZEROED, allocated);
-        cls = ZEROED;
+      cls = zeroOk ? ZEROED : NOT_ZEROED;
+      pfn = z.takeBlock(order, cls, allocated);
+      if (pfn < 0) {
+        cls = zeroOk ? NOT_ZEROED : ZEROED;
+        pfn = z.takeBlock(order, cls, allocated);
+        fellBack = true;
       }
-      if (pfn < 0) { pfn = z.takeBlock(order, NOT_ZEROED, allocated); cls = NOT_ZEROED; }
-      if (pfn < 0) { pfn = z.takeBlock(order, ZEROED, allocated); cls = ZEROED; }
       if (pfn < 0) return -1;
-      locked = 1;
+      locked += 1;
       z.setHead(pfn, pageFlags(KIND_ALLOC, order, NOT_ZEROED));
     }
-    const pages = orderPages(order);
     z.countAlloc(pages);
-    const prezeroed = clear && cls === ZEROED;
-    const hotZeroed = clear && cls === NOT_ZEROED;
+    // A page off a list of its own class keeps what it is; one __rmqueue fell back to is
+    // cleared if asked for, even a zeroed one (zero = 0 in the patch: prep_zero_page again).
+    const prezeroed = clear && cls === ZEROED && !fellBack;
+    const hotZeroed = clear && !prezeroed;
     const wasted = !clear && cls === ZEROED;
     if (prezeroed) this.vm.allocPrezeroed += pages;
     else if (hotZeroed) {

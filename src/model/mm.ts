@@ -74,6 +74,8 @@ export class Mm implements PageOwner {
    */
   readonly semLine = new Cacheline();
   readonly rssLine = new Cacheline();
+  /** hiwater_rss and hiwater_vm, mm_struct's last fields: update_mem_hiwater() stores here. */
+  readonly hiwaterLine = new Cacheline();
   /** mm->mmap_sem, whose count is on semLine (the fault path takes it for reading). */
   readonly mmapSem = new RwSem(this.semLine);
   /** Anonymous pages mapped (rss): only Processes' anonMapped/unmapped change it. */

@@ -808,23 +808,20 @@ export class Zone {
   }
 
   /**
-   * rmqueue_bulk: move up to `count` order-0 pages of `cls` onto a per-cpu list; when
-   * `fallback`, take the other class once `cls` runs out. Returns pages moved.
+   * rmqueue_bulk: move up to `count` order-0 pages of `cls` onto a per-cpu list. The patch's
+   * rmqueue_bulk(zone, 0, batch, list, zero) takes one class only and stops when it runs out:
+   * the other class is taken page by page under zone->lock (Machine.bufferedRmqueue).
+   * Returns pages moved.
    */
-  rmqueueBulk(pcp: PerCpuPages, count: number, cls: FreeClass, fallback: boolean): number {
+  rmqueueBulk(pcp: PerCpuPages, count: number, cls: FreeClass): number {
     const got = this.bulkScratch;
     let n = 0;
     while (n < count) {
-      let c = cls;
-      let pfn = this.takeBlock(0, c, pageFlags(KIND_PCP, 0, c));
-      if (pfn < 0 && fallback) {
-        c = cls === ZEROED ? NOT_ZEROED : ZEROED;
-        pfn = this.takeBlock(0, c, pageFlags(KIND_PCP, 0, c));
-      }
+      const pfn = this.takeBlock(0, cls, pageFlags(KIND_PCP, 0, cls));
       if (pfn < 0) break;
       got[n++] = pfn;
       // A page split off a bigger block: the next ones come from the rest of that block.
-      if (c === cls && this.splitOrder > 0 && n < count) n = this.takeSplitRest(pfn, this.splitOrder, cls, got, n, count);
+      if (this.splitOrder > 0 && n < count) n = this.takeSplitRest(pfn, this.splitOrder, cls, got, n, count);
     }
     // list_add_tail: refilled pages go to the cold end, so a page just freed to the hot end
     // is the next one handed out (it is still in cache). The cold end is index 0, so the

@@ -107,6 +107,11 @@ export interface CheckedMachineOptions {
   zeroingPolicy?: string | readonly string[];
   /** CONFIG_PREEMPT (MachineConfig.preempt), instead of the preset's: hand-worked tests compare the two. */
   preempt?: boolean;
+  /**
+   * update_mem_hiwater() in the anonymous fault (MachineConfig.hiwaterInFault), instead of the
+   * preset's: 2.6.11 has it, the 2.6.10 kernels of the published pft rows did not.
+   */
+  hiwaterInFault?: boolean;
 }
 
 type Kind = 'string' | 'clock' | 'size' | 'integer' | 'number' | 'boolean' | 'names' | 'name or names' | 'cost';
@@ -115,7 +120,7 @@ type Kind = 'string' | 'clock' | 'size' | 'integer' | 'number' | 'boolean' | 'na
 const OPTION_KINDS: Readonly<Record<keyof CheckedMachineOptions, Kind>> = {
   preset: 'string', mem: 'size', nodes: 'integer', cpus: 'integer', pageSize: 'size', lineSize: 'integer',
   maxOrder: 'integer', cpuMhz: 'integer', clock: 'clock', speed: 'number', zeroDrivers: 'names', cost: 'cost',
-  bootAllocations: 'boolean', zeroingPolicy: 'names', preempt: 'boolean',
+  bootAllocations: 'boolean', zeroingPolicy: 'names', preempt: 'boolean', hiwaterInFault: 'boolean',
 };
 export const MACHINE_OPTION_NAMES = Object.keys(OPTION_KINDS) as readonly (keyof CheckedMachineOptions)[];
 

@@ -36,6 +36,9 @@ export const FLAT: Partial<CostModel> = {
 };
 export const TWO_NODES: MachineOptions = {
   preset: 'x86_64', mem: '128M', nodes: 2, cpus: 4, maxOrder: 4, clock: 'manual', bootAllocations: false, cost: FLAT,
+  // Without update_mem_hiwater's line (a test of its own turns it on): the pair's hand-worked
+  // figures count the lines 2.6.10 moved.
+  hiwaterInFault: false,
 };
 
 export const TINY: MachineOptions = {

@@ -82,7 +82,7 @@ describe('kscrubfs pft against a mount', () => {
       assert.ok(row!.prezeroed > 0, 'scrubbing on: some faults took prezeroed pages');
       assert.equal(row!.prezeroed + row!.hotZeroed, row!.pages);
       // pft restored the sysctls it changed.
-      assert.equal(readFileSync(path.join(dir, 'sys/vm/scrub_start'), 'utf8'), '11\n');
+      assert.equal(readFileSync(path.join(dir, 'sys/vm/scrub_start'), 'utf8'), '18\n');
       assert.equal(readFileSync(path.join(dir, 'sys/vm/max_prealloc_order'), 'utf8'), '4\n');
     });
   });

@@ -3,7 +3,7 @@
 // unless a test says otherwise.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { AllocResult, NOT_ZEROED, ZEROED, createMachine } from '../../src/model';
+import { AllocResult, NOT_ZEROED, PCP_ZEROED, ZEROED, createMachine } from '../../src/model';
 import { ModelError } from '../../src/uapi';
 import { Holder, accountedPages, assertChecked, tiny, zeroEverything, zoneNamed } from '../helpers/model';
 
@@ -27,6 +27,42 @@ describe('model: __GFP_ZERO and class fallback', () => {
     assert.equal(z.zeroPages, zeroBefore, 'no drained page counts as zeroed');
     assert.equal(z.freePages, freeBefore + onList);
     assert.equal(z.blocks(NOT_ZEROED, 0) + z.blocks(NOT_ZEROED, 1) + z.blocks(NOT_ZEROED, 2) > 0, true);
+    assertChecked(m);
+  });
+
+  it('when only zeroed pages are free then a plain order-0 allocation takes one under zone->lock, page by page, and the hot list stays empty', () => {
+    // The patch's rmqueue_bulk(zone, 0, batch, list, zero) takes one class and stops when it
+    // runs out; buffered_rmqueue then takes a single page of the other class under zone->lock
+    // (`__rmqueue(zone, order, !zero)`), so no zeroed page lands on a hot list.
+    const m = tiny();
+    for (const z of m.zones) zeroEverything(z);
+    const h = new Holder(m);
+    for (let i = 1; i <= 2; i++) {
+      const pfn = m.allocPages(0, false, 0, 0, served);
+      h.pfns.add(pfn);
+      assert.deepEqual([served.wasted, served.prezeroed, served.hotZeroed, served.lockedPages], [true, false, false, 1], `allocation ${i}`);
+      assert.deepEqual(served.zone!.pageset[0]!.map((l) => l.list.length), [0, 0, 0], 'nothing on the per-cpu lists');
+    }
+    assert.deepEqual([m.vm.allocZeroWasted, m.vm.pcpRefillPages], [2, 0]);
+    assertChecked(m);
+  });
+
+  it('when the zone has no zeroed pages left then a __GFP_ZERO allocation clears a hot-list page, though the zeroed per-cpu list still holds one', () => {
+    // The patch decides `zero` from zone->zero_pages alone (zero_pages >= 1 << order): with
+    // none left it takes the hot list and clears the page (prep_zero_page).
+    const m = tiny();
+    const dma32 = zoneNamed(m, 0, 'DMA32');
+    const h = new Holder(m);
+    const kept = h.take(dma32, 0, NOT_ZEROED);
+    h.pfns.delete(kept);
+    dma32.setZero(kept, 1, true);
+    dma32.pcpPush(dma32.pageset[0]![PCP_ZEROED]!, kept, ZEROED);
+    assert.equal(dma32.zeroPages, 0);
+    assertChecked(m);
+    h.pfns.add(m.allocPages(0, true, 0, 0, served));
+    assert.equal(served.zone, dma32);
+    assert.deepEqual([served.prezeroed, served.hotZeroed], [false, true]);
+    assert.deepEqual(dma32.pageset[0]![PCP_ZEROED]!.list, [kept], 'the zeroed per-cpu page stays where it was');
     assertChecked(m);
   });
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { createMachine } from '../../src/model';
-import type { Machine } from '../../src/model';
+import type { Machine, MachineOptions } from '../../src/model';
 import { CpuZeroDriver } from '../../src/model/zero-drivers';
 import { FLAT, TWO_NODES, assertChecked, zoneNamed } from '../helpers/model';
 
@@ -13,8 +13,8 @@ const PAGE = 4096;
  * A process with a pte page already there (task 0 faulted page 0 on CPU 0), then two tasks
  * fault pages 1 and 2 of the same PMD at once, task 0 on CPU 0 and task 1 on `cpu1`.
  */
-function contend(cpu1: number): { m: Machine; sys: number; wall: number } {
-  const m = createMachine(TWO_NODES);
+function contend(cpu1: number, extra: MachineOptions = {}): { m: Machine; sys: number; wall: number } {
+  const m = createMachine({ ...TWO_NODES, ...extra });
   m.setSysctl('max_prealloc_order', 0);
   const id = m.procs.create().id;
   const { addr } = m.procs.mmap(id, 16 * PAGE);
@@ -51,6 +51,30 @@ describe('fault SMP: page_table_lock and mm_struct lines', () => {
     assert.equal(remote.sys, (100 + 1000 + 300 + 1 + 1899 + 300) + (100 + 300 + 1300 + 1000 + 300 + 1 + 899 + 300));
     assert.equal(remote.wall, 4200);
     assert.ok(remote.sys > local.sys && remote.wall > local.wall);
+  });
+
+  test('when update_mem_hiwater runs in the fault (2.6.11) then the second CPU also pulls hiwater_rss\'s line under the lock', () => {
+    // As the first test, but task 1's section 2 stores mm->hiwater_rss (rss just grew past
+    // it) on mm_struct's last line, which task 0 wrote last (its own section 2, and the first
+    // fault before): one more transfer, 50 ns on the node, 300 from the other; task 1 ends
+    // last, so nothing waits behind it.
+    const local = contend(1, { hiwaterInFault: true });
+    assert.equal(local.sys, (100 + 1000 + 50 + 1 + 1149) + (100 + 50 + 1050 + 1000 + 50 + 50 + 1 + 50 + 50 + 50));
+    assert.equal(local.wall, 2401 + 50);
+    const remote = contend(2, { hiwaterInFault: true });
+    assert.equal(remote.sys, contend(2).sys + 300);
+    assert.equal(remote.wall, 4200 + 300);
+  });
+
+  test('when update_mem_hiwater runs in the fault but one CPU faults alone then its line never moves', () => {
+    const alone = (hiwaterInFault: boolean): number => {
+      const m = createMachine({ ...TWO_NODES, hiwaterInFault });
+      m.setSysctl('max_prealloc_order', 0);
+      const id = m.procs.create().id;
+      const { addr } = m.procs.mmap(id, 16 * PAGE);
+      return m.procs.faults(id, { addrs: [addr, addr + PAGE, addr + 2 * PAGE], tasks: [0, 0, 0], writes: [1, 1, 1], cpus: [0, 0, 0], lines: 1 }).sysNs;
+    };
+    assert.equal(alone(true), alone(false));
   });
 
   test('when one CPU faults alone then nothing spins and no line moves', () => {
