@@ -18,6 +18,7 @@ interface ReplayCliOptions extends BandFlags {
   preset: string;
   scrub?: 'on' | 'off';
   threadsAsCpus?: boolean;
+  hostCpus?: boolean;
   lines: number;
   prealloc?: number;
   gaps?: boolean;
@@ -65,8 +66,9 @@ Example:
     .argument('<file>', 'a trace from trace record')
     .option('-m, --mount <dir>', 'replay on this running mount (default: a private manual-clock machine per side)')
     .addOption(new Option('--preset <name>', 'the private machine (without -m)').choices(PRESETS).default('altix'))
-    .addOption(new Option('--scrub <mode>', 'only this side: off (scrub_start = MAX_ORDER) or on (${KSCRUBD_ON_TEXT}, settled)').choices(['on', 'off']))
-    .option('--threads-as-cpus', 'every traced thread on its own simulated CPU (as pft); default: the host CPU it ran on, mod the CPUs')
+    .addOption(new Option('--scrub <mode>', `only this side: off (scrub_start = MAX_ORDER) or on (${KSCRUBD_ON_TEXT}, settled)`).choices(['on', 'off']))
+    .option('--threads-as-cpus', 'every traced thread on its own simulated CPU, as pft places its threads and a scheduler with idle CPUs spreads them (the default)')
+    .option('--host-cpus', 'every traced thread on the simulated CPU numbered as the host CPU it faulted on, mod the CPUs (on a busy host, threads that shared a CPU there share one here)')
     .option('--lines <n>', 'cachelines the program writes after each fault (not in a fault trace)', integer(1), 1)
     .option('--prealloc <order>', 'vm.max_prealloc_order for the run (default 0: no mainline kernel prefaults anonymous memory; 4 = the V2 patch)', integer(0))
     .option('--gaps', "replay the program's time between faults as idle time (manual clock), so kscrubd can zero meanwhile")
@@ -86,11 +88,14 @@ Example:
   kscrubfs trace replay sort.trace --preset x86_64`)
     .action(action(async (file: string, o: ReplayCliOptions) => {
       checkFormat('trace replay', o);
+      if (o.threadsAsCpus === true && o.hostCpus === true) throw new CliError('KSCRUB_USAGE', 'trace replay: --threads-as-cpus and --host-cpus place threads two ways; give one');
       const t = readTrace(file);
       if (t.summary === null) process.stderr.write(`kscrubfs trace: ${file} has no end record (the recorder was killed): replaying what it holds\n`);
       const sides = o.scrub ? [o.scrub] : (['off', 'on'] as const);
       const opts = {
-        lines: o.lines, threadsAsCpus: o.threadsAsCpus === true, progress: progressLine(),
+        // Spread by default: where the host ran a thread says how busy the host was, not
+        // where the modelled machine's scheduler would put it.
+        lines: o.lines, threadsAsCpus: o.hostCpus !== true, progress: progressLine(),
         ...(o.prealloc !== undefined && { prealloc: o.prealloc }),
         ...(o.gaps === true && { gaps: true }),
       };
@@ -131,7 +136,7 @@ Example:
         if (r.hostPageSize !== r.pageSize) {
           out.push(`(host pages of ${r.hostPageSize / 1024} KiB on model pages of ${r.pageSize / 1024} KiB: ${r.faults} host faults made ${r.modelFaults} model faults)\n`);
         }
-        out.push(`${ranWith(provs[0]!, [`${o.lines} cacheline${o.lines === 1 ? '' : 's'} a fault`, o.threadsAsCpus ? 'a CPU per thread' : 'threads on the host CPU they ran on', ...(o.gaps ? ['gaps as idle time'] : []), provs.map(scrubFact).join(', then ')], false)}\n`);
+        out.push(`${ranWith(provs[0]!, [`${o.lines} cacheline${o.lines === 1 ? '' : 's'} a fault`, o.hostCpus !== true ? 'a CPU per thread' : 'threads on the host CPU they ran on', ...(o.gaps ? ['gaps as idle time'] : []), provs.map(scrubFact).join(', then ')], false)}\n`);
         if (band) out.push(band.text);
         return out.join('');
       };

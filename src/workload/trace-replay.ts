@@ -11,8 +11,17 @@ import { kscrubdShare } from './kscrubd-cost';
  * file. Each traced process is an mm (`mm new`, ended by `mm exit` when its last task exits
  * or it execs); its anonymous mappings are `mmap … addr=` at the traced addresses (munmap,
  * madvise DONTNEED as munmap + mmap); each anonymous fault is an entry of a `faults` command
- * on the task (thread) that took it, so threads overlap as pft's do. Faults on file-backed or
- * unknown memory are counted, not replayed.
+ * on the task (thread) that took it. Faults on file-backed or unknown memory are counted, not
+ * replayed.
+ *
+ * Threads overlap as pft's do: each runs its own faults back to back, whatever the host's
+ * scheduler did to them while they were traced (on a busy host one thread's faults come in
+ * long runs while the other waits for a CPU). A `faults` command is a barrier (its threads all
+ * finish before the next command), so faults are queued per thread and each command takes
+ * them round robin; the queues are sent out only when a mapping change covers a queued
+ * fault's page (a thread's exit unmaps its stack: the other thread's faults need not wait for
+ * that), at exec or exit, or when they grow past QUEUE_CAP.
+ * munmap and exit are timed as pft times its process's exit: their System and Wall count.
  *
  * Page sizes: a host page p is the model page holding address p × host page size. On a model
  * with bigger pages (altix: 16 KiB, from a 4 KiB host) several host faults land in one model
@@ -97,6 +106,8 @@ interface Proc {
 
 /** Leave room for "faults mm=<id> at=" and the cpus and lines keys. */
 const LINE_BUDGET = MAX_LINE_BYTES - 600;
+/** Faults queued before they are sent regardless (the replay's memory stays bounded). */
+const QUEUE_CAP = 1 << 20;
 /** Records between yields to the event loop. */
 const YIELD_EVERY = 20_000;
 
@@ -151,13 +162,12 @@ class Replayer {
   private cur: Proc | null = null;
   private tid = -1;
   private readonly cpuOf = new Map<number, number>();
-  /** The batch of fault entries being built, for `batchProc`. */
-  private batch = { addrs: [] as number[], tasks: [] as number[], writes: [] as (0 | 1)[] };
-  private batchBytes = 0;
+  /** Faults queued for `batchProc`, per task: addresses, writes, trace times (µs); `head` is the next to send. */
+  private readonly queues = new Map<number, { addrs: number[]; writes: (0 | 1)[]; us: number[]; head: number }>();
+  private queued = 0;
   private batchProc: Proc | null = null;
   private readonly batchCpus = new Map<number, number>();
-  /** Trace time (µs) of the batch's first fault, and the model's clock when the run began. */
-  private batchUs = 0;
+  /** The model's clock when the run began. */
   private startNs = 0;
   private idleNs = 0;
   private readonly sum = { faults: 0, modelFaults: 0, prezeroed: 0, hotZeroed: 0, prefaulted: 0, oom: 0, user: 0, sys: 0, wall: 0, zero: 0 };
@@ -287,35 +297,71 @@ class Replayer {
     if (this.batchProc !== p) this.flush();
     this.batchProc = p;
     const task = p.taskOf.get(this.tid) ?? 0;
-    const addr = mp * this.mps;
-    // The entry as formatted: task, r|w, hex address, comma.
-    const bytes = String(task).length + 2 + addr.toString(16).length;
-    if (this.batchBytes + bytes > LINE_BUDGET) this.flush();
-    this.batchProc = p;
-    if (this.batch.addrs.length === 0) this.batchUs = us;
-    this.batch.addrs.push(addr);
-    this.batch.tasks.push(task);
-    this.batch.writes.push(write ? 1 : 0);
-    this.batchBytes += bytes;
+    let q = this.queues.get(task);
+    if (!q) this.queues.set(task, (q = { addrs: [], writes: [], us: [], head: 0 }));
+    q.addrs.push(mp * this.mps);
+    q.writes.push(write ? 1 : 0);
+    q.us.push(us);
+    this.queued++;
     if (!this.batchCpus.has(task)) this.batchCpus.set(task, (this.cpuOf.get(this.tid) ?? 0) % this.cpus);
     this.sum.faults++;
+    if (this.queued >= QUEUE_CAP) this.send(QUEUE_CAP / 2);
   }
 
-  /** Send the batch as one `faults` command. */
+  /** Send every queued fault, and forget the threads' placement (the next process has its own). */
   private flush(): void {
+    this.send(0);
+    this.queues.clear();
+    this.batchCpus.clear();
+  }
+
+  /** Send queued faults as `faults` commands, each taking the threads' queues round robin, until `keep` are left. */
+  private send(keep: number): void {
     const p = this.batchProc;
-    if (p === null || this.batch.addrs.length === 0) return;
-    const at = this.batch;
+    if (p === null) return;
     let cpus: number[] | undefined;
-    if (!this.o.threadsAsCpus) {
+    if (!this.o.threadsAsCpus && this.batchCpus.size > 0) {
       const top = Math.max(...this.batchCpus.keys());
       cpus = Array.from({ length: top + 1 }, (_, i) => this.batchCpus.get(i) ?? i % this.cpus);
     }
+    const tasks = [...this.queues.keys()].sort((a, b) => a - b);
+    while (this.queued > keep) {
+      const at = { addrs: [] as number[], tasks: [] as number[], writes: [] as (0 | 1)[] };
+      let bytes = 0;
+      let firstUs = Number.POSITIVE_INFINITY;
+      for (let took = true; took && bytes < LINE_BUDGET && this.queued > keep;) {
+        took = false;
+        for (const task of tasks) {
+          const q = this.queues.get(task)!;
+          if (q.head === q.addrs.length) continue;
+          const addr = q.addrs[q.head]!;
+          // The entry as formatted: task, r|w, hex address, comma.
+          bytes += String(task).length + 2 + addr.toString(16).length;
+          at.addrs.push(addr);
+          at.tasks.push(task);
+          at.writes.push(q.writes[q.head]!);
+          firstUs = Math.min(firstUs, q.us[q.head]!);
+          q.head++;
+          this.queued--;
+          took = true;
+          if (bytes >= LINE_BUDGET || this.queued <= keep) break;
+        }
+      }
+      if (at.addrs.length === 0) break;
+      if (this.o.gaps) this.idleUntil(this.startNs + firstUs * 1000);
+      this.runFaults(p, at, cpus);
+    }
+    // Drop what was sent (the heads), so a long run's queues do not keep it.
+    for (const q of this.queues.values()) {
+      q.addrs.splice(0, q.head);
+      q.writes.splice(0, q.head);
+      q.us.splice(0, q.head);
+      q.head = 0;
+    }
+  }
+
+  private runFaults(p: Proc, at: { addrs: number[]; tasks: number[]; writes: (0 | 1)[] }, cpus: number[] | undefined): void {
     for (const task of new Set(at.tasks)) this.used.add(cpus ? cpus[task]! : task % this.cpus);
-    this.batch = { addrs: [], tasks: [], writes: [] };
-    this.batchBytes = 0;
-    this.batchCpus.clear();
-    if (this.o.gaps) this.idleUntil(this.startNs + this.batchUs * 1000);
     const r = run(this.ctl, { verb: 'faults', mm: p.mm, at, lines: this.o.lines, ...(cpus && { cpus }) });
     const s = this.sum;
     s.modelFaults += r.faults;
@@ -345,9 +391,23 @@ class Replayer {
     this.idleNs += gap;
   }
 
+  /** A mapping change of host pages [s, e): queued faults on model pages it covers go first. */
+  private before(p: Proc, s: number, e: number): void {
+    if (this.batchProc !== p || this.queued === 0) return this.flush();
+    const [ms, me] = this.modelRange(s, e);
+    const lo = ms * this.mps;
+    const hi = me * this.mps;
+    for (const q of this.queues.values()) {
+      for (let i = q.head; i < q.addrs.length; i++) {
+        const a = q.addrs[i]!;
+        if (a >= lo && a < hi) return this.flush();
+      }
+    }
+  }
+
   private map(s: number, e: number): void {
     const p = this.current();
-    this.flush();
+    this.before(p, s, e);
     p.host.add(s, e);
     const [ms, me] = this.modelRange(s, e);
     for (const [a, b] of p.model.add(ms, me)) {
@@ -374,13 +434,17 @@ class Replayer {
 
   private unmap(s: number, e: number): void {
     const p = this.current();
-    this.flush();
+    this.before(p, s, e);
     p.host.remove(s, e);
     for (const [a, b] of this.freed(p, s, e)) {
-      for (const [x, y] of p.model.remove(a, b)) {
-        this.ctl.call(formatCommand({ verb: 'munmap', mm: p.mm, addr: x * this.mps, size: (y - x) * this.mps }));
-      }
+      for (const [x, y] of p.model.remove(a, b)) this.timed(run(this.ctl, { verb: 'munmap', mm: p.mm, addr: x * this.mps, size: (y - x) * this.mps }));
     }
+  }
+
+  /** A munmap's or an exit's time counts, as pft counts its process's exit. */
+  private timed(r: { sys_ns: number; wall_ns: number }): void {
+    this.sum.sys += r.sys_ns;
+    this.sum.wall += r.wall_ns;
   }
 
   /**
@@ -389,12 +453,12 @@ class Replayer {
    */
   private zap(s: number, e: number): void {
     const p = this.current();
-    this.flush();
+    this.before(p, s, e);
     const inner = [Math.ceil((s * this.hps) / this.mps), Math.floor((e * this.hps) / this.mps)] as const;
     for (const [a, b] of p.model.intersect(inner[0], inner[1])) {
       const addr = a * this.mps;
       const size = (b - a) * this.mps;
-      this.ctl.call(formatCommand({ verb: 'munmap', mm: p.mm, addr, size }));
+      this.timed(run(this.ctl, { verb: 'munmap', mm: p.mm, addr, size }));
       this.ctl.call(formatCommand({ verb: 'mmap', mm: p.mm, addr, size }));
     }
   }
@@ -416,7 +480,7 @@ class Replayer {
     if (!p) return;
     if (this.batchProc === p) this.flush();
     this.procs.delete(key);
-    this.ctl.call(formatCommand({ verb: 'mm exit', mm: p.mm }));
+    this.timed(run(this.ctl, { verb: 'mm exit', mm: p.mm }));
   }
 }
 

@@ -32,6 +32,35 @@ int main(void) {
 `;
 const PAGES_64M = 16384;
 
+/**
+ * pft as a C program: argv[1] threads, each mallocs its share of 1 GiB and writes one byte a
+ * 4 KiB page, then the process exits (THP off; volatile, or the compiler drops the writes).
+ */
+const PFTLIKE_C = `
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/prctl.h>
+static size_t share;
+static void *run(void *arg) {
+  volatile char *p = malloc(share);
+  if (!p) { perror("malloc"); exit(1); }
+  for (size_t i = 0; i < share; i += 4096) p[i] = 1;
+  return arg;
+}
+int main(int argc, char **argv) {
+  int n = atoi(argv[1]);
+  pthread_t t[8];
+  prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0);
+  share = (1UL << 30) / n;
+  for (int i = 0; i < n; i++) pthread_create(&t[i], 0, run, 0);
+  for (int i = 0; i < n; i++) pthread_join(t[i], 0);
+  return 0;
+}
+`;
+/** How far a replayed trace of PFTLIKE_C may be from `kscrubfs pft` of the same size and threads, on every column. */
+const AGREEMENT = 0.05;
+
 /** Python building a list of a million strings; prints its own minor faults (getrusage). */
 const PY_LIST = 'import resource; l = [str(i) for i in range(1_000_000)]; print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt)';
 /**
@@ -100,6 +129,7 @@ function record(args: readonly string[]): { pid: number; done: Promise<{ code: n
 describe('trace record and replay (root, the host kernel\'s tracepoints)', () => {
   let tmp = '';
   let touch64 = '';
+  let pftlike = '';
   before(async () => {
     assert.equal(process.getuid?.(), 0, 'these tests record real page faults: they need root');
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'kscrubfs-trace-'));
@@ -107,6 +137,10 @@ describe('trace record and replay (root, the host kernel\'s tracepoints)', () =>
     touch64 = path.join(tmp, 'touch64');
     const cc = await run('gcc', ['-O1', '-o', touch64, path.join(tmp, 'touch64.c')]);
     assert.equal(cc.code, 0, `gcc (scripts/setup.sh --with-clients installs it): ${cc.stderr}`);
+    fs.writeFileSync(path.join(tmp, 'pftlike.c'), PFTLIKE_C);
+    pftlike = path.join(tmp, 'pftlike');
+    const cc2 = await run('gcc', ['-O2', '-pthread', '-o', pftlike, path.join(tmp, 'pftlike.c')]);
+    assert.equal(cc2.code, 0, `gcc: ${cc2.stderr}`);
   });
   after(() => {
     if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
@@ -169,6 +203,36 @@ describe('trace record and replay (root, the host kernel\'s tracepoints)', () =>
     assert.ok(Math.abs(Number(row[2]) - PAGES_64M / 4) <= 40, `${row[2]} altix pages for 64 MiB`);
     assert.match(altix.stdout, /host pages of 4 KiB on model pages of 16 KiB/);
   });
+
+  for (const threads of [1, 2]) {
+    it(`when a pft-like program with ${threads} thread(s) writing 1 GiB is traced and replayed then every column is within 5 % of kscrubfs pft, base and prezeroed`, async () => {
+      // The same workload entering two ways: recorded from the host (however its scheduler
+      // interleaved the threads) and replayed with each thread on its own CPU, or run by pft.
+      const file = path.join(tmp, `pftlike${threads}.trace`);
+      const rec = await record(['-o', file, '--', pftlike, String(threads)]).done;
+      assert.equal(rec.code, 0, rec.stderr);
+      const replay = await kscrubfs(['trace', 'replay', file, '--preset', 'x86_64', '--json'], { timeoutMs: 300_000 });
+      assert.equal(replay.code, 0, replay.stderr);
+      const rows = (JSON.parse(replay.stdout) as { rows: ReplayRow[] }).rows;
+      for (const side of ['off', 'on'] as const) {
+        // A fresh machine for each, as replay's private machine per side is.
+        await withMount(['--preset', 'x86_64', '--clock', 'manual'], async (dir) => {
+          const pft = await kscrubfs(['pft', '-m', dir, '-g', '1', '-t', String(threads), '--scrub', side, '--settle', '--prealloc', '0', '--json'], { timeoutMs: 300_000 });
+          assert.equal(pft.code, 0, pft.stderr);
+          const p = (JSON.parse(pft.stdout) as { rows: { userS: number; systemS: number; wallS: number; fltPerCpuS: number; faultPerWsec: number; prezeroed: number }[] }).rows[0]!;
+          const r = rows.find((x) => x.scrub === side)!;
+          // A malloc'd 1 GiB is a page more (malloc's header), and the program's own few
+          // anonymous pages (stacks, glibc's arenas) fault too.
+          assert.ok(Math.abs(r.pages - 262144) < 262144 * 0.01, `${side}: ${r.pages} pages`);
+          for (const k of ['userS', 'systemS', 'wallS', 'fltPerCpuS', 'faultPerWsec'] as const) {
+            const ratio = r[k] / p[k];
+            assert.ok(Math.abs(ratio - 1) <= AGREEMENT, `${threads} thread(s), kscrubd ${side}, ${k}: replay ${r[k]} vs pft ${p[k]} (${ratio.toFixed(3)})`);
+          }
+          assert.equal(r.prezeroed > 0, side === 'on');
+        });
+      }
+    });
+  }
 
   it('when a real program (python building a list) is traced then replay completes and its pages match its own minor-fault count', async () => {
     const file = path.join(tmp, 'py.trace');
