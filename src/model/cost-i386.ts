@@ -38,6 +38,13 @@ import { type Figures, fitted, measured } from './figures';
  * in steady state every zeroed line is written back: clear_page runs at the bus's write-back
  * rate, for one page as for kscrubd's bulk blocks — hence writebackBytesPerNs 0 below (no
  * separate term: the zeroing figure already is the memory-bound rate).
+ *
+ * HIGHMEM: a 256 MB allocation on the preset's 384 MiB box comes from ZONE_NORMAL (lowmem is
+ * everything below 896 MiB), and 2.6's i386 kmap_atomic() returns page_address() for a page
+ * below highmem_start_page after an inc_preempt_count: clear_user_highpage costs no fixmap
+ * pte and no invlpg, so no figure prices one. (On a box of more than 896 MiB, GFP_HIGHUSER
+ * takes HighMem first, and each clear would add a set_pte and an invlpg: tens of cycles
+ * against the thousands the clear takes.)
  */
 export const I386_MHZ = 450;
 

@@ -76,6 +76,7 @@ export interface MachineConfig {
    * Milan, whose eight-core CCX shares one 32 MiB L3.
    */
   readonly llcCpus: number;
+  /**
    * 2.6.11's do_anonymous_page calls update_mem_hiwater() (include/linux/mm.h, "enhanced
    * Memory accounting data collection", Jan 2005) under page_table_lock on every fault: while
    * rss grows it stores mm->hiwater_rss, at the far end of mm_struct (after default_kioctx),
