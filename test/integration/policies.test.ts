@@ -70,7 +70,7 @@ describe('kscrubfs policies', () => {
     for (const [args, want] of [
       [['policies', 'boot'], /value 'boot' is invalid for argument 'scenario'/],
       // (altix's MAX_ORDER 18 has order-11 blocks for its 32 MiB PMDs; i386 has no huge PMD at all.)
-      [['policies', 'vm-start', '--preset', 'i386'], /thp: this machine has 4-byte ptes \(i386 without PAE\), so no PMD can map a huge page/],
+      [['policies', 'vm-start', '--preset', 'i386', '--size', '64M'], /thp: this machine has 4-byte ptes \(i386 without PAE\), so no PMD can map a huge page/],
       [['policies', 'pft', '--only', 'kscrubd,zero_everything'], /"zero_everything" is not one of none, kscrubd, init_on_alloc, init_on_free, prezero, idlezero/],
       [['policies', 'pft', '--mem', '256M', '--size', '200M'], /--size 200 MiB is more than half the machine's 256 MiB/],
       [['policies', 'pft', '--zero-drivers', 'nt,cpu'], /zero drivers: "nt" is not available on x86_64 \(the CPU lacks it or its clearing rate was never measured\)/],
