@@ -240,6 +240,7 @@ export class Kscrubd {
     m.llc.clear(cpu, driver.fills(bytes));
     // kscrubd's CPU time is system time of its CPU (a BTE transfer is busy-polled: the same).
     m.cpus.busyUntil(cpu, begin + result.cpuNs);
+    m.cpus.kernelRun(cpu, begin, result.cpuNs);
     this.cpu = cpu;
     b.cpuNs = lockNs + result.cpuNs;
     b.driver = driver.name;
@@ -260,6 +261,8 @@ export class Kscrubd {
     // clear_highpage is `rep stos`: cached stores that fill the cache of the CPU it ran on.
     m.llc.clear(cpu, m.cpuZero.fills(bytes));
     m.cpus.busyUntil(cpu, begin + pages * one.cpuNs);
+    if (this.cpu >= 0 && this.cpu !== cpu) m.cpus.kernelRunMove(this.cpu, cpu);
+    m.cpus.kernelRun(cpu, begin, pages * one.cpuNs);
     b.left -= pages;
     b.cpuNs += lockNs + pages * one.cpuNs;
     this.cpu = cpu;
@@ -274,6 +277,7 @@ export class Kscrubd {
     const lockNs = b.zone.lock.hold(m.lines, cpu, at, 1, m.cost.buddyPerPageNs);
     m.cpus.busyUntil(cpu, Math.max(m.cpus.freeAt(cpu), at + lockNs));
     b.cpuNs += lockNs;
+    m.cpus.kernelRunEnd(cpu);
     m.cpus.addSystem(cpu, b.cpuNs);
     this.cpuNs += b.cpuNs;
     this.blocks++;

@@ -19,6 +19,15 @@ export class Cpus {
   private nrRunning = 0;
   /** Workload threads switched in and out (stat's ctxt adds kscrubd's). */
   private nrSwitches = 0;
+  /**
+   * A kernel thread's run in progress on each CPU (kscrubd clearing a block), booked as system
+   * time when it ends but shown as it runs: the scheduler tick charges the running task every
+   * jiffy (account_system_time), so /proc/stat never sees a 512 MiB clear land at once.
+   * runDone: the run's earlier steps' CPU; runFrom/runNs: the step on the CPU now.
+   */
+  private readonly runDone: Float64Array;
+  private readonly runFrom: Float64Array;
+  private readonly runNs: Float64Array;
 
   constructor(count: number, nodes: number) {
     this.count = count;
@@ -30,6 +39,9 @@ export class Cpus {
     this.system = new Float64Array(count);
     this.preemptFrom = new Float64Array(count);
     this.threadOn = new Uint8Array(count);
+    this.runDone = new Float64Array(count);
+    this.runFrom = new Float64Array(count);
+    this.runNs = new Float64Array(count);
   }
 
   // ---- what the CPUs did -------------------------------------------------------------------
@@ -40,12 +52,15 @@ export class Cpus {
   userNs(cpu: number): number {
     return this.user[cpu]!;
   }
-  systemNs(cpu: number): number {
-    return this.system[cpu]!;
+  /** System time booked; given `now`, with the part of a kernel thread's run in progress that has elapsed by then (what stat shows). */
+  systemNs(cpu: number, now?: number): number {
+    const booked = this.system[cpu]!;
+    if (now === undefined) return booked;
+    return booked + this.runDone[cpu]! + Math.min(this.runNs[cpu]!, Math.max(0, now - this.runFrom[cpu]!));
   }
   /** Idle time at `now`: whatever was not user or system (never negative). */
   idleNs(cpu: number, now: number): number {
-    return Math.max(0, now - this.user[cpu]! - this.system[cpu]!);
+    return Math.max(0, now - this.user[cpu]! - this.systemNs(cpu, now));
   }
   /** Is a workload thread on `cpu`? */
   inUse(cpu: number): boolean {
@@ -66,6 +81,23 @@ export class Cpus {
   }
   addSystem(cpu: number, ns: number): void {
     this.system[cpu]! += ns;
+  }
+  /** A kernel thread's run on `cpu` takes `ns` of CPU from `from` (a step of it; earlier steps are done). */
+  kernelRun(cpu: number, from: number, ns: number): void {
+    this.runDone[cpu]! += this.runNs[cpu]!;
+    this.runFrom[cpu] = from;
+    this.runNs[cpu] = ns;
+  }
+  /** The run goes on on `to` (a rule's next step picked another CPU): what it did on `from` moves with it, booked where it ends. */
+  kernelRunMove(from: number, to: number): void {
+    this.runDone[to]! += this.runDone[from]! + this.runNs[from]!;
+    this.kernelRunEnd(from);
+  }
+  /** The run ends and its CPU is booked as system time (the caller's addSystem: the whole, once). */
+  kernelRunEnd(cpu: number): void {
+    this.runDone[cpu] = 0;
+    this.runFrom[cpu] = 0;
+    this.runNs[cpu] = 0;
   }
   addUser(cpu: number, ns: number): void {
     this.user[cpu]! += ns;

@@ -49,7 +49,7 @@ export function render(m: Machine): string {
   let lines = '';
   for (let i = 0; i < cpus.count; i++) {
     const u = cpus.userNs(i);
-    const s = cpus.systemNs(i);
+    const s = cpus.systemNs(i, now);
     const d = cpus.idleNs(i, now);
     user += u;
     system += s;
