@@ -110,13 +110,6 @@ export interface CostModel {
   readonly wakeupNs: number;
 }
 
-export { ALTIX_COST } from './cost-altix';
-export { X86_64_COST } from './cost-x86_64';
-export { I386_COST, I386_MHZ, i386Cost } from './cost-i386';
-export { EPYC_COST } from './cost-epyc';
-export { GENOA_COST } from './cost-genoa';
-export { ICELAKE_X_COST } from './cost-icelake-x';
-export { SKYLAKE_SP_COST } from './cost-skylake-sp';
 
 /** Cost figures by name, for overrides from the command line (`--cost zeroBytesPerNs=2`). */
 export const COST_NAMES = [

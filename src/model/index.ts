@@ -13,7 +13,14 @@ export type { ClockMode, MachineConfig, MachineOptions, ZeroDriverName } from '.
 export { figureProblems, fittedTo } from './figures';
 export type { Figure, Figures, FitRows } from './figures';
 export type { CostModel } from './cost';
-export { ALTIX_COST, COST_NAMES, EPYC_COST, GENOA_COST, I386_COST, I386_MHZ, ICELAKE_X_COST, SKYLAKE_SP_COST, X86_64_COST, i386Cost } from './cost';
+export { COST_NAMES } from './cost';
+export { ALTIX_COST } from './cost-altix';
+export { EPYC_COST } from './cost-epyc';
+export { GENOA_COST } from './cost-genoa';
+export { I386_COST, I386_MHZ, i386Cost } from './cost-i386';
+export { ICELAKE_X_COST } from './cost-icelake-x';
+export { SKYLAKE_SP_COST } from './cost-skylake-sp';
+export { X86_64_COST } from './cost-x86_64';
 export { SYSCTL_NAMES, isSysctlName } from './sysctl';
 export type { SysctlName, SysctlSpec } from './sysctl';
 export { NOT_ZEROED, ZEROED, CLASS_NAMES } from './page';

@@ -1,11 +1,11 @@
-import { ALTIX_COST, COST_NAMES, CostModel, EPYC_COST, X86_64_COST, i386Cost } from './cost';
-import { ALTIX_FIGURES } from './cost-altix';
-import { EPYC_FIGURES } from './cost-epyc';
+import { COST_NAMES, CostModel } from './cost';
+import { ALTIX_COST, ALTIX_FIGURES } from './cost-altix';
+import { EPYC_COST, EPYC_FIGURES } from './cost-epyc';
 import { GENOA_COST, GENOA_FIGURES } from './cost-genoa';
 import { ICELAKE_X_COST, ICELAKE_X_FIGURES } from './cost-icelake-x';
 import { SKYLAKE_SP_COST, SKYLAKE_SP_FIGURES } from './cost-skylake-sp';
-import { i386Figures } from './cost-i386';
-import { X86_64_FIGURES } from './cost-x86_64';
+import { i386Cost, i386Figures } from './cost-i386';
+import { X86_64_COST, X86_64_FIGURES } from './cost-x86_64';
 import type { Figures } from './figures';
 import {
   MAX_CPUS, MAX_LINE_SIZE, MAX_MAX_ORDER, MAX_NODES, MAX_PAGES, MAX_PAGE_SIZE, MIN_LINE_SIZE, MIN_MAX_ORDER, MIN_PAGE_SIZE, ModelError,

@@ -1,6 +1,7 @@
 import { POLICY_KNOBS, SYSCTL_NAMES, type Machine, knobSpecs } from '../model';
 import * as buddyinfo from './buddyinfo';
 import { hugetlbFiles } from './hugetlb';
+import type { ProcFile } from './types';
 import * as loadavg from './loadavg';
 import * as meminfo from './meminfo';
 import * as policyKnobs from './policy-knobs';
@@ -9,26 +10,6 @@ import * as sysctl from './sysctl';
 import * as uptime from './uptime';
 import * as vmstat from './vmstat';
 import * as zoneinfo from './zoneinfo';
-
-/** What a renderer may depend on besides the machine (mount options). */
-export interface RenderOptions {
-  readonly buddyinfo: buddyinfo.BuddyinfoFormat;
-}
-
-/**
- * One mounted file. `render` makes its text (snapshot at open); `write` takes one write(2) at
- * offset 0 and returns the bytes consumed. A row with neither is supplied by the caller
- * (`/control`, whose handle lives in src/control).
- */
-export interface ProcFile {
-  /** Absolute inside the mount: '/buddyinfo', '/sys/vm/scrub_start'. */
-  readonly path: string;
-  /** Permission bits: 0o444 read-only, 0o644 sysctl, 0o600 control. */
-  readonly mode: number;
-  readonly render?: (m: Machine, opts: RenderOptions) => string;
-  /** A promise when the write runs in slices (a hugetlb pool resize or zeroing of many pages). */
-  readonly write?: (m: Machine, data: Buffer) => number | Promise<number>;
-}
 
 /** The only list of paths: getattr, readdir, open and write all come from it (via buildProcTree). */
 export const FILES: readonly ProcFile[] = [

@@ -2,7 +2,7 @@ import type { Machine } from '../model';
 import type { HugetlbPool } from '../model/hugetlb';
 import { ProcError, parseSysctlWrite } from '../uapi';
 import { formatCount, parseKstrtoul } from '../uapi/hugetlb';
-import type { ProcFile } from './files';
+import type { ProcFile } from './types';
 
 /**
  * The hugetlb files of one machine, with the kernel's names, modes and formats (mm/hugetlb_sysfs.c,

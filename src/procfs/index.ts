@@ -1,15 +1,14 @@
 import { constants as fsConstants } from 'node:fs';
 import type { Machine } from '../model';
 import type { BuddyinfoFormat } from './buddyinfo';
-import { filesFor, type ProcFile, type RenderOptions } from './files';
+import { filesFor } from './files';
 import { ProcError } from '../uapi';
-import type { FileEntry, FileHandle, ProcTree } from './types';
+import type { FileEntry, FileHandle, ProcFile, ProcTree, RenderOptions } from './types';
 
 export { FILES, filesFor } from './files';
-export type { ProcFile, RenderOptions } from './files';
 export { BUDDYINFO_FORMATS } from './buddyinfo';
 export type { BuddyinfoFormat } from './buddyinfo';
-export type { FileEntry, FileHandle, ProcTree } from './types';
+export type { FileEntry, FileHandle, ProcFile, ProcTree, RenderOptions } from './types';
 
 /** The access-mode bits of open(2) flags (Linux; Node does not export O_ACCMODE). */
 const O_ACCMODE = 0o3;

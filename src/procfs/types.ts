@@ -1,3 +1,5 @@
+import type { Machine } from '../model';
+import type { BuddyinfoFormat } from './buddyinfo';
 
 // The contract between the procfs layer (text in, text out) and the FUSE adapter.
 // procfs knows nothing of FUSE: it hands the adapter a table of entries, and each open
@@ -55,4 +57,24 @@ export interface ProcTree {
   readonly files: ReadonlyMap<string, FileEntry>;
   /** Directory path ('/', '/sys', '/sys/vm') → child names in listing order. */
   readonly dirs: ReadonlyMap<string, readonly string[]>;
+}
+
+/** What a renderer may depend on besides the machine (mount options). */
+export interface RenderOptions {
+  readonly buddyinfo: BuddyinfoFormat;
+}
+
+/**
+ * One mounted file. `render` makes its text (snapshot at open); `write` takes one write(2) at
+ * offset 0 and returns the bytes consumed. A row with neither is supplied by the caller
+ * (`/control`, whose handle lives in src/control).
+ */
+export interface ProcFile {
+  /** Absolute inside the mount: '/buddyinfo', '/sys/vm/scrub_start'. */
+  readonly path: string;
+  /** Permission bits: 0o444 read-only, 0o644 sysctl, 0o600 control. */
+  readonly mode: number;
+  readonly render?: (m: Machine, opts: RenderOptions) => string;
+  /** A promise when the write runs in slices (a hugetlb pool resize or zeroing of many pages). */
+  readonly write?: (m: Machine, data: Buffer) => number | Promise<number>;
 }

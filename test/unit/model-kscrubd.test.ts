@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { NOT_ZEROED, ZEROED, createMachine } from '../../src/model';
 import type { Machine } from '../../src/model';
-import { ALTIX_COST, X86_64_COST } from '../../src/model/cost';
+import { ALTIX_COST, X86_64_COST } from '../../src/model';
 import { BteZeroDriver, CpuZeroDriver } from '../../src/model/zero-drivers';
 import { ALTIX_PINNED, Holder, X86_64_PINNED, assertChecked, perCpu, tiny, zeroEverything, zoneNamed } from '../helpers/model';
 

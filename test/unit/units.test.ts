@@ -4,7 +4,7 @@ import { describe, it } from 'node:test';
 import { resolveConfig } from '../../src/model';
 import { ModelError, formatSize, parseDuration, parseSize } from '../../src/uapi';
 import type { MachineOptions } from '../../src/model';
-import { ALTIX_COST } from '../../src/model/cost';
+import { ALTIX_COST } from '../../src/model';
 
 const refused = (code: string, ...parts: (string | RegExp)[]) => (e: unknown): boolean => {
   assert.ok(e instanceof ModelError, `a ModelError, not ${String(e)}`);
