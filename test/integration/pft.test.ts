@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parseVmstat } from '../../src/uapi';
 import path from 'node:path';
@@ -45,6 +46,25 @@ describe('kscrubfs pft against a mount', () => {
         .map((f) => path.relative(src, f));
       assert.ok(layers.includes(path.join('workload', 'pft.js')), 'the dump saw the pft client');
       assert.deepEqual(layers.filter((f) => /^(model|procfs|control|daemon)\//.test(f)), []);
+    });
+  });
+
+  test('when pft runs several thread counts then each row is printed as it finishes, while the next still runs (pft.c prints per row, so | tee shows progress)', { timeout: 120_000 }, async () => {
+    await withMount(MANUAL, async (dir) => {
+      const child = spawn(process.execPath, [CLI, 'pft', '-m', dir, '-g', '4', '-r', '3', '-t', '1,8,8'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      // How many rows each read of the pipe brought: printed at the end, they would come at once.
+      const rowsPerRead: number[] = [];
+      child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+        out += chunk;
+        const rows = out.split('\n').filter((l) => /^\s*[\d.]+\s+\d+\s+\d+\s/.test(l)).length;
+        if (rows > (rowsPerRead.at(-1) ?? 0)) rowsPerRead.push(rows);
+      });
+      child.stderr.resume();
+      const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+      assert.equal(code, 0);
+      assert.deepEqual(rowsPerRead, [1, 2, 3], 'each row reached the pipe on its own, as it finished');
+      assert.deepEqual(parseTable(out).map((r) => r.threads), [1, 8, 8]);
     });
   });
 
