@@ -29,6 +29,11 @@ export class LineCosts {
     return nodeOf[from] === nodeOf[to] ? this.cost.lineBounceNs : this.cost.lineRemoteNs;
   }
 
+  /** The dearest transfer there is: a scan for the dearest may stop once it meets one. */
+  dearest(): number {
+    return Math.max(this.cost.lineBounceNs, this.cost.lineRemoteNs);
+  }
+
   /** An atomic or a store to `line` by `cpu`: what pulling it over costs; cpu owns it after. */
   take(line: Cacheline, cpu: number): number {
     const ns = this.transfer(line.cpu, cpu);

@@ -29,8 +29,14 @@ export class FaultLoop {
   private bgAt = Number.NEGATIVE_INFINITY;
   /** CONFIG_PREEMPT (MachineConfig.preempt): a woken kscrubd may also take the CPU between a fault's two lock sections. */
   private readonly preempt: boolean;
-  /** run()'s event times by runner slot (kept: a touch runs in many slices). */
+  /**
+   * run()'s event times by runner slot, padded with +∞ to a power of two (kept: a touch runs
+   * in many slices), and a tournament over them: win[j] is the slot of the earliest event
+   * under node j (leaves at size + slot, the root at 1), the lower slot on a tie. A re-key
+   * replays one leaf-to-root path, log2(size) matches, instead of a scan of every slot.
+   */
   private keys = new Float64Array(0);
+  private win = new Int32Array(0);
 
   constructor(
     private readonly m: Machine,
@@ -59,6 +65,8 @@ export class FaultLoop {
     // reads one typed array instead of three fields of every runner. Only the runner stepped
     // and a grant's winner change, and each is re-keyed right after.
     const key = this.keyed(runners.length);
+    const win = this.win;
+    const size = key.length;
     let live = 0;
     for (let i = 0; i < runners.length; i++) {
       const x = runners[i]!;
@@ -66,18 +74,14 @@ export class FaultLoop {
       key[i] = x.done || x.parked ? Number.POSITIVE_INFINITY : x.t;
       if (!x.done) live++;
     }
+    for (let j = size - 1; j >= 1; j--) win[j] = this.match(2 * j, 2 * j + 1);
     const contended = this.locks.contended;
     for (let n = 0; live > 0 && n < budget; n++) {
-      // The runner whose event comes first, the earliest in the list on a tie (few threads: a
-      // scan beats a heap).
-      let ri = -1;
-      let rt = Number.POSITIVE_INFINITY;
-      for (let i = 0; i < key.length; i++) {
-        if (key[i]! < rt) {
-          rt = key[i]!;
-          ri = i;
-        }
-      }
+      // The runner whose event comes first, the earliest in the list on a tie; none if all
+      // are done or spinning.
+      const top = win[1]!;
+      const rt = key[top]!;
+      const ri = rt === Number.POSITIVE_INFINITY ? -1 : top;
       // A release with spinners that comes first grants its lock (the earliest release first).
       let g: SpinLock<Runner> | null = null;
       for (let i = 0; i < contended.length; i++) {
@@ -86,13 +90,13 @@ export class FaultLoop {
       }
       if (g !== null) {
         const w = this.locks.grant(g);
-        key[w.slot] = w.t;
+        this.rekey(w.slot, w.t);
         continue;
       }
       if (ri < 0) assert(false, 'a runner is runnable or spinning while the touch is live');
       const r = runners[ri]!;
       this.step(r);
-      key[ri] = r.done || r.parked ? Number.POSITIVE_INFINITY : r.t;
+      this.rekey(ri, r.done || r.parked ? Number.POSITIVE_INFINITY : r.t);
       if (r.done) {
         live--;
         this.leave(r);
@@ -101,10 +105,31 @@ export class FaultLoop {
     return live === 0;
   }
 
-  /** run()'s key array for n runners. */
+  /** run()'s key array for n runners (n ≥ 2), its padding +∞, the tournament's leaves set. */
   private keyed(n: number): Float64Array {
-    if (this.keys.length !== n) this.keys = new Float64Array(n);
+    let size = 2;
+    while (size < n) size *= 2;
+    if (this.keys.length !== size) {
+      this.keys = new Float64Array(size);
+      this.win = new Int32Array(2 * size);
+    }
+    this.keys.fill(Number.POSITIVE_INFINITY, n);
+    for (let i = 0; i < size; i++) this.win[size + i] = i;
     return this.keys;
+  }
+
+  /** The winner of tree nodes a and b (a on the left): the earlier event, the lower slot on a tie. */
+  private match(a: number, b: number): number {
+    const x = this.win[a]!;
+    const y = this.win[b]!;
+    return this.keys[y]! < this.keys[x]! ? y : x;
+  }
+
+  /** Slot i's event time is now t: replay its matches up to the root. */
+  private rekey(i: number, t: number): void {
+    const win = this.win;
+    this.keys[i] = t;
+    for (let j = (this.keys.length + i) >> 1; j >= 1; j >>= 1) win[j] = this.match(2 * j, 2 * j + 1);
   }
 
   /** A runner is done: its CPU is idle from r.t (a kscrubd waiting for one takes it). */
