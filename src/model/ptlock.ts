@@ -116,10 +116,8 @@ export class PtLocks {
     // unless nobody was; then it finds the lock free when it gets there.
     let best = -1;
     let bestCost = 0;
-    let first = 0;
     for (let i = 0; i < spinners.length; i++) {
       const s = spinners[i]!;
-      if (s.spinFrom < spinners[first]!.spinFrom) first = i;
       if (s.spinFrom > t) continue;
       const cost = this.lines.transfer(from, s.cpu);
       if (best < 0 || cost < bestCost) {
@@ -128,7 +126,11 @@ export class PtLocks {
       }
     }
     const late = best < 0;
-    if (late) best = first;
+    // Nobody was spinning at the release: the longest spinning (the first of them on a tie).
+    if (late) {
+      best = 0;
+      for (let i = 1; i < spinners.length; i++) if (spinners[i]!.spinFrom < spinners[best]!.spinFrom) best = i;
+    }
     const w = l.unspin(best);
     const at = late ? w.spinFrom : t;
     const handoff = late ? this.lines.transfer(from, w.cpu) : bestCost * (1 + spinners.length / 2);
