@@ -1,5 +1,5 @@
 import type { CostModel } from './cost';
-import { MODERN_SHARED, MODERN_SHARED_FIGURES, WRITEBACK_IN_RATES, cyclesFigure, missesInFlight, modernCore, modernCoreFigures, socketBandwidth } from './cost-modern';
+import { MODERN_SHARED, MODERN_SHARED_FIGURES, WRITEBACK_IN_RATES, cyclesFigure, missesInFlight, modernCore, modernCoreFigures, socketBandwidth, intelCoreClear } from './cost-modern';
 import { NO_BTE, NO_BTE_FIGURES } from './cost-no-bte';
 import { type Figures, fitted, measured } from './figures';
 
@@ -25,7 +25,6 @@ const lineMissNs = 110;
 const MEM = socketBandwidth(8, 3200);
 const PAGE_RATE = 9.5;
 const IN_FLIGHT = missesInFlight(PAGE_RATE, lineMissNs);
-const CORE_BOUND = 'one Intel server core: stores in flight over the mesh latency (Little\'s law), 4–13 GB/s';
 
 export const ICELAKE_X_COST: CostModel = {
   trapNs: 600 / GHZ,
@@ -56,9 +55,9 @@ export const ICELAKE_X_FIGURES: Figures = {
   lineBounceNs: fitted(20, 150, 'a line from another core of the mesh', 'none'),
   lineRemoteNs: fitted(100, 400, 'a line from the other socket over UPI', 'none'),
   ...MODERN_SHARED_FIGURES,
-  zeroBytesPerNs: fitted(4, 13, CORE_BOUND, 'none'),
-  zeroHugeBytesPerNs: fitted(4, 13, `${CORE_BOUND}; no gain from clearing a folio in order on Icelakex ("mm: folio_zero_user: clear pages sequentially")`, 'none'),
-  zeroGiantBytesPerNs: fitted(4, 13, `${CORE_BOUND}; ≈ 35 % over page at a time at 1 GiB on Icelake ("mm: folio_zero_user: clear page ranges")`, 'none'),
+  zeroBytesPerNs: intelCoreClear(),
+  zeroHugeBytesPerNs: intelCoreClear(`no gain from clearing a folio in order on Icelakex ("mm: folio_zero_user: clear pages sequentially")`),
+  zeroGiantBytesPerNs: intelCoreClear(`≈ 35 % over page at a time at 1 GiB on Icelake ("mm: folio_zero_user: clear page ranges")`),
   cacheBytes: measured('datasheet: Intel Xeon Platinum 8380 (Ice Lake-SP), 60 MB Intel Smart Cache shared by its 40 cores'),
   writebackBytesPerNs: WRITEBACK_IN_RATES,
   remoteFactor: fitted(1.2, 2.5, "the other socket's DRAM over UPI against the local socket's", 'none'),

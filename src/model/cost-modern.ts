@@ -100,3 +100,12 @@ export function missesInFlight(clearBytesPerNs: number, lineMissNs: number): { v
     figure: fitted(8, 64, "Little's law on the measured or bounded page clear rate and the memory latency; a core's fill buffers up to its L2 miss queue", 'none'),
   };
 }
+
+/**
+ * One Intel server core's clearing rate, fitted to no rows: stores in flight over the mesh
+ * latency (Little's law) bound it to 4–13 GB/s. `why` says what the extent adds.
+ */
+export function intelCoreClear(why?: string): Figure {
+  const bound = "one Intel server core: stores in flight over the mesh latency (Little's law), 4–13 GB/s";
+  return fitted(4, 13, why ? `${bound}; ${why}` : bound, 'none');
+}

@@ -1,5 +1,5 @@
 import type { CostModel } from './cost';
-import { MODERN_SHARED, MODERN_SHARED_FIGURES, WRITEBACK_IN_RATES, cyclesFigure, missesInFlight, modernCore, modernCoreFigures, socketBandwidth } from './cost-modern';
+import { MODERN_SHARED, MODERN_SHARED_FIGURES, WRITEBACK_IN_RATES, cyclesFigure, missesInFlight, modernCore, modernCoreFigures, socketBandwidth, intelCoreClear } from './cost-modern';
 import { NO_BTE, NO_BTE_FIGURES } from './cost-no-bte';
 import { type Figures, fitted, measured } from './figures';
 
@@ -24,7 +24,6 @@ const lineMissNs = 95;
 const MEM = socketBandwidth(6, 2666);
 const PAGE_RATE = 7;
 const IN_FLIGHT = missesInFlight(PAGE_RATE, lineMissNs);
-const CORE_BOUND = 'one Intel server core: stores in flight over the mesh latency (Little\'s law), 4–13 GB/s';
 
 export const SKYLAKE_SP_COST: CostModel = {
   trapNs: 1100 / GHZ,
@@ -53,9 +52,9 @@ export const SKYLAKE_SP_FIGURES: Figures = {
   lineBounceNs: fitted(20, 150, 'a line from another core of the mesh', 'none'),
   lineRemoteNs: fitted(100, 400, 'a line from the other socket over UPI', 'none'),
   ...MODERN_SHARED_FIGURES,
-  zeroBytesPerNs: fitted(4, 13, CORE_BOUND, 'none'),
-  zeroHugeBytesPerNs: fitted(4, 13, `${CORE_BOUND}; no extent mode on Intel`, 'none'),
-  zeroGiantBytesPerNs: fitted(4, 13, `${CORE_BOUND}; the per-page loop amortised at 1 GiB, as measured on Ice Lake (≈ 35 %)`, 'none'),
+  zeroBytesPerNs: intelCoreClear(),
+  zeroHugeBytesPerNs: intelCoreClear('no extent mode on Intel'),
+  zeroGiantBytesPerNs: intelCoreClear('the per-page loop amortised at 1 GiB, as measured on Ice Lake (≈ 35 %)'),
   cacheBytes: measured('datasheet: Intel Xeon Platinum 8180 (Skylake-SP), 38.5 MB L3 (1.375 MB a core, 28 cores)'),
   writebackBytesPerNs: WRITEBACK_IN_RATES,
   remoteFactor: fitted(1.2, 2.5, "the other socket's DRAM over UPI against the local socket's", 'none'),
