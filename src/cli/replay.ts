@@ -45,9 +45,16 @@ async function replay(file: string, flags: { maxMemory?: string }): Promise<void
       throw new CliError('KSCRUB_BAD_INPUT', `${file}: the recorded machine cannot be rebuilt: config ${key} was ${header.config[key] ?? '(absent)'}, this kscrubfs makes ${now[key] ?? '(absent)'}`);
     }
   }
-  const out = await replayEvents(machine, header.buddyinfo, events, budget);
-  // The session needed more than this replay may hold: say that first, it is why the files differ.
-  if (budget.lastRefusal !== null) process.stderr.write(`kscrubfs: replay of ${file}: a command was refused: ${budget.lastRefusal}\n`);
+  let out: Awaited<ReturnType<typeof replayEvents>>;
+  try {
+    out = await replayEvents(machine, header.buddyinfo, events, budget);
+  } catch (err) {
+    if (err instanceof KscrubError && err.code === 'KSCRUB_BAD_INPUT') throw new CliError('KSCRUB_BAD_INPUT', `${file}: ${err.message}`);
+    throw err;
+  } finally {
+    // The session needed more than this replay may hold: say that first, it is why the files differ.
+    if (budget.lastRefusal !== null) process.stderr.write(`kscrubfs: replay of ${file}: a command was refused: ${budget.lastRefusal}\n`);
+  }
   for (const { path } of FILES) {
     const want = digest.files[path];
     const got = out.digests[path];

@@ -4,6 +4,7 @@ import { FILES, buildProcTree, type BuddyinfoFormat, type FileEntry, type FileHa
 import type { WriteSignal } from '../procfs/types';
 import { controlEntry, execute } from '../control';
 import type { CommandBudget } from '../control';
+import { KscrubError, MAX_TICK_NS } from '../uapi';
 import { Scheduler } from './scheduler';
 
 // Record and replay (mount --record, kscrubfs replay). A session is what changed the machine,
@@ -87,6 +88,8 @@ export class RecordingSession {
    * to the record, however often they read.
    */
   private pendingAdvance: number | null = null;
+  /** Where the clock stood before the advance held back began. */
+  private pendingFrom = 0;
 
   /** `steps`: the daemon scheduler's step count (Scheduler.steps), to say where a stopped session stopped. */
   constructor(private readonly machine: Machine, syncClock: () => void, private readonly rec: Recorder, private readonly steps: () => number = () => 0) {
@@ -97,8 +100,9 @@ export class RecordingSession {
       if (t === before) return;
       if (this.inside) {
         this.flush();
-        this.rec.event({ ev: 'advance', n: ++this.n, t, during: this.inside });
+        this.advance(before, t, this.inside);
       } else {
+        if (this.pendingAdvance === null) this.pendingFrom = before;
         this.pendingAdvance = t;
       }
     };
@@ -107,8 +111,18 @@ export class RecordingSession {
   /** Write the advance held back, if any (before the next event, and before the digests). */
   flush(): void {
     if (this.pendingAdvance === null) return;
-    this.rec.event({ ev: 'advance', n: ++this.n, t: this.pendingAdvance });
+    this.advance(this.pendingFrom, this.pendingAdvance);
     this.pendingAdvance = null;
+  }
+
+  /**
+   * Advance events from `from` to `to`, each at most MAX_TICK_NS on from the last, as replay
+   * accepts them: a live clock left unread for long (a fast --speed) moves further at once.
+   * Advancing in steps ends where one jump would (advanceTo runs every event at its time).
+   */
+  private advance(from: number, to: number, during?: number): void {
+    for (let t = from + MAX_TICK_NS; t < to; t += MAX_TICK_NS) this.rec.event({ ev: 'advance', n: ++this.n, t, ...(during !== undefined && { during }) });
+    this.rec.event({ ev: 'advance', n: ++this.n, t: to, ...(during !== undefined && { during }) });
   }
 
   /** The same tree, with the writable entries (control, sysctls) reporting to the recorder. */
@@ -199,6 +213,20 @@ export class RecordingSession {
   private readonly inFlight = new Set<number>();
 }
 
+/**
+ * Move a replay's clock to event `e`'s time. No event may jump it further than control's
+ * `tick` may (MAX_TICK_NS): a record is input from outside, and a jump to t = 1e300 is no
+ * session a mount could have had (the recorder splits a long idle stretch into steps of at
+ * most that, RecordingSession.advance).
+ */
+function advanceTo(machine: Machine, e: RecordEvent): void {
+  if (e.t - machine.now > MAX_TICK_NS) {
+    throw new KscrubError('KSCRUB_BAD_INPUT', `event ${e.n} (${e.ev}) moves virtual time from ${Math.round(machine.now)} ns to ${e.t} ns, `
+      + `more than the ${MAX_TICK_NS / 3600e9} h a tick may (a recording mount writes a longer stretch as steps of at most that); nothing after it was replayed`);
+  }
+  machine.advanceTo(e.t);
+}
+
 /** How a replay ended: the digests of the replayed machine, and where its clock stood. */
 export interface ReplayOutcome {
   readonly digests: Digests;
@@ -227,7 +255,7 @@ export async function replayEvents(machine: Machine, buddyinfo: BuddyinfoFormat,
     while (next < events.length) {
       const e = events[next]!;
       if (e.ev !== 'advance' || e.during === undefined || e.during !== current) break;
-      machine.advanceTo(e.t);
+      advanceTo(machine, e);
       next++;
     }
   };
@@ -236,7 +264,7 @@ export async function replayEvents(machine: Machine, buddyinfo: BuddyinfoFormat,
   const open = new Map<number, FileHandle>();
   while (next < events.length) {
     const e = events[next++]!;
-    machine.advanceTo(e.t);
+    advanceTo(machine, e);
     if (e.ev === 'advance' || e.ev === 'interrupt' || e.ev === 'stopped') continue;
     current = e.n;
     try {
