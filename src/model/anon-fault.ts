@@ -1,8 +1,8 @@
-import { allocRun } from './fault-alloc';
+import { type FaultAllocMachine, allocRun } from './fault-alloc';
 import type { FaultPricing } from './fault-price';
-import type { Machine } from './machine';
 import type { Mm, Processes } from './mm';
 import { orderPages } from './page';
+import type { Parts } from './parts';
 import { prefaultPages } from './prefault';
 import { PTE_NONE, PTE_ZERO_PAGE, mkPte, ptePfn, pteCacheHot } from './pte';
 import { PteWalk } from './pte-walk';
@@ -10,7 +10,10 @@ import type { PtLocks } from './ptlock';
 import {
   PH_CS1, PH_CS2, PH_INSTALL, PH_PAGE, PH_THP, PH_UNLOCK1, PH_UNLOCK2, type FaultScope, type Runner, type TouchCounts,
 } from './runner';
-import { ThpFaults } from './thp';
+import { type ThpMachine, ThpFaults } from './thp';
+
+/** What anon-fault uses of the machine (parts.ts). */
+export type AnonFaultMachine = Pick<Parts, 'config' | 'cost' | 'pageSize' | 'slowestFaultNs' | 'sysctl' | 'vm' | 'zoneOf'> & FaultAllocMachine & ThpMachine;
 
 /**
  * The anonymous fault of 2.6.11, one event of a runner at a time:
@@ -41,7 +44,7 @@ export class AnonFault {
   woke = false;
 
   constructor(
-    private readonly m: Machine,
+    private readonly m: AnonFaultMachine,
     private readonly procs: Processes,
     private readonly scope: FaultScope,
     private readonly p: FaultPricing,

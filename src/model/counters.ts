@@ -1,5 +1,4 @@
 import type { KscrubdField, VmEventField } from '../uapi/counters';
-import type { Kscrubd } from './kscrubd';
 
 /**
  * Event counters, the storage of the counter table's 'vm' rows (src/uapi/counters.ts: the name
@@ -53,7 +52,10 @@ export interface KscrubdTotals extends Record<KscrubdField, number> {
   bteFallbacks: number;
 }
 
-export function kscrubdTotals(all: readonly Kscrubd[]): KscrubdTotals {
+/** A kscrubd's counters as its class shows them (kscrubd.ts), read here without importing it. */
+export type KscrubdCounts = { readonly [K in Exclude<keyof KscrubdTotals, 'awake'>]: number } & { readonly awake: boolean };
+
+export function kscrubdTotals(all: readonly KscrubdCounts[]): KscrubdTotals {
   const t = { awake: 0, wakes: 0, bursts: 0, blocks: 0, pages: 0, cpuNs: 0, bteBlocks: 0, bteFallbacks: 0 };
   for (const k of all) {
     if (k.awake) t.awake++;

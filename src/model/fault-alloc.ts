@@ -1,6 +1,9 @@
 import type { FaultPricing } from './fault-price';
-import type { Machine } from './machine';
+import type { Parts } from './parts';
 import type { Runner, TouchCounts } from './runner';
+
+/** What fault-alloc uses of the machine (parts.ts). */
+export type FaultAllocMachine = Pick<Parts, 'allocPages' | 'pageSize' | 'vm'>;
 
 /**
  * Allocate (and price) the fault's n pages into r.pfns, stopping at the first failure. The
@@ -9,7 +12,7 @@ import type { Runner, TouchCounts } from './runner';
  * cleared in the fault by clear_user_highpage whatever list it came from: prefault never
  * takes the zeroed lists' work, as the two patches never combined.
  */
-export function allocRun(m: Machine, p: FaultPricing, counts: TouchCounts, r: Runner, n: number): void {
+export function allocRun(m: FaultAllocMachine, p: FaultPricing, counts: TouchCounts, r: Runner, n: number): void {
   const served = p.served;
   if (n > r.pfns.length) {
     r.pfns = new Float64Array(n);

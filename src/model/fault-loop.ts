@@ -1,9 +1,13 @@
 import type { AnonFault } from './anon-fault';
 import { assert } from './errors';
-import type { Machine } from './machine';
+import type { Kscrubd, KscrubdMachine } from './kscrubd';
+import type { Parts } from './parts';
 import type { PtLocks } from './ptlock';
 import { PH_INSTALL, PH_PAGE, PH_THP, type FaultScope, type Runner } from './runner';
 import type { SpinLock } from './spinlock';
+
+/** What fault-loop uses of the machine (parts.ts). */
+export type FaultLoopMachine = Pick<Parts, 'advanceTo' | 'clock' | 'config' | 'cpus' | 'cpusReleased' | 'kscrubdWaiting' | 'nextBackgroundAt' | 'skipTo'> & { readonly kscrubd: readonly Kscrubd[] } & KscrubdMachine;
 
 /**
  * A touch's runners as a discrete-event simulation on the machine's virtual clock: events
@@ -39,7 +43,7 @@ export class FaultLoop {
   private win = new Int32Array(0);
 
   constructor(
-    private readonly m: Machine,
+    private readonly m: FaultLoopMachine,
     private readonly scope: FaultScope,
     private readonly fault: AnonFault,
     private readonly locks: PtLocks,

@@ -1,10 +1,13 @@
 import { AllocResult } from './alloc-result';
 import type { Cacheline, LineCosts } from './cacheline';
 import { coldLinesNs } from './llc';
-import type { Machine } from './machine';
 import { PAGEVEC_SIZE } from './pagevec';
+import type { Parts } from './parts';
 import type { Cpus } from './sched';
 import type { Runner, TouchCounts } from './runner';
+
+/** What fault-price uses of the machine (parts.ts). */
+export type FaultPricingMachine = Pick<Parts, 'bus' | 'config' | 'cost' | 'cpuZero' | 'cpus' | 'freePages' | 'llc' | 'pageSize' | 'pagevecs' | 'vm' | 'zoneOf'>;
 
 /**
  * What the pieces of a fault cost the faulting CPU: system time (sys), the struct page and
@@ -14,7 +17,7 @@ import type { Runner, TouchCounts } from './runner';
 export class FaultPricing {
   /** How allocPages() served the page just allocated (priceAlloc() reads it). */
   readonly served = new AllocResult();
-  private readonly c: Machine['cost'];
+  private readonly c: FaultPricingMachine['cost'];
   private readonly cpus: Cpus;
   private readonly ps: number;
   /** priceAlloc()'s figures for a page from the runner's node and from another, worked out once. */
@@ -29,7 +32,7 @@ export class FaultPricing {
   private readonly coldRemoteNs: number;
 
   constructor(
-    private readonly m: Machine,
+    private readonly m: FaultPricingMachine,
     readonly lines: LineCosts,
     /** Cachelines the program writes in each page it touches. */
     private readonly linesPerPage: number,

@@ -1,7 +1,10 @@
 import { ModelError } from '../uapi';
-import type { HugetlbPool } from './hugetlb';
-import type { Machine } from './machine';
-import type { Mm } from './mm';
+import type { Hugetlb, HugetlbPool } from './hugetlb';
+import type { Mm, Processes } from './mm';
+import type { Parts } from './parts';
+
+/** What hugetlb-map uses of the machine (parts.ts). */
+export type HugetlbMapMachine = Pick<Parts, 'advanceTo' | 'config' | 'cpus' | 'now' | 'pageSize'> & { readonly hugetlb: Hugetlb; readonly procs: Processes };
 
 /**
  * hugetlb mappings (MAP_HUGETLB): a VMA of the mm reserves the address range, and this table
@@ -35,7 +38,7 @@ export interface HugeTouchResult {
 export class HugetlbMappings {
   private readonly byMm = new Map<Mm, HugeMapping[]>();
 
-  constructor(private readonly m: Machine) {}
+  constructor(private readonly m: HugetlbMapMachine) {}
 
   /**
    * mmap(MAP_HUGETLB) of `bytes` with pages of the pool's size: the length is rounded up to

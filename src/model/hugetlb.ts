@@ -1,10 +1,13 @@
 import debugFactory from 'debug';
 import { ModelError } from '../uapi';
 import { assert } from './errors';
-import type { Machine, PageOwner } from './machine';
 import { KIND_ALLOC, NOT_ZEROED, ZEROED, orderPages, pageFlags } from './page';
+import type { PageOwner, Parts } from './parts';
 import type { Zone } from './zone';
-import { HugetlbMappings } from './hugetlb-map';
+import { HugetlbMappings, type HugetlbMapMachine } from './hugetlb-map';
+
+/** What hugetlb uses of the machine (parts.ts). */
+export type HugetlbMachine = Pick<Parts, 'config' | 'cost' | 'cpuZero' | 'cpus' | 'firstCpuOf' | 'freePages' | 'llc' | 'maxOrder' | 'nodeZones' | 'now' | 'owners' | 'pageSize' | 'zoneOf' | 'zones'> & HugetlbMapMachine;
 
 const log = debugFactory('kscrubfs:model');
 
@@ -218,7 +221,7 @@ export class Hugetlb implements PageOwner {
   /** Per zone: the section index from which gigantic allocations search (past is taken). */
   private readonly contigCursor: Int32Array;
 
-  constructor(private readonly m: Machine) {
+  constructor(private readonly m: HugetlbMachine) {
     this.hstates = hstatesOf(m);
     this.pools = this.hstates.map((hs) => new HugetlbPool(hs, m.config.nodes));
     this.contigCursor = new Int32Array(m.zones.length);
@@ -701,7 +704,7 @@ export class Hugetlb implements PageOwner {
  * a PUD's (1 GiB, pdpe1gb); i386 without PAE one 4 MiB size; ia64 HPAGE_SHIFT_DEFAULT (256
  * MiB). A size the memory cannot hold once is left out.
  */
-export function hstatesOf(m: Machine): Hstate[] {
+export function hstatesOf(m: HugetlbMachine): Hstate[] {
   const ps = m.pageSize;
   let sizes: number[];
   if (m.config.zoneLayout === 'ia64') sizes = [2 ** 28];

@@ -2,7 +2,7 @@
 export { Machine, createMachine } from './machine';
 export { AllocResult } from './machine';
 export type { ZapResult } from './mm';
-export type { PageOwner } from './machine';
+export type { PageOwner } from './parts';
 export { RawBlocks } from './raw';
 export type { RawBlock } from './raw';
 export { CHECK_SECTIONS_PER_STEP, check, checkSteps } from './check';

@@ -1,9 +1,12 @@
 import debugFactory from 'debug';
-import type { Machine } from './machine';
 import { orderPages } from './page';
-import type { ZeroRule } from './policies/zero-rules';
+import type { Parts } from './parts';
+import type { ZeroRule, ZeroRuleMachine } from './policies/zero-rules';
 import type { ZeroDriver } from './zero-drivers';
 import type { Zone } from './zone';
+
+/** What kscrubd uses of the machine (parts.ts). */
+export type KscrubdMachine = Pick<Parts, 'bus' | 'config' | 'cost' | 'cpuZero' | 'cpus' | 'kscrubdWaits' | 'lines' | 'llc' | 'nodeZones' | 'now' | 'sysctl' | 'zeroDrivers'> & ZeroRuleMachine;
 
 /**
  * kscrubd, one per node. Woken when a free coalesces a NOT_ZEROED block of order ≥
@@ -87,7 +90,7 @@ export class Kscrubd {
   }
 
   /** A rule's thread that is asleep sets its timer afresh from now (booted, or its settings changed). */
-  armTimer(m: Machine): void {
+  armTimer(m: KscrubdMachine): void {
     if (this.rule && !this.awake) this.nextAt = this.rule.wakeAt(m, m.now);
   }
 
@@ -119,14 +122,14 @@ export class Kscrubd {
   }
 
   /** Run every step due at or before t (a sleeping thread's timer wakes it). */
-  advance(m: Machine, t: number): void {
+  advance(m: KscrubdMachine, t: number): void {
     while (this.nextAt <= t) {
       if (this.awake) this.step(m, this.nextAt);
       else this.wake(this.nextAt, m.cost.wakeupNs);
     }
   }
 
-  private step(m: Machine, at: number): void {
+  private step(m: KscrubdMachine, at: number): void {
     if (this.block && this.block.left > 0) return this.run(m, at);
     if (this.block) this.finish(m, at);
     if (this.rule) return this.ruleStep(m, at);
@@ -149,7 +152,7 @@ export class Kscrubd {
   }
 
   /** A rule's thread: its next block, or sleep. */
-  private ruleStep(m: Machine, at: number): void {
+  private ruleStep(m: KscrubdMachine, at: number): void {
     const rule = this.rule!;
     if (this.burstFresh) {
       rule.begin(m);
@@ -167,13 +170,13 @@ export class Kscrubd {
    * between two faults, and under CONFIG_PREEMPT the fault's allocation outside
    * page_table_lock (runOn; FaultLoop.preemptible) — or the threads go away (Machine.cpusReleased).
    */
-  private start(m: Machine, zone: Zone, pfn: number, order: number, at: number): void {
+  private start(m: KscrubdMachine, zone: Zone, pfn: number, order: number, at: number): void {
     this.block = { zone, pfn, order, cpuNs: 0, driver: 'cpu', left: orderPages(order) };
     this.run(m, at);
   }
 
   /** Find a CPU for the block's next run (an idle-only rule never takes a thread's). */
-  private run(m: Machine, at: number): void {
+  private run(m: KscrubdMachine, at: number): void {
     const cpu = m.cpus.mostIdle(this.node, at);
     if (!m.cpus.inUse(cpu)) return this.zeroOn(m, cpu, at);
     // Within its timeslice on a CPU it took from a thread, it goes on there.
@@ -191,7 +194,7 @@ export class Kscrubd {
    * An idle CPU kscrubd takes at once; a thread's CPU only when the thread has had its
    * timeslice since kscrubd last took it (they take turns). True if kscrubd took it.
    */
-  runOn(m: Machine, cpu: number, t: number): boolean {
+  runOn(m: KscrubdMachine, cpu: number, t: number): boolean {
     if (!this.waiting) return false;
     if (m.cpus.inUse(cpu)) {
       if (this.rule?.idleOnly === true) return false;
@@ -206,7 +209,7 @@ export class Kscrubd {
     return true;
   }
 
-  private zeroOn(m: Machine, cpu: number, at: number): void {
+  private zeroOn(m: KscrubdMachine, cpu: number, at: number): void {
     const b = this.block!;
     const first = b.left === orderPages(b.order);
     // The block came off its free list under zone->lock (V6's scrub_pgdat → rmqueue-like
@@ -251,7 +254,7 @@ export class Kscrubd {
    * A rule's run: up to runPages() pages of the block cleared one clear_highpage() at a time,
    * on `cpu` from `begin` (the CPU driver's one-page price, sharing the node's bus).
    */
-  private zeroPagesOn(m: Machine, cpu: number, begin: number, lockNs: number): void {
+  private zeroPagesOn(m: KscrubdMachine, cpu: number, begin: number, lockNs: number): void {
     const b = this.block!;
     const pages = Math.min(b.left, this.rule!.runPages(m));
     const one = m.cpuZero.zero(m.config.pageSize, false, m.bus.zeroingOn(this.node, begin, cpu) + 1, m.bus.bytesLeft(this.node, begin, cpu));
@@ -270,7 +273,7 @@ export class Kscrubd {
   }
 
   /** end_zero_page() at time `at`: hand the block back as ZEROED under zone->lock, and account the work. */
-  private finish(m: Machine, at: number): void {
+  private finish(m: KscrubdMachine, at: number): void {
     const b = this.block!;
     this.block = null;
     const cpu = this.cpu;
@@ -288,7 +291,7 @@ export class Kscrubd {
   }
 
   /** The burst is over: asleep until woken, or until the rule's timer. */
-  private sleep(at: number, m?: Machine): void {
+  private sleep(at: number, m?: KscrubdMachine): void {
     this.awake = false;
     this.nextAt = this.rule && m ? this.rule.wakeAt(m, at) : Number.POSITIVE_INFINITY;
     this.lastBurstEnd = at;

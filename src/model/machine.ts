@@ -22,16 +22,11 @@ import { ZeroingPolicy } from './policies/init-on';
 import { Hugetlb } from './hugetlb';
 import { type KnobSpec, type PolicyKnob, checkKnob, initialKnobs, knobSpecs } from './policies/knobs';
 import { IdleZeroRule, PrezeroRule } from './policies/zero-rules';
+import type { PageOwner, Parts } from './parts';
 
 const log = debugFactory('kscrubfs:model');
 
 export { AllocResult };
-
-/** Something that maps pages (a process's page table): check() asks it what it holds. */
-export interface PageOwner {
-  readonly label: string;
-  forEachPage(fn: (pfn: number) => void): void;
-}
 
 const SLAB_ORDER = 2;
 
@@ -40,7 +35,7 @@ const SLAB_ORDER = 2;
  * deterministic: it does no I/O, reads no clock and draws no random numbers: the same calls give
  * the same state.
  */
-export class Machine {
+export class Machine implements Parts {
   readonly config: MachineConfig;
   readonly cost: CostModel;
   readonly zones: Zone[] = [];

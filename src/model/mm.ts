@@ -1,11 +1,15 @@
 import { MAX_MAP_BYTES, ModelError } from '../uapi';
 import type { AllocResult } from './alloc-result';
 import { Cacheline } from './cacheline';
+import type { Hugetlb } from './hugetlb';
+import type { PageOwner, Parts } from './parts';
 import { RwSem } from './rwsem';
-import type { Machine, PageOwner } from './machine';
 import { PTE_NONE, PTE_ZERO_PAGE, ptePfn } from './pte';
-import { assertThpSupported, madviseHugepage, zapHugePmd } from './thp';
-import { type FaultList, TouchJob, type TouchOptions, type TouchResult, touch } from './touch';
+import { type ThpMachine, assertThpSupported, madviseHugepage, zapHugePmd } from './thp';
+import { type FaultList, TouchJob, type TouchMachine, type TouchOptions, type TouchResult, touch } from './touch';
+
+/** What mm uses of the machine (parts.ts). */
+export type MmMachine = Pick<Parts, 'advanceTo' | 'allocPages' | 'config' | 'cost' | 'cpus' | 'firstCpuOf' | 'freePages' | 'lines' | 'now' | 'owners' | 'pageSize' | 'vm' | 'zones'> & { readonly hugetlb: Hugetlb } & TouchMachine & ThpMachine;
 
 /**
  * Processes and their anonymous memory: mm_struct, VMAs, page tables, and the tasks (threads)
@@ -215,7 +219,7 @@ export class Processes {
   private readonly tablePool: Float64Array[] = [];
   private readonly tablePoolMax: number = 0;
 
-  constructor(private readonly m: Machine) {
+  constructor(private readonly m: MmMachine) {
     this.ptrsPerPte = m.pageSize / m.config.pteBytes;
     this.tablePoolMax = TABLE_POOL_BYTES / m.pageSize;
     this.pmdBytes = this.ptrsPerPte * m.pageSize;

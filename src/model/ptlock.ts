@@ -1,8 +1,11 @@
 import { Cacheline, type LineCosts } from './cacheline';
 import type { FaultPricing } from './fault-price';
-import type { Machine } from './machine';
+import type { Parts } from './parts';
 import type { FaultScope, Runner } from './runner';
 import { SpinLock, removeAt } from './spinlock';
+
+/** What ptlock uses of the machine (parts.ts). */
+export type PtLockMachine = Pick<Parts, 'config' | 'cpus'>;
 
 /**
  * The page-table locks of one touch's mm, taken by its runners: 2.6.11's one
@@ -23,7 +26,7 @@ export class PtLocks {
   private readonly lines: LineCosts;
 
   constructor(
-    private readonly m: Machine,
+    private readonly m: PtLockMachine,
     private readonly scope: FaultScope,
     private readonly p: FaultPricing,
     pmdBytes: number,

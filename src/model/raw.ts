@@ -1,6 +1,9 @@
 import { ModelError } from '../uapi';
-import type { Machine, PageOwner } from './machine';
+import type { PageOwner, Parts } from './parts';
 import type { Zone } from './zone';
+
+/** What raw uses of the machine (parts.ts). */
+export type RawMachine = Pick<Parts, 'allocPages' | 'config' | 'firstCpuOf' | 'freePages' | 'managedPagesTotal' | 'maxOrder' | 'owners' | 'zoneOf'>;
 
 /** A raw allocation made by the control file's `alloc` (for shaping fragmentation). */
 export interface RawBlock {
@@ -36,7 +39,7 @@ export class RawBlocks implements PageOwner {
   size = 0;
   pages = 0;
 
-  constructor(private readonly m: Machine) {
+  constructor(private readonly m: RawMachine) {
     m.owners.add(this);
   }
 

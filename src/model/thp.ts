@@ -1,11 +1,14 @@
 import { ModelError } from '../uapi';
 import type { FaultPricing } from './fault-price';
-import type { Machine } from './machine';
 import type { Mm, Processes, Vma } from './mm';
+import type { Parts } from './parts';
 import { PTE_NONE, mkPte, ptePfn, pteCacheHot } from './pte';
 import { KIND_ALLOC, NOT_ZEROED, orderPages, pageFlags } from './page';
 import type { PtLocks } from './ptlock';
 import { PH_PAGE, PH_THP, type Runner } from './runner';
+
+/** What thp uses of the machine (parts.ts). */
+export type ThpMachine = Pick<Parts, 'allocPages' | 'config' | 'cost' | 'freePages' | 'maxOrder' | 'vm' | 'zoneOf'> & { readonly procs: Processes };
 
 /**
  * Transparent huge pages for anonymous memory, as a modern kernel does them (the 2.6.11
@@ -38,7 +41,7 @@ export function hpageOrder(procs: Processes): number {
 }
 
 /** Why this machine cannot have THP, or null when it can. */
-export function thpUnsupported(m: Machine, procs: Processes): string | null {
+export function thpUnsupported(m: ThpMachine, procs: Processes): string | null {
   if (m.config.pteBytes !== 8) return 'thp: this machine has 4-byte ptes (i386 without PAE), so no PMD can map a huge page';
   const order = hpageOrder(procs);
   if (order >= m.maxOrder) {
@@ -48,13 +51,13 @@ export function thpUnsupported(m: Machine, procs: Processes): string | null {
 }
 
 /** Refuse THP (for `what`, the command asking) on a machine that cannot have it. */
-export function assertThpSupported(m: Machine, procs: Processes, what: string): void {
+export function assertThpSupported(m: ThpMachine, procs: Processes, what: string): void {
   const why = thpUnsupported(m, procs);
   if (why) throw new ModelError('KSCRUB_BAD_OPTION', `${what}: ${why}`);
 }
 
 /** madvise(MADV_HUGEPAGE) on the whole VMA: its aligned ranges may fault huge from now on. */
-export function madviseHugepage(m: Machine, procs: Processes, vma: Vma, what: string): void {
+export function madviseHugepage(m: ThpMachine, procs: Processes, vma: Vma, what: string): void {
   assertThpSupported(m, procs, what);
   vma.thp = true;
 }
@@ -69,7 +72,7 @@ export class ThpFaults {
   private readonly clearedStaysCached: boolean;
 
   constructor(
-    private readonly m: Machine,
+    private readonly m: ThpMachine,
     procs: Processes,
     private readonly mm: Mm,
     private readonly p: FaultPricing,
@@ -167,7 +170,7 @@ export class ThpFaults {
  * (returns the pages freed); part of it splits the block into order-0 pages mapped by the
  * deposited pte page (returns 0; the caller then zaps that pte page's range as usual).
  */
-export function zapHugePmd(m: Machine, procs: Processes, mm: Mm, pmd: number, start: number, end: number, cpu: number): number {
+export function zapHugePmd(m: ThpMachine, procs: Processes, mm: Mm, pmd: number, start: number, end: number, cpu: number): number {
   const pte = mm.hugePtes.get(pmd)!;
   const deposit = mm.hugeDeposits.get(pmd)!;
   const pfn = ptePfn(pte);

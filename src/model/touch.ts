@@ -1,12 +1,15 @@
 import { type FaultCounts, MAX_THREADS, ModelError } from '../uapi';
-import { AnonFault } from './anon-fault';
-import { FaultLoop } from './fault-loop';
-import { FaultPricing } from './fault-price';
-import type { Machine } from './machine';
-import type { Mm } from './mm';
+import { AnonFault, type AnonFaultMachine } from './anon-fault';
+import { FaultLoop, type FaultLoopMachine } from './fault-loop';
+import { FaultPricing, type FaultPricingMachine } from './fault-price';
+import type { Mm, Processes } from './mm';
 import { PAGEVEC_SIZE } from './pagevec';
-import { PtLocks } from './ptlock';
+import type { Parts } from './parts';
+import { PtLocks, type PtLockMachine } from './ptlock';
 import { type FaultScope, Runner, TouchCounts } from './runner';
+
+/** What touch uses of the machine (parts.ts). */
+export type TouchMachine = Pick<Parts, 'advanceTo' | 'config' | 'cpus' | 'lines' | 'now' | 'pageSize' | 'sysctl'> & { readonly procs: Processes } & FaultPricingMachine & PtLockMachine & AnonFaultMachine & FaultLoopMachine;
 
 /**
  * A touch: threads of one mm writing (or reading) a range, or a list of single-page accesses
@@ -69,7 +72,7 @@ export class TouchJob {
   private failed = false;
 
   /** A range (touch, fault) or a list of accesses (faults). */
-  constructor(private readonly m: Machine, mm: Mm, o: TouchOptions | FaultList, what: 'touch' | 'fault' = 'touch') {
+  constructor(private readonly m: TouchMachine, mm: Mm, o: TouchOptions | FaultList, what: 'touch' | 'fault' = 'touch') {
     const procs = m.procs;
     this.start = m.now;
     const opts = 'addrs' in o ? this.listRunners(mm, o) : this.rangeRunners(mm, o, what);
@@ -215,7 +218,7 @@ export class TouchJob {
 }
 
 /** A whole touch at once (what the model's callers and tests use). */
-export function touch(m: Machine, mm: Mm, o: TouchOptions, what: 'touch' | 'fault' = 'touch'): TouchResult {
+export function touch(m: TouchMachine, mm: Mm, o: TouchOptions, what: 'touch' | 'fault' = 'touch'): TouchResult {
   const job = new TouchJob(m, mm, o, what);
   job.run();
   return job.result;

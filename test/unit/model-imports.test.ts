@@ -1,5 +1,6 @@
-// The model's layering, read from its source: no module of src/model reaches (at run time)
-// back to itself through its imports, and the model imports nothing from the layers above it.
+// The model's layering, read from its source: no module of src/model reaches back to itself
+// through its imports (at run time; and through machine.ts not even by a type), and the model
+// imports nothing from the layers above it.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -82,6 +83,41 @@ function modelImports(): Import[] {
   return modelFiles(MODEL).flatMap((f) => importsOf(fs.readFileSync(f, 'utf8')).map((i) => ({ from: f, ...i })));
 }
 
+/** The circle from n back to n (n first and last), or null: the shortest, found breadth first. */
+function cycleThrough(graph: ReadonlyMap<string, readonly string[]>, n: string): string[] | null {
+  const via = new Map<string, string>();
+  const queue = [n];
+  for (let i = 0; i < queue.length; i++) {
+    const at = queue[i]!;
+    for (const next of graph.get(at) ?? []) {
+      if (next === n) {
+        const back = [at];
+        while (back[0] !== n) back.unshift(via.get(back[0]!)!);
+        return [...back, n];
+      }
+      if (via.has(next)) continue;
+      via.set(next, at);
+      queue.push(next);
+    }
+  }
+  return null;
+}
+
+/** src/model's import graph (paths relative to src/); type-only imports too when `types`. */
+function modelGraph(types: boolean): { graph: Map<string, string[]>; edges: number } {
+  const graph = new Map<string, string[]>();
+  for (const f of modelFiles(MODEL)) graph.set(path.relative(SRC, f), []);
+  let edges = 0;
+  for (const i of modelImports()) {
+    if ((i.typeOnly && !types) || !i.spec.startsWith('.')) continue;
+    const to = resolveTs(i.from, i.spec);
+    if (!to.startsWith(MODEL + path.sep)) continue;
+    graph.get(path.relative(SRC, i.from))!.push(path.relative(SRC, to));
+    edges++;
+  }
+  return { graph, edges };
+}
+
 describe('model: import graph', () => {
   it('when import statements are parsed then type-only ones are told apart and a cycle is found', () => {
     // The parser and the cycle finder on known input: the checks below rely on both.
@@ -102,21 +138,24 @@ describe('model: import graph', () => {
     ]);
     assert.deepEqual(findCycle(new Map([['a', ['b']], ['b', ['c']], ['c', ['a']]])), ['a', 'b', 'c', 'a']);
     assert.equal(findCycle(new Map([['a', ['b', 'c']], ['b', ['c']], ['c', []]])), null);
+    assert.deepEqual(cycleThrough(new Map([['a', ['b']], ['b', ['c', 'a']], ['c', ['a']]]), 'a'), ['a', 'b', 'a']);
+    assert.equal(cycleThrough(new Map([['a', ['b']], ['b', ['c']], ['c', ['b']]]), 'a'), null);
   });
 
   it('when src/model is read then no module reaches itself through run-time imports', () => {
-    const graph = new Map<string, string[]>();
-    for (const f of modelFiles(MODEL)) graph.set(path.relative(SRC, f), []);
-    let edges = 0;
-    for (const i of modelImports()) {
-      if (i.typeOnly || !i.spec.startsWith('.')) continue;
-      const to = resolveTs(i.from, i.spec);
-      if (!to.startsWith(MODEL + path.sep)) continue;
-      graph.get(path.relative(SRC, i.from))!.push(path.relative(SRC, to));
-      edges++;
-    }
+    const { graph, edges } = modelGraph(false);
     assert.ok(graph.size > 10 && edges > 10, `read ${graph.size} files and ${edges} edges: the walk found the model`);
     assert.equal(findCycle(graph)?.join(' → ') ?? null, null);
+  });
+
+  it('when src/model is read then machine.ts, which assembles the parts, is on no circle, type-only imports included', () => {
+    // Each part names what it uses of the machine as a view of parts.ts (a leaf); only what sits
+    // above every part (the model's surface, the whole-machine check) imports machine.ts.
+    const { graph } = modelGraph(true);
+    const machine = path.join('model', 'machine.ts');
+    assert.equal(cycleThrough(graph, machine)?.join(' → ') ?? null, null);
+    const importers = [...graph].filter(([, to]) => to.includes(machine)).map(([from]) => from).sort();
+    assert.deepEqual(importers, [path.join('model', 'check.ts'), path.join('model', 'index.ts')]);
   });
 
   it('when src/model is read then it imports nothing from the layers that use it', () => {

@@ -1,6 +1,9 @@
-import type { Machine } from '../machine';
 import { NOT_ZEROED, ZEROED, orderPages } from '../page';
+import type { Parts } from '../parts';
 import type { Zone } from '../zone';
+
+/** What zero-rules uses of the machine (parts.ts). */
+export type ZeroRuleMachine = Pick<Parts, 'knobs' | 'nodeZones'>;
 
 /**
  * What a background zeroing thread other than kscrubd zeroes, and when: the rule of Anolis's
@@ -15,15 +18,15 @@ export interface ZeroRule {
   /** Runs only on an idle CPU: an idle-priority thread never takes a CPU from a workload. */
   readonly idleOnly: boolean;
   /** A burst starts. */
-  begin(m: Machine): void;
+  begin(m: ZeroRuleMachine): void;
   /** The next block to take off-list and zero, or null: the burst is over. */
-  next(m: Machine): { zone: Zone; pfn: number; order: number } | null;
+  next(m: ZeroRuleMachine): { zone: Zone; pfn: number; order: number } | null;
   /** Pages cleared before the thread looks for runnable work (a block may take several runs). */
-  runPages(m: Machine): number;
+  runPages(m: ZeroRuleMachine): number;
   /** A block is zeroed and back on the lists. */
-  zeroed(m: Machine): void;
+  zeroed(m: ZeroRuleMachine): void;
   /** When the sleeping thread wakes by itself (a timer; +∞ for none). */
-  wakeAt(m: Machine, now: number): number;
+  wakeAt(m: ZeroRuleMachine, now: number): number;
 }
 
 /**
@@ -46,13 +49,13 @@ export class PrezeroRule implements ZeroRule {
 
   constructor(private readonly node: number) {}
 
-  begin(m: Machine): void {
+  begin(m: ZeroRuleMachine): void {
     this.order = m.knobs.prezero_min_order;
     this.done = 0;
     this.entered = false;
   }
 
-  next(m: Machine): { zone: Zone; pfn: number; order: number } | null {
+  next(m: ZeroRuleMachine): { zone: Zone; pfn: number; order: number } | null {
     const zones = m.nodeZones[this.node]!;
     const zone = zones[zones.length - 1]!;
     for (; this.order <= zone.topOrder; this.order++, this.done = 0, this.entered = false) {
@@ -79,7 +82,7 @@ export class PrezeroRule implements ZeroRule {
 
   zeroed(): void {}
 
-  wakeAt(m: Machine, now: number): number {
+  wakeAt(m: ZeroRuleMachine, now: number): number {
     return m.knobs.prezero_enabled === 0 ? Number.POSITIVE_INFINITY : now + m.knobs.prezero_sleep_msecs * 1e6;
   }
 }
@@ -105,14 +108,14 @@ export class IdleZeroRule implements ZeroRule {
   constructor(private readonly node: number) {}
 
   /** vm_page_zero_check() over the node's zones: should the idle thread zero now? */
-  check(m: Machine): boolean {
+  check(m: ZeroRuleMachine): boolean {
     if (m.knobs.idlezero_enable === 0) return false;
     const { zero, free } = this.counts(m);
     if (this.zeroState && zero >= Math.floor((free * 2) / 3)) return false;
     return zero < Math.floor((free * 4) / 5);
   }
 
-  private counts(m: Machine): { zero: number; free: number } {
+  private counts(m: ZeroRuleMachine): { zero: number; free: number } {
     let zero = 0;
     let free = 0;
     for (const z of m.nodeZones[this.node]!) {
@@ -124,7 +127,7 @@ export class IdleZeroRule implements ZeroRule {
 
   begin(): void {}
 
-  next(m: Machine): { zone: Zone; pfn: number; order: number } | null {
+  next(m: ZeroRuleMachine): { zone: Zone; pfn: number; order: number } | null {
     if (!this.check(m)) return null;
     this.zeroState = false;
     for (const zone of m.nodeZones[this.node]!) {
@@ -134,11 +137,11 @@ export class IdleZeroRule implements ZeroRule {
     return null;
   }
 
-  runPages(m: Machine): number {
+  runPages(m: ZeroRuleMachine): number {
     return m.knobs.idlezero_maxrun;
   }
 
-  zeroed(m: Machine): void {
+  zeroed(m: ZeroRuleMachine): void {
     const { zero, free } = this.counts(m);
     if (zero >= Math.floor((free * 4) / 5)) this.zeroState = true;
   }
