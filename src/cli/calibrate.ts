@@ -7,6 +7,7 @@ import { findMount, fusermountUnmount, servedBy } from '../fuse/mountpoint';
 import { ALTIX_COST, i386Cost, presetFigures } from '../model';
 import { PUBLISHED, compare, formatComparisons } from '../workload/calibration';
 import { fit, fitParams, formatFit, publishedConfig, runPublished } from './fit';
+import { writeFittedFile } from './fit-file';
 import type { Comparison, PublishedRow } from '../workload/calibration';
 import { formatPftTable } from '../workload/pft';
 import { PUBLISHED_STYLE, publishedSeries, renderPftSvg } from '../workload/plot';
@@ -25,6 +26,8 @@ import { clearProgress, progressLine } from './progress';
 const DAEMON_ARGS = ['--preset', 'altix', '--zero-drivers', 'cpu', '--clock', 'manual'];
 
 const FIT_PRESETS = ['altix', 'i386'] as const;
+/** The presets whose cost file takes its fitted figures from src/model/fitted-<preset>.ts. */
+const WRITABLE_PRESETS = ['altix'] as const;
 const READY_MS = 30_000;
 
 /**
@@ -42,15 +45,18 @@ export function registerCalibrate(program: Command): void {
     .option('--plot <file>', 'also plot the 4 GiB × 3 rows, base and patched, 1–8 threads, over the published points (SVG)')
     .option('--preset <name>', `only the published rows of this preset (${FIT_PRESETS.join(' or ')})`)
     .option('--fit <preset>', `fit the preset's fitted cost figures (${FIT_PRESETS.join(' or ')}) together over all its published rows, in this process; print them, their bounds and the residuals`)
-    .option('--max-iterations <n>', '--fit: stop after this many iterations (default 20)', integer(1))
+    .option('--max-iterations <n>', '--fit: stop after this many iterations (default 20; 0: only evaluate the cost file\'s figures)', integer(0))
+    .option('--write', '--fit: write the fitted figures into the source tree (src/model/fitted-<preset>.ts), where the cost file takes them from')
     .addHelpText('after', `
 The published figures and how pft computes its columns: docs/calibration.md in the
 repository. Exit status 1 when a flt/cpu/s or fault/wsec column is outside its band
 (±10 %, or the envelope of two published runs ±10 %); User, System and Wall are printed
 beside them. --fit runs every row of the preset once per evaluation, (1 + figures) times an
-iteration: minutes to an hour, not seconds.`)
-    .action(action(async (o: FormatFlags & { plot?: string; fit?: string; maxIterations?: number; preset?: string }) => {
+iteration (altix: about 8 s an evaluation on one core, 3 minutes an iteration); it is
+deterministic, so --fit --write from a clean clone writes the same figures again.`)
+    .action(action(async (o: FormatFlags & { plot?: string; fit?: string; maxIterations?: number; preset?: string; write?: boolean }) => {
       checkFormat('calibrate', o);
+      if (o.write === true && o.fit === undefined) throw new CliError('KSCRUB_USAGE', 'calibrate --write: only with --fit <preset>');
       if (o.fit !== undefined) return runFit(o.fit, o);
       if (o.preset !== undefined && !(FIT_PRESETS as readonly string[]).includes(o.preset)) {
         throw new CliError('KSCRUB_USAGE', `calibrate --preset: "${o.preset}" has no published rows (presets with rows: ${FIT_PRESETS.join(', ')})`);
@@ -151,12 +157,16 @@ function plotThreads(file: string, rows: readonly { label: string; row: PftRow }
 
 /**
  * `calibrate --fit PRESET`: the fit of src/cli/fit.ts over every published row of the
- * preset, starting from the cost file's figures. Printing is all it does: the cost file takes
- * the printed values, and nothing else changes a fitted figure.
+ * preset, starting from the cost file's figures; it prints them, and with --write puts them
+ * where the cost file takes them from (src/model/fitted-PRESET.ts): nothing else changes a
+ * fitted figure.
  */
-async function runFit(preset: string, o: FormatFlags & { maxIterations?: number }): Promise<void> {
+async function runFit(preset: string, o: FormatFlags & { maxIterations?: number; write?: boolean }): Promise<void> {
   if (!(FIT_PRESETS as readonly string[]).includes(preset)) {
     throw new CliError('KSCRUB_USAGE', `calibrate --fit: "${preset}" has no published rows (presets with rows: ${FIT_PRESETS.join(', ')})`);
+  }
+  if (o.write === true && !(WRITABLE_PRESETS as readonly string[]).includes(preset)) {
+    throw new CliError('KSCRUB_USAGE', `calibrate --fit ${preset} --write: ${preset}'s cost file does not take its figures from a generated file yet (only ${WRITABLE_PRESETS.join(', ')})`);
   }
   const p = preset as (typeof FIT_PRESETS)[number];
   const rows = PUBLISHED.filter((r) => r.preset === p);
@@ -172,6 +182,11 @@ async function runFit(preset: string, o: FormatFlags & { maxIterations?: number 
     columns: ['label', 'column', 'model', 'published', 'logError'],
     rows: result.residuals.map((r) => ({ ...r, published: r.published.join(' ') })),
   }));
+  if (o.write === true) {
+    const iterations = o.maxIterations !== undefined ? ` --max-iterations ${o.maxIterations}` : '';
+    const file = writeFittedFile(p, `kscrubfs calibrate --fit ${p}${iterations} --write`, result);
+    process.stderr.write(`calibrate: wrote ${file}; build again (npm run build) for the model to use it\n`);
+  }
 }
 
 /** Mount a fresh daemon (`mount` with `args`) in a temporary directory for `fn`, and always take it down again. */

@@ -1,66 +1,71 @@
 import type { CostModel } from './cost';
 import { type Figures, fitted, measured } from './figures';
+import { ALTIX_FITTED } from './fitted-altix';
+
+/** The figures fitted to the altix rows: written by `kscrubfs calibrate --fit altix --write`, and only by it. */
+const F = ALTIX_FITTED.values;
 
 /**
  * The `altix` preset's costs: the 1.5 GHz Itanium 2 (Madison) SGI Altix (SN2) of Lameter's
  * measurements — 16 KiB pages, 128-byte lines, two CPUs on each node's front-side bus, SHub
- * and NUMAlink between nodes. The single-CPU figures (trap, handler, zeroing, line misses)
- * were fitted to the single-thread rows of docs/calibration.md; the shared-resource figures
- * (bus, line transfers) are the hardware's published ones, and nothing is fitted to a row with
- * more than one thread: what threads do to each other follows from the mechanisms of the fault path (anon-fault.ts, ptlock.ts, fault-price.ts).
+ * and NUMAlink between nodes. The figures no datasheet or kernel constant gives (ALTIX_FIGURES
+ * says which) are fitted together over every altix row of docs/calibration.md, within physical
+ * bounds, by `kscrubfs calibrate --fit altix --write` (into fitted-altix.ts). No figure belongs
+ * to a thread count: what threads do to each other follows from the mechanisms of the fault
+ * path (anon-fault.ts, ptlock.ts, fault-price.ts); the comments say what each figure is.
  */
 export const ALTIX_COST: CostModel = {
   // ia64 trap entry/exit: SAVE_MIN_WITH_COVER + SAVE_REST, the VHPT miss that precedes the
-  // page-not-present fault, rfi (~900 cycles at 1.5 GHz).
-  trapNs: 550,
+  // page-not-present fault, rfi.
+  trapNs: F.trapNs,
   // ia64_do_page_fault: find_vma (mmap_cache hit), handle_mm_fault bookkeeping.
-  handlerNs: 150,
+  handlerNs: F.handlerNs,
   // An Itanium 2 bus snoop that hits a modified line in the other CPU of the node (HITM).
-  lineBounceNs: 250,
+  lineBounceNs: F.lineBounceNs,
   // A line modified in another node's cache: request to the home SHub, intervention to the
   // owner, data back over NUMAlink (three hops; ~3× a local memory access on SN2).
-  lineRemoteNs: 700,
+  lineRemoteNs: F.lineRemoteNs,
   // struct page of the new page: flags/_count, lru links, mapping/index — misses.
-  structPageLines: 3,
-  ptlCheckNs: 100,
-  ptlSetNs: 120,
-  pcpAllocNs: 80,
-  buddyPerPageNs: 60,
+  structPageLines: F.structPageLines,
+  ptlCheckNs: F.ptlCheckNs,
+  ptlSetNs: F.ptlSetNs,
+  pcpAllocNs: F.pcpAllocNs,
+  buddyPerPageNs: F.buddyPerPageNs,
   // SetPageLRU/SetPageActive and the list insertion of one page (its struct page is in cache).
-  lruPerPageNs: 40,
-  // 16 KiB in ~10.5 µs: Itanium 2 store bandwidth to local SN2 memory, ≈ 1.56 GB/s.
-  zeroBytesPerNs: 1.56,
+  lruPerPageNs: F.lruPerPageNs,
+  // clear_page's store bandwidth to local SN2 memory.
+  zeroBytesPerNs: F.zeroBytesPerNs,
   // No extent-dependent mode: clear_pages() of any size runs at the one rate.
-  zeroHugeBytesPerNs: 1.56,
-  zeroGiantBytesPerNs: 1.56,
-  // Itanium 2 (Madison 9M) has a 6 MiB L3; SN2 sustains ~4 GB/s of writeback per node.
+  zeroHugeBytesPerNs: F.zeroBytesPerNs,
+  zeroGiantBytesPerNs: F.zeroBytesPerNs,
+  // The 1.5 GHz Madison's 6 MB L3 (measured, below); the node's writeback rate to its SHub is fitted.
   cacheBytes: 6 * 2 ** 20,
-  writebackBytesPerNs: 4.0,
-  remoteFactor: 1.3,
+  writebackBytesPerNs: F.writebackBytesPerNs,
+  remoteFactor: F.remoteFactor,
   // The node's front-side bus: 128 bits at 400 MT/s = 6.4 GB/s peak (SGI Altix 3000 C-brick
   // specification, Linux Journal #6440); a bus turning around between reads and writebacks
-  // sustains about 60 % of that.
-  fsbBytesPerNs: 3.84,
-  // Streaming RFO of a 128-byte line: 128 B / ~2 GB/s.
-  lineMissNs: 62,
+  // sustains only a share of that.
+  fsbBytesPerNs: F.fsbBytesPerNs,
+  // A store's fetch of one 128-byte line that is in no cache.
+  lineMissNs: F.lineMissNs,
   // The system interface's out-of-order queue holds 18 deferred requests (below); a stream of
   // store misses is bounded by the node bus long before that.
   missesInFlight: 18,
   // Itanium 2 has neither movnti nor CLZERO; the SN2 BTE is its cache-free clear.
   ntBytesPerNs: 0,
   clzeroBytesPerNs: 0,
-  lineHitNs: 26,
-  userPageNs: 160,
+  lineHitNs: F.lineHitNs,
+  userPageNs: F.userPageNs,
   // zap_pte_range + page_remove_rmap + release_pages + free_hot_cold_page: two dependent
-  // misses (the page's struct page, its buddy's when it coalesces) at ~160 ns, plus the code.
-  freePageNs: 450,
+  // misses (the page's struct page, its buddy's when it coalesces), plus the code.
+  freePageNs: F.freePageNs,
   // The SN2 BTE: ~500 MB/s; V6 refuses transfers under 60,000 bytes and from BTE_MAX_XFER
   // (64K lines × 128 B = 8 MiB) up.
   bteBytesPerNs: 0.5,
   bteSetupNs: 2_000,
   bteMinBytes: 60_000,
   bteMaxBytes: 8 * 2 ** 20,
-  wakeupNs: 20_000,
+  wakeupNs: F.wakeupNs,
 };
 
 /**

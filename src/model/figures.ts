@@ -29,6 +29,27 @@ export type FitRows = 'altix' | 'i386' | 'none';
 /** One provenance entry for every figure of a CostModel (a missing one fails to compile). */
 export type Figures = { readonly [K in keyof CostModel]: Figure };
 
+/**
+ * What `kscrubfs calibrate --fit PRESET --write` leaves in src/model/fitted-PRESET.ts: the value
+ * of every figure fitted to the preset's rows, its bounds, the figures that ended on a bound,
+ * the rows fitted to, Σ ln error² at the start and at the end, and the count of flt/cpu/s and
+ * fault/wsec columns within band at the fitted point.
+ */
+export interface FittedSet {
+  readonly preset: Exclude<FitRows, 'none'>;
+  readonly command: string;
+  readonly values: Readonly<Partial<Record<keyof CostModel, number>>>;
+  readonly bounds: Readonly<Partial<Record<keyof CostModel, readonly [number, number]>>>;
+  readonly atBound: readonly (keyof CostModel)[];
+  readonly rows: readonly string[];
+  readonly sumSq: number;
+  readonly startSumSq: number;
+  readonly iterations: number;
+  readonly evaluations: number;
+  readonly within: number;
+  readonly targets: number;
+}
+
 /** Shorthands that keep the cost files readable. */
 export function measured(source: string): Figure {
   return { kind: 'measured', source };

@@ -7,6 +7,7 @@ import { describe, test } from 'node:test';
 import { PUBLISHED, calibrationErrors, standingRows, withinBand } from '../../src/workload/calibration';
 import type { PublishedRow } from '../../src/workload/calibration';
 import { CLI, REPO_ROOT, kscrubfs, run, sh, withMount } from '../helpers/mount';
+import { fittedFilePath } from '../../src/cli/fit-file';
 
 // End to end: a real mount, the real `kscrubfs pft` process talking to it through `control`.
 
@@ -203,6 +204,18 @@ describe('kscrubfs pft against a mount', () => {
     assert.equal(r.code, 2, r.stderr);
     assert.match(r.stderr, /calibrate --fit: "epyc" has no published rows \(presets with rows: altix, i386\)/);
     assert.equal(r.stdout, '');
+  });
+
+  test('when calibrate --write comes without --fit, or for a preset whose cost file has no generated fitted file, then it is refused before any row runs', async () => {
+    const before = readFileSync(fittedFilePath('altix'), 'utf8');
+    const alone = await kscrubfs(['calibrate', '--write']);
+    assert.equal(alone.code, 2, alone.stderr);
+    assert.match(alone.stderr, /calibrate --write: only with --fit <preset>/);
+    const i386 = await kscrubfs(['calibrate', '--fit', 'i386', '--write']);
+    assert.equal(i386.code, 2, i386.stderr);
+    assert.match(i386.stderr, /calibrate --fit i386 --write: i386's cost file does not take its figures from a generated file yet \(only altix\)/);
+    assert.equal(alone.stdout + i386.stdout, '');
+    assert.equal(readFileSync(fittedFilePath('altix'), 'utf8'), before, 'the fitted file is untouched');
   });
 
   test('when nothing is mounted then pft says so and exits non-zero', async () => {

@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { describe, test } from 'node:test';
+import { fittedFileText } from '../../src/cli/fit-file';
 import {
-  ALTIX_COST, COST_NAMES, EPYC_COST, I386_COST, X86_64_COST, figureProblems, fittedTo, presetFigures, resolveConfig,
+  ALTIX_COST, ALTIX_FITTED, COST_NAMES, EPYC_COST, I386_COST, X86_64_COST, figureProblems, fittedTo, presetFigures, resolveConfig,
 } from '../../src/model';
 import type { CostModel, Figures } from '../../src/model';
 import { PRESETS } from '../../src/uapi';
@@ -59,4 +62,24 @@ describe('cost figures: measured or fitted', () => {
       assert.match(problems[0]!, message);
     });
   }
+
+  test('when the altix figures are fitted then every one of them takes its value and bounds from the generated fitted-altix.ts, fitted to every altix row', () => {
+    const figures = presetFigures('altix');
+    const names = fittedTo(figures, 'altix');
+    assert.deepEqual(Object.keys(ALTIX_FITTED.values).sort(), [...names].sort());
+    for (const name of names) {
+      const f = figures[name];
+      assert.ok(f.kind === 'fitted');
+      assert.equal(ALTIX_COST[name], (ALTIX_FITTED.values as Partial<Record<keyof CostModel, number>>)[name], `${name}: the cost file's value is not the fit's`);
+      assert.deepEqual((ALTIX_FITTED.bounds as Partial<Record<keyof CostModel, readonly number[]>>)[name], f.bounds, `${name}: the fit ran with other bounds`);
+    }
+    assert.deepEqual(ALTIX_FITTED.rows, PUBLISHED.filter((r) => r.preset === 'altix').map((r) => r.label));
+    assert.equal(ALTIX_FITTED.targets, 2 * ALTIX_FITTED.rows.length);
+    assert.ok(ALTIX_FITTED.sumSq <= ALTIX_FITTED.startSumSq);
+  });
+
+  test('when fitted-altix.ts is generated again from what it holds then the text is the same: it was written by the fit, not edited', () => {
+    const file = path.join(__dirname, '..', '..', '..', 'src', 'model', 'fitted-altix.ts');
+    assert.equal(fittedFileText(ALTIX_FITTED), readFileSync(file, 'utf8'));
+  });
 });

@@ -4,6 +4,7 @@ import { ALTIX_COST, presetFigures } from '../../src/model';
 import type { MachineOptions } from '../../src/model';
 import type { PublishedRow } from '../../src/workload/calibration';
 import { fit, fitParams, formatFit, logError, runPublishedRow } from '../../src/cli/fit';
+import { fittedFileText, fittedSetOf } from '../../src/cli/fit-file';
 
 // A small altix (4 nodes × 64 MiB) and 64 MiB rows: the fit runs the real model, so it is
 // kept to two figures and two rows to stay fast; the full fit is the same code on more.
@@ -47,6 +48,14 @@ describe('calibrate --fit', () => {
     assert.equal(r.params[0]!.value, 700);
     assert.equal(r.params[0]!.atBound, 'lo');
     assert.match(formatFit(r), /^trapNs .* at its lower bound$/m);
+    // What --write keeps of it: the bound value, which figure sits on a bound, the in-band count.
+    const set = fittedSetOf('altix', 'kscrubfs calibrate --fit altix --write', r);
+    assert.equal(set.values.trapNs, 700);
+    assert.deepEqual(set.atBound, ['trapNs']);
+    assert.deepEqual(set.rows, ['small base 1t', 'small patched 1t']);
+    assert.equal(set.within, r.residuals.filter((e) => e.logError >= Math.log(0.9) && e.logError <= Math.log(1.1)).length);
+    assert.match(fittedFileText(set), /^ {4}trapNs: 700,$/m);
+    assert.match(fittedFileText(set), /^ {2}atBound: \['trapNs'\],$/m);
   });
 
   test('when a model value lies inside, below or above the envelope of published values then its log error is 0, ln(v/lo), ln(v/hi)', () => {
