@@ -87,6 +87,11 @@ export class Kscrubd {
    */
   constructor(node: number, readonly rule: ZeroRule | null = null) {
     this.node = node;
+    // Times are doubles from the start (as TouchCounts' are): each node's kscrubd would
+    // otherwise keep the old shape until its own first fraction, and fail the map checks of
+    // code a free or a fault runs (coalesced(), wake) once per node.
+    this.sliceEnd = this._cpuNs = this._lastBurstStart = this._lastBurstEnd = 0.5;
+    this.sliceEnd = this._cpuNs = this._lastBurstStart = this._lastBurstEnd = 0;
   }
 
   /** A rule's thread that is asleep sets its timer afresh from now (booted, or its settings changed). */

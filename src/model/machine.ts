@@ -17,7 +17,7 @@ import { LineCosts } from './cacheline';
 import { Pagevecs } from './pagevec';
 import { AllocResult } from './alloc-result';
 import { RawBlocks } from './raw';
-import { PCP_COLD, PCP_HOT, PCP_ZEROED, Zone, ZoneName } from './zone';
+import { type FreeListener, PCP_COLD, PCP_HOT, PCP_ZEROED, Zone, ZoneName } from './zone';
 import { ZeroingPolicy } from './policies/init-on';
 import { Hugetlb } from './hugetlb';
 import { type KnobSpec, type PolicyKnob, checkKnob, initialKnobs, knobSpecs } from './policies/knobs';
@@ -35,7 +35,7 @@ const SLAB_ORDER = 2;
  * deterministic: it does no I/O, reads no clock and draws no random numbers: the same calls give
  * the same state.
  */
-export class Machine implements Parts {
+export class Machine implements Parts, FreeListener {
   readonly config: MachineConfig;
   readonly cost: CostModel;
   readonly zones: Zone[] = [];
@@ -96,8 +96,6 @@ export class Machine implements Parts {
   readonly hugetlb: Hugetlb;
   /** zoneOf()'s last answer. */
   private lastZone: Zone | undefined;
-  /** Per zone, what free_pages_bulk calls for each block it frees (made once: a drain runs every `batch` frees). */
-  private readonly onFreed: ((order: number, cls: FreeClass) => void)[];
 
   constructor(opts: MachineOptions = {}) {
     const cfg = resolveConfig(opts);
@@ -126,7 +124,6 @@ export class Machine implements Parts {
     this.reserveBootMemory();
     this.minFreeKbytes = this.setupWatermarks();
     for (const z of this.zones) z.setupPagesets(cfg.pageSize, cfg.cpus);
-    this.onFreed = this.zones.map((z) => (order: number, cls: FreeClass) => this.coalesced(z, order, cls));
     for (let n = 0; n < cfg.nodes; n++) {
       // The node's background zeroing thread: kscrubd, or the pool's kprezerod, or the idle zeroer.
       const rule = this.policy.prezero ? new PrezeroRule(n) : this.policy.idlezero ? new IdleZeroRule(n) : null;
@@ -413,7 +410,7 @@ export class Machine implements Parts {
     if (order === 0) {
       const hot = z.pageset[cpu]![PCP_HOT]!;
       z.pcpPush(hot, pfn, NOT_ZEROED);
-      if (hot.list.length >= hot.high) this.vm.pcpDrainPages += z.freePagesBulk(hot, hot.batch, this.onFreed[z.id]!);
+      if (hot.list.length >= hot.high) this.vm.pcpDrainPages += z.freePagesBulk(hot, hot.batch, this);
       return;
     }
     this.coalesced(z, z.freeBlock(pfn, order, NOT_ZEROED), NOT_ZEROED);
@@ -435,10 +432,15 @@ export class Machine implements Parts {
     if (order === 0) {
       const pz = z.pageset[cpu]![PCP_ZEROED]!;
       z.pcpPush(pz, pfn, ZEROED);
-      if (pz.list.length >= pz.high) this.vm.pcpDrainPages += z.freePagesBulk(pz, pz.batch, this.onFreed[z.id]!, true);
+      if (pz.list.length >= pz.high) this.vm.pcpDrainPages += z.freePagesBulk(pz, pz.batch, this, true);
       return;
     }
     this.coalesced(z, z.freeBlock(pfn, order, ZEROED), ZEROED);
+  }
+
+  /** free_pages_bulk (Zone.freePagesBulk) freed a block that ended in `order` in z. */
+  blockFreed(z: Zone, order: number, cls: FreeClass): void {
+    this.coalesced(z, order, cls);
   }
 
   /** A free ended in a block of `order`: big enough and dirty wakes the node's kscrubd. */
@@ -465,7 +467,7 @@ export class Machine implements Parts {
     for (const z of this.zones) {
       for (let cpu = 0; cpu < this.config.cpus; cpu++) {
         if (onlyIdle && this.cpus.inUse(cpu)) continue;
-        for (const p of z.pageset[cpu]!) n += z.freePagesBulk(p, p.list.length, this.onFreed[z.id]!, this.policy.initOnFree);
+        for (const p of z.pageset[cpu]!) n += z.freePagesBulk(p, p.list.length, this, this.policy.initOnFree);
       }
     }
     this.vm.pcpDrainPages += n;

@@ -94,9 +94,17 @@ export class Mm implements PageOwner {
   get rss(): number {
     return this.pagesMapped;
   }
-  /** mm->rss changes by `pages` (Processes.anonMapped, unmapped: the machine's AnonPages with it). */
+  /** mm->rss grows (Processes.anonMapped) or shrinks (unmapped) by `pages`, the machine's AnonPages with it. */
   addRss(pages: number): void {
     this.pagesMapped += pages;
+  }
+  /**
+   * Not addRss(-pages): a zap's last step frees none, and -0 is not a small integer, so the
+   * field would turn into a double at the first exit and every mm made after it would fail the
+   * map checks of the fault path compiled for the first (a recompile of it per process).
+   */
+  subRss(pages: number): void {
+    this.pagesMapped -= pages;
   }
 
   task(i: number): Task {
@@ -507,7 +515,7 @@ export class Processes {
 
   /** `pages` anonymous pages left mm: its rss and the machine's AnonPages go down. */
   private unmapped(mm: Mm, pages: number): number {
-    mm.addRss(-pages);
+    mm.subRss(pages);
     this.anonPages -= pages;
     return pages;
   }

@@ -2,7 +2,7 @@ import { Cacheline, type LineCosts } from './cacheline';
 import type { FaultPricing } from './fault-price';
 import type { Parts } from './parts';
 import type { FaultScope, Runner } from './runner';
-import { SpinLock, removeAt } from './spinlock';
+import { SpinLock, objectList, removeAt } from './spinlock';
 
 /** What ptlock uses of the machine (parts.ts). */
 export type PtLockMachine = Pick<Parts, 'config' | 'cpus'>;
@@ -19,7 +19,7 @@ export class PtLocks {
   private readonly mmLock: SpinLock<Runner>;
   private readonly tableLocks = new Map<number, SpinLock<Runner>>();
   /** Locks with spinners: the event loop grants them at their release. */
-  readonly contended: SpinLock<Runner>[] = [];
+  readonly contended: SpinLock<Runner>[] = objectList<SpinLock<Runner>>();
   /** Split ptlocks (today's kernels), else 2.6.11's mm-wide lock. */
   readonly split: boolean;
   private readonly pmdBytes: number;
@@ -56,8 +56,10 @@ export class PtLocks {
    */
   spinLock(r: Runner, then: number): boolean {
     // A runner faults through its share a PMD at a time: the lock it took last is usually it.
+    // (2.6.11's one lock is looked up without a test for a runner's first fault, which optimized
+    // code would otherwise meet for the first time at every touch's start, and be recompiled.)
     const pmd = this.split ? Math.floor(r.faultAddr / this.pmdBytes) : 0;
-    const l = r.lock !== null && r.lockPmd === pmd ? r.lock : this.lockOf(r.faultAddr);
+    const l = !this.split ? this.mmLock : r.lock !== null && r.lockPmd === pmd ? r.lock : this.lockOf(r.faultAddr);
     r.lock = l;
     r.lockPmd = pmd;
     if (l.freeAt <= r.t && l.spinners.length === 0) {

@@ -107,6 +107,14 @@ export class TouchCounts {
   zeroedNs = 0;
   /** The slowest fault, trap to return (a zeroing policy's worst case, not its average). */
   maxFaultNs = 0;
+
+  constructor() {
+    // The times are doubles from the start: a field that holds small integers until its first
+    // fraction (a patched run's first hot zeroing may come in its second touch) changes the
+    // class's shape then, and code optimized for the old one is thrown away and compiled again.
+    this.zeroedNs = this.maxFaultNs = 0.5;
+    this.zeroedNs = this.maxFaultNs = 0;
+  }
 }
 
 /** What every part of one touch's fault path works on: the mm and how its runners share it. */

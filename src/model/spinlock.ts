@@ -14,7 +14,7 @@ export class SpinLock<W = unknown> {
   private _freeAt = 0;
   /** Virtual time at which it is next free (+∞ while held by a section whose end is an event). */
   get freeAt(): number { return this._freeAt; }
-  private readonly waiting: W[] = [];
+  private readonly waiting: W[] = objectList<W>();
   /** Those spinning on it, in the order they began (ptlock.ts grants it at its release). */
   get spinners(): readonly W[] { return this.waiting; }
 
@@ -66,4 +66,16 @@ export class SpinLock<W = unknown> {
 export function removeAt<T>(list: T[], i: number): void {
   for (let j = i + 1; j < list.length; j++) list[j - 1] = list[j]!;
   list.pop();
+}
+
+/**
+ * An empty list whose elements are objects from the start. A new [] holds small integers as
+ * far as V8 knows, and turns into a list of objects at its first push: optimized code made for
+ * the earlier touches' lists (objects) then fails its map check on every new touch's list and
+ * is thrown away and compiled again. (As zone.ts's pfnList() does for doubles.)
+ */
+export function objectList<T>(): T[] {
+  const list = [{}] as unknown as T[];
+  list.pop();
+  return list;
 }

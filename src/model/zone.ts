@@ -40,6 +40,14 @@ export function pfnList(): number[] {
   return list;
 }
 
+/**
+ * Who hears of each block free_pages_bulk frees (the machine: a big dirty one wakes kscrubd).
+ * One object for every zone, not a closure per zone: the drain's call then has one target.
+ */
+export interface FreeListener {
+  blockFreed(z: Zone, order: number, cls: FreeClass): void;
+}
+
 /** One per-cpu page list (struct per_cpu_pages in 2.6.11). */
 export interface PerCpuPages {
   /** Pfns; the end of the array is the list head (LIFO, cache-hot first). */
@@ -883,7 +891,7 @@ export class Zone {
    * The prezeroing patch's free_pages_bulk files every page it drains as NOT_ZEROED, whatever
    * list it sat on: a zeroed per-cpu page drained is zeroing thrown away, not a zeroed block.
    */
-  freePagesBulk(pcp: PerCpuPages, count: number, onFreed: (order: number, cls: FreeClass) => void, keepZeroed = false): number {
+  freePagesBulk(pcp: PerCpuPages, count: number, onFreed: FreeListener, keepZeroed = false): number {
     const list = pcp.list;
     const n = Math.min(count, list.length);
     for (let i = 0; i < n; i++) {
@@ -891,7 +899,7 @@ export class Zone {
       // init_on_free (keepZeroed): every free page is zero, so a zeroed page stays zeroed.
       const cls = keepZeroed ? classOf(this.pageFlagsAt(pfn)) : NOT_ZEROED;
       this.setHead(pfn, pageFlags(KIND_ALLOC, 0, cls));
-      onFreed(this.freeBlock(pfn, 0, cls), cls);
+      onFreed.blockFreed(this, this.freeBlock(pfn, 0, cls), cls);
     }
     // Drop the n taken from the cold end (by hand, as above: no spliced copy).
     for (let i = n; i < list.length; i++) list[i - n] = list[i]!;
