@@ -3,9 +3,10 @@ import { NO_BTE, NO_BTE_FIGURES } from './cost-no-bte';
 import { type Figures, fitted, measured } from './figures';
 
 /**
- * The `i386` preset's costs: Lameter's second machine, a 2-way Pentium III (Katmai, 450 MHz;
- * 500 MHz parts were sold for the same boards) on an Intel 440BX with PC100 SDRAM, running
- * 2.6.10/2.6.11 i386 without PAE (4 KiB pages, 4-byte ptes, 32-byte cachelines).
+ * The `i386` preset's costs: Lameter's second machine, `schroedinger`, a 2-way Pentium III
+ * with 384 MB (he called it a PIII-450 on 9 Dec 2004 and "2x Pentium III 500 Mhz" over the
+ * published rows; docs/calibration.md has the messages), assumed on an Intel 440BX with PC100
+ * SDRAM, running 2.6.10/2.6.11 i386 without PAE (4 KiB pages, 4-byte ptes, 32-byte lines).
  *
  * Every figure comes from the hardware's documented properties, never from pft numbers
  * published for this machine (those check the preset; fitted to them it would prove
@@ -22,7 +23,7 @@ import { type Figures, fitted, measured } from './figures';
  *   memory   440BX with PC100 SDRAM, CL2 (tRCD 2, tCL 2, tRP 2 bus clocks): a line read that
  *            misses every cache costs ≈ 12 bus clocks end to end (bus phases ≈ 5, 440BX
  *            arbitration and SDRAM activate+CAS ≈ 6, data 1 before the critical word comes),
- *            the figure lmbench's lat_mem_rd shows for 100 MHz-FSB P6 boxes (110–130 ns).
+ *            less than lmbench measured on a 790 MHz P6 (174 ns, below): an estimate.
  *            A 32-byte write-back needs ≈ 7 bus clocks (4 data + SDRAM precharge/activate on a
  *            row change, which the 440BX hides only partly): ≈ 0.45 B/ns sustained, a bit over
  *            half the 800 MB/s peak.
@@ -32,14 +33,26 @@ import { type Figures, fitted, measured } from './figures';
  *            "null syscall" on P6 (0.5–0.7 µs at 400–500 MHz) plus the error code and cr2.
  *
  * clear_page on this kernel and CPU is `rep stosl` (the MMX/3DNow clear is for the K7 only):
- * P6 "fast strings" write whole lines without reading them first (no RFO, as Andy Glew, who
- * designed them, describes), so the core fills L1/L2 at a store a cycle and the bus drains
- * the dirty lines behind it. A stream of faults zeroes far more than the 512 KiB L2 holds, so
- * in steady state every zeroed line is written back: clear_page runs at the bus's write-back
+ * page-aligned with ECX 1024 it meets every fast-string condition of Intel's SDM vol. 3A
+ * §8.2.4 (EDI 8-byte aligned on the Pentium III, ascending, ECX ≥ 64), and in that mode the
+ * processor puts "an invalidation on the external bus for the destination address" instead of
+ * reading the line, so the core fills L1/L2 at a store a cycle and the bus drains the dirty
+ * lines behind it. (Plain stores allocate on write: "the write transaction turns into a read
+ * followed by a write", McVoy and Staelin's lmbench paper of the Pentium Pro.) A stream of
+ * faults zeroes far more than the 512 KiB L2 holds, so in steady state every zeroed line is
+ * written back: clear_page runs at the bus's write-back
  * rate, for one page as for kscrubd's bulk blocks — hence writebackBytesPerNs 0 below (no
  * separate term: the zeroing figure already is the memory-bound rate).
  *
- * HIGHMEM: a 256 MB allocation on the preset's 384 MiB box comes from ZONE_NORMAL (lowmem is
+ * What was measured on P6 machines of the era (lmbench under 2.5.68 on a 790 MHz P6, LKML
+ * 25 Apr 2003): a null system call 0.44 µs (348 cycles, the same gate, SAVE_ALL, RESTORE_ALL
+ * and iret as the trap), main-memory latency 174 ns, memory read 355 MB/s and write-allocate
+ * stores 170 MB/s. Nothing of the 440BX itself was found. The published rows wrote one byte
+ * every 16 KiB (pft.c's loop): at 32 µs a fault they say the box took 2.65 times what these
+ * estimates give, and `calibrate --fit i386` (docs/calibration.md) reaches them only at the
+ * edges of the bounds below, so the estimates stand and the bounds say how unsure they are.
+ *
+ * HIGHMEM: a 256 MB allocation on the 384 MiB box comes from ZONE_NORMAL (lowmem is
  * everything below 896 MiB), and 2.6's i386 kmap_atomic() returns page_address() for a page
  * below highmem_start_page after an inc_preempt_count: clear_user_highpage costs no fixmap
  * pte and no invlpg, so no figure prices one. (On a box of more than 896 MiB, GFP_HIGHUSER
@@ -129,7 +142,7 @@ export function i386Figures(mhz = I386_MHZ): Figures {
   const cyc = 1000 / mhz;
   const cycles = (lo: number, hi: number, why: string) => fitted(lo * cyc, hi * cyc, `${why}: ${lo}–${hi} cycles`, 'i386');
   return {
-    trapNs: cycles(150, 800, 'interrupt gate, SAVE_ALL with two segment reloads, cr2, RESTORE_ALL, iret'),
+    trapNs: cycles(150, 800, 'interrupt gate, SAVE_ALL with two segment reloads, cr2, RESTORE_ALL, iret (lmbench null call on a 790 MHz P6: 348 cycles)'),
     handlerNs: cycles(150, 1000, 'do_page_fault, find_vma, handle_mm_fault and the two-level walk at ≈ 1 IPC'),
     ptlCheckNs: cycles(20, 150, 'a locked decb (drains the store buffer) and a pte read'),
     ptlSetNs: cycles(50, 400, 'set_pte, a locked _mapcount inc, a pagevec slot, rss++'),
@@ -142,14 +155,14 @@ export function i386Figures(mhz = I386_MHZ): Figures {
     // The core is not the limit: in fast-string mode REP STOSD stores about 5 bytes a clock on
     // PPro/PII/PIII (Agner Fog, "How to optimize for the Pentium family of microprocessors",
     // §26.3), 2.5 GB/s at 500 MHz, three times what the bus takes.
-    zeroBytesPerNs: fitted(0.25, 0.8, "rep stosl's write-back to PC100 SDRAM: at most the 64-bit 100 MHz bus's 800 MB/s, at least under a third of it", 'i386'),
+    zeroBytesPerNs: fitted(0.25, 0.8, "rep stosl's write-back to PC100 SDRAM: at most the 64-bit 100 MHz bus's 800 MB/s, at least under a third of it (lmbench on a 790 MHz P6: reads 355 MB/s, write-allocate stores 170 MB/s)", 'i386'),
     zeroHugeBytesPerNs: fitted(0.25, 0.8, 'no huge-page clearing of anonymous memory on 2.6.11 i386: same bounds as a page', 'none'),
     zeroGiantBytesPerNs: fitted(0.25, 0.8, 'no extent-dependent mode of rep stos on P6: same bounds as a page', 'none'),
     cacheBytes: measured('datasheet: the Pentium III (Katmai) has a 512 KiB off-die L2 (Intel Pentium III Processor datasheet, order 244452)'),
     writebackBytesPerNs: measured('no separate term: P6 fast-string stores invalidate the destination line instead of reading it (Intel SDM vol. 3, "Out-of-Order Stores For String Operations"), so clear_page is memory-bound and its rate already is the write-back rate'),
     remoteFactor: measured('one node, one memory controller: nothing is remote'),
     fsbBytesPerNs: fitted(0.4, 1.6, "the shared 100 MHz, 64-bit bus (800 MB/s peak) counted twice per zeroed byte, as the model counts it: 0.4–1.6", 'i386'),
-    lineMissNs: fitted(60, 250, 'a line from PC100 SDRAM through the 440BX: bus phases, activate, CAS and data, 6–25 bus clocks', 'i386'),
+    lineMissNs: fitted(60, 250, 'a line from PC100 SDRAM through the 440BX: bus phases, activate, CAS and data, 6–25 bus clocks (lmbench main memory on a 790 MHz P6: 174 ns)', 'i386'),
     missesInFlight: fitted(1, 8, "P6's non-blocking L1: its four fill buffers, up to the bus's eight-deep in-order queue; the published rows write one line a page and never overlap misses", 'none'),
     ntBytesPerNs: measured('unavailable: no non-temporal clear_page on 2.6.11 i386 for P6 (movnti is SSE2)'),
     clzeroBytesPerNs: measured('unavailable: CLZERO is an AMD Zen instruction'),

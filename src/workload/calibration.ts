@@ -18,6 +18,11 @@ export interface PublishedRow {
   readonly scrub: 'on' | 'off';
   /** The anticipatory prefault V2 patch as published (vm.max_prealloc_order 3: 1, 2, 4, 8, 16 … pages a fault). */
   readonly prefault: boolean;
+  /**
+   * pft writes one byte every `stride` bytes and counts every page (pft.c's loop steps 16384
+   * bytes whatever the page size); absent where the stride is the page (16 KiB on the altix).
+   */
+  readonly stride?: number;
   readonly userS?: number;
   readonly systemS?: number;
   readonly wallS?: number;
@@ -30,11 +35,14 @@ export interface PublishedRow {
   readonly faultPerWsec: readonly number[];
 }
 
+/** pft.c's step between the bytes it writes (`p += 16384` in its test loop, the NBPP of its SGI origin). */
+export const PFT_STRIDE = 16384;
+
 type Times = Pick<PublishedRow, 'userS' | 'systemS' | 'wallS'>;
 const altix = (label: string, gb: number, rep: number, threads: number, scrub: 'on' | 'off', prefault: boolean, t: Times, flt: readonly number[], wsec: readonly number[]): PublishedRow =>
   ({ label, preset: 'altix', gb, rep, threads, cachelines: 1, scrub, prefault, ...t, fltPerCpuS: flt, faultPerWsec: wsec });
 const i386 = (label: string, threads: number, prefault: boolean, t: Times, flt: number, wsec: number): PublishedRow =>
-  ({ label, preset: 'i386', cpuMhz: 500, gb: 0.25, rep: 3, threads, cachelines: 1, scrub: 'off', prefault, ...t, fltPerCpuS: [flt], faultPerWsec: [wsec] });
+  ({ label, preset: 'i386', cpuMhz: 500, gb: 0.25, rep: 3, threads, cachelines: 1, scrub: 'off', prefault, stride: PFT_STRIDE, ...t, fltPerCpuS: [flt], faultPerWsec: [wsec] });
 
 export const PUBLISHED: readonly PublishedRow[] = [
   // 4 GiB × 3, 1–8 threads: the V1 announcement (2.6.10-rc2); the base rows were measured
@@ -83,6 +91,7 @@ export function pftOptionsFor(row: PublishedRow): PftOptions {
   return {
     bytes: row.gb * 2 ** 30, reps: row.rep, threads: [row.threads], cachelines: row.cachelines,
     scrub: row.scrub, prealloc: row.prefault ? V2_PREALLOC_ORDER : 0, settle: row.scrub === 'on',
+    ...(row.stride !== undefined && { stride: row.stride }),
   };
 }
 
