@@ -1,8 +1,5 @@
-import type { Machine } from '../model';
-import type { HugetlbPool } from '../model/hugetlb';
-import type { HugeTouchResult } from '../model/hugetlb-map';
+import { type HugeTouchResult, type HugetlbPool, type Machine, refetchNs } from '../model';
 import { ModelError, formatZeroingPolicy } from '../uapi';
-import { refetchNs } from '../model';
 import { POLICY_CASES, type PolicyRow, type ScenarioName, type ScenarioOptions, caseMachine, coRunners, unusableIndex } from './policies-run';
 
 // The vm-start and restart scenarios on a hugetlb pool (`kscrubfs policies … --hugetlb 2M|1G`):

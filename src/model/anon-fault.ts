@@ -1,6 +1,6 @@
 import { type FaultAllocMachine, allocRun } from './fault-alloc';
 import type { FaultPricing } from './fault-price';
-import type { Mm, Processes } from './mm';
+import type { Mm, ProcessTable } from './mm-types';
 import { orderPages } from './page';
 import type { Parts } from './parts';
 import { prefaultPages } from './prefault';
@@ -45,7 +45,7 @@ export class AnonFault {
 
   constructor(
     private readonly m: AnonFaultMachine,
-    private readonly procs: Processes,
+    private readonly procs: ProcessTable,
     private readonly scope: FaultScope,
     private readonly p: FaultPricing,
     private readonly locks: PtLocks,

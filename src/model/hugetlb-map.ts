@@ -1,20 +1,47 @@
 import { ModelError } from '../uapi';
-import type { Hugetlb, HugetlbPool } from './hugetlb';
-import type { Mm, Processes } from './mm';
+import type { Processes } from './mm';
+import type { Mm } from './mm-types';
 import type { Parts } from './parts';
 
 /** What hugetlb-map uses of the machine (parts.ts). */
-export type HugetlbMapMachine = Pick<Parts, 'advanceTo' | 'config' | 'cpus' | 'now' | 'pageSize'> & { readonly hugetlb: Hugetlb; readonly procs: Processes };
+export type HugetlbMapMachine<P> = Pick<Parts, 'advanceTo' | 'config' | 'cpus' | 'now' | 'pageSize'> & { readonly hugetlb: HugetlbPools<P>; readonly procs: Processes };
+
+/** A pool as the mappings see it: the size of its pages (HugetlbPool, hugetlb.ts). */
+export interface MappedPool {
+  readonly hs: { readonly bytes: number; readonly kB: number };
+}
+
+/**
+ * What the mappings ask of the pools of type P (Hugetlb, hugetlb.ts, which owns the pools and
+ * builds this table, so this file does not import it).
+ */
+export interface HugetlbPools<P> {
+  reserve(pool: P, pages: number): void;
+  unreserve(pool: P, pages: number): void;
+  fault(pool: P, cpu: number, t: number, sharers: number): HugeFault | null;
+  release(pool: P, id: number): void;
+}
+
+/**
+ * What a huge page fault got: the page, the CPU time it spent (`ns`), and how long it slept
+ * waiting for khzerod to finish the page (`waitNs`: time, not CPU).
+ */
+export interface HugeFault {
+  readonly id: number;
+  readonly ns: number;
+  readonly waitNs: number;
+  readonly how: 'prezeroed' | 'cleared' | 'waited';
+}
 
 /**
  * hugetlb mappings (MAP_HUGETLB): a VMA of the mm reserves the address range, and this table
  * says which huge page backs each aligned slot of it. Pages are reserved from the pool at mmap
  * (hugetlb_reserve_pages), taken at the first fault, and go back to the pool at munmap or exit.
  */
-export interface HugeMapping {
+export interface HugeMapping<P> {
   start: number;
   end: number;
-  readonly pool: HugetlbPool;
+  readonly pool: P;
   /** Per huge page slot: the pool page's id, or -1 while not faulted (a reservation holds it). */
   pages: Int32Array;
 }
@@ -35,17 +62,17 @@ export interface HugeTouchResult {
 }
 
 /** Every process's hugetlb mappings. */
-export class HugetlbMappings {
-  private readonly byMm = new Map<Mm, HugeMapping[]>();
+export class HugetlbMappings<P extends MappedPool> {
+  private readonly byMm = new Map<Mm, HugeMapping<P>[]>();
 
-  constructor(private readonly m: HugetlbMapMachine) {}
+  constructor(private readonly m: HugetlbMapMachine<P>) {}
 
   /**
    * mmap(MAP_HUGETLB) of `bytes` with pages of the pool's size: the length is rounded up to
    * whole huge pages, the address aligned to one, and every page reserved (ENOMEM if the pool
    * cannot promise them: nothing is mapped then).
    */
-  mmap(mmId: number, bytes: number, pool: HugetlbPool): { addr: number; size: number } {
+  mmap(mmId: number, bytes: number, pool: P): { addr: number; size: number } {
     const hb = pool.hs.bytes;
     const size = Math.ceil(bytes / hb) * hb;
     const n = size / hb;
@@ -71,7 +98,7 @@ export class HugetlbMappings {
   }
 
   /** The hugetlb mapping holding addr, if any. */
-  at(mm: Mm, addr: number): HugeMapping | undefined {
+  at(mm: Mm, addr: number): HugeMapping<P> | undefined {
     return this.byMm.get(mm)?.find((x) => addr >= x.start && addr < x.end);
   }
 
@@ -115,7 +142,7 @@ export class HugetlbMappings {
       const i = list.indexOf(v);
       const keepLeft = v.pages.slice(0, from);
       const keepRight = v.pages.slice(to);
-      const parts: HugeMapping[] = [];
+      const parts: HugeMapping<P>[] = [];
       if (keepLeft.length > 0) parts.push({ start: v.start, end: a, pool: v.pool, pages: keepLeft });
       if (keepRight.length > 0) parts.push({ start: b, end: v.end, pool: v.pool, pages: keepRight });
       list.splice(i, 1, ...parts);

@@ -4,10 +4,10 @@ import { assert } from './errors';
 import { KIND_ALLOC, NOT_ZEROED, ZEROED, orderPages, pageFlags } from './page';
 import type { PageOwner, Parts } from './parts';
 import type { Zone } from './zone';
-import { HugetlbMappings, type HugetlbMapMachine } from './hugetlb-map';
+import { type HugeFault, HugetlbMappings, type HugetlbMapMachine } from './hugetlb-map';
 
 /** What hugetlb uses of the machine (parts.ts). */
-export type HugetlbMachine = Pick<Parts, 'config' | 'cost' | 'cpuZero' | 'cpus' | 'firstCpuOf' | 'freePages' | 'llc' | 'maxOrder' | 'nodeZones' | 'now' | 'owners' | 'pageSize' | 'zoneOf' | 'zones'> & HugetlbMapMachine;
+export type HugetlbMachine = Pick<Parts, 'config' | 'cost' | 'cpuZero' | 'cpus' | 'firstCpuOf' | 'freePages' | 'llc' | 'maxOrder' | 'nodeZones' | 'now' | 'owners' | 'pageSize' | 'zoneOf' | 'zones'> & HugetlbMapMachine<HugetlbPool>;
 
 const log = debugFactory('kscrubfs:model');
 
@@ -198,17 +198,6 @@ function sum(a: Float64Array): number {
   return s;
 }
 
-/**
- * What a huge page fault got: the page, the CPU time it spent (`ns`), and how long it slept
- * waiting for khzerod to finish the page (`waitNs`: time, not CPU).
- */
-export interface HugeFault {
-  readonly id: number;
-  readonly ns: number;
-  readonly waitNs: number;
-  readonly how: 'prezeroed' | 'cleared' | 'waited';
-}
-
 /** The machine's hugetlb state: one pool per size, and the files' settings. */
 export class Hugetlb implements PageOwner {
   readonly label = 'hugetlb pool';
@@ -217,7 +206,7 @@ export class Hugetlb implements PageOwner {
   /** How faults (and khzerod, and writers) clear a page: one subpage at a time, or extents. */
   clearMode: HugeClearMode = 'extents';
   /** Every process's hugetlb mappings. */
-  readonly maps: HugetlbMappings;
+  readonly maps: HugetlbMappings<HugetlbPool>;
   /** Per zone: the section index from which gigantic allocations search (past is taken). */
   private readonly contigCursor: Int32Array;
 

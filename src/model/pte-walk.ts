@@ -1,4 +1,4 @@
-import type { Mm, Processes } from './mm';
+import type { Mm, ProcessTable } from './mm-types';
 import type { Runner } from './runner';
 
 /**
@@ -10,7 +10,7 @@ export class PteWalk {
   private readonly pmdBytes: number;
 
   constructor(
-    private readonly procs: Processes,
+    private readonly procs: ProcessTable,
     private readonly mm: Mm,
     /** Distance between a range runner's addresses. */
     private readonly stride: number,

@@ -1,6 +1,5 @@
-import type { Mm, Task, Vma } from './mm';
+import type { Mm, Task, Vma } from './mm-types';
 import type { SpinLock } from './spinlock';
-import type { HugeFault } from './thp';
 
 /**
  * A runner's phases: what its next event does. One list, so that every path that parks a
@@ -23,6 +22,14 @@ export const PH_CS2 = 4;
  */
 export const PH_UNLOCK1 = 5;
 export const PH_UNLOCK2 = 6;
+
+/** A huge fault's block and its deposited pte page, held between its phases (thp.ts). */
+export interface HugeFault {
+  readonly pfn: number;
+  readonly deposit: number;
+  readonly hot: boolean;
+  readonly node: number;
+}
 
 /**
  * One thread of a touch: an actor on the virtual clock. A class, so every runner has one

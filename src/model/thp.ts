@@ -1,14 +1,14 @@
 import { ModelError } from '../uapi';
 import type { FaultPricing } from './fault-price';
-import type { Mm, Processes, Vma } from './mm';
+import type { Mm, ProcessTable, Vma } from './mm-types';
 import type { Parts } from './parts';
 import { PTE_NONE, mkPte, ptePfn, pteCacheHot } from './pte';
 import { KIND_ALLOC, NOT_ZEROED, orderPages, pageFlags } from './page';
 import type { PtLocks } from './ptlock';
-import { PH_PAGE, PH_THP, type Runner } from './runner';
+import { type HugeFault, PH_PAGE, PH_THP, type Runner } from './runner';
 
 /** What thp uses of the machine (parts.ts). */
-export type ThpMachine = Pick<Parts, 'allocPages' | 'config' | 'cost' | 'freePages' | 'maxOrder' | 'vm' | 'zoneOf'> & { readonly procs: Processes };
+export type ThpMachine = Pick<Parts, 'allocPages' | 'config' | 'cost' | 'freePages' | 'maxOrder' | 'vm' | 'zoneOf'> & { readonly procs: ProcessTable };
 
 /**
  * Transparent huge pages for anonymous memory, as a modern kernel does them (the 2.6.11
@@ -28,20 +28,13 @@ export type ThpMachine = Pick<Parts, 'allocPages' | 'config' | 'cost' | 'freePag
  * deposited pte page's pfn). Read faults still map the 4 KiB ZERO_PAGE (no huge zero page).
  */
 
-export interface HugeFault {
-  readonly pfn: number;
-  readonly deposit: number;
-  readonly hot: boolean;
-  readonly node: number;
-}
-
 /** HPAGE_PMD_ORDER: the order of the block one PMD maps. */
-export function hpageOrder(procs: Processes): number {
+export function hpageOrder(procs: ProcessTable): number {
   return Math.log2(procs.ptrsPerPte);
 }
 
 /** Why this machine cannot have THP, or null when it can. */
-export function thpUnsupported(m: ThpMachine, procs: Processes): string | null {
+export function thpUnsupported(m: ThpMachine, procs: ProcessTable): string | null {
   if (m.config.pteBytes !== 8) return 'thp: this machine has 4-byte ptes (i386 without PAE), so no PMD can map a huge page';
   const order = hpageOrder(procs);
   if (order >= m.maxOrder) {
@@ -51,13 +44,13 @@ export function thpUnsupported(m: ThpMachine, procs: Processes): string | null {
 }
 
 /** Refuse THP (for `what`, the command asking) on a machine that cannot have it. */
-export function assertThpSupported(m: ThpMachine, procs: Processes, what: string): void {
+export function assertThpSupported(m: ThpMachine, procs: ProcessTable, what: string): void {
   const why = thpUnsupported(m, procs);
   if (why) throw new ModelError('KSCRUB_BAD_OPTION', `${what}: ${why}`);
 }
 
 /** madvise(MADV_HUGEPAGE) on the whole VMA: its aligned ranges may fault huge from now on. */
-export function madviseHugepage(m: ThpMachine, procs: Processes, vma: Vma, what: string): void {
+export function madviseHugepage(m: ThpMachine, procs: ProcessTable, vma: Vma, what: string): void {
   assertThpSupported(m, procs, what);
   vma.thp = true;
 }
@@ -73,7 +66,7 @@ export class ThpFaults {
 
   constructor(
     private readonly m: ThpMachine,
-    procs: Processes,
+    procs: ProcessTable,
     private readonly mm: Mm,
     private readonly p: FaultPricing,
     private readonly locks: PtLocks,
@@ -170,7 +163,7 @@ export class ThpFaults {
  * (returns the pages freed); part of it splits the block into order-0 pages mapped by the
  * deposited pte page (returns 0; the caller then zaps that pte page's range as usual).
  */
-export function zapHugePmd(m: ThpMachine, procs: Processes, mm: Mm, pmd: number, start: number, end: number, cpu: number): number {
+export function zapHugePmd(m: ThpMachine, procs: ProcessTable, mm: Mm, pmd: number, start: number, end: number, cpu: number): number {
   const pte = mm.hugePtes.get(pmd)!;
   const deposit = mm.hugeDeposits.get(pmd)!;
   const pfn = ptePfn(pte);

@@ -2,14 +2,14 @@ import { type FaultCounts, MAX_THREADS, ModelError } from '../uapi';
 import { AnonFault, type AnonFaultMachine } from './anon-fault';
 import { FaultLoop, type FaultLoopMachine } from './fault-loop';
 import { FaultPricing, type FaultPricingMachine } from './fault-price';
-import type { Mm, Processes } from './mm';
+import type { Mm, ProcessTable } from './mm-types';
 import { PAGEVEC_SIZE } from './pagevec';
 import type { Parts } from './parts';
 import { PtLocks, type PtLockMachine } from './ptlock';
 import { type FaultScope, Runner, TouchCounts } from './runner';
 
 /** What touch uses of the machine (parts.ts). */
-export type TouchMachine = Pick<Parts, 'advanceTo' | 'config' | 'cpus' | 'lines' | 'now' | 'pageSize' | 'sysctl'> & { readonly procs: Processes } & FaultPricingMachine & PtLockMachine & AnonFaultMachine & FaultLoopMachine;
+export type TouchMachine = Pick<Parts, 'advanceTo' | 'config' | 'cpus' | 'lines' | 'now' | 'pageSize' | 'sysctl'> & { readonly procs: ProcessTable } & FaultPricingMachine & PtLockMachine & AnonFaultMachine & FaultLoopMachine;
 
 /**
  * A touch: threads of one mm writing (or reading) a range, or a list of single-page accesses

@@ -1,5 +1,4 @@
-import type { Machine } from '../model';
-import type { HugetlbPool } from '../model/hugetlb';
+import type { HugetlbPool, Machine } from '../model';
 import { ProcError, parseSysctlWrite } from '../uapi';
 import { formatCount, parseKstrtoul } from '../uapi/hugetlb';
 import type { ProcFile } from './types';
