@@ -1,9 +1,11 @@
 import type { CostModel } from './cost';
 import { type Figures, fitted, measured } from './figures';
 import { ALTIX_FITTED } from './fitted-altix';
+import { fixedClock } from './cost-clock';
 
 /** The figures fitted to the altix rows: written by `kscrubfs calibrate --fit altix --write`, and only by it. */
 const F = ALTIX_FITTED.values;
+const ALTIX_CLOCK = fixedClock(1.5, 'datasheet: the 1.5 GHz Itanium 2 (Madison) runs every core at its one clock (no boost), so the clearing rates hold as stated');
 
 /**
  * The `altix` preset's costs: the 1.5 GHz Itanium 2 (Madison) SGI Altix (SN2) of Lameter's
@@ -38,6 +40,8 @@ export const ALTIX_COST: CostModel = {
   // No extent-dependent mode: clear_pages() of any size runs at the one rate.
   zeroHugeBytesPerNs: F.zeroBytesPerNs,
   zeroGiantBytesPerNs: F.zeroBytesPerNs,
+  zeroRunBytesPerNs: F.zeroBytesPerNs,
+  ...ALTIX_CLOCK.value,
   // The 1.5 GHz Madison's 6 MB L3 (measured, below); the node's writeback rate to its SHub is fitted.
   cacheBytes: 6 * 2 ** 20,
   writebackBytesPerNs: F.writebackBytesPerNs,
@@ -89,6 +93,8 @@ export const ALTIX_FIGURES: Figures = {
   zeroBytesPerNs: fitted(0.8, 6.4, "clear_page's stores to local memory: at most the node bus's 6.4 GB/s peak (measured below), at least an eighth of it", 'altix'),
   zeroHugeBytesPerNs: fitted(0.8, 6.4, 'no huge-page clearing on 2.6.11 ia64 anonymous memory: same bounds as a page', 'none'),
   zeroGiantBytesPerNs: fitted(0.8, 6.4, 'no extent-dependent clearing on Itanium 2: same bounds as a page', 'none'),
+  zeroRunBytesPerNs: fitted(0.8, 6.4, 'no gigantic pages on 2.6.11 ia64: a run of pages as a page, same bounds', 'none'),
+  ...ALTIX_CLOCK.figures,
   cacheBytes: measured('datasheet: the 1.5 GHz Itanium 2 (Madison, 2003) has a 6 MB on-die L3, 128-byte lines (Intel Itanium 2 Processor Datasheet, order 250945; the 1.3 and 1.4 GHz parts have 3 and 4 MB)'),
   writebackBytesPerNs: fitted(0.8, 6.4, "a node's writeback to its SHub: at most the bus's 6.4 GB/s peak", 'altix'),
   remoteFactor: fitted(1.05, 3, 'another node\'s memory is farther by one or more NUMAlink router crossings, never nearer', 'altix'),

@@ -27,6 +27,10 @@ import { type Figures, fitted, measured } from './figures';
  */
 const GHZ = 3.0;
 const cyc = 1 / GHZ; // ns per core cycle
+// The clearing series measured Milan with boost off: its perf stat shows the core at 2.42 GHz.
+// A core alone busy runs at the 7763's boost (docs/calibration.md, the van der Linden row).
+const RATE_GHZ = 2.42;
+const BOOST_GHZ = 3.5;
 const lineMissNs = 100;
 const zeroBytesPerNs = 13.7;
 const IN_FLIGHT = missesInFlight(zeroBytesPerNs, lineMissNs);
@@ -43,6 +47,12 @@ export const EPYC_COST: CostModel = {
   zeroBytesPerNs,
   zeroHugeBytesPerNs: 15.1,
   zeroGiantBytesPerNs: 38.1,
+  // clear_gigantic_page's loop, page after page up a 1 GiB page: the series' demand faults of
+  // 1 GiB pages page at a time, 16.51–17.51 GB/s in four of its postings (mean 17.1).
+  zeroRunBytesPerNs: 17.1,
+  zeroRateGHz: RATE_GHZ,
+  allCoreGHz: GHZ,
+  boostGHz: BOOST_GHZ,
   // One CCD's L3: above it Zen's rep stos stops allocating lines (the 1 GiB rate applies).
   cacheBytes: 32 * 2 ** 20,
   writebackBytesPerNs: 0,
@@ -81,6 +91,10 @@ export const EPYC_FIGURES: Figures = {
   zeroBytesPerNs: measured(`${CLEAR_PAGES}: 13.7 GB/s clearing 4 KiB at a time`),
   zeroHugeBytesPerNs: measured(`${CLEAR_PAGES}: 15.1 GB/s at 2 MiB`),
   zeroGiantBytesPerNs: measured(`${CLEAR_PAGES}: 38.1 GB/s at 1 GiB (Zen elides line allocation past the L3)`),
+  zeroRunBytesPerNs: measured('published measurement: demand faults of 1 GiB hugetlb pages on AMD Milan (EPYC 7J13, boost=0), the kernel clearing each page at a time (mm/folio_zero_user: clear_gigantic_page), `perf bench mem map -p 1GB -f demand -s 64GB`: 17.14 and 17.51 GB/s ("[PATCH v5 14/14] x86/clear_pages: Support clearing of page-extents", 9 July 2025), 17.26 and 16.51 GB/s in later cover letters of the multi-page clearing series (Ankur Arora, LKML, 2025); their mean, 17.1'),
+  zeroRateGHz: measured('published measurement: the multi-page clearing series ran Milan with boost=0, its perf stat of the 1 GiB demand-fault run reading "2.420 GHz" ("[PATCH v5 14/14] x86/clear_pages: Support clearing of page-extents", Ankur Arora, LKML, 9 July 2025); the clear_pages() chunk rates are taken to be of the same machine and setting'),
+  allCoreGHz: fitted(2.45, 3.5, "a Milan core with every core of its socket busy: between the 7763's 2.45 GHz base and its 3.5 GHz boost", 'none'),
+  boostGHz: measured('datasheet: AMD EPYC 7763, "Max. Boost Clock up to 3.5 GHz" (one core busy); the clock of the van der Linden machine is not published'),
   cacheBytes: measured('published: "LLC-size: 32MB for each CCX" of the EPYC 7J13 (Milan) in the test system of the clear_pages() series (Ankur Arora, LKML, "[PATCH v3 06/21] x86/clear_page: add clear_pages()", June 2022)'),
   writebackBytesPerNs: measured('no separate term: the clear_pages() rates above were measured over regions far larger than the caches, so they include the write-back'),
   remoteFactor: fitted(1.2, 2.5, "the other socket's DRAM over xGMI against the local socket's", 'none'),

@@ -1,6 +1,10 @@
 import type { CostModel } from './cost';
 import { NO_BTE, NO_BTE_FIGURES } from './cost-no-bte';
 import { type Figures, fitted, measured } from './figures';
+import { fixedClock } from './cost-clock';
+
+/** The Pentium III has no boost: one clock, the board's. */
+const i386Clock = (mhz: number) => fixedClock(mhz / 1000, 'a Pentium III (P6) runs at its one clock, the board\'s (no boost), so the clearing rates hold as stated');
 
 /**
  * The `i386` preset's costs: Lameter's second machine, `schroedinger`, a 2-way Pentium III
@@ -98,6 +102,8 @@ export function i386Cost(mhz = I386_MHZ): CostModel {
     // One extent rate for every size: rep stosl has no size-dependent mode on P6.
     zeroHugeBytesPerNs: zeroBytesPerNs,
     zeroGiantBytesPerNs: zeroBytesPerNs,
+    zeroRunBytesPerNs: zeroBytesPerNs,
+    ...i386Clock(mhz).value,
     // 512 KiB L2 (Katmai).
     cacheBytes: 512 * 2 ** 10,
     writebackBytesPerNs: 0,
@@ -158,6 +164,8 @@ export function i386Figures(mhz = I386_MHZ): Figures {
     zeroBytesPerNs: fitted(0.25, 0.8, "rep stosl's write-back to PC100 SDRAM: at most the 64-bit 100 MHz bus's 800 MB/s, at least under a third of it (lmbench on a 790 MHz P6: reads 355 MB/s, write-allocate stores 170 MB/s)", 'i386'),
     zeroHugeBytesPerNs: fitted(0.25, 0.8, 'no huge-page clearing of anonymous memory on 2.6.11 i386: same bounds as a page', 'none'),
     zeroGiantBytesPerNs: fitted(0.25, 0.8, 'no extent-dependent mode of rep stos on P6: same bounds as a page', 'none'),
+    zeroRunBytesPerNs: fitted(0.25, 0.8, 'no gigantic pages on 2.6.11 i386: a run of pages as a page, same bounds', 'none'),
+    ...i386Clock(mhz).figures,
     cacheBytes: measured('datasheet: the Pentium III (Katmai) has a 512 KiB off-die L2 (Intel Pentium III Processor datasheet, order 244452)'),
     writebackBytesPerNs: measured('no separate term: P6 fast-string stores invalidate the destination line instead of reading it (Intel SDM vol. 3, "Out-of-Order Stores For String Operations"), so clear_page is memory-bound and its rate already is the write-back rate'),
     remoteFactor: measured('one node, one memory controller: nothing is remote'),

@@ -1,6 +1,9 @@
 import type { CostModel } from './cost';
 import { NO_BTE, NO_BTE_FIGURES } from './cost-no-bte';
 import { type Figures, fitted, measured } from './figures';
+import { fixedClock } from './cost-clock';
+
+const K8_CLOCK = fixedClock(2, 'an Opteron-class core of 2005 (K8) runs at its one clock (no boost), so the clearing rates hold as stated');
 
 /** A 2005 dual-core Opteron-class box: faster traps, 4 KiB pages, 64-byte lines, no BTE. */
 export const X86_64_COST: CostModel = {
@@ -19,6 +22,8 @@ export const X86_64_COST: CostModel = {
   // No extent-dependent mode: clear_pages() of any size runs at the one rate.
   zeroHugeBytesPerNs: 3.2,
   zeroGiantBytesPerNs: 3.2,
+  zeroRunBytesPerNs: 3.2,
+  ...K8_CLOCK.value,
   cacheBytes: 1 * 2 ** 20,
   writebackBytesPerNs: 3.0,
   remoteFactor: 1.4,
@@ -59,6 +64,8 @@ export const X86_64_FIGURES: Figures = {
   zeroBytesPerNs: est(1, 6.4, 'clear_page to DDR400: at most the 6.4 GB/s of two channels'),
   zeroHugeBytesPerNs: est(1, 6.4, 'no extent-dependent mode: as a page'),
   zeroGiantBytesPerNs: est(1, 6.4, 'no extent-dependent mode: as a page'),
+  zeroRunBytesPerNs: est(1, 6.4, 'no extent-dependent mode: a run of pages as a page'),
+  ...K8_CLOCK.figures,
   cacheBytes: measured('datasheet: each core of a dual-core Opteron (2005, 2xx/8xx) has its own 1 MB L2, 64-byte lines, its last-level cache (AMD Opteron Processor Product Data Sheet, 23932)'),
   writebackBytesPerNs: est(1, 6.4, 'write-back to DDR400: at most two channels\' 6.4 GB/s'),
   remoteFactor: est(1.05, 2, 'another socket\'s memory: one or two HyperTransport hops farther'),

@@ -54,6 +54,25 @@ export interface CostModel {
   readonly zeroHugeBytesPerNs: number;
   readonly zeroGiantBytesPerNs: number;
   /**
+   * clear_page() called page after page in ascending address order over one physically
+   * contiguous huge page (clear_gigantic_page's loop: 4 KiB string stores one after another,
+   * a cond_resched() between): one store stream, which the CPU runs faster than pages cleared
+   * one at a time apart (zeroBytesPerNs) or in process_huge_page's converging order.
+   */
+  readonly zeroRunBytesPerNs: number;
+  /**
+   * Core clocks, GHz: the one the cache-allocating clearing rates (zeroBytesPerNs,
+   * zeroHugeBytesPerNs, zeroRunBytesPerNs; zeroGiantBytesPerNs where it equals the 2 MiB rate)
+   * were measured at, the one a core runs at when every core of its node is busy, and the one
+   * it runs at when it is the only one (its boost). Those rates are the core's own (cycles per
+   * line, set by how many lines it allocates at once), so they scale with its clock; a clear
+   * that elides line allocation (zeroGiantBytesPerNs above cacheBytes on Zen) is bound by
+   * memory and does not. Equal where the CPU has no boost or the rates were measured at it.
+   */
+  readonly zeroRateGHz: number;
+  readonly allCoreGHz: number;
+  readonly boostGHz: number;
+  /**
    * Last-level cache and the bandwidth for writing dirty lines back to memory. Zeroing one
    * page in the fault path leaves its lines dirty in cache (the program uses them next); a
    * bulk clear_pages() of a block bigger than the cache must also push the excess out to
@@ -114,7 +133,8 @@ export interface CostModel {
 /** Cost figures by name, for overrides from the command line (`--cost zeroBytesPerNs=2`). */
 export const COST_NAMES = [
   'trapNs', 'handlerNs', 'lineBounceNs', 'lineRemoteNs', 'structPageLines', 'ptlCheckNs', 'ptlSetNs', 'pcpAllocNs',
-  'buddyPerPageNs', 'lruPerPageNs', 'zeroBytesPerNs', 'zeroHugeBytesPerNs', 'zeroGiantBytesPerNs', 'cacheBytes', 'writebackBytesPerNs',
+  'buddyPerPageNs', 'lruPerPageNs', 'zeroBytesPerNs', 'zeroHugeBytesPerNs', 'zeroGiantBytesPerNs', 'zeroRunBytesPerNs',
+  'zeroRateGHz', 'allCoreGHz', 'boostGHz', 'cacheBytes', 'writebackBytesPerNs',
   'remoteFactor', 'fsbBytesPerNs', 'lineMissNs', 'missesInFlight', 'ntBytesPerNs', 'clzeroBytesPerNs',
   'lineHitNs', 'userPageNs', 'freePageNs', 'bteBytesPerNs', 'bteSetupNs', 'bteMinBytes', 'bteMaxBytes', 'wakeupNs',
 ] as const satisfies readonly (keyof CostModel)[];

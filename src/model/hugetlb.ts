@@ -481,15 +481,24 @@ export class Hugetlb implements PageOwner {
 
   /**
    * folio_zero_user of one huge page on a CPU (remote: the page is on another node; sharers:
-   * CPUs of the node clearing at once, sharing its bus). `pages`: clear_gigantic_page /
-   * process_huge_page, one base page at a time (clear_user_highpage, a cond_resched() between
-   * pages), each at a page's rate. `extents`: the multi-page clearing series' clear_pages()
-   * over contiguous extents — the whole page when the kernel is fully preemptible (the clear
-   * can be preempted anywhere), else NON_PREEMPT_EXTENT_BYTES at a time.
+   * CPUs of the node clearing at once, sharing its bus). `pages`: one base page at a time
+   * (clear_user_highpage, a cond_resched() between pages, which costs a flag test when nothing
+   * waits to run): a gigantic page (past MAX_ORDER) by clear_gigantic_page, in address order
+   * from its first page — one store stream, at zeroRunBytesPerNs — and a smaller one by
+   * process_huge_page, which converges on the faulting subpage from both ends, each page at a
+   * page's rate. `extents`: the multi-page clearing series' clear_pages() over contiguous
+   * extents — the whole page when the kernel is fully preemptible (the clear can be preempted
+   * anywhere), else NON_PREEMPT_EXTENT_BYTES at a time.
    */
   clearNs(bytes: number, remote: boolean, sharers: number): number {
     const extent = this.clearExtent(bytes);
+    if (extent === this.m.pageSize && bytes > this.maxOrderBytes) return this.m.cpuZero.zeroRun(bytes, remote, sharers).wallNs;
     return (bytes / extent) * this.m.cpuZero.zero(extent, remote, sharers).wallNs;
+  }
+
+  /** MAX_ORDER_NR_PAGES worth of bytes: folio_zero_user's line between its two page-at-a-time paths. */
+  private get maxOrderBytes(): number {
+    return 2 ** (this.m.maxOrder - 1) * this.m.pageSize;
   }
 
   /** What one clear_page / clear_pages() call of folio_zero_user covers (clearNs). */

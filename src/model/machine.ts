@@ -114,8 +114,8 @@ export class Machine implements Parts, FreeListener {
       scrub_load: this.specs.scrub_load.initial,
       max_prealloc_order: this.specs.max_prealloc_order.initial,
     };
-    this.zeroDrivers = makeZeroDrivers(cfg.zeroDrivers.filter((d) => d !== 'cpu'), cfg.cost, cfg.pageSize);
-    this.cpuZero = new CpuZeroDriver(cfg.cost, cfg.pageSize);
+    this.zeroDrivers = makeZeroDrivers(cfg.zeroDrivers.filter((d) => d !== 'cpu'), cfg.cost, cfg.pageSize, cfg.cpus / cfg.nodes);
+    this.cpuZero = new CpuZeroDriver(cfg.cost, cfg.pageSize, cfg.cpus / cfg.nodes);
     this.policy = new ZeroingPolicy(cfg.zeroingPolicy, this.cpuZero, cfg.pageSize);
     this.knobSpecs = knobSpecs(cfg.maxOrder);
     this.knobs = initialKnobs(this.knobSpecs, cfg.zeroingPolicy);

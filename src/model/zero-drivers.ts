@@ -37,12 +37,33 @@ const HUGE_EXTENT = 2 ** 21;
  * extent; up to the cache's size the 2 MiB rate holds, past it zeroGiantBytesPerNs (the CPU
  * stops allocating lines for a store stream it knows outgrows the cache).
  */
-export function clearBytesPerNs(c: CostModel, pageSize: number, bytes: number): number {
-  if (bytes <= pageSize) return c.zeroBytesPerNs;
-  if (bytes > c.cacheBytes && bytes > HUGE_EXTENT) return c.zeroGiantBytesPerNs;
-  if (bytes >= HUGE_EXTENT) return c.zeroHugeBytesPerNs;
+export function clearBytesPerNs(c: CostModel, pageSize: number, bytes: number, clock = 1): number {
+  if (bytes <= pageSize) return c.zeroBytesPerNs * clock;
+  if (elides(c, bytes)) return c.zeroGiantBytesPerNs;
+  if (bytes > c.cacheBytes && bytes > HUGE_EXTENT) return c.zeroGiantBytesPerNs * clock;
+  if (bytes >= HUGE_EXTENT) return c.zeroHugeBytesPerNs * clock;
   const f = Math.log2(bytes / pageSize) / Math.log2(HUGE_EXTENT / pageSize);
-  return c.zeroBytesPerNs + f * (c.zeroHugeBytesPerNs - c.zeroBytesPerNs);
+  return (c.zeroBytesPerNs + f * (c.zeroHugeBytesPerNs - c.zeroBytesPerNs)) * clock;
+}
+
+/**
+ * Does one string store over `bytes` stop allocating lines (Zen past its L3)? Only where the
+ * CPU's rate for such extents differs from its 2 MiB rate: Intel allocates at every extent.
+ */
+function elides(c: CostModel, bytes: number): boolean {
+  return bytes > c.cacheBytes && bytes > HUGE_EXTENT && c.zeroGiantBytesPerNs !== c.zeroHugeBytesPerNs;
+}
+
+/**
+ * The clock of a core clearing while `sharers` cores of its node (of `nodeCpus`) clear, over
+ * the clock the rates were measured at: a core alone runs at its boost, and the clock falls
+ * towards the all-core one as more of the node's cores are busy (the boost algorithms of
+ * both vendors trade clock for active cores within the socket's power). The model counts the
+ * cores clearing at once, not every busy one.
+ */
+export function clearClockScale(c: CostModel, sharers: number, nodeCpus: number): number {
+  const busy = nodeCpus <= 1 ? 0 : Math.min(1, Math.max(0, (sharers - 1) / (nodeCpus - 1)));
+  return (c.boostGHz - busy * (c.boostGHz - c.allCoreGHz)) / c.zeroRateGHz;
 }
 
 /**
@@ -54,7 +75,8 @@ export function clearBytesPerNs(c: CostModel, pageSize: number, bytes: number): 
  */
 export class CpuZeroDriver implements ZeroDriver {
   readonly name = 'cpu' as const;
-  constructor(private readonly cost: CostModel, private readonly pageSize: number) {}
+  /** `nodeCpus`: the CPUs of a node, over which the clock falls from boost to all-core (clearClockScale). */
+  constructor(private readonly cost: CostModel, private readonly pageSize: number, private readonly nodeCpus = 1) {}
   accepts(): boolean {
     return true;
   }
@@ -63,15 +85,27 @@ export class CpuZeroDriver implements ZeroDriver {
    * than its cache and stops allocating (the rate above cacheBytes differs: Zen).
    */
   fills(bytes: number): number {
-    const c = this.cost;
-    const elides = bytes > c.cacheBytes && bytes > HUGE_EXTENT && c.zeroGiantBytesPerNs !== c.zeroHugeBytesPerNs;
-    return elides ? 0 : bytes;
+    return elides(this.cost, bytes) ? 0 : bytes;
   }
   /** Every line read for ownership, then written back. */
   busBytes(bytes: number): number {
     return 2 * bytes;
   }
   zero(bytes: number, remote: boolean, sharers = 1, otherBytes = 0): ZeroResult {
+    const rate = clearBytesPerNs(this.cost, this.pageSize, bytes, clearClockScale(this.cost, sharers, this.nodeCpus));
+    return this.priced(bytes, rate, remote, sharers, otherBytes);
+  }
+
+  /**
+   * clear_page() page after page in address order over `bytes` of one contiguous huge page
+   * (clear_gigantic_page): one store stream at zeroRunBytesPerNs, scaled by the clock.
+   */
+  zeroRun(bytes: number, remote: boolean, sharers = 1, otherBytes = 0): ZeroResult {
+    const c = this.cost;
+    return this.priced(bytes, c.zeroRunBytesPerNs * clearClockScale(c, sharers, this.nodeCpus), remote, sharers, otherBytes);
+  }
+
+  private priced(bytes: number, rate: number, remote: boolean, sharers: number, otherBytes: number): ZeroResult {
     const c = this.cost;
     // Stores at the zeroing bandwidth, plus writeback of whatever the cache cannot hold
     // (none to add when the bandwidth was measured with the write-back in it).
@@ -80,7 +114,7 @@ export class CpuZeroDriver implements ZeroDriver {
     // the program's transfers under way have moved theirs, whichever is longer.
     const f = remote ? c.remoteFactor : 1;
     const bus = (2 * sharers * bytes + otherBytes) / c.fsbBytesPerNs;
-    const store = Math.max(bytes / clearBytesPerNs(c, this.pageSize, bytes), bus / f) + writeback;
+    const store = Math.max(bytes / rate, bus / f) + writeback;
     const ns = store * f;
     return { wallNs: ns, cpuNs: ns };
   }
@@ -149,12 +183,12 @@ export class UncachedZeroDriver implements ZeroDriver {
 }
 
 /** Drivers in the order kscrubd tries them: the configured list, newest (first named) first. */
-export function makeZeroDrivers(names: readonly ZeroDriverName[], cost: CostModel, pageSize: number): ZeroDriver[] {
+export function makeZeroDrivers(names: readonly ZeroDriverName[], cost: CostModel, pageSize: number, nodeCpus = 1): ZeroDriver[] {
   return names.map((n): ZeroDriver => {
     switch (n) {
       case 'bte': return new BteZeroDriver(cost);
       case 'nt': case 'clzero': return new UncachedZeroDriver(n, cost);
-      case 'cpu': return new CpuZeroDriver(cost, pageSize);
+      case 'cpu': return new CpuZeroDriver(cost, pageSize, nodeCpus);
     }
   });
 }

@@ -28,6 +28,7 @@ interface Bound {
 
 const BANDWIDTH: Bound = { min: MIN_BYTES_PER_NS, max: MAX_BYTES_PER_NS, unit: 'bytes/ns (1 B/s to 1 TB/s)' };
 const LATENCY: Bound = { min: 0, max: MAX_LATENCY_NS, unit: 'ns (0 to 1 s)' };
+const CLOCK: Bound = { min: 0.1, max: 10, unit: 'GHz (100 MHz to 10 GHz)' };
 const XFER_BYTES: Bound = { min: 0, max: MAX_MAP_BYTES, unit: 'bytes' };
 
 /**
@@ -38,7 +39,10 @@ export const COST_BOUNDS = {
   trapNs: LATENCY, handlerNs: LATENCY, ptlCheckNs: LATENCY, ptlSetNs: LATENCY, lineBounceNs: LATENCY,
   lineRemoteNs: LATENCY, pcpAllocNs: LATENCY, buddyPerPageNs: LATENCY, lruPerPageNs: LATENCY, lineMissNs: LATENCY,
   lineHitNs: LATENCY, userPageNs: LATENCY, freePageNs: LATENCY, bteSetupNs: LATENCY, wakeupNs: LATENCY,
-  zeroBytesPerNs: BANDWIDTH, zeroHugeBytesPerNs: BANDWIDTH, zeroGiantBytesPerNs: BANDWIDTH, fsbBytesPerNs: BANDWIDTH,
+  zeroBytesPerNs: BANDWIDTH, zeroHugeBytesPerNs: BANDWIDTH, zeroGiantBytesPerNs: BANDWIDTH, zeroRunBytesPerNs: BANDWIDTH,
+  fsbBytesPerNs: BANDWIDTH,
+  // Core clocks: from the slowest CPU a kernel of either era ran on (a 100 MHz P5) to past any boost clock built (6.2 GHz).
+  zeroRateGHz: CLOCK, allCoreGHz: CLOCK, boostGHz: CLOCK,
   bteBytesPerNs: BANDWIDTH,
   // 0: no such instruction on the CPU (the driver is not offered).
   ntBytesPerNs: { ...BANDWIDTH, zeroMeansNone: true }, clzeroBytesPerNs: { ...BANDWIDTH, zeroMeansNone: true },
