@@ -15,7 +15,8 @@ import { createMachine, parseCostOverrides, ZERO_DRIVERS, type Machine, type Mac
 import { formatSize, parseSize, PRESETS, ZEROING_POLICIES } from '../uapi';
 import { buildProcTree } from '../procfs';
 import { action, CliError } from './errors';
-import { integer, nameList, positiveNumber, defaultMount, zeroingPolicyList } from './options';
+import { integer, nameList, positiveNumber, defaultMount, zeroingPolicyList, hugeClearMachineOptions, hugeClearOption, preemptOption } from './options';
+import type { PreemptModel } from '../uapi';
 import { MAX_RECORD_BYTES, startRecording, type Recording } from './record-file';
 
 const log = createDebug('kscrubfs:cli');
@@ -37,6 +38,8 @@ interface MountFlags {
   buddyinfo: 'v6' | 'stock';
   zeroDrivers?: string[];
   zeroingPolicy?: string[];
+  hugeClear?: string;
+  preempt?: PreemptModel;
   cost?: string;
   background?: boolean;
   keepLog?: boolean;
@@ -65,6 +68,8 @@ export function registerMount(program: Command): void {
     .addOption(new Option('--buddyinfo <format>', 'v6: zeroed and not-zeroed lines (the patch); stock: one line per zone').choices(['v6', 'stock']).default('v6'))
     .option('--zero-drivers <list>', `zero drivers, newest first (comma list of ${ZERO_DRIVERS.join(', ')})`, nameList(ZERO_DRIVERS))
     .option('--zeroing-policy <list>', `zeroing policies, several at once where kernels combine them (comma list of ${ZEROING_POLICIES.join(', ')}; default kscrubd)`, zeroingPolicyList)
+    .addOption(hugeClearOption())
+    .addOption(preemptOption())
     .option('--cost <list>', 'override cost figures of src/model/cost-<preset>.ts, e.g. zeroBytesPerNs=2,remoteFactor=1.5')
     .option('--background', 'start the daemon detached, wait until the mount answers, print its pid')
     .option('--max-memory <size>', `the daemon's memory budget: a command that could pass it is refused before it runs (default: half the host's memory, at most 4G; here ${formatSize(defaultMaxMemory())})`)
@@ -123,7 +128,7 @@ function machineOptions(flags: MountFlags): MachineOptions {
   const { preset, mem, nodes, cpus, pageSize, maxOrder, cpuMhz, clock, speed, zeroDrivers, zeroingPolicy } = flags;
   const all = { preset, mem, nodes, cpus, pageSize, maxOrder, cpuMhz, clock, speed, zeroDrivers, zeroingPolicy };
   // Only what the user said: the preset fills in the rest.
-  const opts = Object.fromEntries(Object.entries(all).filter(([, value]) => value !== undefined)) as MachineOptions;
+  const opts = { ...Object.fromEntries(Object.entries(all).filter(([, value]) => value !== undefined)), ...hugeClearMachineOptions(flags) } as MachineOptions;
   if (flags.cost !== undefined) opts.cost = parseCostOverrides(flags.cost);
   return opts;
 }

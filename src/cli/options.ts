@@ -1,5 +1,6 @@
 import { InvalidArgumentError } from 'commander';
-import { type ZeroingPolicyName, parseSize, parseZeroingPolicy } from '../uapi';
+import { Option } from 'commander';
+import { HUGE_CLEAR_MODES, PREEMPT_MODELS, type PreemptModel, type ZeroingPolicyName, parseSize, parseZeroingPolicy } from '../uapi';
 
 // Option parsers for commander: syntax only ("a positive integer"). Whether 6 nodes fit the
 // machine is the model's call (ModelError, exit 2), so the limits live in one place.
@@ -65,4 +66,22 @@ export function zeroingPolicyList(value: string): ZeroingPolicyName[] {
   } catch (err) {
     throw new InvalidArgumentError((err as Error).message);
   }
+}
+
+/** `--huge-clear pages|extents`, shared by mount and policies. */
+export function hugeClearOption(): Option {
+  return new Option('--huge-clear <mode>', 'how a fault clears a huge page: pages (a base page at a time, a rescheduling point between) or extents (clear_pages() over contiguous extents, as long as --preempt allows; default extents)').choices(HUGE_CLEAR_MODES);
+}
+
+/** `--preempt none|full`, shared by mount and policies. */
+export function preemptOption(): Option {
+  return new Option('--preempt <model>', "preemption model: full (a clear_pages() may cover a whole huge page) or none (clearing stops for cond_resched() every 32 MiB); default the preset's").choices(PREEMPT_MODELS);
+}
+
+/** The machine options those two flags set (only what was given). */
+export function hugeClearMachineOptions(o: { hugeClear?: string; preempt?: PreemptModel }): { hugeClear?: string; preempt?: boolean } {
+  return {
+    ...(o.hugeClear === undefined ? {} : { hugeClear: o.hugeClear }),
+    ...(o.preempt === undefined ? {} : { preempt: o.preempt === 'full' }),
+  };
 }

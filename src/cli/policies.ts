@@ -1,10 +1,10 @@
 import { Argument, type Command, InvalidArgumentError, Option } from 'commander';
 import { configPairs } from '../control/execute';
 import { ZERO_DRIVERS } from '../model';
-import { PRESETS, formatSize } from '../uapi';
+import { PRESETS, type PreemptModel, formatSize } from '../uapi';
 import { provenance, toJson } from '../workload/provenance';
 import { CliError, action } from './errors';
-import { byteSize, integer, nameList } from './options';
+import { byteSize, hugeClearMachineOptions, hugeClearOption, integer, nameList, preemptOption } from './options';
 import { HUGETLB_CASES, runHugetlbPolicies } from './policies-hugetlb';
 import { CHURN_GAP_NS, CHURN_ROUNDS, POLICY_CASES, type PolicyRow, SCENARIOS, type ScenarioName, type ScenarioOptions, caseMachine, runPolicies, runTracePolicies } from './policies-run';
 import { readTrace } from '../workload/trace-format';
@@ -25,6 +25,8 @@ interface PoliciesFlags extends BandFlags {
   threads: number;
   only?: string[];
   hugetlb?: number;
+  hugeClear?: string;
+  preempt?: PreemptModel;
   json?: boolean;
   svg?: string;
 }
@@ -57,6 +59,8 @@ export function registerPolicies(program: Command): void {
     .option('-t, --threads <n>', 'threads writing them', integer(1), 1)
     .option('--only <list>', `only these policies (comma list of ${POLICY_CASES.map((c) => c.name).join(', ')}; with --hugetlb: ${HUGETLB_CASES.map((c) => c.name).join(', ')})`, caseList)
     .option('--hugetlb <size>', 'vm-start and restart on a hugetlb pool of 2M or 1G pages sized to the VM, under the pool\'s pre-zeroing policies (none, khzerod, zeroable_hugepages)', byteSize)
+    .addOption(hugeClearOption())
+    .addOption(preemptOption())
     .option('--json', 'print one JSON object: how the machine was made, the scenario, and a row per policy')
     .option('--svg <file>', 'also draw the rows: one panel per column, a bar per policy (SVG)');
   addBandOptions(cmd, "each policy's ready and app cpu time")
@@ -91,6 +95,7 @@ Example:
         ...(o.cpus === undefined ? {} : { cpus: o.cpus }),
         ...(o.nodes === undefined ? {} : { nodes: o.nodes }),
         ...(o.zeroDrivers === undefined ? {} : { zeroDrivers: o.zeroDrivers }),
+        ...hugeClearMachineOptions(o),
       };
       const opts: ScenarioOptions = { machine, bytes: o.size, threads: o.threads };
       // The machine's shape (the first case's; every case has the same), checked before anything runs.
@@ -109,7 +114,9 @@ Example:
       };
       const rows = await runRows(opts);
       const band = o.band ? await policiesBand(scenario, opts, o, rows, runRows) : undefined;
-      const title = hugeBytes === undefined ? scenario : `${scenario} (hugetlb ${formatSize(hugeBytes)})`;
+      // A hugetlb run says how its faults cleared: the mode, and the extent the preemption model allows.
+      const clearing = base.config.hugeClear === 'pages' ? 'page at a time' : `extents, preempt ${base.config.preempt ? 'full' : 'none'}`;
+      const title = hugeBytes === undefined ? scenario : `${scenario} (hugetlb ${formatSize(hugeBytes)}, cleared ${clearing})`;
       if (o.svg !== undefined) writePoliciesSvg(o.svg, title, base.config.preset, base.config.memBytes, o, rows);
       if (o.json) {
         const prov = provenance(Object.fromEntries(configPairs(base)), VERSION, commandLine());

@@ -83,7 +83,14 @@ type Executors<V extends Verb> = { readonly [K in V]: Executor<K> };
  */
 export function configPairs(m: Machine): [string, string][] {
   const c = m.config;
-  const preset = resolveConfig({ preset: c.preset, ...(c.preset === 'i386' ? { cpuMhz: c.cpuMhz } : {}) }).cost;
+  const base = resolveConfig({ preset: c.preset, ...(c.preset === 'i386' ? { cpuMhz: c.cpuMhz } : {}) });
+  const preset = base.cost;
+  // The hugetlb clear mode and the preemption model, only where they are not the preset's
+  // (so a default machine's `config` reads as it always did).
+  const clearing: [string, string][] = [
+    ...(c.hugeClear === base.hugeClear ? [] : [['huge_clear', c.hugeClear] as [string, string]]),
+    ...(c.preempt === base.preempt ? [] : [['preempt', c.preempt ? 'full' : 'none'] as [string, string]]),
+  ];
   const overrides = (Object.keys(m.cost) as (keyof typeof m.cost)[])
     .filter((k) => m.cost[k] !== preset[k])
     .map((k): [string, string] => [`cost.${k}`, String(m.cost[k])]);
@@ -102,6 +109,7 @@ export function configPairs(m: Machine): [string, string][] {
     ['now_ns', n(m.now)],
     ...SYSCTL_NAMES.map((k): [string, string] => [`sysctl.${k}`, String(m.sysctl[k])]),
     ...overrides,
+    ...clearing,
     ...policyPairs(m),
   ];
 }

@@ -1,5 +1,6 @@
 import debugFactory from 'debug';
 import { ModelError } from '../uapi';
+import type { HugeClearMode } from '../uapi/hugetlb';
 import { assert } from './errors';
 import { KIND_ALLOC, NOT_ZEROED, ZEROED, orderPages, pageFlags } from './page';
 import type { PageOwner, Parts } from './parts';
@@ -55,9 +56,7 @@ export const HP_INUSE = 3;
 /** A slot of a page that went back to the buddy allocator. */
 export const HP_GONE = 4;
 
-/** How a fault clears a huge page (folio_zero_user). */
-export type HugeClearMode = 'pages' | 'extents';
-export const HUGE_CLEAR_MODES: readonly HugeClearMode[] = ['pages', 'extents'];
+export { HUGE_CLEAR_MODES, type HugeClearMode } from '../uapi/hugetlb';
 
 /**
  * The largest extent the multi-page clearing series clears in one clear_pages() call on a
@@ -203,8 +202,8 @@ export class Hugetlb implements PageOwner {
   readonly label = 'hugetlb pool';
   readonly hstates: readonly Hstate[];
   readonly pools: readonly HugetlbPool[];
-  /** How faults (and khzerod, and writers) clear a page: one subpage at a time, or extents. */
-  clearMode: HugeClearMode = 'extents';
+  /** How faults (and khzerod, and writers) clear a page: one subpage at a time, or extents (mount --huge-clear). */
+  clearMode: HugeClearMode;
   /** Every process's hugetlb mappings. */
   readonly maps: HugetlbMappings<HugetlbPool>;
   /** Per zone: the section index from which gigantic allocations search (past is taken). */
@@ -212,6 +211,7 @@ export class Hugetlb implements PageOwner {
 
   constructor(private readonly m: HugetlbMachine) {
     this.hstates = hstatesOf(m);
+    this.clearMode = m.config.hugeClear;
     this.pools = this.hstates.map((hs) => new HugetlbPool(hs, m.config.nodes));
     this.contigCursor = new Int32Array(m.zones.length);
     this.maps = new HugetlbMappings(m);

@@ -12,6 +12,7 @@ import {
   PRESETS, type PresetName, isPowerOfTwo, parseSize,
 } from '../uapi';
 import { DEFAULT_ZEROING_POLICY, type ZeroingPolicyName, parseZeroingPolicy } from '../uapi/policies';
+import { DEFAULT_HUGE_CLEAR, type HugeClearMode, parseHugeClear } from '../uapi/hugetlb';
 import { type CheckedMachineOptions, checkCostFigure } from '../uapi/bounds';
 
 /**
@@ -70,6 +71,8 @@ export interface MachineConfig {
    * with it (the sn2 defconfig); the x86 distribution kernels of 2.6.11 and today's were not.
    */
   readonly preempt: boolean;
+  /** How a fault clears a huge page (src/uapi/hugetlb.ts; the extent follows `preempt`). */
+  readonly hugeClear: HugeClearMode;
   /**
    * CPUs that share one last-level cache (src/model/llc.ts), of cost.cacheBytes and lineSize:
    * 1 where each CPU has its own (Itanium 2's L3, the Pentium III's L2, a K8 core's L2); 8 on
@@ -94,25 +97,25 @@ const BASE: Readonly<Record<PresetName, MachineConfig>> = {
   altix: {
     preset: 'altix', pageSize: 16384, lineSize: 128, nodes: 4, cpus: 8, memBytes: 6 * 2 ** 30,
     maxOrder: 18, cpuMhz: 1500, pteBytes: 8, clock: 'live', speed: 1, zeroDrivers: ['bte', 'cpu'], zoneLayout: 'ia64',
-    kernelBytes: 16 * 2 ** 20, structPageBytes: 56, cost: ALTIX_COST, bootAllocations: true, splitPtlocks: false, zeroingPolicy: DEFAULT_ZEROING_POLICY, preempt: true, llcCpus: 1, hiwaterInFault: true,
+    kernelBytes: 16 * 2 ** 20, structPageBytes: 56, cost: ALTIX_COST, bootAllocations: true, splitPtlocks: false, zeroingPolicy: DEFAULT_ZEROING_POLICY, hugeClear: DEFAULT_HUGE_CLEAR, preempt: true, llcCpus: 1, hiwaterInFault: true,
   },
   x86_64: {
     preset: 'x86_64', pageSize: 4096, lineSize: 64, nodes: 1, cpus: 4, memBytes: 4 * 2 ** 30,
     maxOrder: 11, cpuMhz: 2000, pteBytes: 8, clock: 'live', speed: 1, zeroDrivers: ['cpu'], zoneLayout: 'x86_64',
-    kernelBytes: 16 * 2 ** 20, structPageBytes: 64, cost: X86_64_COST, bootAllocations: true, splitPtlocks: false, zeroingPolicy: DEFAULT_ZEROING_POLICY, preempt: false, llcCpus: 1, hiwaterInFault: true,
+    kernelBytes: 16 * 2 ** 20, structPageBytes: 64, cost: X86_64_COST, bootAllocations: true, splitPtlocks: false, zeroingPolicy: DEFAULT_ZEROING_POLICY, hugeClear: DEFAULT_HUGE_CLEAR, preempt: false, llcCpus: 1, hiwaterInFault: true,
   },
   // Lameter's other machine: 2 × Pentium III 450 MHz, 384 MiB, 440BX; 2.6.11 i386 without
   // PAE (4-byte ptes), a 4 MiB kernel image, 32-byte struct page (src/model/cost-i386.ts).
   i386: {
     preset: 'i386', pageSize: 4096, lineSize: 32, nodes: 1, cpus: 2, memBytes: 384 * 2 ** 20,
     maxOrder: 11, cpuMhz: 450, pteBytes: 4, clock: 'live', speed: 1, zeroDrivers: ['cpu'], zoneLayout: 'i386',
-    kernelBytes: 4 * 2 ** 20, structPageBytes: 32, cost: i386Cost(450), bootAllocations: true, splitPtlocks: false, zeroingPolicy: DEFAULT_ZEROING_POLICY, preempt: false, llcCpus: 1, hiwaterInFault: true,
+    kernelBytes: 4 * 2 ** 20, structPageBytes: 32, cost: i386Cost(450), bootAllocations: true, splitPtlocks: false, zeroingPolicy: DEFAULT_ZEROING_POLICY, hugeClear: DEFAULT_HUGE_CLEAR, preempt: false, llcCpus: 1, hiwaterInFault: true,
   },
   // A machine of today: 2-socket AMD EPYC Milan, 2 × 64 cores, 2 × 64 GiB (src/model/cost-epyc.ts).
   epyc: {
     preset: 'epyc', pageSize: 4096, lineSize: 64, nodes: 2, cpus: 128, memBytes: 128 * 2 ** 30,
     maxOrder: 11, cpuMhz: 3000, pteBytes: 8, clock: 'live', speed: 1, zeroDrivers: ['cpu'], zoneLayout: 'x86_64',
-    kernelBytes: 32 * 2 ** 20, structPageBytes: 64, cost: EPYC_COST, bootAllocations: true, splitPtlocks: true, zeroingPolicy: DEFAULT_ZEROING_POLICY, preempt: false, llcCpus: 8, hiwaterInFault: false,
+    kernelBytes: 32 * 2 ** 20, structPageBytes: 64, cost: EPYC_COST, bootAllocations: true, splitPtlocks: true, zeroingPolicy: DEFAULT_ZEROING_POLICY, hugeClear: DEFAULT_HUGE_CLEAR, preempt: false, llcCpus: 8, hiwaterInFault: false,
   },
   // The machines of today beside it, each 2 sockets (a node each, NPS1 / SNC off) with 64 GiB
   // a socket by default (--mem for more): Genoa 2 × 96 cores, Ice Lake-SP 2 × 40, Skylake-SP
@@ -128,7 +131,7 @@ function today(preset: PresetName, cpus: number, cpuMhz: number, cost: CostModel
   return {
     preset, pageSize: 4096, lineSize: 64, nodes: 2, cpus, memBytes: 128 * 2 ** 30,
     maxOrder: 11, cpuMhz, pteBytes: 8, clock: 'live', speed: 1, zeroDrivers: ['cpu'], zoneLayout: 'x86_64',
-    kernelBytes: 32 * 2 ** 20, structPageBytes: 64, cost, bootAllocations: true, splitPtlocks: true, zeroingPolicy: DEFAULT_ZEROING_POLICY, preempt: false, llcCpus, hiwaterInFault: false,
+    kernelBytes: 32 * 2 ** 20, structPageBytes: 64, cost, bootAllocations: true, splitPtlocks: true, zeroingPolicy: DEFAULT_ZEROING_POLICY, hugeClear: DEFAULT_HUGE_CLEAR, preempt: false, llcCpus, hiwaterInFault: false,
   };
 }
 
@@ -203,6 +206,7 @@ export function resolveConfig(opts: MachineOptions = {}): MachineConfig {
     bootAllocations: opts.bootAllocations ?? true,
     zeroingPolicy: opts.zeroingPolicy === undefined ? DEFAULT_ZEROING_POLICY : parseZeroingPolicy(opts.zeroingPolicy),
     preempt: opts.preempt ?? base.preempt,
+    hugeClear: opts.hugeClear === undefined ? base.hugeClear : parseHugeClear(opts.hugeClear),
     hiwaterInFault: opts.hiwaterInFault ?? base.hiwaterInFault,
   };
 }

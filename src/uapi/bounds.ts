@@ -109,8 +109,10 @@ export interface CheckedMachineOptions {
   bootAllocations?: boolean;
   /** Zeroing policies the machine boots with (src/uapi/policies.ts); default kscrubd alone. */
   zeroingPolicy?: string | readonly string[];
-  /** CONFIG_PREEMPT (MachineConfig.preempt), instead of the preset's: hand-worked tests compare the two. */
+  /** CONFIG_PREEMPT (MachineConfig.preempt), instead of the preset's (mount --preempt full|none). */
   preempt?: boolean;
+  /** How a fault clears a huge page: pages or extents (src/uapi/hugetlb.ts HUGE_CLEAR_MODES; mount --huge-clear). */
+  hugeClear?: string;
   /**
    * update_mem_hiwater() in the anonymous fault (MachineConfig.hiwaterInFault), instead of the
    * preset's: 2.6.11 has it, the 2.6.10 kernels of the published pft rows did not.
@@ -124,7 +126,7 @@ type Kind = 'string' | 'clock' | 'size' | 'integer' | 'number' | 'boolean' | 'na
 const OPTION_KINDS: Readonly<Record<keyof CheckedMachineOptions, Kind>> = {
   preset: 'string', mem: 'size', nodes: 'integer', cpus: 'integer', pageSize: 'size', lineSize: 'integer',
   maxOrder: 'integer', cpuMhz: 'integer', clock: 'clock', speed: 'number', zeroDrivers: 'names', cost: 'cost',
-  bootAllocations: 'boolean', zeroingPolicy: 'names', preempt: 'boolean', hiwaterInFault: 'boolean',
+  bootAllocations: 'boolean', zeroingPolicy: 'names', preempt: 'boolean', hugeClear: 'string', hiwaterInFault: 'boolean',
 };
 export const MACHINE_OPTION_NAMES = Object.keys(OPTION_KINDS) as readonly (keyof CheckedMachineOptions)[];
 

@@ -1,4 +1,32 @@
-import { ProcError } from './errors';
+import { ModelError, ProcError } from './errors';
+
+/**
+ * How a fault clears a huge page (folio_zero_user), mount --huge-clear: `pages`, a base page at
+ * a time with a rescheduling point between (the kernels up to the multi-page clearing series:
+ * clear_gigantic_page, process_huge_page); `extents`, clear_pages() over contiguous extents
+ * (the series), as long as the preemption model lets one string instruction run: the whole
+ * page under full preemption, 32 MiB at a time otherwise.
+ */
+export const HUGE_CLEAR_MODES = ['pages', 'extents'] as const;
+export type HugeClearMode = (typeof HUGE_CLEAR_MODES)[number];
+export const DEFAULT_HUGE_CLEAR: HugeClearMode = 'extents';
+
+/** A clear mode by name, or a refusal naming the modes. */
+export function parseHugeClear(v: string): HugeClearMode {
+  if (!(HUGE_CLEAR_MODES as readonly string[]).includes(v)) {
+    throw new ModelError('KSCRUB_BAD_OPTION', `huge clear: "${v}" is not one of ${HUGE_CLEAR_MODES.join(', ')}`);
+  }
+  return v as HugeClearMode;
+}
+
+/**
+ * The preemption models the model tells apart (mount --preempt): `full` (CONFIG_PREEMPT: a
+ * task may be preempted anywhere outside a spinlock, so one clear_pages() may cover a whole
+ * huge page) and `none` (a task runs until it reaches a rescheduling point, so clearing must
+ * stop for cond_resched() now and then).
+ */
+export const PREEMPT_MODELS = ['none', 'full'] as const;
+export type PreemptModel = (typeof PREEMPT_MODELS)[number];
 
 // Writes to the hugetlb sysfs files (nr_hugepages, nr_overcommit_hugepages, prezero_enabled,
 // zeroable_hugepages) go through kstrtoul(buf, 10, &n), as their kernel store functions do:

@@ -17,6 +17,8 @@ export { DEFAULT_ZEROING_POLICY, ZEROING_POLICIES, formatZeroingPolicy, isDefaul
 export type { ZeroingPolicyName } from './policies';
 export { parseKstrtoul, parseSysctlInt, parseSysctlWrite } from './sysctl';
 export type { SysctlWrite } from './sysctl';
+export { DEFAULT_HUGE_CLEAR, HUGE_CLEAR_MODES, PREEMPT_MODELS, parseHugeClear } from './hugetlb';
+export type { HugeClearMode, PreemptModel } from './hugetlb';
 export {
   ProcFormatError, ZEROED_LABEL, parseBuddyinfo, parseLoadavg, parseMeminfo, parseProcFile, parseStat, parseSysctl, parseSysfsUint, parseUptime,
   parseVmstat, parseZoneinfo,

@@ -29,6 +29,10 @@ export interface Provenance {
     readonly costOverrides: Readonly<Record<string, number>>;
     /** Zeroing policies (mount --zeroing-policy), when not the default kscrubd alone. */
     readonly zeroingPolicy?: readonly string[];
+    /** How faults clear a huge page (mount --huge-clear), when not the default extents. */
+    readonly hugeClear?: string;
+    /** The preemption model (mount --preempt), when not the preset's. */
+    readonly preempt?: string;
   };
   readonly clock: { readonly mode: string; readonly speed: number; readonly startNs: number };
   /** vm.* sysctls when the run started (after the run's own settings, e.g. pft --scrub). */
@@ -68,6 +72,8 @@ export function provenance(config: ConfigPairs, version: string, command: string
       zeroDrivers: (config.zero_drivers ?? '').split(',').filter(Boolean),
       costOverrides: prefixed('cost.'),
       ...(config.zeroing_policy === undefined ? {} : { zeroingPolicy: config.zeroing_policy.split(',') }),
+      ...(config.huge_clear === undefined ? {} : { hugeClear: config.huge_clear }),
+      ...(config.preempt === undefined ? {} : { preempt: config.preempt }),
     },
     clock: { mode: config.clock ?? '?', speed: num('speed'), startNs: num('now_ns') },
     sysctl: prefixed('sysctl.'),

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { control, sh, withMount } from '../helpers/mount';
+import { findMount } from '../../src/fuse/mountpoint';
+import { control, kscrubfs, sh, withMount, withTempDir } from '../helpers/mount';
 
 // The hugetlb files through a real mount, driven by cat, echo, stat and awk.
 
@@ -64,6 +65,30 @@ describe('hugetlb files on a mount', () => {
       assert.equal(r.code, 0, r.stderr);
       assert.equal(r.stdout, '16384\n16384\n0\n');
       assert.deepEqual(await control(dir, 'check'), ['ok']);
+    });
+  });
+  test('when mount is told --huge-clear pages --preempt full then config says so and a 1 GiB fault clears page by page in one stream', async () => {
+    // x86_64's fault: trap 250 + handler 100 + set 60 ns; page after page at 2 B/ns (one clock),
+    // no write-back term.
+    await withMount(['--preset', 'x86_64', '--mem', '2G', '--nodes', '1', '--clock', 'manual', '--huge-clear', 'pages', '--preempt', 'full', '--cost', 'zeroRunBytesPerNs=2,writebackBytesPerNs=0'], async (dir) => {
+      await sh(`echo 1 > ${dir}/sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages`);
+      const [config, , map] = await control(dir, 'config', 'mm new keep', 'mmap mm=1 size=1G hugetlb=1G');
+      assert.match(config!, / huge_clear=pages preempt=full( |$)/);
+      const addr = /addr=(0x[0-9a-f]+)/.exec(map!)![1]!;
+      const [touch] = await control(dir, `touch mm=1 addr=${addr} size=1G`);
+      assert.match(touch!, / faults=1 /);
+      assert.match(touch!, / sys_ns=536871322 /);
+    });
+  });
+
+  test('when mount is given a clear mode or preemption model the kernel lacks then it refuses and mounts nothing', async () => {
+    await withTempDir(async (_tmp, dir) => {
+      for (const bad of [['--huge-clear', 'bytes'], ['--preempt', 'voluntary']]) {
+        const r = await kscrubfs(['mount', dir, '--clock', 'manual', ...bad]);
+        assert.equal(r.code, 2, r.stderr);
+        assert.match(r.stderr, new RegExp(`option '${bad[0]} <\\w+>' argument '${bad[1]}' is invalid`));
+        assert.equal(findMount(dir), undefined);
+      }
     });
   });
 });
