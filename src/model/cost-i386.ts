@@ -148,7 +148,8 @@ export function i386Figures(mhz = I386_MHZ): Figures {
   const cyc = 1000 / mhz;
   const cycles = (lo: number, hi: number, why: string) => fitted(lo * cyc, hi * cyc, `${why}: ${lo}–${hi} cycles`, 'i386');
   return {
-    trapNs: cycles(150, 800, 'interrupt gate, SAVE_ALL with two segment reloads, cr2, RESTORE_ALL, iret (lmbench null call on a 790 MHz P6: 348 cycles)'),
+    // Not below a null system call's entry and exit, which lmbench measured on a P6.
+    trapNs: cycles(300, 800, 'interrupt gate, SAVE_ALL with two segment reloads, cr2, RESTORE_ALL, iret: at least a null system call, 348 cycles by lmbench on a 790 MHz P6'),
     handlerNs: cycles(150, 1000, 'do_page_fault, find_vma, handle_mm_fault and the two-level walk at ≈ 1 IPC'),
     ptlCheckNs: cycles(20, 150, 'a locked decb (drains the store buffer) and a pte read'),
     ptlSetNs: cycles(50, 400, 'set_pte, a locked _mapcount inc, a pagevec slot, rss++'),
