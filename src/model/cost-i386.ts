@@ -115,7 +115,7 @@ export function i386Cost(mhz = I386_MHZ): CostModel {
     // bus, two share it.
     fsbBytesPerNs: 2 * zeroBytesPerNs,
     lineMissNs,
-    // P6's L1 data cache has four fill buffers: four line misses in flight at most.
+    // The 440BX's host bus takes four transactions at a time (its 4-deep in-order queue).
     missesInFlight: 4,
     // rep stosl is the only clear this kernel has on P6 (no SSE2 movnti, no CLZERO).
     ntBytesPerNs: 0,
@@ -172,7 +172,7 @@ export function i386Figures(mhz = I386_MHZ): Figures {
     remoteFactor: measured('one node, one memory controller: nothing is remote'),
     fsbBytesPerNs: fitted(0.4, 1.6, "the shared 100 MHz, 64-bit bus (800 MB/s peak) counted twice per zeroed byte, as the model counts it: 0.4–1.6", 'i386'),
     lineMissNs: fitted(60, 250, 'a line from PC100 SDRAM through the 440BX: bus phases, activate, CAS and data, 6–25 bus clocks (lmbench main memory on a 790 MHz P6: 174 ns)', 'i386'),
-    missesInFlight: fitted(1, 8, "P6's non-blocking L1: its four fill buffers, up to the bus's eight-deep in-order queue; the published rows write one line a page and never overlap misses", 'none'),
+    missesInFlight: measured("datasheet: the 82443BX keeps at most four host-bus transactions outstanding (a 4-deep in-order queue; Intel 440BX AGPset 82443BX Host Bridge datasheet, order 290633), as many as the P6's non-blocking L1 has misses in flight"),
     ntBytesPerNs: measured('unavailable: no non-temporal clear_page on 2.6.11 i386 for P6 (movnti is SSE2)'),
     clzeroBytesPerNs: measured('unavailable: CLZERO is an AMD Zen instruction'),
     lineHitNs: cycles(3, 40, 'an L1 hit after hot zeroing and a DTLB miss walked through the caches'),
