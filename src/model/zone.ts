@@ -130,8 +130,14 @@ export class Zone {
   private lastStart = -1;
   private lastEnd = -1;
   private lastFlags: Uint16Array | undefined = undefined;
-  /** zeroBitsOf()'s one-entry cache: the section last looked up and its zero bits. */
+  /**
+   * zeroBitsOf()'s one-entry cache: the section last looked up, its pfns [lastZeroStart,
+   * lastZeroEnd) and its zero bits. The range lets isZero() and setZero() skip secOf()'s
+   * division on a hit (every fault writes a page, every prezeroed page handed out is checked).
+   */
   private lastZeroSec = -1;
+  private lastZeroStart = -1;
+  private lastZeroEnd = -1;
   private lastZeroBits: Uint8Array | undefined = undefined;
   /** Order of the block rmqueueSmallest() last took its block from (before splitting it). */
   private splitOrder = 0;
@@ -390,12 +396,19 @@ export class Zone {
     if (sec === this.lastZeroSec) return this.lastZeroBits;
     const bits = this.zeroBits.get(sec);
     this.lastZeroSec = sec;
+    this.lastZeroStart = this.secBase(sec);
+    this.lastZeroEnd = this.lastZeroStart + this.secPages;
     this.lastZeroBits = bits;
     return bits;
   }
 
   /** Are pfn's bytes zero? (The content oracle; a pristine section answers by its class.) */
   isZero(pfn: number): boolean {
+    const last = this.lastZeroBits;
+    if (last !== undefined && pfn >= this.lastZeroStart && pfn < this.lastZeroEnd) {
+      const i = pfn - this.lastZeroStart;
+      return (last[i >> 3]! & (1 << (i & 7))) !== 0;
+    }
     const sec = this.secOf(pfn);
     const bits = this.zeroBitsOf(sec);
     if (!bits) return this.secState[sec - this.firstSec] === SEC_FREE_ZEROED;
@@ -405,10 +418,12 @@ export class Zone {
 
   /** `pages` pages from pfn (one section) were cleared (zero) or written (not zero). */
   setZero(pfn: number, pages: number, zero: boolean): void {
-    const sec = this.secOf(pfn);
-    const bits = this.zeroBitsOf(sec);
-    if (!bits) assert(false, `pfn ${pfn} is in a materialized section`);
-    for (let i = pfn - this.secBase(sec), end = i + pages; i < end; i++) {
+    let bits = this.lastZeroBits;
+    if (bits === undefined || pfn < this.lastZeroStart || pfn >= this.lastZeroEnd) {
+      bits = this.zeroBitsOf(this.secOf(pfn));
+      if (!bits) assert(false, `pfn ${pfn} is in a materialized section`);
+    }
+    for (let i = pfn - this.lastZeroStart, end = i + pages; i < end; i++) {
       if (zero) bits[i >> 3]! |= 1 << (i & 7);
       else bits[i >> 3]! &= ~(1 << (i & 7));
     }
@@ -419,6 +434,8 @@ export class Zone {
     this.lastEnd = -1;
     this.lastFlags = undefined;
     this.lastZeroSec = -1;
+    this.lastZeroStart = -1;
+    this.lastZeroEnd = -1;
     this.lastZeroBits = undefined;
   }
 
@@ -903,7 +920,7 @@ export class Zone {
     }
     // Drop the n taken from the cold end (by hand, as above: no spliced copy).
     for (let i = n; i < list.length; i++) list[i - n] = list[i]!;
-    list.length -= n;
+    for (let i = 0; i < n; i++) list.pop(); // (not `length -= n`: a runtime call, every drain)
     this.pcpPages -= n;
     this.pcpDrained += n;
     return n;
