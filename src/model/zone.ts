@@ -423,10 +423,20 @@ export class Zone {
       bits = this.zeroBitsOf(this.secOf(pfn));
       if (!bits) assert(false, `pfn ${pfn} is in a materialized section`);
     }
-    for (let i = pfn - this.lastZeroStart, end = i + pages; i < end; i++) {
-      if (zero) bits[i >> 3]! |= 1 << (i & 7);
-      else bits[i >> 3]! &= ~(1 << (i & 7));
+    let i = pfn - this.lastZeroStart;
+    const end = i + pages;
+    // A block (kscrubd's, a huge page's) sets its whole bytes at once, its ragged ends bit by bit.
+    for (; i < end && (i & 7) !== 0; i++) this.setBit(bits, i, zero);
+    if (end - i >= 8) {
+      bits.fill(zero ? 0xff : 0, i >> 3, end >> 3);
+      i = (end >> 3) << 3;
     }
+    for (; i < end; i++) this.setBit(bits, i, zero);
+  }
+
+  private setBit(bits: Uint8Array, i: number, zero: boolean): void {
+    if (zero) bits[i >> 3]! |= 1 << (i & 7);
+    else bits[i >> 3]! &= ~(1 << (i & 7));
   }
 
   private forgetLastSection(): void {
