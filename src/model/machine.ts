@@ -284,11 +284,20 @@ export class Machine implements Parts, FreeListener {
   zoneOf(pfn: number): Zone {
     // Frees and faults come in runs from one zone: try the last answer first.
     if (this.lastZone?.contains(pfn)) return this.lastZone;
-    for (const z of this.zones) {
-      if (z.contains(pfn)) {
-        this.lastZone = z;
-        return z;
-      }
+    // buildZones() made them in pfn order: a binary search, not a scan (512 zones on the
+    // biggest altix, where 64 threads' faults and frees alternate between nodes).
+    const zones = this.zones;
+    let lo = 0;
+    let hi = zones.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (zones[mid]!.startPfn <= pfn) lo = mid;
+      else hi = mid - 1;
+    }
+    const z = zones[lo];
+    if (z !== undefined && z.contains(pfn)) {
+      this.lastZone = z;
+      return z;
     }
     throw new ModelError('KSCRUB_BAD_ADDRESS', `pfn ${pfn} is outside memory`);
   }
