@@ -584,7 +584,12 @@ FUSE_METHOD_VOID(removexattr, 2, 0, (const char *path, const char *name), {
   napi_create_string_utf8(env, l->name, NAPI_AUTO_LENGTH, &(argv[3]));
 })
 
+// kscrubfs: only handles whose number has the top bit set wait in close(2) (control); every
+// other FLUSH is answered here, without a turn of JS's event loop (native/README.md).
+#define FUSE_NATIVE_FLUSH_FH_BIT 0x80000000u
+
 FUSE_METHOD_VOID(flush, 2, 0, (const char *path, struct fuse_file_info *info), {
+  if (info == NULL || (info->fh & FUSE_NATIVE_FLUSH_FH_BIT) == 0) return 0;
   l->path = path;
   l->info = info;
 }, {

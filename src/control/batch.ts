@@ -9,13 +9,15 @@ const log = debugFactory('kscrubfs:control');
 
 // The whole lines of one write(2) to the control file are one batch (file.ts holds a line
 // that has not seen its newline yet until it does):
-//   phase 1  parse every line; if any is refused, nothing runs: each refused line reads
-//            "err <reason>", each good one "err skipped: line N of this write was rejected"
-//            (N = the first refused line), and the write fails EINVAL;
-//   phase 2  catch the clock up with the wall (live mode), run the commands in order; the
-//            first that fails ends the batch: its "err" line, then "err skipped: line N of
-//            this write failed" for the rest, and the write fails (EINVAL for a refusal by
-//            the model, ENOMEM when it ran out of memory, EIO for a broken invariant or a bug).
+//   phase 1  (planBatch, as the write arrives) parse every line; if any is refused, nothing
+//            runs: each refused line reads "err <reason>", each good one "err skipped: line N
+//            of this write was rejected" (N = the first refused line), and the write fails
+//            EINVAL; results that could pass the unread limit fail it EBUSY;
+//   phase 2  (batchJob, when its turn comes) catch the clock up with the wall (live mode),
+//            run the commands in order; the first that fails ends the batch: its "err"
+//            line, then "err skipped: line N of this write failed" for the rest, and the
+//            batch fails (EINVAL for a refusal by the model, ENOMEM when it ran out of
+//            memory, EIO for a broken invariant or a bug): over FUSE, close(2) says so.
 // Blank and comment lines give no result. Line N counts every line of the write from 1.
 
 export interface BatchResult {
@@ -113,38 +115,70 @@ function okBound(m: Machine, cmd: Command): number {
   }
 }
 
-/** Where a batch's results go: how many bytes they may take, and who runs the commands. */
-export interface BatchTarget {
-  readonly session: Session;
+/** Where a write's results go: how many bytes they may take (planBatch). */
+export interface BatchRoom {
   /** Bytes of results this write may add before the handle passes its unread limit. */
   readonly room: number;
-  /** Nothing is unread: one command alone may print more than `room` (a big alloc's handles). */
+  /** Nothing is unread or in flight: one command alone may print more than `room` (a big alloc's handles). */
   readonly empty: boolean;
+}
+
+/** Who runs a write's commands (batchJob). */
+export interface BatchTarget {
+  readonly session: Session;
   /** The daemon's memory budget; a command that could pass it is refused (ENOMEM) before it runs. */
   readonly budget?: CommandBudget | undefined;
 }
 
+/** What a write's lines are, checked before anything runs. */
+export type BatchPlan =
+  /** Refused whole (a line does not parse, or the results could pass the unread limit): nothing runs. */
+  | { readonly refused: BatchResult; readonly commands?: undefined }
+  /** Good: `commands` to run, whose results take at most `bound` bytes. */
+  | { readonly refused?: undefined; readonly commands: number; readonly bound: number };
+
 /**
- * Parse and run one write's worth of whole command lines, as a job (it yields inside long
- * commands). Results that could pass the unread limit are refused before anything runs.
+ * Phase 1 of a write, at once: parse every line and bound its results. A refusal is the
+ * write's own answer (EINVAL, EBUSY); a plan is run later by batchJob, which parses the same
+ * bytes again (so that a queued write holds its bytes, not an object per command).
  */
-export function* batchJob(machine: Machine, syncClock: () => void, data: Buffer, target: BatchTarget): Job<BatchResult> {
+export function planBatch(machine: Machine, data: Buffer, target: BatchRoom): BatchPlan {
   const parsed = parseAll(data);
   const bad = parsed.find((p) => p.reason !== undefined);
   if (bad) {
     log('write rejected: line %d: %s', bad.lineNo, bad.reason);
     const lines = parsed.map((p) => (p.reason !== undefined ? `err ${p.reason}` : `err skipped: line ${bad.lineNo} of this write was rejected`));
     return {
-      lines: fits(lines, target) ? lines : [`err ${bad.reason}`],
-      error: new ProcError('EINVAL', `control: line ${bad.lineNo}: ${bad.reason}`),
+      refused: {
+        lines: fits(lines, target) ? lines : [`err ${bad.reason}`],
+        error: new ProcError('EINVAL', `control: line ${bad.lineNo}: ${bad.reason}`),
+      },
     };
   }
-  if (parsed.length === 0) return { lines: [], error: null };
-  const bound = batchBound(machine, parsed.map((p) => p.cmd!));
+  const bound = parsed.length === 0 ? 0 : batchBound(machine, parsed.map((p) => p.cmd!));
   if (bound > target.room && !(target.empty && parsed.length === 1)) {
     const why = `control: the results of this write could take ${bound} bytes, more than the ${target.room} left of the ${OUTPUT_LIMIT}-byte unread limit; nothing ran (read the results, or write fewer commands at a time)`;
-    return { lines: [`err ${why}`], error: new ProcError('EBUSY', why) };
+    return { refused: { lines: [`err ${why}`], error: new ProcError('EBUSY', why) } };
   }
+  return { commands: parsed.length, bound };
+}
+
+/** Verbs that only look at the machine, in one step: a write of nothing else need not queue behind other files' commands. */
+const OBSERVERS: ReadonlySet<string> = new Set(['stats', 'config', 'mm list']);
+
+/** Does `data` (whole lines that parse) hold only commands that look and change nothing? */
+export function onlyObservers(data: Buffer): boolean {
+  const parsed = parseAll(data);
+  return parsed.length > 0 && parsed.every((p) => p.cmd !== undefined && OBSERVERS.has(p.cmd.verb));
+}
+
+/**
+ * Phase 2: run the commands of a write that planBatch accepted, as a job (it yields inside
+ * long commands).
+ */
+export function* batchJob(machine: Machine, syncClock: () => void, data: Buffer, target: BatchTarget): Job<BatchResult> {
+  const parsed = parseAll(data);
+  if (parsed.length === 0) return { lines: [], error: null };
   syncClock();
   const lines: string[] = [];
   let failed: { lineNo: number; error: ProcError } | null = null;
@@ -165,6 +199,6 @@ export function* batchJob(machine: Machine, syncClock: () => void, data: Buffer,
   return { lines, error: failed?.error ?? null };
 }
 
-function fits(lines: readonly string[], target: BatchTarget): boolean {
+function fits(lines: readonly string[], target: { readonly room: number }): boolean {
   return lines.reduce((s, l) => s + Buffer.byteLength(l) + 1, 0) <= target.room;
 }

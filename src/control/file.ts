@@ -2,10 +2,10 @@ import debugFactory from 'debug';
 import type { Machine } from '../model';
 import type { FileEntry, FileHandle, WriteSignal } from '../procfs/types';
 import { OUTPUT_LIMIT, ProcError } from '../uapi';
-import { type BatchResult, batchJob } from './batch';
+import { type BatchResult, batchJob, onlyObservers, planBatch } from './batch';
 import { type Session, commandJob, detachedSession } from './execute';
 import { MAX_LINE_BYTES, SPECS, usageOf } from '../uapi/grammar';
-import type { CommandBudget, Job, JobRunner } from './job';
+import { type CommandBudget, type Job, type JobRunner, runToEnd } from './job';
 
 const log = debugFactory('kscrubfs:control');
 
@@ -96,6 +96,50 @@ class ByteQueue {
   }
 }
 
+/**
+ * Writes whose commands are queued or running at once, on the whole mount. A write returns
+ * once queued; each holds its bytes until it has run, and over FUSE a reader or close(2)
+ * waiting on it holds one of libfuse's threads: this bounds both.
+ */
+export const MAX_QUEUED_WRITES = 1024;
+/** Bytes of command lines queued at once on the whole mount (a write is at most 128 KiB: FUSE's max_write). */
+export const MAX_QUEUED_BYTES = 16 << 20;
+/** What one user other than root and the daemon's own may have queued: a quarter, as for handles. */
+export const MAX_QUEUED_WRITES_PER_USER = MAX_QUEUED_WRITES / 4;
+export const MAX_QUEUED_BYTES_PER_USER = MAX_QUEUED_BYTES / 4;
+
+/** Writes and bytes queued, for the mount and per user. */
+class QueueCaps {
+  writes = 0;
+  bytes = 0;
+  private readonly byUser = new Map<number, { writes: number; bytes: number }>();
+  private readonly owner = process.getuid?.() ?? 0;
+
+  /** Why a write of `bytes` from `uid` may not queue now (EAGAIN), or null. */
+  refusal(uid: number | undefined, bytes: number): string | null {
+    if (this.writes + 1 > MAX_QUEUED_WRITES || this.bytes + bytes > MAX_QUEUED_BYTES) {
+      return `control: ${this.writes} writes (${this.bytes} bytes) of commands are queued or running on this mount, at most ${MAX_QUEUED_WRITES} (${MAX_QUEUED_BYTES} bytes); nothing was queued (read results, then write again)`;
+    }
+    if (uid === undefined || uid === 0 || uid === this.owner) return null;
+    const u = this.byUser.get(uid) ?? { writes: 0, bytes: 0 };
+    if (u.writes + 1 > MAX_QUEUED_WRITES_PER_USER || u.bytes + bytes > MAX_QUEUED_BYTES_PER_USER) {
+      return `control: uid ${uid} has ${u.writes} writes (${u.bytes} bytes) of commands queued or running, at most ${MAX_QUEUED_WRITES_PER_USER} (${MAX_QUEUED_BYTES_PER_USER} bytes) a user; nothing was queued (read results, then write again)`;
+    }
+    return null;
+  }
+
+  add(uid: number | undefined, bytes: number, sign: 1 | -1): void {
+    this.writes += sign;
+    this.bytes += sign * bytes;
+    if (uid === undefined) return;
+    const u = this.byUser.get(uid) ?? { writes: 0, bytes: 0 };
+    u.writes += sign;
+    u.bytes += sign * bytes;
+    if (u.writes > 0) this.byUser.set(uid, u);
+    else this.byUser.delete(uid);
+  }
+}
+
 /** What every control handle of one mount shares: the machine, the command queue, the open sessions. */
 interface ControlShared {
   readonly machine: Machine;
@@ -104,6 +148,22 @@ interface ControlShared {
   readonly scheduler: JobRunner;
   readonly sessions: Set<Session>;
   readonly budget: CommandBudget | undefined;
+  readonly caps: QueueCaps;
+}
+
+/** One write whose commands are queued or running. */
+interface Flight {
+  /** The bytes its results are reserved at (planBatch), until they are in the queue. */
+  readonly bound: number;
+  readonly bytes: number;
+  readonly uid: number | undefined;
+  readonly pid: number | undefined;
+  readonly signal: WriteSignal | undefined;
+  started: boolean;
+  /** Someone waiting on it was interrupted: its commands stop at their next look. */
+  cancelled: boolean;
+  /** Its failure was reported already (takeFailure, before it started). */
+  reported: boolean;
 }
 
 class ControlHandle implements FileHandle, Session {
@@ -124,6 +184,14 @@ class ControlHandle implements FileHandle, Session {
   private helpShown = false;
   private closed = false;
   readonly owned = new Set<number>();
+  /** Writes of this handle whose commands are queued or running, in order. */
+  private readonly flights = new Set<Flight>();
+  /** The first failure of each writer's writes not yet reported (close(2) reports it), by pid. */
+  private readonly failures = new Map<number | undefined, ProcError>();
+  /** interrupt() calls so far: a write waiting for room queues nothing once one came. */
+  private interrupts = 0;
+  /** Called whenever a flight ends or is cancelled: readable() and settled() look again. */
+  private wakers: (() => void)[] = [];
 
   constructor(private readonly shared: ControlShared) {
     shared.sessions.add(this);
@@ -158,23 +226,167 @@ class ControlHandle implements FileHandle, Session {
       this.written = true;
       this.out.clear(); // only unread help can be there
     }
-    const unread = this.out.size + this.rewound.length;
-    if (unread >= OUTPUT_LIMIT) {
+    const lines = this.wholeLines(data);
+    return this.queue(lines, data.length, signal);
+  }
+
+  /** Results unread or reserved for writes in flight. */
+  private unread(): number {
+    let reserved = 0;
+    for (const f of this.flights) reserved += f.bound;
+    return this.out.size + this.rewound.length + reserved;
+  }
+
+  /**
+   * Check `lines` whole and queue their commands; `n` (the write's count) once queued. A
+   * write whose results could pass the unread limit only because of earlier writes of this
+   * handle still running waits for them (their results take less than reserved), as every
+   * write did before writes returned once queued.
+   */
+  private queue(lines: Buffer, n: number, signal: WriteSignal | undefined): number | Promise<number> {
+    const unread = this.unread();
+    if (unread >= OUTPUT_LIMIT && this.flights.size === 0) {
       throw new ProcError('EBUSY', `control: ${unread} bytes of results are unread (at most ${OUTPUT_LIMIT}); read them first`);
     }
-    const lines = this.wholeLines(data);
-    if (lines.length === 0) return data.length;
-    const { machine, syncClock, scheduler } = this.shared;
-    // This write's commands answer to its own sender's signals (another write may follow on this file).
-    const session: Session = signal ? { owned: this.owned, tied: (id) => this.tied(id), interrupted: () => signal.interrupted() } : this;
-    const job = batchJob(machine, syncClock, lines, { session, room: OUTPUT_LIMIT - unread, empty: unread === 0, budget: this.shared.budget });
-    const done = (r: BatchResult): number => {
-      if (!this.closed && r.lines.length > 0) this.out.push(Buffer.from(`${r.lines.join('\n')}\n`));
-      if (r.error) throw r.error;
-      return data.length;
+    if (lines.length === 0) return n;
+    const { machine, syncClock, scheduler, caps } = this.shared;
+    const plan = unread >= OUTPUT_LIMIT ? null : planBatch(machine, lines, { room: OUTPUT_LIMIT - unread, empty: unread === 0 });
+    if (plan === null || plan.refused?.error?.errno === 'EBUSY') {
+      if (this.flights.size > 0) {
+        const epoch = this.interrupts;
+        return this.until(() => this.flights.size === 0).then(() => {
+          if (this.interrupts !== epoch) throw new ProcError('EINTR', 'control: interrupted by a signal while it waited for this file\'s earlier commands; nothing was queued');
+          return this.queue(lines, n, signal);
+        });
+      }
+    }
+    if (plan === null) throw new ProcError('EBUSY', `control: ${unread} bytes of results are unread (at most ${OUTPUT_LIMIT}); read them first`);
+    if (plan.refused) {
+      if (!this.closed) this.out.push(Buffer.from(`${plan.refused.lines.join('\n')}\n`));
+      throw plan.refused.error;
+    }
+    if (plan.commands === 0) return n;
+    const uid = signal?.uid;
+    const refused = caps.refusal(uid, lines.length);
+    if (refused !== null) {
+      if (!this.closed) this.out.push(Buffer.from(`err ${refused}\n`));
+      throw new ProcError('EAGAIN', refused);
+    }
+    const flight: Flight = { bound: plan.bound, bytes: lines.length, uid, pid: signal?.pid, signal, started: false, cancelled: false, reported: false };
+    caps.add(uid, flight.bytes, 1);
+    this.flights.add(flight);
+    // This write's commands answer to its sender's signals and to those of whoever waits on
+    // its results (a reader, a close): the adapter's signal says both; without one (in
+    // process), interrupt() below does.
+    const session: Session = {
+      owned: this.owned,
+      tied: (id) => this.tied(id),
+      interrupted: () => signal?.interrupted() === true || (signal?.cancel === undefined && flight.cancelled),
     };
-    const r = scheduler.run(job);
-    return r instanceof Promise ? r.then(done) : done(r);
+    const job = batchJob(machine, syncClock, lines, { session, budget: this.shared.budget });
+    const done = (r: BatchResult): void => {
+      this.flights.delete(flight);
+      caps.add(uid, flight.bytes, -1);
+      if (!this.closed) {
+        if (r.lines.length > 0) this.out.push(Buffer.from(`${r.lines.join('\n')}\n`));
+        if (r.error && !flight.reported && !this.failures.has(flight.pid)) this.failures.set(flight.pid, r.error);
+      }
+      this.wake();
+    };
+    const fail = (err: unknown): void => {
+      // The daemon is stopping (the scheduler failed every command): nothing more comes.
+      log('a write failed: %O', err);
+      done({ lines: [], error: new ProcError('EIO', `control: ${err instanceof Error ? err.message : String(err)}`) });
+    };
+    const tracked = (function* (): Job<BatchResult> {
+      flight.started = true;
+      return yield* job;
+    })();
+    // Commands that only look (stats, config, mm list) need no turn among other files'
+    // commands: they run now, between slices of whatever runs, as a read of meminfo would —
+    // or, behind this handle's own writes, as soon as those end. They never count as the
+    // scheduler's steps, so a record replays them the same either way.
+    if (onlyObservers(lines)) {
+      const now = (): void => done(runToEnd(tracked));
+      if (this.flights.size === 1) now();
+      else void this.until(() => !this.before(flight)).then(now, fail);
+      return n;
+    }
+    try {
+      const r = scheduler.run(tracked);
+      if (r instanceof Promise) r.then(done, fail);
+      else done(r);
+    } catch (err) {
+      fail(err);
+    }
+    return n;
+  }
+
+  /** Is some other flight of this handle ahead of `f`? */
+  private before(f: Flight): boolean {
+    for (const g of this.flights) return g !== f;
+    return false;
+  }
+
+  /** A promise that settles once `cond` holds (looked at whenever a flight ends or is cancelled). */
+  private until(cond: () => boolean): Promise<void> {
+    if (cond()) return Promise.resolve();
+    return new Promise((resolve) => {
+      const look = (): void => {
+        if (cond()) resolve();
+        else this.wakers.push(look);
+      };
+      this.wakers.push(look);
+    });
+  }
+
+  private wake(): void {
+    const w = this.wakers;
+    this.wakers = [];
+    for (const look of w) look();
+  }
+
+  /** Flights (of `pid`, when given) that still hold their results back: running, or queued and not cancelled. */
+  private pending(pid?: number): boolean {
+    for (const f of this.flights) if ((pid === undefined || f.pid === undefined || f.pid === pid) && (f.started || !f.cancelled)) return true;
+    return false;
+  }
+
+  readable(): Promise<void> | null {
+    if (this.out.size > 0 || this.rewound.length > 0 || !this.pending()) return null;
+    const size = this.out.size;
+    return this.until(() => this.out.size > size || !this.pending());
+  }
+
+  settled(pid?: number): Promise<void> | null {
+    return this.pending(pid) ? this.until(() => !this.pending(pid)) : null;
+  }
+
+  takeFailure(pid?: number): ProcError | null {
+    const mine = (p: number | undefined): boolean => pid === undefined || p === undefined || p === pid;
+    let f: ProcError | null = null;
+    for (const [p, err] of this.failures) {
+      if (!mine(p)) continue;
+      f ??= err;
+      this.failures.delete(p);
+    }
+    // A write stopped before it started (its waiter was interrupted) ends later, unread: say so now.
+    for (const g of this.flights) {
+      if (!mine(g.pid) || !g.cancelled || g.started || g.reported) continue;
+      g.reported = true;
+      f ??= new ProcError('EINTR', 'control: interrupted by a signal; the commands still queued stop before they start');
+    }
+    return f;
+  }
+
+  interrupt(): void {
+    this.interrupts++;
+    for (const f of this.flights) {
+      if (f.cancelled) continue;
+      f.cancelled = true;
+      f.signal?.cancel?.();
+    }
+    this.wake();
   }
 
   /**
@@ -236,7 +448,7 @@ function* exitAll(machine: Machine, ids: readonly number[]): Job<void> {
 
 /** The `/control` entry for buildProcTree: mode 0600, one result queue per open. */
 export function controlEntry(machine: Machine, syncClock: () => void, scheduler: JobRunner, budget?: CommandBudget): FileEntry {
-  const shared: ControlShared = { machine, syncClock, scheduler, sessions: new Set(), budget };
+  const shared: ControlShared = { machine, syncClock, scheduler, sessions: new Set(), budget, caps: new QueueCaps() };
   return {
     path: '/control',
     mode: 0o600,

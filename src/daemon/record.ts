@@ -147,9 +147,13 @@ export class RecordingSession {
         }
         const wrapped: FileHandle = { read: (o, l) => h.read(o, l) };
         if (h.readInto) wrapped.readInto = (b, o, l) => h.readInto!(b, o, l);
+        if (h.readable) wrapped.readable = () => h.readable!();
+        if (h.settled) wrapped.settled = () => h.settled!();
+        if (h.takeFailure) wrapped.takeFailure = () => h.takeFailure!();
+        if (h.interrupt) wrapped.interrupt = () => h.interrupt!();
         if (h.write) {
           wrapped.write = (data, offset, signal) => this.within({ ev: 'write', path: entry.path, ...(fd !== undefined ? { fd } : {}), offset, ...bytesField(data) },
-            (n) => h.write!(data, offset, signal && this.noting(n, signal)));
+            (n) => h.write!(data, offset, signal && this.noting(n, signal)), h);
         }
         wrapped.release = () => {
           if (fd !== undefined) this.within({ ev: 'close', fd }, () => h.release?.());
@@ -165,6 +169,9 @@ export class RecordingSession {
     let noted = false;
     let check = 0;
     return {
+      uid: signal.uid,
+      pid: signal.pid,
+      ...(signal.cancel && { cancel: () => signal.cancel!() }),
       interrupted: () => {
         check++;
         const yes = signal.interrupted();
@@ -179,7 +186,7 @@ export class RecordingSession {
   }
 
   /** Record `e` (numbered, timed now), then run its handler; syncs inside it are marked as its own. */
-  private within<T>(e: Omit<Extract<RecordEvent, { ev: 'write' }>, 'n' | 't'> | Omit<Extract<RecordEvent, { ev: 'close' }>, 'n' | 't'>, run: (n: number) => T): T {
+  private within<T>(e: Omit<Extract<RecordEvent, { ev: 'write' }>, 'n' | 't'> | Omit<Extract<RecordEvent, { ev: 'close' }>, 'n' | 't'>, run: (n: number) => T, h?: FileHandle): T {
     this.flush();
     const n = ++this.n;
     const { ev, ...rest } = e;
@@ -188,12 +195,17 @@ export class RecordingSession {
     this.inside = n;
     try {
       const r = run(n);
-      // A write whose commands run in slices returns before they end: it is in flight until then.
-      if (r instanceof Promise) {
+      // A write returns before its commands end (once queued, or a sysctl's at once): it is
+      // in flight until its handle has settled.
+      const track = (): void => {
+        const settled = h?.settled?.();
+        if (!settled) return;
         this.inFlight.add(n);
         const done = (): void => void this.inFlight.delete(n);
-        r.then(done, done);
-      }
+        settled.then(done, done);
+      };
+      if (r instanceof Promise) r.then(track, () => undefined);
+      else track();
       return r;
     } finally {
       this.inside = outer;
@@ -289,6 +301,10 @@ export async function replayEvents(machine: Machine, buddyinfo: BuddyinfoFormat,
           } catch {
             /* as recorded */
           }
+          // Its commands end before the next event, as they did for the recording client's
+          // next request on the control file (a read, a close) or before its next write.
+          await h.settled?.();
+          h.takeFailure?.();
           break;
         }
       }

@@ -1,11 +1,11 @@
 import { constants as fsConstants } from 'node:fs';
 import createDebug from 'debug';
 import type Fuse from 'fuse-native';
-import type { FileHandle, ProcTree } from '../procfs/types';
+import type { FileHandle, ProcTree, WriteSignal } from '../procfs/types';
 import { ProcError } from '../uapi';
 import { performance } from 'node:perf_hooks';
 import type { Request } from './binding';
-import { EACCES, EBADF, EMFILE, ENFILE, ENOENT, EPERM, toErrno } from './errno';
+import { EACCES, EBADF, EINTR, EMFILE, ENFILE, ENOENT, EPERM, toErrno } from './errno';
 
 // A thin adapter from a ProcTree to fuse-native's ops. It owns the open handles (each one a
 // snapshot or stream made by procfs at open) and nothing else: paths, modes and content all
@@ -18,7 +18,18 @@ const { S_IFDIR, S_IFREG, O_RDONLY } = fsConstants;
 const O_ACCMODE = 0o3;
 /** Directories are r-x for everyone, as /proc's are. */
 const DIR_MODE = 0o555;
-const MAX_FD = 0xffff_ffff;
+/**
+ * Handle numbers: a handle that waits in close(2)'s FLUSH (control: its writes' commands)
+ * gets one with the top bit set; the native binding answers every other FLUSH itself, at no
+ * cost to the event loop (native/README.md).
+ */
+const FLUSH_FD_BIT = 0x8000_0000;
+const MAX_FD = FLUSH_FD_BIT - 1;
+/**
+ * How often a request waiting on a command's results (a read, a FLUSH) looks whether the
+ * kernel interrupted it: the native binding raises that flag in rounds of the same length.
+ */
+const INTERRUPT_POLL_MS = 10;
 /**
  * Open handles the daemon keeps at most: an unread handle costs a few hundred bytes (it
  * renders at its first read), so this bounds them to tens of MB — four times the 65,536
@@ -42,10 +53,10 @@ const SYSCTL_DIR = '/sys';
 
 /**
  * The ops we implement, each counted. libfuse's high-level API folds the kernel's LOOKUP into
- * getattr, so `getattr` counts both. There is deliberately no `flush`: see below.
+ * getattr, so `getattr` counts both. `flush` counts only the FLUSHes that reach JS (control's).
  */
 export const OP_NAMES = [
-  'getattr', 'readdir', 'opendir', 'releasedir', 'open', 'read', 'write',
+  'getattr', 'readdir', 'opendir', 'releasedir', 'open', 'read', 'write', 'flush',
   'truncate', 'ftruncate', 'release', 'statfs',
   'create', 'mknod', 'mkdir', 'symlink', 'link', 'rename', 'unlink', 'rmdir', 'chmod', 'chown', 'utimens',
 ] as const;
@@ -139,6 +150,67 @@ export function createAdapter(tree: ProcTree, opts: AdapterOptions = {}): Adapte
   /** The request whose handler is running (null: unknown, or none). */
   let current: Request | null = null;
   let lastFd = 0;
+  /** Requests waiting on a handle's commands (reads, FLUSHes): what to do if the kernel interrupts one. */
+  const waiters = new Map<Request, () => void>();
+  let poll: NodeJS.Timeout | null = null;
+
+  /**
+   * Reply once `until` settles, with `then`'s reply. Meanwhile, if the kernel interrupts the
+   * request (its sender got a signal: Ctrl-C, SIGKILL), the handle's commands are told to stop
+   * at their next look and the request is answered EINTR at once: the sender is never held
+   * for a command it no longer waits for.
+   */
+  function waitFor<T>(request: Request | null, handle: FileHandle, until: Promise<T>, then: (v: T) => Reply | Promise<Reply>): Promise<Reply> {
+    return new Promise<Reply>((resolve, reject) => {
+      let done = false;
+      if (request) {
+        waiters.set(request, () => {
+          done = true;
+          handle.interrupt?.();
+          resolve([EINTR]);
+        });
+        if (!poll) {
+          poll = setInterval(() => {
+            for (const [r, interrupted] of [...waiters]) {
+              if (!r.interrupted()) continue;
+              waiters.delete(r);
+              interrupted();
+            }
+            if (waiters.size === 0 && poll) {
+              clearInterval(poll);
+              poll = null;
+            }
+          }, INTERRUPT_POLL_MS);
+        }
+      }
+      until.then((v) => {
+        if (done) return;
+        done = true;
+        if (request) waiters.delete(request);
+        try {
+          resolve(then(v));
+        } catch (err) {
+          reject(err);
+        }
+      }, (err: unknown) => {
+        if (done) return;
+        done = true;
+        if (request) waiters.delete(request);
+        reject(err);
+      });
+    });
+  }
+
+  /** What a write's commands look at: its sender's interrupt, then (cancel) those of whoever waits on them. */
+  function writeSignal(request: Request): WriteSignal {
+    let cancelled = false;
+    return {
+      uid: request.uid,
+      pid: request.pid,
+      interrupted: () => cancelled || request.interrupted(),
+      cancel: () => void (cancelled = true),
+    };
+  }
 
   /**
    * Run `handler` and reply with its result. A throw becomes an errno (ProcError → its code,
@@ -226,10 +298,13 @@ export function createAdapter(tree: ProcTree, opts: AdapterOptions = {}): Adapte
     throw new ProcError('ENOENT', `no such directory: ${path}`);
   }
 
-  function allocFd(): number {
-    do lastFd = lastFd >= MAX_FD ? 1 : lastFd + 1;
-    while (handles.has(lastFd));
-    return lastFd;
+  function allocFd(flush: boolean): number {
+    let fd: number;
+    do {
+      lastFd = lastFd >= MAX_FD ? 1 : lastFd + 1;
+      fd = flush ? lastFd | FLUSH_FD_BIT : lastFd;
+    } while (handles.has(fd));
+    return fd >>> 0;
   }
 
   const ops: Fuse.Operations = {
@@ -263,8 +338,9 @@ export function createAdapter(tree: ProcTree, opts: AdapterOptions = {}): Adapte
         log('open %s: uid %d holds %d handles, at most %d: EMFILE', path, uid, held, maxPerUser);
         return [EMFILE];
       }
-      const fd = allocFd();
-      handles.set(fd, file.open(flags));
+      const handle = file.open(flags);
+      const fd = allocFd(handle.settled !== undefined);
+      handles.set(fd, handle);
       if (uid !== undefined) {
         openedBy.set(fd, uid);
         heldBy.set(uid, held + 1);
@@ -272,12 +348,17 @@ export function createAdapter(tree: ProcTree, opts: AdapterOptions = {}): Adapte
       return [0, fd];
     }),
 
-    read: guard('read', (_path: string, fd: number, buffer: Buffer, length: number, position: number) => {
+    read: guard('read', (_path: string, fd: number, buffer: Buffer, length: number, position: number): Reply | Promise<Reply> => {
       const handle = handles.get(fd);
       if (!handle) return [EBADF];
-      if (handle.readInto) return [handle.readInto(buffer, position, length)];
-      const data = handle.read(position, length);
-      return [data.copy(buffer, 0, 0, Math.min(length, data.length))];
+      const serve = (): Reply => {
+        if (handle.readInto) return [handle.readInto(buffer, position, length)];
+        const data = handle.read(position, length);
+        return [data.copy(buffer, 0, 0, Math.min(length, data.length))];
+      };
+      // control: nothing unread while this handle's commands run: wait for their results.
+      const ready = handle.readable?.() ?? null;
+      return ready ? waitFor(current, handle, ready, serve) : serve();
     }),
 
     write: guard('write', (_path: string, fd: number, buffer: Buffer, length: number, position: number): Reply | Promise<Reply> => {
@@ -285,8 +366,8 @@ export function createAdapter(tree: ProcTree, opts: AdapterOptions = {}): Adapte
       if (!handle?.write) return [EBADF];
       // fuse-native's buffer is the kernel's memory and goes away after the reply: copy it.
       const request = current;
-      const n = handle.write(Buffer.from(buffer.subarray(0, length)), position, request ?? undefined);
-      return n instanceof Promise ? n.then((written) => [written] as const) : [n];
+      const n = handle.write(Buffer.from(buffer.subarray(0, length)), position, request ? writeSignal(request) : undefined);
+      return n instanceof Promise ? waitFor(request, handle, n, (written) => [written]) : [n];
     }),
 
     // Accepted no-ops, so that `echo 5 > file` (open with O_TRUNC) works on writable files.
@@ -314,11 +395,25 @@ export function createAdapter(tree: ProcTree, opts: AdapterOptions = {}): Adapte
     // touch(1) on a /proc file succeeds and changes nothing: so here.
     utimens: guard('utimens', (path: string, _atime: unknown, _mtime: unknown) => (stat(path), [0])),
 
-    // No flush op, on purpose. The kernel sends FLUSH on every close(2) and waits for the
-    // reply; we have nothing to flush (writes take effect in write). Unimplemented, libfuse
-    // answers the first FLUSH with ENOSYS and the kernel stops sending it for the whole mount
-    // (fc->no_flush): one round trip less per open+read+close — 4 requests instead of 5
-    // (test/bench/RESULTS.md). Errors are reported by write itself, never deferred to close.
+    // close(2): the kernel sends FLUSH on every close (of every descriptor of the open file,
+    // dup'd or inherited ones too) and waits for the reply, without the inode lock that it
+    // holds across every write (fs/fuse/file.c, fuse_flush). A control write returns once its
+    // commands are queued; close waits for those the closing process wrote and fails with the
+    // errno of the first that failed (as NFS reports a write's error at close). Other files
+    // have nothing to flush: the native binding answers their FLUSH without asking JS (their
+    // handle numbers lack FLUSH_FD_BIT); the stock binding asks, and this answers 0 at once.
+    flush: guard('flush', (_path: string, fd: number): Reply | Promise<Reply> => {
+      const handle = handles.get(fd);
+      if (!handle?.settled) return [0];
+      const pid = current?.pid;
+      const report = (): Reply => {
+        const failure = handle.takeFailure?.(pid) ?? null;
+        return [failure ? toErrno(failure) : 0];
+      };
+      const settled = handle.settled(pid);
+      return settled ? waitFor(current, handle, settled, report) : report();
+    }),
+
     release: guard('release', (_path: string, fd: number) => {
       const handle = handles.get(fd);
       handles.delete(fd);

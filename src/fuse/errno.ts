@@ -15,6 +15,7 @@ export const PROC_ERRNO = {
   EBUSY: Fuse.EBUSY,
   ENOMEM: Fuse.ENOMEM,
   EINTR: Fuse.EINTR,
+  EAGAIN: Fuse.EAGAIN,
 } as const satisfies Record<ProcErrno, number>;
 
 /** Errno values the adapter answers itself: a handle the kernel should not have sent us, and what /proc answers to changes of names, modes and owners. */
@@ -24,6 +25,8 @@ export const ENFILE = Fuse.ENFILE;
 /** One user holds as many handles as it may (a process's "too many open files"). */
 export const EMFILE = Fuse.EMFILE;
 export const { ENOENT, EPERM, EACCES } = Fuse;
+/** A request whose sender was interrupted while it waited on a command (the adapter answers it at once). */
+export const EINTR = Fuse.EINTR;
 
 /** A ProcError's errno; anything else (a bug, not a refusal) is EIO. */
 export function toErrno(err: unknown): number {

@@ -1,5 +1,6 @@
 import type { Machine } from '../model';
 import type { BuddyinfoFormat } from './buddyinfo';
+import type { ProcError } from '../uapi';
 
 // The contract between the procfs layer (text in, text out) and the FUSE adapter.
 // procfs knows nothing of FUSE: it hands the adapter a table of entries, and each open
@@ -7,9 +8,17 @@ import type { BuddyinfoFormat } from './buddyinfo';
 // or the control file's result queue).
 
 /** One open file. */
-/** What a write's sender does meanwhile: the FUSE request carrying it was interrupted (a signal). */
+/**
+ * Whether a write's commands should stop: the FUSE request carrying it, or one waiting on its
+ * results (a read, close's FLUSH), was interrupted (its sender got a signal).
+ */
 export interface WriteSignal {
   interrupted(): boolean;
+  /** From now on interrupted() is true: someone waiting on this write's results was interrupted. */
+  cancel?(): void;
+  /** Who sent the write (the per-user caps; close(2) waits in the process that wrote), when known. */
+  readonly uid?: number | undefined;
+  readonly pid?: number | undefined;
 }
 
 export interface FileHandle {
@@ -26,12 +35,31 @@ export interface FileHandle {
    */
   readInto?(target: Buffer, offset: number, length: number): number;
   /**
-   * Absent on read-only files. Returns the number of bytes accepted (or a promise of it, for
-   * a command that runs in slices); throws (or rejects with) ProcError.
+   * Absent on read-only files. Returns the number of bytes accepted (or a promise of it);
+   * throws (or rejects with) ProcError. On control, a write is accepted once its lines parse
+   * and are queued: its commands run later, and settled()/takeFailure() say how they ended.
    */
   write?(data: Buffer, offset: number, signal?: WriteSignal): number | Promise<number>;
   /** Called once when the last reference goes away. */
   release?(): void;
+  /**
+   * Files whose writes return before their work is done (control): a promise that settles
+   * once read() has something the writes in flight will give, or null when read() would not
+   * wait (something is unread, or nothing is in flight).
+   */
+  readable?(): Promise<void> | null;
+  /**
+   * Files whose writes return before their work is done (control): a promise that settles
+   * once every write made on this handle by process `pid` (every write, when not given) has
+   * run (or will not: stopped before it started), or null when none is in flight. close(2)
+   * waits so in the process that closes: a child that inherited the descriptor does not wait
+   * for its parent's commands.
+   */
+  settled?(pid?: number): Promise<void> | null;
+  /** The first failure of `pid`'s writes on this handle (anyone's, when not given) not yet reported, or null; each is reported once. */
+  takeFailure?(pid?: number): ProcError | null;
+  /** Someone waiting on this handle (a read, a FLUSH) was interrupted: stop its writes' commands at their next look. */
+  interrupt?(): void;
 }
 
 export interface FileEntry {

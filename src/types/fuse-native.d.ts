@@ -118,6 +118,7 @@ declare module 'fuse-native' {
     static readonly EPERM: -1;
     static readonly ENOENT: -2;
     static readonly EINTR: -4;
+    static readonly EAGAIN: -11;
     static readonly EIO: -5;
     static readonly ENXIO: -6;
     static readonly EBADF: -9;

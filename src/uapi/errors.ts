@@ -28,7 +28,7 @@ export type ModelErrorCode =
 export class ModelError extends KscrubError<ModelErrorCode> {}
 
 /** The errno a file operation fails with; the FUSE adapter maps it to its number in one table (src/fuse/errno.ts). */
-export type ProcErrno = 'EINVAL' | 'EACCES' | 'ENOENT' | 'EISDIR' | 'ENOTDIR' | 'EIO' | 'EBUSY' | 'ENOMEM' | 'EINTR';
+export type ProcErrno = 'EINVAL' | 'EACCES' | 'ENOENT' | 'EISDIR' | 'ENOTDIR' | 'EIO' | 'EBUSY' | 'ENOMEM' | 'EINTR' | 'EAGAIN';
 export type ProcErrorCode = `KSCRUB_${ProcErrno}`;
 
 /** A file operation refused: `errno` is what the caller's system call returns. */

@@ -7,30 +7,51 @@ import { parseVmstat } from '../../src/uapi';
 import { kscrubfs, q, REPO_ROOT, run, sh, startDaemon, stopDaemon, waitForMount, withMount, withTempDir } from '../helpers/mount';
 
 // Who sends each request, and a sender's signals (native/fuse-native.c): per-user handle caps,
-// and a long command stopped when its writer is killed or interrupted, on a real mount with
-// real clients (sh, python3) as root and as nobody. Nothing here is timed: each test waits
-// until the writer is inside its write(2) (its /proc/PID/syscall), then signals it.
+// and a long command stopped when the client waiting on it is killed or interrupted, on a real
+// mount with real clients (sh, python3) as root and as nobody. Nothing here is timed: each test
+// waits until the client is inside its read(2) of the results (its /proc/PID/syscall), then
+// signals it; a write returns once its commands are queued.
 
-/** x86_64's syscall number of write(2), the first field of /proc/PID/syscall while it is in one. */
-const SYS_WRITE = '1';
+/** x86_64's read(2): a client waiting for a result, its descriptor the first argument. */
+const SYS_READ = '0';
+/**
+ * x86_64's close(2), dup2(2), dup3(2): a client whose close of a descriptor of control waits
+ * for the commands its process wrote — a shell's `echo … >&3` closes its dup of fd 3 as it
+ * restores stdout. The kernel takes the descriptor out of the table before it flushes, so
+ * only the process's other descriptors of control still name the file.
+ */
+const SYS_CLOSING = new Set(['3', '33', '292']);
+
+/** Does `pid` hold descriptor `fd` (every descriptor, when absent) of a control file? */
+function holdsControl(pid: number, fd?: number): boolean {
+  const fds = fd === undefined ? readdirSync(`/proc/${pid}/fd`) : [String(fd)];
+  return fds.some((f) => {
+    try {
+      return readlinkSync(`/proc/${pid}/fd/${f}`).endsWith('/control');
+    } catch {
+      return false;
+    }
+  });
+}
 
 /**
- * Wait until `pid` has made `marker` (it does just before its long write), is blocked in
- * write(2) on the control file, and the daemon at DIR has begun the command (its vmstat counts
- * a fault): a writer in write(2) may still have its request queued in the kernel, where a
- * signal ends it before the daemon ever sees it.
+ * Wait until `pid` has made `marker` (it does just before its long command), is blocked on
+ * the control file waiting for the command (a read of its result, a close), and the daemon at
+ * DIR has begun the command (its vmstat counts a fault): a client may still have its request
+ * queued in the kernel, where a signal ends it before the daemon ever sees it.
  */
-async function inWrite(pid: number, marker: string, dir: string): Promise<void> {
+async function waitingOnControl(pid: number, marker: string, dir: string): Promise<void> {
   const r = await pollUntil(() => {
     try {
       if (!existsSync(marker)) return undefined;
       const [nr, fd] = readFileSync(`/proc/${pid}/syscall`, 'utf8').split(' ');
-      return nr === SYS_WRITE && readlinkSync(`/proc/${pid}/fd/${Number(fd)}`).endsWith('/control') ? true : undefined;
+      const waiting = nr === SYS_READ ? holdsControl(pid, Number(fd)) : SYS_CLOSING.has(nr!) && holdsControl(pid);
+      return waiting ? true : undefined;
     } catch {
       return 'gone' as const;
     }
   }, { timeoutMs: 30_000 });
-  assert.equal(r, true, `pid ${pid} never blocked in write(2) on control (${r ?? 'timed out'})`);
+  assert.equal(r, true, `pid ${pid} never waited on control in read(2) or close(2) (${r ?? 'timed out'})`);
   const faulting = await pollUntil(() => ((parseVmstat(readFileSync(path.join(dir, 'vmstat'), 'utf8')).get('pgfault') ?? 0) > 0 ? true : undefined), { timeoutMs: 30_000 });
   assert.equal(faulting, true, 'the daemon never began the touch');
 }
@@ -94,7 +115,7 @@ describe('callers and their signals', () => {
     }
   });
 
-  it('when the writer of a long touch is killed then its write ends at the next step, the machine checks, the record marks it and replays to the same bytes', { timeout: 120_000 }, async () => {
+  it('when the client waiting on a long touch is killed then the touch ends at the next step, the machine checks, the record marks it and replays to the same bytes', { timeout: 120_000 }, async () => {
     await withTempDir(async (tmp, dir) => {
       const rec = path.join(tmp, 'rec.jsonl');
       const daemon = startDaemon(dir, [...BIG, '--record', rec]);
@@ -103,7 +124,7 @@ describe('callers and their signals', () => {
         const marker = path.join(tmp, 'touching');
         const client = run('sh', ['-c', TOUCH_SCRIPT, 'touch', path.join(dir, 'control'), marker], { timeoutMs: 60_000 });
         const pid = await shPid(dir);
-        await inWrite(pid, marker, dir);
+        await waitingOnControl(pid, marker, dir);
         process.kill(pid, 'SIGKILL');
         const r = await client;
         assert.equal(r.signal, 'SIGKILL');
@@ -129,7 +150,7 @@ describe('callers and their signals', () => {
     });
   });
 
-  it('when a python client is interrupted (SIGINT) in a touch then its write is interrupted and its result line says what the touch did', { timeout: 120_000 }, async () => {
+  it('when a python client is interrupted (SIGINT) waiting on a touch then its read is interrupted, the touch stops and its result line says what it did, and close fails EINTR', { timeout: 120_000 }, async () => {
     await withMount(BIG, async (dir) => {
       const marker = path.join(path.dirname(dir), 'touching');
       const script = [
@@ -143,16 +164,21 @@ describe('callers and their signals', () => {
         'print(r)',
         'addr = r.split("addr=")[1].split()[0]',
         'open(sys.argv[2], "w").close()',
+        'os.write(fd, ("touch mm=1 addr=%s size=' + BIG_TOUCH + '\\n" % addr).encode())',
         'try:',
-        '    os.write(fd, ("touch mm=1 addr=%s size=' + BIG_TOUCH + '\\n" % addr).encode())',
-        '    print("completed")',
+        '    print(os.read(fd, 4096).decode().strip())',
         'except KeyboardInterrupt:',
         '    print("interrupted")',
         'print(os.read(fd, 4096).decode().strip())',
+        'try:',
+        '    os.close(fd)',
+        '    print("closed")',
+        'except OSError as e:',
+        '    print("close: " + os.strerror(e.errno))',
       ].join('\n');
       const client = run('python3', ['-c', script, path.join(dir, 'control'), marker], { timeoutMs: 60_000 });
       const pid = await childNamed('python3', dir);
-      await inWrite(pid, marker, dir);
+      await waitingOnControl(pid, marker, dir);
       process.kill(pid, 'SIGINT');
       const r = await client;
       assert.equal(r.code, 0, r.stderr);
@@ -162,6 +188,59 @@ describe('callers and their signals', () => {
       // What it reports is what the machine shows.
       const pages = Number(/ pages=(\d+)/.exec(lines[3]!)![1]);
       assert.ok(pages > 0 && pages < (100 * 2 ** 30) / 16384, lines[3]);
+      assert.equal(lines[4], 'close: Interrupted system call', 'close reports how its command ended');
+    });
+  });
+
+  it('when 30 clients queue a 32 GiB touch each then a stats on another descriptor is answered before their results, and killing them all stops every touch', { timeout: 180_000 }, async () => {
+    await withMount(BIG, async (dir) => {
+      // One process, 30 descriptors: each makes its process and mapping, then writes its touch
+      // (the write returns once queued) and a thread per descriptor waits in read(2) for the
+      // result. With all 30 queued, a 31st descriptor writes stats and reads its line; then
+      // the process prints what it saw and kills itself, all 30 readers still waiting.
+      const script = String.raw`
+import json, os, sys, threading
+ctl, n, size = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+def cmd(fd, line):
+    os.write(fd, (line + '\n').encode())
+    return os.read(fd, 4096).decode().strip()
+fds = []
+for i in range(n):
+    fd = os.open(ctl, os.O_RDWR)
+    mm = cmd(fd, 'mm new').split('mm=')[1]
+    addr = cmd(fd, 'mmap mm=%s size=%s' % (mm, size)).split('addr=')[1].split()[0]
+    fds.append((fd, mm, addr))
+done = []
+lock = threading.Lock()
+def wait(fd):
+    line = os.read(fd, 4096).decode().strip()
+    with lock: done.append(line)
+for fd, mm, addr in fds:
+    assert os.write(fd, ('touch mm=%s addr=%s size=%s\n' % (mm, addr, size)).encode()) > 0
+for fd, _, _ in fds:
+    threading.Thread(target=wait, args=(fd,), daemon=True).start()
+s = os.open(ctl, os.O_RDWR)
+stats = cmd(s, 'stats')
+with lock: before = len(done)
+print(json.dumps({'stats': stats, 'done_before_stats': before}), flush=True)
+os.kill(os.getpid(), 9)
+`;
+      const client = await run('python3', ['-c', script, path.join(dir, 'control'), '30', '32G'], { timeoutMs: 150_000 });
+      assert.equal(client.signal, 'SIGKILL', client.stderr);
+      const seen = JSON.parse(client.stdout) as { stats: string; done_before_stats: number };
+      const s = statsOf(seen.stats);
+      const pages = (32 * 2 ** 30) / s.get('page_size')!;
+      // Every touch was queued before stats was written, and stats came back first: the touches
+      // run one after another, and at most the first had ended.
+      assert.equal(s.get('mms'), 30, seen.stats);
+      assert.ok(seen.done_before_stats <= 1, `${seen.done_before_stats} touches answered before the stats`);
+      assert.ok(s.get('pgfault')! < 2 * pages, `stats waited for touches: ${seen.stats}`);
+      // The process is gone, so every touch was stopped (or never started): its 30 closes
+      // waited for them, and no more than two of the 30 touches' pages were faulted.
+      const after = await sh(`exec 3<>${q(path.join(dir, 'control'))}; echo check >&3; read -r c <&3; echo "$c"; echo stats >&3; read -r s <&3; echo "$s"`);
+      const [check, line] = after.stdout.trim().split('\n');
+      assert.equal(check, 'ok', after.stdout);
+      assert.ok(statsOf(line!).get('pgfault')! < 3 * pages, `the touches ran on after their client died: ${line}`);
     });
   });
 
@@ -174,7 +253,7 @@ describe('callers and their signals', () => {
         await waitForMount(dir, daemon);
         const marker = path.join(tmp, 'touching');
         client = run('sh', ['-c', TOUCH_SCRIPT, 'touch', path.join(dir, 'control'), marker], { timeoutMs: 60_000 });
-        await inWrite(await shPid(dir), marker, dir);
+        await waitingOnControl(await shPid(dir), marker, dir);
       } finally {
         await stopDaemon(daemon, dir);
       }
