@@ -129,11 +129,11 @@ function policyPairs(m: Machine): [string, string][] {
 /** One executor per verb: the compiler checks that every verb of the grammar has one. */
 const EXECUTORS: Executors<Verb> = {
   tick: (m, c, s) => tickJob(m, c.ns, s),
-  alloc: (m, c) => allocJob(m.raw.allocSteps(c.order, c.zero === true, c.node ?? 0, c.count ?? 1, ALLOC_BLOCKS_PER_STEP)),
+  alloc: (m, c, s) => allocJob(m, c, s),
   free: (m, c) => `ok freed_pages=${n(m.raw.free(c.handles))}`,
   drain: (m) => `ok drained_pages=${n(m.drainPcp())}`,
   bte: (m, c) => (m.injectBteFailures(c.fail), 'ok'),
-  check: (m) => checkJob(m),
+  check: (m, _c, s) => checkJob(m, s),
   stats: (m) => `ok ${statsPairs(m).map(([k, v]) => `${k}=${n(v)}`).join(' ')}`,
   config: (m) => `ok ${configPairs(m).map(([k, v]) => `${k}=${v}`).join(' ')}`,
   // The process verbs; touch leaves what the line does not give to Processes.touch's defaults
@@ -158,7 +158,7 @@ const EXECUTORS: Executors<Verb> = {
     return `ok addr=${hex(r.addr)} size=${n(r.size)}`;
   },
   munmap: (m, c) => freedJob(m.procs.munmapTimedSteps(c.mm, c.addr, c.size)),
-  touch: (m, c, s) => (m.hugetlb.maps.at(m.procs.get(c.mm), c.addr) ? hugetlbTouch(m, c) : runTouch(s, m.procs.touchJob(c.mm, {
+  touch: (m, c, s) => (m.hugetlb.maps.at(m.procs.get(c.mm), c.addr) ? hugetlbTouch(m, c, s) : runTouch(s, m.procs.touchJob(c.mm, {
     addr: c.addr, size: c.size, write: c.access !== 'read',
     ...(c.threads !== undefined && { threads: c.threads }),
     ...(c.lines !== undefined && { lines: c.lines }),
@@ -179,17 +179,37 @@ function hugetlbMmap(m: Machine, c: CommandOf<'mmap'>): string {
   return `ok addr=${hex(r.addr)} size=${n(r.size)}`;
 }
 
-/** touch of a hugetlb mapping: huge page faults (hugetlb-map.ts), as a job; reads and lines do not change them. */
-function* hugetlbTouch(m: Machine, c: CommandOf<'touch'>): Job<string> {
-  if (c.thp === true) throw new ModelError('KSCRUB_BAD_OPTION', 'touch: thp does not apply to a hugetlb mapping');
-  const r = yield* m.hugetlb.maps.touchSteps(c.mm, c.addr, c.size, c.threads ?? 1);
-  return `ok pages=${n(r.pages)} faults=${n(r.faults)} prezeroed=${n(r.prezeroed)} hot_zeroed=${n(r.hotZeroed)} prefaulted=0 oom=${n(r.oom)} `
-    + `user_ns=0 sys_ns=${n(r.sysNs)} wall_ns=${n(r.wallNs)} waited=${n(r.waited)} max_fault_ns=${n(r.maxFaultNs)}`;
+/**
+ * A look at whether the command's writer (or whoever waits on it) was interrupted, for a
+ * model job that stops where it can; `seen` says whether a look said so.
+ */
+function stopper(s: Session): { readonly stop: () => boolean; readonly seen: () => boolean } {
+  let seen = false;
+  return { stop: () => (seen = s.interrupted?.() === true), seen: () => seen };
 }
 
-function* checkJob(m: Machine): Job<string> {
-  const broken = yield* checkSteps(m);
-  return broken === null ? 'ok' : `err check: ${broken}`;
+/** touch of a hugetlb mapping: huge page faults (hugetlb-map.ts), as a job; reads and lines do not change them. Interrupted, it stops at the next huge page. */
+function* hugetlbTouch(m: Machine, c: CommandOf<'touch'>, s: Session): Job<string> {
+  if (c.thp === true) throw new ModelError('KSCRUB_BAD_OPTION', 'touch: thp does not apply to a hugetlb mapping');
+  const look = stopper(s);
+  const r = yield* m.hugetlb.maps.touchSteps(c.mm, c.addr, c.size, c.threads ?? 1, look.stop);
+  const line = `pages=${n(r.pages)} faults=${n(r.faults)} prezeroed=${n(r.prezeroed)} hot_zeroed=${n(r.hotZeroed)} prefaulted=0 oom=${n(r.oom)} `
+    + `user_ns=0 sys_ns=${n(r.sysNs)} wall_ns=${n(r.wallNs)} waited=${n(r.waited)} max_fault_ns=${n(r.maxFaultNs)}`;
+  return look.seen() ? `err touch: ${INTERRUPTED}; what it did stays: ${line}` : `ok ${line}`;
+}
+
+/** check, stopped at its next step when interrupted: it only reads, so nothing needs undoing. */
+function* checkJob(m: Machine, s: Session): Job<string> {
+  const steps = checkSteps(m);
+  for (;;) {
+    const r = steps.next();
+    if (r.done) return r.value === null ? 'ok' : `err check: ${r.value}`;
+    if (s.interrupted?.() === true) {
+      steps.return(null);
+      return `err check: ${INTERRUPTED}; it stopped part way (check only reads: nothing changed)`;
+    }
+    yield;
+  }
 }
 
 function* exitJob(m: Machine, id: number, s: Session): Job<string> {
@@ -204,9 +224,11 @@ function* freedJob(steps: Job<ZapResult>): Job<string> {
   return `ok freed_pages=${n(z.freed)} sys_ns=${n(z.sysNs)} wall_ns=${n(z.wallNs)}`;
 }
 
-function* allocJob(steps: Job<number[]>): Job<string> {
-  const handles = yield* steps;
-  return `ok handles=${handles.join(',')}`;
+/** alloc, as a job: interrupted, it gives back the blocks taken so far (all or nothing, as when memory runs out). */
+function* allocJob(m: Machine, c: CommandOf<'alloc'>, s: Session): Job<string> {
+  const look = stopper(s);
+  const handles = yield* m.raw.allocSteps(c.order, c.zero === true, c.node ?? 0, c.count ?? 1, ALLOC_BLOCKS_PER_STEP, look.stop);
+  return handles === null ? `err alloc: ${INTERRUPTED}; nothing kept (the blocks taken so far are free again)` : `ok handles=${handles.join(',')}`;
 }
 
 /** The prefix of a command's `err` line when its writer was interrupted part way. */

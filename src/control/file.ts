@@ -37,14 +37,17 @@ export function helpText(): string {
     'reads "err <reason>", the others "err skipped: line N of this write was rejected", and',
     'the write fails with EINVAL. Otherwise the commands run in order, each all or nothing;',
     'the first that fails ends the batch (the rest read "err skipped: line N of this write',
-    'failed") and the write fails with EINVAL (ENOMEM when memory ran out, EIO if check',
-    'finds a broken invariant).',
+    'failed"). A write returns once its lines parse and are queued; commands run one at a',
+    'time, in the order written (stats, config and mm list at once). A read waits for the',
+    "results; close waits for the commands its process wrote and fails with the first",
+    'failure: EINVAL (ENOMEM when memory ran out, EIO if check finds a broken invariant,',
+    'EINTR if a signal stopped it). A signal to a reader or closer waiting on a command',
+    'stops it at its next step.',
     "(bash's echo and printf builtins write line by line, one batch per line; cat writes",
-    'a file of commands in blocks of up to 128 KiB, each block a batch.) A long command',
-    '(a big touch, mm exit, tick) returns from its write when it is done; other files and',
-    'other opens are served meanwhile.',
+    'a file of commands in blocks of up to 128 KiB, each block a batch.)',
     `Unread results are kept up to ${OUTPUT_LIMIT >> 20} MiB: a write whose results could pass that fails with`,
     'EBUSY before anything runs (one command alone, with nothing unread, always runs).',
+    `At most ${MAX_QUEUED_WRITES} writes are queued on a mount (a user other than root: ${MAX_QUEUED_WRITES_PER_USER}); past that EAGAIN.`,
     'A process made by "mm new" exits when the open file that made it is closed, unless it',
     'was made with "mm new keep"; "mm list" shows the processes alive.',
     '',
@@ -346,20 +349,33 @@ class ControlHandle implements FileHandle, Session {
     for (const look of w) look();
   }
 
-  /** Flights (of `pid`, when given) that still hold their results back: running, or queued and not cancelled. */
-  private pending(pid?: number): boolean {
-    for (const f of this.flights) if ((pid === undefined || f.pid === undefined || f.pid === pid) && (f.started || !f.cancelled)) return true;
+  /**
+   * Flights whose results a read waits for: running, or queued and not cancelled (a cancelled
+   * one ends at its next look; one still queued may wait long behind other files' commands).
+   */
+  private unsettledForRead(): boolean {
+    for (const f of this.flights) if (f.started || !f.cancelled) return true;
+    return false;
+  }
+
+  /**
+   * Flights (of `pid`, when given) a close waits for: those not cancelled. One cancelled — its
+   * waiter got a signal — holds nobody: it stops at its next look (or, for mm exit and
+   * munmap, which cannot stop part way, runs to its end) without its client.
+   */
+  private unsettled(pid?: number): boolean {
+    for (const f of this.flights) if ((pid === undefined || f.pid === undefined || f.pid === pid) && !f.cancelled) return true;
     return false;
   }
 
   readable(): Promise<void> | null {
-    if (this.out.size > 0 || this.rewound.length > 0 || !this.pending()) return null;
+    if (this.out.size > 0 || this.rewound.length > 0 || !this.unsettledForRead()) return null;
     const size = this.out.size;
-    return this.until(() => this.out.size > size || !this.pending());
+    return this.until(() => this.out.size > size || !this.unsettledForRead());
   }
 
   settled(pid?: number): Promise<void> | null {
-    return this.pending(pid) ? this.until(() => !this.pending(pid)) : null;
+    return this.unsettled(pid) ? this.until(() => !this.unsettled(pid)) : null;
   }
 
   takeFailure(pid?: number): ProcError | null {
@@ -370,11 +386,11 @@ class ControlHandle implements FileHandle, Session {
       f ??= err;
       this.failures.delete(p);
     }
-    // A write stopped before it started (its waiter was interrupted) ends later, unread: say so now.
+    // A write stopped by a signal that has not ended yet: say so now (once), not when it ends.
     for (const g of this.flights) {
-      if (!mine(g.pid) || !g.cancelled || g.started || g.reported) continue;
+      if (!mine(g.pid) || !g.cancelled || g.reported) continue;
       g.reported = true;
-      f ??= new ProcError('EINTR', 'control: interrupted by a signal; the commands still queued stop before they start');
+      f ??= new ProcError('EINTR', 'control: interrupted by a signal; its commands stop at their next look');
     }
     return f;
   }

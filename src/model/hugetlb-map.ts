@@ -155,9 +155,10 @@ export class HugetlbMappings<P extends MappedPool> {
    * touch of [addr, addr+size) inside one hugetlb mapping by `threads` threads, each faulting
    * its own contiguous share of the huge pages one after another on its own CPU (a VM's vCPU
    * threads touching their memory), all starting now; faults run in time order so khzerod
-   * runs between them. Yields every FAULTS_PER_STEP faults.
+   * runs between them. Yields every FAULTS_PER_STEP faults; `halt`, asked before each yield,
+   * ends it there (each fault done stays done, as a touch's pages do).
    */
-  *touchSteps(mmId: number, addr: number, size: number, threads: number): Generator<void, HugeTouchResult, void> {
+  *touchSteps(mmId: number, addr: number, size: number, threads: number, halt?: () => boolean): Generator<void, HugeTouchResult, void> {
     const m = this.m;
     const mm = m.procs.get(mmId);
     const v = this.at(mm, addr);
@@ -211,7 +212,10 @@ export class HugetlbMappings<P extends MappedPool> {
         r.sysNs += f.ns;
         minNs = Math.min(minNs, took);
         r.maxFaultNs = Math.max(r.maxFaultNs, took);
-        if (++steps % FAULTS_PER_STEP === 0) yield;
+        if (++steps % FAULTS_PER_STEP === 0) {
+          if (halt?.() === true) break;
+          yield;
+        }
       }
     } finally {
       for (let k = 0; k < nThreads; k++) m.cpus.switchOut(k % cpus);

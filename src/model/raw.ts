@@ -48,16 +48,18 @@ export class RawBlocks implements PageOwner {
     const steps = this.allocSteps(order, zero, node, count, Number.POSITIVE_INFINITY);
     for (;;) {
       const r = steps.next();
-      if (r.done) return r.value;
+      if (r.done) return r.value!;
     }
   }
 
   /**
    * alloc() as a job that yields after every `perStep` blocks, so that a million-block alloc
    * lets the daemon answer readers in between; still all or nothing (a reader meanwhile sees
-   * the blocks taken so far, as it sees a touch's pages).
+   * the blocks taken so far, as it sees a touch's pages). `stop` is asked before each yield:
+   * when it says so, the blocks taken are given back, as when memory runs out, and the
+   * result is null.
    */
-  *allocSteps(order: number, zero: boolean, node: number, count: number, perStep: number): Generator<void, number[]> {
+  *allocSteps(order: number, zero: boolean, node: number, count: number, perStep: number, stop?: () => boolean): Generator<void, number[] | null> {
     const m = this.m;
     if (!Number.isInteger(order) || order < 0 || order >= m.maxOrder) {
       throw new ModelError('KSCRUB_BAD_OPTION', `order=${order} is out of range 0..${m.maxOrder - 1}`);
@@ -75,12 +77,21 @@ export class RawBlocks implements PageOwner {
     this.reserve(count);
     const cpu = m.firstCpuOf(node);
     const first = this.len;
+    const giveBack = (): void => {
+      for (let j = first; j < this.len; j++) m.freePages(this.pfns[j]!, order, this.cpuOf(this.pfns[j]!));
+      this.len = first;
+    };
     for (let i = 0; i < count; i++) {
-      if (i > 0 && i % perStep === 0) yield;
+      if (i > 0 && i % perStep === 0) {
+        if (stop?.() === true) {
+          giveBack();
+          return null;
+        }
+        yield;
+      }
       const pfn = m.allocPages(order, zero, node, cpu);
       if (pfn < 0) {
-        for (let j = first; j < this.len; j++) m.freePages(this.pfns[j]!, order, this.cpuOf(this.pfns[j]!));
-        this.len = first;
+        giveBack();
         throw nomem(i);
       }
       this.handles[this.len] = this.nextHandle + i;

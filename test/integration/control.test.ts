@@ -84,14 +84,22 @@ describe('control over the mount', () => {
     });
   });
 
-  test("when bash's echo sends one command per open then its exit status tells success from failure", async () => {
+  test("when echo sends one command per open then a line that does not parse fails its write, and a command that fails as it runs fails the writer's close", async () => {
     await withControl(async (_dir, control) => {
       assert.equal((await bash(`echo 'alloc order=2' > ${q(control)}`)).code, 0);
-      const bad = await bash(`echo 'free handles=99' > ${q(control)}`);
+      const bad = await bash(`echo 'alloc ordr=2' > ${q(control)}`);
       assert.notEqual(bad.code, 0);
       assert.match(bad.stderr, /write error: Invalid argument/);
-      const again = await bash(`echo 'free handles=1' > ${q(control)} && echo 'free handles=1' > ${q(control)}`);
+      // free of an unknown handle parses, and fails as it runs: cat's close says so (bash
+      // ignores a failed close, so its own echo cannot).
+      const failed = await bash(`echo 'free handles=99' | cat > ${q(control)}`);
+      assert.notEqual(failed.code, 0);
+      assert.match(failed.stderr, /cat: write error: Invalid argument/);
+      const again = await bash(`echo 'free handles=1' | cat > ${q(control)} && echo 'free handles=1' | cat > ${q(control)}`);
       assert.notEqual(again.code, 0, 'the second free of handle 1 fails');
+      // A close waits for the command its process wrote: what runs next sees it done.
+      const seen = await bash(`echo 'alloc order=3 count=2' > ${q(control)}; exec 3<>${q(control)}; echo stats >&3; read -r s <&3; echo "$s"`);
+      assert.match(seen.stdout, / raw_pages=16 /, 'the alloc of two order-3 blocks ran before the next command was written');
     });
   });
 

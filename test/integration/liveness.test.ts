@@ -18,7 +18,8 @@ const MODEL = { preset: 'x86_64', mem: '256G', clock: 'manual' } as const;
 /**
  * python3: one thread writes `commands` to control (one write, so one batch) and reads the
  * results; another loops open+read+close on meminfo meanwhile. Prints JSON: the results, when
- * the write started and returned, and when each meminfo read completed (monotonic seconds).
+ * the write started and when the last result was read, and when each meminfo read completed
+ * (monotonic seconds).
  */
 const SCRIPT = String.raw`
 import json, os, sys, threading, time
@@ -35,12 +36,12 @@ t.start()
 fd = os.open(os.path.join(d, 'control'), os.O_RDWR)
 start = time.monotonic()
 os.write(fd, commands.encode())
-end = time.monotonic()
 out = b''
 while True:
     b = os.read(fd, 65536)
     if not b: break
     out += b
+end = time.monotonic()
 done.set()
 t.join()
 os.close(fd)

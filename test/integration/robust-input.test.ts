@@ -24,7 +24,8 @@ const PYTHON = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
 /**
  * Reads a JSON list of cases on stdin; for each: open(path, flags), then every write (os.write,
  * or os.pwrite at an offset), each giving the byte count or the errno's name; then, if asked,
- * read(2) until EOF (the control file's results). Prints the JSON list of outcomes.
+ * read(2) until EOF (the control file's results); then close(2), giving its errno's name if it
+ * fails (a control command that failed as it ran). Prints the JSON list of outcomes.
  */
 const HARNESS = String.raw`
 import base64, errno, json, os, sys
@@ -56,7 +57,10 @@ for c in json.load(sys.stdin):
                 parts.append(b)
             r['out'] = b''.join(parts).decode('utf-8', 'replace')
     finally:
-        os.close(fd)
+        try:
+            os.close(fd)
+        except OSError as e:
+            r['close'] = name(e)
     out.append(r)
 json.dump(out, sys.stdout)
 `;
@@ -80,6 +84,17 @@ interface WireResult {
   writes: (number | string)[];
   out: string | null;
   open?: string;
+  close?: string;
+}
+
+/**
+ * What the writer saw of each write: a control write returns once its lines parse, and the
+ * errno of a command that failed as it ran comes from close(2) — so a last write accepted
+ * whole, then a failed close, reads as that write failing with the close's errno.
+ */
+function outcomes(r: WireResult): (number | string)[] {
+  if (r.close === undefined || r.writes.length === 0 || typeof r.writes.at(-1) !== 'number') return r.close === undefined ? r.writes : [...r.writes, `close ${r.close}`];
+  return [...r.writes.slice(0, -1), r.close];
 }
 
 async function runWrites(cases: readonly WireCase[]): Promise<WireResult[]> {
@@ -457,8 +472,8 @@ describe('robust: malformed input over a real mount', () => {
       const wrong: string[] = [];
       cases.forEach((c, i) => {
         const r = results[i]!;
-        if (r.open !== undefined || JSON.stringify(r.writes) !== JSON.stringify(c.expect)) {
-          wrong.push(`${c.file} ${c.name} [${c.writes.map((w) => show(w.data)).join(', ')}] (${c.flags}): expected ${JSON.stringify(c.expect)}, got ${r.open ?? JSON.stringify(r.writes)}`);
+        if (r.open !== undefined || JSON.stringify(outcomes(r)) !== JSON.stringify(c.expect)) {
+          wrong.push(`${c.file} ${c.name} [${c.writes.map((w) => show(w.data)).join(', ')}] (${c.flags}): expected ${JSON.stringify(c.expect)}, got ${r.open ?? JSON.stringify(outcomes(r))}`);
         }
       });
       assert.deepEqual(wrong, [], `${wrong.length} of ${cases.length} sysctl writes went wrong`);
@@ -480,7 +495,9 @@ describe('robust: malformed input over a real mount', () => {
         `/bin/echo -n 9 > ${q(path.join(dir, 'sys/vm/max_prealloc_order'))}; echo "/bin/echo 9: $?"`,
         `printf '+3' | dd of=${f} conv=notrunc status=none; echo "dd +3: $?"`,
         `printf 'bogus\\n' > ${q(path.join(dir, 'control'))}; echo "control bogus: $?"`,
-        `echo 'free handles=7' > ${q(path.join(dir, 'control'))}; echo "control free: $?"`,
+        // A command that fails as it runs fails the close of the process that wrote it: cat
+        // reports it (bash ignores a failed close).
+        `echo 'free handles=7' | cat > ${q(path.join(dir, 'control'))}; echo "control free: $?"`,
         // An offset write is ignored and reported written: dd seek=5 exits 0.
         `printf 3 | dd of=${f} bs=1 seek=5 conv=notrunc status=none; echo "dd seek=5: $?"`,
       ].join('\n');
@@ -516,8 +533,8 @@ describe('robust: malformed input over a real mount', () => {
       cases.forEach((c, i) => {
         const r = results[i]!;
         const where = `${c.name}`;
-        if (r.open !== undefined || JSON.stringify(r.writes) !== JSON.stringify(c.expect)) {
-          wrong.push(`${where}: expected ${JSON.stringify(c.expect)}, got ${r.open ?? JSON.stringify(r.writes)} ${JSON.stringify(r.out?.slice(0, 200))}`);
+        if (r.open !== undefined || JSON.stringify(outcomes(r)) !== JSON.stringify(c.expect)) {
+          wrong.push(`${where}: expected ${JSON.stringify(c.expect)}, got ${r.open ?? JSON.stringify(outcomes(r))} ${JSON.stringify(r.out?.slice(0, 200))}`);
           return;
         }
         if (r.out === null) return;
@@ -551,7 +568,8 @@ describe('robust: malformed input over a real mount', () => {
       const memFree = async (): Promise<number> => parseMeminfo(await readFile(path.join(dir, 'meminfo'), 'utf8')).get('MemFree')!;
       const free = await memFree();
       const [r] = await runWrites([{ path: path.join(dir, 'control'), flags: 'rw', writes: [wire({ data: Buffer.from('alloc order=10 count=1000\n') })], read: true }]);
-      assert.deepEqual(r!.writes, ['ENOMEM']);
+      assert.deepEqual(r!.writes, [Buffer.byteLength('alloc order=10 count=1000\n')], 'the write is accepted once it parses');
+      assert.equal(r!.close, 'ENOMEM', 'close reports how the alloc ended');
       assert.match(r!.out!, /^err alloc: out of memory after \d+ of 1000 order-10 blocks \(nothing kept\)\n$/);
       assert.equal(await memFree(), free);
       const after = await controlBatch(dir, 'check\nstats\n');

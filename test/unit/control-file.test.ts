@@ -18,15 +18,19 @@ class Client {
   pos = 0;
   constructor(readonly h: FileHandle) {}
 
-  /** write(2): the byte count, or the ProcError it failed with. */
+  /**
+   * write(2): the byte count, or the ProcError it failed with — its own (a line that does not
+   * parse, results past the unread limit), or the one its commands ended with, which over
+   * FUSE the next close(2) reports.
+   */
   write(text: string | Buffer): number | ProcError {
     const data = typeof text === 'string' ? Buffer.from(text) : text;
     try {
       const n = this.h.write!(data, this.pos);
       // Every batch here is short: it completes within its first slice, at once.
-      if (typeof n !== 'number') throw new Error('write did not complete at once');
+      if (typeof n !== 'number' || this.h.settled!() !== null) throw new Error('write did not complete at once');
       this.pos += n;
-      return n;
+      return this.h.takeFailure!() ?? n;
     } catch (err) {
       if (err instanceof ProcError) return err;
       throw err;

@@ -3,6 +3,10 @@ import assert from 'node:assert/strict';
 import { controlEntry } from '../../src/control';
 import { Scheduler } from '../../src/daemon/scheduler';
 import { check, createMachine, type Machine } from '../../src/model';
+import { hugetlbFiles } from '../../src/procfs/hugetlb';
+import { statsPairs } from '../../src/control';
+import * as meminfo from '../../src/procfs/meminfo';
+import { parseMeminfo } from '../../src/uapi';
 import { ProcError } from '../../src/uapi';
 import type { WriteSignal } from '../../src/procfs/types';
 
@@ -25,6 +29,8 @@ async function send(m: Machine, text: string, signal?: WriteSignal): Promise<{ l
   let error: ProcError | null = null;
   try {
     await h.write!(Buffer.from(text), 0, signal);
+    await h.settled!();
+    error = h.takeFailure!();
   } catch (err) {
     if (!(err instanceof ProcError)) throw err;
     error = err;
@@ -75,5 +81,45 @@ describe('a write whose sender is interrupted', () => {
     assert.deepEqual(r.lines, ['err tick: interrupted by a signal to its writer; nothing ran', 'err skipped: line 1 of this write failed']);
     assert.equal(m.now, 0);
     assert.equal(m.procs.mms.size, 0);
+  });
+
+  it('when an alloc is interrupted part way then it gives back every block it took: nothing kept, free memory as before, the machine checks', async () => {
+    const m = manual();
+    const memFree = (): number => parseMeminfo(meminfo.render(m)).get('MemFree')!;
+    const free = memFree();
+    // Looks: 1 before the batch's first command, 2 after the alloc's first 4096 blocks. Order 1:
+    // freed order-0 pages would stay on the per-cpu lists, out of MemFree.
+    const r = await send(m, 'alloc order=1 count=10000\n', signalAt(2));
+    assert.equal(r.error?.errno, 'EINTR');
+    assert.deepEqual(r.lines, ['err alloc: interrupted by a signal to its writer; nothing kept (the blocks taken so far are free again)']);
+    assert.equal(m.raw.pages, 0);
+    assert.equal(memFree(), free);
+    assert.equal(check(m), null);
+  });
+
+  it('when a check is interrupted then it stops at its next step and says it changed nothing', async () => {
+    const m = manual();
+    const before = JSON.stringify(statsPairs(m));
+    const r = await send(m, 'check\n', signalAt(2));
+    assert.equal(r.error?.errno, 'EINTR');
+    assert.deepEqual(r.lines, ['err check: interrupted by a signal to its writer; it stopped part way (check only reads: nothing changed)']);
+    assert.equal(JSON.stringify(statsPairs(m)), before);
+  });
+
+  it('when a touch of a hugetlb mapping is interrupted then the huge pages it faulted stay, its line counts them, and the rest can still be touched', async () => {
+    const m = createMachine({ preset: 'x86_64', mem: '4G', nodes: 1, clock: 'manual' });
+    const nr = hugetlbFiles(m).find((f) => f.path === '/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages')!;
+    await nr.write!(m, Buffer.from('1536'));
+    const setup = await send(m, 'mm new keep\nmmap mm=1 size=3G hugetlb=2M\n');
+    const addr = /addr=(0x[0-9a-f]+)/.exec(setup.lines[1]!)![1];
+    // Looks: 1 before the command, 2 after its first 1024 huge page faults.
+    const r = await send(m, `touch mm=1 addr=${addr} size=3G\n`, signalAt(2));
+    assert.equal(r.error?.errno, 'EINTR');
+    const faults = Number(/^err touch: interrupted by a signal to its writer; what it did stays: pages=\d+ faults=(\d+) /.exec(r.lines[0]!)?.[1]);
+    assert.equal(faults, 1024, r.lines[0]);
+    assert.equal(check(m), null);
+    const rest = await send(m, `touch mm=1 addr=${addr} size=3G\n`);
+    assert.match(rest.lines[0]!, /^ok pages=\d+ faults=512 /, 'the other 512 huge pages fault now');
+    assert.equal(check(m), null);
   });
 });
