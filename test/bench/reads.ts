@@ -17,7 +17,8 @@ import { opcodesIn, requestCounts, startKscrubfs, startLxcfs, startMinimal, stop
 //
 // Then the FUSE requests one open+read+close costs: our adapter's counts (SIGUSR2, see
 // src/cli/mount.ts), and the kernel's own view from libfuse's debug log on the minimal daemon
-// with and without a flush handler (kscrubfs before and after this change) and on LXCFS.
+// with and without a flush handler (kscrubfs has one: control's close waits for its commands;
+// its binding answers every other file's FLUSH without JS) and on LXCFS.
 
 const SLOT_S = 0.04;
 const WARM = 30;
@@ -168,7 +169,7 @@ async function countRequests(o: BenchOptions, reader: string, pin: Awaited<Retur
   const total = (counts: Record<string, number>): number => Object.values(counts).reduce((a, b) => a + b, 0);
 
   // The kernel's view: what crosses /dev/fuse, opcode by opcode.
-  for (const [label, flags] of [['minimal fuse-native, with a flush handler (kscrubfs before)', ['--flush']], ['minimal fuse-native, no flush handler (kscrubfs now)', []]] as const) {
+  for (const [label, flags] of [['minimal fuse-native, with a flush handler (as kscrubfs: FLUSH on every close)', ['--flush']], ['minimal fuse-native, no flush handler', []]] as const) {
     const server = await startMinimal(label, path.join(o.tmp, `trace${flags.length}`), ['--trace', ...flags], pin);
     try {
       const counts = await traced(server, reader, pin, path.join(server.dir, 'file'));
