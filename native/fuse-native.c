@@ -212,8 +212,8 @@ static void fuse_native_note_caller (fuse_thread_locals_t *l) {
 
 /**
  * Wait for JS's reply. Most replies come within the first wait; a request still unanswered
- * then (a long command's write) looks every few ms whether the kernel sent FUSE_INTERRUPT for
- * it (its caller got a signal: Ctrl-C, SIGKILL) and raises the flag JS polls between slices.
+ * then (a read or close waiting on a long command) looks every few ms whether the kernel sent
+ * FUSE_INTERRUPT for it (its caller got a signal: Ctrl-C, SIGKILL) and raises the flag JS polls.
  */
 static void fuse_native_wait (fuse_thread_locals_t *l) {
   for (;;) {
