@@ -168,18 +168,26 @@ export class ControlClient implements Control {
   }
 }
 
+/** The errnos close(2) of control reports for a command that failed as it ran (its result line says so too). */
+const COMMAND_FAILED = new Set(['EINVAL', 'ENOMEM', 'EIO', 'EINTR']);
+
 /**
  * One batch (lines ending in newlines, one write(2)) on a fresh `control` handle; its result
- * lines, `ok …` or `err …`, read to EOF.
+ * lines, `ok …` or `err …`, read to EOF. A failed command is in its lines, so the close that
+ * reports it again is not an error here.
  */
 export async function controlBatch(dir: string, text: string): Promise<string[]> {
   const fh = await fsp.open(path.join(dir, 'control'), 'r+');
+  let lines: string[] = [];
   try {
     await fh.write(text);
-    return (await readToEof(fh, 'control')).split('\n').slice(0, -1);
+    lines = (await readToEof(fh, 'control')).split('\n').slice(0, -1);
   } finally {
-    await fh.close();
+    await fh.close().catch((err: NodeJS.ErrnoException) => {
+      if (!COMMAND_FAILED.has(err.code ?? '') || lines.length === 0) throw err;
+    });
   }
+  return lines;
 }
 
 /** More than any file a mount or a kernel shows (a 64-node, 1024-CPU zoneinfo is a few MB). */
