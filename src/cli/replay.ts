@@ -3,7 +3,7 @@ import { configPairs } from '../control';
 import { defaultMaxMemory, MemoryBudget, replayEvents } from '../daemon';
 import { createMachine, type Machine } from '../model';
 import { formatSize, KscrubError, parseSize } from '../uapi';
-import { FILES } from '../procfs';
+import { fixedFilesFor } from '../procfs';
 import { action, CliError } from './errors';
 import { readRecord } from './record-file';
 
@@ -55,7 +55,8 @@ async function replay(file: string, flags: { maxMemory?: string }): Promise<void
     // The session needed more than this replay may hold: say that first, it is why the files differ.
     if (budget.lastRefusal !== null) process.stderr.write(`kscrubfs: replay of ${file}: a command was refused: ${budget.lastRefusal}\n`);
   }
-  for (const { path } of FILES) {
+  const files = fixedFilesFor(machine);
+  for (const { path } of files) {
     const want = digest.files[path];
     const got = out.digests[path];
     if (want !== got) {
@@ -64,7 +65,7 @@ async function replay(file: string, flags: { maxMemory?: string }): Promise<void
       return;
     }
   }
-  process.stdout.write(`kscrubfs: replay of ${file}: ${events.length} events, ${FILES.length} files identical at ${ns(out.now)} ns\n`);
+  process.stdout.write(`kscrubfs: replay of ${file}: ${events.length} events, ${files.length} files identical at ${ns(out.now)} ns\n`);
 }
 
 /** The model's clock can hold a fraction of a nanosecond (epyc's costs); say whole ones, as control's now_ns does. */

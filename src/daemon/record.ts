@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Machine } from '../model';
-import { FILES, buildProcTree, type BuddyinfoFormat, type FileEntry, type FileHandle, type ProcTree } from '../procfs';
+import { buildProcTree, fixedFilesFor, type BuddyinfoFormat, type FileEntry, type FileHandle, type ProcTree } from '../procfs';
 import type { WriteSignal } from '../procfs/types';
 import { controlEntry, execute } from '../control';
 import type { CommandBudget } from '../control';
@@ -47,7 +47,7 @@ export interface Recorder {
   event(e: RecordEvent): void;
 }
 
-/** Path → sha256 (hex) of what the file shows: every row of FILES, in table order. */
+/** Path → sha256 (hex) of what the file shows: every row of FILES the machine has, in table order. */
 export type Digests = Readonly<Record<string, string>>;
 
 const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
@@ -58,7 +58,7 @@ const sha256 = (text: string): string => createHash('sha256').update(text).diges
  */
 export function digestFiles(machine: Machine, buddyinfo: BuddyinfoFormat): Digests {
   const out: Record<string, string> = {};
-  for (const f of FILES) {
+  for (const f of fixedFilesFor(machine)) {
     out[f.path] = sha256(f.render ? f.render(machine, { buddyinfo }) : execute(machine, { verb: 'stats' }));
   }
   return out;

@@ -28,12 +28,34 @@ export type ClockMode = 'live' | 'manual';
  */
 export type ZoneLayout = 'ia64' | 'x86_64' | 'i386';
 
+/**
+ * The kernel a preset models: Lameter's 2.6.11 (altix, x86_64, i386), or today's (6.18, the
+ * release of the proc samples in ../shared/fixtures/proc-6.18) on the machines of today. It
+ * decides what the kernel itself has — the per-CPU lists' sizes (zone.ts), the LRU batch
+ * (pagevec.ts), which files exist (src/procfs) — where a preset's costs do not.
+ */
+export const KERNEL_RELEASES = ['2.6.11', '6.18'] as const;
+export type KernelRelease = (typeof KERNEL_RELEASES)[number];
+
+/** Is `kernel` `release` or later? Releases compare field by field ("2.6.24" < "2.6.27" < "6.18"). */
+export function kernelAtLeast(kernel: KernelRelease, release: string): boolean {
+  const a = kernel.split('.').map(Number);
+  const b = release.split('.').map(Number);
+  for (let i = 0; i < Math.max(a.length, b.length); i++) {
+    const d = (a[i] ?? 0) - (b[i] ?? 0);
+    if (d !== 0) return d > 0;
+  }
+  return true;
+}
+
 /** What a caller may say; everything is optional and overrides the preset (defined with its checks). */
 export type MachineOptions = CheckedMachineOptions;
 
 /** A fully resolved machine description. */
 export interface MachineConfig {
   readonly preset: PresetName;
+  /** The kernel release modelled (KERNEL_RELEASES). */
+  readonly kernel: KernelRelease;
   readonly pageSize: number;
   readonly lineSize: number;
   readonly nodes: number;
@@ -95,25 +117,25 @@ const BASE: Readonly<Record<PresetName, MachineConfig>> = {
   // 2.6.10/2.6.11, so buddyinfo has 18 orders; an order-17 block (2 GiB) is more than a node's
   // 1.5 GiB, so a node's memory is an order-16 and an order-15 block less what boot reserves.
   altix: {
-    preset: 'altix', pageSize: 16384, lineSize: 128, nodes: 4, cpus: 8, memBytes: 6 * 2 ** 30,
+    preset: 'altix', kernel: '2.6.11', pageSize: 16384, lineSize: 128, nodes: 4, cpus: 8, memBytes: 6 * 2 ** 30,
     maxOrder: 18, cpuMhz: 1500, pteBytes: 8, clock: 'live', speed: 1, zeroDrivers: ['bte', 'cpu'], zoneLayout: 'ia64',
     kernelBytes: 16 * 2 ** 20, structPageBytes: 56, cost: ALTIX_COST, bootAllocations: true, splitPtlocks: false, zeroingPolicy: DEFAULT_ZEROING_POLICY, hugeClear: DEFAULT_HUGE_CLEAR, preempt: true, llcCpus: 1, hiwaterInFault: true,
   },
   x86_64: {
-    preset: 'x86_64', pageSize: 4096, lineSize: 64, nodes: 1, cpus: 4, memBytes: 4 * 2 ** 30,
+    preset: 'x86_64', kernel: '2.6.11', pageSize: 4096, lineSize: 64, nodes: 1, cpus: 4, memBytes: 4 * 2 ** 30,
     maxOrder: 11, cpuMhz: 2000, pteBytes: 8, clock: 'live', speed: 1, zeroDrivers: ['cpu'], zoneLayout: 'x86_64',
     kernelBytes: 16 * 2 ** 20, structPageBytes: 64, cost: X86_64_COST, bootAllocations: true, splitPtlocks: false, zeroingPolicy: DEFAULT_ZEROING_POLICY, hugeClear: DEFAULT_HUGE_CLEAR, preempt: false, llcCpus: 1, hiwaterInFault: true,
   },
   // Lameter's other machine: 2 × Pentium III 450 MHz, 384 MiB, 440BX; 2.6.11 i386 without
   // PAE (4-byte ptes), a 4 MiB kernel image, 32-byte struct page (src/model/cost-i386.ts).
   i386: {
-    preset: 'i386', pageSize: 4096, lineSize: 32, nodes: 1, cpus: 2, memBytes: 384 * 2 ** 20,
+    preset: 'i386', kernel: '2.6.11', pageSize: 4096, lineSize: 32, nodes: 1, cpus: 2, memBytes: 384 * 2 ** 20,
     maxOrder: 11, cpuMhz: 450, pteBytes: 4, clock: 'live', speed: 1, zeroDrivers: ['cpu'], zoneLayout: 'i386',
     kernelBytes: 4 * 2 ** 20, structPageBytes: 32, cost: i386Cost(450), bootAllocations: true, splitPtlocks: false, zeroingPolicy: DEFAULT_ZEROING_POLICY, hugeClear: DEFAULT_HUGE_CLEAR, preempt: false, llcCpus: 1, hiwaterInFault: true,
   },
   // A machine of today: 2-socket AMD EPYC Milan, 2 × 64 cores, 2 × 64 GiB (src/model/cost-epyc.ts).
   epyc: {
-    preset: 'epyc', pageSize: 4096, lineSize: 64, nodes: 2, cpus: 128, memBytes: 128 * 2 ** 30,
+    preset: 'epyc', kernel: '6.18', pageSize: 4096, lineSize: 64, nodes: 2, cpus: 128, memBytes: 128 * 2 ** 30,
     maxOrder: 11, cpuMhz: 3000, pteBytes: 8, clock: 'live', speed: 1, zeroDrivers: ['cpu'], zoneLayout: 'x86_64',
     kernelBytes: 32 * 2 ** 20, structPageBytes: 64, cost: EPYC_COST, bootAllocations: true, splitPtlocks: true, zeroingPolicy: DEFAULT_ZEROING_POLICY, hugeClear: DEFAULT_HUGE_CLEAR, preempt: false, llcCpus: 8, hiwaterInFault: false,
   },
@@ -129,7 +151,7 @@ const BASE: Readonly<Record<PresetName, MachineConfig>> = {
 /** A 2-socket x86_64 server of today: split ptlocks, a 32 MiB kernel, no BTE, not preemptible. */
 function today(preset: PresetName, cpus: number, cpuMhz: number, cost: CostModel, llcCpus: number): MachineConfig {
   return {
-    preset, pageSize: 4096, lineSize: 64, nodes: 2, cpus, memBytes: 128 * 2 ** 30,
+    preset, kernel: '6.18', pageSize: 4096, lineSize: 64, nodes: 2, cpus, memBytes: 128 * 2 ** 30,
     maxOrder: 11, cpuMhz, pteBytes: 8, clock: 'live', speed: 1, zeroDrivers: ['cpu'], zoneLayout: 'x86_64',
     kernelBytes: 32 * 2 ** 20, structPageBytes: 64, cost, bootAllocations: true, splitPtlocks: true, zeroingPolicy: DEFAULT_ZEROING_POLICY, hugeClear: DEFAULT_HUGE_CLEAR, preempt: false, llcCpus, hiwaterInFault: false,
   };

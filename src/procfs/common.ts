@@ -1,4 +1,5 @@
-import type { Machine, Zone, ZoneName } from '../model';
+import { type Machine, type Zone, type ZoneName, kernelAtLeast } from '../model';
+import type { ZeroingPolicyName } from '../uapi';
 
 // Small helpers the renderers share. Everything here reads zone and machine counters only:
 // nothing walks pages, sections or lists, so rendering costs the same on a 64 TiB machine.
@@ -78,4 +79,14 @@ export function secondsCentis(ns: number): string {
  */
 export function flatString(...parts: string[]): string {
   return [...parts, ''].join('');
+}
+
+/** A file of the modelled kernel from `release` on (a ProcFile's `present`). */
+export function since(release: string): (m: Machine) => boolean {
+  return (m) => kernelAtLeast(m.config.kernel, release);
+}
+
+/** A file that exists when the machine booted with `policy`: its kernel was built with the patch. */
+export function withPolicy(policy: ZeroingPolicyName): (m: Machine) => boolean {
+  return (m) => m.config.zeroingPolicy.includes(policy);
 }

@@ -1,4 +1,5 @@
 import { POLICY_KNOBS, SYSCTL_NAMES, type Machine, knobSpecs } from '../model';
+import { withPolicy } from './common';
 import * as buddyinfo from './buddyinfo';
 import { hugetlbFiles } from './hugetlb';
 import type { ProcFile } from './types';
@@ -21,11 +22,14 @@ export const FILES: readonly ProcFile[] = [
   { path: '/loadavg', mode: 0o444, render: loadavg.render },
   { path: '/uptime', mode: 0o444, render: uptime.render },
   { path: '/control', mode: 0o600 },
+  // vm.scrub_* are the kscrubd patch's (a kernel without it has none); max_prealloc_order is
+  // the prefault patch's, which the model offers on every machine.
   ...SYSCTL_NAMES.map((name): ProcFile => ({
     path: `/sys/vm/${name}`,
     mode: 0o644,
     render: (m) => sysctl.render(m, name),
     write: (m, data) => sysctl.write(m, name, data),
+    ...(name.startsWith('scrub_') && { present: withPolicy('kscrubd') }),
   })),
   // Their paths do not depend on the machine (only their ranges do): any MAX_ORDER will do here.
   ...POLICY_KNOBS.map((name): ProcFile => ({
@@ -33,13 +37,25 @@ export const FILES: readonly ProcFile[] = [
     mode: 0o644,
     render: (m) => policyKnobs.render(m, name),
     write: (m, data) => policyKnobs.write(m, name, data),
+    present: withPolicy(knobSpecs(11)[name].policy),
   })),
 ];
 
+/** Is `f` a file of this machine? */
+export function present(f: ProcFile, m: Machine): boolean {
+  return f.present === undefined || f.present(m);
+}
+
+/** The rows of FILES this machine has, in table order (what a record digests). */
+export function fixedFilesFor(m: Machine): readonly ProcFile[] {
+  return FILES.filter((f) => present(f, m));
+}
+
 /**
  * Every file of this machine: FILES, then the rows whose paths depend on the machine's shape
- * (the hugetlb sizes it has, and its nodes).
+ * (the hugetlb sizes it has, and its nodes), each only where this machine's kernel or policies
+ * have it.
  */
 export function filesFor(m: Machine): readonly ProcFile[] {
-  return [...FILES, ...hugetlbFiles(m)];
+  return [...FILES, ...hugetlbFiles(m)].filter((f) => present(f, m));
 }

@@ -1,4 +1,5 @@
 import type { HugetlbPool, Machine } from '../model';
+import { since, withPolicy } from './common';
 import { ProcError, parseSysctlWrite } from '../uapi';
 import { formatCount, parseKstrtoul } from '../uapi/hugetlb';
 import type { ProcFile } from './types';
@@ -15,7 +16,16 @@ import type { ProcFile } from './types';
  *   sys/vm/nr_hugepages, sys/vm/nr_overcommit_hugepages 0644   /proc/sys/vm, the default size
  *
  * Every count reads "%lu\n". A bad write is EINVAL and changes nothing.
+ *
+ * Each file exists only where its kernel has it (SINCE): 2.6.11 has /proc/sys/vm/nr_hugepages
+ * alone (and meminfo's counts); nr_overcommit_hugepages came with 2.6.24 ("hugetlb: introduce
+ * nr_overcommit_hugepages sysctl"), the per-size sysfs directories with 2.6.27 (the multiple
+ * hstates and their sysfs interface), the per-node ones with 2.6.33 ("hugetlb: add per node
+ * hstate attributes"). The proposals' files exist with their policy: prezero_enabled and
+ * free_huge_pages_zero with `khzerod`, zeroable_hugepages with `zeroable_hugepages`.
  */
+const SINCE = { overcommitSysctl: '2.6.24', sizeDirs: '2.6.27', nodeDirs: '2.6.33' } as const;
+
 /** Per-size files and their modes (hstate_attrs, then van der Linden's two). */
 const SIZE_FILES = {
   nr_hugepages: 0o644, nr_overcommit_hugepages: 0o644, free_hugepages: 0o444, resv_hugepages: 0o444,
@@ -45,25 +55,28 @@ export function hugetlbFiles(m: Machine): ProcFile[] {
   for (const pool of h.pools) {
     const dir = `/sys/kernel/mm/hugepages/${pool.hs.dir}`;
     const name = (f: string): string => `${dir}/${f}`;
+    const present = since(SINCE.sizeDirs);
+    const khzerod = withPolicy('khzerod');
     rows.push(
-      { path: name('nr_hugepages'), mode: SIZE_FILES.nr_hugepages, render: () => formatCount(pool.nr), write: (mm, d) => setNr(mm, pool, d, name('nr_hugepages')) },
-      { path: name('nr_overcommit_hugepages'), mode: SIZE_FILES.nr_overcommit_hugepages, render: () => formatCount(pool.overcommit), write: (_m, d) => setOvercommit(pool, d, name('nr_overcommit_hugepages')) },
-      { path: name('free_hugepages'), mode: SIZE_FILES.free_hugepages, render: () => formatCount(pool.free) },
-      { path: name('resv_hugepages'), mode: SIZE_FILES.resv_hugepages, render: () => formatCount(pool.resv) },
-      { path: name('surplus_hugepages'), mode: SIZE_FILES.surplus_hugepages, render: () => formatCount(pool.surplus) },
-      { path: name('prezero_enabled'), mode: SIZE_FILES.prezero_enabled, render: () => formatCount(pool.prezero ? 1 : 0), write: (mm, d) => setPrezero(mm, pool, d, name('prezero_enabled')) },
-      { path: name('free_huge_pages_zero'), mode: SIZE_FILES.free_huge_pages_zero, render: () => formatCount(pool.freeZero) },
+      { path: name('nr_hugepages'), mode: SIZE_FILES.nr_hugepages, render: () => formatCount(pool.nr), write: (mm, d) => setNr(mm, pool, d, name('nr_hugepages')), present },
+      { path: name('nr_overcommit_hugepages'), mode: SIZE_FILES.nr_overcommit_hugepages, render: () => formatCount(pool.overcommit), write: (_m, d) => setOvercommit(pool, d, name('nr_overcommit_hugepages')), present },
+      { path: name('free_hugepages'), mode: SIZE_FILES.free_hugepages, render: () => formatCount(pool.free), present },
+      { path: name('resv_hugepages'), mode: SIZE_FILES.resv_hugepages, render: () => formatCount(pool.resv), present },
+      { path: name('surplus_hugepages'), mode: SIZE_FILES.surplus_hugepages, render: () => formatCount(pool.surplus), present },
+      { path: name('prezero_enabled'), mode: SIZE_FILES.prezero_enabled, render: () => formatCount(pool.prezero ? 1 : 0), write: (mm, d) => setPrezero(mm, pool, d, name('prezero_enabled')), present: khzerod },
+      { path: name('free_huge_pages_zero'), mode: SIZE_FILES.free_huge_pages_zero, render: () => formatCount(pool.freeZero), present: khzerod },
     );
   }
   for (let n = 0; n < m.config.nodes; n++) {
     for (const pool of h.pools) {
       const dir = `/sys/devices/system/node/node${n}/hugepages/${pool.hs.dir}`;
       const name = (f: string): string => `${dir}/${f}`;
+      const present = since(SINCE.nodeDirs);
       rows.push(
-        { path: name('nr_hugepages'), mode: NODE_FILES.nr_hugepages, render: () => formatCount(pool.nrNode[n]!), write: (mm, d) => setNr(mm, pool, d, name('nr_hugepages'), n) },
-        { path: name('free_hugepages'), mode: NODE_FILES.free_hugepages, render: () => formatCount(pool.freeNode[n]!) },
-        { path: name('surplus_hugepages'), mode: NODE_FILES.surplus_hugepages, render: () => formatCount(pool.surplusNode[n]!) },
-        { path: name('zeroable_hugepages'), mode: NODE_FILES.zeroable_hugepages, render: (mm) => formatCount(mm.hugetlb.zeroable(pool, n)), write: (mm, d) => zeroable(mm, pool, n, d, name('zeroable_hugepages')) },
+        { path: name('nr_hugepages'), mode: NODE_FILES.nr_hugepages, render: () => formatCount(pool.nrNode[n]!), write: (mm, d) => setNr(mm, pool, d, name('nr_hugepages'), n), present },
+        { path: name('free_hugepages'), mode: NODE_FILES.free_hugepages, render: () => formatCount(pool.freeNode[n]!), present },
+        { path: name('surplus_hugepages'), mode: NODE_FILES.surplus_hugepages, render: () => formatCount(pool.surplusNode[n]!), present },
+        { path: name('zeroable_hugepages'), mode: NODE_FILES.zeroable_hugepages, render: (mm) => formatCount(mm.hugetlb.zeroable(pool, n)), write: (mm, d) => zeroable(mm, pool, n, d, name('zeroable_hugepages')), present: withPolicy('zeroable_hugepages') },
       );
     }
   }
@@ -74,6 +87,7 @@ export function hugetlbFiles(m: Machine): ProcFile[] {
       {
         path: '/sys/vm/nr_overcommit_hugepages', mode: VM_FILES.nr_overcommit_hugepages, render: () => formatCount(def.overcommit),
         write: (_m, d) => sysctlWrite(d, 'vm.nr_overcommit_hugepages', (v) => { checkOvercommit(def, v, 'vm.nr_overcommit_hugepages'); def.overcommit = v; }),
+        present: since(SINCE.overcommitSysctl),
       },
     );
   }

@@ -105,4 +105,9 @@ export interface ProcFile {
   readonly render?: (m: Machine, opts: RenderOptions) => string;
   /** A promise when the write runs in slices (a hugetlb pool resize or zeroing of many pages). */
   readonly write?: (m: Machine, data: Buffer) => number | Promise<number>;
+  /**
+   * Does this machine have the file? Absent: every machine does. A file exists only where the
+   * modelled kernel (MachineConfig.kernel) or a zeroing policy the machine booted with has it.
+   */
+  readonly present?: (m: Machine) => boolean;
 }

@@ -6,9 +6,12 @@ import { ModelError } from './errors';
 // prezero=, sysfs kernel/mm/prezero/*, a kprezerod thread per node) and idle-time zeroing
 // `idlezero` (FreeBSD's vm_zeroidle: vm.idlezero_enable, vm.idlezero_maxrun). Several at once
 // where kernels combine them: with both init_on_* on, the kernel skips init_on_alloc's clear
-// (free_pages_prezeroed()).
+// (free_pages_prezeroed()). The two hugetlb pre-zeroing proposals are policies too, because a
+// kernel has their files only when built with them: van der Linden's `khzerod` (per-size
+// prezero_enabled and free_huge_pages_zero) and Li Zhe's `zeroable_hugepages` (the per-node
+// file of that name); neither changes the buddy allocator, so either combines with any other.
 
-export const ZEROING_POLICIES = ['kscrubd', 'init_on_free', 'init_on_alloc', 'prezero', 'idlezero'] as const;
+export const ZEROING_POLICIES = ['kscrubd', 'init_on_free', 'init_on_alloc', 'prezero', 'idlezero', 'khzerod', 'zeroable_hugepages'] as const;
 export type ZeroingPolicyName = (typeof ZEROING_POLICIES)[number];
 /** What a machine boots with when not told: today's model, kscrubd steered by its sysctls. */
 export const DEFAULT_ZEROING_POLICY: readonly ZeroingPolicyName[] = ['kscrubd'];
@@ -52,9 +55,9 @@ export function isDefaultZeroingPolicy(p: readonly ZeroingPolicyName[]): boolean
 
 /**
  * The kernel command line a machine of policy `p` boots with, as /proc/cmdline shows it:
- * the init_on_* and prezero= parameters it sets (kscrubd and idlezero have no boot
- * parameter: their sysctls steer them).
+ * the init_on_* and prezero= parameters it sets (kscrubd, idlezero and the hugetlb proposals
+ * have no boot parameter: their files steer them).
  */
 export function zeroingCmdline(p: readonly ZeroingPolicyName[]): string {
-  return p.filter((n) => n !== 'kscrubd' && n !== 'idlezero').map((n) => `${n}=1`).join(' ');
+  return p.filter((n) => n === 'init_on_free' || n === 'init_on_alloc' || n === 'prezero').map((n) => `${n}=1`).join(' ');
 }

@@ -5,16 +5,19 @@ import { closeSync, openSync, readSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
-import { FILES } from '../../src/procfs';
+import { createMachine } from '../../src/model';
+import { fixedFilesFor } from '../../src/procfs';
 import { parseProcFile } from '../../src/uapi';
 
 // ---- every file ---------------------------------------------------------------------------------
 
+/** The FILES rows a default mount has (altix, kscrubd): a policy's own files exist only with it. */
+const MOUNTED = fixedFilesFor(createMachine({ clock: 'manual' }));
 /** Every mounted file a reader may read (paths relative to the mount): all but /control. */
-export const READABLE_FILES: readonly string[] = FILES.filter((f) => f.render !== undefined).map((f) => f.path.slice(1));
+export const READABLE_FILES: readonly string[] = MOUNTED.filter((f) => f.render !== undefined).map((f) => f.path.slice(1));
 /** The writable sysctls, relative to the mount. */
 /** The writable files that parse as proc_dointvec (sys/vm/*); the sysfs files of sys/kernel/mm parse as kstrtoul and are tested apart. */
-export const SYSCTL_FILES: readonly string[] = FILES.filter((f) => f.write !== undefined && f.path.startsWith('/sys/vm/')).map((f) => f.path.slice(1));
+export const SYSCTL_FILES: readonly string[] = MOUNTED.filter((f) => f.write !== undefined && f.path.startsWith('/sys/vm/')).map((f) => f.path.slice(1));
 
 // ---- reader threads -------------------------------------------------------------------------------
 

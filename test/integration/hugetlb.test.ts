@@ -5,7 +5,10 @@ import { control, kscrubfs, sh, withMount, withTempDir } from '../helpers/mount'
 
 // The hugetlb files through a real mount, driven by cat, echo, stat and awk.
 
-const ARGS = ['--preset', 'x86_64', '--mem', '1G', '--clock', 'manual'];
+// A machine of today (its kernel has the per-size and per-node directories) on one node, with
+// both pre-zeroing proposals mounted (their files exist only with them).
+const TODAY = ['--preset', 'epyc', '--nodes', '1', '--cpus', '4', '--clock', 'manual', '--zeroing-policy', 'kscrubd,khzerod,zeroable_hugepages'];
+const ARGS = [...TODAY, '--mem', '1G'];
 const SIZE = 'sys/kernel/mm/hugepages/hugepages-2048kB';
 const NODE = 'sys/devices/system/node/node0/hugepages/hugepages-2048kB';
 
@@ -59,7 +62,7 @@ describe('hugetlb files on a mount', () => {
   });
 
   test('when a pool of 16384 pages is made and zeroed by echo then the writes return with every page done and check holds', async () => {
-    await withMount(['--preset', 'x86_64', '--mem', '64G', '--clock', 'manual'], async (dir) => {
+    await withMount([...TODAY, '--mem', '64G'], async (dir) => {
       // Work of many steps: the daemon may run it in slices, answering others between them.
       const r = await sh(`cd ${dir} && echo 16384 > ${SIZE}/nr_hugepages & cat ${dir}/meminfo > /dev/null; wait; cd ${dir} && echo 16384 > ${NODE}/zeroable_hugepages && cat ${SIZE}/nr_hugepages ${SIZE}/free_huge_pages_zero ${NODE}/zeroable_hugepages`);
       assert.equal(r.code, 0, r.stderr);

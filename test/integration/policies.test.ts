@@ -124,7 +124,7 @@ describe('the pool\'s and the idle zeroer\'s files', () => {
     await withMount([...MANUAL, '--zeroing-policy', 'prezero'], async (dir) => {
       const p = `${dir}/sys/kernel/mm/prezero`;
       assert.equal((await sh(`cd ${p} && for f in ${PREZERO.join(' ')}; do printf '%s=' $f; cat $f; done`)).stdout, 'enabled=1\nmin_order=9\nmax_percent=50\nbatch_pages=4096\nsleep_msecs=1000\n');
-      assert.equal((await sh(`stat -c '%a %s' ${p}/min_order ${dir}/sys/vm/idlezero_maxrun`)).stdout, '644 0\n644 0\n');
+      assert.equal((await sh(`stat -c '%a %s' ${p}/min_order ${dir}/sys/vm/max_prealloc_order`)).stdout, '644 0\n644 0\n');
       for (const bad of ['11', '-1', "' 5'", '5x', 'abc']) {
         const r = await sh(`/bin/echo ${bad} > ${p}/min_order`); // coreutils echo names the errno (dash's says I/O error)
         assert.notEqual(r.code, 0, bad);
@@ -134,10 +134,11 @@ describe('the pool\'s and the idle zeroer\'s files', () => {
       // kstrtoul base 0 and a trailing newline; printf writes none.
       await sh(`echo 0x8 > ${p}/min_order && printf 25 > ${p}/max_percent`);
       assert.equal((await sh(`cat ${p}/min_order ${p}/max_percent`)).stdout, '8\n25\n');
-      // This machine has the pool: the idle zeroer's switch is refused, its value kept.
+      // This kernel has the pool, not the idle zeroer nor kscrubd: their files are not there.
+      assert.equal((await sh(`ls ${dir}/sys/vm`)).stdout, 'max_prealloc_order\nnr_hugepages\n');
       const r = await sh(`/bin/echo 1 > ${dir}/sys/vm/idlezero_enable`);
-      assert.match(r.stderr, /Invalid argument/);
-      assert.equal((await sh(`cat ${dir}/sys/vm/idlezero_enable`)).stdout, '0\n');
+      assert.match(r.stderr, /Directory nonexistent/, "dash names ENOENT on a create so: the file is not there to write");
+      assert.match((await sh(`cat ${dir}/sys/vm/idlezero_enable`)).stderr, /No such file or directory/);
       // kprezerod wakes on the clock: after 2 s the pool holds pages, and meminfo says so.
       await controlBatch(dir, 'tick 2s\n');
       const zero = Number((await sh(`awk '/^MemZero:/ {print $2}' ${dir}/meminfo`)).stdout.trim());
@@ -155,6 +156,50 @@ describe('the pool\'s and the idle zeroer\'s files', () => {
       const r = await sh(`/bin/echo 0 > ${dir}/sys/vm/idlezero_maxrun`);
       assert.match(r.stderr, /Invalid argument/);
       assert.equal((await sh(`cat ${dir}/sys/vm/idlezero_maxrun`)).stdout, '16\n');
+    });
+  });
+});
+
+describe('a file exists where its kernel or a mounted policy has it', () => {
+  const gone = async (file: string): Promise<void> => {
+    const r = await sh(`cat ${file}`);
+    assert.notEqual(r.code, 0, file);
+    assert.match(r.stderr, /No such file or directory/, file);
+  };
+
+  test('when the altix mounts as it booted in 2005 then sys has kscrubd\'s, prefault\'s and 2.6.11\'s hugetlb sysctls and nothing later', async () => {
+    await withMount(['--clock', 'manual'], async (dir) => {
+      assert.equal((await sh(`ls ${dir}/sys`)).stdout, 'vm\n');
+      assert.equal((await sh(`ls ${dir}/sys/vm`)).stdout, 'max_prealloc_order\nnr_hugepages\nscrub_load\nscrub_start\nscrub_stop\n');
+      assert.equal((await sh(`cat ${dir}/sys/vm/nr_hugepages ${dir}/sys/vm/scrub_stop`)).stdout, '0\n4\n');
+      for (const f of ['sys/vm/nr_overcommit_hugepages', 'sys/vm/idlezero_enable', 'sys/kernel/mm/prezero/enabled', 'sys/kernel/mm/hugepages/hugepages-262144kB/nr_hugepages']) await gone(`${dir}/${f}`);
+    });
+  });
+
+  test('when the altix mounts with idlezero and khzerod then their files are there, and kscrubd\'s are not', async () => {
+    await withMount(['--clock', 'manual', '--zeroing-policy', 'idlezero,khzerod'], async (dir) => {
+      assert.equal((await sh(`ls ${dir}/sys/vm`)).stdout, 'idlezero_enable\nidlezero_maxrun\nmax_prealloc_order\nnr_hugepages\n');
+      assert.equal((await sh(`cat ${dir}/sys/vm/idlezero_enable ${dir}/sys/vm/idlezero_maxrun`)).stdout, '1\n16\n');
+      // The proposal's two files, without the hstate directory 2.6.11 does not have.
+      const size = `${dir}/sys/kernel/mm/hugepages/hugepages-262144kB`;
+      assert.equal((await sh(`ls ${size}`)).stdout, 'free_huge_pages_zero\nprezero_enabled\n');
+      assert.equal((await sh(`cat ${size}/prezero_enabled ${size}/free_huge_pages_zero`)).stdout, '0\n0\n');
+      await gone(`${dir}/sys/vm/scrub_start`);
+    });
+  });
+
+  test('when a machine of today mounts then it has the later hugetlb files, and the proposals\' only with their policies', async () => {
+    const today = ['--clock', 'manual', '--preset', 'epyc', '--nodes', '2', '--cpus', '4', '--mem', '2G'];
+    await withMount(today, async (dir) => {
+      assert.equal((await sh(`ls ${dir}/sys/vm`)).stdout, 'max_prealloc_order\nnr_hugepages\nnr_overcommit_hugepages\nscrub_load\nscrub_start\nscrub_stop\n');
+      assert.equal((await sh(`ls ${dir}/sys/kernel/mm/hugepages/hugepages-2048kB`)).stdout, 'free_hugepages\nnr_hugepages\nnr_overcommit_hugepages\nresv_hugepages\nsurplus_hugepages\n');
+      assert.equal((await sh(`ls ${dir}/sys/devices/system/node/node1/hugepages/hugepages-2048kB`)).stdout, 'free_hugepages\nnr_hugepages\nsurplus_hugepages\n');
+      assert.equal((await sh(`cat ${dir}/sys/vm/nr_overcommit_hugepages`)).stdout, '0\n');
+      await gone(`${dir}/sys/kernel/mm/hugepages/hugepages-2048kB/prezero_enabled`);
+    });
+    await withMount([...today, '--zeroing-policy', 'kscrubd,zeroable_hugepages'], async (dir) => {
+      assert.equal((await sh(`cat ${dir}/sys/devices/system/node/node1/hugepages/hugepages-2048kB/zeroable_hugepages`)).stdout, '0\n');
+      await gone(`${dir}/sys/kernel/mm/hugepages/hugepages-2048kB/free_huge_pages_zero`);
     });
   });
 });

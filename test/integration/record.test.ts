@@ -2,8 +2,12 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, test } from 'node:test';
-import { FILES } from '../../src/procfs';
+import { createMachine } from '../../src/model';
+import { fixedFilesFor } from '../../src/procfs';
 import { kscrubfs, q, run, startDaemon, stopDaemon, waitForMount, withTempDir } from '../helpers/mount';
+
+/** The rows of FILES the recorded mount (altix, kscrubd) has: a record digests those. */
+const FILES = fixedFilesFor(createMachine({ clock: 'manual' }));
 
 // mount --record FILE, then kscrubfs replay FILE: a real mount driven by real echo and cat,
 // stopped by a real umount (or a signal), replayed in process and compared file by file.

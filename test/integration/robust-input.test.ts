@@ -166,13 +166,9 @@ const OUT_OF_RANGE: Readonly<Record<string, readonly string[]>> = {
   'sys/vm/scrub_stop': ['19', '0x13', '99'],
   'sys/vm/scrub_load': ['1001', '0x3e9', '01751', '65536'],
   'sys/vm/max_prealloc_order': ['5', '9', '011', '0x9', '10'],
-  // 0 … 1, and 1 is refused on a machine booted without the idlezero policy (this one).
-  'sys/vm/idlezero_enable': ['2', '0x2', '99', '1', '01\n'],
-  'sys/vm/idlezero_maxrun': ['0', '00', '0x0\n'],
 };
 const DEFAULTS: Readonly<Record<string, string>> = {
   'sys/vm/scrub_start': '18', 'sys/vm/scrub_stop': '4', 'sys/vm/scrub_load': '999', 'sys/vm/max_prealloc_order': '4',
-  'sys/vm/idlezero_enable': '0', 'sys/vm/idlezero_maxrun': '16',
 };
 const FLAG_CYCLE: readonly Flags[] = ['w', 'wt', 'rw', 'wa'];
 

@@ -188,8 +188,10 @@ describe('zeroing policies: the option and what the machine says about it', () =
     assert.deepEqual(parseZeroingPolicy('init_on_alloc,kscrubd'), ['kscrubd', 'init_on_alloc']);
     assert.deepEqual(parseZeroingPolicy(['init_on_alloc', 'init_on_free', 'kscrubd']), ['kscrubd', 'init_on_free', 'init_on_alloc']);
     assert.deepEqual(parseZeroingPolicy(['idlezero', 'init_on_alloc', 'init_on_free']), ['init_on_free', 'init_on_alloc', 'idlezero']);
-    assert.deepEqual(ZEROING_POLICIES, ['kscrubd', 'init_on_free', 'init_on_alloc', 'prezero', 'idlezero']);
+    assert.deepEqual(ZEROING_POLICIES, ['kscrubd', 'init_on_free', 'init_on_alloc', 'prezero', 'idlezero', 'khzerod', 'zeroable_hugepages']);
     assert.equal(zeroingCmdline(['kscrubd', 'init_on_free', 'init_on_alloc']), 'init_on_free=1 init_on_alloc=1');
+    // The hugetlb proposals have no boot parameter: their sysfs files steer them.
+    assert.equal(zeroingCmdline(['kscrubd', 'prezero', 'khzerod', 'zeroable_hugepages']), 'prezero=1');
   });
 
   it('when config is asked then a default machine says nothing new and another names its policies and boot wipe', () => {

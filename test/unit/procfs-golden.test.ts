@@ -4,7 +4,7 @@ import path from 'node:path';
 import { describe, test } from 'node:test';
 import { createMachine, type Machine } from '../../src/model';
 import type { PresetName } from '../../src/uapi';
-import { FILES, buildProcTree, type BuddyinfoFormat } from '../../src/procfs';
+import { buildProcTree, fixedFilesFor, type BuddyinfoFormat } from '../../src/procfs';
 
 // Every rendered file, byte for byte, against test/golden/<preset>/<path> after a fixed
 // sequence in manual clock. When a change to the model or a renderer is meant,
@@ -40,7 +40,7 @@ function renderAll(m: Machine): Map<string, Buffer> {
   const formats: readonly BuddyinfoFormat[] = ['v6', 'stock'];
   for (const buddyinfo of formats) {
     const tree = buildProcTree(m, { buddyinfo, syncClock: () => undefined });
-    for (const file of FILES) {
+    for (const file of fixedFilesFor(m)) {
       if (!file.render) continue;
       if (buddyinfo === 'stock' && file.path !== '/buddyinfo') continue;
       const name = file.path.slice(1) + (buddyinfo === 'stock' ? '.stock' : '');

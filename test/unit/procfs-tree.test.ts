@@ -8,11 +8,10 @@ import { ProcError } from '../../src/uapi';
 const { O_RDONLY, O_WRONLY, O_RDWR, O_TRUNC } = constants;
 
 const READ_ONLY = ['/buddyinfo', '/meminfo', '/vmstat', '/zoneinfo', '/stat', '/loadavg', '/uptime'];
-const SYSCTLS = [
-  '/sys/vm/scrub_start', '/sys/vm/scrub_stop', '/sys/vm/scrub_load', '/sys/vm/max_prealloc_order', '/sys/vm/idlezero_enable', '/sys/vm/idlezero_maxrun',
-  '/sys/kernel/mm/prezero/enabled', '/sys/kernel/mm/prezero/min_order', '/sys/kernel/mm/prezero/max_percent', '/sys/kernel/mm/prezero/batch_pages',
-  '/sys/kernel/mm/prezero/sleep_msecs',
-];
+const SYSCTLS = ['/sys/vm/scrub_start', '/sys/vm/scrub_stop', '/sys/vm/scrub_load', '/sys/vm/max_prealloc_order'];
+/** The files of the zeroed-page pool and of the idle zeroer, each on a machine booted with it. */
+const PREZERO = ['/sys/kernel/mm/prezero/enabled', '/sys/kernel/mm/prezero/min_order', '/sys/kernel/mm/prezero/max_percent', '/sys/kernel/mm/prezero/batch_pages', '/sys/kernel/mm/prezero/sleep_msecs'];
+const IDLEZERO = ['/sys/vm/idlezero_enable', '/sys/vm/idlezero_maxrun'];
 
 const control: FileEntry = {
   path: '/control',
@@ -25,9 +24,14 @@ function manual(): Machine {
   return createMachine({ preset: 'x86_64', clock: 'manual' });
 }
 
+/** A machine of today on one node, booted with `policy`. */
+function today(policy: string): Machine {
+  return createMachine({ preset: 'epyc', nodes: 1, cpus: 4, mem: '4G', clock: 'manual', zeroingPolicy: policy });
+}
+
 describe('the tree', () => {
   test('when built with a control entry then files and directories are exactly the FILES table\'s', () => {
-    const m = manual();
+    const m = today('kscrubd,khzerod,zeroable_hugepages');
     const tree = buildProcTree(m, { buddyinfo: 'v6', syncClock: () => undefined, control });
     assert.deepEqual([...tree.files.keys()], filesFor(m).map((f) => f.path));
     // FILES, then the hugetlb files of this machine's sizes and nodes (procfs/hugetlb.ts).
@@ -38,12 +42,27 @@ describe('the tree', () => {
     const dirs = Object.fromEntries(tree.dirs);
     assert.deepEqual(dirs['/'], ['buddyinfo', 'meminfo', 'vmstat', 'zoneinfo', 'stat', 'loadavg', 'uptime', 'control', 'sys']);
     assert.deepEqual(dirs['/sys'], ['vm', 'kernel', 'devices']);
-    assert.deepEqual(dirs['/sys/vm'], ['scrub_start', 'scrub_stop', 'scrub_load', 'max_prealloc_order', 'idlezero_enable', 'idlezero_maxrun', 'nr_hugepages', 'nr_overcommit_hugepages']);
-    assert.deepEqual(dirs['/sys/kernel/mm'], ['prezero', 'hugepages']);
-    assert.deepEqual(dirs['/sys/kernel/mm/prezero'], ['enabled', 'min_order', 'max_percent', 'batch_pages', 'sleep_msecs']);
+    assert.deepEqual(dirs['/sys/vm'], ['scrub_start', 'scrub_stop', 'scrub_load', 'max_prealloc_order', 'nr_hugepages', 'nr_overcommit_hugepages']);
+    assert.deepEqual(dirs['/sys/kernel/mm'], ['hugepages']);
     assert.deepEqual(dirs['/sys/kernel/mm/hugepages'], ['hugepages-2048kB', 'hugepages-1048576kB']);
     assert.deepEqual(dirs['/sys/devices/system/node'], ['node0']);
     assert.equal(tree.files.get('/control'), control);
+  });
+
+  test('when a 2.6.11 machine is built with the default policy then it has 2.6.11\'s files and kscrubd\'s only', () => {
+    const tree = buildProcTree(manual(), { buddyinfo: 'v6', syncClock: () => undefined, control });
+    const dirs = Object.fromEntries(tree.dirs);
+    assert.deepEqual(dirs['/sys'], ['vm']);
+    assert.deepEqual(dirs['/sys/vm'], ['scrub_start', 'scrub_stop', 'scrub_load', 'max_prealloc_order', 'nr_hugepages']);
+  });
+
+  test('when a machine boots with the pool or the idle zeroer then it has that policy\'s files and not kscrubd\'s', () => {
+    const pool = buildProcTree(today('prezero'), { buddyinfo: 'v6', syncClock: () => undefined });
+    assert.deepEqual(pool.dirs.get('/sys/kernel/mm/prezero'), ['enabled', 'min_order', 'max_percent', 'batch_pages', 'sleep_msecs']);
+    assert.deepEqual(pool.dirs.get('/sys/vm'), ['max_prealloc_order', 'nr_hugepages', 'nr_overcommit_hugepages']);
+    const idle = buildProcTree(today('idlezero'), { buddyinfo: 'v6', syncClock: () => undefined });
+    assert.deepEqual(idle.dirs.get('/sys/vm'), ['max_prealloc_order', 'idlezero_enable', 'idlezero_maxrun', 'nr_hugepages', 'nr_overcommit_hugepages']);
+    assert.deepEqual(idle.dirs.get('/sys/kernel/mm'), ['hugepages']);
   });
 
   test('when built without a control entry then there is no /control anywhere', () => {
@@ -62,6 +81,10 @@ describe('the tree', () => {
     const tree = buildProcTree(manual(), { buddyinfo: 'v6', syncClock: () => undefined });
     for (const p of READ_ONLY) assert.deepEqual([tree.files.get(p)!.mode, tree.files.get(p)!.writable], [0o444, false], p);
     for (const p of SYSCTLS) assert.deepEqual([tree.files.get(p)!.mode, tree.files.get(p)!.writable], [0o644, true], p);
+    for (const [policy, files] of [['prezero', PREZERO], ['idlezero', IDLEZERO]] as const) {
+      const t = buildProcTree(today(policy), { buddyinfo: 'v6', syncClock: () => undefined });
+      for (const p of files) assert.deepEqual([t.files.get(p)!.mode, t.files.get(p)!.writable], [0o644, true], p);
+    }
   });
 });
 

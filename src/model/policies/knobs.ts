@@ -13,8 +13,8 @@ import type { ZeroingPolicyName } from '../../uapi/policies';
  *                         `idlezero_maxrun` 16 pages zeroed before the idle thread looks for
  *                         runnable work.
  *
- * A machine booted without the policy has the files too; turning the policy on there is
- * refused (EINVAL, value kept): its allocator was not built with the zero flag on the block.
+ * A machine booted without the policy has no such files (src/procfs); were the on-switch set
+ * there anyway, it is refused: its allocator was not built with the zero flag on the block.
  */
 export const POLICY_KNOBS = [
   'prezero_enabled', 'prezero_min_order', 'prezero_max_percent', 'prezero_batch_pages', 'prezero_sleep_msecs',
