@@ -1,7 +1,6 @@
 import { AllocResult } from './alloc-result';
 import type { Cacheline, LineCosts } from './cacheline';
 import { coldLinesNs } from './llc';
-import { PAGEVEC_SIZE } from './pagevec';
 import type { Parts } from './parts';
 import type { Cpus } from './sched';
 import type { Runner, TouchCounts } from './runner';
@@ -118,15 +117,15 @@ export class FaultPricing {
   }
 
   /**
-   * lru_cache_add_active: the page joins this CPU's pagevec; the 16th drains it onto the
-   * zone's active list under zone->lru_lock (__pagevec_lru_add_active; every CPU faulting in
+   * lru_cache_add_active: the page joins this CPU's pagevec; the one that fills it (14 pages
+   * in 2.6.11, a 31-folio batch in today's lru_add) drains it onto the zone's LRU under its lock (__pagevec_lru_add_active; every CPU faulting in
    * that zone takes it), two lines moving per drain: the lock's (with the list head) and the
    * struct page of the page the previous drain left at the head.
    */
   lruAdd(r: Runner, pfn: number): void {
     if (!this.m.pagevecs.add(r.cpu)) return;
     const zone = this.m.zoneOf(pfn);
-    this.sys(r, zone.lruLock.hold(this.lines, r.cpu, r.t, 2, PAGEVEC_SIZE * this.c.lruPerPageNs));
+    this.sys(r, zone.lruLock.hold(this.lines, r.cpu, r.t, 2, this.m.pagevecs.size * this.c.lruPerPageNs));
   }
 
   /** The program writes its lines of a page: hits if the CPU just zeroed it, else misses. */

@@ -265,9 +265,10 @@ export class Kscrubd {
     const one = m.cpuZero.zero(m.config.pageSize, false, m.bus.zeroingOn(this.node, begin, cpu) + 1, m.bus.bytesLeft(this.node, begin, cpu));
     const wallNs = pages * one.wallNs;
     const bytes = pages * m.config.pageSize;
-    m.bus.zeroing(cpu, begin, begin + wallNs, m.cpuZero.busBytes(bytes));
+    // Page by page: each clear_highpage() reads its lines for ownership, as one page's clear does.
+    m.bus.zeroing(cpu, begin, begin + wallNs, pages * m.cpuZero.busBytes(m.config.pageSize));
     // clear_highpage is `rep stos`: cached stores that fill the cache of the CPU it ran on.
-    m.llc.clear(cpu, m.cpuZero.fills(bytes));
+    m.llc.clear(cpu, pages * m.cpuZero.fills(m.config.pageSize));
     m.cpus.busyUntil(cpu, begin + pages * one.cpuNs);
     if (this.cpu >= 0 && this.cpu !== cpu) m.cpus.kernelRunMove(this.cpu, cpu);
     m.cpus.kernelRun(cpu, begin, pages * one.cpuNs);

@@ -8,13 +8,13 @@ import { VmEvents } from './counters';
 import { ModelError } from '../uapi';
 import { assert } from './errors';
 import { FreeClass, KIND_ALLOC, NOT_ZEROED, ZEROED, classOf, orderPages, pageFlags } from './page';
-import { MachineConfig, MachineOptions, NODE_GRANULE_ORDER, resolveConfig } from './presets';
+import { MachineConfig, MachineOptions, NODE_GRANULE_ORDER, kernelAtLeast, resolveConfig } from './presets';
 import { SysctlName, SysctlSpec, checkSysctl, sysctlSpecs } from './sysctl';
 import { BteZeroDriver, CpuZeroDriver, ZeroDriver, makeZeroDrivers } from './zero-drivers';
 import { Kscrubd } from './kscrubd';
 import { Processes } from './mm';
 import { LineCosts } from './cacheline';
-import { Pagevecs } from './pagevec';
+import { FOLIO_BATCH_SIZE, PAGEVEC_SIZE, Pagevecs } from './pagevec';
 import { AllocResult } from './alloc-result';
 import { RawBlocks } from './raw';
 import { type FreeListener, PCP_COLD, PCP_HOT, PCP_ZEROED, Zone, ZoneName } from './zone';
@@ -104,7 +104,7 @@ export class Machine implements Parts, FreeListener {
     this.clock = new Clock(cfg.clock, cfg.speed);
     this.cpus = new Cpus(cfg.cpus, cfg.nodes);
     this.lines = new LineCosts(this.cpus.nodeOf, cfg.cost);
-    this.pagevecs = new Pagevecs(cfg.cpus);
+    this.pagevecs = new Pagevecs(cfg.cpus, kernelAtLeast(cfg.kernel, '6.18') ? FOLIO_BATCH_SIZE : PAGEVEC_SIZE);
     this.bus = new NodeBus(this.cpus.nodeOf, cfg.cost.fsbBytesPerNs);
     this.llc = new Llc(cfg.cpus, cfg.llcCpus, cfg.cost.cacheBytes, cfg.lineSize);
     this.specs = sysctlSpecs(cfg.maxOrder);
@@ -123,7 +123,9 @@ export class Machine implements Parts, FreeListener {
     this.buildZones();
     this.reserveBootMemory();
     this.minFreeKbytes = this.setupWatermarks();
-    for (const z of this.zones) z.setupPagesets(cfg.pageSize, cfg.cpus);
+    // A modern kernel's lists (zone_batchsize, zone_highsize, 6.7's scaled refills and drains).
+    const modern = kernelAtLeast(cfg.kernel, '6.7');
+    for (const z of this.zones) z.setupPagesets(cfg.pageSize, cfg.cpus, cfg.cpus / cfg.nodes, modern);
     for (let n = 0; n < cfg.nodes; n++) {
       // The node's background zeroing thread: kscrubd, or the pool's kprezerod, or the idle zeroer.
       const rule = this.policy.prezero ? new PrezeroRule(n) : this.policy.idlezero ? new IdleZeroRule(n) : null;
@@ -357,11 +359,12 @@ export class Machine implements Parts, FreeListener {
     if (order === 0) {
       const p = z.pageset[cpu]![zeroOk ? PCP_ZEROED : cold ? PCP_COLD : PCP_HOT]!;
       if (p.list.length <= p.low) {
-        const moved = z.rmqueueBulk(p, p.batch, zeroOk ? ZEROED : NOT_ZEROED);
+        const moved = z.rmqueueBulk(p, z.pcpAllocBatch(p), zeroOk ? ZEROED : NOT_ZEROED);
         this.vm.pcpRefillPages += moved;
         locked += moved;
       }
       pfn = z.pcpPop(p);
+      z.pcpAllocated(p);
       // The page's flags say which class it came with; it is allocated from now on.
       if (pfn >= 0) cls = classOf(z.swapHead(pfn, pageFlags(KIND_ALLOC, 0, NOT_ZEROED)));
     }
@@ -419,7 +422,8 @@ export class Machine implements Parts, FreeListener {
     if (order === 0) {
       const hot = z.pageset[cpu]![PCP_HOT]!;
       z.pcpPush(hot, pfn, NOT_ZEROED);
-      if (hot.list.length >= hot.high) this.vm.pcpDrainPages += z.freePagesBulk(hot, hot.batch, this);
+      const drain = z.pcpFreeCount(hot);
+      if (drain > 0) this.vm.pcpDrainPages += z.freePagesBulk(hot, drain, this);
       return;
     }
     this.coalesced(z, z.freeBlock(pfn, order, NOT_ZEROED), NOT_ZEROED);
@@ -441,7 +445,8 @@ export class Machine implements Parts, FreeListener {
     if (order === 0) {
       const pz = z.pageset[cpu]![PCP_ZEROED]!;
       z.pcpPush(pz, pfn, ZEROED);
-      if (pz.list.length >= pz.high) this.vm.pcpDrainPages += z.freePagesBulk(pz, pz.batch, this, true);
+      const drain = z.pcpFreeCount(pz);
+      if (drain > 0) this.vm.pcpDrainPages += z.freePagesBulk(pz, drain, this, true);
       return;
     }
     this.coalesced(z, z.freeBlock(pfn, order, ZEROED), ZEROED);

@@ -49,6 +49,8 @@ export function clearBytesPerNs(c: CostModel, pageSize: number, bytes: number, c
 /**
  * Does one string store over `bytes` stop allocating lines (Zen past its L3)? Only where the
  * CPU's rate for such extents differs from its 2 MiB rate: Intel allocates at every extent.
+ * The clear_pages() series names it "cacheline allocation elision": the lines are neither
+ * read for ownership nor filled, but written to memory as they are stored.
  */
 function elides(c: CostModel, bytes: number): boolean {
   return bytes > c.cacheBytes && bytes > HUGE_EXTENT && c.zeroGiantBytesPerNs !== c.zeroHugeBytesPerNs;
@@ -70,8 +72,8 @@ export function clearClockScale(c: CostModel, sharers: number, nodeCpus: number)
  * clear_pages(page, order): the CPU writes every line, at the extent's zeroing bandwidth (bound
  * by the misses it can keep in flight, so remote memory is remoteFactor slower), or at its
  * share of the node's bus when other CPUs of the node zero too: every byte stored crosses the
- * bus twice, as a read for ownership and later as a writeback. Alone, one CPU cannot fill the
- * bus; two can.
+ * bus twice, as a read for ownership and later as a writeback (once, where the CPU elides the
+ * allocation). Alone, one CPU cannot fill the bus; two can.
  */
 export class CpuZeroDriver implements ZeroDriver {
   readonly name = 'cpu' as const;
@@ -87,13 +89,13 @@ export class CpuZeroDriver implements ZeroDriver {
   fills(bytes: number): number {
     return elides(this.cost, bytes) ? 0 : bytes;
   }
-  /** Every line read for ownership, then written back. */
+  /** Every line read for ownership, then written back; written once where allocation is elided. */
   busBytes(bytes: number): number {
-    return 2 * bytes;
+    return elides(this.cost, bytes) ? bytes : 2 * bytes;
   }
   zero(bytes: number, remote: boolean, sharers = 1, otherBytes = 0): ZeroResult {
     const rate = clearBytesPerNs(this.cost, this.pageSize, bytes, clearClockScale(this.cost, sharers, this.nodeCpus));
-    return this.priced(bytes, rate, remote, sharers, otherBytes);
+    return this.priced(bytes, rate, this.busBytes(bytes), remote, sharers, otherBytes);
   }
 
   /**
@@ -102,18 +104,20 @@ export class CpuZeroDriver implements ZeroDriver {
    */
   zeroRun(bytes: number, remote: boolean, sharers = 1, otherBytes = 0): ZeroResult {
     const c = this.cost;
-    return this.priced(bytes, c.zeroRunBytesPerNs * clearClockScale(c, sharers, this.nodeCpus), remote, sharers, otherBytes);
+    // Each clear_page() is one page: its lines are allocated, read for ownership and written back.
+    return this.priced(bytes, c.zeroRunBytesPerNs * clearClockScale(c, sharers, this.nodeCpus), 2 * bytes, remote, sharers, otherBytes);
   }
 
-  private priced(bytes: number, rate: number, remote: boolean, sharers: number, otherBytes: number): ZeroResult {
+  /** `moved`: the bus bytes of one CPU's clear (busBytes, or a page-at-a-time run's 2 × bytes). */
+  private priced(bytes: number, rate: number, moved: number, remote: boolean, sharers: number, otherBytes: number): ZeroResult {
     const c = this.cost;
     // Stores at the zeroing bandwidth, plus writeback of whatever the cache cannot hold
     // (none to add when the bandwidth was measured with the write-back in it).
     const writeback = c.writebackBytesPerNs > 0 ? Math.max(0, bytes - c.cacheBytes) / c.writebackBytesPerNs : 0;
-    // The CPU's own store time, or its share of the bus (2 bytes moved per byte zeroed) after
-    // the program's transfers under way have moved theirs, whichever is longer.
+    // The CPU's own store time, or its share of the bus (what each sharer moves) after the
+    // program's transfers under way have moved theirs, whichever is longer.
     const f = remote ? c.remoteFactor : 1;
-    const bus = (2 * sharers * bytes + otherBytes) / c.fsbBytesPerNs;
+    const bus = (sharers * moved + otherBytes) / c.fsbBytesPerNs;
     const store = Math.max(bytes / rate, bus / f) + writeback;
     const ns = store * f;
     return { wallNs: ns, cpuNs: ns };

@@ -48,14 +48,33 @@ export interface FreeListener {
   blockFreed(z: Zone, order: number, cls: FreeClass): void;
 }
 
-/** One per-cpu page list (struct per_cpu_pages in 2.6.11). */
+/**
+ * One per-cpu page list (struct per_cpu_pages). 2.6.11's has fixed low, high and batch; a
+ * modern kernel's (`modern`) refills only when empty, scales its refills and drains with how
+ * the CPU has been using it (alloc_factor, free_count) and tunes `high` between high_min and
+ * high_max (mm/page_alloc.c: nr_pcp_alloc, nr_pcp_high, nr_pcp_free).
+ */
 export interface PerCpuPages {
   /** Pfns; the end of the array is the list head (LIFO, cache-hot first). */
   readonly list: number[];
+  /** Refilled when it holds this many or fewer (a modern list: 0, when empty). */
   readonly low: number;
-  readonly high: number;
+  /** Drained when it holds this many (zoneinfo's `high:`); a modern list moves it. */
+  high: number;
   readonly batch: number;
+  readonly modern: boolean;
+  readonly highMin: number;
+  readonly highMax: number;
+  /** Refills since the last free: each doubles the next, up to PCP_BATCH_SCALE_MAX. */
+  allocFactor: number;
+  /** Consecutive frees (halved by each allocation): a drain frees that many. */
+  freeCount: number;
 }
+
+/** CONFIG_PCP_BATCH_SCALE_MAX's default (mm/Kconfig): refills grow to batch << 5 at most. */
+export const PCP_BATCH_SCALE_MAX = 5;
+/** MIN_PERCPU_PAGELIST_HIGH_FRACTION: pcp->high may grow to an eighth of the zone, split over its node's CPUs. */
+const MIN_PERCPU_PAGELIST_HIGH_FRACTION = 8;
 export const PCP_HOT = 0;
 export const PCP_COLD = 1;
 /** The prezeroing patch's third list: cold pages known to be zero. */
@@ -827,19 +846,105 @@ export class Zone {
   }
 
   /**
-   * The per-cpu lists as 2.6.11 sets them: hot low 2·batch, high 6·batch; cold low 0, high
-   * 2·batch; both move `batch` pages at a time. The prezeroing patch's zeroed list is a cold one.
+   * A modern kernel's zone_batchsize() (mm/page_alloc.c, 5.x–6.x): the smaller of a
+   * thousandth of the zone and 1 MiB worth of pages, / 4, then clamped to 2^n - 1 ("a power of
+   * 2 value was found to be more likely to have suboptimal cache aliasing properties"):
+   * 4 KiB pages, a big zone → min(…, 256) / 4 = 64 → rounddown_pow_of_two(96) - 1 = 63.
    */
-  setupPagesets(pageSize: number, cpus: number): void {
-    const batch = Zone.batchSize(this.presentPages, pageSize);
+  static modernBatchSize(managedPages: number, pageSize: number): number {
+    let batch = Math.min(Math.floor(managedPages / 1024), Math.floor(2 ** 20 / pageSize));
+    batch = Math.max(1, Math.floor(batch / 4));
+    return 2 ** Math.floor(Math.log2(batch + Math.floor(batch / 2))) - 1;
+  }
+
+  /**
+   * zone_set_pageset_high_and_batch(): batch = max(1, zone_batchsize()) (a small zone's
+   * clamp gives 0: DMA's 1 - 1), and zone_highsize(zone, batch, cpu_online = 0, fraction) for
+   * high_min (fraction 0: the zone's low watermark) and high_max (an eighth of its pages),
+   * each split over the CPUs of the zone's node and at least 4 × batch ("the historical
+   * relationship between high and batch"). A 6.18 kernel on 2 CPUs prints, for a DMA32 zone of
+   * 772918 managed pages and low watermark 12870: batch 63, high_min 6435, high_max 48307.
+   */
+  static modernPcpSizes(managedPages: number, lowWatermark: number, nodeCpus: number, pageSize: number): { batch: number; highMin: number; highMax: number } {
+    const batch = Math.max(1, Zone.modernBatchSize(managedPages, pageSize));
+    const split = (total: number): number => Math.max(Math.floor(total / nodeCpus), batch * 4);
+    return { batch, highMin: split(lowWatermark), highMax: split(Math.floor(managedPages / MIN_PERCPU_PAGELIST_HIGH_FRACTION)) };
+  }
+
+  /**
+   * The per-cpu lists. 2.6.11 (free_area_init_core): hot low 2·batch, high 6·batch; cold
+   * low 0, high 2·batch; both move `batch` pages at a time. A modern kernel
+   * (zone_set_pageset_high_and_batch): one batch from zone_batchsize(), high between
+   * high_min and high_max, starting at high_min; it has no hot and cold lists (gone in 4.15),
+   * so each of the model's three lists behaves alike. The prezeroing patch's zeroed list is a
+   * cold one in 2.6.11's.
+   */
+  setupPagesets(pageSize: number, cpus: number, nodeCpus: number, modern: boolean): void {
     this.pageset = [];
-    for (let cpu = 0; cpu < cpus; cpu++) {
-      this.pageset.push([
-        { list: pfnList(), low: 2 * batch, high: 6 * batch, batch },
-        { list: pfnList(), low: 0, high: 2 * batch, batch },
-        { list: pfnList(), low: 0, high: 2 * batch, batch },
-      ]);
+    if (modern) {
+      const { batch, highMin, highMax } = Zone.modernPcpSizes(this.managedPages, this.watermarkLow, nodeCpus, pageSize);
+      // pcp->high starts at 0 (per_cpu_pages_init) and is clamped into [high_min, high_max] at first use.
+      const pcp = (): PerCpuPages => ({ list: pfnList(), low: 0, high: 0, batch, modern, highMin, highMax, allocFactor: 0, freeCount: 0 });
+      for (let cpu = 0; cpu < cpus; cpu++) this.pageset.push([pcp(), pcp(), pcp()]);
+      return;
     }
+    const batch = Zone.batchSize(this.presentPages, pageSize);
+    const pcp = (low: number, high: number): PerCpuPages => ({ list: pfnList(), low, high, batch, modern, highMin: high, highMax: high, allocFactor: 0, freeCount: 0 });
+    for (let cpu = 0; cpu < cpus; cpu++) this.pageset.push([pcp(2 * batch, 6 * batch), pcp(0, 2 * batch), pcp(0, 2 * batch)]);
+  }
+
+  /**
+   * How many pages a refill of `pcp` asks rmqueue_bulk for. 2.6.11: batch. Modern
+   * (nr_pcp_alloc, 6.7 on): pcp->high first grows by a batch towards high_max unless the
+   * zone is below its high watermark; then batch << alloc_factor, at most what keeps the list
+   * under high with a batch to spare, and each refill since the last free doubles the next.
+   */
+  pcpAllocBatch(pcp: PerCpuPages): number {
+    if (!pcp.modern) return pcp.batch;
+    const base = pcp.batch;
+    pcp.high = Math.min(Math.max(pcp.high, pcp.highMin), pcp.highMax);
+    if (pcp.highMin !== pcp.highMax && !this.belowHigh()) pcp.high = Math.min(pcp.high + base, pcp.highMax);
+    const maxNrAlloc = Math.max(pcp.high - pcp.list.length - base, base);
+    const batch = base * 2 ** pcp.allocFactor;
+    if (batch <= maxNrAlloc && pcp.allocFactor < PCP_BATCH_SCALE_MAX) pcp.allocFactor++;
+    return Math.min(batch, maxNrAlloc);
+  }
+
+  /** rmqueue_pcplist: an allocation from `pcp` halves the run of frees it has seen (free_count >>= 1). */
+  pcpAllocated(pcp: PerCpuPages): void {
+    if (pcp.modern) pcp.freeCount >>= 1;
+  }
+
+  /**
+   * A page was just pushed on `pcp` (free_unref_page_commit): how many pages to drain now, 0
+   * for none. 2.6.11: `batch` once the list reaches high. Modern: the free halves
+   * alloc_factor and counts in free_count; nr_pcp_high() moves high (down towards high_min
+   * while the zone is below its high watermark, up to hold a run of frees otherwise); at high
+   * nr_pcp_free() drains the run of frees, at least a batch, leaving at least a batch.
+   */
+  pcpFreeCount(pcp: PerCpuPages): number {
+    const count = pcp.list.length;
+    if (!pcp.modern) return count >= pcp.high ? pcp.batch : 0;
+    const batch = pcp.batch;
+    pcp.allocFactor >>= 1;
+    if (pcp.freeCount < batch * 2 ** PCP_BATCH_SCALE_MAX) pcp.freeCount++;
+    let high = (pcp.high = Math.min(Math.max(pcp.high, pcp.highMin), pcp.highMax));
+    if (pcp.highMin !== pcp.highMax) {
+      if (this.belowHigh()) {
+        pcp.high = Math.max(high - Math.max(pcp.freeCount, batch), pcp.highMin);
+        high = Math.max(count, pcp.highMin);
+      } else if (count >= high) {
+        const need = pcp.freeCount + batch;
+        if (pcp.high < need) pcp.high = Math.min(Math.max(need, pcp.highMin), pcp.highMax);
+      }
+    }
+    if (count < high) return 0;
+    return Math.min(Math.max(pcp.freeCount, batch), high - batch);
+  }
+
+  /** ZONE_BELOW_HIGH: the zone's free pages are under its high watermark. */
+  private belowHigh(): boolean {
+    return this.freePages < this.watermarkHigh;
   }
 
   /**

@@ -105,15 +105,16 @@ function zeroBlock(names: readonly string[]): ZeroBlock {
   return block;
 }
 
-/** Per CPU: `cpu`, the count of its three lists, then the hot list's high and batch. */
+/** Per CPU: `cpu`, the count of its three lists, then the hot list's high, batch, high_min and high_max. */
 function pagesets(m: Machine, z: Zone): string {
   let out = '\n  pagesets';
   for (let cpu = 0; cpu < m.config.cpus; cpu++) {
     const lists = z.pageset[cpu]!;
     let count = 0;
     for (const p of lists) count += p.list.length;
-    // Only the count changes after boot; the rest comes precomputed (see stats()).
-    out += pagesetHead(cpu) + count + pagesetTail(lists[0]!.high, lists[0]!.batch);
+    // The count changes, and a modern kernel's high; the text of each tail is made once.
+    const p = lists[0]!;
+    out += pagesetHead(cpu) + count + pagesetTail(p.high, p.batch, p.highMin, p.highMax);
   }
   return out;
 }
@@ -124,15 +125,15 @@ function pagesetHead(cpu: number): string {
 }
 
 const PAGESET_TAILS = new Map<string, string>();
-function pagesetTail(high: number, batch: number): string {
-  const key = `${high}/${batch}`;
+function pagesetTail(high: number, batch: number, highMin: number, highMax: number): string {
+  const key = `${high}/${batch}/${highMin}/${highMax}`;
   let tail = PAGESET_TAILS.get(key);
   if (tail === undefined) {
     tail = flatString(
       `\n              high:     ${high}`,
       `\n              batch:    ${batch}`,
-      `\n              high_min: ${high}`,
-      `\n              high_max: ${high}`,
+      `\n              high_min: ${highMin}`,
+      `\n              high_max: ${highMax}`,
       '\n  vm stats threshold: 0',
     );
     PAGESET_TAILS.set(key, tail);

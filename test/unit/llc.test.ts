@@ -131,6 +131,17 @@ describe('llc: clearing methods and their pollution', () => {
     assert.equal(new UncachedZeroDriver('nt', { ...EPYC_COST, ntBytesPerNs: 20 }).fills(), 0);
   });
 
+  test('rep stos reads each line for ownership and writes it back, except where Zen elides the allocation', () => {
+    assert.equal(new CpuZeroDriver(X86_64_COST, PAGE).busBytes(2 ** 30), 2 ** 31);
+    assert.equal(new CpuZeroDriver(EPYC_COST, PAGE).busBytes(2 ** 21), 2 ** 22);
+    // Past Milan's 32 MiB L3 the lines are written to memory as stored: no read before.
+    assert.equal(new CpuZeroDriver(EPYC_COST, PAGE).busBytes(2 ** 30), 2 ** 30);
+    // So 64 cores clearing 1 GiB each share the socket's 165 B/ns a byte once: 64 × 2^30 / 165
+    // = 416,481,062 ns each, not twice that (their own rate, 2^30 / 38.1 = 28.2 ms, is far less).
+    const ns = new CpuZeroDriver(EPYC_COST, PAGE).zero(2 ** 30, false, 64).wallNs;
+    assert.ok(Math.abs(ns - (64 * 2 ** 30) / 165) < 1, `${ns} ns`);
+  });
+
   test('CLZERO clears at its measured rate, each byte over the bus once', () => {
     // 4 MiB at 41.98 B/ns = 99,913.7 ns; the bus (165 B/ns, one crossing a byte) would take 25,420 ns.
     const r = new UncachedZeroDriver('clzero', EPYC_COST).zero(2 ** 22, false);

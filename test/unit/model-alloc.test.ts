@@ -3,7 +3,7 @@
 // unless a test says otherwise.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { AllocResult, NOT_ZEROED, PCP_ZEROED, ZEROED, createMachine } from '../../src/model';
+import { AllocResult, NOT_ZEROED, PCP_ZEROED, ZEROED, Zone, createMachine } from '../../src/model';
 import { ModelError } from '../../src/uapi';
 import { Holder, accountedPages, assertChecked, tiny, zeroEverything, zoneNamed } from '../helpers/model';
 
@@ -293,6 +293,61 @@ describe('model: per-cpu lists', () => {
     assert.equal(managed, 4096 + 7933);
     m.raw.alloc(0, false, 0, 5);
     assert.equal(accountedPages(m), managed);
+  });
+});
+
+describe('model: a modern kernel\'s per-cpu lists (the machines of today)', () => {
+  it('when sized as 6.18 sizes them then batch, high_min and high_max are what its zoneinfo printed', () => {
+    // A 6.18 kernel on 2 CPUs (../shared/fixtures/proc-6.18/zoneinfo): DMA32 managed 772918,
+    // low 12870 → batch min(754, 256) / 4 = 64 → 2^6 - 1 = 63, high_min 12870 / 2 = 6435,
+    // high_max 772918 / 8 / 2 = 48307; DMA managed 3840, low 63 → batch max(1, 2^0 - 1) = 1,
+    // high_min 31, high_max 240; Normal managed 491520, low 8185 → 63, 4092, 30720.
+    assert.deepEqual(Zone.modernPcpSizes(772918, 12870, 2, 4096), { batch: 63, highMin: 6435, highMax: 48307 });
+    assert.deepEqual(Zone.modernPcpSizes(3840, 63, 2, 4096), { batch: 1, highMin: 31, highMax: 240 });
+    assert.deepEqual(Zone.modernPcpSizes(491520, 8185, 2, 4096), { batch: 63, highMin: 4092, highMax: 30720 });
+    // 2.6.11 keeps its own: 16 on a big zone of 4 KiB pages.
+    assert.equal(Zone.batchSize(772918, 4096), 16);
+    // The LRU batch: 6.18's 31-folio lru_add batch against 2.6.11's 14-page pagevec.
+    assert.equal(createMachine({ preset: 'epyc', mem: '2G', nodes: 1, cpus: 2, clock: 'manual' }).pagevecs.size, 31);
+    assert.equal(createMachine({ preset: 'x86_64', mem: '256M', clock: 'manual' }).pagevecs.size, 14);
+  });
+
+  // epyc on one node, 2 CPUs, 2 GiB: DMA32 has 503805 managed pages and (the model's
+  // watermarks) low 1766, so batch 63, high_min 1766 / 2 = 883, high_max 503805 / 8 / 2 = 31487.
+  const TODAY = { preset: 'epyc', mem: '2G', cpus: 2, nodes: 1, clock: 'manual', bootAllocations: false } as const;
+
+  it('when one CPU allocates without freeing then each refill doubles, up to what keeps the list under high', () => {
+    const m = createMachine(TODAY);
+    const hot = zoneNamed(m, 0, 'DMA32').pageset[0]![0]!;
+    assert.deepEqual([hot.batch, hot.highMin, hot.highMax, hot.high], [63, 883, 31487, 0]);
+    const refills: [number, number, number][] = [];
+    const holder = new Holder(m);
+    const pfns: number[] = [];
+    for (let i = 0; i < 3000; i++) {
+      pfns.push(m.allocPages(0, false, 0, 0, served));
+      holder.pfns.add(pfns[i]!);
+      if (served.lockedPages > 0) refills.push([i, served.lockedPages, hot.high]);
+    }
+    // nr_pcp_alloc on an empty list: high = clamp(high) + batch (883 + 63 = 946 first), then
+    // batch << alloc_factor while it fits under high - count - batch: 63, 126, 252, 504, 1008
+    // (≤ 1198 - 63), then 2016 > 1261 - 63, so 1198.
+    assert.deepEqual(refills, [[0, 63, 946], [63, 126, 1009], [189, 252, 1072], [441, 504, 1135], [945, 1008, 1198], [1953, 1198, 1261]]);
+    assertChecked(m);
+    // Frees (free_unref_page_commit): the list holds 151 and high is 1261; the 1110th free
+    // reaches it, and nr_pcp_free drains the run of 1110 frees (clamped to 63 … 1261 - 63).
+    // The run then passes 1261 + … : free_count stops at 63 << 5 = 2016, high rises to hold
+    // it (2016 + 63 = 2079), and the second drain is clamped to 1261 - 63 = 1198.
+    const drains: [number, number, number][] = [];
+    let before = m.vm.pcpDrainPages;
+    pfns.forEach((pfn, i) => {
+      holder.pfns.delete(pfn);
+      m.freePages(pfn, 0, 0);
+      if (m.vm.pcpDrainPages !== before) drains.push([i, m.vm.pcpDrainPages - before, hot.high]);
+      before = m.vm.pcpDrainPages;
+    });
+    assert.deepEqual(drains, [[1109, 1110, 1261], [2219, 1198, 2079]]);
+    assert.equal(hot.allocFactor, 0, 'each free halved the refill scale');
+    assertChecked(m);
   });
 });
 
