@@ -29,10 +29,16 @@ export class Cpus {
   private readonly runFrom: Float64Array;
   private readonly runNs: Float64Array;
 
-  constructor(count: number, nodes: number) {
+  /** CPUs of a node, and CPUs that share one last-level cache (consecutive ids). */
+  private readonly perNode: number;
+  private readonly llcCpus: number;
+
+  constructor(count: number, nodes: number, llcCpus = 1) {
     this.count = count;
     this.nodeOf = new Int32Array(count);
     const perNode = count / nodes;
+    this.perNode = perNode;
+    this.llcCpus = llcCpus;
     for (let c = 0; c < count; c++) this.nodeOf[c] = Math.floor(c / perNode);
     this.free = new Float64Array(count);
     this.user = new Float64Array(count);
@@ -43,6 +49,24 @@ export class Cpus {
     this.runFrom = new Float64Array(count);
     this.runNs = new Float64Array(count);
   }
+
+  /**
+   * The CPU the scheduler gives a workload's thread `i` when the threads start together on an
+   * idle machine. Fork balancing (sched_balance_find_dst_group, SD_BALANCE_FORK) puts each new
+   * thread in the idlest group of each domain level: within a node the groups of the MC level
+   * are its LLC domains (SD_SHARE_LLC: a Zen CCX), so a small run gets one L3 per thread
+   * before two threads share one; across nodes the NUMA imbalance allowance keeps a run on its
+   * first node until that node is full. With one LLC per CPU or per node this is thread i on
+   * CPU i. 8 threads on Milan (8 CCXs of 8 per socket): CPUs 0, 8, 16, …, 56; the 9th on 1.
+   */
+  forThread(i: number): number {
+    const node = Math.floor(i / this.perNode) % (this.count / this.perNode);
+    const j = i % this.perNode;
+    const llcs = Math.max(1, Math.floor(this.perNode / this.llcCpus));
+    const local = j < llcs * this.llcCpus ? (j % llcs) * this.llcCpus + Math.floor(j / llcs) : j;
+    return node * this.perNode + local;
+  }
+
 
   // ---- what the CPUs did -------------------------------------------------------------------
 

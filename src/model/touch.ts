@@ -108,7 +108,7 @@ export class TouchJob {
       const first = Math.floor((strides * i) / o.threads);
       const last = Math.floor((strides * (i + 1)) / o.threads);
       if (last <= first) continue;
-      const cpu = i % m.config.cpus;
+      const cpu = m.cpus.forThread(i);
       this.runners.push(new Runner(
         mm.task(i), cpu, m.cpus.nodeOf[cpu]!, o.addr + first * o.stride,
         Math.min(o.addr + size, o.addr + last * o.stride), this.start, maxPages, vma, o.write,
@@ -141,7 +141,7 @@ export class TouchJob {
     });
     const maxPages = m.sysctl.max_prealloc_order === 0 ? 1 : PAGEVEC_SIZE;
     for (const [task, entries] of byTask) {
-      const cpu = l.cpus?.[task] ?? task % m.config.cpus;
+      const cpu = l.cpus?.[task] ?? m.cpus.forThread(task);
       if (!Number.isInteger(cpu) || cpu < 0 || cpu >= m.config.cpus) {
         throw new ModelError('KSCRUB_BAD_OPTION', `faults: cpu ${cpu} of task ${task} must be 0..${m.config.cpus - 1}`);
       }

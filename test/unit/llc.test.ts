@@ -228,3 +228,34 @@ describe('llc: memory-level parallelism of cold lines', () => {
     close(r.userNs, 64 * 730, 'user time');
   });
 });
+
+describe('sched: a small run\'s threads spread over last-level caches', () => {
+  test('when threads start on an idle machine then each gets an LLC domain of its node before two share one', () => {
+    // Milan: 2 nodes × 64 CPUs, 8 CPUs a CCX (ids consecutive): threads 0 … 7 on CPUs
+    // 0, 8, …, 56, the 9th back on CCX 0 (CPU 1), the 65th on the other node (CPU 64).
+    const epyc = createMachine({ preset: 'epyc', mem: '4G', clock: 'manual' });
+    assert.deepEqual([0, 1, 2, 7, 8, 9, 63, 64, 65].map((i) => epyc.cpus.forThread(i)), [0, 8, 16, 56, 1, 9, 63, 64, 72]);
+    // Genoa: 12 CCDs of 8 a node: the 12th thread on CPU 88, the 13th on 1.
+    const genoa = createMachine({ preset: 'genoa', mem: '4G', clock: 'manual' });
+    assert.deepEqual([1, 11, 12].map((i) => genoa.cpus.forThread(i)), [8, 88, 1]);
+    // One L3 a socket (Intel) or a cache per CPU (2005's machines): thread i on CPU i.
+    for (const preset of ['skylake-sp', 'altix', 'x86_64'] as const) {
+      const m = createMachine({ preset, mem: preset === 'altix' ? '6G' : '4G', clock: 'manual' });
+      assert.deepEqual([0, 1, 2, 3].map((i) => m.cpus.forThread(i)), [0, 1, 2, 3], preset);
+    }
+  });
+
+  test('when two threads fault on epyc then they run on two CCXs, each clearing into its own L3', () => {
+    const m = createMachine({ preset: 'epyc', mem: '4G', clock: 'manual' });
+    m.setSysctl('max_prealloc_order', 0);
+    const id = m.procs.create().id;
+    const { addr } = m.procs.mmap(id, 2 ** 24);
+    m.procs.touch(id, { addr, size: 2 ** 24, threads: 2 });
+    const busy = Array.from({ length: 16 }, (_, c) => m.cpus.systemNs(c) > 0);
+    assert.deepEqual(busy.flatMap((b, c) => (b ? [c] : [])), [0, 8]);
+    // Each CCX's L3 took what its CPU cleared: its 8 MiB and the 4 pte pages mapping them
+    // (one per 2 MiB), nothing in the other CCXs'.
+    assert.deepEqual([...m.llc.clearedBytes.slice(0, 3)], [2 ** 23 + 4 * 4096, 2 ** 23 + 4 * 4096, 0]);
+    assertChecked(m);
+  });
+});
