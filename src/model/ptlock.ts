@@ -24,6 +24,11 @@ export class PtLocks {
   readonly split: boolean;
   private readonly pmdBytes: number;
   private readonly lines: LineCosts;
+  /**
+   * Runners spinning, per node (on any of the locks): a release whose CPU's node has none
+   * hands over to the first spinner without comparing distances (all are as far).
+   */
+  private readonly spinningOn: Int32Array;
 
   constructor(
     private readonly m: PtLockMachine,
@@ -35,6 +40,7 @@ export class PtLocks {
     this.pmdBytes = pmdBytes;
     this.lines = p.lines;
     this.mmLock = new SpinLock(scope.mm.semLine);
+    this.spinningOn = new Int32Array(m.config.nodes);
   }
 
   /** The page-table lock that covers `addr`: the mm's, or its pte page's (split ptlocks). */
@@ -71,6 +77,7 @@ export class PtLocks {
     r.phase = then;
     r.parked = true;
     r.spinFrom = r.t;
+    this.spinningOn[r.node]!++;
     if (l.spinners.length === 0) this.contended.push(l);
     l.spin(r);
     // The spinner's CPU is busy spinning, whatever else wants it.
@@ -121,13 +128,24 @@ export class PtLocks {
     // unless nobody was; then it finds the lock free when it gets there.
     let best = -1;
     let bestCost = 0;
-    for (let i = 0; i < spinners.length; i++) {
-      const s = spinners[i]!;
-      if (s.spinFrom > t) continue;
-      const cost = this.lines.transfer(from, s.cpu);
-      if (best < 0 || cost < bestCost) {
+    if (from < 0 || this.spinningOn[this.m.cpus.nodeOf[from]!] === 0) {
+      // Nobody spins on the releasing CPU's node: every spinner is as far from it (a remote
+      // transfer; none when no CPU holds the line), and the first of them wins.
+      for (let i = 0; i < spinners.length; i++) {
+        if (spinners[i]!.spinFrom > t) continue;
         best = i;
-        bestCost = cost;
+        bestCost = this.lines.transfer(from, spinners[i]!.cpu);
+        break;
+      }
+    } else {
+      for (let i = 0; i < spinners.length; i++) {
+        const s = spinners[i]!;
+        if (s.spinFrom > t) continue;
+        const cost = this.lines.transfer(from, s.cpu);
+        if (best < 0 || cost < bestCost) {
+          best = i;
+          bestCost = cost;
+        }
       }
     }
     const late = best < 0;
@@ -137,6 +155,7 @@ export class PtLocks {
       for (let i = 1; i < spinners.length; i++) if (spinners[i]!.spinFrom < spinners[best]!.spinFrom) best = i;
     }
     const w = l.unspin(best);
+    this.spinningOn[w.node]!--;
     const at = late ? w.spinFrom : t;
     const handoff = late ? this.lines.transfer(from, w.cpu) : bestCost * (1 + spinners.length / 2);
     const spin = at - w.spinFrom + handoff;
