@@ -29,6 +29,14 @@ export class LineCosts {
     return nodeOf[from] === nodeOf[to] ? this.cost.lineBounceNs : this.cost.lineRemoteNs;
   }
 
+  /** A transfer between two CPUs of one node, and between nodes. */
+  localNs(): number {
+    return this.cost.lineBounceNs;
+  }
+  remoteNs(): number {
+    return this.cost.lineRemoteNs;
+  }
+
   /** The dearest transfer there is: a scan for the dearest may stop once it meets one. */
   dearest(): number {
     return Math.max(this.cost.lineBounceNs, this.cost.lineRemoteNs);

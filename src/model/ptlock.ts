@@ -25,10 +25,11 @@ export class PtLocks {
   private readonly pmdBytes: number;
   private readonly lines: LineCosts;
   /**
-   * Runners spinning, per node (on any of the locks): a release whose CPU's node has none
-   * hands over to the first spinner without comparing distances (all are as far).
+   * Runners spinning, per node and per CPU (on any of the locks): what the nearest spinner
+   * to a releasing CPU can be at best, so that the search for it stops once it meets one.
    */
   private readonly spinningOn: Int32Array;
+  private readonly spinningCpu: Int32Array;
 
   constructor(
     private readonly m: PtLockMachine,
@@ -41,6 +42,7 @@ export class PtLocks {
     this.lines = p.lines;
     this.mmLock = new SpinLock(scope.mm.semLine);
     this.spinningOn = new Int32Array(m.config.nodes);
+    this.spinningCpu = new Int32Array(m.config.cpus);
   }
 
   /** The page-table lock that covers `addr`: the mm's, or its pte page's (split ptlocks). */
@@ -78,6 +80,7 @@ export class PtLocks {
     r.parked = true;
     r.spinFrom = r.t;
     this.spinningOn[r.node]!++;
+    this.spinningCpu[r.cpu]!++;
     if (l.spinners.length === 0) this.contended.push(l);
     l.spin(r);
     // The spinner's CPU is busy spinning, whatever else wants it.
@@ -128,24 +131,20 @@ export class PtLocks {
     // unless nobody was; then it finds the lock free when it gets there.
     let best = -1;
     let bestCost = 0;
-    if (from < 0 || this.spinningOn[this.m.cpus.nodeOf[from]!] === 0) {
-      // Nobody spins on the releasing CPU's node: every spinner is as far from it (a remote
-      // transfer; none when no CPU holds the line), and the first of them wins.
-      for (let i = 0; i < spinners.length; i++) {
-        if (spinners[i]!.spinFrom > t) continue;
+    // The cheapest transfer any spinner can have: none from the releasing CPU itself (or when
+    // no CPU holds the line), a local one if one spins on its node, else a remote one. The
+    // first spinner at that price wins (ties go to the longest spinning): the search ends there.
+    let floor = this.lines.remoteNs();
+    if (from < 0 || this.spinningCpu[from]! > 0) floor = 0;
+    else if (this.spinningOn[this.m.cpus.nodeOf[from]!]! > 0) floor = Math.min(floor, this.lines.localNs());
+    for (let i = 0; i < spinners.length; i++) {
+      const s = spinners[i]!;
+      if (s.spinFrom > t) continue;
+      const cost = this.lines.transfer(from, s.cpu);
+      if (best < 0 || cost < bestCost) {
         best = i;
-        bestCost = this.lines.transfer(from, spinners[i]!.cpu);
-        break;
-      }
-    } else {
-      for (let i = 0; i < spinners.length; i++) {
-        const s = spinners[i]!;
-        if (s.spinFrom > t) continue;
-        const cost = this.lines.transfer(from, s.cpu);
-        if (best < 0 || cost < bestCost) {
-          best = i;
-          bestCost = cost;
-        }
+        bestCost = cost;
+        if (cost <= floor) break;
       }
     }
     const late = best < 0;
@@ -156,6 +155,7 @@ export class PtLocks {
     }
     const w = l.unspin(best);
     this.spinningOn[w.node]!--;
+    this.spinningCpu[w.cpu]!--;
     const at = late ? w.spinFrom : t;
     const handoff = late ? this.lines.transfer(from, w.cpu) : bestCost * (1 + spinners.length / 2);
     const spin = at - w.spinFrom + handoff;
