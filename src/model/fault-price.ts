@@ -2,6 +2,8 @@ import { AllocResult } from './alloc-result';
 import type { Cacheline, LineCosts } from './cacheline';
 import { coldLinesNs } from './llc';
 import type { Parts } from './parts';
+import { kernelAtLeast } from './presets';
+import { folioClearExtent } from './zero-drivers';
 import type { Cpus } from './sched';
 import type { Runner, TouchCounts } from './runner';
 
@@ -98,6 +100,18 @@ export class FaultPricing {
   }
 
   /**
+   * What one clear of a THP's `bytes` covers. THP came in 2.6.38 with clear_huge_page (today's
+   * folio_zero_user), a base page a call in process_huge_page's order until the multi-page
+   * clearing series (the mount's hugetlb clear mode, the same function): so a THP fault on
+   * today's kernel clears 512 pages one clear_page() at a time, at the 4 KiB rate, not one
+   * 2 MiB string store. A 2.6.11 machine has no THP; the model's own clears it as one extent.
+   */
+  private hugeExtent(bytes: number): number {
+    const c = this.m.config;
+    return kernelAtLeast(c.kernel, '2.6.38') ? folioClearExtent(c.hugeClear, c.preempt, bytes, this.ps) : bytes;
+  }
+
+  /**
    * clear_page() on the faulting CPU. Alone on its node's bus it runs at the CPU's own store
    * rate; with other CPUs of the node zeroing (threads, kscrubd) or moving the program's lines
    * the bus is shared.
@@ -106,12 +120,14 @@ export class FaultPricing {
     const bus = this.m.bus;
     const sharers = bus.zeroingOn(r.node, r.t, r.cpu) + 1;
     const others = bus.bytesLeft(r.node, r.t, r.cpu);
-    const ns = sharers === 1 && others === 0 && bytes === this.ps
-      ? (local ? this.zeroNs : this.zeroRemoteNs)
-      : this.m.cpuZero.zero(bytes, !local, sharers, others).cpuNs;
-    bus.zeroing(r.cpu, r.t, r.t + ns, this.m.cpuZero.busBytes(bytes));
+    const extent = bytes > this.ps ? this.hugeExtent(bytes) : bytes;
+    const calls = bytes / extent;
+    const ns = sharers === 1 && others === 0 && extent === this.ps
+      ? calls * (local ? this.zeroNs : this.zeroRemoteNs)
+      : calls * this.m.cpuZero.zero(extent, !local, sharers, others).cpuNs;
+    bus.zeroing(r.cpu, r.t, r.t + ns, calls * this.m.cpuZero.busBytes(extent));
     // clear_page's cached stores fill the faulting CPU's cache with the page's lines.
-    this.m.llc.clear(r.cpu, this.m.cpuZero.fills(bytes));
+    this.m.llc.clear(r.cpu, calls * this.m.cpuZero.fills(extent));
     this.sys(r, ns);
     this.counts.zeroedNs += ns;
   }

@@ -2,6 +2,7 @@ import debugFactory from 'debug';
 import { ModelError } from '../uapi';
 import type { HugeClearMode } from '../uapi/hugetlb';
 import { assert } from './errors';
+import { folioClearExtent } from './zero-drivers';
 import { KIND_ALLOC, NOT_ZEROED, ZEROED, orderPages, pageFlags } from './page';
 import type { PageOwner, Parts } from './parts';
 import type { Zone } from './zone';
@@ -58,12 +59,6 @@ export const HP_GONE = 4;
 
 export { HUGE_CLEAR_MODES, type HugeClearMode } from '../uapi/hugetlb';
 
-/**
- * The largest extent the multi-page clearing series clears in one clear_pages() call on a
- * kernel without full preemption (where the clear must reach a cond_resched() now and then):
- * its PROCESS_PAGES_NON_PREEMPT_BATCH, 32 MiB.
- */
-export const NON_PREEMPT_EXTENT_BYTES = 32 * 2 ** 20;
 
 /** Pages a resize or a zeroable_hugepages write handles between two yields (well under a millisecond). */
 export const STEP_PAGES = 256;
@@ -503,9 +498,7 @@ export class Hugetlb implements PageOwner {
 
   /** What one clear_page / clear_pages() call of folio_zero_user covers (clearNs). */
   private clearExtent(bytes: number): number {
-    const m = this.m;
-    if (this.clearMode === 'pages') return m.pageSize;
-    return m.config.preempt ? bytes : Math.min(bytes, NON_PREEMPT_EXTENT_BYTES);
+    return folioClearExtent(this.clearMode, this.m.config.preempt, bytes, this.m.pageSize);
   }
 
   /**

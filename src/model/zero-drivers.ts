@@ -1,5 +1,6 @@
 import { CostModel } from './cost';
 import { ZeroDriverName } from './presets';
+import type { HugeClearMode } from '../uapi/hugetlb';
 
 /**
  * Zero drivers (V6's struct zero_driver): kscrubd offers each block to the registered
@@ -30,6 +31,24 @@ export interface ZeroDriver {
 }
 
 const HUGE_EXTENT = 2 ** 21;
+
+/**
+ * The largest extent the multi-page clearing series clears in one clear_pages() call on a
+ * kernel without full preemption (where the clear must reach a cond_resched() now and then):
+ * its PROCESS_PAGES_NON_PREEMPT_BATCH, 32 MiB.
+ */
+export const NON_PREEMPT_EXTENT_BYTES = 32 * 2 ** 20;
+
+/**
+ * What one clear_page / clear_pages() call of folio_zero_user covers when it clears a huge
+ * folio of `bytes`, hugetlb's or a THP's alike: `pages`, a base page a call (a kernel before
+ * the multi-page clearing series); `extents`, the whole folio on a fully preemptible kernel,
+ * else NON_PREEMPT_EXTENT_BYTES at a time.
+ */
+export function folioClearExtent(mode: HugeClearMode, preempt: boolean, bytes: number, pageSize: number): number {
+  if (mode === 'pages') return pageSize;
+  return preempt ? bytes : Math.min(bytes, NON_PREEMPT_EXTENT_BYTES);
+}
 
 /**
  * The rate of one clear_pages() call over `bytes` (bytes per ns). A page clears at
