@@ -96,6 +96,16 @@ export interface MachineConfig {
   /** How a fault clears a huge page (src/uapi/hugetlb.ts; the extent follows `preempt`). */
   readonly hugeClear: HugeClearMode;
   /**
+   * The node scheduling domain's longest idle balance interval (ns) in a kernel that does not
+   * balance on fork, 0 in one that does or has one node. 2.6.10/2.6.11 place a new thread on
+   * its parent's CPU (wake_up_new_task; balancing on fork came with the sched-domains rework
+   * of 2.6.12), and a CPU of another node pulls it only in its periodic idle balance of the node
+   * domain: SD_NODE_INIT has no SD_BALANCE_NEWIDLE, and an idle machine's interval has doubled
+   * to max_interval (include/asm-ia64/topology.h: min 80, max 320 ms). A thread whose CPU is on
+   * another node than its parent's starts, on average, half that interval later (touch.ts).
+   */
+  readonly nodeBalanceMaxNs: number;
+  /**
    * CPUs that share one last-level cache (src/model/llc.ts), of cost.cacheBytes and lineSize:
    * 1 where each CPU has its own (Itanium 2's L3, the Pentium III's L2, a K8 core's L2); 8 on
    * Milan, whose eight-core CCX shares one 32 MiB L3.
@@ -119,25 +129,25 @@ const BASE: Readonly<Record<PresetName, MachineConfig>> = {
   altix: {
     preset: 'altix', kernel: '2.6.11', pageSize: 16384, lineSize: 128, nodes: 4, cpus: 8, memBytes: 6 * 2 ** 30,
     maxOrder: 18, cpuMhz: 1500, pteBytes: 8, clock: 'live', speed: 1, zeroDrivers: ['bte', 'cpu'], zoneLayout: 'ia64',
-    kernelBytes: 16 * 2 ** 20, structPageBytes: 56, cost: ALTIX_COST, bootAllocations: true, splitPtlocks: false, zeroingPolicy: DEFAULT_ZEROING_POLICY, hugeClear: DEFAULT_HUGE_CLEAR, preempt: true, llcCpus: 1, hiwaterInFault: true,
+    kernelBytes: 16 * 2 ** 20, structPageBytes: 56, cost: ALTIX_COST, bootAllocations: true, splitPtlocks: false, zeroingPolicy: DEFAULT_ZEROING_POLICY, hugeClear: DEFAULT_HUGE_CLEAR, preempt: true, llcCpus: 1, hiwaterInFault: true, nodeBalanceMaxNs: 320e6,
   },
   x86_64: {
     preset: 'x86_64', kernel: '2.6.11', pageSize: 4096, lineSize: 64, nodes: 1, cpus: 4, memBytes: 4 * 2 ** 30,
     maxOrder: 11, cpuMhz: 2000, pteBytes: 8, clock: 'live', speed: 1, zeroDrivers: ['cpu'], zoneLayout: 'x86_64',
-    kernelBytes: 16 * 2 ** 20, structPageBytes: 64, cost: X86_64_COST, bootAllocations: true, splitPtlocks: false, zeroingPolicy: DEFAULT_ZEROING_POLICY, hugeClear: DEFAULT_HUGE_CLEAR, preempt: false, llcCpus: 1, hiwaterInFault: true,
+    kernelBytes: 16 * 2 ** 20, structPageBytes: 64, cost: X86_64_COST, bootAllocations: true, splitPtlocks: false, zeroingPolicy: DEFAULT_ZEROING_POLICY, hugeClear: DEFAULT_HUGE_CLEAR, preempt: false, llcCpus: 1, hiwaterInFault: true, nodeBalanceMaxNs: 0,
   },
   // Lameter's other machine: 2 × Pentium III 450 MHz, 384 MiB, 440BX; 2.6.11 i386 without
   // PAE (4-byte ptes), a 4 MiB kernel image, 32-byte struct page (src/model/cost-i386.ts).
   i386: {
     preset: 'i386', kernel: '2.6.11', pageSize: 4096, lineSize: 32, nodes: 1, cpus: 2, memBytes: 384 * 2 ** 20,
     maxOrder: 11, cpuMhz: 450, pteBytes: 4, clock: 'live', speed: 1, zeroDrivers: ['cpu'], zoneLayout: 'i386',
-    kernelBytes: 4 * 2 ** 20, structPageBytes: 32, cost: i386Cost(450), bootAllocations: true, splitPtlocks: false, zeroingPolicy: DEFAULT_ZEROING_POLICY, hugeClear: DEFAULT_HUGE_CLEAR, preempt: false, llcCpus: 1, hiwaterInFault: true,
+    kernelBytes: 4 * 2 ** 20, structPageBytes: 32, cost: i386Cost(450), bootAllocations: true, splitPtlocks: false, zeroingPolicy: DEFAULT_ZEROING_POLICY, hugeClear: DEFAULT_HUGE_CLEAR, preempt: false, llcCpus: 1, hiwaterInFault: true, nodeBalanceMaxNs: 0,
   },
   // A machine of today: 2-socket AMD EPYC Milan, 2 × 64 cores, 2 × 64 GiB (src/model/cost-epyc.ts).
   epyc: {
     preset: 'epyc', kernel: '6.18', pageSize: 4096, lineSize: 64, nodes: 2, cpus: 128, memBytes: 128 * 2 ** 30,
     maxOrder: 11, cpuMhz: 3000, pteBytes: 8, clock: 'live', speed: 1, zeroDrivers: ['cpu'], zoneLayout: 'x86_64',
-    kernelBytes: 32 * 2 ** 20, structPageBytes: 64, cost: EPYC_COST, bootAllocations: true, splitPtlocks: true, zeroingPolicy: DEFAULT_ZEROING_POLICY, hugeClear: DEFAULT_HUGE_CLEAR, preempt: false, llcCpus: 8, hiwaterInFault: false,
+    kernelBytes: 32 * 2 ** 20, structPageBytes: 64, cost: EPYC_COST, bootAllocations: true, splitPtlocks: true, zeroingPolicy: DEFAULT_ZEROING_POLICY, hugeClear: DEFAULT_HUGE_CLEAR, preempt: false, llcCpus: 8, hiwaterInFault: false, nodeBalanceMaxNs: 0,
   },
   // The machines of today beside it, each 2 sockets (a node each, NPS1 / SNC off) with 64 GiB
   // a socket by default (--mem for more): Genoa 2 × 96 cores, Ice Lake-SP 2 × 40, Skylake-SP
@@ -153,7 +163,7 @@ function today(preset: PresetName, cpus: number, cpuMhz: number, cost: CostModel
   return {
     preset, kernel: '6.18', pageSize: 4096, lineSize: 64, nodes: 2, cpus, memBytes: 128 * 2 ** 30,
     maxOrder: 11, cpuMhz, pteBytes: 8, clock: 'live', speed: 1, zeroDrivers: ['cpu'], zoneLayout: 'x86_64',
-    kernelBytes: 32 * 2 ** 20, structPageBytes: 64, cost, bootAllocations: true, splitPtlocks: true, zeroingPolicy: DEFAULT_ZEROING_POLICY, hugeClear: DEFAULT_HUGE_CLEAR, preempt: false, llcCpus, hiwaterInFault: false,
+    kernelBytes: 32 * 2 ** 20, structPageBytes: 64, cost, bootAllocations: true, splitPtlocks: true, zeroingPolicy: DEFAULT_ZEROING_POLICY, hugeClear: DEFAULT_HUGE_CLEAR, preempt: false, llcCpus, hiwaterInFault: false, nodeBalanceMaxNs: 0,
   };
 }
 

@@ -2,7 +2,7 @@ import { type FaultCounts, MAX_THREADS, ModelError } from '../uapi';
 import { AnonFault, type AnonFaultMachine } from './anon-fault';
 import { FaultLoop, type FaultLoopMachine } from './fault-loop';
 import { FaultPricing, type FaultPricingMachine } from './fault-price';
-import type { Mm, ProcessTable } from './mm-types';
+import type { Mm, ProcessTable, Task } from './mm-types';
 import { PAGEVEC_SIZE } from './pagevec';
 import type { Parts } from './parts';
 import { PtLocks, type PtLockMachine } from './ptlock';
@@ -109,9 +109,10 @@ export class TouchJob {
       const last = Math.floor((strides * (i + 1)) / o.threads);
       if (last <= first) continue;
       const cpu = m.cpus.forThread(i);
+      const task = mm.task(i);
       this.runners.push(new Runner(
-        mm.task(i), cpu, m.cpus.nodeOf[cpu]!, o.addr + first * o.stride,
-        Math.min(o.addr + size, o.addr + last * o.stride), this.start, maxPages, vma, o.write,
+        task, cpu, m.cpus.nodeOf[cpu]!, o.addr + first * o.stride,
+        Math.min(o.addr + size, o.addr + last * o.stride), this.start + this.pullWait(task, cpu, m.cpus.forThread(0)), maxPages, vma, o.write,
       ));
     }
     return o;
@@ -146,7 +147,9 @@ export class TouchJob {
         throw new ModelError('KSCRUB_BAD_OPTION', `faults: cpu ${cpu} of task ${task} must be 0..${m.config.cpus - 1}`);
       }
       const first = l.addrs[entries[0]!]!;
-      const r = new Runner(mm.task(task), cpu, m.cpus.nodeOf[cpu]!, first, Number.POSITIVE_INFINITY, this.start, maxPages,
+      const t = mm.task(task);
+      const parentCpu = l.cpus?.[0] ?? 0;
+      const r = new Runner(t, cpu, m.cpus.nodeOf[cpu]!, first, Number.POSITIVE_INFINITY, this.start + this.pullWait(t, cpu, parentCpu), maxPages,
         mm.findVma(first)!, l.writes[entries[0]!] === 1);
       r.list = Float64Array.from(entries, (i) => l.addrs[i]!);
       r.writes = Uint8Array.from(entries, (i) => l.writes[i]!);
@@ -154,6 +157,21 @@ export class TouchJob {
     }
     // Two tasks on one CPU take turns on it (step() waits for the CPU), as tasks would.
     return { addr: 0, size: ps, threads: this.runners.length, lines: l.lines, write: true, stride: ps };
+  }
+
+  /**
+   * How long a task waits before it first runs on `cpu`: a new thread starts on its parent's
+   * CPU (task 0's, `parentCpu`) and, where the kernel does not balance on fork, one on another
+   * node waits for that node's idle balance to pull it, half the balance interval on average
+   * (MachineConfig.nodeBalanceMaxNs). A pull within the parent's node (the CPU domain's 1–4 ms
+   * idle interval) is not modelled: it is a few ms against runs of hundreds.
+   */
+  private pullWait(task: Task, cpu: number, parentCpu: number): number {
+    const m = this.m;
+    const placed = task.placed;
+    task.placed = true;
+    if (placed || m.config.nodeBalanceMaxNs === 0 || m.cpus.nodeOf[cpu] === m.cpus.nodeOf[parentCpu]) return 0;
+    return m.config.nodeBalanceMaxNs / 2;
   }
 
   /** Run at most `budget` events (≥ 1); true once the touch is complete (see result). */

@@ -239,3 +239,41 @@ describe('fault SMP: split ptlocks (today’s kernels)', () => {
     assert.equal(pair('x86_64', APART), pair('x86_64', SAME));
   });
 });
+
+describe('a new thread on another node waits for the balancer (no balance on fork before 2.6.12)', () => {
+  // The altix's 2.6.10/2.6.11 kernel starts a thread on its parent's CPU; an idle CPU of another
+  // node pulls it in its node-domain idle balance, every 320 ms on an idle machine
+  // (SD_NODE_INIT max_interval): half that, 160 ms, on average.
+  const ALTIX: MachineOptions = { preset: 'altix', mem: '256M', clock: 'manual', bootAllocations: false, cost: FLAT, hiwaterInFault: false };
+  const SIXTEEN_K = 16384;
+  function faultsOn(cpus: number[], preset: MachineOptions = ALTIX): { first: { sys: number; wall: number }; again: { sys: number; wall: number } } {
+    const m = createMachine(preset);
+    m.setSysctl('max_prealloc_order', 0);
+    const ps = preset.preset === 'altix' ? SIXTEEN_K : PAGE;
+    const id = m.procs.create().id;
+    const { addr } = m.procs.mmap(id, 64 * ps);
+    const tasks = cpus.map((_, i) => i);
+    const run = (k: number): { sys: number; wall: number } => {
+      const r = m.procs.faults(id, { addrs: cpus.map((_, i) => addr + (k * cpus.length + i) * ps), tasks, writes: cpus.map(() => 1), cpus, lines: 1 });
+      assert.equal(r.faults, cpus.length);
+      return { sys: r.sysNs, wall: r.wallNs };
+    };
+    const first = run(0);
+    const again = run(1);
+    assertChecked(m);
+    return { first, again };
+  }
+
+  test('when a process\'s new thread runs on another node than its parent then its first fault starts 160 ms later, as wall time, not CPU time', () => {
+    const { first, again } = faultsOn([0, 2]);
+    assert.ok(first.wall >= 160e6 && first.wall < 161e6, `wall ${first.wall}`);
+    assert.ok(first.sys < 1e6, `sys ${first.sys}: the wait is not CPU time`);
+    // Placed once, the thread stays: its next faults start at once.
+    assert.ok(again.wall < 1e6, `again ${again.wall}`);
+  });
+
+  test('when the new thread runs on its parent\'s node, or the kernel balances on fork, then it starts at once', () => {
+    assert.ok(faultsOn([0, 1]).first.wall < 1e6);
+    assert.ok(faultsOn([0, 2], TWO_NODES).first.wall < 1e6);
+  });
+});
