@@ -4,9 +4,9 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { findMount, fusermountUnmount, servedBy } from '../fuse/mountpoint';
-import { ALTIX_COST, i386Cost, presetFigures } from '../model';
+import { ALTIX_COST, ALTIX_FITTED, i386Cost, presetFigures } from '../model';
 import { PUBLISHED, compare, formatComparisons } from '../workload/calibration';
-import { fit, fitParams, formatFit, publishedConfig, runPublished } from './fit';
+import { type FitResult, fit, fitParams, formatFit, publishedConfig, runPublished } from './fit';
 import { writeFittedFile } from './fit-file';
 import type { Comparison, PublishedRow } from '../workload/calibration';
 import { formatPftTable } from '../workload/pft';
@@ -176,9 +176,21 @@ async function runFit(preset: string, o: FormatFlags & { maxIterations?: number;
   const p = preset as (typeof FIT_PRESETS)[number];
   const rows = PUBLISHED.filter((r) => r.preset === p);
   const mhz = rows.find((r) => r.cpuMhz !== undefined)?.cpuMhz;
-  const cost = p === 'altix' ? ALTIX_COST : i386Cost(mhz);
+  // altix starts from the first guesses its generated file keeps (not from the last fit's
+  // result), so the same command gives the same figures from any clone.
+  const cost = p === 'altix' ? { ...ALTIX_COST, ...ALTIX_FITTED.start } : i386Cost(mhz);
   const progress = progressLine();
-  const result = await fit({ rows, params: fitParams(presetFigures(p, mhz), cost, p), progress, ...(o.maxIterations !== undefined && { maxIterations: o.maxIterations }) });
+  // With --write, every accepted step is written as it comes (the file then holds what
+  // --max-iterations at that count gives, and says so), so a fit stopped early keeps its progress.
+  const write = (r: FitResult): void => {
+    if (o.write !== true || p !== 'altix') return;
+    const file = writeFittedFile(p, `kscrubfs calibrate --fit ${p} --max-iterations ${r.iterations} --write`, r);
+    process.stderr.write(`calibrate: wrote ${file} (${r.iterations} iteration(s)); build again (npm run build) for the model to use it\n`);
+  };
+  const result = await fit({
+    rows, params: fitParams(presetFigures(p, mhz), cost, p), progress, onStep: write,
+    ...(o.maxIterations !== undefined && { maxIterations: o.maxIterations }),
+  });
   clearProgress();
   process.stdout.write(formatResult(o, {
     provenance: provenance(publishedConfig(rows[0]!), VERSION, commandLine()),
@@ -187,11 +199,7 @@ async function runFit(preset: string, o: FormatFlags & { maxIterations?: number;
     columns: ['label', 'column', 'model', 'published', 'logError'],
     rows: result.residuals.map((r) => ({ ...r, published: r.published.join(' ') })),
   }));
-  if (o.write === true) {
-    const iterations = o.maxIterations !== undefined ? ` --max-iterations ${o.maxIterations}` : '';
-    const file = writeFittedFile(p, `kscrubfs calibrate --fit ${p}${iterations} --write`, result);
-    process.stderr.write(`calibrate: wrote ${file}; build again (npm run build) for the model to use it\n`);
-  }
+  write(result);
 }
 
 /** Mount a fresh daemon (`mount` with `args`) in a temporary directory for `fn`, and always take it down again. */

@@ -21,14 +21,16 @@ export function inBand(logError: number): boolean {
 
 /** What a fit leaves behind for the cost file of `preset`. */
 export function fittedSetOf(preset: FittedSet['preset'], command: string, f: FitResult): FittedSet {
+  const start: Partial<Record<keyof CostModel, number>> = {};
   const values: Partial<Record<keyof CostModel, number>> = {};
   const bounds: Partial<Record<keyof CostModel, readonly [number, number]>> = {};
   for (const p of f.params) {
+    start[p.name] = p.start;
     values[p.name] = Number(p.value.toPrecision(6));
     bounds[p.name] = [p.lo, p.hi];
   }
   return {
-    preset, command, values, bounds,
+    preset, command, start, values, bounds,
     atBound: f.params.filter((p) => p.atBound !== null).map((p) => p.name),
     rows: [...new Set(f.residuals.map((r) => r.label))],
     sumSq: Number(f.sumSq.toPrecision(6)), startSumSq: Number(f.startSumSq.toPrecision(6)),
@@ -50,6 +52,9 @@ export function fittedFileText(set: FittedSet): string {
     `export const ${name} = {`,
     `  preset: '${set.preset}',`,
     `  command: '${set.command}',`,
+    '  start: {',
+    ...names.map((n) => `    ${n}: ${set.start[n]},`),
+    '  },',
     '  values: {',
     ...names.map((n) => `    ${n}: ${set.values[n]},`),
     '  },',

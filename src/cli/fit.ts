@@ -56,6 +56,8 @@ export interface FitOptions {
   readonly machine?: (row: PublishedRow) => MachineOptions;
   readonly maxIterations?: number;
   readonly progress?: ((msg: string) => void) | undefined;
+  /** Called with the fit as it stands after each accepted step (what --max-iterations at that count would return). */
+  readonly onStep?: ((r: FitResult) => void) | undefined;
 }
 
 /** Log-space step of the finite differences: large enough to see past the model's discreteness. */
@@ -182,13 +184,22 @@ export async function fit(o: FitOptions): Promise<FitResult> {
         s = sn;
         lambda = Math.max(lambda / 3, 1e-7);
         if (gain < REL_TOL) lambda = 1e8; // converged: leave the outer loop below
+        o.onStep?.(result(o.params, u, lo, hi, r, startSumSq, s, iterations, evaluations));
       } else {
         lambda *= 4;
       }
     }
     if (!accepted || lambda >= 1e8) break;
   }
-  const params = o.params.map((p, k) => {
+  return result(o.params, u, lo, hi, r, startSumSq, s, iterations, evaluations);
+}
+
+/** The fit's state at log-figures u, as a FitResult. */
+function result(
+  ps: readonly FitParam[], u: readonly number[], lo: readonly number[], hi: readonly number[], r: FitResidual[],
+  startSumSq: number, s: number, iterations: number, evaluations: number,
+): FitResult {
+  const params = ps.map((p, k) => {
     const atBound = u[k]! <= lo[k]! ? 'lo' as const : u[k]! >= hi[k]! ? 'hi' as const : null;
     // At a bound, the bound itself (exp(ln 700) is 699.9999999999998).
     const value = atBound === 'lo' ? p.lo : atBound === 'hi' ? p.hi : Math.exp(u[k]!);

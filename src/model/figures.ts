@@ -38,6 +38,8 @@ export type Figures = { readonly [K in keyof CostModel]: Figure };
 export interface FittedSet {
   readonly preset: Exclude<FitRows, 'none'>;
   readonly command: string;
+  /** Where the fit started (its first guesses): every fit of the preset starts here, so it reproduces. */
+  readonly start: Readonly<Partial<Record<keyof CostModel, number>>>;
   readonly values: Readonly<Partial<Record<keyof CostModel, number>>>;
   readonly bounds: Readonly<Partial<Record<keyof CostModel, readonly [number, number]>>>;
   readonly atBound: readonly (keyof CostModel)[];
