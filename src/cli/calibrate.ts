@@ -5,7 +5,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { findMount, fusermountUnmount, servedBy } from '../fuse/mountpoint';
 import { ALTIX_COST, ALTIX_FITTED, i386Cost, presetFigures } from '../model';
-import { PUBLISHED, compare, formatComparisons } from '../workload/calibration';
+import { PUBLISHED, TOLERANCE, compare, formatComparisons } from '../workload/calibration';
 import { type FitResult, fit, fitParams, formatFit, publishedConfig, runPublished } from './fit';
 import { writeFittedFile } from './fit-file';
 import type { Comparison, PublishedRow } from '../workload/calibration';
@@ -188,7 +188,7 @@ async function runFit(preset: string, o: FormatFlags & { maxIterations?: number;
     process.stderr.write(`calibrate: wrote ${file} (${r.iterations} iteration(s)); build again (npm run build) for the model to use it\n`);
   };
   const result = await fit({
-    rows, params: fitParams(presetFigures(p, mhz), cost, p), progress, onStep: write,
+    rows, params: fitParams(presetFigures(p, mhz), cost, p), progress, onStep: write, tolerance: TOLERANCE,
     ...(o.maxIterations !== undefined && { maxIterations: o.maxIterations }),
   });
   clearProgress();

@@ -32,7 +32,8 @@ export type Figures = { readonly [K in keyof CostModel]: Figure };
 /**
  * What `kscrubfs calibrate --fit PRESET --write` leaves in src/model/fitted-PRESET.ts: the value
  * of every figure fitted to the preset's rows, its bounds, the figures that ended on a bound,
- * the rows fitted to, Σ ln error² at the start and at the end, and the count of flt/cpu/s and
+ * the rows fitted to, Σ e² at the start and at the end (e: ln(model) beyond calibrate's band,
+ * the envelope ±10 %, as the fit minimises it), and the count of flt/cpu/s and
  * fault/wsec columns within band at the fitted point.
  */
 export interface FittedSet {

@@ -1,14 +1,16 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { ALTIX_COST, presetFigures } from '../../src/model';
+import { ALTIX_COST, ALTIX_FITTED, presetFigures } from '../../src/model';
 import type { MachineOptions } from '../../src/model';
 import type { PublishedRow } from '../../src/workload/calibration';
-import { fit, fitParams, formatFit, logError, runPublishedRow } from '../../src/cli/fit';
+import { bandExcess, fit, fitParams, formatFit, logError, runPublishedRow } from '../../src/cli/fit';
 import { fittedFileText, fittedSetOf } from '../../src/cli/fit-file';
 
 // A small altix (4 nodes × 64 MiB) and 64 MiB rows: the fit runs the real model, so it is
 // kept to two figures and two rows to stay fast; the full fit is the same code on more.
-const SMALL: MachineOptions = { preset: 'altix', mem: '256M', zeroDrivers: ['cpu'], clock: 'manual' };
+// Its other figures are the fit's fixed first guesses, not the cost file's fitted values: what
+// these tests find must not move when a fit is adopted.
+const SMALL: MachineOptions = { preset: 'altix', mem: '256M', zeroDrivers: ['cpu'], clock: 'manual', cost: ALTIX_FITTED.start };
 const machine = (): MachineOptions => SMALL;
 const TRUE_FIGURES = { trapNs: 550, zeroBytesPerNs: 1.56 };
 
@@ -27,7 +29,7 @@ async function rowsFromModel(): Promise<PublishedRow[]> {
 describe('calibrate --fit', () => {
   test('when rows come from the model itself then the fit recovers the figures that made them', async () => {
     const rows = await rowsFromModel();
-    const all = fitParams(presetFigures('altix'), { ...ALTIX_COST, trapNs: 1000, zeroBytesPerNs: 0.9 }, 'altix');
+    const all = fitParams(presetFigures('altix'), { ...ALTIX_COST, ...ALTIX_FITTED.start, trapNs: 1000, zeroBytesPerNs: 0.9 }, 'altix');
     const params = all.filter((p) => p.name === 'trapNs' || p.name === 'zeroBytesPerNs');
     assert.equal(params.length, 2);
     const r = await fit({ rows, params, machine, maxIterations: 12 });
@@ -62,6 +64,14 @@ describe('calibrate --fit', () => {
     assert.equal(logError(95, [90, 100]), 0);
     assert.equal(logError(45, [90, 100]), Math.log(0.5));
     assert.equal(logError(200, [90, 100]), Math.log(2));
+  });
+
+  test('when a model value lies inside the band (the envelope ±10 %) then the fit counts nothing for it, and outside only the part beyond the band', () => {
+    assert.equal(bandExcess(109, [90, 100], 0.1), 0);
+    assert.equal(bandExcess(82, [90, 100], 0.1), 0);
+    assert.ok(Math.abs(bandExcess(220, [90, 100], 0.1) - Math.log(2)) < 1e-12);
+    assert.ok(Math.abs(bandExcess(40.5, [90, 100], 0.1) - Math.log(0.5)) < 1e-12);
+    assert.equal(bandExcess(95, [100], 0), logError(95, [100]));
   });
 
   test('when nothing is fitted or there is nothing to fit to then fit refuses', async () => {
