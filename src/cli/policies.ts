@@ -1,6 +1,6 @@
 import { Argument, type Command, InvalidArgumentError, Option } from 'commander';
 import { configPairs } from '../control/execute';
-import { ZERO_DRIVERS } from '../model';
+import { ZERO_DRIVERS, thpUnsupported } from '../model';
 import { PRESETS, type PreemptModel, formatSize } from '../uapi';
 import { provenance, toJson } from '../workload/provenance';
 import { CliError, action } from './errors';
@@ -58,12 +58,12 @@ export function registerPolicies(program: Command): void {
     .option('-s, --size <size>', 'bytes the program maps and writes', byteSize, 256 * 2 ** 20)
     .option('-t, --threads <n>', 'threads writing them', integer(1), 1)
     .option('--only <list>', `only these policies (comma list of ${POLICY_CASES.map((c) => c.name).join(', ')}; with --hugetlb: ${HUGETLB_CASES.map((c) => c.name).join(', ')})`, caseList)
-    .option('--hugetlb <size>', 'vm-start and restart on a hugetlb pool of 2M or 1G pages sized to the VM, under the pool\'s pre-zeroing policies (none, khzerod, zeroable_hugepages)', byteSize)
+    .option('--hugetlb <size>', 'vm-start and restart on a hugetlb pool of pages of this size (one the machine has: 2M or 1G on x86-64, 4M on i386, 256M on altix) sized to the VM, under the pool\'s pre-zeroing policies (none, khzerod, zeroable_hugepages)', byteSize)
     .addOption(hugeClearOption())
     .addOption(preemptOption())
     .option('--json', 'print one JSON object: how the machine was made, the scenario, and a row per policy')
     .option('--svg <file>', 'also draw the rows: one panel per column, a bar per policy (SVG)');
-  addBandOptions(cmd, "each policy's ready and app cpu time")
+  addBandOptions(cmd, "each policy's times (ready, app cpu, exit, bg cpu, prep cpu, max fault, corun)")
     .addHelpText('after', `
 Each policy runs on a fresh machine of the same shape with a manual clock (the same command
 prints the same bytes). Before the scenario the machine idles until background zeroing is
@@ -100,11 +100,18 @@ Example:
       const opts: ScenarioOptions = { machine, bytes: o.size, threads: o.threads };
       // The machine's shape (the first case's; every case has the same), checked before anything runs.
       const base = caseMachine(POLICY_CASES[0]!, opts);
-      if (o.size > base.config.memBytes / 2) throw new CliError('KSCRUB_USAGE', `policies: --size ${formatSize(o.size)} is more than half the machine's ${formatSize(base.config.memBytes)} (restart holds two copies at once)`);
+      // A trace brings its own footprint; --size is the built-in scenarios'.
+      if (scenario !== 'trace' && o.size > base.config.memBytes / 2) throw new CliError('KSCRUB_USAGE', `policies: --size ${formatSize(o.size)} is more than half the machine's ${formatSize(base.config.memBytes)} (restart holds two copies at once)`);
       if (o.hugetlb !== undefined && o.only !== undefined) {
         const known = HUGETLB_CASES.map((c) => c.name);
         const bad = o.only.find((n) => !known.includes(n));
         if (bad !== undefined) throw new CliError('KSCRUB_USAGE', `policies: --only "${bad}" is not a hugetlb policy (${known.join(', ')})`);
+      }
+      if (scenario === 'vm-start' && o.hugetlb === undefined) {
+        const why = thpUnsupported(base, base.procs);
+        // Such a machine still has hugetlb pages: say which size runs the VM on them.
+        const sizes = base.hugetlb.hstates.map((h) => (h.kB % 2 ** 20 === 0 ? `${h.kB / 2 ** 20}G` : `${h.kB / 1024}M`));
+        if (why !== null) throw new CliError('KSCRUB_USAGE', `policies vm-start: ${why}; --hugetlb ${sizes.join('|')} runs the VM on its hugetlb pages instead`);
       }
       const hugeBytes = o.hugetlb;
       const trace = file === undefined ? undefined : readTrace(file);
@@ -128,11 +135,16 @@ Example:
     }));
 }
 
-/** --band: the scenario again with each fitted figure at each bound; each policy's ready and app cpu ms with their bands. */
+/**
+ * --band: the scenario again with each fitted figure at each bound; each policy's time columns
+ * with their bands. A time the point run left at 0 (no policy zeroing: no bg cpu) has no band:
+ * a band is the point times a factor.
+ */
 async function policiesBand(scenario: ScenarioName, opts: ScenarioOptions, o: PoliciesFlags, point: readonly PolicyRow[], runRows: RunRows): Promise<{ bands: Band[]; text: string }> {
   const figures = bandFigures(opts.machine);
-  const names = point.flatMap((r) => [`${r.policy}: ready ms`, `${r.policy}: app cpu ms`]);
-  const answers = (rows: readonly PolicyRow[]): number[] => rows.flatMap((r) => [r.readyNs / 1e6, r.appCpuNs / 1e6]);
+  const cells = point.flatMap((r, i) => BAND_COLUMNS.filter((c) => c.value(r) !== 0).map((c) => ({ row: i, column: c, name: `${r.policy}: ${c.head}` })));
+  const names = cells.map((c) => c.name);
+  const answers = (rows: readonly PolicyRow[]): number[] => cells.map((c) => c.column.value(rows[c.row]!));
   const progress = progressLine();
   const runs = await runBand(figures, names, async (cost) => {
     // Let a signal's handler and the progress line have their turn between runs.
@@ -177,6 +189,9 @@ const COLUMNS: readonly { head: string; value: (r: PolicyRow) => number; format:
   { head: 'unusable', value: (r) => r.unusable, format: (v) => v.toFixed(3) },
   { head: 'corun ms', value: (r) => r.corunNs / 1e6, format: (v) => v.toFixed(3) },
 ];
+
+/** The columns --band gives a band: the times, which the fitted cost figures move. */
+const BAND_COLUMNS = COLUMNS.filter((c) => / (ms|us)$/.test(c.head));
 
 /** The chart's panels: a column each, a bar per policy. */
 export function policyPanels(rows: readonly PolicyRow[]): BarPanel[] {

@@ -34,6 +34,7 @@ export type { FaultList, TouchOptions, TouchResult } from './touch';
 export { TouchJob } from './touch';
 export { Processes } from './mm';
 export type { HugetlbPool } from './hugetlb';
+export { thpUnsupported } from './thp';
 export type { HugeTouchResult } from './hugetlb-map';
 export { Mm } from './mm-types';
 export { Llc, WorkingSet, coldLinesNs, refetchNs } from './llc';

@@ -79,6 +79,10 @@ describe('--band: answers with how sure they are', () => {
     assert.match(r.stdout, new RegExp(`^band: ${bandFigures({ preset: 'x86_64' }).length} fitted figures each at`, 'm'));
     assert.match(r.stdout, /^band: \d+ fitted figures each at its bounds \(\d+ runs besides the point\); no published rows for this preset: calibration error unknown, not in the band$/m);
     for (const p of ['none', 'kscrubd']) assert.match(r.stdout, new RegExp(`^  ${p}: ready ms: [\\d.]+ \\[[\\d.]+ … [\\d.]+\\] .*; most: \\w+ `, 'm'));
+    // Every time column has its band; one the point left at 0 has none (nothing zeroed in the background without kscrubd).
+    for (const c of ['app cpu ms', 'exit ms', 'max fault us', 'corun ms']) for (const p of ['none', 'kscrubd']) assert.match(r.stdout, new RegExp(`^  ${p}: ${c}: [\\d.]+ \\[`, 'm'), `${p}: ${c}`);
+    assert.match(r.stdout, /^  kscrubd: bg cpu ms: [\d.]+ \[/m);
+    assert.doesNotMatch(r.stdout, /^  none: (bg|prep) cpu ms/m);
     const j = await kscrubfs(['policies', 'pft', '--preset', 'x86_64', '--mem', '256M', '--cpus', '2', '--size', '8M', '--only', 'kscrubd', '--band', '--json'], { timeoutMs: 100_000 });
     const out = JSON.parse(j.stdout) as { rows: { readyNs: number }[]; band: Band[] };
     assertBands(out.band);

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { controlBatch } from '../../src/workload/client';
 import { kscrubfs, sh, withMount, withTempDir } from '../helpers/mount';
+import { TraceWriter } from '../../src/workload/trace-format';
 
 // A machine booted with a zeroing policy, read with the tools people use.
 
@@ -85,7 +86,7 @@ describe('kscrubfs policies', () => {
     for (const [args, want] of [
       [['policies', 'boot'], /value 'boot' is invalid for argument 'scenario'/],
       // (altix's MAX_ORDER 18 has order-11 blocks for its 32 MiB PMDs; i386 has no huge PMD at all.)
-      [['policies', 'vm-start', '--preset', 'i386', '--size', '64M'], /thp: this machine has 4-byte ptes \(i386 without PAE\), so no PMD can map a huge page/],
+      [['policies', 'vm-start', '--preset', 'i386', '--size', '64M'], /thp: this machine has 4-byte ptes \(i386 without PAE\), so no PMD can map a huge page; --hugetlb 4M runs the VM on its hugetlb pages instead/],
       [['policies', 'pft', '--only', 'kscrubd,zero_everything'], /"zero_everything" is not one of none, kscrubd, init_on_alloc, init_on_free, prezero, idlezero/],
       [['policies', 'pft', '--mem', '256M', '--size', '200M'], /--size 200 MiB is more than half the machine's 256 MiB/],
       [['policies', 'pft', '--zero-drivers', 'nt,cpu'], /zero drivers: "nt" is not available on x86_64 \(the CPU lacks it or its clearing rate was never measured\)/],
@@ -98,6 +99,27 @@ describe('kscrubfs policies', () => {
       assert.match(r.stderr, want);
       assert.equal(r.stdout, '');
     }
+  });
+});
+
+describe('kscrubfs policies trace', () => {
+  test('when a trace runs on a machine smaller than twice the default --size then it runs: a trace brings its own footprint', async () => {
+    await withTempDir(async (tmp) => {
+      const file = `${tmp}/p.trace`;
+      const w = new TraceWriter(file, { page_size: 4096, command: ['p'], kernel: 'k', host_cpus: 1, started: 'now', source: 'test' }, 0);
+      w.task(1, 100, 100);
+      w.cpu(1, 0);
+      w.range('map', 2, 0x7f0000000, 64);
+      for (let i = 0; i < 64; i++) w.fault(3 + i, 0x7f0000000 + i, true, 'anon');
+      w.exit(100, true);
+      w.end(101, { exit_status: 0, interrupted: false, faults: { anon: 64, file: 0, unknown: 0 }, write_faults: 64, processes: 1, tasks: 1, lost_events: 0, duration_us: 101 });
+      // i386 has 384 MiB: the default --size (256 MiB) is more than half of it.
+      const r = await kscrubfs(['policies', 'trace', file, '--preset', 'i386', '--only', 'none,kscrubd']);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /^trace on i386 \(384 MiB\)\npolicy /);
+      const hit = (await sh(`awk '$1 == "none" || $1 == "kscrubd" {print $1, $(NF-3)}'`, { input: r.stdout })).stdout;
+      assert.equal(hit, 'none 0.0\nkscrubd 100.0\n');
+    });
   });
 });
 
