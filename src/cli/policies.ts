@@ -62,7 +62,7 @@ export function registerPolicies(program: Command): void {
     .addOption(hugeClearOption())
     .addOption(preemptOption())
     .option('--json', 'print one JSON object: how the machine was made, the scenario, and a row per policy')
-    .option('--svg <file>', 'also draw the rows: one panel per column, a bar per policy (SVG)');
+    .option('--svg <file>', 'also draw the rows: one panel per column, a bar per policy (SVG; with --band each time a whisker over its band)');
   addBandOptions(cmd, "each policy's times (ready, app cpu, exit, bg cpu, prep cpu, max fault, corun)")
     .addHelpText('after', `
 Each policy runs on a fresh machine of the same shape with a manual clock (the same command
@@ -124,7 +124,7 @@ Example:
       // A hugetlb run says how its faults cleared: the mode, and the extent the preemption model allows.
       const clearing = base.config.hugeClear === 'pages' ? 'page at a time' : `extents, preempt ${base.config.preempt ? 'full' : 'none'}`;
       const title = hugeBytes === undefined ? scenario : `${scenario} (hugetlb ${formatSize(hugeBytes)}, cleared ${clearing})`;
-      if (o.svg !== undefined) writePoliciesSvg(o.svg, title, base.config.preset, base.config.memBytes, o, rows);
+      if (o.svg !== undefined) writePoliciesSvg(o.svg, title, base.config.preset, base.config.memBytes, o, rows, band?.bands);
       if (o.json) {
         const prov = provenance(Object.fromEntries(configPairs(base)), VERSION, commandLine());
         const hugetlb = hugeBytes === undefined ? {} : { hugetlb_bytes: hugeBytes };
@@ -166,9 +166,9 @@ function tableTitle(scenario: string, preset: string, memBytes: number, o: { siz
   return scenario === 'trace' ? `trace on ${preset} (${formatSize(memBytes)})` : `${scenario} on ${preset} (${formatSize(memBytes)}): ${formatSize(o.size)}, ${o.threads} ${plural}`;
 }
 
-/** --svg: the rows drawn through the project's SVG renderer. */
-function writePoliciesSvg(file: string, scenario: string, preset: string, memBytes: number, o: { size: number; threads: number }, rows: readonly PolicyRow[]): void {
-  const svg = renderPoliciesSvg(policyPanels(rows), { title: `kscrubfs policies: ${tableTitle(scenario, preset, memBytes, o)}`, provenance: `kscrubfs ${VERSION}: ${commandLine()}` });
+/** --svg: the rows drawn through the project's SVG renderer, with --band's bands as whiskers. */
+function writePoliciesSvg(file: string, scenario: string, preset: string, memBytes: number, o: { size: number; threads: number }, rows: readonly PolicyRow[], bands?: readonly Band[]): void {
+  const svg = renderPoliciesSvg(policyPanels(rows, bands), { title: `kscrubfs policies: ${tableTitle(scenario, preset, memBytes, o)}`, provenance: `kscrubfs ${VERSION}: ${commandLine()}` });
   try {
     writeOutput(file, svg);
   } catch (err) {
@@ -194,8 +194,15 @@ const COLUMNS: readonly { head: string; value: (r: PolicyRow) => number; format:
 const BAND_COLUMNS = COLUMNS.filter((c) => / (ms|us)$/.test(c.head));
 
 /** The chart's panels: a column each, a bar per policy. */
-export function policyPanels(rows: readonly PolicyRow[]): BarPanel[] {
-  return COLUMNS.map((c) => ({ title: c.head, format: c.format, bars: rows.map((r) => ({ name: r.policy, value: c.value(r) })) }));
+export function policyPanels(rows: readonly PolicyRow[], bands: readonly Band[] = []): BarPanel[] {
+  const byAnswer = new Map(bands.map((b) => [b.answer, b]));
+  return COLUMNS.map((c) => ({
+    title: c.head, format: c.format,
+    bars: rows.map((r) => {
+      const b = byAnswer.get(`${r.policy}: ${c.head}`);
+      return { name: r.policy, value: c.value(r), ...(b && { band: { lo: b.lo, hi: b.hi } }) };
+    }),
+  }));
 }
 
 /** The rows as an aligned table, a line saying what ran first. */

@@ -561,7 +561,8 @@ export function renderTornadoSvg(panels: readonly TornadoPanel[], opts: TornadoO
 export interface BarPanel {
   /** "ready ms" */
   readonly title: string;
-  readonly bars: readonly { readonly name: string; readonly value: number }[];
+  /** band: the value's uncertainty (policies --band), drawn as a whisker across the bar. */
+  readonly bars: readonly { readonly name: string; readonly value: number; readonly band?: { readonly lo: number; readonly hi: number } }[];
   /** How a value is printed beside its bar. */
   readonly format: (v: number) => string;
 }
@@ -578,7 +579,8 @@ const BAR_COLORS = ['#4477aa', '#ee6677', '#228833', '#ccbb44', '#66ccee', '#aa3
 /**
  * `kscrubfs policies --svg`: one panel per column of the table, three to a row, each with a
  * horizontal bar per policy from 0 (linear: a column's values are compared by size, and 0 —
- * nothing cleared, no co-runner loss — must look like nothing), its value printed at its end.
+ * nothing cleared, no co-runner loss — must look like nothing), its value printed at its end;
+ * a bar with a band has a whisker from its low to its high end.
  */
 export function renderPoliciesSvg(panels: readonly BarPanel[], opts: BarPanelOptions): string {
   const perRow = 3;
@@ -598,7 +600,7 @@ export function renderPoliciesSvg(panels: readonly BarPanel[], opts: BarPanelOpt
   panels.forEach((p, i) => {
     const x0 = 20 + (i % perRow) * panelW;
     const y0 = top + Math.floor(i / perRow) * (panelH + 16);
-    const max = Math.max(0, ...p.bars.map((b) => b.value));
+    const max = Math.max(0, ...p.bars.map((b) => Math.max(b.value, b.band?.hi ?? 0)));
     const span = panelW - labelW - 70;
     out.push(`<g class="panel" data-title="${escapeXml(p.title)}">`);
     out.push(text(x0, y0 + 14, p.title, 'font-weight="bold"'));
@@ -607,7 +609,14 @@ export function renderPoliciesSvg(panels: readonly BarPanel[], opts: BarPanelOpt
       const w = max > 0 ? (b.value / max) * span : 0;
       out.push(text(x0 + labelW - 8, y + barH - 4, b.name, 'text-anchor="end" fill="#333333"'));
       out.push(`<rect class="bar" data-policy="${escapeXml(b.name)}" x="${px(x0 + labelW)}" y="${px(y)}" width="${px(Math.max(w, 0.5))}" height="${barH}" fill="${BAR_COLORS[j % BAR_COLORS.length]}"><title>${escapeXml(`${b.name}: ${p.title} ${p.format(b.value)}`)}</title></rect>`);
-      out.push(text(x0 + labelW + w + 4, y + barH - 4, p.format(b.value), 'font-size="11"'));
+      let end = w;
+      if (b.band !== undefined && max > 0) {
+        const lo = (b.band.lo / max) * span;
+        end = Math.max(w, (b.band.hi / max) * span);
+        const mid = y + barH / 2;
+        out.push(`<path class="band" data-policy="${escapeXml(b.name)}" d="M${px(x0 + labelW + lo)} ${px(mid)}H${px(x0 + labelW + end)}M${px(x0 + labelW + lo)} ${px(mid - 4)}V${px(mid + 4)}M${px(x0 + labelW + end)} ${px(mid - 4)}V${px(mid + 4)}" stroke="#222222" stroke-width="1.5" fill="none"><title>${escapeXml(`${b.name}: ${p.title} ${p.format(b.band.lo)} … ${p.format(b.band.hi)}`)}</title></path>`);
+      }
+      out.push(text(x0 + labelW + end + 4, y + barH - 4, p.format(b.value), 'font-size="11"'));
     });
     out.push('</g>');
   });

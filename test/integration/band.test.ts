@@ -74,8 +74,17 @@ describe('--band: answers with how sure they are', () => {
   });
 
   test('when policies runs with --band on a small x86_64 then each policy has a band, said to be without calibration error (no published rows)', { timeout: 120_000 }, async () => {
-    const r = await kscrubfs(['policies', 'pft', '--preset', 'x86_64', '--mem', '256M', '--cpus', '2', '--size', '8M', '--only', 'none,kscrubd', '--band'], { timeoutMs: 100_000 });
-    assert.equal(r.code, 0, r.stderr);
+    let r = { code: null as number | null, stdout: '', stderr: '' };
+    await withTempDir(async (tmp) => {
+      const svg = path.join(tmp, 'p.svg');
+      const out = await kscrubfs(['policies', 'pft', '--preset', 'x86_64', '--mem', '256M', '--cpus', '2', '--size', '8M', '--only', 'none,kscrubd', '--band', '--svg', svg], { timeoutMs: 100_000 });
+      assert.equal(out.code, 0, out.stderr);
+      // The chart draws each band the text prints as a whisker on its bar.
+      const whiskers = readFileSync(svg, 'utf8').match(/<path class="band" data-policy="\w+"/g) ?? [];
+      assert.equal(whiskers.length, (out.stdout.match(/^  \w+: [a-z ]+ (ms|us): /gm) ?? []).length);
+      assert.ok(whiskers.length >= 11, `${whiskers.length} whiskers`);
+      r = out;
+    });
     assert.match(r.stdout, new RegExp(`^band: ${bandFigures({ preset: 'x86_64' }).length} fitted figures each at`, 'm'));
     assert.match(r.stdout, /^band: \d+ fitted figures each at its bounds \(\d+ runs besides the point\); no published rows for this preset: calibration error unknown, not in the band$/m);
     for (const p of ['none', 'kscrubd']) assert.match(r.stdout, new RegExp(`^  ${p}: ready ms: [\\d.]+ \\[[\\d.]+ … [\\d.]+\\] .*; most: \\w+ `, 'm'));
