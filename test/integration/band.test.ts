@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, test } from 'node:test';
-import { TraceWriter } from '../../src/workload/trace-format';
+import { writeFillTrace } from '../helpers/trace';
 import type { Band } from '../../src/workload/band';
 import { PUBLISHED } from '../../src/workload/calibration';
 import { bandFigures } from '../../src/cli/band';
@@ -10,17 +10,6 @@ import { kscrubfs, withMount, withTempDir } from '../helpers/mount';
 
 // --band through the real commands, on small machines with a manual clock: the band holds the
 // answer the command printed, the tornado chart draws its figures in the band's order.
-
-/** A program that maps `pages` 4 KiB pages and writes each once, on one thread, then exits. */
-function writeTrace(file: string, pages: number): void {
-  const w = new TraceWriter(file, { page_size: 4096, command: ['fill'], kernel: 'k', host_cpus: 2, started: 'now', source: 'test' }, 1000);
-  w.task(1000, 42, 42);
-  w.cpu(1000, 0);
-  w.range('map', 1001, 0x7f0000000, pages);
-  for (let i = 0; i < pages; i++) w.fault(1002 + i, 0x7f0000000 + i, true, 'anon');
-  w.exit(2000 + pages, true);
-  w.end(2001 + pages, { exit_status: 0, interrupted: false, faults: { anon: pages, file: 0, unknown: 0 }, write_faults: pages, processes: 1, tasks: 1, lost_events: 0, duration_us: 1000 + pages });
-}
 
 /** Each band holds its point; every tornado is ordered by effect. */
 function assertBands(bands: readonly Band[]): void {
@@ -35,7 +24,7 @@ describe('--band: answers with how sure they are', () => {
   test('when trace replay runs with --band on i386 then each side and the gains carry a band around the printed answer, with the calibration error of its published rows, and the tornado draws the gains', { timeout: 240_000 }, async () => {
     await withTempDir(async (tmp) => {
       const trace = path.join(tmp, 'fill.trace');
-      writeTrace(trace, 1024);
+      writeFillTrace(trace, 1024);
       const svg = path.join(tmp, 'tornado.svg');
       const r = await kscrubfs(['trace', 'replay', trace, '--preset', 'i386', '--tornado', svg, '--json'], { timeoutMs: 200_000 });
       assert.equal(r.code, 0, r.stderr);
@@ -65,7 +54,7 @@ describe('--band: answers with how sure they are', () => {
   test('when trace replay --band is given a running mount then it is refused before anything runs', async () => {
     await withTempDir(async (tmp) => {
       const trace = path.join(tmp, 'fill.trace');
-      writeTrace(trace, 16);
+      writeFillTrace(trace, 16);
       const r = await kscrubfs(['trace', 'replay', trace, '-m', tmp, '--band']);
       assert.equal(r.code, 2, r.stderr);
       assert.match(r.stderr, /--band: the band changes cost figures, which a running mount keeps: leave out -m/);

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { controlBatch } from '../../src/workload/client';
 import { kscrubfs, sh, withMount, withTempDir } from '../helpers/mount';
-import { TraceWriter } from '../../src/workload/trace-format';
+import { writeFillTrace } from '../helpers/trace';
 
 // A machine booted with a zeroing policy, read with the tools people use.
 
@@ -106,13 +106,7 @@ describe('kscrubfs policies trace', () => {
   test('when a trace runs on a machine smaller than twice the default --size then it runs: a trace brings its own footprint', async () => {
     await withTempDir(async (tmp) => {
       const file = `${tmp}/p.trace`;
-      const w = new TraceWriter(file, { page_size: 4096, command: ['p'], kernel: 'k', host_cpus: 1, started: 'now', source: 'test' }, 0);
-      w.task(1, 100, 100);
-      w.cpu(1, 0);
-      w.range('map', 2, 0x7f0000000, 64);
-      for (let i = 0; i < 64; i++) w.fault(3 + i, 0x7f0000000 + i, true, 'anon');
-      w.exit(100, true);
-      w.end(101, { exit_status: 0, interrupted: false, faults: { anon: 64, file: 0, unknown: 0 }, write_faults: 64, processes: 1, tasks: 1, lost_events: 0, duration_us: 101 });
+      writeFillTrace(file, 64);
       // i386 has 384 MiB: the default --size (256 MiB) is more than half of it.
       const r = await kscrubfs(['policies', 'trace', file, '--preset', 'i386', '--only', 'none,kscrubd']);
       assert.equal(r.code, 0, r.stderr);

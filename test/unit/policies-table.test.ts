@@ -9,7 +9,8 @@ import path from 'node:path';
 import { CHURN_ROUNDS, POLICY_CASES, type PolicyRow, caseMachine, runPolicies, runTracePolicies } from '../../src/cli/policies-run';
 import { formatPolicyTable, policyPanels } from '../../src/cli/policies';
 import { renderPoliciesSvg } from '../../src/workload/plot';
-import { TraceWriter, readTrace } from '../../src/workload/trace-format';
+import { readTrace } from '../../src/workload/trace-format';
+import { writeFillTrace } from '../helpers/trace';
 import { check } from '../../src/model';
 
 const OPTS = { machine: { preset: 'x86_64', mem: '256M' }, bytes: 16 * 2 ** 20, threads: 1 } as const;
@@ -144,13 +145,7 @@ describe('policies: churn, a recorded trace, and the chart', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kscrubfs-policies-trace-'));
     try {
       const file = path.join(dir, 'p.trace');
-      const w = new TraceWriter(file, { page_size: 4096, command: ['p'], kernel: 'k', host_cpus: 1, started: 'now', source: 'test' }, 0);
-      w.task(1, 100, 100);
-      w.cpu(1, 0);
-      w.range('map', 2, 0x7f0000000, 256);
-      for (let i = 0; i < 256; i++) w.fault(3 + i, 0x7f0000000 + i, true, 'anon');
-      w.exit(300, true);
-      w.end(301, { exit_status: 0, interrupted: false, faults: { anon: 256, file: 0, unknown: 0 }, write_faults: 256, processes: 1, tasks: 1, lost_events: 0, duration_us: 301 });
+      writeFillTrace(file, 256);
       const trace = readTrace(file);
       const names = ['none', 'kscrubd', 'prezero', 'idlezero'];
       const a = await runTracePolicies(trace, OPTS, names);
