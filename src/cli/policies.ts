@@ -48,7 +48,7 @@ export function registerPolicies(program: Command): void {
   const cmd = program
     .command('policies')
     .description(`run one scenario under each zeroing policy (${POLICY_CASES.map((c) => c.name).join(', ')}) on one machine, side by side`)
-    .addArgument(new Argument('<scenario>', `pft: map, write, exit; restart: an exit and a new process faulting as much at once; vm-start: map and write with 2 MiB transparent huge pages; churn: ${CHURN_ROUNDS} rounds of pft, ${CHURN_GAP_NS / 1e6} ms idle after each; trace FILE: a recorded program's faults (kscrubfs trace record)`).choices(SCENARIOS))
+    .addArgument(new Argument('<scenario>', `pft: map, write, exit; restart: an exit and a new process faulting as much at once; vm-start: map and write with transparent huge pages (a PMD each: 2 MiB on x86-64, 32 MiB on altix); churn: ${CHURN_ROUNDS} rounds of pft, ${CHURN_GAP_NS / 1e6} ms idle after each; trace FILE: a recorded program's faults (kscrubfs trace record)`).choices(SCENARIOS))
     .addArgument(new Argument('[file]', 'the trace, for the trace scenario'))
     .addOption(new Option('--preset <name>', 'machine preset').choices(PRESETS).default('x86_64'))
     .option('--mem <size>', "memory size (default: the preset's)")
