@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { type CostModel, type Machine, check, createMachine } from '../../src/model';
-import { STEP_PAGES } from '../../src/model/hugetlb';
+import { HP_FREE, HP_ZEROED, HP_ZEROING, STEP_PAGES } from '../../src/model/hugetlb';
 import { hugetlbFileMode, hugetlbFiles } from '../../src/procfs/hugetlb';
 import * as meminfo from '../../src/procfs/meminfo';
 import { execute } from '../../src/control/execute';
@@ -164,6 +164,27 @@ describe('hugetlb faults and pre-zeroing', () => {
     run(m, `munmap mm=1 addr=${addr} size=4M`);
     run(m, 'tick 1ms');
     assert.equal(file(m, 'sys/kernel/mm/hugepages/hugepages-2048kB/free_huge_pages_zero').read(), '2\n');
+    assert.equal(check(m), null);
+  });
+
+  test('when khzerod runs then it zeroes from the tail (the oldest free page) towards the head, and a shrink gives back a dirty page from the head', () => {
+    const m = tiny();
+    const dir = 'sys/kernel/mm/hugepages/hugepages-2048kB';
+    file(m, `${dir}/nr_hugepages`).write('3');
+    file(m, `${dir}/prezero_enabled`).write('1');
+    // One clear is 262,144 ns: at 300 µs the tail page is zeroed, the next is being zeroed
+    // (until 524,288), the head one not started.
+    run(m, 'tick 300us');
+    const pool = m.hugetlb.pools[0]!;
+    const states = (): number[] => pool.freeLists[0]!.map((id) => pool.state(id));
+    assert.deepEqual(states(), [HP_ZEROED, HP_ZEROING, HP_FREE], 'tail first, head last');
+    assert.equal(file(m, `${dir}/free_huge_pages_zero`).read(), '1\n');
+    // Shrinking frees the head's dirty page: the zeroed one stays in the pool.
+    file(m, `${dir}/nr_hugepages`).write('2');
+    assert.deepEqual(states(), [HP_ZEROED, HP_ZEROING]);
+    assert.equal(file(m, `${dir}/free_huge_pages_zero`).read(), '1\n');
+    run(m, 'tick 1ms');
+    assert.equal(file(m, `${dir}/free_huge_pages_zero`).read(), '2\n');
     assert.equal(check(m), null);
   });
 
