@@ -32,6 +32,9 @@ function runScript(file: string, argv: readonly string[]): Promise<void> {
   });
 }
 
+/** with-procfs's exit status for its own failures, as scripts/with-procfs and env(1) have it. */
+const OWN_FAILURE = 125;
+
 export function registerScripts(program: Command): void {
   program
     .command('payoff')
@@ -64,6 +67,9 @@ run on the CPUs pft leaves idle first.`)
     .argument('<cmd>', 'the program to run')
     .argument('[args...]', 'its arguments (after --)')
     .passThroughOptions()
+    // Its usage errors are its own failures: 125 like the script's, so a caller can tell them
+    // from CMD's own status 2 (env(1) and timeout(1) do the same).
+    .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : OWN_FAILURE))
     .addHelpText('after', `
 CMD runs in a private mount namespace where the model's files are bind-mounted over the real
 /proc ones; the host's /proc is never touched. Exit status: CMD's, 125 if with-procfs fails.

@@ -5,7 +5,7 @@ import { chmod, copyFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { pollUntil } from '../../src/daemon/poll';
-import { childPids, processAlive, run, startDaemon, stopDaemon, waitForMount, withMount, withTempDir } from '../helpers/mount';
+import { childPids, kscrubfs, processAlive, run, startDaemon, stopDaemon, waitForMount, withMount, withTempDir } from '../helpers/mount';
 import { meminfo, parseMeminfo, readModel, WITH_PROCFS, withProcfs } from './tools';
 
 // scripts/with-procfs: the model's files over /proc in a private mount namespace, and nowhere else.
@@ -70,7 +70,8 @@ describe('with-procfs', () => {
       assert.equal((await withProcfs(dir, ['sh', '-c', 'exit 7'])).code, 7);
       const missing = await withProcfs(dir, ['kscrubfs-no-such-command']);
       assert.equal(missing.code, 127);
-      assert.match(missing.stderr, /kscrubfs-no-such-command: not found/);
+      // Named as env(1) names it, not by the script's internals (its shell and line number).
+      assert.equal(missing.stderr, 'with-procfs: kscrubfs-no-such-command: command not found\n');
     });
   });
 
@@ -161,5 +162,20 @@ describe('with-procfs', () => {
     const help = await run(WITH_PROCFS, ['--help']);
     assert.equal(help.code, 0);
     assert.match(help.stdout, /scripts\/with-procfs \[--mount DIR\] \[--\] CMD/);
+  });
+
+  test('when kscrubfs with-procfs is given no command or an unknown option then it exits 125 as its help says, not 2', async () => {
+    const none = await kscrubfs(['with-procfs', '--mount', '/nonexistent']);
+    assert.equal(none.code, OWN_FAILURE, none.stderr);
+    assert.match(none.stderr, /missing required argument 'cmd'/);
+    const bad = await kscrubfs(['with-procfs', '--bogus', '--', 'true']);
+    assert.equal(bad.code, OWN_FAILURE, bad.stderr);
+    assert.match(bad.stderr, /unknown option '--bogus'/);
+    // CMD's own status 2 still comes through as 2.
+    await withMount(MANUAL, async (dir) => {
+      assert.equal((await kscrubfs(['with-procfs', '--mount', dir, '--', 'sh', '-c', 'exit 2'])).code, 2);
+    });
+    const help = await kscrubfs(['with-procfs', '--help']);
+    assert.equal(help.code, 0);
   });
 });
