@@ -15,7 +15,7 @@ import { createMachine, parseCostOverrides, ZERO_DRIVERS, type Machine, type Mac
 import { formatSize, parseSize, PRESETS, ZEROING_POLICIES } from '../uapi';
 import { buildProcTree } from '../procfs';
 import { action, CliError } from './errors';
-import { integer, nameList, positiveNumber, defaultMount, zeroingPolicyList, hugeClearMachineOptions, hugeClearOption, preemptOption } from './options';
+import { integer, memoryBudget, nameList, positiveNumber, defaultMount, zeroingPolicyList, hugeClearMachineOptions, hugeClearOption, preemptOption } from './options';
 import type { PreemptModel } from '../uapi';
 import { MAX_RECORD_BYTES, startRecording, type Recording } from './record-file';
 
@@ -43,7 +43,7 @@ interface MountFlags {
   cost?: string;
   background?: boolean;
   keepLog?: boolean;
-  maxMemory?: string;
+  maxMemory?: number;
   fuseDebug?: boolean;
   record?: string;
   allowOther?: boolean;
@@ -72,7 +72,7 @@ export function registerMount(program: Command): void {
     .addOption(preemptOption())
     .option('--cost <list>', 'override cost figures of src/model/cost-<preset>.ts, e.g. zeroBytesPerNs=2,remoteFactor=1.5')
     .option('--background', 'start the daemon detached, wait until the mount answers, print its pid')
-    .option('--max-memory <size>', `the daemon's memory budget: a command that could pass it is refused before it runs (default: half the host's memory, at most 4G; here ${formatSize(defaultMaxMemory())})`)
+    .option('--max-memory <size>', `the daemon's memory budget: a command that could pass it is refused before it runs (default: half the host's memory, at most 4G; here ${formatSize(defaultMaxMemory())})`, memoryBudget)
     .option('--keep-log', '--background: keep the daemon\'s log after it stops (default: removed at umount)')
     .option('--record <file>', 'record every control command, sysctl write and clock advance (JSONL), and at umount a digest of every file, for kscrubfs replay FILE')
     .option('--allow-other', 'let other users read the mount (the default for root; anyone else needs user_allow_other in /etc/fuse.conf)')
@@ -92,7 +92,7 @@ async function mountInForeground(dir: string, flags: MountFlags): Promise<void> 
   // Monotonic, on the epoch scale: live virtual time must never step back with the wall.
   const wall = (): number => performance.timeOrigin + performance.now();
   const scheduler = new Scheduler();
-  const maxMemory = flags.maxMemory === undefined ? defaultMaxMemory() : parseSize(flags.maxMemory, '--max-memory');
+  const maxMemory = flags.maxMemory ?? defaultMaxMemory();
   const clock = new LiveClock(machine, wall, scheduler);
   // --record: the recorder sees every sync of the clock and every write to the tree.
   const recordMax = flags.recordMax === undefined ? MAX_RECORD_BYTES : parseSize(flags.recordMax, '--record-max');

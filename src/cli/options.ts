@@ -1,6 +1,7 @@
 import { InvalidArgumentError } from 'commander';
 import { Option } from 'commander';
-import { HUGE_CLEAR_MODES, PREEMPT_MODELS, type PreemptModel, type ZeroingPolicyName, parseSize, parseZeroingPolicy } from '../uapi';
+import os from 'node:os';
+import { HUGE_CLEAR_MODES, PREEMPT_MODELS, type PreemptModel, type ZeroingPolicyName, formatSize, parseSize, parseZeroingPolicy } from '../uapi';
 
 // Option parsers for commander: syntax only ("a positive integer"). Whether 6 nodes fit the
 // machine is the model's call (ModelError, exit 2), so the limits live in one place.
@@ -25,6 +26,24 @@ export function byteSize(value: string): number {
   } catch (err) {
     throw new InvalidArgumentError((err as Error).message);
   }
+}
+
+/**
+ * --max-memory: more than this process holds already (a budget under it refuses every command
+ * and, at a quarter of it for open files' text, every read) and at most the host's memory (a
+ * budget past it bounds nothing: the host runs out first).
+ */
+export function memoryBudget(value: string): number {
+  let n: number;
+  try {
+    n = parseSize(value, 'bytes');
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
+  const held = process.memoryUsage.rss();
+  if (n <= held) throw new InvalidArgumentError(`${formatSize(n)} is no more than this process holds already (${formatSize(held)}): every command and every read would be refused`);
+  if (n > os.totalmem()) throw new InvalidArgumentError(`${formatSize(n)} is more than this host's memory (${formatSize(os.totalmem())})`);
+  return n;
 }
 
 /** A finite number > 0: 1, 0.25, 10, 1e6. */

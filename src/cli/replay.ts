@@ -5,6 +5,7 @@ import { createMachine, type Machine } from '../model';
 import { formatSize, KscrubError, parseSize } from '../uapi';
 import { fixedFilesFor } from '../procfs';
 import { action, CliError } from './errors';
+import { memoryBudget } from './options';
 import { readRecord } from './record-file';
 
 export function registerReplay(program: Command): void {
@@ -12,12 +13,12 @@ export function registerReplay(program: Command): void {
     .command('replay')
     .description('re-run a session recorded by mount --record FILE on a fresh in-process machine and compare every file: exit 0 when identical, 1 naming the first that differs')
     .argument('<file>', 'the record (JSONL) that mount --record wrote')
-    .option('--max-memory <size>', `the replay's memory budget, as mount's: a command that could pass it is refused (default: half the host's memory, at most 4G; here ${formatSize(defaultMaxMemory())})`)
+    .option('--max-memory <size>', `the replay's memory budget, as mount's: a command that could pass it is refused (default: half the host's memory, at most 4G; here ${formatSize(defaultMaxMemory())})`, memoryBudget)
     .action(action(replay));
 }
 
-async function replay(file: string, flags: { maxMemory?: string }): Promise<void> {
-  const budget = new MemoryBudget(flags.maxMemory === undefined ? defaultMaxMemory() : parseSize(flags.maxMemory, '--max-memory'));
+async function replay(file: string, flags: { maxMemory?: number }): Promise<void> {
+  const budget = new MemoryBudget(flags.maxMemory ?? defaultMaxMemory());
   const record = readRecord(file);
   const { header, events, digest } = record;
   const stopped = events.find((e) => e.ev === 'stopped');

@@ -12,7 +12,7 @@ import { parseCsv, toCsv } from '../workload/provenance';
 import { describeKscrubd, formatSize, kscrubdSysctls, parseSize } from '../uapi';
 import { CliError, action } from './errors';
 import { checkNotSymlink, writeOutput } from '../workload/output-file';
-import { integer } from './options';
+import { integer, memoryBudget } from './options';
 import { clearProgress, progressLine } from './progress';
 import { type SweepRow, runPoint } from './sweep-run';
 import { type SweepSpec, canonical, loadSpec, pointRun } from './sweep-spec';
@@ -26,7 +26,7 @@ interface SweepFlags {
   point?: string;
   merge?: boolean;
   plot?: string;
-  maxMemory?: string;
+  maxMemory?: number;
   band?: boolean;
 }
 
@@ -45,7 +45,7 @@ export function registerSweep(program: Command): void {
     .option('--merge', 'join the rows of the given pieces into the output, in grid order')
     .option('--plot <file>', "after the run, plot the output as the spec's plot section says (SVG)")
     .option('--band', 'also run each point with every fitted cost figure of its preset at each of its bounds (2 runs a figure) and add its flt/cpu/s and fault/wsec bands to the row (JSONL; default output <spec name>-band.jsonl)')
-    .option('--max-memory <size>', `the memory all points in flight may take together, as mount's budget: a command that could pass it fails its point (default: half the host's memory, at most 4G; here ${formatSize(defaultMaxMemory())})`)
+    .option('--max-memory <size>', `the memory all points in flight may take together, as mount's budget: a command that could pass it fails its point (default: half the host's memory, at most 4G; here ${formatSize(defaultMaxMemory())})`, memoryBudget)
     .addHelpText('after', `
 Every point is one pft row on a fresh machine with a manual clock, so its result depends on
 the point alone: the same whatever --jobs and order. Each output row carries the point's full
@@ -65,7 +65,7 @@ Across machines (GNU parallel):
       if (o.merge && pieces.length === 0) throw new CliError('KSCRUB_USAGE', 'sweep --merge: name the pieces to join (kscrubfs sweep SPEC --merge piece.*.jsonl)');
       if (o.band && o.csv !== undefined) throw new CliError('KSCRUB_USAGE', 'sweep --band: a band is a list per row, in the JSONL rows; --csv has no columns for it');
       if (o.band && o.merge) throw new CliError('KSCRUB_USAGE', 'sweep --band: --merge joins rows as they are; run the pieces with --band');
-      const maxMemory = o.maxMemory === undefined ? defaultMaxMemory() : parseSize(o.maxMemory, '--max-memory');
+      const maxMemory = o.maxMemory ?? defaultMaxMemory();
       file = specFile(file);
       const spec = loadSpec(file);
       if (o.list) {

@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { describe, test } from 'node:test';
+import { findMount } from '../../src/fuse/mountpoint';
 import { TRACE_MAGIC } from '../../src/workload/trace-format';
 import { kscrubfs, q, sh, withMount, withTempDir, type RunResult } from '../helpers/mount';
 
@@ -38,6 +40,26 @@ describe('robust: numbers from outside', () => {
         refusedCleanly(await kscrubfs(['mount', dir, '--cost', cost]), 2, message, cost.slice(0, 30));
       });
     }
+  });
+
+  test('when --max-memory is below what the process holds or above the host\'s memory then mount, replay and sweep refuse it (exit 2) and nothing is mounted', async () => {
+    // 1M: a budget under the daemon's own resident size mounted a tree whose every read failed ENOMEM.
+    const hostGiB = Math.ceil(os.totalmem() / 2 ** 30);
+    await withTempDir(async (tmp, dir) => {
+      const small = await kscrubfs(['mount', dir, '--max-memory', '1M', '--background']);
+      refusedCleanly(small, 2, /--max-memory <size>' argument '1M' is invalid\. 1 MiB is no more than this process holds already \([\d.]+ MiB\)/, 'mount 1M');
+      const big = await kscrubfs(['mount', dir, '--max-memory', `${2 * hostGiB}G`, '--background']);
+      refusedCleanly(big, 2, new RegExp(`${2 * hostGiB} GiB is more than this host's memory`), 'mount twice the host');
+      assert.equal(findMount(dir), undefined, 'nothing mounted');
+      const file = path.join(tmp, 'session.jsonl');
+      writeFileSync(file, record({ preset: 'x86_64', mem: '1G', clock: 'manual' }));
+      refusedCleanly(await kscrubfs(['replay', file, '--max-memory', '1M']), 2, /1 MiB is no more than this process holds already/, 'replay 1M');
+      refusedCleanly(await kscrubfs(['sweep', file, '--max-memory', '0']), 2, /0 B is no more than this process holds already/, 'sweep 0');
+    });
+    // A budget over the process's own size still mounts and serves reads.
+    await withMount(['--clock', 'manual', '--max-memory', '256M'], async (dir) => {
+      assert.match(readFileSync(path.join(dir, 'meminfo'), 'utf8'), /^MemTotal: /);
+    });
   });
 
   test('when --speed is 1e6 (the model\'s own limit) then the mount takes it, and 1e7 is refused by the model naming the range', async () => {
