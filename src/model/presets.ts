@@ -240,6 +240,7 @@ export function resolveConfig(opts: MachineOptions = {}): MachineConfig {
     preempt: opts.preempt ?? base.preempt,
     hugeClear: opts.hugeClear === undefined ? base.hugeClear : parseHugeClear(opts.hugeClear),
     hiwaterInFault: opts.hiwaterInFault ?? base.hiwaterInFault,
+    nodeBalanceMaxNs: opts.forkBalance === true ? 0 : base.nodeBalanceMaxNs,
   };
 }
 

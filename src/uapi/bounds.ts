@@ -118,6 +118,12 @@ export interface CheckedMachineOptions {
    * preset's: 2.6.11 has it, the 2.6.10 kernels of the published pft rows did not.
    */
   hiwaterInFault?: boolean;
+  /**
+   * The kernel places a new thread by balancing on fork (2.6.12 on), instead of the preset's:
+   * false leaves a thread bound for another node waiting for that node's idle balance
+   * (MachineConfig.nodeBalanceMaxNs), as the altix's 2.6.10/2.6.11 did.
+   */
+  forkBalance?: boolean;
 }
 
 type Kind = 'string' | 'clock' | 'size' | 'integer' | 'number' | 'boolean' | 'names' | 'name or names' | 'cost';
@@ -127,6 +133,7 @@ const OPTION_KINDS: Readonly<Record<keyof CheckedMachineOptions, Kind>> = {
   preset: 'string', mem: 'size', nodes: 'integer', cpus: 'integer', pageSize: 'size', lineSize: 'integer',
   maxOrder: 'integer', cpuMhz: 'integer', clock: 'clock', speed: 'number', zeroDrivers: 'names', cost: 'cost',
   bootAllocations: 'boolean', zeroingPolicy: 'names', preempt: 'boolean', hugeClear: 'string', hiwaterInFault: 'boolean',
+  forkBalance: 'boolean',
 };
 export const MACHINE_OPTION_NAMES = Object.keys(OPTION_KINDS) as readonly (keyof CheckedMachineOptions)[];
 

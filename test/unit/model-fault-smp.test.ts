@@ -275,5 +275,6 @@ describe('a new thread on another node waits for the balancer (no balance on for
   test('when the new thread runs on its parent\'s node, or the kernel balances on fork, then it starts at once', () => {
     assert.ok(faultsOn([0, 1]).first.wall < 1e6);
     assert.ok(faultsOn([0, 2], TWO_NODES).first.wall < 1e6);
+    assert.ok(faultsOn([0, 2], { ...ALTIX, forkBalance: true }).first.wall < 1e6);
   });
 });
