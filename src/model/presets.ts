@@ -251,9 +251,12 @@ export function resolveConfig(opts: MachineOptions = {}): MachineConfig {
 export function parseCostOverrides(text: string): Partial<CostModel> {
   const out: Partial<Record<keyof CostModel, number>> = {};
   for (const item of text.split(',')) {
-    const m = /^\s*([A-Za-z]+)\s*=\s*(\d+(?:\.\d+)?(?:e[-+]?\d+)?)\s*$/i.exec(item);
+    const m = /^\s*([A-Za-z]+)\s*=\s*(\S*)\s*$/.exec(item);
     if (!m) bad(`cost: "${item}" is not name=number (names: ${COST_NAMES.join(', ')})`);
     const name = m[1] as keyof CostModel;
+    // A signed number reaches the range check, which names the figure's range (-1 is a
+    // number, just not a cost); only what is no number at all is refused here.
+    if (!/^-?\d+(?:\.\d+)?(?:e[-+]?\d+)?$/i.test(m[2]!)) bad(`cost: ${name}="${m[2]}" is not a number`);
     const v = checkCostFigure(name, Number(m[2]));
     if (out[name] !== undefined) bad(`cost: "${name}" is given twice`);
     out[name] = v;

@@ -35,6 +35,9 @@ describe('robust: numbers from outside', () => {
     for (const [cost, message] of [
       ['zeroBytesPerNs=0.000000000000000000001', /zeroBytesPerNs=1e-21 is outside 1e-9\.\.1000 bytes\/ns \(1 B\/s to 1 TB\/s\)/],
       [`trapNs=1${'0'.repeat(308)}`, /trapNs=1e\+308 is outside 0\.\.1000000000 ns \(0 to 1 s\)/],
+      // A negative figure is a number out of range, not "not name=number"; a word is no number.
+      ['zeroBytesPerNs=-1', /cost: zeroBytesPerNs=-1 is outside 1e-9\.\.1000 bytes\/ns/],
+      ['trapNs=abc', /cost: trapNs="abc" is not a number$/m],
     ] as const) {
       await withTempDir(async (_tmp, dir) => {
         refusedCleanly(await kscrubfs(['mount', dir, '--cost', cost]), 2, message, cost.slice(0, 30));
