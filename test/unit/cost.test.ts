@@ -19,7 +19,7 @@ describe('cost overrides', () => {
   });
 
   for (const [text, why] of [
-    ['bogus=1', /not a cost figure/], ['trapNs', /not name=number/], ['trapNs=-1', /not name=number/],
+    ['bogus=1', /not a cost figure/], ['trapNs', /not name=number/], ['trapNs=-1', /trapNs=-1 is outside 0\.\.1000000000 ns/], ['trapNs=abc', /trapNs="abc" is not a number/],
     ['trapNs=1,trapNs=2', /given twice/], ['remoteFactor=0', /outside 1\.\.100/], ['zeroBytesPerNs=0', /outside 1e-9\.\.1000 bytes\/ns/], ['', /not name=number/],
     // The hangs: a bandwidth of 1e-21 bytes/ns and a trap of 1e308 ns written out.
     ['zeroBytesPerNs=0.000000000000000000001', /outside 1e-9\.\.1000 bytes\/ns \(1 B\/s to 1 TB\/s\)/],
