@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import { mountProvenance } from '../workload/provenance';
 import { TEXTFILE, writeTextfile } from '../workload/textfile';
 import { renderFrame, summarize, zonePages, type FrameOptions, type WatchSummary } from '../workload/watch';
@@ -21,6 +21,14 @@ interface WatchCliOptions extends FormatFlags {
 const PLAIN_COLUMNS = 80;
 /** After Ctrl-C, how long a read stuck on a dead daemon may hold the exit. */
 const EXIT_GRACE_MS = 2000;
+/** The longest -n: a day. Node's timers end at 2^31 ms (24.8 days; past it one fires at once). */
+const MAX_INTERVAL_S = 86_400;
+
+function intervalSeconds(value: string): number {
+  const s = positiveNumber(value);
+  if (s > MAX_INTERVAL_S) throw new InvalidArgumentError(`expected at most ${MAX_INTERVAL_S} s (a day), got "${value}"`);
+  return s;
+}
 
 /** `kscrubfs watch`: a live view of a mount, from its files only (a client, like cat). */
 export function registerWatch(program: Command): void {
@@ -28,7 +36,7 @@ export function registerWatch(program: Command): void {
     .command('watch')
     .description('live view of a mount from its files: free blocks per order (zeroed / not zeroed), MemFree / MemZero, kscrubd, faults')
     .argument('[dir]', 'the kscrubfs mount to read (default $KSCRUBFS_MOUNT, else ./mount)', defaultMount())
-    .option('-n, --interval <s>', 'seconds between refreshes (--once: between its two samples)', positiveNumber, 1)
+    .option('-n, --interval <s>', `seconds between refreshes, at most ${MAX_INTERVAL_S} (--once: between its two samples)`, intervalSeconds, 1)
     .option('--once', 'print one plain-text frame and exit: two samples --interval apart, so the rates are there')
     .option('--no-color', 'no ANSI colours on a terminal (NO_COLOR=1 does the same)')
     .option('--json', "with --once: one JSON object instead of the frame: how the machine was made (through its control file, when readable), the summary, and one row per node, zone and order")

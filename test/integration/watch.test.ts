@@ -77,6 +77,18 @@ describe('kscrubfs watch', () => {
     });
   });
 
+  test('when -n is past a day (1e308) then it is a usage error (2); Node\'s timer would have fired at once with a warning', async () => {
+    await withMount(['--clock', 'manual'], async (dir) => {
+      for (const n of ['1e308', '86401']) {
+        const r = await kscrubfs(['watch', dir, '--once', '-n', n]);
+        assert.equal(r.code, 2, r.stderr);
+        assert.equal(r.stdout, '');
+        assert.match(r.stderr, new RegExp(`argument '${n}' is invalid\\. expected at most 86400 s \\(a day\\)`));
+        assert.doesNotMatch(r.stderr, /TimeoutOverflowWarning/);
+      }
+    });
+  });
+
   test('when blocks are allocated, freed and scrubbed then --once shows the files\' numbers and kscrubd\'s state', async () => {
     await withMount(MANUAL, async (dir) => {
       await control(dir, 'alloc order=3 count=3', 'alloc order=0 count=5 node=1', 'free handles=2');
