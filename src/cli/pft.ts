@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { InvalidArgumentError, Option } from 'commander';
-import { KSCRUBD_ON_TEXT, formatSize } from '../uapi';
+import { KSCRUBD_ON_TEXT, MAX_THREADS, formatSize } from '../uapi';
 import { PFT_COLUMNS, PftOptions, PftRow, pftTableStream, runPftWithConfig } from '../workload/pft';
 import { renderPftSvg } from '../workload/plot';
 import { type Provenance, provenance, ranWith, subtitleFacts } from '../workload/provenance';
@@ -14,7 +14,12 @@ import { VERSION, commandLine } from './version';
 /** "1,2,4,8" → [1, 2, 4, 8]: each a thread count ≥ 1. */
 function threadList(value: string): number[] {
   const parse = integer(1);
-  return value.split(',').map((t) => parse(t.trim()));
+  return value.split(',').map((t) => {
+    const n = parse(t.trim());
+    // A usage error before anything runs, not the control file's touch refusing it mid-table.
+    if (n > MAX_THREADS) throw new InvalidArgumentError(`expected at most ${MAX_THREADS} threads, got "${t.trim()}"`);
+    return n;
+  });
 }
 
 /** --prealloc: an order, or 'mount' (the mount's sysctl as it is). */

@@ -160,6 +160,12 @@ describe('kscrubfs pft against a mount', () => {
       const both = await kscrubfs(['pft', '-m', dir, '-b', '16M', '--csv', '--json']);
       assert.equal(both.code, 2, 'a usage error');
       assert.match(both.stderr, /give --json or --csv, not both/);
+      // More threads than a touch takes: a usage error before any row runs (it was exit 1,
+      // "touch: threads ... out of range", after the rows before it had run).
+      const many = await kscrubfs(['pft', '-m', dir, '-b', '16M', '-t', '1,1025']);
+      assert.equal(many.code, 2, many.stderr);
+      assert.equal(many.stdout, '');
+      assert.match(many.stderr, /argument '1,1025' is invalid\. expected at most 1024 threads, got "1025"/);
     });
   });
 
