@@ -28,7 +28,20 @@ export function explainMountError(err: unknown, dir: string, file: string, what 
   if (GONE.has(code)) {
     return new WorkloadError(`the kscrubfs mount at ${dir} does not answer (${code}) during ${what}: its daemon is gone; 'kscrubfs umount ${dir}' clears it`);
   }
+  if (code === 'EACCES' && (file === 'control' || file.startsWith('sys/')) && readable(path.join(dir, 'meminfo'))) {
+    // The mount is readable, so the refusal is the file's own mode: say whose it is.
+    return new WorkloadError(`${what} on the kscrubfs mount at ${dir}: EACCES: ${file} is ${file === 'control' ? '0600' : 'writable only'} for the user who mounted it (and root); run as that user`);
+  }
   return new WorkloadError(`${what} on the kscrubfs mount at ${dir}: ${(err as Error).message}`);
+}
+
+function readable(file: string): boolean {
+  try {
+    fs.accessSync(file, fs.constants.R_OK);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** What a workload needs of the model: control commands and sysctls (a mount, or a machine in this process). */

@@ -169,6 +169,15 @@ describe('kscrubfs pft against a mount', () => {
     });
   });
 
+  test('when another user runs pft on root\'s mount then it says the control file is the mounting user\'s, not a bare EACCES', async () => {
+    await withMount(['--clock', 'manual'], async (dir) => {
+      const r = await kscrubfs(['pft', '-m', dir, '-b', '16M'], { asNobody: true });
+      assert.equal(r.code, 1, r.stderr);
+      assert.equal(r.stdout, '');
+      assert.equal(r.stderr, `kscrubfs: open control on the kscrubfs mount at ${dir}: EACCES: control is 0600 for the user who mounted it (and root); run as that user\n`);
+    });
+  });
+
   test('when pft --stride 16K runs on 4 KiB pages then one page in four faults and pages still counts all of them, as pft.c does', async () => {
     await withMount(['--preset', 'i386', ...MANUAL], async (dir) => {
       const json = async (extra: string[]) => {
