@@ -89,7 +89,7 @@ export function zeroingPolicyList(value: string): ZeroingPolicyName[] {
 
 /** `--huge-clear pages|extents`, shared by mount and policies. */
 export function hugeClearOption(): Option {
-  return new Option('--huge-clear <mode>', 'how a fault clears a huge page: pages (a base page at a time, a rescheduling point between) or extents (clear_pages() over contiguous extents, as long as --preempt allows; default extents)').choices(HUGE_CLEAR_MODES);
+  return new Option('--huge-clear <mode>', "how a fault clears a huge page: pages (a base page at a time, a rescheduling point between) or extents (clear_pages() over contiguous extents, as long as --preempt allows: the series, newer than any preset's kernel; default pages)").choices(HUGE_CLEAR_MODES);
 }
 
 /** `--preempt none|full`, shared by mount and policies. */

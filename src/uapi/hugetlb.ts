@@ -9,7 +9,10 @@ import { ModelError, ProcError } from './errors';
  */
 export const HUGE_CLEAR_MODES = ['pages', 'extents'] as const;
 export type HugeClearMode = (typeof HUGE_CLEAR_MODES)[number];
-export const DEFAULT_HUGE_CLEAR: HugeClearMode = 'extents';
+// Page at a time: the series (clear_pages(), clear_user_pages(), folio_zero_user over extents)
+// reached the mm tree in January 2026, after 6.18, the newest kernel a preset models; so
+// every modelled kernel clears its hugetlb and THP pages that way, and extents is asked for.
+export const DEFAULT_HUGE_CLEAR: HugeClearMode = 'pages';
 
 /** A clear mode by name, or a refusal naming the modes. */
 export function parseHugeClear(v: string): HugeClearMode {
