@@ -58,13 +58,14 @@ describe('hugetlb clear mode', () => {
     const plain = configPairs(tiny());
     assert.equal(plain.find(([k]) => k === 'huge_clear'), undefined, 'a default machine reads as it did');
     assert.equal(plain.find(([k]) => k === 'preempt'), undefined);
-    const m = tiny({ hugeClear: 'pages', preempt: true });
-    assert.equal(m.hugetlb.clearMode, 'pages');
+    assert.equal(tiny().hugetlb.clearMode, 'pages', 'every preset models a kernel before the clearing series');
+    const m = tiny({ hugeClear: 'extents', preempt: true });
+    assert.equal(m.hugetlb.clearMode, 'extents');
     const pairs = Object.fromEntries(configPairs(m));
-    assert.equal(pairs.huge_clear, 'pages');
+    assert.equal(pairs.huge_clear, 'extents');
     assert.equal(pairs.preempt, 'full');
     const prov = provenance(pairs, 'test', 'test');
-    assert.equal(prov.machine.hugeClear, 'pages');
+    assert.equal(prov.machine.hugeClear, 'extents');
     assert.equal(prov.machine.preempt, 'full');
   });
 

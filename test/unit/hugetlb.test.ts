@@ -9,13 +9,14 @@ import { ProcError, parseCommand, parseMeminfo } from '../../src/uapi';
 
 // hugetlb pools, faults, khzerod and zeroable_hugepages on tiny machines with hand-worked
 // numbers. Costs are pinned: a fault's trap is 100 ns and nothing else but clearing; a 4 KiB
-// chunk clears at 4 B/ns, a 2 MiB extent at 8 B/ns (262,144 ns a 2 MiB page), 1 GiB at 16 B/ns;
-// the bus never limits one CPU.
+// page clears at 4 B/ns, so a 2 MiB page cleared page at a time (every preset's kernel) takes
+// 524,288 ns; a 2 MiB extent (the clearing series) at 8 B/ns, 1 GiB at 16 B/ns; the bus never
+// limits one CPU.
 const PINNED: Partial<CostModel> = {
   trapNs: 100, handlerNs: 0, ptlSetNs: 0, zeroBytesPerNs: 4, zeroHugeBytesPerNs: 8, zeroGiantBytesPerNs: 16,
   cacheBytes: 2 ** 20, writebackBytesPerNs: 0, fsbBytesPerNs: 1e6, remoteFactor: 1,
 };
-const CLEAR_2M = 2 ** 21 / 8;
+const CLEAR_2M = 512 * 4096 / 4;
 
 /** x86_64, 256 MiB, one node, 2 CPUs, MAX_ORDER 11 (sections of 4 MiB): only the 2 MiB size. */
 function tiny(): Machine {
@@ -141,28 +142,28 @@ describe('hugetlb faults and pre-zeroing', () => {
     const map = run(m, 'mmap mm=1 size=4M hugetlb=2M');
     const addr = map.split(' ')[1]!.slice(5);
     assert.equal(file(m, 'sys/kernel/mm/hugepages/hugepages-2048kB/resv_hugepages').read(), '2\n');
-    // khzerod starts at 0 on CPU 0 (both idle: the lowest id) with the tail page: done at 262,144.
+    // khzerod starts at 0 on CPU 0 (both idle: the lowest id) with the tail page: done at 524,288.
     file(m, 'sys/kernel/mm/hugepages/hugepages-2048kB/prezero_enabled').write('1');
     run(m, 'tick 100us');
     const r = run(m, `touch mm=1 addr=${addr} size=4M`);
-    // The thread waits for CPU 0 until 262,144, when khzerod's first page is done: that fault
-    // takes it zeroed (100 ns). khzerod, moved to CPU 1, is zeroing the other until 524,288; the
-    // second fault at 262,244 sleeps until then: it takes 100 + 524,288 − 262,244 = 262,144 ns,
+    // The thread waits for CPU 0 until 524,288, when khzerod's first page is done: that fault
+    // takes it zeroed (100 ns). khzerod, moved to CPU 1, is zeroing the other until 1,048,576; the
+    // second fault at 524,388 sleeps until then: it takes 100 + 1,048,576 − 524,388 = 524,288 ns,
     // of which only its 100 ns of entry and mapping are CPU time.
     assert.equal(value(r, 'faults'), 2);
     assert.equal(value(r, 'prezeroed'), 1);
     assert.equal(value(r, 'waited'), 1);
     assert.equal(value(r, 'hot_zeroed'), 0);
     assert.equal(value(r, 'sys_ns'), 100 + 100);
-    assert.equal(value(r, 'wall_ns'), 524_388 - 100_000);
-    assert.equal(value(r, 'max_fault_ns'), 262_144);
+    assert.equal(value(r, 'wall_ns'), 1_048_676 - 100_000);
+    assert.equal(value(r, 'max_fault_ns'), 524_288);
     assert.equal(m.cpus.systemNs(1), CLEAR_2M, 'khzerod cleared the second page on CPU 1');
     assert.equal(file(m, 'sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages').read(), '0\n');
     assert.equal(file(m, 'sys/kernel/mm/hugepages/hugepages-2048kB/resv_hugepages').read(), '0\n');
     assert.equal(check(m), null);
-    // munmap gives both back to the pool, dirty; khzerod zeroes them again.
+    // munmap gives both back to the pool, dirty; khzerod zeroes them again, one after the other.
     run(m, `munmap mm=1 addr=${addr} size=4M`);
-    run(m, 'tick 1ms');
+    run(m, 'tick 2ms');
     assert.equal(file(m, 'sys/kernel/mm/hugepages/hugepages-2048kB/free_huge_pages_zero').read(), '2\n');
     assert.equal(check(m), null);
   });
@@ -172,9 +173,9 @@ describe('hugetlb faults and pre-zeroing', () => {
     const dir = 'sys/kernel/mm/hugepages/hugepages-2048kB';
     file(m, `${dir}/nr_hugepages`).write('3');
     file(m, `${dir}/prezero_enabled`).write('1');
-    // One clear is 262,144 ns: at 300 µs the tail page is zeroed, the next is being zeroed
-    // (until 524,288), the head one not started.
-    run(m, 'tick 300us');
+    // One clear is 524,288 ns: at 600 µs the tail page is zeroed, the next is being zeroed
+    // (until 1,048,576), the head one not started.
+    run(m, 'tick 600us');
     const pool = m.hugetlb.pools[0]!;
     const states = (): number[] => pool.freeLists[0]!.map((id) => pool.state(id));
     assert.deepEqual(states(), [HP_ZEROED, HP_ZEROING, HP_FREE], 'tail first, head last');
@@ -193,13 +194,14 @@ describe('hugetlb faults and pre-zeroing', () => {
     file(m, 'sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages').write('2');
     run(m, 'mm new');
     const addr = run(m, 'mmap mm=1 size=4M hugetlb=2M').split(' ')[1]!.slice(5);
-    // clear_pages() over the whole 2 MiB extent (no preemption bound below 32 MiB): 262,144 ns.
+    // Page at a time (process_huge_page), as every preset's kernel clears: 512 × 4096 B at 4 B/ns.
     const one = run(m, `touch mm=1 addr=${addr} size=2M`);
     assert.equal(value(one, 'sys_ns'), 100 + CLEAR_2M);
-    // Page at a time (clear_gigantic_page / process_huge_page): 512 × 4096 B at 4 B/ns.
-    m.hugetlb.clearMode = 'pages';
+    // The clearing series: clear_pages() over the whole 2 MiB extent (no preemption bound
+    // below 32 MiB) at 8 B/ns.
+    m.hugetlb.clearMode = 'extents';
     const two = run(m, `touch mm=1 addr=0x${(Number(addr) + 2 ** 21).toString(16)} size=2M`);
-    assert.equal(value(two, 'sys_ns'), 100 + 512 * 1024);
+    assert.equal(value(two, 'sys_ns'), 100 + 2 ** 21 / 8);
     assert.equal(value(two, 'hot_zeroed'), 1);
     assert.equal(check(m), null);
   });

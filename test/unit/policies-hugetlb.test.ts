@@ -60,13 +60,13 @@ describe('policies --hugetlb', () => {
     assert.throws(() => runHugetlbPolicies('pft', OPTS, HUGE), /--hugetlb applies to vm-start and restart, not pft/);
     assert.throws(() => runHugetlbPolicies('vm-start', OPTS, 3 * HUGE), /no huge page size of 6291456 bytes/);
   });
-  it('when the machine clears page at a time then a VM start pays a page rate per base page', () => {
+  it('when the machine clears page at a time (the default) then a VM start pays a page rate per base page, and with extents an extent rate', () => {
     // One 2 MiB extent at 6.4 B/ns against 512 pages at x86_64's 3.2 B/ns a page (a bus that
     // never limits, no write-back term).
     const cost = { zeroHugeBytesPerNs: 6.4, fsbBytesPerNs: 100, writebackBytesPerNs: 0 };
     const { overhead } = figures();
-    const extents = byName(runHugetlbPolicies('vm-start', { ...OPTS, machine: { ...OPTS.machine, cost } }, HUGE, ['none']));
-    const pages = byName(runHugetlbPolicies('vm-start', { ...OPTS, machine: { ...OPTS.machine, cost, hugeClear: 'pages' } }, HUGE, ['none']));
+    const extents = byName(runHugetlbPolicies('vm-start', { ...OPTS, machine: { ...OPTS.machine, cost, hugeClear: 'extents' } }, HUGE, ['none']));
+    const pages = byName(runHugetlbPolicies('vm-start', { ...OPTS, machine: { ...OPTS.machine, cost } }, HUGE, ['none']));
     near(extents.none!.appCpuNs, PAGES * (overhead + HUGE / 6.4));
     near(pages.none!.appCpuNs, PAGES * (overhead + 512 * (4096 / 3.2)));
   });
