@@ -29,7 +29,7 @@ export interface Provenance {
     readonly costOverrides: Readonly<Record<string, number>>;
     /** Zeroing policies (mount --zeroing-policy), when not the default kscrubd alone. */
     readonly zeroingPolicy?: readonly string[];
-    /** How faults clear a huge page (mount --huge-clear), when not the default extents. */
+    /** How faults clear a huge page (mount --huge-clear), when not the default, page at a time. */
     readonly hugeClear?: string;
     /** The preemption model (mount --preempt), when not the preset's. */
     readonly preempt?: string;
