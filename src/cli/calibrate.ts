@@ -57,6 +57,7 @@ deterministic, so --fit --write from a clean clone writes the same figures again
     .action(action(async (o: FormatFlags & { plot?: string; fit?: string; maxIterations?: number; preset?: string; write?: boolean }) => {
       checkFormat('calibrate', o);
       if (o.write === true && o.fit === undefined) throw new CliError('KSCRUB_USAGE', 'calibrate --write: only with --fit <preset>');
+      if (o.maxIterations !== undefined && o.fit === undefined) throw new CliError('KSCRUB_USAGE', 'calibrate --max-iterations: only with --fit <preset>');
       if (o.fit !== undefined) return runFit(o.fit, o);
       if (o.preset !== undefined && !(FIT_PRESETS as readonly string[]).includes(o.preset)) {
         throw new CliError('KSCRUB_USAGE', `calibrate --preset: "${o.preset}" has no published rows (presets with rows: ${FIT_PRESETS.join(', ')})`);

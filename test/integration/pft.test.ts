@@ -233,6 +233,13 @@ describe('kscrubfs pft against a mount', () => {
     assert.equal(readFileSync(fittedFilePath('altix'), 'utf8'), before, 'the fitted file is untouched');
   });
 
+  test('when calibrate --max-iterations comes without --fit then it is refused before any row runs (it would be ignored)', async () => {
+    const r = await kscrubfs(['calibrate', '--max-iterations', '2']);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /calibrate --max-iterations: only with --fit <preset>/);
+    assert.equal(r.stdout, '');
+  });
+
   test('when nothing is mounted then pft says so and exits non-zero', async () => {
     const r = await kscrubfs(['pft', '-m', '/nonexistent-kscrubfs', '-b', '1M']);
     assert.notEqual(r.code, 0);
