@@ -5,6 +5,7 @@ import type { FileHandle, ProcTree, WriteSignal } from '../procfs/types';
 import { ProcError } from '../uapi';
 import { performance } from 'node:perf_hooks';
 import type { Request } from './binding';
+import { killedInExit } from './dying';
 import { EACCES, EBADF, EINTR, EMFILE, ENFILE, ENOENT, EPERM, toErrno } from './errno';
 
 // A thin adapter from a ProcTree to fuse-native's ops. It owns the open handles (each one a
@@ -151,30 +152,30 @@ export function createAdapter(tree: ProcTree, opts: AdapterOptions = {}): Adapte
   let current: Request | null = null;
   let lastFd = 0;
   /** Requests waiting on a handle's commands (reads, FLUSHes): what to do if the kernel interrupts one. */
-  const waiters = new Map<Request, () => void>();
+  const waiters = new Map<Request, { readonly abandoned: (() => boolean) | undefined; readonly stop: () => void }>();
   let poll: NodeJS.Timeout | null = null;
 
   /**
    * Reply once `until` settles, with `then`'s reply. Meanwhile, if the kernel interrupts the
    * request (its sender got a signal: Ctrl-C, SIGKILL), the handle's commands are told to stop
    * at their next look and the request is answered EINTR at once: the sender is never held
-   * for a command it no longer waits for.
+   * for a command it no longer waits for. `abandoned` says the same where no INTERRUPT comes.
    */
-  function waitFor<T>(request: Request | null, handle: FileHandle, until: Promise<T>, then: (v: T) => Reply | Promise<Reply>): Promise<Reply> {
+  function waitFor<T>(request: Request | null, handle: FileHandle, until: Promise<T>, then: (v: T) => Reply | Promise<Reply>, abandoned?: () => boolean): Promise<Reply> {
     return new Promise<Reply>((resolve, reject) => {
       let done = false;
       if (request) {
-        waiters.set(request, () => {
+        waiters.set(request, { abandoned, stop: () => {
           done = true;
           handle.interrupt?.();
           resolve([EINTR]);
-        });
+        } });
         if (!poll) {
           poll = setInterval(() => {
-            for (const [r, interrupted] of [...waiters]) {
-              if (!r.interrupted()) continue;
+            for (const [r, w] of [...waiters]) {
+              if (!r.interrupted() && !w.abandoned?.()) continue;
               waiters.delete(r);
-              interrupted();
+              w.stop();
             }
             if (waiters.size === 0 && poll) {
               clearInterval(poll);
@@ -411,7 +412,12 @@ export function createAdapter(tree: ProcTree, opts: AdapterOptions = {}): Adapte
         return [failure ? toErrno(failure) : 0];
       };
       const settled = handle.settled(pid);
-      return settled ? waitFor(current, handle, settled, report) : report();
+      // The close of an exit after a crash between a write and its read (a signal to one
+      // thread: SIGSEGV, abort) gets no INTERRUPT (src/fuse/dying.ts); its sender's /proc
+      // entry says it is dying of a signal: treated as an interrupt.
+      const request = current;
+      const dying = request ? (): boolean => killedInExit(request.pid) : undefined;
+      return settled ? waitFor(request, handle, settled, report, dying) : report();
     }),
 
     release: guard('release', (_path: string, fd: number) => {

@@ -73,6 +73,72 @@ const TOUCH_SCRIPT = [
   'read -r r <&3; echo "$r"',
 ].join('\n');
 
+/** Big enough that, one fault a page, it is far from done when the test has killed its client. */
+const KILLED_TOUCH = '512G';
+
+/**
+ * python3 CONTROL MARKER SIZE (sleep|crash|exit): with prefault off (one fault a page), make a
+ * process and map SIZE, write a touch of it (the write returns once queued), make MARKER, then,
+ * without reading or closing: sleep (until killed); or, once the daemon has faulted a page of
+ * the touch, die of a signal sent to its own thread, as a crash (SIGSEGV, abort) does; or exit 0.
+ */
+const WRITE_THEN_SCRIPT = String.raw`
+import os, signal, sys, threading, time
+ctl, marker, size, then = sys.argv[1:5]
+def faults():
+    with open(os.path.join(os.path.dirname(ctl), 'vmstat')) as f:
+        return int([l for l in f if l.startswith('pgfault ')][0].split()[1])
+with open(os.path.join(os.path.dirname(ctl), 'sys/vm/max_prealloc_order'), 'w') as f: f.write('0')
+fd = os.open(ctl, os.O_RDWR)
+def cmd(line):
+    os.write(fd, (line + '\n').encode())
+    return os.read(fd, 4096).decode().strip()
+cmd('mm new keep')
+addr = cmd('mmap mm=1 size=%s' % size).split('addr=')[1].split()[0]
+os.write(fd, ('touch mm=1 addr=%s size=%s\n' % (addr, size)).encode())
+open(marker, 'w').close()
+if then == 'sleep': time.sleep(3600)
+if then == 'crash':
+    while faults() == 0: time.sleep(0.01)
+    # SIGKILL, not SIGSEGV: no core dump to wait for. Sent to the thread (tgkill), nothing of it
+    # stays pending in the exit, so the kernel interrupts no request of the exit's close.
+    signal.pthread_kill(threading.get_ident(), signal.SIGKILL)
+os._exit(0)
+`;
+
+/** Wait until MARKER exists (the touch is queued) and the daemon at DIR has faulted a page of it. */
+async function touchBegun(marker: string, dir: string): Promise<void> {
+  const faulting = await pollUntil(() => (existsSync(marker) && (parseVmstat(readFileSync(path.join(dir, 'vmstat'), 'utf8')).get('pgfault') ?? 0) > 0 ? true : undefined), { timeoutMs: 30_000 });
+  assert.equal(faulting, true, 'the daemon never began the touch');
+}
+
+/**
+ * After a client of a KILLED_TOUCH died (reaped: its exit's close was answered), the machine
+ * checks and the touch did a small part of its pages: the exit did not wait for it.
+ */
+async function assertTouchStopped(dir: string): Promise<void> {
+  const { s, line } = await checkedStats(dir);
+  const pages = (512 * 2 ** 30) / s.get('page_size')!;
+  assert.ok(s.get('pgfault')! > 0 && s.get('pgfault')! < pages / 2, `the touch ran on after its client died: ${line}`);
+}
+
+/** `check` answers ok on DIR's machine; its `stats` line, parsed. */
+async function checkedStats(dir: string): Promise<{ s: Map<string, number>; line: string }> {
+  const out = await sh(`exec 3<>${q(path.join(dir, 'control'))}; echo check >&3; read -r c <&3; echo "$c"; echo stats >&3; read -r s <&3; echo "$s"`);
+  const [check, line] = out.stdout.trim().split('\n');
+  assert.equal(check, 'ok', out.stdout);
+  return { s: statsOf(line!), line: line! };
+}
+
+/** The record REC has the touch's write and an interrupt of it. */
+function assertRecordedInterrupt(rec: string): void {
+  const events = records(rec);
+  const touch = events.find((e) => e['ev'] === 'write' && String(e['data']).startsWith('touch'));
+  const interrupt = events.find((e) => e['ev'] === 'interrupt');
+  assert.ok(touch && interrupt, 'the record has the touch and its interrupt');
+  assert.equal(interrupt['of'], touch['n']);
+}
+
 function records(file: string): Record<string, unknown>[] {
   return readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
 }
@@ -141,11 +207,7 @@ describe('callers and their signals', () => {
       } finally {
         await stopDaemon(daemon, dir);
       }
-      const events = records(rec);
-      const touch = events.find((e) => e['ev'] === 'write' && String(e['data']).startsWith('touch'));
-      const interrupt = events.find((e) => e['ev'] === 'interrupt');
-      assert.ok(touch && interrupt, 'the record has the touch and its interrupt');
-      assert.equal(interrupt['of'], touch['n']);
+      assertRecordedInterrupt(rec);
       const replay = await kscrubfs(['replay', rec], { timeoutMs: 60_000 });
       assert.equal(replay.code, 0, replay.stderr);
       assert.match(replay.stdout, /files identical/);
@@ -246,6 +308,50 @@ os.kill(os.getpid(), 9)
       const [check, line] = after.stdout.trim().split('\n');
       assert.equal(check, 'ok', after.stdout);
       assert.ok(statsOf(line!).get('pgfault')! < 29 * pages, `the touches ran on after their client died: ${line}`);
+    });
+  });
+
+  it('when a client is SIGKILLed between its write and its read then its exit does not wait for the touch: it stops at the next step', { timeout: 120_000 }, async () => {
+    await withMount(QUEUE, async (dir) => {
+      const marker = path.join(path.dirname(dir), 'touching');
+      const client = run('python3', ['-c', WRITE_THEN_SCRIPT, path.join(dir, 'control'), marker, KILLED_TOUCH, 'sleep'], { timeoutMs: 60_000 });
+      const pid = await childNamed('python3', dir);
+      await touchBegun(marker, dir);
+      // It sleeps, waiting on nothing: the kernel has no request of it to interrupt until its exit closes control.
+      assert.doesNotMatch(readFileSync(`/proc/${pid}/syscall`, 'utf8'), /^(0|3|33|292) /, 'the client waits on control');
+      process.kill(pid, 'SIGKILL');
+      const r = await client;
+      assert.equal(r.signal, 'SIGKILL', r.stderr);
+      await assertTouchStopped(dir);
+    });
+  });
+
+  it('when a client dies of a signal to its own thread (a crash) between its write and its read then its exit does not wait: the touch stops, the record marks it', { timeout: 120_000 }, async () => {
+    await withTempDir(async (tmp, dir) => {
+      const rec = path.join(tmp, 'rec.jsonl');
+      const daemon = startDaemon(dir, [...QUEUE, '--record', rec]);
+      try {
+        await waitForMount(dir, daemon);
+        const marker = path.join(tmp, 'touching');
+        const r = await run('python3', ['-c', WRITE_THEN_SCRIPT, path.join(dir, 'control'), marker, KILLED_TOUCH, 'crash'], { timeoutMs: 60_000 });
+        assert.equal(r.signal, 'SIGKILL', r.stderr);
+        await assertTouchStopped(dir);
+      } finally {
+        await stopDaemon(daemon, dir);
+      }
+      assertRecordedInterrupt(rec);
+    });
+  });
+
+  it('when a client writes a touch and exits normally without reading then its exit waits and the touch runs to its end', { timeout: 120_000 }, async () => {
+    await withMount(['--mem', '16G', '--clock', 'manual'], async (dir) => {
+      const marker = path.join(path.dirname(dir), 'touching');
+      const r = await run('python3', ['-c', WRITE_THEN_SCRIPT, path.join(dir, 'control'), marker, '4G', 'exit'], { timeoutMs: 60_000 });
+      assert.equal(r.code, 0, r.stderr);
+      const { s, line } = await checkedStats(dir);
+      // Prefault is off, so each page of the 4 GiB is one fault.
+      const pages = (4 * 2 ** 30) / s.get('page_size')!;
+      assert.equal(s.get('pgfault'), pages, `the touch did not run to its end: ${line}`);
     });
   });
 
