@@ -17,6 +17,30 @@ export function integer(min: number): (value: string) => number {
   };
 }
 
+/** A decimal integer in min..max (`what` names the unit in the message: "cachelines"). */
+export function integerIn(min: number, max: number, what: string): (value: string) => number {
+  const parse = integer(min);
+  return (value) => {
+    let n: number | undefined;
+    try {
+      n = parse(value);
+    } catch {
+      // one message for both ends: the range
+    }
+    if (n === undefined || n > max) throw new InvalidArgumentError(`expected ${min}..${max} ${what}, got "${value}"`);
+    return n;
+  };
+}
+
+/** A size in 1..max bytes, in the model's spellings. */
+export function byteSizeUpTo(max: number): (value: string) => number {
+  return (value) => {
+    const n = byteSize(value);
+    if (n > max) throw new InvalidArgumentError(`expected at most ${formatSize(max)}, got "${value}"`);
+    return n;
+  };
+}
+
 /** A size > 0 in the model's spellings: 4096, 256M, 1G. */
 export function byteSize(value: string): number {
   try {

@@ -1,12 +1,12 @@
 import type { Command } from 'commander';
 import { InvalidArgumentError, Option } from 'commander';
-import { KSCRUBD_ON_TEXT, MAX_THREADS, formatSize } from '../uapi';
+import { KSCRUBD_ON_TEXT, MAX_LINES_PER_PAGE, MAX_MAP_BYTES, MAX_MAX_ORDER, MAX_PREALLOC_ORDER, MAX_REPS, MAX_THREADS, formatSize } from '../uapi';
 import { PFT_COLUMNS, PftOptions, PftRow, pftTableStream, runPftWithConfig } from '../workload/pft';
 import { renderPftSvg } from '../workload/plot';
 import { type Provenance, provenance, ranWith, subtitleFacts } from '../workload/provenance';
 import { CliError, action } from './errors';
 import { writeOutput } from '../workload/output-file';
-import { byteSize, integer, defaultMount } from './options';
+import { byteSizeUpTo, integer, integerIn, defaultMount } from './options';
 import { checkFormat, formatResult } from './output';
 import { clearProgress, progressLine } from './progress';
 import { VERSION, commandLine } from './version';
@@ -22,16 +22,26 @@ function threadList(value: string): number[] {
   });
 }
 
-/** --prealloc: an order, or 'mount' (the mount's sysctl as it is). */
+/** --prealloc: an order vm.max_prealloc_order takes, or 'mount' (the mount's sysctl as it is). */
 function preallocOrder(value: string): number | 'mount' {
-  return value === 'mount' ? 'mount' : integer(0)(value);
+  if (value === 'mount') return 'mount';
+  const n = /^\d+$/.test(value) ? Number(value) : NaN;
+  if (!(n <= MAX_PREALLOC_ORDER)) throw new InvalidArgumentError(`expected an order 0..${MAX_PREALLOC_ORDER} or 'mount', got "${value}"`);
+  return n;
 }
 
+/** -g: GiB > 0, at most the largest mapping (what mmap takes). */
 function gigabytes(value: string): number {
   const n = Number(value);
-  if (!/^\d+(\.\d+)?$/.test(value) || !(n > 0)) throw new InvalidArgumentError(`expected a number of GiB > 0, got "${value}"`);
-  return Math.round(n * 2 ** 30);
+  const max = MAX_MAP_BYTES / 2 ** 30;
+  if (!/^\d+(\.\d+)?$/.test(value) || !(n > 0) || n > max) throw new InvalidArgumentError(`expected a number of GiB > 0 and at most ${max}, got "${value}"`);
+  const bytes = Math.round(n * 2 ** 30);
+  if (bytes < 1) throw new InvalidArgumentError(`expected a number of GiB > 0 and at most ${max}, got "${value}"`);
+  return bytes;
 }
+
+/** Orders a machine may have: its scrub_start/scrub_stop go up to MAX_ORDER; the mount's own is checked before the first row. */
+const order = integerIn(0, MAX_MAX_ORDER, 'as an order');
 
 interface PftCliOptions {
   mount: string;
@@ -59,15 +69,15 @@ export function registerPft(program: Command): void {
     .description("page fault test after Lameter's pft: each repetition a new process maps and writes fresh anonymous memory")
     .option('-m, --mount <dir>', 'the kscrubfs mount to drive (default $KSCRUBFS_MOUNT, else ./mount)', defaultMount())
     .option('-g, --gb <n>', 'GiB to map per repetition (default 1)', gigabytes)
-    .option('-b, --bytes <size>', 'bytes to map per repetition (4096, 256M, 1G), instead of --gb', byteSize)
-    .option('-r, --rep <n>', 'repetitions, a new process each', integer(1), 1)
+    .option('-b, --bytes <size>', 'bytes to map per repetition (4096, 256M, 1G), instead of --gb', byteSizeUpTo(MAX_MAP_BYTES))
+    .option('-r, --rep <n>', 'repetitions, a new process each', integerIn(1, MAX_REPS, 'repetitions'), 1)
     .option('-t, --threads <list>', 'thread counts, one table row each (1,2,4,8)', threadList, [1])
-    .option('-c, --cachelines <n>', 'cachelines written per page', integer(1), 1)
+    .option('-c, --cachelines <n>', "cachelines written per page (at most the mount's page size ÷ its line size)", integerIn(1, MAX_LINES_PER_PAGE, 'cachelines'), 1)
     .addOption(new Option('--scrub <mode>', `off: kscrubd off (scrub_start = MAX_ORDER); on: ${KSCRUBD_ON_TEXT}`).choices(['on', 'off']))
-    .option('--scrub-start <order>', 'scrub_start for --scrub on', integer(0))
-    .option('--scrub-stop <order>', 'scrub_stop for --scrub on', integer(0))
+    .option('--scrub-start <order>', 'scrub_start for --scrub on', order)
+    .option('--scrub-stop <order>', 'scrub_stop for --scrub on', order)
     .option('--prealloc <order>', "vm.max_prealloc_order for the run (default 0: no mainline kernel prefaults anonymous memory, and payoff and trace replay do not either; 4 = the V2 patch as published; 'mount' leaves the mount's sysctl as it is)", preallocOrder, 0)
-    .option('--stride <size>', "touch one page every <size> bytes, counting every page as pft does (pft.c's NBPP: 16K); default: every page", byteSize)
+    .option('--stride <size>', "touch one page every <size> bytes, counting every page as pft does (pft.c's NBPP: 16K); default: every page", byteSizeUpTo(MAX_MAP_BYTES))
     .option('--thp', 'map with MADV_HUGEPAGE: 2 MiB-aligned ranges fault as transparent huge pages (4 KiB-page presets)')
     .option('--settle', 'before each row, wait (or tick a manual clock) until kscrubd sleeps')
     .option('--json', 'print one JSON object: how the run was made (version, machine, clock, sysctls) and the rows, with the model-side counts')

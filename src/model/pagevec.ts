@@ -1,3 +1,5 @@
+import { MAX_PREALLOC_ORDER } from '../uapi';
+
 /**
  * lru_cache_add_active's per-CPU pagevec holds PAGEVEC_SIZE pages before it drains: 14 in
  * include/linux/pagevec.h from 2.6.10-rc1 on ("14 pointers + two long's align the pagevec
@@ -6,7 +8,7 @@
  */
 export const PAGEVEC_SIZE = 14;
 /** The smallest order whose run fills a pagevec (2^4 = 16 ≥ 14): V2 maps at most a pagevec a fault. */
-export const PAGEVEC_ORDER = 4;
+export const PAGEVEC_ORDER = MAX_PREALLOC_ORDER;
 
 /**
  * A modern kernel's LRU batch: folio_batch_add() in lru_add (mm/swap.c, the per-CPU

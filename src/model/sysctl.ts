@@ -1,4 +1,4 @@
-import { ModelError } from '../uapi';
+import { MAX_PREALLOC_ORDER, ModelError } from '../uapi';
 import { PAGEVEC_ORDER, PAGEVEC_SIZE } from './pagevec';
 
 /**
@@ -27,7 +27,7 @@ export function sysctlSpecs(maxOrder: number): Readonly<Record<SysctlName, Sysct
     // A run is order-0 pages, at most a pagevec, whatever MAX_ORDER: orders past PAGEVEC_ORDER
     // would map no more, so they are refused, not ignored.
     max_prealloc_order: {
-      name: 'max_prealloc_order', min: 0, max: PAGEVEC_ORDER, initial: PAGEVEC_ORDER,
+      name: 'max_prealloc_order', min: 0, max: MAX_PREALLOC_ORDER, initial: PAGEVEC_ORDER,
       help: `anticipatory prefault: at most 2^n pages per fault, and at most a pagevec (${PAGEVEC_SIZE}); 0 = off, ${PAGEVEC_ORDER} = the V2 patch as published`,
     },
   };

@@ -25,6 +25,13 @@ export const MIN_LINE_SIZE = 16;
 export const MAX_LINE_SIZE = 1024;
 /** Cachelines in the biggest page of the smallest lines: what `lines=` can be on any machine. */
 export const MAX_LINES_PER_PAGE = MAX_PAGE_SIZE / MIN_LINE_SIZE;
+/**
+ * vm.max_prealloc_order's ceiling: 2^4 = 16 pages is the smallest run that fills a pagevec
+ * (PAGEVEC_SIZE, 14), the most the prefault maps a fault; a higher order would map no more.
+ */
+export const MAX_PREALLOC_ORDER = 4;
+/** Repetitions of one workload row (each a process): past this a run is a typo, not a measurement. */
+export const MAX_REPS = 1_000_000;
 /** Pages the model addresses (pfns stay well inside 2^53 and its per-section records small). */
 export const MAX_PAGES = 2 ** 44;
 /** Unread results a control handle holds at most (bytes); see control/file.ts and batch.ts. */

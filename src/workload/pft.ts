@@ -1,4 +1,4 @@
-import { type FaultCounts, formatCommand, formatSize, kscrubdSysctls } from '../uapi';
+import { type FaultCounts, MAX_MAP_BYTES, MAX_PREALLOC_ORDER, MAX_REPS, MAX_THREADS, ModelError, formatCommand, formatSize, kscrubdSysctls } from '../uapi';
 import { type Control, ControlClient, WorkloadError, run } from './client';
 import { type ConfigPairs, readConfig } from './provenance';
 
@@ -87,12 +87,14 @@ export async function runPftOn(ctl: Control, o: PftOptions): Promise<{ config: C
     const maxOrder = machine.max_order;
     const pageSize = machine.page_size;
     if (!(pageSize > 0) || !(maxOrder > 0)) throw new WorkloadError('control stats did not report page_size and max_order');
+    const before = readConfig(ctl);
+    checkPftOptions(o, pageSize, maxOrder, Number(before.line_size));
     // "kscrubd off" is the machine whose faults zero every page. Free memory zeroed already
     // (an earlier --scrub on) is taken first whatever scrub_start says: the rows would measure
     // prezeroed faults under the name of the base run. Refused before anything changes. Under
     // init_on_free zeroed free memory is the policy itself, and kscrubd off is what it is.
     const zeroPages = Number(machine.nr_zero_pages);
-    if (o.scrub === 'off' && zeroPages > 0 && !(readConfig(ctl).zeroing_policy ?? '').split(',').includes('init_on_free')) {
+    if (o.scrub === 'off' && zeroPages > 0 && !(before.zeroing_policy ?? '').split(',').includes('init_on_free')) {
       throw new WorkloadError(`pft --scrub off: ${formatSize(zeroPages * pageSize)} of this machine's free memory is already zeroed (MemZero), `
         + 'and faults take it first: the rows would measure prezeroed faults, not a machine without kscrubd. '
         + 'Run it on a fresh machine (kscrubfs umount, then kscrubfs mount again)');
@@ -123,6 +125,30 @@ export async function runPftOn(ctl: Control, o: PftOptions): Promise<{ config: C
     ctl.close();
   }
   return { config, rows };
+}
+
+/**
+ * Every number of the run against the limits and the mounted machine, before anything changes
+ * or runs: a value the model would refuse at the first (or the tenth) row is refused here, with
+ * its range, as a usage error (the model's KSCRUB_BAD_OPTION), and the mount is left as it was.
+ */
+function checkPftOptions(o: PftOptions, pageSize: number, maxOrder: number, lineSize: number): void {
+  const bad = (what: string): never => {
+    throw new ModelError('KSCRUB_BAD_OPTION', `pft: ${what}`);
+  };
+  const inRange = (name: string, v: number, min: number, max: number, why = ''): void => {
+    if (!Number.isSafeInteger(v) || v < min || v > max) bad(`${name}=${v} is out of range ${min}..${max}${why}`);
+  };
+  if (!Number.isSafeInteger(o.bytes) || o.bytes < 1 || o.bytes > MAX_MAP_BYTES) bad(`bytes=${o.bytes} is out of range 1..${formatSize(MAX_MAP_BYTES)} (the largest mapping)`);
+  inRange('reps', o.reps, 1, MAX_REPS);
+  for (const t of o.threads) inRange('threads', t, 1, MAX_THREADS);
+  if (lineSize > 0) inRange('cachelines', o.cachelines, 1, pageSize / lineSize, ` (${lineSize}-byte lines in this machine's ${pageSize}-byte page)`);
+  if (o.scrubStart !== undefined) inRange('scrub_start', o.scrubStart, 0, maxOrder, ` (this machine's MAX_ORDER is ${maxOrder})`);
+  if (o.scrubStop !== undefined) inRange('scrub_stop', o.scrubStop, 0, maxOrder, ` (this machine's MAX_ORDER is ${maxOrder})`);
+  if (o.prealloc !== undefined) inRange('prealloc', o.prealloc, 0, MAX_PREALLOC_ORDER, ' (vm.max_prealloc_order)');
+  if (o.stride !== undefined && (!Number.isSafeInteger(o.stride) || o.stride < pageSize || o.stride % pageSize !== 0 || o.stride > MAX_MAP_BYTES)) {
+    bad(`stride=${o.stride} must be a multiple of this machine's page size (${pageSize}), at most ${formatSize(MAX_MAP_BYTES)}`);
+  }
 }
 
 function runRow(ctl: Control, o: PftOptions, threads: number, pageSize: number): PftRow {

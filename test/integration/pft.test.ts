@@ -169,6 +169,48 @@ describe('kscrubfs pft against a mount', () => {
     });
   });
 
+  test('when pft is given a value out of range (fixed, or past what the mounted machine takes) then it is a usage error naming the range, before any row runs, and the mount is as it was', { timeout: 120_000 }, async () => {
+    await withMount(MANUAL, async (dir) => {
+      // A sysctl set by hand, and kscrubd on: a pft that ran its sets before refusing would change them.
+      writeFileSync(path.join(dir, 'sys/vm/max_prealloc_order'), '2');
+      writeFileSync(path.join(dir, 'sys/vm/scrub_start'), '10');
+      const sysctls = (): string[] => ['scrub_start', 'scrub_stop', 'scrub_load', 'max_prealloc_order'].map((n) => readFileSync(path.join(dir, 'sys/vm', n), 'utf8'));
+      const was = sysctls();
+      const before = vmstat(dir);
+      const cases: [string[], RegExp][] = [
+        // vm.max_prealloc_order's range, from the same limit the sysctl uses (was exit 1, a bare EINVAL)
+        [['--prealloc', '99'], /expected an order 0\.\.4 or 'mount', got "99"/],
+        [['--prealloc', 'abc'], /expected an order 0\.\.4 or 'mount', got "abc"/],
+        [['--prealloc', '-1'], /expected an order 0\.\.4 or 'mount', got "-1"/],
+        // cachelines a page: past any machine, then past this one's (128-byte lines in 16 KiB pages)
+        [['-c', '999999'], /expected 1\.\.131072 cachelines, got "999999"/],
+        [['-c', '0'], /expected 1\.\.131072 cachelines, got "0"/],
+        [['-c', '1e308'], /expected 1\.\.131072 cachelines, got "1e308"/],
+        [['--prealloc', '3', '--scrub', 'off', '-c', '99999'], /pft: cachelines=99999 is out of range 1\.\.128 \(128-byte lines in this machine's 16384-byte page\)/],
+        // the largest mapping (was exit 1, "mmap: size ... out of range")
+        [['-g', '100000'], /expected a number of GiB > 0 and at most 65536, got "100000"/],
+        [['-g', '1e308'], /expected a number of GiB > 0 and at most 65536, got "1e308"/],
+        [['-g', '0'], /expected a number of GiB > 0 and at most 65536, got "0"/],
+        [['-g', '0.0000000001'], /expected a number of GiB > 0 and at most 65536, got "0.0000000001"/],
+        [['-b', '100T'], /expected at most 64 TiB, got "100T"/],
+        [['-r', '0'], /expected 1\.\.1000000 repetitions, got "0"/],
+        [['-r', '99999999'], /expected 1\.\.1000000 repetitions, got "99999999"/],
+        [['--scrub', 'on', '--scrub-start', '99'], /expected 0\.\.18 as an order, got "99"/],
+        [['--scrub', 'on', '--scrub-stop', 'abc'], /expected 0\.\.18 as an order, got "abc"/],
+        // a stride that is no multiple of this machine's page: the first touch would refuse it
+        [['--prealloc', '3', '--stride', '4K'], /pft: stride=4096 must be a multiple of this machine's page size \(16384\)/],
+      ];
+      for (const [args, message] of cases) {
+        const r = await kscrubfs(['pft', '-m', dir, '-b', '16M', '-t', '1,2', ...args]);
+        assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+        assert.equal(r.stdout, '', args.join(' '));
+        assert.match(r.stderr, message, args.join(' '));
+      }
+      assert.deepEqual(sysctls(), was, 'every sysctl kept');
+      assert.equal(vmstat(dir).get('pgfault'), before.get('pgfault'), 'no row ran');
+    });
+  });
+
   test('when another user runs pft on root\'s mount then it says the control file is the mounting user\'s, not a bare EACCES', async () => {
     await withMount(['--clock', 'manual'], async (dir) => {
       const r = await kscrubfs(['pft', '-m', dir, '-b', '16M'], { asNobody: true });
