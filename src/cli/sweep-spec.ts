@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { type MachineOptions, SYSCTL_NAMES } from '../model';
-import { parseSize } from '../uapi';
+import { MAX_LINES_PER_PAGE, MAX_MAP_BYTES, MAX_MAX_ORDER, MAX_PREALLOC_ORDER, MAX_REPS, MAX_THREADS, parseSize } from '../uapi';
 import { checkMachineOptions } from '../uapi/bounds';
 import type { PftOptions } from '../workload/pft';
 import { CliError } from './errors';
@@ -110,7 +110,19 @@ function checkValue(file: string, section: Section, where: string, name: string,
       : name === 'bytes' ? isSize(v)
         : typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
   if (!ok) bad(file, `${where}: ${JSON.stringify(v)} is not a valid value`);
+  // The fixed limits, as pft's options have them; what depends on the machine (lines a page,
+  // its MAX_ORDER) pft checks against the mount before the point's row runs.
+  const range = section === 'sysctl' ? (name === 'max_prealloc_order' ? [0, MAX_PREALLOC_ORDER] : undefined) : WORKLOAD_RANGES[name];
+  if (range && typeof v === 'number' && (v < range[0]! || v > range[1]!)) bad(file, `${where}: ${v} is out of range ${range[0]}..${range[1]}`);
+  if (name === 'bytes' && section === 'workload' && (typeof v === 'number' ? v : parseSize(v as string)) > MAX_MAP_BYTES) {
+    bad(file, `${where}: ${JSON.stringify(v)} is more than the largest mapping (${MAX_MAP_BYTES} bytes)`);
+  }
 }
+
+const WORKLOAD_RANGES: Readonly<Record<string, readonly [number, number]>> = {
+  reps: [1, MAX_REPS], threads: [1, MAX_THREADS], cachelines: [1, MAX_LINES_PER_PAGE],
+  scrubStart: [0, MAX_MAX_ORDER], scrubStop: [0, MAX_MAX_ORDER], prealloc: [0, MAX_PREALLOC_ORDER],
+};
 
 /** A size: "256M", or a whole number of bytes > 0 (0.5 bytes is no size). */
 function isSize(v: unknown): boolean {

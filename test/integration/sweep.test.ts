@@ -119,6 +119,24 @@ describe('kscrubfs sweep', () => {
     assert.deepEqual(readdirSync(dir), ['typo.json'], 'no output: nothing ran');
   });
 
+  test('when a spec has a pft value out of its range (prealloc 99, cachelines 0, bytes past the largest mapping) then sweep names the range before any point runs, and writes nothing', async () => {
+    const dir = mkdtempSync(path.join(tmp, 'range-'));
+    const cases: [Record<string, unknown>, RegExp][] = [
+      [{ workload: { bytes: '4M', prealloc: [0, 99] } }, /workload\.prealloc\S*: 99 is out of range 0\.\.4/],
+      [{ sysctl: { max_prealloc_order: 5 }, workload: { bytes: '4M' } }, /sysctl\.max_prealloc_order\S*: 5 is out of range 0\.\.4/],
+      [{ workload: { bytes: '4M', cachelines: 0 } }, /workload\.cachelines\S*: 0 is out of range 1\.\.131072/],
+      [{ workload: { bytes: '4M', threads: [1, 2000] } }, /workload\.threads\S*: 2000 is out of range 1\.\.1024/],
+      [{ workload: { bytes: '100T' } }, /workload\.bytes\S*: "100T" is more than the largest mapping/],
+    ];
+    for (const [spec, message] of cases) {
+      writeFileSync(path.join(dir, 'range.json'), JSON.stringify({ machine: { preset: 'x86_64', mem: '256M' }, ...spec }));
+      const r = await kscrubfs(['sweep', 'range.json'], { cwd: dir });
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(r.stderr, message);
+      assert.deepEqual(readdirSync(dir), ['range.json'], 'no output: nothing ran');
+    }
+  });
+
   test('when --merge has no pieces, or --list, --point and --merge are mixed, then sweep says so, exits 2 (a usage error) and writes nothing', async () => {
     const dir = mkdtempSync(path.join(tmp, 'modes-'));
     const cases: [string[], RegExp][] = [
