@@ -349,3 +349,12 @@ describe('trace record and replay (root, the host kernel\'s tracepoints)', () =>
     });
   }
 });
+
+describe('trace replay options', () => {
+  it('when trace replay --prealloc is past vm.max_prealloc_order\'s limit then it is a usage error naming 0..4, before the trace is read', async () => {
+    const r = await kscrubfs(['trace', 'replay', path.join(os.tmpdir(), 'no-such-trace.json'), '--prealloc', '99']);
+    assert.equal(r.code, 2, r.stderr);
+    assert.equal(r.stdout, '');
+    assert.match(r.stderr, /expected 0\.\.4 as an order, got "99"/);
+  });
+});
