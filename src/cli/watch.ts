@@ -50,7 +50,7 @@ sys/vm/scrub_start and scrub_stop. Rates are per second of the machine's clock (
 the last refresh; "-" where there is no previous sample or the clock stood still (a manual
 clock between ticks). kscrubd is "awake" when a block is in flight (nr_scrub_pages), a task is
 runnable in loadavg, or kscrubd_pages / kscrubd_bursts grew since the last refresh; "off" when
-asleep with scrub_start = MAX_ORDER. "prezeroed" is the share of the pages write faults took
+asleep with scrub_start = MAX_ORDER. "prezeroed" is the share of the pages write faults mapped
 that came prezeroed: pgfault_prezeroed / (pgfault_prezeroed + pgfault_hot_zeroed).
 
 On a terminal the view redraws in place (alternate screen; Ctrl-C quits and restores it);

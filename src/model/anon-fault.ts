@@ -170,7 +170,7 @@ export class AnonFault {
     if (!r.write) return this.backToUser(r, false, -1);
     const cow = r.cow;
     if (cow) this.m.vm.faultCow++;
-    allocRun(this.m, this.p, this.counts, r, cow ? 1 : prefaultPages(r, this.m.sysctl.max_prealloc_order, this.ps));
+    allocRun(this.m, this.p, r, cow ? 1 : prefaultPages(r, this.m.sysctl.max_prealloc_order, this.ps));
     if (r.nPages === 0) {
       this.faultEnd(r);
       return this.outOfMemory(r);
@@ -206,12 +206,22 @@ export class AnonFault {
       const cow = i === 0 && old === PTE_ZERO_PAGE;
       if (old !== PTE_NONE && !cow) {
         this.p.release(r, r.pfns[i]!, 0);
-        m.vm.prefaultReleased++;
+        // The faulting page losing its pte is 2.6.11's own recheck, not a prefaulted page.
+        if (i > 0) m.vm.prefaultReleased++;
         freed = true;
         continue;
       }
       table[idx] = mkPte(r.pfns[i]!, r.hot[i] === 1 && i > 0);
       mapped++;
+      // pgfault_prezeroed/hot_zeroed count pages faults mapped (a huge fault's too, thp.ts):
+      // a released page was cleared, but no fault page (its time is in sys_ns and zero_ns).
+      if (r.hot[i] === 1) {
+        this.counts.hotZeroed++;
+        m.vm.faultHotZeroed++;
+      } else {
+        this.counts.prezeroed++;
+        m.vm.faultPrezeroed++;
+      }
       if (i > 0) this.counts.prefaulted++;
       this.p.lruAdd(r, r.pfns[i]!);
     }

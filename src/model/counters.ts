@@ -18,7 +18,7 @@ export class VmEvents implements Record<VmEventField, number> {
   /** Pages moved buddy → per-cpu lists and back. */
   pcpRefillPages = 0;
   pcpDrainPages = 0;
-  /** Fault outcomes (the fault model adds to these); prezeroed/hot-zeroed count pages, prefaulted ones too. */
+  /** Fault outcomes (the fault model adds to these); prezeroed/hot-zeroed count the pages faults mapped, prefaulted ones too (not one released unmapped). */
   faultPrezeroed = 0;
   faultHotZeroed = 0;
   faultZeroPage = 0;

@@ -43,9 +43,9 @@ export interface FaultsView {
   /** pgfault per virtual second since the last sample. */
   readonly perS: number | null;
   /**
-   * Share of the pages write faults took that were prezeroed: Δpgfault_prezeroed ÷
+   * Share of the pages write faults mapped that were prezeroed: Δpgfault_prezeroed ÷
    * (Δpgfault_prezeroed + Δpgfault_hot_zeroed). Those two count pages (a prefaulting fault
-   * takes several), so pgfault is not the denominator. Null when no page was taken.
+   * takes several), so pgfault is not the denominator. Null when no page was mapped.
    */
   readonly prezeroedShare: number | null;
   readonly sinceBoot: { readonly faults: number; readonly prezeroedShare: number | null };

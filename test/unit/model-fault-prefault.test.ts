@@ -193,3 +193,38 @@ describe('fault: anticipatory prefault', () => {
     assertChecked(m);
   });
 });
+
+// A page a write fault cleared but did not map (its pte filled by another task meanwhile) is
+// no fault page: pgfault_prezeroed/hot_zeroed count the pages faults mapped, as a huge fault's.
+describe('fault: pages that lose a pte race', () => {
+  test('when task 1 maps a page inside task 0\'s predicted run first then task 0\'s page for it is released, cleared but not counted hot-zeroed', () => {
+    const m = tiny({ cpus: 2 });
+    const { id, addr } = proc(m, 64);
+    // Task 0: page 0 (run 1), 1 (run 2: 1-2), 3 (run 4: 3-6). Task 1: page 5, once, at once.
+    const at = [0, 1, 3, 5].map((i) => addr + i * PAGE);
+    const r = m.procs.faults(id, { addrs: at, tasks: [0, 0, 0, 1], writes: [1, 1, 1, 1], cpus: [0, 1], lines: 1 });
+    assert.equal(m.vm.prefaultReleased, 1, 'task 0\'s page 5');
+    assert.equal(r.faults, 4);
+    assert.equal(r.pages, 4);
+    // Mapped: 0 | 1, 2 | 3, 4, 6 (task 0) and 5 (task 1): 7 pages, 4 faulting and 3 prefaulted.
+    assert.equal(m.procs.nrAnonPages, 7);
+    assert.equal(r.prefaulted, 3);
+    assert.equal(r.hotZeroed, 7, 'the 8th page cleared went back unmapped');
+    assert.equal(r.prezeroed, 0);
+    assert.equal(m.vm.faultHotZeroed, 7);
+    assert.equal(m.vm.faultHotZeroed + m.vm.faultPrezeroed, m.vm.pgfault + m.vm.prefaultPages);
+    assertChecked(m);
+  });
+
+  test('when two tasks fault the same page at once then the loser\'s page goes back, no prefaulted page and no fault page', () => {
+    const m = tiny({ cpus: 2 });
+    const { id, addr } = proc(m, 64);
+    const r = m.procs.faults(id, { addrs: [addr, addr], tasks: [0, 1], writes: [1, 1], cpus: [0, 1], lines: 1 });
+    assert.equal(r.faults, 2);
+    assert.equal(m.procs.nrAnonPages, 1);
+    assert.equal(m.vm.prefaultReleased, 0, 'the faulting page is not a prefaulted one');
+    assert.equal(r.hotZeroed + r.prezeroed, 1);
+    assert.equal(m.vm.faultHotZeroed + m.vm.faultPrezeroed, 1);
+    assertChecked(m);
+  });
+});
