@@ -222,13 +222,15 @@ export class AnonFault {
         this.counts.prezeroed++;
         m.vm.faultPrezeroed++;
       }
-      if (i > 0) this.counts.prefaulted++;
+      if (i > 0) {
+        this.counts.prefaulted++;
+        m.vm.prefaultPages++;
+      }
       this.p.lruAdd(r, r.pfns[i]!);
     }
     // A free may have woken kscrubd.
     if (freed) this.woke = true;
     this.procs.anonMapped(mm, mapped);
-    m.vm.prefaultPages += Math.max(0, mapped - 1);
     this.endSection(r, PH_UNLOCK2);
   }
 

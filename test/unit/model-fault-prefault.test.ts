@@ -227,4 +227,22 @@ describe('fault: pages that lose a pte race', () => {
     assert.equal(m.vm.faultHotZeroed + m.vm.faultPrezeroed, 1);
     assertChecked(m);
   });
+
+  test('when a task\'s faulting page loses its pte but its prefaulted page is mapped then vmstat and the result line count that one page', () => {
+    const m = tiny({ cpus: 2 });
+    const { id, addr } = proc(m, 64);
+    // Task 0 writes page 5 then 1 (a miss: run of 1); task 1 writes 0 then 1 (a hit: run of 2,
+    // pages 1-2). Task 0 maps page 1 first: task 1's page for 1 goes back, its page 2 is mapped.
+    const at = [5, 1, 0, 1].map((i) => addr + i * PAGE);
+    const r = m.procs.faults(id, { addrs: at, tasks: [0, 0, 1, 1], writes: [1, 1, 1, 1], cpus: [0, 1], lines: 1 });
+    assert.equal(r.faults, 4);
+    assert.equal(m.procs.nrAnonPages, 4, 'pages 0, 1, 2 and 5');
+    assert.equal(m.vm.pgfree, 1, 'task 1\'s page for 1');
+    assert.equal(m.vm.prefaultReleased, 0, 'the faulting page is not a prefaulted one');
+    assert.equal(r.prefaulted, 1);
+    assert.equal(m.vm.prefaultPages, 1, 'page 2, prefaulted by a fault that mapped nothing at its own address');
+    assert.equal(r.hotZeroed + r.prezeroed, 4);
+    assert.equal(m.vm.faultHotZeroed + m.vm.faultPrezeroed, 4);
+    assertChecked(m);
+  });
 });
