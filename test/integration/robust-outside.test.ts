@@ -134,7 +134,7 @@ describe('robust: numbers from outside', () => {
     await withTempDir(async (tmp) => {
       const thousand = Array.from({ length: 1000 }, (_, i) => i + 1);
       const cases: [unknown, RegExp][] = [
-        [{ workload: { reps: thousand, cachelines: thousand, prealloc: thousand } }, /its grid has 1000000000 points, more than the 10000 a sweep runs/],
+        [{ workload: { reps: thousand, cachelines: thousand, threads: thousand } }, /its grid has 1000000000 points, more than the 10000 a sweep runs/],
         [{ machine: { mem: true } }, /machine\.mem: mem must be a size/],
         [{ machine: { cost: { zeroBytesPerNs: 0 } } }, /zeroBytesPerNs=0 is outside 1e-9\.\.1000/],
         [{ machine: { cost: { trapNs: 1e308 } } }, /trapNs=1e\+308 is outside 0\.\.1000000000/],
