@@ -1,4 +1,4 @@
-import { type FaultAllocMachine, allocRun } from './fault-alloc';
+import { type FaultAllocMachine, allocRun, countMapped } from './fault-alloc';
 import type { FaultPricing } from './fault-price';
 import type { Mm, ProcessTable } from './mm-types';
 import { orderPages } from './page';
@@ -213,19 +213,7 @@ export class AnonFault {
       }
       table[idx] = mkPte(r.pfns[i]!, r.hot[i] === 1 && i > 0);
       mapped++;
-      // pgfault_prezeroed/hot_zeroed count pages faults mapped (a huge fault's too, thp.ts):
-      // a released page was cleared, but no fault page (its time is in sys_ns and zero_ns).
-      if (r.hot[i] === 1) {
-        this.counts.hotZeroed++;
-        m.vm.faultHotZeroed++;
-      } else {
-        this.counts.prezeroed++;
-        m.vm.faultPrezeroed++;
-      }
-      if (i > 0) {
-        this.counts.prefaulted++;
-        m.vm.prefaultPages++;
-      }
+      countMapped(m.vm, this.counts, r.hot[i] === 1, i > 0);
       this.p.lruAdd(r, r.pfns[i]!);
     }
     // A free may have woken kscrubd.

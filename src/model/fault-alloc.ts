@@ -1,6 +1,7 @@
 import type { FaultPricing } from './fault-price';
 import type { Parts } from './parts';
-import type { Runner } from './runner';
+import type { VmEvents } from './counters';
+import type { Runner, TouchCounts } from './runner';
 
 /** What fault-alloc uses of the machine (parts.ts). */
 export type FaultAllocMachine = Pick<Parts, 'allocPages' | 'pageSize'>;
@@ -31,5 +32,24 @@ export function allocRun(m: FaultAllocMachine, p: FaultPricing, r: Runner, n: nu
     r.pfns[i] = pfn;
     r.hot[i] = hot ? 1 : 0;
     r.nPages++;
+  }
+}
+
+/**
+ * A page section 2 of do_anonymous_page mapped: pgfault_prezeroed/hot_zeroed count pages
+ * faults mapped (a huge fault's too, thp.ts). A page released because its pte was already
+ * set was cleared, but is no fault page (its time is in sys_ns and zero_ns).
+ */
+export function countMapped(vm: VmEvents, counts: TouchCounts, hot: boolean, prefaulted: boolean): void {
+  if (hot) {
+    counts.hotZeroed++;
+    vm.faultHotZeroed++;
+  } else {
+    counts.prezeroed++;
+    vm.faultPrezeroed++;
+  }
+  if (prefaulted) {
+    counts.prefaulted++;
+    vm.prefaultPages++;
   }
 }
