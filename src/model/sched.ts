@@ -32,9 +32,12 @@ export class Cpus {
   /** CPUs of a node, and CPUs that share one last-level cache (consecutive ids). */
   private readonly perNode: number;
   private readonly llcCpus: number;
+  /** MachineConfig.nodeBalanceMaxNs: 0 where the kernel balances a new thread on fork. */
+  private readonly nodeBalanceMaxNs: number;
 
-  constructor(count: number, nodes: number, llcCpus = 1) {
+  constructor(count: number, nodes: number, llcCpus = 1, nodeBalanceMaxNs = 0) {
     this.count = count;
+    this.nodeBalanceMaxNs = nodeBalanceMaxNs;
     this.nodeOf = new Int32Array(count);
     const perNode = count / nodes;
     this.perNode = perNode;
@@ -65,6 +68,18 @@ export class Cpus {
     const llcs = Math.max(1, Math.floor(this.perNode / this.llcCpus));
     const local = j < llcs * this.llcCpus ? (j % llcs) * this.llcCpus + Math.floor(j / llcs) : j;
     return node * this.perNode + local;
+  }
+
+  /**
+   * How long a new thread placed on `cpu` waits before it first runs there: it starts on its
+   * parent's CPU and, where the kernel does not balance on fork, one on another node waits for
+   * that node's idle balance to pull it, half the balance interval on average
+   * (MachineConfig.nodeBalanceMaxNs). A pull within the parent's node (the CPU domain's 1–4 ms
+   * idle interval) is not modelled: it is a few ms against runs of hundreds.
+   */
+  pullWaitNs(cpu: number, parentCpu: number): number {
+    if (this.nodeBalanceMaxNs === 0 || this.nodeOf[cpu] === this.nodeOf[parentCpu]) return 0;
+    return this.nodeBalanceMaxNs / 2;
   }
 
 

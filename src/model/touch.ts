@@ -159,19 +159,11 @@ export class TouchJob {
     return { addr: 0, size: ps, threads: this.runners.length, lines: l.lines, write: true, stride: ps };
   }
 
-  /**
-   * How long a task waits before it first runs on `cpu`: a new thread starts on its parent's
-   * CPU (task 0's, `parentCpu`) and, where the kernel does not balance on fork, one on another
-   * node waits for that node's idle balance to pull it, half the balance interval on average
-   * (MachineConfig.nodeBalanceMaxNs). A pull within the parent's node (the CPU domain's 1–4 ms
-   * idle interval) is not modelled: it is a few ms against runs of hundreds.
-   */
+  /** How long a task waits before it first runs on `cpu` (Cpus.pullWaitNs); only its first run waits. */
   private pullWait(task: Task, cpu: number, parentCpu: number): number {
-    const m = this.m;
     const placed = task.placed;
     task.placed = true;
-    if (placed || m.config.nodeBalanceMaxNs === 0 || m.cpus.nodeOf[cpu] === m.cpus.nodeOf[parentCpu]) return 0;
-    return m.config.nodeBalanceMaxNs / 2;
+    return placed ? 0 : this.m.cpus.pullWaitNs(cpu, parentCpu);
   }
 
   /** Run at most `budget` events (≥ 1); true once the touch is complete (see result). */
