@@ -172,7 +172,8 @@ export function createAdapter(tree: ProcTree, opts: AdapterOptions = {}): Adapte
         } });
         if (!poll) {
           poll = setInterval(() => {
-            for (const [r, w] of [...waiters]) {
+            // Deleting the entry being visited is safe in a Map's iteration: no copy per round.
+            for (const [r, w] of waiters) {
               if (!r.interrupted() && !w.abandoned?.()) continue;
               waiters.delete(r);
               w.stop();
