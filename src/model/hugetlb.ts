@@ -665,7 +665,9 @@ export class Hugetlb implements PageOwner {
         const st = p.state(id);
         if (st === HP_FREE || st === HP_ZEROED || (st === HP_ZEROING && p.freeLists[n]!.includes(id))) free[n]!++;
         if (st === HP_ZEROED) zero[n]!++;
-        if (p.hs.gigantic && bad === null) bad = this.checkGigantic(p, id);
+        if (bad !== null) return;
+        if (p.hs.gigantic) bad = this.checkGigantic(p, id);
+        else if (st === HP_ZEROED) bad = this.checkZeroed(p, id);
       });
       if (bad !== null) return bad;
       for (let n = 0; n < nr.length; n++) {
@@ -674,6 +676,17 @@ export class Hugetlb implements PageOwner {
         if (zero[n] !== p.zeroNode[n]) return `hugetlb ${p.hs.dir} node ${n}: free_huge_pages_zero is ${p.zeroNode[n]} but ${zero[n]} free pages are zeroed`;
       }
       if (p.resv > p.free) return `hugetlb ${p.hs.dir}: resv_hugepages ${p.resv} exceeds free_hugepages ${p.free}`;
+    }
+    return null;
+  }
+
+  /** The content oracle: a page counted in free_huge_pages_zero must read as zero (gigantic pages' bytes are not tracked). */
+  private checkZeroed(p: HugetlbPool, id: number): string | null {
+    const pfn = p.pfn(id);
+    const z: Zone = this.m.zoneOf(pfn);
+    const pages = orderPages(p.hs.order);
+    for (let i = 0; i < pages; i++) {
+      if (!z.isZero(pfn + i)) return `hugetlb ${p.hs.dir}: the free zeroed page at pfn ${pfn} holds pfn ${pfn + i}, whose bytes are not zero`;
     }
     return null;
   }

@@ -3,7 +3,8 @@
 // check() to name it. The DMA zone is 512 pristine sections of 8 pages (pfn 0…4095).
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { NOT_ZEROED, PCP_COLD, PCP_HOT, PCP_ZEROED, ZEROED, check, checkSteps } from '../../src/model';
+import { NOT_ZEROED, PCP_COLD, PCP_HOT, PCP_ZEROED, ZEROED, check, checkSteps, createMachine } from '../../src/model';
+import { HP_ZEROED, type HugetlbPool } from '../../src/model/hugetlb';
 import type { Machine, Zone } from '../../src/model';
 import { KIND_ALLOC, KIND_FREE, KIND_PCP, KIND_SCRUB, pageFlags } from '../../src/model/page';
 import { Holder, assertChecked, tiny, zoneNamed } from '../helpers/model';
@@ -258,6 +259,7 @@ describe('model: check() finds each broken invariant', () => {
     ['pcpPages', /per-cpu lists hold 0 pages but the zone counts 1/],
     ['reservedPages', /reserved pages are 0 but the zone counts 1/],
     ['scrubPages', /kscrubd holds 0 pages but the zone counts 1/],
+    ['giganticPages', /gigantic hugetlb sections hold 0 pages but the zone counts 1/],
   ] as const) {
     it(`when the zone's ${counter} is off by one then check says so`, () => {
       const { m, z } = held();
@@ -265,6 +267,84 @@ describe('model: check() finds each broken invariant', () => {
       broken(m, expected);
     });
   }
+});
+
+describe('model: check() finds each broken invariant of a partial section, the block zero flag and the hugetlb pools', () => {
+  it('when a page past a partial last section\'s end is marked as a head then check says so', () => {
+    // altix, 256 MiB, 16 KiB pages, MAX_ORDER 18: the zone is 16384 pages of one 2^17-page
+    // section, materialized at boot; the flags past pfn 16383 must stay 0.
+    const m = createMachine({ preset: 'altix', mem: '256M', nodes: 1, cpus: 1, clock: 'manual', bootAllocations: false });
+    const z = m.zones[0]!;
+    assert.equal(z.secLen(0), 16384);
+    assertChecked(m, 'before the corruption');
+    z.sections.get(z.firstSec)![16384] = pageFlags(KIND_FREE, 0, NOT_ZEROED);
+    broken(m, /^zone DMA \(node 0\): pfn 16384 is past the zone's end but is marked as a head$/);
+  });
+
+  it('when the zero flag is on the block (prezero) and free buddies of both classes sit unmerged then check names both', () => {
+    // The Anolis-style pool: a buddy merges whatever its flag, and the merge drops the flag.
+    const m = tiny({ zeroingPolicy: ['prezero'] });
+    const z = zoneNamed(m, 0, 'DMA');
+    assert.equal(z.mergeLosesZero, true);
+    const h = new Holder(m);
+    assert.equal(h.take(z, 0, NOT_ZEROED), 0);
+    assertChecked(m, 'before the corruption');
+    // Free pfn 0 as zeroed beside its free not-zeroed buddy pfn 1, without the merge freeBlock does.
+    h.pfns.delete(0);
+    z.setZero(0, 1, true);
+    z.setHead(0, pageFlags(KIND_FREE, 0, ZEROED));
+    z.freeList[ZEROED]![0]!.push(0);
+    z.nrFree[ZEROED]![0]!++;
+    z['freePages']++; // corrupt on purpose: only the zone may write them
+    z['zeroPages']++;
+    broken(m, /^zone DMA \(node 0\): free buddies at pfn 0 and 1 \(order 0, zeroed and not\) were not merged$/);
+  });
+
+  /** x86_64, 4 GiB on 2 nodes (MAX_ORDER 11): a 2 MiB page and a 1 GiB page in the pools of node 1. */
+  function pools(): { m: Machine; small: HugetlbPool; giant: HugetlbPool } {
+    const m = createMachine({ preset: 'x86_64', mem: '4G', nodes: 2, cpus: 2, clock: 'manual', bootAllocations: false });
+    const small = m.hugetlb.poolOf(2 ** 21, 'test');
+    const giant = m.hugetlb.poolOf(2 ** 30, 'test');
+    m.hugetlb.setNrHugepages(small, 1, 1);
+    m.hugetlb.setNrHugepages(giant, 1, 1);
+    assert.equal(small.nr + giant.nr, 2);
+    assertChecked(m, 'before the corruption');
+    return { m, small, giant };
+  }
+
+  for (const [what, corrupt, expected] of [
+    ['nr_hugepages', (p: HugetlbPool) => { p.nrNode[1]!++; }, /^hugetlb hugepages-2048kB node 1: nr_hugepages is 2 but the pool holds 1 pages$/],
+    ['free_hugepages', (p: HugetlbPool) => { p.freeNode[1]!--; }, /^hugetlb hugepages-2048kB node 1: free_hugepages is 0 but 1 pages are free$/],
+    ['free_huge_pages_zero', (p: HugetlbPool) => { p.zeroNode[1]!++; }, /^hugetlb hugepages-2048kB node 1: free_huge_pages_zero is 1 but 0 free pages are zeroed$/],
+    ['resv_hugepages', (p: HugetlbPool) => { p.resv = 2; }, /^hugetlb hugepages-2048kB: resv_hugepages 2 exceeds free_hugepages 1$/],
+  ] as const) {
+    it(`when a pool's ${what} disagrees with its pages then check names the pool, the node and the counter`, () => {
+      const { m, small } = pools();
+      corrupt(small);
+      broken(m, expected);
+    });
+  }
+
+  it('when a free pool page counted as zeroed holds dirty bytes then check names the page (the content oracle)', () => {
+    const { m, small } = pools();
+    let id = -1;
+    small.forEachPage((x) => { id = x; });
+    // Said zeroed without a clear: what a khzerod or zeroable_hugepages bug would leave.
+    small.setState(id, HP_ZEROED);
+    small.zeroNode[1]!++;
+    const pfn = small.pfn(id);
+    broken(m, new RegExp(`^hugetlb hugepages-2048kB: the free zeroed page at pfn ${pfn} holds pfn ${pfn}, whose bytes are not zero$`));
+  });
+
+  it('when a section of a gigantic page is given back to the buddy state then check names the page and the section', () => {
+    const { m, giant } = pools();
+    let pfn = -1;
+    giant.forEachPage((x) => { pfn = giant.pfn(x); });
+    const z = m.zoneOf(pfn);
+    const sec = pfn / z.secPages + 7;
+    z.secState[sec - z.firstSec] = 0; // SEC_FREE
+    broken(m, new RegExp(`^hugetlb hugepages-1048576kB: the gigantic page at pfn ${pfn} has section ${sec} outside it$`));
+  });
 });
 
 describe('model: check() in steps', () => {
