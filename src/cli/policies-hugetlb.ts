@@ -1,23 +1,46 @@
-import { type HugeTouchResult, type HugetlbPool, type Machine, refetchNs } from '../model';
-import { ModelError, formatZeroingPolicy } from '../uapi';
-import { POLICY_CASES, type PolicyRow, type ScenarioName, type ScenarioOptions, caseMachine, coRunners, unusableIndex } from './policies-run';
+import { type HugeTouchResult, type HugetlbPool, type Machine, kscrubdTotals, refetchNs } from '../model';
+import { type KscrubdMode, ModelError, type ZeroingPolicyName, formatZeroingPolicy, parseZeroingPolicy } from '../uapi';
+import { COMBINE, type PolicyRow, type ScenarioName, type ScenarioOptions, caseMachine, clearedPages, coRunners, isCombo, settle as settleBuddy, unusableIndex } from './policies-run';
 
 // The vm-start and restart scenarios on a hugetlb pool (`kscrubfs policies … --hugetlb 2M|1G`):
 // the VM's memory is MAP_HUGETLB from a pool sized to it at boot, and the policies are the
 // pool's own pre-zeroing proposals. kscrubd and init_on_* do not reach pool pages (they never
-// go back to the buddy allocator while the pool holds them), so the machine runs without them.
+// go back to the buddy allocator while the pool holds them), so a single proposal's machine
+// runs without them; a combined row (`init_on_free+khzerod`) boots with the buddy policies
+// too, and pays what they cost the rest of the machine (a boot wipe, kscrubd's zeroing).
 
-/** A hugetlb pre-zeroing policy as the comparison runs it. */
+/** A hugetlb pre-zeroing policy (or a combination) as the comparison runs it. */
 export interface HugetlbCase {
   readonly name: string;
   readonly what: string;
+  /** The machine's boot policies, and kscrubd's sysctls. */
+  readonly policy: readonly ZeroingPolicyName[];
+  readonly kscrubd: KscrubdMode;
+  /** prezero_enabled=1 on the pool. */
+  readonly khzerod: boolean;
+  /** An agent writes zeroable_hugepages whenever the machine is idle. */
+  readonly agent: boolean;
 }
 
+/** The proposals alone run on a machine of the `none` comparison's: kscrubd off, no init_on_*. */
+const ALONE = { policy: ['kscrubd'], kscrubd: 'off' } as const;
+
 export const HUGETLB_CASES: readonly HugetlbCase[] = [
-  { name: 'none', what: 'every huge page cleared in its fault (folio_zero_user)' },
-  { name: 'khzerod', what: "van der Linden's khzerod: prezero_enabled=1, free pages zeroed in the background, tail first" },
-  { name: 'zeroable_hugepages', what: "Li Zhe's zeroable_hugepages: a user-space agent writes the count to each node whenever the machine is idle, and pays for it" },
+  { name: 'none', what: 'every huge page cleared in its fault (folio_zero_user)', ...ALONE, khzerod: false, agent: false },
+  { name: 'khzerod', what: "van der Linden's khzerod: prezero_enabled=1, free pages zeroed in the background, tail first", ...ALONE, khzerod: true, agent: false },
+  { name: 'zeroable_hugepages', what: "Li Zhe's zeroable_hugepages: a user-space agent writes the count to each node whenever the machine is idle, and pays for it", ...ALONE, khzerod: false, agent: true },
 ];
+
+/** The hugetlb proposals, the policies a hugetlb comparison's row must have one of. */
+export const HUGETLB_POLICIES: readonly ZeroingPolicyName[] = ['khzerod', 'zeroable_hugepages'];
+
+/** A combination's case: the machine boots with all of `policy`; each proposal named runs as alone. */
+export function hugetlbComboCase(policy: readonly ZeroingPolicyName[]): HugetlbCase {
+  return {
+    name: policy.join(COMBINE), what: `booted with ${formatZeroingPolicy(policy)}`, policy,
+    kscrubd: policy.includes('kscrubd') ? 'on' : 'off', khzerod: policy.includes('khzerod'), agent: policy.includes('zeroable_hugepages'),
+  };
+}
 
 export const HUGETLB_SCENARIOS: readonly ScenarioName[] = ['vm-start', 'restart'];
 
@@ -25,7 +48,7 @@ export const HUGETLB_SCENARIOS: readonly ScenarioName[] = ['vm-start', 'restart'
 const SETTLE_LIMIT_NS = 3600e9;
 
 /** Run the clock until every khzerod sleeps (an idle machine gives it the time). */
-function settle(m: Machine): void {
+function settleHugetlb(m: Machine): void {
   const limit = m.now + SETTLE_LIMIT_NS;
   for (let at = m.hugetlb.nextAt(); at !== Number.POSITIVE_INFINITY; at = m.hugetlb.nextAt()) {
     if (at > limit) throw new ModelError('KSCRUB_BAD_OPTION', `policies: khzerod was still zeroing after ${SETTLE_LIMIT_NS / 1e9} s of machine time`);
@@ -46,9 +69,24 @@ function agent(m: Machine, pool: HugetlbPool): void {
   m.advanceTo(m.now + longest);
 }
 
-/** What the pool's pre-zeroing has spent and cleared so far. */
-function zeroing(pool: HugetlbPool): { ns: number; pages: number } {
-  return { ns: pool.khzerodNs + pool.writerNs, pages: pool.khzerodPages + pool.writerPages + pool.faultCleared };
+/**
+ * Run the clock until khzerod and the buddy allocator's background zeroing both sleep: each
+ * may wake the other's work (kscrubd's ticks let khzerod run, and the reverse), so until
+ * neither has any left.
+ */
+function settle(m: Machine): void {
+  do {
+    settleHugetlb(m);
+    settleBuddy(m);
+  } while (m.hugetlb.nextAt() !== Number.POSITIVE_INFINITY);
+}
+
+/**
+ * What pre-zeroing has spent and cleared so far: the pool's (in huge pages) and, on a machine
+ * booted with buddy policies too, theirs (in base pages).
+ */
+function zeroing(m: Machine, pool: HugetlbPool): { ns: number; pages: number; basePages: number } {
+  return { ns: pool.khzerodNs + pool.writerNs + kscrubdTotals(m.kscrubd).cpuNs, pages: pool.khzerodPages + pool.writerPages + pool.faultCleared, basePages: clearedPages(m) };
 }
 
 /** A process that maps `bytes` of hugetlb memory and writes it with `threads` threads. */
@@ -69,22 +107,21 @@ function faultIn(m: Machine, pool: HugetlbPool, o: ScenarioOptions): { mm: numbe
  * clearing evicts, as in the other scenarios (policies-run.ts).
  */
 export function runHugetlbCase(scenario: ScenarioName, c: HugetlbCase, o: ScenarioOptions, hugeBytes: number): PolicyRow {
-  const base = POLICY_CASES.find((p) => p.name === 'none')!;
-  const m = caseMachine(base, o);
+  const m = caseMachine(c, o);
   const pool = m.hugetlb.poolOf(hugeBytes, 'policies');
   const pages = Math.ceil(o.bytes / hugeBytes);
   m.hugetlb.setNrHugepages(pool, pages);
   if (pool.nr < pages) throw new ModelError('KSCRUB_NOMEM', `policies: only ${pool.nr} of ${pages} huge pages of ${pool.hs.kB} kB fit the machine`);
   const idle = (): void => {
     settle(m);
-    if (c.name === 'zeroable_hugepages') agent(m, pool);
+    if (c.agent) agent(m, pool);
   };
   // The VM a restart stops was started before any pre-zeroing was turned on.
   const old = scenario === 'restart' ? faultIn(m, pool, o).mm : -1;
-  if (c.name === 'khzerod') m.hugetlb.setPrezero(pool, true);
+  if (c.khzerod) m.hugetlb.setPrezero(pool, true);
   idle();
   const jobs = coRunners(m);
-  const before = zeroing(pool);
+  const before = zeroing(m, pool);
   const counts0 = { pre: pool.faultPrezeroed, cleared: pool.faultCleared, waited: pool.faultWaited };
   let readyNs: number;
   let appCpuNs: number;
@@ -105,16 +142,17 @@ export function runHugetlbCase(scenario: ScenarioName, c: HugetlbCase, o: Scenar
   const prezeroed = (pool.faultPrezeroed - counts0.pre) * per;
   const hot = (pool.faultCleared - counts0.cleared + pool.faultWaited - counts0.waited) * per;
   idle();
-  const after = zeroing(pool);
+  const after = zeroing(m, pool);
   const fragOrder = Math.min(Math.log2(2 ** 21 / m.pageSize), m.maxOrder - 1);
   return {
     policy: c.name,
     zeroingPolicy: formatZeroingPolicy(m.config.zeroingPolicy),
-    kscrubd: base.kscrubd,
+    kscrubd: c.kscrubd,
     readyNs, appCpuNs, exitNs,
     backgroundCpuNs: after.ns - before.ns,
-    prepCpuNs: before.ns,
-    trafficBytes: (after.pages - before.pages) * hugeBytes * 2,
+    // A boot wipe (init_on_free) is work done before the scenario too.
+    prepCpuNs: before.ns + m.bootWipe.ns,
+    trafficBytes: ((after.pages - before.pages) * hugeBytes + (after.basePages - before.basePages) * m.pageSize) * 2,
     prezeroedPages: prezeroed,
     hotZeroedPages: hot,
     hitRate: prezeroed + hot === 0 ? 0 : prezeroed / (prezeroed + hot),
@@ -125,9 +163,9 @@ export function runHugetlbCase(scenario: ScenarioName, c: HugetlbCase, o: Scenar
   };
 }
 
-/** Every hugetlb case (or the named ones, in table order) under one scenario. */
+/** Every hugetlb case (or the named ones: the single proposals in table order, then the combinations as given) under one scenario. */
 export function runHugetlbPolicies(scenario: ScenarioName, o: ScenarioOptions, hugeBytes: number, names?: readonly string[]): PolicyRow[] {
   if (!HUGETLB_SCENARIOS.includes(scenario)) throw new ModelError('KSCRUB_BAD_OPTION', `policies: --hugetlb applies to ${HUGETLB_SCENARIOS.join(' and ')}, not ${scenario}`);
-  const cases = names === undefined ? HUGETLB_CASES : HUGETLB_CASES.filter((c) => names.includes(c.name));
+  const cases = names === undefined ? HUGETLB_CASES : [...HUGETLB_CASES.filter((c) => names.includes(c.name)), ...names.filter(isCombo).map((n) => hugetlbComboCase(parseZeroingPolicy(n.split(COMBINE))))];
   return cases.map((c) => runHugetlbCase(scenario, c, o, hugeBytes));
 }

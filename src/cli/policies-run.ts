@@ -1,7 +1,7 @@
 import { type Machine, type MachineOptions, type WorkingSet, createMachine, kscrubdTotals, refetchNs } from '../model';
 import { render as renderBuddyinfo } from '../procfs/buddyinfo';
 import { writeSysctlValue } from '../procfs/sysctl';
-import { type KscrubdMode, ModelError, type ZeroingPolicyName, formatZeroingPolicy, kscrubdSysctls, parseBuddyinfo } from '../uapi';
+import { type KscrubdMode, ModelError, type ZeroingPolicyName, formatZeroingPolicy, kscrubdSysctls, parseBuddyinfo, parseZeroingPolicy } from '../uapi';
 import { LocalControl } from '../control';
 import { LocalClient } from '../workload/client';
 import type { Trace } from '../workload/trace-format';
@@ -24,7 +24,7 @@ export type BuiltinScenario = Exclude<ScenarioName, 'trace'>;
 export const CHURN_ROUNDS = 8;
 export const CHURN_GAP_NS = 50e6;
 
-/** A policy as the comparison runs it: the machine's boot policies and kscrubd's sysctls. */
+/** A policy (or a combination) as the comparison runs it: the machine's boot policies and kscrubd's sysctls. */
 export interface PolicyCase {
   readonly name: string;
   readonly policy: readonly ZeroingPolicyName[];
@@ -40,6 +40,28 @@ export const POLICY_CASES: readonly PolicyCase[] = [
   { name: 'prezero', policy: ['prezero'], kscrubd: 'off', what: "Anolis's zeroed-page pool: kprezerod keeps up to half of each order ≥ 9 zeroed, 4096 pages a second; the flag is lost on merge" },
   { name: 'idlezero', policy: ['idlezero'], kscrubd: 'off', what: 'idle-time zeroing (FreeBSD vm_zeroidle): an idle-priority thread keeps 2/3 to 4/5 of free pages zeroed' },
 ];
+
+/** What joins the policies of a combined row (`--only init_on_free+kscrubd`): `,` already separates rows. */
+export const COMBINE = '+';
+
+/**
+ * A combination's case: the machine boots with all of `policy` (mount --zeroing-policy with
+ * the same names), kscrubd steered on when it is one of them. Named in table order, as a
+ * machine's `config` prints its policy list, so one set has one name.
+ */
+export function comboCase(policy: readonly ZeroingPolicyName[]): PolicyCase {
+  return { name: policy.join(COMBINE), policy, kscrubd: policy.includes('kscrubd') ? 'on' : 'off', what: `booted with ${formatZeroingPolicy(policy)}` };
+}
+
+/** The policies a row name stands for: a policy's own case, or a combination's. */
+export function caseNamed(name: string): PolicyCase {
+  return POLICY_CASES.find((c) => c.name === name) ?? comboCase(parseZeroingPolicy(name.split(COMBINE)));
+}
+
+/** Is `name` a combined row (several policies)? */
+export function isCombo(name: string): boolean {
+  return name.includes(COMBINE);
+}
 
 export interface ScenarioOptions {
   readonly machine: MachineOptions;
@@ -99,7 +121,7 @@ const SETTLE_STEP_NS = 10e6;
  * Run the clock until background zeroing has nothing left to do (as an idle machine would
  * give it the time): no thread in a burst, and kprezerod's last wake zeroed nothing.
  */
-function settle(m: Machine): void {
+export function settle(m: Machine): void {
   const limit = m.now + SETTLE_LIMIT_NS;
   const mark = m.zeroingBursts();
   while (!m.zeroingSettled(mark)) {
@@ -109,7 +131,7 @@ function settle(m: Machine): void {
 }
 
 /** The pages every kind of clearing has cleared so far. */
-function clearedPages(m: Machine): number {
+export function clearedPages(m: Machine): number {
   return m.vm.faultHotZeroed + m.vm.initOnFreePages + m.vm.initOnAllocPages + kscrubdTotals(m.kscrubd).pages;
 }
 
@@ -260,13 +282,14 @@ function churn(m: Machine, o: ScenarioOptions): ProgramTimes {
   return { readyNs, appCpuNs, exitNs, maxFaultNs };
 }
 
-/** Every case (or the named ones, in table order) under one scenario. */
+/** Every case (or the named ones: the single policies in table order, then the combinations as given) under one scenario. */
 export function runPolicies(scenario: BuiltinScenario, o: ScenarioOptions, names?: readonly string[]): PolicyRow[] {
   return casesNamed(names).map((c) => runCase(scenario, c, o));
 }
 
 function casesNamed(names?: readonly string[]): readonly PolicyCase[] {
-  return names === undefined ? POLICY_CASES : POLICY_CASES.filter((c) => names.includes(c.name));
+  if (names === undefined) return POLICY_CASES;
+  return [...POLICY_CASES.filter((c) => names.includes(c.name)), ...names.filter(isCombo).map(caseNamed)];
 }
 
 /**

@@ -1,12 +1,12 @@
 import { Argument, type Command, InvalidArgumentError, Option } from 'commander';
 import { configPairs } from '../control/execute';
 import { ZERO_DRIVERS, thpUnsupported } from '../model';
-import { PRESETS, type PreemptModel, formatSize } from '../uapi';
+import { ModelError, PRESETS, type PreemptModel, formatSize, parseZeroingPolicy } from '../uapi';
 import { provenance, toJson } from '../workload/provenance';
 import { CliError, action } from './errors';
 import { byteSize, hugeClearMachineOptions, hugeClearOption, integer, nameList, preemptOption } from './options';
-import { HUGETLB_CASES, runHugetlbPolicies } from './policies-hugetlb';
-import { CHURN_GAP_NS, CHURN_ROUNDS, POLICY_CASES, type PolicyRow, SCENARIOS, type ScenarioName, type ScenarioOptions, caseMachine, runPolicies, runTracePolicies } from './policies-run';
+import { HUGETLB_CASES, HUGETLB_POLICIES, runHugetlbPolicies } from './policies-hugetlb';
+import { CHURN_GAP_NS, CHURN_ROUNDS, COMBINE, POLICY_CASES, type PolicyRow, SCENARIOS, type ScenarioName, type ScenarioOptions, caseMachine, isCombo, runPolicies, runTracePolicies } from './policies-run';
 import { readTrace } from '../workload/trace-format';
 import { type BarPanel, renderPoliciesSvg } from '../workload/plot';
 import { writeOutput } from '../workload/output-file';
@@ -34,13 +34,48 @@ interface PoliciesFlags extends BandFlags {
 /** The rows of one comparison, with the machine options given (a band run changes its figures). */
 type RunRows = (opts: ScenarioOptions) => Promise<PolicyRow[]>;
 
+/**
+ * --only: rows, comma-separated; a row is a policy or policies joined by "+", a machine booted
+ * with all of them (`init_on_free+khzerod`, as `mount --zeroing-policy init_on_free,khzerod`).
+ * A combination is checked as mount checks a policy list (unknown, twice, or two the kernels
+ * cannot have at once: refused with the reason) and named in table order, so one set is one
+ * row. The whole list is refused if any row is bad.
+ */
 function caseList(value: string): string[] {
-  const names = value.split(',').map((s) => s.trim());
+  const items = value.split(',').map((s) => s.trim());
   // Checked against every case here; against the run's own list (hugetlb or not) in the action.
   const known = [...new Set([...POLICY_CASES, ...HUGETLB_CASES].map((c) => c.name))];
-  for (const n of names) if (!known.includes(n)) throw new InvalidArgumentError(`"${n}" is not one of ${known.join(', ')}`);
-  if (new Set(names).size !== names.length) throw new InvalidArgumentError(`"${value}" names a policy twice`);
+  const names = items.map((item) => {
+    if (!isCombo(item)) {
+      if (!known.includes(item)) throw new InvalidArgumentError(`"${item}" is not one of ${known.join(', ')} (or several of them joined by ${COMBINE})`);
+      return item;
+    }
+    const parts = item.split(COMBINE).map((s) => s.trim());
+    if (parts.includes('')) throw new InvalidArgumentError(`"${item}" has an empty name between its ${COMBINE}s`);
+    if (parts.includes('none')) throw new InvalidArgumentError(`"${item}": none is no policy at all, it combines with nothing`);
+    if (new Set(parts).size !== parts.length) throw new InvalidArgumentError(`"${item}" names a policy twice`);
+    try {
+      return parseZeroingPolicy(parts).join(COMBINE);
+    } catch (err) {
+      if (err instanceof ModelError) throw new InvalidArgumentError(`"${item}": ${err.message.replace(/^zeroing policy: /, '')}`);
+      throw err;
+    }
+  });
+  const twice = names.find((n, i) => names.indexOf(n) !== i);
+  if (twice !== undefined) throw new InvalidArgumentError(`"${value}" names ${isCombo(twice) ? `the combination ${twice}` : 'a policy'} twice`);
   return names;
+}
+
+/** The rows a run refuses: a buddy policy in a hugetlb comparison, a hugetlb proposal outside one; why, or null. */
+function wrongRow(name: string, hugetlb: boolean): string | null {
+  const parts = name.split(COMBINE);
+  const proposals = parts.filter((p) => (HUGETLB_POLICIES as readonly string[]).includes(p));
+  if (hugetlb) {
+    if (isCombo(name) ? proposals.length > 0 : HUGETLB_CASES.some((c) => c.name === name)) return null;
+    return `policies: --only "${name}" is not a hugetlb policy (${HUGETLB_CASES.map((c) => c.name).join(', ')}, or a combination with ${HUGETLB_POLICIES.join(' or ')})`;
+  }
+  if (proposals.length === 0) return null;
+  return `policies: --only "${name}": ${proposals.join(' and ')} pre-zero${proposals.length === 1 ? 'es' : ''} hugetlb pages, which only a --hugetlb comparison has`;
 }
 
 /** `kscrubfs policies SCENARIO`: one scenario under each zeroing policy, side by side. */
@@ -57,7 +92,7 @@ export function registerPolicies(program: Command): void {
     .option('--zero-drivers <list>', `kscrubd's zero drivers, newest first (comma list of ${ZERO_DRIVERS.join(', ')}; default: the preset's)`, nameList(ZERO_DRIVERS))
     .option('-s, --size <size>', 'bytes the program maps and writes', byteSize, 256 * 2 ** 20)
     .option('-t, --threads <n>', 'threads writing them', integer(1), 1)
-    .option('--only <list>', `only these policies (comma list of ${POLICY_CASES.map((c) => c.name).join(', ')}; with --hugetlb: ${HUGETLB_CASES.map((c) => c.name).join(', ')})`, caseList)
+    .option('--only <list>', `only these rows (comma list of ${POLICY_CASES.map((c) => c.name).join(', ')}; with --hugetlb: ${HUGETLB_CASES.map((c) => c.name).join(', ')}; or policies joined by ${COMBINE}, a machine booted with all of them: init_on_free${COMBINE}init_on_alloc, init_on_free${COMBINE}khzerod with --hugetlb)`, caseList)
     .option('--hugetlb <size>', 'vm-start and restart on a hugetlb pool of pages of this size (one the machine has: 2M or 1G on x86-64, 4M on i386, 256M on altix) sized to the VM, under the pool\'s pre-zeroing policies (none, khzerod, zeroable_hugepages)', byteSize)
     .addOption(hugeClearOption())
     .addOption(preemptOption())
@@ -102,10 +137,9 @@ Example:
       const base = caseMachine(POLICY_CASES[0]!, opts);
       // A trace brings its own footprint; --size is the built-in scenarios'.
       if (scenario !== 'trace' && o.size > base.config.memBytes / 2) throw new CliError('KSCRUB_USAGE', `policies: --size ${formatSize(o.size)} is more than half the machine's ${formatSize(base.config.memBytes)} (restart holds two copies at once)`);
-      if (o.hugetlb !== undefined && o.only !== undefined) {
-        const known = HUGETLB_CASES.map((c) => c.name);
-        const bad = o.only.find((n) => !known.includes(n));
-        if (bad !== undefined) throw new CliError('KSCRUB_USAGE', `policies: --only "${bad}" is not a hugetlb policy (${known.join(', ')})`);
+      for (const n of o.only ?? []) {
+        const why = wrongRow(n, o.hugetlb !== undefined);
+        if (why !== null) throw new CliError('KSCRUB_USAGE', why);
       }
       if (scenario === 'vm-start' && o.hugetlb === undefined) {
         const why = thpUnsupported(base, base.procs);
