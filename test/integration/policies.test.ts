@@ -102,6 +102,56 @@ describe('kscrubfs policies', () => {
   });
 });
 
+describe('kscrubfs policies: combined rows', () => {
+  const ARGS = ['policies', 'restart', '--mem', '256M', '--size', '16M'];
+
+  test('when policies are joined by + then the combination is a row beside the single ones, its machine the one mount boots with that list', async () => {
+    const r = await kscrubfs([...ARGS, '--only', 'init_on_free+kscrubd,none,init_on_free', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const rows = (JSON.parse(r.stdout) as { rows: { policy: string; zeroingPolicy: string; kscrubd: string; backgroundCpuNs: number }[] }).rows;
+    assert.deepEqual(rows.map((x) => [x.policy, x.kscrubd]), [['none', 'off'], ['init_on_free', 'off'], ['kscrubd+init_on_free', 'on']]);
+    // A mount given the same list in the other order boots the same machine: config prints the row's list.
+    await withMount([...MANUAL, '--zeroing-policy', 'init_on_free,kscrubd'], async (dir) => {
+      const [config] = await controlBatch(dir, 'config\n');
+      assert.equal(/ zeroing_policy=(\S+)/.exec(config!)![1], rows[2]!.zeroingPolicy);
+    });
+    const table = await kscrubfs([...ARGS, '--only', 'init_on_free,init_on_alloc+init_on_free']);
+    assert.equal(table.code, 0, table.stderr);
+    // init_on_alloc clears nothing beside init_on_free: the two rows agree column for column.
+    const cols = (await sh(`awk 'NR > 2 {$1 = ""; print}'`, { input: table.stdout })).stdout.split('\n');
+    assert.equal(cols[0], cols[1]);
+    assert.match(table.stdout, /\ninit_on_free\+init_on_alloc +\d/);
+  });
+
+  test('when a combined row is drawn then the chart has its bar in every panel', async () => {
+    await withTempDir(async (tmp) => {
+      const svg = `${tmp}/c.svg`;
+      const r = await kscrubfs(['policies', 'vm-start', '--mem', '256M', '--size', '8M', '--hugetlb', '2M', '--only', 'none,init_on_free+khzerod', '--svg', svg]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal((await sh(`grep -c '<rect class="bar" data-policy="init_on_free+khzerod"' ${svg}`)).stdout, '10\n');
+    });
+  });
+
+  test('when a row of the list is bad then the whole list is refused with the reason, exit 2, and nothing runs', async () => {
+    for (const [only, want, extra] of [
+      ['none,kscrubd+prezero', /"kscrubd\+prezero": kscrubd keeps zeroed blocks apart, prezero keeps the zero flag on the block/, []],
+      ['prezero+idlezero', /"prezero\+idlezero": prezero and idlezero are two kernels' answers/, []],
+      ['none+kscrubd', /"none\+kscrubd": none is no policy at all, it combines with nothing/, []],
+      ['init_on_free+zero_everything', /"init_on_free\+zero_everything": "zero_everything" is not one of kscrubd, init_on_free/, []],
+      ['init_on_free+init_on_free', /"init_on_free\+init_on_free" names a policy twice/, []],
+      ['kscrubd+init_on_free,init_on_free+kscrubd', /names the combination kscrubd\+init_on_free twice/, []],
+      ['kscrubd+', /"kscrubd\+" has an empty name between its \+s/, []],
+      ['none,init_on_free+khzerod', /--only "init_on_free\+khzerod": khzerod pre-zeroes hugetlb pages, which only a --hugetlb comparison has/, []],
+      ['none,kscrubd+init_on_free', /--only "kscrubd\+init_on_free" is not a hugetlb policy \(none, khzerod, zeroable_hugepages, or a combination with khzerod or zeroable_hugepages\)/, ['--hugetlb', '2M']],
+    ] as const) {
+      const r = await kscrubfs(['policies', 'vm-start', '--mem', '256M', '--size', '8M', '--only', only, ...extra]);
+      assert.equal(r.code, 2, `${only}: ${r.stderr}`);
+      assert.match(r.stderr, want);
+      assert.equal(r.stdout, '');
+    }
+  });
+});
+
 describe('kscrubfs policies trace', () => {
   test('when a trace runs on a machine smaller than twice the default --size then it runs: a trace brings its own footprint', async () => {
     await withTempDir(async (tmp) => {
