@@ -208,6 +208,8 @@ export function resolveConfig(opts: MachineOptions = {}): MachineConfig {
     bad(`mem: ${opts.mem ?? memBytes} is too small: each of ${nodes} nodes needs at least 64 MiB and 4 blocks of ${blockBytes} bytes`);
   }
   if (memBytes / pageSize > MAX_PAGES) bad(`mem: ${opts.mem} is more pages than the model addresses (2^${Math.log2(MAX_PAGES)})`);
+  // 4-byte ptes (i386 without PAE) hold a 32-bit physical address: no byte past 4 GiB exists.
+  if (base.pteBytes === 4 && memBytes > 2 ** 32) bad(`mem: ${opts.mem} is more than ${presetName} without PAE addresses (4-byte ptes: 4 GiB of physical memory)`);
   const cpuMhz = intIn(opts.cpuMhz, 'cpu MHz', 50, 10_000) ?? base.cpuMhz;
   // Only i386's figures are stated in core cycles; elsewhere a clock would change nothing.
   if (opts.cpuMhz !== undefined && presetName !== 'i386') bad(`cpu MHz: the ${presetName} preset's costs are not stated in core cycles (only i386's are)`);

@@ -43,6 +43,14 @@ describe('presets i386 and epyc', () => {
     assert.ok(normal!.managedPages < normal!.spannedPages);
   });
 
+  test('when i386 is given more than its 32-bit physical addresses reach then it is refused, and 4 GiB boots', () => {
+    for (const mem of ['5G', '1T']) {
+      assert.throws(() => createMachine({ preset: 'i386', mem }), (e: unknown) => e instanceof ModelError && e.message === `mem: ${mem} is more than i386 without PAE addresses (4-byte ptes: 4 GiB of physical memory)`);
+    }
+    const m = createMachine({ preset: 'i386', mem: '4G', bootAllocations: false });
+    assert.equal(m.config.memBytes, 2 ** 32);
+  });
+
   test('when i386 runs at 500 MHz then core work is 10 % faster and the bus and memory are not', () => {
     const slow = i386Cost(450);
     const fast = createMachine({ preset: 'i386', cpuMhz: 500, clock: 'manual' }).cost;
