@@ -430,6 +430,25 @@ export class Machine implements Parts, FreeListener {
   }
 
   /**
+   * freePages(pfn + i, 0, cpu) for i = 0 … n − 1, in that order: a zap's run of consecutive
+   * pfns, each heading an allocated order-0 block. On a 2.6.11 per-cpu list and a policy
+   * whose wake reads only the order a free reached, the run is pushed and drained at once
+   * (Zone.pcpFreeRun), leaving everything as the page-by-page frees do; else page by page.
+   */
+  freePageRun(pfn: number, n: number, cpu: number): void {
+    const z = this.zoneOf(pfn);
+    const hot = z.pageset[cpu]![PCP_HOT]!;
+    if (n === 1 || this.policy.initOnFree || hot.modern || this.everyFree || z.secOf(pfn) !== z.secOf(pfn + n - 1)) {
+      for (let i = 0; i < n; i++) this.freePages(pfn + i, 0, cpu);
+      return;
+    }
+    const allocated = pageFlags(KIND_ALLOC, 0, NOT_ZEROED);
+    for (let i = 0; i < n; i++) if (z.pageFlagsAt(pfn + i) !== allocated) assert(false, `free of pfn ${pfn + i} order 0: ${z.describe(pfn + i)}`);
+    this.vm.pgfree += n;
+    this.vm.pcpDrainPages += z.pcpFreeRun(hot, pfn, n, this);
+  }
+
+  /**
    * freePages() under init_on_free: free_pages_prepare clears the block on the freeing CPU
    * (its cost is counted in initOnFreeNs; the zap that freed it charges it), then it goes back
    * ZEROED: a single page to the CPU's list of zeroed pages (drained as the hot list is), a
@@ -450,6 +469,11 @@ export class Machine implements Parts, FreeListener {
       return;
     }
     this.coalesced(z, z.freeBlock(pfn, order, ZEROED), ZEROED);
+  }
+
+  /** FreeListener: idlezero's wake reads the zone after each page freed; kscrubd's only the order reached. */
+  get everyFree(): boolean {
+    return this.policy.idlezero;
   }
 
   /** free_pages_bulk (Zone.freePagesBulk) freed a block that ended in `order` in z. */

@@ -7,7 +7,7 @@ import { type ThpMachine, assertThpSupported, madviseHugepage, zapHugePmd } from
 import { type FaultList, TouchJob, type TouchMachine, type TouchOptions, type TouchResult, touch } from './touch';
 
 /** What mm uses of the machine (parts.ts). */
-export type MmMachine = Pick<Parts, 'advanceTo' | 'allocPages' | 'config' | 'cost' | 'cpus' | 'firstCpuOf' | 'freePages' | 'lines' | 'now' | 'owners' | 'pageSize' | 'vm' | 'zones'> & { readonly hugetlb: { readonly maps: HugetlbMaps } } & TouchMachine & ThpMachine;
+export type MmMachine = Pick<Parts, 'advanceTo' | 'allocPages' | 'config' | 'cost' | 'cpus' | 'firstCpuOf' | 'freePageRun' | 'freePages' | 'lines' | 'now' | 'owners' | 'pageSize' | 'vm' | 'zones'> & { readonly hugetlb: { readonly maps: HugetlbMaps } } & TouchMachine & ThpMachine;
 
 /**
  * What munmap and touch ask of the hugetlb mappings (HugetlbMappings, hugetlb-map.ts). Those
@@ -332,14 +332,26 @@ export class Processes implements ProcessTable {
       if (mm.hugePtes.size > 0 && mm.hugePtes.has(pmd)) step += zapHugePmd(this.m, this, mm, pmd, a, pmdEnd, cpu);
       const table = mm.ptes.get(pmd);
       if (table) {
+        // Faults map consecutive pfns to consecutive pages (refills split blocks in address
+        // order): they are freed a run at a time, in the same order.
+        let run = -1;
+        let len = 0;
         for (let i = (a - pmd * pmdBytes) / ps, stop = i + (pmdEnd - a) / ps; i < stop; i++) {
           const pte = table[i]!;
           if (pte === PTE_NONE) continue;
           table[i] = PTE_NONE;
           if (pte === PTE_ZERO_PAGE) continue;
-          this.m.freePages(ptePfn(pte), 0, cpu);
+          const pfn = ptePfn(pte);
           step++;
+          if (pfn === run + len) {
+            len++;
+            continue;
+          }
+          if (len > 0) this.m.freePageRun(run, len, cpu);
+          run = pfn;
+          len = 1;
         }
+        if (len > 0) this.m.freePageRun(run, len, cpu);
       }
       work += (pmdEnd - a) / ps;
       if (work >= ZAP_STEP_PTES) {

@@ -55,6 +55,8 @@ export interface Parts {
   zoneOf(pfn: number): Zone;
   allocPages(order: number, zero: boolean, node: number, cpu: number, served?: AllocResult, cold?: boolean): number;
   freePages(pfn: number, order: number, cpu: number): void;
+  /** freePages(pfn + i, 0, cpu) for each of n consecutive pfns, in order. */
+  freePageRun(pfn: number, n: number, cpu: number): void;
   firstCpuOf(node: number): number;
   managedPagesTotal(): number;
   cpusReleased(t: number): void;

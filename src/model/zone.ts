@@ -46,6 +46,13 @@ export function pfnList(): number[] {
  */
 export interface FreeListener {
   blockFreed(z: Zone, order: number, cls: FreeClass): void;
+  /**
+   * Must blockFreed hear of every page as it is freed, the zone as it is then (idlezero's
+   * hysteresis reads it)? When false, a run of consecutive pages freed together is reported
+   * once, with the order its last page's free ended in (the highest of the run's): kscrubd's
+   * wake asks only whether some free reached scrub_start.
+   */
+  readonly everyFree: boolean;
 }
 
 /**
@@ -1026,12 +1033,24 @@ export class Zone {
   freePagesBulk(pcp: PerCpuPages, count: number, onFreed: FreeListener, keepZeroed = false): number {
     const list = pcp.list;
     const n = Math.min(count, list.length);
-    for (let i = 0; i < n; i++) {
+    const runs = !onFreed.everyFree;
+    for (let i = 0; i < n;) {
       const pfn = list[i]!;
       // init_on_free (keepZeroed): every free page is zero, so a zeroed page stays zeroed.
       const cls = keepZeroed ? classOf(this.pageFlagsAt(pfn)) : NOT_ZEROED;
-      this.setHead(pfn, pageFlags(KIND_ALLOC, 0, cls));
-      onFreed.blockFreed(this, this.freeBlock(pfn, 0, cls), cls);
+      // The cold end is mostly runs of consecutive pfns (an exit frees in address order what
+      // refills handed out in address order): a run of one class in one section is freed at once.
+      let j = i + 1;
+      if (runs) {
+        const secEnd = this.flagsOf(pfn) === undefined ? pfn : this.lastEnd;
+        while (j < n && list[j] === pfn + (j - i) && pfn + (j - i) < secEnd && (!keepZeroed || classOf(this.pageFlagsAt(list[j]!)) === cls)) j++;
+      }
+      if (j - i > 1) this.freeRun(pfn, j - i, cls, onFreed);
+      else {
+        this.setHead(pfn, pageFlags(KIND_ALLOC, 0, cls));
+        onFreed.blockFreed(this, this.freeBlock(pfn, 0, cls), cls);
+      }
+      i = j;
     }
     // Drop the n taken from the cold end (by hand, as above: no spliced copy).
     for (let i = n; i < list.length; i++) list[i - n] = list[i]!;
@@ -1039,6 +1058,74 @@ export class Zone {
     this.pcpPages -= n;
     this.pcpDrained += n;
     return n;
+  }
+
+  /**
+   * Free `n` pages pfn, pfn + 1, … of one section and class, none on a buddy list, leaving the
+   * zone exactly as freeing them one by one in that order does, with one buddy walk per
+   * aligned block of the run (the largest that fits at each offset, left to right) instead of
+   * one per page. Why it is the same: a page of such a block that is not its last only merges
+   * inside the block (the buddy above it holds the next page, not free yet), and the blocks
+   * those merges leave listed are merged away by the block's last page, whose walk then goes
+   * on from the whole block, as freeBlock() of the block does. Only the final blocks are
+   * listed, in the order the one-by-one frees last listed them (address order); the older
+   * entries they would have left are stale, which no list reader sees.
+   */
+  private freeRun(pfn: number, n: number, cls: FreeClass, onFreed: FreeListener): void {
+    const base = this.secBase(this.secOf(pfn));
+    const alloc = pageFlags(KIND_ALLOC, 0, cls);
+    let off = pfn - base;
+    const end = off + n;
+    while (off < end) {
+      let o = off === 0 ? this.topOrder : Math.min(Math.clz32(off & -off) ^ 31, this.topOrder);
+      while (off + orderPages(o) > end) o--;
+      const size = orderPages(o);
+      // The block's pages as its walk finds them: tail pages merged (0), the head not listed.
+      const f = this.flagsOf(base + off)!;
+      for (let k = off + 1; k < off + size; k++) f[k] = 0;
+      f[off] = alloc;
+      onFreed.blockFreed(this, this.freeBlock(base + off, o, cls), cls);
+      off += size;
+    }
+  }
+
+  /**
+   * pcpPush(pcp, pfn + i, NOT_ZEROED) for i = 0 … n − 1, each followed by the drain
+   * pcpFreeCount() asks for, on a 2.6.11 list (fixed high and batch): a zap's run of
+   * consecutive pfns, one section, every page allocated. The drains take the list's old
+   * entries first (freePagesBulk, in order), then the run's first pages, freed as one run
+   * (freeRun); only the pages no drain takes are pushed. Pushing a page never changes what
+   * a drain's buddy walk finds (an allocated page and a per-cpu one are both not free), so
+   * draining after the pushes frees the same pages in the same order. Returns pages drained.
+   */
+  pcpFreeRun(pcp: PerCpuPages, pfn: number, n: number, onFreed: FreeListener): number {
+    assert(!pcp.modern && !onFreed.everyFree, 'a run is pushed on 2.6.11 per-cpu lists, freed in runs');
+    const old = pcp.list.length;
+    let len = old;
+    let drained = 0;
+    for (let i = 0; i < n; i++) {
+      len++;
+      if (len >= pcp.high) {
+        const d = Math.min(pcp.batch, len);
+        len -= d;
+        drained += d;
+      }
+    }
+    const fromOld = Math.min(drained, old);
+    if (fromOld > 0) this.freePagesBulk(pcp, fromOld, onFreed);
+    const fromRun = drained - fromOld;
+    if (fromRun > 0) {
+      this.freeRun(pfn, fromRun, NOT_ZEROED, onFreed);
+      this.pcpDrained += fromRun;
+    }
+    const f = this.flagsOf(pfn)!;
+    const pcpFlags = pageFlags(KIND_PCP, 0, NOT_ZEROED);
+    for (let i = fromRun; i < n; i++) {
+      f[this.offsetOf(pfn + i)] = pcpFlags;
+      pcp.list.push(pfn + i);
+    }
+    this.pcpPages += n - fromRun;
+    return drained;
   }
 
   /** Pop a page from a per-cpu list; its flags keep the class it came with. */
