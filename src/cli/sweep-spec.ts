@@ -26,7 +26,8 @@ import { CliError } from './errors';
 //   machine:  preset, mem, nodes, cpus, pageSize, maxOrder, cpuMhz, zeroDrivers ("bte,cpu"), cost ({name: value})
 //   sysctl:   scrub_start, scrub_stop, scrub_load, max_prealloc_order
 //   workload: bytes (size), reps, threads, cachelines, scrub ("on"|"off"), scrubStart, scrubStop,
-//             prealloc (vm.max_prealloc_order for the run), settle (true: wait until kscrubd sleeps),
+//             prealloc (vm.max_prealloc_order for the run; default 0, as pft's, unless the sysctl
+//             section sets max_prealloc_order), settle (true: wait until kscrubd sleeps),
 //             thp (true: map MADV_HUGEPAGE, as pft --thp)
 // Every point runs on a fresh machine with a manual clock: results depend on the point only.
 // A grid has at most MAX_SWEEP_POINTS points (counted before one is built); machine values
@@ -201,7 +202,10 @@ export function pointRun(spec: Pick<SweepSpec, 'dims'>, p: Point): PointRun {
     ...(w.scrub !== undefined ? { scrub: w.scrub } : {}),
     ...(w.scrubStart !== undefined ? { scrubStart: w.scrubStart as number } : {}),
     ...(w.scrubStop !== undefined ? { scrubStop: w.scrubStop as number } : {}),
-    ...(w.prealloc !== undefined ? { prealloc: w.prealloc as number } : {}),
+    // As pft's --prealloc: no prefault unless the spec asks (no mainline kernel prefaults
+    // anonymous memory), so a point agrees with pft, payoff and trace replay of the same size;
+    // a spec that writes the sysctl itself keeps what it wrote.
+    ...(w.prealloc !== undefined ? { prealloc: w.prealloc as number } : sysctl.some(([n]) => n === 'max_prealloc_order') ? {} : { prealloc: 0 }),
     ...(w.thp === true ? { thp: true } : {}),
   };
   return { machine: machine as MachineOptions, sysctl, pft };

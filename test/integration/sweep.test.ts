@@ -38,9 +38,9 @@ describe('kscrubfs sweep', () => {
       assert.equal(r.machine.preset, 'x86_64');
       assert.equal(r.row.threads, r.point.threads);
       if (r.point.scrub === 'off') assert.equal(r.row.prezeroed, 0);
-      // kscrubd on: every trapped fault takes a prezeroed page; prefault's pages are GFP_HIGHUSER,
-      // cleared in the fault (V2), so they are the hot-zeroed ones.
-      else assert.ok(r.row.prezeroed === r.row.faults && r.row.faults > 0 && r.row.hotZeroed === r.row.prefaulted, JSON.stringify(r.row));
+      // kscrubd on: every fault takes a prezeroed page. The spec says nothing of prefault, so
+      // there is none, as in pft: a fault a page.
+      else assert.ok(r.row.prezeroed === r.row.faults && r.row.faults > 0 && r.row.prefaulted === 0 && r.row.hotZeroed === 0, JSON.stringify(r.row));
     }
   });
 
@@ -88,8 +88,9 @@ describe('kscrubfs sweep', () => {
     const again = await sweep(['--csv', 'out.csv', '--plot', 'out2.svg']);
     assert.match(again.stderr, /4 already in out\.csv/);
     assert.equal(read('out2.svg'), read('out.svg'), 'the plot from the CSV read back is the same');
-    // The spec leaves drivers, prefault and kscrubd's orders to the defaults: the subtitle says them.
-    assert.match(read('out.svg'), /<text [^>]*fill="#444444">preset x86_64, mem 1G, bytes 16M, settle true; zero drivers cpu; prefault order 4; kscrubd off or on: scrub_start 5, scrub_stop 2<\/text>/);
+    // The spec leaves drivers, prefault and kscrubd's orders to the defaults: the subtitle says
+    // them (prefault off as pft's, though the x86_64 machine boots with max_prealloc_order 4).
+    assert.match(read('out.svg'), /<text [^>]*fill="#444444">preset x86_64, mem 1G, bytes 16M, settle true; zero drivers cpu; prefault off; kscrubd off or on: scrub_start 5, scrub_stop 2<\/text>/);
   });
 
   test('when the shipped specs under scripts/sweeps/ are loaded then each is a grid with a plot', () => {
@@ -99,6 +100,25 @@ describe('kscrubfs sweep', () => {
     for (const f of files) {
       const spec = loadSpec(path.join(dir, f));
       assert.ok(spec.points.length >= 4 && spec.plot !== undefined, f);
+    }
+  });
+
+  test('when a spec asks for prefault, in its workload or as the sysctl, then the point prefaults; said nowhere, it does not, as pft', async () => {
+    const dir = mkdtempSync(path.join(tmp, 'prefault-'));
+    const cases: [Record<string, unknown>, boolean][] = [
+      [{ workload: { bytes: '4M' } }, false],
+      [{ workload: { bytes: '4M', prealloc: 4 } }, true],
+      [{ sysctl: { max_prealloc_order: 4 }, workload: { bytes: '4M' } }, true],
+    ];
+    for (const [spec, prefaults] of cases) {
+      writeFileSync(path.join(dir, 'p.json'), JSON.stringify({ machine: { preset: 'x86_64', mem: '256M' }, ...spec }));
+      const key = (await kscrubfs(['sweep', 'p.json', '--list'], { cwd: dir })).stdout.trim().split(' ').pop()!;
+      const r = await kscrubfs(['sweep', 'p.json', '--point', key], { cwd: dir });
+      assert.equal(r.code, 0, r.stderr);
+      const out = JSON.parse(r.stdout) as { sysctl: Record<string, number>; row: { pages: number; faults: number; prefaulted: number } };
+      assert.equal(out.sysctl.max_prealloc_order, prefaults ? 4 : 0, JSON.stringify(spec));
+      if (prefaults) assert.ok(out.row.prefaulted > 0 && out.row.faults < out.row.pages, JSON.stringify(out.row));
+      else assert.deepEqual([out.row.faults, out.row.prefaulted], [out.row.pages, 0]);
     }
   });
 
