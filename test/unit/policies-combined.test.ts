@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { type PolicyRow, caseMachine, caseNamed, comboCase, runPolicies } from '../../src/cli/policies-run';
 import { HUGETLB_CASES, hugetlbComboCase, runHugetlbPolicies } from '../../src/cli/policies-hugetlb';
+import { TINY } from '../helpers/model';
 
 const OPTS = { machine: { preset: 'x86_64', mem: '256M' }, bytes: 16 * 2 ** 20, threads: 1 } as const;
 const HUGE = 2 ** 21;
@@ -35,6 +36,29 @@ describe('policies: a combination is a machine booted with all of its policies',
   it('when the mutually exclusive are combined then the case is refused with the kernel\'s reason', () => {
     assert.throws(() => caseNamed('kscrubd+prezero'), /kscrubd keeps zeroed blocks apart, prezero keeps the zero flag on the block/);
     assert.throws(() => caseNamed('prezero+idlezero'), /prezero and idlezero are two kernels' answers/);
+  });
+
+  describe('pft on the tiny machine, by hand', () => {
+    // TINY (test/helpers/model.ts) with MAX_ORDER 11, as kscrubd's sysctls (scrub_start 5) need:
+    // 12029 free pages at boot, clear_page 1280 ns, a free 120 ns, a pcp drain 30 ns a page.
+    // pft maps and writes 64 KiB: 16 pages and one pte page, one page a fault.
+    const CLEAR = 1280;
+    const rows = Object.fromEntries(runPolicies('pft', { machine: { ...TINY, maxOrder: 11 }, bytes: 65536, threads: 1 },
+      ['none', 'init_on_free', 'kscrubd+init_on_free', 'init_on_free+init_on_alloc']).map((r) => [r.policy, r]));
+
+    it('when init_on_free is combined with kscrubd or init_on_alloc then the boot wipe is the preparation and the exit clears all it frees, nothing else clears', () => {
+      for (const name of ['init_on_free', 'kscrubd+init_on_free', 'init_on_free+init_on_alloc']) {
+        const r = rows[name]!;
+        assert.equal(r.prepCpuNs, 12029 * CLEAR, `${name}: every free page wiped once at boot, kscrubd found none dirty`);
+        // 17 frees, 15 pages drained from the per-CPU list, 17 clears at free.
+        assert.equal(r.exitNs, 17 * 120 + 15 * 30 + 17 * CLEAR, name);
+        assert.equal(r.trafficBytes, 17 * 4096 * 2, `${name}: the 17 pages the exit cleared, read for ownership and written back`);
+        assert.deepEqual([r.prezeroedPages, r.hotZeroedPages, r.backgroundCpuNs], [16, 0, 0], name);
+      }
+      // Without a policy the faults clear the 16 pages and the exit clears nothing: 17 frees, 9 drained.
+      assert.equal(rows.none!.exitNs, 17 * 120 + 9 * 30);
+      assert.equal(rows.none!.trafficBytes, 16 * 4096 * 2);
+    });
   });
 
   describe('restart', () => {
