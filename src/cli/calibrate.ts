@@ -64,7 +64,7 @@ deterministic, so --fit --write from a clean clone writes the same figures again
       }
       if (o.plot !== undefined && o.preset !== undefined && o.preset !== 'altix') throw new CliError('KSCRUB_USAGE', 'calibrate --plot draws the altix thread rows: not with --preset ' + o.preset);
       const published = PUBLISHED.filter((p) => o.preset === undefined || p.preset === o.preset);
-      const rows: { label: string; row: PftRow; stride?: number }[] = [];
+      const rows: { label: string; row: PftRow; stride: number; pageSize: number }[] = [];
       const comparisons: Comparison[] = [];
       let config: ConfigPairs | undefined;
       const progress = progressLine();
@@ -76,13 +76,13 @@ deterministic, so --fit --write from a clean clone writes the same figures again
         clearProgress();
         // Each row runs on a fresh machine of one make; its sysctls are the row's own (in rows).
         if (pub.preset === 'altix' || o.preset !== undefined) config ??= run.config;
-        rows.push({ label: pub.label, row: run.rows[0]!, ...(pub.stride !== undefined && { stride: pub.stride }) });
+        rows.push({ label: pub.label, row: run.rows[0]!, stride: pub.stride, pageSize: Number(run.config.page_size) });
         comparisons.push(...compare(pub, run.rows[0]!));
       }
       const prov = provenance(config ?? {}, VERSION, commandLine());
       process.stdout.write(formatResult(o, {
         provenance: prov,
-        table: () => rows.map((r) => `${r.label}${strideNote(r.stride)}\n${formatPftTable([r.row])}\n`).join('') + formatComparisons(comparisons) + formatPresetSummary(comparisons),
+        table: () => rows.map((r) => `${r.label}${strideNote(r.stride, r.pageSize)}\n${formatPftTable([r.row])}\n`).join('') + formatComparisons(comparisons) + formatPresetSummary(comparisons),
         json: { rows, comparisons, presets: presetSummary(comparisons) },
         columns: ['label', 'column', 'model', 'published', 'ratio', 'ok'],
         rows: comparisons,
@@ -132,9 +132,12 @@ export function formatPresetSummary(comparisons: readonly Comparison[]): string 
  * The thread-scaling rows (4 GiB × 3, 1–8 threads), base and patched: the model's, from the
  * runs just made, over the published ones, each model series with its ratio panel.
  */
-/** What a row header says when pft wrote one byte every `stride` bytes rather than one a page. */
-function strideNote(stride: number | undefined): string {
-  return stride === undefined ? '' : ` (as pft.c: one byte written every ${stride / 1024} KiB, every page counted)`;
+/** What a row header says of how its pft wrote: one byte every `stride` bytes on `pageSize` pages, every page counted. */
+export function strideNote(stride: number, pageSize: number): string {
+  const kib = (b: number): string => `${b / 1024} KiB`;
+  return stride <= pageSize
+    ? ` (one byte every ${kib(stride)}: every ${kib(pageSize)} page written)`
+    : ` (one byte every ${kib(stride)}: one ${kib(pageSize)} page in ${stride / pageSize} written, every page counted)`;
 }
 
 function plotThreads(file: string, rows: readonly { label: string; row: PftRow }[], prov: Provenance): void {

@@ -77,7 +77,7 @@ export function registerPft(program: Command): void {
     .option('--scrub-start <order>', 'scrub_start for --scrub on', order)
     .option('--scrub-stop <order>', 'scrub_stop for --scrub on', order)
     .option('--prealloc <order>', "vm.max_prealloc_order for the run (default 0: no mainline kernel prefaults anonymous memory, and payoff and trace replay do not either; 4 = the V2 patch as published; 'mount' leaves the mount's sysctl as it is)", preallocOrder, 0)
-    .option('--stride <size>', "touch one page every <size> bytes, counting every page as pft does (pft.c's NBPP: 16K); default: every page", byteSizeUpTo(MAX_MAP_BYTES))
+    .option('--stride <size>', "write one byte every <size> bytes, counting every page as pft does (pft.c's NBPP: 16K; a page or less writes every page); default: every page", byteSizeUpTo(MAX_MAP_BYTES))
     .option('--thp', 'map with MADV_HUGEPAGE: 2 MiB-aligned ranges fault as transparent huge pages (4 KiB-page presets)')
     .option('--settle', 'before each row, wait (or tick a manual clock) until kscrubd sleeps')
     .option('--json', 'print one JSON object: how the run was made (version, machine, clock, sysctls) and the rows, with the model-side counts')
@@ -90,7 +90,8 @@ the mount has it unless --scrub says; the line under the table says what the run
 Columns are pft's: pages = bytes × rep ÷ page size; flt/cpu/s = pages ÷ (User + System);
 fault/wsec = pages ÷ Wall. pft.c writes at the start of every 16 KiB (its NBPP) whatever the
 page size: --stride 16K does the same, and the pages column still counts every page, as pft's
-does (on 4 KiB pages, one page in four is touched). Times are the simulated machine's. Sysctls changed by --scrub and
+does (on 4 KiB pages, one page in four is touched; on the altix's 16 KiB pages, every page, as
+any stride of a page or less). Times are the simulated machine's. Sysctls changed by --scrub and
 --prealloc are restored afterwards.
 
 --plot writes the rows as an SVG, one series labelled by --scrub.

@@ -19,10 +19,12 @@ export interface PublishedRow {
   /** The anticipatory prefault V2 patch as published (vm.max_prealloc_order 3: 1, 2, 4, 8, 16 … pages a fault). */
   readonly prefault: boolean;
   /**
-   * pft writes one byte every `stride` bytes and counts every page (pft.c's loop steps 16384
-   * bytes whatever the page size); absent where the stride is the page (16 KiB on the altix).
+   * pft wrote one byte every `stride` bytes and counted every page (pft.c's loop steps 16384
+   * bytes whatever the page size). Every row has one, and pft runs each the same way: a stride
+   * of a page or less writes every page (the altix's 16 KiB pages), a larger one one page in
+   * stride ÷ page size.
    */
-  readonly stride?: number;
+  readonly stride: number;
   readonly userS?: number;
   readonly systemS?: number;
   readonly wallS?: number;
@@ -40,7 +42,7 @@ export const PFT_STRIDE = 16384;
 
 type Times = Pick<PublishedRow, 'userS' | 'systemS' | 'wallS'>;
 const altix = (label: string, gb: number, rep: number, threads: number, scrub: 'on' | 'off', prefault: boolean, t: Times, flt: readonly number[], wsec: readonly number[]): PublishedRow =>
-  ({ label, preset: 'altix', gb, rep, threads, cachelines: 1, scrub, prefault, ...t, fltPerCpuS: flt, faultPerWsec: wsec });
+  ({ label, preset: 'altix', gb, rep, threads, cachelines: 1, scrub, prefault, stride: PFT_STRIDE, ...t, fltPerCpuS: flt, faultPerWsec: wsec });
 const i386 = (label: string, threads: number, prefault: boolean, t: Times, flt: number, wsec: number): PublishedRow =>
   ({ label, preset: 'i386', cpuMhz: 500, gb: 0.25, rep: 3, threads, cachelines: 1, scrub: 'off', prefault, stride: PFT_STRIDE, ...t, fltPerCpuS: [flt], faultPerWsec: [wsec] });
 
@@ -59,7 +61,7 @@ export const PUBLISHED: readonly PublishedRow[] = [
   // 1 GiB × 1, one thread, patched: the V1 announcement and the cacheline series.
   // (Wall printed as 0.012s: garbled by pft's format; pages ÷ fault/wsec is 0.127 s.)
   altix('patched 1G×1', 1, 1, 1, 'on', false, { userS: 0.014, systemS: 0.110, wallS: 0.127 }, [524292.194, 500813.853], [517665.538, 497925.891]),
-  { label: 'patched 1G×1 128 lines', preset: 'altix', gb: 1, rep: 1, threads: 1, cachelines: 128, scrub: 'on', prefault: false, fltPerCpuS: [102300.257], faultPerWsec: [101674.435] },
+  { label: 'patched 1G×1 128 lines', preset: 'altix', gb: 1, rep: 1, threads: 1, cachelines: 128, scrub: 'on', prefault: false, stride: PFT_STRIDE, fltPerCpuS: [102300.257], faultPerWsec: [101674.435] },
   // Anticipatory prefault V2 (2.6.10-rc3-bk7), kscrubd absent.
   altix('V2 base 1G×3 1t', 1, 3, 1, 'off', false, { userS: 0.047, systemS: 2.163, wallS: 2.21 }, [88925.153], [88859.030]),
   altix('V2 base 1G×3 2t', 1, 3, 2, 'off', false, { userS: 0.040, systemS: 3.215, wallS: 1.70 }, [60385.889], [115677.685]),
@@ -90,8 +92,7 @@ export const TOLERANCE = 0.1;
 export function pftOptionsFor(row: PublishedRow): PftOptions {
   return {
     bytes: row.gb * 2 ** 30, reps: row.rep, threads: [row.threads], cachelines: row.cachelines,
-    scrub: row.scrub, prealloc: row.prefault ? V2_PREALLOC_ORDER : 0, settle: row.scrub === 'on',
-    ...(row.stride !== undefined && { stride: row.stride }),
+    scrub: row.scrub, prealloc: row.prefault ? V2_PREALLOC_ORDER : 0, settle: row.scrub === 'on', stride: row.stride,
   };
 }
 

@@ -23,8 +23,10 @@ export interface PftOptions {
   /** Map with MADV_HUGEPAGE: aligned 2 MiB ranges fault as transparent huge pages. */
   thp?: boolean;
   /**
-   * Touch one page every `stride` bytes (a multiple of the page size; pft.c's NBPP is 16 KiB),
-   * and count every page as pft does: pages = bytes ÷ page size, touched or not.
+   * Write one byte every `stride` bytes, as pft.c's loop does (its NBPP, 16 KiB), and count
+   * every page as pft does: pages = bytes ÷ page size, touched or not. A stride larger than the
+   * page must be a multiple of it; one of a page or less writes every page (pft.c on 16 KiB
+   * pages), so it is dropped and the run is the every-page run.
    */
   stride?: number;
   /** Wait until kscrubd sleeps before each row. */
@@ -146,9 +148,21 @@ function checkPftOptions(o: PftOptions, pageSize: number, maxOrder: number, line
   if (o.scrubStart !== undefined) inRange('scrub_start', o.scrubStart, 0, maxOrder, ` (this machine's MAX_ORDER is ${maxOrder})`);
   if (o.scrubStop !== undefined) inRange('scrub_stop', o.scrubStop, 0, maxOrder, ` (this machine's MAX_ORDER is ${maxOrder})`);
   if (o.prealloc !== undefined) inRange('prealloc', o.prealloc, 0, MAX_PREALLOC_ORDER, ' (vm.max_prealloc_order)');
-  if (o.stride !== undefined && (!Number.isSafeInteger(o.stride) || o.stride < pageSize || o.stride % pageSize !== 0 || o.stride > MAX_MAP_BYTES)) {
-    bad(`stride=${o.stride} must be a multiple of this machine's page size (${pageSize}), at most ${formatSize(MAX_MAP_BYTES)}`);
+  if (o.stride !== undefined && (!Number.isSafeInteger(o.stride) || o.stride < 1 || o.stride > MAX_MAP_BYTES)) {
+    bad(`stride=${o.stride} is out of range 1..${formatSize(MAX_MAP_BYTES)}`);
   }
+  if (o.stride !== undefined && o.stride > pageSize && o.stride % pageSize !== 0) {
+    bad(`stride=${o.stride} must be this machine's page size (${pageSize}) or less, or a multiple of it`);
+  }
+}
+
+/**
+ * The stride a run touches with on `pageSize` pages: none (every page) when `stride` is a page
+ * or less — one byte every `stride` bytes then lands in every page, as pft.c's 16 KiB loop does
+ * on the altix's 16 KiB pages — else `stride` itself.
+ */
+export function touchStride(stride: number | undefined, pageSize: number): number | undefined {
+  return stride !== undefined && stride > pageSize ? stride : undefined;
 }
 
 function runRow(ctl: Control, o: PftOptions, threads: number, pageSize: number): PftRow {
@@ -158,6 +172,7 @@ function runRow(ctl: Control, o: PftOptions, threads: number, pageSize: number):
   const row = { faults: 0, prezeroed: 0, hotZeroed: 0, prefaulted: 0, oom: 0 };
   /** Pages the touches got through: past the machine's memory a thread stops at its OOM. */
   let pages = 0;
+  const stride = touchStride(o.stride, pageSize);
   for (let r = 0; r < o.reps; r++) {
     o.progress?.(`threads ${threads}: repetition ${r + 1} of ${o.reps}`);
     const mm = run(ctl, { verb: 'mm new' }).mm;
@@ -166,7 +181,7 @@ function runRow(ctl: Control, o: PftOptions, threads: number, pageSize: number):
       const addr = map.addr;
       const t = run(ctl, {
         verb: 'touch', mm, addr, size: o.bytes, threads, lines: o.cachelines, access: 'write',
-        ...(o.stride !== undefined && { stride: o.stride }),
+        ...(stride !== undefined && { stride }),
       });
       user += t.user_ns;
       sys += t.sys_ns;
@@ -177,7 +192,7 @@ function runRow(ctl: Control, o: PftOptions, threads: number, pageSize: number):
       row.prefaulted += t.prefaulted;
       row.oom += t.oom;
       // pft computes its pages (bytes ÷ page size): every page a stride spans counts.
-      pages += t.pages * (o.stride === undefined ? 1 : o.stride / pageSize);
+      pages += t.pages * (stride === undefined ? 1 : stride / pageSize);
     } catch (err) {
       // The process exits either way; if that fails too (the daemon is gone), the first error tells why.
       try {

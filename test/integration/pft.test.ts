@@ -197,8 +197,8 @@ describe('kscrubfs pft against a mount', () => {
         [['-r', '99999999'], /expected 1\.\.1000000 repetitions, got "99999999"/],
         [['--scrub', 'on', '--scrub-start', '99'], /expected 0\.\.18 as an order, got "99"/],
         [['--scrub', 'on', '--scrub-stop', 'abc'], /expected 0\.\.18 as an order, got "abc"/],
-        // a stride that is no multiple of this machine's page: the first touch would refuse it
-        [['--prealloc', '3', '--stride', '4K'], /pft: stride=4096 must be a multiple of this machine's page size \(16384\)/],
+        // a stride past the page that is no multiple of it: the first touch would refuse it
+        [['--prealloc', '3', '--stride', '24K'], /pft: stride=24576 must be this machine's page size \(16384\) or less, or a multiple of it/],
       ];
       for (const [args, message] of cases) {
         const r = await kscrubfs(['pft', '-m', dir, '-b', '16M', '-t', '1,2', ...args]);
@@ -220,7 +220,7 @@ describe('kscrubfs pft against a mount', () => {
     });
   });
 
-  test('when pft --stride 16K runs on 4 KiB pages then one page in four faults and pages still counts all of them, as pft.c does', async () => {
+  test('when pft --stride 16K runs on 4 KiB pages then one page in four faults and pages still counts all of them, as pft.c does; a stride of a page or less writes every page', async () => {
     await withMount(['--preset', 'i386', ...MANUAL], async (dir) => {
       const json = async (extra: string[]) => {
         const r = await kscrubfs(['pft', '-m', dir, '-b', '16M', '--prealloc', '0', '--json', ...extra]);
@@ -234,11 +234,16 @@ describe('kscrubfs pft against a mount', () => {
       assert.equal(strided.pages, 4096, 'pft computes pages = bytes ÷ page size');
       assert.equal(strided.faults, 1024, 'one fault each 16 KiB');
       assert.ok(strided.fltPerCpuS > 3 * every.fltPerCpuS, `a quarter of the work per counted page: ${strided.fltPerCpuS} vs ${every.fltPerCpuS}`);
+      // A stride of a page or less writes every page: pft drops it, and the run is the every-page run.
+      for (const small of ['4K', '2K']) {
+        const got = await json(['--stride', small]);
+        assert.deepEqual([got.pages, got.faults], [4096, 4096], `--stride ${small} on 4 KiB pages: every page faults once`);
+      }
       const bad = await kscrubfs(['pft', '-m', dir, '-b', '16M', '--stride', '6K']);
       // Checked against the mount before any row runs: a usage error, not the first touch's refusal.
       assert.equal(bad.code, 2, bad.stderr);
       assert.equal(bad.stdout, '');
-      assert.match(bad.stderr, /stride=6144 must be a multiple of this machine's page size \(4096\)/);
+      assert.match(bad.stderr, /stride=6144 must be this machine's page size \(4096\) or less, or a multiple of it/);
     });
   });
 

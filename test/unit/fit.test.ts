@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { ALTIX_COST, ALTIX_FITTED, presetFigures } from '../../src/model';
 import type { MachineOptions } from '../../src/model';
-import type { PublishedRow } from '../../src/workload/calibration';
+import { PFT_STRIDE, type PublishedRow } from '../../src/workload/calibration';
 import { bandExcess, fit, fitParams, formatFit, logError, runPublishedRow } from '../../src/cli/fit';
 import { fittedFileText, fittedSetOf } from '../../src/cli/fit-file';
 
@@ -16,7 +16,7 @@ const TRUE_FIGURES = { trapNs: 550, zeroBytesPerNs: 1.56 };
 
 async function rowsFromModel(): Promise<PublishedRow[]> {
   const shape = (label: string, scrub: 'on' | 'off'): PublishedRow => ({
-    label, preset: 'altix', gb: 1 / 16, rep: 2, threads: 1, cachelines: 1, scrub, prefault: false, fltPerCpuS: [1], faultPerWsec: [1],
+    label, preset: 'altix', gb: 1 / 16, rep: 2, threads: 1, cachelines: 1, scrub, prefault: false, stride: PFT_STRIDE, fltPerCpuS: [1], faultPerWsec: [1],
   });
   const out: PublishedRow[] = [];
   for (const r of [shape('small base 1t', 'off'), shape('small patched 1t', 'on')]) {

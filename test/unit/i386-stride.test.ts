@@ -1,43 +1,62 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { strideNote } from '../../src/cli/calibrate';
 import { runPublishedRow } from '../../src/cli/fit';
 import { PFT_STRIDE, PUBLISHED, pftOptionsFor } from '../../src/workload/calibration';
 import type { PublishedRow } from '../../src/workload/calibration';
+import { touchStride } from '../../src/workload/pft';
 
-// The i386 rows as pft.c ran them (docs/calibration.md, "i386: the box, pft's stride and the
-// P6 figures"): one byte every 16 KiB on 4 KiB pages. The published prefault rows' CPU time is
-// the base rows' within 2.5 %, which is what V2's predictor gives on that stride and not on
-// every page.
+// Every published row carries the stride its pft wrote with, and pft runs every row the same
+// way: a stride of a page or less writes every page, a larger one one page in stride ÷ page.
+// pft.c's 16 KiB: every page on the altix's 16 KiB pages, one page in four on the i386's.
 const row = (label: string): PublishedRow => {
   const r = PUBLISHED.find((p) => p.label === label);
   assert.ok(r, label);
   return r;
 };
 const PAGE = 4096;
+const I386_PAGES = (256 * 2 ** 20 * 3) / PAGE;
 
-describe('i386 calibration rows: pft.c writes one byte every 16 KiB', () => {
-  test('when calibrate builds an i386 row then pft runs with pft.c\'s 16 KiB stride, and an altix row with none (its page is 16 KiB)', () => {
+describe('the published rows\' pft stride', () => {
+  test('when calibrate builds any row then pft gets the row\'s stride, pft.c\'s 16 KiB', () => {
     assert.equal(PFT_STRIDE, 16384);
     for (const r of PUBLISHED) {
-      assert.equal(pftOptionsFor(r).stride, r.preset === 'i386' ? PFT_STRIDE : undefined, r.label);
+      assert.equal(r.stride, PFT_STRIDE, r.label);
+      assert.equal(pftOptionsFor(r).stride, r.stride, r.label);
     }
   });
 
-  test('when the prefault row runs as pft ran it then V2 never prefaults and its CPU time is the base row\'s', async () => {
-    const base = await runPublishedRow(row('i386 base 1t'), {});
-    const prefault = await runPublishedRow(row('i386 prefault 1t'), {});
-    const pages = (256 * 2 ** 20 * 3) / PAGE;
+  test('when a stride is a page or less then pft drops it (every page is written); past the page it stays', () => {
+    // Hand-worked: one byte every s bytes lands in every page when s ≤ the page.
+    assert.equal(touchStride(undefined, 4096), undefined);
+    assert.equal(touchStride(16384, 16384), undefined, 'pft.c on the altix: every 16 KiB page');
+    assert.equal(touchStride(8192, 16384), undefined, 'two bytes a page');
+    assert.equal(touchStride(4096, 4096), undefined);
+    assert.equal(touchStride(1, 4096), undefined);
+    assert.equal(touchStride(16384, 4096), 16384, 'pft.c on 4 KiB pages: one page in four');
+    assert.equal(touchStride(32768, 16384), 32768);
+  });
+
+  test('when calibrate heads a row then it says how that row\'s pft wrote on that machine\'s pages', () => {
+    assert.equal(strideNote(16384, 16384), ' (one byte every 16 KiB: every 16 KiB page written)');
+    assert.equal(strideNote(4096, 4096), ' (one byte every 4 KiB: every 4 KiB page written)');
+    assert.equal(strideNote(16384, 4096), ' (one byte every 16 KiB: one 4 KiB page in 4 written, every page counted)');
+  });
+
+  test('when the i386 prefault row runs with pft.c\'s 16 KiB stride then V2 never prefaults and its CPU time is the base row\'s', async () => {
+    const strided = (label: string): PublishedRow => ({ ...row(label), stride: PFT_STRIDE });
+    const base = await runPublishedRow(strided('i386 base 1t'), {});
+    const prefault = await runPublishedRow(strided('i386 prefault 1t'), {});
     for (const got of [base, prefault]) {
-      assert.equal(got.pages, pages, 'pft counts every page');
-      assert.equal(got.faults, pages / 4, 'one fault each 16 KiB');
+      assert.equal(got.pages, I386_PAGES, 'pft counts every page');
+      assert.equal(got.faults, I386_PAGES / 4, 'one fault each 16 KiB');
     }
     assert.equal(prefault.prefaulted, 0, 'the next fault is never at the page V2 predicted');
     assert.equal(prefault.systemS + prefault.userS, base.systemS + base.userS);
   });
 
   test('when the same prefault row writes every page then V2 prefaults and cuts the faults about eightfold', async () => {
-    const { stride: _stride, ...everyPage } = row('i386 prefault 1t');
-    const got = await runPublishedRow(everyPage, {});
+    const got = await runPublishedRow({ ...row('i386 prefault 1t'), stride: PAGE }, {});
     assert.ok(got.prefaulted > 0, 'sequential faults grow the prefault run');
     assert.ok(got.faults < got.pages / 7, `${got.faults} faults for ${got.pages} pages`);
   });
