@@ -1,7 +1,8 @@
 import { LocalControl } from '../control';
 import type { MemoryBudget } from '../daemon';
 import { createMachine } from '../model';
-import { LocalClient } from '../workload/client';
+import { LocalClient, run as runCommand } from '../workload/client';
+import { kscrubdShare } from '../workload/kscrubd-cost';
 import { type PftRow, runPftOn } from '../workload/pft';
 import { provenance } from '../workload/provenance';
 import { type Point, type SweepSpec, type Value, pointRun } from './sweep-spec';
@@ -20,6 +21,12 @@ export interface SweepRow {
   readonly clock?: unknown;
   readonly sysctl?: unknown;
   readonly row?: PftRow;
+  /**
+   * kscrubd's side of the bill, as payoff and trace replay give it: its CPU seconds for the
+   * pages the row took prezeroed (its CPU per page zeroed on this machine), and fault/wsec
+   * with that work done during the run (src/workload/kscrubd-cost.ts).
+   */
+  readonly kscrubd?: { readonly cpuS: number; readonly faultPerWsec: number };
   /** --band: flt/cpu/s and fault/wsec with their bands (src/workload/band.ts). */
   readonly band?: readonly Band[];
   readonly error?: string;
@@ -34,14 +41,23 @@ export async function runPoint(spec: Pick<SweepSpec, 'dims' | 'name'>, p: Point,
   const base = { key: p.key, sweep: spec.name, index: p.index, point: p.values, kscrubfs: VERSION };
   try {
     const run = pointRun(spec, p);
+    let kscrubd: SweepRow['kscrubd'];
     const pft = async (cost: Readonly<Record<string, number>>): Promise<{ config: Record<string, string>; rows: PftRow[] }> => {
       const ctl = new LocalClient(new LocalControl(createMachine({ ...run.machine, cost: { ...run.machine.cost, ...cost } }), budget));
       for (const [name, value] of run.sysctl) ctl.writeSysctl(name, value);
-      return runPftOn(ctl, run.pft);
+      const out = await runPftOn(ctl, run.pft);
+      const r = out.rows[0]!;
+      const k = runCommand(ctl, { verb: 'stats' });
+      const share = kscrubdShare({
+        wallS: r.wallS, prezeroedPages: r.prezeroed, pageSize: k.page_size, cpus: k.cpus, busy: r.threads,
+        cpuSPerPage: k.kscrubd_pages > 0 ? k.kscrubd_cpu_us / 1e6 / k.kscrubd_pages : 0,
+      });
+      kscrubd = { cpuS: share.cpuS, faultPerWsec: share.wallS > 0 ? r.pages / share.wallS : 0 };
+      return out;
     };
     const { config, rows } = await pft({});
     const prov = provenance(config, VERSION, '');
-    const point = { ...base, machine: prov.machine, clock: prov.clock, sysctl: prov.sysctl, row: rows[0]! };
+    const point = { ...base, machine: prov.machine, clock: prov.clock, sysctl: prov.sysctl, row: rows[0]!, kscrubd: kscrubd! };
     if (!band) return point;
     // The same point with each fitted figure of its machine at each bound, one machine at a time.
     const figures = bandFigures(run.machine);

@@ -49,7 +49,11 @@ export function registerSweep(program: Command): void {
     .addHelpText('after', `
 Every point is one pft row on a fresh machine with a manual clock, so its result depends on
 the point alone: the same whatever --jobs and order. Each output row carries the point's full
-configuration and a stable key (a hash of the point). The spec format is described at the
+configuration and a stable key (a hash of the point), and kscrubd's side as payoff gives it:
+its CPU for the pages the row took prezeroed (kscrubd.cpuS; CSV kscrubdCpuS) and fault/wsec
+with that work done during the run, on the CPUs pft leaves idle first (kscrubd.faultPerWsec;
+CSV faultPerWsecKscrubd). A point runs without prefault unless its spec sets prealloc or the
+max_prealloc_order sysctl, as pft. The spec format is described at the
 top of src/cli/sweep-spec.ts; shipped specs are in scripts/sweeps/. Progress goes to stderr
 on a terminal once the run takes more than a second.
 
@@ -144,14 +148,14 @@ function rowsFromJsonl(text: string, file: string): SweepRow[] {
 
 const csvValue = (v: unknown): unknown => (typeof v === 'object' && v !== null ? canonical(v) : v);
 
-/** The point's dimensions, then pft's columns that are not dimensions already (threads, cachelines). */
+/** The point's dimensions, then pft's columns that are not dimensions already (threads, cachelines), then kscrubd's share. */
 function csvColumns(spec: SweepSpec): string[] {
   const dims = spec.dims.map((d) => d[0]);
-  return ['key', ...dims, ...PFT_COLUMNS.filter((c) => !dims.includes(c)), 'error'];
+  return ['key', ...dims, ...PFT_COLUMNS.filter((c) => !dims.includes(c)), 'kscrubdCpuS', 'faultPerWsecKscrubd', 'error'];
 }
 
 function csvRecord(spec: SweepSpec, r: SweepRow): Record<string, unknown> {
-  const rec: Record<string, unknown> = { key: r.key, error: r.error ?? '' };
+  const rec: Record<string, unknown> = { key: r.key, kscrubdCpuS: r.kscrubd?.cpuS ?? '', faultPerWsecKscrubd: r.kscrubd?.faultPerWsec ?? '', error: r.error ?? '' };
   for (const c of PFT_COLUMNS) rec[c] = r.row?.[c] ?? '';
   for (const [name] of spec.dims) rec[name] = csvValue(r.point[name]);
   return rec;

@@ -103,6 +103,36 @@ describe('kscrubfs sweep', () => {
     }
   });
 
+  test('when kscrubd zeroed a row\'s pages beforehand then the row gives its CPU for them and fault/wsec with it done during the run, on the idle CPUs first', async () => {
+    const dir = mkdtempSync(path.join(tmp, 'kscrubd-'));
+    // x86_64 has 4 CPUs: one thread leaves three idle for kscrubd's work, four leave none.
+    writeFileSync(path.join(dir, 'k.json'), JSON.stringify({ machine: { preset: 'x86_64', mem: '1G' }, workload: { bytes: '16M', threads: [1, 4], scrub: ['off', 'on'], settle: true } }));
+    const r = await kscrubfs(['sweep', 'k.json', '--jobs', '1'], { cwd: dir, timeoutMs: 60_000 });
+    assert.equal(r.code, 0, r.stderr);
+    type Row = { point: { threads: number; scrub: string }; row: { wallS: number; pages: number; prezeroed: number; faultPerWsec: number }; kscrubd: { cpuS: number; faultPerWsec: number } };
+    const rows = readFileSync(path.join(dir, 'k.jsonl'), 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l) as Row);
+    assert.equal(rows.length, 4);
+    for (const { point, row, kscrubd } of rows) {
+      const what = JSON.stringify(point);
+      if (point.scrub === 'off') {
+        assert.deepEqual(kscrubd, { cpuS: 0, faultPerWsec: row.faultPerWsec }, what);
+        continue;
+      }
+      assert.ok(row.prezeroed === row.pages && kscrubd.cpuS > 0, what);
+      // extra = max(0, K − idle CPUs × Wall) ÷ busy CPUs (src/workload/kscrubd-cost.ts)
+      const extra = Math.max(0, kscrubd.cpuS - (4 - point.threads) * row.wallS) / point.threads;
+      assert.equal(kscrubd.faultPerWsec, row.pages / (row.wallS + extra), what);
+      if (point.threads === 4) assert.ok(kscrubd.faultPerWsec < row.faultPerWsec * 0.9, `every CPU busy: kscrubd's work slows the run (${what})`);
+    }
+    const csv = await kscrubfs(['sweep', 'k.json', '--jobs', '1', '--csv', 'k.csv'], { cwd: dir, timeoutMs: 60_000 });
+    assert.equal(csv.code, 0, csv.stderr);
+    const lines = readFileSync(path.join(dir, 'k.csv'), 'utf8').split('\n').filter((l) => l !== '' && !l.startsWith('#'));
+    const head = lines[0]!.split(',');
+    const on4 = lines.slice(1).map((l) => l.split(',')).find((f) => f[head.indexOf('threads')] === '4' && f[head.indexOf('scrub')] === 'on')!;
+    assert.equal(Number(on4[head.indexOf('faultPerWsecKscrubd')]), rows[3]!.kscrubd.faultPerWsec);
+    assert.equal(Number(on4[head.indexOf('kscrubdCpuS')]), rows[3]!.kscrubd.cpuS);
+  });
+
   test('when a spec asks for prefault, in its workload or as the sysctl, then the point prefaults; said nowhere, it does not, as pft', async () => {
     const dir = mkdtempSync(path.join(tmp, 'prefault-'));
     const cases: [Record<string, unknown>, boolean][] = [
