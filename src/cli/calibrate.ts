@@ -6,7 +6,7 @@ import type { Command } from 'commander';
 import { findMount, fusermountUnmount, servedBy } from '../fuse/mountpoint';
 import { ALTIX_COST, ALTIX_FITTED, i386Cost, presetFigures } from '../model';
 import { PUBLISHED, TOLERANCE, compare, formatComparisons } from '../workload/calibration';
-import { type FitResult, fit, fitParams, formatFit, publishedConfig, runPublished } from './fit';
+import { type FitResult, fit, fitParams, formatFit, publishedConfig, publishedMachine, runPublished } from './fit';
 import { writeFittedFile } from './fit-file';
 import type { Comparison, PublishedRow } from '../workload/calibration';
 import { formatPftTable } from '../workload/pft';
@@ -46,6 +46,7 @@ export function registerCalibrate(program: Command): void {
     .option('--preset <name>', `only the published rows of this preset (${FIT_PRESETS.join(' or ')})`)
     .option('--fit <preset>', `fit the preset's fitted cost figures (${FIT_PRESETS.join(' or ')}) together over all its published rows, in this process; print them, their bounds and the residuals`)
     .option('--max-iterations <n>', '--fit: stop after this many iterations (default 20; 0: only evaluate the cost file\'s figures)', integer(0))
+    .option('--balance-timers', 'altix: place each new thread by the CPUs\' balance timers kept in virtual time (rebalance_tick), instead of the mean wait of half the node domain\'s longest interval')
     .option('--write', '--fit: write the fitted figures into the source tree (src/model/fitted-<preset>.ts), where the cost file takes them from')
     .addHelpText('after', `
 The published figures and how pft computes its columns: docs/calibration.md in the
@@ -54,10 +55,11 @@ repository. Exit status 1 when a flt/cpu/s or fault/wsec column is outside its b
 beside them. --fit runs every row of the preset once per evaluation, (1 + figures) times an
 iteration (altix: about 8 s an evaluation on one core, 3 minutes an iteration); it is
 deterministic, so --fit --write from a clean clone writes the same figures again.`)
-    .action(action(async (o: FormatFlags & { plot?: string; fit?: string; maxIterations?: number; preset?: string; write?: boolean }) => {
+    .action(action(async (o: FormatFlags & { plot?: string; fit?: string; maxIterations?: number; preset?: string; write?: boolean; balanceTimers?: boolean }) => {
       checkFormat('calibrate', o);
       if (o.write === true && o.fit === undefined) throw new CliError('KSCRUB_USAGE', 'calibrate --write: only with --fit <preset>');
       if (o.maxIterations !== undefined && o.fit === undefined) throw new CliError('KSCRUB_USAGE', 'calibrate --max-iterations: only with --fit <preset>');
+      if (o.balanceTimers === true && o.fit !== undefined) throw new CliError('KSCRUB_USAGE', 'calibrate --balance-timers: not with --fit (the fit runs the rows as the preset places threads)');
       if (o.fit !== undefined) return runFit(o.fit, o);
       if (o.preset !== undefined && !(FIT_PRESETS as readonly string[]).includes(o.preset)) {
         throw new CliError('KSCRUB_USAGE', `calibrate --preset: "${o.preset}" has no published rows (presets with rows: ${FIT_PRESETS.join(', ')})`);
@@ -72,7 +74,7 @@ deterministic, so --fit --write from a clean clone writes the same figures again
         const say = progress && ((msg: string): void => progress(`calibrate: row ${i + 1} of ${published.length}, ${pub.label}: ${msg}`, i, published.length));
         // A fresh machine of the row's preset in this process, behind the control grammar
         // (as sweep runs its points): the fit runs the same rows the same way.
-        const run = await runPublished(pub, say);
+        const run = await runPublished(pub, say, {}, { ...publishedMachine(pub), ...(o.balanceTimers === true && { balanceTimers: true }) });
         clearProgress();
         // Each row runs on a fresh machine of one make; its sysctls are the row's own (in rows).
         if (pub.preset === 'altix' || o.preset !== undefined) config ??= run.config;

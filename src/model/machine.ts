@@ -102,7 +102,7 @@ export class Machine implements Parts, FreeListener {
     this.config = cfg;
     this.cost = cfg.cost;
     this.clock = new Clock(cfg.clock, cfg.speed);
-    this.cpus = new Cpus(cfg.cpus, cfg.nodes, cfg.llcCpus, cfg.nodeBalanceMaxNs);
+    this.cpus = new Cpus(cfg.cpus, cfg.nodes, cfg.llcCpus, cfg.nodeBalanceMaxNs, cfg.balanceTimers === true);
     this.lines = new LineCosts(this.cpus.nodeOf, cfg.cost);
     this.pagevecs = new Pagevecs(cfg.cpus, kernelAtLeast(cfg.kernel, '6.18') ? FOLIO_BATCH_SIZE : PAGEVEC_SIZE);
     this.bus = new NodeBus(this.cpus.nodeOf, cfg.cost.fsbBytesPerNs);

@@ -29,8 +29,8 @@ export interface Task {
   nextAddr: number;
   /** Current prefault order: the next predicted fault maps 2^order pages. */
   order: number;
-  /** Has the task run on a CPU yet (a new thread may first wait for the balancer to move it)? */
-  placed: boolean;
+  /** The CPU the task runs on, once it has run (a new thread may first wait for the balancer to pull it); -1 before. */
+  cpu: number;
 }
 
 /**
@@ -41,7 +41,7 @@ export interface Task {
 class TaskState implements Task {
   nextAddr = -1;
   order = 0;
-  placed = false;
+  cpu = -1;
 }
 
 export class Mm implements PageOwner {

@@ -106,6 +106,12 @@ export interface MachineConfig {
    */
   readonly nodeBalanceMaxNs: number;
   /**
+   * Where nodeBalanceMaxNs > 0: keep each CPU's balance timers (last_balance, balance_interval
+   * of its node's and the nodes' scheduling domains) in virtual time and place new threads by
+   * them (src/model/balance.ts), instead of the mean wait of half the longest interval.
+   */
+  readonly balanceTimers?: boolean;
+  /**
    * CPUs that share one last-level cache (src/model/llc.ts), of cost.cacheBytes and lineSize:
    * 1 where each CPU has its own (Itanium 2's L3, the Pentium III's L2, a K8 core's L2); 8 on
    * Milan, whose eight-core CCX shares one 32 MiB L3.
@@ -243,6 +249,7 @@ export function resolveConfig(opts: MachineOptions = {}): MachineConfig {
     hugeClear: opts.hugeClear === undefined ? base.hugeClear : parseHugeClear(opts.hugeClear),
     hiwaterInFault: opts.hiwaterInFault ?? base.hiwaterInFault,
     nodeBalanceMaxNs: opts.forkBalance === true ? 0 : base.nodeBalanceMaxNs,
+    balanceTimers: opts.balanceTimers ?? false,
   };
 }
 

@@ -1,3 +1,5 @@
+import { Balancer, type Placement, SD_NODE_INIT_IA64 } from './balance';
+
 /**
  * The CPUs and the scheduler: which CPU runs what and until when, and the only writer of
  * per-CPU time (what `stat` shows), context switches, the run queue's length and the load
@@ -32,17 +34,25 @@ export class Cpus {
   /** CPUs of a node, and CPUs that share one last-level cache (consecutive ids). */
   private readonly perNode: number;
   private readonly llcCpus: number;
-  /** MachineConfig.nodeBalanceMaxNs: 0 where the kernel balances a new thread on fork. */
+  /**
+   * Where the kernel does not balance on fork: the node domain's longest balance interval, and
+   * the periodic balancer in virtual time that places new threads (balance.ts), else null: a
+   * thread on another node than its parent's then waits half that interval (its mean).
+   */
   private readonly nodeBalanceMaxNs: number;
+  private readonly balancer: Balancer | null;
 
-  constructor(count: number, nodes: number, llcCpus = 1, nodeBalanceMaxNs = 0) {
+  constructor(count: number, nodes: number, llcCpus = 1, nodeBalanceMaxNs = 0, balanceTimers = false) {
     this.count = count;
-    this.nodeBalanceMaxNs = nodeBalanceMaxNs;
     this.nodeOf = new Int32Array(count);
     const perNode = count / nodes;
     this.perNode = perNode;
     this.llcCpus = llcCpus;
     for (let c = 0; c < count; c++) this.nodeOf[c] = Math.floor(c / perNode);
+    this.nodeBalanceMaxNs = nodeBalanceMaxNs;
+    this.balancer = nodeBalanceMaxNs > 0 && balanceTimers
+      ? new Balancer(count, this.nodeOf, { ...SD_NODE_INIT_IA64, maxInterval: nodeBalanceMaxNs / 1e6 })
+      : null;
     this.free = new Float64Array(count);
     this.user = new Float64Array(count);
     this.system = new Float64Array(count);
@@ -71,17 +81,30 @@ export class Cpus {
   }
 
   /**
-   * How long a new thread placed on `cpu` waits before it first runs there: it starts on its
-   * parent's CPU and, where the kernel does not balance on fork, one on another node waits for
-   * that node's idle balance to pull it, half the balance interval on average
-   * (MachineConfig.nodeBalanceMaxNs). A pull within the parent's node (the CPU domain's 1–4 ms
-   * idle interval) is not modelled: it is a few ms against runs of hundreds.
+   * Where and when each of a new process's threads (`ids`, thread 0 first) first runs, forked at `t` on
+   * `parent`. A kernel that balances on fork places them at once (forThread); one that does
+   * not (nodeBalanceMaxNs > 0: 2.6.10/2.6.11) queues them on the parent's CPU until idle
+   * CPUs' periodic balances pull them: with MachineConfig.balanceTimers each CPU's balance
+   * timer in virtual time decides (balance.ts), else a thread placed on another node than its
+   * parent's starts half the node domain's longest interval later, the mean over where the
+   * timer stands.
    */
-  pullWaitNs(cpu: number, parentCpu: number): number {
-    if (this.nodeBalanceMaxNs === 0 || this.nodeOf[cpu] === this.nodeOf[parentCpu]) return 0;
-    return this.nodeBalanceMaxNs / 2;
+  placeThreads(ids: readonly number[], parent: number, t: number): Placement {
+    if (this.balancer) return this.balancer.place(ids.length, parent, t);
+    const cpu = Int32Array.from(ids, (i) => this.forThread(i));
+    return { cpu, startNs: Float64Array.from(cpu, (c) => this.firstRun(c, parent, t)) };
   }
 
+  /** When a new task bound to `cpu` (a replayed trace's) first runs, its parent on `parent`, forked at t. */
+  firstRun(cpu: number, parent: number, t: number): number {
+    if (this.balancer) return this.balancer.firstRun(cpu, parent, t);
+    return this.nodeBalanceMaxNs === 0 || this.nodeOf[cpu] === this.nodeOf[parent] ? t : t + this.nodeBalanceMaxNs / 2;
+  }
+
+  /** A workload thread ran on `cpu` from `from` to `to` (the balancer's timers look less often meanwhile). */
+  ranThread(cpu: number, from: number, to: number): void {
+    this.balancer?.ran(cpu, from, to);
+  }
 
   // ---- what the CPUs did -------------------------------------------------------------------
 

@@ -68,6 +68,8 @@ export class TouchJob {
   private readonly counts = new TouchCounts();
   private readonly runners: Runner[] = [];
   private readonly start: number;
+  /** When each runner first ran (its first event). */
+  private readonly starts: Float64Array;
   private outcome: TouchResult | null = null;
   private failed = false;
 
@@ -82,6 +84,7 @@ export class TouchJob {
     const locks = new PtLocks(m, scope, pricing, procs.pmdBytes);
     const fault = new AnonFault(m, procs, scope, pricing, locks, this.counts, opts.stride);
     this.loop = new FaultLoop(m, scope, fault, locks);
+    this.starts = Float64Array.from(this.runners, (r) => r.t);
     for (const r of this.runners) m.cpus.switchIn(r.cpu);
   }
 
@@ -104,15 +107,30 @@ export class TouchJob {
     // A fault maps at most 2^vm.max_prealloc_order pages (a COW or read fault, one); allocRun()
     // grows the arrays should the sysctl rise while the touch is in progress.
     const maxPages = m.sysctl.max_prealloc_order === 0 ? 1 : PAGEVEC_SIZE;
+    const shares: number[] = [];
     for (let i = 0; i < o.threads; i++) {
+      if (Math.floor((strides * (i + 1)) / o.threads) > Math.floor((strides * i) / o.threads)) shares.push(i);
+    }
+    // New threads are placed as the scheduler places them (Cpus.placeThreads), in the order
+    // they first run; a thread that ran before stays on its CPU and starts now.
+    const fresh = shares.filter((i) => mm.task(i).cpu < 0);
+    const parent = mm.task(0).cpu >= 0 ? mm.task(0).cpu : m.cpus.forThread(0);
+    const lead = mm.task(0).cpu >= 0 ? 1 : 0;
+    const place = fresh.length > 0 ? m.cpus.placeThreads(lead ? [0, ...fresh] : fresh, parent, this.start) : null;
+    for (const i of shares) {
       const first = Math.floor((strides * i) / o.threads);
       const last = Math.floor((strides * (i + 1)) / o.threads);
-      if (last <= first) continue;
-      const cpu = m.cpus.forThread(i);
       const task = mm.task(i);
+      let t = this.start;
+      if (task.cpu < 0) {
+        const k = fresh.indexOf(i) + lead;
+        task.cpu = place!.cpu[k]!;
+        t = place!.startNs[k]!;
+      }
+      const cpu = task.cpu;
       this.runners.push(new Runner(
         task, cpu, m.cpus.nodeOf[cpu]!, o.addr + first * o.stride,
-        Math.min(o.addr + size, o.addr + last * o.stride), this.start + this.pullWait(task, cpu, m.cpus.forThread(0)), maxPages, vma, o.write,
+        Math.min(o.addr + size, o.addr + last * o.stride), t, maxPages, vma, o.write,
       ));
     }
     return o;
@@ -149,7 +167,9 @@ export class TouchJob {
       const first = l.addrs[entries[0]!]!;
       const t = mm.task(task);
       const parentCpu = l.cpus?.[0] ?? 0;
-      const r = new Runner(t, cpu, m.cpus.nodeOf[cpu]!, first, Number.POSITIVE_INFINITY, this.start + this.pullWait(t, cpu, parentCpu), maxPages,
+      const from = t.cpu === cpu ? this.start : m.cpus.firstRun(cpu, parentCpu, this.start);
+      t.cpu = cpu;
+      const r = new Runner(t, cpu, m.cpus.nodeOf[cpu]!, first, Number.POSITIVE_INFINITY, from, maxPages,
         mm.findVma(first)!, l.writes[entries[0]!] === 1);
       r.list = Float64Array.from(entries, (i) => l.addrs[i]!);
       r.writes = Uint8Array.from(entries, (i) => l.writes[i]!);
@@ -157,13 +177,6 @@ export class TouchJob {
     }
     // Two tasks on one CPU take turns on it (step() waits for the CPU), as tasks would.
     return { addr: 0, size: ps, threads: this.runners.length, lines: l.lines, write: true, stride: ps };
-  }
-
-  /** How long a task waits before it first runs on `cpu` (Cpus.pullWaitNs); only its first run waits. */
-  private pullWait(task: Task, cpu: number, parentCpu: number): number {
-    const placed = task.placed;
-    task.placed = true;
-    return placed ? 0 : this.m.cpus.pullWaitNs(cpu, parentCpu);
   }
 
   /** Run at most `budget` events (≥ 1); true once the touch is complete (see result). */
@@ -210,6 +223,14 @@ export class TouchJob {
       userNs += r.userNs;
       sysNs += r.sysNs;
     }
+    // What each CPU ran, for the balancer's timers: from its first thread's start to its last's end.
+    const from = new Map<number, number>();
+    const to = new Map<number, number>();
+    this.runners.forEach((r, i) => {
+      from.set(r.cpu, Math.min(from.get(r.cpu) ?? Number.POSITIVE_INFINITY, this.starts[i]!));
+      to.set(r.cpu, Math.max(to.get(r.cpu) ?? 0, r.t));
+    });
+    for (const [cpu, f] of from) this.m.cpus.ranThread(cpu, f, to.get(cpu)!);
     this.release();
     this.m.advanceTo(end);
     const sim = this.counts;

@@ -124,6 +124,11 @@ export interface CheckedMachineOptions {
    * (MachineConfig.nodeBalanceMaxNs), as the altix's 2.6.10/2.6.11 did.
    */
   forkBalance?: boolean;
+  /**
+   * Place a new thread by each CPU's balance timers kept in virtual time (MachineConfig.balanceTimers),
+   * instead of half the node domain's longest interval, where the kernel does not balance on fork.
+   */
+  balanceTimers?: boolean;
 }
 
 type Kind = 'string' | 'clock' | 'size' | 'integer' | 'number' | 'boolean' | 'names' | 'name or names' | 'cost';
@@ -133,7 +138,7 @@ const OPTION_KINDS: Readonly<Record<keyof CheckedMachineOptions, Kind>> = {
   preset: 'string', mem: 'size', nodes: 'integer', cpus: 'integer', pageSize: 'size', lineSize: 'integer',
   maxOrder: 'integer', cpuMhz: 'integer', clock: 'clock', speed: 'number', zeroDrivers: 'names', cost: 'cost',
   bootAllocations: 'boolean', zeroingPolicy: 'names', preempt: 'boolean', hugeClear: 'string', hiwaterInFault: 'boolean',
-  forkBalance: 'boolean',
+  forkBalance: 'boolean', balanceTimers: 'boolean',
 };
 export const MACHINE_OPTION_NAMES = Object.keys(OPTION_KINDS) as readonly (keyof CheckedMachineOptions)[];
 
