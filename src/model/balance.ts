@@ -73,7 +73,7 @@ export class Balancer {
   private readonly interval: Float64Array;
   private readonly last: Float64Array;
   private readonly lastLook: Float64Array;
-  /** Per CPU: the ticks [busyFrom, busyTo) it last ran a workload thread (+∞: still running). */
+  /** Per CPU: the ticks [busyFrom, busyTo) it last ran a workload thread (busyTo +∞: still running). */
   private readonly busyFrom: Float64Array;
   private readonly busyTo: Float64Array;
 
@@ -89,8 +89,9 @@ export class Balancer {
     this.last = new Float64Array(LEVELS * count);
     this.lastLook = new Float64Array(LEVELS * count).fill(-1);
     for (let l = 0; l < LEVELS; l++) this.interval.fill(this.levels[l]!.initInterval, l * count, (l + 1) * count);
-    this.busyFrom = new Float64Array(count).fill(Number.POSITIVE_INFINITY);
-    this.busyTo = new Float64Array(count).fill(Number.POSITIVE_INFINITY);
+    // No workload ran yet: an empty span before the first tick.
+    this.busyFrom = new Float64Array(count).fill(-1);
+    this.busyTo = new Float64Array(count).fill(-1);
   }
 
   /** msecs_to_jiffies (HZ does not divide 1000 on ia64: rounded up), at least one tick. */
