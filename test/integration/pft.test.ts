@@ -282,6 +282,13 @@ describe('kscrubfs pft against a mount', () => {
     assert.equal(readFileSync(fittedFilePath('altix'), 'utf8'), before, 'the fitted file is untouched');
   });
 
+  test('when calibrate --balance-timers comes with --fit then it is refused before any row runs (the fit runs the rows as the preset places threads)', async () => {
+    const r = await kscrubfs(['calibrate', '--fit', 'altix', '--balance-timers', '--max-iterations', '0']);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /calibrate --balance-timers: not with --fit/);
+    assert.equal(r.stdout, '');
+  });
+
   test('when calibrate --max-iterations comes without --fit then it is refused before any row runs (it would be ignored)', async () => {
     const r = await kscrubfs(['calibrate', '--max-iterations', '2']);
     assert.equal(r.code, 2, r.stderr);
