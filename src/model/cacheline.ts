@@ -18,7 +18,8 @@ export class Cacheline {
 /** What a cache-to-cache transfer of one line costs: from a CPU of the same node, or another. */
 export class LineCosts {
   constructor(
-    private readonly nodeOf: Int32Array,
+    /** Each CPU's node. */
+    readonly nodeOf: Int32Array,
     private readonly cost: { readonly lineBounceNs: number; readonly lineRemoteNs: number },
   ) {}
 

@@ -70,7 +70,7 @@ export class PtLocks {
     const l = !this.split ? this.mmLock : r.lock !== null && r.lockPmd === pmd ? r.lock : this.lockOf(r.faultAddr);
     r.lock = l;
     r.lockPmd = pmd;
-    if (l.freeAt <= r.t && l.spinners.length === 0) {
+    if (l.freeAt <= r.t && l.spinning === 0) {
       this.p.take(r, l.line);
       // Held until its release event (shared); one runner alone releases within the event.
       if (this.scope.shared) l.heldUntilRelease();
@@ -81,8 +81,8 @@ export class PtLocks {
     r.spinFrom = r.t;
     this.spinningOn[r.node]!++;
     this.spinningCpu[r.cpu]!++;
-    if (l.spinners.length === 0) this.contended.push(l);
-    l.spin(r);
+    if (l.spinning === 0) this.contended.push(l);
+    l.spin(r, r.cpu, this.lines.nodeOf[r.cpu]!, r.t);
     // The spinner's CPU is busy spinning, whatever else wants it.
     if (this.scope.spinOwnsCpu) this.m.cpus.busyUntil(r.cpu, Number.POSITIVE_INFINITY);
     return false;
@@ -94,7 +94,7 @@ export class PtLocks {
    */
   unlock(r: Runner): void {
     const l = r.lock!;
-    if (l.spinners.length > 0) {
+    if (l.spinning > 0) {
       this.p.sys(r, this.farthest(r.cpu, l));
       l.line.writtenBy(r.cpu);
     } else this.p.take(r, l.line);
@@ -123,7 +123,10 @@ export class PtLocks {
    * Returns the winner, runnable from its new t.
    */
   grant(l: SpinLock<Runner>): Runner {
-    const spinners = l.spinners;
+    const next = l.nextSpinner;
+    const cpus = l.spinCpus;
+    const nodes = l.spinNodes;
+    const froms = l.spinFroms;
     const from = l.line.cpu;
     const t = l.freeAt;
     // A runner whose event began before the release may reach spin_lock after it (its trap ran
@@ -134,13 +137,17 @@ export class PtLocks {
     // The cheapest transfer any spinner can have: none from the releasing CPU itself (or when
     // no CPU holds the line), a local one if one spins on its node, else a remote one. The
     // first spinner at that price wins (ties go to the longest spinning): the search ends there.
-    let floor = this.lines.remoteNs();
+    // A transfer's price as LineCosts.transfer(from, cpu) makes it, from the spinners' arrays.
+    const local = this.lines.localNs();
+    const remote = this.lines.remoteNs();
+    const fromNode = from < 0 ? -1 : this.lines.nodeOf[from]!;
+    let floor = remote;
     if (from < 0 || this.spinningCpu[from]! > 0) floor = 0;
-    else if (this.spinningOn[this.m.cpus.nodeOf[from]!]! > 0) floor = Math.min(floor, this.lines.localNs());
-    for (let i = 0; i < spinners.length; i++) {
-      const s = spinners[i]!;
-      if (s.spinFrom > t) continue;
-      const cost = this.lines.transfer(from, s.cpu);
+    else if (this.spinningOn[fromNode]! > 0) floor = Math.min(floor, local);
+    for (let i = l.firstSpinner; i >= 0; i = next[i]!) {
+      if (froms[i]! > t) continue;
+      const c = cpus[i]!;
+      const cost = from < 0 || c === from ? 0 : nodes[i] === fromNode ? local : remote;
       if (best < 0 || cost < bestCost) {
         best = i;
         bestCost = cost;
@@ -150,14 +157,14 @@ export class PtLocks {
     const late = best < 0;
     // Nobody was spinning at the release: the longest spinning (the first of them on a tie).
     if (late) {
-      best = 0;
-      for (let i = 1; i < spinners.length; i++) if (spinners[i]!.spinFrom < spinners[best]!.spinFrom) best = i;
+      best = l.firstSpinner;
+      for (let i = next[best]!; i >= 0; i = next[i]!) if (froms[i]! < froms[best]!) best = i;
     }
     const w = l.unspin(best);
     this.spinningOn[w.node]!--;
     this.spinningCpu[w.cpu]!--;
     const at = late ? w.spinFrom : t;
-    const handoff = late ? this.lines.transfer(from, w.cpu) : bestCost * (1 + spinners.length / 2);
+    const handoff = late ? this.lines.transfer(from, w.cpu) : bestCost * (1 + l.spinning / 2);
     const spin = at - w.spinFrom + handoff;
     w.sysNs += spin;
     this.m.cpus.addSystem(w.cpu, spin);
@@ -166,19 +173,19 @@ export class PtLocks {
     l.line.writtenBy(w.cpu);
     // Held from now until the winner's section releases it.
     l.heldUntilRelease();
-    if (spinners.length === 0) removeAt(this.contended, this.contended.indexOf(l));
+    if (l.spinning === 0) removeAt(this.contended, this.contended.indexOf(l));
     this.m.cpus.busyUntil(w.cpu, w.t);
     return w;
   }
 
   /** The dearest transfer from `cpu` to a spinner's CPU (the invalidation waits for the last). */
   private farthest(cpu: number, l: SpinLock<Runner>): number {
-    const spinners = l.spinners;
+    const next = l.nextSpinner;
+    const cpus = l.spinCpus;
     // Many spinners (64 threads on 256 nodes) are mostly remote: the first remote one ends it.
     const dearest = this.lines.dearest();
     let worst = 0;
-    for (let i = 0; i < spinners.length && worst < dearest; i++) worst = Math.max(worst, this.lines.transfer(cpu, spinners[i]!.cpu));
+    for (let i = l.firstSpinner; i >= 0 && worst < dearest; i = next[i]!) worst = Math.max(worst, this.lines.transfer(cpu, cpus[i]!));
     return worst;
   }
 }
-
