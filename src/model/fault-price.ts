@@ -158,7 +158,11 @@ export class FaultPricing {
     const c = this.c;
     let lines = this.linesPerPage * c.lineHitNs;
     if (!cacheHot && node >= 0) {
-      lines = this.m.bus.misses(r.cpu, r.t + c.userPageNs, this.lineBytes, node !== r.node ? this.coldRemoteNs : this.coldNs);
+      const bus = this.m.bus;
+      bus.io[0] = r.t + c.userPageNs;
+      bus.io[1] = node !== r.node ? this.coldRemoteNs : this.coldNs;
+      bus.misses(r.cpu, this.lineBytes);
+      lines = bus.io[0]!;
       this.m.llc.touchCold(r.cpu, this.lineBytes);
     }
     const ns = c.userPageNs + lines;

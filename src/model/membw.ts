@@ -26,6 +26,8 @@ export class NodeBus {
   /** A node's CPUs are consecutive ids (Cpus): node n's are firstCpu[n] … firstCpu[n + 1] − 1. */
   private readonly firstCpu: Int32Array;
   private readonly nodeOf: Int32Array;
+  /** bytesDuring()'s answer (see there). */
+  private readonly sum = new Float64Array(1);
 
   constructor(
     nodeOf: Int32Array,
@@ -55,19 +57,34 @@ export class NodeBus {
   }
 
   /**
-   * The program on `cpu` misses `bytes` of lines from time t, taking `ownNs` when the bus is
-   * its own (coldLinesNs: latency, overlap, and one stream's bus time). Its reads queue
-   * behind what the node's other CPUs move over the bus meanwhile (clears, other misses):
-   * they take that long more. Each line is read for ownership now and written back later,
-   * both on the bus from t. Returns the time taken.
+   * misses()'s doubles, in and out: [t, ownNs] in, the time taken out in [0]. A double passed
+   * to or returned from a call V8 does not inline is boxed, a heap number each, and this runs
+   * for every page the program touches cold (tens of MB a run, most of a run's garbage).
    */
-  misses(cpu: number, t: number, bytes: number, ownNs: number): number {
-    const ns = ownNs + this.bytesDuring(this.nodeOf[cpu]!, t, t + ownNs, cpu) / this.bytesPerNs;
+  readonly io = new Float64Array(2);
+
+  /**
+   * The program on `cpu` misses `bytes` of lines from time t (io[0]), taking ownNs (io[1])
+   * when the bus is its own (coldLinesNs: latency, overlap, and one stream's bus time). Its
+   * reads queue behind what the node's other CPUs move over the bus meanwhile (clears, other
+   * misses): they take that long more. Each line is read for ownership now and written back
+   * later, both on the bus from t. Leaves the time taken in io[0].
+   */
+  misses(cpu: number, bytes: number): void {
+    const io = this.io;
+    const t = io[0]!;
+    const ownNs = io[1]!;
+    let ns = ownNs;
+    const node = this.nodeOf[cpu]!;
+    if (t < this.quietAt[node]!) {
+      this.bytesDuring(node, t, t + ownNs, cpu);
+      ns += this.sum[0]! / this.bytesPerNs;
+    }
     this.moveFrom[cpu] = t;
     this.moveUntil[cpu] = t + ns;
     this.moveBytes[cpu] = 2 * bytes;
     this.extend(cpu, t + ns);
-    return ns;
+    io[0] = ns;
   }
 
   private extend(cpu: number, t: number): void {
@@ -96,16 +113,19 @@ export class NodeBus {
     return bytes;
   }
 
-  /** Bus bytes CPUs of `node` other than `cpu` move during [a, b), clears and the program's transfers. */
-  private bytesDuring(node: number, a: number, b: number, cpu: number): number {
+  /**
+   * Bus bytes CPUs of `node` other than `cpu` move during [a, b), clears and the program's
+   * transfers, left in sum[0]: a double returned from a call V8 does not inline is boxed, a
+   * heap number per page faulted while the node's bus is busy.
+   */
+  private bytesDuring(node: number, a: number, b: number, cpu: number): void {
     let bytes = 0;
-    if (a >= this.quietAt[node]!) return bytes;
     for (let c = this.firstCpu[node]!, end = this.firstCpu[node + 1]!; c < end; c++) {
       if (c === cpu) continue;
       bytes += share(this.zeroFrom[c]!, this.zeroUntil[c]!, this.zeroBytes[c]!, a, b);
       bytes += share(this.moveFrom[c]!, this.moveUntil[c]!, this.moveBytes[c]!, a, b);
     }
-    return bytes;
+    this.sum[0] = bytes;
   }
 }
 

@@ -331,28 +331,7 @@ export class Processes implements ProcessTable {
       const pmdEnd = Math.min(end, (pmd + 1) * pmdBytes);
       if (mm.hugePtes.size > 0 && mm.hugePtes.has(pmd)) step += zapHugePmd(this.m, this, mm, pmd, a, pmdEnd, cpu);
       const table = mm.ptes.get(pmd);
-      if (table) {
-        // Faults map consecutive pfns to consecutive pages (refills split blocks in address
-        // order): they are freed a run at a time, in the same order.
-        let run = -1;
-        let len = 0;
-        for (let i = (a - pmd * pmdBytes) / ps, stop = i + (pmdEnd - a) / ps; i < stop; i++) {
-          const pte = table[i]!;
-          if (pte === PTE_NONE) continue;
-          table[i] = PTE_NONE;
-          if (pte === PTE_ZERO_PAGE) continue;
-          const pfn = ptePfn(pte);
-          step++;
-          if (pfn === run + len) {
-            len++;
-            continue;
-          }
-          if (len > 0) this.m.freePageRun(run, len, cpu);
-          run = pfn;
-          len = 1;
-        }
-        if (len > 0) this.m.freePageRun(run, len, cpu);
-      }
+      if (table) step += this.zapTable(table, (a - pmd * pmdBytes) / ps, (pmdEnd - a) / ps, cpu);
       work += (pmdEnd - a) / ps;
       if (work >= ZAP_STEP_PTES) {
         freed += this.unmapped(mm, step);
@@ -362,6 +341,35 @@ export class Processes implements ProcessTable {
       }
     }
     return freed + this.unmapped(mm, step);
+  }
+
+  /**
+   * zap_pte_range over `count` entries of one pte page from `first`: frees the anonymous
+   * pages, returns how many. Faults map consecutive pfns to consecutive pages (refills split
+   * blocks in address order): they are freed a run at a time, in the same order. (Not in the
+   * generator: a double held across its yields is boxed, a heap number per run.)
+   */
+  private zapTable(table: Float64Array, first: number, count: number, cpu: number): number {
+    let freed = 0;
+    let run = -1;
+    let len = 0;
+    for (let i = first, stop = first + count; i < stop; i++) {
+      const pte = table[i]!;
+      if (pte === PTE_NONE) continue;
+      table[i] = PTE_NONE;
+      if (pte === PTE_ZERO_PAGE) continue;
+      const pfn = ptePfn(pte);
+      freed++;
+      if (pfn === run + len) {
+        len++;
+        continue;
+      }
+      if (len > 0) this.m.freePageRun(run, len, cpu);
+      run = pfn;
+      len = 1;
+    }
+    if (len > 0) this.m.freePageRun(run, len, cpu);
+    return freed;
   }
 
   /** `pages` anonymous pages left mm: its rss and the machine's AnonPages go down. */
