@@ -578,8 +578,12 @@ export class Zone {
    * freePages/zeroPages yet: the caller says where the block goes (takeBlock).
    */
   private rmqueueSmallest(order: number, cls: FreeClass, headFlags: number): number {
+    const nr = this.nrFree[cls]!;
     for (let current = order; current < this.maxOrder; current++) {
       let pfn: number;
+      // An empty order by its count, not by popping its list: a refill climbs the orders
+      // every batch. (Stale entries left in an empty list are never read as live.)
+      if (current < this.topOrder && nr[current] === 0) continue;
       if (current === this.topOrder) {
         const rel = this.findPristine(cls);
         if (rel < 0) continue;
