@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { NOT_ZEROED, createMachine } from '../../src/model';
+import { ModelError } from '../../src/uapi';
 import { accountedPages, assertChecked, zoneNamed } from '../helpers/model';
 
 describe('model: scale', () => {
@@ -34,6 +35,27 @@ describe('model: scale', () => {
     assert.ok(m.materializedSections() < 100, `${m.materializedSections()} sections materialized after scrubbing`);
     assert.equal(accountedPages(m), m.managedPagesTotal());
     assertChecked(m, 'after alloc, free and scrub');
+  });
+
+  it('when the altix is the largest Altix 3000 that ran these kernels (256 nodes, 512 CPUs) then 512 threads fault on every node, kscrubd runs on every node, and check() passes', () => {
+    const m = createMachine({ preset: 'altix', nodes: 256, cpus: 512, mem: '64G', clock: 'manual' });
+    assert.deepEqual([m.config.nodes, m.config.cpus, m.zones.length], [256, 512, 256]);
+    assert.ok(m.zones.every((z) => z.maxOrder === 18), 'CONFIG_FORCE_MAX_ZONEORDER=18 on every node');
+    const before = m.zones.map((z) => z.freePages + z.pcpPages);
+    const id = m.procs.create().id;
+    const size = 512 * 4 * m.pageSize;
+    const { addr } = m.procs.mmap(id, size, false);
+    const r = m.procs.touch(id, { addr, size, threads: 512 });
+    assert.equal(r.pages, 2048);
+    // Each thread ends up on its own CPU, two to a node, and faults from its node's memory.
+    assert.equal(m.zones.filter((z, i) => z.freePages + z.pcpPages < before[i]!).length, 256, 'pages from every node');
+    m.setSysctl('scrub_stop', 2);
+    m.setSysctl('scrub_start', 5);
+    m.procs.exit(id);
+    m.tick(1e9);
+    assert.equal(m.kscrubd.filter((k) => k.blocks > 0).length, 256, 'kscrubd zeroed on every node');
+    assertChecked(m, 'after 512 threads and kscrubd on 256 nodes');
+    assert.throws(() => createMachine({ preset: 'altix', nodes: 257, cpus: 514 }), (e: unknown) => e instanceof ModelError && /nodes: 257 is not an integer in 1\.\.256/.test(e.message));
   });
 
   it('when a 64 TiB machine on 2 nodes allocates on its far node then pfns past 2^33 stay consistent', () => {
