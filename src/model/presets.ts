@@ -176,6 +176,9 @@ function today(preset: PresetName, cpus: number, cpuMhz: number, cost: CostModel
 /** A node is a whole number of blocks of this order (or of MAX_ORDER-1, when that is smaller). */
 export const NODE_GRANULE_ORDER = 10;
 
+/** CONFIG_NR_CPUS of the SN2 kernels the altix preset models (limits.ts: 512 CPUs in 256 nodes). */
+const ALTIX_NR_CPUS = 512;
+
 function bad(message: string): never {
   throw new ModelError('KSCRUB_BAD_OPTION', message);
 }
@@ -200,6 +203,8 @@ export function resolveConfig(opts: MachineOptions = {}): MachineConfig {
   const maxOrder = intIn(opts.maxOrder, 'max order', MIN_MAX_ORDER, MAX_MAX_ORDER) ?? base.maxOrder;
   const nodes = intIn(opts.nodes, 'nodes', 1, MAX_NODES) ?? base.nodes;
   const cpus = intIn(opts.cpus, 'cpus', 1, MAX_CPUS) ?? (opts.nodes !== undefined ? nodes * Math.max(1, base.cpus / base.nodes) : base.cpus);
+  // The kernel's CONFIG_NR_CPUS where the modelled configuration is known: sn2's is 512.
+  if (presetName === 'altix' && cpus > ALTIX_NR_CPUS) bad(`cpus: ${cpus} is more than the altix kernel's NR_CPUS (${ALTIX_NR_CPUS}, the SN2 configuration)`);
   if (cpus < nodes) bad(`cpus: ${cpus} is fewer than nodes (${nodes}); every node needs a CPU for its kscrubd`);
   if (cpus % nodes !== 0) bad(`cpus: ${cpus} do not spread evenly over ${nodes} nodes`);
   const lineSize = intIn(opts.lineSize, 'line size', MIN_LINE_SIZE, MAX_LINE_SIZE) ?? base.lineSize;

@@ -37,7 +37,7 @@ describe('model: scale', () => {
     assertChecked(m, 'after alloc, free and scrub');
   });
 
-  it('when the altix is the largest Altix 3000 that ran these kernels (256 nodes, 512 CPUs) then 512 threads fault on every node, kscrubd runs on every node, and check() passes', () => {
+  it('when the altix is the largest Altix 3000 that ran these kernels (256 nodes, 512 CPUs) then 512 threads fault on every node, kscrubd runs on every node, and check() passes; more nodes or CPUs are refused', () => {
     const m = createMachine({ preset: 'altix', nodes: 256, cpus: 512, mem: '64G', clock: 'manual' });
     assert.deepEqual([m.config.nodes, m.config.cpus, m.zones.length], [256, 512, 256]);
     assert.ok(m.zones.every((z) => z.maxOrder === 18), 'CONFIG_FORCE_MAX_ZONEORDER=18 on every node');
@@ -56,6 +56,7 @@ describe('model: scale', () => {
     assert.equal(m.kscrubd.filter((k) => k.blocks > 0).length, 256, 'kscrubd zeroed on every node');
     assertChecked(m, 'after 512 threads and kscrubd on 256 nodes');
     assert.throws(() => createMachine({ preset: 'altix', nodes: 257, cpus: 514 }), (e: unknown) => e instanceof ModelError && /nodes: 257 is not an integer in 1\.\.256/.test(e.message));
+    assert.throws(() => createMachine({ preset: 'altix', nodes: 256, cpus: 1024, mem: '64G' }), (e: unknown) => e instanceof ModelError && e.message === "cpus: 1024 is more than the altix kernel's NR_CPUS (512, the SN2 configuration)");
   });
 
   it('when a 64 TiB machine on 2 nodes allocates on its far node then pfns past 2^33 stay consistent', () => {
