@@ -227,46 +227,43 @@ export class Balancer {
     const nr = new Int32Array(this.count);
     nr[parent] = threads;
     const cpu = new Int32Array(threads);
-    const start = new Float64Array(threads);
+    const start = new Float64Array(threads).fill(tNs);
     cpu[0] = parent;
-    start[0] = tNs;
     this.busyFrom[parent] = k0;
     this.busyTo[parent] = Number.POSITIVE_INFINITY;
     let placed = 1;
     const horizon = k0 + PLACE_HORIZON_S * this.hz;
     while (placed < threads) {
-      let best = -1;
-      let bestLevel = 0;
-      let bestTick = Number.POSITIVE_INFINITY;
-      let bestBusy = false;
-      for (let c = 0; c < this.count; c++) {
-        if (nr[c] !== 0) continue;
-        for (let level = 0; level < LEVELS; level++) {
-          const n = this.nextLook(level, c, k0);
-          if (n.tick < bestTick) { best = c; bestLevel = level; bestTick = n.tick; bestBusy = n.busy; }
-        }
-      }
-      if (best < 0 || bestTick > horizon) break;
-      const r = this.balance(bestLevel, best, nr);
-      this.look(bestLevel, best, bestTick, bestBusy, r.outcome);
+      const due = this.firstIdleLook(nr, k0);
+      if (!due || due.tick > horizon) break;
+      const r = this.balance(due.level, due.cpu, nr);
+      this.look(due.level, due.cpu, due.tick, due.busy, r.outcome);
       if (r.outcome !== MOVED) continue;
       nr[r.from]! -= r.moved;
-      nr[best]! += r.moved;
-      cpu[placed] = best;
-      start[placed] = Math.max(tNs, bestTick * this.jiffyNs);
-      placed++;
-      this.busyFrom[best] = bestTick;
-      this.busyTo[best] = Number.POSITIVE_INFINITY;
+      nr[due.cpu]! += r.moved;
+      cpu[placed] = due.cpu;
+      start[placed++] = Math.max(tNs, due.tick * this.jiffyNs);
+      this.busyFrom[due.cpu] = due.tick;
+      this.busyTo[due.cpu] = Number.POSITIVE_INFINITY;
     }
-    // Left on a queue: they take turns on that CPU from the fork.
-    for (let c = 0; c < this.count && placed < threads; c++) {
-      for (let extra = nr[c]! - 1; extra > 0 && placed < threads; extra--) {
-        cpu[placed] = c;
-        start[placed] = tNs;
-        placed++;
-      }
+    // Left on a queue (more threads than idle CPUs): they take turns on that CPU from the fork.
+    for (let c = 0; c < this.count; c++) {
+      for (let extra = nr[c]! - 1; extra > 0 && placed < threads; extra--) cpu[placed++] = c;
     }
     return { cpu, startNs: start };
+  }
+
+  /** The next look of any idle CPU's domains (nr[c] 0) from tick `from`: earliest, then lowest CPU, then lowest level. */
+  private firstIdleLook(nr: Int32Array, from: number): { cpu: number; level: number; tick: number; busy: boolean } | null {
+    let best: { cpu: number; level: number; tick: number; busy: boolean } | null = null;
+    for (let c = 0; c < this.count; c++) {
+      if (nr[c] !== 0) continue;
+      for (let level = 0; level < LEVELS; level++) {
+        const n = this.nextLook(level, c, from);
+        if (!best || n.tick < best.tick) best = { cpu: c, level, tick: n.tick, busy: n.busy };
+      }
+    }
+    return best;
   }
 
   /**

@@ -223,14 +223,6 @@ export class TouchJob {
       userNs += r.userNs;
       sysNs += r.sysNs;
     }
-    // What each CPU ran, for the balancer's timers: from its first thread's start to its last's end.
-    const from = new Map<number, number>();
-    const to = new Map<number, number>();
-    this.runners.forEach((r, i) => {
-      from.set(r.cpu, Math.min(from.get(r.cpu) ?? Number.POSITIVE_INFINITY, this.starts[i]!));
-      to.set(r.cpu, Math.max(to.get(r.cpu) ?? 0, r.t));
-    });
-    for (const [cpu, f] of from) this.m.cpus.ranThread(cpu, f, to.get(cpu)!);
     this.release();
     this.m.advanceTo(end);
     const sim = this.counts;
@@ -243,7 +235,15 @@ export class TouchJob {
     };
   }
 
+  /** The threads leave their CPUs (done, or the touch failed), which the balancer's timers learn: each CPU ran from its first thread's start to its last's end. */
   private release(): void {
+    const from = new Map<number, number>();
+    const to = new Map<number, number>();
+    this.runners.forEach((r, i) => {
+      from.set(r.cpu, Math.min(from.get(r.cpu) ?? Number.POSITIVE_INFINITY, this.starts[i]!));
+      to.set(r.cpu, Math.max(to.get(r.cpu) ?? 0, r.t));
+    });
+    for (const [cpu, f] of from) this.m.cpus.ranThread(cpu, f, to.get(cpu)!);
     for (const r of this.runners) this.m.cpus.switchOut(r.cpu);
   }
 }
