@@ -167,7 +167,7 @@ export class TouchJob {
       const first = l.addrs[entries[0]!]!;
       const t = mm.task(task);
       const parentCpu = l.cpus?.[0] ?? 0;
-      const from = t.cpu === cpu ? this.start : m.cpus.firstRun(cpu, parentCpu, this.start);
+      const from = t.cpu >= 0 ? this.start : m.cpus.firstRun(cpu, parentCpu, this.start);
       t.cpu = cpu;
       const r = new Runner(t, cpu, m.cpus.nodeOf[cpu]!, first, Number.POSITIVE_INFINITY, from, maxPages,
         mm.findVma(first)!, l.writes[entries[0]!] === 1);
