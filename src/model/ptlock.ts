@@ -30,6 +30,16 @@ export class PtLocks {
    */
   private readonly spinningOn: Int32Array;
   private readonly spinningCpu: Int32Array;
+  /**
+   * When every runner has a CPU of its own (FaultScope.spinOwnsCpu), the runner spinning on
+   * each CPU (null: none), the CPUs of each node (nodeCpus[nodeStart[n] …]) and a count of
+   * spins begun (Runner.spinSeq, the order of a lock's spinners): a release finds its nearest
+   * spinner among its own node's CPUs instead of walking the whole list.
+   */
+  private readonly spinnerOn: (Runner | null)[];
+  private readonly nodeCpus: Int32Array;
+  private readonly nodeStart: Int32Array;
+  private spins = 0;
 
   constructor(
     private readonly m: PtLockMachine,
@@ -43,6 +53,15 @@ export class PtLocks {
     this.mmLock = new SpinLock(scope.mm.semLine);
     this.spinningOn = new Int32Array(m.config.nodes);
     this.spinningCpu = new Int32Array(m.config.cpus);
+    this.spinnerOn = objectList<Runner | null>();
+    for (let c = 0; c < m.config.cpus; c++) this.spinnerOn.push(null);
+    const nodeOf = this.lines.nodeOf;
+    this.nodeStart = new Int32Array(m.config.nodes + 1);
+    for (let c = 0; c < nodeOf.length; c++) this.nodeStart[nodeOf[c]! + 1]!++;
+    for (let n = 0; n < m.config.nodes; n++) this.nodeStart[n + 1]! += this.nodeStart[n]!;
+    this.nodeCpus = new Int32Array(nodeOf.length);
+    const fill = this.nodeStart.slice(0, m.config.nodes);
+    for (let c = 0; c < nodeOf.length; c++) this.nodeCpus[fill[nodeOf[c]!]!++] = c;
   }
 
   /** The page-table lock that covers `addr`: the mm's, or its pte page's (split ptlocks). */
@@ -82,7 +101,9 @@ export class PtLocks {
     this.spinningOn[r.node]!++;
     this.spinningCpu[r.cpu]!++;
     if (l.spinning === 0) this.contended.push(l);
-    l.spin(r, r.cpu, this.lines.nodeOf[r.cpu]!, r.t);
+    r.spinEntry = l.spin(r, r.cpu, this.lines.nodeOf[r.cpu]!, r.t);
+    r.spinSeq = this.spins++;
+    if (this.scope.spinOwnsCpu) this.spinnerOn[r.cpu] = r;
     // The spinner's CPU is busy spinning, whatever else wants it.
     if (this.scope.spinOwnsCpu) this.m.cpus.busyUntil(r.cpu, Number.POSITIVE_INFINITY);
     return false;
@@ -141,17 +162,33 @@ export class PtLocks {
     const local = this.lines.localNs();
     const remote = this.lines.remoteNs();
     const fromNode = from < 0 ? -1 : this.lines.nodeOf[from]!;
-    let floor = remote;
-    if (from < 0 || this.spinningCpu[from]! > 0) floor = 0;
-    else if (this.spinningOn[fromNode]! > 0) floor = Math.min(floor, local);
-    for (let i = l.firstSpinner; i >= 0; i = next[i]!) {
-      if (froms[i]! > t) continue;
-      const c = cpus[i]!;
-      const cost = from < 0 || c === from ? 0 : nodes[i] === fromNode ? local : remote;
-      if (best < 0 || cost < bestCost) {
-        best = i;
-        bestCost = cost;
-        if (cost <= floor) break;
+    if (this.scope.spinOwnsCpu && from >= 0 && 0 < local && local < remote && this.nodeStart[fromNode + 1]! - this.nodeStart[fromNode]! <= l.spinning) {
+      // One runner per CPU: the nearest are the one on `from` (free) and those on its node
+      // (the three prices apart, so that no tie crosses them).
+      best = this.nearOf(l, from, fromNode, t);
+      if (best >= 0) bestCost = cpus[best] === from ? 0 : local;
+      else {
+        // None near was spinning at the release: the first of the others that was.
+        for (let i = l.firstSpinner; i >= 0; i = next[i]!) {
+          if (froms[i]! > t) continue;
+          best = i;
+          bestCost = remote;
+          break;
+        }
+      }
+    } else {
+      let floor = remote;
+      if (from < 0 || this.spinningCpu[from]! > 0) floor = 0;
+      else if (this.spinningOn[fromNode]! > 0) floor = Math.min(floor, local);
+      for (let i = l.firstSpinner; i >= 0; i = next[i]!) {
+        if (froms[i]! > t) continue;
+        const c = cpus[i]!;
+        const cost = from < 0 || c === from ? 0 : nodes[i] === fromNode ? local : remote;
+        if (best < 0 || cost < bestCost) {
+          best = i;
+          bestCost = cost;
+          if (cost <= floor) break;
+        }
       }
     }
     const late = best < 0;
@@ -161,6 +198,7 @@ export class PtLocks {
       for (let i = next[best]!; i >= 0; i = next[i]!) if (froms[i]! < froms[best]!) best = i;
     }
     const w = l.unspin(best);
+    if (this.scope.spinOwnsCpu) this.spinnerOn[w.cpu] = null;
     this.spinningOn[w.node]!--;
     this.spinningCpu[w.cpu]!--;
     const at = late ? w.spinFrom : t;
@@ -176,6 +214,27 @@ export class PtLocks {
     if (l.spinning === 0) removeAt(this.contended, this.contended.indexOf(l));
     this.m.cpus.busyUntil(w.cpu, w.t);
     return w;
+  }
+
+  /**
+   * The entry of l's nearest spinner to CPU `from` of `node` that was spinning at t, with one
+   * runner per CPU: the one on `from` itself, else the one on `node` that began first; -1: none.
+   */
+  private nearOf(l: SpinLock<Runner>, from: number, node: number, t: number): number {
+    const on = this.spinnerOn;
+    if (this.spinningCpu[from]! > 0) {
+      const s = on[from]!;
+      if (s !== null && s.lock === l && s.spinFrom <= t) return s.spinEntry;
+    }
+    if (this.spinningOn[node] === 0) return -1;
+    let near: Runner | null = null;
+    for (let k = this.nodeStart[node]!, end = this.nodeStart[node + 1]!; k < end; k++) {
+      const c = this.nodeCpus[k]!;
+      if (c === from) continue;
+      const s = on[c]!;
+      if (s !== null && s.lock === l && s.spinFrom <= t && (near === null || s.spinSeq < near.spinSeq)) near = s;
+    }
+    return near === null ? -1 : near.spinEntry;
   }
 
   /** The dearest transfer from `cpu` to a spinner's CPU (the invalidation waits for the last). */

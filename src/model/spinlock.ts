@@ -75,8 +75,8 @@ export class SpinLock<W = unknown> {
     this._freeAt = t;
   }
 
-  /** `w`, on `cpu` of `node`, starts spinning on it at `from`: last in the list. */
-  spin(w: W, cpu: number, node: number, from: number): void {
+  /** `w`, on `cpu` of `node`, starts spinning on it at `from`: last in the list. Returns its entry. */
+  spin(w: W, cpu: number, node: number, from: number): number {
     if (this.unused < 0) this.grow();
     const i = this.unused;
     this.unused = this.next[i]!;
@@ -90,6 +90,7 @@ export class SpinLock<W = unknown> {
     else this.next[this.tail] = i;
     this.tail = i;
     this.count++;
+    return i;
   }
 
   /** The spinner of entry `i` stops spinning (it won the lock); the others keep their order. */
