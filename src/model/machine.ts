@@ -443,7 +443,9 @@ export class Machine implements Parts, FreeListener {
       return;
     }
     const allocated = pageFlags(KIND_ALLOC, 0, NOT_ZEROED);
-    for (let i = 0; i < n; i++) if (z.pageFlagsAt(pfn + i) !== allocated) assert(false, `free of pfn ${pfn + i} order 0: ${z.describe(pfn + i)}`);
+    if (!z.allFlagged(pfn, n, allocated)) {
+      for (let i = 0; i < n; i++) if (z.pageFlagsAt(pfn + i) !== allocated) assert(false, `free of pfn ${pfn + i} order 0: ${z.describe(pfn + i)}`);
+    }
     this.vm.pgfree += n;
     this.vm.pcpDrainPages += z.pcpFreeRun(hot, pfn, n, this);
   }

@@ -378,6 +378,14 @@ export class Zone {
     return f ? f[this.offsetOf(pfn)]! : -1;
   }
 
+  /** Do the n pages from pfn (one materialized section) all have these flags? */
+  allFlagged(pfn: number, n: number, flags: number): boolean {
+    const f = this.flagsOf(pfn);
+    if (!f) return false;
+    for (let i = this.offsetOf(pfn), end = i + n; i < end; i++) if (f[i] !== flags) return false;
+    return true;
+  }
+
   setHead(pfn: number, flags: number): void {
     const f = this.flagsOf(pfn);
     if (!f) assert(false, `pfn ${pfn} is in a materialized section`);
@@ -577,7 +585,7 @@ export class Zone {
    * expand(). Returns the head pfn (marked with `headFlags`) or -1. Not accounted in
    * freePages/zeroPages yet: the caller says where the block goes (takeBlock).
    */
-  private rmqueueSmallest(order: number, cls: FreeClass, headFlags: number): number {
+  private rmqueueSmallest(order: number, cls: FreeClass, headFlags: number, split = true): number {
     const nr = this.nrFree[cls]!;
     for (let current = order; current < this.maxOrder; current++) {
       let pfn: number;
@@ -596,7 +604,7 @@ export class Zone {
         if (pfn < 0) continue;
       }
       this.splitOrder = current;
-      this.expand(pfn, order, current, cls);
+      if (split) this.expand(pfn, order, current, cls);
       this.setHead(pfn, headFlags);
       return pfn;
     }
@@ -618,8 +626,8 @@ export class Zone {
    * Take a block of `order` from class `cls` for an allocation, a per-cpu list, or kscrubd.
    * Returns the pfn or -1; free/zero page counts drop as the block leaves the lists.
    */
-  takeBlock(order: number, cls: FreeClass, headFlags: number): number {
-    const pfn = this.rmqueueSmallest(order, cls, headFlags);
+  takeBlock(order: number, cls: FreeClass, headFlags: number, split = true): number {
+    const pfn = this.rmqueueSmallest(order, cls, headFlags, split);
     if (pfn >= 0) {
       const n = orderPages(order);
       this.freePages -= n;
@@ -968,7 +976,9 @@ export class Zone {
     const got = this.bulkScratch;
     let n = 0;
     while (n < count) {
-      const pfn = this.takeBlock(0, cls, pageFlags(KIND_PCP, 0, cls));
+      // When more pages are wanted after this one, takeSplitRest() lays out the rest of a split
+      // block itself: expand() would list the halves that it then unlists (split = false).
+      const pfn = this.takeBlock(0, cls, pageFlags(KIND_PCP, 0, cls), n + 1 === count);
       if (pfn < 0) break;
       got[n++] = pfn;
       // A page split off a bigger block: the next ones come from the rest of that block.
@@ -990,10 +1000,10 @@ export class Zone {
   }
 
   /**
-   * rmqueueBulk() just took `head`, the first page of a block of `order` > 0 that
-   * rmqueueSmallest() split: expand() left the rest on this class's lists as one block of each
-   * order below, head + 2^o for order o, and those lists held nothing else (the search for the
-   * smallest block emptied them). Single-page takes from here would take head + 1, head + 2, …
+   * rmqueueBulk() just took `head`, the first page of a block of `order` > 0, without the
+   * split: expand() would have left the rest on this class's lists as one block of each order
+   * below, head + 2^o for order o, and those lists hold no live block (the search for the
+   * smallest block found none there). Single-page takes from there would take head + 1, head + 2, …
    * in address order — each the smallest block left, split as it goes — touching these lists
    * only. This takes up to count - n of them at once and leaves the lists, counts and page
    * flags exactly as those takes would: taken pages marked for the per-cpu list, and the free
