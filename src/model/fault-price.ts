@@ -118,14 +118,20 @@ export class FaultPricing {
    */
   private hotZero(r: Runner, local: boolean, bytes: number): void {
     const bus = this.m.bus;
-    const sharers = bus.zeroingOn(r.node, r.t, r.cpu) + 1;
-    const others = bus.bytesLeft(r.node, r.t, r.cpu);
+    const io = bus.io;
+    io[0] = r.t;
+    const sharers = bus.zeroingOn(r.node, r.cpu) + 1;
+    bus.bytesLeft(r.node, r.cpu);
+    const others = io[0]!;
     const extent = bytes > this.ps ? this.hugeExtent(bytes) : bytes;
     const calls = bytes / extent;
     const ns = sharers === 1 && others === 0 && extent === this.ps
       ? calls * (local ? this.zeroNs : this.zeroRemoteNs)
       : calls * this.m.cpuZero.zero(extent, !local, sharers, others).cpuNs;
-    bus.zeroing(r.cpu, r.t, r.t + ns, calls * this.m.cpuZero.busBytes(extent));
+    io[0] = r.t;
+    io[1] = r.t + ns;
+    io[2] = calls * this.m.cpuZero.busBytes(extent);
+    bus.zeroing(r.cpu);
     // clear_page's cached stores fill the faulting CPU's cache with the page's lines.
     this.m.llc.clear(r.cpu, calls * this.m.cpuZero.fills(extent));
     this.sys(r, ns);

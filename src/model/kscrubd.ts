@@ -2,7 +2,8 @@ import debugFactory from 'debug';
 import { orderPages } from './page';
 import type { Parts } from './parts';
 import type { ZeroRule, ZeroRuleMachine } from './policies/zero-rules';
-import type { ZeroDriver } from './zero-drivers';
+import type { NodeBus } from './membw';
+import type { ZeroDriver, ZeroResult } from './zero-drivers';
 import type { Zone } from './zone';
 
 /** What kscrubd uses of the machine (parts.ts). */
@@ -229,7 +230,7 @@ export class Kscrubd {
     let result = null;
     for (const d of m.zeroDrivers) {
       if (!d.accepts(bytes)) continue;
-      result = d.zero(bytes, false, m.bus.zeroingOn(this.node, begin, cpu) + 1, m.bus.bytesLeft(this.node, begin, cpu));
+      result = clearOnBus(d, m.bus, bytes, this.node, begin, cpu);
       if (result) { driver = d; break; }
       this.bteFallbacks++; // a failed transfer: the CPU does it after all
       break;
@@ -238,12 +239,12 @@ export class Kscrubd {
       driver = m.cpuZero;
       // clear_pages shares the node's bus with the CPUs zeroing there when it starts, after
       // what the program's misses under way still move.
-      result = m.cpuZero.zero(bytes, false, m.bus.zeroingOn(this.node, begin, cpu) + 1, m.bus.bytesLeft(this.node, begin, cpu));
+      result = clearOnBus(m.cpuZero, m.bus, bytes, this.node, begin, cpu)!;
     }
     // The CPU's stores (cached or not) share the node's bus with the node's other zeroing
     // CPUs; the BTE's transfer is the SHub's, not a CPU's.
     const busBytes = driver.busBytes(bytes);
-    if (busBytes > 0) m.bus.zeroing(cpu, begin, begin + result.wallNs, busBytes);
+    if (busBytes > 0) onBus(m.bus, cpu, begin, begin + result.wallNs, busBytes);
     // Cached stores leave the block's lines in the cache of the CPU kscrubd ran on.
     m.llc.clear(cpu, driver.fills(bytes));
     // kscrubd's CPU time is system time of its CPU (a BTE transfer is busy-polled: the same).
@@ -262,11 +263,11 @@ export class Kscrubd {
   private zeroPagesOn(m: KscrubdMachine, cpu: number, begin: number, lockNs: number): void {
     const b = this.block!;
     const pages = Math.min(b.left, this.rule!.runPages(m));
-    const one = m.cpuZero.zero(m.config.pageSize, false, m.bus.zeroingOn(this.node, begin, cpu) + 1, m.bus.bytesLeft(this.node, begin, cpu));
+    const one = clearOnBus(m.cpuZero, m.bus, m.config.pageSize, this.node, begin, cpu)!;
     const wallNs = pages * one.wallNs;
     const bytes = pages * m.config.pageSize;
     // Page by page: each clear_highpage() reads its lines for ownership, as one page's clear does.
-    m.bus.zeroing(cpu, begin, begin + wallNs, pages * m.cpuZero.busBytes(m.config.pageSize));
+    onBus(m.bus, cpu, begin, begin + wallNs, pages * m.cpuZero.busBytes(m.config.pageSize));
     // clear_highpage is `rep stos`: cached stores that fill the cache of the CPU it ran on.
     m.llc.clear(cpu, pages * m.cpuZero.fills(m.config.pageSize));
     m.cpus.busyUntil(cpu, begin + pages * one.cpuNs);
@@ -306,3 +307,22 @@ export class Kscrubd {
   }
 }
 
+
+/**
+ * `d` clears `bytes` for kscrubd on `cpu` from t, sharing `node`'s bus with the CPUs zeroing
+ * there and behind the program's bytes still moving (NodeBus takes its doubles in io).
+ */
+function clearOnBus(d: ZeroDriver, bus: NodeBus, bytes: number, node: number, t: number, cpu: number): ZeroResult | null {
+  bus.io[0] = t;
+  const sharers = bus.zeroingOn(node, cpu) + 1;
+  bus.bytesLeft(node, cpu);
+  return d.zero(bytes, false, sharers, bus.io[0]!);
+}
+
+/** NodeBus.zeroing(): `cpu` moves `bytes` over its node's bus during [from, until). */
+function onBus(bus: NodeBus, cpu: number, from: number, until: number, bytes: number): void {
+  bus.io[0] = from;
+  bus.io[1] = until;
+  bus.io[2] = bytes;
+  bus.zeroing(cpu);
+}

@@ -48,20 +48,26 @@ export class NodeBus {
     for (let c = cpus - 1; c >= 0; c--) this.firstCpu[nodeOf[c]!] = c;
   }
 
-  /** `cpu` clears memory during [from, until), moving `bytes` over its node's bus. */
-  zeroing(cpu: number, from: number, until: number, bytes: number): void {
-    this.zeroFrom[cpu] = from;
+  /**
+   * `cpu` clears memory during [from, until), moving `bytes` over its node's bus: from, until
+   * and bytes in io[0], io[1], io[2] (see io).
+   */
+  zeroing(cpu: number): void {
+    const io = this.io;
+    const until = io[1]!;
+    this.zeroFrom[cpu] = io[0]!;
     this.zeroUntil[cpu] = until;
-    this.zeroBytes[cpu] = bytes;
+    this.zeroBytes[cpu] = io[2]!;
     this.extend(cpu, until);
   }
 
   /**
-   * misses()'s doubles, in and out: [t, ownNs] in, the time taken out in [0]. A double passed
-   * to or returned from a call V8 does not inline is boxed, a heap number each, and this runs
-   * for every page the program touches cold (tens of MB a run, most of a run's garbage).
+   * The doubles the bus's calls take and answer (times, byte counts), passed here: a double
+   * passed to or returned from a call V8 does not inline is boxed, a heap number each, and
+   * these run for every page faulted (tens of MB a run, most of a run's garbage). Each call
+   * says which slots it reads and which it writes.
    */
-  readonly io = new Float64Array(2);
+  readonly io = new Float64Array(3);
 
   /**
    * The program on `cpu` misses `bytes` of lines from time t (io[0]), taking ownNs (io[1])
@@ -92,8 +98,9 @@ export class NodeBus {
     if (t > this.quietAt[node]!) this.quietAt[node] = t;
   }
 
-  /** CPUs of `node` other than `cpu` zeroing at time t: they share the node's bus with it. */
-  zeroingOn(node: number, t: number, cpu: number): number {
+  /** CPUs of `node` other than `cpu` zeroing at time t (io[0]): they share the node's bus with it. */
+  zeroingOn(node: number, cpu: number): number {
+    const t = this.io[0]!;
     let n = 0;
     if (t >= this.quietAt[node]!) return n;
     for (let c = this.firstCpu[node]!, end = this.firstCpu[node + 1]!; c < end; c++) if (c !== cpu && this.zeroUntil[c]! > t) n++;
@@ -102,15 +109,18 @@ export class NodeBus {
 
   /**
    * Bus bytes the program's transfers by CPUs of `node` other than `cpu` still move after t
-   * (each at an even pace over its interval).
+   * (io[0]; each at an even pace over its interval): left in io[0].
    */
-  bytesLeft(node: number, t: number, cpu: number): number {
+  bytesLeft(node: number, cpu: number): void {
+    const io = this.io;
+    const t = io[0]!;
     let bytes = 0;
-    if (t >= this.quietAt[node]!) return bytes;
-    for (let c = this.firstCpu[node]!, end = this.firstCpu[node + 1]!; c < end; c++) {
-      if (c !== cpu) bytes += share(this.moveFrom[c]!, this.moveUntil[c]!, this.moveBytes[c]!, t, Number.POSITIVE_INFINITY);
+    if (t < this.quietAt[node]!) {
+      for (let c = this.firstCpu[node]!, end = this.firstCpu[node + 1]!; c < end; c++) {
+        if (c !== cpu) bytes += share(this.moveFrom[c]!, this.moveUntil[c]!, this.moveBytes[c]!, t, Number.POSITIVE_INFINITY);
+      }
     }
-    return bytes;
+    io[0] = bytes;
   }
 
   /**

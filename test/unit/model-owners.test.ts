@@ -134,7 +134,19 @@ describe('owners: the node bus', () => {
   test('when two CPUs of a node clear pages and the program misses lines there then each waits for the other’s bytes', () => {
     const m = createMachine({ ...TWO_NODES, cost: BUS });
     const bus = m.bus;
-    const clear = (cpu: number, t: number): number => m.cpuZero.zero(8 * PAGE, false, bus.zeroingOn(0, t, cpu) + 1, bus.bytesLeft(0, t, cpu)).cpuNs;
+    const bytesLeft = (node: number, t: number, cpu: number): number => {
+      bus.io[0] = t;
+      bus.bytesLeft(node, cpu);
+      return bus.io[0];
+    };
+    const clear = (cpu: number, t: number): number => {
+      bus.io[0] = t;
+      return m.cpuZero.zero(8 * PAGE, false, bus.zeroingOn(0, cpu) + 1, bytesLeft(0, t, cpu)).cpuNs;
+    };
+    const zeroing = (cpu: number, from: number, until: number, bytes: number): void => {
+      bus.io.set([from, until, bytes]);
+      bus.zeroing(cpu);
+    };
     const misses = (cpu: number, t: number, bytes: number, ownNs: number): number => {
       bus.io[0] = t;
       bus.io[1] = ownNs;
@@ -144,7 +156,7 @@ describe('owners: the node bus', () => {
     // CPU 0 clears 32 KiB at 0, alone: stores 32768 / 8 = 4096 ns, the bus 2 × 32768 / 16 = 4096:
     // the clear moves 65536 B in 4096 ns, the whole bus.
     assert.equal(clear(0, 0), 4096);
-    bus.zeroing(0, 0, 4096, 2 * 8 * PAGE);
+    zeroing(0, 0, 4096, 2 * 8 * PAGE);
     // The program on CPU 1 misses a page's 64 lines at 1000 (256 ns on a bus of its own): the
     // clear moves 65536 × 256 / 4096 = 4096 B meanwhile, 4096 / 16 = 256 ns more: 512.
     // CPU 2 is on node 1's bus: 256.
@@ -155,16 +167,16 @@ describe('owners: the node bus', () => {
     assert.equal(misses(1, 4096, PAGE, 256), 256);
     // CPU 1 clears 32 KiB at 5000 while CPU 0 clears again: two clears, 2 × 2 × 32768 / 16 = 8192
     // (CPU 1's own misses, over at 4352, are not in its way).
-    bus.zeroing(0, 5000, 9096, 2 * 8 * PAGE);
-    assert.equal(bus.bytesLeft(0, 5000, 1), 0);
+    zeroing(0, 5000, 9096, 2 * 8 * PAGE);
+    assert.equal(bytesLeft(0, 5000, 1), 0);
     assert.equal(clear(1, 5000), 8192);
-    bus.zeroing(1, 5000, 13_192, 2 * 8 * PAGE);
+    zeroing(1, 5000, 13_192, 2 * 8 * PAGE);
     // A quiet bus at 20000: CPU 1's misses take their own 256, their reads and writebacks
     // (2 × 4096 B) on the bus until 20256.
     assert.equal(misses(1, 20_000, PAGE, 256), 256);
     // CPU 0 starts a clear halfway through them: 4096 B of the program's still to move, then
     // its own 2 × 32768: (65536 + 4096) / 16 = 4352.
-    assert.equal(bus.bytesLeft(0, 20_128, 0), PAGE);
+    assert.equal(bytesLeft(0, 20_128, 0), PAGE);
     assert.equal(clear(0, 20_128), 4352);
   });
 
