@@ -112,7 +112,9 @@ export class Machine implements Parts, FreeListener {
       scrub_start: this.specs.scrub_start.initial,
       scrub_stop: this.specs.scrub_stop.initial,
       scrub_load: this.specs.scrub_load.initial,
-      max_prealloc_order: this.specs.max_prealloc_order.initial,
+      // Lameter's V2 prefault is part of the patched 2.6.11 the old presets model; a kernel of
+      // today never prefaulted anonymous memory, so there the sysctl starts off.
+      max_prealloc_order: kernelAtLeast(cfg.kernel, '6.18') ? 0 : this.specs.max_prealloc_order.initial,
     };
     this.zeroDrivers = makeZeroDrivers(cfg.zeroDrivers.filter((d) => d !== 'cpu'), cfg.cost, cfg.pageSize, cfg.cpus / cfg.nodes);
     this.cpuZero = new CpuZeroDriver(cfg.cost, cfg.pageSize, cfg.cpus / cfg.nodes);

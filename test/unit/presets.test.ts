@@ -43,6 +43,21 @@ describe('presets i386 and epyc', () => {
     assert.ok(normal!.managedPages < normal!.spannedPages);
   });
 
+  test('when a machine of today boots then vm.max_prealloc_order is 0 and a fault maps its one page; the 2.6.11 presets start with V2\'s 4', () => {
+    for (const preset of ['epyc', 'genoa', 'icelake-x', 'skylake-sp', 'altix', 'x86_64', 'i386'] as const) {
+      const m = createMachine({ preset, mem: '1G', nodes: 1, cpus: 2, clock: 'manual', bootAllocations: false });
+      const today = m.config.kernel === '6.18';
+      assert.equal(m.sysctl.max_prealloc_order, today ? 0 : 4, preset);
+      const id = m.procs.create().id;
+      const size = 64 * m.pageSize;
+      const { addr } = m.procs.mmap(id, size, false);
+      const r = m.procs.touch(id, { addr, size });
+      assert.equal(r.pages, 64, preset);
+      // V2 maps 1, 2, 4, 8, 14, 14, 14, 7 pages (a pagevec at most) where it is on.
+      assert.equal(r.faults, today ? 64 : 8, preset);
+    }
+  });
+
   test('when i386 is given more than its 32-bit physical addresses reach then it is refused, and 4 GiB boots', () => {
     for (const mem of ['5G', '1T']) {
       assert.throws(() => createMachine({ preset: 'i386', mem }), (e: unknown) => e instanceof ModelError && e.message === `mem: ${mem} is more than i386 without PAE addresses (4-byte ptes: 4 GiB of physical memory)`);
