@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { findMount, fusermountUnmount, servedBy } from '../fuse/mountpoint';
-import { ALTIX_COST, ALTIX_FITTED, i386Cost, presetFigures } from '../model';
+import { ALTIX_COST, ALTIX_FITTED, I386_FITTED, i386Cost, presetFigures } from '../model';
 import { PUBLISHED, TOLERANCE, compare, formatComparisons } from '../workload/calibration';
 import { type FitResult, fit, fitParams, formatFit, publishedConfig, publishedMachine, runPublished } from './fit';
 import { writeFittedFile } from './fit-file';
@@ -25,9 +25,8 @@ import { clearProgress, progressLine } from './progress';
 /** A private mount's default machine (trace replay passes its own): altix, CPU zeroing only, a manual clock. */
 const DAEMON_ARGS = ['--preset', 'altix', '--zero-drivers', 'cpu', '--clock', 'manual'];
 
+/** The presets with published rows; each cost file takes its fitted figures from src/model/fitted-<preset>.ts. */
 const FIT_PRESETS = ['altix', 'i386'] as const;
-/** The presets whose cost file takes its fitted figures from src/model/fitted-<preset>.ts. */
-const WRITABLE_PRESETS = ['altix'] as const;
 const READY_MS = 30_000;
 
 /**
@@ -176,20 +175,17 @@ async function runFit(preset: string, o: FormatFlags & { maxIterations?: number;
   if (!(FIT_PRESETS as readonly string[]).includes(preset)) {
     throw new CliError('KSCRUB_USAGE', `calibrate --fit: "${preset}" has no published rows (presets with rows: ${FIT_PRESETS.join(', ')})`);
   }
-  if (o.write === true && !(WRITABLE_PRESETS as readonly string[]).includes(preset)) {
-    throw new CliError('KSCRUB_USAGE', `calibrate --fit ${preset} --write: ${preset}'s cost file does not take its figures from a generated file yet (only ${WRITABLE_PRESETS.join(', ')})`);
-  }
   const p = preset as (typeof FIT_PRESETS)[number];
   const rows = PUBLISHED.filter((r) => r.preset === p);
   const mhz = rows.find((r) => r.cpuMhz !== undefined)?.cpuMhz;
-  // altix starts from the first guesses its generated file keeps (not from the last fit's
+  // Each preset starts from the first guesses its generated file keeps (not from the last fit's
   // result), so the same command gives the same figures from any clone.
-  const cost = p === 'altix' ? { ...ALTIX_COST, ...ALTIX_FITTED.start } : i386Cost(mhz);
+  const cost = p === 'altix' ? { ...ALTIX_COST, ...ALTIX_FITTED.start } : { ...i386Cost(mhz), ...I386_FITTED.start };
   const progress = progressLine();
   // With --write, every accepted step is written as it comes (the file then holds what
   // --max-iterations at that count gives, and says so), so a fit stopped early keeps its progress.
   const write = (r: FitResult): void => {
-    if (o.write !== true || p !== 'altix') return;
+    if (o.write !== true) return;
     const file = writeFittedFile(p, `kscrubfs calibrate --fit ${p} --max-iterations ${r.iterations} --write`, r);
     process.stderr.write(`calibrate: wrote ${file} (${r.iterations} iteration(s)); build again (npm run build) for the model to use it\n`);
   };

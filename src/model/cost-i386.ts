@@ -2,6 +2,7 @@ import type { CostModel } from './cost';
 import { NO_BTE, NO_BTE_FIGURES } from './cost-no-bte';
 import { type Figures, fitted, measured } from './figures';
 import { fixedClock } from './cost-clock';
+import { I386_FITTED } from './fitted-i386';
 
 /** The Pentium III has no boost: one clock, the board's. */
 const i386Clock = (mhz: number) => fixedClock(mhz / 1000, 'a Pentium III (P6) runs at its one clock, the board\'s (no boost), so the clearing rates hold as stated');
@@ -12,10 +13,12 @@ const i386Clock = (mhz: number) => fixedClock(mhz / 1000, 'a Pentium III (P6) ru
  * published rows; docs/calibration.md has the messages), assumed on an Intel 440BX with PC100
  * SDRAM, running 2.6.10/2.6.11 i386 without PAE (4 KiB pages, 4-byte ptes, 32-byte lines).
  *
- * Every figure comes from the hardware's documented properties, never from pft numbers
- * published for this machine (those check the preset; fitted to them it would prove
- * nothing). Work the core does is stated in core cycles, and scales with the clock; work the
- * front-side bus and the SDRAM do is stated in nanoseconds, and does not:
+ * The data sheets and published measurements fix what they can (measured, below); the rest
+ * (the kernel's path lengths, what the 440BX's SDRAM delivers) starts from the estimates below
+ * and is fitted by `kscrubfs calibrate --fit i386 --write` over the published rows, within
+ * bounds the hardware sets, into fitted-i386.ts. Work the core does is stated in core cycles,
+ * and scales with the clock; work the front-side bus and the SDRAM do is stated in
+ * nanoseconds, and does not:
  *
  *   core     450 MHz (2.22 ns a cycle), or 500 MHz; P6 core: 3-way decode, 1 store a cycle,
  *            L1D 16 KiB 4-way with 32-byte lines (3-cycle load), L2 512 KiB off-die at half
@@ -51,10 +54,10 @@ const i386Clock = (mhz: number) => fixedClock(mhz / 1000, 'a Pentium III (P6) ru
  * What was measured on P6 machines of the era (lmbench under 2.5.68 on a 790 MHz P6, LKML
  * 25 Apr 2003): a null system call 0.44 µs (348 cycles, the same gate, SAVE_ALL, RESTORE_ALL
  * and iret as the trap), main-memory latency 174 ns, memory read 355 MB/s and write-allocate
- * stores 170 MB/s. Nothing of the 440BX itself was found. The published rows wrote one byte
- * every 16 KiB (pft.c's loop): at 32 µs a fault they say the box took 2.65 times what these
- * estimates give, and `calibrate --fit i386` (docs/calibration.md) reaches them only at the
- * edges of the bounds below, so the estimates stand and the bounds say how unsure they are.
+ * stores 170 MB/s. Nothing of the 440BX itself was found. With these figures a fault that
+ * clears its page takes 8–10 µs; the published rows took 8.1 µs a page with every page
+ * written and would have taken 32 µs a fault with pft.c's 16 KiB stride, so they wrote every
+ * page (docs/calibration.md, "i386: the box, pft's stride and the P6 figures").
  *
  * HIGHMEM: a 256 MB allocation on the 384 MiB box comes from ZONE_NORMAL (lowmem is
  * everything below 896 MiB), and 2.6's i386 kmap_atomic() returns page_address() for a page
@@ -65,39 +68,55 @@ const i386Clock = (mhz: number) => fixedClock(mhz / 1000, 'a Pentium III (P6) ru
  */
 export const I386_MHZ = 450;
 
-/** i386 costs for a Pentium III at `mhz` (450 or 500 in practice; any clock the board ran). */
+/**
+ * The clock the i386 figures were fitted at: the rows' "2x Pentium III 500 Mhz". The generated
+ * file holds nanoseconds at that clock; work the core does is that many cycles at any other.
+ */
+export const I386_FIT_MHZ = 500;
+
+/** The figures fitted to the i386 rows: written by `kscrubfs calibrate --fit i386 --write`, and only by it. */
+const F = I386_FITTED.values;
+
+/**
+ * i386 costs for a Pentium III at `mhz` (450 or 500 in practice; any clock the board ran).
+ * Each comment gives the first guess the fit starts from (fitted-i386.ts `start`, in cycles
+ * at 500 MHz); the value is the fit's.
+ */
 export function i386Cost(mhz = I386_MHZ): CostModel {
+  // Core work is cycles: the fit's nanoseconds at 500 MHz, as cycles at this clock (computed
+  // as the cycle-stated bounds are, so a figure on its bound stays on it).
   const cyc = 1000 / mhz; // ns per core cycle
-  const lineMissNs = 120; // ≈ 12 FSB clocks: a line from SDRAM (above)
-  const zeroBytesPerNs = 0.45; // 32 B per ≈ 7 FSB clocks of write-back (above)
+  const core = (ns: number): number => ((ns * I386_FIT_MHZ) / 1000) * cyc;
+  const lineMissNs = F.lineMissNs; // first guess ≈ 12 FSB clocks: a line from SDRAM (above)
+  const zeroBytesPerNs = F.zeroBytesPerNs; // first guess 0.45: 32 B per ≈ 7 FSB clocks of write-back (above)
   return {
     // Gate, SAVE_ALL, cr2, RESTORE_ALL, iret: ≈ 300 cycles (above).
-    trapNs: 300 * cyc,
+    trapNs: core(F.trapNs),
     // do_page_fault: down_read(mmap_sem), find_vma (mmap_cache hit), handle_mm_fault, the
     // two-level walk (pgd → pte, no pmd without PAE): ≈ 350 instructions of branchy kernel
     // code at the P6's ≈ 1 IPC on it.
-    handlerNs: 350 * cyc,
+    handlerNs: core(F.handlerNs),
     // spin_lock is `lock; decb`: a locked read-modify-write drains the P6 store buffer
-    // (≈ 20 cycles); then read the pte and unlock.
-    ptlCheckNs: 40 * cyc,
+    // (≈ 20 cycles); then read the pte and unlock: ≈ 40.
+    ptlCheckNs: core(F.ptlCheckNs),
     // set_pte, page_add_anon_rmap (a locked inc of _mapcount), lru_cache_add_active (a
     // pagevec slot), mm->rss++, update_mmu_cache: ≈ 120 cycles.
-    ptlSetNs: 120 * cyc,
+    ptlSetNs: core(F.ptlSetNs),
     // The other CPU holds the lock line Modified: our read snoops HITM and the line comes
-    // over the shared bus with an implicit write-back — a memory-transaction's latency.
-    lineBounceNs: lineMissNs,
+    // over the shared bus with an implicit write-back — a memory transaction's latency.
+    lineBounceNs: F.lineBounceNs,
     // One node: no remote transfer ever happens (the figure is unused).
     lineRemoteNs: lineMissNs,
     // struct page is 32 bytes on i386 (flags, _count, _mapcount, private, mapping, index,
-    // lru): one line; list_add onto the LRU writes the neighbour's lru too.
-    structPageLines: 2,
+    // lru): one line; list_add onto the LRU writes the neighbour's lru too: 2.
+    structPageLines: F.structPageLines,
     // buffered_rmqueue's per-cpu fast path: local_irq_save/restore (pushf/cli/popf) and a
     // list_del: ≈ 200 cycles with __alloc_pages' zonelist walk and watermark check.
-    pcpAllocNs: 200 * cyc,
+    pcpAllocNs: core(F.pcpAllocNs),
     // __rmqueue + list moves per page under zone->lock, irqs off: ≈ 60 cycles.
-    buddyPerPageNs: 60 * cyc,
-    // __pagevec_lru_add_active per page under zone->lru_lock: SetPageLRU/Active, list_add.
-    lruPerPageNs: 40 * cyc,
+    buddyPerPageNs: core(F.buddyPerPageNs),
+    // __pagevec_lru_add_active per page under zone->lru_lock: SetPageLRU/Active, list_add: ≈ 40.
+    lruPerPageNs: core(F.lruPerPageNs),
     zeroBytesPerNs,
     // One extent rate for every size: rep stosl has no size-dependent mode on P6.
     zeroHugeBytesPerNs: zeroBytesPerNs,
@@ -110,10 +129,10 @@ export function i386Cost(mhz = I386_MHZ): CostModel {
     // One node, one memory controller: nothing is remote.
     remoteFactor: 1,
     // The shared 100 MHz FSB. The model counts two bus bytes per byte zeroed (read for
-    // ownership, then write-back); P6 fast strings skip the read, so the bus's 0.45 B/ns of
-    // write-back is what two counted bytes a zeroed byte come to: one CPU zeroing fills the
-    // bus, two share it.
-    fsbBytesPerNs: 2 * zeroBytesPerNs,
+    // ownership, then write-back); P6 fast strings skip the read, so the bus's write-back rate
+    // is what two counted bytes a zeroed byte come to: first guess 0.9, one CPU zeroing fills
+    // the bus, two share it.
+    fsbBytesPerNs: F.fsbBytesPerNs,
     lineMissNs,
     // The 440BX's host bus takes four transactions at a time (its 4-deep in-order queue).
     missesInFlight: 4,
@@ -122,17 +141,18 @@ export function i386Cost(mhz = I386_MHZ): CostModel {
     clzeroBytesPerNs: 0,
     // The line the program writes after hot zeroing is in L1 (the page is 4 KiB of a 16 KiB
     // L1): 3 cycles, plus the DTLB miss on the new pte, walked through L1/L2: ≈ 12 cycles.
-    lineHitNs: 12 * cyc,
-    // pft's loop per page: an add, a store, a compare and a branch.
-    userPageNs: 8 * cyc,
+    lineHitNs: core(F.lineHitNs),
+    // pft's loop per page: an add, a store, a compare and a branch: ≈ 8 cycles.
+    userPageNs: core(F.userPageNs),
     // zap_pte_range + free_hot_page per page at exit: ≈ 150 cycles and the page's cold
-    // struct page line.
-    freePageNs: 150 * cyc + lineMissNs,
+    // struct page line (first guess 420 ns); part core, part memory, so it is held at the
+    // value fitted at 500 MHz whatever the clock.
+    freePageNs: F.freePageNs,
     // No block-transfer engine on a PC (the driver is never registered; figures unused).
     ...NO_BTE,
     // try_to_wake_up → reschedule IPI through the local APIC → schedule() on the other CPU:
-    // lmbench's lat_ctx on P6 is 2–5 µs; with the IPI and the idle loop's exit, ≈ 10 µs.
-    wakeupNs: 10_000,
+    // lmbench's lat_ctx on P6 is 2–5 µs; with the IPI and the idle loop's exit, ≈ 5,000 cycles.
+    wakeupNs: core(F.wakeupNs),
   };
 }
 

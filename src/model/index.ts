@@ -13,12 +13,13 @@ export type { ClockMode, KernelRelease, MachineConfig, MachineOptions, ZeroDrive
 export { figureProblems, fittedTo } from './figures';
 export type { Figure, Figures, FitRows, FittedSet } from './figures';
 export { ALTIX_FITTED } from './fitted-altix';
+export { I386_FITTED } from './fitted-i386';
 export type { CostModel } from './cost';
 export { COST_NAMES } from './cost';
 export { ALTIX_COST } from './cost-altix';
 export { EPYC_COST } from './cost-epyc';
 export { GENOA_COST } from './cost-genoa';
-export { I386_COST, I386_MHZ, i386Cost } from './cost-i386';
+export { I386_COST, I386_FIT_MHZ, I386_MHZ, i386Cost } from './cost-i386';
 export { ICELAKE_X_COST } from './cost-icelake-x';
 export { SKYLAKE_SP_COST } from './cost-skylake-sp';
 export { X86_64_COST } from './cost-x86_64';

@@ -40,11 +40,21 @@ export interface PublishedRow {
 /** pft.c's step between the bytes it writes (`p += 16384` in its test loop, the NBPP of its SGI origin). */
 export const PFT_STRIDE = 16384;
 
+/**
+ * The stride the i386 rows were written with: every 4 KiB page. Not pft.c's 16 KiB, because
+ * the P6 figures rule that reading out: one page in four would make each fault take 32 µs
+ * (16,000 cycles at 500 MHz) where trap, fault path and a fast-string clear at the 100 MHz
+ * bus's write-back rate come to 8–10 µs, while every page gives the 8.1 µs a page the rows
+ * show and the ≈ 560 MB/s of write-back their two-thread run reaches on a bus of 800 MB/s
+ * (docs/calibration.md, "i386: the box, pft's stride and the P6 figures").
+ */
+export const I386_ROW_STRIDE = 4096;
+
 type Times = Pick<PublishedRow, 'userS' | 'systemS' | 'wallS'>;
 const altix = (label: string, gb: number, rep: number, threads: number, scrub: 'on' | 'off', prefault: boolean, t: Times, flt: readonly number[], wsec: readonly number[]): PublishedRow =>
   ({ label, preset: 'altix', gb, rep, threads, cachelines: 1, scrub, prefault, stride: PFT_STRIDE, ...t, fltPerCpuS: flt, faultPerWsec: wsec });
 const i386 = (label: string, threads: number, prefault: boolean, t: Times, flt: number, wsec: number): PublishedRow =>
-  ({ label, preset: 'i386', cpuMhz: 500, gb: 0.25, rep: 3, threads, cachelines: 1, scrub: 'off', prefault, stride: PFT_STRIDE, ...t, fltPerCpuS: [flt], faultPerWsec: [wsec] });
+  ({ label, preset: 'i386', cpuMhz: 500, gb: 0.25, rep: 3, threads, cachelines: 1, scrub: 'off', prefault, stride: I386_ROW_STRIDE, ...t, fltPerCpuS: [flt], faultPerWsec: [wsec] });
 
 export const PUBLISHED: readonly PublishedRow[] = [
   // 4 GiB × 3, 1–8 threads: the V1 announcement (2.6.10-rc2); the base rows were measured

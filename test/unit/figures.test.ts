@@ -4,7 +4,7 @@ import path from 'node:path';
 import { describe, test } from 'node:test';
 import { fittedFileText } from '../../src/cli/fit-file';
 import {
-  ALTIX_COST, ALTIX_FITTED, COST_NAMES, EPYC_COST, I386_COST, X86_64_COST, figureProblems, fittedTo, presetFigures, resolveConfig,
+  ALTIX_COST, ALTIX_FITTED, COST_NAMES, EPYC_COST, I386_COST, I386_FIT_MHZ, I386_FITTED, X86_64_COST, figureProblems, fittedTo, i386Cost, presetFigures, resolveConfig,
 } from '../../src/model';
 import type { CostModel, Figures } from '../../src/model';
 import { PRESETS } from '../../src/uapi';
@@ -63,23 +63,42 @@ describe('cost figures: measured or fitted', () => {
     });
   }
 
-  test('when the altix figures are fitted then every one of them takes its value and bounds from the generated fitted-altix.ts, fitted to every altix row', () => {
-    const figures = presetFigures('altix');
-    const names = fittedTo(figures, 'altix');
-    assert.deepEqual(Object.keys(ALTIX_FITTED.values).sort(), [...names].sort());
-    for (const name of names) {
-      const f = figures[name];
-      assert.ok(f.kind === 'fitted');
-      assert.equal(ALTIX_COST[name], (ALTIX_FITTED.values as Partial<Record<keyof CostModel, number>>)[name], `${name}: the cost file's value is not the fit's`);
-      assert.deepEqual((ALTIX_FITTED.bounds as Partial<Record<keyof CostModel, readonly number[]>>)[name], f.bounds, `${name}: the fit ran with other bounds`);
-    }
-    assert.deepEqual(ALTIX_FITTED.rows, PUBLISHED.filter((r) => r.preset === 'altix').map((r) => r.label));
-    assert.equal(ALTIX_FITTED.targets, 2 * ALTIX_FITTED.rows.length);
-    assert.ok(ALTIX_FITTED.sumSq <= ALTIX_FITTED.startSumSq);
-  });
+  // Each preset with published rows, its cost at the clock its rows were measured at (the
+  // i386's figures are fitted at the rows' 500 MHz), and its generated file.
+  const generated = [
+    { preset: 'altix', cost: ALTIX_COST, figures: presetFigures('altix'), set: ALTIX_FITTED },
+    { preset: 'i386', cost: i386Cost(I386_FIT_MHZ), figures: presetFigures('i386', I386_FIT_MHZ), set: I386_FITTED },
+  ] as const;
+  for (const { preset, cost, figures, set } of generated) {
+    test(`when the ${preset} figures are fitted then every one of them takes its value and bounds from the generated fitted-${preset}.ts, fitted to every ${preset} row`, () => {
+      const names = fittedTo(figures, preset);
+      assert.deepEqual(Object.keys(set.values).sort(), [...names].sort());
+      for (const name of names) {
+        const f = figures[name];
+        assert.ok(f.kind === 'fitted');
+        assert.equal(cost[name], (set.values as Partial<Record<keyof CostModel, number>>)[name], `${name}: the cost file's value is not the fit's`);
+        assert.deepEqual((set.bounds as Partial<Record<keyof CostModel, readonly number[]>>)[name], f.bounds, `${name}: the fit ran with other bounds`);
+      }
+      assert.deepEqual(set.rows, PUBLISHED.filter((r) => r.preset === preset).map((r) => r.label));
+      assert.equal(set.targets, 2 * set.rows.length);
+      assert.ok(set.sumSq <= set.startSumSq);
+    });
 
-  test('when fitted-altix.ts is generated again from what it holds then the text is the same: it was written by the fit, not edited', () => {
-    const file = path.join(__dirname, '..', '..', '..', 'src', 'model', 'fitted-altix.ts');
-    assert.equal(fittedFileText(ALTIX_FITTED), readFileSync(file, 'utf8'));
+    test(`when fitted-${preset}.ts is generated again from what it holds then the text is the same: it was written by the fit, not edited`, () => {
+      const file = path.join(__dirname, '..', '..', '..', 'src', 'model', `fitted-${preset}.ts`);
+      assert.equal(fittedFileText(set), readFileSync(file, 'utf8'));
+    });
+  }
+
+  test('when the i386 preset runs at its default 450 MHz then core figures are the fit\'s cycles at that clock and bus figures the fit\'s nanoseconds', () => {
+    const at450 = i386Cost(450);
+    const fit = I386_FITTED.values;
+    // Hand-worked: 600 ns at 500 MHz is 300 cycles, 666.7 ns at 450 MHz.
+    assert.ok(Math.abs(at450.trapNs - (fit.trapNs * 500) / 450) < 1e-9);
+    assert.ok(Math.abs(at450.handlerNs - (fit.handlerNs * 500) / 450) < 1e-9);
+    assert.equal(at450.lineMissNs, fit.lineMissNs);
+    assert.equal(at450.zeroBytesPerNs, fit.zeroBytesPerNs);
+    assert.equal(at450.fsbBytesPerNs, fit.fsbBytesPerNs);
+    assert.deepEqual(figureProblems(at450, presetFigures('i386', 450)), []);
   });
 });
