@@ -169,7 +169,7 @@ export function i386Figures(mhz = I386_MHZ): Figures {
   const cycles = (lo: number, hi: number, why: string) => fitted(lo * cyc, hi * cyc, `${why}: ${lo}–${hi} cycles`, 'i386');
   return {
     // Not below a null system call's entry and exit, which lmbench measured on a P6.
-    trapNs: cycles(300, 800, 'interrupt gate, SAVE_ALL with two segment reloads, cr2, RESTORE_ALL, iret: at least a null system call, 348 cycles by lmbench on a 790 MHz P6'),
+    trapNs: cycles(348, 800, 'interrupt gate, SAVE_ALL with two segment reloads, cr2, RESTORE_ALL, iret: at least a null system call, 348 cycles by lmbench on a 790 MHz P6'),
     handlerNs: cycles(150, 1000, 'do_page_fault, find_vma, handle_mm_fault and the two-level walk at ≈ 1 IPC'),
     ptlCheckNs: cycles(20, 150, 'a locked decb (drains the store buffer) and a pte read'),
     ptlSetNs: cycles(50, 400, 'set_pte, a locked _mapcount inc, a pagevec slot, rss++'),
@@ -191,7 +191,7 @@ export function i386Figures(mhz = I386_MHZ): Figures {
     writebackBytesPerNs: measured('no separate term: P6 fast-string stores invalidate the destination line instead of reading it (Intel SDM vol. 3, "Out-of-Order Stores For String Operations"), so clear_page is memory-bound and its rate already is the write-back rate'),
     remoteFactor: measured('one node, one memory controller: nothing is remote'),
     fsbBytesPerNs: fitted(0.4, 1.6, "the shared 100 MHz, 64-bit bus (800 MB/s peak) counted twice per zeroed byte, as the model counts it: 0.4–1.6", 'i386'),
-    lineMissNs: fitted(60, 250, 'a line from PC100 SDRAM through the 440BX: bus phases, activate, CAS and data, 6–25 bus clocks (lmbench main memory on a 790 MHz P6: 174 ns)', 'i386'),
+    lineMissNs: fitted(90, 250, 'a line from PC100 SDRAM through the 440BX: request and snoop phases, activate and CAS at CL2, then data, 9–25 bus clocks (lmbench main memory on a 790 MHz P6: 174 ns)', 'i386'),
     missesInFlight: measured("datasheet: the 82443BX keeps at most four host-bus transactions outstanding (a 4-deep in-order queue; Intel 440BX AGPset 82443BX Host Bridge datasheet, order 290633), as many as the P6's non-blocking L1 has misses in flight"),
     ntBytesPerNs: measured('unavailable: no non-temporal clear_page on 2.6.11 i386 for P6 (movnti is SSE2)'),
     clzeroBytesPerNs: measured('unavailable: CLZERO is an AMD Zen instruction'),
