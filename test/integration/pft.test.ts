@@ -8,6 +8,7 @@ import { PUBLISHED, calibrationErrors, standingRows, withinBand } from '../../sr
 import type { PublishedRow } from '../../src/workload/calibration';
 import { CLI, REPO_ROOT, kscrubfs, run, sh, withMount } from '../helpers/mount';
 import { fittedFilePath } from '../../src/cli/fit-file';
+import { I386_FITTED } from '../../src/model';
 
 // End to end: a real mount, the real `kscrubfs pft` process talking to it through `control`.
 
@@ -277,6 +278,16 @@ describe('kscrubfs pft against a mount', () => {
     assert.match(alone.stderr, /calibrate --write: only with --fit <preset>/);
     assert.equal(alone.stdout, '');
     assert.deepEqual(['altix', 'i386'].map((p) => readFileSync(fittedFilePath(p), 'utf8')), before, 'the fitted files are untouched');
+  });
+
+  test('when calibrate --fit i386 evaluates its start then it finds the start and the sum the generated fitted-i386.ts records, so its command reproduces it', async () => {
+    const r = await kscrubfs(['calibrate', '--fit', 'i386', '--max-iterations', '0', '--json'], { timeoutMs: 120_000 });
+    assert.equal(r.code, 0, r.stderr);
+    const got = JSON.parse(r.stdout) as { params: { name: string; start: number; lo: number; hi: number }[]; startSumSq: number };
+    const start = I386_FITTED.start as Readonly<Record<string, number>>;
+    assert.deepEqual(got.params.map((p) => [p.name, p.start]), Object.entries(start));
+    assert.deepEqual(got.params.map((p) => [p.lo, p.hi]), Object.values(I386_FITTED.bounds));
+    assert.equal(Number(got.startSumSq.toPrecision(6)), I386_FITTED.startSumSq);
   });
 
   test('when calibrate --balance-timers comes with --fit then it is refused before any row runs (the fit runs the rows as the preset places threads)', async () => {
