@@ -129,11 +129,19 @@ export class FaultLoop {
     return this.keys[y]! < this.keys[x]! ? y : x;
   }
 
-  /** Slot i's event time is now t: replay its matches up to the root. */
+  /**
+   * Slot i's event time is now t: replay its matches up to the root. A match whose winner is
+   * another slot, as it was before, ends it: nothing above it changes (a grant's winner,
+   * parked until now, usually loses within a level or two).
+   */
   private rekey(i: number, t: number): void {
     const win = this.win;
     this.keys[i] = t;
-    for (let j = (this.keys.length + i) >> 1; j >= 1; j >>= 1) win[j] = this.match(2 * j, 2 * j + 1);
+    for (let j = (this.keys.length + i) >> 1; j >= 1; j >>= 1) {
+      const w = this.match(2 * j, 2 * j + 1);
+      if (w === win[j] && w !== i) return;
+      win[j] = w;
+    }
   }
 
   /** A runner is done: its CPU is idle from r.t (a kscrubd waiting for one takes it). */
