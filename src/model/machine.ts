@@ -8,7 +8,7 @@ import { VmEvents } from './counters';
 import { ModelError } from '../uapi';
 import { assert } from './errors';
 import { FreeClass, KIND_ALLOC, NOT_ZEROED, ZEROED, classOf, orderPages, pageFlags } from './page';
-import { MachineConfig, MachineOptions, NODE_GRANULE_ORDER, kernelAtLeast, resolveConfig } from './presets';
+import { MachineConfig, MachineOptions, NODE_GRANULE_ORDER, ZONE_TYPES, kernelAtLeast, resolveConfig } from './presets';
 import { SysctlName, SysctlSpec, checkSysctl, sysctlSpecs } from './sysctl';
 import { BteZeroDriver, CpuZeroDriver, ZeroDriver, makeZeroDrivers } from './zero-drivers';
 import { Kscrubd } from './kscrubd';
@@ -22,6 +22,7 @@ import { ZeroingPolicy } from './policies/init-on';
 import { Hugetlb } from './hugetlb';
 import { type KnobSpec, type PolicyKnob, checkKnob, initialKnobs, knobSpecs } from './policies/knobs';
 import { IdleZeroRule, PrezeroRule } from './policies/zero-rules';
+import { Watermarks, type WmarkSysctlName, zoneWatermarkOk } from './watermarks';
 import type { PageOwner, Parts } from './parts';
 
 const log = debugFactory('kscrubfs:model');
@@ -86,7 +87,12 @@ export class Machine implements Parts, FreeListener {
   kscrubdWaits(delta: 1 | -1): void {
     this._kscrubdWaiting += delta;
   }
-  readonly minFreeKbytes: number;
+  /** A modern kernel's watermark sysctls and their setup (null on 2.6.11: setupWatermarks()). */
+  readonly watermarks: Watermarks | null;
+  private readonly bootMinFreeKbytes: number;
+  get minFreeKbytes(): number {
+    return this.watermarks?.minFreeKbytes ?? this.bootMinFreeKbytes;
+  }
   readonly totalPages: number;
   /** Processes (mm), their page tables and tasks, and their counters. */
   readonly procs: Processes;
@@ -124,9 +130,13 @@ export class Machine implements Parts, FreeListener {
     this.totalPages = cfg.memBytes / cfg.pageSize;
     this.buildZones();
     this.reserveBootMemory();
-    this.minFreeKbytes = this.setupWatermarks();
     // A modern kernel's lists (zone_batchsize, zone_highsize, 6.7's scaled refills and drains).
     const modern = kernelAtLeast(cfg.kernel, '6.7');
+    this.watermarks = modern ? new Watermarks({
+      zones: this.zones, nodeZones: this.nodeZones, zoneTypes: ZONE_TYPES[cfg.zoneLayout], pageSize: cfg.pageSize, thpPageblockOrder: this.thpPageblockOrder(),
+    }) : null;
+    this.watermarks?.boot();
+    this.bootMinFreeKbytes = this.watermarks ? 0 : this.setupWatermarks();
     for (const z of this.zones) z.setupPagesets(cfg.pageSize, cfg.cpus, cfg.cpus / cfg.nodes, modern);
     for (let n = 0; n < cfg.nodes; n++) {
       // The node's background zeroing thread: kscrubd, or the pool's kprezerod, or the idle zeroer.
@@ -319,8 +329,9 @@ export class Machine implements Parts, FreeListener {
       for (let i = 0; i < zl.length; i++) {
         const z = zl[i]!;
         const mark = pass === 0 ? z.watermarkLow : z.watermarkMin;
-        // zone_watermark_ok() for order 0 is the one comparison (every fault comes here).
-        if (order === 0 ? z.freePages - z.scrubPages <= mark : !z.watermarkOk(order, mark)) continue;
+        // zone_watermark_ok() for order 0 is the one comparison (every fault comes here);
+        // lowmem_reserve[] (allocReserve) is 0 on 2.6.11, whose high orders halve the mark.
+        if (order === 0 ? z.freePages - z.scrubPages <= mark + z.allocReserve : this.watermarks ? !zoneWatermarkOk(z, order, mark) : !z.watermarkOk(order, mark)) continue;
         const pfn = this.bufferedRmqueue(z, order, zero, cpu, cold, served);
         if (pfn >= 0) {
           this.zoneStatistics(zl[0]!, z, cpu);
@@ -655,6 +666,29 @@ export class Machine implements Parts, FreeListener {
     if (name === 'scrub_start' && this.policy.kscrubd && value < this.maxOrder && this.loadavg.one() < this.sysctl.scrub_load) {
       for (const k of this.kscrubd) if (k.wake(this.now, this.cost.wakeupNs)) log('kscrubd%d woken by vm.scrub_start', k.node);
     }
+  }
+
+  /**
+   * Write a modern kernel's watermark sysctl after its range check: every zone's watermarks
+   * are worked out again, and the per-cpu lists' limits with them (setup_per_zone_wmarks()
+   * ends in zone_pcp_update()).
+   */
+  setWatermarkSysctl(name: WmarkSysctlName, value: number): void {
+    if (!this.watermarks) throw new ModelError('KSCRUB_BAD_SYSCTL', `write vm.${name}: this kernel (${this.config.kernel}) has no such sysctl`);
+    if (!this.watermarks.set(name, value)) return;
+    log('sysctl vm.%s = %d', name, value);
+    for (const z of this.zones) z.updatePagesetLimits(this.pageSize, this.config.cpus / this.config.nodes);
+  }
+
+  /**
+   * pageblock_order when a modern kernel starts khugepaged: THP is possible (8-byte ptes, and
+   * a PMD's order below MAX_ORDER), pageblocks being min(HPAGE_PMD_ORDER, MAX_PAGE_ORDER).
+   */
+  private thpPageblockOrder(): number | null {
+    const cfg = this.config;
+    const pmdOrder = Math.log2(cfg.pageSize / cfg.pteBytes);
+    if (cfg.pteBytes !== 8 || pmdOrder >= cfg.maxOrder) return null;
+    return Math.min(pmdOrder, cfg.maxOrder - 1);
   }
 
   /** Inject `count` failures into the next BTE transfers (robustness tests). */

@@ -7,6 +7,7 @@ import { SKYLAKE_SP_COST, SKYLAKE_SP_FIGURES } from './cost-skylake-sp';
 import { i386Cost, i386Figures } from './cost-i386';
 import { X86_64_COST, X86_64_FIGURES } from './cost-x86_64';
 import type { Figures } from './figures';
+import type { ZoneName } from './zone';
 import {
   MAX_CPUS, MAX_LINE_SIZE, MAX_MAX_ORDER, MAX_NODES, MAX_PAGES, MAX_PAGE_SIZE, MIN_LINE_SIZE, MIN_MAX_ORDER, MIN_PAGE_SIZE, ModelError,
   PRESETS, type PresetName, isPowerOfTwo, parseSize,
@@ -27,6 +28,15 @@ export type ClockMode = 'live' | 'manual';
  * (< 16 MiB), DMA32 (< 4 GiB) and Normal; i386 has DMA, Normal (lowmem, < 896 MiB) and HighMem.
  */
 export type ZoneLayout = 'ia64' | 'x86_64' | 'i386';
+
+/**
+ * The zone types of each layout, in kernel order: the length of every zone's lowmem_reserve[]
+ * (zoneinfo's `protection:`), whether or not memory reaches them all (a 4 GiB x86_64 machine
+ * has no Normal memory and still three entries).
+ */
+export const ZONE_TYPES: Readonly<Record<ZoneLayout, readonly ZoneName[]>> = {
+  ia64: ['DMA'], x86_64: ['DMA', 'DMA32', 'Normal'], i386: ['DMA', 'Normal', 'HighMem'],
+};
 
 /**
  * The kernel a preset models: Lameter's 2.6.11 (altix, x86_64, i386), or today's (6.18, the

@@ -68,10 +68,11 @@ export interface PerCpuPages {
   readonly low: number;
   /** Drained when it holds this many (zoneinfo's `high:`); a modern list moves it. */
   high: number;
-  readonly batch: number;
+  /** batch, high_min and high_max change when the watermarks do (zone_pcp_update). */
+  batch: number;
   readonly modern: boolean;
-  readonly highMin: number;
-  readonly highMax: number;
+  highMin: number;
+  highMax: number;
   /** Refills since the last free: each doubles the next, up to PCP_BATCH_SCALE_MAX. */
   allocFactor: number;
   /** Consecutive frees (halved by each allocation): a drain frees that many. */
@@ -317,9 +318,25 @@ export class Zone {
 
   /** 2.6.11 setup_per_zone_pages_min(): the zone's share of min_free_kbytes, low and high above it. */
   setWatermarks(min: number): void {
+    this.setWatermarkLevels(min, min + Math.floor(min / 4), min + Math.floor(min / 2));
+  }
+
+  /** The watermarks a modern kernel's __setup_per_zone_wmarks() worked out (watermarks.ts). */
+  setWatermarkLevels(min: number, low: number, high: number): void {
     this.watermarkMin = min;
-    this.watermarkLow = min + Math.floor(min / 4);
-    this.watermarkHigh = min + Math.floor(min / 2);
+    this.watermarkLow = low;
+    this.watermarkHigh = high;
+  }
+
+  /** lowmem_reserve[]: per zone type, what an allocation that may use zones up to it leaves here (zoneinfo's protection). */
+  private _lowmemReserve: readonly number[] = [];
+  get lowmemReserve(): readonly number[] { return this._lowmemReserve; }
+  /** lowmem_reserve[] of the highest type: what every allocation of the model leaves here above the watermark. */
+  private _allocReserve = 0;
+  get allocReserve(): number { return this._allocReserve; }
+  setLowmemReserve(reserve: readonly number[]): void {
+    this._lowmemReserve = reserve;
+    this._allocReserve = reserve[reserve.length - 1] ?? 0;
   }
 
   /** An allocation of `pages` served here (pgalloc_<zone>). */
@@ -910,6 +927,23 @@ export class Zone {
     const batch = Zone.batchSize(this.presentPages, pageSize);
     const pcp = (low: number, high: number): PerCpuPages => ({ list: pfnList(), low, high, batch, modern, highMin: high, highMax: high, allocFactor: 0, freeCount: 0 });
     for (let cpu = 0; cpu < cpus; cpu++) this.pageset.push([pcp(2 * batch, 6 * batch), pcp(0, 2 * batch), pcp(0, 2 * batch)]);
+  }
+
+  /**
+   * zone_pcp_update() after the watermarks moved (a watermark sysctl write): a modern kernel's
+   * lists take the new batch, high_min and high_max; their pages and pcp->high stay (high is
+   * clamped into the new range at its next use). 2.6.11's lists do not depend on watermarks.
+   */
+  updatePagesetLimits(pageSize: number, nodeCpus: number): void {
+    const { batch, highMin, highMax } = Zone.modernPcpSizes(this.managedPages, this.watermarkLow, nodeCpus, pageSize);
+    for (const lists of this.pageset) {
+      for (const p of lists) {
+        if (!p.modern) return;
+        p.batch = batch;
+        p.highMin = highMin;
+        p.highMax = highMax;
+      }
+    }
   }
 
   /**

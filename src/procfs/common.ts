@@ -1,4 +1,4 @@
-import { type Machine, type Zone, type ZoneName, kernelAtLeast } from '../model';
+import { type Machine, type Zone, type ZoneName, ZONE_TYPES, kernelAtLeast } from '../model';
 import type { ZeroingPolicyName } from '../uapi';
 
 // Small helpers the renderers share. Everything here reads zone and machine counters only:
@@ -9,18 +9,10 @@ export function kb(m: Machine, pages: number): number {
   return pages * (m.pageSize / 1024);
 }
 
-/**
- * The zone types of the machine's architecture, in kernel order: the length of every zone's
- * lowmem_reserve[] (zoneinfo's `protection:`), whether or not memory reaches them all (a 4 GiB
- * x86_64 machine has no Normal memory and still three entries).
- */
-export function zoneTypes(m: Machine): ZoneName[] {
+/** The zone types of the machine's architecture, in kernel order (presets.ts ZONE_TYPES). */
+export function zoneTypes(m: Machine): readonly ZoneName[] {
   return ZONE_TYPES[m.config.zoneLayout];
 }
-
-const ZONE_TYPES: Readonly<Record<Machine['config']['zoneLayout'], ZoneName[]>> = {
-  ia64: ['DMA'], x86_64: ['DMA', 'DMA32', 'Normal'], i386: ['DMA', 'Normal', 'HighMem'],
-};
 
 // The model counts anonymous and page-table pages machine-wide only (Processes.nrAnonPages,
 // nrPageTablePages), not per node or zone. Machine-wide files (meminfo, vmstat's node items)

@@ -1,5 +1,5 @@
-import { POLICY_KNOBS, SYSCTL_NAMES, type Machine, knobSpecs } from '../model';
-import { withPolicy } from './common';
+import { POLICY_KNOBS, SYSCTL_NAMES, WMARK_SYSCTL_NAMES, type Machine, knobSpecs } from '../model';
+import { since, withPolicy } from './common';
 import * as buddyinfo from './buddyinfo';
 import { hugetlbFiles } from './hugetlb';
 import type { ProcFile } from './types';
@@ -10,6 +10,7 @@ import * as stat from './stat';
 import * as sysctl from './sysctl';
 import * as uptime from './uptime';
 import * as vmstat from './vmstat';
+import * as watermarks from './watermarks';
 import * as zoneinfo from './zoneinfo';
 
 /** The only list of paths: getattr, readdir, open and write all come from it (via buildProcTree). */
@@ -30,6 +31,15 @@ export const FILES: readonly ProcFile[] = [
     render: (m) => sysctl.render(m, name),
     write: (m, data) => sysctl.write(m, name, data),
     ...(name.startsWith('scrub_') && { present: withPolicy('kscrubd') }),
+  })),
+  // The modern watermark sysctls (2.6.11 had min_free_kbytes too; the model shows it where
+  // it sets the watermarks the kernel's way, on 6.18 presets).
+  ...WMARK_SYSCTL_NAMES.map((name): ProcFile => ({
+    path: `/sys/vm/${name}`,
+    mode: 0o644,
+    render: (m) => watermarks.render(m, name),
+    write: (m, data) => watermarks.write(m, name, data),
+    present: since('6.7'),
   })),
   // Their paths do not depend on the machine (only their ranges do): any MAX_ORDER will do here.
   ...POLICY_KNOBS.map((name): ProcFile => ({

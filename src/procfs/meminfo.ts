@@ -11,8 +11,8 @@ import { flatString, kb, sumZones } from './common';
  *   MemFree       free pages: the buddy lists plus blocks kscrubd holds while zeroing them
  *                 (per-cpu lists are not free, as in the kernel)
  *   MemZero       free pages on ZEROED lists
- *   MemAvailable  MemFree − Σ zones' high watermarks (totalreserve_pages; lowmem_reserve is 0
- *                 and there is no page cache to reclaim), never below 0
+ *   MemAvailable  MemFree − totalreserve_pages (each zone's high watermark plus, on 6.18,
+ *                 its largest lowmem_reserve; there is no page cache to reclaim), never below 0
  *   Active(anon), Active, AnonPages
  *                 anonymous pages mapped by processes (2.6.11 put them on the active list)
  *   AnonHugePages anonymous pages mapped by huge PMDs (THP; they are in AnonPages too)
@@ -25,7 +25,7 @@ type Field = readonly [label: string, kB: number];
 export function render(m: Machine): string {
   const managed = m.managedPagesTotal();
   const free = m.freePagesTotal();
-  const reserve = sumZones(m, (z) => z.watermarkHigh);
+  const reserve = m.watermarks?.totalReservePages() ?? sumZones(m, (z) => z.watermarkHigh);
   const anon = kb(m, m.procs.nrAnonPages);
   const fields: Field[] = [
     ['MemTotal', kb(m, managed)],

@@ -19,20 +19,21 @@ const ZONE_ITEMS: readonly string[] = [ZONE_STAT_ITEMS[0], ...PATCH_ZONE_COUNTER
  * model, the node's per-node stats under its first zone. Where the model differs:
  *
  *   promo       high + (high − low), the kernel's step on the model's watermarks
- *   protection  lowmem_reserve[] is all 0: the model keeps no reserve between zones; one entry
- *               per zone type of the layout (x86_64: DMA, DMA32, Normal; ia64: DMA)
+ *   protection  lowmem_reserve[], one entry per zone type of the layout (x86_64: DMA, DMA32,
+ *               Normal; ia64: DMA) — a 6.18 kernel prints Movable's and Device's too; all 0
+ *               on 2.6.11 presets, whose model keeps no reserve between zones
  *   pagesets    count = pages on all three per-cpu lists (hot, cold, cold-zeroed); high and
  *               batch are the hot list's; high_min = high_max = high (2.6.11 did not tune it)
  *   nr_zero_pages  the patch's counter, after nr_free_pages (zero_pages of the zone)
  *   vm stats threshold  0: the model's counters are exact, with no per-cpu deltas to fold
  */
 export function render(m: Machine): string {
-  const protection = `(${zoneTypes(m).map(() => '0').join(', ')})`;
+  const none = `(${zoneTypes(m).map(() => '0').join(', ')})`;
   let out = '';
   for (const z of m.zones) {
     out += `Node ${z.node}, zone ${z.name.padStart(8)}`;
     if (m.nodeZones[z.node]![0] === z) out += perNodeStats(m, z.node);
-    out += watermarks(z, protection);
+    out += watermarks(z, z.lowmemReserve.length === 0 ? none : `(${z.lowmemReserve.join(', ')})`);
     out += stats(ZONE_ITEMS, { ...zoneStats(m, z), ...Object.fromEntries(PATCH_ZONE_COUNTERS.map((c) => [c.name, zoneCounterValue(z, c)])) });
     out += stats(NUMA_EVENT_ITEMS, numaStats([z]));
     out += pagesets(m, z);
