@@ -5,7 +5,7 @@ import { filesFor } from './files';
 import { ProcError } from '../uapi';
 import type { FileEntry, FileHandle, ProcFile, ProcTree, RenderOptions } from './types';
 
-export { FILES, filesFor, fixedFilesFor } from './files';
+export { FILES, filesFor, fixedFilesFor, present } from './files';
 export { BUDDYINFO_FORMATS } from './buddyinfo';
 export type { BuddyinfoFormat } from './buddyinfo';
 export type { FileEntry, FileHandle, ProcFile, ProcTree, RenderOptions } from './types';

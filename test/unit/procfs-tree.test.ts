@@ -2,13 +2,15 @@ import assert from 'node:assert/strict';
 import { constants } from 'node:fs';
 import { describe, test } from 'node:test';
 import { createMachine, type Machine } from '../../src/model';
-import { FILES, STAT_REUSE_MS, buildProcTree, filesFor, type FileEntry } from '../../src/procfs';
+import { FILES, STAT_REUSE_MS, buildProcTree, filesFor, present, type FileEntry } from '../../src/procfs';
 import { ProcError } from '../../src/uapi';
 
 const { O_RDONLY, O_WRONLY, O_RDWR, O_TRUNC } = constants;
 
 const READ_ONLY = ['/buddyinfo', '/meminfo', '/vmstat', '/zoneinfo', '/stat', '/loadavg', '/uptime'];
 const SYSCTLS = ['/sys/vm/scrub_start', '/sys/vm/scrub_stop', '/sys/vm/scrub_load', '/sys/vm/max_prealloc_order'];
+/** A modern kernel's watermark sysctls (6.18 presets only). */
+const WMARK = ['min_free_kbytes', 'watermark_boost_factor', 'watermark_scale_factor'];
 /** The files of the zeroed-page pool and of the idle zeroer, each on a machine booted with it. */
 const PREZERO = ['/sys/kernel/mm/prezero/enabled', '/sys/kernel/mm/prezero/min_order', '/sys/kernel/mm/prezero/max_percent', '/sys/kernel/mm/prezero/batch_pages', '/sys/kernel/mm/prezero/sleep_msecs'];
 const IDLEZERO = ['/sys/vm/idlezero_enable', '/sys/vm/idlezero_maxrun'];
@@ -36,13 +38,13 @@ describe('the tree', () => {
     assert.deepEqual([...tree.files.keys()], filesFor(m).map((f) => f.path));
     // FILES, then the hugetlb files of this machine's sizes and nodes (procfs/hugetlb.ts).
     const hugetlb = [...tree.files.keys()].filter((p) => p.includes('hugepages'));
-    assert.deepEqual([...tree.files.keys()].filter((p) => !p.includes('hugepages')).sort(), [...READ_ONLY, '/control', ...SYSCTLS].sort());
+    assert.deepEqual([...tree.files.keys()].filter((p) => !p.includes('hugepages')).sort(), [...READ_ONLY, '/control', ...SYSCTLS, ...WMARK.map((n) => `/sys/vm/${n}`)].sort());
     assert.deepEqual(hugetlb.filter((p) => p.startsWith('/sys/vm/')), ['/sys/vm/nr_hugepages', '/sys/vm/nr_overcommit_hugepages']);
     assert.equal(hugetlb.length, 2 * 7 + 2 * 4 + 2);
     const dirs = Object.fromEntries(tree.dirs);
     assert.deepEqual(dirs['/'], ['buddyinfo', 'meminfo', 'vmstat', 'zoneinfo', 'stat', 'loadavg', 'uptime', 'control', 'sys']);
     assert.deepEqual(dirs['/sys'], ['vm', 'kernel', 'devices']);
-    assert.deepEqual(dirs['/sys/vm'], ['scrub_start', 'scrub_stop', 'scrub_load', 'max_prealloc_order', 'nr_hugepages', 'nr_overcommit_hugepages']);
+    assert.deepEqual(dirs['/sys/vm'], ['scrub_start', 'scrub_stop', 'scrub_load', 'max_prealloc_order', ...WMARK, 'nr_hugepages', 'nr_overcommit_hugepages']);
     assert.deepEqual(dirs['/sys/kernel/mm'], ['hugepages']);
     assert.deepEqual(dirs['/sys/kernel/mm/hugepages'], ['hugepages-2048kB', 'hugepages-1048576kB']);
     assert.deepEqual(dirs['/sys/devices/system/node'], ['node0']);
@@ -59,9 +61,9 @@ describe('the tree', () => {
   test('when a machine boots with the pool or the idle zeroer then it has that policy\'s files and not kscrubd\'s', () => {
     const pool = buildProcTree(today('prezero'), { buddyinfo: 'v6', syncClock: () => undefined });
     assert.deepEqual(pool.dirs.get('/sys/kernel/mm/prezero'), ['enabled', 'min_order', 'max_percent', 'batch_pages', 'sleep_msecs']);
-    assert.deepEqual(pool.dirs.get('/sys/vm'), ['max_prealloc_order', 'nr_hugepages', 'nr_overcommit_hugepages']);
+    assert.deepEqual(pool.dirs.get('/sys/vm'), ['max_prealloc_order', ...WMARK, 'nr_hugepages', 'nr_overcommit_hugepages']);
     const idle = buildProcTree(today('idlezero'), { buddyinfo: 'v6', syncClock: () => undefined });
-    assert.deepEqual(idle.dirs.get('/sys/vm'), ['max_prealloc_order', 'idlezero_enable', 'idlezero_maxrun', 'nr_hugepages', 'nr_overcommit_hugepages']);
+    assert.deepEqual(idle.dirs.get('/sys/vm'), ['max_prealloc_order', ...WMARK, 'idlezero_enable', 'idlezero_maxrun', 'nr_hugepages', 'nr_overcommit_hugepages']);
     assert.deepEqual(idle.dirs.get('/sys/kernel/mm'), ['hugepages']);
   });
 
@@ -189,7 +191,8 @@ describe('rendering cost', () => {
     m.setSysctl('scrub_start', 5);
     m.tick(1e8);
     for (const file of FILES) {
-      if (!file.render) continue;
+      // (A file this machine's kernel does not have is not rendered for it.)
+      if (!file.render || !present(file, m)) continue;
       const times: number[] = [];
       for (let i = 0; i < 101; i++) {
         const t0 = performance.now();
