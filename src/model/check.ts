@@ -3,7 +3,7 @@ import {
   CLASS_NAMES, KIND_ALLOC, KIND_FREE, KIND_NAMES, KIND_PCP, KIND_RESERVED, KIND_SCRUB, KIND_TAIL,
   NOT_ZEROED, ZEROED, buddyOffset, classOf, kindOf, orderOf, FreeClass,
 } from './page';
-import { PCP_NAMES, PCP_ZEROED, SEC_FREE, SEC_FREE_ZEROED, SEC_GIGANTIC, SEC_MAPPED, SEC_RESERVED, Zone } from './zone';
+import { PCP_NAMES, PCP_ZEROED, type PerCpuPages, SEC_FREE, SEC_FREE_ZEROED, SEC_GIGANTIC, SEC_MAPPED, SEC_RESERVED, Zone } from './zone';
 
 /**
  * Verify every invariant of the allocator; return the first broken one in words, or null.
@@ -143,8 +143,29 @@ function markPcpLists(z: Zone, marks: Marks): string | null {
         if (classOf(f) === ZEROED && !z.isZero(pfn)) return `pfn ${pfn} is on ${where} tagged zeroed, but its bytes are not zero`;
         if (!marks.mark(pfn)) return `pfn ${pfn} is on two per-cpu lists`;
       }
+      const err = markPcpOrders(z, sets[li]!, where, marks);
+      if (err) return err;
     }
   }
+  return null;
+}
+
+/** A modern kernel's high-order per-cpu lists: each entry heads a per-cpu block of its list's order; their pages add up. */
+function markPcpOrders(z: Zone, pcp: PerCpuPages, where: string, marks: Marks): string | null {
+  const o = pcp.orders;
+  if (o === null) return null;
+  let pages = 0;
+  for (let order = 1; order < o.lists.length; order++) {
+    for (const pfn of o.lists[order]!) {
+      if (!o.orders.includes(order)) return `${where} has an order-${order} list, which no per-cpu list has`;
+      if (!z.contains(pfn)) return `pfn ${pfn} is on ${where} (order ${order}) but outside the zone`;
+      const f = z.pageFlagsAt(pfn);
+      if (f < 0 || kindOf(f) !== KIND_PCP || orderOf(f) !== order) return `pfn ${pfn} is on ${where} (order ${order}) but its page says otherwise (${z.describe(pfn)})`;
+      if (!marks.mark(pfn)) return `pfn ${pfn} is on two per-cpu lists`;
+      pages += 2 ** order;
+    }
+  }
+  if (pages !== o.pages) return `${where}'s high-order lists hold ${pages} pages but count ${o.pages}`;
   return null;
 }
 
@@ -254,9 +275,8 @@ class ZoneWalk {
         }
         return null;
       case KIND_PCP:
-        if (order !== 0) return `pfn ${pfn} is on a per-cpu list with order ${order}`;
         if (!this.marks.has(pfn)) return `pfn ${pfn} says per-cpu but is on no per-cpu list`;
-        this.pcp++;
+        this.pcp += size;
         return null;
       case KIND_ALLOC:
         if (!this.marks.has(pfn)) return `pfn ${pfn} is an allocated order-${order} block that nobody holds (leaked)`;

@@ -29,7 +29,7 @@ export { WMARK_SYSCTL_NAMES, WMARK_SYSCTL_RANGES, zoneWatermarkOk } from './wate
 export type { WmarkSysctlName } from './watermarks';
 export { NOT_ZEROED, ZEROED, CLASS_NAMES } from './page';
 export type { FreeClass } from './page';
-export { Zone, PCP_HOT, PCP_COLD, PCP_ZEROED, PCP_NAMES } from './zone';
+export { Zone, PCP_HOT, PCP_COLD, PCP_ZEROED, PCP_NAMES, pcpCount } from './zone';
 export type { ZoneName, PerCpuPages } from './zone';
 export { Kscrubd } from './kscrubd';
 export { FIXED_1, FSHIFT, LoadAvg } from './sched';

@@ -23,6 +23,7 @@ import { Hugetlb } from './hugetlb';
 import { type KnobSpec, type PolicyKnob, checkKnob, initialKnobs, knobSpecs } from './policies/knobs';
 import { IdleZeroRule, PrezeroRule } from './policies/zero-rules';
 import { Watermarks, type WmarkSysctlName, zoneWatermarkOk } from './watermarks';
+import { attachPcpOrders, drainAll, drainPcp, freePcpOrder, pcpKeeps, pcpOrders, rmqueuePcpOrder } from './pcp-orders';
 import type { PageOwner, Parts } from './parts';
 
 const log = debugFactory('kscrubfs:model');
@@ -100,6 +101,8 @@ export class Machine implements Parts, FreeListener {
   readonly raw: RawBlocks;
   /** hugetlb pools per size and node, khzerod, zeroable_hugepages (hugetlb.ts). */
   readonly hugetlb: Hugetlb;
+  /** rmqueuePcpOrder()'s count of blocks a refill moved (reused: one array, not one per allocation). */
+  private readonly pcpMoved = [0];
   /** zoneOf()'s last answer. */
   private lastZone: Zone | undefined;
 
@@ -138,6 +141,11 @@ export class Machine implements Parts, FreeListener {
     this.watermarks?.boot();
     this.bootMinFreeKbytes = this.watermarks ? 0 : this.setupWatermarks();
     for (const z of this.zones) z.setupPagesets(cfg.pageSize, cfg.cpus, cfg.cpus / cfg.nodes, modern);
+    // 5.13's high-order lists beside order 0 (pcp-orders.ts), on every modern kernel's lists.
+    if (modern) {
+      const orders = pcpOrders(this.thpPageblockOrder(), cfg.maxOrder);
+      for (const z of this.zones) attachPcpOrders(z, orders, cfg.cost.cacheBytes / cfg.llcCpus, cfg.pageSize);
+    }
     for (let n = 0; n < cfg.nodes; n++) {
       // The node's background zeroing thread: kscrubd, or the pool's kprezerod, or the idle zeroer.
       const rule = this.policy.prezero ? new PrezeroRule(n) : this.policy.idlezero ? new IdleZeroRule(n) : null;
@@ -380,6 +388,12 @@ export class Machine implements Parts, FreeListener {
       z.pcpAllocated(p);
       // The page's flags say which class it came with; it is allocated from now on.
       if (pfn >= 0) cls = classOf(z.swapHead(pfn, pageFlags(KIND_ALLOC, 0, NOT_ZEROED)));
+    } else if (!zeroOk && pcpKeeps(z.pageset[cpu]![PCP_HOT]!, order)) {
+      // A modern kernel's high-order per-cpu list (a zeroed block kscrubd made is taken below).
+      pfn = rmqueuePcpOrder(z, z.pageset[cpu]![PCP_HOT]!, order, this.pcpMoved);
+      this.vm.pcpRefillPages += this.pcpMoved[0]! * pages;
+      locked += this.pcpMoved[0]!;
+      if (pfn >= 0) cls = classOf(z.swapHead(pfn, pageFlags(KIND_ALLOC, order, NOT_ZEROED)));
     }
     if (pfn < 0) {
       const allocated = pageFlags(KIND_ALLOC, order, NOT_ZEROED);
@@ -432,11 +446,15 @@ export class Machine implements Parts, FreeListener {
     if (z.pageFlagsAt(pfn) !== pageFlags(KIND_ALLOC, order, NOT_ZEROED)) assert(false, `free of pfn ${pfn} order ${order}: ${z.describe(pfn)}`);
     this.vm.pgfree += orderPages(order);
     if (this.policy.initOnFree) return this.freeZeroed(z, pfn, order, cpu);
+    const hot = z.pageset[cpu]![PCP_HOT]!;
     if (order === 0) {
-      const hot = z.pageset[cpu]![PCP_HOT]!;
       z.pcpPush(hot, pfn, NOT_ZEROED);
       const drain = z.pcpFreeCount(hot);
-      if (drain > 0) this.vm.pcpDrainPages += z.freePagesBulk(hot, drain, this);
+      if (drain > 0) this.vm.pcpDrainPages += drainPcp(z, hot, drain, 0, this, false);
+      return;
+    }
+    if (pcpKeeps(hot, order)) {
+      this.vm.pcpDrainPages += freePcpOrder(z, hot, pfn, order, NOT_ZEROED, this, false);
       return;
     }
     this.coalesced(z, z.freeBlock(pfn, order, NOT_ZEROED), NOT_ZEROED);
@@ -483,6 +501,11 @@ export class Machine implements Parts, FreeListener {
       if (drain > 0) this.vm.pcpDrainPages += z.freePagesBulk(pz, drain, this, true);
       return;
     }
+    const hot = z.pageset[cpu]![PCP_HOT]!;
+    if (pcpKeeps(hot, order)) {
+      this.vm.pcpDrainPages += freePcpOrder(z, hot, pfn, order, ZEROED, this, true);
+      return;
+    }
     this.coalesced(z, z.freeBlock(pfn, order, ZEROED), ZEROED);
   }
 
@@ -520,7 +543,7 @@ export class Machine implements Parts, FreeListener {
     for (const z of this.zones) {
       for (let cpu = 0; cpu < this.config.cpus; cpu++) {
         if (onlyIdle && this.cpus.inUse(cpu)) continue;
-        for (const p of z.pageset[cpu]!) n += z.freePagesBulk(p, p.list.length, this, this.policy.initOnFree);
+        for (const p of z.pageset[cpu]!) n += drainAll(z, p, this, this.policy.initOnFree);
       }
     }
     this.vm.pcpDrainPages += n;

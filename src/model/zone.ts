@@ -4,6 +4,7 @@ import {
   FreeClass, KIND_ALLOC, KIND_FREE, KIND_PCP, KIND_RESERVED, KIND_SCRUB, KIND_SEEN, NOT_ZEROED, ZEROED,
   buddyOffset, classOf, combinedOffset, kindOf, orderOf, orderPages, pageFlags,
 } from './page';
+import type { PcpOrderLists } from './pcp-orders';
 import { SpinLock } from './spinlock';
 
 export type ZoneName = 'DMA' | 'DMA32' | 'Normal' | 'HighMem';
@@ -77,6 +78,16 @@ export interface PerCpuPages {
   allocFactor: number;
   /** Consecutive frees (halved by each allocation): a drain frees that many. */
   freeCount: number;
+  /**
+   * A modern kernel's lists of blocks of orders 1 … 3 and the THP order (5.13 on), sharing
+   * this list's count and high (pcp-orders.ts); null on 2.6.11 and on the cold and zeroed lists.
+   */
+  orders: PcpOrderLists | null;
+}
+
+/** pcp->count: pages on the list and on its high-order lists. */
+export function pcpCount(pcp: PerCpuPages): number {
+  return pcp.orders === null ? pcp.list.length : pcp.list.length + pcp.orders.pages;
 }
 
 /** CONFIG_PCP_BATCH_SCALE_MAX's default (mm/Kconfig): refills grow to batch << 5 at most. */
@@ -920,12 +931,12 @@ export class Zone {
     if (modern) {
       const { batch, highMin, highMax } = Zone.modernPcpSizes(this.managedPages, this.watermarkLow, nodeCpus, pageSize);
       // pcp->high starts at 0 (per_cpu_pages_init) and is clamped into [high_min, high_max] at first use.
-      const pcp = (): PerCpuPages => ({ list: pfnList(), low: 0, high: 0, batch, modern, highMin, highMax, allocFactor: 0, freeCount: 0 });
+      const pcp = (): PerCpuPages => ({ list: pfnList(), low: 0, high: 0, batch, modern, highMin, highMax, allocFactor: 0, freeCount: 0, orders: null });
       for (let cpu = 0; cpu < cpus; cpu++) this.pageset.push([pcp(), pcp(), pcp()]);
       return;
     }
     const batch = Zone.batchSize(this.presentPages, pageSize);
-    const pcp = (low: number, high: number): PerCpuPages => ({ list: pfnList(), low, high, batch, modern, highMin: high, highMax: high, allocFactor: 0, freeCount: 0 });
+    const pcp = (low: number, high: number): PerCpuPages => ({ list: pfnList(), low, high, batch, modern, highMin: high, highMax: high, allocFactor: 0, freeCount: 0, orders: null });
     for (let cpu = 0; cpu < cpus; cpu++) this.pageset.push([pcp(2 * batch, 6 * batch), pcp(0, 2 * batch), pcp(0, 2 * batch)]);
   }
 
@@ -948,17 +959,18 @@ export class Zone {
 
   /**
    * How many pages a refill of `pcp` asks rmqueue_bulk for. 2.6.11: batch. Modern
-   * (nr_pcp_alloc, 6.7 on): pcp->high first grows by a batch towards high_max unless the
-   * zone is below its high watermark; then batch << alloc_factor, at most what keeps the list
-   * under high with a batch to spare, and each refill since the last free doubles the next.
+   * (nr_pcp_alloc, 6.7 on): batch << alloc_factor; pcp->high first grows by that towards
+   * high_max unless the zone is below its high watermark; the refill is at most what keeps
+   * the list (with its high-order blocks) under high with a batch to spare, and each refill
+   * since the last free doubles the next.
    */
   pcpAllocBatch(pcp: PerCpuPages): number {
     if (!pcp.modern) return pcp.batch;
     const base = pcp.batch;
-    pcp.high = Math.min(Math.max(pcp.high, pcp.highMin), pcp.highMax);
-    if (pcp.highMin !== pcp.highMax && !this.belowHigh()) pcp.high = Math.min(pcp.high + base, pcp.highMax);
-    const maxNrAlloc = Math.max(pcp.high - pcp.list.length - base, base);
     const batch = base * 2 ** pcp.allocFactor;
+    pcp.high = Math.min(Math.max(pcp.high, pcp.highMin), pcp.highMax);
+    if (pcp.highMin !== pcp.highMax && !this.belowHigh()) pcp.high = Math.min(pcp.high + batch, pcp.highMax);
+    const maxNrAlloc = Math.max(pcp.high - pcpCount(pcp) - base, base);
     if (batch <= maxNrAlloc && pcp.allocFactor < PCP_BATCH_SCALE_MAX) pcp.allocFactor++;
     return Math.min(batch, maxNrAlloc);
   }
@@ -969,19 +981,26 @@ export class Zone {
   }
 
   /**
-   * A page was just pushed on `pcp` (free_unref_page_commit): how many pages to drain now, 0
-   * for none. 2.6.11: `batch` once the list reaches high. Modern: the free halves
-   * alloc_factor and counts in free_count; nr_pcp_high() moves high (down towards high_min
-   * while the zone is below its high watermark, up to hold a run of frees otherwise); at high
-   * nr_pcp_free() drains the run of frees, at least a batch, leaving at least a batch.
+   * A block of `pages` was just pushed on `pcp` (free_frozen_page_commit): how many pages to
+   * drain now, 0 for none. 2.6.11: `batch` once the list reaches high. Modern: the free
+   * halves alloc_factor and counts in free_count; nr_pcp_high() moves high (down towards
+   * high_min while the zone is below its high watermark, up to hold a run of frees
+   * otherwise); at high nr_pcp_free() drains the run of frees, at least a batch, leaving at
+   * least a batch. `freeHigh` (a run of order-1…3 frees, pcp-orders.ts) drops high by 32
+   * batches and drains up to that many pages at once.
    */
-  pcpFreeCount(pcp: PerCpuPages): number {
-    const count = pcp.list.length;
+  pcpFreeCount(pcp: PerCpuPages, pages = 1, freeHigh = false): number {
+    const count = pcpCount(pcp);
     if (!pcp.modern) return count >= pcp.high ? pcp.batch : 0;
     const batch = pcp.batch;
     pcp.allocFactor >>= 1;
-    if (pcp.freeCount < batch * 2 ** PCP_BATCH_SCALE_MAX) pcp.freeCount++;
+    if (pcp.orders !== null && pages === 1) pcp.orders.prevFreeHighOrder = false;
+    if (pcp.freeCount < batch * 2 ** PCP_BATCH_SCALE_MAX) pcp.freeCount += pages;
     let high = (pcp.high = Math.min(Math.max(pcp.high, pcp.highMin), pcp.highMax));
+    if (freeHigh) {
+      pcp.high = Math.max(high - batch * 2 ** PCP_BATCH_SCALE_MAX, pcp.highMin);
+      return Math.min(count, batch * 2 ** PCP_BATCH_SCALE_MAX);
+    }
     if (pcp.highMin !== pcp.highMax) {
       if (this.belowHigh()) {
         pcp.high = Math.max(high - Math.max(pcp.freeCount, batch), pcp.highMin);
@@ -993,6 +1012,12 @@ export class Zone {
     }
     if (count < high) return 0;
     return Math.min(Math.max(pcp.freeCount, batch), high - batch);
+  }
+
+  /** Pages moved onto (+) or off (−) a high-order per-cpu list (pcp-orders.ts); `drained`: back to the buddy lists. */
+  pcpMoved(pages: number, drained = false): void {
+    this.pcpPages += pages;
+    if (drained) this.pcpDrained -= pages;
   }
 
   /** ZONE_BELOW_HIGH: the zone's free pages are under its high watermark. */

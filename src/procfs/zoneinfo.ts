@@ -1,4 +1,4 @@
-import type { Machine, Zone } from '../model';
+import { type Machine, type Zone, pcpCount } from '../model';
 import { COUNTERS } from '../uapi/counters';
 import { flatString, zoneTypes } from './common';
 import { zoneCounterValue } from './counters';
@@ -22,8 +22,9 @@ const ZONE_ITEMS: readonly string[] = [ZONE_STAT_ITEMS[0], ...PATCH_ZONE_COUNTER
  *   protection  lowmem_reserve[], one entry per zone type of the layout (x86_64: DMA, DMA32,
  *               Normal; ia64: DMA) — a 6.18 kernel prints Movable's and Device's too; all 0
  *               on 2.6.11 presets, whose model keeps no reserve between zones
- *   pagesets    count = pages on all three per-cpu lists (hot, cold, cold-zeroed); high and
- *               batch are the hot list's; high_min = high_max = high (2.6.11 did not tune it)
+ *   pagesets    count = pages on all three per-cpu lists (hot — with its high-order lists on
+ *               6.18 — cold, cold-zeroed); high and batch are the hot list's; high_min =
+ *               high_max = high on 2.6.11, which did not tune it
  *   nr_zero_pages  the patch's counter, after nr_free_pages (zero_pages of the zone)
  *   vm stats threshold  0: the model's counters are exact, with no per-cpu deltas to fold
  */
@@ -112,7 +113,7 @@ function pagesets(m: Machine, z: Zone): string {
   for (let cpu = 0; cpu < m.config.cpus; cpu++) {
     const lists = z.pageset[cpu]!;
     let count = 0;
-    for (const p of lists) count += p.list.length;
+    for (const p of lists) count += pcpCount(p);
     // The count changes, and a modern kernel's high; the text of each tail is made once.
     const p = lists[0]!;
     out += pagesetHead(cpu) + count + pagesetTail(p.high, p.batch, p.highMin, p.highMax);
