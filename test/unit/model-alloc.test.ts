@@ -312,14 +312,17 @@ describe('model: a modern kernel\'s per-cpu lists (the machines of today)', () =
     assert.equal(createMachine({ preset: 'x86_64', mem: '256M', clock: 'manual' }).pagevecs.size, 14);
   });
 
-  // epyc on one node, 2 CPUs, 2 GiB: DMA32 has 503805 managed pages and (the model's
-  // watermarks) low 1766, so batch 63, high_min 1766 / 2 = 883, high_max 503805 / 8 / 2 = 31487.
+  // epyc on one node, 2 CPUs, 2 GiB: DMA32 has 503805 managed pages; vm.min_free_kbytes 1024
+  // (256 pages) gives it min 256 × 503805 / 507901 = 253 and low 253 + max(63, 503) = 756
+  // (model-watermarks.test.ts works the formula), so batch 63, high_min 756 / 2 = 378,
+  // high_max 503805 / 8 / 2 = 31487.
   const TODAY = { preset: 'epyc', mem: '2G', cpus: 2, nodes: 1, clock: 'manual', bootAllocations: false } as const;
 
   it('when one CPU allocates without freeing then each refill doubles, up to what keeps the list under high', () => {
     const m = createMachine(TODAY);
+    m.setWatermarkSysctl('min_free_kbytes', 1024);
     const hot = zoneNamed(m, 0, 'DMA32').pageset[0]![0]!;
-    assert.deepEqual([hot.batch, hot.highMin, hot.highMax, hot.high], [63, 883, 31487, 0]);
+    assert.deepEqual([hot.batch, hot.highMin, hot.highMax, hot.high], [63, 378, 31487, 0]);
     const refills: [number, number, number][] = [];
     const holder = new Holder(m);
     const pfns: number[] = [];
@@ -328,15 +331,18 @@ describe('model: a modern kernel\'s per-cpu lists (the machines of today)', () =
       holder.pfns.add(pfns[i]!);
       if (served.lockedPages > 0) refills.push([i, served.lockedPages, hot.high]);
     }
-    // nr_pcp_alloc on an empty list: high = clamp(high) + batch (883 + 63 = 946 first), then
-    // batch << alloc_factor while it fits under high - count - batch: 63, 126, 252, 504, 1008
-    // (≤ 1198 - 63), then 2016 > 1261 - 63, so 1198.
-    assert.deepEqual(refills, [[0, 63, 946], [63, 126, 1009], [189, 252, 1072], [441, 504, 1135], [945, 1008, 1198], [1953, 1198, 1261]]);
+    // nr_pcp_alloc on an empty list: batch << alloc_factor (63, 126, 252, …), and high grows
+    // by that much first (378 + 63 = 441, + 126 = 567, …); each fits under high - count - batch,
+    // so the factor doubles up to its cap of 5: 63 << 5 = 2016. 3969 taken, 969 left.
+    assert.deepEqual(refills, [[0, 63, 441], [63, 126, 567], [189, 252, 819], [441, 504, 1323], [945, 1008, 2331], [1953, 2016, 4347]]);
     assertChecked(m);
-    // Frees (free_unref_page_commit): the list holds 151 and high is 1261; the 1110th free
-    // reaches it, and nr_pcp_free drains the run of 1110 frees (clamped to 63 … 1261 - 63).
-    // The run then passes 1261 + … : free_count stops at 63 << 5 = 2016, high rises to hold
-    // it (2016 + 63 = 2079), and the second drain is clamped to 1261 - 63 = 1198.
+    // CPU 1 takes 3000 as well, and CPU 0 frees all 6000 (free_frozen_page_commit): its list
+    // holds 969 + i + 1 after free i; free_count stops at 63 << 5 = 2016; at high 4347 (free
+    // 3377) nr_pcp_free drains the run, 2016 pages, and again 2016 frees later.
+    for (let i = 0; i < 3000; i++) {
+      pfns.push(m.allocPages(0, false, 0, 1, served));
+      holder.pfns.add(pfns[pfns.length - 1]!);
+    }
     const drains: [number, number, number][] = [];
     let before = m.vm.pcpDrainPages;
     pfns.forEach((pfn, i) => {
@@ -345,7 +351,7 @@ describe('model: a modern kernel\'s per-cpu lists (the machines of today)', () =
       if (m.vm.pcpDrainPages !== before) drains.push([i, m.vm.pcpDrainPages - before, hot.high]);
       before = m.vm.pcpDrainPages;
     });
-    assert.deepEqual(drains, [[1109, 1110, 1261], [2219, 1198, 2079]]);
+    assert.deepEqual(drains, [[3377, 2016, 4347], [5393, 2016, 4347]]);
     assert.equal(hot.allocFactor, 0, 'each free halved the refill scale');
     assertChecked(m);
   });
