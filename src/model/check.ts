@@ -275,6 +275,8 @@ class ZoneWalk {
         }
         return null;
       case KIND_PCP:
+        // Only a modern kernel's lists keep blocks above order 0, and only of their orders.
+        if (order !== 0 && z.pageset[0]?.[0]?.orders?.orders.includes(order) !== true) return `pfn ${pfn} is on a per-cpu list with order ${order}`;
         if (!this.marks.has(pfn)) return `pfn ${pfn} says per-cpu but is on no per-cpu list`;
         this.pcp += size;
         return null;

@@ -1,6 +1,6 @@
 import { assert } from './errors';
 import { type FreeClass, KIND_ALLOC, KIND_PCP, NOT_ZEROED, classOf, orderPages, pageFlags } from './page';
-import { type FreeListener, type PerCpuPages, type Zone, pcpCount } from './zone';
+import { type FreeListener, type PerCpuPages, type Zone, pcpCount, pfnList } from './zone';
 
 /**
  * A modern kernel's high-order per-cpu lists (5.13: "mm/page_alloc: allow high-order pages to
@@ -31,25 +31,6 @@ import { type FreeListener, type PerCpuPages, type Zone, pcpCount } from './zone
 /** PAGE_ALLOC_COSTLY_ORDER: the highest order kept on per-cpu lists besides the THP order. */
 export const PAGE_ALLOC_COSTLY_ORDER = 3;
 
-/** One CPU's high-order lists in one zone (struct per_cpu_pages' lists past order 0). */
-export class PcpOrderLists {
-  /** By order: block head pfns, the list head at the array's end (orders without a list stay empty). */
-  readonly lists: number[][];
-  /** Pages on these lists (their part of pcp->count). */
-  pages = 0;
-  /** PCPF_PREV_FREE_HIGH_ORDER: the last free to this CPU's lists was of order 1…3. */
-  prevFreeHighOrder = false;
-
-  /**
-   * `orders`: the orders with a list, ascending (1, 2, 3 and the THP order); `freeHighBatch`:
-   * PCPF_FREE_HIGH_BATCH, the CPU's share of its LLC holds more than 3 batches of pages.
-   */
-  constructor(readonly orders: readonly number[], readonly freeHighBatch: boolean) {
-    this.lists = [];
-    for (let o = 0; o <= orders[orders.length - 1]!; o++) this.lists.push([]);
-  }
-}
-
 /** pcp_allowed_order(): 1 … PAGE_ALLOC_COSTLY_ORDER, and the THP order where THP is possible (0 goes to the order-0 list). */
 export function pcpOrders(thpOrder: number | null, maxOrder: number): number[] {
   const orders: number[] = [];
@@ -63,9 +44,11 @@ export function pcpOrders(thpOrder: number | null, maxOrder: number): number[] {
  * last-level cache (setup_pcp_cacheinfo's per_cpu_data_slice_size).
  */
 export function attachPcpOrders(z: Zone, orders: readonly number[], sliceBytes: number, pageSize: number): void {
-  for (const lists of z.pageset) {
-    const hot = lists[0]!;
-    hot.orders = new PcpOrderLists(orders, Math.floor(sliceBytes / pageSize) > 3 * hot.batch);
+  for (const sets of z.pageset) {
+    const hot = sets[0]!;
+    const lists: number[][] = [];
+    for (let o = 0; o <= (orders[orders.length - 1] ?? 0); o++) lists.push(pfnList());
+    hot.orders = { orders, lists, pages: 0, prevFreeHighOrder: false, freeHighBatch: Math.floor(sliceBytes / pageSize) > 3 * hot.batch };
   }
 }
 

@@ -4,7 +4,6 @@ import {
   FreeClass, KIND_ALLOC, KIND_FREE, KIND_PCP, KIND_RESERVED, KIND_SCRUB, KIND_SEEN, NOT_ZEROED, ZEROED,
   buddyOffset, classOf, combinedOffset, kindOf, orderOf, orderPages, pageFlags,
 } from './page';
-import type { PcpOrderLists } from './pcp-orders';
 import { SpinLock } from './spinlock';
 
 export type ZoneName = 'DMA' | 'DMA32' | 'Normal' | 'HighMem';
@@ -83,6 +82,23 @@ export interface PerCpuPages {
    * this list's count and high (pcp-orders.ts); null on 2.6.11 and on the cold and zeroed lists.
    */
   orders: PcpOrderLists | null;
+}
+
+/**
+ * One CPU's high-order lists in one zone (struct per_cpu_pages' lists past order 0; made and
+ * worked by pcp-orders.ts).
+ */
+export interface PcpOrderLists {
+  /** The orders with a list, ascending (1, 2, 3 and the THP order). */
+  readonly orders: readonly number[];
+  /** By order: block head pfns, the list head at the array's end (orders without a list stay empty). */
+  readonly lists: readonly number[][];
+  /** Pages on these lists (their part of pcp->count). */
+  pages: number;
+  /** PCPF_PREV_FREE_HIGH_ORDER: the last free to this CPU's lists was of order 1…3. */
+  prevFreeHighOrder: boolean;
+  /** PCPF_FREE_HIGH_BATCH: the CPU's share of its LLC holds more than 3 batches of pages. */
+  readonly freeHighBatch: boolean;
 }
 
 /** pcp->count: pages on the list and on its high-order lists. */
