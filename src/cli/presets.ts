@@ -58,7 +58,7 @@ export function presetInfo(name: PresetName, standing = calibrationStanding()): 
     moreDrivers: [...(c.cost.clzeroBytesPerNs > 0 ? ['clzero'] : []), ...(c.cost.ntBytesPerNs > 0 ? ['nt'] : [])],
     llc: { bytes: c.cost.cacheBytes, cpus: c.llcCpus },
     kernel: c.splitPtlocks
-      ? `2.6.11's buddy allocator with ${c.kernel}'s per-CPU lists and LRU batch, and today's fault path: a lock per pte page (split ptlocks), rss in per-CPU counters`
+      ? `2.6.11's buddy allocator with ${c.kernel}'s watermarks, per-CPU lists (orders 0-3 and THP) and LRU batch, and today's fault path: a lock per pte page (split ptlocks), rss in per-CPU counters`
       : `2.6.11: one page_table_lock per mm, ${c.pteBytes}-byte ptes`,
     figures: { measured: figures.filter((f) => f.kind === 'measured').length, fitted: figures.filter((f) => f.kind === 'fitted').length },
     source: ABOUT[name].source,
@@ -90,7 +90,7 @@ export function formatPresets(infos: readonly PresetInfo[]): string {
 export function formatPresetTable(infos: readonly PresetInfo[]): string {
   const rows = infos.map((p) => [
     `\`${p.name}\``, p.machine, `${p.cpus} on ${p.nodes} node${p.nodes === 1 ? '' : 's'}`, formatSize(p.memBytes), formatSize(p.pageSize), p.zeroDrivers.join(', '),
-    p.kernel.startsWith('2.6.11:') ? '2.6.11' : '2.6.11 buddy lists, 6.18 pcp and split ptlocks',
+    p.kernel.startsWith('2.6.11:') ? '2.6.11' : '2.6.11 buddy lists; 6.18 watermarks, pcp and split ptlocks',
     p.publishedRows === 0 ? '—' : String(p.publishedRows),
     p.distance === null ? '—' : `${p.distance.within} of ${p.distance.targets}`,
     p.distance === null ? '—' : p.distance.rms.toFixed(3),

@@ -249,7 +249,7 @@ export class Zone {
   private _pgalloc: number = 0;
   get pgalloc(): number { return this._pgalloc; }
   private set pgalloc(v: number) { this._pgalloc = v; }
-  /** Pages free_pages_bulk has moved from per-cpu lists back to this zone's buddy lists (munmap and exit price their zone->lock sections by it). */
+  /** Blocks free_pcppages_bulk has moved from per-cpu lists back to this zone's buddy lists, a page each at order 0 (munmap and exit price their zone->lock sections by it). */
   private _pcpDrained: number = 0;
   get pcpDrained(): number { return this._pcpDrained; }
   private set pcpDrained(v: number) { this._pcpDrained = v; }
@@ -1030,10 +1030,13 @@ export class Zone {
     return Math.min(Math.max(pcp.freeCount, batch), high - batch);
   }
 
-  /** Pages moved onto (+) or off (−) a high-order per-cpu list (pcp-orders.ts); `drained`: back to the buddy lists. */
+  /**
+   * Pages moved onto (+) or off (−) a high-order per-cpu list (pcp-orders.ts); `drained`: off,
+   * back to the buddy lists as one block — one __free_one_page, as munmap and exit price it.
+   */
   pcpMoved(pages: number, drained = false): void {
     this.pcpPages += pages;
-    if (drained) this.pcpDrained -= pages;
+    if (drained) this.pcpDrained++;
   }
 
   /** ZONE_BELOW_HIGH: the zone's free pages are under its high watermark. */
