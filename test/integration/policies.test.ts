@@ -257,7 +257,8 @@ describe('a file exists where its kernel or a mounted policy has it', () => {
   test('when a machine of today mounts then it has the later hugetlb files, and the proposals\' only with their policies', async () => {
     const today = ['--clock', 'manual', '--preset', 'epyc', '--nodes', '2', '--cpus', '4', '--mem', '2G'];
     await withMount(today, async (dir) => {
-      assert.equal((await sh(`ls ${dir}/sys/vm`)).stdout, 'max_prealloc_order\nnr_hugepages\nnr_overcommit_hugepages\nscrub_load\nscrub_start\nscrub_stop\n');
+      // (and 6.18's watermark sysctls: src/model/watermarks.ts)
+      assert.equal((await sh(`ls ${dir}/sys/vm`)).stdout, 'max_prealloc_order\nmin_free_kbytes\nnr_hugepages\nnr_overcommit_hugepages\nscrub_load\nscrub_start\nscrub_stop\nwatermark_boost_factor\nwatermark_scale_factor\n');
       assert.equal((await sh(`ls ${dir}/sys/kernel/mm/hugepages/hugepages-2048kB`)).stdout, 'free_hugepages\nnr_hugepages\nnr_overcommit_hugepages\nresv_hugepages\nsurplus_hugepages\n');
       assert.equal((await sh(`ls ${dir}/sys/devices/system/node/node1/hugepages/hugepages-2048kB`)).stdout, 'free_hugepages\nnr_hugepages\nsurplus_hugepages\n');
       assert.equal((await sh(`cat ${dir}/sys/vm/nr_overcommit_hugepages`)).stdout, '0\n');
