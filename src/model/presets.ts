@@ -110,9 +110,10 @@ export interface MachineConfig {
    * balance on fork, 0 in one that does or has one node. 2.6.10/2.6.11 place a new thread on
    * its parent's CPU (wake_up_new_task; balancing on fork came with the sched-domains rework
    * of 2.6.12), and a CPU of another node pulls it only in its periodic idle balance of the node
-   * domain: SD_NODE_INIT has no SD_BALANCE_NEWIDLE, and an idle machine's interval has doubled
-   * to max_interval (include/asm-ia64/topology.h: min 80, max 320 ms). A thread whose CPU is on
-   * another node than its parent's starts, on average, half that interval later (touch.ts).
+   * domain: 2.6.10's SD_NODE_INIT has no SD_BALANCE_NEWIDLE, and an idle machine's interval has
+   * doubled to max_interval or past it (include/asm-ia64/topology.h: min 80, max 320 ms). A
+   * thread whose CPU is on another node than its parent's starts, on average, half that
+   * interval later (Cpus.placeThreads), or where each CPU's timers stand with balanceTimers.
    */
   readonly nodeBalanceMaxNs: number;
   /**
