@@ -45,7 +45,7 @@ export function registerCalibrate(program: Command): void {
     .option('--preset <name>', `only the published rows of this preset (${FIT_PRESETS.join(' or ')})`)
     .option('--fit <preset>', `fit the preset's fitted cost figures (${FIT_PRESETS.join(' or ')}) together over all its published rows, in this process; print them, their bounds and the residuals`)
     .option('--max-iterations <n>', '--fit: stop after this many iterations (default 20; 0: only evaluate the cost file\'s figures)', integer(0))
-    .option('--balance-timers', 'altix: place each new thread by the CPUs\' balance timers kept in virtual time (rebalance_tick), instead of the mean wait of half the node domain\'s longest interval')
+    .option('--balance-timers', 'altix: place each new thread by the CPUs\' balance timers kept in virtual time (rebalance_tick), instead of the mean wait of half the node domain\'s longest interval; with --fit, fit the figures so (not with --write)')
     .option('--write', '--fit: write the fitted figures into the source tree (src/model/fitted-<preset>.ts), where the cost file takes them from')
     .addHelpText('after', `
 The published figures and how pft computes its columns: docs/calibration.md in the
@@ -58,7 +58,7 @@ deterministic, so --fit --write from a clean clone writes the same figures again
       checkFormat('calibrate', o);
       if (o.write === true && o.fit === undefined) throw new CliError('KSCRUB_USAGE', 'calibrate --write: only with --fit <preset>');
       if (o.maxIterations !== undefined && o.fit === undefined) throw new CliError('KSCRUB_USAGE', 'calibrate --max-iterations: only with --fit <preset>');
-      if (o.balanceTimers === true && o.fit !== undefined) throw new CliError('KSCRUB_USAGE', 'calibrate --balance-timers: not with --fit (the fit runs the rows as the preset places threads)');
+      if (o.balanceTimers === true && o.write === true) throw new CliError('KSCRUB_USAGE', 'calibrate --balance-timers: not with --write (the cost file\'s figures are fitted with threads placed as the preset places them)');
       if (o.fit !== undefined) return runFit(o.fit, o);
       if (o.preset !== undefined && !(FIT_PRESETS as readonly string[]).includes(o.preset)) {
         throw new CliError('KSCRUB_USAGE', `calibrate --preset: "${o.preset}" has no published rows (presets with rows: ${FIT_PRESETS.join(', ')})`);
@@ -171,7 +171,7 @@ function plotThreads(file: string, rows: readonly { label: string; row: PftRow }
  * where the cost file takes them from (src/model/fitted-PRESET.ts): nothing else changes a
  * fitted figure.
  */
-async function runFit(preset: string, o: FormatFlags & { maxIterations?: number; write?: boolean }): Promise<void> {
+async function runFit(preset: string, o: FormatFlags & { maxIterations?: number; write?: boolean; balanceTimers?: boolean }): Promise<void> {
   if (!(FIT_PRESETS as readonly string[]).includes(preset)) {
     throw new CliError('KSCRUB_USAGE', `calibrate --fit: "${preset}" has no published rows (presets with rows: ${FIT_PRESETS.join(', ')})`);
   }
@@ -191,6 +191,7 @@ async function runFit(preset: string, o: FormatFlags & { maxIterations?: number;
   };
   const result = await fit({
     rows, params: fitParams(presetFigures(p, mhz), cost, p), progress, onStep: write, tolerance: TOLERANCE,
+    ...(o.balanceTimers === true && { machine: (row: PublishedRow) => ({ ...publishedMachine(row), balanceTimers: true }) }),
     ...(o.maxIterations !== undefined && { maxIterations: o.maxIterations }),
   });
   clearProgress();
