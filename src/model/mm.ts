@@ -353,23 +353,27 @@ export class Processes implements ProcessTable {
     let freed = 0;
     let run = -1;
     let len = 0;
-    for (let i = first, stop = first + count; i < stop; i++) {
-      const pte = table[i]!;
-      if (pte === PTE_NONE) continue;
-      table[i] = PTE_NONE;
-      if (pte === PTE_ZERO_PAGE) continue;
-      const pfn = ptePfn(pte);
-      freed++;
-      if (pfn === run + len) {
-        len++;
-        continue;
+    // One call site for both a run that breaks and the last one (i = stop): a site first
+    // reached after the loop was optimized deoptimizes it.
+    for (let i = first, stop = first + count; ; i++) {
+      let pfn = -1;
+      if (i < stop) {
+        const pte = table[i]!;
+        if (pte === PTE_NONE) continue;
+        table[i] = PTE_NONE;
+        if (pte === PTE_ZERO_PAGE) continue;
+        pfn = ptePfn(pte);
+        freed++;
+        if (pfn === run + len) {
+          len++;
+          continue;
+        }
       }
       if (len > 0) this.m.freePageRun(run, len, cpu);
+      if (i >= stop) return freed;
       run = pfn;
       len = 1;
     }
-    if (len > 0) this.m.freePageRun(run, len, cpu);
-    return freed;
   }
 
   /** `pages` anonymous pages left mm: its rss and the machine's AnonPages go down. */

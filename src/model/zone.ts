@@ -946,14 +946,21 @@ export class Zone {
     this.pageset = [];
     if (modern) {
       const { batch, highMin, highMax } = Zone.modernPcpSizes(this.managedPages, this.watermarkLow, nodeCpus, pageSize);
+      this.sizeBulkScratch(batch * 2 ** PCP_BATCH_SCALE_MAX);
       // pcp->high starts at 0 (per_cpu_pages_init) and is clamped into [high_min, high_max] at first use.
       const pcp = (): PerCpuPages => ({ list: pfnList(), low: 0, high: 0, batch, modern, highMin, highMax, allocFactor: 0, freeCount: 0, orders: null });
       for (let cpu = 0; cpu < cpus; cpu++) this.pageset.push([pcp(), pcp(), pcp()]);
       return;
     }
     const batch = Zone.batchSize(this.presentPages, pageSize);
+    this.sizeBulkScratch(batch);
     const pcp = (low: number, high: number): PerCpuPages => ({ list: pfnList(), low, high, batch, modern, highMin: high, highMax: high, allocFactor: 0, freeCount: 0, orders: null });
     for (let cpu = 0; cpu < cpus; cpu++) this.pageset.push([pcp(2 * batch, 6 * batch), pcp(0, 2 * batch), pcp(0, 2 * batch)]);
+  }
+
+  /** rmqueueBulk()'s scratch list holds a refill of `pages` (the most pcpAllocBatch() asks). */
+  private sizeBulkScratch(pages: number): void {
+    while (this.bulkScratch.length < pages) this.bulkScratch.push(0);
   }
 
   /**
@@ -1052,6 +1059,9 @@ export class Zone {
    */
   rmqueueBulk(pcp: PerCpuPages, count: number, cls: FreeClass): number {
     const got = this.bulkScratch;
+    // (Sized by setupPagesets() for the biggest refill: a store past its end would make the
+    // optimized refill, inlined in the allocator's hottest code, deoptimize.)
+    while (got.length < count) got.push(0);
     let n = 0;
     while (n < count) {
       // When more pages are wanted after this one, takeSplitRest() lays out the rest of a split
