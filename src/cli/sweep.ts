@@ -14,6 +14,7 @@ import { CliError, action } from './errors';
 import { checkNotSymlink, writeOutput } from '../workload/output-file';
 import { integer, memoryBudget } from './options';
 import { clearProgress, progressLine } from './progress';
+import { writeTornado } from './band';
 import { type SweepRow, runPoint } from './sweep-run';
 import { type SweepSpec, canonical, loadSpec, pointRun } from './sweep-spec';
 import { PACKAGE_ROOT, VERSION } from './version';
@@ -28,6 +29,7 @@ interface SweepFlags {
   plot?: string;
   maxMemory?: number;
   band?: boolean;
+  tornado?: string;
 }
 
 /** `kscrubfs sweep SPEC`: a grid of pft points, each on a fresh in-process machine. */
@@ -45,6 +47,7 @@ export function registerSweep(program: Command): void {
     .option('--merge', 'join the rows of the given pieces into the output, in grid order')
     .option('--plot <file>', "after the run, plot the output as the spec's plot section says (SVG)")
     .option('--band', 'also run each point with every fitted cost figure of its preset at each of its bounds (2 runs a figure) and add its flt/cpu/s and fault/wsec bands to the row (JSONL; default output <spec name>-band.jsonl)')
+    .addOption(new Option('--tornado <file>', "with --band: after the run, draw which fitted figures move each point's flt/cpu/s and fault/wsec most (SVG, a panel each)").implies({ band: true }))
     .option('--max-memory <size>', `the memory all points in flight may take together, as mount's budget: a command that could pass it fails its point (default: half the host's memory, at most 4G; here ${formatSize(defaultMaxMemory())})`, memoryBudget)
     .addHelpText('after', `
 Every point is one pft row on a fresh machine with a manual clock, so its result depends on
@@ -69,6 +72,7 @@ Across machines (GNU parallel):
       if (o.merge && pieces.length === 0) throw new CliError('KSCRUB_USAGE', 'sweep --merge: name the pieces to join (kscrubfs sweep SPEC --merge piece.*.jsonl)');
       if (o.band && o.csv !== undefined) throw new CliError('KSCRUB_USAGE', 'sweep --band: a band is a list per row, in the JSONL rows; --csv has no columns for it');
       if (o.band && o.merge) throw new CliError('KSCRUB_USAGE', 'sweep --band: --merge joins rows as they are; run the pieces with --band');
+      if (o.tornado !== undefined && (o.list || o.point !== undefined)) throw new CliError('KSCRUB_USAGE', "sweep --tornado draws the output's rows: not with --list or --point");
       const maxMemory = o.maxMemory ?? defaultMaxMemory();
       file = specFile(file);
       const spec = loadSpec(file);
@@ -89,6 +93,7 @@ Across machines (GNU parallel):
         await run(spec, out, o.jobs, maxMemory, o.band === true);
       }
       if (o.plot !== undefined) writePlot(spec, out, o.plot);
+      if (o.tornado !== undefined) writeSweepTornado(spec, out, o.tornado);
     }));
 }
 
@@ -315,6 +320,18 @@ function numberFacts(spec: SweepSpec): string[] {
     facts.push(on.length === 0 ? 'kscrubd off' : `kscrubd ${scrub.has('off') ? 'off or on' : 'on'}: ${on.join('; ')}`);
   }
   return facts;
+}
+
+/** --tornado: a panel per band of every row of the spec's points, titled by the dimensions that vary. */
+function writeSweepTornado(spec: SweepSpec, out: Output, file: string): void {
+  const keyOf = new Set(spec.points.map((p) => p.key));
+  const varying = spec.dims.filter(([, , choices]) => choices.length > 1).map(([name]) => name);
+  const panels = readRows(spec, out).filter((r) => keyOf.has(r.key) && r.band !== undefined).flatMap((r) => {
+    const label = varying.map((name) => `${name} ${String(csvValue(r.point[name]))}`).join(', ') || spec.name;
+    return r.band!.map((band) => ({ title: `${label}: ${band.answer}`, band }));
+  });
+  writeTornado(file, panels, `sweep ${spec.name}: which fitted figures move each point's answer`,
+    ['each fitted figure of the point\'s preset at its lower and upper bound, one at a time; band: √(Σ swing² + calibration error²)']);
 }
 
 /** One series per combination of the spec's plot.series dimensions, x = plot.x. */

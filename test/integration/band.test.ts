@@ -116,7 +116,7 @@ describe('--band: answers with how sure they are', () => {
     assert.match(bad.stderr, /calibrate --preset: "epyc" has no published rows \(presets with rows: altix, i386\)/);
   });
 
-  test('when sweep runs with --band then each row carries flt/cpu/s and fault/wsec bands around its own row, the same whatever the jobs, and an output of rows without bands is refused', { timeout: 200_000 }, async () => {
+  test('when sweep runs with --band then each row carries flt/cpu/s and fault/wsec bands around its own row, the same whatever the jobs, --tornado draws them, and an output of rows without bands is refused', { timeout: 200_000 }, async () => {
     await withTempDir(async (tmp) => {
       const spec = path.join(tmp, 'tiny.json');
       writeFileSync(spec, JSON.stringify({
@@ -136,6 +136,16 @@ describe('--band: answers with how sure they are', () => {
         assertBands(r.band);
         assert.equal(r.band[0]!.tornado.length, bandFigures({ preset: 'x86_64' }).length);
       }
+      // --tornado draws the output's rows (all there already: nothing runs again), a panel a band.
+      const tornado = await sweep(['--tornado', 't.svg']);
+      assert.equal(tornado.code, 0, tornado.stderr);
+      assert.match(tornado.stderr, /2 already in tiny-band\.jsonl, nothing to run/);
+      const svg = readFileSync(path.join(tmp, 't.svg'), 'utf8');
+      for (const t of ['threads 1: flt/cpu/s', 'threads 1: fault/wsec', 'threads 2: flt/cpu/s', 'threads 2: fault/wsec']) assert.ok(svg.includes(`>${t}: `), `a panel ${t}`);
+      assert.match(svg, />sweep tiny: which fitted figures move each point&#39;s answer</);
+      const refused = await sweep(['--tornado', 'u.svg', '--list']);
+      assert.equal(refused.code, 2);
+      assert.match(refused.stderr, /sweep --tornado draws the output's rows: not with --list or --point/);
       const plain = await sweep(['-o', 'plain.jsonl']);
       assert.equal(plain.code, 0, plain.stderr);
       const mixed = await sweep(['--band', '-o', 'plain.jsonl']);
