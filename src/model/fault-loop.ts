@@ -94,7 +94,7 @@ export class FaultLoop {
       }
       if (g !== null) {
         const w = this.locks.grant(g);
-        this.rekey(w.slot, w.t);
+        this.rekeyGranted(w.slot, w.t);
         continue;
       }
       if (ri < 0) assert(false, 'a runner is runnable or spinning while the touch is live');
@@ -129,12 +129,20 @@ export class FaultLoop {
     return this.keys[y]! < this.keys[x]! ? y : x;
   }
 
-  /**
-   * Slot i's event time is now t: replay its matches up to the root. A match whose winner is
-   * another slot, as it was before, ends it: nothing above it changes (a grant's winner,
-   * parked until now, usually loses within a level or two).
-   */
+  /** Slot i's event time is now t: replay its matches up to the root. */
   private rekey(i: number, t: number): void {
+    const win = this.win;
+    this.keys[i] = t;
+    for (let j = (this.keys.length + i) >> 1; j >= 1; j >>= 1) win[j] = this.match(2 * j, 2 * j + 1);
+  }
+
+  /**
+   * rekey() for a grant's winner, parked (+∞) until now: it stops at the first match that
+   * another slot still wins, as it did before — nothing above it changes. The winner usually
+   * loses within a level or two of a 64-slot tournament. (The stepped runner won every match
+   * on its path, so its re-key never stops early: it keeps the plain replay.)
+   */
+  private rekeyGranted(i: number, t: number): void {
     const win = this.win;
     this.keys[i] = t;
     for (let j = (this.keys.length + i) >> 1; j >= 1; j >>= 1) {

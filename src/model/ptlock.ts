@@ -4,6 +4,13 @@ import type { Parts } from './parts';
 import type { FaultScope, Runner } from './runner';
 import { SpinLock, objectList, removeAt } from './spinlock';
 
+/**
+ * Spinners from which a release looks for the nearest among its node's CPUs (PtLocks.nearOf)
+ * rather than down the list: below it the walk is as short, and the search's extra branches
+ * cost the 2–8 thread runs more than they save.
+ */
+const NEAR_SEARCH_MIN = 8;
+
 /** What ptlock uses of the machine (parts.ts). */
 export type PtLockMachine = Pick<Parts, 'config' | 'cpus'>;
 
@@ -89,7 +96,7 @@ export class PtLocks {
     const l = !this.split ? this.mmLock : r.lock !== null && r.lockPmd === pmd ? r.lock : this.lockOf(r.faultAddr);
     r.lock = l;
     r.lockPmd = pmd;
-    if (l.freeAt <= r.t && l.spinning === 0) {
+    if (l.freeAt <= r.t && l.spinners.length === 0) {
       this.p.take(r, l.line);
       // Held until its release event (shared); one runner alone releases within the event.
       if (this.scope.shared) l.heldUntilRelease();
@@ -100,8 +107,8 @@ export class PtLocks {
     r.spinFrom = r.t;
     this.spinningOn[r.node]!++;
     this.spinningCpu[r.cpu]!++;
-    if (l.spinning === 0) this.contended.push(l);
-    r.spinEntry = l.spin(r, r.cpu, this.lines.nodeOf[r.cpu]!, r.t);
+    if (l.spinners.length === 0) this.contended.push(l);
+    l.spin(r);
     r.spinSeq = this.spins++;
     if (this.scope.spinOwnsCpu) this.spinnerOn[r.cpu] = r;
     // The spinner's CPU is busy spinning, whatever else wants it.
@@ -115,7 +122,7 @@ export class PtLocks {
    */
   unlock(r: Runner): void {
     const l = r.lock!;
-    if (l.spinning > 0) {
+    if (l.spinners.length > 0) {
       this.p.sys(r, this.farthest(r.cpu, l));
       l.line.writtenBy(r.cpu);
     } else this.p.take(r, l.line);
@@ -144,10 +151,7 @@ export class PtLocks {
    * Returns the winner, runnable from its new t.
    */
   grant(l: SpinLock<Runner>): Runner {
-    const next = l.nextSpinner;
-    const cpus = l.spinCpus;
-    const nodes = l.spinNodes;
-    const froms = l.spinFroms;
+    const spinners = l.spinners;
     const from = l.line.cpu;
     const t = l.freeAt;
     // A runner whose event began before the release may reach spin_lock after it (its trap ran
@@ -155,35 +159,35 @@ export class PtLocks {
     // unless nobody was; then it finds the lock free when it gets there.
     let best = -1;
     let bestCost = 0;
-    // The cheapest transfer any spinner can have: none from the releasing CPU itself (or when
-    // no CPU holds the line), a local one if one spins on its node, else a remote one. The
-    // first spinner at that price wins (ties go to the longest spinning): the search ends there.
-    // A transfer's price as LineCosts.transfer(from, cpu) makes it, from the spinners' arrays.
     const local = this.lines.localNs();
     const remote = this.lines.remoteNs();
-    const fromNode = from < 0 ? -1 : this.lines.nodeOf[from]!;
-    if (this.scope.spinOwnsCpu && from >= 0 && 0 < local && local < remote && this.nodeStart[fromNode + 1]! - this.nodeStart[fromNode]! <= l.spinning) {
+    if (spinners.length >= NEAR_SEARCH_MIN && this.scope.spinOwnsCpu && from >= 0 && 0 < local && local < remote && this.cpusOfNode(from) <= spinners.length) {
       // One runner per CPU: the nearest are the one on `from` (free) and those on its node
       // (the three prices apart, so that no tie crosses them).
-      best = this.nearOf(l, from, fromNode, t);
-      if (best >= 0) bestCost = cpus[best] === from ? 0 : local;
-      else {
+      const near = this.nearOf(l, from, t);
+      if (near !== null) {
+        best = spinners.indexOf(near);
+        bestCost = near.cpu === from ? 0 : local;
+      } else {
         // None near was spinning at the release: the first of the others that was.
-        for (let i = l.firstSpinner; i >= 0; i = next[i]!) {
-          if (froms[i]! > t) continue;
+        for (let i = 0; i < spinners.length; i++) {
+          if (spinners[i]!.spinFrom > t) continue;
           best = i;
           bestCost = remote;
           break;
         }
       }
     } else {
+      // The cheapest transfer any spinner can have: none from the releasing CPU itself (or when
+      // no CPU holds the line), a local one if one spins on its node, else a remote one. The
+      // first spinner at that price wins (ties go to the longest spinning): the search ends there.
       let floor = remote;
       if (from < 0 || this.spinningCpu[from]! > 0) floor = 0;
-      else if (this.spinningOn[fromNode]! > 0) floor = Math.min(floor, local);
-      for (let i = l.firstSpinner; i >= 0; i = next[i]!) {
-        if (froms[i]! > t) continue;
-        const c = cpus[i]!;
-        const cost = from < 0 || c === from ? 0 : nodes[i] === fromNode ? local : remote;
+      else if (this.spinningOn[this.m.cpus.nodeOf[from]!]! > 0) floor = Math.min(floor, local);
+      for (let i = 0; i < spinners.length; i++) {
+        const s = spinners[i]!;
+        if (s.spinFrom > t) continue;
+        const cost = this.lines.transfer(from, s.cpu);
         if (best < 0 || cost < bestCost) {
           best = i;
           bestCost = cost;
@@ -194,15 +198,15 @@ export class PtLocks {
     const late = best < 0;
     // Nobody was spinning at the release: the longest spinning (the first of them on a tie).
     if (late) {
-      best = l.firstSpinner;
-      for (let i = next[best]!; i >= 0; i = next[i]!) if (froms[i]! < froms[best]!) best = i;
+      best = 0;
+      for (let i = 1; i < spinners.length; i++) if (spinners[i]!.spinFrom < spinners[best]!.spinFrom) best = i;
     }
     const w = l.unspin(best);
     if (this.scope.spinOwnsCpu) this.spinnerOn[w.cpu] = null;
     this.spinningOn[w.node]!--;
     this.spinningCpu[w.cpu]!--;
     const at = late ? w.spinFrom : t;
-    const handoff = late ? this.lines.transfer(from, w.cpu) : bestCost * (1 + l.spinning / 2);
+    const handoff = late ? this.lines.transfer(from, w.cpu) : bestCost * (1 + spinners.length / 2);
     const spin = at - w.spinFrom + handoff;
     w.sysNs += spin;
     this.m.cpus.addSystem(w.cpu, spin);
@@ -211,22 +215,29 @@ export class PtLocks {
     l.line.writtenBy(w.cpu);
     // Held from now until the winner's section releases it.
     l.heldUntilRelease();
-    if (l.spinning === 0) removeAt(this.contended, this.contended.indexOf(l));
+    if (spinners.length === 0) removeAt(this.contended, this.contended.indexOf(l));
     this.m.cpus.busyUntil(w.cpu, w.t);
     return w;
   }
 
+  /** How many CPUs the node of `cpu` has. */
+  private cpusOfNode(cpu: number): number {
+    const node = this.lines.nodeOf[cpu]!;
+    return this.nodeStart[node + 1]! - this.nodeStart[node]!;
+  }
+
   /**
-   * The entry of l's nearest spinner to CPU `from` of `node` that was spinning at t, with one
-   * runner per CPU: the one on `from` itself, else the one on `node` that began first; -1: none.
+   * l's nearest spinner to CPU `from` that was spinning at t, with one runner per CPU: the
+   * one on `from` itself, else the one on from's node that began first; null: none.
    */
-  private nearOf(l: SpinLock<Runner>, from: number, node: number, t: number): number {
+  private nearOf(l: SpinLock<Runner>, from: number, t: number): Runner | null {
     const on = this.spinnerOn;
     if (this.spinningCpu[from]! > 0) {
       const s = on[from]!;
-      if (s !== null && s.lock === l && s.spinFrom <= t) return s.spinEntry;
+      if (s !== null && s.lock === l && s.spinFrom <= t) return s;
     }
-    if (this.spinningOn[node] === 0) return -1;
+    const node = this.lines.nodeOf[from]!;
+    if (this.spinningOn[node] === 0) return null;
     let near: Runner | null = null;
     for (let k = this.nodeStart[node]!, end = this.nodeStart[node + 1]!; k < end; k++) {
       const c = this.nodeCpus[k]!;
@@ -234,17 +245,16 @@ export class PtLocks {
       const s = on[c]!;
       if (s !== null && s.lock === l && s.spinFrom <= t && (near === null || s.spinSeq < near.spinSeq)) near = s;
     }
-    return near === null ? -1 : near.spinEntry;
+    return near;
   }
 
   /** The dearest transfer from `cpu` to a spinner's CPU (the invalidation waits for the last). */
   private farthest(cpu: number, l: SpinLock<Runner>): number {
-    const next = l.nextSpinner;
-    const cpus = l.spinCpus;
+    const spinners = l.spinners;
     // Many spinners (64 threads on 256 nodes) are mostly remote: the first remote one ends it.
     const dearest = this.lines.dearest();
     let worst = 0;
-    for (let i = l.firstSpinner; i >= 0 && worst < dearest; i = next[i]!) worst = Math.max(worst, this.lines.transfer(cpu, cpus[i]!));
+    for (let i = 0; i < spinners.length && worst < dearest; i++) worst = Math.max(worst, this.lines.transfer(cpu, spinners[i]!.cpu));
     return worst;
   }
 }

@@ -60,8 +60,7 @@ export class Runner {
   lock: SpinLock<Runner> | null = null;
   lockPmd = -1;
   spinFrom = 0;
-  /** While spinning: its entry in its lock's list of spinners, and when it joined any (the list's order). */
-  spinEntry = 0;
+  /** While spinning: the count of spins begun on the touch's locks when it began (its lock's list is in this order). */
   spinSeq = 0;
   done = false;
   /** Its index in the touch's runner list (the event loop's key array). */

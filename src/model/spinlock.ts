@@ -1,9 +1,5 @@
 import type { Cacheline, LineCosts } from './cacheline';
 
-/** The spinner arrays of a lock nobody has spun on yet (never written: the first spin() replaces them). */
-const NO_INTS = new Int32Array(0);
-const NO_TIMES = new Float64Array(0);
-
 /**
  * A spinlock as the 2.6 kernel has one on SN2: test-and-set on a cacheline, unfair (the CPU
  * that sees the release first wins, not the one that waited longest). The one type for
@@ -18,34 +14,9 @@ export class SpinLock<W = unknown> {
   private _freeAt = 0;
   /** Virtual time at which it is next free (+∞ while held by a section whose end is an event). */
   get freeAt(): number { return this._freeAt; }
-  /**
-   * Those spinning on it, in the order they began (ptlock.ts grants it at its release): a
-   * list linked through typed arrays, from `firstSpinner` by `nextSpinner` (-1 ends it). Each
-   * entry holds the spinner, its CPU, that CPU's node and when it began: a release's search
-   * for the nearest spinner reads numbers instead of a field of every spinner's object (up to
-   * 63 of them on a 64-thread machine), and the winner leaves without the others moving.
-   * Empty until the first spinner: zone->lock and lru_lock never have one, and split ptlocks
-   * are many.
-   */
-  private count = 0;
-  private head = -1;
-  private tail = -1;
-  /** Entries not in the list, linked by `next`. */
-  private unused = -1;
-  private next = NO_INTS;
-  private prev = NO_INTS;
-  private cpus = NO_INTS;
-  private nodes = NO_INTS;
-  private froms = NO_TIMES;
-  private readonly who: (W | null)[] = objectList<W | null>();
-  /** How many spin on it. */
-  get spinning(): number { return this.count; }
-  /** The entry of the longest spinning (-1: none); nextSpinner(i) follows it. */
-  get firstSpinner(): number { return this.head; }
-  get nextSpinner(): Int32Array { return this.next; }
-  get spinCpus(): Int32Array { return this.cpus; }
-  get spinNodes(): Int32Array { return this.nodes; }
-  get spinFroms(): Float64Array { return this.froms; }
+  private readonly waiting: W[] = objectList<W>();
+  /** Those spinning on it, in the order they began (ptlock.ts grants it at its release). */
+  get spinners(): readonly W[] { return this.waiting; }
 
   constructor(
     /** Its cacheline: its own, or one it shares (page_table_lock shares mmap_sem's). */
@@ -75,59 +46,16 @@ export class SpinLock<W = unknown> {
     this._freeAt = t;
   }
 
-  /** `w`, on `cpu` of `node`, starts spinning on it at `from`: last in the list. Returns its entry. */
-  spin(w: W, cpu: number, node: number, from: number): number {
-    if (this.unused < 0) this.grow();
-    const i = this.unused;
-    this.unused = this.next[i]!;
-    this.who[i] = w;
-    this.cpus[i] = cpu;
-    this.nodes[i] = node;
-    this.froms[i] = from;
-    this.next[i] = -1;
-    this.prev[i] = this.tail;
-    if (this.tail < 0) this.head = i;
-    else this.next[this.tail] = i;
-    this.tail = i;
-    this.count++;
-    return i;
+  /** `w` starts spinning on it. */
+  spin(w: W): void {
+    this.waiting.push(w);
   }
 
-  /** The spinner of entry `i` stops spinning (it won the lock); the others keep their order. */
+  /** The spinner at `i` stops spinning (it won the lock); the others keep their order. */
   unspin(i: number): W {
-    const w = this.who[i]!;
-    this.who[i] = null;
-    const n = this.next[i]!;
-    const p = this.prev[i]!;
-    if (p < 0) this.head = n;
-    else this.next[p] = n;
-    if (n < 0) this.tail = p;
-    else this.prev[n] = p;
-    this.next[i] = this.unused;
-    this.unused = i;
-    this.count--;
+    const w = this.waiting[i]!;
+    removeAt(this.waiting, i);
     return w;
-  }
-
-  /** Twice the entries (at least 4), the new ones unused. */
-  private grow(): void {
-    const old = this.next.length;
-    const size = Math.max(4, 2 * old);
-    const widen = <A extends Int32Array | Float64Array>(a: A, make: (n: number) => A): A => {
-      const b = make(size);
-      b.set(a);
-      return b;
-    };
-    this.next = widen(this.next, (n) => new Int32Array(n));
-    this.prev = widen(this.prev, (n) => new Int32Array(n));
-    this.cpus = widen(this.cpus, (n) => new Int32Array(n));
-    this.nodes = widen(this.nodes, (n) => new Int32Array(n));
-    this.froms = widen(this.froms, (n) => new Float64Array(n));
-    for (let i = size - 1; i >= old; i--) {
-      this.who.push(null);
-      this.next[i] = this.unused;
-      this.unused = i;
-    }
   }
 }
 
