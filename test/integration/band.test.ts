@@ -51,6 +51,30 @@ describe('--band: answers with how sure they are', () => {
     });
   });
 
+  test('when payoff runs with --band on i386 then each gain of its table carries a band around it, with the calibration error, and the tornado draws the every-CPU gain', { timeout: 400_000 }, async () => {
+    await withTempDir(async (tmp) => {
+      const r = await kscrubfs(['payoff', '--quick', '--band', '--machines', 'i386', '--tornado', 't.svg'], { cwd: tmp, timeoutMs: 380_000 });
+      assert.equal(r.code, 0, r.stderr);
+      const figures = bandFigures({ preset: 'i386' }).length;
+      assert.match(r.stdout, new RegExp(`^i386: band: ${figures} fitted figures each at its bounds \\(\\d+ runs besides the point\\), plus the preset's calibration error \\(rms ln \\d\\.\\d+\\)$`, 'm'));
+      // | i386 | 4K | 16M | threads | … | flt/cpu/s gain | … | fault/wsec +kscrubd gain |
+      const table = r.stdout.split('\n').filter((l) => l.startsWith('| i386 ')).map((l) => l.split('|').map((c) => c.trim()));
+      assert.deepEqual(table.map((c) => c[4]), ['1', '2']);
+      for (const c of table) {
+        for (const [answer, cell] of [['flt/cpu/s gain', c[7]!], ['fault/wsec gain +kscrubd', c[14]!]] as const) {
+          const m = new RegExp(`^  i386 4K ${c[4]} thr: ${answer.replace('+', '\\+')}: ([\\d.]+) \\[([\\d.]+) … ([\\d.]+)\\]`, 'm').exec(r.stdout);
+          assert.ok(m, `a band for ${c[4]} thr ${answer}\n${r.stdout}`);
+          const [point, lo, hi] = [Number(m[1]), Number(m[2]), Number(m[3])];
+          assert.ok(lo < point && point < hi, `${answer}: ${lo} < ${point} < ${hi}`);
+          assert.ok(Math.abs(point - Number(cell.replace('×', ''))) < 0.006, `${answer}: the band's point ${point} is the table's ${cell}`);
+        }
+      }
+      const svg = readFileSync(path.join(tmp, 't.svg'), 'utf8');
+      assert.ok(svg.includes('>i386 4K 2 thr: flt/cpu/s gain'), 'the every-CPU gain is drawn');
+      assert.ok(!svg.includes('>i386 4K 1 thr:'), 'the one-thread gains are not');
+    });
+  });
+
   test('when trace replay --band is given a running mount then it is refused before anything runs', async () => {
     await withTempDir(async (tmp) => {
       const trace = path.join(tmp, 'fill.trace');
