@@ -329,9 +329,24 @@ export class Machine implements Parts, FreeListener {
   /**
    * __alloc_pages: try the node's zonelist above the low watermark, then above min; fail
    * rather than go below min anywhere. `zero` is __GFP_ZERO. Returns the head pfn or -1;
-   * when it succeeds, `served` (if given) says how.
+   * when it succeeds, `served` (if given) says how. A modern kernel's slow path, before it
+   * fails, drains every CPU's per-cpu lists and tries once more
+   * (__alloc_pages_direct_reclaim: pages "pinned on the per-cpu lists", a THP among them).
    */
   allocPages(order: number, zero: boolean, node: number, cpu: number, served?: AllocResult, cold = false): number {
+    const pfn = this.getPageFromFreelist(order, zero, node, cpu, served, cold);
+    if (pfn >= 0 || this.watermarks === null || this.pcpPagesTotal() === 0) {
+      if (pfn < 0) this.vm.allocFail++;
+      return pfn;
+    }
+    this.drainPcp();
+    const again = this.getPageFromFreelist(order, zero, node, cpu, served, cold);
+    if (again < 0) this.vm.allocFail++;
+    return again;
+  }
+
+  /** get_page_from_freelist(): the zonelist's two passes (low, then min); -1 when both fail. */
+  private getPageFromFreelist(order: number, zero: boolean, node: number, cpu: number, served: AllocResult | undefined, cold: boolean): number {
     const zl = this.zonelists[node]!;
     for (let pass = 0; pass < 2; pass++) {
       for (let i = 0; i < zl.length; i++) {
@@ -347,7 +362,6 @@ export class Machine implements Parts, FreeListener {
         }
       }
     }
-    this.vm.allocFail++;
     return -1;
   }
 

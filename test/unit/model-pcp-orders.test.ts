@@ -94,6 +94,32 @@ describe('model: high-order per-cpu lists (5.13 on)', () => {
     assert.equal(check(m), null);
   });
 
+  it('when memory runs out while another CPU holds THP blocks on its lists then the slow path drains them and allocates on', () => {
+    const m = machine(2);
+    const z = m.zones[1]!;
+    const hot = z.pageset[1]![0]!;
+    // CPU 1 faults and frees one THP: its refill's 2 blocks (1024 pages) wait on its list (high 1625).
+    m.freePages(m.allocPages(9, false, 0, 1), 9, 1);
+    assert.equal(pcpCount(hot), 1024);
+    const drained = m.vm.pcpDrainPages;
+    // CPU 0 (the control file's) takes single pages until the zones are at their watermarks.
+    let got = 0;
+    for (;;) {
+      try {
+        m.raw.alloc(0, false, 0, 1);
+        got++;
+      } catch {
+        break;
+      }
+    }
+    // Before refusing, __alloc_pages_direct_reclaim drained every CPU's lists: CPU 1's blocks
+    // went back to the buddy lists and were handed out page by page.
+    assert.equal(pcpCount(hot), 0);
+    assert.ok(m.vm.pcpDrainPages - drained >= 1024, `drained ${m.vm.pcpDrainPages - drained}`);
+    assert.ok(got > 50000, `got ${got}`);
+    assert.equal(check(m), null);
+  });
+
   it('when a 2.6.11 preset allocates order 1 then no per-cpu list is involved', () => {
     const m = createMachine({ preset: 'x86_64', clock: 'manual' });
     const z = m.zones[1]!;
