@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { findMount, fusermountUnmount, servedBy } from '../fuse/mountpoint';
-import { ALTIX_COST, ALTIX_FITTED, I386_FITTED, i386Cost, presetFigures } from '../model';
+import { ALTIX_COST, ALTIX_FITTED, I386_FITTED, type MachineOptions, i386Cost, presetFigures } from '../model';
 import { PUBLISHED, TOLERANCE, compare, formatComparisons } from '../workload/calibration';
 import { type FitResult, fit, fitParams, formatFit, publishedConfig, publishedMachine, runPublished } from './fit';
 import { writeFittedFile } from './fit-file';
@@ -46,6 +46,7 @@ export function registerCalibrate(program: Command): void {
     .option('--fit <preset>', `fit the preset's fitted cost figures (${FIT_PRESETS.join(' or ')}) together over all its published rows, in this process; print them, their bounds and the residuals`)
     .option('--max-iterations <n>', '--fit: stop after this many iterations (default 20; 0: only evaluate the cost file\'s figures)', integer(0))
     .option('--balance-timers', 'altix: place each new thread by the CPUs\' balance timers kept in virtual time (rebalance_tick), instead of the mean wait of half the node domain\'s longest interval; with --fit, fit the figures so (not with --write)')
+    .option('--lock-line-queue', 'altix: price a contended page_table_lock\'s handoff by the lock line\'s queue at its home (the losers\' failed cmpxchgs take the line in turn, the holder\'s release waits for them) instead of half a transfer per other spinner; with --fit, fit the figures so (not with --write)')
     .option('--write', '--fit: write the fitted figures into the source tree (src/model/fitted-<preset>.ts), where the cost file takes them from')
     .addHelpText('after', `
 The published figures and how pft computes its columns: docs/calibration.md in the
@@ -54,11 +55,12 @@ repository. Exit status 1 when a flt/cpu/s or fault/wsec column is outside its b
 beside them. --fit runs every row of the preset once per evaluation, (1 + figures) times an
 iteration (altix: about 8 s an evaluation on one core, 3 minutes an iteration); it is
 deterministic, so --fit --write from a clean clone writes the same figures again.`)
-    .action(action(async (o: FormatFlags & { plot?: string; fit?: string; maxIterations?: number; preset?: string; write?: boolean; balanceTimers?: boolean }) => {
+    .action(action(async (o: FormatFlags & { plot?: string; fit?: string; maxIterations?: number; preset?: string; write?: boolean; balanceTimers?: boolean; lockLineQueue?: boolean }) => {
       checkFormat('calibrate', o);
       if (o.write === true && o.fit === undefined) throw new CliError('KSCRUB_USAGE', 'calibrate --write: only with --fit <preset>');
       if (o.maxIterations !== undefined && o.fit === undefined) throw new CliError('KSCRUB_USAGE', 'calibrate --max-iterations: only with --fit <preset>');
       if (o.balanceTimers === true && o.write === true) throw new CliError('KSCRUB_USAGE', 'calibrate --balance-timers: not with --write (the cost file\'s figures are fitted with threads placed as the preset places them)');
+      if (o.lockLineQueue === true && o.write === true) throw new CliError('KSCRUB_USAGE', 'calibrate --lock-line-queue: not with --write (the cost file\'s figures are fitted with the preset\'s handoff)');
       if (o.fit !== undefined) return runFit(o.fit, o);
       if (o.preset !== undefined && !(FIT_PRESETS as readonly string[]).includes(o.preset)) {
         throw new CliError('KSCRUB_USAGE', `calibrate --preset: "${o.preset}" has no published rows (presets with rows: ${FIT_PRESETS.join(', ')})`);
@@ -73,7 +75,7 @@ deterministic, so --fit --write from a clean clone writes the same figures again
         const say = progress && ((msg: string): void => progress(`calibrate: row ${i + 1} of ${published.length}, ${pub.label}: ${msg}`, i, published.length));
         // A fresh machine of the row's preset in this process, behind the control grammar
         // (as sweep runs its points): the fit runs the same rows the same way.
-        const run = await runPublished(pub, say, {}, { ...publishedMachine(pub), ...(o.balanceTimers === true && { balanceTimers: true }) });
+        const run = await runPublished(pub, say, {}, variant(publishedMachine(pub), o));
         clearProgress();
         // Each row runs on a fresh machine of one make; its sysctls are the row's own (in rows).
         if (pub.preset === 'altix' || o.preset !== undefined) config ??= run.config;
@@ -165,13 +167,18 @@ function plotThreads(file: string, rows: readonly { label: string; row: PftRow }
   }
 }
 
+/** A published row's machine with calibrate's alternative mechanisms that `o` turns on. */
+function variant(m: MachineOptions, o: { balanceTimers?: boolean; lockLineQueue?: boolean }): MachineOptions {
+  return { ...m, ...(o.balanceTimers === true && { balanceTimers: true }), ...(o.lockLineQueue === true && { lockLineQueue: true }) };
+}
+
 /**
  * `calibrate --fit PRESET`: the fit of src/cli/fit.ts over every published row of the
  * preset, starting from the cost file's figures; it prints them, and with --write puts them
  * where the cost file takes them from (src/model/fitted-PRESET.ts): nothing else changes a
  * fitted figure.
  */
-async function runFit(preset: string, o: FormatFlags & { maxIterations?: number; write?: boolean; balanceTimers?: boolean }): Promise<void> {
+async function runFit(preset: string, o: FormatFlags & { maxIterations?: number; write?: boolean; balanceTimers?: boolean; lockLineQueue?: boolean }): Promise<void> {
   if (!(FIT_PRESETS as readonly string[]).includes(preset)) {
     throw new CliError('KSCRUB_USAGE', `calibrate --fit: "${preset}" has no published rows (presets with rows: ${FIT_PRESETS.join(', ')})`);
   }
@@ -191,7 +198,7 @@ async function runFit(preset: string, o: FormatFlags & { maxIterations?: number;
   };
   const result = await fit({
     rows, params: fitParams(presetFigures(p, mhz), cost, p), progress, onStep: write, tolerance: TOLERANCE,
-    ...(o.balanceTimers === true && { machine: (row: PublishedRow) => ({ ...publishedMachine(row), balanceTimers: true }) }),
+    ...((o.balanceTimers === true || o.lockLineQueue === true) && { machine: (row: PublishedRow) => variant(publishedMachine(row), o) }),
     ...(o.maxIterations !== undefined && { maxIterations: o.maxIterations }),
   });
   clearProgress();

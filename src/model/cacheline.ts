@@ -6,6 +6,11 @@
  */
 export class Cacheline {
   private _cpu = -1;
+  /**
+   * Until when the line's home is busy serving requests already queued for it (the failed
+   * cmpxchgs of a spinlock's losers, ptlock.ts): a store issued before then waits for them.
+   */
+  servedUntil = 0;
   /** The CPU that wrote it last (-1: nobody yet; it is in memory, and the first access pays nothing extra). */
   get cpu(): number { return this._cpu; }
 

@@ -123,6 +123,13 @@ export interface MachineConfig {
    */
   readonly balanceTimers?: boolean;
   /**
+   * Price a contended page_table_lock's handoff by the lock line's traffic at its home
+   * (ptlock.ts): the winner's cmpxchg is served first, each loser's failed one then takes the
+   * line in turn, and the winner's release waits for them. Off: each other spinner delays the
+   * handoff by half a transfer.
+   */
+  readonly lockLineQueue?: boolean;
+  /**
    * CPUs that share one last-level cache (src/model/llc.ts), of cost.cacheBytes and lineSize:
    * 1 where each CPU has its own (Itanium 2's L3, the Pentium III's L2, a K8 core's L2); 8 on
    * Milan, whose eight-core CCX shares one 32 MiB L3.
@@ -266,6 +273,7 @@ export function resolveConfig(opts: MachineOptions = {}): MachineConfig {
     hiwaterInFault: opts.hiwaterInFault ?? base.hiwaterInFault,
     nodeBalanceMaxNs: opts.forkBalance === true ? 0 : base.nodeBalanceMaxNs,
     balanceTimers: opts.balanceTimers ?? false,
+    lockLineQueue: opts.lockLineQueue ?? false,
   };
 }
 

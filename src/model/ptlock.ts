@@ -31,6 +31,8 @@ export class PtLocks {
   readonly split: boolean;
   private readonly pmdBytes: number;
   private readonly lines: LineCosts;
+  /** MachineConfig.lockLineQueue: a handoff priced by the lock line's queue at its home. */
+  private readonly queue: boolean;
   /**
    * Runners spinning, per node and per CPU (on any of the locks): what the nearest spinner
    * to a releasing CPU can be at best, so that the search for it stops once it meets one.
@@ -57,6 +59,7 @@ export class PtLocks {
     this.split = m.config.splitPtlocks;
     this.pmdBytes = pmdBytes;
     this.lines = p.lines;
+    this.queue = m.config.lockLineQueue === true;
     this.mmLock = new SpinLock(scope.mm.semLine);
     this.spinningOn = new Int32Array(m.config.nodes);
     this.spinningCpu = new Int32Array(m.config.cpus);
@@ -123,7 +126,11 @@ export class PtLocks {
   unlock(r: Runner): void {
     const l = r.lock!;
     if (l.spinners.length > 0) {
-      this.p.sys(r, this.farthest(r.cpu, l));
+      // With lockLineQueue, the losers' failed cmpxchgs since the grant are queued at the
+      // line's home ahead of this store: it waits for them, then takes the line back and
+      // invalidates their copies (line.servedUntil stays 0 without).
+      const queued = Math.max(0, l.line.servedUntil - r.t);
+      this.p.sys(r, queued + this.farthest(r.cpu, l));
       l.line.writtenBy(r.cpu);
     } else this.p.take(r, l.line);
     l.release(r.t);
@@ -146,9 +153,13 @@ export class PtLocks {
   /**
    * The release of a lock at its freeAt with runners spinning: they all re-read the line and
    * race with cmpxchg; the one nearest the releasing CPU sees the release first and wins
-   * (ties: the longest spinning). Each loser's request queued ahead of the winner's at the
-   * line's home delays it, half of them on average: spinning CPUs keep stealing the line.
-   * Returns the winner, runnable from its new t.
+   * (ties: the longest spinning). By default each loser's request queued ahead of the
+   * winner's at the line's home delays it, half of them on average. With lockLineQueue, the
+   * mechanism instead: the winner's cmpxchg is the first the home serves (the line comes over
+   * from the releasing CPU); each loser's cmpxchg, served after it in the order they saw the
+   * release, fails but takes the line away in turn (a transfer from the one before); the home
+   * is busy with them until `line.servedUntil`, and the winner's release waits for that
+   * (unlock). Returns the winner, runnable from its new t.
    */
   grant(l: SpinLock<Runner>): Runner {
     const spinners = l.spinners;
@@ -206,18 +217,42 @@ export class PtLocks {
     this.spinningOn[w.node]!--;
     this.spinningCpu[w.cpu]!--;
     const at = late ? w.spinFrom : t;
-    const handoff = late ? this.lines.transfer(from, w.cpu) : bestCost * (1 + spinners.length / 2);
+    const handoff = late ? this.lines.transfer(from, w.cpu) : this.queue ? bestCost : bestCost * (1 + spinners.length / 2);
     const spin = at - w.spinFrom + handoff;
     w.sysNs += spin;
     this.m.cpus.addSystem(w.cpu, spin);
     w.t = at + handoff;
     w.parked = false;
     l.line.writtenBy(w.cpu);
+    if (this.queue && !late && spinners.length > 0) this.losersTake(l, w.t, from);
     // Held from now until the winner's section releases it.
     l.heldUntilRelease();
     if (spinners.length === 0) removeAt(this.contended, this.contended.indexOf(l));
     this.m.cpus.busyUntil(w.cpu, w.t);
     return w;
+  }
+
+  /**
+   * The failed cmpxchgs of l's spinners that saw the release at its freeAt (by CPU `from`),
+   * served after the winner's (which had the line at `t`): first those on from's node (they
+   * saw it first), then the others in the order they began to spin; each pulls the line from
+   * the one before. The last of them has it; the home is busy until the last has been served.
+   */
+  private losersTake(l: SpinLock<Runner>, t: number, from: number): void {
+    const spinners = l.spinners;
+    const release = l.freeAt;
+    const fromNode = from < 0 ? -1 : this.lines.nodeOf[from]!;
+    let owner = l.line.cpu;
+    for (let pass = 0; pass < 2; pass++) {
+      for (let i = 0; i < spinners.length; i++) {
+        const s = spinners[i]!;
+        if (s.spinFrom > release || (s.node === fromNode) !== (pass === 0)) continue;
+        t += this.lines.transfer(owner, s.cpu);
+        owner = s.cpu;
+      }
+    }
+    l.line.writtenBy(owner);
+    l.line.servedUntil = t;
   }
 
   /** How many CPUs the node of `cpu` has. */

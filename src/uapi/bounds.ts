@@ -129,6 +129,11 @@ export interface CheckedMachineOptions {
    * instead of half the node domain's longest interval, where the kernel does not balance on fork.
    */
   balanceTimers?: boolean;
+  /**
+   * Price a contended page_table_lock's handoff by the lock line's queue at its home
+   * (MachineConfig.lockLineQueue) instead of half a transfer per other spinner.
+   */
+  lockLineQueue?: boolean;
 }
 
 type Kind = 'string' | 'clock' | 'size' | 'integer' | 'number' | 'boolean' | 'names' | 'name or names' | 'cost';
@@ -138,7 +143,7 @@ const OPTION_KINDS: Readonly<Record<keyof CheckedMachineOptions, Kind>> = {
   preset: 'string', mem: 'size', nodes: 'integer', cpus: 'integer', pageSize: 'size', lineSize: 'integer',
   maxOrder: 'integer', cpuMhz: 'integer', clock: 'clock', speed: 'number', zeroDrivers: 'names', cost: 'cost',
   bootAllocations: 'boolean', zeroingPolicy: 'names', preempt: 'boolean', hugeClear: 'string', hiwaterInFault: 'boolean',
-  forkBalance: 'boolean', balanceTimers: 'boolean',
+  forkBalance: 'boolean', balanceTimers: 'boolean', lockLineQueue: 'boolean',
 };
 export const MACHINE_OPTION_NAMES = Object.keys(OPTION_KINDS) as readonly (keyof CheckedMachineOptions)[];
 

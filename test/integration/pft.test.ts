@@ -290,14 +290,17 @@ describe('kscrubfs pft against a mount', () => {
     assert.equal(Number(got.startSumSq.toPrecision(6)), I386_FITTED.startSumSq);
   });
 
-  test('when calibrate --balance-timers comes with --write then it is refused before any row runs (the cost file is fitted with the preset\'s placement)', async () => {
-    const before = readFileSync(fittedFilePath('altix'), 'utf8');
-    const r = await kscrubfs(['calibrate', '--fit', 'altix', '--balance-timers', '--write', '--max-iterations', '0']);
-    assert.equal(r.code, 2, r.stderr);
-    assert.match(r.stderr, /calibrate --balance-timers: not with --write/);
-    assert.equal(r.stdout, '');
-    assert.equal(readFileSync(fittedFilePath('altix'), 'utf8'), before, 'the fitted file is untouched');
-  });
+  // The cost file is fitted with the preset's placement and handoff.
+  for (const flag of ['--balance-timers', '--lock-line-queue']) {
+    test(`when calibrate ${flag} comes with --write then it is refused before any row runs (the cost file is fitted with the preset's mechanisms)`, async () => {
+      const before = readFileSync(fittedFilePath('altix'), 'utf8');
+      const r = await kscrubfs(['calibrate', '--fit', 'altix', flag, '--write', '--max-iterations', '0']);
+      assert.equal(r.code, 2, r.stderr);
+      assert.match(r.stderr, new RegExp(`calibrate ${flag}: not with --write`));
+      assert.equal(r.stdout, '');
+      assert.equal(readFileSync(fittedFilePath('altix'), 'utf8'), before, 'the fitted file is untouched');
+    });
+  }
 
   test('when calibrate --max-iterations comes without --fit then it is refused before any row runs (it would be ignored)', async () => {
     const r = await kscrubfs(['calibrate', '--max-iterations', '2']);

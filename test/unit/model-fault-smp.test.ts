@@ -77,6 +77,52 @@ describe('fault SMP: page_table_lock and mm_struct lines', () => {
     assert.equal(alone(true), alone(false));
   });
 
+  test('when two CPUs contend and the handoff is priced by the lock line\'s queue then nothing changes: with one spinner there is no loser', () => {
+    // The winner's cmpxchg is served first and pays the one transfer either way; no failed
+    // cmpxchg follows it, so no release waits (on the node: 50, across: 300).
+    for (const cpu1 of [1, 2]) {
+      const half = contend(cpu1);
+      const queue = contend(cpu1, { lockLineQueue: true });
+      assert.equal(queue.sys, half.sys);
+      assert.equal(queue.wall, half.wall);
+    }
+  });
+
+  test('when three CPUs contend and the handoff is priced by the lock line\'s queue then each loser\'s failed cmpxchg takes the line and the holder\'s release waits for it', () => {
+    // Tasks 0, 1, 2 on CPUs 0, 1 (node 0) and 2 (node 1) fault pages 1–3 from t = 1102.
+    // Task 0: trap → 1202, takes the free lock, section 1 → 2202; its release invalidates the
+    // spinners' copies (farthest: CPU 2, 300) → 2502.
+    // Task 1: trap, down_read 50 → 1252, spins. Task 2: trap, down_read 300 → 1502, spins.
+    // Release at 2502: CPU 1 (50) wins → 2552 (spun 1300); CPU 2's failed cmpxchg takes the
+    // line from CPU 1 (300): the home is busy until 2852. Task 0: zero → 2503, spins.
+    // Task 1: section 1 → 3552 (after 2852: no wait), release 300 → 3852; CPU 0 (50) wins →
+    // 3902 (spun 1399); CPU 2 takes the line from CPU 0: busy until 4202.
+    // Task 0: section 2 (0 ns; rss's line is its own) → 3902, its release waits for CPU 2's
+    // cmpxchg (300) and invalidates it (300) → 4502. Sys 100 + 1000 + 300 + 1 + 1399 + 600 = 3400.
+    // Task 1: zone->lock's line from CPU 0 (50), zero → 3903, spins; CPU 1 (50) wins at 4502
+    // → 4552 (spun 649); CPU 2 takes the line from CPU 1: busy until 4852. Section 2: rss's
+    // line from CPU 0 (50) → 4602, release waits 250 and invalidates 300 → 5152.
+    // Sys 100 + 50 + 1300 + 1000 + 300 + 50 + 1 + 649 + 50 + 550 = 4050.
+    // Task 2: CPU 1 → 2 (300) at 5152 → 5452 (spun 3950), section 1 → 6452, release (nobody
+    // spins, the line is its own), its own node's zone, zero → 6453, section 2 with rss's
+    // line from CPU 1 (300) → 6753. Sys 100 + 300 + 3950 + 1000 + 1 + 300 = 5651; wall 6753 − 1102.
+    // (Half a transfer per other spinner instead: 11,901 and 5,176 — the first two handoffs
+    // cost 75 each and nobody's release waits.)
+    const three = (extra: MachineOptions): { sys: number; wall: number } => {
+      const m = createMachine({ ...TWO_NODES, ...extra });
+      m.setSysctl('max_prealloc_order', 0);
+      const id = m.procs.create().id;
+      const { addr } = m.procs.mmap(id, 16 * PAGE);
+      m.procs.faults(id, { addrs: [addr], tasks: [0], writes: [1], cpus: [0], lines: 1 });
+      const r = m.procs.faults(id, { addrs: [1, 2, 3].map((i) => addr + i * PAGE), tasks: [0, 1, 2], writes: [1, 1, 1], cpus: [0, 1, 2], lines: 1 });
+      assert.equal(r.faults, 3);
+      assertChecked(m);
+      return { sys: r.sysNs, wall: r.wallNs };
+    };
+    assert.deepEqual(three({ lockLineQueue: true }), { sys: 3400 + 4050 + 5651, wall: 5651 });
+    assert.deepEqual(three({}), { sys: 11_901, wall: 5176 });
+  });
+
   test('when one CPU faults alone then nothing spins and no line moves', () => {
     const m = createMachine(TWO_NODES);
     m.setSysctl('max_prealloc_order', 0);
