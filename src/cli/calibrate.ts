@@ -10,9 +10,9 @@ import { type FitResult, fit, fitParams, formatFit, publishedConfig, publishedMa
 import { writeFittedFile } from './fit-file';
 import type { Comparison, PublishedRow } from '../workload/calibration';
 import { formatPftTable } from '../workload/pft';
-import { PUBLISHED_STYLE, publishedSeries, renderPftSvg } from '../workload/plot';
+import { type CalibrationPoint, renderCalibrationSvg } from '../workload/plot';
 import type { PftRow } from '../workload/pft';
-import { type ConfigPairs, type Provenance, provenance, subtitleFacts } from '../workload/provenance';
+import { type ConfigPairs, provenance } from '../workload/provenance';
 import { KSCRUBD_ON_TEXT, PRESETS } from '../uapi';
 import { CliError, action } from './errors';
 import { writeOutput } from '../workload/output-file';
@@ -41,7 +41,7 @@ export function registerCalibrate(program: Command): void {
     .description('run the published pft rows (docs/calibration.md), each on a fresh machine of its preset, and compare')
     .option('--json', 'print one JSON object: how the runs were made (version, machine, clock, sysctls), the rows and the comparisons')
     .option('--csv', 'print the comparisons as CSV, with the same provenance as # comment lines')
-    .option('--plot <file>', 'also plot the 4 GiB × 3 rows, base and patched, 1–8 threads, over the published points (SVG)')
+    .option('--plot <file>', 'also plot every published row\'s flt/cpu/s and fault/wsec, model ÷ published, with the ±10 % band (SVG)')
     .option('--preset <name>', `only the published rows of this preset (${FIT_PRESETS.join(' or ')})`)
     .option('--fit <preset>', `fit the preset's fitted cost figures (${FIT_PRESETS.join(' or ')}) together over all its published rows, in this process; print them, their bounds and the residuals`)
     .option('--max-iterations <n>', '--fit: stop after this many iterations (default 20; 0: only evaluate the cost file\'s figures)', integer(0))
@@ -65,7 +65,6 @@ deterministic, so --fit --write from a clean clone writes the same figures again
       if (o.preset !== undefined && !(FIT_PRESETS as readonly string[]).includes(o.preset)) {
         throw new CliError('KSCRUB_USAGE', `calibrate --preset: "${o.preset}" has no published rows (presets with rows: ${FIT_PRESETS.join(', ')})`);
       }
-      if (o.plot !== undefined && o.preset !== undefined && o.preset !== 'altix') throw new CliError('KSCRUB_USAGE', 'calibrate --plot draws the altix thread rows: not with --preset ' + o.preset);
       const published = PUBLISHED.filter((p) => o.preset === undefined || p.preset === o.preset);
       const rows: { label: string; row: PftRow; stride: number; pageSize: number }[] = [];
       const comparisons: Comparison[] = [];
@@ -90,7 +89,7 @@ deterministic, so --fit --write from a clean clone writes the same figures again
         columns: ['label', 'column', 'model', 'published', 'ratio', 'ok'],
         rows: comparisons,
       }));
-      if (o.plot !== undefined) plotThreads(o.plot, rows, prov);
+      if (o.plot !== undefined) plotCalibration(o.plot, comparisons, o.preset);
       const off = comparisons.filter((c) => c.target && !c.ok);
       if (off.length > 0) throw new CliError('KSCRUB_CALIBRATION_OFF', `${off.length} of ${comparisons.filter((c) => c.target).length} flt/cpu/s and fault/wsec columns are outside their band`);
     }));
@@ -131,10 +130,6 @@ export function formatPresetSummary(comparisons: readonly Comparison[]): string 
     + (none.length > 0 ? `no published rows: ${none.join(', ')} (their figures are bounded, not fitted to rows; a band for them has no calibration term)\n` : '');
 }
 
-/**
- * The thread-scaling rows (4 GiB × 3, 1–8 threads), base and patched: the model's, from the
- * runs just made, over the published ones, each model series with its ratio panel.
- */
 /** What a row header says of how its pft wrote: one byte every `stride` bytes on `pageSize` pages, every page counted. */
 export function strideNote(stride: number, pageSize: number): string {
   const kib = (b: number): string => `${b / 1024} KiB`;
@@ -143,22 +138,17 @@ export function strideNote(stride: number, pageSize: number): string {
     : ` (one byte every ${kib(stride)}: one ${kib(pageSize)} page in ${stride / pageSize} written, every page counted)`;
 }
 
-function plotThreads(file: string, rows: readonly { label: string; row: PftRow }[], prov: Provenance): void {
-  // Pick the thread sweep by the published rows' own fields.
-  const isSweep = (p: PublishedRow, scrub: 'on' | 'off'): boolean =>
-    p.preset === 'altix' && !p.prefault && p.gb === 4 && p.rep === 3 && p.cachelines === 1 && p.scrub === scrub;
-  const pub = (label: string): PublishedRow => PUBLISHED.find((p) => p.label === label)!;
-  const scaling = (scrub: 'on' | 'off') => rows.filter((r) => isSweep(pub(r.label), scrub)).map((r) => r.row);
-  const published = (scrub: 'on' | 'off', run: string, marker: 'diamond' | 'square') =>
-    publishedSeries(PUBLISHED.filter((p) => isSweep(p, scrub)), `published, ${run}`, { ...PUBLISHED_STYLE, marker });
-  const svg = renderPftSvg([
-    { label: 'model, base (kscrubd off)', points: scaling('off'), reference: 'published, base' },
-    { label: 'model, patched (kscrubd on, settled)', points: scaling('on'), reference: 'published, patched' },
-    published('off', 'base', 'diamond'),
-    published('on', 'patched', 'square'),
-  ], {
-    title: 'pft on the altix model: 4 GiB × 3, 1–8 threads, no prefault; published: Lameter, Dec 2004',
-    subtitle: `${subtitleFacts(prov, false)}; patched: ${KSCRUBD_ON_TEXT}, settled before each row`,
+/** Every target column of the rows run, model ÷ published, as docs/calibration.svg shows them. */
+function plotCalibration(file: string, comparisons: readonly Comparison[], preset: string | undefined): void {
+  const presetOf = new Map(PUBLISHED.map((p) => [p.label, p.preset]));
+  const points: CalibrationPoint[] = comparisons.filter((c) => c.target).map((c) => ({
+    label: c.label, preset: presetOf.get(c.label)!, column: c.column as CalibrationPoint['column'], model: c.model, published: c.published, ok: c.ok,
+  }));
+  const svg = renderCalibrationSvg(points, {
+    title: `pft, the model against Lameter's published rows (Dec 2004)${preset === undefined ? '' : `: ${preset}`}`,
+    subtitle: `each row on a fresh machine of its preset, zero drivers cpu, the rows' own sysctls; patched: ${KSCRUBD_ON_TEXT}, settled before each row`,
+    provenance: `kscrubfs ${VERSION}: ${commandLine()}`,
+    tolerance: TOLERANCE,
   });
   try {
     writeOutput(file, svg);

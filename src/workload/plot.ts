@@ -624,3 +624,97 @@ export function renderPoliciesSvg(panels: readonly BarPanel[], opts: BarPanelOpt
   out.push('</svg>');
   return `${out.join('\n')}\n`;
 }
+
+/** One published target column and the model's value for it (a calibrate Comparison, with its row's preset). */
+export interface CalibrationPoint {
+  readonly label: string;
+  readonly preset: string;
+  readonly column: 'flt/cpu/s' | 'fault/wsec';
+  readonly model: number;
+  /** The published value nearest the model's. */
+  readonly published: number;
+  readonly ok: boolean;
+}
+
+export interface CalibrationOptions {
+  readonly title: string;
+  readonly subtitle: string;
+  /** Version and how the chart was made, printed at its foot. */
+  readonly provenance: string;
+  /** The band calibration holds a column to, each way (0.1: ±10 %). */
+  readonly tolerance: number;
+}
+
+/**
+ * `kscrubfs calibrate --plot`: every published row's flt/cpu/s and fault/wsec, model ÷
+ * published on a log axis (0.8× and 1.25× are as far off), one panel per column, the rows
+ * along x grouped by preset, the ±tolerance band shaded. A ratio per row rather than a
+ * model-against-published scatter: the rows' values crowd within a decade, their ratios do not.
+ * Filled markers are within band (of the envelope where a row was published twice), hollow
+ * ones outside it. Every point is one element with class "point".
+ */
+export function renderCalibrationSvg(points: readonly CalibrationPoint[], opts: CalibrationOptions): string {
+  const columns = ['flt/cpu/s', 'fault/wsec'] as const;
+  const labels = [...new Set(points.map((p) => p.label))];
+  const presets = [...new Set(points.map((p) => p.preset))];
+  const W = Math.max(960, 140 + 34 * labels.length);
+  const left = 74;
+  const right = W - 24;
+  const panelH = 220;
+  const gap = 40;
+  const top0 = 88;
+  const labelsH = 150;
+  const H = top0 + 2 * panelH + gap + labelsH + 40;
+  const ratios = points.map((p) => p.model / p.published).filter((v) => v > 0 && Number.isFinite(v));
+  const lo = Math.min(1 - 2 * opts.tolerance, ...ratios.map((r) => r / 1.05));
+  const hi = Math.max(1 + 2 * opts.tolerance, ...ratios.map((r) => r * 1.05));
+  const ticks = [0.25, 0.33, 0.5, 0.6, 0.7, 0.8, 0.9, 1, 1.1, 1.25, 1.5, 2, 3, 4].filter((t) => t >= lo && t <= hi);
+  const slot = (right - left) / Math.max(1, labels.length);
+  const xOf = (label: string): number => left + slot * (labels.indexOf(label) + 0.5);
+  const out: string[] = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="DejaVu Sans, Helvetica, Arial, sans-serif" font-size="12">`,
+    `<rect width="${W}" height="${H}" fill="#ffffff"/>`,
+    text(W / 2, 26, opts.title, 'text-anchor="middle" font-size="16" font-weight="bold"'),
+    text(W / 2, 46, opts.subtitle, 'text-anchor="middle" fill="#444444"'),
+  ];
+  columns.forEach((column, c) => {
+    const top = top0 + c * (panelH + gap);
+    const bottom = top + panelH;
+    const y = (v: number): number => bottom - ((Math.log(v) - Math.log(lo)) / (Math.log(hi) - Math.log(lo))) * panelH;
+    out.push(text(left, top - 8, `${column}: model ÷ published (log scale)`, 'font-weight="bold"'));
+    out.push(`<rect class="band" x="${px(left)}" y="${px(y(1 + opts.tolerance))}" width="${px(right - left)}" height="${px(y(1 - opts.tolerance) - y(1 + opts.tolerance))}" fill="#e8f0e8"/>`);
+    for (const t of ticks) {
+      const one = t === 1;
+      out.push(`<line class="${one ? 'one' : 'grid'}" x1="${px(left)}" y1="${px(y(t))}" x2="${px(right)}" y2="${px(y(t))}" stroke="${one ? '#000000' : '#d8d8d8'}" stroke-width="${one ? 1.2 : 1}"/>`);
+      out.push(text(left - 8, y(t) + 4, `${t}×`, `text-anchor="end" fill="#333333"${one ? ' font-weight="bold"' : ''}`));
+    }
+    // A thin rule where the rows of one preset end and the next preset's begin.
+    for (let i = 1; i < labels.length; i++) {
+      const a = points.find((p) => p.label === labels[i - 1])!.preset;
+      const b = points.find((p) => p.label === labels[i])!.preset;
+      if (a !== b) out.push(`<line class="preset-rule" x1="${px(left + slot * i)}" y1="${px(top)}" x2="${px(left + slot * i)}" y2="${px(bottom)}" stroke="#888888" stroke-dasharray="4 3"/>`);
+    }
+    for (const p of points.filter((q) => q.column === column)) {
+      const r = p.model / p.published;
+      if (!(r > 0) || !Number.isFinite(r)) continue;
+      const color = PALETTE[presets.indexOf(p.preset) % PALETTE.length]!;
+      const tip = `${p.label}, ${column}: model ${formatCount(p.model)}, published ${formatCount(p.published)}, ×${r.toFixed(3)}${p.ok ? '' : ' (outside the band)'}`;
+      out.push(marker(column === 'flt/cpu/s' ? 'circle' : 'square', xOf(p.label), y(r), color, !p.ok, 'point', tip)
+        .replace('class="point"', `class="point" data-column="${column}" data-preset="${escapeXml(p.preset)}"`));
+    }
+  });
+  const axis = top0 + 2 * panelH + gap;
+  for (const label of labels) {
+    const x = xOf(label);
+    out.push(text(x + 4, axis + 10, label, `class="row-label" text-anchor="end" font-size="11" transform="rotate(-60 ${px(x + 4)} ${px(axis + 10)})"`));
+  }
+  const ly = H - 38;
+  presets.forEach((preset, i) => {
+    out.push(`<rect x="${px(left + 110 * i)}" y="${px(ly - 10)}" width="12" height="12" fill="${PALETTE[i % PALETTE.length]}"/>`, text(left + 110 * i + 18, ly, preset));
+  });
+  const legendX = left + 110 * presets.length + 20;
+  out.push(text(legendX, ly, `circles flt/cpu/s, squares fault/wsec; filled: within the ±${Math.round(100 * opts.tolerance)} % band (shaded), hollow: outside it`));
+  out.push(text(left, H - 12, opts.provenance, 'class="provenance" fill="#777777" font-size="10"'));
+  out.push('</svg>');
+  return `${out.join('\n')}\n`;
+}

@@ -3,7 +3,8 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, test } from 'node:test';
-import { kscrubfs, withMount, withTempDir } from '../helpers/mount';
+import { REPO_ROOT, kscrubfs, withMount, withTempDir } from '../helpers/mount';
+import { PUBLISHED } from '../../src/workload/calibration';
 import { decodePng, inkPixels, pixelsOfColor } from '../helpers/png';
 
 // `kscrubfs pft --plot`: the run's rows as an SVG, against a real mount, rendered by
@@ -42,23 +43,36 @@ describe('pft --plot', () => {
 });
 
 describe('calibrate --plot', () => {
-  test('when calibrate plots then the SVG has the 4 GiB × 3 rows, model and published, base and patched, with their ratios, and renders', { timeout: 180_000 }, async () => {
+  test('when calibrate plots then the SVG has one marker per published row and target column, hollow exactly where a column is off, and renders', { timeout: 180_000 }, async () => {
     await withTempDir(async (tmp) => {
       const svgFile = path.join(tmp, 'cal.svg');
       const r = await kscrubfs(['calibrate', '--plot', svgFile], { timeoutMs: 170_000 });
       // Exit 1 while a column is off (the table says which); the plot is written either way.
       assert.ok(r.code === 0 || r.code === 1, r.stderr);
       const svg = readFileSync(svgFile, 'utf8');
-      // 1, 2, 4 and 8 threads in both panels: model and published, base and patched; the base
-      // rows were published twice (on the V1 and the V2 kernel), and both measurements show.
-      assert.equal(svg.match(/class="point"/g)?.length, 2 * (4 + 4 + 2 * 4 + 4));
-      assert.equal(svg.match(/class="ratio-point"/g)?.length, 2 * (2 * 4 + 4), 'a base ratio against each of its two measurements');
-      for (const label of ['model, base (kscrubd off)', 'model, patched (kscrubd on, settled)', 'published, base', 'published, patched']) {
-        assert.ok(svg.includes(`>${label}</text>`), `legend: ${label}`);
-      }
+      assertOneMarkerPerColumn(svg);
+      // A hollow marker (fill="none") for each column calibrate counts as outside its band.
+      const off = r.code === 0 ? 0 : Number(/(\d+) of \d+ flt\/cpu\/s and fault\/wsec columns are outside/.exec(r.stderr)?.[1]);
+      assert.equal(svg.match(/class="point"[^>]*fill="none"/g)?.length ?? 0, off, r.stderr);
+      for (const p of PUBLISHED) assert.ok(svg.includes(`>${p.label}</text>`), `a row label for ${p.label}`);
       const png = path.join(tmp, 'cal.png');
       execFileSync('rsvg-convert', ['-o', png, svgFile]);
       assert.ok(inkPixels(decodePng(readFileSync(png))) > 5000, 'not blank');
     });
   });
+
+  test('the README\'s calibration plot (docs/calibration.svg) has one marker per published row and target column', () => {
+    assertOneMarkerPerColumn(readFileSync(path.join(REPO_ROOT, 'docs/calibration.svg'), 'utf8'));
+  });
 });
+
+/** Every published row's flt/cpu/s and fault/wsec, once each, of its own preset. */
+function assertOneMarkerPerColumn(svg: string): void {
+  assert.equal(svg.match(/class="point"/g)?.length, 2 * PUBLISHED.length);
+  for (const column of ['flt/cpu/s', 'fault/wsec']) {
+    for (const preset of ['altix', 'i386']) {
+      const want = PUBLISHED.filter((p) => p.preset === preset).length;
+      assert.equal(svg.match(new RegExp(`class="point" data-column="${column}" data-preset="${preset}"`, 'g'))?.length, want, `${column} on ${preset}`);
+    }
+  }
+}
