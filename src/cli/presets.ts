@@ -42,7 +42,7 @@ export interface PresetInfo {
   /** Each last-level cache: bytes, and the CPUs that share it. */
   llc: { bytes: number; cpus: number };
   kernel: string;
-  figures: { measured: number; fitted: number };
+  figures: { measured: number; fitted: number; derived: number };
   source: string;
   publishedRows: number;
   /** How far the model is from those rows: docs/calibration.md's table of what calibrate prints (null without rows). */
@@ -60,7 +60,7 @@ export function presetInfo(name: PresetName, standing = calibrationStanding()): 
     kernel: c.splitPtlocks
       ? `2.6.11's buddy allocator with ${c.kernel}'s watermarks, per-CPU lists (orders 0-3 and THP) and LRU batch, and today's fault path: a lock per pte page (split ptlocks), rss in per-CPU counters`
       : `2.6.11: one page_table_lock per mm, ${c.pteBytes}-byte ptes`,
-    figures: { measured: figures.filter((f) => f.kind === 'measured').length, fitted: figures.filter((f) => f.kind === 'fitted').length },
+    figures: { measured: figures.filter((f) => f.kind === 'measured').length, fitted: figures.filter((f) => f.kind === 'fitted').length, derived: figures.filter((f) => f.kind === 'derived').length },
     source: ABOUT[name].source,
     publishedRows: PUBLISHED.filter((p) => p.preset === name).length,
     distance: standing.get(name) ?? null,
@@ -80,7 +80,7 @@ export function formatPresets(infos: readonly PresetInfo[]): string {
     `  zero drivers: ${p.zeroDrivers.join(', ')} (newest first)${p.moreDrivers.length === 0 ? '' : `; also ${p.moreDrivers.join(', ')}`}`,
     `  last-level cache: ${formatSize(p.llc.bytes)} ${p.llc.cpus === 1 ? 'a CPU' : `shared by ${p.llc.cpus} CPUs`}`,
     `  kernel: ${p.kernel}`,
-    `  cost figures: ${p.figures.measured} measured, ${p.figures.fitted} fitted (${p.source})`,
+    `  cost figures: ${p.figures.measured} measured, ${p.figures.fitted} fitted${p.figures.derived === 0 ? '' : `, ${p.figures.derived} the same as another`} (${p.source})`,
     `  published rows: ${p.publishedRows === 0 ? 'none (nothing to compare with)' : `${p.publishedRows} (docs/calibration.md)`}`,
     ...(p.distance === null ? [] : [`  model vs published: ${formatStanding(p.distance)} (docs/calibration.md's table of kscrubfs calibrate)`]),
   ].join('\n')).join('\n\n') + '\n';

@@ -1,6 +1,6 @@
 import type { CostModel } from './cost';
 import { NO_BTE, NO_BTE_FIGURES } from './cost-no-bte';
-import { type Figures, fitted, measured } from './figures';
+import { type Figures, derived, fitted, measured } from './figures';
 import { fixedClock } from './cost-clock';
 import { I386_FITTED } from './fitted-i386';
 
@@ -183,9 +183,11 @@ export function i386Figures(mhz = I386_MHZ): Figures {
     // PPro/PII/PIII (Agner Fog, "How to optimize for the Pentium family of microprocessors",
     // §26.3), 2.5 GB/s at 500 MHz, three times what the bus takes.
     zeroBytesPerNs: fitted(0.25, 0.8, "rep stosl's write-back to PC100 SDRAM: at most the 64-bit 100 MHz bus's 800 MB/s, at least under a third of it (lmbench on a 790 MHz P6: reads 355 MB/s, write-allocate stores 170 MB/s)", 'i386'),
-    zeroHugeBytesPerNs: fitted(0.25, 0.8, 'no huge-page clearing of anonymous memory on 2.6.11 i386: same bounds as a page', 'none'),
-    zeroGiantBytesPerNs: fitted(0.25, 0.8, 'no extent-dependent mode of rep stos on P6: same bounds as a page', 'none'),
-    zeroRunBytesPerNs: fitted(0.25, 0.8, 'no gigantic pages on 2.6.11 i386: a run of pages as a page, same bounds', 'none'),
+    // One rate, not three: a bound of their own would let a band move kscrubd's 4 MiB clears
+    // apart from the page clear they are made of.
+    zeroHugeBytesPerNs: derived('zeroBytesPerNs', 'no huge-page clearing of anonymous memory on 2.6.11 i386, and rep stosl has no size-dependent mode on P6: the page clear rate'),
+    zeroGiantBytesPerNs: derived('zeroBytesPerNs', 'no extent-dependent mode of rep stos on P6: a 4 MiB block clears at the page clear rate'),
+    zeroRunBytesPerNs: derived('zeroBytesPerNs', 'no gigantic pages on 2.6.11 i386: a run of pages clears as its pages'),
     ...i386Clock(mhz).figures,
     cacheBytes: measured('datasheet: the Pentium III (Katmai) has a 512 KiB off-die L2 (Intel Pentium III Processor datasheet, order 244452)'),
     writebackBytesPerNs: measured('no separate term: P6 fast-string stores invalidate the destination line instead of reading it (Intel SDM vol. 3, "Out-of-Order Stores For String Operations"), so clear_page is memory-bound and its rate already is the write-back rate'),

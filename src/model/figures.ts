@@ -11,11 +11,15 @@ import type { CostModel } from './cost';
  *     exercises it (no rows for the preset, or a mechanism those rows never use): then it
  *     stays where it is and only the bounds say how sure it is (sensitivity runs move it
  *     across them).
+ *   - derived: the same quantity as another figure of the machine (`from`), so it has no value
+ *     of its own: it follows `from` wherever that is set (a fit, a band's bound, --cost), and
+ *     neither a fit nor a band moves it apart. `why` says why the two are one.
  * The bounds are what the hardware or the code allows, stated with the reason in `why`; they
  * are not a tolerance around the current value.
  */
 export type Figure =
   | { readonly kind: 'measured'; readonly source: string }
+  | { readonly kind: 'derived'; readonly from: keyof CostModel; readonly why: string }
   | {
       readonly kind: 'fitted';
       readonly bounds: readonly [number, number];
@@ -60,6 +64,22 @@ export function measured(source: string): Figure {
 export function fitted(lo: number, hi: number, why: string, rows: FitRows): Figure {
   return { kind: 'fitted', bounds: [lo, hi], why, rows };
 }
+export function derived(from: keyof CostModel, why: string): Figure {
+  return { kind: 'derived', from, why };
+}
+
+/**
+ * `cost` with every derived figure set to its source's value, except those `own` names (a
+ * figure set explicitly, by --cost, keeps what it was given).
+ */
+export function followDerived(cost: CostModel, figures: Figures, own: Readonly<Partial<CostModel>> = {}): CostModel {
+  const out: Record<keyof CostModel, number> = { ...cost };
+  for (const name of Object.keys(figures) as (keyof CostModel)[]) {
+    const f = figures[name];
+    if (f.kind === 'derived' && own[name] === undefined) out[name] = cost[f.from];
+  }
+  return out;
+}
 
 /**
  * What is wrong with a preset's provenance, in words (empty when nothing is): every figure
@@ -76,6 +96,13 @@ export function figureProblems(cost: CostModel, figures: Figures): string[] {
     }
     if (f.kind === 'measured') {
       if (f.source.trim().length < 10) out.push(`${name}: measured, but its source says nothing ("${f.source}")`);
+      continue;
+    }
+    if (f.kind === 'derived') {
+      const from = figures[f.from] as Figure | undefined;
+      if (from === undefined || from.kind === 'derived') out.push(`${name}: derived from ${f.from}, which is not a measured or fitted figure`);
+      else if (cost[name] !== cost[f.from]) out.push(`${name}: derived from ${f.from}, but ${cost[name]} is not its ${cost[f.from]}`);
+      if (f.why.trim().length < 10) out.push(`${name}: derived, but nothing says why it is ${f.from}`);
       continue;
     }
     const [lo, hi] = f.bounds;

@@ -6,7 +6,7 @@ import { ICELAKE_X_COST, ICELAKE_X_FIGURES } from './cost-icelake-x';
 import { SKYLAKE_SP_COST, SKYLAKE_SP_FIGURES } from './cost-skylake-sp';
 import { i386Cost, i386Figures } from './cost-i386';
 import { X86_64_COST, X86_64_FIGURES } from './cost-x86_64';
-import type { Figures } from './figures';
+import { type Figures, followDerived } from './figures';
 import type { ZoneName } from './zone';
 import {
   MAX_CPUS, MAX_LINE_SIZE, MAX_MAX_ORDER, MAX_NODES, MAX_PAGES, MAX_PAGE_SIZE, MIN_LINE_SIZE, MIN_MAX_ORDER, MIN_PAGE_SIZE, ModelError,
@@ -254,7 +254,8 @@ export function resolveConfig(opts: MachineOptions = {}): MachineConfig {
   if (new Set(zeroDrivers).size !== zeroDrivers.length) bad(`zero drivers: "${zeroDrivers.join(',')}" names a driver twice`);
   // Figures from outside (--cost, a record, a sweep) were range-checked where they came in
   // (src/uapi/bounds.ts); hand-worked tests may set a bus that never limits.
-  const cost = { ...presetCost, ...opts.cost };
+  // A derived figure follows its source wherever that was set (a fit, a band's bound, --cost).
+  const cost = followDerived({ ...presetCost, ...opts.cost }, presetFigures(presetName as PresetName, cpuMhz), opts.cost);
   // CLZERO and movnti are registered only where the CPU has them and their rate is measured
   // (0 otherwise).
   for (const d of zeroDrivers) {

@@ -54,6 +54,8 @@ describe('cost figures: measured or fitted', () => {
     ['fitted bounds reach 0', { trapNs: 0 }, { trapNs: { kind: 'fitted', bounds: [0, 300], why: 'a reason long enough', rows: 'altix' } }, /must be above 0/],
     ['a value lies outside its bounds', { trapNs: 5000 }, {}, /trapNs: 5000 lies outside its fitted bounds/],
     ['fitted bounds have no reason', {}, { trapNs: { kind: 'fitted', bounds: [300, 1200], why: '', rows: 'altix' } }, /trapNs: fitted, but nothing says why/],
+    ['a derived figure differs from its source', { zeroRunBytesPerNs: ALTIX_COST.zeroBytesPerNs * 2 }, { zeroRunBytesPerNs: { kind: 'derived', from: 'zeroBytesPerNs', why: 'a reason long enough' } }, /zeroRunBytesPerNs: derived from zeroBytesPerNs, but/],
+    ['a derived figure is derived from a derived one', { zeroRunBytesPerNs: ALTIX_COST.zeroHugeBytesPerNs }, { zeroHugeBytesPerNs: { kind: 'derived', from: 'zeroBytesPerNs', why: 'a reason long enough' }, zeroRunBytesPerNs: { kind: 'derived', from: 'zeroHugeBytesPerNs', why: 'a reason long enough' } }, /zeroRunBytesPerNs: derived from zeroHugeBytesPerNs, which is not a measured or fitted figure/],
   ];
   for (const [what, cost, figures, message] of broken) {
     test(`when ${what} then figureProblems says so`, () => {
@@ -89,6 +91,18 @@ describe('cost figures: measured or fitted', () => {
       assert.equal(fittedFileText(set), readFileSync(file, 'utf8'));
     });
   }
+
+  test('when i386\'s page clear rate is set then its huge, gigantic and run rates follow it (the P6 has one rate), unless set themselves', () => {
+    const f = presetFigures('i386');
+    for (const name of ['zeroHugeBytesPerNs', 'zeroGiantBytesPerNs', 'zeroRunBytesPerNs'] as const) {
+      assert.deepEqual(f[name], { kind: 'derived', from: 'zeroBytesPerNs', why: (f[name] as { why: string }).why });
+    }
+    assert.ok(!fittedTo(f, 'i386').includes('zeroGiantBytesPerNs'), 'not a parameter of the i386 fit');
+    const c = resolveConfig({ preset: 'i386', cost: { zeroBytesPerNs: 0.3 } }).cost;
+    assert.deepEqual([c.zeroHugeBytesPerNs, c.zeroGiantBytesPerNs, c.zeroRunBytesPerNs], [0.3, 0.3, 0.3]);
+    const own = resolveConfig({ preset: 'i386', cost: { zeroBytesPerNs: 0.3, zeroGiantBytesPerNs: 0.5 } }).cost;
+    assert.deepEqual([own.zeroGiantBytesPerNs, own.zeroRunBytesPerNs], [0.5, 0.3]);
+  });
 
   test('when the i386 preset runs at its default 450 MHz then core figures are the fit\'s cycles at that clock and bus figures the fit\'s nanoseconds', () => {
     const at450 = i386Cost(450);
