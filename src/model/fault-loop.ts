@@ -3,7 +3,7 @@ import { assert } from './errors';
 import type { Kscrubd, KscrubdMachine } from './kscrubd';
 import type { Parts } from './parts';
 import type { PtLocks } from './ptlock';
-import { PH_INSTALL, PH_PAGE, PH_THP, type FaultScope, type Runner } from './runner';
+import { PH_CS1, PH_INSTALL, PH_PAGE, PH_THP, type FaultScope, type Runner } from './runner';
 import type { SpinLock } from './spinlock';
 
 /** What fault-loop uses of the machine (parts.ts). */
@@ -41,6 +41,16 @@ export class FaultLoop {
    */
   private keys = new Float64Array(0);
   private win = new Int32Array(0);
+  /**
+   * More threads than CPUs: per CPU, the slot of the runner that keeps it through a spin on
+   * page_table_lock or a section under it (-1: none), and how many of its other runners wait
+   * for it (Runner.cpuWait). A holder is never preempted, so a spinner never waits on its own
+   * CPU's holder; and the CPU's time goes to one runner at a time.
+   */
+  private readonly sharesCpus: boolean;
+  private readonly cpuOwner: Int32Array;
+  private readonly cpuWaiters: Int32Array;
+  private runners: Runner[] = [];
 
   constructor(
     private readonly m: FaultLoopMachine,
@@ -49,6 +59,9 @@ export class FaultLoop {
     private readonly locks: PtLocks,
   ) {
     this.preempt = m.config.preempt;
+    this.sharesCpus = !scope.spinOwnsCpu;
+    this.cpuOwner = new Int32Array(this.sharesCpus ? m.config.cpus : 0).fill(-1);
+    this.cpuWaiters = new Int32Array(this.sharesCpus ? m.config.cpus : 0);
   }
 
   /**
@@ -71,11 +84,12 @@ export class FaultLoop {
     const key = this.keyed(runners.length);
     const win = this.win;
     const size = key.length;
+    this.runners = runners;
     let live = 0;
     for (let i = 0; i < runners.length; i++) {
       const x = runners[i]!;
       x.slot = i;
-      key[i] = x.done || x.parked ? Number.POSITIVE_INFINITY : x.t;
+      key[i] = x.done || x.parked || x.cpuWait ? Number.POSITIVE_INFINITY : x.t;
       if (!x.done) live++;
     }
     for (let j = size - 1; j >= 1; j--) win[j] = this.match(2 * j, 2 * j + 1);
@@ -100,7 +114,7 @@ export class FaultLoop {
       if (ri < 0) assert(false, 'a runner is runnable or spinning while the touch is live');
       const r = runners[ri]!;
       this.step(r);
-      this.rekey(ri, r.done || r.parked ? Number.POSITIVE_INFINITY : r.t);
+      this.rekey(ri, r.done || r.parked || r.cpuWait ? Number.POSITIVE_INFINITY : r.t);
       if (r.done) {
         live--;
         this.leave(r);
@@ -173,6 +187,14 @@ export class FaultLoop {
   private step(r: Runner): void {
     const m = this.m;
     const cpus = m.cpus;
+    if (this.sharesCpus) {
+      const owner = this.cpuOwner[r.cpu]!;
+      if (owner >= 0 && owner !== r.slot) {
+        r.cpuWait = true;
+        this.cpuWaiters[r.cpu]!++;
+        return;
+      }
+    }
     // Catch the world up, then wait for the CPU if kscrubd took it meanwhile; catching up
     // again may hand it to kscrubd once more, so repeat. At a preemption point (preemptible)
     // a kscrubd that found no idle CPU on its node takes this one, when it is its turn
@@ -201,6 +223,31 @@ export class FaultLoop {
       this.bgAt = m.nextBackgroundAt();
     }
     // A runner left spinning keeps its CPU busy until the lock is granted (grant() frees it).
-    if (!r.parked || !this.scope.spinOwnsCpu) cpus.busyUntil(r.cpu, r.t);
+    if (!r.parked) cpus.busyUntil(r.cpu, r.t);
+    if (this.sharesCpus) this.keepCpu(r);
+  }
+
+  /**
+   * More threads than CPUs: a runner left spinning or holding page_table_lock (phase PH_CS1
+   * and after) keeps its CPU; once it lets it go, the CPU's waiting runners try again from
+   * when it is free.
+   */
+  private keepCpu(r: Runner): void {
+    const c = r.cpu;
+    if (!r.done && r.phase >= PH_CS1) {
+      this.cpuOwner[c] = r.slot;
+      return;
+    }
+    if (this.cpuOwner[c] !== r.slot) return;
+    this.cpuOwner[c] = -1;
+    if (this.cpuWaiters[c] === 0) return;
+    this.cpuWaiters[c] = 0;
+    const free = this.m.cpus.freeAt(c);
+    for (const x of this.runners) {
+      if (!x.cpuWait || x.cpu !== c) continue;
+      x.cpuWait = false;
+      x.t = Math.max(x.t, free);
+      this.rekey(x.slot, x.t);
+    }
   }
 }

@@ -114,8 +114,8 @@ export class PtLocks {
     l.spin(r);
     r.spinSeq = this.spins++;
     if (this.scope.spinOwnsCpu) this.spinnerOn[r.cpu] = r;
-    // The spinner's CPU is busy spinning, whatever else wants it.
-    if (this.scope.spinOwnsCpu) this.m.cpus.busyUntil(r.cpu, Number.POSITIVE_INFINITY);
+    // The spinner's CPU is busy spinning, whatever else wants it (other threads of it wait: FaultLoop).
+    this.m.cpus.busyUntil(r.cpu, Number.POSITIVE_INFINITY);
     return false;
   }
 

@@ -63,6 +63,11 @@ export class Runner {
   /** While spinning: the count of spins begun on the touch's locks when it began (its lock's list is in this order). */
   spinSeq = 0;
   done = false;
+  /**
+   * Waiting for its CPU while another thread of that CPU holds it through a page_table_lock
+   * spin or section (not scheduled; FaultLoop wakes it when that thread lets the CPU go).
+   */
+  cpuWait = false;
   /** Its index in the touch's runner list (the event loop's key array). */
   slot = 0;
   userNs = 0;
@@ -135,9 +140,11 @@ export interface FaultScope {
    */
   readonly shared: boolean;
   /**
-   * Every runner has a CPU of its own, so a spinning one keeps it (nothing else runs there
-   * until the lock comes). With more threads than CPUs the model lets another thread of that
-   * CPU run meanwhile, as if the spinner had been switched out.
+   * Every runner has a CPU of its own. Either way a spinning runner keeps its CPU until the
+   * lock comes, as a holder keeps it until its release (preemption is off in both); with more
+   * threads than CPUs the other threads of that CPU wait meanwhile (FaultLoop), so no CPU's
+   * time is counted twice. Only with one CPU each can a release look for its nearest spinner
+   * CPU by CPU (PtLocks.nearOf).
    */
   readonly spinOwnsCpu: boolean;
 }
