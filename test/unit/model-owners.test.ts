@@ -250,6 +250,29 @@ describe('owners: the scheduler', () => {
     for (const { m } of [on, off]) assert.deepEqual([m.kscrubd[0]!.cpuNs, m.cpus.systemNs(0)], [8, 16 * 1600 + 8]);
   });
 
+  for (const [preset, threads] of [['x86_64', 16], ['i386', 3], ['altix', 16]] as const) {
+    test(`when ${threads} threads share ${preset}'s CPUs then no CPU's time is counted twice`, () => {
+      // A spinner on page_table_lock keeps its CPU, as a holder keeps it until its release:
+      // the CPU's other threads wait, so its spin is not also their time.
+      const m = createMachine({ preset, mem: '512M', clock: 'manual' });
+      m.setSysctl('scrub_start', 5);
+      const id = m.procs.create().id;
+      const { addr, size } = m.procs.mmap(id, 2 ** 27);
+      const start = m.now;
+      const r = m.procs.touch(id, { addr, size, threads });
+      const cpus = new Set(Array.from({ length: threads }, (_, i) => m.procs.get(id).task(i).cpu));
+      assert.ok(cpus.size < threads, `threads share CPUs: ${[...cpus].join(' ')}`);
+      assert.ok(r.sysNs > 0 && r.sysNs <= m.cpus.count * r.wallNs, `System ${r.sysNs} ≤ ${m.cpus.count} CPUs × Wall ${r.wallNs}`);
+      const now = m.now;
+      assert.ok(now > start);
+      const busy = perCpu(m, (c) => m.cpus.userNs(c) + m.cpus.systemNs(c, now));
+      assert.ok(busy.every((b) => b <= now * (1 + 1e-12)), `no CPU was busy longer than ${now} ns: ${busy.join(' ')}`);
+      for (let c = 0; c < m.cpus.count; c++) {
+        assert.ok(Math.abs(m.cpus.userNs(c) + m.cpus.systemNs(c, now) + m.cpus.idleNs(c, now) - now) <= now * 1e-12, `cpu${c}`);
+      }
+    });
+  }
+
   test('when threads and kscrubd have run then every CPU’s user + system + idle is the time elapsed', () => {
     const m = createMachine({ preset: 'altix', mem: '1G', clock: 'manual' });
     m.setSysctl('scrub_start', 5);
