@@ -1,5 +1,5 @@
 import type { CostModel } from './cost';
-import { type Figures, fitted, measured } from './figures';
+import { type Figures, derived, fitted, measured } from './figures';
 import { ALTIX_FITTED } from './fitted-altix';
 import { fixedClock } from './cost-clock';
 
@@ -91,9 +91,11 @@ export const ALTIX_FIGURES: Figures = {
   buddyPerPageNs: fitted(10, 300, '__rmqueue and a list move per page under zone->lock: 15–450 cycles', 'altix'),
   lruPerPageNs: fitted(10, 200, 'SetPageLRU and a list_add per page under zone->lru_lock: 15–300 cycles', 'altix'),
   zeroBytesPerNs: fitted(0.8, 6.4, "clear_page's stores to local memory: at most the node bus's 6.4 GB/s peak (measured below), at least an eighth of it", 'altix'),
-  zeroHugeBytesPerNs: fitted(0.8, 6.4, 'no huge-page clearing on 2.6.11 ia64 anonymous memory: same bounds as a page', 'none'),
-  zeroGiantBytesPerNs: fitted(0.8, 6.4, 'no extent-dependent clearing on Itanium 2: same bounds as a page', 'none'),
-  zeroRunBytesPerNs: fitted(0.8, 6.4, 'no gigantic pages on 2.6.11 ia64: a run of pages as a page, same bounds', 'none'),
+  // One rate, not three: bounds of their own would let a band move kscrubd's 16 MiB clears
+  // apart from the page clear they are made of.
+  zeroHugeBytesPerNs: derived('zeroBytesPerNs', 'no huge-page clearing on 2.6.11 ia64 anonymous memory: the page clear rate'),
+  zeroGiantBytesPerNs: derived('zeroBytesPerNs', 'no extent-dependent clearing on Itanium 2: a block clears at the page clear rate'),
+  zeroRunBytesPerNs: derived('zeroBytesPerNs', 'no gigantic pages on 2.6.11 ia64: a run of pages clears as its pages'),
   ...ALTIX_CLOCK.figures,
   cacheBytes: measured('datasheet: the 1.5 GHz Itanium 2 (Madison, 2003) has a 6 MB on-die L3, 128-byte lines (Intel Itanium 2 Processor Datasheet, order 250945; the 1.3 and 1.4 GHz parts have 3 and 4 MB)'),
   writebackBytesPerNs: fitted(0.8, 6.4, "a node's writeback to its SHub: at most the bus's 6.4 GB/s peak", 'altix'),

@@ -1,6 +1,6 @@
 import type { CostModel } from './cost';
 import { NO_BTE, NO_BTE_FIGURES } from './cost-no-bte';
-import { type Figures, fitted, measured } from './figures';
+import { type Figures, derived, fitted, measured } from './figures';
 import { fixedClock } from './cost-clock';
 
 const K8_CLOCK = fixedClock(2, 'an Opteron-class core of 2005 (K8) runs at its one clock (no boost), so the clearing rates hold as stated');
@@ -62,9 +62,9 @@ export const X86_64_FIGURES: Figures = {
   buddyPerPageNs: est(10, 150, '__rmqueue per page under zone->lock: 20–300 cycles'),
   lruPerPageNs: est(5, 100, 'a list_add per page under zone->lru_lock: 10–200 cycles'),
   zeroBytesPerNs: est(1, 6.4, 'clear_page to DDR400: at most the 6.4 GB/s of two channels'),
-  zeroHugeBytesPerNs: est(1, 6.4, 'no extent-dependent mode: as a page'),
-  zeroGiantBytesPerNs: est(1, 6.4, 'no extent-dependent mode: as a page'),
-  zeroRunBytesPerNs: est(1, 6.4, 'no extent-dependent mode: a run of pages as a page'),
+  zeroHugeBytesPerNs: derived('zeroBytesPerNs', 'no extent-dependent mode of the K8\'s clear: the page clear rate'),
+  zeroGiantBytesPerNs: derived('zeroBytesPerNs', 'no extent-dependent mode of the K8\'s clear: the page clear rate'),
+  zeroRunBytesPerNs: derived('zeroBytesPerNs', 'no extent-dependent mode of the K8\'s clear: a run of pages clears as its pages'),
   ...K8_CLOCK.figures,
   cacheBytes: measured('datasheet: each core of a dual-core Opteron (2005, 2xx/8xx) has its own 1 MB L2, 64-byte lines, its last-level cache (AMD Opteron Processor Product Data Sheet, 23932)'),
   writebackBytesPerNs: est(1, 6.4, 'write-back to DDR400: at most two channels\' 6.4 GB/s'),
