@@ -1,7 +1,7 @@
 import { InvalidArgumentError } from 'commander';
 import { Option } from 'commander';
 import os from 'node:os';
-import { HUGE_CLEAR_MODES, PREEMPT_MODELS, type PreemptModel, type ZeroingPolicyName, formatSize, parseSize, parseZeroingPolicy } from '../uapi';
+import { HUGE_CLEAR_MODES, MAX_PREALLOC_ORDER, PREEMPT_MODELS, PREFAULT_VARIANT_NAMES, prefaultVariantOrder, type PreemptModel, type ZeroingPolicyName, formatSize, parseSize, parseZeroingPolicy } from '../uapi';
 
 // Option parsers for commander: syntax only ("a positive integer"). Whether 6 nodes fit the
 // machine is the model's call (ModelError, exit 2), so the limits live in one place.
@@ -31,6 +31,27 @@ export function integerIn(min: number, max: number, what: string): (value: strin
     return n;
   };
 }
+
+/**
+ * --prealloc: vm.max_prealloc_order as an order 0..MAX_PREALLOC_ORDER, or a published prefault
+ * patch by its version (v1, v2, v5: the default each booted with; off = 0). `extra` are further
+ * words the command takes ('mount').
+ */
+export function preallocArg<E extends string>(...extra: E[]): (value: string) => number | E {
+  return (value) => {
+    if ((extra as string[]).includes(value)) return value as E;
+    const named = prefaultVariantOrder(value);
+    if (named !== null) return named;
+    const n = /^\d+$/.test(value) ? Number(value) : NaN;
+    if (!(n <= MAX_PREALLOC_ORDER)) {
+      throw new InvalidArgumentError(`expected an order 0..${MAX_PREALLOC_ORDER} or one of ${[...PREFAULT_VARIANT_NAMES, ...extra].join(', ')}, got "${value}"`);
+    }
+    return n;
+  };
+}
+
+/** Help for --prealloc, the same wherever the option is. */
+export const PREALLOC_HELP = 'vm.max_prealloc_order for the run, an order or a published prefault patch: v1 (3), v2 (4, the patch measured in docs/calibration.md), v5 (1), off (0)';
 
 /** A size in 1..max bytes, in the model's spellings. */
 export function byteSizeUpTo(max: number): (value: string) => number {

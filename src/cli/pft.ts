@@ -1,12 +1,12 @@
 import type { Command } from 'commander';
 import { InvalidArgumentError, Option } from 'commander';
-import { KSCRUBD_ON_TEXT, MAX_LINES_PER_PAGE, MAX_MAP_BYTES, MAX_MAX_ORDER, MAX_PREALLOC_ORDER, MAX_REPS, MAX_THREADS, formatSize } from '../uapi';
+import { KSCRUBD_ON_TEXT, MAX_LINES_PER_PAGE, MAX_MAP_BYTES, MAX_MAX_ORDER, MAX_REPS, MAX_THREADS, formatSize } from '../uapi';
 import { PFT_COLUMNS, PftOptions, PftRow, pftTableStream, runPftWithConfig } from '../workload/pft';
 import { renderPftSvg } from '../workload/plot';
 import { type Provenance, provenance, ranWith, subtitleFacts } from '../workload/provenance';
 import { CliError, action } from './errors';
 import { writeOutput } from '../workload/output-file';
-import { byteSizeUpTo, integer, integerIn, defaultMount } from './options';
+import { PREALLOC_HELP, byteSizeUpTo, integer, integerIn, defaultMount, preallocArg } from './options';
 import { checkFormat, formatResult } from './output';
 import { clearProgress, progressLine } from './progress';
 import { VERSION, commandLine } from './version';
@@ -20,14 +20,6 @@ function threadList(value: string): number[] {
     if (n > MAX_THREADS) throw new InvalidArgumentError(`expected at most ${MAX_THREADS} threads, got "${t.trim()}"`);
     return n;
   });
-}
-
-/** --prealloc: an order vm.max_prealloc_order takes, or 'mount' (the mount's sysctl as it is). */
-function preallocOrder(value: string): number | 'mount' {
-  if (value === 'mount') return 'mount';
-  const n = /^\d+$/.test(value) ? Number(value) : NaN;
-  if (!(n <= MAX_PREALLOC_ORDER)) throw new InvalidArgumentError(`expected an order 0..${MAX_PREALLOC_ORDER} or 'mount', got "${value}"`);
-  return n;
 }
 
 /** -g: GiB > 0, at most the largest mapping (what mmap takes). */
@@ -76,7 +68,7 @@ export function registerPft(program: Command): void {
     .addOption(new Option('--scrub <mode>', `off: kscrubd off (scrub_start = MAX_ORDER); on: ${KSCRUBD_ON_TEXT}`).choices(['on', 'off']))
     .option('--scrub-start <order>', 'scrub_start for --scrub on', order)
     .option('--scrub-stop <order>', 'scrub_stop for --scrub on', order)
-    .option('--prealloc <order>', "vm.max_prealloc_order for the run (default 0: no mainline kernel prefaults anonymous memory, and payoff and trace replay do not either; 4 = the V2 patch as published; 'mount' leaves the mount's sysctl as it is)", preallocOrder, 0)
+    .option('--prealloc <order>', `${PREALLOC_HELP}; default 0: no mainline kernel prefaults anonymous memory, and payoff and trace replay do not either; 'mount' leaves the mount's sysctl as it is`, preallocArg('mount'), 0)
     .option('--stride <size>', "write one byte every <size> bytes, counting every page as pft does (pft.c's NBPP: 16K; a page or less writes every page); default: every page", byteSizeUpTo(MAX_MAP_BYTES))
     .option('--thp', 'map with MADV_HUGEPAGE: 2 MiB-aligned ranges fault as transparent huge pages (4 KiB-page presets)')
     .option('--settle', 'before each row, wait (or tick a manual clock) until kscrubd sleeps')

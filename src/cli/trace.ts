@@ -1,5 +1,5 @@
 import { type Command, Option } from 'commander';
-import { KSCRUBD_ON_TEXT, MAX_PREALLOC_ORDER, PRESETS } from '../uapi';
+import { KSCRUBD_ON_TEXT, PRESETS } from '../uapi';
 import { type Trace, readTrace } from '../workload/trace-format';
 import { record } from '../workload/trace-record';
 import { type ConfigPairs, provenance, ranWith, scrubFact } from '../workload/provenance';
@@ -8,7 +8,7 @@ import { withPrivateMount } from './calibrate';
 import { CliError, action } from './errors';
 import type { BandFlags } from './band';
 import type { Band } from '../workload/band';
-import { integer, integerIn } from './options';
+import { PREALLOC_HELP, integer, preallocArg } from './options';
 import { checkFormat, formatResult } from './output';
 import { type Progress, clearProgress, progressLine } from './progress';
 import { VERSION, commandLine } from './version';
@@ -70,7 +70,7 @@ Example:
     .option('--threads-as-cpus', 'every traced thread on its own simulated CPU, as pft places its threads and a scheduler with idle CPUs spreads them (the default)')
     .option('--host-cpus', 'every traced thread on the simulated CPU numbered as the host CPU it faulted on, mod the CPUs (on a busy host, threads that shared a CPU there share one here)')
     .option('--lines <n>', 'cachelines the program writes after each fault (not in a fault trace)', integer(1), 1)
-    .option('--prealloc <order>', 'vm.max_prealloc_order for the run (default 0: no mainline kernel prefaults anonymous memory; 4 = the V2 patch)', integerIn(0, MAX_PREALLOC_ORDER, 'as an order'))
+    .option('--prealloc <order>', `${PREALLOC_HELP}; default 0: no mainline kernel prefaults anonymous memory`, preallocArg())
     .option('--gaps', "replay the program's time between faults as idle time (manual clock), so kscrubd can zero meanwhile")
     .option('--json', 'print one JSON object: how the run was made (version, machine, clock, sysctls), the trace\'s header and summary, and the rows (each with its side\'s sysctls)')
     .option('--csv', 'print CSV: the same provenance as # comment lines, a header row, one line per row')

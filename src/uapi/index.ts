@@ -24,3 +24,5 @@ export {
   parseVmstat, parseZoneinfo,
 } from './proc';
 export type { BuddyZone, BuddyinfoLayout, Loadavg, Stat, ZoneinfoZone } from './proc';
+export { PREFAULT_VARIANTS, PREFAULT_VARIANT_NAMES, prefaultVariantOrder } from './prefault';
+export type { PrefaultVariant } from './prefault';
