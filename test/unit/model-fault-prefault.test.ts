@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { Machine } from '../../src/model';
+import { PREFAULT_VARIANTS } from '../../src/uapi';
 import { accountedPages, assertChecked, prefaultRun, ptesOf, tickUntilScrubbed, tiny } from '../helpers/model';
 
 // Anticipatory prefault (vm.max_prealloc_order, default 4 = V2 as published) on the TINY
@@ -49,6 +50,28 @@ describe('fault: anticipatory prefault', () => {
       m.setSysctl('max_prealloc_order', n);
       const { id, addr } = proc(m, 64);
       assert.deepEqual(prefaultRun(m, id, addr, 5), runs, `max_prealloc_order ${n}`);
+    }
+  });
+
+  test('when a published prefault version is named then its default order runs: v1 1, 2, 4, 8, 8; v2 … 14; v5 1, 2, 2; off 1 a fault; prefaulted pages hot zeroed', () => {
+    // Every page prezeroed first: the faulting page of each run comes off the zeroed lists
+    // (__GFP_ZERO), the pages prefaulted with it are GFP_HIGHUSER and cleared in the fault.
+    const want = { off: [1, 1, 1, 1, 1], v1: [1, 2, 4, 8, 8], v2: [1, 2, 4, 8, 14], v5: [1, 2, 2, 2, 2] } as const;
+    assert.deepEqual(Object.keys(PREFAULT_VARIANTS).sort(), Object.keys(want).sort());
+    for (const [name, order] of Object.entries(PREFAULT_VARIANTS)) {
+      const m = tiny();
+      m.setSysctl('scrub_stop', 0);
+      m.setSysctl('scrub_start', 0);
+      tickUntilScrubbed(m);
+      m.setSysctl('max_prealloc_order', order);
+      const { id, addr } = proc(m, 64);
+      const runs = want[name as keyof typeof want];
+      const pages = runs.reduce((a, b) => a + b, 0);
+      assert.deepEqual(prefaultRun(m, id, addr, 5), runs, name);
+      assert.equal(m.procs.nrAnonPages, pages, name);
+      assert.equal(m.vm.prefaultPages, pages - 5, `${name}: the pages each fault mapped past its own`);
+      assert.deepEqual([m.vm.faultPrezeroed, m.vm.faultHotZeroed], [5, pages - 5], `${name}: which class each page came from`);
+      assertChecked(m);
     }
   });
 

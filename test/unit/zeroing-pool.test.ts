@@ -164,8 +164,11 @@ describe('idlezero: idle-time zeroing with hysteresis (vm_zeroidle)', () => {
   test('when the machine boots then the idle zeroer zeroes the largest dirty blocks until 4/5 of free pages are zeroed, on idle CPU time', () => {
     const m = tiny('idlezero');
     m.tick(1e9);
-    // ZIDLE_HI(12029) = 9623: DMA's 4 order-10 blocks (4096) and 6 of DMA32's 7 (10240 ≥ 9623).
-    assert.deepEqual([zeroOf(m), freeOf(m), kscrubdTotals(m.kscrubd).blocks, kscrubdTotals(m.kscrubd).cpuNs], [10240, 12029, 10, 10240 * PAGE_NS]);
+    // ZIDLE_HI(12029) = 9623, the highest zone first (user pages come from there): all of
+    // DMA32 (7933 pages: its 7 order-10 blocks and the 8 of its tail), then 2 of DMA's 4
+    // order-10 blocks (7933 + 2048 = 9981 ≥ 9623): 17 blocks.
+    assert.deepEqual([zeroOf(m), freeOf(m), kscrubdTotals(m.kscrubd).blocks, kscrubdTotals(m.kscrubd).cpuNs], [9981, 12029, 17, 9981 * PAGE_NS]);
+    assert.deepEqual([dma32(m).zeroPages, m.zones[0]!.zeroPages], [7933, 2048]);
     assert.equal((m.kscrubd[0]!.rule as IdleZeroRule).zeroState, true);
     assert.equal(check(m), null);
   });
@@ -174,23 +177,47 @@ describe('idlezero: idle-time zeroing with hysteresis (vm_zeroidle)', () => {
     const m = tiny('idlezero');
     m.tick(1e9);
     const rule = m.kscrubd[0]!.rule as IdleZeroRule;
-    // 4 zeroed order-10 blocks taken (DMA32's): zero 6144, free 7933 — LO 5288 ≤ 6144 < HI 6346.
+    // Booted: DMA32 all zeroed (7933), DMA 2048 of 4096. 4 zeroed order-10 blocks taken
+    // (DMA32's): zero 5885, free 7933 — LO 5288 ≤ 5885 < HI 6346.
     m.raw.alloc(10, true, 0, 4);
-    assert.deepEqual([zeroOf(m), freeOf(m)], [6144, 7933]);
-    // A dirty order-1 block (no per-cpu list: straight back to the buddy lists) freed: the wakeup test runs.
+    assert.deepEqual([zeroOf(m), freeOf(m)], [5885, 7933]);
+    // A dirty order-1 block (no per-cpu list: straight back to the buddy lists) freed: the
+    // wakeup test runs. DMA32 had no dirty page, so the block was a zeroed one, now dirty.
     m.raw.free(m.raw.alloc(1, false, 0, 1));
-    assert.equal(m.kscrubd[0]!.awake, false, 'between LO and HI with zero_state set: no wake');
+    assert.deepEqual([zeroOf(m), m.kscrubd[0]!.awake], [5881, false], 'between LO and HI with zero_state set: no wake');
     assert.equal(rule.check(m), false);
-    // 6 more order-10 blocks asked zeroed: DMA32's last 2 zeroed, its dirty one (cleared in the
-    // allocation), then 3 of DMA's: zero 1024, free 1789, LO 1192 — now a free wakes it.
+    // 6 more order-10 blocks asked zeroed: DMA32's last 3 zeroed, then DMA's 2 zeroed and 1
+    // dirty (cleared in the allocation): zero 761, free 1789, LO 1192 — now a free wakes it.
     m.raw.alloc(10, true, 0, 6);
-    assert.deepEqual([zeroOf(m), freeOf(m)], [1024, 1789]);
+    assert.deepEqual([zeroOf(m), freeOf(m)], [761, 1789]);
     assert.equal(rule.check(m), true);
     m.raw.free(m.raw.alloc(1, false, 0, 1));
     assert.equal(m.kscrubd[0]!.awake, true);
     m.tick(1e9);
-    // It zeroes the largest dirty block, DMA32's order-9 (512 pages): 1536 ≥ HI(1789) = 1431, and stops.
-    assert.deepEqual([zeroOf(m), rule.zeroState, kscrubdTotals(m.kscrubd).pages], [1536, true, 10240 + 512]);
+    // Highest zone first: DMA32's 4 dirty pages (765 < HI(1789) = 1431), then DMA's dirty
+    // order-10 block: 1789 ≥ 1431, and it stops.
+    assert.deepEqual([dma32(m).zeroPages, zeroOf(m), rule.zeroState, kscrubdTotals(m.kscrubd).pages], [765, 1789, true, 9981 + 4 + 1024]);
+    assert.equal(check(m), null);
+  });
+
+  test('when an i386 has more than 896 MiB then the idle zeroer zeroes HighMem first and faults there take zeroed pages', () => {
+    // 1 GiB: DMA 16 MiB, Normal to 896 MiB, HighMem the rest (32256 free pages). User pages
+    // are GFP_HIGHUSER: HighMem, then Normal. Zeroing DMA and Normal first would reach 4/5 of
+    // the free pages with HighMem untouched and no fault served zeroed.
+    const m = createMachine({ preset: 'i386', mem: '1G', clock: 'manual', zeroingPolicy: 'idlezero' });
+    m.setSysctl('max_prealloc_order', 0);
+    m.tick(5e9);
+    const [dma, normal, high] = m.zones;
+    assert.deepEqual([dma!.name, normal!.name, high!.name], ['DMA', 'Normal', 'HighMem']);
+    assert.deepEqual([high!.zeroPages, high!.freePages, dma!.zeroPages], [32256, 32256, 0]);
+    // It stopped at ZIDLE_HI, with dirty pages left in Normal.
+    assert.ok(zeroOf(m) >= Math.floor((freeOf(m) * 4) / 5) && normal!.zeroPages < normal!.freePages, `${zeroOf(m)} of ${freeOf(m)}`);
+    // 192 MiB written: all of HighMem's pages, then Normal's zeroed ones.
+    const id = m.procs.create().id;
+    const { addr } = m.procs.mmap(id, 192 * 2 ** 20, false);
+    const r = m.procs.touch(id, { addr, size: 192 * 2 ** 20 });
+    assert.deepEqual([r.faults, r.prezeroed, r.hotZeroed], [49152, 49152, 0]);
+    assert.equal(high!.freePages < 1024, true, 'HighMem used up first');
     assert.equal(check(m), null);
   });
 
