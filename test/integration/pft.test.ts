@@ -122,6 +122,15 @@ describe('kscrubfs pft against a mount', () => {
       assert.match(t.stdout.trimEnd().split('\n').at(-1)!, /^ran with: altix, zero drivers bte,cpu, prefault order 4, kscrubd off, manual clock; 1 cacheline a page$/);
       const bad = await kscrubfs(['pft', '-m', dir, '-b', '16M', '--prealloc', 'some']);
       assert.equal(bad.code, 2, bad.stderr);
+      assert.match(bad.stderr, /expected an order 0\.\.4 or one of off, v1, v2, v5, mount, got "some"/);
+      // v1 by name: order 3. 1024 pages of 16 KiB: 1 + 2 + 4, then 127 faults of 8 and one of
+      // the last page (the run stops at the mapping's end): 131 faults.
+      const v1 = await kscrubfs(['pft', '-m', dir, '-b', '16M', '--scrub', 'off', '--prealloc', 'v1', '--json']);
+      assert.equal(v1.code, 0, v1.stderr);
+      const o1 = JSON.parse(v1.stdout) as { sysctl: Record<string, number>; rows: { faults: number; prefaulted: number; pages: number }[] };
+      assert.equal(o1.sysctl.max_prealloc_order, 3);
+      assert.deepEqual([o1.rows[0]!.pages, o1.rows[0]!.faults, o1.rows[0]!.prefaulted], [1024, 131, 1024 - 131]);
+      assert.equal(readFileSync(path.join(dir, 'sys/vm/max_prealloc_order'), 'utf8'), '4\n', 'restored');
     });
   });
 

@@ -355,6 +355,10 @@ describe('trace replay options', () => {
     const r = await kscrubfs(['trace', 'replay', path.join(os.tmpdir(), 'no-such-trace.json'), '--prealloc', '99']);
     assert.equal(r.code, 2, r.stderr);
     assert.equal(r.stdout, '');
-    assert.match(r.stderr, /expected 0\.\.4 as an order, got "99"/);
+    assert.match(r.stderr, /expected an order 0\.\.4 or one of off, v1, v2, v5, got "99"/);
+    // No V3 or V4 posting changed the default, so neither is a name.
+    const v3 = await kscrubfs(['trace', 'replay', path.join(os.tmpdir(), 'no-such-trace.json'), '--prealloc', 'v3']);
+    assert.equal(v3.code, 2, v3.stderr);
+    assert.match(v3.stderr, /got "v3"/);
   });
 });
