@@ -13,7 +13,9 @@
  *   pages, order 4 (a pagevec caps it at 14 on the modelled kernels).
  * - v5: "Set default for /proc/sys/vm/max_prealloc_order to 1 to avoid overallocating
  *   pages" (Lameter, linux-ia64, 2005-02-17,
- *   http://www.gelato.unsw.edu.au/archives/linux-ia64/0502/13064.html): 1, 2, 2 … pages.
+ *   http://www.gelato.unsw.edu.au/archives/linux-ia64/0502/13064.html): 1, 2, 2 … pages,
+ *   reading its 1 as vm.max_prealloc_order means here (at most 2^n pages a fault); the
+ *   posting does not say how many pages its 1 maps.
  * - off: no prefault (every mainline kernel).
  */
 export const PREFAULT_VARIANTS = { off: 0, v1: 3, v2: 4, v5: 1 } as const;

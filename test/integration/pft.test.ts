@@ -189,9 +189,9 @@ describe('kscrubfs pft against a mount', () => {
       const before = vmstat(dir);
       const cases: [string[], RegExp][] = [
         // vm.max_prealloc_order's range, from the same limit the sysctl uses (was exit 1, a bare EINVAL)
-        [['--prealloc', '99'], /expected an order 0\.\.4 or 'mount', got "99"/],
-        [['--prealloc', 'abc'], /expected an order 0\.\.4 or 'mount', got "abc"/],
-        [['--prealloc', '-1'], /expected an order 0\.\.4 or 'mount', got "-1"/],
+        [['--prealloc', '99'], /expected an order 0\.\.4 or one of off, v1, v2, v5, mount, got "99"/],
+        [['--prealloc', 'abc'], /expected an order 0\.\.4 or one of off, v1, v2, v5, mount, got "abc"/],
+        [['--prealloc', '-1'], /expected an order 0\.\.4 or one of off, v1, v2, v5, mount, got "-1"/],
         // cachelines a page: past any machine, then past this one's (128-byte lines in 16 KiB pages)
         [['-c', '999999'], /expected 1\.\.131072 cachelines, got "999999"/],
         [['-c', '0'], /expected 1\.\.131072 cachelines, got "0"/],
