@@ -2,8 +2,9 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { createMachine } from '../../src/model';
 import type { Machine, MachineOptions } from '../../src/model';
+import { PtLocks } from '../../src/model/ptlock';
 import { CpuZeroDriver } from '../../src/model/zero-drivers';
-import { FLAT, TWO_NODES, assertChecked, zoneNamed } from '../helpers/model';
+import { FLAT, TWO_NODES, assertChecked, faultFingerprint, zoneNamed } from '../helpers/model';
 
 // The SMP mechanisms of the fault path (anon-fault.ts, ptlock.ts, fault-price.ts) one at a time, on tiny machines whose costs
 // are pinned to round numbers so that every figure can be worked by hand.
@@ -131,6 +132,34 @@ describe('fault SMP: page_table_lock and mm_struct lines', () => {
     m.procs.faults(id, { addrs: [addr], tasks: [0], writes: [1], cpus: [0], lines: 1 });
     const r = m.procs.faults(id, { addrs: [addr + PAGE], tasks: [0], writes: [1], cpus: [0], lines: 1 });
     assert.equal(r.sysNs, 100 + 1000 + 1);
+  });
+});
+
+describe('fault SMP: the nearest spinner', () => {
+  /** 32 threads, one per CPU of a 16-node altix, fault 2,048 pages: most of them spin on the mm's lock. */
+  function crowd(): string {
+    const m = createMachine({ preset: 'altix', nodes: 16, cpus: 32, mem: '4G', zeroDrivers: ['cpu'], clock: 'manual' });
+    m.setSysctl('max_prealloc_order', 0);
+    const id = m.procs.create().id;
+    const { addr, size } = m.procs.mmap(id, 2048 * 16384);
+    const r = m.procs.touch(id, { addr, size, threads: 32 });
+    assert.equal(r.faults, 2048);
+    assertChecked(m);
+    return JSON.stringify(r) + faultFingerprint(m);
+  }
+
+  test('when 8 or more spin then a release finds its nearest spinner among its node\'s CPUs, the same one the walk down the list finds', () => {
+    const searched = crowd();
+    const min = PtLocks.nearSearchMin;
+    PtLocks.nearSearchMin = Number.POSITIVE_INFINITY;
+    let walked: string;
+    try {
+      walked = crowd();
+    } finally {
+      PtLocks.nearSearchMin = min;
+    }
+    // Every grant's winner, hence every spin time, clock and page placement, is the same.
+    assert.equal(searched, walked);
   });
 });
 
