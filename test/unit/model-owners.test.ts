@@ -273,6 +273,25 @@ describe('owners: the scheduler', () => {
     });
   }
 
+  test('when a replayed trace puts two tasks on each CPU then no CPU is busy longer than the time elapsed', () => {
+    const m = createMachine({ preset: 'x86_64', mem: '512M', clock: 'manual' });
+    const id = m.procs.create().id;
+    const { addr } = m.procs.mmap(id, 2 ** 24);
+    const tasks = 8;
+    const addrs: number[] = [];
+    const who: number[] = [];
+    for (let i = 0; i < 2 ** 24 / m.pageSize; i++) {
+      addrs.push(addr + i * m.pageSize);
+      who.push(i % tasks);
+    }
+    const r = m.procs.faults(id, { addrs, tasks: who, writes: addrs.map(() => 1 as const), cpus: Array.from({ length: tasks }, (_, t) => t % 4), lines: 1 });
+    assert.equal(r.faults, addrs.length);
+    const now = m.now;
+    assert.ok(r.sysNs <= m.cpus.count * r.wallNs, `System ${r.sysNs} ≤ ${m.cpus.count} CPUs × Wall ${r.wallNs}`);
+    const busy = perCpu(m, (c) => m.cpus.userNs(c) + m.cpus.systemNs(c, now));
+    assert.ok(busy.every((b) => b > 0 && b <= now * (1 + 1e-12)), `no CPU was busy longer than ${now} ns: ${busy.join(' ')}`);
+  });
+
   test('when threads and kscrubd have run then every CPU’s user + system + idle is the time elapsed', () => {
     const m = createMachine({ preset: 'altix', mem: '1G', clock: 'manual' });
     m.setSysctl('scrub_start', 5);
