@@ -154,6 +154,20 @@ describe('kscrubfs pft against a mount', () => {
     });
   });
 
+  test('when pft runs more threads than the machine has CPUs then System stays within CPUs × Wall (no CPU time counted twice)', { timeout: 120_000 }, async () => {
+    // x86_64 has 4 CPUs: 16 threads take turns on them, and a spinner on page_table_lock keeps its CPU.
+    await withMount([...MANUAL, '--preset', 'x86_64'], async (dir) => {
+      for (const scrub of ['off', 'on']) {
+        const r = await kscrubfs(['pft', '-m', dir, '-b', '256M', '-t', '16', '--scrub', scrub, '--json']);
+        assert.equal(r.code, 0, r.stderr);
+        const { machine, rows } = JSON.parse(r.stdout) as { machine: { cpus: number }; rows: { threads: number; systemS: number; wallS: number }[] };
+        assert.equal(machine.cpus, 4);
+        assert.equal(rows[0]!.threads, 16);
+        for (const row of rows) assert.ok(row.systemS > 0 && row.systemS <= machine.cpus * row.wallS * (1 + 1e-6), `--scrub ${scrub}: ${JSON.stringify(row)}`);
+      }
+    });
+  });
+
   test('when pft --csv runs on a mount with a cost override then the CSV starts with # provenance lines naming it, then a header row', async () => {
     await withMount([...MANUAL, '--cost', 'trapNs=900', '--zero-drivers', 'cpu'], async (dir) => {
       const r = await kscrubfs(['pft', '-m', dir, '-b', '16M', '-t', '1,2', '--csv']);
