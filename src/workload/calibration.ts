@@ -1,4 +1,5 @@
 import type { PftOptions, PftRow } from './pft';
+import { PREFAULT_VARIANTS } from '../uapi/prefault';
 
 /**
  * The published pft rows the model must reproduce (docs/calibration.md): Lameter's 8-way
@@ -92,8 +93,14 @@ export const PUBLISHED: readonly PublishedRow[] = [
   i386('i386 prefault 2t', 2, true, { userS: 0.016, systemS: 2.417, wallS: 1.27 }, 80754.809, 155162.903),
 ];
 
-/** vm.max_prealloc_order of V2 as published (its constant 3: the order climbs 1, 2, 4, 8, 16 pages). */
-export const V2_PREALLOC_ORDER = 3;
+/**
+ * The most V2 maps a fault, as vm.max_prealloc_order means it here (at most 2^n pages): V2 had
+ * no sysctl; its do_anonymous_page raises anon_fault_order by one per predicted fault and maps
+ * 2^order pages until that reaches PAGEVEC_SIZE, then maps a full pagevec and sets the order
+ * back to 3, so a long run maps 1, 2, 4, 8, 16, 16 … pages a fault (the modelled kernel's
+ * pagevec caps it): order 4. Its "3" is the order it falls back to, not a ceiling of 8 pages.
+ */
+export const V2_PREALLOC_ORDER = PREFAULT_VARIANTS.v2;
 
 /** The tolerance calibration.md sets on every column. */
 export const TOLERANCE = 0.1;

@@ -204,9 +204,9 @@ describe('llc: memory-level parallelism of cold lines', () => {
     // x86_64 (K8): 8 in flight would give 8.75 ns, but DDR400's 6.4 B/ns moves a 64-byte line
     // twice in 20 ns: 70 + 63 × 20 = 1,330 ns.
     close(coldLinesNs(X86_64_COST, 64, 64, false), 1330, 'x86_64 64 lines');
-    // i386: the 100 MHz bus (1.40457 B/ns fitted, counted twice a line) is the limit, not 4 misses
-    // in flight (90 / 4 = 22.5 ns): 90 + 127 × 45.566 = 5,876.9 ns.
-    close(coldLinesNs(I386_COST, 128, 32, false), 90 + (127 * 64) / 1.40457, 'i386 128 lines');
+    // i386: the 100 MHz bus (1.47859 B/ns fitted, counted twice a line) is the limit, not 4 misses
+    // in flight (90 / 4 = 22.5 ns): 90 + 127 × 43.284 = 5,587.1 ns.
+    close(coldLinesNs(I386_COST, 128, 32, false), 90 + (127 * 64) / 1.47859, 'i386 128 lines');
     // altix: a further line never costs more than a miss alone (62 ns < 66.7 on the bus).
     close(coldLinesNs(ALTIX_COST, 128, 128, false), 128 * 62, 'altix 128 lines');
     assert.equal(coldLinesNs(EPYC_COST, 1, 64, false), 100, 'one line is one latency');
