@@ -38,15 +38,16 @@ export function integerIn(min: number, max: number, what: string): (value: strin
  * words the command takes ('mount').
  */
 export function preallocArg<E extends string>(...extra: E[]): (value: string) => number | E {
+  const order = integerIn(0, MAX_PREALLOC_ORDER, 'order');
   return (value) => {
     if ((extra as string[]).includes(value)) return value as E;
     const named = prefaultVariantOrder(value);
     if (named !== null) return named;
-    const n = /^\d+$/.test(value) ? Number(value) : NaN;
-    if (!(n <= MAX_PREALLOC_ORDER)) {
+    try {
+      return order(value);
+    } catch {
       throw new InvalidArgumentError(`expected an order 0..${MAX_PREALLOC_ORDER} or one of ${[...PREFAULT_VARIANT_NAMES, ...extra].join(', ')}, got "${value}"`);
     }
-    return n;
   };
 }
 
